@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the Debian packages listed in deploy/debian-packages.txt that are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+while read -r pkg; do
+  [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done < deploy/debian-packages.txt
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "Paquets Debian : tous présents."
+  exit 0
+fi
+echo "Paquets Debian à installer : ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

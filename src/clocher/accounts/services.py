@@ -1,0 +1,268 @@
+"""Accounts: users, invitations, throttled authentication, TOTP and app passwords."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from clocher.accounts.models import AppPassword, Invitation, LoginAttempt, User
+from clocher.core import audit
+from clocher.core.audit import Actor
+
+# argon2id parameters Dovecot's ARGON2ID scheme accepts as they are (RFC 9106 second
+# recommended option, lighter memory so a small server verifies quickly).
+APP_PASSWORD_HASHER = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=1)
+DOVECOT_SCHEME = "{ARGON2ID}"
+
+
+class LoginLocked(Exception):
+    """Too many failures: the message says until when."""
+
+
+def get_or_create_user(email: str, full_name: str = "") -> tuple[User, bool]:
+    email = email.strip().lower()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is not None:
+        if full_name and not user.full_name:
+            user.full_name = full_name
+            user.save(update_fields=["full_name"])
+        return user, False
+    return User.objects.create_user(email=email, full_name=full_name), True
+
+
+# --- Throttling -------------------------------------------------------------------------
+
+
+def _window_start() -> timezone.datetime:
+    return timezone.now() - timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+
+
+def lockout_remaining(email: str, ip: str | None) -> timedelta | None:
+    """How long logins stay refused for this address or client, or None if allowed."""
+    since = _window_start()
+    failures = LoginAttempt.objects.filter(at__gte=since, succeeded=False)
+    by_email = failures.filter(email=email.strip().lower())
+    limit = settings.LOGIN_MAX_FAILURES
+    candidates = []
+    if by_email.count() >= limit:
+        candidates.append(by_email.order_by("-at").values_list("at", flat=True)[limit - 1])
+    if ip:
+        by_ip = failures.filter(ip=ip)
+        # A shared town-hall IP gets more room than one address.
+        if by_ip.count() >= limit * 4:
+            candidates.append(by_ip.order_by("-at").values_list("at", flat=True)[limit * 4 - 1])
+    if not candidates:
+        return None
+    unlock = max(candidates) + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    remaining = unlock - timezone.now()
+    return remaining if remaining > timedelta(0) else None
+
+
+def note_attempt(email: str, ip: str | None, succeeded: bool, service: str = "web") -> None:
+    LoginAttempt.objects.create(
+        email=email.strip().lower()[:254], ip=ip, succeeded=succeeded, service=service
+    )
+
+
+def check_not_locked(email: str, ip: str | None) -> None:
+    remaining = lockout_remaining(email, ip)
+    if remaining is not None:
+        minutes = max(1, int(remaining.total_seconds() // 60) + 1)
+        raise LoginLocked(
+            f"Trop de tentatives de connexion échouées. Réessayez dans {minutes} minute(s)."
+        )
+
+
+# --- TOTP -------------------------------------------------------------------------------
+
+
+def start_totp(user: User) -> str:
+    """A new secret, not yet active: it becomes active once a code from it is confirmed."""
+    user.totp_secret = pyotp.random_base32()
+    user.totp_confirmed_at = None
+    user.save(update_fields=["totp_secret", "totp_confirmed_at"])
+    return user.totp_secret
+
+
+def totp_uri(user: User) -> str:
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name="Clocher")
+
+
+def verify_totp(user: User, code: str) -> bool:
+    """Accept the current code (±1 step) once: a replayed code is refused."""
+    if not user.totp_secret:
+        return False
+    code = "".join(ch for ch in code if ch.isdigit())
+    totp = pyotp.TOTP(user.totp_secret)
+    now_step = int(timezone.now().timestamp()) // totp.interval
+    for step in (now_step - 1, now_step, now_step + 1):
+        if step <= user.totp_last_step:
+            continue
+        if secrets.compare_digest(totp.at(step * totp.interval), code):
+            updated = User.objects.filter(pk=user.pk, totp_last_step__lt=step).update(
+                totp_last_step=step
+            )
+            user.totp_last_step = step
+            return bool(updated)
+    return False
+
+
+def confirm_totp(actor: Actor, user: User, code: str) -> bool:
+    if not verify_totp(user, code):
+        return False
+    with transaction.atomic():
+        user.totp_confirmed_at = timezone.now()
+        user.save(update_fields=["totp_confirmed_at"])
+        audit.record(actor, "account.totp_enabled", target=user.email)
+    return True
+
+
+def disable_totp(actor: Actor, user: User) -> None:
+    with transaction.atomic():
+        user.totp_secret = ""
+        user.totp_confirmed_at = None
+        user.save(update_fields=["totp_secret", "totp_confirmed_at"])
+        audit.record(actor, "account.totp_disabled", target=user.email)
+
+
+# --- App passwords ----------------------------------------------------------------------
+
+
+def generate_app_password() -> str:
+    """Four groups of five lowercase letters and digits: easy to type on a phone."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    groups = ["".join(secrets.choice(alphabet) for _ in range(5)) for _ in range(4)]
+    return "-".join(groups)
+
+
+def hash_app_password(clear: str) -> str:
+    return DOVECOT_SCHEME + APP_PASSWORD_HASHER.hash(clear)
+
+
+@dataclass
+class NewAppPassword:
+    record: AppPassword
+    clear: str
+
+
+def create_app_password(actor: Actor, user: User, name: str) -> NewAppPassword:
+    name = name.strip()
+    if not name:
+        raise ValidationError("Donnez un nom à l'appareil (par exemple « Téléphone »).")
+    clear = generate_app_password()
+    with transaction.atomic():
+        record = AppPassword.objects.create(
+            user=user, name=name[:100], hash=hash_app_password(clear), prefix=clear[:5]
+        )
+        audit.record(actor, "account.app_password_created", target=user.email,
+                     data={"name": record.name, "id": record.pk})
+    return NewAppPassword(record, clear)
+
+
+def revoke_app_password(actor: Actor, record: AppPassword) -> None:
+    with transaction.atomic():
+        updated = AppPassword.objects.filter(pk=record.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if updated:
+            audit.record(actor, "account.app_password_revoked", target=record.user.email,
+                         data={"name": record.name, "id": record.pk})
+
+
+def check_app_password(email: str, clear: str, ip: str | None = None,
+                       service: str = "dav") -> User | None:
+    """The user if `clear` matches one of their live app passwords (and records its use)."""
+    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    if user is None:
+        return None
+    for record in AppPassword.objects.filter(user=user, revoked_at__isnull=True):
+        try:
+            APP_PASSWORD_HASHER.verify(record.hash.removeprefix(DOVECOT_SCHEME), clear)
+        except (VerificationError, InvalidHashError):
+            continue
+        AppPassword.objects.filter(pk=record.pk).update(
+            last_used_at=timezone.now(), last_used_from=(ip or "")[:64]
+        )
+        return user
+    return None
+
+
+# --- Invitations ------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_invitation(actor: Actor, user: User) -> str:
+    """A new one-time token (returned once); older unused invitations are withdrawn."""
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    Invitation.objects.filter(user=user, used_at__isnull=True).update(expires_at=now)
+    Invitation.objects.create(
+        user=user,
+        token_hash=_token_hash(token),
+        expires_at=now + timedelta(days=settings.INVITATION_VALID_DAYS),
+        created_by=actor.user if actor.user is not None else None,
+    )
+    return token
+
+
+def invitation_url(token: str) -> str:
+    return f"{settings.BASE_URL}/invitation/{token}/"
+
+
+class InvitationInvalid(Exception):
+    pass
+
+
+def find_invitation(token: str) -> Invitation:
+    invitation = (
+        Invitation.objects.select_related("user").filter(token_hash=_token_hash(token)).first()
+    )
+    if invitation is None:
+        raise InvitationInvalid("Ce lien d'invitation n'existe pas.")
+    if invitation.used_at is not None:
+        raise InvitationInvalid("Ce lien d'invitation a déjà été utilisé.")
+    if invitation.expires_at <= timezone.now():
+        raise InvitationInvalid(
+            "Ce lien d'invitation a expiré. Demandez à votre administrateur de vous en renvoyer un."
+        )
+    return invitation
+
+
+def accept_invitation(actor: Actor, token: str, password: str, full_name: str = "") -> User:
+    """Set the password and burn the token, atomically: a replayed link is refused."""
+    with transaction.atomic():
+        invitation = find_invitation(token)
+        user = invitation.user
+        password_validation.validate_password(password, user)
+        burnt = Invitation.objects.filter(
+            pk=invitation.pk, used_at__isnull=True, expires_at__gt=timezone.now()
+        ).update(used_at=timezone.now())
+        if not burnt:
+            raise InvitationInvalid("Ce lien d'invitation a déjà été utilisé.")
+        user.set_password(password)
+        if full_name:
+            user.full_name = full_name.strip()[:200]
+        user.is_active = True
+        user.save()
+        audit.record(Actor(user=user, ip=actor.ip), "account.invitation_accepted",
+                     target=user.email)
+    return user
+
+
+def active_app_passwords(user: User) -> list[AppPassword]:
+    return list(AppPassword.objects.filter(user=user).filter(Q(revoked_at__isnull=True)))

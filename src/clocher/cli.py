@@ -1,0 +1,54 @@
+"""The `clocher` command: init, serve, worker, check, and each app's commands.
+
+Django is set up before any sub-command runs; commands stay thin and call services.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clocher.settings")
+    import django
+
+    django.setup()
+
+
+class ClocherGroup(click.Group):
+    """Loads the app command groups lazily so `--help` works before Django is set up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load()
+        return super().get_command(ctx, cmd_name)
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        setup_django()
+        from clocher.accounts.cli import register as register_accounts
+        from clocher.core.cli import register as register_core
+        from clocher.onboarding.cli import register as register_onboarding
+
+        for register in (register_core, register_accounts, register_onboarding):
+            register(self)
+
+
+@click.group(cls=ClocherGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="clocher")
+def main() -> None:
+    """Clocher : le cloud public local du département pour ses communes."""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

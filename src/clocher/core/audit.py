@@ -1,0 +1,150 @@
+"""The audit journal: record an entry inside the caller's transaction, verify the chain.
+
+Writers are serialised so the chain never forks: SQLite runs every transaction as
+BEGIN IMMEDIATE (see settings); PostgreSQL takes a transaction-scoped advisory lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from clocher.core.models import AuditEntry, Commune
+
+GENESIS_HASH = "0" * 64
+_PG_LOCK_KEY = 0x436C6F63  # "Cloc"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does something, and from where: passed explicitly to every service."""
+
+    user: Any = None  # accounts.User or None for the system
+    ip: str | None = None
+    label: str = ""
+
+    @property
+    def display(self) -> str:
+        if self.user is not None:
+            return str(self.user.email)
+        return self.label or "système"
+
+
+SYSTEM = Actor(label="système")
+
+
+def canonical_bytes(entry: AuditEntry) -> bytes:
+    """The stable encoding hashed into the chain (keys sorted, no spaces, UTF-8)."""
+    payload = {
+        "seq": entry.seq,
+        "at": entry.at.isoformat(timespec="microseconds"),
+        "actor": entry.actor_label,
+        "commune": entry.commune_insee,
+        "action": entry.action,
+        "target": entry.target,
+        "data": entry.data,
+        "ip": entry.ip or "",
+        "prev": entry.prev_hash,
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_hash(entry: AuditEntry) -> str:
+    return hashlib.sha256(canonical_bytes(entry)).hexdigest()
+
+
+def _lock_chain() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
+
+
+def record(
+    actor: Actor,
+    action: str,
+    *,
+    commune: Commune | None = None,
+    target: str = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry; must run inside the transaction that makes the change."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit.record must run inside the change's transaction")
+    _lock_chain()
+    last = AuditEntry.objects.order_by("-seq").only("seq", "hash").first()
+    entry = AuditEntry(
+        seq=(last.seq + 1) if last else 1,
+        at=timezone.now(),
+        actor=actor.user if actor.user is not None and actor.user.pk else None,
+        actor_label=actor.display[:254],
+        commune=commune,
+        commune_insee=commune.insee if commune else "",
+        action=action,
+        target=target[:254],
+        data=json.loads(json.dumps(data or {}, default=str)),
+        ip=actor.ip,
+        prev_hash=last.hash if last else GENESIS_HASH,
+    )
+    entry.hash = compute_hash(entry)
+    entry.save(force_insert=True)
+    return entry
+
+
+@dataclass
+class ChainBreak:
+    seq: int
+    reason: str
+
+
+@dataclass
+class VerifyResult:
+    checked: int
+    first_break: ChainBreak | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+def iter_entries(batch: int = 2000) -> Iterator[AuditEntry]:
+    yield from AuditEntry.objects.order_by("seq").iterator(chunk_size=batch)
+
+
+def verify(progress: Any = None) -> VerifyResult:
+    """Walk the chain in order; name the first entry that was edited, deleted or moved."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    with transaction.atomic():
+        for entry in iter_entries():
+            if entry.seq != expected_seq:
+                return VerifyResult(
+                    checked,
+                    ChainBreak(
+                        expected_seq,
+                        f"entrée n°{expected_seq} absente (supprimée ?) : "
+                        f"la suivante est n°{entry.seq}",
+                    ),
+                )
+            if entry.prev_hash != expected_prev:
+                return VerifyResult(
+                    checked,
+                    ChainBreak(entry.seq, f"entrée n°{entry.seq} : lien vers la précédente rompu"),
+                )
+            if compute_hash(entry) != entry.hash:
+                return VerifyResult(
+                    checked,
+                    ChainBreak(entry.seq, f"entrée n°{entry.seq} modifiée : empreinte différente"),
+                )
+            expected_prev = entry.hash
+            expected_seq += 1
+            checked += 1
+            if progress is not None:
+                progress(1)
+    return VerifyResult(checked, None)

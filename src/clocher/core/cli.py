@@ -1,0 +1,386 @@
+"""Platform commands: init, serve, worker, check, commune, member, audit."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+
+from pathlib import Path
+
+import click
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from clocher.core.audit import Actor
+
+console = Console()
+
+
+def cli_actor() -> Actor:
+    user = os.environ.get("SUDO_USER") or os.environ.get("USER") or "root"
+    return Actor(label=f"cli:{user}")
+
+
+def fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]Erreur :[/] {message}")
+    sys.exit(code)
+
+
+def validation_message(exc: ValidationError) -> str:
+    return " ; ".join(exc.messages)
+
+
+ENV_TEMPLATE = """\
+# Clocher — configuration (variables CLOCHER_*). Les valeurs commentées sont les défauts
+# intégrés ; l'environnement réel l'emporte toujours sur ce fichier.
+
+# Répertoire des données (base SQLite, blobs, clés, journaux).
+# CLOCHER_DATA_DIR={data_dir}
+
+# Base de données : SQLite (WAL) par défaut ; en production :
+# CLOCHER_DATABASE_URL=postgres://clocher:MOT_DE_PASSE@db.example/clocher
+# CLOCHER_DATABASE_URL=sqlite:///{data_dir}/clocher.sqlite3
+
+# Adresse publique du portail (liens d'invitation) et adresse d'écoute.
+# CLOCHER_BASE_URL=http://localhost:8000
+# CLOCHER_BIND=127.0.0.1:8000
+# CLOCHER_ALLOWED_HOSTS=localhost,127.0.0.1,[::1]
+# CLOCHER_WEB_WORKERS=2
+
+# Clé secrète : générée dans {data_dir}/secret_key si absente.
+# CLOCHER_SECRET_KEY=
+
+# Connexion : échecs tolérés avant blocage, durée du blocage, validité des invitations.
+# CLOCHER_LOGIN_MAX_FAILURES=5
+# CLOCHER_LOGIN_LOCKOUT_MINUTES=15
+# CLOCHER_INVITATION_VALID_DAYS=7
+# CLOCHER_SESSION_HOURS=10
+# CLOCHER_SECURE_COOKIES=0
+
+# Courriels envoyés par la plateforme : fichiers dans {data_dir}/outbox sans relais SMTP.
+# CLOCHER_SMTP_HOST=
+# CLOCHER_SMTP_PORT=25
+# CLOCHER_SMTP_USER=
+# CLOCHER_SMTP_PASSWORD=
+# CLOCHER_SMTP_STARTTLS=0
+# CLOCHER_FROM_EMAIL=Clocher <ne-pas-repondre@localhost>
+
+# Connexion OpenID Connect (compatible ProConnect), activée si le client est défini.
+# CLOCHER_OIDC_CLIENT_ID=
+# CLOCHER_OIDC_CLIENT_SECRET=
+# CLOCHER_OIDC_AUTHORIZATION_ENDPOINT=
+# CLOCHER_OIDC_TOKEN_ENDPOINT=
+# CLOCHER_OIDC_USERINFO_ENDPOINT=
+# CLOCHER_OIDC_JWKS_ENDPOINT=
+# CLOCHER_OIDC_SIGN_ALGO=RS256
+
+# Journalisation et débogage (jamais DEBUG en production).
+# CLOCHER_LOG_LEVEL=INFO
+# CLOCHER_DEBUG=0
+"""
+
+
+def write_env_file(path: Path) -> bool:
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(ENV_TEMPLATE.format(data_dir=settings.DATA_DIR), encoding="utf-8")
+    os.replace(tmp, path)
+    return True
+
+
+@click.command()
+@click.option("--demo", is_flag=True, help="Crée l'opérateur et les communes de démonstration.")
+def init(demo: bool) -> None:
+    """Prépare le répertoire de données, la configuration et la base (idempotent)."""
+    from django.core.management import call_command
+
+    data_dir = Path(settings.DATA_DIR)
+    for sub in ("run", "outbox", "cache"):
+        (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    if write_env_file(Path(settings.ENV_FILE)):
+        console.print(f"Configuration écrite : {settings.ENV_FILE}")
+    call_command("migrate", interactive=False, verbosity=0)
+    console.print(f"Base de données à jour ({settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}).")
+    if demo:
+        from clocher.core import demo as demo_module
+
+        logins = demo_module.seed(cli_actor())
+        console.print("[bold]Comptes de démonstration[/]")
+        for login in logins:
+            console.print(f"  {login.role:<14} {login.email:<36} {login.password}  ({login.where})",
+                          soft_wrap=True)
+        operator_login = logins[0]
+        console.print(
+            f"TOTP de l'opérateur (à ajouter dans une application d'authentification) : "
+            f"[bold]{operator_login.totp_secret}[/]  — ou : oathtool --totp -b "
+            f"{operator_login.totp_secret}"
+        )
+        console.print(f"Identifiants conservés dans {demo_module.logins_file()} (lecture root).")
+
+
+@click.command()
+@click.option("--bind", default=None, help="Adresse d'écoute du web (défaut CLOCHER_BIND).")
+@click.option("--web-workers", default=None, type=int, help="Processus web (défaut 2).")
+def serve(bind: str | None, web_workers: int | None) -> None:
+    """Démarre la plateforme au premier plan : web, tâches de fond, démons."""
+    from clocher.core import supervisor
+
+    bind = bind or settings.BIND
+    workers = web_workers or int(os.environ.get("CLOCHER_WEB_WORKERS", "2"))
+    console.print(f"Clocher sur [bold]{settings.BASE_URL}[/] (écoute {bind}). Ctrl-C pour arrêter.")
+    sys.exit(supervisor.run(supervisor.core_children(bind, workers)))
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Traite les tâches en attente puis s'arrête.")
+def worker(once: bool) -> None:
+    """Exécute les tâches de fond (provisionnement, imports, rapports)."""
+    from django.core.management import call_command
+
+    from clocher.core.health import worker_heartbeat_file
+
+    beat = worker_heartbeat_file()
+    beat.parent.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.is_set():
+            beat.write_text(str(os.getpid()))
+            stop.wait(5)
+
+    threading.Thread(target=heartbeat, daemon=True).start()
+    try:
+        args = ["--batch"] if once else []
+        call_command("db_worker", *args, "--interval", "0.5")
+    finally:
+        stop.set()
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON pour les scripts.")
+def check(as_json: bool) -> None:
+    """Vérifie chaque composant (adresse, état) ; code de sortie non nul si l'un est en panne."""
+    from clocher.core import health
+
+    results = health.run_all()
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], ensure_ascii=False, indent=1))
+    else:
+        table = Table(title="État de la plateforme")
+        for column in ("composant", "adresse", "état", "détail"):
+            table.add_column(column)
+        for r in results:
+            table.add_row(r.component, r.address, "[green]OK[/]" if r.ok else "[red]EN PANNE[/]",
+                          r.detail)
+        console.print(table)
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+# --- commune ----------------------------------------------------------------------------
+
+
+@click.group()
+def commune() -> None:
+    """Gère les communes (adhérentes et prospects)."""
+
+
+@commune.command("add")
+@click.option("--insee", required=True, help="Code INSEE (5 caractères, 2A/2B en Corse).")
+@click.option("--name", default="", help="Nom (défaut : celui du référentiel officiel).")
+@click.option("--siren", default=None, help="SIREN (9 chiffres).")
+@click.option("--active", is_flag=True, help="Active directement (sinon : demande d'adhésion).")
+def commune_add(insee: str, name: str, siren: str | None, active: bool) -> None:
+    """Enregistre une commune, préremplie depuis le référentiel officiel."""
+    from clocher.core import services
+    from clocher.core.models import CommuneStatus
+
+    try:
+        created = services.create_commune(
+            cli_actor(), insee, name, siren=siren,
+            status=CommuneStatus.ACTIVE if active else CommuneStatus.APPLIED,
+        )
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    console.print(f"Commune créée : {created.name} ({created.insee}), statut "
+                  f"{created.get_status_display().lower()}.")
+
+
+@commune.command("list")
+@click.option("--status", default=None, help="Filtre : prospect, applied, active, suspended, left.")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def commune_list(status: str | None, as_json: bool) -> None:
+    """Liste les communes."""
+    from clocher.core.models import Commune
+
+    qs = Commune.objects.all().order_by("insee")
+    if status:
+        qs = qs.filter(status=status)
+    rows = list(qs.values("insee", "name", "status", "population", "siren"))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    table = Table(title=f"Communes ({len(rows)})")
+    for column in ("INSEE", "nom", "statut", "population", "SIREN"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["insee"], r["name"], r["status"], str(r["population"] or ""),
+                      r["siren"] or "")
+    console.print(table)
+
+
+@commune.command("load-department")
+@click.argument("department")
+def commune_load_department(department: str) -> None:
+    """Charge toutes les communes d'un département comme prospects (ex. 21)."""
+    from clocher.core import reference, services
+
+    total = len(reference.department_communes(department))
+    if total == 0:
+        fail(f"Aucune commune connue pour le département « {department} ».")
+    with Progress(console=console) as progress:
+        bar = progress.add_task(f"Département {department}", total=total)
+        result = services.load_department_prospects(
+            cli_actor(), department, progress=lambda n: progress.advance(bar, n)
+        )
+        progress.update(bar, completed=total)
+    console.print(f"{result.created} prospect(s) ajouté(s), {result.already_known} déjà connu(s).")
+
+
+@commune.command("status")
+@click.argument("insee")
+@click.argument("status", type=click.Choice(["applied", "active", "suspended", "left"]))
+@click.option("--reason", default="", help="Motif, consigné au journal.")
+def commune_status(insee: str, status: str, reason: str) -> None:
+    """Change le statut d'une commune (suspendre garde les données)."""
+    from clocher.core import services
+    from clocher.core.models import Commune
+
+    target = Commune.objects.filter(insee=insee.upper()).first()
+    if target is None:
+        fail(f"Commune {insee} inconnue.")
+        return
+    try:
+        services.set_commune_status(cli_actor(), target, status, reason)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    console.print(f"{target.name} : {target.get_status_display().lower()}.")
+
+
+# --- member -----------------------------------------------------------------------------
+
+
+@click.group()
+def member() -> None:
+    """Gère les membres d'une commune."""
+
+
+@member.command("add")
+@click.argument("commune_code", metavar="COMMUNE")
+@click.argument("email")
+@click.option("--role", required=True,
+              type=click.Choice(["commune_admin", "agent", "elected"]),
+              help="Rôle dans la commune.")
+@click.option("--name", "full_name", default="", help="Nom complet.")
+def member_add(commune_code: str, email: str, role: str, full_name: str) -> None:
+    """Ajoute EMAIL à COMMUNE (code INSEE) et affiche son lien d'invitation."""
+    from clocher.accounts.services import invitation_url
+    from clocher.core import services
+    from clocher.core.models import Commune
+
+    target = Commune.objects.filter(insee=commune_code.upper()).first()
+    if target is None:
+        fail(f"Commune {commune_code} inconnue.")
+        return
+    try:
+        added = services.add_member(cli_actor(), target, email, role, full_name=full_name)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    console.print(f"{added.membership.user.email} ajouté à {target.name} ({role}).")
+    if added.invitation_token:
+        console.print(f"Lien d'invitation (à usage unique) : {invitation_url(added.invitation_token)}")
+
+
+@member.command("list")
+@click.argument("commune_code", metavar="COMMUNE")
+def member_list(commune_code: str) -> None:
+    """Liste les membres de COMMUNE."""
+    from clocher.core import services
+    from clocher.core.models import Commune
+
+    target = Commune.objects.filter(insee=commune_code.upper()).first()
+    if target is None:
+        fail(f"Commune {commune_code} inconnue.")
+        return
+    table = Table(title=f"Membres de {target.name}")
+    for column in ("adresse", "nom", "rôle", "actif"):
+        table.add_column(column)
+    for m in services.members_of(target):
+        table.add_row(m.user.email, m.user.full_name, m.get_role_display(),
+                      "oui" if m.is_active else "non")
+    console.print(table)
+
+
+# --- audit ------------------------------------------------------------------------------
+
+
+@click.group()
+def audit() -> None:
+    """Journal d'audit chaîné."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Vérifie la chaîne d'empreintes ; nomme la première entrée altérée."""
+    from clocher.core import audit as audit_service
+    from clocher.core.models import AuditEntry
+
+    total = AuditEntry.objects.count()
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("Vérification du journal", total=total)
+        result = audit_service.verify(progress=lambda n: progress.advance(bar, n))
+    if result.ok:
+        console.print(f"Journal intègre : {result.checked} entrée(s) vérifiée(s).")
+        return
+    assert result.first_break is not None
+    fail(f"journal altéré — {result.first_break.reason} "
+         f"({result.checked} entrée(s) intègres avant).", code=2)
+
+
+@audit.command("tail")
+@click.option("-n", "count", default=20, help="Nombre d'entrées.")
+def audit_tail(count: int) -> None:
+    """Affiche les dernières entrées du journal."""
+    from clocher.core.models import AuditEntry
+
+    table = Table(title="Journal d'audit")
+    for column in ("n°", "date", "qui", "action", "commune", "objet"):
+        table.add_column(column)
+    for e in AuditEntry.objects.order_by("-seq")[:count]:
+        table.add_row(str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor_label, e.action,
+                      e.commune_insee, e.target)
+    console.print(table)
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def manage(args: tuple[str, ...]) -> None:
+    """Commandes d'administration Django (migrate, shell…)."""
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["clocher manage", *args])
+
+
+def register(group: click.Group) -> None:
+    for command in (init, serve, worker, check, commune, member, audit, manage):
+        group.add_command(command)
+
+

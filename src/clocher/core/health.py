@@ -1,0 +1,97 @@
+"""Component health for `clocher check`: each service registers its probes here."""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+
+@dataclass
+class Health:
+    component: str
+    address: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+Probe = Callable[[], Health]
+_probes: list[Probe] = []
+
+
+def register(probe: Probe) -> Probe:
+    _probes.append(probe)
+    return probe
+
+
+def run_all() -> list[Health]:
+    results = []
+    for probe in _probes:
+        try:
+            results.append(probe())
+        except Exception as exc:  # a probe that crashes reports its component down
+            results.append(Health(probe.__name__, "?", False, f"erreur : {exc}"))
+    return results
+
+
+def worker_heartbeat_file() -> Path:
+    return Path(settings.DATA_DIR) / "run" / "worker.heartbeat"
+
+
+HEARTBEAT_MAX_AGE = 30.0
+
+
+@register
+def database() -> Health:
+    db = settings.DATABASES["default"]
+    address = (
+        str(db["NAME"]) if connection.vendor == "sqlite"
+        else f"{db.get('HOST') or 'socket'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    )
+    connection.ensure_connection()
+    executor = MigrationExecutor(connection)
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending:
+        return Health("base de données", address, False,
+                      f"{len(pending)} migration(s) à appliquer : lancez `clocher init`")
+    return Health("base de données", address, True, f"{connection.vendor}, schéma à jour")
+
+
+@register
+def data_dir() -> Health:
+    path = Path(settings.DATA_DIR)
+    ok = path.is_dir() and os.access(path, os.W_OK)
+    return Health("répertoire de données", str(path), ok, "accessible en écriture" if ok
+                  else "absent ou non inscriptible")
+
+
+@register
+def web() -> Health:
+    url = f"http://{settings.BIND}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - local URL
+            ok = response.status == 200
+            return Health("web", url, ok, f"HTTP {response.status}")
+    except OSError as exc:
+        return Health("web", url, False, f"injoignable ({exc.__class__.__name__})")
+
+
+@register
+def task_worker() -> Health:
+    path = worker_heartbeat_file()
+    if not path.exists():
+        return Health("tâches de fond", str(path), False, "aucun worker n'a démarré")
+    age = time.time() - path.stat().st_mtime
+    ok = age < HEARTBEAT_MAX_AGE
+    return Health("tâches de fond", f"pid {path.read_text().strip()}", ok,
+                  f"dernier signe de vie il y a {age:.0f} s")
