@@ -3,7 +3,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("clocher.core.urls")),
     path("", include("clocher.accounts.urls")),
-    path("adhesion/", include("clocher.onboarding.urls")),
+    path("", include("clocher.onboarding.urls")),
     path("api/v1/", include("clocher.api.urls")),
 ]
 
