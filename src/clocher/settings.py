@@ -118,6 +118,8 @@ DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'clocher.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Tests use a file too (not shared-cache memory) so locking behaves as in production.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-clocher.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {
         # IMMEDIATE: writers queue on the lock instead of failing on an upgraded read.
         "transaction_mode": "IMMEDIATE",

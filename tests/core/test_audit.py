@@ -82,3 +82,29 @@ def test_cli_audit_verify_exit_codes(actor):
     broken = runner.invoke(main, ["audit", "verify"])
     assert broken.exit_code == 2
     assert "n°2" in broken.output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_fork_the_chain(actor):
+    """Writers from several threads (several connections) are serialised by the lock."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            _write(actor, n)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(15,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert AuditEntry.objects.count() == 60
+    result = audit.verify()
+    assert result.ok, result.first_break

@@ -6,7 +6,6 @@ import json
 import os
 import sys
 import threading
-
 from pathlib import Path
 
 import click
@@ -107,7 +106,8 @@ def init(demo: bool) -> None:
     if write_env_file(Path(settings.ENV_FILE)):
         console.print(f"Configuration écrite : {settings.ENV_FILE}")
     call_command("migrate", interactive=False, verbosity=0)
-    console.print(f"Base de données à jour ({settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}).")
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    console.print(f"Base de données à jour ({engine}).")
     if demo:
         from clocher.core import demo as demo_module
 
@@ -306,7 +306,8 @@ def member_add(commune_code: str, email: str, role: str, full_name: str) -> None
         return
     console.print(f"{added.membership.user.email} ajouté à {target.name} ({role}).")
     if added.invitation_token:
-        console.print(f"Lien d'invitation (à usage unique) : {invitation_url(added.invitation_token)}")
+        link = invitation_url(added.invitation_token)
+        console.print(f"Lien d'invitation (à usage unique) : {link}")
 
 
 @member.command("list")

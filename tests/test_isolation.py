@@ -1,0 +1,171 @@
+"""The tenant isolation matrix: every route, as someone who must not see it.
+
+Every URL pattern of the project is enumerated from the resolver (a new route joins the
+matrix by itself). Its parameters are filled with objects of commune A; the route is then
+requested (GET and POST) as an anonymous visitor and as the admin and an agent of
+commune B, by session and, for the API, by token. None of them may get anything but a
+refusal (403/404/405, 401 for the API, a redirect to the login page for anonymous pages),
+and nothing of commune A may change.
+
+Public routes are listed below with the reason they are public.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from clocher.core.models import AuditEntry, Membership
+from tests.conftest import logged_in
+
+# Routes anyone may reach, and why. Everything else is private.
+PUBLIC = {
+    "core:home": "page d'accueil publique",
+    "core:healthz": "sonde de supervision, ne dit rien d'un locataire",
+    "accounts:login": "page de connexion",
+    "accounts:logout": "déconnexion",
+    "accounts:totp": "second facteur de la connexion en cours",
+    "accounts:invitation": "lien à jeton secret à usage unique",
+    "onboarding:apply": "formulaire public d'adhésion",
+    "onboarding:thanks": "remerciement après le formulaire public",
+    "onboarding:commune_lookup": "référentiel public des communes (données ouvertes)",
+    "api:schema": "schéma OpenAPI, sans donnée",
+    "oidc_authentication_init": "début de connexion OpenID Connect",
+    "oidc_authentication_callback": "retour OpenID Connect",
+    "oidc_logout": "déconnexion OpenID Connect",
+}
+
+# Routes about the signed-in person themself (their account): B reaches their own page,
+# but an id belonging to A's people must still be refused.
+SELF_SERVICE = {
+    "accounts:account",
+    "accounts:totp_setup",
+    "accounts:app_passwords",
+    "api:me",
+}
+
+
+def _walk(patterns: list[Any], prefix: str = "", namespace: str = "") -> Iterator[tuple[str, URLPattern]]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = entry.namespace or namespace
+            ns = f"{namespace}:{entry.namespace}" if namespace and entry.namespace else ns
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern) and entry.name:
+            name = f"{namespace}:{entry.name}" if namespace else entry.name
+            yield name, entry
+
+
+def all_routes() -> list[tuple[str, list[str]]]:
+    routes = {}
+    for name, pattern in _walk(get_resolver().url_patterns):
+        routes[name] = sorted(pattern.pattern.regex.groupindex)
+    return sorted(routes.items())
+
+
+PRIVATE_ROUTES = [(name, kwargs) for name, kwargs in all_routes() if name not in PUBLIC]
+
+
+@pytest.fixture
+def victim(commune_a, admin_a, agent_a, operator) -> dict[str, Any]:
+    """Objects of commune A, by the URL parameter names that designate them."""
+    from tests.isolation_objects import build_victim_objects
+
+    return build_victim_objects(commune_a, admin_a, agent_a)
+
+
+def _reverse(name: str, kwarg_names: list[str], victim: dict[str, Any]) -> str:
+    missing = [k for k in kwarg_names if k not in victim]
+    assert not missing, (
+        f"route {name}: parameter(s) {missing} unknown to the isolation matrix — "
+        "add an object of commune A for them in tests/isolation_objects.py"
+    )
+    return reverse(name, kwargs={k: victim[k] for k in kwarg_names})
+
+
+def _a_state(commune) -> tuple[int, list[tuple[int, str, bool]], str]:
+    commune.refresh_from_db()
+    members = sorted(
+        Membership.objects.filter(commune=commune).values_list("id", "role", "is_active")
+    )
+    return AuditEntry.objects.filter(commune=commune).count(), members, commune.status
+
+
+DENIED = {403, 404, 405}
+
+
+def _assert_refused(response, who: str, url: str, method: str) -> None:
+    status = response.status_code
+    if who == "anonyme" and status == 302:
+        location = response.headers["Location"]
+        assert location.startswith(reverse("accounts:login")), (
+            f"{method} {url} as {who}: redirect to {location}, not to the login page"
+        )
+        return
+    allowed = DENIED | ({401} if url.startswith("/api/") else set())
+    assert status in allowed, f"{method} {url} as {who}: HTTP {status}, expected a refusal"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "kwarg_names"), PRIVATE_ROUTES, ids=[r[0] for r in PRIVATE_ROUTES])
+def test_other_tenant_and_anonymous_are_refused(
+    name: str, kwarg_names: list[str], victim, admin_b, agent_b, commune_a
+) -> None:
+    url = _reverse(name, kwarg_names, victim)
+    if name in SELF_SERVICE and not kwarg_names:
+        # B's own account page: reachable, but it must not show anything of A.
+        response = logged_in(admin_b).get(url)
+        assert response.status_code == 200
+        body = response.content.decode()
+        for secret in victim["_a_markers"]:
+            assert secret not in body, f"{url} shows {secret!r} of commune A to B"
+        requesters: list[tuple[str, Callable[[], Client]]] = [("anonyme", Client)]
+    else:
+        requesters = [
+            ("anonyme", Client),
+            ("admin de B", lambda: logged_in(admin_b)),
+            ("agent de B", lambda: logged_in(agent_b)),
+        ]
+    before = _a_state(commune_a)
+    for who, make_client in requesters:
+        client = make_client()
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            _assert_refused(response, who, url, method.upper())
+            if response.status_code == 200:
+                continue
+            body = response.content.decode(errors="replace")
+            for secret in victim["_a_markers"]:
+                assert secret not in body, f"{method.upper()} {url} as {who} leaks {secret!r}"
+    assert _a_state(commune_a) == before, f"{url}: commune A changed by a refused request"
+
+
+API_ROUTES = [r for r in PRIVATE_ROUTES if r[0].startswith("api:")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "kwarg_names"), API_ROUTES, ids=[r[0] for r in API_ROUTES])
+def test_api_token_of_other_tenant_is_refused(name, kwarg_names, victim, admin_b, commune_a):
+    from clocher.api.services import create_token
+    from clocher.core.audit import Actor
+
+    url = _reverse(name, kwarg_names, victim)
+    _, token = create_token(Actor(label="tests"), admin_b, "matrice")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    before = _a_state(commune_a)
+    for method in ("get", "post", "patch", "delete"):
+        response = getattr(client, method)(url, content_type="application/json")
+        if name in SELF_SERVICE and method == "get":
+            # B's own view of the API (their communes, themself): nothing of A in it.
+            assert response.status_code == 200
+            for secret in victim["_a_markers"]:
+                assert secret not in response.content.decode(), f"{url} leaks {secret!r}"
+            continue
+        assert response.status_code in {403, 404, 405}, (
+            f"{method.upper()} {url} with B's token: HTTP {response.status_code}"
+        )
+    assert _a_state(commune_a) == before
