@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clocher.accounts.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -178,6 +179,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
@@ -203,10 +205,13 @@ else:
 DEFAULT_FROM_EMAIL = env("FROM_EMAIL", "Clocher <ne-pas-repondre@localhost>")
 
 # --- Background work: Django's tasks API, database backend.
+TASK_BACKEND = env("TASK_BACKEND", "django_tasks_db.DatabaseBackend")
 TASKS = {
     "default": {
-        "BACKEND": env("TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
-        "ENQUEUE_ON_COMMIT": True,
+        "BACKEND": TASK_BACKEND,
+        # The database queue sees a task once its transaction commits; the immediate
+        # backend (tests) runs it in place.
+        "ENQUEUE_ON_COMMIT": TASK_BACKEND.endswith("DatabaseBackend"),
     }
 }
 

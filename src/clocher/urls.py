@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import include, path
 
 urlpatterns = [
@@ -6,6 +7,10 @@ urlpatterns = [
     path("", include("clocher.onboarding.urls")),
     path("api/v1/", include("clocher.api.urls")),
 ]
+
+if settings.OIDC_ENABLED:
+    # mozilla-django-oidc reverses its URL names without a namespace: keep them at the root.
+    urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))
 
 handler403 = "clocher.core.views.forbidden"
 handler404 = "clocher.core.views.not_found"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import signal
@@ -153,7 +154,7 @@ def test_init_serve_check_end_to_end(tmp_path: Path):
         assert {c["component"] for c in components} >= {"base de données", "web",
                                                          "tâches de fond"}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:  # noqa: S310
-            page = response.read().decode()
+            page = html.unescape(response.read().decode())
             assert "Côte-d'Or" in page
             assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     finally:

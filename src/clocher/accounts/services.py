@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,7 +12,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from django.conf import settings
-from django.contrib.auth import password_validation
+from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -266,3 +267,83 @@ def accept_invitation(actor: Actor, token: str, password: str, full_name: str = 
 
 def active_app_passwords(user: User) -> list[AppPassword]:
     return list(AppPassword.objects.filter(user=user).filter(Q(revoked_at__isnull=True)))
+
+
+# --- Web sign-in --------------------------------------------------------------------------
+
+security_log = logging.getLogger("clocher.security")
+
+
+class InvalidCredentials(Exception):
+    """Wrong address or password: one message for both, so addresses cannot be probed."""
+
+
+def authenticate_web(email: str, password: str, ip: str | None) -> User:
+    """Check the throttle, then the password; every attempt is recorded.
+
+    A locked address stays locked even with the right password until the window passes.
+    """
+    email = email.strip().lower()
+    try:
+        check_not_locked(email, ip)
+    except LoginLocked:
+        security_log.warning("login refused (locked) email=%s ip=%s", email, ip)
+        with transaction.atomic():
+            audit.record(Actor(ip=ip, label=email), "account.login_locked", target=email)
+        raise
+    user = authenticate(None, username=email, password=password)
+    note_attempt(email, ip, succeeded=user is not None)
+    if user is None:
+        security_log.info("login failed email=%s ip=%s", email, ip)
+        try:
+            check_not_locked(email, ip)
+        except LoginLocked:
+            security_log.warning("login locked after failures email=%s ip=%s", email, ip)
+            with transaction.atomic():
+                audit.record(Actor(ip=ip, label=email), "account.login_locked", target=email)
+            raise
+        raise InvalidCredentials("Adresse électronique ou mot de passe incorrect.")
+    return user
+
+
+def unlock(actor: Actor, email: str) -> int:
+    """Forget the recent failures of an address (support action)."""
+    email = email.strip().lower()
+    with transaction.atomic():
+        deleted, _ = LoginAttempt.objects.filter(
+            email=email, succeeded=False, at__gte=_window_start()
+        ).delete()
+        audit.record(actor, "account.unlocked", target=email, data={"failures_cleared": deleted})
+    return deleted
+
+
+def reset_totp(actor: Actor, user: User) -> None:
+    with transaction.atomic():
+        user.totp_secret = ""
+        user.totp_confirmed_at = None
+        user.save(update_fields=["totp_secret", "totp_confirmed_at"])
+        audit.record(actor, "account.totp_reset", target=user.email)
+
+
+def totp_qr_svg(user: User) -> str:
+    """The provisioning URI as an inline SVG QR code (no script, CSP-friendly)."""
+    import segno
+
+    return str(segno.make(totp_uri(user), error="m").svg_inline(scale=5, border=2))
+
+
+def send_invitation_email(user: User, token: str, where: str) -> None:
+    """Mail the one-time link; sent after the transaction commits, never inside it."""
+    from django.core.mail import send_mail
+
+    link = invitation_url(token)
+    body = (
+        f"Bonjour,\n\nVous êtes invité(e) à rejoindre {where} sur le cloud public local.\n"
+        f"Choisissez votre mot de passe avec ce lien (valable "
+        f"{settings.INVITATION_VALID_DAYS} jours, à usage unique) :\n\n{link}\n\n"
+        "Si vous n'attendiez pas ce message, ignorez-le.\n"
+    )
+    transaction.on_commit(
+        lambda: send_mail(f"Invitation : {where}", body, None, [user.email],
+                          fail_silently=False)
+    )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from clocher.core import scoping
@@ -11,7 +12,10 @@ from clocher.core.models import Operator
 def platform(request: HttpRequest) -> dict[str, Any]:
     """The operator's name and the signed-in user's consoles, for the page header."""
     user = request.user
-    context: dict[str, Any] = {"operator": Operator.objects.first()}
+    context: dict[str, Any] = {
+        "operator": Operator.objects.first(),
+        "oidc_enabled": settings.OIDC_ENABLED,
+    }
     if user.is_authenticated:
         context["nav_is_operator"] = scoping.is_operator(user)
         context["nav_communes"] = list(scoping.visible_communes(user).only("insee", "name")[:20]) \

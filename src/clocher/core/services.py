@@ -400,3 +400,36 @@ def user_communes(user: User) -> list[Membership]:
         .filter(Q(commune__status=CommuneStatus.ACTIVE))
         .select_related("commune")
     )
+
+
+def resend_invitation(actor: Actor, membership: Membership) -> str:
+    """A fresh one-time link for a member who has not set a password yet."""
+    user = membership.user
+    if user.has_usable_password():
+        raise ValidationError(f"{user.email} a déjà activé son compte.")
+    with transaction.atomic():
+        token = create_invitation(actor, user)
+        audit.record(actor, "member.invitation_sent", commune=membership.commune,
+                     target=user.email)
+    return token
+
+
+def import_members(actor: Actor, commune: Commune, lines: list) -> list[MemberAdded]:
+    """Create every line (members_import.Line) or none: one transaction for the set."""
+    from clocher.accounts.services import send_invitation_email
+
+    with transaction.atomic():
+        if active_member_count(commune) + len(lines) > commune.quota_members:
+            raise ValidationError(f"Quota de membres atteint ({commune.quota_members}).")
+        added = [
+            add_member(actor, commune, line.email, line.role, full_name=line.full_name,
+                       title=line.title)
+            for line in lines
+        ]
+        audit.record(actor, "member.imported", commune=commune, target=commune.name,
+                     data={"count": len(added)})
+        for item in added:
+            if item.invitation_token:
+                send_invitation_email(item.membership.user, item.invitation_token,
+                                      commune.name)
+    return added

@@ -1,4 +1,5 @@
-"""Loaded before Django is configured: give the test run its own data dir."""
+"""pytest plugin loaded with `-p` before Django is configured: the test run gets its own
+data dir, and background tasks run in place."""
 
 import os
 import tempfile
