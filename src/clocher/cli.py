@@ -37,10 +37,11 @@ class ClocherGroup(click.Group):
         self._loaded = True
         setup_django()
         from clocher.accounts.cli import register as register_accounts
+        from clocher.api.cli import register as register_api
         from clocher.core.cli import register as register_core
         from clocher.onboarding.cli import register as register_onboarding
 
-        for register in (register_core, register_accounts, register_onboarding):
+        for register in (register_core, register_accounts, register_onboarding, register_api):
             register(self)
 
 

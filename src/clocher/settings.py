@@ -245,7 +245,7 @@ CONTENT_SECURITY_POLICY = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "clocher.api.auth.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "clocher.api.auth.TwoFactorSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -257,6 +257,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Communes et membres du cloud public local.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "MembershipRoleEnum": "clocher.core.models.Role",
+        "CommuneStatusEnum": "clocher.core.models.CommuneStatus",
+        "CommuneRoleEnum": ["commune_admin", "agent", "elected"],
+        "NewCommuneStatusEnum": ["applied", "active"],
+    },
 }
 
 LOGGING = {

@@ -1,9 +1,131 @@
-"""Onboarding commands (adhésion, provisioning, departure)."""
+"""Onboarding commands: review applications, provision, export and departure."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+from django.core.exceptions import ValidationError
+from rich.progress import Progress
+from rich.table import Table
+
+from clocher.core.cli import cli_actor, commune, console, fail, validation_message
+
+
+@click.group()
+def application() -> None:
+    """Demandes d'adhésion."""
+
+
+@application.command("list")
+@click.option("--status", default="pending", type=click.Choice(["pending", "approved", "rejected"]))
+def list_applications(status: str) -> None:
+    """Liste les demandes (en attente par défaut)."""
+    from clocher.onboarding.models import Application
+
+    table = Table(title="Demandes d'adhésion")
+    for column in ("id", "reçue", "commune", "contact", "services"):
+        table.add_column(column)
+    for a in Application.objects.select_related("commune").filter(status=status):
+        table.add_row(str(a.pk), f"{a.created_at:%Y-%m-%d}", f"{a.commune.name} ({a.commune.insee})",
+                      a.contact_email, ", ".join(a.services))
+    console.print(table)
+
+
+def _application(application_id: int):  # type: ignore[no-untyped-def]
+    from clocher.onboarding.models import Application
+
+    found = Application.objects.select_related("commune").filter(pk=application_id).first()
+    if found is None:
+        fail(f"Demande {application_id} inconnue.")
+    return found
+
+
+@application.command("approve")
+@click.argument("application_id", type=int)
+def approve(application_id: int) -> None:
+    """Approuve une demande et provisionne la commune, étape par étape."""
+    from clocher.onboarding import services
+    from clocher.onboarding.models import ProvisioningRun
+
+    found = _application(application_id)
+    actor = cli_actor()
+    try:
+        run = services.approve(actor, found)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    run = ProvisioningRun.objects.get(pk=run.pk)
+    if run.status not in ("done", "failed"):
+        total = run.steps.count()
+        with Progress(console=console) as progress:
+            bar = progress.add_task(f"Provisionnement de {found.commune.name}", total=total)
+            run = services.run_steps(run, actor, progress=lambda step: progress.update(
+                bar, advance=1, description=step.label))
+    for step in run.steps.all():
+        mark = {"done": "[green]✔[/]", "failed": "[red]✘[/]"}.get(step.status, "·")
+        console.print(f" {mark} {step.label} — {step.error or step.detail}")
+    if run.status != "done":
+        fail("Provisionnement en échec : corrigez puis relancez depuis la console.")
+
+
+@application.command("reject")
+@click.argument("application_id", type=int)
+@click.option("--reason", required=True, help="Motif, envoyé à la commune.")
+def reject(application_id: int, reason: str) -> None:
+    """Refuse une demande avec un motif."""
+    from clocher.onboarding import services
+
+    try:
+        services.reject(cli_actor(), _application(application_id), reason)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    console.print("Demande refusée.")
+
+
+def _commune(insee: str):  # type: ignore[no-untyped-def]
+    from clocher.core.models import Commune
+
+    found = Commune.objects.filter(insee=insee.upper()).first()
+    if found is None:
+        fail(f"Commune {insee} inconnue.")
+    return found
+
+
+@click.command("export")
+@click.argument("insee")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Copie l'archive à cet endroit.")
+def export(insee: str, output: Path | None) -> None:
+    """Exporte toutes les données d'une commune (zip)."""
+    import shutil
+
+    from clocher.onboarding import services
+
+    result = services.export_commune(cli_actor(), _commune(insee))
+    if output:
+        shutil.copyfile(result.path, output)
+    console.print(f"Export : {output or result.path} ({result.size} octets, SHA-256 {result.sha256})")
+
+
+@click.command("depart")
+@click.argument("insee")
+@click.option("--yes", is_flag=True, help="Confirme le départ.")
+def depart(insee: str, yes: bool) -> None:
+    """Départ d'une commune : export complet, puis clôture des accès."""
+    from clocher.onboarding import services
+
+    if not yes:
+        fail("Ajoutez --yes pour confirmer le départ.", code=2)
+    try:
+        result = services.depart(cli_actor(), _commune(insee))
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    console.print(f"Commune partie ; export {result.path} (SHA-256 {result.sha256}).")
 
 
 def register(group: click.Group) -> None:
-    """Onboarding commands join the main `clocher` group here."""
+    group.add_command(application)
+    commune.add_command(export)
+    commune.add_command(depart)
