@@ -39,13 +39,15 @@ PUBLIC = {
     "oidc_logout": "déconnexion OpenID Connect",
 }
 
-# Routes about the signed-in person themself (their account): B reaches their own page,
+# Routes whose answer depends on who asks (their account, the communes they may see):
+# B reaches their own view,
 # but an id belonging to A's people must still be refused.
 SELF_SERVICE = {
     "accounts:account",
     "accounts:totp_setup",
     "accounts:app_passwords",
     "api:me",
+    "api:communes",
 }
 
 

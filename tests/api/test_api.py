@@ -1,0 +1,153 @@
+"""The JSON API with real tokens: scoping, validation, revocation, schema."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from clocher.api.models import ApiToken
+from clocher.api.services import create_token, revoke_token
+from clocher.core.audit import Actor
+from clocher.core.models import AuditEntry, Commune, Membership
+
+ACTOR = Actor(label="tests")
+
+
+def client_for(user) -> APIClient:
+    _, token = create_token(ACTOR, user, "tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.mark.django_db
+def test_operator_sees_all_communes_and_filters(operator_admin, commune_a, commune_b):
+    client = client_for(operator_admin)
+    body = client.get("/api/v1/communes/").json()
+    assert {c["insee"] for c in body["results"]} == {commune_a.insee, commune_b.insee}
+    filtered = client.get("/api/v1/communes/?status=suspended").json()
+    assert filtered["count"] == 0
+
+
+@pytest.mark.django_db
+def test_commune_admin_sees_only_their_commune(admin_a, commune_a, commune_b, admin_b):
+    client = client_for(admin_a)
+    body = client.get("/api/v1/communes/").json()
+    assert [c["insee"] for c in body["results"]] == [commune_a.insee]
+    assert client.get(f"/api/v1/communes/{commune_b.insee}/").status_code == 404
+    assert client.get(f"/api/v1/communes/{commune_b.insee}/members/").status_code == 404
+    b_member = Membership.objects.get(user=admin_b, commune=commune_b)
+    assert client.get(
+        f"/api/v1/communes/{commune_b.insee}/members/{b_member.pk}/").status_code == 404
+    # B's membership id under A's URL: still not found.
+    assert client.get(
+        f"/api/v1/communes/{commune_a.insee}/members/{b_member.pk}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_anonymous_revoked_and_expired_tokens_get_401(admin_a, commune_a):
+    assert APIClient().get("/api/v1/communes/").status_code == 401
+    record, token = create_token(ACTOR, admin_a, "jetable")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get("/api/v1/me/").status_code == 200
+    revoke_token(ACTOR, record)
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 401 and "révoqué" in response.json()["detail"]
+    record, token = create_token(ACTOR, admin_a, "courte", expires_days=1)
+    ApiToken.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get("/api/v1/me/").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION="Bearer clo_not-a-token")
+    assert client.get("/api/v1/me/").status_code == 401
+
+
+@pytest.mark.django_db
+def test_token_is_stored_hashed(admin_a):
+    record, token = create_token(ACTOR, admin_a, "x")
+    assert token not in record.key_hash and record.prefix == token[:12]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"insee": "123"}, "Code INSEE invalide"),
+        ({"insee": "21425", "siren": "212104252"}, "Luhn"),
+        ({"insee": "21271"}, "déjà enregistrée"),
+    ],
+)
+def test_create_commune_bad_input(operator_admin, commune_a, payload, message):
+    before = Commune.objects.count()
+    response = client_for(operator_admin).post("/api/v1/communes/", payload, format="json")
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    assert Commune.objects.count() == before
+
+
+@pytest.mark.django_db
+def test_create_commune_operator_only(operator_admin, admin_a):
+    assert client_for(admin_a).post("/api/v1/communes/", {"insee": "21425"},
+                                    format="json").status_code == 403
+    response = client_for(operator_admin).post("/api/v1/communes/", {"insee": "21425"},
+                                               format="json")
+    assert response.status_code == 201 and response.json()["name"] == "Montbard"
+
+
+@pytest.mark.django_db
+def test_members_crud_with_audit(admin_a, commune_a):
+    client = client_for(admin_a)
+    url = f"/api/v1/communes/{commune_a.insee}/members/"
+    bad = client.post(url, {"email": "x@y.test", "role": "boss"}, format="json")
+    assert bad.status_code == 400
+    bad_mail = client.post(url, {"email": "pas-une-adresse", "role": "agent"}, format="json")
+    assert bad_mail.status_code == 400
+    created = client.post(url, {"email": "Nouveau@Flavigny.test", "role": "agent",
+                                "full_name": "Nouvel Agent"}, format="json")
+    assert created.status_code == 201
+    body = created.json()
+    assert body["email"] == "nouveau@flavigny.test" and "/invitation/" in body["invitation_url"]
+    assert AuditEntry.objects.filter(action="member.added", target="nouveau@flavigny.test").exists()
+    member_url = f"{url}{body['id']}/"
+    assert client.patch(member_url, {"role": "elected"}, format="json").json()["role"] == "elected"
+    assert client.patch(member_url, {"is_active": False}, format="json").json()["is_active"] is False
+    assert client.delete(member_url).status_code == 204
+    assert not Membership.objects.filter(pk=body["id"]).exists()
+    # The last admin cannot remove themself.
+    own = Membership.objects.get(user=admin_a, commune=commune_a)
+    response = client.delete(f"{url}{own.pk}/")
+    assert response.status_code == 400 and "dernier administrateur" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_agent_cannot_manage_members(agent_a, commune_a):
+    client = client_for(agent_a)
+    assert client.get(f"/api/v1/communes/{commune_a.insee}/members/").status_code == 404
+    assert client.get(f"/api/v1/communes/{commune_a.insee}/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_session_without_second_factor_is_not_enough(agent_a):
+    client = APIClient()
+    client.force_login(agent_a)
+    assert client.get("/api/v1/me/").status_code == 401
+
+
+@pytest.mark.django_db
+def test_pagination(operator_admin, make_commune):
+    for insee in ("21425", "21716", "21271", "21603"):
+        make_commune(insee)
+    body = client_for(operator_admin).get("/api/v1/communes/?limit=2&offset=2").json()
+    assert body["count"] == 4 and len(body["results"]) == 2 and body["previous"]
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    text = out.read_text()
+    assert "/api/v1/communes/{insee}/members/" in text
+    assert "bearer" in text

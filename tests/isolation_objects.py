@@ -1,0 +1,34 @@
+"""Objects of commune A for the isolation matrix, by URL parameter name.
+
+A new route whose parameter is not here makes the matrix fail until it is added.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clocher.accounts.services import create_app_password
+from clocher.core.audit import Actor
+from clocher.core.models import Membership
+from clocher.onboarding import services as onboarding
+from clocher.onboarding.models import ProvisioningRun
+
+ACTOR = Actor(label="matrice")
+
+
+def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
+    application = onboarding.submit_application(ACTOR, onboarding.ApplicationInput(
+        insee="21425", contact_name="Secrétaire Victime", contact_email="victime@montbard.test",
+        agents_count=3, services=["mail"]))
+    run = ProvisioningRun.objects.create(commune=commune_a)
+    onboarding.export_commune(ACTOR, commune_a)
+    app_password = create_app_password(ACTOR, agent_a, "Téléphone de l'agent A")
+    return {
+        "insee": commune_a.insee,
+        "membership_id": Membership.objects.get(user=agent_a, commune=commune_a).pk,
+        "application_id": application.pk,
+        "run_id": run.pk,
+        "app_password_id": app_password.record.pk,
+        # What must never appear in a response to someone of commune B.
+        "_a_markers": [agent_a.email, admin_a.email, "victime@montbard.test"],
+    }
