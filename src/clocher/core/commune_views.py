@@ -12,7 +12,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from clocher.accounts.services import invitation_url, send_invitation_email
-from clocher.core import members_import, scoping, services, tiles
+from clocher.core import members_import as csv_members
+from clocher.core import scoping, services, tiles
 from clocher.core.access import commune_required
 from clocher.core.forms import InviteMemberForm, MembersImportForm, RoleForm
 from clocher.core.models import Commune, Membership
@@ -152,12 +153,12 @@ def members_import(request: HttpRequest, commune: Commune) -> HttpResponse:
             messages.error(request, "Aucun import en attente : déposez à nouveau le fichier.")
             return redirect("core:commune_members_import", insee=commune.insee)
         try:
-            report = members_import.parse(stored["raw"].encode("latin-1"), commune)
-            members_import.check_quota(report, commune, services.active_member_count(commune))
+            report = csv_members.parse(stored["raw"].encode("latin-1"), commune)
+            csv_members.check_quota(report, commune, services.active_member_count(commune))
             if report.invalid:
-                raise members_import.ImportRefused("Le fichier contient des lignes en erreur.")
+                raise csv_members.ImportRefused("Le fichier contient des lignes en erreur.")
             added = services.import_members(actor, commune, report.valid)
-        except (members_import.ImportRefused, ValidationError) as exc:
+        except (csv_members.ImportRefused, ValidationError) as exc:
             refused = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         else:
             del request.session[IMPORT_SESSION_KEY]
@@ -167,15 +168,15 @@ def members_import(request: HttpRequest, commune: Commune) -> HttpResponse:
         form = MembersImportForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["file"]
-            if upload.size > members_import.MAX_BYTES:
+            if upload.size > csv_members.MAX_BYTES:
                 refused = "Fichier trop volumineux (1 Mio au plus)."
             else:
                 raw = upload.read()
                 try:
-                    report = members_import.parse(raw, commune)
-                    members_import.check_quota(report, commune,
+                    report = csv_members.parse(raw, commune)
+                    csv_members.check_quota(report, commune,
                                                services.active_member_count(commune))
-                except members_import.ImportRefused as exc:
+                except csv_members.ImportRefused as exc:
                     refused = str(exc)
                     report = None
                 else:
