@@ -1,0 +1,85 @@
+"""A commune admin, in a real headless Chromium: log in, invite an agent, see them listed.
+
+The screenshots are kept in artifacts/ as evidence of what the person saw.
+"""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from clocher.core.models import Membership
+from tests.conftest import PASSWORD
+from tests.e2e.browser import chromium, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def browser():
+    driver = chromium()
+    yield driver
+    driver.quit()
+
+
+def _field(driver, label: str):
+    """The input a visible <label> names: what a screen-reader user would reach."""
+    element = driver.find_element(By.XPATH, f"//label[starts-with(normalize-space(.), \"{label}\")]")
+    return driver.find_element(By.ID, element.get_attribute("for"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_commune_admin_invites_an_agent(live_server, browser, commune_a, admin_a, settings):
+    settings.BASE_URL = live_server.url
+    wait = WebDriverWait(browser, 15)
+    browser.get(f"{live_server.url}/connexion/")
+    _field(browser, "Adresse électronique").send_keys(admin_a.email)
+    _field(browser, "Mot de passe").send_keys(PASSWORD + Keys.ENTER)
+    wait.until(ec.url_contains(f"/c/{commune_a.insee}/"))
+    assert commune_a.name in browser.find_element(By.TAG_NAME, "h1").text
+    screenshot(browser, "01-console-commune")
+
+    browser.find_element(By.LINK_TEXT, "Membres").click()
+    wait.until(ec.url_contains("/membres/"))
+    _field(browser, "Adresse électronique").send_keys("nouvelle.agente@flavigny.test")
+    _field(browser, "Nom complet").send_keys("Nouvelle Agente")
+    _field(browser, "Fonction").send_keys("Agente d'accueil")
+    browser.find_element(By.XPATH, "//button[normalize-space(.)='Inviter']").click()
+    link = wait.until(ec.presence_of_element_located((By.ID, "invitation-link")))
+    assert "/invitation/" in link.text
+    table = browser.find_element(By.TAG_NAME, "table").text
+    assert "nouvelle.agente@flavigny.test" in table and "Agente d'accueil" in table
+    screenshot(browser, "02-agent-invite")
+    membership = Membership.objects.get(user__email="nouvelle.agente@flavigny.test")
+    assert membership.commune == commune_a and membership.role == "agent"
+
+    # The invited agent opens the link in their own browser session and sets a password.
+    browser.delete_all_cookies()
+    browser.get(link.text)
+    _field(browser, "Nom complet").clear()
+    _field(browser, "Nom complet").send_keys("Nouvelle Agente")
+    _field(browser, "Mot de passe").send_keys("un-mot-de-passe-solide-2026")
+    _field(browser, "Confirmez le mot de passe").send_keys("un-mot-de-passe-solide-2026" + Keys.ENTER)
+    wait.until(ec.url_contains(f"/c/{commune_a.insee}/"))
+    assert "Agent" in browser.find_element(By.TAG_NAME, "main").text
+    screenshot(browser, "03-agent-connecte")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keyboard_only_login_and_no_csp_violation(live_server, browser, agent_a):
+    browser.get(f"{live_server.url}/")
+    # On a page without autofocus, the first Tab reaches the skip link.
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("textContent") == "Aller au contenu"
+    browser.get(f"{live_server.url}/connexion/")
+    # The login page puts the focus in the address field; Tab goes to the password.
+    assert browser.switch_to.active_element.get_attribute("name") == "email"
+    browser.switch_to.active_element.send_keys(agent_a.email + Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("name") == "password"
+    browser.switch_to.active_element.send_keys(PASSWORD + Keys.ENTER)
+    WebDriverWait(browser, 15).until(ec.url_matches(r"/c/\d{5}/$"))
+    logs = browser.get_log("browser") if hasattr(browser, "get_log") else []
+    assert not [entry for entry in logs if "Content Security Policy" in entry.get("message", "")]
