@@ -36,8 +36,14 @@ def main() -> None:
     for i in range(N):
         with transaction.atomic():
             AuditEntry.objects.create(
-                seq=10_000_000 + i, at=timezone.now(), actor_label="bench", action="bench.plain",
-                target=f"objet {i}", data={"i": i}, prev_hash="-", hash=f"plain-{i}",
+                seq=10_000_000 + i,
+                at=timezone.now(),
+                actor_label="bench",
+                action="bench.plain",
+                target=f"objet {i}",
+                data={"i": i},
+                prev_hash="-",
+                hash=f"plain-{i}",
             )
     plain = N / (time.perf_counter() - start)
 

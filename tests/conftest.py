@@ -29,8 +29,9 @@ def actor() -> Actor:
 
 @pytest.fixture
 def operator(db):
-    return services.ensure_operator(SYSTEM, "Département de la Côte-d'Or", "communes.cotedor.fr",
-                                    "numerique@cotedor.fr", "21")
+    return services.ensure_operator(
+        SYSTEM, "Département de la Côte-d'Or", "communes.cotedor.fr", "numerique@cotedor.fr", "21"
+    )
 
 
 def _user(email: str, full_name: str = "") -> User:

@@ -17,9 +17,16 @@ ACTOR = Actor(label="matrice")
 
 
 def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
-    application = onboarding.submit_application(ACTOR, onboarding.ApplicationInput(
-        insee="21425", contact_name="Secrétaire Victime", contact_email="victime@montbard.test",
-        agents_count=3, services=["mail"]))
+    application = onboarding.submit_application(
+        ACTOR,
+        onboarding.ApplicationInput(
+            insee="21425",
+            contact_name="Secrétaire Victime",
+            contact_email="victime@montbard.test",
+            agents_count=3,
+            services=["mail"],
+        ),
+    )
     run = ProvisioningRun.objects.create(commune=commune_a)
     onboarding.export_commune(ACTOR, commune_a)
     app_password = create_app_password(ACTOR, agent_a, "Téléphone de l'agent A")

@@ -51,7 +51,9 @@ SELF_SERVICE = {
 }
 
 
-def _walk(patterns: list[Any], prefix: str = "", namespace: str = "") -> Iterator[tuple[str, URLPattern]]:
+def _walk(
+    patterns: list[Any], prefix: str = "", namespace: str = ""
+) -> Iterator[tuple[str, URLPattern]]:
     for entry in patterns:
         if isinstance(entry, URLResolver):
             ns = entry.namespace or namespace
@@ -113,7 +115,9 @@ def _assert_refused(response, who: str, url: str, method: str) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("name", "kwarg_names"), PRIVATE_ROUTES, ids=[r[0] for r in PRIVATE_ROUTES])
+@pytest.mark.parametrize(
+    ("name", "kwarg_names"), PRIVATE_ROUTES, ids=[r[0] for r in PRIVATE_ROUTES]
+)
 def test_other_tenant_and_anonymous_are_refused(
     name: str, kwarg_names: list[str], victim, admin_b, agent_b, commune_a
 ) -> None:

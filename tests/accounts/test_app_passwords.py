@@ -29,7 +29,9 @@ def test_created_once_and_verifiable(client_agent_a, agent_a):
     # The list never shows it again.
     assert clear not in client_agent_a.get(reverse("accounts:app_passwords")).content.decode()
     # Revoked: refused at once.
-    client_agent_a.post(reverse("accounts:app_password_revoke", kwargs={"app_password_id": record.pk}))
+    client_agent_a.post(
+        reverse("accounts:app_password_revoke", kwargs={"app_password_id": record.pk})
+    )
     assert services.check_app_password(agent_a.email, clear) is None
 
 

@@ -26,14 +26,21 @@ def test_accept_once_then_replay_refused(invited):
     url = f"/invitation/{invited.invitation_token}/"
     client = Client()
     assert client.get(url).status_code == 200
-    response = client.post(url, {"full_name": "Nouvel Agent", "password": GOOD,
-                                 "password_again": GOOD})
+    response = client.post(
+        url, {"full_name": "Nouvel Agent", "password": GOOD, "password_again": GOOD}
+    )
     assert response.status_code == 302
     user = invited.membership.user
     user.refresh_from_db()
     assert user.check_password(GOOD) and user.full_name == "Nouvel Agent"
-    replay = Client().post(url, {"full_name": "Pirate", "password": "autre-mot-de-passe-22",
-                                 "password_again": "autre-mot-de-passe-22"})
+    replay = Client().post(
+        url,
+        {
+            "full_name": "Pirate",
+            "password": "autre-mot-de-passe-22",
+            "password_again": "autre-mot-de-passe-22",
+        },
+    )
     assert replay.status_code == 410
     assert "déjà été utilisé" in replay.content.decode()
     user.refresh_from_db()

@@ -55,7 +55,9 @@ def test_lockout_after_failures_even_with_the_right_password(agent_a, settings):
     assert "_auth_user_id" not in client.session
     assert AuditEntry.objects.filter(action="account.login_locked", target=agent_a.email).exists()
     # Once the window has passed, the right password works again.
-    LoginAttempt.objects.update(at=timezone.now() - timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES + 1))
+    LoginAttempt.objects.update(
+        at=timezone.now() - timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES + 1)
+    )
     assert _post_login(client, agent_a.email, PASSWORD).status_code == 302
 
 
@@ -87,7 +89,12 @@ def test_totp_step_accepts_a_code_once(operator_admin):
     assert response.headers["Location"] == reverse("accounts:totp")
     assert client.get("/compte/").headers["Location"] == reverse("accounts:totp")
     code = pyotp.TOTP(operator_admin.totp_secret).now()
-    assert client.post(reverse("accounts:totp"), {"code": "000000" if code != "000000" else "111111"}).status_code == 401
+    assert (
+        client.post(
+            reverse("accounts:totp"), {"code": "000000" if code != "000000" else "111111"}
+        ).status_code
+        == 401
+    )
     assert client.post(reverse("accounts:totp"), {"code": code}).status_code == 302
     assert client.get("/compte/").status_code == 200
     # The same code cannot open a second session.
@@ -118,8 +125,10 @@ def test_security_headers_on_pages():
 @pytest.mark.django_db
 def test_open_redirect_is_refused(agent_a):
     client = Client()
-    response = client.post(LOGIN + "?next=https://evil.example/", {
-        "email": agent_a.email, "password": PASSWORD, "next": "https://evil.example/"})
+    response = client.post(
+        LOGIN + "?next=https://evil.example/",
+        {"email": agent_a.email, "password": PASSWORD, "next": "https://evil.example/"},
+    )
     assert response.headers["Location"] == "/"
 
 

@@ -10,9 +10,14 @@ from clocher.accounts.oidc import ClocherOIDCBackend
 
 @pytest.fixture
 def backend(settings):
-    for name in ("OIDC_RP_CLIENT_ID", "OIDC_RP_CLIENT_SECRET", "OIDC_OP_TOKEN_ENDPOINT",
-                 "OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT",
-                 "OIDC_OP_AUTHORIZATION_ENDPOINT"):
+    for name in (
+        "OIDC_RP_CLIENT_ID",
+        "OIDC_RP_CLIENT_SECRET",
+        "OIDC_OP_TOKEN_ENDPOINT",
+        "OIDC_OP_USER_ENDPOINT",
+        "OIDC_OP_JWKS_ENDPOINT",
+        "OIDC_OP_AUTHORIZATION_ENDPOINT",
+    ):
         setattr(settings, name, "x")
     settings.OIDC_RP_SIGN_ALGO = "RS256"
     return ClocherOIDCBackend()

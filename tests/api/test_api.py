@@ -41,11 +41,13 @@ def test_commune_admin_sees_only_their_commune(admin_a, commune_a, commune_b, ad
     assert client.get(f"/api/v1/communes/{commune_b.insee}/").status_code == 404
     assert client.get(f"/api/v1/communes/{commune_b.insee}/members/").status_code == 404
     b_member = Membership.objects.get(user=admin_b, commune=commune_b)
-    assert client.get(
-        f"/api/v1/communes/{commune_b.insee}/members/{b_member.pk}/").status_code == 404
+    assert (
+        client.get(f"/api/v1/communes/{commune_b.insee}/members/{b_member.pk}/").status_code == 404
+    )
     # B's membership id under A's URL: still not found.
-    assert client.get(
-        f"/api/v1/communes/{commune_a.insee}/members/{b_member.pk}/").status_code == 404
+    assert (
+        client.get(f"/api/v1/communes/{commune_a.insee}/members/{b_member.pk}/").status_code == 404
+    )
 
 
 @pytest.mark.django_db
@@ -91,10 +93,13 @@ def test_create_commune_bad_input(operator_admin, commune_a, payload, message):
 
 @pytest.mark.django_db
 def test_create_commune_operator_only(operator_admin, admin_a):
-    assert client_for(admin_a).post("/api/v1/communes/", {"insee": "21425"},
-                                    format="json").status_code == 403
-    response = client_for(operator_admin).post("/api/v1/communes/", {"insee": "21425"},
-                                               format="json")
+    assert (
+        client_for(admin_a).post("/api/v1/communes/", {"insee": "21425"}, format="json").status_code
+        == 403
+    )
+    response = client_for(operator_admin).post(
+        "/api/v1/communes/", {"insee": "21425"}, format="json"
+    )
     assert response.status_code == 201 and response.json()["name"] == "Montbard"
 
 
@@ -106,15 +111,20 @@ def test_members_crud_with_audit(admin_a, commune_a):
     assert bad.status_code == 400
     bad_mail = client.post(url, {"email": "pas-une-adresse", "role": "agent"}, format="json")
     assert bad_mail.status_code == 400
-    created = client.post(url, {"email": "Nouveau@Flavigny.test", "role": "agent",
-                                "full_name": "Nouvel Agent"}, format="json")
+    created = client.post(
+        url,
+        {"email": "Nouveau@Flavigny.test", "role": "agent", "full_name": "Nouvel Agent"},
+        format="json",
+    )
     assert created.status_code == 201
     body = created.json()
     assert body["email"] == "nouveau@flavigny.test" and "/invitation/" in body["invitation_url"]
     assert AuditEntry.objects.filter(action="member.added", target="nouveau@flavigny.test").exists()
     member_url = f"{url}{body['id']}/"
     assert client.patch(member_url, {"role": "elected"}, format="json").json()["role"] == "elected"
-    assert client.patch(member_url, {"is_active": False}, format="json").json()["is_active"] is False
+    assert (
+        client.patch(member_url, {"is_active": False}, format="json").json()["is_active"] is False
+    )
     assert client.delete(member_url).status_code == 204
     assert not Membership.objects.filter(pk=body["id"]).exists()
     # The last admin cannot remove themself.

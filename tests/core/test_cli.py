@@ -86,8 +86,9 @@ def test_member_add_prints_a_one_time_invitation(runner, commune_a):
     assert "/invitation/" in result.output
     membership = Membership.objects.get(commune=commune_a, user__email="agent@flavigny.test")
     assert membership.role == "agent"
-    again = runner.invoke(main, ["member", "add", commune_a.insee, "agent@flavigny.test",
-                                 "--role", "agent"])
+    again = runner.invoke(
+        main, ["member", "add", commune_a.insee, "agent@flavigny.test", "--role", "agent"]
+    )
     assert again.exit_code == 1 and "déjà membre" in again.output
 
 
@@ -115,8 +116,12 @@ def _free_port() -> int:
 
 def _clocher(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "clocher.cli", *args], env=env, capture_output=True, text=True,
-        timeout=timeout, check=False,
+        [sys.executable, "-m", "clocher.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -125,8 +130,11 @@ def test_init_serve_check_end_to_end(tmp_path: Path):
     """`clocher init --demo`, `clocher serve`, then `clocher check --json` all green."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOCHER_")}
-    env.update(CLOCHER_DATA_DIR=str(tmp_path / "data"), CLOCHER_BIND=f"127.0.0.1:{port}",
-               CLOCHER_BASE_URL=f"http://127.0.0.1:{port}")
+    env.update(
+        CLOCHER_DATA_DIR=str(tmp_path / "data"),
+        CLOCHER_BIND=f"127.0.0.1:{port}",
+        CLOCHER_BASE_URL=f"http://127.0.0.1:{port}",
+    )
     init = _clocher("init", "--demo", env=env)
     assert init.returncode == 0, init.stdout + init.stderr
     assert "admin@cotedor.fr" in init.stdout
@@ -139,8 +147,10 @@ def test_init_serve_check_end_to_end(tmp_path: Path):
     assert {c["component"]: c["ok"] for c in json.loads(down.stdout)}["web"] is False
 
     serve = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "clocher.cli", "serve", "--web-workers", "1"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "clocher.cli", "serve", "--web-workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -151,8 +161,7 @@ def test_init_serve_check_end_to_end(tmp_path: Path):
             time.sleep(1)
         components = json.loads(check.stdout)
         assert check.returncode == 0, components
-        assert {c["component"] for c in components} >= {"base de données", "web",
-                                                         "tâches de fond"}
+        assert {c["component"] for c in components} >= {"base de données", "web", "tâches de fond"}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:  # noqa: S310
             page = html.unescape(response.read().decode())
             assert "Côte-d'Or" in page

@@ -29,8 +29,12 @@ def test_operator_dashboard_shows_real_tiles_only(client_operator, commune_a):
 
 @pytest.mark.django_db
 def test_operator_pages_refuse_commune_people(client_admin_a, client_agent_a, commune_a):
-    for name in ("core:operator_dashboard", "core:operator_communes", "core:operator_prospects",
-                 "core:operator_audit"):
+    for name in (
+        "core:operator_dashboard",
+        "core:operator_communes",
+        "core:operator_prospects",
+        "core:operator_audit",
+    ):
         assert client_admin_a.get(reverse(name)).status_code == 404
         assert client_agent_a.get(reverse(name)).status_code == 404
 
@@ -75,9 +79,15 @@ def test_load_department_is_idempotent(client_operator):
 @pytest.mark.django_db
 def test_invite_member_flow(client_admin_a, commune_a):
     url = reverse("core:commune_members", kwargs={"insee": commune_a.insee})
-    response = client_admin_a.post(url, {"email": "Nouvel.Agent@flavigny.test",
-                                         "full_name": "Nouvel Agent", "role": "agent",
-                                         "title": "Agent technique"})
+    response = client_admin_a.post(
+        url,
+        {
+            "email": "Nouvel.Agent@flavigny.test",
+            "full_name": "Nouvel Agent",
+            "role": "agent",
+            "title": "Agent technique",
+        },
+    )
     body = response.content.decode()
     assert 'id="invitation-link"' in body
     membership = Membership.objects.get(commune=commune_a, user__email="nouvel.agent@flavigny.test")
@@ -100,8 +110,9 @@ def test_member_actions_and_last_admin_guard(client_admin_a, commune_a, admin_a,
     client_admin_a.post(url("core:commune_member_toggle", agent))
     agent.refresh_from_db()
     assert not agent.is_active
-    page = client_admin_a.post(url("core:commune_member_role", admin), {"role": "agent"},
-                               follow=True)
+    page = client_admin_a.post(
+        url("core:commune_member_role", admin), {"role": "agent"}, follow=True
+    )
     assert "dernier administrateur" in page.content.decode()
     admin.refresh_from_db()
     assert admin.role == "commune_admin"
@@ -112,8 +123,11 @@ def test_member_actions_and_last_admin_guard(client_admin_a, commune_a, admin_a,
 @pytest.mark.django_db
 def test_other_commune_ids_are_not_found(client_admin_a, commune_a, commune_b, admin_b):
     b_member = Membership.objects.get(user=admin_b)
-    for name in ("core:commune_member_role", "core:commune_member_toggle",
-                 "core:commune_member_remove"):
+    for name in (
+        "core:commune_member_role",
+        "core:commune_member_toggle",
+        "core:commune_member_remove",
+    ):
         under_a = reverse(name, kwargs={"insee": commune_a.insee, "membership_id": b_member.pk})
         assert client_admin_a.post(under_a, {"role": "agent"}).status_code == 404
     b_member.refresh_from_db()
@@ -131,8 +145,10 @@ def test_agent_sees_console_but_not_member_admin(client_agent_a, commune_a):
 @pytest.mark.django_db
 def test_resend_invitation(client_admin_a, commune_a, django_capture_on_commit_callbacks):
     added = services.add_member(ACTOR, commune_a, "pending@flavigny.test", "agent")
-    url = reverse("core:commune_member_invite",
-                  kwargs={"insee": commune_a.insee, "membership_id": added.membership.pk})
+    url = reverse(
+        "core:commune_member_invite",
+        kwargs={"insee": commune_a.insee, "membership_id": added.membership.pk},
+    )
     with django_capture_on_commit_callbacks(execute=True):
         client_admin_a.post(url)
     assert len(mail.outbox) == 1 and "/invitation/" in mail.outbox[0].body
@@ -144,8 +160,7 @@ def _seed(commune, n: int) -> None:
 
 
 @pytest.mark.django_db
-def test_member_list_query_count_is_constant(client_admin_a, commune_a,
-                                             django_assert_num_queries):
+def test_member_list_query_count_is_constant(client_admin_a, commune_a, django_assert_num_queries):
     url = reverse("core:commune_members", kwargs={"insee": commune_a.insee})
     client_admin_a.get(url)  # warm caches (session, reference)
     _seed(commune_a, 3)
@@ -159,8 +174,9 @@ def test_member_list_query_count_is_constant(client_admin_a, commune_a,
 
 
 @pytest.mark.django_db
-def test_operator_dashboard_query_count_is_constant(client_operator, make_commune,
-                                                    django_assert_num_queries):
+def test_operator_dashboard_query_count_is_constant(
+    client_operator, make_commune, django_assert_num_queries
+):
     url = reverse("core:operator_dashboard")
     client_operator.get(url)
     make_commune("21271")

@@ -29,8 +29,10 @@ def _members(commune) -> int:
 
 @pytest.mark.django_db
 def test_good_file_with_bom_previews_then_creates_all(client_admin_a, commune_a, admin_a):
-    content = ("\ufeff" + HEADER + "marie.dupont@flavigny.test;Marie Dupont;agent;Accueil\n"
-               "jean.maire@flavigny.test;Jean Maire;élu;Maire\n").encode("utf-8")
+    content = (
+        "\ufeff" + HEADER + "marie.dupont@flavigny.test;Marie Dupont;agent;Accueil\n"
+        "jean.maire@flavigny.test;Jean Maire;élu;Maire\n"
+    ).encode("utf-8")
     before = _members(commune_a)
     preview = _upload(client_admin_a, commune_a, content).content.decode()
     assert "UTF-8 (avec BOM)" in preview and "2 ligne(s) correcte(s)" in preview
@@ -48,20 +50,24 @@ def test_windows_1252_file_with_commas(client_admin_a, commune_a):
     preview = _upload(client_admin_a, commune_a, content).content.decode()
     assert "Windows-1252" in preview and "Élodie Bérénice" in preview
     _confirm(client_admin_a, commune_a)
-    assert Membership.objects.get(user__email="elodie@flavigny.test").user.full_name \
+    assert (
+        Membership.objects.get(user__email="elodie@flavigny.test").user.full_name
         == "Élodie Bérénice"
+    )
 
 
 @pytest.mark.django_db
 def test_bad_lines_are_reported_and_block_the_import(client_admin_a, commune_a, agent_a):
-    content = (HEADER
-               + "ok@flavigny.test;OK;agent;\n"
-               + "=cmd|' /C calc'!A0;Pirate;agent;\n"
-               + "ok2@flavigny.test;@SUM(A1);agent;\n"
-               + "pas-une-adresse;X;agent;\n"
-               + "ok@flavigny.test;Double;agent;\n"
-               + "chef@flavigny.test;Chef;boss;\n"
-               + f"{agent_a.email};Déjà;agent;\n").encode()
+    content = (
+        HEADER
+        + "ok@flavigny.test;OK;agent;\n"
+        + "=cmd|' /C calc'!A0;Pirate;agent;\n"
+        + "ok2@flavigny.test;@SUM(A1);agent;\n"
+        + "pas-une-adresse;X;agent;\n"
+        + "ok@flavigny.test;Double;agent;\n"
+        + "chef@flavigny.test;Chef;boss;\n"
+        + f"{agent_a.email};Déjà;agent;\n"
+    ).encode()
     before = _members(commune_a)
     body = _upload(client_admin_a, commune_a, content).content.decode()
     assert "formule interdite" in body

@@ -27,7 +27,7 @@ def browser():
 
 def _field(driver, label: str):
     """The input a visible <label> names: what a screen-reader user would reach."""
-    element = driver.find_element(By.XPATH, f"//label[starts-with(normalize-space(.), \"{label}\")]")
+    element = driver.find_element(By.XPATH, f'//label[starts-with(normalize-space(.), "{label}")]')
     return driver.find_element(By.ID, element.get_attribute("for"))
 
 
@@ -62,7 +62,9 @@ def test_commune_admin_invites_an_agent(live_server, browser, commune_a, admin_a
     _field(browser, "Nom complet").clear()
     _field(browser, "Nom complet").send_keys("Nouvelle Agente")
     _field(browser, "Mot de passe").send_keys("un-mot-de-passe-solide-2026")
-    _field(browser, "Confirmez le mot de passe").send_keys("un-mot-de-passe-solide-2026" + Keys.ENTER)
+    _field(browser, "Confirmez le mot de passe").send_keys(
+        "un-mot-de-passe-solide-2026" + Keys.ENTER
+    )
     wait.until(ec.url_contains(f"/c/{commune_a.insee}/"))
     assert "Agent" in browser.find_element(By.TAG_NAME, "main").text
     screenshot(browser, "03-agent-connecte")

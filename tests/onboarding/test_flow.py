@@ -15,10 +15,16 @@ from clocher.onboarding import services, steps
 from clocher.onboarding.models import Application, ProvisioningRun
 
 FORM = {
-    "insee": "21425", "siren": "", "contact_name": "Claire Martin",
-    "contact_role": "Secrétaire de mairie", "contact_email": "Claire.Martin@montbard.test",
-    "contact_phone": "03 80 00 00 00", "agents_count": "6", "services": ["mail", "vault"],
-    "message": "Bonjour", "consent": "on",
+    "insee": "21425",
+    "siren": "",
+    "contact_name": "Claire Martin",
+    "contact_role": "Secrétaire de mairie",
+    "contact_email": "Claire.Martin@montbard.test",
+    "contact_phone": "03 80 00 00 00",
+    "agents_count": "6",
+    "services": ["mail", "vault"],
+    "message": "Bonjour",
+    "consent": "on",
 }
 
 
@@ -39,13 +45,15 @@ def test_full_flow(client_operator, django_capture_on_commit_callbacks):
     commune = application.commune
     assert commune.name == "Montbard" and commune.status == CommuneStatus.APPLIED
     assert application.services == ["mail", "vault"]
-    detail = client_operator.get(reverse("onboarding:application",
-                                         kwargs={"application_id": application.pk}))
+    detail = client_operator.get(
+        reverse("onboarding:application", kwargs={"application_id": application.pk})
+    )
     assert "Montbard" in detail.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         approved = client_operator.post(
             reverse("onboarding:application", kwargs={"application_id": application.pk}),
-            {"action": "approve"})
+            {"action": "approve"},
+        )
     run = ProvisioningRun.objects.get()
     assert approved.headers["Location"] == reverse("onboarding:run", kwargs={"run_id": run.pk})
     assert run.status == "done"
@@ -61,8 +69,13 @@ def test_full_flow(client_operator, django_capture_on_commit_callbacks):
     page = client_operator.get(reverse("onboarding:run", kwargs={"run_id": run.pk}))
     assert "Terminé" in page.content.decode()
     actions = set(AuditEntry.objects.filter(commune=commune).values_list("action", flat=True))
-    assert {"application.submitted", "application.approved", "provisioning.commune",
-            "provisioning.admin", "member.added"} <= actions
+    assert {
+        "application.submitted",
+        "application.approved",
+        "provisioning.commune",
+        "provisioning.admin",
+        "member.added",
+    } <= actions
 
 
 @pytest.mark.django_db
@@ -106,8 +119,9 @@ def services_actor():
 
 
 @pytest.mark.django_db
-def test_reject_needs_reason_and_returns_commune_to_prospect(operator, client_operator,
-                                                             django_capture_on_commit_callbacks):
+def test_reject_needs_reason_and_returns_commune_to_prospect(
+    operator, client_operator, django_capture_on_commit_callbacks
+):
     _apply(Client())
     application = Application.objects.get()
     url = reverse("onboarding:application", kwargs={"application_id": application.pk})
@@ -181,8 +195,9 @@ def test_applications_are_throttled_per_ip(operator):
 
 @pytest.mark.django_db
 def test_suspend_keeps_data_and_hides_console(commune_a, admin_a, client_admin_a, client_operator):
-    client_operator.post(reverse("onboarding:suspend", kwargs={"insee": commune_a.insee}),
-                         {"reason": "impayé"})
+    client_operator.post(
+        reverse("onboarding:suspend", kwargs={"insee": commune_a.insee}), {"reason": "impayé"}
+    )
     commune_a.refresh_from_db()
     assert commune_a.status == CommuneStatus.SUSPENDED
     assert Membership.objects.filter(commune=commune_a, is_active=True).exists()
@@ -192,8 +207,9 @@ def test_suspend_keeps_data_and_hides_console(commune_a, admin_a, client_admin_a
 
 
 @pytest.mark.django_db
-def test_departure_exports_then_closes(commune_a, admin_a, agent_a, client_operator,
-                                       client_admin_a):
+def test_departure_exports_then_closes(
+    commune_a, admin_a, agent_a, client_operator, client_admin_a
+):
     url = reverse("onboarding:depart", kwargs={"insee": commune_a.insee})
     client_operator.post(url, {"confirm_name": "mauvais nom"})
     commune_a.refresh_from_db()
@@ -202,8 +218,9 @@ def test_departure_exports_then_closes(commune_a, admin_a, agent_a, client_opera
     commune_a.refresh_from_db()
     assert commune_a.status == CommuneStatus.LEFT
     assert not Membership.objects.filter(commune=commune_a, is_active=True).exists()
-    download = client_operator.get(reverse("onboarding:export_download",
-                                           kwargs={"insee": commune_a.insee}))
+    download = client_operator.get(
+        reverse("onboarding:export_download", kwargs={"insee": commune_a.insee})
+    )
     assert download.status_code == 200
     import io
 
@@ -214,5 +231,9 @@ def test_departure_exports_then_closes(commune_a, admin_a, agent_a, client_opera
     assert "member.added" in archive.read("journal.json").decode()
     assert AuditEntry.objects.filter(action="commune.exported", commune=commune_a).exists()
     # The commune's own admin cannot fetch it: operator only.
-    assert client_admin_a.get(reverse("onboarding:export_download",
-                                      kwargs={"insee": commune_a.insee})).status_code == 404
+    assert (
+        client_admin_a.get(
+            reverse("onboarding:export_download", kwargs={"insee": commune_a.insee})
+        ).status_code
+        == 404
+    )

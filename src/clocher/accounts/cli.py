@@ -44,9 +44,14 @@ def app_passwords(email: str) -> None:
     for column in ("id", "appareil", "début", "créé", "dernier usage", "état"):
         table.add_column(column)
     for r in AppPassword.objects.filter(user=_user(email)):
-        table.add_row(str(r.pk), r.name, r.prefix + "…", f"{r.created_at:%Y-%m-%d}",
-                      f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "jamais",
-                      "révoqué" if r.revoked_at else "actif")
+        table.add_row(
+            str(r.pk),
+            r.name,
+            r.prefix + "…",
+            f"{r.created_at:%Y-%m-%d}",
+            f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "jamais",
+            "révoqué" if r.revoked_at else "actif",
+        )
     console.print(table)
 
 

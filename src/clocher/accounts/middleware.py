@@ -16,8 +16,16 @@ from clocher.core import scoping
 
 SESSION_FLAG = "clocher_2fa_ok"
 # Prefixes that never need a second factor (public pages, the login steps themselves).
-OPEN_PREFIXES = ("/static/", "/healthz", "/connexion/", "/deconnexion/", "/adhesion/",
-                 "/invitation/", "/api/", "/oidc/")
+OPEN_PREFIXES = (
+    "/static/",
+    "/healthz",
+    "/connexion/",
+    "/deconnexion/",
+    "/adhesion/",
+    "/invitation/",
+    "/api/",
+    "/oidc/",
+)
 
 
 def needs_totp_setup(user: object) -> bool:

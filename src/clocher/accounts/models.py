@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.http import HttpRequest
 
 
 class UserManager(BaseUserManager["User"]):
@@ -36,7 +37,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     email = models.EmailField("adresse électronique", max_length=254, unique=True)
     full_name = models.CharField("nom complet", max_length=200, blank=True)
-    is_active = models.BooleanField("actif", default=True)
+    is_active = models.BooleanField("actif", default=True)  # type: ignore[assignment,misc]
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(auto_now_add=True)
     totp_secret = models.CharField(max_length=64, blank=True)
@@ -47,7 +48,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: list[str] = []  # type: ignore[misc]
 
     class Meta:
         verbose_name = "utilisateur"
@@ -87,8 +88,11 @@ class AppPassword(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user"], condition=Q(revoked_at__isnull=True),
-                                name="apppassword_active_idx")]
+        indexes = [
+            models.Index(
+                fields=["user"], condition=Q(revoked_at__isnull=True), name="apppassword_active_idx"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} — {self.name}"
@@ -124,3 +128,12 @@ class LoginAttempt(models.Model):
             models.Index(fields=["email", "at"]),
             models.Index(fields=["ip", "at"]),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.email} {'ok' if self.succeeded else 'échec'} {self.at:%Y-%m-%d %H:%M}"
+
+
+class AuthenticatedRequest(HttpRequest):
+    """The request type of views behind login_required: `user` is a real User."""
+
+    user: User  # type: ignore[assignment]

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pyotp
 from argon2 import PasswordHasher
@@ -46,7 +46,7 @@ def get_or_create_user(email: str, full_name: str = "") -> tuple[User, bool]:
 # --- Throttling -------------------------------------------------------------------------
 
 
-def _window_start() -> timezone.datetime:
+def _window_start() -> datetime:
     return timezone.now() - timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
 
 
@@ -167,8 +167,12 @@ def create_app_password(actor: Actor, user: User, name: str) -> NewAppPassword:
         record = AppPassword.objects.create(
             user=user, name=name[:100], hash=hash_app_password(clear), prefix=clear[:5]
         )
-        audit.record(actor, "account.app_password_created", target=user.email,
-                     data={"name": record.name, "id": record.pk})
+        audit.record(
+            actor,
+            "account.app_password_created",
+            target=user.email,
+            data={"name": record.name, "id": record.pk},
+        )
     return NewAppPassword(record, clear)
 
 
@@ -178,12 +182,17 @@ def revoke_app_password(actor: Actor, record: AppPassword) -> None:
             revoked_at=timezone.now()
         )
         if updated:
-            audit.record(actor, "account.app_password_revoked", target=record.user.email,
-                         data={"name": record.name, "id": record.pk})
+            audit.record(
+                actor,
+                "account.app_password_revoked",
+                target=record.user.email,
+                data={"name": record.name, "id": record.pk},
+            )
 
 
-def check_app_password(email: str, clear: str, ip: str | None = None,
-                       service: str = "dav") -> User | None:
+def check_app_password(
+    email: str, clear: str, ip: str | None = None, service: str = "dav"
+) -> User | None:
     """The user if `clear` matches one of their live app passwords (and records its use)."""
     user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
     if user is None:
@@ -260,8 +269,9 @@ def accept_invitation(actor: Actor, token: str, password: str, full_name: str = 
             user.full_name = full_name.strip()[:200]
         user.is_active = True
         user.save()
-        audit.record(Actor(user=user, ip=actor.ip), "account.invitation_accepted",
-                     target=user.email)
+        audit.record(
+            Actor(user=user, ip=actor.ip), "account.invitation_accepted", target=user.email
+        )
     return user
 
 
@@ -344,6 +354,5 @@ def send_invitation_email(user: User, token: str, where: str) -> None:
         "Si vous n'attendiez pas ce message, ignorez-le.\n"
     )
     transaction.on_commit(
-        lambda: send_mail(f"Invitation : {where}", body, None, [user.email],
-                          fail_silently=False)
+        lambda: send_mail(f"Invitation : {where}", body, None, [user.email], fail_silently=False)
     )

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from clocher.accounts import services
 from clocher.accounts.forms import AppPasswordForm, CodeForm, InvitationForm, LoginForm
 from clocher.accounts.middleware import SESSION_FLAG, needs_totp_setup
-from clocher.accounts.models import AppPassword
+from clocher.accounts.models import AppPassword, AuthenticatedRequest
 from clocher.core.models import Membership
 from clocher.core.request import actor_of, client_ip
 
@@ -54,14 +54,21 @@ def login_view(request: HttpRequest) -> HttpResponse:
             login(request, user)  # rotates the session key
             request.session[NEXT_KEY] = _safe_next(request, next_url)
             if needs_totp_setup(user):
-                messages.warning(request, "Les comptes de l'opérateur doivent activer la "
-                                          "double authentification avant de continuer.")
+                messages.warning(
+                    request,
+                    "Les comptes de l'opérateur doivent activer la "
+                    "double authentification avant de continuer.",
+                )
                 return redirect("accounts:totp_setup")
             if user.has_totp:
                 return redirect("accounts:totp")
             return _finish(request)
-    return render(request, "accounts/login.html",
-                  {"form": form, "next": request.GET.get("next", "")}, status=status)
+    return render(
+        request,
+        "accounts/login.html",
+        {"form": form, "next": request.GET.get("next", "")},
+        status=status,
+    )
 
 
 def totp_view(request: HttpRequest) -> HttpResponse:
@@ -96,30 +103,32 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_view(request: HttpRequest) -> HttpResponse:
+def account_view(request: AuthenticatedRequest) -> HttpResponse:
     memberships = (
-        Membership.objects.filter(user=request.user).select_related("commune")
+        Membership.objects.filter(user=request.user)
+        .select_related("commune")
         .order_by("commune__name")
     )
     return render(request, "accounts/account.html", {"memberships": memberships})
 
 
 @login_required
-def totp_setup_view(request: HttpRequest) -> HttpResponse:
+def totp_setup_view(request: AuthenticatedRequest) -> HttpResponse:
     user = request.user
     mandatory = needs_totp_setup(user) or request.GET.get("obligatoire") == "1"
     action = request.POST.get("action")
     if request.method == "POST" and action == "disable":
         if needs_totp_setup(user) or _is_operator(user):
-            messages.error(request, "La double authentification est obligatoire pour "
-                                    "les comptes de l'opérateur.")
+            messages.error(
+                request,
+                "La double authentification est obligatoire pour les comptes de l'opérateur.",
+            )
         else:
             services.disable_totp(actor_of(request), user)
             messages.success(request, "Double authentification désactivée.")
         return redirect("accounts:account")
-    if request.method == "POST" and action == "start" or not user.totp_secret:
-        if not user.has_totp:
-            services.start_totp(user)
+    if not user.has_totp and (not user.totp_secret or action == "start"):
+        services.start_totp(user)
     form = CodeForm(request.POST if action == "confirm" else None)
     if action == "confirm" and form.is_valid():
         if services.confirm_totp(actor_of(request), user, form.cleaned_data["code"]):
@@ -143,27 +152,31 @@ def _is_operator(user: object) -> bool:
 
 
 @login_required
-def app_passwords_view(request: HttpRequest) -> HttpResponse:
+def app_passwords_view(request: AuthenticatedRequest) -> HttpResponse:
     form = AppPasswordForm(request.POST or None)
     created = None
     if request.method == "POST" and form.is_valid():
         try:
-            created = services.create_app_password(actor_of(request), request.user,
-                                                   form.cleaned_data["name"])
+            created = services.create_app_password(
+                actor_of(request), request.user, form.cleaned_data["name"]
+            )
         except ValidationError as exc:
             form.add_error("name", exc)
         else:
             form = AppPasswordForm()
     records = AppPassword.objects.filter(user=request.user).order_by("revoked_at", "-created_at")
-    response = render(request, "accounts/app_passwords.html",
-                      {"form": form, "records": records, "created": created})
+    response = render(
+        request,
+        "accounts/app_passwords.html",
+        {"form": form, "records": records, "created": created},
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @login_required
 @require_POST
-def app_password_revoke_view(request: HttpRequest, app_password_id: int) -> HttpResponse:
+def app_password_revoke_view(request: AuthenticatedRequest, app_password_id: int) -> HttpResponse:
     record = get_object_or_404(AppPassword, pk=app_password_id, user=request.user)
     services.revoke_app_password(actor_of(request), record)
     messages.success(request, f"Mot de passe « {record.name} » révoqué : il ne fonctionne plus.")
@@ -174,25 +187,34 @@ def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
     try:
         invitation = services.find_invitation(token)
     except services.InvitationInvalid as exc:
-        return render(request, "core/error.html",
-                      {"title": "Invitation invalide", "message": str(exc)}, status=410)
-    form = InvitationForm(request.POST or None,
-                          initial={"full_name": invitation.user.full_name})
+        return render(
+            request,
+            "core/error.html",
+            {"title": "Invitation invalide", "message": str(exc)},
+            status=410,
+        )
+    form = InvitationForm(request.POST or None, initial={"full_name": invitation.user.full_name})
     if request.method == "POST" and form.is_valid():
         try:
-            user = services.accept_invitation(actor_of(request), token,
-                                              form.cleaned_data["password"],
-                                              form.cleaned_data["full_name"])
+            user = services.accept_invitation(
+                actor_of(request),
+                token,
+                form.cleaned_data["password"],
+                form.cleaned_data["full_name"],
+            )
         except ValidationError as exc:
             form.add_error("password", exc)
         except services.InvitationInvalid as exc:
-            return render(request, "core/error.html",
-                          {"title": "Invitation invalide", "message": str(exc)}, status=410)
+            return render(
+                request,
+                "core/error.html",
+                {"title": "Invitation invalide", "message": str(exc)},
+                status=410,
+            )
         else:
             login(request, user, backend="clocher.accounts.backends.EmailBackend")
             messages.success(request, "Bienvenue ! Votre compte est prêt.")
             if needs_totp_setup(user):
                 return redirect("accounts:totp_setup")
             return _finish(request)
-    return render(request, "accounts/invitation.html",
-                  {"form": form, "invited": invitation.user})
+    return render(request, "accounts/invitation.html", {"form": form, "invited": invitation.user})

@@ -44,10 +44,15 @@ def list_tokens(email: str | None) -> None:
     for column in ("id", "compte", "nom", "début", "expire", "dernier usage", "état"):
         table.add_column(column)
     for t in qs:
-        table.add_row(str(t.pk), t.user.email, t.name, t.prefix + "…",
-                      f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "—",
-                      f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "jamais",
-                      "révoqué" if t.revoked_at else "actif")
+        table.add_row(
+            str(t.pk),
+            t.user.email,
+            t.name,
+            t.prefix + "…",
+            f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "—",
+            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "jamais",
+            "révoqué" if t.revoked_at else "actif",
+        )
     console.print(table)
 
 

@@ -12,9 +12,12 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
     name = "jeton"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "http", "scheme": "bearer",
-                "description": "Jeton créé par `clocher token create`, en-tête "
-                               "`Authorization: Bearer clo_…`."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Jeton créé par `clocher token create`, en-tête "
+            "`Authorization: Bearer clo_…`.",
+        }
 
 
 class SessionScheme(OpenApiAuthenticationExtension):
@@ -22,5 +25,9 @@ class SessionScheme(OpenApiAuthenticationExtension):
     name = "session"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "apiKey", "in": "cookie", "name": "sessionid",
-                "description": "Session du navigateur, double authentification faite."}
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sessionid",
+            "description": "Session du navigateur, double authentification faite.",
+        }

@@ -10,9 +10,20 @@ ROLE_CHOICES = [r.value for r in COMMUNE_ROLES]
 class CommuneSerializer(serializers.ModelSerializer):
     class Meta:
         model = Commune
-        fields = ["insee", "siren", "name", "slug", "department_code", "population", "status",
-                  "quota_storage_bytes", "quota_mailboxes", "quota_members", "created_at",
-                  "activated_at"]
+        fields = [
+            "insee",
+            "siren",
+            "name",
+            "slug",
+            "department_code",
+            "population",
+            "status",
+            "quota_storage_bytes",
+            "quota_mailboxes",
+            "quota_members",
+            "created_at",
+            "activated_at",
+        ]
         read_only_fields = fields
 
 
@@ -20,8 +31,9 @@ class CommuneCreateSerializer(serializers.Serializer):
     insee = serializers.CharField(max_length=5)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     siren = serializers.CharField(max_length=11, required=False, allow_blank=True, default="")
-    status = serializers.ChoiceField(choices=[CommuneStatus.APPLIED, CommuneStatus.ACTIVE],
-                                     default=CommuneStatus.APPLIED)
+    status = serializers.ChoiceField(
+        choices=[CommuneStatus.APPLIED, CommuneStatus.ACTIVE], default=CommuneStatus.APPLIED
+    )
 
 
 class CommuneUpdateSerializer(serializers.Serializer):
@@ -38,16 +50,24 @@ class MembershipSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Membership
-        fields = ["id", "email", "full_name", "commune", "role", "title", "is_active",
-                  "created_at", "deactivated_at"]
+        fields = [
+            "id",
+            "email",
+            "full_name",
+            "commune",
+            "role",
+            "title",
+            "is_active",
+            "created_at",
+            "deactivated_at",
+        ]
         read_only_fields = fields
 
 
 class MemberCreateSerializer(serializers.Serializer):
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=ROLE_CHOICES)
-    full_name = serializers.CharField(max_length=200, required=False, allow_blank=True,
-                                      default="")
+    full_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     title = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
 
 

@@ -10,6 +10,9 @@ urlpatterns = [
     path("communes/", views.CommuneListView.as_view(), name="communes"),
     path("communes/<str:insee>/", views.CommuneDetailView.as_view(), name="commune"),
     path("communes/<str:insee>/members/", views.MemberListView.as_view(), name="members"),
-    path("communes/<str:insee>/members/<int:membership_id>/", views.MemberDetailView.as_view(),
-         name="member"),
+    path(
+        "communes/<str:insee>/members/<int:membership_id>/",
+        views.MemberDetailView.as_view(),
+        name="member",
+    ),
 ]

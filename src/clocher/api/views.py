@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clocher.accounts.models import User
 from clocher.accounts.services import invitation_url
 from clocher.api import serializers as s
 from clocher.core import scoping, services
@@ -51,8 +52,11 @@ class CommuneListView(generics.ListCreateAPIView):
         data.is_valid(raise_exception=True)
         try:
             commune = services.create_commune(
-                _actor(request), data.validated_data["insee"], data.validated_data["name"],
-                siren=data.validated_data["siren"] or None, status=data.validated_data["status"],
+                _actor(request),
+                data.validated_data["insee"],
+                data.validated_data["name"],
+                siren=data.validated_data["siren"] or None,
+                status=data.validated_data["status"],
             )
         except ValidationError as exc:
             raise _refuse(exc) from exc
@@ -78,7 +82,8 @@ class CommuneDetailView(APIView):
             with transaction.atomic():
                 if any(k.startswith("quota_") for k in values):
                     services.update_quotas(
-                        _actor(request), commune,
+                        _actor(request),
+                        commune,
                         storage_bytes=values.get("quota_storage_bytes"),
                         mailboxes=values.get("quota_mailboxes"),
                         members=values.get("quota_members"),
@@ -98,8 +103,11 @@ class MemberListView(generics.ListCreateAPIView):
         return scoping.get_commune_for(self.request.user, self.kwargs["insee"], admin=True)
 
     def get_queryset(self) -> Any:
-        return (Membership.objects.filter(commune=self._commune())
-                .select_related("user", "commune").order_by("user__email"))
+        return (
+            Membership.objects.filter(commune=self._commune())
+            .select_related("user", "commune")
+            .order_by("user__email")
+        )
 
     @extend_schema(request=s.MemberCreateSerializer, responses={201: s.MemberCreatedSerializer})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -111,8 +119,9 @@ class MemberListView(generics.ListCreateAPIView):
         except ValidationError as exc:
             raise _refuse(exc) from exc
         body = dict(s.MembershipSerializer(added.membership).data)
-        body["invitation_url"] = (invitation_url(added.invitation_token)
-                                  if added.invitation_token else None)
+        body["invitation_url"] = (
+            invitation_url(added.invitation_token) if added.invitation_token else None
+        )
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -126,8 +135,9 @@ class MemberDetailView(APIView):
 
     @extend_schema(responses=s.MembershipSerializer)
     def get(self, request: Request, insee: str, membership_id: int) -> Response:
-        return Response(s.MembershipSerializer(self._membership(request, insee,
-                                                                membership_id)).data)
+        return Response(
+            s.MembershipSerializer(self._membership(request, insee, membership_id)).data
+        )
 
     @extend_schema(request=s.MemberUpdateSerializer, responses=s.MembershipSerializer)
     def patch(self, request: Request, insee: str, membership_id: int) -> Response:
@@ -162,9 +172,15 @@ class MemberDetailView(APIView):
 class MeView(APIView):
     @extend_schema(responses=s.MeSerializer)
     def get(self, request: Request) -> Response:
-        user = request.user
+        user = cast(User, request.user)
         memberships = Membership.objects.filter(user=user).select_related("commune", "user")
-        return Response(s.MeSerializer({
-            "email": user.email, "full_name": user.full_name, "totp_enabled": user.has_totp,
-            "memberships": memberships,
-        }).data)
+        return Response(
+            s.MeSerializer(
+                {
+                    "email": user.email,
+                    "full_name": user.full_name,
+                    "totp_enabled": user.has_totp,
+                    "memberships": memberships,
+                }
+            ).data
+        )

@@ -114,8 +114,10 @@ def init(demo: bool) -> None:
         logins = demo_module.seed(cli_actor())
         console.print("[bold]Comptes de démonstration[/]")
         for login in logins:
-            console.print(f"  {login.role:<14} {login.email:<36} {login.password}  ({login.where})",
-                          soft_wrap=True)
+            console.print(
+                f"  {login.role:<14} {login.email:<36} {login.password}  ({login.where})",
+                soft_wrap=True,
+            )
         operator_login = logins[0]
         console.print(
             f"TOTP de l'opérateur (à ajouter dans une application d'authentification) : "
@@ -177,8 +179,9 @@ def check(as_json: bool) -> None:
         for column in ("composant", "adresse", "état", "détail"):
             table.add_column(column)
         for r in results:
-            table.add_row(r.component, r.address, "[green]OK[/]" if r.ok else "[red]EN PANNE[/]",
-                          r.detail)
+            table.add_row(
+                r.component, r.address, "[green]OK[/]" if r.ok else "[red]EN PANNE[/]", r.detail
+            )
         console.print(table)
     sys.exit(0 if all(r.ok for r in results) else 1)
 
@@ -203,14 +206,19 @@ def commune_add(insee: str, name: str, siren: str | None, active: bool) -> None:
 
     try:
         created = services.create_commune(
-            cli_actor(), insee, name, siren=siren,
+            cli_actor(),
+            insee,
+            name,
+            siren=siren,
             status=CommuneStatus.ACTIVE if active else CommuneStatus.APPLIED,
         )
     except ValidationError as exc:
         fail(validation_message(exc))
         return
-    console.print(f"Commune créée : {created.name} ({created.insee}), statut "
-                  f"{created.get_status_display().lower()}.")
+    console.print(
+        f"Commune créée : {created.name} ({created.insee}), statut "
+        f"{created.get_status_display().lower()}."
+    )
 
 
 @commune.command("list")
@@ -231,8 +239,9 @@ def commune_list(status: str | None, as_json: bool) -> None:
     for column in ("INSEE", "nom", "statut", "population", "SIREN"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["insee"], r["name"], r["status"], str(r["population"] or ""),
-                      r["siren"] or "")
+        table.add_row(
+            r["insee"], r["name"], r["status"], str(r["population"] or ""), r["siren"] or ""
+        )
     console.print(table)
 
 
@@ -285,9 +294,12 @@ def member() -> None:
 @member.command("add")
 @click.argument("commune_code", metavar="COMMUNE")
 @click.argument("email")
-@click.option("--role", required=True,
-              type=click.Choice(["commune_admin", "agent", "elected"]),
-              help="Rôle dans la commune.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["commune_admin", "agent", "elected"]),
+    help="Rôle dans la commune.",
+)
 @click.option("--name", "full_name", default="", help="Nom complet.")
 def member_add(commune_code: str, email: str, role: str, full_name: str) -> None:
     """Ajoute EMAIL à COMMUNE (code INSEE) et affiche son lien d'invitation."""
@@ -325,8 +337,9 @@ def member_list(commune_code: str) -> None:
     for column in ("adresse", "nom", "rôle", "actif"):
         table.add_column(column)
     for m in services.members_of(target):
-        table.add_row(m.user.email, m.user.full_name, m.get_role_display(),
-                      "oui" if m.is_active else "non")
+        table.add_row(
+            m.user.email, m.user.full_name, m.get_role_display(), "oui" if m.is_active else "non"
+        )
     console.print(table)
 
 
@@ -352,8 +365,11 @@ def audit_verify() -> None:
         console.print(f"Journal intègre : {result.checked} entrée(s) vérifiée(s).")
         return
     assert result.first_break is not None
-    fail(f"journal altéré — {result.first_break.reason} "
-         f"({result.checked} entrée(s) intègres avant).", code=2)
+    fail(
+        f"journal altéré — {result.first_break.reason} "
+        f"({result.checked} entrée(s) intègres avant).",
+        code=2,
+    )
 
 
 @audit.command("tail")
@@ -366,8 +382,14 @@ def audit_tail(count: int) -> None:
     for column in ("n°", "date", "qui", "action", "commune", "objet"):
         table.add_column(column)
     for e in AuditEntry.objects.order_by("-seq")[:count]:
-        table.add_row(str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor_label, e.action,
-                      e.commune_insee, e.target)
+        table.add_row(
+            str(e.seq),
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor_label,
+            e.action,
+            e.commune_insee,
+            e.target,
+        )
     console.print(table)
 
 
@@ -383,5 +405,3 @@ def manage(args: tuple[str, ...]) -> None:
 def register(group: click.Group) -> None:
     for command in (init, serve, worker, check, commune, member, audit, manage):
         group.add_command(command)
-
-

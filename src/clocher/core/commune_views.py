@@ -29,16 +29,22 @@ def console(request: HttpRequest, commune: Commune) -> HttpResponse:
     )
     membership = scoping.commune_membership(request.user, commune)
     services_status = {t.service: t for t in tiles.all_tiles()}
-    return render(request, "core/commune/console.html", {
-        "commune": commune,
-        "membership": membership,
-        "is_admin": membership is None or membership.role == "commune_admin",
-        "active_members": counts["active"],
-        "total_members": counts["total"],
-        "members_percent": min(100, round(100 * counts["active"] / max(commune.quota_members, 1))),
-        "mail_available": services_status["mail"].available,
-        "vault_available": services_status["vault"].available,
-    })
+    return render(
+        request,
+        "core/commune/console.html",
+        {
+            "commune": commune,
+            "membership": membership,
+            "is_admin": membership is None or membership.role == "commune_admin",
+            "active_members": counts["active"],
+            "total_members": counts["total"],
+            "members_percent": min(
+                100, round(100 * counts["active"] / max(commune.quota_members, 1))
+            ),
+            "mail_available": services_status["mail"].available,
+            "vault_available": services_status["vault"].available,
+        },
+    )
 
 
 @commune_required(admin=True)
@@ -48,8 +54,12 @@ def members(request: HttpRequest, commune: Commune) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             added = services.add_member(
-                actor_of(request), commune, form.cleaned_data["email"], form.cleaned_data["role"],
-                full_name=form.cleaned_data["full_name"], title=form.cleaned_data["title"],
+                actor_of(request),
+                commune,
+                form.cleaned_data["email"],
+                form.cleaned_data["role"],
+                full_name=form.cleaned_data["full_name"],
+                title=form.cleaned_data["title"],
             )
         except ValidationError as exc:
             form.add_error("email", exc)
@@ -62,13 +72,17 @@ def members(request: HttpRequest, commune: Commune) -> HttpResponse:
             else:
                 messages.success(request, f"{email} a été ajouté(e) à la commune.")
             form = InviteMemberForm()
-    response = render(request, "core/commune/members.html", {
-        "commune": commune,
-        "form": form,
-        "members": services.members_of(commune),
-        "invitation_link": invitation_link,
-        "role_choices": RoleForm.base_fields["role"].choices,  # type: ignore[attr-defined]
-    })
+    response = render(
+        request,
+        "core/commune/members.html",
+        {
+            "commune": commune,
+            "form": form,
+            "members": services.members_of(commune),
+            "invitation_link": invitation_link,
+            "role_choices": RoleForm.base_fields["role"].choices,  # type: ignore[attr-defined]
+        },
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -99,7 +113,8 @@ def member_role(request: HttpRequest, commune: Commune, membership_id: int) -> H
         messages.error(request, "Rôle inconnu.")
         return redirect("core:commune_members", insee=commune.insee)
     return _member_action(
-        request, commune,
+        request,
+        commune,
         lambda: services.change_role(actor_of(request), membership, form.cleaned_data["role"]),
         f"Rôle de {membership.user.email} modifié.",
     )
@@ -111,20 +126,30 @@ def member_toggle(request: HttpRequest, commune: Commune, membership_id: int) ->
     membership = _membership(commune, membership_id)
     actor = actor_of(request)
     if membership.is_active:
-        return _member_action(request, commune,
-                              lambda: services.deactivate_member(actor, membership),
-                              f"{membership.user.email} désactivé(e) ; ses données sont gardées.")
-    return _member_action(request, commune, lambda: services.reactivate_member(actor, membership),
-                          f"{membership.user.email} réactivé(e).")
+        return _member_action(
+            request,
+            commune,
+            lambda: services.deactivate_member(actor, membership),
+            f"{membership.user.email} désactivé(e) ; ses données sont gardées.",
+        )
+    return _member_action(
+        request,
+        commune,
+        lambda: services.reactivate_member(actor, membership),
+        f"{membership.user.email} réactivé(e).",
+    )
 
 
 @commune_required(admin=True)
 @require_POST
 def member_remove(request: HttpRequest, commune: Commune, membership_id: int) -> HttpResponse:
     membership = _membership(commune, membership_id)
-    return _member_action(request, commune,
-                          lambda: services.remove_member(actor_of(request), membership),
-                          f"{membership.user.email} retiré(e) de la commune.")
+    return _member_action(
+        request,
+        commune,
+        lambda: services.remove_member(actor_of(request), membership),
+        f"{membership.user.email} retiré(e) de la commune.",
+    )
 
 
 @commune_required(admin=True)
@@ -136,8 +161,9 @@ def member_invite(request: HttpRequest, commune: Commune, membership_id: int) ->
         token = services.resend_invitation(actor_of(request), membership)
         send_invitation_email(membership.user, token, commune.name)
 
-    return _member_action(request, commune, resend,
-                          f"Nouvelle invitation envoyée à {membership.user.email}.")
+    return _member_action(
+        request, commune, resend, f"Nouvelle invitation envoyée à {membership.user.email}."
+    )
 
 
 @commune_required(admin=True)
@@ -174,8 +200,7 @@ def members_import(request: HttpRequest, commune: Commune) -> HttpResponse:
                 raw = upload.read()
                 try:
                     report = csv_members.parse(raw, commune)
-                    csv_members.check_quota(report, commune,
-                                               services.active_member_count(commune))
+                    csv_members.check_quota(report, commune, services.active_member_count(commune))
                 except csv_members.ImportRefused as exc:
                     refused = str(exc)
                     report = None
@@ -185,6 +210,13 @@ def members_import(request: HttpRequest, commune: Commune) -> HttpResponse:
                         "raw": raw.decode("latin-1"),
                         "sha256": hashlib.sha256(raw).hexdigest(),
                     }
-    return render(request, "core/commune/members_import.html", {
-        "commune": commune, "form": form, "report": report, "refused": refused,
-    })
+    return render(
+        request,
+        "core/commune/members_import.html",
+        {
+            "commune": commune,
+            "form": form,
+            "report": report,
+            "refused": refused,
+        },
+    )

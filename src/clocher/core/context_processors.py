@@ -18,6 +18,9 @@ def platform(request: HttpRequest) -> dict[str, Any]:
     }
     if user.is_authenticated:
         context["nav_is_operator"] = scoping.is_operator(user)
-        context["nav_communes"] = list(scoping.visible_communes(user).only("insee", "name")[:20]) \
-            if not context["nav_is_operator"] else []
+        context["nav_communes"] = (
+            list(scoping.visible_communes(user).only("insee", "name")[:20])
+            if not context["nav_is_operator"]
+            else []
+        )
     return context

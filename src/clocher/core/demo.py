@@ -65,8 +65,9 @@ def seed(actor: Actor) -> list[DemoLogin]:
     result: list[DemoLogin] = []
     with transaction.atomic():
         services.ensure_operator(actor, OPERATOR_NAME, MAIL_DOMAIN, OPERATOR_ADMIN, DEPARTMENT)
-        membership = services.add_operator_member(actor, OPERATOR_ADMIN, Role.OPERATOR_ADMIN,
-                                                  "Équipe numérique du Département")
+        membership = services.add_operator_member(
+            actor, OPERATOR_ADMIN, Role.OPERATOR_ADMIN, "Équipe numérique du Département"
+        )
         admin = membership.user
         if not admin.totp_secret:
             import pyotp
@@ -75,8 +76,15 @@ def seed(actor: Actor) -> list[DemoLogin]:
             admin.totp_secret = pyotp.random_base32()
             admin.totp_confirmed_at = timezone.now()
             admin.save(update_fields=["totp_secret", "totp_confirmed_at"])
-        result.append(DemoLogin("opérateur", admin.email, _set_password(admin, previous),
-                                OPERATOR_NAME, admin.totp_secret))
+        result.append(
+            DemoLogin(
+                "opérateur",
+                admin.email,
+                _set_password(admin, previous),
+                OPERATOR_NAME,
+                admin.totp_secret,
+            )
+        )
         for insee, admin_email in DEMO_COMMUNES:
             commune = Commune.objects.filter(insee=insee).first()
             if commune is None:
@@ -84,12 +92,23 @@ def seed(actor: Actor) -> list[DemoLogin]:
             elif commune.status != CommuneStatus.ACTIVE:
                 services.set_commune_status(actor, commune, CommuneStatus.ACTIVE, "démo")
             if not Membership.objects.filter(commune=commune, user__email=admin_email).exists():
-                services.add_member(actor, commune, admin_email, Role.COMMUNE_ADMIN,
-                                    full_name=f"Secrétaire de mairie de {commune.name}",
-                                    invite=False)
+                services.add_member(
+                    actor,
+                    commune,
+                    admin_email,
+                    Role.COMMUNE_ADMIN,
+                    full_name=f"Secrétaire de mairie de {commune.name}",
+                    invite=False,
+                )
             user, _ = get_or_create_user(admin_email)
-            result.append(DemoLogin("admin commune", user.email, _set_password(user, previous),
-                                    f"{commune.name} ({commune.insee})"))
+            result.append(
+                DemoLogin(
+                    "admin commune",
+                    user.email,
+                    _set_password(user, previous),
+                    f"{commune.name} ({commune.insee})",
+                )
+            )
     path = logins_file()
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

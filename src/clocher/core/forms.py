@@ -11,8 +11,12 @@ class InviteMemberForm(forms.Form):
     email = forms.EmailField(label="Adresse électronique", max_length=254)
     full_name = forms.CharField(label="Nom complet", max_length=200, required=False)
     role = forms.ChoiceField(label="Rôle", choices=ROLE_CHOICES, initial="agent")
-    title = forms.CharField(label="Fonction", max_length=120, required=False,
-                            help_text="Par exemple « Secrétaire de mairie » ou « Adjoint aux finances ».")
+    title = forms.CharField(
+        label="Fonction",
+        max_length=120,
+        required=False,
+        help_text="Par exemple « Secrétaire de mairie » ou « Adjoint aux finances ».",
+    )
 
 
 class RoleForm(forms.Form):
@@ -27,11 +31,14 @@ class QuotaForm(forms.Form):
 
 class CommuneFilterForm(forms.Form):
     q = forms.CharField(label="Nom ou code INSEE", required=False, max_length=100)
-    status = forms.ChoiceField(label="Statut", required=False,
-                               choices=[("", "Tous")] + list(CommuneStatus.choices))
+    status = forms.ChoiceField(
+        label="Statut", required=False, choices=[("", "Tous")] + list(CommuneStatus.choices)
+    )
 
 
 class MembersImportForm(forms.Form):
-    file = forms.FileField(label="Fichier CSV",
-                           help_text="Colonnes : email ; nom ; role ; fonction. "
-                                     "Séparateur « ; » ou « , ». 5 000 lignes au plus.")
+    file = forms.FileField(
+        label="Fichier CSV",
+        help_text="Colonnes : email ; nom ; role ; fonction. "
+        "Séparateur « ; » ou « , ». 5 000 lignes au plus.",
+    )

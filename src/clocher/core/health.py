@@ -55,15 +55,20 @@ HEARTBEAT_MAX_AGE = 30.0
 def database() -> Health:
     db = settings.DATABASES["default"]
     address = (
-        str(db["NAME"]) if connection.vendor == "sqlite"
+        str(db["NAME"])
+        if connection.vendor == "sqlite"
         else f"{db.get('HOST') or 'socket'}:{db.get('PORT') or 5432}/{db['NAME']}"
     )
     connection.ensure_connection()
     executor = MigrationExecutor(connection)
     pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
     if pending:
-        return Health("base de données", address, False,
-                      f"{len(pending)} migration(s) à appliquer : lancez `clocher init`")
+        return Health(
+            "base de données",
+            address,
+            False,
+            f"{len(pending)} migration(s) à appliquer : lancez `clocher init`",
+        )
     return Health("base de données", address, True, f"{connection.vendor}, schéma à jour")
 
 
@@ -71,8 +76,12 @@ def database() -> Health:
 def data_dir() -> Health:
     path = Path(settings.DATA_DIR)
     ok = path.is_dir() and os.access(path, os.W_OK)
-    return Health("répertoire de données", str(path), ok, "accessible en écriture" if ok
-                  else "absent ou non inscriptible")
+    return Health(
+        "répertoire de données",
+        str(path),
+        ok,
+        "accessible en écriture" if ok else "absent ou non inscriptible",
+    )
 
 
 @register
@@ -93,5 +102,9 @@ def task_worker() -> Health:
         return Health("tâches de fond", str(path), False, "aucun worker n'a démarré")
     age = time.time() - path.stat().st_mtime
     ok = age < HEARTBEAT_MAX_AGE
-    return Health("tâches de fond", f"pid {path.read_text().strip()}", ok,
-                  f"dernier signe de vie il y a {age:.0f} s")
+    return Health(
+        "tâches de fond",
+        f"pid {path.read_text().strip()}",
+        ok,
+        f"dernier signe de vie il y a {age:.0f} s",
+    )

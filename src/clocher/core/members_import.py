@@ -19,14 +19,28 @@ MAX_BYTES = 1024 * 1024
 MAX_LINES = 5000
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 ROLE_ALIASES = {
-    "agent": "agent", "elected": "elected", "elu": "elected", "élu": "elected",
-    "élue": "elected", "commune_admin": "commune_admin", "admin": "commune_admin",
-    "administrateur": "commune_admin", "administratrice": "commune_admin",
+    "agent": "agent",
+    "elected": "elected",
+    "elu": "elected",
+    "élu": "elected",
+    "élue": "elected",
+    "commune_admin": "commune_admin",
+    "admin": "commune_admin",
+    "administrateur": "commune_admin",
+    "administratrice": "commune_admin",
 }
 COLUMN_ALIASES = {
-    "email": "email", "e-mail": "email", "courriel": "email", "adresse": "email",
-    "nom": "full_name", "full_name": "full_name", "nom complet": "full_name",
-    "role": "role", "rôle": "role", "fonction": "title", "title": "title",
+    "email": "email",
+    "e-mail": "email",
+    "courriel": "email",
+    "adresse": "email",
+    "nom": "full_name",
+    "full_name": "full_name",
+    "nom complet": "full_name",
+    "role": "role",
+    "rôle": "role",
+    "fonction": "title",
+    "title": "title",
 }
 
 
@@ -84,8 +98,7 @@ def parse(raw: bytes, commune: Commune) -> Report:
     if not raw.strip():
         raise ImportRefused("Le fichier est vide.")
     if len(raw) > MAX_BYTES:
-        raise ImportRefused(f"Fichier trop volumineux : {len(raw) // 1024} Kio "
-                            f"(1 Mio au plus).")
+        raise ImportRefused(f"Fichier trop volumineux : {len(raw) // 1024} Kio (1 Mio au plus).")
     if raw.count(b"\n") > MAX_LINES + 1:
         raise ImportRefused(f"Trop de lignes : {MAX_LINES} au plus par import.")
     text, encoding = decode(raw)
@@ -98,10 +111,13 @@ def parse(raw: bytes, commune: Commune) -> Report:
         raise ImportRefused("En-tête illisible.") from exc
     columns = [COLUMN_ALIASES.get(h) for h in header]
     if "email" not in columns:
-        raise ImportRefused("Colonne « email » absente de l'en-tête "
-                            f"(colonnes trouvées : {', '.join(header)}).")
-    existing = {e.lower() for e in Membership.objects.filter(commune=commune)
-                .values_list("user__email", flat=True)}
+        raise ImportRefused(
+            f"Colonne « email » absente de l'en-tête (colonnes trouvées : {', '.join(header)})."
+        )
+    existing = {
+        e.lower()
+        for e in Membership.objects.filter(commune=commune).values_list("user__email", flat=True)
+    }
     seen: dict[str, int] = {}
     lines: list[Line] = []
     try:
@@ -109,10 +125,16 @@ def parse(raw: bytes, commune: Commune) -> Report:
             number = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue
-            values = {col: row[i].strip() if i < len(row) else ""
-                      for i, col in enumerate(columns) if col}
-            line = Line(number, values.get("email", "").lower(), values.get("full_name", ""),
-                        values.get("role", "") or "agent", values.get("title", ""))
+            values = {
+                col: row[i].strip() if i < len(row) else "" for i, col in enumerate(columns) if col
+            }
+            line = Line(
+                number,
+                values.get("email", "").lower(),
+                values.get("full_name", ""),
+                values.get("role", "") or "agent",
+                values.get("title", ""),
+            )
             _validate(line, row, seen, existing)
             lines.append(line)
     except csv.Error as exc:

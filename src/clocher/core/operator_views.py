@@ -46,25 +46,33 @@ def communes(request: HttpRequest) -> HttpResponse:
     rows = [(c, reference.is_commercial_mail(c.townhall_email)) for c in page]
     query_string = request.GET.copy()
     query_string.pop("page", None)
-    return render(request, "core/operator/communes.html",
-                  {"form": form, "page": page, "rows": rows,
-                   "query_string": query_string.urlencode()})
+    return render(
+        request,
+        "core/operator/communes.html",
+        {"form": form, "page": page, "rows": rows, "query_string": query_string.urlencode()},
+    )
 
 
 @operator_required
 def commune_detail(request: HttpRequest, insee: str) -> HttpResponse:
     commune = get_object_or_404(Commune, insee=insee)
-    form = QuotaForm(request.POST or None, initial={
-        "storage_gib": commune.quota_storage_bytes // GIB,
-        "mailboxes": commune.quota_mailboxes,
-        "members": commune.quota_members,
-    })
+    form = QuotaForm(
+        request.POST or None,
+        initial={
+            "storage_gib": commune.quota_storage_bytes // GIB,
+            "mailboxes": commune.quota_mailboxes,
+            "members": commune.quota_members,
+        },
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            services.update_quotas(actor_of(request), commune,
-                                   storage_bytes=form.cleaned_data["storage_gib"] * GIB,
-                                   mailboxes=form.cleaned_data["mailboxes"],
-                                   members=form.cleaned_data["members"])
+            services.update_quotas(
+                actor_of(request),
+                commune,
+                storage_bytes=form.cleaned_data["storage_gib"] * GIB,
+                mailboxes=form.cleaned_data["mailboxes"],
+                members=form.cleaned_data["members"],
+            )
         except ValidationError as exc:
             form.add_error("members", exc)
         else:
@@ -90,22 +98,30 @@ def prospects(request: HttpRequest) -> HttpResponse:
             messages.error(request, "Le code du département de l'opérateur n'est pas défini.")
         else:
             result = services.load_department_prospects(actor_of(request), department)
-            messages.success(request, f"{result.created} commune(s) ajoutée(s) comme prospects, "
-                                      f"{result.already_known} déjà connue(s).")
+            messages.success(
+                request,
+                f"{result.created} commune(s) ajoutée(s) comme prospects, "
+                f"{result.already_known} déjà connue(s).",
+            )
         return redirect("core:operator_prospects")
     commercial, total = services.commercial_mail_count()
-    return render(request, "core/operator/prospects.html", {
-        "department": department,
-        "commercial": commercial,
-        "total": total,
-        "by_status": services.communes_by_status(),
-    })
+    return render(
+        request,
+        "core/operator/prospects.html",
+        {
+            "department": department,
+            "commercial": commercial,
+            "total": total,
+            "by_status": services.communes_by_status(),
+        },
+    )
 
 
 @operator_required
 def journal(request: HttpRequest) -> HttpResponse:
-    page = Paginator(AuditEntry.objects.order_by("-seq").select_related("commune"), 50) \
-        .get_page(request.GET.get("page"))
+    page = Paginator(AuditEntry.objects.order_by("-seq").select_related("commune"), 50).get_page(
+        request.GET.get("page")
+    )
     return render(request, "core/operator/journal.html", {"page": page})
 
 

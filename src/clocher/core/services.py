@@ -56,8 +56,12 @@ def ensure_operator(
                 "department_code": department_code,
             },
         )
-        audit.record(actor, "operator.created" if created else "operator.updated",
-                     target=name, data={"mail_domain": operator.mail_domain})
+        audit.record(
+            actor,
+            "operator.created" if created else "operator.updated",
+            target=name,
+            data={"mail_domain": operator.mail_domain},
+        )
     return operator
 
 
@@ -143,8 +147,13 @@ def create_commune(
     try:
         with transaction.atomic():
             commune.save(force_insert=True)
-            audit.record(actor, "commune.created", commune=commune, target=commune.name,
-                         data={"status": status})
+            audit.record(
+                actor,
+                "commune.created",
+                commune=commune,
+                target=commune.name,
+                data={"status": status},
+            )
     except IntegrityError as exc:  # a concurrent creation of the same code
         raise ValidationError(f"La commune {insee} est déjà enregistrée.") from exc
     return commune
@@ -173,9 +182,14 @@ def load_department_prospects(
         taken_slugs.add(slug)
         new.append(
             Commune(
-                insee=ref.insee, name=ref.name, slug=slug, department_code=ref.department,
-                population=ref.population, townhall_address=ref.address,
-                townhall_email=ref.email, status=CommuneStatus.PROSPECT,
+                insee=ref.insee,
+                name=ref.name,
+                slug=slug,
+                department_code=ref.department,
+                population=ref.population,
+                townhall_address=ref.address,
+                townhall_email=ref.email,
+                status=CommuneStatus.PROSPECT,
                 status_changed_at=timezone.now(),
             )
         )
@@ -184,8 +198,12 @@ def load_department_prospects(
             Commune.objects.bulk_create(new[start : start + 500])
             if progress:
                 progress(len(new[start : start + 500]))
-        audit.record(actor, "commune.prospects_loaded", target=f"département {department}",
-                     data={"created": len(new), "already_known": len(refs) - len(new)})
+        audit.record(
+            actor,
+            "commune.prospects_loaded",
+            target=f"département {department}",
+            data={"created": len(new), "already_known": len(refs) - len(new)},
+        )
     return ProspectLoad(len(new), len(refs) - len(new))
 
 
@@ -210,13 +228,24 @@ def set_commune_status(actor: Actor, commune: Commune, status: str, reason: str 
         if status == CommuneStatus.ACTIVE and commune.activated_at is None:
             commune.activated_at = commune.status_changed_at
         commune.save(update_fields=["status", "status_changed_at", "activated_at"])
-        audit.record(actor, f"commune.{status}", commune=commune, target=commune.name,
-                     data={"from": current.value, "reason": reason})
+        audit.record(
+            actor,
+            f"commune.{status}",
+            commune=commune,
+            target=commune.name,
+            data={"from": current.value, "reason": reason},
+        )
     return commune
 
 
-def update_quotas(actor: Actor, commune: Commune, *, storage_bytes: int | None = None,
-                  mailboxes: int | None = None, members: int | None = None) -> Commune:
+def update_quotas(
+    actor: Actor,
+    commune: Commune,
+    *,
+    storage_bytes: int | None = None,
+    mailboxes: int | None = None,
+    members: int | None = None,
+) -> Commune:
     changes = {}
     if storage_bytes is not None:
         changes["quota_storage_bytes"] = storage_bytes
@@ -233,8 +262,9 @@ def update_quotas(actor: Actor, commune: Commune, *, storage_bytes: int | None =
         for key, value in changes.items():
             setattr(commune, key, value)
         commune.save(update_fields=list(changes))
-        audit.record(actor, "commune.quotas_changed", commune=commune, target=commune.name,
-                     data=changes)
+        audit.record(
+            actor, "commune.quotas_changed", commune=commune, target=commune.name, data=changes
+        )
     return commune
 
 
@@ -293,8 +323,13 @@ def add_member(
         token = None
         if invite and not user.has_usable_password():
             token = create_invitation(actor, user)
-        audit.record(actor, "member.added", commune=commune, target=email,
-                     data={"role": role, "new_user": created})
+        audit.record(
+            actor,
+            "member.added",
+            commune=commune,
+            target=email,
+            data={"role": role, "new_user": created},
+        )
     return MemberAdded(membership, token, created)
 
 
@@ -319,8 +354,13 @@ def change_role(actor: Actor, membership: Membership, role: str) -> Membership:
         previous = membership.role
         membership.role = role
         membership.save(update_fields=["role"])
-        audit.record(actor, "member.role_changed", commune=membership.commune,
-                     target=membership.user.email, data={"from": previous, "to": role})
+        audit.record(
+            actor,
+            "member.role_changed",
+            commune=membership.commune,
+            target=membership.user.email,
+            data={"from": previous, "to": role},
+        )
     return membership
 
 
@@ -331,8 +371,9 @@ def deactivate_member(actor: Actor, membership: Membership) -> Membership:
         membership.is_active = False
         membership.deactivated_at = timezone.now()
         membership.save(update_fields=["is_active", "deactivated_at"])
-        audit.record(actor, "member.deactivated", commune=membership.commune,
-                     target=membership.user.email)
+        audit.record(
+            actor, "member.deactivated", commune=membership.commune, target=membership.user.email
+        )
     return membership
 
 
@@ -346,8 +387,9 @@ def reactivate_member(actor: Actor, membership: Membership) -> Membership:
         membership.is_active = True
         membership.deactivated_at = None
         membership.save(update_fields=["is_active", "deactivated_at"])
-        audit.record(actor, "member.reactivated", commune=membership.commune,
-                     target=membership.user.email)
+        audit.record(
+            actor, "member.reactivated", commune=membership.commune, target=membership.user.email
+        )
     return membership
 
 
@@ -376,9 +418,11 @@ def communes_by_status() -> dict[str, int]:
 def commercial_mail_count() -> tuple[int, int]:
     """How many known town halls (excluding those that left) still use a commercial
     mailbox, out of how many have one on record."""
-    emails = Commune.objects.exclude(status=CommuneStatus.LEFT).exclude(
-        townhall_email=""
-    ).values_list("townhall_email", flat=True)
+    emails = (
+        Commune.objects.exclude(status=CommuneStatus.LEFT)
+        .exclude(townhall_email="")
+        .values_list("townhall_email", flat=True)
+    )
     total = 0
     commercial = 0
     for email in emails:
@@ -409,8 +453,7 @@ def resend_invitation(actor: Actor, membership: Membership) -> str:
         raise ValidationError(f"{user.email} a déjà activé son compte.")
     with transaction.atomic():
         token = create_invitation(actor, user)
-        audit.record(actor, "member.invitation_sent", commune=membership.commune,
-                     target=user.email)
+        audit.record(actor, "member.invitation_sent", commune=membership.commune, target=user.email)
     return token
 
 
@@ -422,14 +465,19 @@ def import_members(actor: Actor, commune: Commune, lines: list) -> list[MemberAd
         if active_member_count(commune) + len(lines) > commune.quota_members:
             raise ValidationError(f"Quota de membres atteint ({commune.quota_members}).")
         added = [
-            add_member(actor, commune, line.email, line.role, full_name=line.full_name,
-                       title=line.title)
+            add_member(
+                actor, commune, line.email, line.role, full_name=line.full_name, title=line.title
+            )
             for line in lines
         ]
-        audit.record(actor, "member.imported", commune=commune, target=commune.name,
-                     data={"count": len(added)})
+        audit.record(
+            actor,
+            "member.imported",
+            commune=commune,
+            target=commune.name,
+            data={"count": len(added)},
+        )
         for item in added:
             if item.invitation_token:
-                send_invitation_email(item.membership.user, item.invitation_token,
-                                      commune.name)
+                send_invitation_email(item.membership.user, item.invitation_token, commune.name)
     return added

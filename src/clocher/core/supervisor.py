@@ -41,9 +41,24 @@ def core_children(bind: str, web_workers: int) -> list[Child]:
     return [
         Child(
             "web",
-            [python, "-m", "gunicorn", "clocher.wsgi:application", "--bind", bind,
-             "--workers", str(web_workers), "--threads", "4", "--access-logfile", "-",
-             "--graceful-timeout", "10", "--timeout", "120"],
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "clocher.wsgi:application",
+                "--bind",
+                bind,
+                "--workers",
+                str(web_workers),
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "--graceful-timeout",
+                "10",
+                "--timeout",
+                "120",
+            ],
         ),
         Child("tâches", [python, "-m", "clocher.cli", "worker"]),
     ]
@@ -74,8 +89,11 @@ def run(children: list[Child]) -> int:
                 child.restarts = child.restarts + 1 if quick else 0
                 delay = min(30.0, 2.0**child.restarts) if quick else 1.0
                 child.next_start = now + delay
-                click.echo(f"[serve] {child.name} s'est arrêté (code {code}), "
-                           f"redémarrage dans {delay:.0f} s", err=True)
+                click.echo(
+                    f"[serve] {child.name} s'est arrêté (code {code}), "
+                    f"redémarrage dans {delay:.0f} s",
+                    err=True,
+                )
         time.sleep(0.5)
     click.echo("[serve] arrêt…")
     for child in children:

@@ -27,11 +27,21 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "core/error.html", {"title": "Accès refusé",
-                  "message": "Vous n'avez pas accès à cette page."}, status=403)
+    return render(
+        request,
+        "core/error.html",
+        {"title": "Accès refusé", "message": "Vous n'avez pas accès à cette page."},
+        status=403,
+    )
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "core/error.html", {"title": "Page introuvable",
-                  "message": "Cette page n'existe pas ou ne vous est pas accessible."},
-                  status=404)
+    return render(
+        request,
+        "core/error.html",
+        {
+            "title": "Page introuvable",
+            "message": "Cette page n'existe pas ou ne vous est pas accessible.",
+        },
+        status=404,
+    )

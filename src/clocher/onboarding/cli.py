@@ -27,8 +27,13 @@ def list_applications(status: str) -> None:
     for column in ("id", "reçue", "commune", "contact", "services"):
         table.add_column(column)
     for a in Application.objects.select_related("commune").filter(status=status):
-        table.add_row(str(a.pk), f"{a.created_at:%Y-%m-%d}", f"{a.commune.name} ({a.commune.insee})",
-                      a.contact_email, ", ".join(a.services))
+        table.add_row(
+            str(a.pk),
+            f"{a.created_at:%Y-%m-%d}",
+            f"{a.commune.name} ({a.commune.insee})",
+            a.contact_email,
+            ", ".join(a.services),
+        )
     console.print(table)
 
 
@@ -60,8 +65,11 @@ def approve(application_id: int) -> None:
         total = run.steps.count()
         with Progress(console=console) as progress:
             bar = progress.add_task(f"Provisionnement de {found.commune.name}", total=total)
-            run = services.run_steps(run, actor, progress=lambda step: progress.update(
-                bar, advance=1, description=step.label))
+            run = services.run_steps(
+                run,
+                actor,
+                progress=lambda step: progress.update(bar, advance=1, description=step.label),
+            )
     for step in run.steps.all():
         mark = {"done": "[green]✔[/]", "failed": "[red]✘[/]"}.get(step.status, "·")
         console.print(f" {mark} {step.label} — {step.error or step.detail}")
@@ -94,8 +102,13 @@ def _commune(insee: str):  # type: ignore[no-untyped-def]
 
 @click.command("export")
 @click.argument("insee")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Copie l'archive à cet endroit.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Copie l'archive à cet endroit.",
+)
 def export(insee: str, output: Path | None) -> None:
     """Exporte toutes les données d'une commune (zip)."""
     import shutil
@@ -105,7 +118,9 @@ def export(insee: str, output: Path | None) -> None:
     result = services.export_commune(cli_actor(), _commune(insee))
     if output:
         shutil.copyfile(result.path, output)
-    console.print(f"Export : {output or result.path} ({result.size} octets, SHA-256 {result.sha256})")
+    console.print(
+        f"Export : {output or result.path} ({result.size} octets, SHA-256 {result.sha256})"
+    )
 
 
 @click.command("depart")

@@ -30,11 +30,13 @@ class Application(models.Model):
     agents_count = models.PositiveIntegerField("nombre d'agents et d'élus")
     services = models.JSONField("services souhaités", default=list)
     message = models.TextField("message", blank=True)
-    status = models.CharField(max_length=10, choices=ApplicationStatus.choices,
-                              default=ApplicationStatus.PENDING)
+    status = models.CharField(
+        max_length=10, choices=ApplicationStatus.choices, default=ApplicationStatus.PENDING
+    )
     rejection_reason = models.TextField(blank=True)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
-                                    null=True, blank=True, related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
@@ -42,10 +44,14 @@ class Application(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=ApplicationStatus.values),
-                                   name="application_status_valid"),
-            models.UniqueConstraint(fields=["commune"], condition=Q(status="pending"),
-                                    name="application_one_pending_per_commune"),
+            models.CheckConstraint(
+                condition=Q(status__in=ApplicationStatus.values), name="application_status_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["commune"],
+                condition=Q(status="pending"),
+                name="application_one_pending_per_commune",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -61,18 +67,19 @@ class RunStatus(models.TextChoices):
 
 class ProvisioningRun(models.Model):
     commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="runs")
-    application = models.ForeignKey(Application, on_delete=models.SET_NULL, null=True,
-                                    blank=True, related_name="runs")
-    status = models.CharField(max_length=10, choices=RunStatus.choices,
-                              default=RunStatus.PENDING)
+    application = models.ForeignKey(
+        Application, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=RunStatus.values),
-                                   name="run_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="run_status_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -84,8 +91,7 @@ class ProvisioningStep(models.Model):
     name = models.CharField(max_length=40)
     label = models.CharField(max_length=120)
     position = models.PositiveSmallIntegerField()
-    status = models.CharField(max_length=10, choices=RunStatus.choices,
-                              default=RunStatus.PENDING)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
     detail = models.TextField(blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -96,8 +102,9 @@ class ProvisioningStep(models.Model):
         ordering = ["position"]
         constraints = [
             models.UniqueConstraint(fields=["run", "name"], name="step_unique_per_run"),
-            models.CheckConstraint(condition=Q(status__in=RunStatus.values),
-                                   name="step_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="step_status_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -115,3 +122,6 @@ class CommuneExport(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Export de {self.commune.name} ({self.created_at:%Y-%m-%d})"

@@ -24,7 +24,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from clocher.accounts.services import send_invitation_email
-from clocher.core import audit, services as core_services
+from clocher.core import audit
+from clocher.core import services as core_services
 from clocher.core.audit import Actor
 from clocher.core.models import AuditEntry, Commune, CommuneStatus, Membership, Role
 from clocher.onboarding import steps
@@ -63,9 +64,13 @@ def submit_application(actor: Actor, data: ApplicationInput) -> Application:
         raise ValidationError(f"Service inconnu : {', '.join(sorted(unknown))}.")
     if actor.ip:
         since = timezone.now() - timedelta(hours=1)
-        if Application.objects.filter(ip=actor.ip, created_at__gte=since).count() \
-                >= MAX_APPLICATIONS_PER_IP_PER_HOUR:
-            raise ValidationError("Trop de demandes depuis cette adresse : réessayez dans une heure.")
+        if (
+            Application.objects.filter(ip=actor.ip, created_at__gte=since).count()
+            >= MAX_APPLICATIONS_PER_IP_PER_HOUR
+        ):
+            raise ValidationError(
+                "Trop de demandes depuis cette adresse : réessayez dans une heure."
+            )
     with transaction.atomic():
         commune = Commune.objects.select_for_update().filter(insee=insee).first()
         if commune is None:
@@ -74,23 +79,32 @@ def submit_application(actor: Actor, data: ApplicationInput) -> Application:
             if siren:
                 commune.siren = siren
                 commune.save(update_fields=["siren"])
-            core_services.set_commune_status(actor, commune, CommuneStatus.APPLIED,
-                                             "demande d'adhésion")
+            core_services.set_commune_status(
+                actor, commune, CommuneStatus.APPLIED, "demande d'adhésion"
+            )
         else:
             raise ValidationError(
                 f"{commune.name} ({insee}) a déjà une demande ou une adhésion en cours "
                 f"(statut : {commune.get_status_display().lower()}). Contactez le Département."
             )
         application = Application.objects.create(
-            commune=commune, contact_name=data.contact_name.strip(),
+            commune=commune,
+            contact_name=data.contact_name.strip(),
             contact_email=data.contact_email.strip().lower(),
-            contact_phone=data.contact_phone.strip(), contact_role=data.contact_role.strip(),
-            agents_count=data.agents_count, services=sorted(set(data.services)),
-            message=data.message.strip(), ip=actor.ip,
+            contact_phone=data.contact_phone.strip(),
+            contact_role=data.contact_role.strip(),
+            agents_count=data.agents_count,
+            services=sorted(set(data.services)),
+            message=data.message.strip(),
+            ip=actor.ip,
         )
-        audit.record(actor, "application.submitted", commune=commune,
-                     target=application.contact_email,
-                     data={"services": application.services, "agents": data.agents_count})
+        audit.record(
+            actor,
+            "application.submitted",
+            commune=commune,
+            target=application.contact_email,
+            data={"services": application.services, "agents": data.agents_count},
+        )
     return application
 
 
@@ -116,14 +130,18 @@ def approve(actor: Actor, application: Application) -> ProvisioningRun:
         application.reviewed_by = actor.user
         application.reviewed_at = timezone.now()
         application.save(update_fields=["status", "reviewed_by", "reviewed_at"])
-        run = ProvisioningRun.objects.create(commune=application.commune,
-                                             application=application)
+        run = ProvisioningRun.objects.create(commune=application.commune, application=application)
         ProvisioningStep.objects.bulk_create(
             ProvisioningStep(run=run, name=s.name, label=s.label, position=s.position)
             for s in steps.steps_for(application.services)
         )
-        audit.record(actor, "application.approved", commune=application.commune,
-                     target=application.contact_email, data={"run": run.pk})
+        audit.record(
+            actor,
+            "application.approved",
+            commune=application.commune,
+            target=application.contact_email,
+            data={"run": run.pk},
+        )
         enqueue_run(run, actor)
     return run
 
@@ -143,18 +161,25 @@ def reject(actor: Actor, application: Application, reason: str) -> Application:
         commune = application.commune
         if commune.status == CommuneStatus.APPLIED:
             core_services.set_commune_status(actor, commune, CommuneStatus.PROSPECT, reason)
-        audit.record(actor, "application.rejected", commune=commune,
-                     target=application.contact_email, data={"reason": reason})
-        body = (f"Bonjour,\n\nLa demande d'adhésion de {commune.name} n'a pas été retenue.\n"
-                f"Motif : {reason}\n\nLe Département reste à votre disposition.\n")
+        audit.record(
+            actor,
+            "application.rejected",
+            commune=commune,
+            target=application.contact_email,
+            data={"reason": reason},
+        )
+        body = (
+            f"Bonjour,\n\nLa demande d'adhésion de {commune.name} n'a pas été retenue.\n"
+            f"Motif : {reason}\n\nLe Département reste à votre disposition.\n"
+        )
         email = application.contact_email
-        transaction.on_commit(lambda: send_mail(f"Adhésion de {commune.name}", body, None,
-                                                [email]))
+        transaction.on_commit(lambda: send_mail(f"Adhésion de {commune.name}", body, None, [email]))
     return application
 
 
-def run_steps(run: ProvisioningRun, actor: Actor,
-              progress: Callable[[ProvisioningStep], None] | None = None) -> ProvisioningRun:
+def run_steps(
+    run: ProvisioningRun, actor: Actor, progress: Callable[[ProvisioningStep], None] | None = None
+) -> ProvisioningRun:
     """Run the pending and failed steps in order; stop at the first failure."""
     ProvisioningRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
     for step in run.steps.exclude(status=RunStatus.DONE).order_by("position"):
@@ -169,15 +194,21 @@ def run_steps(run: ProvisioningRun, actor: Actor,
                 raise RuntimeError(f"étape « {step.name} » inconnue (service non installé ?)")
             with transaction.atomic():
                 detail = spec.function(run, actor)
-                audit.record(actor, f"provisioning.{step.name}", commune=run.commune,
-                             target=step.label, data={"run": run.pk, "detail": detail})
+                audit.record(
+                    actor,
+                    f"provisioning.{step.name}",
+                    commune=run.commune,
+                    target=step.label,
+                    data={"run": run.pk, "detail": detail},
+                )
         except Exception as exc:  # a failing step is reported, never propagated
             step.status = RunStatus.FAILED
             step.error = f"{exc.__class__.__name__} : {exc}"
             step.finished_at = timezone.now()
             step.save(update_fields=["status", "error", "finished_at"])
-            ProvisioningRun.objects.filter(pk=run.pk).update(status=RunStatus.FAILED,
-                                                             finished_at=timezone.now())
+            ProvisioningRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.FAILED, finished_at=timezone.now()
+            )
             if progress:
                 progress(step)
             run.refresh_from_db()
@@ -188,8 +219,9 @@ def run_steps(run: ProvisioningRun, actor: Actor,
         step.save(update_fields=["status", "detail", "finished_at"])
         if progress:
             progress(step)
-    ProvisioningRun.objects.filter(pk=run.pk).update(status=RunStatus.DONE,
-                                                     finished_at=timezone.now())
+    ProvisioningRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.DONE, finished_at=timezone.now()
+    )
     run.refresh_from_db()
     return run
 
@@ -231,8 +263,9 @@ def _create_admin(run: ProvisioningRun, actor: Actor) -> str:
     if application is None:
         return "Pas de demande liée : aucun administrateur à créer."
     commune = run.commune
-    existing = Membership.objects.filter(commune=commune,
-                                         user__email__iexact=application.contact_email).first()
+    existing = Membership.objects.filter(
+        commune=commune, user__email__iexact=application.contact_email
+    ).first()
     if existing is not None:
         if existing.role != Role.COMMUNE_ADMIN:
             core_services.change_role(actor, existing, Role.COMMUNE_ADMIN)
@@ -241,9 +274,14 @@ def _create_admin(run: ProvisioningRun, actor: Actor) -> str:
         if not user.has_usable_password():
             token = core_services.resend_invitation(actor, existing)
     else:
-        added = core_services.add_member(actor, commune, application.contact_email,
-                                         Role.COMMUNE_ADMIN, full_name=application.contact_name,
-                                         title=application.contact_role)
+        added = core_services.add_member(
+            actor,
+            commune,
+            application.contact_email,
+            Role.COMMUNE_ADMIN,
+            full_name=application.contact_name,
+            title=application.contact_role,
+        )
         user = added.membership.user
         token = added.invitation_token
     if token:
@@ -274,21 +312,55 @@ def _json(data: Any) -> str:
 
 @register_exporter("plateforme")
 def _export_platform(commune: Commune, archive: zipfile.ZipFile) -> None:
-    archive.writestr("commune.json", _json({
-        "insee": commune.insee, "siren": commune.siren, "name": commune.name,
-        "status": commune.status, "population": commune.population,
-        "created_at": commune.created_at, "activated_at": commune.activated_at,
-    }))
+    archive.writestr(
+        "commune.json",
+        _json(
+            {
+                "insee": commune.insee,
+                "siren": commune.siren,
+                "name": commune.name,
+                "status": commune.status,
+                "population": commune.population,
+                "created_at": commune.created_at,
+                "activated_at": commune.activated_at,
+            }
+        ),
+    )
     members = Membership.objects.filter(commune=commune).select_related("user")
-    archive.writestr("membres.json", _json([
-        {"email": m.user.email, "name": m.user.full_name, "role": m.role, "title": m.title,
-         "active": m.is_active, "since": m.created_at} for m in members
-    ]))
+    archive.writestr(
+        "membres.json",
+        _json(
+            [
+                {
+                    "email": m.user.email,
+                    "name": m.user.full_name,
+                    "role": m.role,
+                    "title": m.title,
+                    "active": m.is_active,
+                    "since": m.created_at,
+                }
+                for m in members
+            ]
+        ),
+    )
     entries = AuditEntry.objects.filter(commune=commune).order_by("seq")
-    archive.writestr("journal.json", _json([
-        {"seq": e.seq, "at": e.at, "actor": e.actor_label, "action": e.action,
-         "target": e.target, "data": e.data, "hash": e.hash} for e in entries
-    ]))
+    archive.writestr(
+        "journal.json",
+        _json(
+            [
+                {
+                    "seq": e.seq,
+                    "at": e.at,
+                    "actor": e.actor_label,
+                    "action": e.action,
+                    "target": e.target,
+                    "data": e.data,
+                    "hash": e.hash,
+                }
+                for e in entries
+            ]
+        ),
+    )
 
 
 def export_commune(actor: Actor, commune: Commune) -> CommuneExport:
@@ -307,11 +379,16 @@ def export_commune(actor: Actor, commune: Commune) -> CommuneExport:
             digest.update(chunk)
     os.replace(tmp, final)
     with transaction.atomic():
-        export = CommuneExport.objects.create(commune=commune, path=str(final),
-                                              sha256=digest.hexdigest(),
-                                              size=final.stat().st_size)
-        audit.record(actor, "commune.exported", commune=commune, target=final.name,
-                     data={"sha256": export.sha256, "size": export.size})
+        export = CommuneExport.objects.create(
+            commune=commune, path=str(final), sha256=digest.hexdigest(), size=final.stat().st_size
+        )
+        audit.record(
+            actor,
+            "commune.exported",
+            commune=commune,
+            target=final.name,
+            data={"sha256": export.sha256, "size": export.size},
+        )
     return export
 
 
@@ -333,6 +410,7 @@ def depart(actor: Actor, commune: Commune) -> CommuneExport:
     export = export_commune(actor, commune)
     with transaction.atomic():
         Membership.objects.filter(commune=commune, is_active=True).update(
-            is_active=False, deactivated_at=timezone.now())
+            is_active=False, deactivated_at=timezone.now()
+        )
         core_services.set_commune_status(actor, commune, CommuneStatus.LEFT, "départ")
     return export

@@ -27,8 +27,9 @@ class StepSpec:
 _registry: dict[str, StepSpec] = {}
 
 
-def register_step(name: str, label: str, position: int,
-                  service: str | None = None) -> Callable[[StepFunction], StepFunction]:
+def register_step(
+    name: str, label: str, position: int, service: str | None = None
+) -> Callable[[StepFunction], StepFunction]:
     def decorator(function: StepFunction) -> StepFunction:
         _registry[name] = StepSpec(name, label, position, function, service)
         return function

@@ -17,7 +17,12 @@ from clocher.core.request import actor_of
 from clocher.core.validators import normalise_insee
 from clocher.onboarding import services
 from clocher.onboarding.forms import ApplicationForm, DepartForm, RejectForm
-from clocher.onboarding.models import Application, ApplicationStatus, ProvisioningRun
+from clocher.onboarding.models import (
+    Application,
+    ApplicationStatus,
+    CommuneExport,
+    ProvisioningRun,
+)
 
 
 def apply(request: HttpRequest) -> HttpResponse:
@@ -51,15 +56,22 @@ def commune_lookup(request: HttpRequest) -> HttpResponse:
 def applications(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", ApplicationStatus.PENDING)
     qs = Application.objects.select_related("commune").filter(status=status)
-    return render(request, "onboarding/applications.html", {
-        "applications": qs, "status": status, "statuses": ApplicationStatus.choices,
-    })
+    return render(
+        request,
+        "onboarding/applications.html",
+        {
+            "applications": qs,
+            "status": status,
+            "statuses": ApplicationStatus.choices,
+        },
+    )
 
 
 @operator_required
 def application_detail(request: HttpRequest, application_id: int) -> HttpResponse:
-    application = get_object_or_404(Application.objects.select_related("commune"),
-                                    pk=application_id)
+    application = get_object_or_404(
+        Application.objects.select_related("commune"), pk=application_id
+    )
     reject_form = RejectForm(request.POST or None)
     if request.method == "POST":
         actor = actor_of(request)
@@ -75,10 +87,16 @@ def application_detail(request: HttpRequest, application_id: int) -> HttpRespons
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
     ref = reference.lookup(application.commune.insee)
-    return render(request, "onboarding/application.html", {
-        "application": application, "ref": ref, "reject_form": reject_form,
-        "commercial": reference.is_commercial_mail(ref.email) if ref else False,
-    })
+    return render(
+        request,
+        "onboarding/application.html",
+        {
+            "application": application,
+            "ref": ref,
+            "reject_form": reject_form,
+            "commercial": reference.is_commercial_mail(ref.email) if ref else False,
+        },
+    )
 
 
 @operator_required
@@ -89,8 +107,13 @@ def runs(request: HttpRequest) -> HttpResponse:
 def _run_context(run_id: int) -> dict:
     run = get_object_or_404(ProvisioningRun.objects.select_related("commune"), pk=run_id)
     done, total = services.run_progress(run)
-    return {"run": run, "steps": run.steps.all(), "done": done, "total": total,
-            "finished": run.status in ("done", "failed")}
+    return {
+        "run": run,
+        "steps": run.steps.all(),
+        "done": done,
+        "total": total,
+        "finished": run.status in ("done", "failed"),
+    }
 
 
 @operator_required
@@ -117,9 +140,15 @@ def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
 @operator_required
 def commune_lifecycle(request: HttpRequest, insee: str) -> HttpResponse:
     commune = get_object_or_404(Commune, insee=insee)
-    return render(request, "onboarding/lifecycle.html", {
-        "commune": commune, "exports": commune.exports.all(), "depart_form": DepartForm(),
-    })
+    return render(
+        request,
+        "onboarding/lifecycle.html",
+        {
+            "commune": commune,
+            "exports": CommuneExport.objects.filter(commune=commune),
+            "depart_form": DepartForm(),
+        },
+    )
 
 
 def _lifecycle_action(request: HttpRequest, insee: str, action) -> HttpResponse:
@@ -170,8 +199,9 @@ def depart(request: HttpRequest, insee: str) -> HttpResponse:
 @operator_required
 def export_download(request: HttpRequest, insee: str) -> FileResponse:
     commune = get_object_or_404(Commune, insee=insee)
-    export = commune.exports.first()
+    export = CommuneExport.objects.filter(commune=commune).first()
     if export is None or not Path(export.path).is_file():
         raise Http404
-    return FileResponse(Path(export.path).open("rb"), as_attachment=True,
-                        filename=Path(export.path).name)
+    return FileResponse(
+        Path(export.path).open("rb"), as_attachment=True, filename=Path(export.path).name
+    )
