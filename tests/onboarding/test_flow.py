@@ -208,7 +208,7 @@ def test_suspend_keeps_data_and_hides_console(commune_a, admin_a, client_admin_a
 
 @pytest.mark.django_db
 def test_departure_exports_then_closes(
-    commune_a, admin_a, agent_a, client_operator, client_admin_a
+    commune_a, admin_a, agent_a, client_operator, client_admin_a, client_admin_b
 ):
     url = reverse("onboarding:depart", kwargs={"insee": commune_a.insee})
     client_operator.post(url, {"confirm_name": "mauvais nom"})
@@ -217,7 +217,13 @@ def test_departure_exports_then_closes(
     client_operator.post(url, {"confirm_name": commune_a.name})
     commune_a.refresh_from_db()
     assert commune_a.status == CommuneStatus.LEFT
-    assert not Membership.objects.filter(commune=commune_a, is_active=True).exists()
+    assert not Membership.objects.filter(commune=commune_a).exists()
+    # Accounts that belonged only to this commune are deleted; the journal stays intact.
+    from clocher.accounts.models import User
+    from clocher.core import audit
+
+    assert not User.objects.filter(email=agent_a.email).exists()
+    assert audit.verify().ok
     download = client_operator.get(
         reverse("onboarding:export_download", kwargs={"insee": commune_a.insee})
     )
@@ -230,10 +236,7 @@ def test_departure_exports_then_closes(
     assert agent_a.email in archive.read("membres.json").decode()
     assert "member.added" in archive.read("journal.json").decode()
     assert AuditEntry.objects.filter(action="commune.exported", commune=commune_a).exists()
-    # The commune's own admin cannot fetch it: operator only.
-    assert (
-        client_admin_a.get(
-            reverse("onboarding:export_download", kwargs={"insee": commune_a.insee})
-        ).status_code
-        == 404
-    )
+    # Operator only: another commune's admin gets 404; A's admin's account is gone with A.
+    url = reverse("onboarding:export_download", kwargs={"insee": commune_a.insee})
+    assert client_admin_b.get(url).status_code == 404
+    assert client_admin_a.get(url).status_code == 302

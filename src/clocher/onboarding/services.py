@@ -23,6 +23,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from clocher.accounts.models import User
 from clocher.accounts.services import send_invitation_email
 from clocher.core import audit
 from clocher.core import services as core_services
@@ -400,17 +401,47 @@ def reactivate(actor: Actor, commune: Commune) -> Commune:
     return core_services.set_commune_status(actor, commune, CommuneStatus.ACTIVE, "réactivation")
 
 
-def depart(actor: Actor, commune: Commune) -> CommuneExport:
-    """Export everything, then mark the commune as left and close its memberships.
+Purger = Callable[[Commune], None]
+_purgers: dict[str, Purger] = {}
 
-    The export is made first: if it fails, nothing is deleted.
+
+def register_purger(name: str) -> Callable[[Purger], Purger]:
+    """Services delete their data of a departed commune (mailboxes, files…) through this."""
+
+    def decorator(function: Purger) -> Purger:
+        _purgers[name] = function
+        return function
+
+    return decorator
+
+
+def depart(actor: Actor, commune: Commune) -> CommuneExport:
+    """Export everything, then delete the commune's data; the commune row stays, marked
+    `left`, so that the journal and the export keep their reference.
+
+    The export is made and fingerprinted first: if it fails, nothing is deleted.
     """
     if commune.status == CommuneStatus.LEFT:
         raise ValidationError(f"{commune.name} est déjà partie.")
     export = export_commune(actor, commune)
     with transaction.atomic():
-        Membership.objects.filter(commune=commune, is_active=True).update(
-            is_active=False, deactivated_at=timezone.now()
+        for purge in _purgers.values():
+            purge(commune)
+        user_ids = list(
+            Membership.objects.filter(commune=commune).values_list("user_id", flat=True)
         )
+        removed, _ = Membership.objects.filter(commune=commune).delete()
+        # People who belonged to no other commune nor to the operator go with it.
+        orphans = User.objects.filter(pk__in=user_ids, memberships__isnull=True)
+        orphan_count = orphans.count()
+        orphans.delete()
+        Application.objects.filter(commune=commune).update(contact_phone="", message="")
         core_services.set_commune_status(actor, commune, CommuneStatus.LEFT, "départ")
+        audit.record(
+            actor,
+            "commune.data_deleted",
+            commune=commune,
+            target=commune.name,
+            data={"memberships": removed, "accounts": orphan_count, "export": export.sha256},
+        )
     return export
