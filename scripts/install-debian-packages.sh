@@ -7,13 +7,17 @@ while read -r pkg; do
   [[ -z "$pkg" || "$pkg" == \#* ]] && continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done < deploy/debian-packages.txt
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "Paquets Debian : tous présents."
-  exit 0
-fi
-echo "Paquets Debian à installer : ${missing[*]}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "Paquets Debian : tous présents."
+else
+  echo "Paquets Debian à installer : ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The system user that owns the mailboxes on disk (Dovecot never runs mail as root).
+if ! getent passwd vmail >/dev/null; then
+  $SUDO useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin vmail
+fi

@@ -39,9 +39,16 @@ class ClocherGroup(click.Group):
         from clocher.accounts.cli import register as register_accounts
         from clocher.api.cli import register as register_api
         from clocher.core.cli import register as register_core
+        from clocher.mail.cli import register as register_mail
         from clocher.onboarding.cli import register as register_onboarding
 
-        for register in (register_core, register_accounts, register_onboarding, register_api):
+        for register in (
+            register_core,
+            register_accounts,
+            register_onboarding,
+            register_api,
+            register_mail,
+        ):
             register(self)
 
 

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "clocher.accounts",
     "clocher.onboarding",
     "clocher.api",
+    "clocher.mail",
 ]
 
 MIDDLEWARE = [
@@ -203,6 +204,29 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(DATA_DIR / "outbox")
 DEFAULT_FROM_EMAIL = env("FROM_EMAIL", "Clocher <ne-pas-repondre@localhost>")
+
+# --- Mail service: Postfix and Dovecot run by `clocher serve` on unprivileged ports by
+# default; `clocher mail configure --target DIR` writes configs for system services.
+MAIL_ENABLED = env_bool("MAIL_ENABLED", True)
+# Postfix and Dovecot drop privileges: their spool must not sit in a private home
+# directory, so a root installation keeps it under /var/lib/clocher.
+MAIL_DIR = Path(
+    env("MAIL_DIR", "/var/lib/clocher/mail" if os.geteuid() == 0 else str(DATA_DIR / "mail"))
+)
+MAIL_HOSTNAME = env("MAIL_HOSTNAME", "")
+MAIL_BIND = env("MAIL_BIND", "127.0.0.1")
+MAIL_SMTP_PORT = env_int("MAIL_SMTP_PORT", 2525)
+MAIL_SUBMISSION_PORT = env_int("MAIL_SUBMISSION_PORT", 5587)
+MAIL_IMAP_PORT = env_int("MAIL_IMAP_PORT", 1143)
+MAIL_IMAPS_PORT = env_int("MAIL_IMAPS_PORT", 1993)
+MAIL_SIEVE_PORT = env_int("MAIL_SIEVE_PORT", 14190)
+MAIL_LMTP_PORT = env_int("MAIL_LMTP_PORT", 24024)
+MAIL_AUTH_PORT = env_int("MAIL_AUTH_PORT", 12345)
+MAIL_QUOTA_STATUS_PORT = env_int("MAIL_QUOTA_STATUS_PORT", 12340)
+MAIL_MAX_MESSAGE_BYTES = env_int("MAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
+MAIL_RELAYHOST = env("MAIL_RELAYHOST", "")
+MAIL_TLS_CERT = env("MAIL_TLS_CERT", str(DATA_DIR / "tls" / "mail.crt"))
+MAIL_TLS_KEY = env("MAIL_TLS_KEY", str(DATA_DIR / "tls" / "mail.key"))
 
 # --- Background work: Django's tasks API, database backend.
 TASK_BACKEND = env("TASK_BACKEND", "django_tasks_db.DatabaseBackend")

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -135,6 +136,10 @@ def test_init_serve_check_end_to_end(tmp_path: Path):
         CLOCHER_BIND=f"127.0.0.1:{port}",
         CLOCHER_BASE_URL=f"http://127.0.0.1:{port}",
     )
+    # The mail daemons too, on free ports, with a spool they can traverse.
+    names = ("SMTP", "SUBMISSION", "IMAP", "IMAPS", "SIEVE", "LMTP", "AUTH", "QUOTA_STATUS")
+    env.update({f"CLOCHER_MAIL_{name}_PORT": str(_free_port()) for name in names})
+    env["CLOCHER_MAIL_DIR"] = str(Path(tempfile.mkdtemp(prefix="clocher-mail-")) / "mail")
     init = _clocher("init", "--demo", env=env)
     assert init.returncode == 0, init.stdout + init.stderr
     assert "admin@cotedor.fr" in init.stdout
@@ -161,7 +166,13 @@ def test_init_serve_check_end_to_end(tmp_path: Path):
             time.sleep(1)
         components = json.loads(check.stdout)
         assert check.returncode == 0, components
-        assert {c["component"] for c in components} >= {"base de données", "web", "tâches de fond"}
+        assert {c["component"] for c in components} >= {
+            "base de données",
+            "web",
+            "tâches de fond",
+            "smtp (postfix)",
+            "imap (dovecot)",
+        }
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:  # noqa: S310
             page = html.unescape(response.read().decode())
             assert "Côte-d'Or" in page

@@ -162,7 +162,14 @@ def create_app_password(actor: Actor, user: User, name: str) -> NewAppPassword:
     name = name.strip()
     if not name:
         raise ValidationError("Donnez un nom à l'appareil (par exemple « Téléphone »).")
+    live_prefixes = set(
+        AppPassword.objects.filter(user=user, revoked_at__isnull=True).values_list(
+            "prefix", flat=True
+        )
+    )
     clear = generate_app_password()
+    while clear[:5] in live_prefixes:  # the mail servers pick the password by its prefix
+        clear = generate_app_password()
     with transaction.atomic():
         record = AppPassword.objects.create(
             user=user, name=name[:100], hash=hash_app_password(clear), prefix=clear[:5]

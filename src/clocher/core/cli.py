@@ -94,6 +94,10 @@ def write_env_file(path: Path) -> bool:
     return True
 
 
+# Steps the services add to `clocher init` (e.g. the mail TLS certificate).
+INIT_STEPS: list = []
+
+
 @click.command()
 @click.option("--demo", is_flag=True, help="Crée l'opérateur et les communes de démonstration.")
 def init(demo: bool) -> None:
@@ -108,6 +112,10 @@ def init(demo: bool) -> None:
     call_command("migrate", interactive=False, verbosity=0)
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     console.print(f"Base de données à jour ({engine}).")
+    for step in INIT_STEPS:
+        message = step()
+        if message:
+            console.print(message)
     if demo:
         from clocher.core import demo as demo_module
 

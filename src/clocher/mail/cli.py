@@ -1,0 +1,180 @@
+"""Mail commands: mailboxes, aliases, app passwords, server configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from django.core.exceptions import ValidationError
+from rich.table import Table
+
+from clocher.core.cli import cli_actor, console, fail, validation_message
+
+
+@click.group()
+def mail() -> None:
+    """Messagerie : boîtes, alias, mots de passe, configuration des serveurs."""
+
+
+@mail.group()
+def mailbox() -> None:
+    """Boîtes aux lettres."""
+
+
+def _commune(insee: str):  # type: ignore[no-untyped-def]
+    from clocher.core.models import Commune
+
+    found = Commune.objects.filter(insee=insee.upper()).first()
+    if found is None:
+        fail(f"Commune {insee} inconnue.")
+    return found
+
+
+@mailbox.command("add")
+@click.argument("address")
+@click.option("--commune", "insee", required=True, help="Code INSEE de la commune.")
+@click.option("--quota", default="2G", show_default=True, help="Quota (ex. 2G, 500M).")
+@click.option(
+    "--user",
+    "user_email",
+    default=None,
+    help="Compte qui ouvre la boîte (par défaut : l'adresse elle-même).",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["personal", "shared", "function"]),
+    default="personal",
+    show_default=True,
+)
+def mailbox_add(address: str, insee: str, quota: str, user_email: str | None, kind: str) -> None:
+    """Crée la boîte ADDRESS pour une commune."""
+    from clocher.accounts.services import get_or_create_user
+    from clocher.mail import services
+
+    commune = _commune(insee)
+    try:
+        user, _ = get_or_create_user(user_email or address)
+        created = services.create_mailbox(
+            cli_actor(),
+            commune,
+            address,
+            kind=kind,
+            user=user,
+            quota_bytes=services.parse_size(quota),
+        )
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    console.print(
+        f"Boîte {created.address} créée ({created.quota_bytes // 1024**2} Mio), "
+        f"ouverte par {user.email}. Mot de passe : `clocher mail app-password "
+        f"{created.address}`."
+    )
+
+
+@mailbox.command("list")
+@click.option("--commune", "insee", default=None, help="Code INSEE.")
+def mailbox_list(insee: str | None) -> None:
+    """Liste les boîtes."""
+    from clocher.mail.models import Mailbox
+
+    qs = Mailbox.objects.select_related("commune", "user")
+    if insee:
+        qs = qs.filter(commune=_commune(insee))
+    table = Table(title="Boîtes aux lettres")
+    for column in ("adresse", "commune", "type", "compte", "quota", "active"):
+        table.add_column(column)
+    for m in qs:
+        table.add_row(
+            m.address,
+            m.commune.name,
+            m.get_kind_display(),
+            m.user.email if m.user else "—",
+            f"{m.quota_bytes // 1024**2} Mio",
+            "oui" if m.is_active else "non",
+        )
+    console.print(table)
+
+
+@mailbox.command("disable")
+@click.argument("address")
+def mailbox_disable(address: str) -> None:
+    """Désactive une boîte (connexion refusée aussitôt, courrier refusé)."""
+    _toggle(address, False)
+
+
+@mailbox.command("enable")
+@click.argument("address")
+def mailbox_enable(address: str) -> None:
+    """Réactive une boîte."""
+    _toggle(address, True)
+
+
+def _toggle(address: str, active: bool) -> None:
+    from clocher.mail import services
+    from clocher.mail.models import Mailbox
+
+    found = Mailbox.objects.filter(address=address.strip().lower()).first()
+    if found is None:
+        fail(f"Boîte {address} inconnue.")
+        return
+    services.set_mailbox_active(cli_actor(), found, active)
+    console.print(f"{found.address} {'activée' if active else 'désactivée'}.")
+
+
+@mail.command("app-password")
+@click.argument("address")
+@click.option("--name", default="Messagerie", show_default=True, help="Nom de l'appareil.")
+def app_password(address: str, name: str) -> None:
+    """Crée un mot de passe d'application pour ouvrir ADDRESS (affiché une fois)."""
+    from clocher.accounts.services import create_app_password
+    from clocher.mail.models import Mailbox
+
+    found = Mailbox.objects.select_related("user").filter(address=address.lower()).first()
+    if found is None or found.user is None:
+        fail(f"Boîte {address} inconnue ou sans compte associé.")
+        return
+    created = create_app_password(cli_actor(), found.user, name)
+    console.print(f"Identifiant : {found.address} — mot de passe (affiché une seule fois) :")
+    click.echo(created.clear)
+
+
+@mail.group()
+def alias() -> None:
+    """Alias et redirections."""
+
+
+@alias.command("add")
+@click.argument("address")
+@click.argument("destinations", nargs=-1, required=True)
+@click.option("--commune", "insee", required=True, help="Code INSEE de la commune.")
+def alias_add(address: str, destinations: tuple[str, ...], insee: str) -> None:
+    """Crée l'alias ADDRESS vers une ou plusieurs DESTINATIONS."""
+    from clocher.mail import services
+
+    try:
+        created = services.create_alias(cli_actor(), _commune(insee), address, list(destinations))
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    console.print(f"Alias {created.address} → {created.destinations}")
+
+
+@mail.command("configure")
+@click.option(
+    "--target",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Répertoire où écrire les configurations de Postfix et Dovecot.",
+)
+def configure(target: Path) -> None:
+    """Écrit les configurations de production (services système)."""
+    from clocher.mail.engines.config import MailConfig
+    from clocher.mail.engines.runtime import write_configs
+
+    for path in write_configs(MailConfig.from_settings(), target):
+        console.print(f"écrit : {path}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(mail)

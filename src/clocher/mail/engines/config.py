@@ -1,0 +1,204 @@
+"""Render the Postfix and Dovecot configurations that read Clocher's tables.
+
+Every lookup (domains, mailboxes, aliases, passwords, quotas) is an SQL query against
+the live database — SQLite by default, PostgreSQL in production — so a change made in
+the console is seen by the next SMTP or IMAP transaction, with no reload.
+"""
+
+from __future__ import annotations
+
+import pwd
+from dataclasses import dataclass, replace
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    """Where the mail servers live and listen; built from settings, overridable in tests."""
+
+    mail_dir: Path
+    hostname: str
+    domain: str
+    bind: str
+    smtp_port: int
+    submission_port: int
+    imap_port: int
+    imaps_port: int
+    sieve_port: int
+    lmtp_port: int
+    auth_port: int
+    quota_status_port: int
+    max_message_bytes: int
+    relayhost: str
+    tls_cert: Path
+    tls_key: Path
+    database: dict[str, Any]
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> MailConfig:
+        from clocher.core.models import Operator
+
+        operator = Operator.objects.first()
+        domain = operator.mail_domain if operator else "localhost"
+        config = cls(
+            mail_dir=Path(settings.MAIL_DIR),
+            hostname=settings.MAIL_HOSTNAME or f"mail.{domain}",
+            domain=domain,
+            bind=settings.MAIL_BIND,
+            smtp_port=settings.MAIL_SMTP_PORT,
+            submission_port=settings.MAIL_SUBMISSION_PORT,
+            imap_port=settings.MAIL_IMAP_PORT,
+            imaps_port=settings.MAIL_IMAPS_PORT,
+            sieve_port=settings.MAIL_SIEVE_PORT,
+            lmtp_port=settings.MAIL_LMTP_PORT,
+            auth_port=settings.MAIL_AUTH_PORT,
+            quota_status_port=settings.MAIL_QUOTA_STATUS_PORT,
+            max_message_bytes=settings.MAIL_MAX_MESSAGE_BYTES,
+            relayhost=settings.MAIL_RELAYHOST,
+            tls_cert=Path(settings.MAIL_TLS_CERT),
+            tls_key=Path(settings.MAIL_TLS_KEY),
+            # The live connection's settings: under tests, the test database.
+            database=dict(connection.settings_dict),
+        )
+        return replace(config, **overrides)
+
+    @property
+    def postfix_dir(self) -> Path:
+        return self.mail_dir / "postfix"
+
+    @property
+    def dovecot_dir(self) -> Path:
+        return self.mail_dir / "dovecot"
+
+    @property
+    def vmail_dir(self) -> Path:
+        return self.mail_dir / "vmail"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.mail_dir / "log"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return "sqlite" in self.database["ENGINE"]
+
+
+# SQL shared by both servers. `%s`/`%u` are the servers' own placeholders, escaped by them.
+MAILBOX_QUERY = "SELECT 'OK' FROM mail_mailbox WHERE address = '%s' AND is_active"
+DOMAIN_QUERY = "SELECT name FROM mail_maildomain WHERE name = '%s'"
+ALIAS_QUERY = "SELECT destinations FROM mail_alias WHERE address = '%s' AND is_active"
+# Who may send as an address: the mailbox itself (its login name).
+SENDER_QUERY = "SELECT address FROM mail_mailbox WHERE address = '%s' AND is_active"
+# One row at most: the app password is picked by its first five characters (`%w` is the
+# password being tried), then Dovecot verifies the argon2id hash.
+PASSWORD_QUERY = (
+    "SELECT m.address AS user, ap.hash AS password "
+    "FROM mail_mailbox m "
+    "JOIN accounts_user u ON u.id = m.user_id "
+    "JOIN accounts_apppassword ap ON ap.user_id = u.id "
+    "WHERE m.address = '%u' AND m.is_active AND u.is_active "
+    "AND ap.revoked_at IS NULL AND ap.prefix = substr('%w', 1, 5)"
+)
+
+
+def _user_query(config: MailConfig, uid: int, gid: int) -> str:
+    return (
+        f"SELECT '{config.vmail_dir}/' || d.name || '/' || m.storage_key AS home, "
+        f"{uid} AS uid, {gid} AS gid, '*:bytes=' || m.quota_bytes AS quota_rule "
+        "FROM mail_mailbox m JOIN mail_maildomain d ON d.id = m.domain_id "
+        "WHERE m.address = '%u' AND m.is_active"
+    )
+
+
+def _postfix_connection(config: MailConfig) -> str:
+    db = config.database
+    if config.is_sqlite:
+        return f"dbpath = {db['NAME']}"
+    host = db.get("HOST") or "localhost"
+    port = db.get("PORT") or 5432
+    return (
+        f"hosts = inet:{host}:{port}\nuser = {db.get('USER', '')}\n"
+        f"password = {db.get('PASSWORD', '')}\ndbname = {db['NAME']}"
+    )
+
+
+def _dovecot_connection(config: MailConfig) -> str:
+    db = config.database
+    if config.is_sqlite:
+        return f"driver = sqlite\nconnect = {db['NAME']}"
+    parts = [
+        f"host={db.get('HOST') or 'localhost'}",
+        f"port={db.get('PORT') or 5432}",
+        f"dbname={db['NAME']}",
+        f"user={db.get('USER', '')}",
+    ]
+    if db.get("PASSWORD"):
+        parts.append(f"password={db['PASSWORD']}")
+    return f"driver = pgsql\nconnect = {' '.join(parts)}"
+
+
+def vmail_ids() -> tuple[int, int]:
+    entry = pwd.getpwnam("vmail")
+    return entry.pw_uid, entry.pw_gid
+
+
+def render(config: MailConfig) -> dict[str, str]:
+    """Every file of both servers, by path relative to `config.mail_dir`."""
+    uid, gid = vmail_ids()
+    kind = "sqlite" if config.is_sqlite else "pgsql"
+    values = {
+        "mail_dir": str(config.mail_dir),
+        "postfix_dir": str(config.postfix_dir),
+        "dovecot_dir": str(config.dovecot_dir),
+        "vmail_dir": str(config.vmail_dir),
+        "log_dir": str(config.log_dir),
+        "hostname": config.hostname,
+        "domain": config.domain,
+        "bind": config.bind,
+        "smtp_port": config.smtp_port,
+        "submission_port": config.submission_port,
+        "imap_port": config.imap_port,
+        "imaps_port": config.imaps_port,
+        "sieve_port": config.sieve_port,
+        "lmtp_port": config.lmtp_port,
+        "auth_port": config.auth_port,
+        "quota_status_port": config.quota_status_port,
+        "max_message_bytes": config.max_message_bytes,
+        "relayhost": config.relayhost,
+        "tls_cert": str(config.tls_cert),
+        "tls_key": str(config.tls_key),
+        "map_kind": kind,
+        "uid": uid,
+        "gid": gid,
+    }
+    files = {
+        "postfix/conf/main.cf": Template((TEMPLATES / "main.cf").read_text()).substitute(values),
+        "postfix/conf/master.cf": Template((TEMPLATES / "master.cf").read_text()).substitute(
+            values
+        ),
+        "dovecot/dovecot.conf": Template((TEMPLATES / "dovecot.conf").read_text()).substitute(
+            values
+        ),
+    }
+    connection_text = _postfix_connection(config)
+    for name, query in (
+        ("domains", DOMAIN_QUERY),
+        ("mailboxes", MAILBOX_QUERY),
+        ("aliases", ALIAS_QUERY),
+        ("senders", SENDER_QUERY),
+    ):
+        files[f"postfix/conf/{name}.cf"] = f"{connection_text}\nquery = {query}\n"
+    files["dovecot/dovecot-sql.conf.ext"] = (
+        f"{_dovecot_connection(config)}\n"
+        f"password_query = {PASSWORD_QUERY}\n"
+        f"user_query = {_user_query(config, uid, gid)}\n"
+        "iterate_query = SELECT address AS user FROM mail_mailbox WHERE is_active\n"
+    )
+    return files

@@ -1,0 +1,137 @@
+"""How the mail service plugs into the platform: daemons under `clocher serve`, probes for
+`clocher check`, the onboarding step, the operator tile, departure export and purge."""
+
+from __future__ import annotations
+
+import json
+import socket
+import zipfile
+
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+
+from clocher.core import health, supervisor, tiles
+from clocher.core.audit import Actor
+from clocher.core.cli import INIT_STEPS
+from clocher.core.models import Commune
+from clocher.mail import services
+from clocher.mail.engines import runtime
+from clocher.mail.engines.config import MailConfig
+from clocher.mail.models import Alias, Mailbox
+from clocher.onboarding.models import ProvisioningRun
+from clocher.onboarding.services import register_exporter, register_purger
+from clocher.onboarding.steps import register_step
+
+
+@supervisor.register
+def mail_daemons() -> list[supervisor.Child]:
+    if not settings.MAIL_ENABLED:
+        return []
+    if not runtime.available():
+        raise RuntimeError("Postfix/Dovecot absents : lancez `make install`.")
+    config = MailConfig.from_settings()
+    runtime.prepare(config)
+    return [
+        supervisor.Child("postfix", runtime.postfix_argv(config)),
+        supervisor.Child("dovecot", runtime.dovecot_argv(config)),
+    ]
+
+
+def _greeting(host: str, port: int, expect: bytes) -> tuple[bool, str]:
+    try:
+        with socket.create_connection((host, port), timeout=3) as sock:
+            banner = sock.recv(200)
+    except OSError as exc:
+        return False, f"injoignable ({exc.__class__.__name__})"
+    first = banner.decode(errors="replace").strip().splitlines()[0] if banner else ""
+    return banner.startswith(expect), first[:80]
+
+
+def init_tls() -> str:
+    """`clocher init`: the demo's self-signed certificate, unless one is configured."""
+    from pathlib import Path
+
+    from clocher.mail.engines.tls import ensure_self_signed
+
+    hostname = settings.MAIL_HOSTNAME or "localhost"
+    if ensure_self_signed(
+        Path(settings.MAIL_TLS_CERT), Path(settings.MAIL_TLS_KEY), [hostname, "localhost"]
+    ):
+        return f"Certificat TLS autosigné créé : {settings.MAIL_TLS_CERT}"
+    return ""
+
+
+INIT_STEPS.append(init_tls)
+
+
+@health.register
+def smtp() -> health.Health:
+    address = f"{settings.MAIL_BIND}:{settings.MAIL_SMTP_PORT}"
+    if not settings.MAIL_ENABLED:
+        return health.Health("smtp (postfix)", address, True, "désactivé (CLOCHER_MAIL_ENABLED=0)")
+    ok, detail = _greeting(settings.MAIL_BIND, settings.MAIL_SMTP_PORT, b"220")
+    return health.Health("smtp (postfix)", address, ok, detail)
+
+
+@health.register
+def imap() -> health.Health:
+    address = f"{settings.MAIL_BIND}:{settings.MAIL_IMAP_PORT}"
+    if not settings.MAIL_ENABLED:
+        return health.Health("imap (dovecot)", address, True, "désactivé (CLOCHER_MAIL_ENABLED=0)")
+    ok, detail = _greeting(settings.MAIL_BIND, settings.MAIL_IMAP_PORT, b"* OK")
+    return health.Health("imap (dovecot)", address, ok, detail)
+
+
+@register_step("mail", "Boîte fonctionnelle de la mairie", position=30, service="mail")
+def provision_function_mailbox(run: ProvisioningRun, actor: Actor) -> str:
+    mailbox = services.ensure_function_mailbox(actor, run.commune)
+    return f"{mailbox.address} est prête."
+
+
+@tiles.register("mail")
+def mail_tile() -> tiles.Tile:
+    figures = services.stats()
+    try:
+        url = reverse("mail:operator")
+    except NoReverseMatch:
+        url = ""
+    return tiles.Tile(
+        "mail",
+        "Messagerie",
+        [
+            tiles.Figure("Boîtes aux lettres", str(figures.mailboxes)),
+            tiles.Figure("dont actives", str(figures.active_mailboxes)),
+            tiles.Figure("Alias", str(figures.aliases)),
+            tiles.Figure("Domaines", str(figures.domains)),
+        ],
+        url=url,
+    )
+
+
+@register_exporter("messagerie")
+def export_mail(commune: Commune, archive: zipfile.ZipFile) -> None:
+    archive.writestr(
+        "messagerie.json",
+        json.dumps(
+            {
+                "mailboxes": list(
+                    Mailbox.objects.filter(commune=commune).values(
+                        "address", "kind", "quota_bytes", "is_active"
+                    )
+                ),
+                "aliases": list(
+                    Alias.objects.filter(commune=commune).values(
+                        "address", "destinations", "is_active"
+                    )
+                ),
+            },
+            ensure_ascii=False,
+            indent=1,
+        ),
+    )
+
+
+@register_purger("messagerie")
+def purge_mail(commune: Commune) -> None:
+    Alias.objects.filter(commune=commune).delete()
+    Mailbox.objects.filter(commune=commune).update(is_active=False)

@@ -1,0 +1,112 @@
+"""Mail domains, mailboxes and aliases: the tables Postfix and Dovecot query directly.
+
+`address` is stored lower-cased and whole so the servers' lookups are one indexed
+equality each; the services keep it consistent with local part and domain.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from clocher.core.models import Commune
+
+GIB = 1024**3
+
+
+class MailDomain(models.Model):
+    """The operator's shared domain (no commune) or a commune's own domain."""
+
+    name = models.CharField("domaine", max_length=253, unique=True)
+    commune = models.ForeignKey(
+        Commune, on_delete=models.CASCADE, null=True, blank=True, related_name="mail_domains"
+    )
+    dns_verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(name__regex=r"^[a-z0-9.-]+$"), name="maildomain_lowercase_ascii"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_shared(self) -> bool:
+        return self.commune_id is None
+
+
+def new_storage_key() -> str:
+    return uuid.uuid4().hex
+
+
+class MailboxKind(models.TextChoices):
+    PERSONAL = "personal", "Personnelle"
+    SHARED = "shared", "Partagée"
+    FUNCTION = "function", "Fonctionnelle (mairie)"
+
+
+class Mailbox(models.Model):
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="mailboxes")
+    domain = models.ForeignKey(MailDomain, on_delete=models.PROTECT, related_name="mailboxes")
+    local_part = models.CharField("partie locale", max_length=64)
+    address = models.CharField("adresse", max_length=254, unique=True)
+    kind = models.CharField(
+        max_length=10, choices=MailboxKind.choices, default=MailboxKind.PERSONAL
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="mailboxes",
+        help_text="La personne qui ouvre la boîte avec ses mots de passe d'application.",
+    )
+    quota_bytes = models.PositiveBigIntegerField("quota", default=2 * GIB)
+    is_active = models.BooleanField("active", default=True)
+    # Where the messages live on disk: never reused, so an address deleted and created
+    # again (by another commune, say) never opens the old mailbox's messages.
+    storage_key = models.CharField(
+        max_length=32, unique=True, default=new_storage_key, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["address"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain", "local_part"], name="mailbox_unique_local_part"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=MailboxKind.values), name="mailbox_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class Alias(models.Model):
+    """An address that delivers to one or more others (local mailboxes or outside)."""
+
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="mail_aliases")
+    domain = models.ForeignKey(MailDomain, on_delete=models.PROTECT, related_name="aliases")
+    local_part = models.CharField("partie locale", max_length=64)
+    address = models.CharField("adresse", max_length=254, unique=True)
+    destinations = models.TextField("destinations", help_text="Adresses séparées par des virgules.")
+    is_active = models.BooleanField("actif", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["address"]
+        verbose_name_plural = "aliases"
+
+    def __str__(self) -> str:
+        return f"{self.address} → {self.destinations}"

@@ -1,0 +1,213 @@
+"""Mail services: domains, mailboxes, aliases. Postfix and Dovecot read the result
+straight from the database, so a change here takes effect at the next lookup."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+
+from clocher.accounts.models import User
+from clocher.core import audit
+from clocher.core.audit import Actor
+from clocher.core.models import Commune, CommuneStatus, Operator
+from clocher.mail.models import GIB, Alias, Mailbox, MailboxKind, MailDomain
+
+LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$")
+SIZE_RE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*([kmgt]?)i?[bo]?\s*$", re.IGNORECASE)
+UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+DEFAULT_QUOTA = 2 * GIB
+
+
+def parse_size(text: str) -> int:
+    """'2G', '500M', '1.5 Go' → bytes."""
+    match = SIZE_RE.match(text or "")
+    if not match:
+        raise ValidationError(f"Taille illisible « {text} » (exemples : 2G, 500M).")
+    number = float(match.group(1).replace(",", "."))
+    return int(number * UNITS[match.group(2).lower()])
+
+
+def split_address(address: str) -> tuple[str, str]:
+    address = (address or "").strip().lower()
+    try:
+        validate_email(address)
+    except ValidationError as exc:
+        raise ValidationError(f"Adresse invalide « {address} ».") from exc
+    local, _, domain = address.rpartition("@")
+    if not LOCAL_PART_RE.match(local) or ".." in local:
+        raise ValidationError(
+            f"Partie locale « {local} » refusée : lettres minuscules non accentuées, chiffres, "
+            "point, tiret, plus ou souligné, sans point au début ni à la fin."
+        )
+    return local, domain
+
+
+def shared_domain() -> MailDomain:
+    """The operator's shared domain (created on first use from the Operator row)."""
+    operator = Operator.objects.first()
+    if operator is None:
+        raise ValidationError("Aucun opérateur : lancez `clocher init`.")
+    domain, _ = MailDomain.objects.get_or_create(
+        name=operator.mail_domain.lower(), defaults={"commune": None}
+    )
+    return domain
+
+
+def domain_for(commune: Commune, name: str) -> MailDomain:
+    """The domain `name` if `commune` may use it (the shared one, or its own)."""
+    domain = MailDomain.objects.filter(name=name).first()
+    if domain is None:
+        operator = Operator.objects.first()
+        if operator is not None and operator.mail_domain.lower() == name:
+            return shared_domain()
+        raise ValidationError(f"Le domaine « {name} » n'est pas hébergé ici.")
+    if domain.commune_id is not None and domain.commune_id != commune.pk:
+        raise ValidationError(f"Le domaine « {name} » appartient à une autre commune.")
+    return domain
+
+
+def _check_free(address: str) -> None:
+    if (
+        Mailbox.objects.filter(address=address).exists()
+        or Alias.objects.filter(address=address).exists()
+    ):
+        raise ValidationError(f"L'adresse {address} est déjà prise.")
+
+
+def create_mailbox(
+    actor: Actor,
+    commune: Commune,
+    address: str,
+    *,
+    kind: str = MailboxKind.PERSONAL,
+    user: User | None = None,
+    quota_bytes: int = DEFAULT_QUOTA,
+) -> Mailbox:
+    local, domain_name = split_address(address)
+    if commune.status != CommuneStatus.ACTIVE:
+        raise ValidationError(f"{commune.name} n'est pas active.")
+    with transaction.atomic():
+        domain = domain_for(commune, domain_name)
+        address = f"{local}@{domain.name}"
+        _check_free(address)
+        if Mailbox.objects.filter(commune=commune).count() >= commune.quota_mailboxes:
+            raise ValidationError(
+                f"Quota de boîtes atteint ({commune.quota_mailboxes}) pour {commune.name}."
+            )
+        try:
+            with transaction.atomic():
+                mailbox = Mailbox.objects.create(
+                    commune=commune,
+                    domain=domain,
+                    local_part=local,
+                    address=address,
+                    kind=kind,
+                    user=user,
+                    quota_bytes=quota_bytes,
+                )
+        except IntegrityError as exc:
+            raise ValidationError(f"L'adresse {address} est déjà prise.") from exc
+        audit.record(
+            actor,
+            "mail.mailbox_created",
+            commune=commune,
+            target=address,
+            data={"kind": kind, "user": user.email if user else None, "quota": quota_bytes},
+        )
+    return mailbox
+
+
+def set_mailbox_active(actor: Actor, mailbox: Mailbox, active: bool) -> Mailbox:
+    with transaction.atomic():
+        mailbox.is_active = active
+        mailbox.save(update_fields=["is_active"])
+        audit.record(
+            actor,
+            "mail.mailbox_enabled" if active else "mail.mailbox_disabled",
+            commune=mailbox.commune,
+            target=mailbox.address,
+        )
+    return mailbox
+
+
+def set_quota(actor: Actor, mailbox: Mailbox, quota_bytes: int) -> Mailbox:
+    with transaction.atomic():
+        mailbox.quota_bytes = quota_bytes
+        mailbox.save(update_fields=["quota_bytes"])
+        audit.record(
+            actor,
+            "mail.mailbox_quota",
+            commune=mailbox.commune,
+            target=mailbox.address,
+            data={"quota": quota_bytes},
+        )
+    return mailbox
+
+
+def create_alias(actor: Actor, commune: Commune, address: str, destinations: list[str]) -> Alias:
+    local, domain_name = split_address(address)
+    cleaned = []
+    for destination in destinations:
+        destination = destination.strip().lower()
+        try:
+            validate_email(destination)
+        except ValidationError as exc:
+            raise ValidationError(f"Destination invalide « {destination} ».") from exc
+        cleaned.append(destination)
+    if not cleaned:
+        raise ValidationError("Un alias a besoin d'au moins une destination.")
+    with transaction.atomic():
+        domain = domain_for(commune, domain_name)
+        address = f"{local}@{domain.name}"
+        _check_free(address)
+        alias = Alias.objects.create(
+            commune=commune,
+            domain=domain,
+            local_part=local,
+            address=address,
+            destinations=",".join(cleaned),
+        )
+        audit.record(
+            actor,
+            "mail.alias_created",
+            commune=commune,
+            target=address,
+            data={"destinations": cleaned},
+        )
+    return alias
+
+
+def function_address(commune: Commune) -> str:
+    return f"mairie.{commune.slug}@{shared_domain().name}"
+
+
+def ensure_function_mailbox(actor: Actor, commune: Commune) -> Mailbox:
+    """The town hall's function mailbox `mairie.<slug>@<shared domain>` (idempotent)."""
+    address = function_address(commune)
+    existing = Mailbox.objects.filter(address=address).first()
+    if existing is not None:
+        if existing.commune_id != commune.pk:
+            raise ValidationError(f"{address} appartient déjà à une autre commune.")
+        return existing
+    return create_mailbox(actor, commune, address, kind=MailboxKind.FUNCTION)
+
+
+@dataclass
+class MailStats:
+    domains: int
+    mailboxes: int
+    active_mailboxes: int
+    aliases: int
+
+
+def stats() -> MailStats:
+    return MailStats(
+        MailDomain.objects.count(),
+        Mailbox.objects.count(),
+        Mailbox.objects.filter(is_active=True).count(),
+        Alias.objects.count(),
+    )

@@ -1,0 +1,238 @@
+"""Mail through the real servers: SMTP in, submission, IMAP, quotas, refusals."""
+
+from __future__ import annotations
+
+import email
+import imaplib
+import smtplib
+import time
+from dataclasses import dataclass
+from email import policy
+
+import pytest
+
+from clocher.accounts.models import User
+from clocher.accounts.services import create_app_password, get_or_create_user, revoke_app_password
+from clocher.core.audit import Actor
+from clocher.mail import services
+from clocher.mail.models import Mailbox
+from tests.mail.conftest import (
+    MAX_MESSAGE_BYTES,
+    imap_login,
+    tls_context,
+    wait_for_messages,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ACTOR = Actor(label="tests")
+DOMAIN = "communes.cotedor.fr"
+
+
+@dataclass
+class Box:
+    mailbox: Mailbox
+    user: User
+    password: str
+
+    @property
+    def address(self) -> str:
+        return self.mailbox.address
+
+
+@pytest.fixture
+def make_box(operator, commune_a):
+    def make(local: str, quota: int = 50 * 1024 * 1024, commune=None) -> Box:
+        user, _ = get_or_create_user(f"{local}@flavigny.test")
+        mailbox = services.create_mailbox(
+            ACTOR, commune or commune_a, f"{local}@{DOMAIN}", user=user, quota_bytes=quota
+        )
+        return Box(mailbox, user, create_app_password(ACTOR, user, "tests").clear)
+
+    return make
+
+
+def message(sender: str, to: str, subject: str, body: str = "Bonjour.\r\n") -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{time.time_ns()}@test>\r\n\r\n{body}"
+    ).encode()
+
+
+def smtp_in(config) -> smtplib.SMTP:
+    client = smtplib.SMTP("127.0.0.1", config.smtp_port, timeout=20)
+    client.ehlo("mx.example.org")
+    return client
+
+
+def submission(config, box: Box) -> smtplib.SMTP:
+    client = smtplib.SMTP("127.0.0.1", config.submission_port, timeout=20)
+    client.ehlo("poste.flavigny.test")
+    client.starttls(context=tls_context())
+    client.ehlo("poste.flavigny.test")
+    client.login(box.address, box.password)
+    return client
+
+
+def fetch_subjects(client: imaplib.IMAP4) -> list[str]:
+    _, data = client.search(None, "ALL")
+    subjects = []
+    for number in data[0].split():
+        _, parts = client.fetch(number, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        subjects.append(
+            str(email.message_from_bytes(parts[0][1], policy=policy.default)["Subject"])
+        )
+    return subjects
+
+
+def test_inbound_smtp_reaches_the_mailbox(mail_servers, make_box):
+    claire = make_box("claire.martin")
+    with smtp_in(mail_servers) as smtp:
+        smtp.sendmail(
+            "bob@example.org",
+            [claire.address],
+            message("bob@example.org", claire.address, "Réunion de conseil"),
+        )
+    client = wait_for_messages(mail_servers, claire.address, claire.password, 1)
+    assert fetch_subjects(client) == ["Réunion de conseil"]
+    client.logout()
+
+
+def test_submission_delivers_to_a_mailbox_and_an_alias(mail_servers, make_box, commune_a):
+    claire, jean, paul = make_box("claire"), make_box("jean"), make_box("paul")
+    services.create_alias(ACTOR, commune_a, f"conseil@{DOMAIN}", [jean.address, paul.address])
+    with submission(mail_servers, claire) as smtp:
+        smtp.sendmail(
+            claire.address, [jean.address], message(claire.address, jean.address, "Direct")
+        )
+        smtp.sendmail(
+            claire.address,
+            [f"conseil@{DOMAIN}"],
+            message(claire.address, f"conseil@{DOMAIN}", "Par alias"),
+        )
+    jean_box = wait_for_messages(mail_servers, jean.address, jean.password, 2)
+    assert sorted(fetch_subjects(jean_box)) == ["Direct", "Par alias"]
+    paul_box = wait_for_messages(mail_servers, paul.address, paul.password, 1)
+    assert fetch_subjects(paul_box) == ["Par alias"]
+
+
+def test_submission_refuses_sending_as_someone_else(mail_servers, make_box):
+    claire, jean = make_box("claire"), make_box("jean")
+    with submission(mail_servers, claire) as smtp, pytest.raises(smtplib.SMTPRecipientsRefused):
+        smtp.sendmail(jean.address, [jean.address], message(jean.address, jean.address, "Faux"))
+
+
+def test_submission_needs_tls_and_auth(mail_servers, make_box):
+    claire = make_box("claire")
+    with smtplib.SMTP("127.0.0.1", mail_servers.submission_port, timeout=20) as smtp:
+        smtp.ehlo("x.test")
+        assert "auth" not in smtp.esmtp_features  # no AUTH before STARTTLS
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            smtp.sendmail(
+                claire.address,
+                ["someone@example.org"],
+                message(claire.address, "someone@example.org", "Relais"),
+            )
+        assert refused.value.smtp_code == 530
+
+
+def test_open_relay_is_refused(mail_servers):
+    with smtp_in(mail_servers) as smtp, pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        smtp.sendmail("a@example.org", ["b@example.net"], message("a@example.org", "b", "x"))
+    code, _ = refused.value.recipients["b@example.net"]
+    assert code == 554
+
+
+def test_unknown_recipient_is_rejected_at_rcpt(mail_servers, make_box):
+    make_box("claire")
+    with smtp_in(mail_servers) as smtp, pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        smtp.sendmail("a@example.org", [f"personne@{DOMAIN}"], message("a", "b", "x"))
+    code, _ = refused.value.recipients[f"personne@{DOMAIN}"]
+    assert code == 550
+
+
+def test_wrong_password_is_refused(mail_servers, make_box):
+    claire = make_box("claire")
+    with pytest.raises(imaplib.IMAP4.error):
+        imap_login(mail_servers, claire.address, "abcde-wrong-wrong-wrong")
+    # Right prefix, wrong rest: the hash check is what decides.
+    with pytest.raises(imaplib.IMAP4.error):
+        imap_login(mail_servers, claire.address, claire.password[:6] + "xxxxx-xxxxx-xxxxx")
+    with smtplib.SMTP("127.0.0.1", mail_servers.submission_port, timeout=20) as smtp:
+        smtp.starttls(context=tls_context())
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            smtp.login(claire.address, "not-the-password")
+
+
+def test_revoked_app_password_stops_at_once(mail_servers, make_box):
+    claire = make_box("claire")
+    second = create_app_password(ACTOR, claire.user, "téléphone")
+    imap_login(mail_servers, claire.address, second.clear).logout()
+    revoke_app_password(ACTOR, second.record)
+    with pytest.raises(imaplib.IMAP4.error):
+        imap_login(mail_servers, claire.address, second.clear)
+    imap_login(mail_servers, claire.address, claire.password).logout()  # the other still works
+
+
+def test_disabled_mailbox_refuses_login_at_once(mail_servers, make_box):
+    claire = make_box("claire")
+    imap_login(mail_servers, claire.address, claire.password).logout()
+    services.set_mailbox_active(ACTOR, claire.mailbox, False)
+    with pytest.raises(imaplib.IMAP4.error):
+        imap_login(mail_servers, claire.address, claire.password)
+    services.set_mailbox_active(ACTOR, claire.mailbox, True)
+    imap_login(mail_servers, claire.address, claire.password).logout()
+
+
+def test_agent_cannot_open_another_mailbox(mail_servers, make_box, commune_b):
+    claire = make_box("claire")
+    voisin = make_box("voisin", commune=commune_b)
+    with pytest.raises(imaplib.IMAP4.error):
+        imap_login(mail_servers, voisin.address, claire.password)
+    with pytest.raises(imaplib.IMAP4.error):
+        imap_login(mail_servers, claire.address, voisin.password)
+
+
+def test_oversized_message_is_refused_at_smtp_time(mail_servers, make_box):
+    claire = make_box("claire")
+    big = message("a@example.org", claire.address, "Gros", "x" * (MAX_MESSAGE_BYTES + 1000))
+    with smtp_in(mail_servers) as smtp, pytest.raises(smtplib.SMTPException) as refused:
+        smtp.sendmail("a@example.org", [claire.address], big)
+    assert "552" in str(refused.value) or getattr(refused.value, "smtp_code", 0) == 552
+
+
+def test_over_quota_is_refused_and_nothing_lost(mail_servers, make_box):
+    claire = make_box("claire", quota=20 * 1024)
+    with smtp_in(mail_servers) as smtp:
+        smtp.sendmail(
+            "a@example.org",
+            [claire.address],
+            message("a@example.org", claire.address, "Premier", "y" * 15_000),
+        )
+    wait_for_messages(mail_servers, claire.address, claire.password, 1).logout()
+    with smtp_in(mail_servers) as smtp, pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        smtp.sendmail(
+            "a@example.org",
+            [claire.address],
+            message("a@example.org", claire.address, "Second", "z" * 15_000),
+        )
+    code, text = refused.value.recipients[claire.address]
+    assert code == 552 and b"5.2.2" in text
+    client = imap_login(mail_servers, claire.address, claire.password)
+    client.select("INBOX")
+    assert fetch_subjects(client) == ["Premier"]
+
+
+def test_malformed_mime_is_stored_as_received(mail_servers, make_box):
+    claire = make_box("claire")
+    raw = (
+        b"From: =?broken?Q?\r\nTo: " + claire.address.encode() + b"\r\n"
+        b"Subject: Cass\xe9\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="never-closed"\r\n\r\n'
+        b"--never-closed\r\nContent-Type: text/plain\r\n\r\nsans fin\r\n"
+    )
+    with smtp_in(mail_servers) as smtp:
+        smtp.sendmail("a@example.org", [claire.address], raw)
+    client = wait_for_messages(mail_servers, claire.address, claire.password, 1)
+    _, parts = client.fetch(b"1", "(BODY.PEEK[])")
+    stored = parts[0][1]
+    assert stored.endswith(raw)
