@@ -10,6 +10,7 @@ from typing import Any
 from clocher.accounts.services import create_app_password
 from clocher.core.audit import Actor
 from clocher.core.models import Membership
+from clocher.mail import services as mail
 from clocher.onboarding import services as onboarding
 from clocher.onboarding.models import ProvisioningRun
 
@@ -30,12 +31,16 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
     run = ProvisioningRun.objects.create(commune=commune_a)
     onboarding.export_commune(ACTOR, commune_a)
     app_password = create_app_password(ACTOR, agent_a, "Téléphone de l'agent A")
+    mailbox = mail.create_mailbox(ACTOR, commune_a, "secret.a@communes.cotedor.fr", user=agent_a)
+    alias = mail.create_alias(ACTOR, commune_a, "conseil.a@communes.cotedor.fr", [mailbox.address])
     return {
         "insee": commune_a.insee,
         "membership_id": Membership.objects.get(user=agent_a, commune=commune_a).pk,
         "application_id": application.pk,
         "run_id": run.pk,
         "app_password_id": app_password.record.pk,
+        "mailbox_id": mailbox.pk,
+        "alias_id": alias.pk,
         # What must never appear in a response to someone of commune B.
-        "_a_markers": [agent_a.email, admin_a.email, "victime@montbard.test"],
+        "_a_markers": [agent_a.email, admin_a.email, "victime@montbard.test", "secret.a@"],
     }

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("clocher.accounts.urls")),
     path("", include("clocher.onboarding.urls")),
     path("api/v1/", include("clocher.api.urls")),
+    path("", include("clocher.mail.urls")),
 ]
 
 if settings.OIDC_ENABLED:

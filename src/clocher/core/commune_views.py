@@ -29,6 +29,10 @@ def console(request: HttpRequest, commune: Commune) -> HttpResponse:
     )
     membership = scoping.commune_membership(request.user, commune)
     services_status = {t.service: t for t in tiles.all_tiles()}
+    from clocher.mail.models import Mailbox
+
+    mailbox_count = Mailbox.objects.filter(commune=commune).count()
+    my_mailboxes = list(Mailbox.objects.filter(commune=commune, user_id=request.user.pk, is_active=True))
     return render(
         request,
         "core/commune/console.html",
@@ -43,6 +47,8 @@ def console(request: HttpRequest, commune: Commune) -> HttpResponse:
             ),
             "mail_available": services_status["mail"].available,
             "vault_available": services_status["vault"].available,
+            "mailbox_count": mailbox_count,
+            "my_mailboxes": my_mailboxes,
         },
     )
 

@@ -211,3 +211,28 @@ def stats() -> MailStats:
         Mailbox.objects.filter(is_active=True).count(),
         Alias.objects.count(),
     )
+
+
+def domains_for(commune: Commune) -> list[str]:
+    """The shared domain first, then the commune's own."""
+    own = list(MailDomain.objects.filter(commune=commune).values_list("name", flat=True))
+    return [shared_domain().name, *own]
+
+
+def delete_alias(actor: Actor, alias: Alias) -> None:
+    with transaction.atomic():
+        address = alias.address
+        alias.delete()
+        audit.record(actor, "mail.alias_deleted", commune=alias.commune, target=address)
+
+
+def mailboxes_of(commune: Commune) -> list[Mailbox]:
+    return list(Mailbox.objects.filter(commune=commune).select_related("user"))
+
+
+def aliases_of(commune: Commune) -> list[Alias]:
+    return list(Alias.objects.filter(commune=commune))
+
+
+def mailboxes_of_user(user: User) -> list[Mailbox]:
+    return list(Mailbox.objects.filter(user=user, is_active=True).select_related("commune"))

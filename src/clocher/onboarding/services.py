@@ -190,6 +190,7 @@ def run_steps(
         step.started_at = timezone.now()
         step.error = ""
         step.save(update_fields=["status", "attempts", "started_at", "error"])
+        run.commune.refresh_from_db()  # an earlier step may have changed it
         try:
             if spec is None:
                 raise RuntimeError(f"étape « {step.name} » inconnue (service non installé ?)")

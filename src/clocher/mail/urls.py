@@ -1,0 +1,32 @@
+from django.urls import path
+
+from clocher.mail import views
+
+app_name = "mail"
+urlpatterns = [
+    path("c/<str:insee>/messagerie/", views.commune_mail, name="commune"),
+    path(
+        "c/<str:insee>/messagerie/boites/<int:mailbox_id>/activation/",
+        views.mailbox_toggle,
+        name="mailbox_toggle",
+    ),
+    path(
+        "c/<str:insee>/messagerie/boites/<int:mailbox_id>/apple.mobileconfig",
+        views.mobileconfig,
+        name="mobileconfig",
+    ),
+    path(
+        "c/<str:insee>/messagerie/alias/<int:alias_id>/supprimer/",
+        views.alias_delete,
+        name="alias_delete",
+    ),
+    path("operateur/messagerie/", views.operator, name="operator"),
+    path(
+        ".well-known/autoconfig/mail/config-v1.1.xml",
+        views.thunderbird_autoconfig,
+        name="autoconfig_wellknown",
+    ),
+    path("mail/config-v1.1.xml", views.thunderbird_autoconfig, name="autoconfig"),
+    path("autodiscover/autodiscover.xml", views.outlook_autodiscover, name="autodiscover"),
+    path("Autodiscover/Autodiscover.xml", views.outlook_autodiscover, name="autodiscover_upper"),
+]

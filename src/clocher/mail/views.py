@@ -1,0 +1,192 @@
+"""Mail pages: the commune's mailboxes and aliases, the operator's overview, and the
+client autoconfiguration documents (Thunderbird, Outlook, Apple)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from clocher.accounts.services import get_or_create_user
+from clocher.core.access import commune_required, operator_required
+from clocher.core.models import Commune, Membership
+from clocher.core.request import actor_of
+from clocher.mail import services
+from clocher.mail.forms import AliasForm, MailboxForm
+from clocher.mail.models import Alias, Mailbox
+
+
+def client_settings() -> dict[str, object]:
+    from clocher.core.models import Operator
+
+    operator = Operator.objects.first()
+    domain = operator.mail_domain if operator else "localhost"
+    return {
+        "hostname": settings.MAIL_HOSTNAME or f"mail.{domain}",
+        "imaps_port": settings.MAIL_IMAPS_PORT,
+        "imap_port": settings.MAIL_IMAP_PORT,
+        "submission_port": settings.MAIL_SUBMISSION_PORT,
+        "domain": domain,
+    }
+
+
+def _forms(commune: Commune, data: object = None) -> tuple[MailboxForm, AliasForm]:
+    domains = services.domains_for(commune)
+    members = [
+        (str(m.user_id), f"{m.user.full_name or m.user.email} <{m.user.email}>")
+        for m in Membership.objects.filter(commune=commune, is_active=True).select_related("user")
+    ]
+    action = getattr(data, "get", lambda _k: None)("action")
+    return (
+        MailboxForm(data if action == "mailbox" else None, domains=domains, members=members),
+        AliasForm(data if action == "alias" else None, domains=domains),
+    )
+
+
+@commune_required(admin=True)
+def commune_mail(request: HttpRequest, commune: Commune) -> HttpResponse:
+    mailbox_form, alias_form = _forms(commune, request.POST or None)
+    actor = actor_of(request)
+    if request.method == "POST" and mailbox_form.is_bound and mailbox_form.is_valid():
+        data = mailbox_form.cleaned_data
+        user = None
+        if data["member"]:
+            membership = Membership.objects.filter(commune=commune, user_id=data["member"]).first()
+            if membership is None:
+                raise Http404
+            user = membership.user
+        address = f"{data['local_part']}@{data['domain']}"
+        try:
+            if user is None:
+                user, _ = get_or_create_user(address)
+            created = services.create_mailbox(
+                actor,
+                commune,
+                address,
+                kind=data["kind"],
+                user=user,
+                quota_bytes=data["quota_mb"] * 1024**2,
+            )
+        except ValidationError as exc:
+            mailbox_form.add_error("local_part", exc)
+        else:
+            messages.success(request, f"Boîte {created.address} créée.")
+            return redirect("mail:commune", insee=commune.insee)
+    if request.method == "POST" and alias_form.is_bound and alias_form.is_valid():
+        data = alias_form.cleaned_data
+        try:
+            created_alias = services.create_alias(
+                actor,
+                commune,
+                f"{data['local_part']}@{data['domain']}",
+                [d for d in data["destinations"].replace(";", ",").split(",") if d.strip()],
+            )
+        except ValidationError as exc:
+            alias_form.add_error("destinations", exc)
+        else:
+            messages.success(request, f"Alias {created_alias.address} créé.")
+            return redirect("mail:commune", insee=commune.insee)
+    return render(
+        request,
+        "mail/commune.html",
+        {
+            "commune": commune,
+            "mailboxes": services.mailboxes_of(commune),
+            "aliases": services.aliases_of(commune),
+            "mailbox_form": mailbox_form,
+            "alias_form": alias_form,
+            "client": client_settings(),
+        },
+    )
+
+
+@commune_required(admin=True)
+@require_POST
+def mailbox_toggle(request: HttpRequest, commune: Commune, mailbox_id: int) -> HttpResponse:
+    mailbox = get_object_or_404(Mailbox, pk=mailbox_id, commune=commune)
+    services.set_mailbox_active(actor_of(request), mailbox, not mailbox.is_active)
+    state = "activée" if mailbox.is_active else "désactivée : connexion refusée dès maintenant"
+    messages.success(request, f"{mailbox.address} {state}.")
+    return redirect("mail:commune", insee=commune.insee)
+
+
+@commune_required(admin=True)
+@require_POST
+def alias_delete(request: HttpRequest, commune: Commune, alias_id: int) -> HttpResponse:
+    alias = get_object_or_404(Alias, pk=alias_id, commune=commune)
+    services.delete_alias(actor_of(request), alias)
+    messages.success(request, f"Alias {alias.address} supprimé.")
+    return redirect("mail:commune", insee=commune.insee)
+
+
+@commune_required(admin=True)
+def mobileconfig(request: HttpRequest, commune: Commune, mailbox_id: int) -> HttpResponse:
+    mailbox = get_object_or_404(Mailbox, pk=mailbox_id, commune=commune)
+    response = render(
+        request,
+        "mail/apple.mobileconfig",
+        {
+            "mailbox": mailbox,
+            "client": client_settings(),
+            "uuid1": uuid.uuid5(uuid.NAMESPACE_URL, f"clocher:{mailbox.storage_key}:payload"),
+            "uuid2": uuid.uuid5(uuid.NAMESPACE_URL, f"clocher:{mailbox.storage_key}:profile"),
+        },
+        content_type="application/x-apple-aspen-config",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{mailbox.address}.mobileconfig"'
+    return response
+
+
+@operator_required
+def operator(request: HttpRequest) -> HttpResponse:
+    communes = (
+        Commune.objects.annotate(
+            mailboxes_total=Count("mailboxes", distinct=True),
+            mailboxes_active=Count("mailboxes", filter=Q(mailboxes__is_active=True), distinct=True),
+        )
+        .filter(mailboxes_total__gt=0)
+        .order_by("name")
+    )
+    return render(
+        request,
+        "mail/operator.html",
+        {
+            "stats": services.stats(),
+            "communes": communes,
+            "client": client_settings(),
+        },
+    )
+
+
+def thunderbird_autoconfig(request: HttpRequest) -> HttpResponse:
+    """Mozilla autoconfig (config-v1.1), public by design: it holds no tenant data."""
+    return render(
+        request,
+        "mail/autoconfig.xml",
+        {"client": client_settings()},
+        content_type="application/xml",
+    )
+
+
+@csrf_exempt
+def outlook_autodiscover(request: HttpRequest) -> HttpResponse:
+    """Outlook Autodiscover (POX). Answers with the servers only; no account data."""
+    email = ""
+    if request.method == "POST" and request.body:
+        import re
+
+        match = re.search(rb"<EMailAddress>([^<]{1,254})</EMailAddress>", request.body[:4096])
+        email = match.group(1).decode(errors="replace") if match else ""
+    return render(
+        request,
+        "mail/autodiscover.xml",
+        {"client": client_settings(), "email": email},
+        content_type="application/xml",
+    )
