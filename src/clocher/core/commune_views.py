@@ -32,7 +32,9 @@ def console(request: HttpRequest, commune: Commune) -> HttpResponse:
     from clocher.mail.models import Mailbox
 
     mailbox_count = Mailbox.objects.filter(commune=commune).count()
-    my_mailboxes = list(Mailbox.objects.filter(commune=commune, user_id=request.user.pk, is_active=True))
+    my_mailboxes = list(
+        Mailbox.objects.filter(commune=commune, user_id=request.user.pk or 0, is_active=True)
+    )
     return render(
         request,
         "core/commune/console.html",
