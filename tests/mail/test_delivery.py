@@ -236,3 +236,31 @@ def test_malformed_mime_is_stored_as_received(mail_servers, make_box):
     _, parts = client.fetch(b"1", "(BODY.PEEK[])")
     stored = parts[0][1]
     assert stored.endswith(raw)
+
+
+def test_out_of_office_answers_once_per_sender(mail_servers, make_box):
+    claire, jean = make_box("claire"), make_box("jean")
+    services.set_out_of_office(
+        ACTOR,
+        claire.mailbox,
+        True,
+        "Absente",
+        "Je suis absente jusqu'au 2 janvier.",
+        vmail_dir=mail_servers.vmail_dir,
+    )
+    with smtp_in(mail_servers) as smtp:
+        for subject in ("Premier", "Second"):
+            smtp.sendmail(
+                jean.address, [claire.address], message(jean.address, claire.address, subject)
+            )
+    wait_for_messages(mail_servers, claire.address, claire.password, 2).logout()
+    jean_box = wait_for_messages(mail_servers, jean.address, jean.password, 1)
+    time.sleep(2)  # a second answer, if any, would have arrived by now
+    jean_box.select("INBOX")
+    assert fetch_subjects(jean_box) == ["Absente"]
+    _, parts = jean_box.fetch(b"1", "(BODY.PEEK[TEXT])")
+    assert "absente jusqu" in parts[0][1].decode("utf-8", errors="replace")
+    services.set_out_of_office(ACTOR, claire.mailbox, False, vmail_dir=mail_servers.vmail_dir)
+    assert not (
+        services.mailbox_home(claire.mailbox, mail_servers.vmail_dir) / ".dovecot.sieve"
+    ).exists()

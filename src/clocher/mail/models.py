@@ -76,6 +76,10 @@ class Mailbox(models.Model):
     storage_key = models.CharField(
         max_length=32, unique=True, default=new_storage_key, editable=False
     )
+    # Out-of-office, written as a Sieve script into the mailbox's home.
+    vacation_enabled = models.BooleanField("réponse d'absence", default=False)
+    vacation_subject = models.CharField("objet de la réponse", max_length=200, blank=True)
+    vacation_body = models.TextField("texte de la réponse", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,8 +3,10 @@ straight from the database, so a change here takes effect at the next lookup."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -236,3 +238,68 @@ def aliases_of(commune: Commune) -> list[Alias]:
 
 def mailboxes_of_user(user: User) -> list[Mailbox]:
     return list(Mailbox.objects.filter(user=user, is_active=True).select_related("commune"))
+
+
+def _sieve_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def vacation_script(mailbox: Mailbox) -> str:
+    """A Sieve vacation rule: one answer per sender and per day, never to lists or bots
+    (the vacation extension itself skips those)."""
+    subject = mailbox.vacation_subject or "Absence"
+    return (
+        'require ["vacation"];\n'
+        f"vacation :days 1 :subject {_sieve_string(subject)} "
+        f":addresses [{_sieve_string(mailbox.address)}] {_sieve_string(mailbox.vacation_body)};\n"
+    )
+
+
+def mailbox_home(mailbox: Mailbox, vmail_dir: Path) -> Path:
+    return vmail_dir / mailbox.domain.name / mailbox.storage_key
+
+
+def write_sieve(mailbox: Mailbox, vmail_dir: Path) -> None:
+    """Install or remove the mailbox's active Sieve script, atomically, owned by vmail."""
+    from clocher.mail.engines.config import vmail_ids
+
+    home = mailbox_home(mailbox, vmail_dir)
+    target = home / ".dovecot.sieve"
+    if not mailbox.vacation_enabled:
+        target.unlink(missing_ok=True)
+        return
+    uid, gid = vmail_ids()
+    for directory in (home.parent, home):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        os.chown(directory, uid, gid)
+    tmp = home / ".dovecot.sieve.tmp"
+    tmp.write_text(vacation_script(mailbox), encoding="utf-8")
+    os.chown(tmp, uid, gid)
+    os.replace(tmp, target)
+
+
+def set_out_of_office(
+    actor: Actor,
+    mailbox: Mailbox,
+    enabled: bool,
+    subject: str = "",
+    body: str = "",
+    vmail_dir: Path | None = None,
+) -> Mailbox:
+    from django.conf import settings
+
+    if enabled and not body.strip():
+        raise ValidationError("Écrivez le texte de la réponse d'absence.")
+    with transaction.atomic():
+        mailbox.vacation_enabled = enabled
+        mailbox.vacation_subject = subject.strip()[:200]
+        mailbox.vacation_body = body.strip()
+        mailbox.save(update_fields=["vacation_enabled", "vacation_subject", "vacation_body"])
+        write_sieve(mailbox, vmail_dir or Path(settings.MAIL_DIR) / "vmail")
+        audit.record(
+            actor,
+            "mail.out_of_office_on" if enabled else "mail.out_of_office_off",
+            commune=mailbox.commune,
+            target=mailbox.address,
+        )
+    return mailbox
