@@ -236,3 +236,19 @@ def test_operator_mail_page_and_tile(client_operator, commune_a):
     assert commune_a.name in page
     dashboard = client_operator.get(reverse("core:operator_dashboard")).content.decode()
     assert "Boîtes aux lettres" in dashboard
+
+
+@pytest.mark.django_db
+def test_out_of_office_form(client_admin_a, commune_a, settings, tmp_path):
+    settings.MAIL_DIR = tmp_path
+    mailbox = services.create_mailbox(ACTOR, commune_a, "absent@communes.cotedor.fr")
+    url = reverse("mail:out_of_office", kwargs={"insee": commune_a.insee, "mailbox_id": mailbox.pk})
+    refused = client_admin_a.post(url, {"enabled": "on", "subject": "Absent", "body": ""})
+    assert "Écrivez le texte" in refused.content.decode()
+    client_admin_a.post(
+        url, {"enabled": "on", "subject": 'Absent "vraiment"', "body": "De retour lundi."}
+    )
+    mailbox.refresh_from_db()
+    assert mailbox.vacation_enabled
+    script = (services.mailbox_home(mailbox, tmp_path / "vmail") / ".dovecot.sieve").read_text()
+    assert 'vacation :days 1 :subject "Absent \\"vraiment\\""' in script

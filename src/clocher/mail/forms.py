@@ -43,3 +43,11 @@ class AliasForm(forms.Form):
     def __init__(self, *args: object, domains: list[str], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["domain"].choices = [(d, f"@{d}") for d in domains]  # type: ignore[attr-defined]
+
+
+class OutOfOfficeForm(forms.Form):
+    enabled = forms.BooleanField(label="Activer la réponse d'absence", required=False)
+    subject = forms.CharField(label="Objet", max_length=200, required=False, initial="Absence")
+    body = forms.CharField(
+        label="Message", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 5})
+    )

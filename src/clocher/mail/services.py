@@ -269,6 +269,7 @@ def write_sieve(mailbox: Mailbox, vmail_dir: Path) -> None:
         target.unlink(missing_ok=True)
         return
     uid, gid = vmail_ids()
+    vmail_dir.mkdir(parents=True, exist_ok=True)
     for directory in (home.parent, home):
         directory.mkdir(mode=0o700, exist_ok=True)
         os.chown(directory, uid, gid)

@@ -20,6 +20,11 @@ urlpatterns = [
         views.alias_delete,
         name="alias_delete",
     ),
+    path(
+        "c/<str:insee>/messagerie/boites/<int:mailbox_id>/absence/",
+        views.out_of_office,
+        name="out_of_office",
+    ),
     path("operateur/messagerie/", views.operator, name="operator"),
     path(
         ".well-known/autoconfig/mail/config-v1.1.xml",

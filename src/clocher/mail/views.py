@@ -19,7 +19,7 @@ from clocher.core.access import commune_required, operator_required
 from clocher.core.models import Commune, Membership
 from clocher.core.request import actor_of
 from clocher.mail import services
-from clocher.mail.forms import AliasForm, MailboxForm
+from clocher.mail.forms import AliasForm, MailboxForm, OutOfOfficeForm
 from clocher.mail.models import Alias, Mailbox
 
 
@@ -189,4 +189,34 @@ def outlook_autodiscover(request: HttpRequest) -> HttpResponse:
         "mail/autodiscover.xml",
         {"client": client_settings(), "email": email},
         content_type="application/xml",
+    )
+
+
+@commune_required(admin=True)
+def out_of_office(request: HttpRequest, commune: Commune, mailbox_id: int) -> HttpResponse:
+    mailbox = get_object_or_404(Mailbox, pk=mailbox_id, commune=commune)
+    form = OutOfOfficeForm(
+        request.POST or None,
+        initial={
+            "enabled": mailbox.vacation_enabled,
+            "subject": mailbox.vacation_subject or "Absence",
+            "body": mailbox.vacation_body,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.set_out_of_office(
+                actor_of(request),
+                mailbox,
+                form.cleaned_data["enabled"],
+                form.cleaned_data["subject"],
+                form.cleaned_data["body"],
+            )
+        except ValidationError as exc:
+            form.add_error("body", exc)
+        else:
+            messages.success(request, f"Réponse d'absence de {mailbox.address} enregistrée.")
+            return redirect("mail:commune", insee=commune.insee)
+    return render(
+        request, "mail/out_of_office.html", {"commune": commune, "mailbox": mailbox, "form": form}
     )
