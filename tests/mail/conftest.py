@@ -45,7 +45,7 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
 
 
 @pytest.fixture(scope="session")
-def mail_servers(django_db_setup, django_db_blocker) -> Iterator[MailConfig]:
+def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[MailConfig]:
     ports = free_ports(8)
     with django_db_blocker.unblock():
         config = MailConfig.from_settings(
@@ -63,6 +63,7 @@ def mail_servers(django_db_setup, django_db_blocker) -> Iterator[MailConfig]:
             max_message_bytes=MAX_MESSAGE_BYTES,
             tls_cert=Path(settings.DATA_DIR) / "tls" / "mail.crt",
             tls_key=Path(settings.DATA_DIR) / "tls" / "mail.key",
+            policy_url=f"{live_server.url}/interne/dovecot/politique",
         )
         runtime.prepare(config)
     log = (config.log_dir / "daemons.out").open("ab")

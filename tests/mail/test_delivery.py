@@ -264,3 +264,26 @@ def test_out_of_office_answers_once_per_sender(mail_servers, make_box):
     assert not (
         services.mailbox_home(claire.mailbox, mail_servers.vmail_dir) / ".dovecot.sieve"
     ).exists()
+
+
+def test_brute_force_on_imap_and_smtp_is_throttled_and_logged(mail_servers, make_box, settings):
+    from clocher.accounts.models import LoginAttempt
+    from clocher.core.models import AuditEntry
+
+    claire = make_box("claire")
+    for _ in range(settings.LOGIN_MAX_FAILURES):
+        with pytest.raises(imaplib.IMAP4.error):
+            imap_login(mail_servers, claire.address, "abcde-bad-bad-bad")
+    # Locked now, even with the right password, on IMAP and on SMTP AUTH alike.
+    with pytest.raises(imaplib.IMAP4.error):
+        imap_login(mail_servers, claire.address, claire.password)
+    with smtplib.SMTP("127.0.0.1", mail_servers.submission_port, timeout=20) as smtp:
+        smtp.starttls(context=tls_context())
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            smtp.login(claire.address, claire.password)
+    failures = LoginAttempt.objects.filter(email=claire.address, succeeded=False)
+    assert failures.filter(service="imap").count() == settings.LOGIN_MAX_FAILURES
+    assert AuditEntry.objects.filter(action="mail.auth_locked", target=claire.address).exists()
+    # Another mailbox from the same place is not affected.
+    jean = make_box("jean")
+    imap_login(mail_servers, jean.address, jean.password).logout()

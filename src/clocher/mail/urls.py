@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clocher.mail import views
+from clocher.mail import policy, views
 
 app_name = "mail"
 urlpatterns = [
@@ -26,6 +26,7 @@ urlpatterns = [
         name="out_of_office",
     ),
     path("operateur/messagerie/", views.operator, name="operator"),
+    path("interne/dovecot/politique", policy.dovecot_policy, name="dovecot_policy"),
     path(
         ".well-known/autoconfig/mail/config-v1.1.xml",
         views.thunderbird_autoconfig,

@@ -7,6 +7,7 @@ the console is seen by the next SMTP or IMAP transaction, with no reload.
 
 from __future__ import annotations
 
+import hashlib
 import pwd
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+
+from clocher.mail.policy import policy_secret
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -39,6 +42,7 @@ class MailConfig:
     relayhost: str
     tls_cert: Path
     tls_key: Path
+    policy_url: str
     database: dict[str, Any]
 
     @classmethod
@@ -64,6 +68,7 @@ class MailConfig:
             relayhost=settings.MAIL_RELAYHOST,
             tls_cert=Path(settings.MAIL_TLS_CERT),
             tls_key=Path(settings.MAIL_TLS_KEY),
+            policy_url=f"http://{settings.BIND}/interne/dovecot/politique",
             # The live connection's settings: under tests, the test database.
             database=dict(connection.settings_dict),
         )
@@ -175,6 +180,9 @@ def render(config: MailConfig) -> dict[str, str]:
         "tls_cert": str(config.tls_cert),
         "tls_key": str(config.tls_key),
         "map_kind": kind,
+        "policy_url": config.policy_url,
+        "policy_secret": policy_secret(),
+        "policy_nonce": hashlib.sha256(f"nonce:{policy_secret()}".encode()).hexdigest()[:32],
         "uid": uid,
         "gid": gid,
     }
