@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,6 +31,10 @@ DEMO_COMMUNES = [
     ("21716", "mairie@vougeot.demo"),
     ("21603", "dgs@semur-en-auxois.demo"),
 ]
+
+
+# Services add their demo data per commune (e.g. the town hall's function mailbox).
+DEMO_HOOKS: list[Callable[[Actor, Commune, User], None]] = []
 
 
 @dataclass
@@ -101,6 +106,8 @@ def seed(actor: Actor) -> list[DemoLogin]:
                     invite=False,
                 )
             user, _ = get_or_create_user(admin_email)
+            for hook in DEMO_HOOKS:
+                hook(actor, commune, user)
             result.append(
                 DemoLogin(
                     "admin commune",

@@ -10,9 +10,11 @@ import zipfile
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
+from clocher.accounts.models import User
 from clocher.core import health, supervisor, tiles
 from clocher.core.audit import Actor
 from clocher.core.cli import INIT_STEPS
+from clocher.core.demo import DEMO_HOOKS
 from clocher.core.models import Commune
 from clocher.mail import services
 from clocher.mail.engines import runtime
@@ -86,6 +88,16 @@ def imap() -> health.Health:
 def provision_function_mailbox(run: ProvisioningRun, actor: Actor) -> str:
     mailbox = services.ensure_function_mailbox(actor, run.commune)
     return f"{mailbox.address} est prête."
+
+
+def demo_mailbox(actor: Actor, commune: Commune, admin: User) -> None:
+    """Demo: the town hall's function mailbox, opened by the commune's admin."""
+    mailbox = services.ensure_function_mailbox(actor, commune)
+    if mailbox.user_id is None:
+        Mailbox.objects.filter(pk=mailbox.pk).update(user=admin)
+
+
+DEMO_HOOKS.append(demo_mailbox)
 
 
 @tiles.register("mail")
