@@ -41,6 +41,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         "app_password_id": app_password.record.pk,
         "mailbox_id": mailbox.pk,
         "alias_id": alias.pk,
+        "domain": "communes.cotedor.fr",
         # What must never appear in a response to someone of commune B.
         "_a_markers": [agent_a.email, admin_a.email, "victime@montbard.test", "secret.a@"],
     }

@@ -38,6 +38,7 @@ PUBLIC = {
     "mail:autoconfig_wellknown": "configuration automatique Thunderbird : serveurs seulement",
     "mail:autodiscover": "Autodiscover Outlook : serveurs seulement",
     "mail:autodiscover_upper": "Autodiscover Outlook : serveurs seulement",
+    "mail:mta_sts": "politique MTA-STS, publique par définition",
     "oidc_authentication_init": "début de connexion OpenID Connect",
     "oidc_authentication_callback": "retour OpenID Connect",
     "oidc_logout": "déconnexion OpenID Connect",

@@ -227,6 +227,8 @@ MAIL_MAX_MESSAGE_BYTES = env_int("MAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
 MAIL_RELAYHOST = env("MAIL_RELAYHOST", "")
 MAIL_TLS_CERT = env("MAIL_TLS_CERT", str(DATA_DIR / "tls" / "mail.crt"))
 MAIL_TLS_KEY = env("MAIL_TLS_KEY", str(DATA_DIR / "tls" / "mail.key"))
+# Resolver for the DNS helper's live check (default: the system's).
+DNS_RESOLVER = env("DNS_RESOLVER", "")
 
 # --- Background work: Django's tasks API, database backend.
 TASK_BACKEND = env("TASK_BACKEND", "django_tasks_db.DatabaseBackend")

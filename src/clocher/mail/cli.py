@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -178,3 +179,35 @@ def configure(target: Path) -> None:
 
 def register(group: click.Group) -> None:
     group.add_command(mail)
+
+
+@mail.command("dns")
+@click.argument("domain")
+@click.option("--check", "do_check", is_flag=True, help="Vérifie ce qui est publié.")
+@click.option("--rotate", is_flag=True, help="Crée une nouvelle clé DKIM de signature.")
+def dns_command(domain: str, do_check: bool, rotate: bool) -> None:
+    """Enregistrements DNS à publier pour DOMAIN (zone BIND), et leur vérification."""
+    from clocher.mail import dns, services
+
+    found = services.find_domain(domain)
+    if found is None:
+        fail(f"Domaine {domain} inconnu.")
+        return
+    if rotate:
+        key = dns.rotate_dkim_key(cli_actor(), found)
+        console.print(f"Nouvelle clé DKIM : {key.selector}")
+    dns.ensure_dkim_key(cli_actor(), found)
+    records = dns.expected_records(found)
+    if not do_check:
+        for record in records:
+            click.echo(record.zone_line())
+        return
+    dns.check(records)
+    table = Table(title=f"DNS de {found.name}")
+    for column in ("nom", "type", "état", "trouvé"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(r.name, r.rtype, r.status, r.found)
+    console.print(table)
+    if any(r.status != "publié" for r in records):
+        sys.exit(1)

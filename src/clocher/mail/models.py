@@ -114,3 +114,24 @@ class Alias(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} → {self.destinations}"
+
+
+class DkimKey(models.Model):
+    """A DKIM key pair of a domain. The newest active key signs; older ones stay
+    published until retired, so mail signed before a rotation still verifies."""
+
+    domain = models.ForeignKey(MailDomain, on_delete=models.CASCADE, related_name="dkim_keys")
+    selector = models.CharField(max_length=63)
+    private_key = models.TextField(help_text="PEM, PKCS#8")
+    public_key = models.TextField(help_text="base64 DER SubjectPublicKeyInfo, as in DNS")
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "selector"], name="dkim_selector_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.selector}._domainkey.{self.domain.name}"

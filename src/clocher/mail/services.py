@@ -304,3 +304,12 @@ def set_out_of_office(
             target=mailbox.address,
         )
     return mailbox
+
+
+def find_domain(name: str) -> MailDomain | None:
+    """A hosted domain by name (the shared one is created on first use)."""
+    name = name.strip().lower()
+    operator = Operator.objects.first()
+    if operator is not None and operator.mail_domain.lower() == name:
+        return shared_domain()
+    return MailDomain.objects.filter(name=name).first()

@@ -26,6 +26,8 @@ urlpatterns = [
         name="out_of_office",
     ),
     path("operateur/messagerie/", views.operator, name="operator"),
+    path("operateur/messagerie/dns/<str:domain>/", views.dns_helper, name="dns"),
+    path(".well-known/mta-sts.txt", views.mta_sts, name="mta_sts"),
     path("interne/dovecot/politique", policy.dovecot_policy, name="dovecot_policy"),
     path(
         ".well-known/autoconfig/mail/config-v1.1.xml",

@@ -20,7 +20,7 @@ from clocher.core.models import Commune, Membership
 from clocher.core.request import actor_of
 from clocher.mail import services
 from clocher.mail.forms import AliasForm, MailboxForm, OutOfOfficeForm
-from clocher.mail.models import Alias, Mailbox
+from clocher.mail.models import Alias, Mailbox, MailDomain
 
 
 def client_settings() -> dict[str, object]:
@@ -161,6 +161,7 @@ def operator(request: HttpRequest) -> HttpResponse:
             "stats": services.stats(),
             "communes": communes,
             "client": client_settings(),
+            "domains": MailDomain.objects.all(),
         },
     )
 
@@ -220,3 +221,38 @@ def out_of_office(request: HttpRequest, commune: Commune, mailbox_id: int) -> Ht
     return render(
         request, "mail/out_of_office.html", {"commune": commune, "mailbox": mailbox, "form": form}
     )
+
+
+@operator_required
+def dns_helper(request: HttpRequest, domain: str) -> HttpResponse:
+    from clocher.mail import dns
+
+    mail_domain = services.find_domain(domain)
+    if mail_domain is None:
+        raise Http404
+    actor = actor_of(request)
+    if request.method == "POST" and request.POST.get("action") == "rotate":
+        key = dns.rotate_dkim_key(actor, mail_domain)
+        messages.success(request, f"Nouvelle clé DKIM « {key.selector} » : publiez-la.")
+        return redirect("mail:dns", domain=mail_domain.name)
+    dns.ensure_dkim_key(actor, mail_domain)
+    records = dns.expected_records(mail_domain)
+    checked = request.GET.get("verifier") == "1"
+    if checked:
+        dns.check(records)
+    return render(
+        request,
+        "mail/dns.html",
+        {
+            "domain": mail_domain,
+            "records": records,
+            "checked": checked,
+            "zone": "\n".join(r.zone_line() for r in records),
+        },
+    )
+
+
+def mta_sts(request: HttpRequest) -> HttpResponse:
+    from clocher.mail import dns
+
+    return HttpResponse(dns.mta_sts_policy(), content_type="text/plain")
