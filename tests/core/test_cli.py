@@ -137,7 +137,17 @@ def test_init_serve_check_end_to_end(tmp_path: Path):
         CLOCHER_BASE_URL=f"http://127.0.0.1:{port}",
     )
     # The mail daemons too, on free ports, with a spool they can traverse.
-    names = ("SMTP", "SUBMISSION", "IMAP", "IMAPS", "SIEVE", "LMTP", "AUTH", "QUOTA_STATUS")
+    names = (
+        "SMTP",
+        "SUBMISSION",
+        "IMAP",
+        "IMAPS",
+        "SIEVE",
+        "LMTP",
+        "AUTH",
+        "QUOTA_STATUS",
+        "MILTER",
+    )
     env.update({f"CLOCHER_MAIL_{name}_PORT": str(_free_port()) for name in names})
     env["CLOCHER_MAIL_DIR"] = str(Path(tempfile.mkdtemp(prefix="clocher-mail-")) / "mail")
     init = _clocher("init", "--demo", env=env)

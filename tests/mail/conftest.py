@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from clocher.mail.engines import runtime
+from clocher.mail.engines import rspamd, runtime
 from clocher.mail.engines.config import MailConfig
 
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -46,7 +46,7 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
 
 @pytest.fixture(scope="session")
 def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[MailConfig]:
-    ports = free_ports(8)
+    ports = free_ports(9)
     with django_db_blocker.unblock():
         config = MailConfig.from_settings(
             mail_dir=Path(settings.DATA_DIR) / "mail",
@@ -60,6 +60,7 @@ def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[Ma
             lmtp_port=ports[5],
             auth_port=ports[6],
             quota_status_port=ports[7],
+            milter_port=ports[8],
             max_message_bytes=MAX_MESSAGE_BYTES,
             tls_cert=Path(settings.DATA_DIR) / "tls" / "mail.crt",
             tls_key=Path(settings.DATA_DIR) / "tls" / "mail.key",
@@ -67,10 +68,12 @@ def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[Ma
         )
         runtime.prepare(config)
     log = (config.log_dir / "daemons.out").open("ab")
+    rspamd_process = subprocess.Popen(rspamd.argv(config), stdout=log, stderr=log)  # noqa: S603
     postfix = subprocess.Popen(runtime.postfix_argv(config), stdout=log, stderr=log)  # noqa: S603
     dovecot = subprocess.Popen(runtime.dovecot_argv(config), stdout=log, stderr=log)  # noqa: S603
     try:
         for port in (
+            config.milter_port,
             config.smtp_port,
             config.submission_port,
             config.imap_port,
@@ -81,9 +84,9 @@ def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[Ma
             wait_for_port(port)
         yield config
     finally:
-        for process in (postfix, dovecot):
+        for process in (postfix, dovecot, rspamd_process):
             process.terminate()
-        for process in (postfix, dovecot):
+        for process in (postfix, dovecot, rspamd_process):
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -287,3 +287,32 @@ def test_brute_force_on_imap_and_smtp_is_throttled_and_logged(mail_servers, make
     # Another mailbox from the same place is not affected.
     jean = make_box("jean")
     imap_login(mail_servers, jean.address, jean.password).logout()
+
+
+def test_submitted_mail_is_dkim_signed(mail_servers, make_box):
+    import dkim
+
+    from clocher.mail import dns
+    from clocher.mail.engines import rspamd as rspamd_engine
+
+    claire, jean = make_box("claire"), make_box("jean")
+    key = dns.ensure_dkim_key(ACTOR, claire.mailbox.domain)
+    rspamd_engine.write_dkim_keys(mail_servers)  # what the on-commit hook does in production
+    time.sleep(12)  # rspamd re-reads changed maps by itself (map_watch_interval)
+    record = next(
+        r for r in dns.expected_records(claire.mailbox.domain) if r.name.startswith(key.selector)
+    )
+    with submission(mail_servers, claire) as smtp:
+        smtp.sendmail(
+            claire.address, [jean.address], message(claire.address, jean.address, "Signé")
+        )
+    client = wait_for_messages(mail_servers, jean.address, jean.password, 1)
+    _, parts = client.fetch(b"1", "(BODY.PEEK[])")
+    raw = parts[0][1]
+    assert b"DKIM-Signature:" in raw
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+        assert name.decode().rstrip(".") == record.name
+        return record.value.encode()
+
+    assert dkim.verify(raw, dnsfunc=dnsfunc)

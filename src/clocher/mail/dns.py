@@ -42,7 +42,18 @@ def generate_dkim_key(actor: Actor, domain: MailDomain) -> DkimKey:
             public_key=base64.b64encode(public_der).decode(),
         )
         audit.record(actor, "mail.dkim_key_created", commune=domain.commune, target=str(record))
+        transaction.on_commit(_publish_keys_to_rspamd)
     return record
+
+
+def _publish_keys_to_rspamd() -> None:
+    """Rewrite rspamd's key files and maps if the mail servers run on this machine."""
+    from clocher.mail.engines import rspamd
+    from clocher.mail.engines.config import MailConfig
+
+    config = MailConfig.from_settings()
+    if settings.MAIL_ENABLED and (rspamd.rspamd_dir(config) / "dkim").is_dir():
+        rspamd.write_dkim_keys(config)
 
 
 def rotate_dkim_key(actor: Actor, domain: MailDomain) -> DkimKey:

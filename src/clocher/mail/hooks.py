@@ -15,9 +15,9 @@ from clocher.core import health, supervisor, tiles
 from clocher.core.audit import Actor
 from clocher.core.cli import INIT_STEPS
 from clocher.core.demo import DEMO_HOOKS
-from clocher.core.models import Commune
-from clocher.mail import services
-from clocher.mail.engines import runtime
+from clocher.core.models import Commune, Operator
+from clocher.mail import dns, services
+from clocher.mail.engines import rspamd, runtime
 from clocher.mail.engines.config import MailConfig
 from clocher.mail.models import Alias, Mailbox
 from clocher.onboarding.models import ProvisioningRun
@@ -31,9 +31,12 @@ def mail_daemons() -> list[supervisor.Child]:
         return []
     if not runtime.available():
         raise RuntimeError("Postfix/Dovecot absents : lancez `make install`.")
+    if Operator.objects.exists():  # outgoing mail is signed from the first start
+        dns.ensure_dkim_key(Actor(label="système"), services.shared_domain())
     config = MailConfig.from_settings()
     runtime.prepare(config)
     return [
+        supervisor.Child("rspamd", rspamd.argv(config)),
         supervisor.Child("postfix", runtime.postfix_argv(config)),
         supervisor.Child("dovecot", runtime.dovecot_argv(config)),
     ]

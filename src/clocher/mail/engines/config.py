@@ -38,6 +38,7 @@ class MailConfig:
     lmtp_port: int
     auth_port: int
     quota_status_port: int
+    milter_port: int
     max_message_bytes: int
     relayhost: str
     tls_cert: Path
@@ -64,6 +65,7 @@ class MailConfig:
             lmtp_port=settings.MAIL_LMTP_PORT,
             auth_port=settings.MAIL_AUTH_PORT,
             quota_status_port=settings.MAIL_QUOTA_STATUS_PORT,
+            milter_port=settings.MAIL_MILTER_PORT,
             max_message_bytes=settings.MAIL_MAX_MESSAGE_BYTES,
             relayhost=settings.MAIL_RELAYHOST,
             tls_cert=Path(settings.MAIL_TLS_CERT),
@@ -175,6 +177,7 @@ def render(config: MailConfig) -> dict[str, str]:
         "lmtp_port": config.lmtp_port,
         "auth_port": config.auth_port,
         "quota_status_port": config.quota_status_port,
+        "milter_port": config.milter_port,
         "max_message_bytes": config.max_message_bytes,
         "relayhost": config.relayhost,
         "tls_cert": str(config.tls_cert),

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from clocher.mail.engines import rspamd
 from clocher.mail.engines.config import MailConfig, render, vmail_ids
 from clocher.mail.engines.tls import ensure_self_signed
 
@@ -16,7 +17,7 @@ DOVECOT = "/usr/sbin/dovecot"
 
 
 def available() -> bool:
-    return Path(POSTFIX).exists() and Path(DOVECOT).exists()
+    return all(Path(p).exists() for p in (POSTFIX, DOVECOT, rspamd.RSPAMD))
 
 
 def write_configs(config: MailConfig, target: Path | None = None) -> list[Path]:
@@ -57,6 +58,7 @@ def prepare(config: MailConfig) -> None:
     shutil.chown(config.postfix_dir / "data", "postfix")
     ensure_self_signed(config.tls_cert, config.tls_key, [config.hostname, "localhost"])
     write_configs(config)
+    rspamd.prepare(config)
     # Creates the queue directories with Postfix's own owners and modes.
     subprocess.run(  # noqa: S603
         [POSTFIX, "-c", str(config.postfix_dir / "conf"), "set-permissions"],
