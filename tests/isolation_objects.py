@@ -32,6 +32,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
     onboarding.export_commune(ACTOR, commune_a)
     app_password = create_app_password(ACTOR, agent_a, "Téléphone de l'agent A")
     mailbox = mail.create_mailbox(ACTOR, commune_a, "secret.a@communes.cotedor.fr", user=agent_a)
+    own_domain = mail.add_commune_domain(ACTOR, commune_a, "mairie-victime.fr")
     alias = mail.create_alias(ACTOR, commune_a, "conseil.a@communes.cotedor.fr", [mailbox.address])
     return {
         "insee": commune_a.insee,
@@ -41,7 +42,13 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         "app_password_id": app_password.record.pk,
         "mailbox_id": mailbox.pk,
         "alias_id": alias.pk,
-        "domain": "communes.cotedor.fr",
+        "domain": own_domain.name,
         # What must never appear in a response to someone of commune B.
-        "_a_markers": [agent_a.email, admin_a.email, "victime@montbard.test", "secret.a@"],
+        "_a_markers": [
+            agent_a.email,
+            admin_a.email,
+            "victime@montbard.test",
+            "secret.a@",
+            "mairie-victime.fr",
+        ],
     }

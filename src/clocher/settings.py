@@ -224,6 +224,8 @@ MAIL_LMTP_PORT = env_int("MAIL_LMTP_PORT", 24024)
 MAIL_AUTH_PORT = env_int("MAIL_AUTH_PORT", 12345)
 MAIL_QUOTA_STATUS_PORT = env_int("MAIL_QUOTA_STATUS_PORT", 12340)
 MAIL_MILTER_PORT = env_int("MAIL_MILTER_PORT", 11332)
+# Loopback-only smtpd through which Dovecot sends Sieve replies and redirects out.
+MAIL_REINJECT_PORT = env_int("MAIL_REINJECT_PORT", 10027)
 MAIL_MAX_MESSAGE_BYTES = env_int("MAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
 MAIL_RELAYHOST = env("MAIL_RELAYHOST", "")
 MAIL_TLS_CERT = env("MAIL_TLS_CERT", str(DATA_DIR / "tls" / "mail.crt"))

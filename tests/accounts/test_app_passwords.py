@@ -48,3 +48,20 @@ def test_empty_device_name_is_refused(client_agent_a, agent_a):
     response = client_agent_a.post(reverse("accounts:app_passwords"), {"name": "  "})
     assert response.status_code == 200
     assert not AppPassword.objects.filter(user=agent_a).exists()
+
+
+@pytest.mark.django_db
+def test_live_prefixes_are_unique_across_people(agent_a, admin_a, monkeypatch):
+    """A shared mailbox accepts several people's passwords, picked by prefix: two live
+    passwords never share one, whoever owns them; a revoked one frees its prefix."""
+    actor = Actor(label="tests")
+    first = services.create_app_password(actor, agent_a, "Téléphone")
+    candidates = iter([first.clear, first.clear, "zzzzz-aaaaa-bbbbb-ccccc"])
+    monkeypatch.setattr(services, "generate_app_password", lambda: next(candidates))
+    second = services.create_app_password(actor, admin_a, "Portable")
+    assert second.clear == "zzzzz-aaaaa-bbbbb-ccccc"
+    assert AppPassword.objects.filter(user=admin_a).count() == 1
+    services.revoke_app_password(actor, first.record)
+    monkeypatch.setattr(services, "generate_app_password", lambda: first.clear)
+    third = services.create_app_password(actor, admin_a, "Tablette")
+    assert third.record.prefix == first.record.prefix

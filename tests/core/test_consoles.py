@@ -180,7 +180,7 @@ def test_operator_dashboard_query_count_is_constant(
     url = reverse("core:operator_dashboard")
     client_operator.get(url)
     make_commune("21271")
-    with django_assert_num_queries(16) as small:
+    with django_assert_num_queries(18) as small:
         client_operator.get(url)
     for insee in ("21716", "21603", "21425", "21231", "21054"):
         make_commune(insee)

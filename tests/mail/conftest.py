@@ -4,21 +4,34 @@ database. Tests that use them commit their data (`transaction=True`) so the serv
 
 from __future__ import annotations
 
+import email
 import imaplib
+import smtplib
 import socket
 import ssl
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from email import policy
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from dnslib import QTYPE, RR
+from dnslib.server import BaseResolver, DNSServer
 
+from clocher.accounts.models import User
+from clocher.accounts.services import create_app_password, get_or_create_user
+from clocher.core.audit import Actor
+from clocher.mail import services
 from clocher.mail.engines import rspamd, runtime
 from clocher.mail.engines.config import MailConfig
+from clocher.mail.models import Mailbox
 
 MAX_MESSAGE_BYTES = 1024 * 1024
+DOMAIN = "communes.cotedor.fr"
+ACTOR = Actor(label="tests")
 
 
 def free_ports(count: int) -> list[int]:
@@ -46,7 +59,7 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
 
 @pytest.fixture(scope="session")
 def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[MailConfig]:
-    ports = free_ports(9)
+    ports = free_ports(10)
     with django_db_blocker.unblock():
         config = MailConfig.from_settings(
             mail_dir=Path(settings.DATA_DIR) / "mail",
@@ -61,6 +74,7 @@ def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[Ma
             auth_port=ports[6],
             quota_status_port=ports[7],
             milter_port=ports[8],
+            reinject_port=ports[9],
             max_message_bytes=MAX_MESSAGE_BYTES,
             tls_cert=Path(settings.DATA_DIR) / "tls" / "mail.crt",
             tls_key=Path(settings.DATA_DIR) / "tls" / "mail.key",
@@ -127,3 +141,91 @@ def wait_for_messages(
             return client
         client.close()
         time.sleep(0.2)
+
+
+@dataclass
+class Box:
+    mailbox: Mailbox
+    user: User
+    password: str
+
+    @property
+    def address(self) -> str:
+        return self.mailbox.address
+
+
+@pytest.fixture
+def make_box(operator, commune_a):
+    def make(local: str, quota: int = 50 * 1024 * 1024, commune=None) -> Box:
+        user, _ = get_or_create_user(f"{local}@flavigny.test")
+        mailbox = services.create_mailbox(
+            ACTOR, commune or commune_a, f"{local}@{DOMAIN}", user=user, quota_bytes=quota
+        )
+        return Box(mailbox, user, create_app_password(ACTOR, user, "tests").clear)
+
+    return make
+
+
+def message(sender: str, to: str, subject: str, body: str = "Bonjour.\r\n") -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{time.time_ns()}@test>\r\n\r\n{body}"
+    ).encode()
+
+
+def smtp_in(config) -> smtplib.SMTP:
+    client = smtplib.SMTP("127.0.0.1", config.smtp_port, timeout=20)
+    client.ehlo("mx.example.org")
+    return client
+
+
+def submission(config, box: Box) -> smtplib.SMTP:
+    client = smtplib.SMTP("127.0.0.1", config.submission_port, timeout=20)
+    client.ehlo("poste.flavigny.test")
+    client.starttls(context=tls_context())
+    client.ehlo("poste.flavigny.test")
+    client.login(box.address, box.password)
+    return client
+
+
+def fetch_subjects(client: imaplib.IMAP4) -> list[str]:
+    _, data = client.search(None, "ALL")
+    subjects = []
+    for number in data[0].split():
+        _, parts = client.fetch(number, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        subjects.append(
+            str(email.message_from_bytes(parts[0][1], policy=policy.default)["Subject"])
+        )
+    return subjects
+
+
+class ZoneResolver(BaseResolver):
+    """Answers from a zone text, like an authoritative server would."""
+
+    def __init__(self, zone: str) -> None:
+        self.records = RR.fromZone(zone)
+
+    def resolve(self, request, handler):  # noqa: ANN001, ANN201 - dnslib's interface
+        reply = request.reply()
+        qname, qtype = request.q.qname, QTYPE[request.q.qtype]
+        for record in self.records:
+            if record.rname == qname and QTYPE[record.rtype] == qtype:
+                reply.add_answer(record)
+        if not reply.rr:
+            reply.header.rcode = 3  # NXDOMAIN
+        return reply
+
+
+@pytest.fixture
+def dns_server(settings):
+    servers = []
+
+    def start(zone: str) -> None:
+        server = DNSServer(ZoneResolver(zone), port=0, address="127.0.0.1")
+        server.start_thread()
+        servers.append(server)
+        settings.DNS_RESOLVER = f"127.0.0.1:{server.server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.stop()

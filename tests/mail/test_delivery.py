@@ -2,86 +2,29 @@
 
 from __future__ import annotations
 
-import email
 import imaplib
 import smtplib
 import time
-from dataclasses import dataclass
-from email import policy
 
 import pytest
 
-from clocher.accounts.models import User
-from clocher.accounts.services import create_app_password, get_or_create_user, revoke_app_password
+from clocher.accounts.services import create_app_password, revoke_app_password
 from clocher.core.audit import Actor
 from clocher.mail import services
-from clocher.mail.models import Mailbox
 from tests.mail.conftest import (
+    DOMAIN,
     MAX_MESSAGE_BYTES,
+    fetch_subjects,
     imap_login,
+    message,
+    smtp_in,
+    submission,
     tls_context,
     wait_for_messages,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ACTOR = Actor(label="tests")
-DOMAIN = "communes.cotedor.fr"
-
-
-@dataclass
-class Box:
-    mailbox: Mailbox
-    user: User
-    password: str
-
-    @property
-    def address(self) -> str:
-        return self.mailbox.address
-
-
-@pytest.fixture
-def make_box(operator, commune_a):
-    def make(local: str, quota: int = 50 * 1024 * 1024, commune=None) -> Box:
-        user, _ = get_or_create_user(f"{local}@flavigny.test")
-        mailbox = services.create_mailbox(
-            ACTOR, commune or commune_a, f"{local}@{DOMAIN}", user=user, quota_bytes=quota
-        )
-        return Box(mailbox, user, create_app_password(ACTOR, user, "tests").clear)
-
-    return make
-
-
-def message(sender: str, to: str, subject: str, body: str = "Bonjour.\r\n") -> bytes:
-    return (
-        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{time.time_ns()}@test>\r\n\r\n{body}"
-    ).encode()
-
-
-def smtp_in(config) -> smtplib.SMTP:
-    client = smtplib.SMTP("127.0.0.1", config.smtp_port, timeout=20)
-    client.ehlo("mx.example.org")
-    return client
-
-
-def submission(config, box: Box) -> smtplib.SMTP:
-    client = smtplib.SMTP("127.0.0.1", config.submission_port, timeout=20)
-    client.ehlo("poste.flavigny.test")
-    client.starttls(context=tls_context())
-    client.ehlo("poste.flavigny.test")
-    client.login(box.address, box.password)
-    return client
-
-
-def fetch_subjects(client: imaplib.IMAP4) -> list[str]:
-    _, data = client.search(None, "ALL")
-    subjects = []
-    for number in data[0].split():
-        _, parts = client.fetch(number, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-        subjects.append(
-            str(email.message_from_bytes(parts[0][1], policy=policy.default)["Subject"])
-        )
-    return subjects
 
 
 def test_inbound_smtp_reaches_the_mailbox(mail_servers, make_box):

@@ -7,46 +7,12 @@ import dkim
 import pytest
 from click.testing import CliRunner
 from django.urls import reverse
-from dnslib import QTYPE, RR
-from dnslib.server import BaseResolver, DNSServer
 
 from clocher.cli import main
 from clocher.core.audit import Actor
 from clocher.mail import dns, services
 
 ACTOR = Actor(label="tests")
-
-
-class ZoneResolver(BaseResolver):
-    """Answers from a zone text, like an authoritative server would."""
-
-    def __init__(self, zone: str) -> None:
-        self.records = RR.fromZone(zone)
-
-    def resolve(self, request, handler):  # noqa: ANN001, ANN201 - dnslib's interface
-        reply = request.reply()
-        qname, qtype = request.q.qname, QTYPE[request.q.qtype]
-        for record in self.records:
-            if record.rname == qname and QTYPE[record.rtype] == qtype:
-                reply.add_answer(record)
-        if not reply.rr:
-            reply.header.rcode = 3  # NXDOMAIN
-        return reply
-
-
-@pytest.fixture
-def dns_server(settings):
-    servers = []
-
-    def start(zone: str) -> None:
-        server = DNSServer(ZoneResolver(zone), port=0, address="127.0.0.1")
-        server.start_thread()
-        servers.append(server)
-        settings.DNS_RESOLVER = f"127.0.0.1:{server.server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 @pytest.mark.django_db

@@ -93,6 +93,15 @@ class AppPassword(models.Model):
                 fields=["user"], condition=Q(revoked_at__isnull=True), name="apppassword_active_idx"
             )
         ]
+        # The mail servers pick the password by its prefix, and a shared mailbox accepts
+        # the passwords of several people: live prefixes are unique across everyone.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prefix"],
+                condition=Q(revoked_at__isnull=True),
+                name="apppassword_live_prefix_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} — {self.name}"

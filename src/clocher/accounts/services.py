@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -162,18 +162,19 @@ def create_app_password(actor: Actor, user: User, name: str) -> NewAppPassword:
     name = name.strip()
     if not name:
         raise ValidationError("Donnez un nom à l'appareil (par exemple « Téléphone »).")
-    live_prefixes = set(
-        AppPassword.objects.filter(user=user, revoked_at__isnull=True).values_list(
-            "prefix", flat=True
-        )
-    )
-    clear = generate_app_password()
-    while clear[:5] in live_prefixes:  # the mail servers pick the password by its prefix
-        clear = generate_app_password()
     with transaction.atomic():
-        record = AppPassword.objects.create(
-            user=user, name=name[:100], hash=hash_app_password(clear), prefix=clear[:5]
-        )
+        for _attempt in range(20):
+            clear = generate_app_password()
+            try:
+                with transaction.atomic():  # savepoint: a clash retries, not aborts
+                    record = AppPassword.objects.create(
+                        user=user, name=name[:100], hash=hash_app_password(clear), prefix=clear[:5]
+                    )
+            except IntegrityError:  # a live password already starts like this one (rare)
+                continue
+            break
+        else:
+            raise ValidationError("Impossible de créer un mot de passe unique, réessayez.")
         audit.record(
             actor,
             "account.app_password_created",

@@ -203,6 +203,11 @@ def dns_command(domain: str, do_check: bool, rotate: bool) -> None:
             click.echo(record.zone_line())
         return
     dns.check(records)
+    if found.commune_id is not None and found.dns_verified_at is None:
+        dns.verify_domain(cli_actor(), found)
+        found.refresh_from_db()
+        state = "ouvert au courrier" if found.dns_verified_at else "fermé (MX à publier)"
+        console.print(f"Domaine de {found.commune}: {state}")
     table = Table(title=f"DNS de {found.name}")
     for column in ("nom", "type", "état", "trouvé"):
         table.add_column(column)
@@ -211,3 +216,39 @@ def dns_command(domain: str, do_check: bool, rotate: bool) -> None:
     console.print(table)
     if any(r.status != "publié" for r in records):
         sys.exit(1)
+
+
+@mail.command("domain-add")
+@click.argument("domain")
+@click.option("--commune", "insee", required=True, help="Code INSEE de la commune.")
+def domain_add(domain: str, insee: str) -> None:
+    """Déclare le domaine propre d'une commune (ouvert au courrier après vérification du MX)."""
+    from clocher.mail import services
+
+    try:
+        created = services.add_commune_domain(cli_actor(), _commune(insee), domain)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    console.print(f"Domaine {created.name} déclaré : `clocher mail dns {created.name}`.")
+
+
+@mail.command("traffic")
+@click.option("--days", default=14, show_default=True, help="Nombre de jours affichés.")
+def traffic_command(days: int) -> None:
+    """Trafic par jour lu dans le journal de Postfix : reçus, envoyés, rejetés."""
+    from clocher.mail import traffic
+
+    recent = traffic.recent(days)
+    table = Table(title="Trafic de la messagerie")
+    for column in ("jour", "reçus", "envoyés", "rejetés spam", "rejetés règles"):
+        table.add_column(column, justify="right")
+    for day in recent.days:
+        table.add_row(
+            day.day.strftime("%d/%m/%Y"),
+            str(day.received),
+            str(day.sent),
+            str(day.rejected_spam),
+            str(day.rejected_policy),
+        )
+    console.print(table)

@@ -46,6 +46,15 @@ def generate_dkim_key(actor: Actor, domain: MailDomain) -> DkimKey:
     return record
 
 
+def reload_mail_servers() -> None:
+    """After a domain opens or closes, if the mail servers run on this machine."""
+    from clocher.mail.engines import runtime
+    from clocher.mail.engines.config import MailConfig
+
+    if settings.MAIL_ENABLED:
+        runtime.reload_postfix(MailConfig.from_settings())
+
+
 def _publish_keys_to_rspamd() -> None:
     """Rewrite rspamd's key files and maps if the mail servers run on this machine."""
     from clocher.mail.engines import rspamd
@@ -192,6 +201,21 @@ def check(records: list[Record], res: dns.resolver.Resolver | None = None) -> li
         else:
             record.status, record.found = "différent", " | ".join(found)
     return records
+
+
+def verify_domain(
+    actor: Actor, domain: MailDomain, res: dns.resolver.Resolver | None = None
+) -> Record:
+    """Prove a commune's domain points here (its MX names our mail host) and open it to
+    mail. A later failed check does not close it: DNS hiccups must not bounce mail."""
+    mx = check([expected_records(domain)[0]], res)[0]
+    if mx.status == "publié" and domain.dns_verified_at is None:
+        with transaction.atomic():
+            domain.dns_verified_at = timezone.now()
+            domain.save(update_fields=["dns_verified_at"])
+            audit.record(actor, "mail.domain_verified", commune=domain.commune, target=domain.name)
+            transaction.on_commit(reload_mail_servers)
+    return mx
 
 
 def ensure_dkim_key(actor: Actor, domain: MailDomain) -> DkimKey:

@@ -51,3 +51,36 @@ class OutOfOfficeForm(forms.Form):
     body = forms.CharField(
         label="Message", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 5})
     )
+
+
+class ForwardForm(forms.Form):
+    forward_to = forms.EmailField(
+        label="Transférer les messages à",
+        required=False,
+        help_text="Laissez vide pour ne pas transférer.",
+    )
+    keep_copy = forms.BooleanField(
+        label="Garder une copie dans la boîte", required=False, initial=True
+    )
+
+
+class DelegatesForm(forms.Form):
+    delegates = forms.MultipleChoiceField(
+        label="Membres qui ouvrent aussi cette boîte",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Chacun avec ses propres mots de passe d'application, sans partager de secret.",
+    )
+
+    def __init__(self, *args: object, members: list[tuple[str, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["delegates"].choices = members  # type: ignore[attr-defined]
+
+
+class DomainForm(forms.Form):
+    name = forms.CharField(
+        label="Nom de domaine de la commune",
+        max_length=253,
+        help_text="Par exemple mairie-flavigny.fr. Il reçoit le courrier dès que son MX pointe "
+        "vers nos serveurs.",
+    )

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import zipfile
 
 from django.conf import settings
+from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.urls import NoReverseMatch, reverse
 
 from clocher.accounts.models import User
@@ -16,10 +19,10 @@ from clocher.core.audit import Actor
 from clocher.core.cli import INIT_STEPS
 from clocher.core.demo import DEMO_HOOKS
 from clocher.core.models import Commune, Operator
-from clocher.mail import dns, services
+from clocher.mail import dns, services, traffic
 from clocher.mail.engines import rspamd, runtime
 from clocher.mail.engines.config import MailConfig
-from clocher.mail.models import Alias, Mailbox
+from clocher.mail.models import Alias, Mailbox, MailDomain
 from clocher.onboarding.models import ProvisioningRun
 from clocher.onboarding.services import register_exporter, register_purger
 from clocher.onboarding.steps import register_step
@@ -106,6 +109,7 @@ DEMO_HOOKS.append(demo_mailbox)
 @tiles.register("mail")
 def mail_tile() -> tiles.Tile:
     figures = services.stats()
+    today = traffic.recent(1).days[-1]
     try:
         url = reverse("mail:operator")
     except NoReverseMatch:
@@ -118,6 +122,13 @@ def mail_tile() -> tiles.Tile:
             tiles.Figure("dont actives", str(figures.active_mailboxes)),
             tiles.Figure("Alias", str(figures.aliases)),
             tiles.Figure("Domaines", str(figures.domains)),
+            tiles.Figure("Stockage utilisé", filesizeformat(figures.storage_bytes)),
+            tiles.Figure("Reçus aujourd'hui", str(today.received)),
+            tiles.Figure("Envoyés aujourd'hui", str(today.sent)),
+            tiles.Figure(
+                "Rejetés aujourd'hui (spam / règles)",
+                f"{today.rejected_spam} / {today.rejected_policy}",
+            ),
         ],
         url=url,
     )
@@ -125,15 +136,27 @@ def mail_tile() -> tiles.Tile:
 
 @register_exporter("messagerie")
 def export_mail(commune: Commune, archive: zipfile.ZipFile) -> None:
+    """The settings as JSON, and every mailbox as a Maildir (the format any mail server or
+    client imports) under `messagerie/<address>/`; Dovecot's index files are left out."""
+    mailboxes = list(Mailbox.objects.filter(commune=commune).select_related("domain"))
     archive.writestr(
         "messagerie.json",
         json.dumps(
             {
-                "mailboxes": list(
-                    Mailbox.objects.filter(commune=commune).values(
-                        "address", "kind", "quota_bytes", "is_active"
-                    )
+                "domains": list(
+                    MailDomain.objects.filter(commune=commune).values("name", "dns_verified_at")
                 ),
+                "mailboxes": [
+                    {
+                        "address": m.address,
+                        "kind": m.kind,
+                        "quota_bytes": m.quota_bytes,
+                        "is_active": m.is_active,
+                        "forward_to": m.forward_to,
+                        "out_of_office": m.vacation_body if m.vacation_enabled else "",
+                    }
+                    for m in mailboxes
+                ],
                 "aliases": list(
                     Alias.objects.filter(commune=commune).values(
                         "address", "destinations", "is_active"
@@ -142,11 +165,34 @@ def export_mail(commune: Commune, archive: zipfile.ZipFile) -> None:
             },
             ensure_ascii=False,
             indent=1,
+            default=str,
         ),
     )
+    vmail_dir = services.default_vmail_dir()
+    for mailbox in mailboxes:
+        home = services.mailbox_home(mailbox, vmail_dir)
+        if not home.is_dir():
+            continue
+        for path in sorted(home.rglob("*")):
+            if path.is_file() and not path.name.startswith("dovecot"):
+                archive.write(path, f"messagerie/{mailbox.address}/{path.relative_to(home)}")
 
 
 @register_purger("messagerie")
 def purge_mail(commune: Commune) -> None:
+    """Delete the commune's addresses and domains; the messages themselves go once the
+    deletion is committed (they are in the export made just before)."""
+    vmail_dir = services.default_vmail_dir()
+    homes = [
+        services.mailbox_home(m, vmail_dir)
+        for m in Mailbox.objects.filter(commune=commune).select_related("domain")
+    ]
     Alias.objects.filter(commune=commune).delete()
-    Mailbox.objects.filter(commune=commune).update(is_active=False)
+    Mailbox.objects.filter(commune=commune).delete()
+    MailDomain.objects.filter(commune=commune).delete()
+
+    def remove_homes() -> None:
+        for home in homes:
+            shutil.rmtree(home, ignore_errors=True)
+
+    transaction.on_commit(remove_homes)

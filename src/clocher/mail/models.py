@@ -24,6 +24,8 @@ class MailDomain(models.Model):
     commune = models.ForeignKey(
         Commune, on_delete=models.CASCADE, null=True, blank=True, related_name="mail_domains"
     )
+    # A commune's own domain serves mail only once its MX is seen pointing at us: nobody
+    # can capture mail for a domain they do not control. The shared domain needs no proof.
     dns_verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -80,6 +82,13 @@ class Mailbox(models.Model):
     vacation_enabled = models.BooleanField("réponse d'absence", default=False)
     vacation_subject = models.CharField("objet de la réponse", max_length=200, blank=True)
     vacation_body = models.TextField("texte de la réponse", blank=True)
+    # Forwarding, also a Sieve rule: redirect to another address, keeping a copy or not.
+    forward_to = models.EmailField("transférer à", blank=True)
+    forward_keep_copy = models.BooleanField("garder une copie", default=True)
+    # Shared mailboxes: these members open the box with their own app passwords.
+    delegates = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="delegated_mailboxes"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -135,3 +144,31 @@ class DkimKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.selector}._domainkey.{self.domain.name}"
+
+
+class MailTrafficDay(models.Model):
+    """Per-day counters read from Postfix's own log (see `traffic.ingest`)."""
+
+    day = models.DateField(unique=True)
+    received = models.PositiveIntegerField("reçus", default=0)
+    sent = models.PositiveIntegerField("envoyés", default=0)
+    rejected_spam = models.PositiveIntegerField("rejetés (spam)", default=0)
+    rejected_policy = models.PositiveIntegerField("rejetés (règles)", default=0)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.received} reçus, {self.sent} envoyés"
+
+
+class MailLogCursor(models.Model):
+    """How far the log has been read: file identity (inode) and byte offset, so a
+    rotated or truncated log is read again from its start, never counted twice."""
+
+    path = models.CharField(max_length=500, unique=True)
+    inode = models.PositiveBigIntegerField(default=0)
+    offset = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.path} @ {self.offset}"

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from clocher.accounts.models import User
 from clocher.core import audit
 from clocher.core.audit import Actor
-from clocher.core.models import Commune, CommuneStatus, Operator
+from clocher.core.models import Commune, CommuneStatus, Membership, Operator
 from clocher.mail.models import GIB, Alias, Mailbox, MailboxKind, MailDomain
 
 LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$")
@@ -204,14 +204,17 @@ class MailStats:
     mailboxes: int
     active_mailboxes: int
     aliases: int
+    storage_bytes: int
 
 
 def stats() -> MailStats:
+    mailboxes = Mailbox.objects.select_related("domain").only("storage_key", "domain__name")
     return MailStats(
         MailDomain.objects.count(),
         Mailbox.objects.count(),
         Mailbox.objects.filter(is_active=True).count(),
         Alias.objects.count(),
+        sum(mailbox_usage(m) or 0 for m in mailboxes),
     )
 
 
@@ -244,19 +247,54 @@ def _sieve_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def vacation_script(mailbox: Mailbox) -> str:
-    """A Sieve vacation rule: one answer per sender and per day, never to lists or bots
-    (the vacation extension itself skips those)."""
-    subject = mailbox.vacation_subject or "Absence"
-    return (
-        'require ["vacation"];\n'
-        f"vacation :days 1 :subject {_sieve_string(subject)} "
-        f":addresses [{_sieve_string(mailbox.address)}] {_sieve_string(mailbox.vacation_body)};\n"
-    )
+def sieve_script(mailbox: Mailbox) -> str:
+    """The mailbox's Sieve rules: out-of-office (one answer per sender and per day, never
+    to lists or bots — the vacation extension itself skips those) and forwarding."""
+    extensions, rules = [], []
+    if mailbox.vacation_enabled:
+        extensions.append('"vacation"')
+        subject = mailbox.vacation_subject or "Absence"
+        rules.append(
+            f"vacation :days 1 :subject {_sieve_string(subject)} "
+            f":addresses [{_sieve_string(mailbox.address)}] "
+            f"{_sieve_string(mailbox.vacation_body)};"
+        )
+    if mailbox.forward_to:
+        if mailbox.forward_keep_copy:
+            extensions.append('"copy"')
+            rules.append(f"redirect :copy {_sieve_string(mailbox.forward_to)};")
+        else:
+            rules.append(f"redirect {_sieve_string(mailbox.forward_to)};")
+    if not rules:
+        return ""
+    header = f"require [{', '.join(extensions)}];\n" if extensions else ""
+    return header + "\n".join(rules) + "\n"
 
 
 def mailbox_home(mailbox: Mailbox, vmail_dir: Path) -> Path:
     return vmail_dir / mailbox.domain.name / mailbox.storage_key
+
+
+def mailbox_usage(mailbox: Mailbox, vmail_dir: Path | None = None) -> int | None:
+    """Bytes used, from Dovecot's own quota accounting (Maildir++ `maildirsize`: a header
+    line, then one `bytes count` line per change). None when not readable or not yet made."""
+    path = mailbox_home(mailbox, vmail_dir or default_vmail_dir()) / "Maildir" / "maildirsize"
+    try:
+        lines = path.read_text(errors="replace").splitlines()[1:]
+    except OSError:
+        return None
+    total = 0
+    for line in lines:
+        parts = line.split()
+        if parts and parts[0].lstrip("-").isdigit():
+            total += int(parts[0])
+    return max(total, 0)
+
+
+def default_vmail_dir() -> Path:
+    from django.conf import settings
+
+    return Path(settings.MAIL_DIR) / "vmail"
 
 
 def write_sieve(mailbox: Mailbox, vmail_dir: Path) -> None:
@@ -265,7 +303,8 @@ def write_sieve(mailbox: Mailbox, vmail_dir: Path) -> None:
 
     home = mailbox_home(mailbox, vmail_dir)
     target = home / ".dovecot.sieve"
-    if not mailbox.vacation_enabled:
+    script = sieve_script(mailbox)
+    if not script:
         target.unlink(missing_ok=True)
         return
     uid, gid = vmail_ids()
@@ -274,7 +313,7 @@ def write_sieve(mailbox: Mailbox, vmail_dir: Path) -> None:
         directory.mkdir(mode=0o700, exist_ok=True)
         os.chown(directory, uid, gid)
     tmp = home / ".dovecot.sieve.tmp"
-    tmp.write_text(vacation_script(mailbox), encoding="utf-8")
+    tmp.write_text(script, encoding="utf-8")
     os.chown(tmp, uid, gid)
     os.replace(tmp, target)
 
@@ -287,8 +326,6 @@ def set_out_of_office(
     body: str = "",
     vmail_dir: Path | None = None,
 ) -> Mailbox:
-    from django.conf import settings
-
     if enabled and not body.strip():
         raise ValidationError("Écrivez le texte de la réponse d'absence.")
     with transaction.atomic():
@@ -296,7 +333,7 @@ def set_out_of_office(
         mailbox.vacation_subject = subject.strip()[:200]
         mailbox.vacation_body = body.strip()
         mailbox.save(update_fields=["vacation_enabled", "vacation_subject", "vacation_body"])
-        write_sieve(mailbox, vmail_dir or Path(settings.MAIL_DIR) / "vmail")
+        write_sieve(mailbox, vmail_dir or default_vmail_dir())
         audit.record(
             actor,
             "mail.out_of_office_on" if enabled else "mail.out_of_office_off",
@@ -304,6 +341,106 @@ def set_out_of_office(
             target=mailbox.address,
         )
     return mailbox
+
+
+def set_forwarding(
+    actor: Actor,
+    mailbox: Mailbox,
+    forward_to: str,
+    keep_copy: bool = True,
+    vmail_dir: Path | None = None,
+) -> Mailbox:
+    """Forward every message to `forward_to` (empty: stop forwarding)."""
+    forward_to = (forward_to or "").strip().lower()
+    if forward_to:
+        try:
+            validate_email(forward_to)
+        except ValidationError as exc:
+            raise ValidationError(f"Adresse de transfert invalide « {forward_to} ».") from exc
+        if forward_to == mailbox.address:
+            raise ValidationError("Une boîte ne peut pas se transférer à elle-même.")
+    with transaction.atomic():
+        mailbox.forward_to = forward_to
+        mailbox.forward_keep_copy = keep_copy or not forward_to
+        mailbox.save(update_fields=["forward_to", "forward_keep_copy"])
+        write_sieve(mailbox, vmail_dir or default_vmail_dir())
+        audit.record(
+            actor,
+            "mail.forward_set" if forward_to else "mail.forward_removed",
+            commune=mailbox.commune,
+            target=mailbox.address,
+            data={"to": forward_to, "keep_copy": mailbox.forward_keep_copy},
+        )
+    return mailbox
+
+
+def set_delegates(actor: Actor, mailbox: Mailbox, users: list[User]) -> Mailbox:
+    """Who besides its owner opens the mailbox, each with their own app passwords: only
+    active members of the mailbox's commune."""
+    allowed = set(
+        Membership.objects.filter(
+            commune=mailbox.commune, is_active=True, user__in=users
+        ).values_list("user_id", flat=True)
+    )
+    strangers = [user.email for user in users if user.pk not in allowed]
+    if strangers:
+        raise ValidationError(
+            f"Pas membres actifs de {mailbox.commune.name} : {', '.join(strangers)}."
+        )
+    with transaction.atomic():
+        mailbox.delegates.set(users)
+        audit.record(
+            actor,
+            "mail.delegates_set",
+            commune=mailbox.commune,
+            target=mailbox.address,
+            data={"delegates": sorted(user.email for user in users)},
+        )
+    return mailbox
+
+
+DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def add_commune_domain(actor: Actor, commune: Commune, name: str) -> MailDomain:
+    """A commune's own domain (e.g. mairie-flavigny.fr). It receives mail only once
+    `dns.verify_domain` has seen its MX pointing here."""
+    name = (name or "").strip().lower().rstrip(".")
+    try:
+        name = name.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValidationError(f"Nom de domaine invalide « {name} ».") from exc
+    if not DOMAIN_RE.match(name):
+        raise ValidationError(f"Nom de domaine invalide « {name} ».")
+    operator = Operator.objects.first()
+    if operator is not None and name == operator.mail_domain.lower():
+        raise ValidationError("C'est le domaine partagé du département.")
+    if commune.status != CommuneStatus.ACTIVE:
+        raise ValidationError(f"{commune.name} n'est pas active.")
+    with transaction.atomic():
+        if MailDomain.objects.filter(name=name).exists():
+            raise ValidationError(f"Le domaine {name} est déjà déclaré.")
+        domain = MailDomain.objects.create(name=name, commune=commune)
+        audit.record(actor, "mail.domain_added", commune=commune, target=name)
+    return domain
+
+
+def remove_commune_domain(actor: Actor, domain: MailDomain) -> None:
+    if domain.commune is None:
+        raise ValidationError("Le domaine partagé ne se supprime pas.")
+    if domain.mailboxes.exists() or domain.aliases.exists():
+        raise ValidationError(
+            f"Des boîtes ou alias utilisent encore {domain.name} : supprimez-les d'abord."
+        )
+    with transaction.atomic():
+        commune, name = domain.commune, domain.name
+        verified = domain.dns_verified_at is not None
+        domain.delete()
+        audit.record(actor, "mail.domain_removed", commune=commune, target=name)
+        if verified:
+            from clocher.mail.dns import reload_mail_servers
+
+            transaction.on_commit(reload_mail_servers)
 
 
 def find_domain(name: str) -> MailDomain | None:

@@ -25,6 +25,21 @@ urlpatterns = [
         views.out_of_office,
         name="out_of_office",
     ),
+    path(
+        "c/<str:insee>/messagerie/boites/<int:mailbox_id>/",
+        views.mailbox_settings,
+        name="mailbox_settings",
+    ),
+    path(
+        "c/<str:insee>/messagerie/domaines/<str:domain>/",
+        views.commune_dns,
+        name="commune_dns",
+    ),
+    path(
+        "c/<str:insee>/messagerie/domaines/<str:domain>/supprimer/",
+        views.domain_delete,
+        name="domain_delete",
+    ),
     path("operateur/messagerie/", views.operator, name="operator"),
     path("operateur/messagerie/dns/<str:domain>/", views.dns_helper, name="dns"),
     path(".well-known/mta-sts.txt", views.mta_sts, name="mta_sts"),

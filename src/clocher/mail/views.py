@@ -9,17 +9,26 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from clocher.accounts.models import User
 from clocher.accounts.services import get_or_create_user
+from clocher.core import charts
 from clocher.core.access import commune_required, operator_required
 from clocher.core.models import Commune, Membership
 from clocher.core.request import actor_of
-from clocher.mail import services
-from clocher.mail.forms import AliasForm, MailboxForm, OutOfOfficeForm
+from clocher.mail import dns, services, traffic
+from clocher.mail.forms import (
+    AliasForm,
+    DelegatesForm,
+    DomainForm,
+    ForwardForm,
+    MailboxForm,
+    OutOfOfficeForm,
+)
 from clocher.mail.models import Alias, Mailbox, MailDomain
 
 
@@ -37,22 +46,30 @@ def client_settings() -> dict[str, object]:
     }
 
 
-def _forms(commune: Commune, data: object = None) -> tuple[MailboxForm, AliasForm]:
-    domains = services.domains_for(commune)
-    members = [
+def member_choices(commune: Commune) -> list[tuple[str, str]]:
+    return [
         (str(m.user_id), f"{m.user.full_name or m.user.email} <{m.user.email}>")
         for m in Membership.objects.filter(commune=commune, is_active=True).select_related("user")
     ]
-    action = getattr(data, "get", lambda _k: None)("action")
+
+
+def _forms(
+    commune: Commune, data: QueryDict | None = None
+) -> tuple[MailboxForm, AliasForm, DomainForm]:
+    domains = services.domains_for(commune)
+    action = data.get("action") if data is not None else None
     return (
-        MailboxForm(data if action == "mailbox" else None, domains=domains, members=members),
+        MailboxForm(
+            data if action == "mailbox" else None, domains=domains, members=member_choices(commune)
+        ),
         AliasForm(data if action == "alias" else None, domains=domains),
+        DomainForm(data if action == "domain" else None),
     )
 
 
 @commune_required(admin=True)
 def commune_mail(request: HttpRequest, commune: Commune) -> HttpResponse:
-    mailbox_form, alias_form = _forms(commune, request.POST or None)
+    mailbox_form, alias_form, domain_form = _forms(commune, request.POST or None)
     actor = actor_of(request)
     if request.method == "POST" and mailbox_form.is_bound and mailbox_form.is_valid():
         data = mailbox_form.cleaned_data
@@ -93,6 +110,16 @@ def commune_mail(request: HttpRequest, commune: Commune) -> HttpResponse:
         else:
             messages.success(request, f"Alias {created_alias.address} créé.")
             return redirect("mail:commune", insee=commune.insee)
+    if request.method == "POST" and domain_form.is_bound and domain_form.is_valid():
+        try:
+            domain = services.add_commune_domain(actor, commune, domain_form.cleaned_data["name"])
+        except ValidationError as exc:
+            domain_form.add_error("name", exc)
+        else:
+            messages.success(
+                request, f"Domaine {domain.name} ajouté : publiez ses enregistrements."
+            )
+            return redirect("mail:commune_dns", insee=commune.insee, domain=domain.name)
     return render(
         request,
         "mail/commune.html",
@@ -100,8 +127,10 @@ def commune_mail(request: HttpRequest, commune: Commune) -> HttpResponse:
             "commune": commune,
             "mailboxes": services.mailboxes_of(commune),
             "aliases": services.aliases_of(commune),
+            "domains": MailDomain.objects.filter(commune=commune),
             "mailbox_form": mailbox_form,
             "alias_form": alias_form,
+            "domain_form": domain_form,
             "client": client_settings(),
         },
     )
@@ -154,10 +183,22 @@ def operator(request: HttpRequest) -> HttpResponse:
         .filter(mailboxes_total__gt=0)
         .order_by("name")
     )
+    recent = traffic.recent(30)
+    series = {
+        "reçus": [d.received for d in recent.days],
+        "envoyés": [d.sent for d in recent.days],
+        "rejetés": [d.rejected_spam + d.rejected_policy for d in recent.days],
+    }
     return render(
         request,
         "mail/operator.html",
         {
+            "traffic": recent,
+            "traffic_chart": charts.columns([d.day.strftime("%d/%m") for d in recent.days], series),
+            "traffic_totals": {
+                name: recent.total(name)
+                for name in ("received", "sent", "rejected_spam", "rejected_policy")
+            },
             "stats": services.stats(),
             "communes": communes,
             "client": client_settings(),
@@ -223,18 +264,26 @@ def out_of_office(request: HttpRequest, commune: Commune, mailbox_id: int) -> Ht
     )
 
 
-@operator_required
-def dns_helper(request: HttpRequest, domain: str) -> HttpResponse:
-    from clocher.mail import dns
-
-    mail_domain = services.find_domain(domain)
-    if mail_domain is None:
-        raise Http404
+def _dns_page(
+    request: HttpRequest, mail_domain: MailDomain, commune: Commune | None
+) -> HttpResponse:
+    """The records to publish for a domain, their live check, DKIM rotation and, for a
+    commune's own domain, the verification that opens it to mail."""
     actor = actor_of(request)
-    if request.method == "POST" and request.POST.get("action") == "rotate":
+    action = request.POST.get("action") if request.method == "POST" else None
+    if action == "rotate":
         key = dns.rotate_dkim_key(actor, mail_domain)
         messages.success(request, f"Nouvelle clé DKIM « {key.selector} » : publiez-la.")
-        return redirect("mail:dns", domain=mail_domain.name)
+    elif action == "verify":
+        mx = dns.verify_domain(actor, mail_domain)
+        if mail_domain.dns_verified_at:
+            messages.success(request, f"{mail_domain.name} est vérifié : il reçoit le courrier.")
+        else:
+            messages.error(
+                request, f"MX de {mail_domain.name} : {mx.status} {mx.found}. Attendu : {mx.value}"
+            )
+    if action:
+        return redirect(request.path)
     dns.ensure_dkim_key(actor, mail_domain)
     records = dns.expected_records(mail_domain)
     checked = request.GET.get("verifier") == "1"
@@ -245,6 +294,7 @@ def dns_helper(request: HttpRequest, domain: str) -> HttpResponse:
         "mail/dns.html",
         {
             "domain": mail_domain,
+            "commune": commune,
             "records": records,
             "checked": checked,
             "zone": "\n".join(r.zone_line() for r in records),
@@ -252,7 +302,78 @@ def dns_helper(request: HttpRequest, domain: str) -> HttpResponse:
     )
 
 
-def mta_sts(request: HttpRequest) -> HttpResponse:
-    from clocher.mail import dns
+@operator_required
+def dns_helper(request: HttpRequest, domain: str) -> HttpResponse:
+    mail_domain = services.find_domain(domain)
+    if mail_domain is None:
+        raise Http404
+    return _dns_page(request, mail_domain, None)
 
+
+@commune_required(admin=True)
+def commune_dns(request: HttpRequest, commune: Commune, domain: str) -> HttpResponse:
+    mail_domain = get_object_or_404(MailDomain, name=domain, commune=commune)
+    return _dns_page(request, mail_domain, commune)
+
+
+@commune_required(admin=True)
+@require_POST
+def domain_delete(request: HttpRequest, commune: Commune, domain: str) -> HttpResponse:
+    mail_domain = get_object_or_404(MailDomain, name=domain, commune=commune)
+    try:
+        services.remove_commune_domain(actor_of(request), mail_domain)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Domaine {domain} retiré.")
+    return redirect("mail:commune", insee=commune.insee)
+
+
+@commune_required(admin=True)
+def mailbox_settings(request: HttpRequest, commune: Commune, mailbox_id: int) -> HttpResponse:
+    """Forwarding and delegates (who else opens a shared mailbox) of one mailbox."""
+    mailbox = get_object_or_404(Mailbox, pk=mailbox_id, commune=commune)
+    members = member_choices(commune)
+    action = request.POST.get("action") if request.method == "POST" else None
+    forward_form = ForwardForm(
+        request.POST if action == "forward" else None,
+        initial={"forward_to": mailbox.forward_to, "keep_copy": mailbox.forward_keep_copy},
+    )
+    delegates_form = DelegatesForm(
+        request.POST if action == "delegates" else None,
+        members=members,
+        initial={"delegates": [str(pk) for pk in mailbox.delegates.values_list("pk", flat=True)]},
+    )
+    actor = actor_of(request)
+    try:
+        if action == "forward" and forward_form.is_valid():
+            services.set_forwarding(
+                actor,
+                mailbox,
+                forward_form.cleaned_data["forward_to"],
+                forward_form.cleaned_data["keep_copy"],
+            )
+            messages.success(request, f"Transfert de {mailbox.address} enregistré.")
+            return redirect("mail:mailbox_settings", insee=commune.insee, mailbox_id=mailbox.pk)
+        if action == "delegates" and delegates_form.is_valid():
+            users = list(User.objects.filter(pk__in=delegates_form.cleaned_data["delegates"]))
+            services.set_delegates(actor, mailbox, users)
+            messages.success(request, f"Accès partagés à {mailbox.address} enregistrés.")
+            return redirect("mail:mailbox_settings", insee=commune.insee, mailbox_id=mailbox.pk)
+    except ValidationError as exc:
+        (forward_form if action == "forward" else delegates_form).add_error(None, exc)
+    return render(
+        request,
+        "mail/mailbox.html",
+        {
+            "commune": commune,
+            "mailbox": mailbox,
+            "usage": services.mailbox_usage(mailbox),
+            "forward_form": forward_form,
+            "delegates_form": delegates_form,
+        },
+    )
+
+
+def mta_sts(request: HttpRequest) -> HttpResponse:
     return HttpResponse(dns.mta_sts_policy(), content_type="text/plain")

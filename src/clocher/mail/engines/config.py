@@ -39,6 +39,7 @@ class MailConfig:
     auth_port: int
     quota_status_port: int
     milter_port: int
+    reinject_port: int
     max_message_bytes: int
     relayhost: str
     tls_cert: Path
@@ -66,6 +67,7 @@ class MailConfig:
             auth_port=settings.MAIL_AUTH_PORT,
             quota_status_port=settings.MAIL_QUOTA_STATUS_PORT,
             milter_port=settings.MAIL_MILTER_PORT,
+            reinject_port=settings.MAIL_REINJECT_PORT,
             max_message_bytes=settings.MAIL_MAX_MESSAGE_BYTES,
             relayhost=settings.MAIL_RELAYHOST,
             tls_cert=Path(settings.MAIL_TLS_CERT),
@@ -99,19 +101,25 @@ class MailConfig:
 
 # SQL shared by both servers. `%s`/`%u` are the servers' own placeholders, escaped by them.
 MAILBOX_QUERY = "SELECT 'OK' FROM mail_mailbox WHERE address = '%s' AND is_active"
-DOMAIN_QUERY = "SELECT name FROM mail_maildomain WHERE name = '%s'"
+# The shared domain always; a commune's own domain once its DNS proves it points here.
+DOMAIN_QUERY = (
+    "SELECT name FROM mail_maildomain WHERE name = '%s' "
+    "AND (commune_id IS NULL OR dns_verified_at IS NOT NULL)"
+)
 ALIAS_QUERY = "SELECT destinations FROM mail_alias WHERE address = '%s' AND is_active"
 # Who may send as an address: the mailbox itself (its login name).
 SENDER_QUERY = "SELECT address FROM mail_mailbox WHERE address = '%s' AND is_active"
 # One row at most: the app password is picked by its first five characters (`%w` is the
-# password being tried), then Dovecot verifies the argon2id hash.
+# password being tried; prefixes are unique among live passwords), then Dovecot verifies
+# the argon2id hash. The owner of the mailbox opens it, and so do its delegates (shared
+# mailboxes), each with their own app passwords.
 PASSWORD_QUERY = (
     "SELECT m.address AS user, ap.hash AS password "
     "FROM mail_mailbox m "
-    "JOIN accounts_user u ON u.id = m.user_id "
-    "JOIN accounts_apppassword ap ON ap.user_id = u.id "
-    "WHERE m.address = '%u' AND m.is_active AND u.is_active "
-    "AND ap.revoked_at IS NULL AND ap.prefix = substr('%w', 1, 5)"
+    "JOIN accounts_apppassword ap ON ap.revoked_at IS NULL AND ap.prefix = substr('%w', 1, 5) "
+    "JOIN accounts_user u ON u.id = ap.user_id AND u.is_active "
+    "WHERE m.address = '%u' AND m.is_active AND (u.id = m.user_id OR u.id IN "
+    "(SELECT d.user_id FROM mail_mailbox_delegates d WHERE d.mailbox_id = m.id))"
 )
 
 
@@ -178,6 +186,7 @@ def render(config: MailConfig) -> dict[str, str]:
         "auth_port": config.auth_port,
         "quota_status_port": config.quota_status_port,
         "milter_port": config.milter_port,
+        "reinject_port": config.reinject_port,
         "max_message_bytes": config.max_message_bytes,
         "relayhost": config.relayhost,
         "tls_cert": str(config.tls_cert),

@@ -91,3 +91,14 @@ def stop_postfix(config: MailConfig) -> None:
         check=False,
         capture_output=True,
     )
+
+
+def reload_postfix(config: MailConfig) -> None:
+    """Graceful reload (no message lost): needed only when a domain opens or closes, since
+    smtpd keeps its address-class answers for the life of its processes."""
+    if (config.postfix_dir / "data" / "master.lock").exists():
+        subprocess.run(  # noqa: S603
+            [POSTFIX, "-c", str(config.postfix_dir / "conf"), "reload"],
+            check=False,
+            capture_output=True,
+        )

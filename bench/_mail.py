@@ -1,0 +1,115 @@
+"""Shared by the mail benches: real servers on free ports in a throw-away directory, and
+the same servers switched to static files (Postfix hash: maps, Dovecot passwd-file) — the
+peer Clocher's live database lookups are measured against."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"port {port} never opened")
+
+
+def mail_config(label: str) -> Any:
+    """A MailConfig on free ports under a new temporary directory, prepared on disk."""
+    from clocher.mail.engines import runtime
+    from clocher.mail.engines.config import MailConfig
+
+    ports = free_ports(10)
+    base = Path(tempfile.mkdtemp(prefix=f"clocher-bench-{label}-"))
+    base.chmod(0o711)
+    config = MailConfig.from_settings(
+        mail_dir=base / "mail",
+        smtp_port=ports[0],
+        submission_port=ports[1],
+        imap_port=ports[2],
+        imaps_port=ports[3],
+        sieve_port=ports[4],
+        lmtp_port=ports[5],
+        auth_port=ports[6],
+        quota_status_port=ports[7],
+        milter_port=ports[8],
+        reinject_port=ports[9],
+        tls_cert=base / "tls" / "mail.crt",
+        tls_key=base / "tls" / "mail.key",
+    )
+    runtime.prepare(config)
+    return config
+
+
+def make_static(config: Any, addresses: list[str], passwords: dict[str, str]) -> None:
+    """Rewrite the rendered configs to read static files instead of the database:
+    `passwords` maps an address to the hash its passwd-file line carries."""
+    from clocher.mail.engines.config import vmail_ids
+    from clocher.mail.models import Mailbox
+
+    conf = config.postfix_dir / "conf"
+    (conf / "static-domains").write_text("communes.cotedor.fr OK\n")
+    (conf / "static-mailboxes").write_text("".join(f"{a} OK\n" for a in addresses))
+    (conf / "static-aliases").write_text("")
+    (conf / "static-senders").write_text("".join(f"{a} {a}\n" for a in addresses))
+    for name in ("domains", "mailboxes", "aliases", "senders"):
+        subprocess.run(  # noqa: S603
+            ["/usr/sbin/postmap", "-c", str(conf), f"hash:{conf}/static-{name}"], check=True
+        )
+    main_cf = (conf / "main.cf").read_text()
+    main_cf = re.sub(r"proxy:(sqlite|pgsql):(\S+)/(\w+)\.cf", r"hash:\2/static-\3", main_cf)
+    (conf / "main.cf").write_text(main_cf)
+    uid, gid = vmail_ids()
+    lines = []
+    for mailbox in Mailbox.objects.select_related("domain"):
+        home = config.vmail_dir / mailbox.domain.name / mailbox.storage_key
+        lines.append(
+            f"{mailbox.address}:{passwords.get(mailbox.address, '')}:{uid}:{gid}::{home}::"
+            f"userdb_quota_rule=*:bytes={mailbox.quota_bytes}\n"
+        )
+    passwd = config.dovecot_dir / "users.passwd"
+    passwd.write_text("".join(lines))
+    dovecot_conf = (config.dovecot_dir / "dovecot.conf").read_text()
+    dovecot_conf = dovecot_conf.replace("driver = sql", "driver = passwd-file").replace(
+        f"args = {config.dovecot_dir}/dovecot-sql.conf.ext", f"args = {passwd}"
+    )
+    (config.dovecot_dir / "dovecot.conf").write_text(dovecot_conf)
+
+
+def start(argvs: list[list[str]]) -> list[subprocess.Popen[bytes]]:
+    return [
+        subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        for argv in argvs
+    ]
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=30)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
