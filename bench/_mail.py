@@ -13,6 +13,23 @@ from pathlib import Path
 from typing import Any
 
 
+def start_quiet_resolver() -> str:
+    """A loopback DNS server that answers NXDOMAIN at once, for rspamd's lookups on both
+    sides: the run then measures the mail path, not the sandbox's upstream resolver (a lost
+    query stalls a message for rspamd's 1 s DNS timeout). Returns host:port."""
+    from dnslib.server import BaseResolver, DNSServer
+
+    class NoSuchDomain(BaseResolver):
+        def resolve(self, request, handler):  # noqa: ANN001, ANN201 - dnslib's interface
+            reply = request.reply()
+            reply.header.rcode = 3
+            return reply
+
+    server = DNSServer(NoSuchDomain(), port=0, address="127.0.0.1")
+    server.start_thread()
+    return f"127.0.0.1:{server.server.server_address[1]}"
+
+
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     for sock in sockets:
@@ -34,12 +51,20 @@ def wait_port(port: int, timeout: float = 60) -> None:
     raise SystemExit(f"port {port} never opened")
 
 
+def wait_socket(path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{path} never created")
+        time.sleep(0.2)
+
+
 def mail_config(label: str) -> Any:
     """A MailConfig on free ports under a new temporary directory, prepared on disk."""
     from clocher.mail.engines import runtime
     from clocher.mail.engines.config import MailConfig
 
-    ports = free_ports(10)
+    ports = free_ports(9)
     base = Path(tempfile.mkdtemp(prefix=f"clocher-bench-{label}-"))
     base.chmod(0o711)
     config = MailConfig.from_settings(
@@ -52,8 +77,7 @@ def mail_config(label: str) -> Any:
         lmtp_port=ports[5],
         auth_port=ports[6],
         quota_status_port=ports[7],
-        milter_port=ports[8],
-        reinject_port=ports[9],
+        reinject_port=ports[8],
         tls_cert=base / "tls" / "mail.crt",
         tls_key=base / "tls" / "mail.key",
     )

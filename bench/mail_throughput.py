@@ -5,6 +5,7 @@ passwd-file), in the same run. Prints both rates and their ratio (target ≥ 0.9
 
 from __future__ import annotations
 
+import os
 import random
 import smtplib
 import sys
@@ -12,7 +13,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _mail import mail_config, make_static, start, stop, wait_port  # noqa: E402
+from _mail import (  # noqa: E402
+    mail_config,
+    make_static,
+    start,
+    start_quiet_resolver,
+    stop,
+    wait_port,
+    wait_socket,
+)
 from _setup import django_with_fresh_db  # noqa: E402
 
 MESSAGES = 1000
@@ -33,7 +42,8 @@ def run(label: str, static: bool, addresses: list[str]) -> float:
         [rspamd.argv(config), runtime.postfix_argv(config), runtime.dovecot_argv(config)]
     )
     try:
-        for port in (config.milter_port, config.smtp_port, config.lmtp_port):
+        wait_socket(config.milter_socket)
+        for port in (config.smtp_port, config.lmtp_port):
             wait_port(port)
         time.sleep(2)
         body = "Objet de la délibération.\r\n" * 20
@@ -61,6 +71,7 @@ def run(label: str, static: bool, addresses: list[str]) -> float:
 
 
 def main() -> None:
+    os.environ["CLOCHER_DNS_RESOLVER"] = start_quiet_resolver()
     django_with_fresh_db()
     from clocher.core import services as core
     from clocher.core.audit import Actor

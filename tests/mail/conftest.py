@@ -57,9 +57,17 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
     raise TimeoutError(f"port {port} not listening after {timeout}s")
 
 
+def wait_for_socket(path: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} not created after {timeout}s")
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="session")
 def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[MailConfig]:
-    ports = free_ports(10)
+    ports = free_ports(9)
     with django_db_blocker.unblock():
         config = MailConfig.from_settings(
             mail_dir=Path(settings.DATA_DIR) / "mail",
@@ -73,21 +81,31 @@ def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[Ma
             lmtp_port=ports[5],
             auth_port=ports[6],
             quota_status_port=ports[7],
-            milter_port=ports[8],
-            reinject_port=ports[9],
+            reinject_port=ports[8],
             max_message_bytes=MAX_MESSAGE_BYTES,
             tls_cert=Path(settings.DATA_DIR) / "tls" / "mail.crt",
             tls_key=Path(settings.DATA_DIR) / "tls" / "mail.key",
             policy_url=f"{live_server.url}/interne/dovecot/politique",
         )
-        runtime.prepare(config)
+        # rspamd asks a loopback DNS server that answers at once (NXDOMAIN): the tests do
+        # not depend on this machine's resolver, nor wait for its timeouts.
+        quiet_dns = DNSServer(ZoneResolver(""), port=0, address="127.0.0.1")
+        quiet_dns.start_thread()
+        saved, settings.DNS_RESOLVER = (
+            settings.DNS_RESOLVER,
+            f"127.0.0.1:{quiet_dns.server.server_address[1]}",
+        )
+        try:
+            runtime.prepare(config)
+        finally:
+            settings.DNS_RESOLVER = saved
     log = (config.log_dir / "daemons.out").open("ab")
     rspamd_process = subprocess.Popen(rspamd.argv(config), stdout=log, stderr=log)  # noqa: S603
     postfix = subprocess.Popen(runtime.postfix_argv(config), stdout=log, stderr=log)  # noqa: S603
     dovecot = subprocess.Popen(runtime.dovecot_argv(config), stdout=log, stderr=log)  # noqa: S603
     try:
+        wait_for_socket(config.milter_socket)
         for port in (
-            config.milter_port,
             config.smtp_port,
             config.submission_port,
             config.imap_port,
@@ -106,6 +124,7 @@ def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[Ma
             except subprocess.TimeoutExpired:
                 process.kill()
         log.close()
+        quiet_dns.stop()
 
 
 def tls_context() -> ssl.SSLContext:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import grp
 import os
+import pwd
 from pathlib import Path
 
 from clocher.mail.engines.config import MailConfig
@@ -20,11 +21,20 @@ def rspamd_dir(config: MailConfig) -> Path:
     return config.mail_dir / "rspamd"
 
 
+def _nameserver() -> str:
+    """CLOCHER_DNS_RESOLVER (host[:port], e.g. a local unbound) for rspamd's lookups too:
+    a slow or lossy resolver stalls messages for the DNS timeout."""
+    from django.conf import settings
+
+    resolver = getattr(settings, "DNS_RESOLVER", "")
+    return f'  nameserver = ["{resolver}"];\n' if resolver else ""
+
+
 def local_d(config: MailConfig) -> dict[str, str]:
     base = rspamd_dir(config)
     return {
         "worker-proxy.inc": (
-            f'bind_socket = "127.0.0.1:{config.milter_port}";\n'
+            f'bind_socket = "{config.milter_socket} mode=0660 owner=_rspamd group=postfix";\n'
             "milter = yes;\ntimeout = 120s;\nself_scan = yes;\n"
             'upstream "local" {\n  default = yes;\n  self_scan = yes;\n}\n'
         ),
@@ -35,7 +45,9 @@ def local_d(config: MailConfig) -> dict[str, str]:
         'level = "notice";\n',
         # Maps (DKIM selectors and keys) are re-read within seconds of a rotation.
         "options.inc": 'local_addrs = "127.0.0.0/8, ::1";\nmap_watch_interval = 5s;\n'
-        "dns {\n  timeout = 1s;\n  retransmits = 1;\n}\n",
+        f"dns {{\n  timeout = 1s;\n  retransmits = 1;\n{_nameserver()}}}\n",
+        # Sovereignty: no digest of our messages goes to rspamd.com's fuzzy storage.
+        "fuzzy_check.conf": "enabled = false;\n",
         # No greylisting (it needs Redis, and delays town halls' mail); reject only clear spam.
         "actions.conf": "reject = 15;\nadd_header = 6;\ngreylist = null;\n",
         "dkim_signing.conf": (
@@ -86,6 +98,12 @@ def prepare(config: MailConfig) -> None:
         os.chown(base / sub, 0, rspamd_gid)
         (base / sub).chmod(0o770)
     base.chmod(0o755)
+    # The milter socket's directory: rspamd creates the socket, Postfix (group) uses it.
+    milter_dir = config.milter_socket.parent
+    milter_dir.mkdir(exist_ok=True)
+    os.chown(milter_dir, pwd.getpwnam("_rspamd").pw_uid, grp.getgrnam("postfix").gr_gid)
+    milter_dir.chmod(0o750)
+    config.milter_socket.unlink(missing_ok=True)
     for name, content in local_d(config).items():
         tmp = base / "local.d" / f"{name}.tmp"
         tmp.write_text(content)
