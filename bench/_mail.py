@@ -17,7 +17,7 @@ def start_quiet_resolver() -> str:
     """A loopback DNS server that answers NXDOMAIN at once, for rspamd's lookups on both
     sides: the run then measures the mail path, not the sandbox's upstream resolver (a lost
     query stalls a message for rspamd's 1 s DNS timeout). Returns host:port."""
-    from dnslib.server import BaseResolver, DNSServer
+    from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
     class NoSuchDomain(BaseResolver):
         def resolve(self, request, handler):  # noqa: ANN001, ANN201 - dnslib's interface
@@ -25,7 +25,8 @@ def start_quiet_resolver() -> str:
             reply.header.rcode = 3
             return reply
 
-    server = DNSServer(NoSuchDomain(), port=0, address="127.0.0.1")
+    quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
+    server = DNSServer(NoSuchDomain(), port=0, address="127.0.0.1", logger=quiet)
     server.start_thread()
     return f"127.0.0.1:{server.server.server_address[1]}"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from dnslib import QTYPE, RR
-from dnslib.server import BaseResolver, DNSServer
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from clocher.accounts.models import User
 from clocher.accounts.services import create_app_password, get_or_create_user
@@ -89,7 +89,12 @@ def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[Ma
         )
         # rspamd asks a loopback DNS server that answers at once (NXDOMAIN): the tests do
         # not depend on this machine's resolver, nor wait for its timeouts.
-        quiet_dns = DNSServer(ZoneResolver(""), port=0, address="127.0.0.1")
+        quiet_dns = DNSServer(
+            ZoneResolver(""),
+            port=0,
+            address="127.0.0.1",
+            logger=DNSLogger(log="-request,-reply,-truncated,-recv,-send,-data", prefix=False),
+        )
         quiet_dns.start_thread()
         saved, settings.DNS_RESOLVER = (
             settings.DNS_RESOLVER,

@@ -264,3 +264,25 @@ def test_submitted_mail_is_dkim_signed(mail_servers, make_box):
         return record.value.encode()
 
     assert dkim.verify(raw, dnsfunc=dnsfunc)
+
+
+def test_imap_idle_is_told_of_a_new_message(mail_servers, make_box):
+    """A phone in IDLE hears of new mail at once (Dovecot pushes `EXISTS`)."""
+    claire = make_box("claire")
+    client = imap_login(mail_servers, claire.address, claire.password)
+    client.select("INBOX")
+    tag = client._new_tag()
+    client.send(tag + b" IDLE\r\n")
+    assert client.readline().startswith(b"+")
+    with smtp_in(mail_servers) as smtp:
+        smtp.sendmail(
+            "a@example.org", [claire.address], message("a@example.org", claire.address, "Vite")
+        )
+    client.sock.settimeout(15)
+    pushed = client.readline()
+    while b"EXISTS" not in pushed and pushed:
+        pushed = client.readline()
+    assert pushed.strip() == b"* 1 EXISTS"
+    client.send(b"DONE\r\n")
+    assert tag in client.readline()
+    client.logout()
