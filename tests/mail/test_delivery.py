@@ -284,5 +284,8 @@ def test_imap_idle_is_told_of_a_new_message(mail_servers, make_box):
         pushed = client.readline()
     assert pushed.strip() == b"* 1 EXISTS"
     client.send(b"DONE\r\n")
-    assert tag in client.readline()
+    line = client.readline()
+    while line and not line.startswith(tag):  # untagged updates (RECENT…) come first
+        line = client.readline()
+    assert line.startswith(tag + b" OK")
     client.logout()
