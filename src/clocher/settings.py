@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "clocher.onboarding",
     "clocher.api",
     "clocher.mail",
+    "clocher.vault",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +208,14 @@ DEFAULT_FROM_EMAIL = env("FROM_EMAIL", "Clocher <ne-pas-repondre@localhost>")
 
 # --- Mail service: Postfix and Dovecot run by `clocher serve` on unprivileged ports by
 # default; `clocher mail configure --target DIR` writes configs for system services.
+# Vault: sealed chunks under VAULT_DIR (local backend), master key file beside them
+# unless CLOCHER_VAULT_MASTER_KEY (base64, 32 bytes) is set.
+VAULT_DIR = Path(env("VAULT_DIR", str(DATA_DIR / "vault")))
+VAULT_MASTER_KEY = env("VAULT_MASTER_KEY", "")
+VAULT_CHUNK_BYTES = env_int("VAULT_CHUNK_BYTES", 4 * 1024 * 1024)
+VAULT_TRASH_DAYS = env_int("VAULT_TRASH_DAYS", 30)
+VAULT_GC_GRACE_SECONDS = env_int("VAULT_GC_GRACE_SECONDS", 3600)
+
 MAIL_ENABLED = env_bool("MAIL_ENABLED", True)
 # Postfix and Dovecot drop privileges: their spool must not sit in a private home
 # directory, so a root installation keeps it under /var/lib/clocher.

@@ -1,0 +1,122 @@
+"""Envelope encryption: a master key (file in the data dir, 0600, or
+CLOCHER_VAULT_MASTER_KEY) wraps one AES-256 data key per commune; chunks are sealed with
+AES-256-GCM under their commune's key. Rotating the master key re-wraps the data keys
+only."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from clocher.core.models import Commune
+
+NONCE_BYTES = 12
+
+
+def master_key_path() -> Path:
+    return Path(settings.VAULT_DIR) / "master.key"
+
+
+def load_master_key() -> bytes:
+    """The master key, created on first use (atomically, readable by its owner only)."""
+    configured = getattr(settings, "VAULT_MASTER_KEY", "")
+    if configured:
+        key = base64.b64decode(configured)
+        if len(key) != 32:
+            raise ValueError("CLOCHER_VAULT_MASTER_KEY doit faire 32 octets (base64).")
+        return key
+    path = master_key_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(base64.b64encode(os.urandom(32)))
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.link(tmp, path)
+        tmp.unlink()
+    return base64.b64decode(path.read_bytes().strip())
+
+
+def key_id(key: bytes) -> str:
+    return hashlib.sha256(b"clocher-master:" + key).hexdigest()[:16]
+
+
+def _wrap(master: bytes, commune_id: int, data_key: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(master).encrypt(nonce, data_key, f"commune:{commune_id}".encode())
+
+
+def _unwrap(master: bytes, commune_id: int, wrapped: bytes) -> bytes:
+    nonce, sealed = wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:]
+    return AESGCM(master).decrypt(nonce, sealed, f"commune:{commune_id}".encode())
+
+
+_cache: dict[tuple[int, str], bytes] = {}
+
+
+def data_key(commune: Commune) -> bytes:
+    """The commune's data key, created on first use."""
+    from clocher.vault.models import DataKey
+
+    master = load_master_key()
+    cached = _cache.get((commune.pk, key_id(master)))
+    if cached:
+        return cached
+    row = DataKey.objects.filter(commune=commune).first()
+    if row is None:
+        try:
+            with transaction.atomic():
+                row = DataKey.objects.create(
+                    commune=commune,
+                    wrapped=_wrap(master, commune.pk, os.urandom(32)),
+                    master_key_id=key_id(master),
+                )
+        except IntegrityError:  # made by a concurrent request
+            row = DataKey.objects.get(commune=commune)
+    key = _unwrap(master, commune.pk, bytes(row.wrapped))
+    _cache[(commune.pk, key_id(master))] = key
+    return key
+
+
+def rotate_master_key(new_master: bytes) -> int:
+    """Re-wrap every data key under `new_master`; returns how many. The caller installs
+    the new key (file or environment) once this has committed."""
+    from clocher.vault.models import DataKey
+
+    old = load_master_key()
+    count = 0
+    with transaction.atomic():
+        for row in DataKey.objects.select_for_update():
+            key = _unwrap(old, row.commune_id, bytes(row.wrapped))
+            row.wrapped = _wrap(new_master, row.commune_id, key)
+            row.master_key_id = key_id(new_master)
+            row.save(update_fields=["wrapped", "master_key_id"])
+            count += 1
+    _cache.clear()
+    return count
+
+
+def chunk_digest(key: bytes, plaintext: bytes) -> str:
+    """The chunk's name: keyed, so a name reveals nothing of the content outside the
+    commune, and equal content dedups within it."""
+    return hmac.new(key, plaintext, hashlib.sha256).hexdigest()
+
+
+def seal(key: bytes, commune_id: int, digest: str, plaintext: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    aad = f"{commune_id}:{digest}".encode()
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def open_sealed(key: bytes, commune_id: int, digest: str, sealed: bytes) -> bytes:
+    aad = f"{commune_id}:{digest}".encode()
+    return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)

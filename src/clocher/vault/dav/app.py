@@ -1,0 +1,75 @@
+"""The WebDAV application and the WSGI dispatcher that puts it beside Django.
+
+`/remote.php/dav/files/…` goes to WsgiDAV (with our provider, app-password login, and
+locks and properties in the database); everything else, including Nextcloud's
+`status.php` and OCS endpoints, is Django's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import close_old_connections
+
+DAV_PREFIX = "/remote.php/dav/files"
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def build_dav_app() -> WSGIApp:
+    from wsgidav.error_printer import ErrorPrinter
+    from wsgidav.http_authenticator import HTTPAuthenticator
+    from wsgidav.request_resolver import RequestResolver
+    from wsgidav.wsgidav_app import WsgiDAVApp
+
+    from clocher.vault.dav.auth import AppPasswordDomainController
+    from clocher.vault.dav.provider import VaultProvider
+    from clocher.vault.dav.store import DatabaseLockStorage, DatabasePropertyManager
+
+    return WsgiDAVApp(
+        {
+            "provider_mapping": {DAV_PREFIX: VaultProvider()},
+            "http_authenticator": {
+                "domain_controller": AppPasswordDomainController,
+                "accept_basic": True,
+                "accept_digest": False,
+                "default_to_digest": False,
+            },
+            "lock_storage": DatabaseLockStorage(),
+            "property_manager": DatabasePropertyManager(),
+            "middleware_stack": [ErrorPrinter, HTTPAuthenticator, RequestResolver],
+            "dir_browser": {"enable": False},
+            "verbose": 1,
+            "logging": {"enable": False},
+            "suppress_version_info": True,
+        }
+    )
+
+
+class Dispatcher:
+    """Routes DAV paths to WsgiDAV, the rest to Django."""
+
+    def __init__(self, django_app: WSGIApp) -> None:
+        self.django_app = django_app
+        self._dav: WSGIApp | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path == DAV_PREFIX or path.startswith(DAV_PREFIX + "/"):
+            if self._dav is None:
+                self._dav = build_dav_app()
+            close_old_connections()
+            return _closing(self._dav(environ, start_response))
+        return self.django_app(environ, start_response)
+
+
+def _closing(body: Iterable[bytes]) -> Iterable[bytes]:
+    """Stream the answer (a download can be large), then give the database connection
+    back: Django's request signals do not run for DAV requests."""
+    try:
+        yield from body
+    finally:
+        close = getattr(body, "close", None)
+        if close:
+            close()
+        close_old_connections()

@@ -1,0 +1,90 @@
+"""WebDAV login with an app password, throttled like every other login.
+
+argon2id is slow by design (~0.1 s), and sync clients send credentials with every
+request: a verified (login, password) pair is remembered for a few minutes by its keyed
+hash, but the app password and the account are re-read from the database on every
+request, so a revocation or a deactivation bites at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+from typing import Any
+
+from django.db import close_old_connections
+from wsgidav.dc.base_dc import BaseDomainController
+
+from clocher.accounts import services as accounts
+from clocher.accounts.models import AppPassword, User
+
+_SECRET = os.urandom(32)
+_verified: dict[str, tuple[int, float]] = {}
+REMEMBER_SECONDS = 300
+
+
+def _fingerprint(login: str, password: str) -> str:
+    return hmac.new(_SECRET, f"{login.lower()}\0{password}".encode(), hashlib.sha256).hexdigest()
+
+
+def authenticate(login: str, password: str, ip: str | None) -> User | None:
+    try:
+        accounts.check_not_locked(login, ip)
+    except accounts.LoginLocked:
+        return None
+    fingerprint = _fingerprint(login, password)
+    remembered = _verified.get(fingerprint)
+    if remembered and remembered[1] > time.monotonic():
+        record = (
+            AppPassword.objects.filter(
+                pk=remembered[0], revoked_at__isnull=True, user__is_active=True
+            )
+            .select_related("user")
+            .first()
+        )
+        if record is not None:
+            return record.user
+        _verified.pop(fingerprint, None)
+    user = accounts.check_app_password(login, password, ip, service="dav")
+    accounts.note_attempt(login, ip, user is not None, service="dav")
+    if user is None:
+        return None
+    record = AppPassword.objects.filter(
+        user=user, revoked_at__isnull=True, prefix=password[:5]
+    ).first()
+    if record is not None:
+        if len(_verified) > 10_000:
+            _verified.clear()
+        _verified[fingerprint] = (record.pk, time.monotonic() + REMEMBER_SECONDS)
+    return user
+
+
+class AppPasswordDomainController(BaseDomainController):
+    """Basic auth only (over TLS in production): digest would need the clear password."""
+
+    def __init__(self, wsgidav_app: Any, config: dict[str, Any]) -> None:
+        super().__init__(wsgidav_app, config)
+
+    def __str__(self) -> str:
+        return "AppPasswordDomainController"
+
+    def get_domain_realm(self, path_info: str, environ: dict[str, Any]) -> str:
+        return "Clocher"
+
+    def require_authentication(self, realm: str, environ: dict[str, Any]) -> bool:
+        return True
+
+    def basic_auth_user(
+        self, realm: str, user_name: str, password: str, environ: dict[str, Any]
+    ) -> bool:
+        close_old_connections()
+        user = authenticate(user_name, password, environ.get("REMOTE_ADDR"))
+        if user is None:
+            return False
+        environ["clocher.user"] = user
+        return True
+
+    def supports_http_digest_auth(self) -> bool:
+        return False

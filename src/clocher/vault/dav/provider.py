@@ -1,0 +1,395 @@
+"""A WsgiDAV provider over the vault's services.
+
+URLs follow Nextcloud's layout so that its desktop and mobile clients, and any WebDAV
+client, use the same address: `/remote.php/dav/files/<login>/<space>/<path>`. The first
+segment must be the authenticated person's login (anything else is 404: nobody browses
+someone else's tree), the second is one of the spaces `services.spaces_for` gives them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from django.core.exceptions import ValidationError
+from django.db import close_old_connections
+from wsgidav import util
+from wsgidav.dav_error import (
+    HTTP_CONFLICT,
+    HTTP_FORBIDDEN,
+    HTTP_INSUFFICIENT_STORAGE,
+    HTTP_PRECONDITION_FAILED,
+    DAVError,
+)
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
+
+from clocher.accounts.models import User
+from clocher.core.audit import Actor
+from clocher.vault import services
+from clocher.vault.models import Node, Space
+
+OC = "{http://owncloud.org/ns}"
+NC = "{http://nextcloud.org/ns}"
+OC_PROPS = [f"{OC}fileid", f"{OC}id", f"{OC}permissions", f"{OC}size", f"{NC}has-preview"]
+
+
+def _actor(environ: dict[str, Any]) -> Actor:
+    user: User = environ["clocher.user"]
+    return Actor(user=user, label=user.email, ip=environ.get("REMOTE_ADDR", ""))
+
+
+def _dav_error(exc: ValidationError) -> DAVError:
+    message = " ".join(exc.messages)
+    if isinstance(exc, services.QuotaExceeded):
+        return DAVError(HTTP_INSUFFICIENT_STORAGE, message)
+    if isinstance(exc, services.NameConflict):
+        return DAVError(HTTP_PRECONDITION_FAILED, message)
+    return DAVError(HTTP_FORBIDDEN, message)
+
+
+def _spaces(environ: dict[str, Any]) -> dict[str, Space]:
+    """The person's spaces by folder name, once per request."""
+    if "clocher.spaces" not in environ:
+        spaces = services.spaces_for(environ["clocher.user"])
+        several = len({s.commune_id for s in spaces}) > 1
+        environ["clocher.spaces"] = {services.space_label(s, several): s for s in spaces}
+    return environ["clocher.spaces"]
+
+
+def _timestamp(value: Any) -> float:
+    return value.timestamp() if value else time.time()
+
+
+class _Href:
+    """Hrefs keep `@` (allowed in a path segment): the login in the path is an e-mail
+    address, and clients compare hrefs with the URL they asked for."""
+
+    def get_href(self) -> str:
+        provider = self.provider  # type: ignore[attr-defined]
+        path = provider.mount_path + provider.share_path + self.get_preferred_path()  # type: ignore[attr-defined]
+        return quote(path, safe="/!*'(),$-_|.@")
+
+
+class _NodeProps(_Href):
+    """Nextcloud's properties, shared by files and folders."""
+
+    node: Node
+    path: str
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        names = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
+        return [*names, *OC_PROPS]
+
+    def get_property_value(self, name: str) -> Any:
+        if name in (f"{OC}fileid", f"{OC}id"):
+            return str(self.node.pk)
+        if name == f"{OC}permissions":
+            return "RGDNVCK" if self.node.is_folder else "RGDNVW"
+        if name == f"{OC}size":
+            return str(self.node.size)
+        if name == f"{NC}has-preview":
+            return "false"
+        return super().get_property_value(name)  # type: ignore[misc]
+
+
+class UserRoot(_Href, DAVCollection):
+    """`/<login>/`: one folder per space; nothing else can be created here."""
+
+    def __init__(self, path: str, environ: dict[str, Any]) -> None:
+        super().__init__(path, environ)
+
+    def get_member_names(self) -> list[str]:
+        return list(_spaces(self.environ))
+
+    def get_member(self, name: str) -> Any:
+        space = _spaces(self.environ).get(name)
+        if space is None:
+            return None
+        return FolderResource(
+            util.join_uri(self.path, name), self.environ, services.root_of(space), name
+        )
+
+    def get_etag(self) -> str:
+        return "-".join(services.root_of(space).etag for space in _spaces(self.environ).values())
+
+    def support_etag(self) -> bool:
+        return True
+
+    def get_last_modified(self) -> float:
+        return time.time()
+
+    def create_empty_resource(self, name: str) -> Any:
+        raise DAVError(HTTP_FORBIDDEN, "Les fichiers vont dans un espace.")
+
+    def create_collection(self, name: str) -> None:
+        raise DAVError(HTTP_FORBIDDEN, "Les espaces se créent depuis la console.")
+
+    def delete(self) -> None:
+        raise DAVError(HTTP_FORBIDDEN)
+
+
+class FolderResource(_NodeProps, DAVCollection):
+    def __init__(self, path: str, environ: dict[str, Any], node: Node, label: str = "") -> None:
+        super().__init__(path, environ)
+        self.node = node
+        self.label = label or node.name
+
+    def get_display_name(self) -> str:
+        return self.label
+
+    def get_creation_date(self) -> float:
+        return _timestamp(self.node.created_at)
+
+    def get_last_modified(self) -> float:
+        return _timestamp(self.node.modified_at)
+
+    def get_etag(self) -> str:
+        return self.node.etag
+
+    def support_etag(self) -> bool:
+        return True
+
+    def get_used_bytes(self) -> int:
+        return self.node.space.used_bytes
+
+    def get_available_bytes(self) -> int | None:
+        space = self.node.space
+        limit = space.quota_bytes or space.commune.quota_storage_bytes
+        return max(0, limit - space.used_bytes)
+
+    def get_member_names(self) -> list[str]:
+        return [n.name for n in services.children(self.node)]
+
+    def get_member(self, name: str) -> Any:
+        found = services.child(self.node, name)
+        if found is None:
+            return None
+        return _resource(util.join_uri(self.path, name), self.environ, found)
+
+    def get_member_list(self) -> list[Any]:
+        return [
+            _resource(util.join_uri(self.path, n.name), self.environ, n)
+            for n in services.children(self.node)
+        ]
+
+    def create_empty_resource(self, name: str) -> Any:
+        try:
+            clean = services.clean_name(name)
+        except ValidationError as exc:
+            raise _dav_error(exc) from exc
+        if self.environ.get("REQUEST_METHOD") == "PUT":
+            # The content is on its way: nothing is visible before it is all stored.
+            return FileResource(
+                util.join_uri(self.path, clean), self.environ, None, self.node, clean
+            )
+        try:  # LOCK on an unmapped URL makes an empty file (RFC 4918 §7.3)
+            node = services.write_bytes(_actor(self.environ), self.node, clean, b"")
+        except ValidationError as exc:
+            raise _dav_error(exc) from exc
+        return FileResource(util.join_uri(self.path, clean), self.environ, node)
+
+    def create_collection(self, name: str) -> None:
+        try:
+            services.create_folder(_actor(self.environ), self.node, name)
+        except ValidationError as exc:
+            raise _dav_error(exc) from exc
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+    def delete(self) -> None:
+        _delete(self)
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        _copy_single(self, dest_path)
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+    def move_recursive(self, dest_path: str) -> None:
+        _move(self, dest_path)
+
+
+class FileResource(_NodeProps, DAVNonCollection):
+    def __init__(
+        self,
+        path: str,
+        environ: dict[str, Any],
+        node: Node | None,
+        pending_parent: Node | None = None,
+        pending_name: str = "",
+    ) -> None:
+        super().__init__(path, environ)
+        self.node = node  # type: ignore[assignment]
+        self.pending_parent = pending_parent
+        self.pending_name = pending_name
+        self.upload: services.Upload | None = None
+
+    def get_content_length(self) -> int:
+        return self.node.size if self.node else 0
+
+    def get_content_type(self) -> str:
+        if self.node and self.node.content_type:
+            return self.node.content_type
+        return util.guess_mime_type(self.path)
+
+    def get_creation_date(self) -> float:
+        return _timestamp(self.node.created_at if self.node else None)
+
+    def get_last_modified(self) -> float:
+        return _timestamp(self.node.modified_at if self.node else None)
+
+    def get_display_name(self) -> str:
+        return self.node.name if self.node else self.pending_name
+
+    def get_etag(self) -> str | None:
+        return self.node.etag if self.node else None
+
+    def support_etag(self) -> bool:
+        return True
+
+    def support_ranges(self) -> bool:
+        return True
+
+    def get_content(self) -> Any:
+        return services.open_file(self.node)
+
+    def begin_write(self, *, content_type: str | None = None) -> Any:
+        parent = self.pending_parent or self.node.parent
+        self.upload = services.Upload(parent.space.commune)  # type: ignore[union-attr]
+        self._content_type = content_type or ""
+        return _Sink(self.upload)
+
+    def end_write(self, *, with_errors: bool) -> None:
+        if with_errors or self.upload is None:
+            return  # nothing committed: the chunks already stored are collected later
+        parent = self.pending_parent or self.node.parent
+        name = self.pending_name or self.node.name
+        assert parent is not None  # a file always has a folder
+        try:
+            self.node = services.save_file(
+                _actor(self.environ),
+                parent,
+                name,
+                self.upload,
+                self._content_type,
+            )
+        except ValidationError as exc:
+            raise _dav_error(exc) from exc
+
+    def delete(self) -> None:
+        _delete(self)
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        if is_move:
+            _move(self, dest_path)
+        else:
+            _copy_single(self, dest_path)
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+    def move_recursive(self, dest_path: str) -> None:
+        _move(self, dest_path)
+
+
+class _Sink:
+    """What WsgiDAV writes the request body into."""
+
+    def __init__(self, upload: services.Upload) -> None:
+        self.upload = upload
+
+    def write(self, data: bytes) -> int:
+        return self.upload.write(data)
+
+    def close(self) -> None:
+        pass
+
+
+def _resource(path: str, environ: dict[str, Any], node: Node) -> Any:
+    if node.is_folder:
+        return FolderResource(path, environ, node)
+    return FileResource(path, environ, node)
+
+
+def _destination(resource: Any, dest_path: str) -> tuple[Node, str]:
+    """The folder and name a Destination header points to (same person's tree only;
+    WsgiDAV has already unquoted it and made it relative to the share)."""
+    parent_path, _, name = dest_path.rstrip("/").rpartition("/")
+    parent = resource.provider.get_resource_inst(parent_path or "/", resource.environ)
+    if not isinstance(parent, FolderResource):
+        raise DAVError(HTTP_CONFLICT, "Le dossier de destination n'existe pas.")
+    return parent.node, name
+
+
+def _ref_url(resource: Any, path: str) -> str:
+    return quote(resource.provider.share_path + path)
+
+
+def _delete(resource: Any) -> None:
+    try:
+        services.trash(_actor(resource.environ), resource.node)
+    except ValidationError as exc:
+        raise _dav_error(exc) from exc
+    resource.remove_all_properties(recursive=True)
+    resource.remove_all_locks(recursive=True)
+
+
+def _move(resource: Any, dest_path: str) -> None:
+    parent, name = _destination(resource, dest_path)
+    try:
+        services.move(_actor(resource.environ), resource.node, parent, name, overwrite=True)
+    except ValidationError as exc:
+        raise _dav_error(exc) from exc
+    prop_manager = resource.provider.prop_manager
+    if prop_manager:
+        prop_manager.move_properties(
+            resource.get_ref_url(), _ref_url(resource, dest_path), with_children=True
+        )
+
+
+def _copy_single(resource: Any, dest_path: str) -> None:
+    parent, name = _destination(resource, dest_path)
+    actor = _actor(resource.environ)
+    try:
+        if resource.node.is_folder:
+            if services.child(parent, name) is None:
+                services.create_folder(actor, parent, name)
+        else:
+            services.copy(actor, resource.node, parent, name, overwrite=True)
+    except ValidationError as exc:
+        raise _dav_error(exc) from exc
+    prop_manager = resource.provider.prop_manager
+    if prop_manager:
+        prop_manager.copy_properties(resource.get_ref_url(), _ref_url(resource, dest_path))
+
+
+class VaultProvider(DAVProvider):
+    def __init__(self) -> None:
+        super().__init__()
+
+    def __repr__(self) -> str:
+        return "VaultProvider"
+
+    def is_readonly(self) -> bool:
+        return False
+
+    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+        close_old_connections()
+        user: User | None = environ.get("clocher.user")
+        if user is None:
+            return None
+        parts = [p for p in path.strip("/").split("/") if p]
+        if not parts or parts[0].lower() != user.email.lower():
+            return None
+        root = UserRoot("/" + parts[0], environ)
+        if len(parts) == 1:
+            return root
+        folder = root.get_member(parts[1])
+        if folder is None:
+            return None
+        node = services.walk(folder.node, parts[2:])
+        if node is None:
+            return None
+        return _resource("/" + "/".join(parts), environ, node) if len(parts) > 2 else folder

@@ -1,0 +1,178 @@
+"""The vault: spaces, a tree of nodes, versions made of encrypted content-addressed
+chunks, and the usage counters that quotas are enforced on.
+
+Content lives in the blob store (`blobstore/`); the database holds the tree and which
+chunks make each version. A version row exists only once all its chunks are stored, so
+an interrupted upload leaves nothing visible and nothing counted.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from clocher.core.models import Commune
+
+
+class SpaceKind(models.TextChoices):
+    COMMUNE = "commune", "Espace de la commune"
+    PERSONAL = "personal", "Espace personnel"
+    GROUP = "group", "Dossier de groupe"
+
+
+class Space(models.Model):
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="spaces")
+    kind = models.CharField(max_length=10, choices=SpaceKind.choices)
+    name = models.CharField("nom", max_length=120)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="personal_spaces",
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="group_spaces"
+    )
+    quota_bytes = models.PositiveBigIntegerField("quota", null=True, blank=True)
+    used_bytes = models.PositiveBigIntegerField("utilisé", default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["commune"], condition=Q(kind="commune"), name="space_one_commune_space"
+            ),
+            models.UniqueConstraint(
+                fields=["commune", "owner"],
+                condition=Q(kind="personal"),
+                name="space_one_personal_space",
+            ),
+            models.CheckConstraint(
+                condition=Q(quota_bytes__isnull=True) | Q(used_bytes__lte=F("quota_bytes")),
+                name="space_within_quota",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.commune})"
+
+
+class CommuneUsage(models.Model):
+    """The commune's storage across all its spaces, checked in the same UPDATE as the
+    space's so that concurrent uploads can never together exceed either quota."""
+
+    commune = models.OneToOneField(Commune, on_delete=models.CASCADE, related_name="vault_usage")
+    used_bytes = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.commune}: {self.used_bytes}"
+
+
+class DataKey(models.Model):
+    """The commune's AES-256 data key, wrapped (AES-GCM) by the master key; rotating the
+    master key re-wraps these rows, never the data."""
+
+    commune = models.OneToOneField(Commune, on_delete=models.CASCADE, related_name="data_key")
+    wrapped = models.BinaryField()
+    master_key_id = models.CharField(max_length=16)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"clé de {self.commune}"
+
+
+class Chunk(models.Model):
+    """An encrypted piece of content, named by HMAC(data key, plaintext): identical
+    content within a commune is stored once; across communes, never shared."""
+
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="chunks")
+    digest = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["commune", "digest"], name="chunk_unique_digest")
+        ]
+
+    def __str__(self) -> str:
+        return self.digest
+
+
+class Node(models.Model):
+    """A folder or a file. Every space has one root folder (no parent, empty name)."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="nodes")
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
+    name = models.CharField("nom", max_length=255)
+    is_folder = models.BooleanField(default=False)
+    size = models.PositiveBigIntegerField(default=0)
+    current = models.ForeignKey(
+        "Version", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    content_type = models.CharField(max_length=120, blank=True)
+    etag = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    deleted_by = models.CharField(max_length=254, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent", "name"],
+                condition=Q(deleted_at__isnull=True),
+                name="node_unique_live_name",
+            ),
+            models.UniqueConstraint(
+                fields=["space"], condition=Q(parent__isnull=True), name="node_one_root"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or "/"
+
+
+class Version(models.Model):
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="versions")
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    author = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.node} @ {self.created_at}"
+
+
+class VersionChunk(models.Model):
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    offset = models.PositiveBigIntegerField()
+    chunk = models.ForeignKey(Chunk, on_delete=models.PROTECT, related_name="uses")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "position"], name="versionchunk_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}#{self.position}"
+
+
+class DavEntry(models.Model):
+    """WebDAV locks and dead properties, shared by every web process (`dav/store.py`)."""
+
+    key = models.CharField(max_length=1024, unique=True)
+    value = models.JSONField()
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,790 @@
+"""Vault services: spaces, the file tree, uploads, versions, trash, quotas, fsck.
+
+Every entry point takes the acting person and checks nothing about HTTP: the web pages,
+the WebDAV provider and the CLI all come through here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from clocher.accounts.models import User
+from clocher.core import audit
+from clocher.core.audit import Actor
+from clocher.core.models import Commune, CommuneStatus, Membership
+from clocher.vault import crypto
+from clocher.vault.blobstore import store
+from clocher.vault.models import (
+    Chunk,
+    CommuneUsage,
+    Node,
+    Space,
+    SpaceKind,
+    Version,
+    VersionChunk,
+)
+
+WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
+    f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)
+}
+BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F)}
+
+
+class QuotaExceeded(ValidationError):
+    pass
+
+
+class NameConflict(ValidationError):
+    pass
+
+
+# ---------------------------------------------------------------------------- names
+
+
+def clean_name(name: str) -> str:
+    """A file or folder name as stored: NFC, and refused with a reason when it could
+    escape its folder, confuse a reader or break a Windows client."""
+    name = unicodedata.normalize("NFC", name or "")
+    if name in ("", ".", ".."):
+        raise ValidationError("Nom vide ou réservé (« . », « .. »).")
+    if "/" in name or "\\" in name:
+        raise ValidationError(f"Le nom « {name} » contient une barre oblique.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValidationError("Le nom contient un caractère de contrôle.")
+    if BIDI_CONTROLS & set(name):
+        raise ValidationError(
+            "Le nom contient un caractère qui inverse le sens du texte (il peut déguiser "
+            "une extension, par exemple « facture‮fdp.exe »)."
+        )
+    if len(name.encode("utf-8")) > 255:
+        raise ValidationError("Nom trop long : 255 octets au plus.")
+    if name != name.rstrip(". "):
+        raise ValidationError("Un nom ne peut pas finir par un point ou une espace (Windows).")
+    if name.split(".", 1)[0].upper() in WINDOWS_RESERVED:
+        raise ValidationError(f"« {name} » est un nom réservé par Windows.")
+    return name
+
+
+# ---------------------------------------------------------------------------- spaces
+
+
+def _new_etag() -> str:
+    return secrets.token_hex(8)
+
+
+def _make_space(commune: Commune, kind: str, name: str, owner: User | None = None) -> Space:
+    space = Space.objects.create(commune=commune, kind=kind, name=name, owner=owner)
+    Node.objects.create(
+        space=space,
+        parent=None,
+        name="",
+        is_folder=True,
+        etag=_new_etag(),
+        modified_at=timezone.now(),
+    )
+    CommuneUsage.objects.get_or_create(commune=commune)
+    return space
+
+
+def ensure_commune_space(actor: Actor, commune: Commune) -> Space:
+    """The commune's shared space (idempotent): made by the onboarding step."""
+    existing = Space.objects.filter(commune=commune, kind=SpaceKind.COMMUNE).first()
+    if existing:
+        return existing
+    with transaction.atomic():
+        space = _make_space(commune, SpaceKind.COMMUNE, commune.name)
+        audit.record(actor, "vault.space_created", commune=commune, target=space.name)
+    return space
+
+
+def ensure_personal_space(commune: Commune, user: User) -> Space:
+    existing = Space.objects.filter(commune=commune, kind=SpaceKind.PERSONAL, owner=user).first()
+    if existing:
+        return existing
+    try:
+        with transaction.atomic():
+            return _make_space(commune, SpaceKind.PERSONAL, "Mes documents", owner=user)
+    except IntegrityError:
+        return Space.objects.get(commune=commune, kind=SpaceKind.PERSONAL, owner=user)
+
+
+def create_group_space(actor: Actor, commune: Commune, name: str, members: list[User]) -> Space:
+    name = clean_name(name)
+    with transaction.atomic():
+        space = _make_space(commune, SpaceKind.GROUP, name)
+        space.members.set(members)
+        audit.record(
+            actor,
+            "vault.group_created",
+            commune=commune,
+            target=name,
+            data={"members": sorted(u.email for u in members)},
+        )
+    return space
+
+
+def _active_communes(user: User) -> list[Commune]:
+    return [
+        m.commune
+        for m in Membership.objects.filter(
+            user=user,
+            is_active=True,
+            commune__isnull=False,
+            commune__status=CommuneStatus.ACTIVE,
+        ).select_related("commune")
+        if m.commune is not None
+    ]
+
+
+def spaces_for(user: User) -> list[Space]:
+    """What `user` may open: each active commune's space, their personal space in it and
+    the group folders they belong to. Personal spaces are made on first use."""
+    communes = _active_communes(user)
+    for commune in communes:
+        ensure_personal_space(commune, user)
+    return list(
+        Space.objects.filter(commune__in=communes)
+        .filter(
+            Q(kind=SpaceKind.COMMUNE)
+            | Q(kind=SpaceKind.PERSONAL, owner=user)
+            | Q(kind=SpaceKind.GROUP, members=user)
+        )
+        .select_related("commune")
+        .distinct()
+        .order_by("commune__name", "kind", "name")
+    )
+
+
+def space_label(space: Space, several_communes: bool) -> str:
+    """The space's folder name at the top of a person's tree."""
+    if space.kind == SpaceKind.COMMUNE:
+        return space.commune.name
+    prefix = f"{space.commune.name} - " if several_communes else ""
+    return f"{prefix}{space.name}"
+
+
+def root_of(space: Space) -> Node:
+    return Node.objects.get(space=space, parent__isnull=True)
+
+
+# ---------------------------------------------------------------------------- tree
+
+
+def children(folder: Node) -> list[Node]:
+    return list(
+        Node.objects.filter(parent=folder, deleted_at__isnull=True).order_by("-is_folder", "name")
+    )
+
+
+def child(folder: Node, name: str) -> Node | None:
+    return Node.objects.filter(
+        parent=folder, name=unicodedata.normalize("NFC", name), deleted_at__isnull=True
+    ).first()
+
+
+def walk(folder: Node, parts: list[str]) -> Node | None:
+    node: Node | None = folder
+    for part in parts:
+        if node is None or not node.is_folder:
+            return None
+        node = child(node, part)
+    return node
+
+
+def ancestors(node: Node) -> list[Node]:
+    chain = []
+    current = node.parent
+    while current is not None:
+        chain.append(current)
+        current = current.parent
+    return chain
+
+
+def is_inside(node: Node, folder: Node) -> bool:
+    return node.pk == folder.pk or any(a.pk == folder.pk for a in ancestors(node))
+
+
+def _touch(node: Node) -> None:
+    """A change below a folder changes its ETag, up to the root: sync clients compare the
+    root's ETag to know something moved."""
+    now = timezone.now()
+    ids = [a.pk for a in ancestors(node)]
+    if node.is_folder:
+        ids.append(node.pk)
+    for pk in ids:
+        Node.objects.filter(pk=pk).update(etag=_new_etag(), modified_at=now)
+
+
+def create_folder(actor: Actor, parent: Node, name: str) -> Node:
+    name = clean_name(name)
+    if not parent.is_folder:
+        raise ValidationError("On ne peut créer un dossier que dans un dossier.")
+    try:
+        with transaction.atomic():
+            folder = Node.objects.create(
+                space=parent.space,
+                parent=parent,
+                name=name,
+                is_folder=True,
+                etag=_new_etag(),
+                modified_at=timezone.now(),
+            )
+            _touch(folder)
+            audit.record(
+                actor, "vault.folder_created", commune=parent.space.commune, target=path_of(folder)
+            )
+    except IntegrityError as exc:
+        raise NameConflict(f"« {name} » existe déjà ici.") from exc
+    return folder
+
+
+def path_of(node: Node) -> str:
+    names = [a.name for a in reversed(ancestors(node)) if a.parent_id is not None]
+    return "/" + "/".join([*names, node.name]) if node.parent_id else "/"
+
+
+# ---------------------------------------------------------------------------- quotas
+
+
+def _charge(space: Space, delta: int) -> None:
+    """Count `delta` bytes on the space and the commune, or refuse: one conditional
+    UPDATE each, in the caller's transaction, so concurrent uploads cannot together
+    pass a quota."""
+    if delta == 0:
+        return
+    if delta < 0:
+        Space.objects.filter(pk=space.pk).update(used_bytes=F("used_bytes") + delta)
+        CommuneUsage.objects.filter(commune_id=space.commune_id).update(
+            used_bytes=F("used_bytes") + delta
+        )
+        return
+    updated = (
+        Space.objects.filter(pk=space.pk)
+        .filter(Q(quota_bytes__isnull=True) | Q(used_bytes__lte=F("quota_bytes") - delta))
+        .update(used_bytes=F("used_bytes") + delta)
+    )
+    if not updated:
+        raise QuotaExceeded(f"Quota de l'espace « {space.name} » atteint.")
+    limit = Commune.objects.values_list("quota_storage_bytes", flat=True).get(pk=space.commune_id)
+    CommuneUsage.objects.get_or_create(commune_id=space.commune_id)
+    updated = CommuneUsage.objects.filter(
+        commune_id=space.commune_id, used_bytes__lte=limit - delta
+    ).update(used_bytes=F("used_bytes") + delta)
+    if not updated:
+        raise QuotaExceeded("Quota de stockage de la commune atteint.")
+
+
+# ---------------------------------------------------------------------------- content
+
+
+@dataclass
+class Upload:
+    """Content being received: cut into chunks, each sealed and stored as it fills, so
+    memory stays bounded. Nothing is visible until `commit`; `abort` (or a crash) leaves
+    only unreferenced chunks that `fsck --gc` removes."""
+
+    commune: Commune
+    chunk_bytes: int = field(default_factory=lambda: settings.VAULT_CHUNK_BYTES)
+    size: int = 0
+    _buffer: bytearray = field(default_factory=bytearray)
+    _digests: list[tuple[str, int]] = field(default_factory=list)
+    _sha256: object = field(default_factory=hashlib.sha256)
+
+    def __post_init__(self) -> None:
+        self._key = crypto.data_key(self.commune)
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        self.size += len(data)
+        self._sha256.update(data)  # type: ignore[attr-defined]
+        while len(self._buffer) >= self.chunk_bytes:
+            self._store(bytes(self._buffer[: self.chunk_bytes]))
+            del self._buffer[: self.chunk_bytes]
+        return len(data)
+
+    def _store(self, plaintext: bytes) -> None:
+        digest = crypto.chunk_digest(self._key, plaintext)
+        key = f"{self.commune.pk}/{digest}"
+        blobs = store()
+        if not blobs.exists(key):
+            blobs.put(key, crypto.seal(self._key, self.commune.pk, digest, plaintext))
+        self._digests.append((digest, len(plaintext)))
+
+    def finish(self) -> None:
+        """Store the last partial chunk (an empty file has none)."""
+        if self._buffer:
+            self._store(bytes(self._buffer))
+            self._buffer = bytearray()
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()  # type: ignore[attr-defined]
+
+    def _attach(self, version: Version) -> None:
+        offset = 0
+        for position, (digest, size) in enumerate(self._digests):
+            chunk, _ = Chunk.objects.get_or_create(
+                commune=self.commune, digest=digest, defaults={"size": size}
+            )
+            VersionChunk.objects.create(
+                version=version, position=position, offset=offset, chunk=chunk
+            )
+            offset += size
+
+
+def read_stream(
+    stream: io.RawIOBase | io.BufferedIOBase, upload: Upload, block: int = 1 << 20
+) -> None:
+    while True:
+        data = stream.read(block)
+        if not data:
+            break
+        upload.write(data)
+
+
+def save_file(
+    actor: Actor,
+    parent: Node,
+    name: str,
+    upload: Upload,
+    content_type: str = "",
+    if_match: str | None = None,
+) -> Node:
+    """Make the received content the file `name`'s new version (or a new file)."""
+    name = clean_name(name)
+    upload.finish()
+    with transaction.atomic():
+        node = (
+            Node.objects.select_for_update()
+            .filter(parent=parent, name=name, deleted_at__isnull=True)
+            .first()
+        )
+        if if_match is not None and (node is None or node.etag != if_match):
+            raise NameConflict("Le fichier a changé entre-temps (ETag différent).")
+        if node is not None and node.is_folder:
+            raise NameConflict(f"« {name} » est un dossier.")
+        _charge(parent.space, upload.size)
+        if node is None:
+            try:
+                with transaction.atomic():
+                    node = Node.objects.create(
+                        space=parent.space,
+                        parent=parent,
+                        name=name,
+                        is_folder=False,
+                        modified_at=timezone.now(),
+                    )
+            except IntegrityError as exc:
+                raise NameConflict(f"« {name} » existe déjà ici.") from exc
+            action = "vault.file_created"
+        else:
+            action = "vault.file_updated"
+        version = Version.objects.create(
+            node=node, size=upload.size, sha256=upload.sha256, author=actor.label
+        )
+        upload._attach(version)
+        node.current = version
+        node.size = upload.size
+        node.content_type = content_type[:120]
+        node.etag = f"{version.pk:x}-{upload.sha256[:12]}"
+        node.modified_at = timezone.now()
+        node.save(update_fields=["current", "size", "content_type", "etag", "modified_at"])
+        _touch(node)
+        audit.record(
+            actor,
+            action,
+            commune=parent.space.commune,
+            target=path_of(node),
+            data={"size": upload.size, "sha256": upload.sha256},
+        )
+    return node
+
+
+def write_bytes(actor: Actor, parent: Node, name: str, data: bytes, content_type: str = "") -> Node:
+    upload = Upload(parent.space.commune)
+    upload.write(data)
+    return save_file(actor, parent, name, upload, content_type)
+
+
+class VersionReader(io.RawIOBase):
+    """A version's content as a seekable file (HTTP Range reads one chunk at a time)."""
+
+    def __init__(self, version: Version) -> None:
+        self.version = version
+        self.commune = version.node.space.commune
+        self.key = crypto.data_key(self.commune)
+        self.parts = list(version.chunks.select_related("chunk"))
+        self.position = 0
+        self._cached: tuple[int, bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.version.size}
+        self.position = max(0, base[whence] + offset)
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def _plain(self, index: int) -> bytes:
+        if self._cached and self._cached[0] == index:
+            return self._cached[1]
+        digest = self.parts[index].chunk.digest
+        data = crypto.open_sealed(
+            self.key, self.commune.pk, digest, store().get(f"{self.commune.pk}/{digest}")
+        )
+        self._cached = (index, data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.position >= self.version.size:
+            return 0
+        index = max(i for i, p in enumerate(self.parts) if p.offset <= self.position)
+        data = self._plain(index)
+        start = self.position - self.parts[index].offset
+        piece = data[start : start + len(buffer)]
+        buffer[: len(piece)] = piece
+        self.position += len(piece)
+        return len(piece)
+
+
+def open_file(node: Node) -> VersionReader:
+    if node.is_folder or node.current is None:
+        raise ValidationError("Ce n'est pas un fichier.")
+    return VersionReader(node.current)
+
+
+def iter_content(node: Node, block: int = 1 << 20) -> Iterator[bytes]:
+    reader = open_file(node)
+    while True:
+        data = reader.read(block)
+        if not data:
+            return
+        yield data
+
+
+# ---------------------------------------------------------------------------- moves
+
+
+def _subtree(node: Node) -> list[Node]:
+    found, frontier = [node], [node]
+    while frontier:
+        frontier = list(Node.objects.filter(parent__in=frontier))
+        found.extend(frontier)
+    return found
+
+
+def _stored_size(nodes: list[Node]) -> int:
+    return Version.objects.filter(node__in=nodes).aggregate(total=Sum("size"))["total"] or 0
+
+
+def move(
+    actor: Actor, node: Node, new_parent: Node, new_name: str, overwrite: bool = False
+) -> Node:
+    """Rename and/or move (within the person's reach; across spaces the quota moves)."""
+    new_name = clean_name(new_name)
+    if node.parent_id is None:
+        raise ValidationError("La racine d'un espace ne se déplace pas.")
+    if not new_parent.is_folder or is_inside(new_parent, node):
+        raise ValidationError("On ne peut pas déplacer un dossier dans lui-même.")
+    with transaction.atomic():
+        existing = child(new_parent, new_name)
+        if existing is not None and existing.pk != node.pk:
+            if not overwrite:
+                raise NameConflict(f"« {new_name} » existe déjà à la destination.")
+            trash(actor, existing)
+        if new_parent.space_id != node.space_id:
+            size = _stored_size(_subtree(node))
+            _charge(new_parent.space, size)
+            _charge(node.space, -size)
+            Node.objects.filter(pk__in=[n.pk for n in _subtree(node)]).update(
+                space=new_parent.space
+            )
+        old_path = path_of(node)
+        _touch(node)
+        node.parent, node.name = new_parent, new_name
+        node.modified_at = timezone.now()
+        node.save(update_fields=["parent", "name", "modified_at"])
+        _touch(node)
+        audit.record(
+            actor,
+            "vault.moved",
+            commune=new_parent.space.commune,
+            target=path_of(node),
+            data={"from": old_path},
+        )
+    return node
+
+
+def copy(
+    actor: Actor, node: Node, new_parent: Node, new_name: str, overwrite: bool = False
+) -> Node:
+    """Copy a file (its current content, shared chunks: nothing re-stored) or a folder."""
+    new_name = clean_name(new_name)
+    if node.is_folder and is_inside(new_parent, node):
+        raise ValidationError("On ne peut pas copier un dossier dans lui-même.")
+    with transaction.atomic():
+        existing = child(new_parent, new_name)
+        if existing is not None:
+            if not overwrite:
+                raise NameConflict(f"« {new_name} » existe déjà à la destination.")
+            trash(actor, existing)
+        made = _copy_into(node, new_parent, new_name, actor)
+        _touch(made)
+        audit.record(
+            actor,
+            "vault.copied",
+            commune=new_parent.space.commune,
+            target=path_of(made),
+            data={"from": path_of(node)},
+        )
+    return made
+
+
+def _copy_into(node: Node, parent: Node, name: str, actor: Actor) -> Node:
+    now = timezone.now()
+    made = Node.objects.create(
+        space=parent.space,
+        parent=parent,
+        name=name,
+        is_folder=node.is_folder,
+        content_type=node.content_type,
+        size=node.size,
+        etag=_new_etag(),
+        modified_at=now,
+    )
+    if node.is_folder:
+        for sub in children(node):
+            _copy_into(sub, made, sub.name, actor)
+    elif node.current is not None:
+        _charge(parent.space, node.current.size)
+        version = Version.objects.create(
+            node=made, size=node.current.size, sha256=node.current.sha256, author=actor.label
+        )
+        VersionChunk.objects.bulk_create(
+            VersionChunk(version=version, position=p.position, offset=p.offset, chunk_id=p.chunk_id)
+            for p in node.current.chunks.all()
+        )
+        made.current = version
+        made.etag = f"{version.pk:x}-{version.sha256[:12]}"
+        made.save(update_fields=["current", "etag"])
+    return made
+
+
+# ---------------------------------------------------------------------------- trash
+
+
+def trash(actor: Actor, node: Node) -> None:
+    """To the trash: invisible at once, restorable until purged (quota still counted)."""
+    if node.parent_id is None:
+        raise ValidationError("La racine d'un espace ne se supprime pas.")
+    with transaction.atomic():
+        node.deleted_at = timezone.now()
+        node.deleted_by = actor.label[:254]
+        node.save(update_fields=["deleted_at", "deleted_by"])
+        _touch(node)
+        audit.record(actor, "vault.trashed", commune=node.space.commune, target=path_of(node))
+
+
+def trashed(space: Space) -> list[Node]:
+    return list(Node.objects.filter(space=space, deleted_at__isnull=False).order_by("-deleted_at"))
+
+
+def restore(actor: Actor, node: Node) -> Node:
+    with transaction.atomic():
+        name = node.name
+        stem, dot, ext = name.rpartition(".")
+        counter = 1
+        while child(node.parent, name) is not None:  # type: ignore[arg-type]
+            counter += 1
+            name = (
+                f"{stem} (restauré {counter}).{ext}"
+                if dot and stem
+                else f"{node.name} (restauré {counter})"
+            )
+        node.name, node.deleted_at, node.deleted_by = name, None, ""
+        node.save(update_fields=["name", "deleted_at", "deleted_by"])
+        _touch(node)
+        audit.record(actor, "vault.restored", commune=node.space.commune, target=path_of(node))
+    return node
+
+
+def purge(actor: Actor, node: Node) -> int:
+    """Delete for good (a trashed node and everything under it); frees the quota.
+    Chunks no longer used are removed by `fsck --gc`."""
+    with transaction.atomic():
+        nodes = _subtree(node)
+        size = _stored_size(nodes)
+        target = path_of(node)
+        Node.objects.filter(pk__in=[n.pk for n in nodes]).update(current=None)
+        node.delete()
+        _charge(node.space, -size)
+        audit.record(
+            actor, "vault.purged", commune=node.space.commune, target=target, data={"size": size}
+        )
+    return size
+
+
+def purge_expired_trash(actor: Actor) -> int:
+    limit = timezone.now() - timedelta(days=settings.VAULT_TRASH_DAYS)
+    count = 0
+    for node in Node.objects.filter(deleted_at__lt=limit):
+        if Node.objects.filter(pk=node.pk).exists():
+            purge(actor, node)
+            count += 1
+    return count
+
+
+# ---------------------------------------------------------------------------- versions
+
+
+def versions(node: Node) -> list[Version]:
+    return list(node.versions.all())
+
+
+def restore_version(actor: Actor, node: Node, version: Version) -> Node:
+    """The old content becomes the newest version (history is never rewritten)."""
+    if version.node_id != node.pk:
+        raise ValidationError("Cette version n'est pas celle de ce fichier.")
+    with transaction.atomic():
+        _charge(node.space, version.size)
+        new = Version.objects.create(
+            node=node, size=version.size, sha256=version.sha256, author=actor.label
+        )
+        VersionChunk.objects.bulk_create(
+            VersionChunk(version=new, position=p.position, offset=p.offset, chunk_id=p.chunk_id)
+            for p in version.chunks.all()
+        )
+        node.current, node.size = new, new.size
+        node.etag = f"{new.pk:x}-{new.sha256[:12]}"
+        node.modified_at = timezone.now()
+        node.save(update_fields=["current", "size", "etag", "modified_at"])
+        _touch(node)
+        audit.record(
+            actor,
+            "vault.version_restored",
+            commune=node.space.commune,
+            target=path_of(node),
+            data={"version": version.pk},
+        )
+    return node
+
+
+# ---------------------------------------------------------------------------- reports
+
+
+def search(user: User, text: str, limit: int = 50) -> list[Node]:
+    text = unicodedata.normalize("NFC", text.strip())
+    if not text:
+        return []
+    return list(
+        Node.objects.filter(
+            space__in=spaces_for(user),
+            deleted_at__isnull=True,
+            name__icontains=text,
+            parent__isnull=False,
+        )
+        .select_related("space", "space__commune")
+        .order_by("name")[:limit]
+    )
+
+
+@dataclass
+class FsckReport:
+    checked_chunks: int = 0
+    problems: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    removed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def fsck(gc: bool = False, grace_seconds: float | None = None) -> FsckReport:
+    """Every referenced chunk present, decrypting and matching its name; blobs no version
+    uses (left by an interrupted upload or a purge) are listed, and removed with gc once
+    older than the grace delay (an upload in progress has unreferenced blobs too)."""
+    import time
+
+    grace = settings.VAULT_GC_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    report = FsckReport()
+    blobs = store()
+    keys: dict[int, bytes] = {}
+    for chunk in Chunk.objects.select_related("commune").iterator():
+        report.checked_chunks += 1
+        name = f"{chunk.commune_id}/{chunk.digest}"
+        try:
+            sealed = blobs.get(name)
+        except FileNotFoundError:
+            report.problems.append(f"bloc absent : {name}")
+            continue
+        key = keys.setdefault(chunk.commune_id, crypto.data_key(chunk.commune))
+        try:
+            plain = crypto.open_sealed(key, chunk.commune_id, chunk.digest, sealed)
+        except Exception:  # noqa: BLE001 - any failure to open is the finding
+            report.problems.append(f"bloc illisible (altéré ?) : {name}")
+            continue
+        if crypto.chunk_digest(key, plain) != chunk.digest or len(plain) != chunk.size:
+            report.problems.append(f"bloc ne correspondant pas à son nom : {name}")
+    for version in Version.objects.filter(node__isnull=False).annotate(
+        total=Sum("chunks__chunk__size")
+    ):
+        if (version.total or 0) != version.size:
+            report.problems.append(
+                f"version {version.pk} incomplète ({version.total} ≠ {version.size})"
+            )
+    used = set(
+        f"{c}/{d}"
+        for c, d in Chunk.objects.filter(uses__isnull=False).values_list("commune_id", "digest")
+    )
+    for name in blobs.names():
+        if name not in used:
+            report.orphans.append(name)
+    if gc:
+        now = time.time()
+        for name in report.orphans:
+            if now - blobs.modified(name) >= grace:
+                blobs.delete(name)
+                report.removed += 1
+        Chunk.objects.filter(
+            uses__isnull=True, created_at__lte=timezone.now() - timedelta(seconds=grace)
+        ).delete()
+    return report
+
+
+@dataclass
+class Usage:
+    commune: Commune
+    used_bytes: int
+    quota_bytes: int
+    files: int
+
+
+def usage(commune: Commune) -> Usage:
+    row = CommuneUsage.objects.filter(commune=commune).first()
+    return Usage(
+        commune,
+        row.used_bytes if row else 0,
+        commune.quota_storage_bytes,
+        Node.objects.filter(
+            space__commune=commune, is_folder=False, deleted_at__isnull=True
+        ).count(),
+    )

@@ -1,0 +1,55 @@
+"""A real HTTP/1.1 server (cheroot, WsgiDAV's own) in a thread, serving the same WSGI
+application as gunicorn does in production, on the test database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from cheroot import wsgi
+from django.core.handlers.wsgi import WSGIHandler
+
+from clocher.accounts.models import User
+from clocher.accounts.services import create_app_password
+from clocher.core.audit import Actor
+from clocher.vault import services
+from clocher.vault.dav.app import DAV_PREFIX, Dispatcher
+
+ACTOR = Actor(label="tests")
+
+
+@pytest.fixture
+def dav_server(transactional_db) -> Iterator[str]:
+    server = wsgi.Server(("127.0.0.1", 0), Dispatcher(WSGIHandler()), numthreads=8)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    host, port = server.bind_addr
+    yield f"http://{host}:{port}"
+    server.stop()
+    thread.join(timeout=10)
+
+
+@dataclass
+class DavUser:
+    user: User
+    password: str
+    base: str
+
+    @property
+    def root(self) -> str:
+        return f"{self.base}{DAV_PREFIX}/{self.user.email}/"
+
+
+@pytest.fixture
+def dav_user(dav_server, admin_a, commune_a) -> DavUser:
+    services.ensure_commune_space(ACTOR, commune_a)
+    return DavUser(admin_a, create_app_password(ACTOR, admin_a, "tests").clear, dav_server)
+
+
+@pytest.fixture
+def dav_user_b(dav_server, admin_b, commune_b) -> DavUser:
+    services.ensure_commune_space(ACTOR, commune_b)
+    return DavUser(admin_b, create_app_password(ACTOR, admin_b, "tests").clear, dav_server)
