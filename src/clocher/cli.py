@@ -41,6 +41,7 @@ class ClocherGroup(click.Group):
         from clocher.core.cli import register as register_core
         from clocher.mail.cli import register as register_mail
         from clocher.onboarding.cli import register as register_onboarding
+        from clocher.vault.cli import register as register_vault
 
         for register in (
             register_core,
@@ -48,6 +49,7 @@ class ClocherGroup(click.Group):
             register_onboarding,
             register_api,
             register_mail,
+            register_vault,
         ):
             register(self)
 

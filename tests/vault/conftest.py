@@ -20,6 +20,14 @@ from clocher.vault.dav.app import DAV_PREFIX, Dispatcher
 ACTOR = Actor(label="tests")
 
 
+@pytest.fixture(autouse=True)
+def vault_dir(settings, tmp_path):
+    """Each test its own blob directory and master key (the database is emptied between
+    tests; the files would not be)."""
+    settings.VAULT_DIR = tmp_path / "vault"
+    return settings.VAULT_DIR
+
+
 @pytest.fixture
 def dav_server(transactional_db) -> Iterator[str]:
     server = wsgi.Server(("127.0.0.1", 0), Dispatcher(WSGIHandler()), numthreads=8)

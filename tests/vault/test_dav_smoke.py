@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import requests
 from urllib.parse import quote
 
 import pytest
+import requests
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_put_get_propfind_roundtrip(dav_user, commune_a):
     auth = (dav_user.user.email, dav_user.password)
     space = dav_user.root + quote(commune_a.name) + "/"
-    listing = requests.request("PROPFIND", dav_user.root, auth=auth, headers={"Depth": "1"}, timeout=10)
+    listing = requests.request(
+        "PROPFIND", dav_user.root, auth=auth, headers={"Depth": "1"}, timeout=10
+    )
     assert listing.status_code == 207, listing.text
     assert commune_a.name in listing.text
     put = requests.put(space + "note.txt", data=b"bonjour", auth=auth, timeout=10)

@@ -60,17 +60,11 @@ def _unwrap(master: bytes, commune_id: int, wrapped: bytes) -> bytes:
     return AESGCM(master).decrypt(nonce, sealed, f"commune:{commune_id}".encode())
 
 
-_cache: dict[tuple[int, str], bytes] = {}
-
-
 def data_key(commune: Commune) -> bytes:
     """The commune's data key, created on first use."""
     from clocher.vault.models import DataKey
 
     master = load_master_key()
-    cached = _cache.get((commune.pk, key_id(master)))
-    if cached:
-        return cached
     row = DataKey.objects.filter(commune=commune).first()
     if row is None:
         try:
@@ -82,9 +76,7 @@ def data_key(commune: Commune) -> bytes:
                 )
         except IntegrityError:  # made by a concurrent request
             row = DataKey.objects.get(commune=commune)
-    key = _unwrap(master, commune.pk, bytes(row.wrapped))
-    _cache[(commune.pk, key_id(master))] = key
-    return key
+    return _unwrap(master, commune.pk, bytes(row.wrapped))
 
 
 def rotate_master_key(new_master: bytes) -> int:
@@ -101,7 +93,6 @@ def rotate_master_key(new_master: bytes) -> int:
             row.master_key_id = key_id(new_master)
             row.save(update_fields=["wrapped", "master_key_id"])
             count += 1
-    _cache.clear()
     return count
 
 

@@ -454,15 +454,18 @@ class VersionReader(io.RawIOBase):
         return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self.position >= self.version.size:
-            return 0
-        index = max(i for i, p in enumerate(self.parts) if p.offset <= self.position)
-        data = self._plain(index)
-        start = self.position - self.parts[index].offset
-        piece = data[start : start + len(buffer)]
-        buffer[: len(piece)] = piece
-        self.position += len(piece)
-        return len(piece)
+        """Fills the buffer across chunk boundaries (callers such as Range handling
+        expect a full read until the end of the content)."""
+        filled = 0
+        while filled < len(buffer) and self.position < self.version.size:
+            index = max(i for i, p in enumerate(self.parts) if p.offset <= self.position)
+            data = self._plain(index)
+            start = self.position - self.parts[index].offset
+            piece = data[start : start + len(buffer) - filled]
+            buffer[filled : filled + len(piece)] = piece
+            filled += len(piece)
+            self.position += len(piece)
+        return filled
 
 
 def open_file(node: Node) -> VersionReader:

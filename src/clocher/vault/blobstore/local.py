@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,8 @@ class LocalStore:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # Unique per writer: two uploads of the same content may store the same chunk.
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
         with tmp.open("wb") as fh:
             fh.write(data)
             fh.flush()

@@ -1,0 +1,77 @@
+"""Vault commands: usage per commune, integrity check."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from django.template.defaultfilters import filesizeformat
+from rich.table import Table
+
+from clocher.core.cli import cli_actor, console, fail
+
+
+@click.group()
+def vault() -> None:
+    """Coffre-fort : occupation, vérification d'intégrité, corbeille."""
+
+
+@vault.command("usage")
+@click.argument("insee", required=False)
+def usage_command(insee: str | None) -> None:
+    """Occupation du coffre par commune (toutes, ou celle du code INSEE)."""
+    from clocher.core.models import Commune
+    from clocher.vault import services
+
+    communes = Commune.objects.filter(spaces__isnull=False).distinct().order_by("name")
+    if insee:
+        communes = communes.filter(insee=insee.upper())
+        if not communes:
+            fail(f"Commune {insee} sans coffre (ou inconnue).")
+    table = Table(title="Coffre-fort")
+    for column in ("commune", "INSEE", "fichiers", "utilisé", "quota", "%"):
+        table.add_column(column, justify="right" if column != "commune" else "left")
+    for commune in communes:
+        used = services.usage(commune)
+        share = used.used_bytes / used.quota_bytes * 100 if used.quota_bytes else 0
+        table.add_row(
+            commune.name,
+            commune.insee,
+            str(used.files),
+            filesizeformat(used.used_bytes),
+            filesizeformat(used.quota_bytes),
+            f"{share:.1f}",
+        )
+    console.print(table)
+
+
+@vault.command("fsck")
+@click.option("--gc", is_flag=True, help="Supprime les blocs orphelins (envois interrompus).")
+def fsck_command(gc: bool) -> None:
+    """Vérifie chaque bloc : présent, déchiffrable, conforme à son empreinte."""
+    from clocher.vault import services
+
+    with console.status("Vérification des blocs…"):
+        report = services.fsck(gc=gc)
+    console.print(f"{report.checked_chunks} blocs vérifiés.")
+    for problem in report.problems:
+        console.print(f"[red]✗[/red] {problem}")
+    if report.orphans:
+        state = f"{report.removed} supprimés" if gc else "à supprimer avec --gc"
+        console.print(f"{len(report.orphans)} blocs orphelins ({state}).")
+    if not report.ok:
+        sys.exit(1)
+    console.print("[green]Coffre intègre.[/green]")
+
+
+@vault.command("purge-trash")
+def purge_trash_command() -> None:
+    """Vide la corbeille de ce qui y est depuis plus de CLOCHER_VAULT_TRASH_DAYS jours."""
+    from clocher.vault import services
+
+    count = services.purge_expired_trash(cli_actor())
+    console.print(f"{count} éléments supprimés définitivement.")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(vault)
