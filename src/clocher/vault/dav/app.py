@@ -59,17 +59,23 @@ class Dispatcher:
             if self._dav is None:
                 self._dav = build_dav_app()
             close_old_connections()
-            return _closing(self._dav(environ, start_response))
+            return _closing(self._dav, environ, start_response)
         return self.django_app(environ, start_response)
 
 
-def _closing(body: Iterable[bytes]) -> Iterable[bytes]:
+def _closing(
+    dav: WSGIApp, environ: dict[str, Any], start_response: Callable[..., Any]
+) -> Iterable[bytes]:
     """Stream the answer (a download can be large), then give the database connection
     back: Django's request signals do not run for DAV requests."""
-    try:
-        yield from body
-    finally:
-        close = getattr(body, "close", None)
-        if close:
-            close()
-        close_old_connections()
+    from clocher.vault.dav.store import request_scope
+
+    with request_scope():
+        body = dav(environ, start_response)
+        try:
+            yield from body
+        finally:
+            close = getattr(body, "close", None)
+            if close:
+                close()
+            close_old_connections()

@@ -4,7 +4,9 @@ same ones. WsgiDAV's own managers keep them in a mapping; this is that mapping."
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 from wsgidav.lock_man.lock_storage import LockStorageDict
@@ -35,23 +37,83 @@ def _decode(value: Any) -> Any:
     return value
 
 
+_request = threading.local()
+_MISSING = object()
+URL_KEY = "URL2TOKEN:"
+# `/remote.php/dav/files/<login>`: nothing above a person's root can be locked (there is
+# no resource there), so lock lookups for those paths need no query.
+LOGIN_ROOT_SEGMENTS = 5
+
+
+@contextmanager
+def request_scope() -> Iterator[None]:
+    """Within one DAV request, read each key once: WsgiDAV asks for the locks of every
+    ancestor of every path it touches, several times per request."""
+    _request.cache = {}
+    try:
+        yield
+    finally:
+        _request.cache = None
+
+
+def _cache() -> dict[str, Any] | None:
+    return getattr(_request, "cache", None)
+
+
 class DatabaseMapping(MutableMapping[str, Any]):
     def __init__(self, namespace: str) -> None:
         self.prefix = f"{namespace}:"
 
     def __getitem__(self, key: str) -> Any:
-        row = DavEntry.objects.filter(key=self.prefix + key).first()
-        if row is None:
+        full_key = self.prefix + key
+        cache = _cache()
+        if cache is None:
+            value = self._load(full_key)
+        else:
+            if full_key not in cache:
+                self._fill(cache, full_key)
+            value = cache[full_key]
+        if value is _MISSING:
             raise KeyError(key)
-        return _decode(row.value)
+        return value
+
+    def _load(self, full_key: str) -> Any:
+        row = DavEntry.objects.filter(key=full_key).first()
+        return _MISSING if row is None else _decode(row.value)
+
+    def _fill(self, cache: dict[str, Any], full_key: str) -> None:
+        """One query for every lock under the person's root the first time one is asked."""
+        url_prefix = self.prefix + URL_KEY
+        if not full_key.startswith(url_prefix):
+            cache[full_key] = self._load(full_key)
+            return
+        segments = full_key[len(url_prefix) :].split("/")
+        if len(segments) < LOGIN_ROOT_SEGMENTS:
+            cache[full_key] = _MISSING
+            return
+        root = url_prefix + "/".join(segments[:LOGIN_ROOT_SEGMENTS])
+        loaded = cache.setdefault("__loaded_roots__", set())
+        if root not in loaded:
+            loaded.add(root)
+            for row in DavEntry.objects.filter(key__startswith=root):
+                cache[row.key] = _decode(row.value)
+        cache.setdefault(full_key, _MISSING)
 
     def __setitem__(self, key: str, value: Any) -> None:
         DavEntry.objects.update_or_create(key=self.prefix + key, defaults={"value": _encode(value)})
+        self._forget()
 
     def __delitem__(self, key: str) -> None:
         deleted, _ = DavEntry.objects.filter(key=self.prefix + key).delete()
+        self._forget()
         if not deleted:
             raise KeyError(key)
+
+    @staticmethod
+    def _forget() -> None:
+        cache = _cache()
+        if cache is not None:
+            cache.clear()
 
     def __iter__(self) -> Iterator[str]:
         for key in DavEntry.objects.filter(key__startswith=self.prefix).values_list(

@@ -1,0 +1,204 @@
+"""Real clients against the vault's WebDAV: rclone both ways, a server killed in the
+middle of an upload, and commune B's credentials on every path of commune A."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+from django.db import connection
+
+from clocher.vault import services
+from clocher.vault.models import CommuneUsage, Node
+from tests.mail.conftest import free_ports
+from tests.vault.conftest import ACTOR
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TREE_FILES = 2000
+
+
+def make_tree(root: Path, count: int) -> None:
+    for i in range(count):
+        folder = root / f"dossier-{i % 20:02d}" / f"sous-{i % 7}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"pièce {i:04d}.txt").write_bytes(f"Document {i}\n".encode() * (1 + i % 50))
+
+
+def rclone(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        ["rclone", *args],  # noqa: S607
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone absent : make install")
+def test_rclone_copies_and_checks_a_tree_both_ways(dav_user, commune_a, tmp_path):
+    obscured = subprocess.run(  # noqa: S603
+        ["rclone", "obscure", dav_user.password],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "RCLONE_CONFIG": str(tmp_path / "rclone.conf"),
+        "RCLONE_CONFIG_VAULT_TYPE": "webdav",
+        "RCLONE_CONFIG_VAULT_URL": dav_user.root + quote(commune_a.name),
+        "RCLONE_CONFIG_VAULT_VENDOR": "other",
+        "RCLONE_CONFIG_VAULT_USER": dav_user.user.email,
+        "RCLONE_CONFIG_VAULT_PASS": obscured,
+    }
+    local = tmp_path / "local"
+    make_tree(local, TREE_FILES)
+    up = rclone("copy", str(local), "vault:arbre", "--transfers", "4", env=env)
+    assert up.returncode == 0, up.stderr[-3000:]
+    checked = rclone("check", str(local), "vault:arbre", "--size-only", env=env)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    back = tmp_path / "back"
+    down = rclone("copy", "vault:arbre", str(back), "--transfers", "4", env=env)
+    assert down.returncode == 0, down.stderr[-3000:]
+    checked = rclone("check", str(local), str(back), env=env)  # content, by hash
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    assert Node.objects.filter(is_folder=False, deleted_at__isnull=True).count() == TREE_FILES
+
+
+def database_url() -> str:
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    password = f":{quote(settings['PASSWORD'])}" if settings.get("PASSWORD") else ""
+    return (
+        f"postgres://{settings['USER']}{password}@{settings['HOST'] or 'localhost'}:"
+        f"{settings['PORT'] or 5432}/{settings['NAME']}"
+    )
+
+
+def test_server_killed_mid_upload_leaves_nothing_visible_nor_counted(
+    dav_user, commune_a, vault_dir, settings
+):
+    port = free_ports(1)[0]
+    env = {
+        **os.environ,
+        "CLOCHER_DATABASE_URL": database_url(),
+        "CLOCHER_VAULT_DIR": str(vault_dir),
+        "CLOCHER_DATA_DIR": str(settings.DATA_DIR),
+        "CLOCHER_VAULT_CHUNK_BYTES": str(1024 * 1024),
+    }
+    server = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "clocher.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        url_path = f"/remote.php/dav/files/{dav_user.user.email}/{quote(commune_a.name)}/gros.bin"
+        import base64
+
+        token = base64.b64encode(f"{dav_user.user.email}:{dav_user.password}".encode()).decode()
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(
+            f"PUT {url_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {token}\r\n"
+            f"Content-Length: {20 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        sent = 0
+        blobs = vault_dir / "blobs"
+        while sent < 12 * 1024 * 1024:  # more than half, several chunks already stored
+            sock.sendall(b"\x00" * 65536)
+            sent += 65536
+        deadline = time.monotonic() + 30
+        while not any(p.is_file() for p in blobs.rglob("*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(p.is_file() for p in blobs.rglob("*")), "no chunk stored before the kill"
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+    sock.close()
+    root = services.root_of(services.ensure_commune_space(ACTOR, commune_a))
+    assert services.child(root, "gros.bin") is None
+    usage = CommuneUsage.objects.filter(commune=commune_a).first()
+    assert usage is None or usage.used_bytes == 0
+    report = services.fsck()
+    assert report.ok, report.problems
+    assert report.orphans  # the interrupted upload's chunks, collected by gc
+    assert services.fsck(gc=True, grace_seconds=0).removed == len(report.orphans)
+
+
+BODIES = {
+    "PUT": b"x",
+    "LOCK": b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
+    b"</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>",
+    "PROPPATCH": b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x">'
+    b"<D:set><D:prop><Z:vu>oui</Z:vu></D:prop></D:set></D:propertyupdate>",
+}
+DAV_METHODS = ["PROPFIND", "GET", "PUT", "DELETE", "MKCOL", "LOCK", "PROPPATCH", "MOVE", "COPY"]
+
+
+@pytest.mark.parametrize("method", DAV_METHODS)
+def test_commune_b_gets_404_on_every_path_of_commune_a(dav_user, dav_user_b, commune_a, method):
+    root_a = services.root_of(services.ensure_commune_space(ACTOR, commune_a))
+    folder = services.create_folder(ACTOR, root_a, "Conseil")
+    services.write_bytes(ACTOR, folder, "secret.txt", b"A seulement")
+    auth_b = (dav_user_b.user.email, dav_user_b.password)
+    space = quote(commune_a.name)
+    targets = [
+        dav_user.root,  # A's whole tree, under A's login
+        f"{dav_user.root}{space}/",
+        f"{dav_user.root}{space}/Conseil/secret.txt",
+        f"{dav_user_b.root}{space}/",  # A's space name under B's own login
+        f"{dav_user_b.root}{space}/Conseil/secret.txt",
+        f"{dav_user_b.root}..%2F{quote(dav_user.user.email)}/{space}/",
+    ]
+    # Only the headers each method takes, so that a refusal is about the path, not a 400.
+    headers = {"Depth": "1"} if method == "PROPFIND" else {}
+    if method in ("MOVE", "COPY"):
+        headers = {"Destination": f"{dav_user_b.root}vol.txt", "Overwrite": "T"}
+    for url in targets:
+        answer = requests.request(
+            method,
+            url,
+            auth=auth_b,
+            headers=headers,
+            timeout=10,
+            data=BODIES.get(method),
+        )
+        assert answer.status_code in (403, 404, 405, 409), (method, url, answer.status_code)
+        assert b"A seulement" not in answer.content
+    assert services.child(folder, "secret.txt") is not None
+    listing = requests.request(
+        "PROPFIND", dav_user_b.root, auth=auth_b, headers={"Depth": "1"}, timeout=10
+    )
+    assert commune_a.name not in listing.text
