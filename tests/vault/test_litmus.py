@@ -25,6 +25,7 @@ def test_litmus_suite_passes(dav_user, commune_a, suite, tmp_path):
         text=True,
         timeout=300,
         check=False,
+        cwd=tmp_path,  # litmus writes debug.log and child.log in its working directory
     )
     output = result.stdout + result.stderr
     summary = re.search(r"<- summary for `\w+': of (\d+) tests run: (\d+) passed", output)
