@@ -5,6 +5,7 @@ A new route whose parameter is not here makes the matrix fail until it is added.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from clocher.accounts.services import create_app_password
@@ -13,6 +14,7 @@ from clocher.core.models import Membership
 from clocher.mail import services as mail
 from clocher.onboarding import services as onboarding
 from clocher.onboarding.models import ProvisioningRun
+from clocher.vault import uploads
 
 ACTOR = Actor(label="matrice")
 
@@ -33,6 +35,8 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
     app_password = create_app_password(ACTOR, agent_a, "Téléphone de l'agent A")
     mailbox = mail.create_mailbox(ACTOR, commune_a, "secret.a@communes.cotedor.fr", user=agent_a)
     own_domain = mail.add_commune_domain(ACTOR, commune_a, "mairie-victime.fr")
+    transfer = uploads.open_session(agent_a, "transfert-victime")
+    uploads.write_part(transfer, "00001", io.BytesIO(b"morceau de A"), 12)
     alias = mail.create_alias(ACTOR, commune_a, "conseil.a@communes.cotedor.fr", [mailbox.address])
     return {
         "insee": commune_a.insee,
@@ -43,6 +47,9 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         "mailbox_id": mailbox.pk,
         "alias_id": alias.pk,
         "domain": own_domain.name,
+        "login": agent_a.email,
+        "transfer": transfer.name,
+        "part": "00001",
         # What must never appear in a response to someone of commune B.
         "_a_markers": [
             agent_a.email,

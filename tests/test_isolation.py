@@ -39,6 +39,7 @@ PUBLIC = {
     "mail:autodiscover": "Autodiscover Outlook : serveurs seulement",
     "mail:autodiscover_upper": "Autodiscover Outlook : serveurs seulement",
     "mail:mta_sts": "politique MTA-STS, publique par définition",
+    "vault:nc_status": "status.php des clients Nextcloud : version du serveur seulement",
     "oidc_authentication_init": "début de connexion OpenID Connect",
     "oidc_authentication_callback": "retour OpenID Connect",
     "oidc_logout": "déconnexion OpenID Connect",
@@ -105,6 +106,8 @@ def _a_state(commune) -> tuple[int, list[tuple[int, str, bool]], str]:
 
 
 DENIED = {403, 404, 405}
+# Routes of programs (API clients, Nextcloud clients) that ask for credentials with 401.
+BASIC_AUTH_PREFIXES = ("/api/", "/ocs/", "/remote.php/")
 
 
 def _assert_refused(response, who: str, url: str, method: str) -> None:
@@ -115,7 +118,7 @@ def _assert_refused(response, who: str, url: str, method: str) -> None:
             f"{method} {url} as {who}: redirect to {location}, not to the login page"
         )
         return
-    allowed = DENIED | ({401} if url.startswith("/api/") else set())
+    allowed = DENIED | ({401} if url.startswith(BASIC_AUTH_PREFIXES) else set())
     assert status in allowed, f"{method} {url} as {who}: HTTP {status}, expected a refusal"
 
 

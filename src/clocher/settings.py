@@ -215,6 +215,10 @@ VAULT_MASTER_KEY = env("VAULT_MASTER_KEY", "")
 VAULT_CHUNK_BYTES = env_int("VAULT_CHUNK_BYTES", 4 * 1024 * 1024)
 VAULT_TRASH_DAYS = env_int("VAULT_TRASH_DAYS", 30)
 VAULT_GC_GRACE_SECONDS = env_int("VAULT_GC_GRACE_SECONDS", 3600)
+# A chunked upload (Nextcloud clients) may hold at most this much, and is dropped when
+# left unfinished this long.
+VAULT_UPLOAD_MAX_BYTES = env_int("VAULT_UPLOAD_MAX_BYTES", 64 * 1024**3)
+VAULT_UPLOAD_EXPIRY_HOURS = env_int("VAULT_UPLOAD_EXPIRY_HOURS", 24)
 
 MAIL_ENABLED = env_bool("MAIL_ENABLED", True)
 # Postfix and Dovecot drop privileges: their spool must not sit in a private home

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("clocher.onboarding.urls")),
     path("api/v1/", include("clocher.api.urls")),
     path("", include("clocher.mail.urls")),
+    path("", include("clocher.vault.urls")),
 ]
 
 if settings.OIDC_ENABLED:

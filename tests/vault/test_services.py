@@ -83,6 +83,8 @@ def test_concurrent_uploads_never_exceed_the_quota(root_a, commune_a):
             results.append("ok")
         except services.QuotaExceeded:
             results.append("quota")
+        except Exception as exc:  # noqa: BLE001 - shown in the assertion below
+            results.append(repr(exc))
         finally:
             connection.close()
 
@@ -187,3 +189,25 @@ def test_cli_usage(root_a, commune_a):
     assert "1.5" in result.output or "1,5" in result.output
     assert Space.objects.filter(commune=commune_a).count() >= 1
     assert store().exists(f"{commune_a.pk}/{Chunk.objects.first().digest}")
+
+
+def test_housekeeping_drops_abandoned_chunked_uploads(admin_a, settings):
+    import io
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from clocher.vault import uploads
+    from clocher.vault.models import UploadSession
+
+    fresh = uploads.open_session(admin_a, "en-cours")
+    old = uploads.open_session(admin_a, "abandonne")
+    uploads.write_part(old, "1", io.BytesIO(b"morceau"), 7)
+    folder = settings.VAULT_DIR / "uploads" / str(old.pk)
+    assert (folder / "1").exists() and b"morceau" not in (folder / "1").read_bytes()
+    UploadSession.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
+    result = CliRunner().invoke(main, ["vault", "housekeeping"])
+    assert result.exit_code == 0, result.output
+    assert "envois abandonnés : 1" in result.output
+    assert list(UploadSession.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert not folder.exists()

@@ -73,5 +73,35 @@ def purge_trash_command() -> None:
     console.print(f"{count} éléments supprimés définitivement.")
 
 
+@vault.command("housekeeping")
+@click.option(
+    "--every",
+    type=int,
+    default=0,
+    help="Recommencer toutes les N secondes (0 : une seule fois). `clocher serve` le lance "
+    "toutes les heures.",
+)
+def housekeeping_command(every: int) -> None:
+    """Entretien : corbeille expirée, envois découpés abandonnés, blocs orphelins."""
+    import time
+
+    from django.db import close_old_connections
+
+    from clocher.vault import services, uploads
+
+    while True:
+        close_old_connections()
+        purged = services.purge_expired_trash(cli_actor())
+        stale = uploads.purge_stale()
+        _, removed = services.collect_garbage(remove=True)
+        console.print(
+            f"Corbeille : {purged} éléments ; envois abandonnés : {stale} ; "
+            f"blocs orphelins : {removed}."
+        )
+        if not every:
+            return
+        time.sleep(every)
+
+
 def register(group: click.Group) -> None:
     group.add_command(vault)

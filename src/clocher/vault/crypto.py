@@ -36,7 +36,7 @@ def load_master_key() -> bytes:
     path = master_key_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.{os.urandom(4).hex()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(base64.b64encode(os.urandom(32)))
@@ -103,11 +103,25 @@ def chunk_digest(key: bytes, plaintext: bytes) -> str:
 
 
 def seal(key: bytes, commune_id: int, digest: str, plaintext: bytes) -> bytes:
-    nonce = os.urandom(NONCE_BYTES)
-    aad = f"{commune_id}:{digest}".encode()
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+    return seal_bytes(key, f"{commune_id}:{digest}".encode(), plaintext)
 
 
 def open_sealed(key: bytes, commune_id: int, digest: str, sealed: bytes) -> bytes:
-    aad = f"{commune_id}:{digest}".encode()
-    return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
+    return open_bytes(key, f"{commune_id}:{digest}".encode(), sealed)
+
+
+def seal_bytes(key: bytes, context: bytes, plaintext: bytes) -> bytes:
+    """AES-256-GCM, the nonce first; `context` is authenticated, so a sealed piece
+    cannot be passed off as another."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, context)
+
+
+def open_bytes(key: bytes, context: bytes, sealed: bytes) -> bytes:
+    return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context)
+
+
+def upload_key(session_id: int) -> bytes:
+    """The key the parts of a chunked upload wait under: derived from the master key,
+    since the commune they belong to is known only when the client assembles them."""
+    return hmac.new(load_master_key(), f"upload:{session_id}".encode(), hashlib.sha256).digest()

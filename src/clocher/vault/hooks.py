@@ -4,13 +4,14 @@ demo, departure export and purge."""
 from __future__ import annotations
 
 import json
+import sys
 import zipfile
 
 from django.db.models import Sum
 from django.template.defaultfilters import filesizeformat
 
 from clocher.accounts.models import User
-from clocher.core import tiles
+from clocher.core import supervisor, tiles
 from clocher.core.audit import Actor
 from clocher.core.demo import DEMO_HOOKS
 from clocher.core.models import Commune
@@ -44,6 +45,13 @@ def demo_space(actor: Actor, commune: Commune, admin: User) -> None:
 
 
 DEMO_HOOKS.append(demo_space)
+
+
+@supervisor.register
+def vault_housekeeping() -> list[supervisor.Child]:
+    """Trash past its delay, abandoned chunked uploads and orphan chunks, hourly."""
+    argv = [sys.executable, "-m", "clocher.cli", "vault", "housekeeping", "--every", "3600"]
+    return [supervisor.Child("entretien du coffre", argv)]
 
 
 @tiles.register("vault")

@@ -176,3 +176,39 @@ class DavEntry(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class UploadSession(models.Model):
+    """A chunked upload in progress (Nextcloud's `remote.php/dav/uploads/<login>/<id>`).
+
+    Its parts wait, encrypted, under `<VAULT_DIR>/uploads/<pk>/` until the client moves
+    `.file` onto the destination; then they are read in order into a normal version.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_sessions"
+    )
+    name = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="upload_session_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}/{self.name}"
+
+
+class UploadPart(models.Model):
+    session = models.ForeignKey(UploadSession, on_delete=models.CASCADE, related_name="parts")
+    name = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "name"], name="upload_part_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -12,7 +12,7 @@ import secrets
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -165,6 +165,13 @@ def spaces_for(user: User) -> list[Space]:
         .distinct()
         .order_by("commune__name", "kind", "name")
     )
+
+
+def spaces_by_label(user: User) -> dict[str, Space]:
+    """The person's spaces by the folder name they have at the top of their tree."""
+    spaces = spaces_for(user)
+    several = len({s.commune_id for s in spaces}) > 1
+    return {space_label(s, several): s for s in spaces}
 
 
 def space_label(space: Space, several_communes: bool) -> str:
@@ -361,8 +368,10 @@ def save_file(
     upload: Upload,
     content_type: str = "",
     if_match: str | None = None,
+    modified_at: datetime | None = None,
 ) -> Node:
-    """Make the received content the file `name`'s new version (or a new file)."""
+    """Make the received content the file `name`'s new version (or a new file).
+    `modified_at` is the client's own modification time (sync clients send it), else now."""
     name = clean_name(name)
     upload.finish()
     with transaction.atomic():
@@ -399,7 +408,7 @@ def save_file(
         node.size = upload.size
         node.content_type = content_type[:120]
         node.etag = f"{version.pk:x}-{upload.sha256[:12]}"
-        node.modified_at = timezone.now()
+        node.modified_at = modified_at or timezone.now()
         node.save(update_fields=["current", "size", "content_type", "etag", "modified_at"])
         _touch(node)
         audit.record(
@@ -410,6 +419,13 @@ def save_file(
             data={"size": upload.size, "sha256": upload.sha256},
         )
     return node
+
+
+def set_modified(node: Node, timestamp: float) -> None:
+    """The file's modification time as its author's computer has it (not a change of
+    content: no version, no journal entry)."""
+    node.modified_at = datetime.fromtimestamp(timestamp, tz=UTC)
+    node.save(update_fields=["modified_at"])
 
 
 def write_bytes(actor: Actor, parent: Node, name: str, data: bytes, content_type: str = "") -> Node:
@@ -721,13 +737,35 @@ class FsckReport:
         return not self.problems
 
 
+def collect_garbage(*, remove: bool, grace_seconds: float | None = None) -> tuple[list[str], int]:
+    """Blobs no version uses, and how many were removed (those older than the grace
+    delay: an upload in progress has unreferenced blobs too)."""
+    import time
+
+    grace = settings.VAULT_GC_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    blobs = store()
+    used = set(
+        f"{c}/{d}"
+        for c, d in Chunk.objects.filter(uses__isnull=False).values_list("commune_id", "digest")
+    )
+    orphans = [name for name in blobs.names() if name not in used]
+    removed = 0
+    if remove:
+        now = time.time()
+        for name in orphans:
+            if now - blobs.modified(name) >= grace:
+                blobs.delete(name)
+                removed += 1
+        Chunk.objects.filter(
+            uses__isnull=True, created_at__lte=timezone.now() - timedelta(seconds=grace)
+        ).delete()
+    return orphans, removed
+
+
 def fsck(gc: bool = False, grace_seconds: float | None = None) -> FsckReport:
     """Every referenced chunk present, decrypting and matching its name; blobs no version
     uses (left by an interrupted upload or a purge) are listed, and removed with gc once
     older than the grace delay (an upload in progress has unreferenced blobs too)."""
-    import time
-
-    grace = settings.VAULT_GC_GRACE_SECONDS if grace_seconds is None else grace_seconds
     report = FsckReport()
     blobs = store()
     keys: dict[int, bytes] = {}
@@ -754,22 +792,7 @@ def fsck(gc: bool = False, grace_seconds: float | None = None) -> FsckReport:
             report.problems.append(
                 f"version {version.pk} incomplète ({version.total} ≠ {version.size})"
             )
-    used = set(
-        f"{c}/{d}"
-        for c, d in Chunk.objects.filter(uses__isnull=False).values_list("commune_id", "digest")
-    )
-    for name in blobs.names():
-        if name not in used:
-            report.orphans.append(name)
-    if gc:
-        now = time.time()
-        for name in report.orphans:
-            if now - blobs.modified(name) >= grace:
-                blobs.delete(name)
-                report.removed += 1
-        Chunk.objects.filter(
-            uses__isnull=True, created_at__lte=timezone.now() - timedelta(seconds=grace)
-        ).delete()
+    report.orphans, report.removed = collect_garbage(remove=gc, grace_seconds=grace_seconds)
     return report
 
 

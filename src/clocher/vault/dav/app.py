@@ -42,6 +42,7 @@ def build_dav_app() -> WSGIApp:
             "verbose": 1,
             "logging": {"enable": False},
             "suppress_version_info": True,
+            "honor_mtime_header": True,
         }
     )
 
@@ -70,8 +71,18 @@ def _closing(
     back: Django's request signals do not run for DAV requests."""
     from clocher.vault.dav.store import request_scope
 
+    def start_with_sync_headers(status: str, headers: list[Any], *args: Any) -> Any:
+        """What Nextcloud clients read after a PUT: the file id (to follow renames) and
+        whether their modification time was kept."""
+        node = environ.get("clocher.written")
+        if node is not None:
+            headers = [*headers, ("OC-FileId", str(node.pk)), ("OC-ETag", f'"{node.etag}"')]
+            if environ.get("clocher.mtime_accepted"):
+                headers.append(("X-OC-MTime", "accepted"))
+        return start_response(status, headers, *args)
+
     with request_scope():
-        body = dav(environ, start_response)
+        body = dav(environ, start_with_sync_headers)
         try:
             yield from body
         finally:

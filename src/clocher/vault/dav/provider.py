@@ -51,9 +51,7 @@ def _dav_error(exc: ValidationError) -> DAVError:
 def _spaces(environ: dict[str, Any]) -> dict[str, Space]:
     """The person's spaces by folder name, once per request."""
     if "clocher.spaces" not in environ:
-        spaces = services.spaces_for(environ["clocher.user"])
-        several = len({s.commune_id for s in spaces}) > 1
-        environ["clocher.spaces"] = {services.space_label(s, several): s for s in spaces}
+        environ["clocher.spaces"] = services.spaces_by_label(environ["clocher.user"])
     return environ["clocher.spaces"]
 
 
@@ -277,6 +275,14 @@ class FileResource(_NodeProps, DAVNonCollection):
             )
         except ValidationError as exc:
             raise _dav_error(exc) from exc
+        self.environ["clocher.written"] = self.node
+
+    def set_last_modified(self, dest_path: str, time_stamp: int, *, dry_run: bool) -> bool:
+        """Sync clients send their file's own time (X-OC-Mtime) so both sides agree."""
+        if not dry_run and self.node is not None:
+            services.set_modified(self.node, time_stamp)
+            self.environ["clocher.mtime_accepted"] = True
+        return True
 
     def delete(self) -> None:
         _delete(self)
