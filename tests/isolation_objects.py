@@ -14,7 +14,7 @@ from clocher.core.models import Membership
 from clocher.mail import services as mail
 from clocher.onboarding import services as onboarding
 from clocher.onboarding.models import ProvisioningRun
-from clocher.vault import uploads
+from clocher.vault import login_flow, uploads
 
 ACTOR = Actor(label="matrice")
 
@@ -35,6 +35,8 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
     app_password = create_app_password(ACTOR, agent_a, "Téléphone de l'agent A")
     mailbox = mail.create_mailbox(ACTOR, commune_a, "secret.a@communes.cotedor.fr", user=agent_a)
     own_domain = mail.add_commune_domain(ACTOR, commune_a, "mairie-victime.fr")
+    flow = login_flow.start("Téléphone de l'agent A")
+    login_flow.grant(ACTOR, login_flow.pending(flow.flow_token), agent_a)
     transfer = uploads.open_session(agent_a, "transfert-victime")
     uploads.write_part(transfer, "00001", io.BytesIO(b"morceau de A"), 12)
     alias = mail.create_alias(ACTOR, commune_a, "conseil.a@communes.cotedor.fr", [mailbox.address])
@@ -50,6 +52,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         "login": agent_a.email,
         "transfer": transfer.name,
         "part": "00001",
+        "flow_token": flow.flow_token,
         # What must never appear in a response to someone of commune B.
         "_a_markers": [
             agent_a.email,

@@ -39,6 +39,8 @@ PUBLIC = {
     "mail:autodiscover": "Autodiscover Outlook : serveurs seulement",
     "mail:autodiscover_upper": "Autodiscover Outlook : serveurs seulement",
     "mail:mta_sts": "politique MTA-STS, publique par définition",
+    "vault:login_v2_start": "début de connexion d'une application Nextcloud, sans donnée",
+    "vault:login_v2_poll": "remise du mot de passe au seul porteur du jeton secret",
     "vault:nc_status": "status.php des clients Nextcloud : version du serveur seulement",
     "oidc_authentication_init": "début de connexion OpenID Connect",
     "oidc_authentication_callback": "retour OpenID Connect",

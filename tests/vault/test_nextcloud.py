@@ -143,3 +143,46 @@ def test_commune_b_cannot_touch_a_session_of_a(dav_user, dav_user_b, commune_a):
     assert stolen.status_code == 409
     session_a = UploadSession.objects.get(user=dav_user.user)
     assert [p.name for p in session_a.parts.all()] == ["1"]
+
+
+def test_login_flow_v2_hands_a_working_app_password_once(dav_server, admin_a, admin_b, commune_a):
+    from tests.conftest import logged_in
+
+    services.ensure_commune_space(ACTOR, commune_a)
+    started = requests.post(
+        f"{dav_server}/index.php/login/v2",
+        headers={"User-Agent": "Mozilla/5.0 (Linux) mirall/3.7.3"},
+        timeout=10,
+    ).json()
+    poll = started["poll"]
+    assert poll["endpoint"].endswith("/index.php/login/v2/poll")
+    waiting = requests.post(poll["endpoint"], data={"token": poll["token"]}, timeout=10)
+    assert waiting.status_code == 404  # nobody has granted it yet
+    login_path = started["login"].removeprefix(dav_server)
+
+    browser = logged_in(admin_a)
+    page = browser.get(login_path)
+    assert page.status_code == 200
+    assert "Nextcloud (poste de travail)" in page.content.decode()
+    assert browser.post(login_path).status_code == 200
+    assert logged_in(admin_b).get(login_path).status_code == 404  # used: gone for anyone
+
+    granted = requests.post(poll["endpoint"], data={"token": poll["token"]}, timeout=10)
+    assert granted.status_code == 200
+    credentials = granted.json()
+    assert credentials["loginName"] == admin_a.email and credentials["server"] == dav_server
+    listing = requests.request(
+        "PROPFIND",
+        f"{dav_server}/remote.php/dav/files/{admin_a.email}/",
+        auth=(credentials["loginName"], credentials["appPassword"]),
+        headers={"Depth": "1"},
+        timeout=10,
+    )
+    assert listing.status_code == 207 and commune_a.name in listing.text
+    again = requests.post(poll["endpoint"], data={"token": poll["token"]}, timeout=10)
+    assert again.status_code == 404  # handed over once
+    forged = requests.post(poll["endpoint"], data={"token": "x" * 64}, timeout=10)
+    assert forged.status_code == 404
+    from clocher.accounts.models import AppPassword
+
+    assert AppPassword.objects.filter(user=admin_a, name="Nextcloud (poste de travail)").exists()

@@ -12,7 +12,14 @@ import hmac
 import os
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
@@ -125,3 +132,39 @@ def upload_key(session_id: int) -> bytes:
     """The key the parts of a chunked upload wait under: derived from the master key,
     since the commune they belong to is known only when the client assembles them."""
     return hmac.new(load_master_key(), f"upload:{session_id}".encode(), hashlib.sha256).digest()
+
+
+# Login flow v2 hands a new app password to the client that polls with a secret token.
+# The server keeps only the token's hash; the password waits sealed to a key pair whose
+# private half is itself sealed under the token, so a copy of the database alone does
+# not reveal it (the way Nextcloud does it).
+
+
+def new_flow_keys(poll_token: str) -> tuple[bytes, bytes]:
+    """(public key, private key sealed under the poll token)."""
+    private = X25519PrivateKey.generate()
+    raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return public, seal_bytes(_token_key(poll_token), b"login-flow", raw)
+
+
+def seal_to(public: bytes, plaintext: bytes) -> bytes:
+    ephemeral = X25519PrivateKey.generate()
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(public))
+    sender = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return sender + seal_bytes(_shared_key(shared), b"login-flow", plaintext)
+
+
+def open_with_token(poll_token: str, sealed_private: bytes, sealed: bytes) -> bytes:
+    raw = open_bytes(_token_key(poll_token), b"login-flow", sealed_private)
+    private = X25519PrivateKey.from_private_bytes(raw)
+    shared = private.exchange(X25519PublicKey.from_public_bytes(sealed[:32]))
+    return open_bytes(_shared_key(shared), b"login-flow", sealed[32:])
+
+
+def _token_key(token: str) -> bytes:
+    return hashlib.sha256(b"clocher-login-flow-token:" + token.encode()).digest()
+
+
+def _shared_key(shared: bytes) -> bytes:
+    return hashlib.sha256(b"clocher-login-flow-shared:" + shared).digest()

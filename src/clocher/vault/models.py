@@ -212,3 +212,23 @@ class UploadPart(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ClientLogin(models.Model):
+    """A Nextcloud login flow v2 in progress: a client waits (polling with its secret
+    token) while the person signs in in the browser and grants it an app password."""
+
+    poll_hash = models.CharField(max_length=64, unique=True)
+    flow_hash = models.CharField(max_length=64, unique=True)
+    client_name = models.CharField(max_length=100)
+    public_key = models.BinaryField()
+    sealed_private_key = models.BinaryField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True
+    )
+    sealed_password = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    granted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.client_name

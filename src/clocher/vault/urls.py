@@ -10,6 +10,13 @@ urlpatterns = [
     path("ocs/v2.php/cloud/capabilities", nextcloud.capabilities, {"version": 2}, name="ocs2_caps"),
     path("ocs/v1.php/cloud/user", nextcloud.user_info, {"version": 1}, name="ocs1_user"),
     path("ocs/v2.php/cloud/user", nextcloud.user_info, {"version": 2}, name="ocs2_user"),
+    path("index.php/login/v2", nextcloud.login_v2_start, name="login_v2_start"),
+    path("index.php/login/v2/poll", nextcloud.login_v2_poll, name="login_v2_poll"),
+    path(
+        "index.php/login/v2/flow/<str:flow_token>",
+        nextcloud.login_v2_flow,
+        name="login_v2_flow",
+    ),
     re_path(
         r"^remote\.php/dav/uploads/(?P<login>[^/]+)/(?P<transfer>[^/]+)/?$",
         nextcloud.upload_session,

@@ -16,14 +16,18 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 from clocher.accounts.models import User
 from clocher.core.audit import Actor
-from clocher.core.request import client_ip
-from clocher.vault import services, uploads
+from clocher.core.request import actor_of, client_ip
+from clocher.vault import login_flow, services, uploads
 from clocher.vault.dav.app import DAV_PREFIX
 from clocher.vault.dav.auth import authenticate
 from clocher.vault.models import Node, UploadSession
@@ -321,3 +325,50 @@ def _multistatus(request: HttpRequest, session: UploadSession) -> HttpResponse:
         status=207,
         content_type="application/xml; charset=utf-8",
     )
+
+
+# --------------------------------------------------------------------------- login flow v2
+
+
+@csrf_exempt
+@require_POST
+def login_v2_start(request: HttpRequest) -> JsonResponse:
+    flow = login_flow.start(login_flow.client_name_from(request.headers.get("User-Agent", "")))
+    return JsonResponse(
+        {
+            "poll": {
+                "token": flow.poll_token,
+                "endpoint": request.build_absolute_uri(reverse("vault:login_v2_poll")),
+            },
+            "login": request.build_absolute_uri(
+                reverse("vault:login_v2_flow", kwargs={"flow_token": flow.flow_token})
+            ),
+        }
+    )
+
+
+@login_required
+def login_v2_flow(request: HttpRequest, flow_token: str) -> HttpResponse:
+    """The page the app opens in the browser: the signed-in person grants access."""
+    flow = login_flow.pending(flow_token)
+    if flow is None:
+        raise Http404("Demande de connexion expirée ou déjà utilisée.")
+    if request.method == "POST":
+        login_flow.grant(actor_of(request), flow, request.user)  # type: ignore[arg-type]
+        return render(request, "vault/login_flow_done.html", {"flow": flow})
+    response = render(request, "vault/login_flow.html", {"flow": flow})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_exempt
+@require_POST
+def login_v2_poll(request: HttpRequest) -> JsonResponse:
+    granted = login_flow.poll(request.POST.get("token", ""))
+    if granted is None:
+        return JsonResponse([], status=404, safe=False)
+    user, password = granted
+    server = request.build_absolute_uri("/").rstrip("/")
+    response = JsonResponse({"server": server, "loginName": user.email, "appPassword": password})
+    response.headers["Cache-Control"] = "no-store"
+    return response
