@@ -14,7 +14,8 @@ from clocher.core.models import Membership
 from clocher.mail import services as mail
 from clocher.onboarding import services as onboarding
 from clocher.onboarding.models import ProvisioningRun
-from clocher.vault import login_flow, uploads
+from clocher.vault import login_flow, sharing, uploads
+from clocher.vault import services as vault
 
 ACTOR = Actor(label="matrice")
 
@@ -35,6 +36,10 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
     app_password = create_app_password(ACTOR, agent_a, "Téléphone de l'agent A")
     mailbox = mail.create_mailbox(ACTOR, commune_a, "secret.a@communes.cotedor.fr", user=agent_a)
     own_domain = mail.add_commune_domain(ACTOR, commune_a, "mairie-victime.fr")
+    vault_root = vault.root_of(vault.ensure_commune_space(ACTOR, commune_a))
+    secret_file = vault.write_bytes(ACTOR, vault_root, "délibération-secrète-A.txt", b"A")
+    vault.write_bytes(ACTOR, vault_root, "délibération-secrète-A.txt", b"A, version 2")
+    share = sharing.create_share(ACTOR, secret_file)
     flow = login_flow.start("Téléphone de l'agent A")
     login_flow.grant(ACTOR, login_flow.pending(flow.flow_token), agent_a)
     transfer = uploads.open_session(agent_a, "transfert-victime")
@@ -53,6 +58,11 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         "transfer": transfer.name,
         "part": "00001",
         "flow_token": flow.flow_token,
+        "node_id": secret_file.pk,
+        "space_id": vault_root.space_id,
+        "version_id": vault.versions(secret_file)[-1].pk,
+        "share_id": share.link.pk,
+        "token": share.token,
         # What must never appear in a response to someone of commune B.
         "_a_markers": [
             agent_a.email,
@@ -60,5 +70,6 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
             "victime@montbard.test",
             "secret.a@",
             "mairie-victime.fr",
+            "délibération-secrète-A",
         ],
     }

@@ -85,3 +85,35 @@ def test_keyboard_only_login_and_no_csp_violation(live_server, browser, agent_a)
     WebDriverWait(browser, 15).until(ec.url_matches(r"/c/\d{5}/$"))
     logs = browser.get_log("browser") if hasattr(browser, "get_log") else []
     assert not [entry for entry in logs if "Content Security Policy" in entry.get("message", "")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_agent_uploads_to_the_vault_with_a_progress_bar(
+    live_server, browser, commune_a, agent_a, settings, tmp_path
+):
+    from clocher.core.audit import Actor
+    from clocher.vault import services
+
+    settings.VAULT_DIR = tmp_path / "coffre"
+    root = services.root_of(services.ensure_commune_space(Actor(label="tests"), commune_a))
+    wait = WebDriverWait(browser, 30)
+    browser.get(f"{live_server.url}/connexion/")
+    _field(browser, "Adresse électronique").send_keys(agent_a.email)
+    _field(browser, "Mot de passe").send_keys(PASSWORD + Keys.ENTER)
+    wait.until(ec.url_contains(f"/c/{commune_a.insee}/"))
+    browser.find_element(By.LINK_TEXT, "Ouvrir le coffre-fort").click()
+    browser.find_element(By.CSS_SELECTOR, "ul.cards a").click()  # the commune's space
+    wait.until(ec.url_contains("/coffre/dossiers/"))
+    document = tmp_path / "procès-verbal du conseil.pdf"
+    document.write_bytes(b"%PDF-1.4\n" + b"x" * (3 << 20))
+    _field(browser, "Envoyer des fichiers").send_keys(str(document))
+    browser.find_element(By.XPATH, "//button[normalize-space(.)='Envoyer']").click()
+    progress = browser.find_element(By.CSS_SELECTOR, ".upload-progress")
+    wait.until(lambda d: "enregistré" in progress.text)
+    screenshot(browser, "04-coffre-envoi")
+    wait.until(ec.presence_of_element_located((By.LINK_TEXT, document.name)))
+    screenshot(browser, "05-coffre-dossier")
+    node = services.child(root, document.name)
+    assert node is not None and node.size == document.stat().st_size
+    logs = browser.get_log("browser") if hasattr(browser, "get_log") else []
+    assert not [entry for entry in logs if "Content Security Policy" in entry.get("message", "")]

@@ -232,3 +232,41 @@ class ClientLogin(models.Model):
 
     def __str__(self) -> str:
         return self.client_name
+
+
+class Favourite(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="vault_favourites"
+    )
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="favourites")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "node"], name="favourite_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ★ {self.node_id}"
+
+
+class ShareMode(models.TextChoices):
+    READ = "read", "Lecture seule"
+    DROP = "drop", "Dépôt seulement"
+
+
+class ShareLink(models.Model):
+    """A public link to a file or folder: read-only, or drop-box (citizens send documents
+    to the town hall without seeing what is there). Only the token's hash is kept."""
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="shares")
+    token_hash = models.CharField(max_length=64, unique=True)
+    mode = models.CharField(max_length=4, choices=ShareMode.choices, default=ShareMode.READ)
+    password_hash = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField("expire le", null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    uses = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.mode} {self.node_id}"

@@ -265,6 +265,21 @@ def path_of(node: Node) -> str:
 # ---------------------------------------------------------------------------- quotas
 
 
+def available_bytes(space: Space) -> int:
+    """What can still be stored in `space` (its own quota, then the commune's)."""
+    space.refresh_from_db(fields=["used_bytes", "quota_bytes"])
+    commune_used = (
+        CommuneUsage.objects.filter(commune_id=space.commune_id)
+        .values_list("used_bytes", flat=True)
+        .first()
+    ) or 0
+    limit = Commune.objects.values_list("quota_storage_bytes", flat=True).get(pk=space.commune_id)
+    room = limit - commune_used
+    if space.quota_bytes is not None:
+        room = min(room, space.quota_bytes - space.used_bytes)
+    return max(0, room)
+
+
 def _charge(space: Space, delta: int) -> None:
     """Count `delta` bytes on the space and the commune, or refuse: one conditional
     UPDATE each, in the caller's transaction, so concurrent uploads cannot together
@@ -626,18 +641,30 @@ def trashed(space: Space) -> list[Node]:
     return list(Node.objects.filter(space=space, deleted_at__isnull=False).order_by("-deleted_at"))
 
 
+def free_name(folder: Node, name: str, label: str) -> str:
+    """`name`, or `name (label 2).ext`, `(label 3)`… if taken: nothing is overwritten."""
+    stem, dot, ext = name.rpartition(".")
+    candidate, counter = name, 1
+    while child(folder, candidate) is not None:
+        counter += 1
+        candidate = (
+            f"{stem} ({label} {counter}).{ext}" if dot and stem else f"{name} ({label} {counter})"
+        )
+    return candidate
+
+
+def node_for(user: User, commune: Commune, node_id: int, *, deleted: bool = False) -> Node:
+    """A node of one of `user`'s spaces in `commune`; Node.DoesNotExist otherwise (the
+    page answers 404: nobody learns what exists elsewhere)."""
+    spaces = [s for s in spaces_for(user) if s.commune_id == commune.pk]
+    return Node.objects.select_related("space", "space__commune").get(
+        pk=node_id, space__in=spaces, deleted_at__isnull=not deleted
+    )
+
+
 def restore(actor: Actor, node: Node) -> Node:
     with transaction.atomic():
-        name = node.name
-        stem, dot, ext = name.rpartition(".")
-        counter = 1
-        while child(node.parent, name) is not None:  # type: ignore[arg-type]
-            counter += 1
-            name = (
-                f"{stem} (restauré {counter}).{ext}"
-                if dot and stem
-                else f"{node.name} (restauré {counter})"
-            )
+        name = free_name(node.parent, node.name, "restauré")  # type: ignore[arg-type]
         node.name, node.deleted_at, node.deleted_by = name, None, ""
         node.save(update_fields=["name", "deleted_at", "deleted_by"])
         _touch(node)

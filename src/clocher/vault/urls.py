@@ -1,9 +1,53 @@
 from django.urls import path, re_path
 
+from clocher.vault import views
 from clocher.vault.dav import nextcloud
 
 app_name = "vault"
 urlpatterns = [
+    path("c/<str:insee>/coffre/", views.home, name="home"),
+    path("c/<str:insee>/coffre/dossiers/<int:node_id>/", views.folder, name="folder"),
+    path("c/<str:insee>/coffre/dossiers/<int:node_id>/envoyer", views.upload, name="upload"),
+    path(
+        "c/<str:insee>/coffre/dossiers/<int:node_id>/nouveau-dossier",
+        views.create_folder,
+        name="create_folder",
+    ),
+    path("c/<str:insee>/coffre/fichiers/<int:node_id>/", views.file, name="file"),
+    path(
+        "c/<str:insee>/coffre/fichiers/<int:node_id>/telecharger",
+        views.download,
+        name="download",
+    ),
+    path("c/<str:insee>/coffre/fichiers/<int:node_id>/apercu.png", views.preview, name="preview"),
+    path(
+        "c/<str:insee>/coffre/fichiers/<int:node_id>/versions/<int:version_id>/restaurer",
+        views.version_restore,
+        name="version_restore",
+    ),
+    path("c/<str:insee>/coffre/elements/<int:node_id>/action", views.node_action, name="action"),
+    path("c/<str:insee>/coffre/espaces/<int:space_id>/corbeille/", views.trash, name="trash"),
+    path(
+        "c/<str:insee>/coffre/corbeille/<int:node_id>/action",
+        views.trash_action,
+        name="trash_action",
+    ),
+    path(
+        "c/<str:insee>/coffre/partages/<int:share_id>/revoquer",
+        views.share_revoke,
+        name="share_revoke",
+    ),
+    path("partage/<str:token>/", views.public_share, name="public_share"),
+    path(
+        "partage/<str:token>/telecharger/<int:node_id>",
+        views.public_download,
+        name="public_download",
+    ),
+    path(
+        "partage/<str:token>/apercu/<int:node_id>.png",
+        views.public_preview,
+        name="public_preview",
+    ),
     # Nextcloud clients' endpoints (the DAV tree itself is WsgiDAV's, see dav/app.py).
     path("status.php", nextcloud.status, name="nc_status"),
     path("ocs/v1.php/cloud/capabilities", nextcloud.capabilities, {"version": 1}, name="ocs1_caps"),
