@@ -3,6 +3,7 @@ middle of an upload, and commune B's credentials on every path of commune A."""
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -10,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import quote
 
@@ -88,28 +91,21 @@ def database_url() -> str:
     )
 
 
-def test_server_killed_mid_upload_leaves_nothing_visible_nor_counted(
-    dav_user, commune_a, vault_dir, settings
-):
+@contextmanager
+def gunicorn_vault(vault_dir: Path, settings, chunk_bytes: int) -> Iterator[tuple[int, int]]:
+    """The production server (gunicorn, one worker) on the test database, in its own
+    process group: (port, pid)."""
     port = free_ports(1)[0]
     env = {
         **os.environ,
         "CLOCHER_DATABASE_URL": database_url(),
         "CLOCHER_VAULT_DIR": str(vault_dir),
         "CLOCHER_DATA_DIR": str(settings.DATA_DIR),
-        "CLOCHER_VAULT_CHUNK_BYTES": str(1024 * 1024),
+        "CLOCHER_VAULT_CHUNK_BYTES": str(chunk_bytes),
     }
+    argv = [sys.executable, "-m", "gunicorn", "clocher.wsgi:application"]
     server = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "clocher.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ],
+        [*argv, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "600"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -125,13 +121,67 @@ def test_server_killed_mid_upload_leaves_nothing_visible_nor_counted(
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        url_path = f"/remote.php/dav/files/{dav_user.user.email}/{quote(commune_a.name)}/gros.bin"
-        import base64
+        yield port, server.pid
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
 
-        token = base64.b64encode(f"{dav_user.user.email}:{dav_user.password}".encode()).decode()
+
+def _basic(dav_user) -> str:
+    return (
+        "Basic " + base64.b64encode(f"{dav_user.user.email}:{dav_user.password}".encode()).decode()
+    )
+
+
+def _file_path(dav_user, commune, name: str) -> str:
+    return f"/remote.php/dav/files/{dav_user.user.email}/{quote(commune.name)}/{quote(name)}"
+
+
+def _worker_peak_rss(master_pid: int) -> int:
+    """Peak resident memory (VmHWM, bytes) of gunicorn's worker, the master's child."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("VmHWM absent")
+
+
+def test_a_file_over_4_gib_streams_in_bounded_memory(
+    dav_user, commune_a, vault_dir, settings, tmp_path
+):
+    size = 4 * 1024**3 + 123_457  # past 2^32: no 32-bit size anywhere
+    sparse = tmp_path / "sparse.img"
+    with sparse.open("wb") as out:
+        out.truncate(size)
+        out.seek(size - 5)
+        out.write(b"FIN\n!")
+    with gunicorn_vault(vault_dir, settings, chunk_bytes=4 * 1024 * 1024) as (port, pid):
+        base = f"http://127.0.0.1:{port}"
+        url = base + _file_path(dav_user, commune_a, "sauvegarde.img")
+        headers = {"Authorization": _basic(dav_user)}
+        with sparse.open("rb") as body:
+            put = requests.put(url, data=body, headers=headers, timeout=900)
+        assert put.status_code == 201, put.text[:500]
+        tail = requests.get(url, headers={**headers, "Range": f"bytes={size - 10}-"}, timeout=60)
+        assert tail.status_code == 206 and tail.content == b"\x00" * 5 + b"FIN\n!"
+        peak = _worker_peak_rss(pid)
+    root = services.root_of(services.ensure_commune_space(ACTOR, commune_a))
+    node = services.child(root, "sauvegarde.img")
+    assert node.size == size and node.current.size == size
+    assert peak < 200 * 1024 * 1024, f"peak RSS {peak / 2**20:.0f} MiB for a 4 GiB upload"
+    # Zeros dedup within the commune: a handful of distinct chunks, not a thousand.
+    assert sum(1 for p in (vault_dir / "blobs").rglob("*") if p.is_file()) <= 3
+
+
+def test_server_killed_mid_upload_leaves_nothing_visible_nor_counted(
+    dav_user, commune_a, vault_dir, settings
+):
+    with gunicorn_vault(vault_dir, settings, chunk_bytes=1024 * 1024) as (port, pid):
         sock = socket.create_connection(("127.0.0.1", port))
         sock.sendall(
-            f"PUT {url_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {token}\r\n"
+            f"PUT {_file_path(dav_user, commune_a, 'gros.bin')} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nAuthorization: {_basic(dav_user)}\r\n"
             f"Content-Length: {20 * 1024 * 1024}\r\n\r\n".encode()
         )
         sent = 0
@@ -143,9 +193,7 @@ def test_server_killed_mid_upload_leaves_nothing_visible_nor_counted(
         while not any(p.is_file() for p in blobs.rglob("*")) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert any(p.is_file() for p in blobs.rglob("*")), "no chunk stored before the kill"
-    finally:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
+        os.killpg(pid, signal.SIGKILL)
     sock.close()
     root = services.root_of(services.ensure_commune_space(ACTOR, commune_a))
     assert services.child(root, "gros.bin") is None
