@@ -1,0 +1,202 @@
+"""Vault over WebDAV: Clocher vs `rclone serve webdav` (a Go peer over a plain folder) vs
+`cp` (the disk's limit), with the same client (rclone) in one run on the same disk.
+
+Clocher runs as in production (gunicorn, 2 workers × 4 threads, SQLite WAL), encrypting
+and chunking everything; the peer stores plain files. Measured: a large file up and
+down, many small files up and down, PROPFIND Depth 1 on the small-files folder, and the
+peak RSS of Clocher's workers during the large upload.
+
+Sizes: BENCH_LARGE_MB (default 1024) and BENCH_SMALL_FILES (default 10000, 4 KiB each).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import django_with_fresh_db  # noqa: E402
+
+LARGE_MB = int(os.environ.get("BENCH_LARGE_MB", "1024"))
+SMALL_FILES = int(os.environ.get("BENCH_SMALL_FILES", "10000"))
+SMALL_BYTES = 4096
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"port {port} never opened")
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def rclone(env: dict[str, str], *args: str) -> None:
+    subprocess.run(["rclone", *args, "--transfers", "4"], env=env, check=True)  # noqa: S603, S607
+
+
+def peak_rss(master_pid: int) -> int:
+    """Largest VmHWM among the gunicorn master's children (its workers)."""
+    path = Path(f"/proc/{master_pid}/task/{master_pid}/children")
+    peaks = []
+    for pid in path.read_text().split():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) * 1024)
+    return max(peaks)
+
+
+def propfind_ms(url: str, auth: tuple[str, str] | None) -> float:
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        answer = requests.request("PROPFIND", url, auth=auth, headers={"Depth": "1"}, timeout=600)
+        assert answer.status_code == 207, answer.status_code
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    if shutil.which("rclone") is None:
+        sys.exit("rclone absent : make install")
+    data_dir = django_with_fresh_db()
+    from clocher.accounts.services import create_app_password
+    from clocher.core import services as core
+    from clocher.core.audit import Actor
+    from clocher.core.models import Role
+    from clocher.vault import services as vault
+
+    actor = Actor(label="bench")
+    core.ensure_operator(actor, "Département bench", "bench.test", "bench@bench.test", "21")
+    commune = core.create_commune(actor, "21271", status="active")
+    user = core.add_member(actor, commune, "bench@flavigny.test", Role.AGENT, invite=False)
+    login = user.membership.user.email
+    password = create_app_password(actor, user.membership.user, "bench").clear
+    vault.ensure_commune_space(actor, commune)
+
+    work = Path(tempfile.mkdtemp(prefix="clocher-bench-vault-"))
+    large = work / "grand.bin"
+    with large.open("wb") as out:
+        for _ in range(LARGE_MB):
+            out.write(os.urandom(1 << 20))
+    small = work / "petits"
+    small.mkdir()
+    for i in range(SMALL_FILES):
+        (small / f"f{i:05d}.txt").write_bytes(os.urandom(SMALL_BYTES))
+
+    port, peer_port = free_port(), free_port()
+    env = {**os.environ, "CLOCHER_DATA_DIR": data_dir}
+    clocher = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "gunicorn", "clocher.wsgi:application", "--bind",
+         f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--timeout", "900"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    peer_dir = work / "pair"
+    peer_dir.mkdir()
+    peer = subprocess.Popen(  # noqa: S603
+        ["rclone", "serve", "webdav", str(peer_dir), "--addr", f"127.0.0.1:{peer_port}"],  # noqa: S607
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_port(port)
+        wait_port(peer_port)
+        obscure = ["rclone", "obscure", password]
+        obscured = subprocess.run(obscure, capture_output=True, text=True, check=True)  # noqa: S603
+        (work / "rclone.conf").touch()
+        space = requests.utils.quote(commune.name)
+        client_env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(work),
+            "RCLONE_CONFIG": str(work / "rclone.conf"),
+            "RCLONE_CONFIG_CLOCHER_TYPE": "webdav",
+            "RCLONE_CONFIG_CLOCHER_URL": f"http://127.0.0.1:{port}/remote.php/dav/files/"
+            f"{login}/{space}",
+            "RCLONE_CONFIG_CLOCHER_VENDOR": "other",
+            "RCLONE_CONFIG_CLOCHER_USER": login,
+            "RCLONE_CONFIG_CLOCHER_PASS": obscured.stdout.strip(),
+            "RCLONE_CONFIG_PAIR_TYPE": "webdav",
+            "RCLONE_CONFIG_PAIR_URL": f"http://127.0.0.1:{peer_port}",
+            "RCLONE_CONFIG_PAIR_VENDOR": "other",
+        }
+        results: dict[str, dict[str, float]] = {}
+        for name in ("clocher", "pair"):
+            back = work / f"retour-{name}"
+            results[name] = {
+                "grand ↑": timed(lambda n=name: rclone(client_env, "copy", str(large), f"{n}:g")),
+            }
+            if name == "clocher":
+                results[name]["rss"] = peak_rss(clocher.pid)
+            results[name]["grand ↓"] = timed(
+                lambda n=name, b=back: rclone(client_env, "copy", f"{n}:g", str(b / "g"))
+            )
+            results[name]["petits ↑"] = timed(
+                lambda n=name: rclone(client_env, "copy", str(small), f"{n}:p")
+            )
+            results[name]["petits ↓"] = timed(
+                lambda n=name, b=back: rclone(client_env, "copy", f"{n}:p", str(b / "p"))
+            )
+        cp_dir = work / "cp"
+        cp_dir.mkdir()
+        cp = {
+            "grand ↑": timed(lambda: shutil.copy(large, cp_dir / "g")),
+            "petits ↑": timed(lambda: shutil.copytree(small, cp_dir / "p")),
+        }
+        clocher_propfind = propfind_ms(
+            f"http://127.0.0.1:{port}/remote.php/dav/files/{login}/{space}/p/", (login, password)
+        )
+        peer_propfind = propfind_ms(f"http://127.0.0.1:{peer_port}/p/", None)
+    finally:
+        for process in (clocher, peer):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"Fichier de {LARGE_MB} Mio, {SMALL_FILES} fichiers de 4 Kio ; client rclone, 4 transferts"
+    )
+    print(f"{'mesure':<12}{'Clocher':>12}{'rclone serve':>14}{'cp':>10}{'ratio':>8}")
+    for key, volume in (
+        ("grand ↑", LARGE_MB),
+        ("grand ↓", LARGE_MB),
+        ("petits ↑", SMALL_FILES),
+        ("petits ↓", SMALL_FILES),
+    ):
+        unit = "Mio/s" if key.startswith("grand") else "fich/s"
+        ours, theirs = volume / results["clocher"][key], volume / results["pair"][key]
+        disk = f"{volume / cp[key]:.0f}" if key in cp else "-"
+        print(f"{key:<12}{ours:>8.1f} {unit:<4}{theirs:>9.1f}{disk:>10}{ours / theirs:>8.2f}")
+    print(
+        f"PROPFIND Depth 1 ({SMALL_FILES} entrées) : Clocher {clocher_propfind:.0f} ms, "
+        f"rclone serve {peer_propfind:.0f} ms, ratio (temps) {clocher_propfind / peer_propfind:.2f}"
+    )
+    rss = results["clocher"]["rss"] / 2**20
+    print(f"RSS max d'un worker pendant l'envoi du grand fichier : {rss:.0f} Mio")
+
+
+if __name__ == "__main__":
+    main()
