@@ -4,6 +4,7 @@ same ones. WsgiDAV's own managers keep them in a mapping; this is that mapping."
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
@@ -82,8 +83,13 @@ class DatabaseMapping(MutableMapping[str, Any]):
         return _MISSING if row is None else _decode(row.value)
 
     def _fill(self, cache: dict[str, Any], full_key: str) -> None:
-        """One query for every lock under the person's root the first time one is asked."""
+        """One query for every lock under the person's root the first time one is asked,
+        and for the dead properties of a resource and its siblings (a PROPFIND Depth 1
+        asks for each member's in turn)."""
         url_prefix = self.prefix + URL_KEY
+        if self.prefix == "prop:" and "/" in full_key:
+            self._fill_siblings(cache, full_key)
+            return
         if not full_key.startswith(url_prefix):
             cache[full_key] = self._load(full_key)
             return
@@ -96,6 +102,16 @@ class DatabaseMapping(MutableMapping[str, Any]):
         if root not in loaded:
             loaded.add(root)
             for row in DavEntry.objects.filter(key__startswith=root):
+                cache[row.key] = _decode(row.value)
+        cache.setdefault(full_key, _MISSING)
+
+    def _fill_siblings(self, cache: dict[str, Any], full_key: str) -> None:
+        parent = full_key.rstrip("/").rsplit("/", 1)[0] + "/"
+        loaded = cache.setdefault("__loaded_folders__", set())
+        if parent not in loaded:
+            loaded.add(parent)
+            pattern = "^" + re.escape(parent) + "[^/]+/?$"
+            for row in DavEntry.objects.filter(key__startswith=parent, key__regex=pattern):
                 cache[row.key] = _decode(row.value)
         cache.setdefault(full_key, _MISSING)
 
@@ -125,7 +141,11 @@ class DatabaseMapping(MutableMapping[str, Any]):
         return DavEntry.objects.filter(key__startswith=self.prefix).count()
 
     def __contains__(self, key: object) -> bool:
-        return DavEntry.objects.filter(key=f"{self.prefix}{key}").exists()
+        try:
+            self[str(key)]
+        except KeyError:
+            return False
+        return True
 
 
 class DatabaseLockStorage(LockStorageDict):
