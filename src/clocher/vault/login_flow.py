@@ -84,7 +84,7 @@ def poll(poll_token: str) -> tuple[User, str] | None:
     """The login and app password, once, when the flow has been granted."""
     with transaction.atomic():
         flow = (
-            ClientLogin.objects.select_for_update()
+            ClientLogin.objects.select_for_update(of=("self",))
             .filter(
                 poll_hash=_hash(poll_token),
                 granted_at__isnull=False,
