@@ -215,6 +215,14 @@ VAULT_MASTER_KEY = env("VAULT_MASTER_KEY", "")
 VAULT_CHUNK_BYTES = env_int("VAULT_CHUNK_BYTES", 4 * 1024 * 1024)
 VAULT_TRASH_DAYS = env_int("VAULT_TRASH_DAYS", 30)
 VAULT_GC_GRACE_SECONDS = env_int("VAULT_GC_GRACE_SECONDS", 3600)
+# Where sealed chunks go: "local" (VAULT_DIR/blobs) or "s3" (a bucket on a locally hosted
+# S3 server: Ceph RGW, Garage, MinIO…; only ciphertext crosses the network).
+VAULT_BACKEND = env("VAULT_BACKEND", "local")
+VAULT_S3_ENDPOINT = env("VAULT_S3_ENDPOINT", "")
+VAULT_S3_BUCKET = env("VAULT_S3_BUCKET", "clocher-coffre")
+VAULT_S3_ACCESS_KEY = env("VAULT_S3_ACCESS_KEY", "")
+VAULT_S3_SECRET_KEY = env("VAULT_S3_SECRET_KEY", "")
+VAULT_S3_REGION = env("VAULT_S3_REGION", "default")
 # A chunked upload (Nextcloud clients) may hold at most this much, and is dropped when
 # left unfinished this long.
 VAULT_UPLOAD_MAX_BYTES = env_int("VAULT_UPLOAD_MAX_BYTES", 64 * 1024**3)

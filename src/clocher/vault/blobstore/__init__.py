@@ -25,13 +25,43 @@ class BlobStore(Protocol):
 
 
 _store: BlobStore | None = None
+_store_for: tuple[str, ...] = ()
+
+
+def _configuration() -> tuple[str, ...]:
+    if settings.VAULT_BACKEND == "s3":
+        return ("s3", settings.VAULT_S3_ENDPOINT, settings.VAULT_S3_BUCKET)
+    return ("local", str(settings.VAULT_DIR))
 
 
 def store() -> BlobStore:
-    """The configured backend (CLOCHER_VAULT_BACKEND=local|s3)."""
-    global _store
-    if _store is None or getattr(_store, "configured_for", None) != settings.VAULT_DIR:
-        from clocher.vault.blobstore.local import LocalStore
-
-        _store = LocalStore(settings.VAULT_DIR)
+    """The configured backend (CLOCHER_VAULT_BACKEND=local|s3), made once per process
+    (again if the settings change, as tests do)."""
+    global _store, _store_for
+    wanted = _configuration()
+    if _store is None or _store_for != wanted:
+        _store = _make_store()
+        _store_for = wanted
     return _store
+
+
+def _make_store() -> BlobStore:
+    if settings.VAULT_BACKEND == "s3":
+        from clocher.vault.blobstore.s3 import S3Store
+
+        if not settings.VAULT_S3_ENDPOINT:
+            raise ValueError("CLOCHER_VAULT_S3_ENDPOINT est requis avec le stockage s3.")
+        s3 = S3Store(
+            endpoint=settings.VAULT_S3_ENDPOINT,
+            bucket=settings.VAULT_S3_BUCKET,
+            access_key=settings.VAULT_S3_ACCESS_KEY,
+            secret_key=settings.VAULT_S3_SECRET_KEY,
+            region=settings.VAULT_S3_REGION,
+        )
+        s3.ensure_bucket()
+        return s3
+    if settings.VAULT_BACKEND != "local":
+        raise ValueError(f"CLOCHER_VAULT_BACKEND inconnu : {settings.VAULT_BACKEND!r}")
+    from clocher.vault.blobstore.local import LocalStore
+
+    return LocalStore(settings.VAULT_DIR)
