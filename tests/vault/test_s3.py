@@ -84,3 +84,14 @@ def test_webdav_through_the_s3_backend(s3, dav_user, commune_a):
     part = requests.get(url, auth=auth, headers={"Range": "bytes=4194300-4194310"}, timeout=60)
     assert part.status_code == 206 and part.content == data[4194300:4194311]
     assert len(list(s3.names())) == 3
+
+
+def test_clocher_check_reports_the_bucket(s3, settings):
+    from clocher.vault.hooks import blob_store
+
+    healthy = blob_store()
+    assert healthy.ok and settings.VAULT_S3_BUCKET in healthy.address
+    settings.VAULT_S3_SECRET_KEY = "mauvaise-clé"
+    settings.VAULT_S3_BUCKET = "autre-coffre"
+    broken = blob_store()
+    assert not broken.ok and "s3" in broken.detail

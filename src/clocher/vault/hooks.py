@@ -11,7 +11,7 @@ from django.db.models import Sum
 from django.template.defaultfilters import filesizeformat
 
 from clocher.accounts.models import User
-from clocher.core import supervisor, tiles
+from clocher.core import health, supervisor, tiles
 from clocher.core.audit import Actor
 from clocher.core.demo import DEMO_HOOKS
 from clocher.core.models import Commune
@@ -45,6 +45,29 @@ def demo_space(actor: Actor, commune: Commune, admin: User) -> None:
 
 
 DEMO_HOOKS.append(demo_space)
+
+
+@health.register
+def blob_store() -> health.Health:
+    """Where the vault's sealed chunks go, and whether a test write/read/delete works."""
+    from django.conf import settings
+
+    from clocher.vault.blobstore import store
+
+    if settings.VAULT_BACKEND == "s3":
+        address = f"{settings.VAULT_S3_ENDPOINT}/{settings.VAULT_S3_BUCKET}"
+    else:
+        address = str(settings.VAULT_DIR)
+    try:
+        blobs = store()
+        probe = f"0/{'f' * 64}"
+        blobs.put(probe, b"sonde")
+        ok = blobs.get(probe) == b"sonde"
+        blobs.delete(probe)
+        detail = f"{settings.VAULT_BACKEND} : écriture et lecture correctes"
+    except Exception as exc:  # noqa: BLE001 - the check reports any failure
+        ok, detail = False, f"{settings.VAULT_BACKEND} : {exc}"[:200]
+    return health.Health("coffre (stockage des blocs)", address, ok, detail)
 
 
 @supervisor.register
