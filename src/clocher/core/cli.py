@@ -69,6 +69,17 @@ ENV_TEMPLATE = """\
 # CLOCHER_SMTP_STARTTLS=0
 # CLOCHER_FROM_EMAIL=Clocher <ne-pas-repondre@localhost>
 
+# Coffre-fort : blocs chiffrés dans {data_dir}/vault (clé maîtresse master.key à côté,
+# ou CLOCHER_VAULT_MASTER_KEY en base64), ou dans un seau S3 hébergé localement.
+# CLOCHER_VAULT_DIR={data_dir}/vault
+# CLOCHER_VAULT_MASTER_KEY=
+# CLOCHER_VAULT_TRASH_DAYS=30
+# CLOCHER_VAULT_BACKEND=local
+# CLOCHER_VAULT_S3_ENDPOINT=https://s3.departement.example
+# CLOCHER_VAULT_S3_BUCKET=clocher-coffre
+# CLOCHER_VAULT_S3_ACCESS_KEY=
+# CLOCHER_VAULT_S3_SECRET_KEY=
+
 # Connexion OpenID Connect (compatible ProConnect), activée si le client est défini.
 # CLOCHER_OIDC_CLIENT_ID=
 # CLOCHER_OIDC_CLIENT_SECRET=
