@@ -225,3 +225,31 @@ def test_a_colleague_never_opens_someone_elses_personal_space(agent_a, admin_a, 
     moved = client.post(_url("action", commune_a, node_id=note.pk), {"action": "corbeille"})
     assert moved.status_code == 404 and services.child(personal, "note perso.txt") is not None
     assert "note perso" not in client.get(_url("home", commune_a), {"q": "note"}).content.decode()
+
+
+def test_commune_admin_manages_group_folders(admin_a, agent_a, commune_a, admin_b):
+    from clocher.vault.models import SpaceKind
+
+    services.ensure_commune_space(ACTOR, commune_a)
+    admin = logged_in(admin_a)
+    assert logged_in(agent_a).get(_url("groups", commune_a)).status_code == 404  # admins only
+    admin.post(
+        _url("groups", commune_a),
+        {"nom": "Commission des finances", "membres": [admin_a.pk, admin_b.pk]},
+    )
+    group = Space.objects.get(commune=commune_a, kind=SpaceKind.GROUP)
+    assert list(group.members.all()) == [admin_a]  # B's admin is not a member of A: ignored
+    assert (
+        "Commission des finances"
+        not in logged_in(agent_a).get(_url("home", commune_a)).content.decode()
+    )
+    admin.post(_url("group_members", commune_a, space_id=group.pk), {"membres": [agent_a.pk]})
+    assert (
+        "Commission des finances"
+        in logged_in(agent_a).get(_url("home", commune_a)).content.decode()
+    )
+    commune_space = Space.objects.get(commune=commune_a, kind=SpaceKind.COMMUNE)
+    denied = admin.post(
+        _url("group_members", commune_a, space_id=commune_space.pk), {"membres": []}
+    )
+    assert denied.status_code == 404

@@ -135,6 +135,21 @@ def create_group_space(actor: Actor, commune: Commune, name: str, members: list[
     return space
 
 
+def set_group_members(actor: Actor, space: Space, members: list[User]) -> None:
+    """Who may open a group folder; members must belong to its commune."""
+    if space.kind != SpaceKind.GROUP:
+        raise ValidationError("Seuls les dossiers de groupe ont une liste de membres.")
+    with transaction.atomic():
+        space.members.set(members)
+        audit.record(
+            actor,
+            "vault.group_members",
+            commune=space.commune,
+            target=space.name,
+            data={"members": sorted(u.email for u in members)},
+        )
+
+
 def _active_communes(user: User) -> list[Commune]:
     return [
         m.commune

@@ -37,6 +37,12 @@ urlpatterns = [
         views.share_revoke,
         name="share_revoke",
     ),
+    path("c/<str:insee>/coffre/groupes/", views.groups, name="groups"),
+    path(
+        "c/<str:insee>/coffre/groupes/<int:space_id>/membres",
+        views.group_members,
+        name="group_members",
+    ),
     path("partage/<str:token>/", views.public_share, name="public_share"),
     path(
         "partage/<str:token>/telecharger/<int:node_id>",

@@ -30,11 +30,12 @@ from django.views.decorators.http import require_POST
 
 from clocher.accounts.models import User
 from clocher.accounts.services import LoginLocked, check_not_locked, note_attempt
+from clocher.core import scoping
 from clocher.core.access import commune_required
-from clocher.core.models import Commune
+from clocher.core.models import Commune, Role
 from clocher.core.request import actor_of, client_ip
 from clocher.vault import previews, services, sharing
-from clocher.vault.models import Node, ShareLink, ShareMode, Space, Version
+from clocher.vault.models import Node, ShareLink, ShareMode, Space, SpaceKind, Version
 from clocher.vault.web_uploads import StreamedFile, VaultUploadHandler
 
 
@@ -79,6 +80,8 @@ def home(request: HttpRequest, commune: Commune) -> HttpResponse:
             "usage": services.usage(commune),
             "query": query,
             "found": found,
+            "is_admin": getattr(scoping.commune_membership(request.user, commune), "role", None)
+            == Role.COMMUNE_ADMIN,
             "favourites": [
                 n for n in sharing.favourites(_user(request)) if n.space.commune_id == commune.pk
             ],
@@ -485,3 +488,58 @@ def public_preview(request: HttpRequest, token: str, node_id: int) -> HttpRespon
 
 def _int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
+
+
+# --------------------------------------------------------------------------- group folders
+
+
+def _members(commune: Commune, ids: list[str]) -> list[User]:
+    """The chosen people, among the commune's active members only."""
+    return list(
+        User.objects.filter(
+            pk__in=[i for i in ids if i.isdigit()],
+            memberships__commune=commune,
+            memberships__is_active=True,
+        ).distinct()
+    )
+
+
+@commune_required(admin=True)
+def groups(request: HttpRequest, commune: Commune) -> HttpResponse:
+    """Group folders of the commune: create one, choose who opens it."""
+    if request.method == "POST":
+        try:
+            services.create_group_space(
+                actor_of(request),
+                commune,
+                request.POST.get("nom", ""),
+                _members(commune, request.POST.getlist("membres")),
+            )
+            messages.success(request, "Dossier de groupe créé.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("vault:groups", insee=commune.insee)
+    return render(
+        request,
+        "vault/groups.html",
+        {
+            "commune": commune,
+            "groups": Space.objects.filter(commune=commune, kind=SpaceKind.GROUP)
+            .prefetch_related("members")
+            .order_by("name"),
+            "people": User.objects.filter(memberships__commune=commune, memberships__is_active=True)
+            .distinct()
+            .order_by("email"),
+        },
+    )
+
+
+@require_POST
+@commune_required(admin=True)
+def group_members(request: HttpRequest, commune: Commune, space_id: int) -> HttpResponse:
+    space = get_object_or_404(Space, pk=space_id, commune=commune, kind=SpaceKind.GROUP)
+    services.set_group_members(
+        actor_of(request), space, _members(commune, request.POST.getlist("membres"))
+    )
+    messages.success(request, f"Membres de « {space.name} » enregistrés.")
+    return redirect("vault:groups", insee=commune.insee)
