@@ -68,6 +68,13 @@ class _Href:
         path = provider.mount_path + provider.share_path + self.get_preferred_path()  # type: ignore[attr-defined]
         return quote(path, safe="/!*'(),$-_|.@")
 
+    def get_ref_url(self) -> str:
+        """Computed once per resource: WsgiDAV asks for it once per property."""
+        cached: str | None = self.__dict__.get("_ref_url")
+        if cached is None:
+            cached = self.__dict__["_ref_url"] = super().get_ref_url()  # type: ignore[misc]
+        return cached
+
 
 class _NodeProps(_Href):
     """Nextcloud's properties, shared by files and folders."""
