@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,28 +25,12 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _mail import free_ports, wait_port  # noqa: E402
 from _setup import django_with_fresh_db  # noqa: E402
 
 LARGE_MB = int(os.environ.get("BENCH_LARGE_MB", "1024"))
 SMALL_FILES = int(os.environ.get("BENCH_SMALL_FILES", "10000"))
 SMALL_BYTES = 4096
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"port {port} never opened")
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -109,7 +92,7 @@ def main() -> None:
     for i in range(SMALL_FILES):
         (small / f"f{i:05d}.txt").write_bytes(os.urandom(SMALL_BYTES))
 
-    port, peer_port = free_port(), free_port()
+    port, peer_port = free_ports(2)
     env = {**os.environ, "CLOCHER_DATA_DIR": data_dir}
     clocher = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "clocher.wsgi:application", "--bind",
