@@ -38,9 +38,11 @@ class ClocherGroup(click.Group):
         setup_django()
         from clocher.accounts.cli import register as register_accounts
         from clocher.api.cli import register as register_api
+        from clocher.archive.cli import register as register_archive
         from clocher.core.cli import register as register_core
         from clocher.mail.cli import register as register_mail
         from clocher.onboarding.cli import register as register_onboarding
+        from clocher.shield.cli import register as register_shield
         from clocher.vault.cli import register as register_vault
 
         for register in (
@@ -50,6 +52,8 @@ class ClocherGroup(click.Group):
             register_api,
             register_mail,
             register_vault,
+            register_shield,
+            register_archive,
         ):
             register(self)
 

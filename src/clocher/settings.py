@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "clocher.api",
     "clocher.mail",
     "clocher.vault",
+    "clocher.shield",
+    "clocher.archive",
 ]
 
 MIDDLEWARE = [

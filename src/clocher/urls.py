@@ -8,6 +8,8 @@ urlpatterns = [
     path("api/v1/", include("clocher.api.urls")),
     path("", include("clocher.mail.urls")),
     path("", include("clocher.vault.urls")),
+    path("", include("clocher.shield.urls")),
+    path("", include("clocher.archive.urls")),
 ]
 
 if settings.OIDC_ENABLED:

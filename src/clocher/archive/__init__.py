@@ -1,0 +1,1 @@
+"""Probative archiving of a commune's acts: seals, journal, time-stamps, SEDA export."""

@@ -1,0 +1,1 @@
+"""The central side of the shield: boxes, enrolment, feeds, events, reports."""
