@@ -83,12 +83,14 @@ class Commune(models.Model):
 class Role(models.TextChoices):
     OPERATOR_ADMIN = "operator_admin", "Administrateur opérateur"
     OPERATOR_SUPPORT = "operator_support", "Support opérateur"
+    # Gives the visa before a commune's expired archives are destroyed (archive app).
+    OPERATOR_ARCHIVIST = "operator_archivist", "Archiviste opérateur"
     COMMUNE_ADMIN = "commune_admin", "Administrateur de la commune"
     AGENT = "agent", "Agent"
     ELECTED = "elected", "Élu"
 
 
-OPERATOR_ROLES = (Role.OPERATOR_ADMIN, Role.OPERATOR_SUPPORT)
+OPERATOR_ROLES = (Role.OPERATOR_ADMIN, Role.OPERATOR_SUPPORT, Role.OPERATOR_ARCHIVIST)
 COMMUNE_ROLES = (Role.COMMUNE_ADMIN, Role.AGENT, Role.ELECTED)
 
 
