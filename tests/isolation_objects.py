@@ -44,6 +44,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
     login_flow.grant(ACTOR, login_flow.pending(flow.flow_token), agent_a)
     transfer = uploads.open_session(agent_a, "transfert-victime")
     uploads.write_part(transfer, "00001", io.BytesIO(b"morceau de A"), 12)
+    import_job = build_document_import(admin_a, vault_root)
     alias = mail.create_alias(ACTOR, commune_a, "conseil.a@communes.cotedor.fr", [mailbox.address])
     return {
         "insee": commune_a.insee,
@@ -62,6 +63,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         "space_id": vault_root.space_id,
         "version_id": vault.versions(secret_file)[-1].pk,
         "share_id": share.link.pk,
+        "import_id": import_job.pk,
         "token": share.token,
         # What must never appear in a response to someone of commune B.
         "_a_markers": [
@@ -73,3 +75,17 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
             "délibération-secrète-A",
         ],
     }
+
+
+def build_document_import(admin_a, vault_root):
+    """A finished zip import into A's commune space."""
+    import zipfile
+
+    from clocher.vault import imports
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("import-secret-A.txt", b"A")
+    return imports.start_web_import(
+        ACTOR, admin_a, vault_root, "reprise-A.zip", iter([buffer.getvalue()])
+    )

@@ -229,6 +229,28 @@ VAULT_S3_REGION = env("VAULT_S3_REGION", "default")
 # left unfinished this long.
 VAULT_UPLOAD_MAX_BYTES = env_int("VAULT_UPLOAD_MAX_BYTES", 64 * 1024**3)
 VAULT_UPLOAD_EXPIRY_HOURS = env_int("VAULT_UPLOAD_EXPIRY_HOURS", 24)
+# Document imports (folder or zip): the most one import may unpack, and how many entries.
+VAULT_IMPORT_MAX_BYTES = env_int("VAULT_IMPORT_MAX_BYTES", 20 * 1024**3)
+VAULT_IMPORT_MAX_ENTRIES = env_int("VAULT_IMPORT_MAX_ENTRIES", 100_000)
+
+# Archive (probative): sealed copies under ARCHIVE_DIR (local) or in their own S3 bucket
+# (the vault's backend settings otherwise), time-stamped by ARCHIVE_TSA_URL (RFC 3161);
+# empty = Clocher's embedded TSA, not qualified (key and certificate in ARCHIVE_DIR/tsa).
+ARCHIVE_DIR = Path(env("ARCHIVE_DIR", str(DATA_DIR / "archive")))
+ARCHIVE_S3_BUCKET = env("ARCHIVE_S3_BUCKET", "clocher-archives")
+ARCHIVE_TSA_URL = env("ARCHIVE_TSA_URL", "")
+ARCHIVE_TSA_NAME = env("ARCHIVE_TSA_NAME", "")
+ARCHIVE_TSA_QUALIFIED = env_bool("ARCHIVE_TSA_QUALIFIED", False)
+ARCHIVE_TSA_CA_FILE = env("ARCHIVE_TSA_CA_FILE", "")
+
+# Shield (central side of the boxes): prefixes no box may ever block (the central's own
+# addresses, management links; comma-separated), how long a source that attacked one
+# commune stays blocked at every box, and the central brute-force threshold (failed
+# logins from one address within the window).
+SHIELD_ALLOWLIST = [p.strip() for p in env("SHIELD_ALLOWLIST", "").split(",") if p.strip()]
+SHIELD_COLLECTIVE_HOURS = env_int("SHIELD_COLLECTIVE_HOURS", 24)
+SHIELD_BRUTEFORCE_FAILURES = env_int("SHIELD_BRUTEFORCE_FAILURES", 20)
+SHIELD_BRUTEFORCE_WINDOW_MINUTES = env_int("SHIELD_BRUTEFORCE_WINDOW_MINUTES", 10)
 
 MAIL_ENABLED = env_bool("MAIL_ENABLED", True)
 # Postfix and Dovecot drop privileges: their spool must not sit in a private home
@@ -252,6 +274,10 @@ MAIL_MAX_MESSAGE_BYTES = env_int("MAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
 MAIL_RELAYHOST = env("MAIL_RELAYHOST", "")
 MAIL_TLS_CERT = env("MAIL_TLS_CERT", str(DATA_DIR / "tls" / "mail.crt"))
 MAIL_TLS_KEY = env("MAIL_TLS_KEY", str(DATA_DIR / "tls" / "mail.key"))
+# Mail import (mail.migrate): connections one import opens to its source (and to our
+# Dovecot), and the most that all imports together open to one source server.
+MAIL_IMPORT_CONNECTIONS = env_int("MAIL_IMPORT_CONNECTIONS", 3)
+MAIL_IMPORT_SERVER_CONNECTIONS = env_int("MAIL_IMPORT_SERVER_CONNECTIONS", 6)
 # Resolver for the DNS helper's live check (default: the system's).
 DNS_RESOLVER = env("DNS_RESOLVER", "")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from django.template.defaultfilters import filesizeformat
@@ -101,6 +102,39 @@ def housekeeping_command(every: int) -> None:
         if not every:
             return
         time.sleep(every)
+
+
+@vault.command("import")
+@click.argument("insee")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--into", "into", default="", help="Dossier de destination (créé au besoin).")
+@click.option("--user", "email", default="", help="Importer dans l'espace personnel de ce membre.")
+def import_command(insee: str, path: Path, into: str, email: str) -> None:
+    """Importe un dossier ou une archive zip dans le coffre de la commune."""
+    from django.core.exceptions import ValidationError
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from clocher.core.cli import validation_message
+    from clocher.vault import imports
+
+    actor = cli_actor()
+    try:
+        target = imports.target_folder(actor, insee, into, email)
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console
+        ) as progress:
+            bar = progress.add_task("Import", total=None)
+
+            def advance(done: int, total: int, name: str) -> None:
+                progress.update(bar, completed=done, total=total, description=name[-40:])
+
+            report = imports.import_documents(actor, target, path, progress=advance)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    for line in imports.iter_report_lines(report):
+        console.print(line, markup=False, highlight=False)
+    if report.stopped:
+        sys.exit(2)
 
 
 def register(group: click.Group) -> None:

@@ -270,3 +270,43 @@ class ShareLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mode} {self.node_id}"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "En attente"
+    RUNNING = "running", "En cours"
+    DONE = "done", "Terminé"
+    STOPPED = "stopped", "Arrêté : quota atteint"
+    FAILED = "failed", "Refusé"
+
+
+class DocumentImport(models.Model):
+    """A zip sent from the page, imported in the background into a folder; the page
+    follows its progress and shows its report."""
+
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="imports")
+    folder = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="imports")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    archive_name = models.CharField(max_length=255)
+    archive_path = models.CharField(max_length=500, blank=True)
+    status = models.CharField(
+        max_length=8, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    done_bytes = models.PositiveBigIntegerField(default=0)
+    total_bytes = models.PositiveBigIntegerField(default=0)
+    current = models.CharField(max_length=255, blank=True)
+    report = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.archive_name} → {self.folder_id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return int(self.done_bytes * 100 / self.total_bytes) if self.total_bytes else 0

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from clocher.vault import views
+from clocher.vault import import_views, views
 from clocher.vault.dav import nextcloud
 
 app_name = "vault"
@@ -12,6 +12,16 @@ urlpatterns = [
         "c/<str:insee>/coffre/dossiers/<int:node_id>/nouveau-dossier",
         views.create_folder,
         name="create_folder",
+    ),
+    path(
+        "c/<str:insee>/coffre/dossiers/<int:node_id>/importer",
+        import_views.import_zip,
+        name="import_zip",
+    ),
+    path(
+        "c/<str:insee>/coffre/imports/<int:import_id>/",
+        import_views.import_status,
+        name="import_status",
     ),
     path("c/<str:insee>/coffre/fichiers/<int:node_id>/", views.file, name="file"),
     path(

@@ -21,7 +21,7 @@ document.querySelectorAll("form[data-upload]").forEach((form) => {
   const send = (files) => {
     const data = new FormData();
     data.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
-    for (const file of files) data.append("fichiers", file);
+    for (const file of files) data.append(input.name, file);
     const request = new XMLHttpRequest();
     request.open("POST", form.action);
     request.setRequestHeader("Accept", "application/json");
@@ -36,7 +36,8 @@ document.querySelectorAll("form[data-upload]").forEach((form) => {
       let answer = { message: "Réponse inattendue du serveur." };
       try { answer = JSON.parse(request.responseText); } catch (e) { /* keep the default */ }
       text.textContent = answer.message;
-      if (answer.ok) window.setTimeout(() => window.location.reload(), 800);
+      if (answer.ok && answer.redirect) window.location.assign(answer.redirect);
+      else if (answer.ok) window.setTimeout(() => window.location.reload(), 800);
     });
     request.addEventListener("error", () => { text.textContent = "Envoi interrompu : réessayez."; });
     request.send(data);

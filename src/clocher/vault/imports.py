@@ -1,0 +1,471 @@
+"""Bringing a commune's old documents into the vault: a folder tree or a zip.
+
+Names (Unicode-normalised), folders and modification times are kept. What cannot be
+stored safely is skipped and listed with its reason, never half-written: zip bombs
+(compression ratio, total size, entry count), entries escaping the target (absolute
+paths, `..`), links and special files, names the vault refuses. The quota is checked
+before (the whole import must fit) and during (another upload may take the room): an
+import that runs out of room stops cleanly, keeping and reporting what was done.
+A rerun is idempotent: a file already there with the same content is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, BinaryIO
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from clocher.core import audit
+from clocher.core.audit import Actor
+from clocher.core.models import Commune
+from clocher.vault import services
+from clocher.vault.models import DocumentImport, ImportStatus, Node
+
+if TYPE_CHECKING:
+    from clocher.accounts.models import User
+
+# A zip entry inflating more than this many times its compressed size is a bomb.
+MAX_RATIO = 200
+# Below this size a high ratio is harmless (a page of spaces compresses 1000:1).
+RATIO_FLOOR_BYTES = 1024 * 1024
+
+Progress = Callable[[int, int, str], None]
+
+
+class ImportRefused(ValidationError):
+    """The import cannot start (nothing was written): the message says why."""
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    folders: int = 0
+    bytes: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    stopped: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "imported": self.imported,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "folders": self.folders,
+            "bytes": self.bytes,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "stopped": self.stopped,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class SourceEntry:
+    """One file of the source: its path parts, size, time, and how to read it."""
+
+    parts: tuple[str, ...]
+    size: int
+    mtime: float
+    open: Callable[[], BinaryIO]
+    problem: str = ""
+
+
+@dataclass
+class Source:
+    entries: list[SourceEntry]
+    folders: list[tuple[str, ...]]
+    refused: list[tuple[str, str]]
+    close: Callable[[], None] = lambda: None
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self.entries if not e.problem)
+
+
+# ---------------------------------------------------------------------------- sources
+
+
+def _split(path: str) -> tuple[tuple[str, ...], str]:
+    """The parts of a relative path, or a reason to refuse it."""
+    if path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
+        return (), "chemin absolu"
+    parts = tuple(p for p in path.replace("\\", "/").split("/") if p not in ("", "."))
+    if ".." in parts:
+        return (), "chemin qui remonte hors du dossier (« .. »)"
+    return parts, ""
+
+
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """The entry's real name: UTF-8 when flagged, else what Windows' French archivers
+    wrote (CP850; Python decoded it as CP437), or unflagged UTF-8 from other tools."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    raw = info.filename.encode("cp437")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp850")
+
+
+def zip_source(path: Path, max_total: int, max_entries: int) -> Source:
+    try:
+        archive = zipfile.ZipFile(path)  # noqa: SIM115 - closed with the import
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ImportRefused(f"Archive zip illisible : {exc}.") from exc
+    infos = archive.infolist()
+    if len(infos) > max_entries:
+        archive.close()
+        raise ImportRefused(
+            f"L'archive contient {len(infos)} éléments : {max_entries} au plus par import."
+        )
+    source = Source([], [], [], archive.close)
+    declared = 0
+    for info in infos:
+        name = _zip_name(info)
+        parts, problem = _split(name)
+        mode = info.external_attr >> 16
+        if not problem and stat.S_ISLNK(mode):
+            problem = "lien symbolique"
+        if not problem and not parts:
+            problem = "nom vide"
+        if problem:
+            source.refused.append((name, problem))
+            continue
+        if info.is_dir():
+            source.folders.append(parts)
+            continue
+        if info.flag_bits & 0x1:
+            source.refused.append((name, "fichier chiffré dans l'archive"))
+            continue
+        ratio = info.file_size // max(1, info.compress_size)
+        if info.file_size > RATIO_FLOOR_BYTES and ratio > MAX_RATIO:
+            source.refused.append((name, f"taux de compression suspect ({ratio}:1, bombe zip)"))
+            continue
+        declared += info.file_size
+        if declared > max_total:
+            archive.close()
+            raise ImportRefused(
+                "L'archive décompressée dépasserait la taille maximale d'un import "
+                f"({max_total} octets) : bombe zip ou archive à découper."
+            )
+        mtime = time.mktime((*info.date_time, 0, 0, -1))
+        source.entries.append(
+            SourceEntry(parts, info.file_size, mtime, partial(archive.open, info))  # type: ignore[arg-type]
+        )
+    return source
+
+
+def folder_source(root: Path, max_total: int, max_entries: int) -> Source:
+    source = Source([], [], [])
+    count = 0
+    declared = 0
+    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(directory)
+        for name in [*dirnames, *filenames]:
+            count += 1
+            if count > max_entries:
+                raise ImportRefused(f"Le dossier contient plus de {max_entries} éléments.")
+            full = base / name
+            relative = full.relative_to(root)
+            parts = relative.parts
+            info = full.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                source.refused.append((str(relative), "lien symbolique"))
+                if name in dirnames:
+                    dirnames.remove(name)
+            elif stat.S_ISDIR(info.st_mode):
+                source.folders.append(parts)
+            elif not stat.S_ISREG(info.st_mode):
+                source.refused.append((str(relative), "fichier spécial (ni fichier ni dossier)"))
+            else:
+                declared += info.st_size
+                if declared > max_total:
+                    raise ImportRefused(
+                        f"Le dossier dépasse la taille maximale d'un import ({max_total} octets)."
+                    )
+                source.entries.append(
+                    SourceEntry(parts, info.st_size, info.st_mtime, partial(full.open, "rb"))  # type: ignore[arg-type]
+                )
+    return source
+
+
+def open_source(path: Path) -> Source:
+    max_total = settings.VAULT_IMPORT_MAX_BYTES
+    max_entries = settings.VAULT_IMPORT_MAX_ENTRIES
+    if path.is_dir():
+        return folder_source(path, max_total, max_entries)
+    if path.is_file():
+        return zip_source(path, max_total, max_entries)
+    raise ImportRefused(f"« {path} » n'est ni un dossier ni une archive zip.")
+
+
+# ---------------------------------------------------------------------------- import
+
+
+class _Folders:
+    """Target folders by path, made on first use (existing ones are reused)."""
+
+    def __init__(self, actor: Actor, root: Node, report: ImportReport) -> None:
+        self.actor, self.report = actor, report
+        self.known: dict[tuple[str, ...], Node] = {(): root}
+
+    def get(self, parts: tuple[str, ...]) -> Node:
+        if parts in self.known:
+            return self.known[parts]
+        parent = self.get(parts[:-1])
+        name = services.clean_name(parts[-1])
+        node = services.child(parent, name)
+        if node is None:
+            node = services.create_folder(self.actor, parent, name)
+            self.report.folders += 1
+        elif not node.is_folder:
+            raise ValidationError(f"« {name} » existe déjà ici et n'est pas un dossier.")
+        self.known[parts] = node
+        return node
+
+
+class _Bounded:
+    """Reads at most `limit` bytes: a zip entry that inflates past its declared size
+    (a lying header) is cut off and refused rather than filling the disk."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self.stream, self.left = stream, limit
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(1 << 20 if size < 0 else size)
+        self.left -= len(data)
+        if self.left < 0:
+            raise ValidationError("contenu plus long que la taille annoncée (bombe zip)")
+        return data
+
+
+def _same_content(node: Node, entry: SourceEntry, upload: services.Upload) -> bool:
+    return (
+        node.current is not None
+        and node.size == upload.size
+        and (node.current.sha256 == upload.sha256)
+    )
+
+
+def _import_entry(
+    actor: Actor, folders: _Folders, entry: SourceEntry, report: ImportReport
+) -> None:
+    folder = folders.get(entry.parts[:-1])
+    name = services.clean_name(entry.parts[-1])
+    existing = services.child(folder, name)
+    upload = services.Upload(folder.space.commune)
+    with entry.open() as stream:
+        services.read_stream(_Bounded(stream, entry.size), upload)  # type: ignore[arg-type]
+    if existing is not None and not existing.is_folder and _same_content(existing, entry, upload):
+        upload.finish()
+        report.unchanged += 1
+        return
+    modified = datetime.fromtimestamp(entry.mtime, tz=UTC)
+    services.save_file(actor, folder, name, upload, modified_at=modified)
+    if existing is None:
+        report.imported += 1
+    else:
+        report.updated += 1
+    report.bytes += upload.size
+
+
+def import_documents(
+    actor: Actor, target: Node, path: Path, progress: Progress | None = None
+) -> ImportReport:
+    """Import the folder tree or zip at `path` into the folder `target`."""
+    started = time.monotonic()
+    source = open_source(Path(path))
+    try:
+        return _run(actor, target, source, progress, started)
+    finally:
+        source.close()
+
+
+def _run(
+    actor: Actor, target: Node, source: Source, progress: Progress | None, started: float
+) -> ImportReport:
+    report = ImportReport(skipped=list(source.refused))
+    needed = source.total_bytes
+    room = services.available_bytes(target.space)
+    if needed > room:
+        raise ImportRefused(
+            f"L'import demande {needed} octets mais le quota n'en laisse que {room} : "
+            "libérez de la place ou demandez un quota plus grand. Rien n'a été importé."
+        )
+    folders = _Folders(actor, target, report)
+    for parts in source.folders:
+        try:
+            folders.get(parts)
+        except ValidationError as exc:
+            report.skipped.append(("/".join(parts), services_message(exc)))
+    done = 0
+    for entry in source.entries:
+        label = "/".join(entry.parts)
+        if progress:
+            progress(done, needed, label)
+        try:
+            _import_entry(actor, folders, entry, report)
+        except services.QuotaExceeded as exc:
+            report.stopped = f"quota atteint pendant l'import ({services_message(exc)})"
+            break
+        except ValidationError as exc:
+            report.skipped.append((label, services_message(exc)))
+        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            report.skipped.append((label, f"lecture impossible : {exc}"))
+        done += entry.size
+    if progress:
+        progress(needed if not report.stopped else done, needed, "")
+    report.seconds = time.monotonic() - started
+    summary = report.as_dict() | {"skipped": len(report.skipped)}
+    with transaction.atomic():  # each file has its own entry; this one sums up the run
+        audit.record(
+            actor,
+            "vault.import",
+            commune=target.space.commune,
+            target=services.path_of(target) or "/",
+            data=summary,
+        )
+    return report
+
+
+def target_folder(actor: Actor, insee: str, into: str, email: str = "") -> Node:
+    """The folder an import goes to: `into` (made if missing) in the commune's space, or
+    in the personal space of the member `email`."""
+    from clocher.core.models import Membership
+
+    commune = Commune.objects.filter(insee=insee.upper()).first()
+    if commune is None:
+        raise ImportRefused(f"Commune {insee} inconnue.")
+    if email:
+        membership = Membership.objects.filter(
+            commune=commune, user__email__iexact=email, is_active=True
+        ).first()
+        if membership is None:
+            raise ImportRefused(f"{email} n'est pas membre actif de {commune.name}.")
+        space = services.ensure_personal_space(commune, membership.user)
+    else:
+        space = services.ensure_commune_space(actor, commune)
+    folder = services.root_of(space)
+    for name in PurePosixPath(into).parts:
+        if name == "/":
+            continue
+        name = services.clean_name(name)
+        existing = services.child(folder, name)
+        if existing is not None and not existing.is_folder:
+            raise ImportRefused(f"« {name} » est un fichier, pas un dossier.")
+        folder = existing or services.create_folder(actor, folder, name)
+    return folder
+
+
+# ---------------------------------------------------------------------------- from the page
+
+
+def start_web_import(
+    actor: Actor, user: User, folder: Node, archive_name: str, chunks: Iterator[bytes]
+) -> DocumentImport:
+    """Keep the zip sent from the page in the data dir (removed once imported) and queue
+    its import; the page follows the returned job."""
+    from clocher.vault import tasks
+
+    directory = Path(settings.DATA_DIR) / "imports"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f"{uuid.uuid4().hex}.zip"
+    written = 0
+    with path.open("wb") as out:
+        for chunk in chunks:
+            written += len(chunk)
+            if written > settings.VAULT_IMPORT_MAX_BYTES:
+                out.close()
+                path.unlink()
+                raise ImportRefused("Archive trop volumineuse pour un import.")
+            out.write(chunk)
+    with transaction.atomic():
+        job = DocumentImport.objects.create(
+            commune=folder.space.commune,
+            folder=folder,
+            user=user,
+            archive_name=archive_name[:255],
+            archive_path=str(path),
+        )
+        audit.record(
+            actor,
+            "vault.import_queued",
+            commune=job.commune,
+            target=services.path_of(folder) or "/",
+            data={"archive": job.archive_name, "bytes": written},
+        )
+    tasks.import_zip.enqueue(job.pk, actor.label, actor.ip)
+    return job
+
+
+def run_web_import(job: DocumentImport, actor: Actor) -> DocumentImport:
+    """The background part: import, report progress on the job row (at most twice a
+    second), keep the report, remove the zip."""
+    last = 0.0
+
+    def progress(done: int, total: int, name: str) -> None:
+        nonlocal last
+        if time.monotonic() - last < 0.5 and name:
+            return
+        last = time.monotonic()
+        DocumentImport.objects.filter(pk=job.pk).update(
+            done_bytes=done, total_bytes=total, current=name[:255]
+        )
+
+    job.status = ImportStatus.RUNNING
+    job.save(update_fields=["status"])
+    try:
+        report = import_documents(actor, job.folder, Path(job.archive_path), progress)
+        job.report = report.as_dict()
+        job.status = ImportStatus.STOPPED if report.stopped else ImportStatus.DONE
+    except ValidationError as exc:
+        job.report = {"error": services_message(exc)}
+        job.status = ImportStatus.FAILED
+    finally:
+        Path(job.archive_path).unlink(missing_ok=True)
+    job.refresh_from_db(fields=["done_bytes", "total_bytes"])
+    job.current = ""
+    job.finished_at = timezone.now()
+    job.save(update_fields=["report", "status", "current", "finished_at"])
+    return job
+
+
+def imports_for(user: User, commune: Commune) -> list[DocumentImport]:
+    """The imports `user` may follow in `commune`: those into folders they can open."""
+    spaces = {s.pk for s in services.spaces_for(user) if s.commune_id == commune.pk}
+    return list(
+        DocumentImport.objects.filter(commune=commune, folder__space_id__in=spaces)
+        .select_related("folder")
+        .order_by("-created_at")[:20]
+    )
+
+
+def services_message(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+def iter_report_lines(report: ImportReport) -> Iterator[str]:
+    """The report in French, one line per fact, for the CLI and the page."""
+    yield (
+        f"{report.imported} fichiers importés, {report.updated} mis à jour (ancienne version "
+        f"conservée), {report.unchanged} déjà présents, {report.folders} dossiers créés, "
+        f"{report.bytes} octets, en {report.seconds:.1f} s."
+    )
+    if report.stopped:
+        yield f"Import arrêté : {report.stopped}. Ce qui précède est conservé."
+    for path, reason in report.skipped:
+        yield f"Ignoré : {path} — {reason}"
