@@ -1,13 +1,287 @@
-"""Shield commands: the fleet, feeds, the monthly report."""
+"""Shield commands: the fleet, enrolment tokens, feeds, the allowlist, the monthly report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+from django.core.exceptions import ValidationError
+from rich.table import Table
+
+from clocher.core.cli import cli_actor, console, fail, validation_message
 
 
 @click.group()
 def shield() -> None:
     """Bouclier : boîtiers, listes de blocage, rapport mensuel."""
+
+
+def _commune(insee: str):  # type: ignore[no-untyped-def]
+    from clocher.core.models import Commune
+
+    commune = Commune.objects.filter(insee=insee.strip().upper()).first()
+    if commune is None:
+        fail(f"Commune {insee} inconnue.")
+    return commune
+
+
+@shield.command("boxes")
+def boxes_command() -> None:
+    """La flotte : boîtiers, en ligne ou non, dernier contact, flux bloqués aujourd'hui."""
+    from clocher.shield import services
+    from clocher.shield.models import Box
+
+    rows, alerts = services.fleet(Box.objects.all())
+    table = Table(title="Boîtiers")
+    for column in ("boîtier", "commune", "état", "dernier contact", "version", "flux aujourd'hui"):
+        table.add_column(column)
+    for row in rows:
+        state = "révoqué" if row.box.revoked else ("en ligne" if row.online else "hors ligne")
+        seen = f"{row.box.last_seen:%d/%m/%Y %H:%M}" if row.box.last_seen else "jamais"
+        table.add_row(
+            f"{row.box.hostname}\n{row.box.pk}",
+            row.box.commune.name,
+            state,
+            seen,
+            row.box.version,
+            str(row.flows_today),
+        )
+    console.print(table)
+    for alert in alerts:
+        console.print(
+            f"[red]Alerte[/red] {alert.box.hostname} ({alert.box.commune.name}) : {alert.message}"
+        )
+
+
+@shield.command("token")
+@click.argument("insee")
+def token_command(insee: str) -> None:
+    """Émet le jeton d'enrôlement (7 jours, usage unique) d'un boîtier de la commune INSEE.
+
+    Le jeton n'est affiché qu'une fois ; les jetons précédents non utilisés sont annulés.
+    """
+    from clocher.shield import services
+
+    issued = services.issue_token(cli_actor(), _commune(insee))
+    until = f"{issued.record.expires_at:%d/%m/%Y %H:%M}"
+    console.print(f"Jeton pour {issued.record.commune.name}, valable jusqu'au {until} :")
+    click.echo(issued.token)
+    console.print("Sur le boîtier : clocher-box enroll --server URL --token JETON")
+
+
+@shield.command("revoke")
+@click.argument("box_id")
+def revoke_command(box_id: str) -> None:
+    """Révoque un boîtier : sa clé n'ouvre plus rien (vol, remplacement)."""
+    from clocher.shield import services
+    from clocher.shield.models import Box
+
+    try:
+        box = Box.objects.get(pk=box_id)
+        services.revoke_box(cli_actor(), box)
+    except (Box.DoesNotExist, ValidationError) as exc:
+        fail(
+            validation_message(exc)
+            if isinstance(exc, ValidationError)
+            else f"Boîtier {box_id} inconnu."
+        )
+    console.print(f"Boîtier {box.hostname} révoqué.")
+
+
+@shield.group("feed")
+def feed_group() -> None:
+    """Listes de menaces (fichier ou adresse web)."""
+
+
+@feed_group.command("import")
+@click.argument("name")
+@click.argument("location")
+@click.option(
+    "--c2", is_flag=True, help="Liste de serveurs de commande : bloque les connexions sortantes."
+)
+def feed_import_command(name: str, location: str, c2: bool) -> None:
+    """Importe la liste NAME depuis un fichier ou une URL (IP/CIDR, FireHOL, Spamhaus DROP).
+
+    Remplace les entrées précédentes de la liste ; les lignes mal formées sont signalées
+    avec leur numéro, les préfixes de la liste d'autorisation refusés.
+    """
+    from clocher.shield import feeds
+
+    try:
+        with console.status(f"Import de {location}…"):
+            report = feeds.import_feed(cli_actor(), name, location, "c2" if c2 else "blocklist")
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    console.print(report.summary())
+    for problem in report.problems():
+        console.print(f"[yellow]⚠[/yellow] {problem}")
+    hidden = len(report.malformed) + len(report.refused) - len(report.problems())
+    if hidden > 0:
+        console.print(f"… et {hidden} autre(s).")
+
+
+@feed_group.command("list")
+def feed_list_command() -> None:
+    """Les listes importées."""
+    from clocher.shield.models import Feed
+
+    for feed in Feed.objects.all():
+        when = f"{feed.last_import_at:%d/%m/%Y %H:%M}" if feed.last_import_at else "jamais"
+        console.print(
+            f"{feed.name} ({feed.get_purpose_display()}) : {feed.entries_count} préfixes, "
+            f"importée le {when} depuis {feed.location}"
+        )
+
+
+@shield.group("allow")
+def allow_group() -> None:
+    """Liste d'autorisation : ce que rien ne peut bloquer."""
+
+
+@allow_group.command("add")
+@click.argument("prefix")
+@click.option("--reason", required=True, help="Pourquoi ce préfixe ne doit jamais être bloqué.")
+@click.option("--commune", "insee", help="Pour les boîtiers de cette commune seulement.")
+def allow_add_command(prefix: str, reason: str, insee: str | None) -> None:
+    """Ajoute PREFIX (adresse ou CIDR) à la liste d'autorisation."""
+    from clocher.shield import services
+
+    try:
+        entry = services.add_allow(cli_actor(), prefix, reason, _commune(insee) if insee else None)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    console.print(f"{entry.prefix} ne sera jamais bloqué.")
+
+
+@allow_group.command("list")
+def allow_list_command() -> None:
+    """La liste d'autorisation (département et communes)."""
+    from clocher.shield.models import AllowEntry
+
+    for entry in AllowEntry.objects.select_related("commune"):
+        where = entry.commune.name if entry.commune else "département"
+        console.print(f"{entry.prefix} — {where} — {entry.reason}")
+
+
+@allow_group.command("remove")
+@click.argument("prefix")
+@click.option("--commune", "insee", help="L'entrée de cette commune.")
+def allow_remove_command(prefix: str, insee: str | None) -> None:
+    """Retire PREFIX de la liste d'autorisation."""
+    from clocher.shield import services
+    from clocher.shield.models import AllowEntry
+
+    entry = AllowEntry.objects.filter(
+        prefix=prefix, commune=_commune(insee) if insee else None
+    ).first()
+    if entry is None:
+        fail(f"{prefix} n'est pas dans la liste d'autorisation.")
+        return
+    services.remove_allow(cli_actor(), entry)
+    console.print(f"{prefix} retiré.")
+
+
+@shield.command("countries")
+@click.argument("insee")
+@click.argument("codes", nargs=-1)
+def countries_command(insee: str, codes: tuple[str, ...]) -> None:
+    """Pays dont les boîtiers de la commune INSEE bloquent le trafic entrant (remplace)."""
+    from clocher.shield import services
+
+    try:
+        kept = services.set_countries(cli_actor(), _commune(insee), codes)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    console.print(f"Pays bloqués : {', '.join(kept) or 'aucun'}.")
+
+
+@shield.command("sinkhole")
+@click.argument("domain")
+@click.option("--reason", default="", help="Motif (hameçonnage, logiciel malveillant…).")
+def sinkhole_command(domain: str, reason: str) -> None:
+    """Ajoute DOMAIN (et ses sous-domaines) aux domaines détournés par les boîtiers."""
+    from clocher.shield import services
+
+    try:
+        entry = services.add_sinkhole(cli_actor(), domain, reason)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    console.print(f"{entry.domain} détourné par les résolveurs des boîtiers.")
+
+
+@shield.command("detect")
+@click.option(
+    "--every", type=int, default=0, help="Recommencer toutes les N secondes (0 : une fois)."
+)
+def detect_command(every: int) -> None:
+    """Force brute sur les services du département (web, IMAP, SMTP) → liste collective."""
+    import time
+
+    from django.db import close_old_connections
+
+    from clocher.shield import detect, services
+
+    while True:
+        close_old_connections()
+        found, spared = detect.detect_bruteforce()
+        expired = services.purge_expired()
+        for item in found:
+            state = "nouveau" if item.new else "prolongé"
+            console.print(
+                f"{item.source} : {item.failures} échecs ({', '.join(item.services)}) — {state}"
+            )
+        for spared_source in spared:
+            console.print(f"épargné (liste d'autorisation) : {spared_source}")
+        if expired:
+            console.print(f"{expired} blocage(s) expiré(s) retiré(s).")
+        if not every:
+            return
+        time.sleep(every)
+
+
+@shield.command("report")
+@click.option("--month", help="Mois AAAA-MM (le mois en cours par défaut).")
+@click.option("--commune", "insee", help="Le rapport d'une commune (code INSEE).")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path))
+def report_command(
+    month: str | None, insee: str | None, pdf_path: Path | None, csv_path: Path | None
+) -> None:
+    """Rapport mensuel des flux bloqués : par pays, par scénario, principales sources."""
+    from clocher.core.models import Operator
+    from clocher.shield import report as reports
+
+    try:
+        first_day = reports.parse_month(month)
+    except ValueError as exc:
+        fail(str(exc))
+    built = reports.build(first_day, _commune(insee) if insee else None)
+    console.print(built.summary(), highlight=False)
+    table = Table(title="Par pays d'origine")
+    for column in ("pays", "flux bloqués", "blocages"):
+        table.add_column(column)
+    for line in built.by_country[:10]:
+        table.add_row(line.label, str(line.flows), str(line.blocks))
+    console.print(table)
+    table = Table(title="Par scénario")
+    for column in ("scénario", "flux bloqués", "blocages"):
+        table.add_column(column)
+    for line in built.by_scenario:
+        table.add_row(line.label, str(line.flows), str(line.blocks))
+    console.print(table)
+    if csv_path:
+        _write_atomically(csv_path, reports.to_csv(built).encode())
+        console.print(f"CSV écrit : {csv_path}")
+    if pdf_path:
+        operator = Operator.objects.first()
+        _write_atomically(pdf_path, reports.to_pdf(built, operator.name if operator else ""))
+        console.print(f"PDF écrit : {pdf_path}")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_bytes(data)
+    temp.replace(path)
 
 
 def register(group: click.Group) -> None:

@@ -1,1 +1,289 @@
-from django.db import models  # noqa: F401
+"""The shield at the central: enrolled boxes, their events, the collective lists.
+
+Invariants live in the database: one event per (box, sequence) whatever the retries,
+one use per enrolment token, one row per listed prefix and origin.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from clocher.core.models import Commune
+
+# The scenarios of docs/shield.md (what decided a block).
+SCENARIOS = [
+    ("blocklist", "Liste de blocage"),
+    ("port-scan", "Balayage de ports"),
+    ("ssh-bruteforce", "Force brute SSH"),
+    ("mail-bruteforce", "Force brute messagerie"),
+    ("c2-outbound", "Connexion vers un serveur de commande"),
+    ("dns-sinkhole", "Domaine malveillant"),
+    ("country-policy", "Pays bloqué"),
+    ("collective", "Défense collective"),
+    ("manual", "Blocage manuel"),
+]
+SCENARIO_LABELS = dict(SCENARIOS)
+
+
+class Box(models.Model):
+    """A security box at a town hall, known by its Ed25519 public key."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    commune = models.ForeignKey(Commune, on_delete=models.PROTECT, related_name="boxes")
+    hostname = models.CharField("nom d'hôte", max_length=253)
+    public_key = models.CharField("clé publique", max_length=64, unique=True)
+    version = models.CharField("version", max_length=40, blank=True)
+    enrolled_at = models.DateTimeField("enrôlé le", auto_now_add=True)
+    last_seen = models.DateTimeField("dernier contact", null=True, blank=True)
+    last_address = models.GenericIPAddressField("dernière adresse", null=True, blank=True)
+    health = models.JSONField("état", default=dict, blank=True)
+    last_seq = models.PositiveBigIntegerField("dernier événement reçu", default=0)
+    revoked_at = models.DateTimeField("révoqué le", null=True, blank=True)
+
+    class Meta:
+        ordering = ["commune__name", "hostname"]
+        verbose_name = "boîtier"
+
+    def __str__(self) -> str:
+        return f"{self.hostname} ({self.commune.name})"
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class EnrolmentToken(models.Model):
+    """A one-time token for a commune's box; only its SHA-256 is kept."""
+
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="box_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=254)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    box = models.OneToOneField(
+        Box, on_delete=models.SET_NULL, null=True, blank=True, related_name="token"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")), name="token_expires_after"
+            ),
+            models.CheckConstraint(
+                condition=Q(used_at__isnull=True) | Q(cancelled_at__isnull=True),
+                name="token_used_or_cancelled",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Jeton de {self.commune.name} ({self.created_at:%Y-%m-%d})"
+
+
+class EventKind(models.TextChoices):
+    DECISION = "decision", "Blocage décidé"
+    DROPS = "drops", "Flux bloqués"
+
+
+class ShieldEvent(models.Model):
+    """One event a box reported: stored once per (box, seq)."""
+
+    box = models.ForeignKey(Box, on_delete=models.PROTECT, related_name="events")
+    commune = models.ForeignKey(Commune, on_delete=models.PROTECT, related_name="shield_events")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=10, choices=EventKind.choices)
+    at = models.DateTimeField()
+    source = models.CharField(max_length=49)
+    country = models.CharField(max_length=2, blank=True)
+    scenario = models.CharField(max_length=20, choices=SCENARIOS)
+    duration = models.PositiveIntegerField(default=0)
+    flows = models.PositiveBigIntegerField(default=0)
+    detail = models.CharField(max_length=500, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+        constraints = [
+            models.UniqueConstraint(fields=["box", "seq"], name="event_once_per_box_seq"),
+            models.CheckConstraint(condition=Q(seq__gte=1), name="event_seq_positive"),
+            models.CheckConstraint(condition=Q(kind__in=EventKind.values), name="event_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(scenario__in=[s for s, _ in SCENARIOS]), name="event_scenario_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["commune", "at"]),
+            models.Index(fields=["at"]),
+            models.Index(fields=["box", "at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.box_id}#{self.seq} {self.scenario} {self.source}"
+
+
+class FeedKind(models.TextChoices):
+    FILE = "file", "Fichier"
+    URL = "url", "Adresse web"
+
+
+class FeedPurpose(models.TextChoices):
+    BLOCKLIST = "blocklist", "Sources à bloquer"
+    C2 = "c2", "Serveurs de commande (sortant)"
+
+
+class Feed(models.Model):
+    """A threat-intelligence list imported from a file or a URL (département-wide)."""
+
+    name = models.SlugField("nom", max_length=60, unique=True)
+    kind = models.CharField(max_length=4, choices=FeedKind.choices)
+    purpose = models.CharField(
+        max_length=10, choices=FeedPurpose.choices, default=FeedPurpose.BLOCKLIST
+    )
+    location = models.CharField("origine", max_length=500)
+    last_import_at = models.DateTimeField(null=True, blank=True)
+    entries_count = models.PositiveIntegerField(default=0)
+    malformed_count = models.PositiveIntegerField(default=0)
+    refused_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=FeedKind.values), name="feed_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(purpose__in=FeedPurpose.values), name="feed_purpose_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BlockEntry(models.Model):
+    """One prefix of the département's collective lists.
+
+    From a feed (`feed` set), from a box that was attacked (`collective`, with the box
+    and commune that reported it), from the central's own detectors
+    (`mail-bruteforce`), or added by the operator (`manual`).
+    """
+
+    source = models.CharField("préfixe", max_length=49)
+    scenario = models.CharField(max_length=20, choices=SCENARIOS)
+    feed = models.ForeignKey(
+        Feed, on_delete=models.CASCADE, null=True, blank=True, related_name="entries"
+    )
+    reported_by = models.ForeignKey(
+        Box, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    origin_commune = models.ForeignKey(
+        Commune, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    reports = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["feed", "source"],
+                condition=Q(feed__isnull=False),
+                name="entry_once_per_feed",
+            ),
+            models.UniqueConstraint(
+                fields=["scenario", "source"],
+                condition=Q(feed__isnull=True),
+                name="entry_once_per_scenario",
+            ),
+            models.CheckConstraint(
+                condition=Q(feed__isnull=False) | ~Q(scenario="blocklist"),
+                name="entry_blocklist_has_feed",
+            ),
+        ]
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.source} ({self.scenario})"
+
+
+class AllowEntry(models.Model):
+    """A prefix nothing may block: département-wide (no commune) or for one commune."""
+
+    prefix = models.CharField("préfixe", max_length=49)
+    commune = models.ForeignKey(
+        Commune, on_delete=models.CASCADE, null=True, blank=True, related_name="allowlist"
+    )
+    reason = models.CharField("motif", max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=254)
+
+    class Meta:
+        ordering = ["prefix"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prefix"], condition=Q(commune__isnull=True), name="allow_once_department"
+            ),
+            models.UniqueConstraint(
+                fields=["prefix", "commune"],
+                condition=Q(commune__isnull=False),
+                name="allow_once_per_commune",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.prefix
+
+
+class CountryPolicy(models.Model):
+    """A country whose inbound traffic a commune's boxes drop."""
+
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="blocked_countries")
+    country = models.CharField("pays (ISO 3166)", max_length=2)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["country"]
+        constraints = [
+            models.UniqueConstraint(fields=["commune", "country"], name="country_once_per_commune"),
+            models.CheckConstraint(
+                condition=Q(country__regex=r"^[A-Z]{2}$"), name="country_code_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.commune.insee} {self.country}"
+
+
+class SinkholeDomain(models.Model):
+    """A malicious or phishing domain the boxes' resolvers answer with the sinkhole."""
+
+    domain = models.CharField("domaine", max_length=253, unique=True)
+    reason = models.CharField("motif", max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class PolicyVersion(models.Model):
+    """The policy counter: bumped by every change a box must fetch."""
+
+    singleton = models.PositiveSmallIntegerField(default=1, unique=True, editable=False)
+    version = models.PositiveBigIntegerField(default=1)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(singleton=1), name="policy_version_singleton"),
+        ]
+
+    def __str__(self) -> str:
+        return f"politique v{self.version}"

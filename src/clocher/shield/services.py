@@ -1,0 +1,760 @@
+"""Shield services: enrolment, signed box requests, events, the collective lists, policies.
+
+The wire contract is docs/shield.md; signing is `clocher_box.protocol`, shared with the
+box. Every change a box must fetch bumps the policy version; every enrolment,
+revocation and list change writes one audit entry in its transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q, QuerySet, Sum
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from clocher.core import audit
+from clocher.core.audit import Actor
+from clocher.core.models import Commune
+from clocher.shield.models import (
+    SCENARIO_LABELS,
+    AllowEntry,
+    BlockEntry,
+    Box,
+    CountryPolicy,
+    EnrolmentToken,
+    EventKind,
+    FeedPurpose,
+    PolicyVersion,
+    ShieldEvent,
+    SinkholeDomain,
+)
+from clocher_box import protocol
+
+TOKEN_VALIDITY = dt.timedelta(days=7)
+# A box silent longer than this is shown offline and raises an alert.
+OFFLINE_AFTER = dt.timedelta(hours=1)
+MAX_EVENTS_PER_BATCH = 1000
+MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_HEALTH_BYTES = 16 * 1024
+# Scenarios whose decision means "this source attacked a commune": the source is then
+# blocked at every box of the département (collective defence). Country policy, lists
+# and manual blocks say nothing about the source's behaviour.
+ATTACK_SCENARIOS = frozenset({"port-scan", "ssh-bruteforce", "mail-bruteforce"})
+# The detectors' parameters every box receives with its policy.
+DETECTOR_PARAMETERS = {
+    "port-scan": {"ports": 10, "window": 10, "duration": 14400},
+    "ssh-bruteforce": {"failures": 5, "window": 60, "duration": 14400},
+}
+# Addresses that are each commune's own (private ranges, loopback…) are never pushed to
+# other communes: 10.0.0.5 at one town hall is not 10.0.0.5 at the next.
+LOCAL_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "224.0.0.0/3",
+        "::/127",
+        "::ffff:0:0/96",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
+# Prefixes broader than this are refused in any list (a typo must not block a continent).
+MIN_PREFIX = {4: 8, 6: 19}
+# What a collective block may be: one host or a small network.
+MIN_COLLECTIVE_PREFIX = {4: 24, 6: 48}
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class AuthenticationFailed(Exception):
+    """A box request that must be answered 401 (the message says why, for the log)."""
+
+
+class BatchRefused(ValueError):
+    """An events batch refused whole: the message names the faulty event."""
+
+
+# --- Prefixes and the allowlist -------------------------------------------------------
+
+
+def parse_prefix(text: str) -> Network:
+    """An address or prefix, normalised (host bits cleared), or ValueError in French."""
+    text = text.strip()
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"« {text[:60]} » n'est ni une adresse IP ni un préfixe CIDR") from exc
+    if network.prefixlen < MIN_PREFIX[network.version]:
+        raise ValueError(f"préfixe {network} trop large (au plus /{MIN_PREFIX[network.version]})")
+    return network
+
+
+def is_local(network: Network) -> bool:
+    return any(
+        network.version == local.version and network.subnet_of(local)  # type: ignore[arg-type]
+        for local in LOCAL_NETWORKS
+    )
+
+
+def overlapping(network: Network, allowed: Iterable[Network]) -> Network | None:
+    for prefix in allowed:
+        if prefix.version == network.version and network.overlaps(prefix):  # type: ignore[arg-type]
+            return prefix
+    return None
+
+
+def department_allowlist() -> list[Network]:
+    """Prefixes no box may block anywhere: the settings' and the operator's."""
+    texts = list(settings.SHIELD_ALLOWLIST) + list(
+        AllowEntry.objects.filter(commune__isnull=True).values_list("prefix", flat=True)
+    )
+    return [ipaddress.ip_network(t, strict=False) for t in texts]
+
+
+def commune_allowlist(commune: Commune) -> list[Network]:
+    """Département-wide prefixes and the commune's own."""
+    own = AllowEntry.objects.filter(commune=commune).values_list("prefix", flat=True)
+    return department_allowlist() + [ipaddress.ip_network(t) for t in own]
+
+
+def allowlisted(network: Network, commune: Commune | None = None) -> Network | None:
+    """The allowlisted prefix `network` touches, if any."""
+    allowed = commune_allowlist(commune) if commune else department_allowlist()
+    return overlapping(network, allowed)
+
+
+def add_allow(actor: Actor, prefix: str, reason: str, commune: Commune | None = None) -> AllowEntry:
+    """Allowlist a prefix; collective entries it covers stop being pushed at once."""
+    try:
+        network = ipaddress.ip_network(prefix.strip(), strict=False)
+    except ValueError as exc:
+        raise ValidationError(f"« {prefix} » n'est ni une adresse IP ni un préfixe CIDR.") from exc
+    if not reason.strip():
+        raise ValidationError("Indiquez pourquoi ce préfixe ne doit jamais être bloqué.")
+    with transaction.atomic():
+        if AllowEntry.objects.filter(prefix=str(network), commune=commune).exists():
+            raise ValidationError(f"{network} est déjà dans la liste d'autorisation.")
+        entry = AllowEntry.objects.create(
+            prefix=str(network),
+            commune=commune,
+            reason=reason.strip()[:300],
+            created_by=actor.display[:254],
+        )
+        audit.record(
+            actor,
+            "shield.allow_added",
+            commune=commune,
+            target=str(network),
+            data={"reason": entry.reason},
+        )
+        bump_policy()
+    return entry
+
+
+def remove_allow(actor: Actor, entry: AllowEntry) -> None:
+    with transaction.atomic():
+        audit.record(actor, "shield.allow_removed", commune=entry.commune, target=entry.prefix)
+        entry.delete()
+        bump_policy()
+
+
+# --- Policy version and signing key ----------------------------------------------------
+
+
+def bump_policy() -> int:
+    """A change every box must fetch: the next heartbeat tells them."""
+    with transaction.atomic():
+        counter, _ = PolicyVersion.objects.get_or_create(singleton=1)
+        PolicyVersion.objects.filter(pk=counter.pk).update(version=F("version") + 1)
+    return policy_version()
+
+
+def policy_version() -> int:
+    counter = PolicyVersion.objects.filter(singleton=1).only("version").first()
+    return counter.version if counter else 1
+
+
+def signing_key_path() -> Path:
+    return Path(settings.DATA_DIR) / "shield" / "central-ed25519.key"
+
+
+def signing_key() -> Any:
+    """The central's Ed25519 key, made once in the data dir (0600), never in the database."""
+    path = signing_key_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        raw = protocol.private_key_bytes(protocol.new_private_key())
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(temp, path)  # fails if another process made it first: keep theirs
+        except FileExistsError:
+            pass
+        finally:
+            temp.unlink()
+    return protocol.private_key_from_bytes(path.read_bytes())
+
+
+def central_public_key() -> str:
+    return protocol.public_key_b64(signing_key())
+
+
+# --- Enrolment -------------------------------------------------------------------------
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class IssuedToken:
+    record: EnrolmentToken
+    token: str  # shown once, never stored
+
+
+def issue_token(actor: Actor, commune: Commune) -> IssuedToken:
+    """A new enrolment token for `commune`; earlier unused ones are cancelled."""
+    token = f"clb_{secrets.token_urlsafe(32)}"
+    now = timezone.now()
+    with transaction.atomic():
+        EnrolmentToken.objects.filter(
+            commune=commune, used_at__isnull=True, cancelled_at__isnull=True
+        ).update(cancelled_at=now)
+        record = EnrolmentToken.objects.create(
+            commune=commune,
+            token_hash=_hash_token(token),
+            created_by=actor.display[:254],
+            expires_at=now + TOKEN_VALIDITY,
+        )
+        audit.record(
+            actor,
+            "shield.token_issued",
+            commune=commune,
+            target=f"jeton {record.pk}",
+            data={"expires": record.expires_at.isoformat()},
+        )
+    return IssuedToken(record, token)
+
+
+def pending_token(commune: Commune) -> EnrolmentToken | None:
+    """The commune's token still usable, if any."""
+    return EnrolmentToken.objects.filter(
+        commune=commune,
+        used_at__isnull=True,
+        cancelled_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).first()
+
+
+def enroll(token: str, public_key: str, hostname: str, version: str, ip: str | None = None) -> Box:
+    """Register a box with a one-time token; PermissionError for a bad token."""
+    try:
+        protocol.public_key_from_b64(public_key)
+    except protocol.SignatureError as exc:
+        raise ValidationError(f"Clé publique refusée : {exc}.") from exc
+    hostname = hostname.strip()[:253]
+    if not hostname:
+        raise ValidationError("Le nom d'hôte du boîtier manque.")
+    with transaction.atomic():
+        record = (
+            EnrolmentToken.objects.select_for_update()
+            .select_related("commune")
+            .filter(token_hash=_hash_token(token))
+            .first()
+        )
+        now = timezone.now()
+        if record is None:
+            raise PermissionError("jeton d'enrôlement inconnu")
+        if record.used_at is not None:
+            raise PermissionError("jeton d'enrôlement déjà utilisé")
+        if record.cancelled_at is not None:
+            raise PermissionError("jeton d'enrôlement annulé (un autre a été émis)")
+        if record.expires_at <= now:
+            raise PermissionError("jeton d'enrôlement expiré")
+        if Box.objects.filter(public_key=public_key).exists():
+            raise ValidationError("Cette clé publique est déjà celle d'un boîtier enrôlé.")
+        box = Box.objects.create(
+            commune=record.commune,
+            hostname=hostname,
+            public_key=public_key,
+            version=version.strip()[:40],
+            last_seen=now,
+            last_address=ip,
+        )
+        record.used_at = now
+        record.box = box
+        record.save(update_fields=["used_at", "box"])
+        audit.record(
+            Actor(label=f"boîtier {hostname}", ip=ip),
+            "shield.box_enrolled",
+            commune=record.commune,
+            target=str(box.pk),
+            data={"hostname": hostname, "version": box.version, "token": record.pk},
+        )
+    return box
+
+
+def revoke_box(actor: Actor, box: Box) -> Box:
+    """The box's key stops opening anything at once (its next request gets 401)."""
+    with transaction.atomic():
+        box = Box.objects.select_for_update().get(pk=box.pk)
+        if box.revoked_at is not None:
+            raise ValidationError("Ce boîtier est déjà révoqué.")
+        box.revoked_at = timezone.now()
+        box.save(update_fields=["revoked_at"])
+        audit.record(
+            actor,
+            "shield.box_revoked",
+            commune=box.commune,
+            target=str(box.pk),
+            data={"hostname": box.hostname},
+        )
+    return box
+
+
+def authenticate(
+    box_id: str, method: str, path: str, timestamp: str, signature: str, body: bytes
+) -> Box:
+    """The enrolled box that signed this request, or AuthenticationFailed."""
+    if not box_id or not timestamp or not signature:
+        raise AuthenticationFailed("en-têtes de signature absents")
+    try:
+        box = Box.objects.select_related("commune").get(pk=box_id)
+    except (Box.DoesNotExist, ValidationError, ValueError) as exc:
+        raise AuthenticationFailed("boîtier inconnu") from exc
+    if box.revoked_at is not None:
+        raise AuthenticationFailed("boîtier révoqué")
+    try:
+        protocol.verify_request(box.public_key, method, path, timestamp, signature, body)
+    except protocol.SignatureError as exc:
+        raise AuthenticationFailed(str(exc)) from exc
+    return box
+
+
+def touch(box: Box, ip: str | None) -> None:
+    Box.objects.filter(pk=box.pk).update(last_seen=timezone.now(), last_address=ip)
+
+
+def heartbeat(box: Box, data: dict[str, Any], ip: str | None) -> int:
+    version = data.get("version", "")
+    health = data.get("health", {})
+    if not isinstance(version, str) or not isinstance(health, dict):
+        raise ValidationError("« version » (texte) et « health » (objet) attendus.")
+    if len(protocol.canonical_json(health)) > MAX_HEALTH_BYTES:
+        raise ValidationError("« health » trop volumineux.")
+    Box.objects.filter(pk=box.pk).update(
+        version=version[:40], health=health, last_seen=timezone.now(), last_address=ip
+    )
+    return policy_version()
+
+
+# --- Events ----------------------------------------------------------------------------
+
+EVENT_FIELDS = {"seq", "kind", "at", "source", "country", "scenario", "duration", "flows", "detail"}
+
+
+def _int_field(event: dict[str, Any], name: str, seq: object, minimum: int = 0) -> int:
+    value = event.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BatchRefused(f"événement seq={seq} : « {name} » doit être un entier ≥ {minimum}")
+    return value
+
+
+def _clean_event(box: Box, event: object, index: int) -> ShieldEvent:
+    if not isinstance(event, dict):
+        raise BatchRefused(f"événement n°{index + 1} : objet JSON attendu")
+    seq = event.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        raise BatchRefused(f"événement n°{index + 1} : « seq » entier ≥ 1 attendu (reçu {seq!r})")
+    unknown = set(event) - EVENT_FIELDS
+    if unknown:
+        raise BatchRefused(
+            f"événement seq={seq} : champ(s) inconnu(s) {', '.join(sorted(unknown))}"
+        )
+    kind = event.get("kind")
+    if kind not in EventKind.values:
+        raise BatchRefused(f"événement seq={seq} : « kind » doit valoir decision ou drops")
+    at = parse_datetime(str(event.get("at", ""))) if isinstance(event.get("at"), str) else None
+    if at is None or at.tzinfo is None:
+        raise BatchRefused(f"événement seq={seq} : « at » doit être une date ISO 8601 avec fuseau")
+    source = event.get("source")
+    try:
+        network = ipaddress.ip_network(str(source), strict=False) if source else None
+    except ValueError:
+        network = None
+    if network is None:
+        raise BatchRefused(f"événement seq={seq} : « source » n'est pas une adresse IP")
+    country = event.get("country", "")
+    if not isinstance(country, str) or not (
+        country == "" or (len(country) == 2 and country.isascii() and country.isupper())
+    ):
+        raise BatchRefused(f"événement seq={seq} : « country » doit être un code ISO à 2 lettres")
+    scenario = event.get("scenario")
+    if scenario not in SCENARIO_LABELS:
+        raise BatchRefused(f"événement seq={seq} : scénario « {scenario} » inconnu")
+    detail = event.get("detail", "")
+    if not isinstance(detail, str):
+        raise BatchRefused(f"événement seq={seq} : « detail » doit être un texte")
+    return ShieldEvent(
+        box=box,
+        commune_id=box.commune_id,
+        seq=seq,
+        kind=kind,
+        at=at,
+        source=str(network.network_address) if network.num_addresses == 1 else str(network),
+        country=country,
+        scenario=scenario,
+        duration=_int_field(event, "duration", seq),
+        flows=_int_field(event, "flows", seq),
+        detail=detail[:500],
+    )
+
+
+@dataclass
+class BatchResult:
+    accepted: int
+    duplicates: int
+    last_seq: int
+    collective: list[str] = field(default_factory=list)
+
+
+def receive_events(box: Box, events: object) -> BatchResult:
+    """Store a batch exactly once per (box, seq), all or nothing.
+
+    The box row is locked for the batch, so two overlapping batches of the same box are
+    counted one after the other; the unique constraint is the last word either way.
+    """
+    if not isinstance(events, list):
+        raise BatchRefused("« events » doit être une liste")
+    if len(events) > MAX_EVENTS_PER_BATCH:
+        raise BatchRefused(
+            f"au plus {MAX_EVENTS_PER_BATCH} événements par lot ({len(events)} reçus)"
+        )
+    cleaned = [_clean_event(box, event, index) for index, event in enumerate(events)]
+    seqs = [e.seq for e in cleaned]
+    if len(set(seqs)) != len(seqs):
+        twice = sorted({s for s in seqs if seqs.count(s) > 1})
+        raise BatchRefused(f"événement seq={twice[0]} : présent deux fois dans le lot")
+    with transaction.atomic():
+        locked = Box.objects.select_for_update().get(pk=box.pk)
+        seen = set(ShieldEvent.objects.filter(box=box, seq__in=seqs).values_list("seq", flat=True))
+        new = [e for e in cleaned if e.seq not in seen]
+        ShieldEvent.objects.bulk_create(new, batch_size=500)
+        last = max(seqs, default=locked.last_seq)
+        if new and max(e.seq for e in new) > locked.last_seq:
+            locked.last_seq = max(e.seq for e in new)
+            locked.save(update_fields=["last_seq"])
+        touched = [found for event in new if (found := _collective_from(event, locked)) is not None]
+        if touched:
+            bump_policy()
+    return BatchResult(
+        len(new), len(seen), last, [entry.source for entry, created in touched if created]
+    )
+
+
+# --- Collective defence ----------------------------------------------------------------
+
+
+def collective_expiry() -> dt.datetime:
+    return timezone.now() + dt.timedelta(hours=settings.SHIELD_COLLECTIVE_HOURS)
+
+
+def _collective_from(event: ShieldEvent, box: Box) -> tuple[BlockEntry, bool] | None:
+    """A decision of an attack scenario puts its source in the département's list."""
+    if event.kind != EventKind.DECISION or event.scenario not in ATTACK_SCENARIOS:
+        return None
+    network = ipaddress.ip_network(event.source, strict=False)
+    if is_local(network) or network.prefixlen < MIN_COLLECTIVE_PREFIX[network.version]:
+        return None
+    if allowlisted(network) is not None:
+        return None
+    reason = f"{SCENARIO_LABELS[event.scenario]} signalé par un boîtier du département"
+    return upsert_block(
+        Actor(label=f"boîtier {box.hostname}"),
+        str(network),
+        "collective",
+        reason,
+        reported_by=box,
+        origin_commune=box.commune,
+    )
+
+
+def upsert_block(
+    actor: Actor,
+    source: str,
+    scenario: str,
+    reason: str,
+    *,
+    reported_by: Box | None = None,
+    origin_commune: Commune | None = None,
+    expires_at: dt.datetime | None = None,
+) -> tuple[BlockEntry, bool]:
+    """Add or extend one collective entry; True when it is new.
+
+    New entries are audited (they reach every box); repeated reports extend the expiry.
+    Caller bumps the policy version.
+    """
+    expires_at = expires_at or collective_expiry()
+    with transaction.atomic():
+        entry = (
+            BlockEntry.objects.select_for_update()
+            .filter(feed__isnull=True, scenario=scenario, source=source)
+            .first()
+        )
+        if entry is not None:
+            lapsed = entry.expires_at is not None and entry.expires_at <= timezone.now()
+            if entry.expires_at is not None:  # a permanent entry stays permanent
+                entry.expires_at = max(entry.expires_at, expires_at)
+            entry.reports += 1
+            entry.save(update_fields=["expires_at", "reports"])
+            if not lapsed:
+                return entry, False
+            # An expired entry that comes back is news again: audited below.
+        else:
+            entry = BlockEntry.objects.create(
+                source=source,
+                scenario=scenario,
+                reason=reason[:300],
+                reported_by=reported_by,
+                origin_commune=origin_commune,
+                expires_at=expires_at,
+            )
+        audit.record(
+            actor,
+            "shield.collective_block",
+            commune=origin_commune,
+            target=source,
+            data={"scenario": scenario, "expires": expires_at.isoformat()},
+        )
+    return entry, True
+
+
+def add_manual_block(actor: Actor, prefix: str, reason: str, hours: int | None) -> BlockEntry:
+    try:
+        network = parse_prefix(prefix)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+    touching = allowlisted(network)
+    if touching is not None:
+        raise ValidationError(f"{network} touche la liste d'autorisation ({touching}) : refusé.")
+    expires = timezone.now() + dt.timedelta(hours=hours) if hours else None
+    with transaction.atomic():
+        entry = BlockEntry.objects.filter(feed__isnull=True, scenario="manual", source=str(network))
+        if entry.exists():
+            raise ValidationError(f"{network} est déjà bloqué manuellement.")
+        created = BlockEntry.objects.create(
+            source=str(network), scenario="manual", reason=reason[:300], expires_at=expires
+        )
+        audit.record(actor, "shield.manual_block", target=str(network), data={"reason": reason})
+        bump_policy()
+    return created
+
+
+def remove_block(actor: Actor, entry: BlockEntry) -> None:
+    with transaction.atomic():
+        audit.record(
+            actor, "shield.block_removed", target=entry.source, data={"scenario": entry.scenario}
+        )
+        entry.delete()
+        bump_policy()
+
+
+def active_blocks() -> QuerySet[BlockEntry]:
+    now = timezone.now()
+    return BlockEntry.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+def purge_expired() -> int:
+    """Expired collective entries go (the boxes already let them lapse by their timeout)."""
+    deleted, _ = BlockEntry.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
+
+
+# --- Policy ----------------------------------------------------------------------------
+
+
+def _stamp(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_policy(commune: Commune) -> dict[str, Any]:
+    """The POLICY of docs/shield.md for a commune's boxes: the allowlist wins over all."""
+    allowed = commune_allowlist(commune)
+    blocklist = []
+    c2 = []
+    rows = active_blocks().values_list(
+        "source", "scenario", "expires_at", "reason", "feed__purpose"
+    )
+    for source, scenario, expires_at, reason, purpose in rows.order_by("source"):
+        network = ipaddress.ip_network(source)
+        if overlapping(network, allowed) is not None:
+            continue
+        if purpose == FeedPurpose.C2:
+            c2.append(source)
+        else:
+            blocklist.append(
+                {
+                    "source": source,
+                    "scenario": scenario,
+                    "expires": _stamp(expires_at),
+                    "reason": reason,
+                }
+            )
+    return {
+        "version": policy_version(),
+        "issued_at": _stamp(timezone.now()),
+        "commune": commune.insee,
+        "allowlist": sorted({str(n) for n in allowed}),
+        "blocklist": blocklist,
+        "c2": c2,
+        "countries_blocked": blocked_countries(commune),
+        "sinkhole_domains": list(SinkholeDomain.objects.values_list("domain", flat=True)),
+        "scenarios": DETECTOR_PARAMETERS,
+    }
+
+
+def signed_policy(commune: Commune) -> dict[str, str]:
+    return protocol.sign_envelope(signing_key(), build_policy(commune))
+
+
+def set_countries(actor: Actor, commune: Commune, codes: Iterable[str]) -> list[str]:
+    """The countries a commune's boxes drop inbound traffic from (replaces the list)."""
+    wanted = sorted({c.strip().upper() for c in codes if c.strip()})
+    bad = [c for c in wanted if len(c) != 2 or not c.isascii() or not c.isalpha()]
+    if bad:
+        raise ValidationError(f"Code(s) pays invalide(s) : {', '.join(bad)} (ISO 3166, 2 lettres).")
+    with transaction.atomic():
+        CountryPolicy.objects.filter(commune=commune).exclude(country__in=wanted).delete()
+        for code in wanted:
+            CountryPolicy.objects.get_or_create(commune=commune, country=code)
+        audit.record(actor, "shield.countries_set", commune=commune, data={"countries": wanted})
+        bump_policy()
+    return wanted
+
+
+def blocked_countries(commune: Commune) -> list[str]:
+    return list(CountryPolicy.objects.filter(commune=commune).values_list("country", flat=True))
+
+
+def add_sinkhole(actor: Actor, domain: str, reason: str = "") -> SinkholeDomain:
+    name = domain.strip().lower().rstrip(".")
+    labels = name.split(".")
+    if len(labels) < 2 or not all(
+        label and len(label) <= 63 and all(c.isalnum() or c == "-" for c in label)
+        for label in labels
+    ):
+        raise ValidationError(f"« {domain} » n'est pas un nom de domaine.")
+    with transaction.atomic():
+        entry, created = SinkholeDomain.objects.get_or_create(
+            domain=name, defaults={"reason": reason[:300]}
+        )
+        if created:
+            audit.record(actor, "shield.sinkhole_added", target=name, data={"reason": reason})
+            bump_policy()
+    return entry
+
+
+# --- Fleet -----------------------------------------------------------------------------
+
+
+def is_online(box: Box, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return box.last_seen is not None and now - box.last_seen <= OFFLINE_AFTER
+
+
+def local_day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def flows_since(boxes: QuerySet[Box], since: dt.datetime) -> dict[Any, int]:
+    """Flows each box dropped since `since` (its 'drops' events)."""
+    rows = (
+        ShieldEvent.objects.filter(box__in=boxes, kind=EventKind.DROPS, at__gte=since)
+        .values("box_id")
+        .annotate(total=Sum("flows"))
+    )
+    return {row["box_id"]: row["total"] or 0 for row in rows}
+
+
+@dataclass
+class FleetRow:
+    box: Box
+    online: bool
+    flows_today: int
+
+
+@dataclass
+class Alert:
+    box: Box
+    message: str
+
+
+# A box's drops today above both figures is an attack spike.
+SPIKE_MIN_FLOWS = 1000
+SPIKE_FACTOR = 5
+
+
+def fleet(boxes: QuerySet[Box]) -> tuple[list[FleetRow], list[Alert]]:
+    """The boxes with their state, and the alerts: silent > 1 h, or an attack spike
+    (today's drops above SPIKE_MIN_FLOWS and SPIKE_FACTOR times the daily mean of the
+    seven days before)."""
+    now = timezone.now()
+    today = local_day_start(timezone.localdate())
+    week_start = today - dt.timedelta(days=7)
+    boxes = boxes.select_related("commune")
+    today_flows = flows_since(boxes, today)
+    week_rows = (
+        ShieldEvent.objects.filter(
+            box__in=boxes, kind=EventKind.DROPS, at__gte=week_start, at__lt=today
+        )
+        .values("box_id")
+        .annotate(total=Sum("flows"))
+    )
+    week_flows = {row["box_id"]: row["total"] or 0 for row in week_rows}
+    rows, alerts = [], []
+    for box in boxes:
+        online = is_online(box, now)
+        flows = today_flows.get(box.pk, 0)
+        rows.append(FleetRow(box, online, flows))
+        if box.revoked:
+            continue
+        if not online:
+            since = box.last_seen.strftime("%d/%m/%Y %H:%M") if box.last_seen else "jamais"
+            alerts.append(
+                Alert(box, f"silencieux depuis plus d'une heure (dernier contact : {since})")
+            )
+        baseline = week_flows.get(box.pk, 0) / 7
+        if flows >= SPIKE_MIN_FLOWS and flows > SPIKE_FACTOR * baseline:
+            alerts.append(
+                Alert(
+                    box,
+                    f"pic d'attaque : {flows} flux bloqués aujourd'hui "
+                    f"(moyenne {baseline:.0f}/jour)",
+                )
+            )
+    return rows, alerts

@@ -1,0 +1,232 @@
+"""The boxes' API against docs/shield.md: enrolment, signed requests, events exactly
+once, signed policies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import pytest
+from django.utils import timezone
+
+from clocher.core.models import AuditEntry
+from clocher.shield import services
+from clocher.shield.models import Box, EnrolmentToken, ShieldEvent
+from clocher_box import protocol
+from tests.conftest import SYSTEM, logged_in
+from tests.shield.conftest import FakeBox
+
+pytestmark = pytest.mark.django_db
+
+
+def test_enrolment_token_works_once_and_is_audited(commune_a):
+    issued = services.issue_token(SYSTEM, commune_a)
+    assert EnrolmentToken.objects.get().token_hash != issued.token  # only its hash is kept
+    first = FakeBox(commune_a, "boitier-flavigny")
+    answer = first.enroll(issued.token)
+    assert answer.status_code == 201
+    body = answer.json()
+    assert body["commune"] == {"insee": commune_a.insee, "name": commune_a.name}
+    assert body["central_public_key"] == services.central_public_key()
+    box = Box.objects.get(pk=body["box_id"])
+    assert box.commune == commune_a and box.hostname == "boitier-flavigny"
+    assert AuditEntry.objects.filter(action="shield.box_enrolled", target=str(box.pk)).exists()
+
+    again = FakeBox(commune_a, "second").enroll(issued.token)
+    assert again.status_code == 403
+    assert "déjà utilisé" in again.json()["error"]
+    assert Box.objects.count() == 1
+
+
+def test_expired_wrong_and_cancelled_tokens_are_refused(commune_a):
+    expired = services.issue_token(SYSTEM, commune_a)
+    EnrolmentToken.objects.filter(pk=expired.record.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=8),
+        expires_at=timezone.now() - dt.timedelta(seconds=1),
+    )
+    assert "expiré" in FakeBox(commune_a, "b").enroll(expired.token).json()["error"]
+    assert FakeBox(commune_a, "b").enroll("clb_nimportequoi").status_code == 403
+    older = services.issue_token(SYSTEM, commune_a)
+    services.issue_token(SYSTEM, commune_a)  # a new token cancels the unused one
+    assert "annulé" in FakeBox(commune_a, "b").enroll(older.token).json()["error"]
+    assert not Box.objects.exists()
+
+
+def test_enrolment_refuses_a_bad_key(commune_a):
+    issued = services.issue_token(SYSTEM, commune_a)
+    box = FakeBox(commune_a, "b")
+    response = box.client.post(
+        "/api/shield/enroll",
+        {"token": issued.token, "public_key": "pas-une-clé", "hostname": "b"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert FakeBox(commune_a, "b").enroll(issued.token).status_code == 201  # token not burnt
+
+
+def test_signed_requests_bad_signature_stale_unknown_revoked(commune_a, make_box):
+    box = make_box(commune_a)
+    assert (
+        box.signed("POST", "/api/shield/heartbeat", {"version": "0.1.1", "health": {}}).status_code
+        == 200
+    )
+    # Signed by another key.
+    impostor = FakeBox(commune_a, "x", box_id=box.box_id)
+    assert impostor.signed("POST", "/api/shield/heartbeat", {"version": "9"}).status_code == 401
+    # Body changed after signing.
+    body = json.dumps({"version": "0.1.1", "health": {}}).encode()
+    headers = protocol.sign_request(box.key, box.box_id, "POST", "/api/shield/heartbeat", body)
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    tampered = box.client.post(
+        "/api/shield/heartbeat",
+        body.replace(b"0.1.1", b"6.6.6"),
+        content_type="application/json",
+        **extra,
+    )
+    assert tampered.status_code == 401
+    # Signed for another path.
+    headers = protocol.sign_request(box.key, box.box_id, "GET", "/api/shield/events", b"")
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    assert box.client.get("/api/shield/policy", **extra).status_code == 401
+    # Stale timestamp (replay of an old request): properly signed, 10 minutes old.
+    old = str(int(time.time()) - 600)
+    signature = protocol.b64(
+        box.key.sign(protocol.request_message("GET", "/api/shield/policy", old, b""))
+    )
+    stale = box.signed(
+        "GET", "/api/shield/policy", X_Clocher_Timestamp=old, X_Clocher_Signature=signature
+    )
+    assert stale.status_code == 401 and "ancienne" in stale.json()["error"]
+    unknown = FakeBox(commune_a, "u", box_id="6d0f1c1e-0000-4000-8000-000000000000")
+    assert unknown.signed("GET", "/api/shield/policy").status_code == 401
+    assert (
+        FakeBox(commune_a, "u", box_id="pas-un-uuid")
+        .signed("GET", "/api/shield/policy")
+        .status_code
+        == 401
+    )
+    # Revoked: the same key opens nothing any more.
+    services.revoke_box(SYSTEM, Box.objects.get(pk=box.box_id))
+    assert box.signed("GET", "/api/shield/policy").status_code == 401
+    assert AuditEntry.objects.filter(action="shield.box_revoked", target=box.box_id).exists()
+
+
+def test_session_users_get_nothing_from_the_box_api(commune_a, make_box, operator_admin, admin_a):
+    make_box(commune_a)
+    for client in (logged_in(operator_admin), logged_in(admin_a)):
+        assert client.get("/api/shield/policy").status_code == 401
+        assert (
+            client.post(
+                "/api/shield/events", {"events": []}, content_type="application/json"
+            ).status_code
+            == 401
+        )
+        assert (
+            client.post("/api/shield/heartbeat", {}, content_type="application/json").status_code
+            == 401
+        )
+
+
+def test_heartbeat_records_version_and_health(commune_a, make_box):
+    box = make_box(commune_a)
+    answer = box.signed(
+        "POST",
+        "/api/shield/heartbeat",
+        {"version": "0.2.0", "health": {"nft": "ok", "blocked": 12}},
+    )
+    assert answer.json() == {"policy_version": services.policy_version()}
+    stored = Box.objects.get(pk=box.box_id)
+    assert stored.version == "0.2.0" and stored.health == {"nft": "ok", "blocked": 12}
+    assert box.signed("POST", "/api/shield/heartbeat", {"version": 3}).status_code == 400
+
+
+def test_events_exactly_once_across_retries_and_overlaps(commune_a, make_box):
+    box = make_box(commune_a)
+    batch = [box.event(seq=s, flows=s) for s in range(1, 6)]
+    first = box.send(batch)
+    assert first.json() == {"accepted": 5, "duplicates": 0, "last_seq": 5}
+    retried = box.send(batch)  # the answer was lost: the box sends the same batch again
+    assert retried.json() == {"accepted": 0, "duplicates": 5, "last_seq": 5}
+    overlapping = box.send(batch[3:] + [box.event(seq=s, flows=s) for s in range(6, 9)])
+    assert overlapping.json() == {"accepted": 3, "duplicates": 2, "last_seq": 8}
+    stored = ShieldEvent.objects.filter(box_id=box.box_id)
+    assert sorted(stored.values_list("seq", flat=True)) == list(range(1, 9))
+    assert sum(stored.values_list("flows", flat=True)) == sum(range(1, 9))
+    assert Box.objects.get(pk=box.box_id).last_seq == 8
+
+
+def test_two_boxes_may_use_the_same_sequence_numbers(commune_a, commune_b, make_box):
+    one, two = make_box(commune_a, "un"), make_box(commune_b, "deux")
+    assert one.send([one.event(seq=1)]).json()["accepted"] == 1
+    assert two.send([two.event(seq=1)]).json()["accepted"] == 1
+    assert ShieldEvent.objects.get(box_id=two.box_id).commune == commune_b
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"kind": "boum"}, "kind"),
+        ({"at": "hier"}, "at"),
+        ({"at": "2026-11-10T10:00:00"}, "fuseau"),
+        ({"source": "pas-une-ip"}, "source"),
+        ({"country": "france"}, "country"),
+        ({"scenario": "inconnu"}, "scénario"),
+        ({"flows": -3}, "flows"),
+        ({"duration": "long"}, "duration"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_a_malformed_event_refuses_the_whole_batch_naming_its_seq(
+    commune_a, make_box, bad, message
+):
+    box = make_box(commune_a)
+    batch = [box.event(seq=1), box.event(seq=2, **bad), box.event(seq=3)]
+    response = box.send(batch)
+    assert response.status_code == 400
+    assert "seq=2" in response.json()["error"] and message in response.json()["error"]
+    assert not ShieldEvent.objects.exists()
+
+
+def test_batch_limits(commune_a, make_box):
+    box = make_box(commune_a)
+    too_many = box.send([box.event(seq=s) for s in range(1, 1002)])
+    assert too_many.status_code == 400 and "1000" in too_many.json()["error"]
+    twice = box.send([box.event(seq=1), box.event(seq=1)])
+    assert twice.status_code == 400 and "seq=1" in twice.json()["error"]
+    assert box.send([{"seq": 0}]).status_code == 400
+    huge = box.signed("POST", "/api/shield/events", {"events": [], "pad": "x" * (3 * 1024 * 1024)})
+    assert huge.status_code == 413
+    assert not ShieldEvent.objects.exists()
+    assert box.send([box.event(seq=s) for s in range(1, 1001)]).json()["accepted"] == 1000
+
+
+def test_policy_is_signed_and_a_tampered_one_does_not_verify(commune_a, make_box):
+    box = make_box(commune_a)
+    services.set_countries(SYSTEM, commune_a, ["kp", "IR"])
+    services.add_sinkhole(SYSTEM, "Phish.Example.")
+    envelope = box.signed("GET", "/api/shield/policy").json()
+    policy = protocol.open_envelope(box.central_key, envelope)
+    assert policy["commune"] == commune_a.insee
+    assert policy["version"] == services.policy_version()
+    assert policy["countries_blocked"] == ["IR", "KP"]
+    assert policy["sinkhole_domains"] == ["phish.example"]
+    assert policy["scenarios"]["port-scan"]["ports"] == 10
+    payload = json.loads(protocol.unb64(envelope["payload"]))
+    payload["countries_blocked"] = []
+    forged = {
+        "payload": protocol.b64(protocol.canonical_json(payload)),
+        "signature": envelope["signature"],
+    }
+    with pytest.raises(protocol.SignatureError):
+        protocol.open_envelope(box.central_key, forged)
+    other_key = protocol.sign_envelope(protocol.new_private_key(), payload)
+    with pytest.raises(protocol.SignatureError):
+        protocol.open_envelope(box.central_key, other_key)
+
+
+def test_signing_key_is_private_and_stable(settings):
+    path = services.signing_key_path()
+    first = services.central_public_key()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert services.central_public_key() == first
