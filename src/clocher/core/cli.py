@@ -79,6 +79,9 @@ ENV_TEMPLATE = """\
 # CLOCHER_VAULT_S3_BUCKET=clocher-coffre
 # CLOCHER_VAULT_S3_ACCESS_KEY=
 # CLOCHER_VAULT_S3_SECRET_KEY=
+# Reprise de documents : taille décompressée et nombre d'éléments au plus par import.
+# CLOCHER_VAULT_IMPORT_MAX_BYTES=21474836480
+# CLOCHER_VAULT_IMPORT_MAX_ENTRIES=100000
 
 # Connexion OpenID Connect (compatible ProConnect), activée si le client est défini.
 # CLOCHER_OIDC_CLIENT_ID=
