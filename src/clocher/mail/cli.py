@@ -252,3 +252,99 @@ def traffic_command(days: int) -> None:
             str(day.rejected_policy),
         )
     console.print(table)
+
+
+@mail.command("import")
+@click.argument("address")
+@click.option(
+    "--imap",
+    "imap_url",
+    metavar="URL",
+    help="imaps://identifiant@serveur[:port] "
+    "(TLS) ou imap://identifiant@serveur[:port] (STARTTLS).",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Fichier contenant le mot de passe (ou mot de passe d'application) du compte.",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Autorité de certification du serveur source, s'il n'en a pas de publique.",
+)
+@click.option(
+    "--mbox",
+    type=click.Path(exists=True, path_type=Path),
+    help="Fichier mbox, ou dossier de fichiers mbox (Thunderbird).",
+)
+@click.option(
+    "--maildir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Dossier Maildir (Dovecot, Courier).",
+)
+@click.option(
+    "--eml-zip",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Archive zip de fichiers .eml (les dossiers de l'archive deviennent des dossiers).",
+)
+@click.option(
+    "--pst",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Fichier Outlook PST (lu avec readpst).",
+)
+@click.option(
+    "--connections",
+    type=click.IntRange(1, 10),
+    default=None,
+    help="Connexions parallèles (défaut : CLOCHER_MAIL_IMPORT_CONNECTIONS).",
+)
+def import_command(  # noqa: PLR0913 - one option per kind of source
+    address: str,
+    imap_url: str | None,
+    password_file: Path | None,
+    ca_file: str | None,
+    mbox: Path | None,
+    maildir: Path | None,
+    eml_zip: Path | None,
+    pst: Path | None,
+    connections: int | None,
+) -> None:
+    """Importe l'ancienne messagerie dans la boîte ADDRESS : dossiers, drapeaux, dates.
+
+    Relancer la même commande reprend où elle s'est arrêtée et ne copie jamais deux fois.
+    """
+    from clocher.mail.migrate import services as migrate
+    from clocher.mail.migrate.progress import run_with_progress
+    from clocher.mail.migrate.sources import SourceError
+    from clocher.mail.models import Mailbox
+
+    files = {"mbox": mbox, "maildir": maildir, "eml_zip": eml_zip, "pst": pst}
+    chosen = [kind for kind, value in files.items() if value] + (["imap"] if imap_url else [])
+    if len(chosen) != 1:
+        fail("Indiquez une source, et une seule : --imap, --mbox, --maildir, --eml-zip ou --pst.")
+        return
+    found = (
+        Mailbox.objects.select_related("user", "commune")
+        .filter(address=address.strip().lower())
+        .first()
+    )
+    if found is None:
+        fail(f"Boîte {address} inconnue.")
+        return
+    try:
+        if imap_url:
+            if password_file is None:
+                fail("--imap demande --password-file (le mot de passe n'est jamais en argument).")
+                return
+            password = password_file.read_text(encoding="utf-8").strip()
+            source = migrate.imap_source(imap_url, password, ca_file)
+        else:
+            kind = chosen[0]
+            source = migrate.file_source(kind, files[kind])  # type: ignore[arg-type]
+    except SourceError as exc:
+        fail(str(exc))
+        return
+    job = run_with_progress(cli_actor(), found, source, connections)
+    if job.status != "done":
+        sys.exit(1)

@@ -172,3 +172,149 @@ class MailLogCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path} @ {self.offset}"
+
+
+class MailImportSource(models.TextChoices):
+    IMAP = "imap", "Compte IMAP"
+    MBOX = "mbox", "Fichier mbox"
+    MAILDIR = "maildir", "Dossier Maildir"
+    EML_ZIP = "eml_zip", "Archive zip de .eml"
+    PST = "pst", "Fichier Outlook PST"
+
+
+class MailImportStatus(models.TextChoices):
+    QUEUED = "queued", "En attente"
+    RUNNING = "running", "En cours"
+    DONE = "done", "Terminée"
+    FAILED = "failed", "Échouée"
+
+
+class MailImport(models.Model):
+    """Bringing one old mailbox into one Clocher mailbox: the (target, source) pair.
+
+    The row lives across runs: a rerun of the same source reuses it, so the per-folder
+    state below tells what is already copied. The counters describe the latest run.
+    """
+
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="mail_imports")
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="imports")
+    source_kind = models.CharField(max_length=10, choices=MailImportSource.choices)
+    # What identifies the source across runs: imaps://user@host:port, or a file's path.
+    source_key = models.CharField(max_length=500)
+    server = models.CharField(max_length=260, blank=True, help_text="hôte:port IMAP")
+    # How to reach it this time (imaps://… or imap://… for STARTTLS), never a password.
+    source_url = models.CharField(max_length=500, blank=True)
+    # The source's password while a background run needs it (sealed with the server's
+    # secret key), wiped when the run ends. The CLI reads its password file instead.
+    sealed_secret = models.BinaryField(null=True, blank=True, editable=False)
+    status = models.CharField(
+        max_length=10, choices=MailImportStatus.choices, default=MailImportStatus.QUEUED
+    )
+    connections = models.PositiveSmallIntegerField(default=0)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched by every batch: a running import not seen for a while has died (its
+    # connections no longer count against the source server's limit).
+    updated_at = models.DateTimeField(auto_now=True)
+    total = models.PositiveIntegerField(default=0)
+    copied = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    current_folder = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    # What the source held that is not mail (files in a zip…): listed in the report.
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "source_key"], name="mailimport_one_per_source"
+            ),
+            models.CheckConstraint(
+                condition=Q(source_kind__in=MailImportSource.values),
+                name="mailimport_source_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_key} → {self.mailbox_id}"
+
+    @property
+    def done_count(self) -> int:
+        return self.copied + self.skipped + self.failed
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, self.done_count * 100 // self.total)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (MailImportStatus.QUEUED, MailImportStatus.RUNNING)
+
+
+class MailImportFolder(models.Model):
+    """Where one source folder stands: its UIDVALIDITY (or a file source's generation)
+    and the highest source UID copied, plus the batch being appended right now, so a run
+    killed between APPEND and commit finds what reached the target."""
+
+    job = models.ForeignKey(MailImport, on_delete=models.CASCADE, related_name="folders")
+    source_name = models.CharField(max_length=500)
+    target_name = models.CharField(max_length=500)
+    uidvalidity = models.CharField(max_length=80, blank=True)
+    last_uid = models.PositiveBigIntegerField(default=0)
+    pending = models.JSONField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    copied = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["source_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "source_name"], name="mailimport_folder_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_name} → {self.target_name}"
+
+
+class MailImportedMessage(models.Model):
+    """One message known to be in the target: its source UID and its fingerprint (SHA-256
+    of the bytes with CRLF line ends, as IMAP serves them). `source_uid` is NULL after the
+    source's UIDVALIDITY changed, until a message of the new generation claims it."""
+
+    folder = models.ForeignKey(MailImportFolder, on_delete=models.CASCADE, related_name="messages")
+    source_uid = models.PositiveBigIntegerField(null=True)
+    fingerprint = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["folder", "source_uid"], name="mailimport_msg_uid"),
+            models.Index(fields=["folder", "fingerprint"], name="mailimport_msg_fp"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.folder_id}:{self.source_uid}"
+
+
+class MailImportFailure(models.Model):
+    """A message that could not be copied, with the reason; retried by the next run."""
+
+    folder = models.ForeignKey(MailImportFolder, on_delete=models.CASCADE, related_name="failures")
+    source_uid = models.PositiveBigIntegerField()
+    subject = models.CharField(max_length=300, blank=True)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["folder", "source_uid"]
+        constraints = [
+            models.UniqueConstraint(fields=["folder", "source_uid"], name="mailimport_fail_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.folder_id}:{self.source_uid}: {self.reason}"

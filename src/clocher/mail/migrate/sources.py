@@ -1,0 +1,669 @@
+"""Where old mail comes from: a remote IMAP account, or files (mbox, Maildir, a zip of
+.eml, an Outlook PST). Every source answers the same three questions — which folders,
+which messages in a folder (by UID), and the messages of a list of UIDs — so the copy
+engine does not care where the bytes come from.
+
+File sources have no UIDs: a message's UID is its position in the folder (from 1), and
+the folder's "UIDVALIDITY" is a digest of what the folder holds, so a file that changed
+between two runs is recognised and matched by fingerprint instead of by position.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mailbox
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+from imapclient import IMAPClient, imap_utf7
+from imapclient.exceptions import IMAPClientError, LoginError
+
+# System flags IMAP lets an APPEND set (\Recent is the server's own).
+SYSTEM_FLAGS = {"\\seen", "\\answered", "\\flagged", "\\draft", "\\deleted"}
+SPECIAL_USES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk")
+# Virtual folders that only show messages living elsewhere (Gmail's "All Mail", starred):
+# copying them would duplicate every message.
+VIRTUAL_USES = {"\\all", "\\flagged"}
+MAX_MESSAGE_BYTES = 200 * 1024 * 1024
+LINE_END_RE = re.compile(rb"\r?\n")
+
+
+class SourceError(Exception):
+    """The source cannot be read at all (wrong password, not an mbox, unreadable zip):
+    the message says what is wrong, in French, for the person who started the import."""
+
+
+def crlf(raw: bytes) -> bytes:
+    """The bytes as any IMAP server serves them: every line ended by CRLF."""
+    return LINE_END_RE.sub(b"\r\n", raw)
+
+
+def fingerprint(raw: bytes) -> str:
+    return hashlib.sha256(crlf(raw)).hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceFolder:
+    name: str  # the path shown to people, parts joined with "/"
+    parts: tuple[str, ...]
+    special: str | None = None  # "\\Sent", … when the source says so
+    skip_reason: str = ""
+
+
+@dataclass
+class SourceMessage:
+    uid: int
+    raw: bytes
+    flags: tuple[str, ...] = ()
+    internal_date: datetime | None = None
+
+    @property
+    def subject(self) -> str:
+        match = re.search(rb"^Subject:[ \t]*(.*)$", self.raw[:16384], re.MULTILINE | re.IGNORECASE)
+        return match.group(1).decode("utf-8", "replace").strip()[:300] if match else ""
+
+
+@dataclass
+class BrokenMessage:
+    """A message the source holds but cannot give whole: reported, never copied."""
+
+    uid: int
+    reason: str
+    subject: str = ""
+
+
+@dataclass
+class FolderListing:
+    uidvalidity: str
+    uids: list[int]
+    sizes: dict[int, int] = field(default_factory=dict)
+
+
+class SourceReader(Protocol):
+    """One connection to the source: not shared between threads."""
+
+    def listing(self, folder: SourceFolder) -> FolderListing: ...
+
+    def fetch(
+        self, folder: SourceFolder, uids: list[int]
+    ) -> list[SourceMessage | BrokenMessage]: ...
+
+    def close(self) -> None: ...
+
+
+class Source(Protocol):
+    kind: str
+    key: str  # identifies the source across runs
+    server: str  # host:port of a remote source, "" for files
+
+    def open(self) -> SourceReader: ...
+
+    def folders(self) -> list[SourceFolder]: ...
+
+    def cleanup(self) -> None: ...
+
+
+def _clean_flags(flags: Iterable[Any]) -> tuple[str, ...]:
+    kept = []
+    for flag in flags:
+        text = flag.decode() if isinstance(flag, bytes) else str(flag)
+        if text.lower() in SYSTEM_FLAGS:
+            kept.append("\\" + text[1:].capitalize())
+        elif not text.startswith("\\") and re.fullmatch(r"[!#-'*+\-./0-9:<=>?@A-Z^-z|~$]+", text):
+            kept.append(text)  # keywords ($Forwarded, $Label1…) pass through
+    return tuple(kept)
+
+
+# --------------------------------------------------------------------------- IMAP
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    implicit_tls: bool = True
+    ca_file: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str, password: str, ca_file: str | None = None) -> ImapAccount:
+        """imaps://user@host[:993] (TLS) or imap://user@host[:143] (STARTTLS required)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("imaps", "imap") or not parts.hostname or not parts.username:
+            raise SourceError(
+                f"Adresse IMAP illisible « {url} » : attendu imaps://identifiant@serveur[:port] "
+                "ou imap://identifiant@serveur[:port] (STARTTLS)."
+            )
+        implicit = parts.scheme == "imaps"
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (993 if implicit else 143),
+            user=unquote(parts.username),
+            password=password,
+            implicit_tls=implicit,
+            ca_file=ca_file,
+        )
+
+    @property
+    def server(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def key(self) -> str:
+        """The account, whatever the transport: imaps and STARTTLS share one state."""
+        return f"imap://{self.user}@{self.server}"
+
+    @property
+    def url(self) -> str:
+        return f"{'imaps' if self.implicit_tls else 'imap'}://{self.user}@{self.server}"
+
+    def tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)
+
+
+def connect_imap(
+    host: str, port: int, user: str, password: str, *, implicit_tls: bool, context: ssl.SSLContext
+) -> IMAPClient:
+    """A logged-in client; every failure becomes a SourceError naming the cause."""
+    where = f"{host}:{port}"
+    try:
+        client = IMAPClient(host, port, ssl=implicit_tls, ssl_context=context, timeout=120)
+        if not implicit_tls:
+            client.starttls(context)
+        client.normalise_times = False  # keep INTERNALDATE's own offset
+        client.login(user, password)
+    except LoginError as exc:
+        raise SourceError(
+            f"Connexion refusée par {where} pour « {user} » : identifiant ou mot de passe "
+            f"incorrect ({_text(exc)})."
+        ) from exc
+    except ssl.SSLError as exc:
+        raise SourceError(f"Échec de la négociation TLS avec {where} : {exc}.") from exc
+    except (OSError, socket.timeout) as exc:
+        raise SourceError(f"Impossible de joindre {where} : {exc}.") from exc
+    except IMAPClientError as exc:
+        raise SourceError(f"Le serveur {where} a refusé la connexion : {_text(exc)}.") from exc
+    return client
+
+
+def _text(exc: BaseException) -> str:
+    value = exc.args[0] if exc.args else exc
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return re.sub(r"^b(['\"])(.*)\1$", r"\2", text)
+
+
+class ImapReader:
+    def __init__(self, account: ImapAccount) -> None:
+        self.client = connect_imap(
+            account.host,
+            account.port,
+            account.user,
+            account.password,
+            implicit_tls=account.implicit_tls,
+            context=account.tls_context(),
+        )
+        self.selected: str | None = None
+
+    def _select(self, folder: SourceFolder) -> dict[bytes, Any]:
+        info = self.client.select_folder(folder.name_on_server, readonly=True)  # type: ignore[attr-defined]
+        self.selected = folder.name
+        return info
+
+    def listing(self, folder: SourceFolder) -> FolderListing:
+        info = self._select(folder)
+        uids = sorted(self.client.search("ALL")) if info.get(b"EXISTS", 1) else []
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), 5000):
+            chunk = uids[start : start + 5000]
+            for uid, data in self.client.fetch(chunk, ["RFC822.SIZE"]).items():
+                sizes[uid] = int(data.get(b"RFC822.SIZE", 0))
+        return FolderListing(str(info.get(b"UIDVALIDITY", 0)), uids, sizes)
+
+    def fetch(self, folder: SourceFolder, uids: list[int]) -> list[SourceMessage | BrokenMessage]:
+        if self.selected != folder.name:
+            self._select(folder)
+        found = self.client.fetch(uids, ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"])
+        result: list[SourceMessage | BrokenMessage] = []
+        for uid in uids:
+            data = found.get(uid)
+            if data is None:
+                continue  # expunged at the source since the listing: nothing to copy
+            raw = data.get(b"BODY[]")
+            if raw is None:
+                result.append(BrokenMessage(uid, "le serveur source n'a pas rendu le message"))
+                continue
+            result.append(
+                SourceMessage(
+                    uid, crlf(raw), _clean_flags(data.get(b"FLAGS", ())), data.get(b"INTERNALDATE")
+                )
+            )
+        return result
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except (IMAPClientError, OSError):
+            pass
+
+
+@dataclass(frozen=True)
+class ImapFolder(SourceFolder):
+    name_on_server: str = ""
+
+
+class ImapSource:
+    kind = "imap"
+
+    def __init__(self, account: ImapAccount) -> None:
+        self.account = account
+        self.key = account.key
+        self.url = account.url
+        self.server = account.server
+
+    def open(self) -> ImapReader:
+        return ImapReader(self.account)
+
+    def cleanup(self) -> None:
+        pass
+
+    def folders(self) -> list[SourceFolder]:
+        reader = self.open()
+        try:
+            client = reader.client
+            listed = client.list_folders()
+            # LIST carries the special-use flags on servers that have them (RFC 6154).
+            special = _special_folders(client)
+        finally:
+            reader.close()
+        folders: list[SourceFolder] = []
+        for flags, delimiter, name in listed:
+            names = _flag_names(flags) | special.get(name, set())
+            lowered = {f.lower() for f in names}
+            if "\\noselect" in lowered or "\\nonexistent" in lowered:
+                continue
+            sep = delimiter.decode() if isinstance(delimiter, bytes) else (delimiter or "/")
+            parts = tuple(name.split(sep)) if sep else (name,)
+            use = next((u for u in SPECIAL_USES if u.lower() in lowered), None)
+            skip = ""
+            if lowered & VIRTUAL_USES:
+                skip = "dossier virtuel (ses messages sont déjà dans les autres dossiers)"
+            folders.append(
+                ImapFolder("/".join(parts), parts, use, skip_reason=skip, name_on_server=name)
+            )
+        return folders
+
+
+def _special_folders(client: IMAPClient) -> dict[str, set[str]]:
+    """Folder → special-use flags, asked with LIST … RETURN (SPECIAL-USE) when the
+    server says it knows them (some send them only when asked)."""
+    if not client.has_capability("SPECIAL-USE"):
+        return {}
+    typ, data = client._imap._simple_command("LIST", '""', '"*"', "RETURN", "(SPECIAL-USE)")
+    _typ, lines = client._imap._untagged_response(typ, data, "LIST")
+    found: dict[str, set[str]] = {}
+    for flags, _delimiter, name in client._proc_folder_list(lines):
+        found.setdefault(name, set()).update(_flag_names(flags))
+    return found
+
+
+def _flag_names(flags: Iterable[Any]) -> set[str]:
+    return {f.decode() if isinstance(f, bytes) else str(f) for f in flags}
+
+
+# --------------------------------------------------------------------------- files
+
+
+@dataclass
+class FileEntry:
+    """A message of a file source, read on demand."""
+
+    load: Callable[[], bytes]
+    flags: tuple[str, ...] = ()
+    internal_date: datetime | None = None
+    size: int = 0
+    broken: str = ""
+
+
+class FileReader:
+    def __init__(self, source: FileSource) -> None:
+        self.source = source
+
+    def listing(self, folder: SourceFolder) -> FolderListing:
+        entries = self.source.index[folder.name]
+        sizes = {uid: entry.size for uid, entry in enumerate(entries, start=1)}
+        return FolderListing(self.source.generations[folder.name], list(sizes), sizes)
+
+    def fetch(self, folder: SourceFolder, uids: list[int]) -> list[SourceMessage | BrokenMessage]:
+        entries = self.source.index[folder.name]
+        result: list[SourceMessage | BrokenMessage] = []
+        for uid in uids:
+            entry = entries[uid - 1]
+            if entry.broken:
+                result.append(BrokenMessage(uid, entry.broken))
+                continue
+            try:
+                raw = entry.load()
+            except (OSError, zipfile.BadZipFile, ValueError) as exc:
+                result.append(BrokenMessage(uid, f"lecture impossible : {exc}"))
+                continue
+            message = SourceMessage(uid, crlf(raw), entry.flags, entry.internal_date)
+            if not looks_like_mail(message.raw):
+                result.append(BrokenMessage(uid, "pas un message (aucun en-tête)", ""))
+                continue
+            result.append(message)
+        return result
+
+    def close(self) -> None:
+        pass
+
+
+HEADER_RE = re.compile(rb"^[!-9;-~]+:")
+
+
+def looks_like_mail(raw: bytes) -> bool:
+    """At least one header line first, and one of the headers every message has."""
+    head = raw[:65536].split(b"\r\n\r\n", 1)[0]
+    return bool(HEADER_RE.match(head)) and bool(
+        re.search(rb"^(from|date|subject|message-id|received|to):", head, re.I | re.M)
+    )
+
+
+class FileSource:
+    """Folders of messages indexed from files: subclasses fill `index`."""
+
+    kind = ""
+    server = ""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.resolve()
+        self.key = f"{self.kind}:{self.path}"
+        self.index: dict[str, list[FileEntry]] = {}
+        self.parts: dict[str, tuple[str, ...]] = {}
+        self.generations: dict[str, str] = {}
+        self.problems: list[str] = []  # entries that are not mail at all (zip)
+
+    def add_folder(self, parts: tuple[str, ...], entries: list[FileEntry], identity: str) -> None:
+        name = "/".join(parts)
+        self.index[name] = entries
+        self.parts[name] = parts
+        self.generations[name] = hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+    def open(self) -> FileReader:
+        return FileReader(self)
+
+    def folders(self) -> list[SourceFolder]:
+        return [SourceFolder(name, self.parts[name]) for name in sorted(self.index)]
+
+    def cleanup(self) -> None:
+        pass
+
+
+MBOX_FLAGS = {"R": "\\Seen", "A": "\\Answered", "F": "\\Flagged", "T": "\\Draft", "D": "\\Deleted"}
+
+
+def _from_line_date(from_line: str) -> datetime | None:
+    """'MAILER-DAEMON Thu Nov 17 10:00:00 2011' → that time (UTC, as mbox writers mean)."""
+    match = re.search(r"(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})", from_line)
+    if not match:
+        return None
+    try:
+        return datetime.strptime(" ".join(match.group(1).split()), "%a %b %d %H:%M:%S %Y").replace(
+            tzinfo=UTC
+        )
+    except ValueError:
+        return None
+
+
+def _header_date(raw: bytes) -> datetime | None:
+    match = re.search(rb"^Date:[ \t]*(.+)$", raw[:65536], re.I | re.M)
+    if not match:
+        return None
+    try:
+        value = parsedate_to_datetime(match.group(1).decode("ascii", "replace").strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return value if value and value.tzinfo else None
+
+
+def _truncated(raw: bytes, at_end: bool) -> str:
+    """Why a message looks cut short, or ''. Only the file's last message can be: a
+    multipart without its closing boundary, or no end of line at the end of the file."""
+    if not at_end:
+        return ""
+    boundary = re.search(rb'boundary="?([^";\r\n]+)"?', raw[:65536], re.I)
+    if boundary and b"--" + boundary.group(1) + b"--" not in raw:
+        return "message tronqué : la fin du fichier coupe le message (dernière partie absente)"
+    if raw and not raw.endswith(b"\n"):
+        return "message tronqué : la fin du fichier coupe le message (ligne inachevée)"
+    return ""
+
+
+class MboxSource(FileSource):
+    """One mbox file, or a directory of them (Thunderbird's "Local Folders": `Sent`,
+    `Archives.sbd/2019`…)."""
+
+    kind = "mbox"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        if not self.path.exists():
+            raise SourceError(f"Fichier introuvable : {path}.")
+        files: list[tuple[tuple[str, ...], Path]] = []
+        if self.path.is_file():
+            files.append((("INBOX",), self.path))
+        else:
+            for candidate in sorted(self.path.rglob("*")):
+                if candidate.is_file() and candidate.suffix.lower() not in (
+                    ".msf",
+                    ".dat",
+                    ".json",
+                ):
+                    relative = candidate.relative_to(self.path).parts
+                    parts = tuple(p.removesuffix(".sbd") for p in relative)
+                    if _starts_like_mbox(candidate):
+                        files.append((parts, candidate))
+        for parts, file in files:
+            if not _starts_like_mbox(file):
+                raise SourceError(
+                    f"« {file.name} » n'est pas un fichier mbox : il doit commencer par une "
+                    "ligne « From »."
+                )
+            self._index_file(parts, file)
+        if not self.index:
+            raise SourceError(f"Aucun fichier mbox dans {path}.")
+
+    def _index_file(self, parts: tuple[str, ...], file: Path) -> None:
+        box = mailbox.mbox(str(file), create=False)
+        keys = list(box.keys())
+        entries = []
+        for position, key in enumerate(keys):
+            message = box.get_message(key)
+            raw = box.get_bytes(key)
+            flags = tuple(sorted({MBOX_FLAGS[c] for c in message.get_flags() if c in MBOX_FLAGS}))
+            entries.append(
+                FileEntry(
+                    load=lambda box=box, key=key: box.get_bytes(key),
+                    flags=flags,
+                    internal_date=_from_line_date(message.get_from()) or _header_date(raw),
+                    size=len(raw),
+                    broken=_truncated(raw, position == len(keys) - 1),
+                )
+            )
+        stat = file.stat()
+        self.add_folder(parts, entries, f"{stat.st_size}:{stat.st_mtime_ns}")
+
+
+def _starts_like_mbox(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(5) == b"From "
+
+
+MAILDIR_FLAGS = {
+    "S": "\\Seen",
+    "R": "\\Answered",
+    "F": "\\Flagged",
+    "D": "\\Draft",
+    "T": "\\Deleted",
+}
+
+
+class MaildirSource(FileSource):
+    """A Maildir++ tree (Dovecot, Courier): the root is INBOX, `.A.B` is folder A/B with
+    modified UTF-7 names; flags from the `:2,` suffix, internal dates from mtimes."""
+
+    kind = "maildir"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        if not (self.path / "cur").is_dir() and not (self.path / "new").is_dir():
+            raise SourceError(f"{path} n'est pas un Maildir (ni cur/ ni new/).")
+        self._index_dir(("INBOX",), self.path)
+        for sub in sorted(self.path.iterdir()):
+            if sub.is_dir() and sub.name.startswith(".") and sub.name not in (".", ".."):
+                parts = tuple(imap_utf7.decode(p.encode()) for p in sub.name[1:].split("."))
+                self._index_dir(parts, sub)
+
+    def _index_dir(self, parts: tuple[str, ...], directory: Path) -> None:
+        files = []
+        for sub in ("new", "cur"):
+            if (directory / sub).is_dir():
+                files.extend(p for p in (directory / sub).iterdir() if p.is_file())
+        files.sort(key=lambda p: p.name.split(":")[0])
+        entries = []
+        for file in files:
+            stat = file.stat()
+            info = file.name.split(":2,", 1)[1] if ":2," in file.name else ""
+            flags = tuple(sorted({MAILDIR_FLAGS[c] for c in info if c in MAILDIR_FLAGS}))
+            entries.append(
+                FileEntry(
+                    load=file.read_bytes,
+                    flags=flags,
+                    internal_date=datetime.fromtimestamp(stat.st_mtime, UTC),
+                    size=stat.st_size,
+                )
+            )
+        identity = "\n".join(p.name.split(":")[0] for p in files)
+        self.add_folder(parts, entries, identity)
+
+
+class EmlTreeSource(FileSource):
+    """Messages as .eml files in folders: a zip, or what `readpst` makes of a PST.
+    They carry no flags: archived mail is marked read, as it was."""
+
+    def add_eml_entries(
+        self, items: list[tuple[tuple[str, ...], str, Callable[[], bytes], int]]
+    ) -> None:
+        """The internal date comes from each message's Date header when it is copied."""
+        by_folder: dict[tuple[str, ...], list[tuple[str, FileEntry]]] = {}
+        for parts, name, load, size in sorted(items, key=lambda item: (item[0], item[1])):
+            broken = ""
+            if size > MAX_MESSAGE_BYTES:
+                broken = f"message de {size // 2**20} Mio, au-delà de la limite"
+            entry = FileEntry(load, ("\\Seen",), None, size, broken)
+            by_folder.setdefault(parts or ("INBOX",), []).append((name, entry))
+        for parts, named in by_folder.items():
+            entries = [entry for _name, entry in named]
+            identity = "\n".join(f"{name}:{entry.size}" for name, entry in named)
+            self.add_folder(parts, entries, identity)
+
+
+class EmlZipSource(EmlTreeSource):
+    kind = "eml_zip"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        try:
+            self.archive = zipfile.ZipFile(self.path)
+        except FileNotFoundError as exc:
+            raise SourceError(f"Fichier introuvable : {path}.") from exc
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SourceError(
+                f"« {path.name} » n'est pas une archive zip lisible ({exc})."
+            ) from exc
+        items = []
+        for info in self.archive.infolist():
+            if info.is_dir():
+                continue
+            pieces = tuple(p for p in info.filename.replace("\\", "/").split("/") if p)
+            if ".." in pieces or info.filename.startswith("/"):
+                self.problems.append(f"{info.filename} : chemin refusé")
+                continue
+            if not pieces[-1].lower().endswith(".eml"):
+                self.problems.append(f"{info.filename} : pas un fichier .eml, ignoré")
+                continue
+
+            def load(info: zipfile.ZipInfo = info) -> bytes:
+                with self.archive.open(info) as handle:
+                    data = handle.read(MAX_MESSAGE_BYTES + 1)
+                if len(data) > MAX_MESSAGE_BYTES:
+                    raise ValueError("message plus grand que la limite")
+                return data
+
+            items.append((pieces[:-1], pieces[-1], load, info.file_size))
+        if not items:
+            detail = f" ({len(self.problems)} autres fichiers ignorés)" if self.problems else ""
+            raise SourceError(f"Aucun message .eml dans « {path.name} »{detail}.")
+        self.add_eml_entries(items)
+
+
+class PstSource(EmlTreeSource):
+    """An Outlook PST, turned into .eml files per folder by `readpst` (Debian's
+    pst-utils, libpst): it rebuilds each message's MIME from Outlook's properties."""
+
+    kind = "pst"
+    READPST = "/usr/bin/readpst"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        if not self.path.is_file():
+            raise SourceError(f"Fichier introuvable : {path}.")
+        if not Path(self.READPST).exists():
+            raise SourceError("readpst (paquet pst-utils) n'est pas installé sur ce serveur.")
+        self.workdir = Path(tempfile.mkdtemp(prefix="clocher-pst-"))
+        done = subprocess.run(  # noqa: S603
+            [self.READPST, "-e", "-r", "-8", "-b", "-q", "-o", str(self.workdir), str(self.path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            self.cleanup()
+            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["erreur inconnue"]
+            raise SourceError(
+                f"« {path.name} » n'est pas un fichier PST lisible (readpst : {detail[0]})."
+            )
+        self.index_export(self.workdir)
+
+    def index_export(self, root: Path) -> None:
+        """readpst -e -r: one directory per folder under the store's top folder."""
+        tops = [p for p in root.iterdir() if p.is_dir()]
+        base = tops[0] if len(tops) == 1 else root
+        items = []
+        for file in sorted(base.rglob("*.eml")):
+            parts = file.relative_to(base).parts
+            items.append((parts[:-1], parts[-1], file.read_bytes, file.stat().st_size))
+        if not items:
+            self.cleanup()
+            raise SourceError(f"Aucun message dans « {self.path.name} ».")
+        self.add_eml_entries(items)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def internal_date_of(message: SourceMessage) -> datetime | None:
+    """The source's date, else the message's Date header (files without dates)."""
+    return message.internal_date or _header_date(message.raw)

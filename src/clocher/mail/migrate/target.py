@@ -1,0 +1,187 @@
+"""The Clocher mailbox being filled: our own Dovecot, over IMAPS, logged in as the mailbox.
+
+Writing through IMAP (not into the Maildir) lets Dovecot keep its indexes, quota and
+UIDs right, works when the import runs on another host than the mail store, and needs
+no privilege. The login is a temporary app password of the mailbox's owner, made for
+the run and revoked when it ends: the same authentication as any mail client, so a
+disabled mailbox or account stops the import too. MULTIAPPEND (RFC 3502) sends a whole
+batch in one command and Dovecot saves it in one transaction: all of it or none.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from clocher.mail.migrate.sources import (
+    SPECIAL_USES,
+    SourceFolder,
+    SourceMessage,
+    connect_imap,
+    internal_date_of,
+)
+
+# Names old providers and clients give the special folders (compared lower-cased).
+LOCALISED_SPECIAL = {
+    "\\Sent": {
+        "sent", "sent items", "sent messages", "sent mail", "éléments envoyés",
+        "elements envoyes", "envoyés", "envoyes", "messages envoyés", "courrier envoyé",
+        "gesendet", "gesendete elemente", "enviados", "posta inviata",
+    },
+    "\\Drafts": {"drafts", "draft", "brouillons", "brouillon", "entwürfe", "borradores"},
+    "\\Trash": {
+        "trash", "deleted items", "deleted messages", "bin", "corbeille",
+        "éléments supprimés", "elements supprimes", "papierkorb", "papelera",
+    },
+    "\\Junk": {
+        "junk", "junk e-mail", "junk email", "spam", "bulk mail", "courrier indésirable",
+        "courriers indésirables", "courrier indesirable", "indésirables", "pourriel",
+        "pourriels", "spams",
+    },
+}  # fmt: skip
+
+
+class AppendRefused(Exception):
+    """The target said NO to an APPEND (the reason is the server's text)."""
+
+
+class QuotaFull(AppendRefused):
+    """The mailbox is full: no later message can go either."""
+
+
+def target_address() -> tuple[str, int]:
+    host = settings.MAIL_BIND if settings.MAIL_BIND not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return host, settings.MAIL_IMAPS_PORT
+
+
+def pinned_context() -> ssl.SSLContext:
+    """Trust exactly our own mail certificate (self-signed in the demo, a CA's in
+    production): the import never sends a password to anything else."""
+    context = ssl.create_default_context(cafile=str(settings.MAIL_TLS_CERT))
+    context.check_hostname = False
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
+
+
+@dataclass
+class TargetFolders:
+    separator: str
+    existing: set[str]
+    specials: dict[str, str]  # "\\Sent" → "Sent"
+
+
+class Target:
+    def __init__(self, address: str, password: str) -> None:
+        host, port = target_address()
+        self.client: IMAPClient = connect_imap(
+            host, port, address, password, implicit_tls=True, context=pinned_context()
+        )
+
+    def folders(self) -> TargetFolders:
+        existing, specials, separator = set(), {}, "/"
+        for flags, delimiter, name in self.client.list_folders():
+            existing.add(name)
+            separator = delimiter.decode() if isinstance(delimiter, bytes) else delimiter
+            for flag in flags:
+                text = flag.decode() if isinstance(flag, bytes) else str(flag)
+                if text in SPECIAL_USES:
+                    specials[text] = name
+        return TargetFolders(separator or "/", existing, specials)
+
+    def ensure(self, name: str, known: set[str]) -> None:
+        if name in known:
+            return
+        try:
+            self.client.create_folder(name)
+        except IMAPClientError as exc:
+            if "exist" not in str(exc).lower():
+                raise AppendRefused(f"création du dossier « {name} » refusée : {exc}") from exc
+        self.client.subscribe_folder(name)
+        known.add(name)
+
+    def uidnext(self, name: str) -> int:
+        return int(self.client.folder_status(name, ["UIDNEXT"])[b"UIDNEXT"])
+
+    def append_many(self, name: str, messages: list[SourceMessage]) -> None:
+        """One MULTIAPPEND for the batch (Dovecot saves it atomically)."""
+        items: list[dict[str, Any]] = []
+        for message in messages:
+            item: dict[str, Any] = {"msg": message.raw, "flags": message.flags}
+            when = internal_date_of(message)
+            if when is not None:
+                item["date"] = when
+            items.append(item)
+        try:
+            typ, data = self.client.multiappend(name, items)
+        except IMAPClientError as exc:
+            raise _refusal(str(exc)) from exc
+        if typ != "OK":
+            raise _refusal(b" ".join(d for d in data if isinstance(d, bytes)).decode())
+
+    def append_one(self, name: str, message: SourceMessage) -> None:
+        when: datetime | None = internal_date_of(message)
+        try:
+            self.client.append(name, message.raw, message.flags, when)
+        except IMAPClientError as exc:
+            raise _refusal(str(exc)) from exc
+
+    def fetch_from(self, name: str, first_uid: int) -> list[bytes]:
+        """Raw messages of `name` with UID ≥ first_uid (what a killed run appended)."""
+        self.client.select_folder(name, readonly=True)
+        found = self.client.fetch(f"{first_uid}:*", ["BODY.PEEK[]"])
+        return [data[b"BODY[]"] for uid, data in sorted(found.items()) if uid >= first_uid]
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except (IMAPClientError, OSError):
+            pass
+
+
+def _refusal(text: str) -> AppendRefused:
+    cleaned = re.sub(r"^.*?(NO|BAD)\s*", "", text).strip() or text
+    if "OVERQUOTA" in text.upper() or "quota" in text.lower():
+        return QuotaFull(f"boîte pleine (quota atteint) : {cleaned}")
+    return AppendRefused(f"refusé par le serveur : {cleaned}")
+
+
+def special_of(parts: tuple[str, ...], flagged: dict[tuple[str, ...], str]) -> tuple[int, str]:
+    """Where in `parts` a special folder sits (its index) and its use, or (-1, "").
+
+    The source's own special-use flag wins; else a top-level folder (or one right
+    under INBOX) with a localised special name."""
+    for depth in range(len(parts)):
+        prefix = parts[: depth + 1]
+        if prefix in flagged:
+            return depth, flagged[prefix]
+        top_level = depth == 0 or (depth == 1 and parts[0].upper() == "INBOX")
+        if top_level:
+            for use, names in LOCALISED_SPECIAL.items():
+                if parts[depth].strip().lower() in names:
+                    return depth, use
+    return -1, ""
+
+
+def target_names(folders: list[SourceFolder], target: TargetFolders) -> dict[str, str]:
+    """Source folder name → target folder name: INBOX stays INBOX, special folders land
+    on the target's special-use folders (and their subfolders under them), the rest
+    keeps its hierarchy."""
+    flagged = {f.parts: f.special for f in folders if f.special}
+    sep = target.separator
+    mapping = {}
+    for folder in folders:
+        parts = tuple(p.replace(sep, "-").strip() or "_" for p in folder.parts)
+        depth, use = special_of(parts, flagged)
+        if depth >= 0 and use in target.specials:
+            parts = (target.specials[use], *parts[depth + 1 :])
+        elif parts[0].upper() == "INBOX":
+            parts = ("INBOX", *parts[1:])
+        mapping[folder.name] = sep.join(parts)
+    return mapping

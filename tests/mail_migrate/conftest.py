@@ -1,0 +1,128 @@
+"""Real servers for the mail import tests: the project's Dovecot (the target, configured
+by Clocher's engine and reading the test database) and a second Dovecot seeded as the old
+provider (the source). The import needs no Postfix nor rspamd: only Dovecot is started."""
+
+from __future__ import annotations
+
+import imaplib
+import ssl
+import subprocess
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from imapclient import IMAPClient
+
+from clocher.mail.engines import runtime
+from clocher.mail.engines.config import MailConfig
+from clocher.mail.migrate.sources import fingerprint
+from tests.mail.conftest import free_ports, make_box, wait_for_port  # noqa: F401 - fixtures
+from tests.mail_migrate.source_server import SourceServer, corpus, start_source
+
+BIG_ATTACHMENT = 20 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def source_server() -> Iterator[SourceServer]:
+    """2,000 messages in nested accented folders, malformed ones, a 20 MB attachment."""
+    base = Path(tempfile.mkdtemp(prefix="clocher-source-"))
+    server = start_source(base, (free_ports(2)[0], free_ports(2)[1]), corpus(1.0, BIG_ATTACHMENT))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def target_dovecot(django_db_setup, django_db_blocker, live_server) -> Iterator[MailConfig]:
+    ports = free_ports(9)
+    base = Path(django_settings.DATA_DIR)
+    with django_db_blocker.unblock():
+        config = MailConfig.from_settings(
+            mail_dir=base / "mail-import",
+            hostname="mail.communes.cotedor.fr",
+            domain="communes.cotedor.fr",
+            smtp_port=ports[0],
+            submission_port=ports[1],
+            imap_port=ports[2],
+            imaps_port=ports[3],
+            sieve_port=ports[4],
+            lmtp_port=ports[5],
+            auth_port=ports[6],
+            quota_status_port=ports[7],
+            reinject_port=ports[8],
+            tls_cert=base / "tls" / "mail.crt",
+            tls_key=base / "tls" / "mail.key",
+            policy_url=f"{live_server.url}/interne/dovecot/politique",
+        )
+        runtime.prepare(config)
+    log = (config.log_dir / "daemons.out").open("ab")
+    dovecot = subprocess.Popen(runtime.dovecot_argv(config), stdout=log, stderr=log)  # noqa: S603
+    try:
+        wait_for_port(config.imaps_port)
+        yield config
+    finally:
+        dovecot.terminate()
+        dovecot.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture
+def target_settings(settings, target_dovecot):
+    settings.MAIL_BIND = "127.0.0.1"
+    settings.MAIL_IMAPS_PORT = target_dovecot.imaps_port
+    settings.MAIL_TLS_CERT = str(target_dovecot.tls_cert)
+    return target_dovecot
+
+
+def open_imap(port: int, user: str, password: str, ca_file: Path | None = None) -> IMAPClient:
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if ca_file is None:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    client = IMAPClient("localhost", port, ssl=True, ssl_context=context, timeout=60)
+    client.normalise_times = False
+    client.login(user, password)
+    return client
+
+
+Snapshot = dict[str, Counter[tuple[str, tuple[str, ...], float, int]]]
+
+
+def snapshot(client: IMAPClient, names: dict[str, str] | None = None) -> Snapshot:
+    """Folder → multiset of (fingerprint, flags, internal date, size) for every message:
+    what must be equal on both sides. `names` renames folders (source → target)."""
+    result: Snapshot = {}
+    for flags, _sep, name in client.list_folders():
+        if {b"\\Noselect", b"\\NonExistent"} & set(flags):
+            continue
+        client.select_folder(name, readonly=True)
+        uids = client.search("ALL")
+        seen: Counter[tuple[str, tuple[str, ...], float, int]] = Counter()
+        for start in range(0, len(uids), 300):
+            fetched = client.fetch(
+                uids[start : start + 300], ["BODY.PEEK[]", "FLAGS", "INTERNALDATE", "RFC822.SIZE"]
+            )
+            for data in fetched.values():
+                flags = tuple(sorted(f.decode() for f in data[b"FLAGS"] if f != b"\\Recent"))
+                seen[
+                    (
+                        fingerprint(data[b"BODY[]"]),
+                        flags,
+                        data[b"INTERNALDATE"].timestamp(),
+                        data[b"RFC822.SIZE"],
+                    )
+                ] += 1
+        result[(names or {}).get(name, name)] = seen
+    return result
+
+
+def imaplib_count(port: int, user: str, password: str, folder: str) -> int:
+    client = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ssl._create_unverified_context())
+    client.login(user, password)
+    status, data = client.select(f'"{folder}"', readonly=True)
+    client.logout()
+    return int(data[0]) if status == "OK" else -1
