@@ -1,0 +1,653 @@
+"""Archive services: deposit and seal, read (journalled), integrity audit, retention,
+elimination in two steps, evidence packages.
+
+Every interface (pages, CLI, tasks) comes through here; nothing here changes or removes
+a sealed object before its retention ends, and the database triggers refuse it again
+should anything try.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from clocher.archive import formats, journal, offline, store, tsa
+from clocher.archive.journal import Event
+from clocher.archive.models import (
+    ArchivedObject,
+    EliminationProposal,
+    FinalFate,
+    JournalEntry,
+    ObjectState,
+    ProposalState,
+    RetentionRule,
+)
+from clocher.core import audit, scoping
+from clocher.core.audit import Actor
+from clocher.core.models import Commune, Role
+
+MAX_DEPOSIT_BYTES = 512 * 1024 * 1024
+ARCHIVIST_ROLES = (Role.OPERATOR_ARCHIVIST,)
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def add_years(start: date, years: int) -> date:
+    """`start` plus `years` calendar years (29 February becomes 28 February)."""
+    year = start.year + years
+    day = min(start.day, calendar.monthrange(year, start.month)[1])
+    return start.replace(year=year, day=day)
+
+
+def retention_end_for(rule: RetentionRule, act_date: date) -> date | None:
+    return None if rule.years is None else add_years(act_date, rule.years)
+
+
+def is_expired(obj: ArchivedObject, today: date | None = None) -> bool:
+    """Retention over and the fate allows destruction (never for « keep »)."""
+    today = today or timezone.localdate()
+    return (
+        obj.state == ObjectState.SEALED
+        and obj.final_fate != FinalFate.KEEP
+        and obj.retention_end is not None
+        and obj.retention_end < today
+    )
+
+
+# --------------------------------------------------------------------------- deposit
+
+
+@dataclass
+class DepositInput:
+    title: str
+    kind: str
+    act_date: date
+    author: str
+    rule: RetentionRule
+    filename: str
+    data: bytes
+    source: str = ""
+
+
+@dataclass
+class Deposited:
+    obj: ArchivedObject
+    warning: str
+
+
+def _clean(value: str, label: str, limit: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationError(f"{label} : ce champ est obligatoire.")
+    if len(value) > limit:
+        raise ValidationError(f"{label} : {limit} caractères au plus.")
+    return value
+
+
+def deposit(actor: Actor, commune: Commune, given: DepositInput) -> Deposited:
+    """Fingerprint, identify, store write-once, time-stamp, then record the object and
+    its journal entry in one transaction. A failure at any step leaves no object."""
+    title = _clean(given.title, "Intitulé", 300)
+    kind = _clean(given.kind, "Nature de l'acte", 200)
+    author = _clean(given.author, "Auteur", 200)
+    filename = _clean(Path(given.filename or "").name, "Nom du fichier", 255)
+    if not given.data:
+        raise ValidationError("Le fichier est vide : rien à archiver.")
+    if len(given.data) > MAX_DEPOSIT_BYTES:
+        raise ValidationError("Fichier trop volumineux pour un dépôt (512 Mo au plus).")
+    if given.act_date > timezone.localdate():
+        raise ValidationError("La date de l'acte est dans le futur.")
+    sha256 = hashlib.sha256(given.data).hexdigest()
+    sha512 = hashlib.sha512(given.data).hexdigest()
+    found = formats.identify(given.data, filename)
+    key = store.blob_key(commune, sha256)
+    store.put_once(commune, key, given.data)
+    try:
+        stamp = tsa.stamp(bytes.fromhex(sha256))
+    except tsa.TimeStampError as exc:
+        raise ValidationError(f"Horodatage impossible, dépôt annulé : {exc}") from exc
+    now = timezone.now()
+    with transaction.atomic():
+        obj = ArchivedObject.objects.create(
+            commune=commune,
+            title=title,
+            kind=kind,
+            act_date=given.act_date,
+            author=author,
+            filename=filename,
+            retention_rule=given.rule,
+            retention_end=retention_end_for(given.rule, given.act_date),
+            final_fate=given.rule.final_fate,
+            sha256=sha256,
+            sha512=sha512,
+            size=len(given.data),
+            puid=found.puid,
+            format_name=found.name[:200],
+            long_term_fit=found.long_term_fit,
+            blob_key=key,
+            source=given.source[:300],
+            timestamp_token=stamp.response,
+            timestamp_at=stamp.gen_time,
+            tsa_name=stamp.tsa_name[:200],
+            tsa_qualified=stamp.qualified,
+            deposited_at=now,
+            deposited_by=actor.user if actor.user is not None and actor.user.pk else None,
+            deposited_by_label=actor.display[:254],
+        )
+        journal.append(
+            actor,
+            Event.DEPOSIT,
+            commune=commune,
+            archived_object=obj,
+            data={
+                "reference": obj.reference,
+                "titre": title,
+                "nature": kind,
+                "date_acte": given.act_date.isoformat(),
+                "fichier": filename,
+                "sha256": sha256,
+                "sha512": sha512,
+                "taille": obj.size,
+                "pronom": found.puid,
+                "regle": given.rule.code,
+                "fin_conservation": obj.retention_end.isoformat() if obj.retention_end else "",
+                "sort_final": obj.final_fate,
+                "horodatage": stamp.gen_time.isoformat(),
+                "autorite": stamp.tsa_name,
+                "qualifie": stamp.qualified,
+                "origine": given.source[:300],
+            },
+        )
+        audit.record(
+            actor,
+            "archive.deposited",
+            commune=commune,
+            target=obj.reference,
+            data={"title": title, "sha256": sha256},
+        )
+    return Deposited(obj, found.warning)
+
+
+def deposit_from_vault(
+    actor: Actor, user: Any, commune: Commune, node_id: int, given: DepositInput
+) -> Deposited:
+    """Archive a copy of a vault file the user may read: the archive keeps its own
+    bytes, so later vault changes, trash or purge leave it intact."""
+    from clocher.vault import services as vault
+    from clocher.vault.models import Node
+
+    try:
+        node = vault.node_for(user, commune, node_id)
+    except Node.DoesNotExist as exc:
+        raise ValidationError("Fichier du coffre introuvable.") from exc
+    if node.is_folder:
+        raise ValidationError("Choisissez un fichier, pas un dossier.")
+    if node.size > MAX_DEPOSIT_BYTES:
+        raise ValidationError("Fichier trop volumineux pour un dépôt (512 Mo au plus).")
+    given.data = b"".join(vault.iter_content(node))
+    given.filename = node.name
+    given.source = f"coffre-fort : {vault.path_of(node)}"
+    return deposit(actor, commune, given)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def objects_for(user: Any, commune: Commune) -> QuerySet[ArchivedObject]:
+    """The commune's archive as `user` may see it (through the scoping helper)."""
+    return scoping.scoped(ArchivedObject.objects.filter(commune=commune), user).select_related(
+        "retention_rule", "commune"
+    )
+
+
+def object_for(user: Any, commune: Commune, object_id: int) -> ArchivedObject:
+    obj = objects_for(user, commune).filter(pk=object_id).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def record_access(actor: Actor, obj: ArchivedObject) -> None:
+    journal.append(actor, Event.ACCESS, commune=obj.commune, archived_object=obj)
+
+
+def _checked_bytes(obj: ArchivedObject) -> bytes:
+    if obj.state != ObjectState.SEALED:
+        raise ValidationError("Ce document a été éliminé : seule sa notice demeure.")
+    try:
+        data = store.read(obj.commune, obj.blob_key)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ValidationError(
+            "Copie archivée absente ou altérée : lancez « clocher archive audit »."
+        ) from exc
+    if hashlib.sha256(data).hexdigest() != obj.sha256:
+        raise ValidationError("Copie archivée altérée : lancez « clocher archive audit ».")
+    return data
+
+
+def read_document(actor: Actor, obj: ArchivedObject) -> bytes:
+    """The document's bytes, checked against its SHA-256 before they are handed out;
+    the download is journalled."""
+    data = _checked_bytes(obj)
+    journal.append(actor, Event.DOWNLOAD, commune=obj.commune, archived_object=obj)
+    return data
+
+
+# --------------------------------------------------------------------------- integrity
+
+
+@dataclass
+class AuditReport:
+    checked: int = 0
+    bytes_read: int = 0
+    altered: list[tuple[ArchivedObject, str]] = field(default_factory=list)
+    journal_problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.altered and not self.journal_problem
+
+
+def check_bytes(obj: ArchivedObject, data_key: bytes | None = None, deep: bool = False) -> str:
+    """What is wrong with the stored copy of `obj` ('' when it holds)."""
+    try:
+        data = store.read(obj.commune, obj.blob_key, data_key)
+    except FileNotFoundError:
+        return "copie archivée absente"
+    except ValueError as exc:
+        return str(exc)
+    if len(data) != obj.size:
+        return f"taille différente ({len(data)} octets au lieu de {obj.size})"
+    if hashlib.sha256(data).hexdigest() != obj.sha256:
+        return "empreinte SHA-256 différente"
+    if deep and hashlib.sha512(data).hexdigest() != obj.sha512:
+        return "empreinte SHA-512 différente"
+    return ""
+
+
+def audit_integrity(actor: Actor, progress: Callable[[int], None] | None = None) -> AuditReport:
+    """Re-read and re-hash every sealed object (from the store the archive uses: the
+    local disk or the S3 bucket), check the journal chain, and journal the result."""
+    from clocher.vault import crypto
+
+    report = AuditReport()
+    keys: dict[int, bytes] = {}
+    sealed = ArchivedObject.objects.filter(state=ObjectState.SEALED).select_related("commune")
+    for obj in sealed.iterator(chunk_size=500):
+        if obj.commune_id not in keys:
+            keys[obj.commune_id] = crypto.data_key(obj.commune)
+        problem = check_bytes(obj, keys[obj.commune_id])
+        report.checked += 1
+        report.bytes_read += obj.size
+        if problem:
+            report.altered.append((obj, problem))
+        if progress is not None:
+            progress(1)
+    report.journal_problem = journal.verify().problem
+    with transaction.atomic():
+        for obj, problem in report.altered:
+            journal.append(
+                actor,
+                Event.INTEGRITY,
+                commune=obj.commune,
+                archived_object=obj,
+                data={"resultat": "altere", "probleme": problem},
+            )
+        journal.append(
+            actor,
+            Event.INTEGRITY,
+            data={
+                "objets": report.checked,
+                "octets": report.bytes_read,
+                "alteres": [o.reference for o, _ in report.altered],
+                "journal": report.journal_problem or "intègre",
+            },
+        )
+    return report
+
+
+def verify_object(obj: ArchivedObject) -> list[str]:
+    """Deep check of one object: bytes (SHA-256 and SHA-512), token, journal entries."""
+    problems = []
+    if obj.state == ObjectState.SEALED:
+        problem = check_bytes(obj, deep=True)
+        if problem:
+            problems.append(f"{obj.reference} « {obj.title} » : {problem}")
+    try:
+        tsa.check_response(bytes(obj.timestamp_token), bytes.fromhex(obj.sha256))
+    except tsa.TimeStampError as exc:
+        problems.append(f"{obj.reference} : jeton d'horodatage — {exc}")
+    for entry in obj.journal.all():
+        if journal.compute_hash(entry) != entry.hash:
+            problems.append(f"{obj.reference} : entrée n°{entry.seq} du journal modifiée")
+    chain = journal.verify()
+    if not chain.ok:
+        problems.append(f"journal : {chain.problem}")
+    return problems
+
+
+# --------------------------------------------------------------------------- retention changes
+
+
+def change_retention(actor: Actor, obj: ArchivedObject, rule: RetentionRule) -> ArchivedObject:
+    """Apply another rule to an object; only ever to keep it longer (or for ever)."""
+    new_end = retention_end_for(rule, obj.act_date)
+    shorter = (
+        obj.retention_end is None
+        and new_end is not None
+        or (new_end is not None and obj.retention_end is not None and new_end < obj.retention_end)
+        or (obj.final_fate == FinalFate.KEEP and rule.final_fate != FinalFate.KEEP)
+    )
+    if shorter:
+        raise ValidationError(
+            "Une durée de conservation ne peut qu'être prolongée : cette règle la raccourcit."
+        )
+    if obj.state != ObjectState.SEALED:
+        raise ValidationError("Ce document a été éliminé.")
+    with transaction.atomic():
+        before = (obj.retention_rule.code, obj.retention_end, obj.final_fate)
+        obj.retention_rule, obj.retention_end, obj.final_fate = rule, new_end, rule.final_fate
+        obj.save(update_fields=["retention_rule", "retention_end", "final_fate"])
+        data = {
+            "avant": {"regle": before[0], "fin": str(before[1] or ""), "sort": before[2]},
+            "apres": {"regle": rule.code, "fin": str(new_end or ""), "sort": rule.final_fate},
+        }
+        journal.append(actor, Event.RETENTION, commune=obj.commune, archived_object=obj, data=data)
+        audit.record(
+            actor, "archive.retention_changed", commune=obj.commune, target=obj.reference, data=data
+        )
+    return obj
+
+
+def update_rule(
+    actor: Actor, rule: RetentionRule, *, years: int | None, final_fate: str, source: str
+) -> RetentionRule:
+    """Edit a line of the table (the operator). Objects already deposited keep the end
+    computed at deposit: a shorter rule never shortens an existing retention."""
+    if final_fate not in FinalFate.values:
+        raise ValidationError("Sort final inconnu.")
+    if years is None and final_fate != FinalFate.KEEP:
+        raise ValidationError("Une durée illimitée implique la conservation définitive.")
+    if years is not None and not 0 < years <= 200:
+        raise ValidationError("Durée entre 1 et 200 ans.")
+    with transaction.atomic():
+        before = {"ans": rule.years, "sort": rule.final_fate}
+        rule.years, rule.final_fate, rule.source = years, final_fate, source[:300]
+        rule.save()
+        data = {"regle": rule.code, "avant": before, "apres": {"ans": years, "sort": final_fate}}
+        journal.append(actor, Event.RULE, data=data)
+        audit.record(actor, "archive.rule_changed", target=rule.code, data=data)
+    return rule
+
+
+# --------------------------------------------------------------------------- elimination
+
+
+def propose_elimination(actor: Actor, obj: ArchivedObject, reason: str) -> EliminationProposal:
+    """Step one, by the commune's admin: only once the retention is over."""
+    if not is_expired(obj):
+        if obj.final_fate == FinalFate.KEEP:
+            raise ValidationError("Ce document est à conserver définitivement.")
+        raise ValidationError(
+            "La durée de conservation de ce document n'est pas écoulée "
+            f"(fin le {obj.retention_end:%d/%m/%Y})."
+            if obj.retention_end
+            else "Ce document n'est pas éliminable."
+        )
+    if obj.proposals.filter(state=ProposalState.PROPOSED).exists():
+        raise ValidationError("Une proposition d'élimination attend déjà le visa.")
+    with transaction.atomic():
+        proposal = EliminationProposal.objects.create(
+            commune=obj.commune,
+            archived_object=obj,
+            reason=reason.strip()[:2000],
+            proposed_by_label=actor.display[:254],
+            proposed_at=timezone.now(),
+        )
+        journal.append(
+            actor,
+            Event.PROPOSAL,
+            commune=obj.commune,
+            archived_object=obj,
+            data={"proposition": proposal.pk, "motif": proposal.reason},
+        )
+        audit.record(
+            actor, "archive.elimination_proposed", commune=obj.commune, target=obj.reference
+        )
+    return proposal
+
+
+def _require_archivist(actor: Actor) -> None:
+    if actor.user is None or not scoping.is_operator(actor.user, roles=ARCHIVIST_ROLES):
+        raise ValidationError("Le visa d'élimination est réservé à l'archiviste de l'opérateur.")
+
+
+def approve_elimination(actor: Actor, proposal: EliminationProposal, note: str = "") -> dict:
+    """Step two, the visa: destroy the bytes and write the elimination certificate in
+    the journal. The notice (metadata, fingerprints, token) stays."""
+    _require_archivist(actor)
+    if proposal.state != ProposalState.PROPOSED:
+        raise ValidationError("Cette proposition a déjà été traitée.")
+    obj = proposal.archived_object
+    if not is_expired(obj):
+        raise ValidationError("La durée de conservation de ce document n'est pas écoulée.")
+    now = timezone.now()
+    with transaction.atomic():
+        proposal.state = ProposalState.APPROVED
+        proposal.decided_by_label = actor.display[:254]
+        proposal.decided_at = now
+        proposal.decision_note = note.strip()[:2000]
+        proposal.save()
+        obj.state, obj.eliminated_at = ObjectState.ELIMINATED, now
+        obj.save(update_fields=["state", "eliminated_at"])
+        shared = (
+            ArchivedObject.objects.filter(blob_key=obj.blob_key, state=ObjectState.SEALED)
+            .exclude(pk=obj.pk)
+            .exists()
+        )
+        certificate = {
+            "certificat": "élimination",
+            "reference": obj.reference,
+            "titre": obj.title,
+            "nature": obj.kind,
+            "date_acte": obj.act_date.isoformat(),
+            "sha256": obj.sha256,
+            "sha512": obj.sha512,
+            "taille": obj.size,
+            "regle": obj.retention_rule.code,
+            "fin_conservation": obj.retention_end.isoformat() if obj.retention_end else "",
+            "sort_final": obj.final_fate,
+            "propose_par": proposal.proposed_by_label,
+            "propose_le": proposal.proposed_at.isoformat(),
+            "motif": proposal.reason,
+            "vise_par": proposal.decided_by_label,
+            "vise_le": now.isoformat(),
+            "observation": proposal.decision_note,
+            "octets_detruits": not shared,
+        }
+        journal.append(
+            actor, Event.ELIMINATION, commune=obj.commune, archived_object=obj, data=certificate
+        )
+        audit.record(
+            actor, "archive.eliminated", commune=obj.commune, target=obj.reference, data=certificate
+        )
+        if not shared:
+            transaction.on_commit(lambda: store.destroy(obj.blob_key))
+    return certificate
+
+
+def refuse_elimination(actor: Actor, proposal: EliminationProposal, note: str) -> None:
+    _require_archivist(actor)
+    if proposal.state != ProposalState.PROPOSED:
+        raise ValidationError("Cette proposition a déjà été traitée.")
+    with transaction.atomic():
+        proposal.state = ProposalState.REFUSED
+        proposal.decided_by_label = actor.display[:254]
+        proposal.decided_at = timezone.now()
+        proposal.decision_note = note.strip()[:2000]
+        proposal.save()
+        journal.append(
+            actor,
+            Event.REFUSAL,
+            commune=proposal.commune,
+            archived_object=proposal.archived_object,
+            data={"proposition": proposal.pk, "observation": proposal.decision_note},
+        )
+        audit.record(
+            actor,
+            "archive.elimination_refused",
+            commune=proposal.commune,
+            target=proposal.archived_object.reference,
+        )
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def metadata(obj: ArchivedObject) -> dict[str, Any]:
+    info = tsa.token_info(bytes(obj.timestamp_token))
+    return {
+        "reference": obj.reference,
+        "intitule": obj.title,
+        "nature": obj.kind,
+        "date_acte": obj.act_date.isoformat(),
+        "auteur": obj.author,
+        "commune": {"insee": obj.commune.insee, "nom": obj.commune.name},
+        "nom_du_fichier": obj.filename,
+        "taille": obj.size,
+        "sha256": obj.sha256,
+        "sha512": obj.sha512,
+        "format": {
+            "pronom": obj.puid,
+            "nom": obj.format_name,
+            "perenne": obj.long_term_fit,
+        },
+        "conservation": {
+            "regle": obj.retention_rule.code,
+            "libelle": obj.retention_rule.label,
+            "duree": obj.retention_rule.duration_label,
+            "fin": obj.retention_end.isoformat() if obj.retention_end else None,
+            "sort_final": obj.final_fate,
+            "reference": obj.retention_rule.source,
+        },
+        "horodatage": {
+            "autorite": obj.tsa_name,
+            "qualifie": obj.tsa_qualified,
+            "date": info.gen_time.isoformat(),
+            "numero_de_serie": str(info.serial),
+            "politique": info.policy,
+            "fichier": "horodatage.tsr",
+        },
+        "depot": {
+            "le": obj.deposited_at.isoformat(),
+            "par": obj.deposited_by_label,
+            "origine": obj.source,
+        },
+        "etat": obj.state,
+    }
+
+
+def _journal_section(obj: ArchivedObject) -> tuple[dict[str, Any], dict[str, bytes]]:
+    entries, seals, tokens = [], {}, {}
+    for entry in obj.journal.order_by("seq"):
+        item = journal.entry_payload(entry) | {"hash": entry.hash}
+        found = journal.proof_for(entry)
+        if found is not None:
+            seal, path = found
+            item["preuve"] = {"premiere": seal.first_seq, "derniere": seal.last_seq, "chemin": path}
+            name = f"sceaux/sceau-{seal.first_seq}-{seal.last_seq}.tsr"
+            seals[seal.pk] = {
+                "premiere": seal.first_seq,
+                "derniere": seal.last_seq,
+                "journee": seal.day.isoformat(),
+                "racine": seal.root,
+                "jeton": name,
+            }
+            tokens[name] = bytes(seal.timestamp_token)
+        entries.append(item)
+    return {"entrees": entries, "sceaux": list(seals.values())}, tokens
+
+
+def attestation_pdf(obj: ArchivedObject, meta: dict[str, Any], section: dict[str, Any]) -> bytes:
+    from weasyprint import HTML
+
+    html = render_to_string(
+        "archive/attestation.html",
+        {"obj": obj, "meta": meta, "journal": section, "generated_at": timezone.now()},
+    )
+    return bytes(HTML(string=html).write_pdf())
+
+
+README = """Paquet de preuve Clocher — {reference}
+
+document/{filename}       le document archivé
+metadonnees.json          notice : empreintes SHA-256/SHA-512, format, conservation
+horodatage.tsr            jeton d'horodatage RFC 3161 (TimeStampResp) du document
+autorite-horodatage.pem   certificat de l'autorité d'horodatage{qualified}
+journal.json              entrées du journal d'archivage, preuves de Merkle, sceaux
+sceaux/*.tsr              jetons d'horodatage des racines de Merkle des sceaux
+attestation.pdf           attestation lisible
+verifier.py               vérification hors ligne (Python 3 et openssl)
+
+Vérifier :
+  openssl ts -verify -data document/{filename} -in horodatage.tsr \\
+      -CAfile autorite-horodatage.pem
+  python3 verifier.py {zipname}
+"""
+
+
+def evidence_package(actor: Actor, obj: ArchivedObject) -> bytes:
+    """The evidence package (zip) of `obj`; journals the request, then seals the
+    journal so that every entry of the object comes with its Merkle proof."""
+    journal.append(actor, Event.EVIDENCE, commune=obj.commune, archived_object=obj)
+    journal.seal_pending()
+    meta = metadata(obj)
+    section, tokens = _journal_section(obj)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        if obj.state == ObjectState.SEALED:
+            archive.writestr(f"document/{obj.filename}", _checked_bytes(obj))
+        archive.writestr("metadonnees.json", json.dumps(meta, ensure_ascii=False, indent=2))
+        archive.writestr("horodatage.tsr", bytes(obj.timestamp_token))
+        pem = tsa.certificate_pem()
+        if pem:
+            archive.writestr("autorite-horodatage.pem", pem)
+        archive.writestr("journal.json", json.dumps(section, ensure_ascii=False, indent=2))
+        for name, token in tokens.items():
+            archive.writestr(name, token)
+        archive.writestr("attestation.pdf", attestation_pdf(obj, meta, section))
+        archive.writestr("verifier.py", Path(offline.__file__).read_bytes())
+        archive.writestr(
+            "LISEZMOI.txt",
+            README.format(
+                reference=obj.reference,
+                filename=obj.filename,
+                zipname=f"preuve-{obj.reference}.zip",
+                qualified="" if obj.tsa_qualified else " (NON QUALIFIÉE)",
+            ),
+        )
+    return buffer.getvalue()
+
+
+def verify_package(path: str | Path) -> list[str]:
+    return offline.check_package(path)
+
+
+def entries_of(obj: ArchivedObject) -> QuerySet[JournalEntry]:
+    return obj.journal.order_by("seq")

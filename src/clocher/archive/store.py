@@ -1,0 +1,83 @@
+"""Where archived bytes live: the vault's blob backends (local directory or S3), but in a
+place of the archive's own, encrypted with the commune's vault data key.
+
+Why not the vault's own blob namespace: the vault's garbage collector removes every blob
+no vault version uses, and its keys are HMACs of 4 MiB chunks; an archived document must
+outlive any vault deletion and be addressed by its public SHA-256. So the archive keeps
+its copy under `ARCHIVE_DIR/blobs/<commune id>/<sha256>` (local) or in its own bucket
+`ARCHIVE_S3_BUCKET` (S3, where the operator can also turn on Object Lock), written once:
+an existing name is never overwritten.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from clocher.core.models import Commune
+from clocher.vault import crypto
+from clocher.vault.blobstore import BlobStore
+
+_store: BlobStore | None = None
+_store_for: tuple[str, ...] = ()
+
+
+def _configuration() -> tuple[str, ...]:
+    if settings.VAULT_BACKEND == "s3":
+        return ("s3", settings.VAULT_S3_ENDPOINT, settings.ARCHIVE_S3_BUCKET)
+    return ("local", str(settings.ARCHIVE_DIR))
+
+
+def archive_store() -> BlobStore:
+    """The archive's backend (same kind as the vault's), made once per configuration."""
+    global _store, _store_for
+    wanted = _configuration()
+    if _store is None or _store_for != wanted:
+        if wanted[0] == "s3":
+            from clocher.vault.blobstore.s3 import S3Store
+
+            s3 = S3Store(
+                endpoint=settings.VAULT_S3_ENDPOINT,
+                bucket=settings.ARCHIVE_S3_BUCKET,
+                access_key=settings.VAULT_S3_ACCESS_KEY,
+                secret_key=settings.VAULT_S3_SECRET_KEY,
+                region=settings.VAULT_S3_REGION,
+            )
+            s3.ensure_bucket()
+            _store = s3
+        else:
+            from clocher.vault.blobstore.local import LocalStore
+
+            _store = LocalStore(settings.ARCHIVE_DIR)
+        _store_for = wanted
+    return _store
+
+
+def blob_key(commune: Commune, sha256: str) -> str:
+    return f"{commune.pk}/{sha256}"
+
+
+def _context(key: str) -> bytes:
+    return f"archive:{key}".encode()
+
+
+def put_once(commune: Commune, key: str, plaintext: bytes) -> None:
+    """Store the sealed copy unless that name already exists (same content, same
+    commune: the first copy stays, nothing is ever overwritten)."""
+    store = archive_store()
+    if store.exists(key):
+        return
+    store.put(key, crypto.seal_bytes(crypto.data_key(commune), _context(key), plaintext))
+
+
+def read(commune: Commune, key: str, data_key: bytes | None = None) -> bytes:
+    """The plaintext; raises FileNotFoundError if absent, ValueError if the ciphertext
+    was altered (AES-GCM refuses it)."""
+    sealed = archive_store().get(key)
+    try:
+        return crypto.open_bytes(data_key or crypto.data_key(commune), _context(key), sealed)
+    except Exception as exc:  # noqa: BLE001 - InvalidTag and truncated input alike
+        raise ValueError("copie chiffrée illisible (altérée)") from exc
+
+
+def destroy(key: str) -> None:
+    archive_store().delete(key)
