@@ -14,6 +14,7 @@ from clocher.core.models import Membership
 from clocher.mail import services as mail
 from clocher.onboarding import services as onboarding
 from clocher.onboarding.models import ProvisioningRun
+from clocher.shield import services as shield
 from clocher.vault import login_flow, sharing, uploads
 from clocher.vault import services as vault
 
@@ -45,6 +46,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
     transfer = uploads.open_session(agent_a, "transfert-victime")
     uploads.write_part(transfer, "00001", io.BytesIO(b"morceau de A"), 12)
     import_job = build_document_import(admin_a, vault_root)
+    group = vault.create_group_space(ACTOR, commune_a, "Commission des finances A", [admin_a])
     alias = mail.create_alias(ACTOR, commune_a, "conseil.a@communes.cotedor.fr", [mailbox.address])
     return {
         "insee": commune_a.insee,
@@ -61,12 +63,15 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         "flow_token": flow.flow_token,
         "node_id": secret_file.pk,
         "space_id": vault_root.space_id,
+        "group_id": group.pk,
         "version_id": vault.versions(secret_file)[-1].pk,
         "share_id": share.link.pk,
         "import_id": import_job.pk,
         "token": share.token,
         # What must never appear in a response to someone of commune B.
+        **build_shield_objects(commune_a),
         "_a_markers": [
+            "boitier-secret-a",
             agent_a.email,
             admin_a.email,
             "victime@montbard.test",
@@ -75,6 +80,20 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
             "délibération-secrète-A",
         ],
     }
+
+
+def build_shield_objects(commune_a) -> dict[str, Any]:
+    """A's enrolled box, its allowlist entry, and a source its box reported."""
+    from clocher_box import protocol
+
+    token = shield.issue_token(ACTOR, commune_a).token
+    key = protocol.public_key_b64(protocol.new_private_key())
+    box = shield.enroll(token, key, "boitier-secret-a", "0.1.0")
+    allow = shield.add_allow(ACTOR, "192.0.2.44", "prestataire de A", commune=commune_a)
+    block, _ = shield.upsert_block(
+        ACTOR, "203.0.113.44/32", "collective", "essai", origin_commune=commune_a
+    )
+    return {"box_id": box.pk, "allow_id": allow.pk, "block_id": block.pk}
 
 
 def build_document_import(admin_a, vault_root):

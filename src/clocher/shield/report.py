@@ -162,7 +162,11 @@ def build(month: dt.date, commune: Commune | None = None) -> Report:
         )
         .order_by()
     }
-    last_day = min(next_month(month) - dt.timedelta(days=1), max(timezone.localdate(), month))
+    # The whole of a past month; the current one up to today (or its last event).
+    last_day = min(
+        next_month(month) - dt.timedelta(days=1),
+        max([timezone.localdate(), month, *by_day.keys()]),
+    )
     daily = []
     day = month
     while day <= last_day:

@@ -691,10 +691,10 @@ def local_day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
-def flows_since(boxes: QuerySet[Box], since: dt.datetime) -> dict[Any, int]:
-    """Flows each box dropped since `since` (its 'drops' events)."""
+def flows_between(boxes: QuerySet[Box], since: dt.datetime, until: dt.datetime) -> dict[Any, int]:
+    """Flows each box dropped in [since, until) (its 'drops' events)."""
     rows = (
-        ShieldEvent.objects.filter(box__in=boxes, kind=EventKind.DROPS, at__gte=since)
+        ShieldEvent.objects.filter(box__in=boxes, kind=EventKind.DROPS, at__gte=since, at__lt=until)
         .values("box_id")
         .annotate(total=Sum("flows"))
     )
@@ -727,15 +727,8 @@ def fleet(boxes: QuerySet[Box]) -> tuple[list[FleetRow], list[Alert]]:
     today = local_day_start(timezone.localdate())
     week_start = today - dt.timedelta(days=7)
     boxes = boxes.select_related("commune")
-    today_flows = flows_since(boxes, today)
-    week_rows = (
-        ShieldEvent.objects.filter(
-            box__in=boxes, kind=EventKind.DROPS, at__gte=week_start, at__lt=today
-        )
-        .values("box_id")
-        .annotate(total=Sum("flows"))
-    )
-    week_flows = {row["box_id"]: row["total"] or 0 for row in week_rows}
+    today_flows = flows_between(boxes, today, today + dt.timedelta(days=1))
+    week_flows = flows_between(boxes, week_start, today)
     rows, alerts = [], []
     for box in boxes:
         online = is_online(box, now)
