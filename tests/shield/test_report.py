@@ -108,7 +108,7 @@ def test_report_figures_by_country_scenario_source_and_day(traffic, commune_a):
     assert days["2026-11-30"] == 40  # 22:30 UTC is still the 30th in Paris
     assert len(built.daily) == 30 and "2026-10-31" not in days
     assert built.summary().startswith("240 flux malveillants bloqués en novembre 2026")
-    assert "surtout depuis Chine (62 %)" in built.summary()
+    assert "surtout depuis : Chine (62 %)" in built.summary()
     assert [line.label for line in built.by_commune] == [commune_a.name, "Vougeot"]
     own = report.build(NOVEMBER, commune_a)
     assert (own.flows, own.blocks) == (200, 2) and own.by_commune == []

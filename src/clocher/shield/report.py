@@ -55,6 +55,11 @@ def next_month(month: dt.date) -> dt.date:
     return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
+def number(value: int) -> str:
+    """French digit grouping (narrow no-break space): 117 145."""
+    return f"{value:,}".replace(",", "\u202f")
+
+
 def month_label(month: dt.date) -> str:
     return f"{MONTHS_FR[month.month - 1]} {month.year}"
 
@@ -90,9 +95,11 @@ class Report:
 
     def summary(self) -> str:
         """The sentence that opens the report (and that the CLI prints)."""
+        where = f"à {self.commune.name}" if self.commune else "dans le département"
+        boxes = f"{self.boxes} boîtier{'s' if self.boxes > 1 else ''}"
         text = (
-            f"{self.flows} flux malveillants bloqués en {self.label}"
-            f" ({self.blocks} blocages décidés, {self.boxes} boîtier(s), {self.scope})"
+            f"{number(self.flows)} flux malveillants bloqués en {self.label} {where} "
+            f"par {boxes} ({number(self.blocks)} blocages décidés)"
         )
         known = [line for line in self.by_country if line.key]
         if known and (self.flows or self.blocks):
@@ -101,10 +108,14 @@ class Report:
                 f"{line.label} ({(line.flows if self.flows else line.blocks) * 100 // weight} %)"
                 for line in known[:3]
             ]
-            text += ", surtout depuis " + ", ".join(parts)
+            text += ", surtout depuis : " + ", ".join(parts)
         if self.by_scenario and (self.flows or self.blocks):
-            text += f" ; principal motif : {self.by_scenario[0].label.lower()}"
+            text += f" ; premier motif : {self.by_scenario[0].label.lower()}"
         return text + "."
+
+    @property
+    def busiest_day(self) -> Line:
+        return max(self.daily, key=lambda line: (line.flows, line.blocks))
 
     def country_bars(self) -> list[charts.Bar]:
         return charts.bars([(line.label, line.flows) for line in self.by_country[:10]])
@@ -115,10 +126,7 @@ class Report:
     def trend_columns(self) -> list[charts.Column]:
         return charts.columns(
             [line.label for line in self.daily],
-            {
-                "flux": [line.flows for line in self.daily],
-                "blocages": [line.blocks for line in self.daily],
-            },
+            {"flux": [line.flows for line in self.daily]},
         )
 
 
@@ -225,7 +233,11 @@ def to_csv(report: Report) -> str:
 
 
 def to_pdf(report: Report, operator_name: str = "") -> bytes:
+    import logging
+
     from weasyprint import HTML
+
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)  # not its progress steps
 
     html = render_to_string(
         "shield/report_print.html",
