@@ -269,6 +269,9 @@ def run(
         _fail(job, f"Import arrêté : {exc}.")
     except (OSError, TimeoutError) as exc:
         _fail(job, f"Connexion perdue pendant l'import : {exc}. Relancez : il reprendra.")
+    except Exception as exc:
+        _fail(job, f"Erreur inattendue : {exc}. Relancez : l'import reprendra où il s'est arrêté.")
+        raise
     else:
         MailImport.objects.filter(pk=job.pk).update(
             status=MailImportStatus.DONE,

@@ -360,7 +360,7 @@ class FileReader:
                 result.append(BrokenMessage(uid, f"lecture impossible : {exc}"))
                 continue
             message = SourceMessage(uid, crlf(raw), entry.flags, entry.internal_date)
-            if not looks_like_mail(message.raw):
+            if self.source.require_headers and not looks_like_mail(message.raw):
                 result.append(BrokenMessage(uid, "pas un message (aucun en-tête)", ""))
                 continue
             result.append(message)
@@ -386,6 +386,9 @@ class FileSource:
 
     kind = ""
     server = ""
+    # A file in a Maildir or an mbox is a message whatever it holds; a file in a zip must
+    # show it is one.
+    require_headers = False
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
@@ -563,6 +566,8 @@ class EmlTreeSource(FileSource):
     """Messages as .eml files in folders: a zip, or what `readpst` makes of a PST.
     They carry no flags: archived mail is marked read, as it was."""
 
+    require_headers = True
+
     def add_eml_entries(
         self, items: list[tuple[tuple[str, ...], str, Callable[[], bytes], int]]
     ) -> None:
@@ -626,10 +631,16 @@ class PstSource(EmlTreeSource):
     kind = "pst"
     READPST = "/usr/bin/readpst"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, export_dir: Path | None = None) -> None:
+        """`export_dir`: what readpst already made of `path` (kept: not ours to delete)."""
         super().__init__(path)
         if not self.path.is_file():
             raise SourceError(f"Fichier introuvable : {path}.")
+        self.owned = export_dir is None
+        if export_dir is not None:
+            self.workdir = export_dir
+            self.index_export(export_dir)
+            return
         if not Path(self.READPST).exists():
             raise SourceError("readpst (paquet pst-utils) n'est pas installé sur ce serveur.")
         self.workdir = Path(tempfile.mkdtemp(prefix="clocher-pst-"))
@@ -661,7 +672,8 @@ class PstSource(EmlTreeSource):
         self.add_eml_entries(items)
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.owned:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def internal_date_of(message: SourceMessage) -> datetime | None:

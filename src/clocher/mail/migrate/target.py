@@ -135,8 +135,11 @@ class Target:
     def fetch_from(self, name: str, first_uid: int) -> list[bytes]:
         """Raw messages of `name` with UID ≥ first_uid (what a killed run appended)."""
         self.client.select_folder(name, readonly=True)
-        found = self.client.fetch(f"{first_uid}:*", ["BODY.PEEK[]"])
-        return [data[b"BODY[]"] for uid, data in sorted(found.items()) if uid >= first_uid]
+        uids = [uid for uid in self.client.search(["UID", f"{first_uid}:*"]) if uid >= first_uid]
+        if not uids:
+            return []
+        found = self.client.fetch(uids, ["BODY.PEEK[]"])
+        return [data[b"BODY[]"] for _uid, data in sorted(found.items())]
 
     def close(self) -> None:
         try:

@@ -1,0 +1,189 @@
+"""File sources into the real target Dovecot: a Maildir, an mbox and a zip of .eml made
+by the tests, a PST as readpst lays it out; and bad files refused with clear errors."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner
+
+from clocher.cli import main
+from clocher.core.audit import Actor
+from clocher.mail.migrate import services
+from clocher.mail.migrate.sources import PstSource, SourceError, crlf, fingerprint
+from clocher.mail.models import MailImportFailure, MailImportStatus
+from tests.mail_migrate.conftest import open_imap, snapshot
+from tests.mail_migrate.source_server import MALFORMED, corpus, plain, write_maildir
+
+ACTOR = Actor(label="tests")
+pytestmark = [pytest.mark.django_db(transaction=True)]
+LETTERS = {"S": "\\Seen", "R": "\\Answered", "F": "\\Flagged", "D": "\\Draft"}
+TARGET_NAMES = {
+    "Éléments envoyés": "Sent",
+    "Éléments envoyés/2018": "Sent/2018",
+    "Brouillons": "Drafts",
+    "Corbeille": "Trash",
+    "Courrier indésirable": "Junk",
+}
+
+
+def key(raw: bytes, flags: set[str], when: datetime):
+    return (fingerprint(raw), tuple(sorted(flags)), when.timestamp(), len(crlf(raw)))
+
+
+def target(config, box):
+    client = open_imap(config.imaps_port, box.address, box.password)
+    try:
+        return snapshot(client)
+    finally:
+        client.logout()
+
+
+def run(box, source):
+    job = services.job_for(ACTOR, box.mailbox, source)
+    return services.run(ACTOR, job, source)
+
+
+def test_maildir_import_keeps_folders_flags_dates_and_bytes(target_settings, make_box, tmp_path):
+    seeds = corpus(0.05)
+    write_maildir(tmp_path / "Maildir", seeds)
+    box = make_box("maildir")
+    job = run(box, services.file_source("maildir", tmp_path / "Maildir"))
+    assert job.status == MailImportStatus.DONE, job.error
+    total = sum(len(s) for s in seeds.values())
+    assert (job.total, job.copied, job.failed) == (total, total, 0)
+    found = target(target_settings, box)
+    for parts, folder_seeds in seeds.items():
+        name = "/".join(parts)
+        expected = Counter(key(s.raw, {LETTERS[c] for c in s.flags}, s.when) for s in folder_seeds)
+        assert found[TARGET_NAMES.get(name, name)] == expected, name
+    again = run(box, services.file_source("maildir", tmp_path / "Maildir"))
+    assert (again.copied, again.skipped) == (0, total)
+
+
+def mbox_entry(raw: bytes, when: datetime, status: str) -> tuple[bytes, bytes]:
+    """The message as stored in the mbox (with its Status header) and its From line."""
+    stored = raw.replace(b"\r\n", b"\n").replace(b"\n\n", f"\nStatus: {status}\n\n".encode(), 1)
+    return stored, f"From maire@ville.fr {when:%a %b %d %H:%M:%S %Y}\n".encode()
+
+
+def test_mbox_made_by_the_test_imports_the_same_way(target_settings, make_box, tmp_path):
+    messages = [plain(n, f"Délibération n° {n}") for n in range(1, 41)] + MALFORMED[1:2]
+    expected: Counter = Counter()
+    with (tmp_path / "Envoyés").open("wb") as handle:
+        for index, raw in enumerate(messages):
+            when = datetime(2010 + index % 10, 3, 1 + index % 27, 10, 0, tzinfo=UTC)
+            status, flags = ("RO", {"\\Seen"}) if index % 2 else ("O", set())
+            stored, from_line = mbox_entry(raw, when, status)
+            handle.write(from_line + stored + b"\n")
+            expected[key(stored, flags, when)] += 1
+    box = make_box("mbox")
+    job = run(box, services.file_source("mbox", tmp_path))
+    assert job.status == MailImportStatus.DONE, job.error
+    assert (job.copied, job.failed) == (41, 0)
+    assert target(target_settings, box)["Sent"] == expected  # "Envoyés" is the Sent folder
+    assert run(box, services.file_source("mbox", tmp_path)).copied == 0
+
+
+def test_truncated_mbox_reports_the_cut_message_and_copies_the_rest(
+    target_settings, make_box, tmp_path
+):
+    whole = plain(1, "Entier").replace(b"\r\n", b"\n")
+    cut = (
+        b'From: a@b.fr\nSubject: Piece jointe\nContent-Type: multipart/mixed; boundary="zz"\n\n'
+        b"--zz\nContent-Type: text/plain\n\nd\xc3\xa9but\n--zz\nContent-Transfer-Encoding: base64\n\nAAAA"
+    )
+    path = tmp_path / "coupe.mbox"
+    path.write_bytes(
+        b"From a@b.fr Mon Jan  3 10:00:00 2011\n" + whole + b"\n"
+        b"From a@b.fr Mon Jan  3 11:00:00 2011\n" + cut
+    )
+    box = make_box("tronque")
+    job = run(box, services.file_source("mbox", path))
+    assert (job.copied, job.failed) == (1, 1)
+    failure = MailImportFailure.objects.get(folder__job=job)
+    assert "tronqué" in failure.reason and failure.source_uid == 2
+    not_mbox = tmp_path / "lettre.txt"
+    not_mbox.write_text("Bonjour")
+    with pytest.raises(SourceError, match="n'est pas un fichier mbox"):
+        services.file_source("mbox", not_mbox)
+
+
+def eml_zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_eml_zip_keeps_its_folders_and_lists_what_is_not_mail(target_settings, make_box, tmp_path):
+    path = tmp_path / "export.zip"
+    path.write_bytes(
+        eml_zip(
+            {
+                "Boîte de réception/1.eml": plain(1, "Un"),
+                "Boîte de réception/2.eml": plain(2, "Deux"),
+                "Archives/2020/conseil.eml": plain(3, "Conseil"),
+                "Archives/photo.jpg": b"\xff\xd8\xff\xe0 pas un message",
+                "lisezmoi.txt": b"Export de l'ancienne messagerie",
+                "faux.eml": b"\x00\x01 binaire",
+            }
+        )
+    )
+    box = make_box("zip")
+    job = run(box, services.file_source("eml_zip", path))
+    assert job.status == MailImportStatus.DONE
+    assert (job.copied, job.failed) == (3, 1)
+    assert "photo.jpg" in job.notes and "lisezmoi.txt" in job.notes
+    assert "pas un message" in MailImportFailure.objects.get(folder__job=job).reason
+    found = target(target_settings, box)
+    assert sum(found["Boîte de réception"].values()) == 2
+    assert [k[1] for k in found["Archives/2020"]] == [("\\Seen",)]
+    # The Date header gives the internal date.
+    assert (
+        next(iter(found["Archives/2020"]))[2] == datetime(2015, 3, 2, 8, 30, tzinfo=UTC).timestamp()
+    )
+
+    only_junk = tmp_path / "vide.zip"
+    only_junk.write_bytes(eml_zip({"photo.jpg": b"x"}))
+    with pytest.raises(SourceError, match=r"Aucun message \.eml.*1 autres fichiers ignorés"):
+        services.file_source("eml_zip", only_junk)
+    not_zip = tmp_path / "faux.zip"
+    not_zip.write_bytes(b"PK pas vraiment")
+    with pytest.raises(SourceError, match="n'est pas une archive zip lisible"):
+        services.file_source("eml_zip", not_zip)
+
+
+def test_pst_as_readpst_exports_it(target_settings, make_box, tmp_path):
+    """No free tool writes PST files: readpst's output layout is built by hand, and a
+    file that is not a PST goes through the real readpst to a clear error."""
+    export = tmp_path / "export" / "Fichier de données Outlook"
+    for folder, count in (("Boîte de réception", 3), ("Éléments envoyés", 2)):
+        (export / folder).mkdir(parents=True)
+        for n in range(1, count + 1):
+            (export / folder / f"{n}.eml").write_bytes(plain(n, f"{folder} {n}"))
+    pst = tmp_path / "outlook.pst"
+    pst.write_bytes(b"!BDN" + b"\x00" * 512)
+    box = make_box("pst")
+    job = run(box, PstSource(pst, export_dir=tmp_path / "export"))
+    assert (job.copied, job.failed) == (5, 0)
+    found = target(target_settings, box)
+    assert sum(found["Boîte de réception"].values()) == 3 and sum(found["Sent"].values()) == 2
+
+    result = CliRunner().invoke(main, ["mail", "import", box.address, "--pst", str(pst)])
+    assert result.exit_code == 1 and "n'est pas un fichier PST lisible" in result.output
+
+
+def test_cli_needs_exactly_one_source(target_settings, make_box, tmp_path):
+    box = make_box("cli")
+    result = CliRunner().invoke(main, ["mail", "import", box.address])
+    assert result.exit_code == 1 and "une source, et une seule" in result.output
+    result = CliRunner().invoke(
+        main, ["mail", "import", "inconnue@communes.cotedor.fr", "--maildir", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and "inconnue" in result.output
