@@ -23,6 +23,7 @@ def build_dav_app() -> WSGIApp:
     from wsgidav.wsgidav_app import WsgiDAVApp
 
     from clocher.vault.dav.auth import AppPasswordDomainController
+    from clocher.vault.dav.propfind import FastPropfind
     from clocher.vault.dav.provider import VaultProvider
     from clocher.vault.dav.store import DatabaseLockStorage, DatabasePropertyManager
 
@@ -37,7 +38,7 @@ def build_dav_app() -> WSGIApp:
             },
             "lock_storage": DatabaseLockStorage(),
             "property_manager": DatabasePropertyManager(),
-            "middleware_stack": [ErrorPrinter, HTTPAuthenticator, RequestResolver],
+            "middleware_stack": [ErrorPrinter, HTTPAuthenticator, FastPropfind, RequestResolver],
             "dir_browser": {"enable": False},
             "verbose": 1,
             "logging": {"enable": False},

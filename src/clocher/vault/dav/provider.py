@@ -31,6 +31,9 @@ from clocher.vault.models import Node, Space
 
 OC = "{http://owncloud.org/ns}"
 NC = "{http://nextcloud.org/ns}"
+# Hrefs keep `@` (allowed in a path segment): the login in the path is an e-mail
+# address, and clients compare hrefs with the URL they asked for.
+HREF_SAFE = "/!*'(),$-_|.@"
 OC_PROPS = [f"{OC}fileid", f"{OC}id", f"{OC}permissions", f"{OC}size", f"{NC}has-preview"]
 
 
@@ -60,13 +63,12 @@ def _timestamp(value: Any) -> float:
 
 
 class _Href:
-    """Hrefs keep `@` (allowed in a path segment): the login in the path is an e-mail
-    address, and clients compare hrefs with the URL they asked for."""
+    """Hrefs keep `@` (see HREF_SAFE)."""
 
     def get_href(self) -> str:
         provider = self.provider  # type: ignore[attr-defined]
         path = provider.mount_path + provider.share_path + self.get_preferred_path()  # type: ignore[attr-defined]
-        return quote(path, safe="/!*'(),$-_|.@")
+        return quote(path, safe=HREF_SAFE)
 
     def get_ref_url(self) -> str:
         """Computed once per resource: WsgiDAV asks for it once per property."""
@@ -268,6 +270,8 @@ class FileResource(_NodeProps, DAVNonCollection):
 
     def end_write(self, *, with_errors: bool) -> None:
         if with_errors or self.upload is None:
+            if self.upload is not None:
+                self.upload.discard()
             return  # nothing committed: the chunks already stored are collected later
         parent = self.pending_parent or self.node.parent
         name = self.pending_name or self.node.name

@@ -61,6 +61,24 @@ def _cache() -> dict[str, Any] | None:
     return getattr(_request, "cache", None)
 
 
+def dead_properties(folder_ref_url: str) -> dict[str, dict[str, Any]]:
+    """The dead properties of a folder and of its direct members, by reference URL, in
+    one query (the fast PROPFIND path)."""
+    prefix = "prop:" + folder_ref_url
+    pattern = "^" + re.escape(prefix) + "([^/]+/?)?$"
+    return {
+        row.key[len("prop:") :]: _decode(row.value)
+        for row in DavEntry.objects.filter(key__startswith=prefix, key__regex=pattern)
+    }
+
+
+def holds_locks(ref_url: str) -> bool:
+    """Whether anything in the tree of the person whose path `ref_url` is in is locked
+    (locks live in each person's namespace: `/remote.php/dav/files/<login>/…`)."""
+    root = "/".join(ref_url.split("/")[:LOGIN_ROOT_SEGMENTS])
+    return DavEntry.objects.filter(key__startswith=f"lock:{URL_KEY}{root}").exists()
+
+
 class DatabaseMapping(MutableMapping[str, Any]):
     def __init__(self, namespace: str) -> None:
         self.prefix = f"{namespace}:"

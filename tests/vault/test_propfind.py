@@ -1,0 +1,146 @@
+"""The fast PROPFIND path answers like WsgiDAV's own machinery (the same properties,
+values and statuses per member), and steps aside where it does not know how."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+import requests
+from lxml import etree
+
+from clocher.vault import services
+from clocher.vault.dav import propfind
+from tests.vault.conftest import ACTOR
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NEXTCLOUD_BODY = b"""<?xml version="1.0"?>
+<d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">
+<d:prop><d:resourcetype/><d:getlastmodified/><d:getcontentlength/><d:getetag/>
+<oc:id/><oc:fileid/><oc:downloadURL/><oc:dDC/><oc:permissions/><oc:size/>
+<nc:is-encrypted/><oc:share-types/><nc:has-preview/><d:quota-available-bytes/>
+<d:quota-used-bytes/><d:displayname/><d:getcontenttype/><d:creationdate/>
+<t:couleur xmlns:t="urn:test"/><unqualified xmlns=""/></d:prop></d:propfind>"""
+ALLPROP_BODY = b'<?xml version="1.0"?><propfind xmlns="DAV:"><allprop/></propfind>'
+PROPPATCH = b"""<?xml version="1.0"?>
+<d:propertyupdate xmlns:d="DAV:" xmlns:t="urn:test"><d:set><d:prop>
+<t:couleur>rouge &amp; <t:nuance>vif</t:nuance></t:couleur></d:prop></d:set></d:propertyupdate>"""
+# WsgiDAV answers 200 with an empty value for the RFC 4331 quota properties of a file;
+# they are defined for collections only, so the fast path says 404.
+QUOTA = {"{DAV:}quota-available-bytes", "{DAV:}quota-used-bytes"}
+
+
+def _shape(element: etree._Element) -> tuple:
+    """An element by namespace URIs, whatever its prefixes."""
+    return (
+        element.tag,
+        (element.text or "").strip(),
+        tuple(_shape(child) for child in element),
+        (element.tail or "").strip(),
+    )
+
+
+def _canonical(xml: bytes) -> dict[str, dict[str, tuple]]:
+    """href → property → (status, its content)."""
+    answer: dict[str, dict[str, tuple]] = {}
+    for response in etree.fromstring(xml).iter("{DAV:}response"):
+        href = response.findtext("{DAV:}href")
+        props = answer.setdefault(href, {})
+        for propstat in response.iter("{DAV:}propstat"):
+            status = propstat.findtext("{DAV:}status").split()[1]
+            for prop in propstat.find("{DAV:}prop"):
+                props[prop.tag] = (status, _shape(prop))
+    return answer
+
+
+def _without_file_quota(listing: dict[str, dict[str, tuple]]) -> None:
+    for href, props in listing.items():
+        if not href.endswith("/"):
+            for name in QUOTA & set(props):
+                assert props[name][1] == (name, "", (), ""), (href, name, props[name])
+                del props[name]
+
+
+@pytest.fixture
+def folder_url(dav_user, commune_a):
+    space = services.ensure_commune_space(ACTOR, commune_a)
+    root = services.root_of(space)
+    folder = services.create_folder(ACTOR, root, "Délibérations")
+    for index in range(30):
+        services.write_bytes(ACTOR, folder, f"arrêté {index:02d} & <co>.pdf", b"x" * index)
+    services.write_bytes(ACTOR, folder, "notes", b"sans extension")
+    sub = services.create_folder(ACTOR, folder, "Annexes (2026)")
+    services.write_bytes(ACTOR, sub, "dedans.txt", "pas listé en Depth 1".encode())
+    url = dav_user.root + quote(commune_a.name) + "/" + quote("Délibérations") + "/"
+    auth = (dav_user.user.email, dav_user.password)
+    for target in (url, url + quote("arrêté 03 & <co>.pdf"), url + quote("Annexes (2026)") + "/"):
+        patched = requests.request("PROPPATCH", target, data=PROPPATCH, auth=auth, timeout=10)
+        assert patched.status_code == 207, patched.text
+    return url, auth
+
+
+def _propfind(url: str, auth: tuple[str, str], depth: str, body: bytes | None) -> bytes:
+    answer = requests.request(
+        "PROPFIND", url, auth=auth, headers={"Depth": depth}, data=body, timeout=30
+    )
+    assert answer.status_code == 207, answer.text
+    assert answer.headers["Content-Type"].startswith("application/xml")
+    assert int(answer.headers["Content-Length"]) == len(answer.content)
+    return answer.content
+
+
+@pytest.mark.parametrize("depth", ["0", "1"])
+@pytest.mark.parametrize(
+    "body", [None, ALLPROP_BODY, NEXTCLOUD_BODY], ids=["vide", "allprop", "nc"]
+)
+def test_fast_path_answers_like_wsgidav(folder_url, monkeypatch, depth, body):
+    url, auth = folder_url
+    fast = _canonical(_propfind(url, auth, depth, body))
+    monkeypatch.setattr(propfind, "ENABLED", False)
+    slow = _canonical(_propfind(url, auth, depth, body))
+    _without_file_quota(fast)
+    _without_file_quota(slow)
+    for href in slow:
+        for name in set(fast[href]) | set(slow[href]):
+            assert fast[href].get(name) == slow[href].get(name), (href, name)
+    assert fast == slow
+    assert len(fast) == (1 if depth == "0" else 33)
+    dead = [p["{urn:test}couleur"] for p in fast.values() if "{urn:test}couleur" in p]
+    expected = (
+        "200",
+        ("{urn:test}couleur", "rouge &", (("{urn:test}nuance", "vif", (), ""),), ""),
+    )
+    assert dead.count(expected) == (1 if depth == "0" else 3)
+
+
+def test_propname_lists_names_without_values(folder_url):
+    url, auth = folder_url
+    body = b'<propfind xmlns="DAV:"><propname/></propfind>'
+    listing = _canonical(_propfind(url, auth, "1", body))
+    patched = url[url.index("/remote.php") :] + quote("arrêté 03 & <co>.pdf")
+    names = listing[patched]
+    assert {"{DAV:}getetag", "{DAV:}getcontentlength", "{urn:test}couleur"} <= set(names)
+    assert "{DAV:}quota-used-bytes" not in names  # a file has no quota
+    assert all(value == ("200", (name, "", (), "")) for name, value in names.items())
+
+
+def test_fast_path_steps_aside_for_locks(folder_url, monkeypatch):
+    url, auth = folder_url
+    calls = []
+    original = propfind.multistatus
+    monkeypatch.setattr(propfind, "multistatus", lambda *a: calls.append(1) or original(*a))
+    _propfind(url, auth, "1", None)
+    assert calls == [1]
+    lock = requests.request(
+        "LOCK",
+        url + quote("notes"),
+        auth=auth,
+        timeout=10,
+        data=b'<lockinfo xmlns="DAV:"><lockscope><exclusive/></lockscope>'
+        b"<locktype><write/></locktype><owner>test</owner></lockinfo>",
+    )
+    assert lock.status_code == 200, lock.text
+    locked = _propfind(url, auth, "1", None)
+    assert calls == [1]  # WsgiDAV's path, which reports the lock
+    assert b"activelock" in locked and b"test" in locked
