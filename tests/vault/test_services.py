@@ -166,6 +166,7 @@ def test_fsck_finds_tampering_and_loss_then_gc_removes_orphans(root_a, settings,
     # An interrupted upload: chunks stored, no version.
     upload = services.Upload(root_a.space.commune)
     upload.write(b"jamais fini" * 300)
+    upload.discard()  # the request ends without a version
     orphans = services.fsck(gc=True, grace_seconds=0)
     assert orphans.removed >= 1
 

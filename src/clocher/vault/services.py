@@ -10,7 +10,9 @@ import hashlib
 import io
 import secrets
 import unicodedata
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -120,8 +122,22 @@ def ensure_personal_space(commune: Commune, user: User) -> Space:
         return Space.objects.get(commune=commune, kind=SpaceKind.PERSONAL, owner=user)
 
 
-def create_group_space(actor: Actor, commune: Commune, name: str, members: list[User]) -> Space:
+def _check_group_name(commune: Commune, name: str, space: Space | None = None) -> str:
+    """Group names appear beside the commune's and the personal space at the top of a
+    person's tree: they must not collide with those, nor with each other."""
     name = clean_name(name)
+    taken = {commune.name.casefold(), "mes documents"}
+    others = Space.objects.filter(commune=commune, kind=SpaceKind.GROUP)
+    if space is not None:
+        others = others.exclude(pk=space.pk)
+    taken |= {other.casefold() for other in others.values_list("name", flat=True)}
+    if name.casefold() in taken:
+        raise NameConflict(f"Un espace s'appelle déjà « {name} » dans la commune.")
+    return name
+
+
+def create_group_space(actor: Actor, commune: Commune, name: str, members: list[User]) -> Space:
+    name = _check_group_name(commune, name)
     with transaction.atomic():
         space = _make_space(commune, SpaceKind.GROUP, name)
         space.members.set(members)
@@ -148,6 +164,59 @@ def set_group_members(actor: Actor, space: Space, members: list[User]) -> None:
             target=space.name,
             data={"members": sorted(u.email for u in members)},
         )
+
+
+def rename_group_space(actor: Actor, space: Space, name: str) -> Space:
+    """The folder changes name in everyone's tree (clients see a rename: same file ids)."""
+    if space.kind != SpaceKind.GROUP:
+        raise ValidationError("Seuls les dossiers de groupe se renomment ici.")
+    name = _check_group_name(space.commune, name, space)
+    with transaction.atomic():
+        old = space.name
+        space.name = name
+        space.save(update_fields=["name"])
+        root = root_of(space)
+        Node.objects.filter(pk=root.pk).update(etag=_new_etag(), modified_at=timezone.now())
+        audit.record(
+            actor, "vault.group_renamed", commune=space.commune, target=name, data={"from": old}
+        )
+    return space
+
+
+def remove_group_space(actor: Actor, space: Space) -> int:
+    """Remove a group folder that holds nothing any more (refused otherwise: its content
+    is confidential to its members, so it is neither moved elsewhere nor deleted with
+    the folder; they empty it first). What is still in its trash is purged with it;
+    returns the bytes freed."""
+    if space.kind != SpaceKind.GROUP:
+        raise ValidationError("Seuls les dossiers de groupe se suppriment ici.")
+    with transaction.atomic():
+        space = Space.objects.select_for_update().get(pk=space.pk)
+        # What is under a trashed folder is in the trash too: only the top level counts.
+        live = Node.objects.filter(parent=root_of(space), deleted_at__isnull=True)
+        if count := live.count():
+            raise ValidationError(
+                f"« {space.name} » contient encore {count} élément(s) : ses membres doivent "
+                "le vider (ou déplacer son contenu) avant qu'il soit supprimé."
+            )
+        trashed_count = Node.objects.filter(space=space, deleted_at__isnull=False).count()
+        # Cascades to versions, favourites and share links; chunks no longer used go
+        # with the next `fsck --gc`.
+        freed = space.used_bytes
+        Node.objects.filter(space=space).update(current=None)
+        Node.objects.filter(space=space).delete()
+        CommuneUsage.objects.filter(commune_id=space.commune_id).update(
+            used_bytes=F("used_bytes") - freed
+        )
+        audit.record(
+            actor,
+            "vault.group_removed",
+            commune=space.commune,
+            target=space.name,
+            data={"purged_from_trash": trashed_count, "size": freed},
+        )
+        space.delete()
+    return freed
 
 
 def _active_communes(user: User) -> list[Commune]:
@@ -326,11 +395,20 @@ def _charge(space: Space, delta: int) -> None:
 # ---------------------------------------------------------------------------- content
 
 
+# Chunks sealed and stored ahead of the request thread, per upload: enough to overlap
+# receiving with sealing, writing and syncing, little enough to keep memory bounded.
+PIPELINE_DEPTH = 2
+
+
 @dataclass
 class Upload:
     """Content being received: cut into chunks, each sealed and stored as it fills, so
     memory stays bounded. Nothing is visible until `commit`; `abort` (or a crash) leaves
-    only unreferenced chunks that `fsck --gc` removes."""
+    only unreferenced chunks that `fsck --gc` removes.
+
+    Full chunks are sealed and stored (each durable: file fsynced, then renamed) by one
+    helper thread while the request thread keeps reading and hashing; `finish` waits for
+    them and syncs their directories once, before the version can be committed."""
 
     commune: Commune
     chunk_bytes: int = field(default_factory=lambda: settings.VAULT_CHUNK_BYTES)
@@ -338,32 +416,65 @@ class Upload:
     _buffer: bytearray = field(default_factory=bytearray)
     _digests: list[tuple[str, int]] = field(default_factory=list)
     _sha256: object = field(default_factory=hashlib.sha256)
+    _pending: deque[Future[tuple[str, int]]] = field(default_factory=deque)
+    _stored: set[str] = field(default_factory=set)
+    _worker: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
         self._key = crypto.data_key(self.commune)
+        self._blobs = store()
 
     def write(self, data: bytes) -> int:
-        self._buffer += data
         self.size += len(data)
         self._sha256.update(data)  # type: ignore[attr-defined]
+        if not self._buffer and len(data) >= self.chunk_bytes:
+            view = memoryview(data)  # the usual case: no copy into the buffer first
+            while len(view) >= self.chunk_bytes:
+                self._submit(bytes(view[: self.chunk_bytes]))
+                view = view[self.chunk_bytes :]
+            self._buffer += view
+            return len(data)
+        self._buffer += data
         while len(self._buffer) >= self.chunk_bytes:
-            self._store(bytes(self._buffer[: self.chunk_bytes]))
+            self._submit(bytes(self._buffer[: self.chunk_bytes]))
             del self._buffer[: self.chunk_bytes]
         return len(data)
 
-    def _store(self, plaintext: bytes) -> None:
+    def _submit(self, plaintext: bytes) -> None:
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="vault-upload")
+        while len(self._pending) >= PIPELINE_DEPTH:
+            self._digests.append(self._pending.popleft().result())
+        self._pending.append(self._worker.submit(self._store, plaintext))
+
+    def _store(self, plaintext: bytes) -> tuple[str, int]:
         digest = crypto.chunk_digest(self._key, plaintext)
         key = f"{self.commune.pk}/{digest}"
-        blobs = store()
-        if not blobs.exists(key):
-            blobs.put(key, crypto.seal(self._key, self.commune.pk, digest, plaintext))
-        self._digests.append((digest, len(plaintext)))
+        if key not in self._stored and not self._blobs.exists(key):
+            sealed = crypto.seal(self._key, self.commune.pk, digest, plaintext)
+            self._blobs.put(key, sealed, sync_directory=False)
+        self._stored.add(key)
+        return digest, len(plaintext)
 
     def finish(self) -> None:
-        """Store the last partial chunk (an empty file has none)."""
-        if self._buffer:
-            self._store(bytes(self._buffer))
-            self._buffer = bytearray()
+        """Store the last partial chunk (an empty file has none), wait for the helper
+        thread, and make the new chunks' names durable."""
+        try:
+            while self._pending:
+                self._digests.append(self._pending.popleft().result())
+            if self._buffer:
+                self._digests.append(self._store(bytes(self._buffer)))
+                self._buffer = bytearray()
+        finally:
+            self.discard()
+        self._blobs.sync_directories(self._stored)
+
+    def discard(self) -> None:
+        """Stop the helper thread once the chunks in its hands are stored (at most
+        PIPELINE_DEPTH; those of an aborted upload are garbage for `fsck --gc`)."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
 
     @property
     def sha256(self) -> str:

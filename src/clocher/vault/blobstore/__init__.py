@@ -4,14 +4,22 @@ plaintext."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 
+if TYPE_CHECKING:
+    from clocher.vault.blobstore.local import LocalStore
+    from clocher.vault.blobstore.s3 import S3Store
+
 
 class BlobStore(Protocol):
-    def put(self, key: str, data: bytes) -> None: ...
+    def put(self, key: str, data: bytes, *, sync_directory: bool = True) -> None:
+        """Store durably; with sync_directory=False the name is durable only once
+        `sync_directories` has run for it (one sync for many chunks)."""
+
+    def sync_directories(self, keys: Iterable[str]) -> None: ...
 
     def get(self, key: str) -> bytes: ...
 
@@ -47,21 +55,32 @@ def store() -> BlobStore:
 
 def _make_store() -> BlobStore:
     if settings.VAULT_BACKEND == "s3":
-        from clocher.vault.blobstore.s3 import S3Store
-
-        if not settings.VAULT_S3_ENDPOINT:
-            raise ValueError("CLOCHER_VAULT_S3_ENDPOINT est requis avec le stockage s3.")
-        s3 = S3Store(
-            endpoint=settings.VAULT_S3_ENDPOINT,
-            bucket=settings.VAULT_S3_BUCKET,
-            access_key=settings.VAULT_S3_ACCESS_KEY,
-            secret_key=settings.VAULT_S3_SECRET_KEY,
-            region=settings.VAULT_S3_REGION,
-        )
-        s3.ensure_bucket()
-        return s3
+        return s3_store()
     if settings.VAULT_BACKEND != "local":
         raise ValueError(f"CLOCHER_VAULT_BACKEND inconnu : {settings.VAULT_BACKEND!r}")
+    return local_store()
+
+
+def local_store() -> LocalStore:
+    """The local directory, whatever the configured backend (migration reads it)."""
     from clocher.vault.blobstore.local import LocalStore
 
     return LocalStore(settings.VAULT_DIR)
+
+
+def s3_store() -> S3Store:
+    """The bucket of the CLOCHER_VAULT_S3_* settings, whatever the configured backend
+    (migration fills it before the switch), created if absent."""
+    from clocher.vault.blobstore.s3 import S3Store
+
+    if not settings.VAULT_S3_ENDPOINT:
+        raise ValueError("CLOCHER_VAULT_S3_ENDPOINT est requis avec le stockage s3.")
+    s3 = S3Store(
+        endpoint=settings.VAULT_S3_ENDPOINT,
+        bucket=settings.VAULT_S3_BUCKET,
+        access_key=settings.VAULT_S3_ACCESS_KEY,
+        secret_key=settings.VAULT_S3_SECRET_KEY,
+        region=settings.VAULT_S3_REGION,
+    )
+    s3.ensure_bucket()
+    return s3

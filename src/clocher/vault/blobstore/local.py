@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+
+def _sync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class LocalStore:
@@ -20,16 +28,30 @@ class LocalStore:
             raise ValueError(f"clé de blob invalide : {key!r}")
         return self.root / commune / digest[:2] / digest
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, *, sync_directory: bool = True) -> None:
+        """The content is synced before the rename, so a name never points at lost
+        content (an upload of the same chunk later trusts a name that exists)."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _sync_directory(path.parent.parent)
         # Unique per writer: two uploads of the same content may store the same chunk.
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
+        if sync_directory:
+            _sync_directory(path.parent)
+
+    def sync_directories(self, keys: Iterable[str]) -> None:
+        for directory in {self._path(key).parent for key in keys}:
+            _sync_directory(directory)
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()

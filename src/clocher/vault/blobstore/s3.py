@@ -4,7 +4,7 @@ under the same keys as the local backend (`<commune id>/<digest>`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 
@@ -49,8 +49,12 @@ class S3Store:
         except ClientError:
             self.client.create_bucket(Bucket=self.bucket)
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, *, sync_directory: bool = True) -> None:
+        """Durable once acknowledged (the server syncs)."""
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def sync_directories(self, keys: Iterable[str]) -> None:
+        """Nothing to do: an acknowledged object is durable."""
 
     def get(self, key: str) -> bytes:
         from botocore.exceptions import ClientError
@@ -72,6 +76,12 @@ class S3Store:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 return None
             raise
+
+    def etag(self, key: str) -> str | None:
+        """The object's ETag without quotes (the MD5 of what a single PUT sent), None if
+        absent."""
+        head = self._head(key)
+        return None if head is None else str(head.get("ETag", "")).strip('"')
 
     def exists(self, key: str) -> bool:
         return self._head(key) is not None
