@@ -137,5 +137,45 @@ def import_command(insee: str, path: Path, into: str, email: str) -> None:
         sys.exit(2)
 
 
+@vault.command("migrate-to-s3")
+@click.argument("insee", required=False)
+def migrate_to_s3_command(insee: str | None) -> None:
+    """Copie les blocs du répertoire local vers le seau S3 (CLOCHER_VAULT_S3_*), pour
+    une commune ou toutes. Chaque bloc est vérifié avant (il se déchiffre et correspond
+    à son nom) et relu après la copie ; ceux déjà dans le seau sont passés : la commande
+    se relance sans risque. Les copies locales restent en place."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from clocher.core.models import Commune
+    from clocher.vault import migration
+
+    communes = None
+    if insee:
+        communes = list(Commune.objects.filter(insee=insee.upper()))
+        if not communes:
+            fail(f"Commune {insee} inconnue.")
+    try:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+        ) as progress:
+            bar = progress.add_task("Copie vers S3", total=None)
+
+            def advance(done: int, total: int, name: str) -> None:
+                progress.update(bar, completed=done, total=total)
+
+            report = migration.copy_chunks_to_s3(cli_actor(), communes, progress=advance)
+    except (ValueError, OSError) as exc:
+        fail(f"Seau S3 injoignable ou mal configuré : {exc}")
+    console.print(
+        f"{report.copied} blocs copiés ({filesizeformat(report.bytes_copied)}), "
+        f"{report.already_there} déjà dans le seau."
+    )
+    for problem in report.problems:
+        console.print(f"[red]✗[/red] {problem}")
+    if not report.ok:
+        sys.exit(1)
+    console.print("[green]Tous les blocs sont dans le seau.[/green]")
+
+
 def register(group: click.Group) -> None:
     group.add_command(vault)
