@@ -253,3 +253,52 @@ def test_commune_admin_manages_group_folders(admin_a, agent_a, commune_a, admin_
         _url("group_members", commune_a, space_id=commune_space.pk), {"membres": []}
     )
     assert denied.status_code == 404
+
+
+def test_commune_admin_renames_and_removes_group_folders(
+    admin_a, agent_a, commune_a, admin_b, commune_b
+):
+    from clocher.core.models import AuditEntry
+    from clocher.vault.models import SpaceKind
+
+    services.ensure_commune_space(ACTOR, commune_a)
+    group = services.create_group_space(ACTOR, commune_a, "Commission", [agent_a])
+    other = services.create_group_space(ACTOR, commune_a, "Urbanisme", [agent_a])
+    admin = logged_in(admin_a)
+    rename = _url("group_rename", commune_a, group_id=group.pk)
+    assert logged_in(agent_a).post(rename, {"nom": "X"}).status_code == 404  # admins only
+    taken = admin.post(rename, {"nom": "urbanisme"}, follow=True)
+    assert "Un espace s&#x27;appelle déjà « urbanisme »" in taken.content.decode()
+    admin.post(rename, {"nom": "Commission des finances"})
+    group.refresh_from_db()
+    assert group.name == "Commission des finances"
+    assert AuditEntry.objects.filter(action="vault.group_renamed", target=group.name).exists()
+    spaces = services.spaces_by_label(agent_a)
+    assert "Commission des finances" in spaces and "Commission" not in spaces
+
+    root = services.root_of(group)
+    kept = services.write_bytes(ACTOR, root, "budget.ods", b"confidentiel" * 100)
+    old = services.create_folder(ACTOR, root, "ancien")
+    services.write_bytes(ACTOR, old, "brouillon.txt", b"b" * 50)
+    remove = _url("group_remove", commune_a, group_id=group.pk)
+    page = admin.get(_url("groups", commune_a)).content.decode()
+    assert "Contient 2 éléments" in page
+    refused = admin.post(remove, {"confirmer": "oui"}, follow=True)
+    assert "contient encore 2 élément" in refused.content.decode()
+    assert Space.objects.filter(pk=group.pk).exists()
+    services.trash(ACTOR, kept)
+    services.trash(ACTOR, old)  # what is under it goes with it
+    unconfirmed = admin.post(remove, {}, follow=True)
+    assert "confirmation" in unconfirmed.content.decode()
+    assert Space.objects.filter(pk=group.pk).exists()
+    used_before = services.usage(commune_a).used_bytes
+    admin.post(remove, {"confirmer": "oui"})
+    assert not Space.objects.filter(pk=group.pk).exists()
+    assert services.usage(commune_a).used_bytes == used_before - 1250
+    entry = AuditEntry.objects.get(action="vault.group_removed")
+    assert entry.data == {"purged_from_trash": 2, "size": 1250}
+    assert services.fsck(gc=True, grace_seconds=0).ok  # its chunks are orphans, collected
+    # Another commune's admin, on their own commune's pages, cannot reach A's groups.
+    foreign = _url("group_remove", commune_b, group_id=other.pk)
+    assert logged_in(admin_b).post(foreign, {"confirmer": "oui"}).status_code == 404
+    assert Space.objects.filter(pk=other.pk, kind=SpaceKind.GROUP).exists()

@@ -53,6 +53,16 @@ urlpatterns = [
         views.group_members,
         name="group_members",
     ),
+    path(
+        "c/<str:insee>/coffre/groupes/<int:group_id>/renommer",
+        views.group_rename,
+        name="group_rename",
+    ),
+    path(
+        "c/<str:insee>/coffre/groupes/<int:group_id>/supprimer",
+        views.group_remove,
+        name="group_remove",
+    ),
     path("partage/<str:token>/", views.public_share, name="public_share"),
     path(
         "partage/<str:token>/telecharger/<int:node_id>",

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
 from django.http import (
     FileResponse,
     Http404,
@@ -526,6 +527,13 @@ def groups(request: HttpRequest, commune: Commune) -> HttpResponse:
             "commune": commune,
             "groups": Space.objects.filter(commune=commune, kind=SpaceKind.GROUP)
             .prefetch_related("members")
+            .annotate(
+                items=Count(
+                    "nodes",
+                    filter=Q(nodes__parent__parent__isnull=True, nodes__deleted_at__isnull=True)
+                    & Q(nodes__parent__isnull=False),
+                )
+            )
             .order_by("name"),
             "people": User.objects.filter(memberships__commune=commune, memberships__is_active=True)
             .distinct()
@@ -542,4 +550,32 @@ def group_members(request: HttpRequest, commune: Commune, space_id: int) -> Http
         actor_of(request), space, _members(commune, request.POST.getlist("membres"))
     )
     messages.success(request, f"Membres de « {space.name} » enregistrés.")
+    return redirect("vault:groups", insee=commune.insee)
+
+
+@require_POST
+@commune_required(admin=True)
+def group_rename(request: HttpRequest, commune: Commune, group_id: int) -> HttpResponse:
+    space = get_object_or_404(Space, pk=group_id, commune=commune, kind=SpaceKind.GROUP)
+    old = space.name
+    try:
+        services.rename_group_space(actor_of(request), space, request.POST.get("nom", ""))
+        messages.success(request, f"« {old} » s'appelle maintenant « {space.name} ».")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("vault:groups", insee=commune.insee)
+
+
+@require_POST
+@commune_required(admin=True)
+def group_remove(request: HttpRequest, commune: Commune, group_id: int) -> HttpResponse:
+    space = get_object_or_404(Space, pk=group_id, commune=commune, kind=SpaceKind.GROUP)
+    if request.POST.get("confirmer") != "oui":
+        messages.error(request, "Cochez la case de confirmation pour supprimer le dossier.")
+        return redirect("vault:groups", insee=commune.insee)
+    try:
+        services.remove_group_space(actor_of(request), space)
+        messages.success(request, f"Dossier de groupe « {space.name} » supprimé.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
     return redirect("vault:groups", insee=commune.insee)
