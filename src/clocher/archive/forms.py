@@ -37,10 +37,12 @@ class DepositForm(forms.Form):
 
     def __init__(self, *args: Any, vault_files: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["vault_file"].choices = [("", "—")] + vault_files
+        field = self.fields["vault_file"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = [("", "—"), *vault_files]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if bool(data.get("file")) == bool(data.get("vault_file")):
             raise forms.ValidationError(
                 "Joignez un fichier, ou choisissez un fichier du coffre-fort (l'un des deux)."

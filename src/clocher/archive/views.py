@@ -6,12 +6,14 @@ Thin: every decision is in services.py; every query goes through the scoping hel
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from clocher.archive import services, tsa
 from clocher.archive.forms import (
@@ -53,7 +55,8 @@ def _vault_files(request: HttpRequest, commune: Commune) -> list[tuple[int, str]
     from clocher.vault import services as vault
     from clocher.vault.models import Node
 
-    spaces = [s for s in vault.spaces_for(request.user) if s.commune_id == commune.pk]
+    user: Any = request.user
+    spaces = [s for s in vault.spaces_for(user) if s.commune_id == commune.pk]
     nodes = Node.objects.filter(
         space__in=spaces, is_folder=False, deleted_at__isnull=True
     ).order_by("-modified_at")[:300]
@@ -128,6 +131,7 @@ def _deposit(request: HttpRequest, commune: Commune, form: DepositForm) -> HttpR
     return redirect("archive:detail", insee=commune.insee, object_id=done.obj.pk)
 
 
+@require_safe
 @commune_required()
 def detail(request: HttpRequest, commune: Commune, object_id: int) -> HttpResponse:
     obj = services.object_for(request.user, commune, object_id)
@@ -149,6 +153,7 @@ def detail(request: HttpRequest, commune: Commune, object_id: int) -> HttpRespon
     )
 
 
+@require_safe
 @commune_required()
 def download(request: HttpRequest, commune: Commune, object_id: int) -> HttpResponse:
     obj = services.object_for(request.user, commune, object_id)
@@ -162,6 +167,7 @@ def download(request: HttpRequest, commune: Commune, object_id: int) -> HttpResp
     return response
 
 
+@require_safe
 @commune_required()
 def evidence(request: HttpRequest, commune: Commune, object_id: int) -> HttpResponse:
     obj = services.object_for(request.user, commune, object_id)
@@ -295,6 +301,7 @@ def tsa_endpoint(request: HttpRequest) -> HttpResponse:
     return HttpResponse(tsa.respond(request.body), content_type=tsa.CONTENT_TYPE_REPLY)
 
 
+@require_safe
 def tsa_certificate(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(tsa.embedded_signer().certificate_pem, content_type="text/plain")
     response["Content-Disposition"] = 'inline; filename="horodatage-clocher-non-qualifie.pem"'

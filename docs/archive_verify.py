@@ -1,0 +1,1 @@
+../src/clocher/archive/offline.py
