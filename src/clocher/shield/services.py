@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -184,7 +184,9 @@ def bump_policy() -> int:
     """A change every box must fetch: the next heartbeat tells them."""
     with transaction.atomic():
         counter, _ = PolicyVersion.objects.get_or_create(singleton=1)
-        PolicyVersion.objects.filter(pk=counter.pk).update(version=F("version") + 1)
+        PolicyVersion.objects.filter(pk=counter.pk).update(
+            version=F("version") + 1, changed_at=timezone.now()
+        )
     return policy_version()
 
 
@@ -602,11 +604,41 @@ def _stamp(moment: dt.datetime | None) -> str | None:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_policy(commune: Commune) -> dict[str, Any]:
-    """The POLICY of docs/shield.md for a commune's boxes: the allowlist wins over all."""
-    allowed = commune_allowlist(commune)
-    blocklist = []
-    c2 = []
+@dataclass
+class _Listed:
+    network: Network
+    c2: bool
+    item: dict[str, Any]
+
+
+# The département-wide entries of the latest policy version, shared by every commune's
+# policy (a feed of 100,000 prefixes is parsed once per version, not once per box).
+# Keyed by what they are made of, so a restored database or a changed setting never
+# serves stale entries under a recycled version number.
+_listed_cache: dict[tuple[Any, ...], list[_Listed]] = {}
+
+
+def _fingerprint(version: int) -> tuple[Any, ...]:
+    blocks = BlockEntry.objects.aggregate(last=Max("pk"), count=Count("pk"))
+    allows = AllowEntry.objects.aggregate(last=Max("pk"), count=Count("pk"))
+    changed = PolicyVersion.objects.filter(singleton=1).values_list("changed_at", flat=True)
+    return (
+        version,
+        tuple(changed),
+        tuple(settings.SHIELD_ALLOWLIST),
+        tuple(blocks.values()),
+        tuple(allows.values()),
+        timezone.now().replace(second=0, microsecond=0),  # expiries are honoured each minute
+    )
+
+
+def _department_entries(version: int) -> list[_Listed]:
+    key = _fingerprint(version)
+    cached = _listed_cache.get(key)
+    if cached is not None:
+        return cached
+    allowed = department_allowlist()
+    listed = []
     rows = active_blocks().values_list(
         "source", "scenario", "expires_at", "reason", "feed__purpose"
     )
@@ -614,22 +646,31 @@ def build_policy(commune: Commune) -> dict[str, Any]:
         network = ipaddress.ip_network(source)
         if overlapping(network, allowed) is not None:
             continue
-        if purpose == FeedPurpose.C2:
-            c2.append(source)
+        item = {"source": source, "scenario": scenario, "expires": _stamp(expires_at)}
+        item["reason"] = reason
+        listed.append(_Listed(network, purpose == FeedPurpose.C2, item))
+    _listed_cache.clear()
+    _listed_cache[key] = listed
+    return listed
+
+
+def build_policy(commune: Commune) -> dict[str, Any]:
+    """The POLICY of docs/shield.md for a commune's boxes: the allowlist wins over all."""
+    version = policy_version()  # read first: a later change bumps it past this policy
+    own = [ipaddress.ip_network(p) for p in commune.allowlist.values_list("prefix", flat=True)]
+    blocklist, c2 = [], []
+    for listed in _department_entries(version):
+        if own and overlapping(listed.network, own) is not None:
+            continue
+        if listed.c2:
+            c2.append(listed.item["source"])
         else:
-            blocklist.append(
-                {
-                    "source": source,
-                    "scenario": scenario,
-                    "expires": _stamp(expires_at),
-                    "reason": reason,
-                }
-            )
+            blocklist.append(listed.item)
     return {
-        "version": policy_version(),
+        "version": version,
         "issued_at": _stamp(timezone.now()),
         "commune": commune.insee,
-        "allowlist": sorted({str(n) for n in allowed}),
+        "allowlist": sorted({str(n) for n in department_allowlist() + own}),
         "blocklist": blocklist,
         "c2": c2,
         "countries_blocked": blocked_countries(commune),
