@@ -67,9 +67,11 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         "version_id": vault.versions(secret_file)[-1].pk,
         "share_id": share.link.pk,
         "import_id": import_job.pk,
+        "mail_import_id": build_mail_import(mailbox).pk,
         "token": share.token,
         # What must never appear in a response to someone of commune B.
         **build_shield_objects(commune_a),
+        **build_archive_objects(commune_a, admin_a),
         "_a_markers": [
             "boitier-secret-a",
             agent_a.email,
@@ -107,4 +109,37 @@ def build_document_import(admin_a, vault_root):
         archive.writestr("import-secret-A.txt", b"A")
     return imports.start_web_import(
         ACTOR, admin_a, vault_root, "reprise-A.zip", iter([buffer.getvalue()])
+    )
+
+
+def build_archive_objects(commune_a, admin_a) -> dict[str, Any]:
+    """A's sealed (expired) contract with an elimination proposal awaiting the visa."""
+    from datetime import date
+
+    from clocher.archive import services as archive
+    from clocher.archive.models import RetentionRule
+
+    rule = RetentionRule.objects.get(code="contrats-conventions")
+    sealed = archive.deposit(
+        ACTOR,
+        commune_a,
+        archive.DepositInput(
+            "délibération-secrète-A archivée", rule.label, date(2012, 1, 2), "Le maire de A",
+            rule, "contrat-secret-A.pdf", b"%PDF-1.4 contrat de A",
+        ),
+    ).obj  # fmt: skip
+    proposal = archive.propose_elimination(Actor(user=admin_a), sealed, "contrat échu de A")
+    return {"object_id": sealed.pk, "proposal_id": proposal.pk, "rule_id": rule.pk}
+
+
+def build_mail_import(mailbox):
+    """A's mailbox being filled from its old IMAP account."""
+    from clocher.mail.models import MailImport
+
+    return MailImport.objects.create(
+        commune=mailbox.commune,
+        mailbox=mailbox,
+        source_kind="imap",
+        source_key="imap://secret.a@ancien-fournisseur-a.fr:993",
+        source_url="imaps://secret.a@ancien-fournisseur-a.fr:993",
     )

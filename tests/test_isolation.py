@@ -49,6 +49,8 @@ PUBLIC = {
     "oidc_authentication_init": "début de connexion OpenID Connect",
     "oidc_authentication_callback": "retour OpenID Connect",
     "oidc_logout": "déconnexion OpenID Connect",
+    "archive:tsa": "horodatage RFC 3161 (non qualifié) : signe une empreinte, ne lit rien",
+    "archive:tsa_certificate": "certificat public de l'autorité d'horodatage",
 }
 
 # Routes whose answer depends on who asks (their account, the communes they may see):
