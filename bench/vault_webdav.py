@@ -4,9 +4,11 @@
 Clocher runs as in production (gunicorn, 2 workers × 4 threads, SQLite WAL), encrypting
 and chunking everything; the peer stores plain files. Measured: a large file up and
 down, many small files up and down, PROPFIND Depth 1 on the small-files folder, and the
-peak RSS of Clocher's workers during the large upload.
+peak RSS of Clocher's workers during the large upload and during the upload of a sparse
+file of more than 4 GiB (Clocher only: memory must not grow with the size).
 
-Sizes: BENCH_LARGE_MB (default 1024) and BENCH_SMALL_FILES (default 10000, 4 KiB each).
+Sizes: BENCH_LARGE_MB (default 1024), BENCH_SMALL_FILES (default 10000, 4 KiB each),
+BENCH_HUGE_MB (default 4097, 0 to skip).
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -30,6 +35,7 @@ from _setup import django_with_fresh_db  # noqa: E402
 
 LARGE_MB = int(os.environ.get("BENCH_LARGE_MB", "1024"))
 SMALL_FILES = int(os.environ.get("BENCH_SMALL_FILES", "10000"))
+HUGE_MB = int(os.environ.get("BENCH_HUGE_MB", "4097"))
 SMALL_BYTES = 4096
 
 
@@ -54,17 +60,31 @@ def peak_rss(master_pid: int) -> int:
     return max(peaks)
 
 
-def propfind_ms(url: str, auth: tuple[str, str] | None) -> float:
+def propfind_ms(
+    url: str, auth: tuple[str, str] | None, body: bytes | None = None, runs: int = 5
+) -> float:
     times = []
-    for _ in range(5):
+    for _ in range(runs):
         start = time.perf_counter()
-        answer = requests.request("PROPFIND", url, auth=auth, headers={"Depth": "1"}, timeout=600)
+        answer = requests.request(
+            "PROPFIND", url, auth=auth, headers={"Depth": "1"}, data=body, timeout=600
+        )
         assert answer.status_code == 207, answer.status_code
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
 
-def main() -> None:
+@dataclass
+class Bench:
+    """A fresh database with one commune, its space and an agent's app password."""
+
+    data_dir: str
+    commune: Any
+    login: str
+    password: str
+
+
+def prepare() -> Bench:
     if shutil.which("rclone") is None:
         sys.exit("rclone absent : make install")
     data_dir = django_with_fresh_db()
@@ -78,10 +98,38 @@ def main() -> None:
     core.ensure_operator(actor, "Département bench", "bench.test", "bench@bench.test", "21")
     commune = core.create_commune(actor, "21271", status="active")
     user = core.add_member(actor, commune, "bench@flavigny.test", Role.AGENT, invite=False)
-    login = user.membership.user.email
     password = create_app_password(actor, user.membership.user, "bench").clear
     vault.ensure_commune_space(actor, commune)
+    return Bench(data_dir, commune, user.membership.user.email, password)
 
+
+@contextmanager
+def servers(bench: Bench, peer_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
+    """Clocher as in production (gunicorn, 2 workers × 4 threads) and `rclone serve
+    webdav` over `peer_dir`; (gunicorn master, Clocher's port, the peer's port)."""
+    port, peer_port = free_ports(2)
+    env = {**os.environ, "CLOCHER_DATA_DIR": bench.data_dir}
+    clocher = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "gunicorn", "clocher.wsgi:application", "--bind",
+         f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--timeout", "900"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    peer = subprocess.Popen(  # noqa: S603
+        ["rclone", "serve", "webdav", str(peer_dir), "--addr", f"127.0.0.1:{peer_port}"],  # noqa: S607
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_port(port)
+        wait_port(peer_port)
+        yield clocher, port, peer_port
+    finally:
+        for process in (clocher, peer):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def main() -> None:
+    bench = prepare()
     work = Path(tempfile.mkdtemp(prefix="clocher-bench-vault-"))
     large = work / "grand.bin"
     with large.open("wb") as out:
@@ -92,73 +140,90 @@ def main() -> None:
     for i in range(SMALL_FILES):
         (small / f"f{i:05d}.txt").write_bytes(os.urandom(SMALL_BYTES))
 
-    port, peer_port = free_ports(2)
-    env = {**os.environ, "CLOCHER_DATA_DIR": data_dir}
-    clocher = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "gunicorn", "clocher.wsgi:application", "--bind",
-         f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--timeout", "900"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
     peer_dir = work / "pair"
     peer_dir.mkdir()
-    peer = subprocess.Popen(  # noqa: S603
-        ["rclone", "serve", "webdav", str(peer_dir), "--addr", f"127.0.0.1:{peer_port}"],  # noqa: S607
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
     try:
-        wait_port(port)
-        wait_port(peer_port)
-        obscure = ["rclone", "obscure", password]
-        obscured = subprocess.run(obscure, capture_output=True, text=True, check=True)  # noqa: S603
-        (work / "rclone.conf").touch()
-        space = requests.utils.quote(commune.name)
-        client_env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(work),
-            "RCLONE_CONFIG": str(work / "rclone.conf"),
-            "RCLONE_CONFIG_CLOCHER_TYPE": "webdav",
-            "RCLONE_CONFIG_CLOCHER_URL": f"http://127.0.0.1:{port}/remote.php/dav/files/"
-            f"{login}/{space}",
-            "RCLONE_CONFIG_CLOCHER_VENDOR": "other",
-            "RCLONE_CONFIG_CLOCHER_USER": login,
-            "RCLONE_CONFIG_CLOCHER_PASS": obscured.stdout.strip(),
-            "RCLONE_CONFIG_PAIR_TYPE": "webdav",
-            "RCLONE_CONFIG_PAIR_URL": f"http://127.0.0.1:{peer_port}",
-            "RCLONE_CONFIG_PAIR_VENDOR": "other",
-        }
-        results: dict[str, dict[str, float]] = {}
-        for name in ("clocher", "pair"):
-            back = work / f"retour-{name}"
-            results[name] = {
-                "grand ↑": timed(lambda n=name: rclone(client_env, "copy", str(large), f"{n}:g")),
-            }
-            if name == "clocher":
-                results[name]["rss"] = peak_rss(clocher.pid)
-            results[name]["grand ↓"] = timed(
-                lambda n=name, b=back: rclone(client_env, "copy", f"{n}:g", str(b / "g"))
+        with servers(bench, peer_dir) as (clocher, port, peer_port):
+            results, cp, huge_seconds, clocher_propfind, peer_propfind = measure(
+                bench, work, large, small, clocher, port, peer_port
             )
-            results[name]["petits ↑"] = timed(
-                lambda n=name: rclone(client_env, "copy", str(small), f"{n}:p")
-            )
-            results[name]["petits ↓"] = timed(
-                lambda n=name, b=back: rclone(client_env, "copy", f"{n}:p", str(b / "p"))
-            )
-        cp_dir = work / "cp"
-        cp_dir.mkdir()
-        cp = {
-            "grand ↑": timed(lambda: shutil.copy(large, cp_dir / "g")),
-            "petits ↑": timed(lambda: shutil.copytree(small, cp_dir / "p")),
-        }
-        clocher_propfind = propfind_ms(
-            f"http://127.0.0.1:{port}/remote.php/dav/files/{login}/{space}/p/", (login, password)
-        )
-        peer_propfind = propfind_ms(f"http://127.0.0.1:{peer_port}/p/", None)
     finally:
-        for process in (clocher, peer):
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
+    report(results, cp, huge_seconds, clocher_propfind, peer_propfind)
 
+
+def measure(
+    bench: Bench,
+    work: Path,
+    large: Path,
+    small: Path,
+    clocher: subprocess.Popen[bytes],
+    port: int,
+    peer_port: int,
+) -> tuple[dict[str, dict[str, float]], dict[str, float], float, float, float]:
+    login, password, commune = bench.login, bench.password, bench.commune
+    obscure = ["rclone", "obscure", password]
+    obscured = subprocess.run(obscure, capture_output=True, text=True, check=True)  # noqa: S603
+    (work / "rclone.conf").touch()
+    space = requests.utils.quote(commune.name)
+    client_env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(work),
+        "RCLONE_CONFIG": str(work / "rclone.conf"),
+        "RCLONE_CONFIG_CLOCHER_TYPE": "webdav",
+        "RCLONE_CONFIG_CLOCHER_URL": f"http://127.0.0.1:{port}/remote.php/dav/files/"
+        f"{login}/{space}",
+        "RCLONE_CONFIG_CLOCHER_VENDOR": "other",
+        "RCLONE_CONFIG_CLOCHER_USER": login,
+        "RCLONE_CONFIG_CLOCHER_PASS": obscured.stdout.strip(),
+        "RCLONE_CONFIG_PAIR_TYPE": "webdav",
+        "RCLONE_CONFIG_PAIR_URL": f"http://127.0.0.1:{peer_port}",
+        "RCLONE_CONFIG_PAIR_VENDOR": "other",
+    }
+    results: dict[str, dict[str, float]] = {}
+    for name in ("clocher", "pair"):
+        back = work / f"retour-{name}"
+        results[name] = {
+            "grand ↑": timed(lambda n=name: rclone(client_env, "copy", str(large), f"{n}:g")),
+        }
+        if name == "clocher":
+            results[name]["rss"] = peak_rss(clocher.pid)
+        results[name]["grand ↓"] = timed(
+            lambda n=name, b=back: rclone(client_env, "copy", f"{n}:g", str(b / "g"))
+        )
+        results[name]["petits ↑"] = timed(
+            lambda n=name: rclone(client_env, "copy", str(small), f"{n}:p")
+        )
+        results[name]["petits ↓"] = timed(
+            lambda n=name, b=back: rclone(client_env, "copy", f"{n}:p", str(b / "p"))
+        )
+    cp_dir = work / "cp"
+    cp_dir.mkdir()
+    cp = {
+        "grand ↑": timed(lambda: shutil.copy(large, cp_dir / "g")),
+        "petits ↑": timed(lambda: shutil.copytree(small, cp_dir / "p")),
+    }
+    huge_seconds = 0.0
+    if HUGE_MB:
+        huge = work / "creux.bin"
+        with huge.open("wb") as out:
+            out.truncate(HUGE_MB << 20)
+        huge_seconds = timed(lambda: rclone(client_env, "copy", str(huge), "clocher:h"))
+        results["clocher"]["rss huge"] = peak_rss(clocher.pid)
+    clocher_propfind = propfind_ms(
+        f"http://127.0.0.1:{port}/remote.php/dav/files/{login}/{space}/p/", (login, password)
+    )
+    peer_propfind = propfind_ms(f"http://127.0.0.1:{peer_port}/p/", None)
+    return results, cp, huge_seconds, clocher_propfind, peer_propfind
+
+
+def report(
+    results: dict[str, dict[str, float]],
+    cp: dict[str, float],
+    huge_seconds: float,
+    clocher_propfind: float,
+    peer_propfind: float,
+) -> None:
     print(
         f"Fichier de {LARGE_MB} Mio, {SMALL_FILES} fichiers de 4 Kio ; client rclone, 4 transferts"
     )
@@ -179,6 +244,12 @@ def main() -> None:
     )
     rss = results["clocher"]["rss"] / 2**20
     print(f"RSS max d'un worker pendant l'envoi du grand fichier : {rss:.0f} Mio")
+    if HUGE_MB:
+        rss = results["clocher"]["rss huge"] / 2**20
+        print(
+            f"Fichier creux de {HUGE_MB} Mio envoyé en {huge_seconds:.0f} s ; "
+            f"RSS max d'un worker depuis le début : {rss:.0f} Mio"
+        )
 
 
 if __name__ == "__main__":

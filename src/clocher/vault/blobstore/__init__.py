@@ -68,16 +68,17 @@ def local_store() -> LocalStore:
     return LocalStore(settings.VAULT_DIR)
 
 
-def s3_store() -> S3Store:
-    """The bucket of the CLOCHER_VAULT_S3_* settings, whatever the configured backend
-    (migration fills it before the switch), created if absent."""
+def s3_store(bucket: str | None = None) -> S3Store:
+    """The bucket of the CLOCHER_VAULT_S3_* settings (or `bucket` on the same server),
+    whatever the configured backend (migration fills it before the switch), created if
+    absent."""
     from clocher.vault.blobstore.s3 import S3Store
 
     if not settings.VAULT_S3_ENDPOINT:
         raise ValueError("CLOCHER_VAULT_S3_ENDPOINT est requis avec le stockage s3.")
     s3 = S3Store(
         endpoint=settings.VAULT_S3_ENDPOINT,
-        bucket=settings.VAULT_S3_BUCKET,
+        bucket=bucket or settings.VAULT_S3_BUCKET,
         access_key=settings.VAULT_S3_ACCESS_KEY,
         secret_key=settings.VAULT_S3_SECRET_KEY,
         region=settings.VAULT_S3_REGION,

@@ -20,7 +20,6 @@ import io
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
@@ -75,7 +74,20 @@ class Quota:
 
 
 # A live property: its XML content for a member, or None where it does not apply (404).
+# Whether it applies depends only on the kind of member (folder or file).
 Getter = Callable[[Member, Quota], str | None]
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _http_date(timestamp: float) -> str:
+    """RFC 1123 date, as `email.utils.formatdate(usegmt=True)` writes it, at a fraction
+    of its cost (it runs once per member)."""
+    t = time.gmtime(timestamp)
+    return (
+        f"{DAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 def _resourcetype(member: Member, quota: Quota) -> str:
@@ -89,7 +101,7 @@ LIVE: dict[str, Getter] = {
     f"{DAV}getcontenttype": lambda m, q: None if m.is_folder else escape(m.content_type),
     f"{DAV}quota-used-bytes": lambda m, q: str(q.used) if m.is_folder else None,
     f"{DAV}quota-available-bytes": lambda m, q: str(q.available) if m.is_folder else None,
-    f"{DAV}getlastmodified": lambda m, q: formatdate(m.modified, usegmt=True),
+    f"{DAV}getlastmodified": lambda m, q: _http_date(m.modified),
     f"{DAV}displayname": lambda m, q: escape(m.display_name),
     f"{DAV}getetag": lambda m, q: escape(m.etag),
     f"{DAV}lockdiscovery": lambda m, q: "",  # only reached when the person holds no lock
@@ -178,6 +190,59 @@ class Request:
     names_only: bool = False
 
 
+def _braces(text: str) -> str:
+    """Static text inside a format string."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+class Renderer:
+    """`_response` compiled, for members without dead properties: which properties are
+    found or missing depends only on the kind of member, so each kind gets one format
+    string with a slot per value."""
+
+    def __init__(self, request: Request, quota: Quota) -> None:
+        self.request, self.quota = request, quota
+        self.kinds = {is_folder: self._compile(is_folder) for is_folder in (True, False)}
+
+    def _compile(self, is_folder: bool) -> tuple[str, tuple[Getter, ...]]:
+        sample = Member("", "", 0, "", is_folder, 0, "", "", 0.0, 0.0)
+        other = Member("/b", "/b", 7, "b", is_folder, 9, "a/b", "e", 1e9, 2e9)
+        names = self.request.names if self.request.names is not None else ALLPROP
+        found: list[str] = []
+        getters: list[Getter] = []
+        missing: list[str] = []
+        for name in names:
+            getter = LIVE.get(name)
+            value = getter(sample, self.quota) if getter is not None else None
+            if getter is not None and value is not None:
+                if self.request.names_only:
+                    found.append(_braces(_element(name, "")))
+                elif value == getter(other, self.quota):  # the same for every member
+                    found.append(_braces(_element(name, value)))
+                else:
+                    opening, closing = (_braces(t) for t in _tag(name))
+                    found.append(f"<{opening}>{{}}</{closing}>")
+                    getters.append(getter)
+            elif self.request.names is not None:
+                missing.append(_braces(_element(name, "")))
+        parts = ["<D:response><D:href>{}</D:href>"]
+        if found:
+            parts += ["<D:propstat><D:prop>", *found, "</D:prop><D:status>HTTP/1.1 200 OK"]
+            parts.append("</D:status></D:propstat>")
+        if missing:
+            parts += ["<D:propstat><D:prop>", *missing, "</D:prop><D:status>HTTP/1.1 404 "]
+            parts.append("Not Found</D:status></D:propstat>")
+        parts.append("</D:response>")
+        return "".join(parts), tuple(getters)
+
+    def render(self, member: Member, dead: dict[str, Any]) -> str:
+        if dead:
+            return _response(member, self.quota, self.request, dead)
+        template, getters = self.kinds[member.is_folder]
+        quota = self.quota
+        return template.format(escape(member.href), *[get(member, quota) for get in getters])
+
+
 def parse_request(body: bytes) -> Request | None:
     """The PROPFIND body, or None when WsgiDAV should answer (bad XML gets its 400)."""
     if not body.strip():
@@ -202,7 +267,9 @@ def _timestamp(value: Any) -> float:
     return value.timestamp() if value else time.time()
 
 
-def _members(folder: FolderResource, depth: str) -> Iterator[Member]:
+def _members(folder: FolderResource, depth: str, with_refs: bool) -> Iterator[Member]:
+    """The folder, then (Depth 1) its members; their reference URLs (the key of dead
+    properties) only when some member has any."""
     provider = folder.provider
     own_path = folder.get_preferred_path()
     yield Member(
@@ -234,7 +301,7 @@ def _members(folder: FolderResource, depth: str) -> Iterator[Member]:
         tail = "/" if is_folder else ""
         yield Member(
             href_base + quote(name, safe=HREF_SAFE) + tail,
-            ref_base + quote(name) + tail,
+            ref_base + quote(name) + tail if with_refs else "",
             pk,
             name,
             is_folder,
@@ -251,11 +318,14 @@ def multistatus(folder: FolderResource, depth: str, request: Request) -> Iterato
     space = folder.node.space
     limit = space.quota_bytes or space.commune.quota_storage_bytes
     quota = Quota(space.used_bytes, max(0, limit - space.used_bytes))
-    dead = dead_properties(folder.get_ref_url())
+    own_ref = folder.get_ref_url()
+    dead = dead_properties(own_ref)
+    renderer = Renderer(request, quota)
+    with_refs = any(ref != own_ref for ref in dead)
     yield OPENING
     batch: list[str] = []
-    for member in _members(folder, depth):
-        batch.append(_response(member, quota, request, dead.get(member.ref_url, {})))
+    for member in _members(folder, depth, with_refs):
+        batch.append(renderer.render(member, dead.get(member.ref_url, {}) if dead else {}))
         if len(batch) >= BATCH:
             yield "".join(batch).encode()
             batch = []
