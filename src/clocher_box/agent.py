@@ -1,0 +1,430 @@
+"""The agent's decisions: what to block, checked against what must never be blocked.
+
+Detectors, the policy and the operator (`clocher-box unblock`) all go through `Agent`:
+it refuses anything touching the allowlist, the management link or the central, writes
+the decision to the state database, puts it in the kernel's sets and spools the event
+for the central. One lock serialises the database and libnftables (threads: conntrack
+reader, log follower, DNS server, main loop).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from clocher_box import geo, nft, prefixes
+from clocher_box.detectors import Verdict
+from clocher_box.detectors.blocklist import ParsedList, diff_packed, pack_v4, parse_blocklist
+from clocher_box.spool import Spool
+from clocher_box.state import Decision, State
+
+log = logging.getLogger("clocher_box.agent")
+
+DEFAULT_SCENARIOS: dict[str, dict[str, int]] = {
+    "port-scan": {"ports": 10, "window": 10, "duration": 14400},
+    "ssh-bruteforce": {"failures": 5, "window": 60, "duration": 14400},
+}
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class FeedReport:
+    """What a blocklist load did: entries applied, malformed lines, refused entries."""
+
+    entries: int = 0
+    malformed: int = 0
+    examples: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    prefixes: int = 0
+    added: int = 0
+    removed: int = 0
+
+
+class Refused(ValueError):
+    """A change that would block a protected address (allowlist, management, central)."""
+
+
+class Agent:
+    def __init__(
+        self,
+        state_dir: Path,
+        layout: nft.Layout,
+        nft_backend: str = "auto",
+        enforce: bool = True,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.state = State(state_dir)
+        self.spool = Spool(
+            state_dir / "spool.db",
+            seq_floor=int(self.state.get("last_seq", 0)),
+            save_seq=lambda seq: self.state.put("last_seq", seq),
+        )
+        self.layout = layout
+        self.table = nft.Table(nft.Nft(nft_backend), layout) if enforce else None
+        self.started = time.time()
+        self.recoveries = [p for p in (self.spool.recovered_from, self.state.recovered_from) if p]
+
+    # --- what must never be blocked ------------------------------------------------------
+
+    def protected(self) -> list[nft.Network]:
+        """Allowlist of the policy, management link, the central's addresses."""
+        texts = list(self.state.get("allowlist", [])) + list(self.state.get("protected", []))
+        networks = [nft.parse_network(t) for t in texts]
+        return networks + list(self.layout.management)
+
+    def protect(self, sources: Iterable[str]) -> None:
+        """Adds addresses the agent itself needs (the central, its management link)."""
+        with self.lock:
+            current = set(self.state.get("protected", []))
+            current.update(str(nft.parse_network(s)) for s in sources)
+            self.state.put("protected", sorted(current))
+            if self.table is not None:
+                self._load_allow()
+
+    def check(self, network: nft.Network) -> None:
+        hit = nft.overlaps_any(network, self.protected())
+        if hit is not None:
+            raise Refused(f"{network} touche {hit}, protégé (liste d'autorisation) : refusé")
+
+    # --- kernel --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recreates the table and reapplies everything the state holds."""
+        with self.lock:
+            if self.table is None:
+                return
+            self.table.create()
+            self._load_allow()
+            now = time.time()
+            self.table.add(
+                "blocked",
+                [
+                    (nft.parse_network(d.source), d.remaining(now))
+                    for d in self.state.decisions(now)
+                ],
+            )
+            packed4, v6 = self.state.load_feed()
+            self.table.load_feed(packed4, [nft.parse_network(n) for n in v6])
+            self.table.replace(
+                "c2_", [(nft.parse_network(n), None) for n in self.state.get("c2", [])]
+            )
+            self._load_countries(self.state.get("countries_blocked", []))
+
+    def _load_allow(self) -> None:
+        assert self.table is not None
+        self.table.replace("allow", [(n, None) for n in self.protected()])
+
+    def _load_countries(self, codes: Sequence[str]) -> None:
+        assert self.table is not None
+        found: list[nft.Network] = []
+        for code in codes:
+            found.extend(geo.country_networks(code))
+        protected = self.protected()
+        v4, v6 = nft.collapse(n for n in found if nft.overlaps_any(n, protected) is None)
+        self.table.replace("country", [(n, None) for n in v4 + v6])
+
+    # --- decisions -----------------------------------------------------------------------
+
+    def decide(
+        self, verdict: Verdict, origin: str = "local", expires_at: float | None = None
+    ) -> bool:
+        """Blocks a source; False if refused (protected) or already blocked."""
+        with self.lock:
+            try:
+                network = nft.parse_network(verdict.source)
+                self.check(network)
+            except (ValueError, Refused) as exc:
+                log.warning(
+                    "décision %s pour %s refusée : %s", verdict.scenario, verdict.source, exc
+                )
+                return False
+            now = time.time()
+            if expires_at is None and verdict.duration:
+                expires_at = now + verdict.duration
+            source = nft.source_text(network)
+            if self.state.decision(source) is not None or self._covered(network, now):
+                return False
+            decision = Decision(source, verdict.scenario, verdict.detail, now, expires_at, origin)
+            self.state.save_decision(decision)
+            if self.table is not None:
+                self.table.add("blocked", [(network, decision.remaining(now))])
+            self.event(
+                "decision",
+                source,
+                verdict.scenario,
+                duration=int(expires_at - now) if expires_at else 0,
+                detail=verdict.detail,
+            )
+            log.info("bloqué %s (%s) : %s", source, verdict.scenario, verdict.detail)
+            return True
+
+    def _covered(self, network: nft.Network, now: float) -> bool:
+        """Whether a running decision already overlaps `network` (interval sets refuse
+        overlapping elements; the wider decision stands)."""
+        for decision in self.state.decisions(now):
+            other = nft.parse_network(decision.source)
+            if other.version == network.version and other.overlaps(network):  # type: ignore[arg-type]
+                return True
+        return False
+
+    def unblock(self, source: str) -> bool:
+        with self.lock:
+            network = nft.parse_network(source)
+            decision = self.state.decision(nft.source_text(network))
+            if decision is None:
+                return False
+            self.state.delete_decision(decision.source)
+            if self.table is not None:
+                try:
+                    self.table.delete("blocked", [network])
+                except nft.NftError as exc:  # expired in the kernel already
+                    log.info("%s absent du noyau : %s", network, exc)
+            log.info("débloqué %s (%s)", network, decision.scenario)
+            return True
+
+    # --- events --------------------------------------------------------------------------
+
+    def event(
+        self,
+        kind: str,
+        source: str,
+        scenario: str,
+        duration: int = 0,
+        flows: int = 0,
+        detail: str = "",
+    ) -> int:
+        with self.lock:
+            return self.spool.append(
+                {
+                    "kind": kind,
+                    "at": utc_now(),
+                    "source": source,
+                    "country": geo.country(source),
+                    "scenario": scenario,
+                    "duration": duration,
+                    "flows": flows,
+                    "detail": detail,
+                }
+            )
+
+    def scenario_of(self, address: str) -> str:
+        """Why an address is dropped: its decision, the feed, or its country."""
+        network = nft.parse_network(address)
+        for decision in self.state.decisions():
+            other = nft.parse_network(decision.source)
+            if other.version == network.version and other.overlaps(network):  # type: ignore[arg-type]
+                return decision.scenario
+        if network.version == 4:
+            packed, _ = self.state.load_feed()
+            value = int(network.network_address)
+            index = bisect.bisect_right(packed, (value << 8) | 0xFF) - 1
+            if index >= 0:
+                item = packed[index]
+                if value < (item >> 8) + (1 << (32 - (item & 0xFF))):
+                    return "blocklist"
+        country = geo.country(address)
+        if country and country in self.state.get("countries_blocked", []):
+            return "country-policy"
+        return "blocklist"
+
+    def collect_drops(self) -> int:
+        """Spools a `drops` event per source whose dropped-packet counter grew."""
+        if self.table is None:
+            return 0
+        with self.lock:
+            reported: dict[str, int] = self.state.get("reported_hits", {})
+            count = 0
+            hits = self.table.hits()
+            for source, packets in hits.items():
+                new = packets - reported.get(source, 0)
+                if new < 0:  # the kernel's element expired and came back
+                    new = packets
+                if new > 0:
+                    self.event("drops", source, self.scenario_of(source), flows=new)
+                    count += 1
+            c2_reported: dict[str, int] = self.state.get("reported_c2", {})
+            c2_hits = {f"{c2} {host}": n for (c2, host), n in self.table.c2_hits().items()}
+            for key, packets in c2_hits.items():
+                new = packets - c2_reported.get(key, 0)
+                if new < 0:
+                    new = packets
+                if new > 0:
+                    c2, host = key.split()
+                    self.event("drops", c2, "c2-outbound", flows=new, detail=f"depuis {host}")
+                    count += 1
+            self.state.put("reported_hits", hits)
+            self.state.put("reported_c2", c2_hits)
+            return count
+
+    # --- blocklists and policy -----------------------------------------------------------
+
+    def load_feed(self, parsed: ParsedList) -> FeedReport:
+        """Replaces the bulk blocklist by `parsed` (minus what touches protected ranges),
+        applying only the difference to the kernel."""
+        with self.lock:
+            report = FeedReport(parsed.entries, parsed.malformed, list(parsed.examples))
+            firsts, lasts = self._without_protected(parsed, report)
+            packed = pack_v4(firsts, lasts)
+            protected = self.protected()
+            v6 = []
+            for network in parsed.v6:
+                if nft.overlaps_any(network, protected) is None:
+                    v6.append(network)
+                else:
+                    report.refused.append(str(network))
+            v6_collapsed = nft.collapse(v6)[1]
+            old4, old6 = self.state.load_feed()
+            added, removed = diff_packed(old4, packed)
+            old6_set = {nft.parse_network(n) for n in old6}
+            new6_set = set(v6_collapsed)
+            if self.table is not None:
+                if not old4 and not old6:
+                    self.table.load_feed(packed, v6_collapsed)
+                else:
+                    self.table.feed_delta(
+                        added,
+                        removed,
+                        sorted(new6_set - old6_set, key=str),
+                        sorted(old6_set - new6_set, key=str),
+                    )
+            self.state.save_feed(packed, [str(n) for n in v6_collapsed])
+            report.prefixes = len(packed) + len(v6_collapsed)
+            report.added, report.removed = len(added), len(removed)
+            for refused in report.refused:
+                log.warning("liste de blocage : %s touche une adresse protégée, ignoré", refused)
+            if report.malformed:
+                log.warning(
+                    "liste de blocage : %d lignes mal formées ignorées (%s)",
+                    report.malformed,
+                    "; ".join(report.examples),
+                )
+            return report
+
+    def _without_protected(self, parsed: ParsedList, report: FeedReport) -> tuple[array, array]:  # type: ignore[type-arg]
+        protected = sorted(
+            (int(n.network_address), int(n.broadcast_address))
+            for n in self.protected()
+            if n.version == 4
+        )
+        if not protected:
+            return parsed.v4_first, parsed.v4_last
+        firsts, lasts = array("L"), array("L")
+        for first, last in zip(parsed.v4_first, parsed.v4_last, strict=True):
+            if any(first <= p_last and last >= p_first for p_first, p_last in protected):
+                address, plen = next(prefixes.interval_to_cidrs(first, last))
+                report.refused.append(prefixes.cidr_text(address, plen))
+                continue
+            firsts.append(first)
+            lasts.append(last)
+        return firsts, lasts
+
+    def apply_policy(self, policy: dict[str, Any]) -> FeedReport:
+        """Puts a verified policy in force: allowlist first, then the sets."""
+        with self.lock:
+            allowlist = [str(nft.parse_network(n)) for n in policy.get("allowlist", [])]
+            self.state.put("allowlist", allowlist)
+            if self.table is not None:
+                self._load_allow()
+            # Drop decisions that the new allowlist now protects, and central ones gone.
+            for decision in self.state.decisions():
+                if nft.overlaps_any(nft.parse_network(decision.source), self.protected()):
+                    self.unblock(decision.source)
+            wanted_central = set()
+            feed_lines = []
+            for entry in policy.get("blocklist", []):
+                source, expires = str(entry.get("source", "")), entry.get("expires")
+                scenario = str(entry.get("scenario") or "blocklist")
+                if scenario == "blocklist" and not expires:
+                    feed_lines.append(source)
+                    continue
+                expires_at = _parse_time(expires) if expires else None
+                if expires_at is not None and expires_at <= time.time():
+                    continue
+                try:
+                    key = nft.source_text(nft.parse_network(source))
+                except ValueError:
+                    log.warning("politique : source illisible %r ignorée", source)
+                    continue
+                wanted_central.add(key)
+                existing = self.state.decision(key)
+                if existing is None:
+                    self.decide(
+                        Verdict(key, scenario, 0, str(entry.get("reason", ""))),
+                        origin="central",
+                        expires_at=expires_at,
+                    )
+            for decision in self.state.decisions():
+                if decision.origin == "central" and decision.source not in wanted_central:
+                    self.unblock(decision.source)
+            report = self.load_feed(parse_blocklist(feed_lines))
+            c2 = []
+            for text in policy.get("c2", []):
+                network = nft.parse_network(text)
+                try:
+                    self.check(network)
+                except Refused as exc:
+                    log.warning("politique C2 : %s", exc)
+                    continue
+                c2.append(network)
+            self.state.put("c2", [str(n) for n in c2])
+            countries = sorted({str(c).upper() for c in policy.get("countries_blocked", [])})
+            self.state.put("countries_blocked", countries)
+            if self.table is not None:
+                self.table.replace("c2_", [(n, None) for n in c2])
+                self._load_countries(countries)
+            self.state.put("sinkhole_domains", list(policy.get("sinkhole_domains", [])))
+            scenarios = dict(DEFAULT_SCENARIOS)
+            scenarios.update(policy.get("scenarios", {}))
+            self.state.put("scenarios", scenarios)
+            self.state.put("policy_version", int(policy.get("version", 0)))
+            self.state.put("policy", policy)
+            return report
+
+    def scenario(self, name: str) -> dict[str, int]:
+        return dict(
+            self.state.get("scenarios", DEFAULT_SCENARIOS).get(
+                name, DEFAULT_SCENARIOS.get(name, {})
+            )
+        )
+
+    # --- status --------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        with self.lock:
+            packed, v6 = self.state.load_feed()
+            nft_state = "désactivé"
+            if self.table is not None:
+                nft_state = "ok" if self.table.exists() else "absent"
+            return {
+                "nft": nft_state,
+                "spool_backlog": self.spool.backlog(),
+                "blocked": len(self.state.decisions()),
+                "feed_prefixes": len(packed) + len(v6),
+                "uptime": int(time.time() - self.started),
+                "recovered": self.recoveries,
+            }
+
+    def close(self) -> None:
+        with self.lock:
+            self.spool.close()
+            self.state.close()
+            if self.table is not None:
+                self.table.nft.close()
+
+
+def _parse_time(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

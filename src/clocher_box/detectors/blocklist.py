@@ -1,0 +1,120 @@
+"""Threat-intel blocklists: plain IP/CIDR lists, FireHOL netsets, Spamhaus DROP.
+
+All three are "one address or prefix per line" with their own comments: `#` lines and
+trailing `# …` (FireHOL, plain), `;` lines and `1.2.3.0/24 ; SBL123` (Spamhaus DROP),
+and Spamhaus's newer JSON lines (`{"cidr": "1.2.3.0/24", "sblid": …}`). A malformed line
+is counted and an example kept for the report; the rest of the list is applied.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from clocher_box import prefixes
+
+MAX_EXAMPLES = 5
+
+
+@dataclass
+class ParsedList:
+    v4_first: array = field(default_factory=lambda: array("L"))  # type: ignore[type-arg]
+    v4_last: array = field(default_factory=lambda: array("L"))  # type: ignore[type-arg]
+    v6: list[ipaddress.IPv6Network] = field(default_factory=list)
+    entries: int = 0
+    malformed: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def bad(self, number: int, line: str) -> None:
+        self.malformed += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(f"ligne {number} : {line[:80]!r}")
+
+
+def _token(line: str) -> str | None:
+    """The address part of a line, "" for a comment or blank line, None if unreadable."""
+    text = line.strip()
+    if not text or text[0] in "#;":
+        return ""
+    if text[0] == "{":
+        try:
+            record = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(record, dict):
+            return None
+        if "cidr" not in record:
+            return ""  # Spamhaus's trailing metadata record ({"type": "metadata", …})
+        return str(record["cidr"])
+    for separator in (";", "#"):
+        text = text.split(separator, 1)[0]
+    parts = text.split()
+    return parts[0] if len(parts) == 1 else None
+
+
+def parse_blocklist(lines: Iterable[str]) -> ParsedList:
+    parsed = ParsedList()
+    for number, line in enumerate(lines, 1):
+        token = _token(line)
+        if token == "":
+            continue
+        if token is None:
+            parsed.bad(number, line)
+            continue
+        interval = prefixes.parse_v4(token)
+        if interval is not None:
+            parsed.v4_first.append(interval[0])
+            parsed.v4_last.append(interval[1])
+            parsed.entries += 1
+            continue
+        try:
+            network = ipaddress.ip_network(token, strict=False)
+        except ValueError:
+            parsed.bad(number, line)
+            continue
+        if isinstance(network, ipaddress.IPv6Network):
+            parsed.v6.append(network)
+            parsed.entries += 1
+        else:  # an IPv4 spelling parse_v4 refused (e.g. leading zeros): refuse too
+            parsed.bad(number, line)
+    return parsed
+
+
+def pack_v4(firsts: array, lasts: array) -> array:  # type: ignore[type-arg]
+    """Merged IPv4 intervals as sorted CIDRs packed `address << 8 | length`, none shorter
+    than /8 (the feed is sharded by first octet)."""
+    merged_first, merged_last = prefixes.merge(firsts, lasts)
+    packed = array("Q")
+    for address, plen in prefixes.intervals_to_cidrs(merged_first, merged_last):
+        if plen < 8:
+            for index in range(1 << (8 - plen)):
+                packed.append(((address + (index << 24)) << 8) | 8)
+        else:
+            packed.append((address << 8) | plen)
+    return packed
+
+
+def diff_packed(old: Sequence[int], new: Sequence[int]) -> tuple[array, array]:  # type: ignore[type-arg]
+    """(added, removed) between two sorted packed lists."""
+    added, removed = array("Q"), array("Q")
+    i = j = 0
+    while i < len(old) and j < len(new):
+        if old[i] == new[j]:
+            i += 1
+            j += 1
+        elif old[i] < new[j]:
+            removed.append(old[i])
+            i += 1
+        else:
+            added.append(new[j])
+            j += 1
+    removed.extend(old[i:])
+    added.extend(new[j:])
+    return added, removed
+
+
+def unpack(item: int) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network((item >> 8, item & 0xFF))

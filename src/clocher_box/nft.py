@@ -1,0 +1,616 @@
+"""Enforcement in the kernel: the box's own nftables table, driven through the JSON API.
+
+The agent talks to libnftables directly (a ctypes binding to Debian's libnftables1), so
+the virtualenv needs neither system site-packages nor a subprocess per change; `nft -j`
+is the fallback when the library cannot be loaded. Everything lives in one table,
+`inet clocher`, that the agent owns and may recreate at will; nothing else of the host's
+ruleset is touched.
+
+Layout (see docs/shield.md, "The box's nftables table"):
+- `allow4/allow6`: allowlist + management link + central, accepted first, never blocked;
+- `blocked4/blocked6`: decisions (detectors, manual, collective), per-element timeouts;
+- `feed4_00…feed4_ff`, `feed6`: the bulk threat-intel blocklist (a million prefixes),
+  IPv4 split in 256 sets by first octet behind a verdict map (`feedmap4`): the kernel's
+  interval sets (rbtree) check overlaps by walking their elements on insertion, so a
+  delta into one million-element set costs minutes where 256 shards cost a second;
+- `country4/country6`: ranges of the countries the commune blocks;
+- `c2_4/c2_6`: command-and-control addresses, outbound to them is dropped;
+- `hits4/hits6` and `c2hits4/c2hits6`: dynamic sets fed by the drop rules, one element
+  per dropped source (or LAN host → C2 pair) with its own counter, so that the agent
+  reports the flows it dropped per source without listing the million-element sets.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import ipaddress
+import json
+import logging
+import shutil
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from clocher_box import prefixes
+
+log = logging.getLogger("clocher_box.nft")
+
+TABLE = "clocher"
+FAMILY = "inet"
+# Elements per nft command during bulk loads: keeps libnftables' own memory bounded
+# (it builds a netlink message per element) while amortising the per-call cost.
+BATCH = 20_000
+FEED_SHARDS = 256
+# Priority of the agent's filter chains: before the usual `filter` (0) chains of the host.
+PRIORITY = -10
+
+_NFT_CTX_OUTPUT_JSON = 1 << 4
+_NFT_CTX_OUTPUT_HANDLE = 1 << 3
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class NftError(RuntimeError):
+    """nftables refused a command (its message is kept)."""
+
+
+class _LibNftables:
+    """Minimal binding to libnftables.so.1: one context, JSON in and out, buffered."""
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("nftables") or "libnftables.so.1"
+        lib = ctypes.CDLL(name)
+        lib.nft_ctx_new.restype = ctypes.c_void_p
+        lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+        lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+        lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
+        lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+        lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+        lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
+        lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+        self._lib = lib
+        self._ctx = lib.nft_ctx_new(0)
+        if not self._ctx:
+            raise OSError("nft_ctx_new a échoué")
+        lib.nft_ctx_output_set_flags(self._ctx, _NFT_CTX_OUTPUT_JSON | _NFT_CTX_OUTPUT_HANDLE)
+        lib.nft_ctx_buffer_output(self._ctx)
+        lib.nft_ctx_buffer_error(self._ctx)
+
+    def run(self, command: bytes) -> str:
+        rc = self._lib.nft_run_cmd_from_buffer(self._ctx, command)
+        output = (self._lib.nft_ctx_get_output_buffer(self._ctx) or b"").decode()
+        error = (self._lib.nft_ctx_get_error_buffer(self._ctx) or b"").decode()
+        if rc != 0:
+            raise NftError(error.strip() or f"nft a échoué (code {rc})")
+        return output
+
+    def close(self) -> None:
+        if self._ctx:
+            self._lib.nft_ctx_free(self._ctx)
+            self._ctx = None
+
+
+class _NftCommand:
+    """Fallback: the `nft` program, one process per command."""
+
+    def __init__(self) -> None:
+        self.path = shutil.which("nft") or "/usr/sbin/nft"
+
+    def run(self, command: bytes) -> str:
+        proc = subprocess.run(  # noqa: S603 — fixed program, our own JSON on stdin
+            [self.path, "-j", "-f", "-"], input=command, capture_output=True, check=False
+        )
+        if proc.returncode != 0:
+            raise NftError(proc.stderr.decode().strip() or f"nft a échoué ({proc.returncode})")
+        return proc.stdout.decode()
+
+    def close(self) -> None:
+        pass
+
+
+class Nft:
+    """Runs nftables JSON commands; `backend` is "lib" (ctypes) or "cli" (`nft -j`)."""
+
+    def __init__(self, backend: str = "auto") -> None:
+        self.backend: _LibNftables | _NftCommand
+        if backend in ("auto", "lib"):
+            try:
+                self.backend = _LibNftables()
+            except OSError:
+                if backend == "lib":
+                    raise
+                log.warning("libnftables introuvable, repli sur la commande nft -j")
+                self.backend = _NftCommand()
+        else:
+            self.backend = _NftCommand()
+
+    @property
+    def backend_name(self) -> str:
+        return "lib" if isinstance(self.backend, _LibNftables) else "cli"
+
+    def run(self, commands: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One atomic batch of JSON commands; the objects nft answered (lists)."""
+        if not commands:
+            return []
+        body = json.dumps({"nftables": list(commands)}, separators=(",", ":")).encode()
+        output = self.backend.run(body)
+        if not output.strip():
+            return []
+        return [item for item in json.loads(output).get("nftables", []) if "metainfo" not in item]
+
+    def list(self, kind: str, name: str) -> dict[str, Any] | None:
+        """One object of the table (`set`, `chain`…), or None if it does not exist."""
+        try:
+            answer = self.run([{"list": {kind: {"family": FAMILY, "table": TABLE, "name": name}}}])
+        except NftError:
+            return None
+        for item in answer:
+            if kind in item:
+                return dict(item[kind])
+        return None
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+# --- addresses -------------------------------------------------------------------------
+
+
+def parse_network(text: str) -> Network:
+    """An address or prefix, host bits tolerated (`192.0.2.7/24` → `192.0.2.0/24`)."""
+    return ipaddress.ip_network(text.strip(), strict=False)
+
+
+def source_text(network: Network) -> str:
+    """How a blocked source is named: the bare address for a single host."""
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)
+
+
+def set_suffix(network: Network) -> str:
+    return "4" if network.version == 4 else "6"
+
+
+def element(network: Network, timeout: int | None = None) -> dict[str, Any] | str:
+    """A set element in nft's JSON: a bare address, a prefix, with its timeout if any."""
+    if network.prefixlen == network.max_prefixlen:
+        value: Any = str(network.network_address)
+    else:
+        value = {"prefix": {"addr": str(network.network_address), "len": network.prefixlen}}
+    if timeout:
+        return {"elem": {"val": value, "timeout": int(timeout)}}
+    return value  # type: ignore[no-any-return]
+
+
+def element_network(value: Any) -> Network | None:
+    """The network of an element as nft lists it (address, prefix, range or elem)."""
+    if isinstance(value, dict) and "elem" in value:
+        value = value["elem"]["val"]
+    if isinstance(value, str):
+        return parse_network(value)
+    if isinstance(value, dict) and "prefix" in value:
+        return parse_network(f"{value['prefix']['addr']}/{value['prefix']['len']}")
+    if isinstance(value, dict) and "range" in value:
+        first, last = (ipaddress.ip_address(v) for v in value["range"])
+        return next(ipaddress.summarize_address_range(first, last))  # type: ignore[arg-type,return-value]
+    return None
+
+
+def collapse(networks: Iterable[Network]) -> tuple[list[Network], list[Network]]:
+    """IPv4 and IPv6 networks merged so that none overlaps (interval sets refuse overlaps)."""
+    v4: list[ipaddress.IPv4Network] = []
+    v6: list[ipaddress.IPv6Network] = []
+    for network in networks:
+        (v4 if network.version == 4 else v6).append(network)  # type: ignore[arg-type]
+    return list(ipaddress.collapse_addresses(v4)), list(ipaddress.collapse_addresses(v6))
+
+
+def overlaps_any(network: Network, protected: Sequence[Network]) -> Network | None:
+    """The first protected network that `network` touches, if any."""
+    for other in protected:
+        if other.version == network.version and network.overlaps(other):  # type: ignore[arg-type]
+            return other
+    return None
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- the table -------------------------------------------------------------------------
+
+
+@dataclass
+class Layout:
+    """Where the box sits: host mode (filters its own input) or gateway between WAN and LAN."""
+
+    mode: str = "host"  # "host" | "gateway"
+    wan: str = ""
+    lan: str = ""
+    management: list[Network] = field(default_factory=list)
+
+
+def _set(name: str, kind: str | list[str], flags: list[str], **extra: Any) -> dict[str, Any]:
+    obj = {"family": FAMILY, "table": TABLE, "name": name, "type": kind, "flags": flags}
+    return {"add": {"map" if "map" in extra else "set": obj | extra}}
+
+
+def _rule(chain: str, *expr: dict[str, Any], comment: str = "") -> dict[str, Any]:
+    rule: dict[str, Any] = {"family": FAMILY, "table": TABLE, "chain": chain, "expr": list(expr)}
+    if comment:
+        rule["comment"] = comment
+    return {"add": {"rule": rule}}
+
+
+def _match(field_: str, proto: str, right: Any, op: str = "==") -> dict[str, Any]:
+    return {
+        "match": {
+            "op": op,
+            "left": {"payload": {"protocol": proto, "field": field_}},
+            "right": right,
+        }
+    }
+
+
+def _iface(direction: str, name: str) -> dict[str, Any]:
+    return {"match": {"op": "==", "left": {"meta": {"key": direction}}, "right": name}}
+
+
+_COUNTER: dict[str, Any] = {"counter": None}
+_DROP: dict[str, Any] = {"drop": None}
+_ACCEPT: dict[str, Any] = {"accept": None}
+
+
+def _update_hits(key: Any, hits: str) -> dict[str, Any]:
+    return {"set": {"op": "update", "elem": key, "set": f"@{hits}"}}
+
+
+def table_commands(layout: Layout) -> list[dict[str, Any]]:
+    """The whole table, from scratch: sets, then chains and their rules (one batch)."""
+    cmds: list[dict[str, Any]] = [
+        {"add": {"table": {"family": FAMILY, "name": TABLE}}},
+        {"delete": {"table": {"family": FAMILY, "name": TABLE}}},
+        {"add": {"table": {"family": FAMILY, "name": TABLE}}},
+    ]
+    for v, kind in (("4", "ipv4_addr"), ("6", "ipv6_addr")):
+        cmds += [
+            _set(f"allow{v}", kind, ["interval"]),
+            _set(f"blocked{v}", kind, ["interval", "timeout"]),
+            _set(f"country{v}", kind, ["interval"]),
+            _set(f"c2_{v}", kind, ["interval"]),
+            _set(f"hits{v}", kind, ["timeout"], timeout=86400, size=65536, stmt=[_COUNTER]),
+            _set(
+                f"c2hits{v}",
+                [kind, kind],
+                ["timeout"],
+                timeout=86400,
+                size=65536,
+                stmt=[_COUNTER],
+            ),
+        ]
+    cmds.append(_set("feed6", "ipv6_addr", ["interval", "timeout"]))
+    cmds.append(_set("feedmap4", "ipv4_addr", ["interval"], map="verdict"))
+    for shard in range(FEED_SHARDS):
+        name = feed_shard(shard)
+        cmds.append(_set(name, "ipv4_addr", ["interval", "timeout"]))
+        cmds.append({"add": {"chain": {"family": FAMILY, "table": TABLE, "name": name}}})
+        saddr = {"payload": {"protocol": "ip", "field": "saddr"}}
+        cmds.append(
+            _rule(
+                name,
+                _match("saddr", "ip", f"@{name}"),
+                _update_hits(saddr, "hits4"),
+                _COUNTER,
+                _DROP,
+                comment="feed4",
+            )
+        )
+    hooks = [("input", "input")]
+    if layout.mode == "gateway":
+        hooks.append(("forward", "forward"))
+    for chain, hook in hooks:
+        cmds.append(
+            {
+                "add": {
+                    "chain": {
+                        "family": FAMILY,
+                        "table": TABLE,
+                        "name": chain,
+                        "type": "filter",
+                        "hook": hook,
+                        "prio": PRIORITY,
+                        "policy": "accept",
+                    }
+                }
+            }
+        )
+        cmds += _chain_rules(chain, layout)
+    return cmds
+
+
+def _chain_rules(chain: str, layout: Layout) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = []
+    if chain == "input":
+        rules.append(_rule(chain, _iface("iifname", "lo"), _ACCEPT, comment="loopback"))
+    inbound: list[dict[str, Any]] = []
+    if chain == "forward" and layout.wan:
+        inbound = [_iface("iifname", layout.wan)]
+    # Allowlist first (the management link and the central are in it): nothing below,
+    # whatever a policy or a detector put in the sets, can cut them off.
+    for v, proto in (("4", "ip"), ("6", "ip6")):
+        rules.append(
+            _rule(
+                chain,
+                _match("saddr", proto, f"@allow{v}"),
+                _COUNTER,
+                _ACCEPT,
+                comment=f"allow{v} src",
+            )
+        )
+        rules.append(
+            _rule(
+                chain,
+                _match("daddr", proto, f"@allow{v}"),
+                _COUNTER,
+                _ACCEPT,
+                comment=f"allow{v} dst",
+            )
+        )
+    for v, proto in (("4", "ip"), ("6", "ip6")):
+        saddr = {"payload": {"protocol": proto, "field": "saddr"}}
+        daddr = {"payload": {"protocol": proto, "field": "daddr"}}
+        if v == "4":
+            vmap = {"vmap": {"key": saddr, "data": "@feedmap4"}}
+            rules.append(_rule(chain, *inbound, vmap, comment="feed4 shards"))
+        for name in ("blocked", "feed", "country"):
+            if f"{name}{v}" == "feed4":
+                continue
+            rules.append(
+                _rule(
+                    chain,
+                    *inbound,
+                    _match("saddr", proto, f"@{name}{v}"),
+                    _update_hits(saddr, f"hits{v}"),
+                    _COUNTER,
+                    _DROP,
+                    comment=f"{name}{v}",
+                )
+            )
+        out = [_iface("iifname", layout.lan)] if chain == "forward" and layout.lan else []
+        if chain == "forward" or layout.mode == "host":
+            rules.append(
+                _rule(
+                    chain,
+                    *out,
+                    _match("daddr", proto, f"@c2_{v}"),
+                    _update_hits({"concat": [daddr, saddr]}, f"c2hits{v}"),
+                    _COUNTER,
+                    _DROP,
+                    comment=f"c2_{v}",
+                )
+            )
+    # Make conntrack track this namespace's flows (its NEW events feed the scan detector).
+    rules.append(
+        _rule(
+            chain,
+            {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["new"]}},
+            _COUNTER,
+            comment="new flows",
+        )
+    )
+    return rules
+
+
+def output_chain_commands(layout: Layout) -> list[dict[str, Any]]:
+    """Host mode: outbound to C2 leaves through the output hook."""
+    if layout.mode != "host":
+        return []
+    cmds: list[dict[str, Any]] = [
+        {
+            "add": {
+                "chain": {
+                    "family": FAMILY,
+                    "table": TABLE,
+                    "name": "output",
+                    "type": "filter",
+                    "hook": "output",
+                    "prio": PRIORITY,
+                    "policy": "accept",
+                }
+            }
+        }
+    ]
+    for v, proto in (("4", "ip"), ("6", "ip6")):
+        saddr = {"payload": {"protocol": proto, "field": "saddr"}}
+        daddr = {"payload": {"protocol": proto, "field": "daddr"}}
+        cmds.append(
+            _rule(
+                "output",
+                _match("daddr", proto, f"@c2_{v}"),
+                _update_hits({"concat": [daddr, saddr]}, f"c2hits{v}"),
+                _COUNTER,
+                _DROP,
+                comment=f"c2_{v}",
+            )
+        )
+    return cmds
+
+
+# --- operations ------------------------------------------------------------------------
+
+
+def _elements_cmd(verb: str, set_name: str, elements: Sequence[Any]) -> dict[str, Any]:
+    return {
+        verb: {
+            "element": {"family": FAMILY, "table": TABLE, "name": set_name, "elem": list(elements)}
+        }
+    }
+
+
+def feed_map_elements() -> list[Any]:
+    """`N.0.0.0/8 : jump feed4_NN` for each shard."""
+    return [
+        [element(ipaddress.IPv4Network((shard << 24, 8))), {"jump": {"target": feed_shard(shard)}}]
+        for shard in range(FEED_SHARDS)
+    ]
+
+
+def feed_shard(index: int) -> str:
+    return f"feed4_{index:02x}"
+
+
+def flush_set_cmd(set_name: str) -> dict[str, Any]:
+    return {"flush": {"set": {"family": FAMILY, "table": TABLE, "name": set_name}}}
+
+
+class Table:
+    """The agent's table: create it, fill its sets, read its counters."""
+
+    def __init__(self, nft: Nft, layout: Layout) -> None:
+        self.nft = nft
+        self.layout = layout
+
+    def create(self) -> None:
+        self.nft.run(table_commands(self.layout) + output_chain_commands(self.layout))
+        # The kernel refuses (ENOENT) map elements jumping to chains of the same batch.
+        self.nft.run([_elements_cmd("add", "feedmap4", feed_map_elements())])
+
+    def exists(self) -> bool:
+        return self.nft.list("set", "blocked4") is not None
+
+    def remove(self) -> None:
+        self.nft.run(
+            [
+                {"add": {"table": {"family": FAMILY, "name": TABLE}}},
+                {"delete": {"table": {"family": FAMILY, "name": TABLE}}},
+            ]
+        )
+
+    def add(self, base: str, items: Sequence[tuple[Network, int | None]]) -> None:
+        """Adds (network, timeout) pairs to `base`4/6, in batches."""
+        for suffix in ("4", "6"):
+            elems = [element(n, t) for n, t in items if set_suffix(n) == suffix]
+            for chunk in _chunks(elems, BATCH):
+                self.nft.run([_elements_cmd("add", f"{base}{suffix}", chunk)])
+
+    def delete(self, base: str, networks: Sequence[Network]) -> None:
+        for suffix in ("4", "6"):
+            elems = [element(n) for n in networks if set_suffix(n) == suffix]
+            for chunk in _chunks(elems, BATCH):
+                self.nft.run([_elements_cmd("delete", f"{base}{suffix}", chunk)])
+
+    def replace(self, base: str, items: Sequence[tuple[Network, int | None]]) -> None:
+        """Flush and refill `base`4/6; a small set is replaced atomically (one batch)."""
+        if len(items) <= BATCH:
+            cmds = [flush_set_cmd(f"{base}4"), flush_set_cmd(f"{base}6")]
+            for suffix in ("4", "6"):
+                elems = [element(n, t) for n, t in items if set_suffix(n) == suffix]
+                if elems:
+                    cmds.append(_elements_cmd("add", f"{base}{suffix}", elems))
+            self.nft.run(cmds)
+            return
+        self.nft.run([flush_set_cmd(f"{base}4"), flush_set_cmd(f"{base}6")])
+        self.add(base, items)
+
+    def load_feed(self, packed4: Sequence[int], networks6: Sequence[Network]) -> None:
+        """Replaces the bulk feed: IPv4 as packed sorted CIDRs (address << 8 | length)."""
+        self.nft.run(
+            [flush_set_cmd(feed_shard(shard)) for shard in range(FEED_SHARDS)]
+            + [flush_set_cmd("feed6")]
+        )
+        self._feed4("add", packed4)
+        self.add("feed", [(n, None) for n in networks6])
+
+    def feed_delta(
+        self,
+        added4: Sequence[int],
+        removed4: Sequence[int],
+        added6: Sequence[Network] = (),
+        removed6: Sequence[Network] = (),
+    ) -> None:
+        """Applies a difference to the feed: removals first (a merged prefix may replace
+        its parts), then additions."""
+        self._feed4("delete", removed4)
+        self.delete("feed", list(removed6))
+        self._feed4("add", added4)
+        self.add("feed", [(n, None) for n in added6])
+
+    def _feed4(self, verb: str, packed: Sequence[int]) -> None:
+        """Writes packed IPv4 CIDRs (sorted) to their shards, batches of BATCH elements."""
+        cmds: list[dict[str, Any]] = []
+        pending = 0
+        shard = -1
+        elems: list[Any] = []
+        for item in packed:
+            address, plen = item >> 8, item & 0xFF
+            if address >> 24 != shard:
+                if elems:
+                    cmds.append(_elements_cmd(verb, feed_shard(shard), elems))
+                shard, elems = address >> 24, []
+            text = prefixes.cidr_text(address, plen)
+            elems.append(
+                text if plen == 32 else {"prefix": {"addr": text.split("/")[0], "len": plen}}
+            )
+            pending += 1
+            if pending >= BATCH:
+                cmds.append(_elements_cmd(verb, feed_shard(shard), elems))
+                self.nft.run(cmds)
+                cmds, elems, pending = [], [], 0
+        if elems:
+            cmds.append(_elements_cmd(verb, feed_shard(shard), elems))
+        if cmds:
+            self.nft.run(cmds)
+
+    def elements(self, set_name: str) -> list[dict[str, Any]]:
+        listed = self.nft.list("set", set_name) or {}
+        return list(listed.get("elem", []))
+
+    def hits(self) -> dict[str, int]:
+        """Packets dropped per source address since it was first dropped (inbound sets)."""
+        found: dict[str, int] = {}
+        for name in ("hits4", "hits6"):
+            for item in self.elements(name):
+                elem = item.get("elem", {})
+                counter = elem.get("counter", {})
+                found[str(elem.get("val"))] = int(counter.get("packets", 0))
+        return found
+
+    def c2_hits(self) -> dict[tuple[str, str], int]:
+        """Packets dropped per (C2 address, LAN host)."""
+        found: dict[tuple[str, str], int] = {}
+        for name in ("c2hits4", "c2hits6"):
+            for item in self.elements(name):
+                elem = item.get("elem", {})
+                c2, host = elem.get("val", {}).get("concat", ["", ""])
+                found[(str(c2), str(host))] = int(elem.get("counter", {}).get("packets", 0))
+        return found
+
+    def rule_counters(self) -> dict[str, int]:
+        """Packets counted by each commented rule, summed over chains (`blocked4` → n)."""
+        totals: dict[str, int] = {}
+        chains = ["input", "forward"] + (["output"] if self.layout.mode == "host" else [])
+        for chain in chains:
+            listed = (
+                self.nft.run(
+                    [{"list": {"chain": {"family": FAMILY, "table": TABLE, "name": chain}}}]
+                )
+                if self.nft.list("chain", chain)
+                else []
+            )
+            for item in listed:
+                rule = item.get("rule")
+                if not rule:
+                    continue
+                for expr in rule.get("expr", []):
+                    if "counter" in expr and isinstance(expr["counter"], dict):
+                        key = rule.get("comment", "")
+                        totals[key] = totals.get(key, 0) + int(expr["counter"].get("packets", 0))
+        return totals

@@ -1,0 +1,228 @@
+"""`clocher-box run`: the daemon loop around the agent.
+
+Threads: the conntrack reader (port scans), the auth log follower (sshd brute force),
+the DNS resolver; the main loop reports drops, flushes the spool, sends the heartbeat
+and refreshes the policy. When the central is unreachable nothing stops: the kernel
+keeps dropping, detectors keep deciding, events wait in the spool.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clocher_box import protocol
+from clocher_box.agent import Agent
+from clocher_box.client import Central, CentralError
+from clocher_box.detectors.portscan import PortScan
+from clocher_box.detectors.sshd import SshBruteforce
+from clocher_box.dns import SCENARIO as DNS_SCENARIO
+from clocher_box.dns import SinkholeResolver, serve
+
+log = logging.getLogger("clocher_box.run")
+
+
+@dataclass
+class RunConfig:
+    internal: list[str] = field(default_factory=list)
+    auth_log: str = ""
+    conntrack: bool = True
+    dns_listen: str = ""
+    dns_upstream: str = "9.9.9.9:53"
+    sinkhole_v4: str = "0.0.0.0"  # noqa: S104 — an answer, not a bind
+    interval: float = 5.0
+    heartbeat_every: float = 60.0
+
+
+class Daemon:
+    def __init__(self, agent: Agent, central: Central | None, config: RunConfig) -> None:
+        self.agent = agent
+        self.central = central
+        self.config = config
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.processes: list[subprocess.Popen[str]] = []
+        self.dns_servers: list[Any] = []
+        self.resolver: SinkholeResolver | None = None
+        self.policy_refused = 0
+        self._detectors()
+
+    def _detectors(self) -> None:
+        scan = self.agent.scenario("port-scan")
+        self.portscan = PortScan(
+            scan.get("ports", 10),
+            scan.get("window", 10),
+            scan.get("duration", 14400),
+            internal=self.config.internal,
+        )
+        ssh = self.agent.scenario("ssh-bruteforce")
+        self.ssh = SshBruteforce(
+            ssh.get("failures", 5), ssh.get("window", 60), ssh.get("duration", 14400)
+        )
+
+    # --- threads -------------------------------------------------------------------------
+
+    def _thread(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _read_conntrack(self) -> None:
+        command = [shutil.which("conntrack") or "/usr/sbin/conntrack", "-E", "-e", "NEW"]
+        proc = subprocess.Popen(  # noqa: S603
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        self.processes.append(proc)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            verdict = self.portscan.feed(line)
+            if verdict is not None:
+                self.agent.decide(verdict)
+        if not self.stop.is_set():
+            log.error("conntrack -E s'est arrêté (code %s)", proc.poll())
+
+    def _follow_auth_log(self) -> None:
+        path = Path(self.config.auth_log)
+        position = self.agent.state.get("auth_log_position", {})
+        handle = None
+        inode = None
+        while not self.stop.is_set():
+            if handle is None:
+                try:
+                    handle = path.open("r", errors="replace")
+                except OSError:
+                    self.stop.wait(1)
+                    continue
+                inode = os.fstat(handle.fileno()).st_ino
+                if position.get("inode") == inode:
+                    handle.seek(min(position.get("offset", 0), os.fstat(handle.fileno()).st_size))
+                else:
+                    handle.seek(0, os.SEEK_END)
+            line = handle.readline()
+            if line.endswith("\n"):
+                verdict = self.ssh.feed(line)
+                if verdict is not None:
+                    self.agent.decide(verdict)
+                continue
+            if line:
+                handle.seek(handle.tell() - len(line.encode()))
+            with self.agent.lock:
+                self.agent.state.put("auth_log_position", {"inode": inode, "offset": handle.tell()})
+            try:
+                rotated = os.stat(path).st_ino != inode
+            except OSError:
+                rotated = True
+            if rotated:
+                handle.close()
+                handle, position = None, {}
+                continue
+            self.stop.wait(0.5)
+
+    def _sinkholed(self, client: str, name: str) -> None:
+        self.agent.event("drops", client, DNS_SCENARIO, flows=1, detail=name)
+
+    # --- central -------------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Sends spooled events in batches; each leaves the spool once acknowledged."""
+        if self.central is None:
+            return 0
+        sent = 0
+        while True:
+            with self.agent.lock:
+                batch = self.agent.spool.pending()
+            if not batch:
+                return sent
+            answer = self.central.send_events(batch)
+            with self.agent.lock:
+                self.agent.spool.acknowledge([event["seq"] for event in batch])
+            sent += int(answer.get("accepted", 0))
+
+    def refresh_policy(self, force: bool = False) -> None:
+        if self.central is None:
+            return
+        health = self.agent.health() | {"policy_refused": self.policy_refused}
+        version = self.central.heartbeat(health)
+        if not force and version <= int(self.agent.state.get("policy_version", 0)):
+            return
+        try:
+            policy = self.central.policy()
+        except protocol.SignatureError as exc:
+            self.policy_refused += 1
+            log.error("politique refusée (%s) : la précédente reste en vigueur", exc)
+            return
+        report = self.agent.apply_policy(policy)
+        self._detectors()
+        if self.resolver is not None:
+            self.resolver.set_domains(self.agent.state.get("sinkhole_domains", []))
+        log.info(
+            "politique %s appliquée : %d préfixes, %d mal formés, %d refusés",
+            policy.get("version"),
+            report.prefixes,
+            report.malformed,
+            len(report.refused),
+        )
+
+    # --- loop ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.agent.start()
+        if self.central is not None:
+            self.agent.protect(
+                f"{a}/{ipaddress.ip_address(a).max_prefixlen}" for a in self.central.addresses()
+            )
+        if self.config.conntrack:
+            self._thread(self._read_conntrack, "conntrack")
+        if self.config.auth_log:
+            self._thread(self._follow_auth_log, "auth-log")
+        if self.config.dns_listen:
+            address, _, port = self.config.dns_listen.rpartition(":")
+            self.resolver = SinkholeResolver(
+                self.config.dns_upstream, self.config.sinkhole_v4, on_sinkhole=self._sinkholed
+            )
+            self.resolver.set_domains(self.agent.state.get("sinkhole_domains", []))
+            self.dns_servers = serve(self.resolver, address, int(port))
+        last_heartbeat = 0.0
+        first = True
+        log.info("boîtier démarré (%s)", self.agent.layout.mode)
+        while not self.stop.is_set():
+            try:
+                self.agent.collect_drops()
+            except Exception:  # noqa: BLE001 — the loop must survive a failed read
+                log.exception("lecture des compteurs impossible")
+            try:
+                if time.monotonic() - last_heartbeat >= self.config.heartbeat_every:
+                    self.refresh_policy(force=first)
+                    last_heartbeat, first = time.monotonic(), False
+                self.flush()
+            except CentralError as exc:
+                log.warning("central injoignable, les événements attendent : %s", exc)
+                last_heartbeat = (
+                    time.monotonic() - self.config.heartbeat_every + self.config.interval
+                )
+            self.stop.wait(self.config.interval)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        for proc in self.processes:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for server in self.dns_servers:
+            server.stop()
+        try:
+            self.agent.collect_drops()
+            self.flush()
+        except Exception as exc:  # noqa: BLE001 — best effort at exit
+            log.warning("derniers événements non envoyés : %s", exc)
+        log.info("boîtier arrêté")
