@@ -4,7 +4,6 @@ provider (the source). The import needs no Postfix nor rspamd: only Dovecot is s
 
 from __future__ import annotations
 
-import imaplib
 import ssl
 import subprocess
 import tempfile
@@ -25,15 +24,25 @@ from tests.mail_migrate.source_server import SourceServer, corpus, start_source
 BIG_ATTACHMENT = 20 * 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def source_server() -> Iterator[SourceServer]:
-    """2,000 messages in nested accented folders, malformed ones, a 20 MB attachment."""
+def _source(scale: float, big: int) -> Iterator[SourceServer]:
     base = Path(tempfile.mkdtemp(prefix="clocher-source-"))
-    server = start_source(base, (free_ports(2)[0], free_ports(2)[1]), corpus(1.0, BIG_ATTACHMENT))
+    server = start_source(base, (free_ports(2)[0], free_ports(2)[1]), corpus(scale, big))
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def source_server() -> Iterator[SourceServer]:
+    """2,000 messages in nested accented folders, malformed ones, a 20 MB attachment."""
+    yield from _source(1.0, BIG_ATTACHMENT)
+
+
+@pytest.fixture(scope="module")
+def small_source_server() -> Iterator[SourceServer]:
+    """The same folders with 98 messages."""
+    yield from _source(0.05, 0)
 
 
 @pytest.fixture(scope="session")
@@ -118,11 +127,3 @@ def snapshot(client: IMAPClient, names: dict[str, str] | None = None) -> Snapsho
                 ] += 1
         result[(names or {}).get(name, name)] = seen
     return result
-
-
-def imaplib_count(port: int, user: str, password: str, folder: str) -> int:
-    client = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ssl._create_unverified_context())
-    client.login(user, password)
-    status, data = client.select(f'"{folder}"', readonly=True)
-    client.logout()
-    return int(data[0]) if status == "OK" else -1

@@ -176,9 +176,10 @@ def plain(number: int, subject: str, body: str = "", sender: str = "maire@ville.
     return (
         f"From: {sender}\r\nTo: secretariat@ancien-fournisseur.fr\r\n"
         f"Subject: {subject}\r\nDate: Mon, 2 Mar 2015 09:30:00 +0100\r\n"
-        f"Message-ID: <{number}.{hashlib.sha1(subject.encode()).hexdigest()[:8]}@ville.fr>\r\n"
+        f"Message-ID: <{number}.{hashlib.sha256(subject.encode()).hexdigest()[:8]}@ville.fr>\r\n"
         "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Transfer-Encoding: 8bit\r\n\r\n{body or 'Bonjour, compte rendu n° ' + str(number)}\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        f"{body or 'Bonjour, compte rendu n° ' + str(number)}\r\n"
     ).encode()
 
 

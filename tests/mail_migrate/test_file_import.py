@@ -95,7 +95,8 @@ def test_truncated_mbox_reports_the_cut_message_and_copies_the_rest(
     whole = plain(1, "Entier").replace(b"\r\n", b"\n")
     cut = (
         b'From: a@b.fr\nSubject: Piece jointe\nContent-Type: multipart/mixed; boundary="zz"\n\n'
-        b"--zz\nContent-Type: text/plain\n\nd\xc3\xa9but\n--zz\nContent-Transfer-Encoding: base64\n\nAAAA"
+        b"--zz\nContent-Type: text/plain\n\nd\xc3\xa9but\n"
+        b"--zz\nContent-Transfer-Encoding: base64\n\nAAAA"
     )
     path = tmp_path / "coupe.mbox"
     path.write_bytes(

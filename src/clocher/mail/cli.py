@@ -316,7 +316,7 @@ def import_command(  # noqa: PLR0913 - one option per kind of source
     """
     from clocher.mail.migrate import services as migrate
     from clocher.mail.migrate.progress import run_with_progress
-    from clocher.mail.migrate.sources import SourceError
+    from clocher.mail.migrate.sources import Source, SourceError
     from clocher.mail.models import Mailbox
 
     files = {"mbox": mbox, "maildir": maildir, "eml_zip": eml_zip, "pst": pst}
@@ -332,6 +332,7 @@ def import_command(  # noqa: PLR0913 - one option per kind of source
     if found is None:
         fail(f"Boîte {address} inconnue.")
         return
+    source: Source
     try:
         if imap_url:
             if password_file is None:

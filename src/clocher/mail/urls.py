@@ -31,6 +31,16 @@ urlpatterns = [
         name="mailbox_settings",
     ),
     path(
+        "c/<str:insee>/messagerie/boites/<int:mailbox_id>/reprise/",
+        views.mail_import,
+        name="mail_import",
+    ),
+    path(
+        "c/<str:insee>/messagerie/reprises/<int:mail_import_id>/",
+        views.mail_import_status,
+        name="mail_import_status",
+    ),
+    path(
         "c/<str:insee>/messagerie/domaines/<str:domain>/",
         views.commune_dns,
         name="commune_dns",

@@ -377,3 +377,66 @@ def mailbox_settings(request: HttpRequest, commune: Commune, mailbox_id: int) ->
 
 def mta_sts(request: HttpRequest) -> HttpResponse:
     return HttpResponse(dns.mta_sts_policy(), content_type="text/plain")
+
+
+@commune_required(admin=True)
+def mail_import(request: HttpRequest, commune: Commune, mailbox_id: int) -> HttpResponse:
+    """Bring an old IMAP account into this mailbox (background task) and follow it."""
+    from clocher.mail.migrate import services as migrate
+    from clocher.mail.migrate.forms import ImapImportForm
+    from clocher.mail.migrate.sources import SourceError
+
+    mailbox = get_object_or_404(Mailbox, pk=mailbox_id, commune=commune)
+    form = ImapImportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            migrate.start_imap_import(
+                actor_of(request),
+                mailbox,
+                migrate.ImapRequest(
+                    data["host"], data["port"], data["security"], data["user"], data["password"]
+                ),
+            )
+        except (ValidationError, SourceError) as exc:
+            form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
+        else:
+            messages.success(request, "Reprise lancée : suivez-la ci-dessous.")
+            return redirect("mail:mail_import", insee=commune.insee, mailbox_id=mailbox.pk)
+    return render(
+        request,
+        "mail/import.html",
+        {
+            "commune": commune,
+            "mailbox": mailbox,
+            "form": form,
+            "jobs": [migrate.report(job, 50) for job in mailbox.imports.all()],
+        },
+    )
+
+
+@commune_required(admin=True)
+def mail_import_status(request: HttpRequest, commune: Commune, mail_import_id: int) -> HttpResponse:
+    """The live progress line (htmx polls it while the import runs), or JSON."""
+    from django.http import JsonResponse
+
+    from clocher.mail.migrate import services as migrate
+    from clocher.mail.models import MailImport
+
+    job = get_object_or_404(MailImport, pk=mail_import_id, commune=commune)
+    if request.GET.get("format") == "json":
+        return JsonResponse(
+            {
+                "status": job.status,
+                "total": job.total,
+                "copied": job.copied,
+                "skipped": job.skipped,
+                "failed": job.failed,
+                "percent": job.percent,
+                "folder": job.current_folder,
+                "error": job.error,
+            }
+        )
+    return render(
+        request, "mail/_import_progress.html", {"commune": commune, "r": migrate.report(job, 50)}
+    )

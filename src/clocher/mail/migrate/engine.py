@@ -14,6 +14,7 @@ Why it never duplicates, wherever it is killed:
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections import Counter, defaultdict
@@ -262,10 +263,8 @@ def copy_folder(
     finally:
         stop.set()
         while fetcher.is_alive():  # unblock a fetcher waiting on a full queue
-            try:
+            with contextlib.suppress(queue.Empty):
                 fetched.get(timeout=0.1)
-            except queue.Empty:
-                pass
         fetcher.join()
 
 

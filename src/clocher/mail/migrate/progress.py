@@ -51,7 +51,12 @@ def run_with_progress(
                 counts["skipped"] += skipped
                 counts["failed"] += failed
                 progress.update(
-                    bar, advance=copied + skipped + failed, description=folder[:40], **counts
+                    bar,
+                    advance=copied + skipped + failed,
+                    description=folder[:40],
+                    copied=counts["copied"],
+                    skipped=counts["skipped"],
+                    failed=counts["failed"],
                 )
 
         job = services.run(

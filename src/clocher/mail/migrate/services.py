@@ -138,7 +138,11 @@ def start_imap_import(actor: Actor, mailbox: Mailbox, request: ImapRequest) -> M
     job = job_for(actor, mailbox, source)
     with transaction.atomic():
         job = MailImport.objects.select_for_update().get(pk=job.pk)
-        if job.is_active and job.updated_at > timezone.now() - STALE_AFTER:
+        running = job.status == MailImportStatus.RUNNING and job.updated_at > (
+            timezone.now() - STALE_AFTER
+        )
+        waiting = job.status == MailImportStatus.QUEUED and job.sealed_secret is not None
+        if running or waiting:
             raise ValidationError("Une reprise de ce compte est déjà en cours pour cette boîte.")
         seal_secret(job, request.password)
         job.status = MailImportStatus.QUEUED

@@ -10,11 +10,12 @@ between two runs is recognised and matched by fingerprint instead of by position
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import mailbox
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -192,7 +193,7 @@ def connect_imap(
         ) from exc
     except ssl.SSLError as exc:
         raise SourceError(f"Échec de la négociation TLS avec {where} : {exc}.") from exc
-    except (OSError, socket.timeout) as exc:
+    except OSError as exc:
         raise SourceError(f"Impossible de joindre {where} : {exc}.") from exc
     except IMAPClientError as exc:
         raise SourceError(f"Le serveur {where} a refusé la connexion : {_text(exc)}.") from exc
@@ -253,10 +254,8 @@ class ImapReader:
         return result
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(IMAPClientError, OSError):
             self.client.logout()
-        except (IMAPClientError, OSError):
-            pass
 
 
 @dataclass(frozen=True)
@@ -498,7 +497,7 @@ class MboxSource(FileSource):
             flags = tuple(sorted({MBOX_FLAGS[c] for c in message.get_flags() if c in MBOX_FLAGS}))
             entries.append(
                 FileEntry(
-                    load=lambda box=box, key=key: box.get_bytes(key),
+                    load=functools.partial(box.get_bytes, key),
                     flags=flags,
                     internal_date=_from_line_date(message.get_from()) or _header_date(raw),
                     size=len(raw),
@@ -540,7 +539,7 @@ class MaildirSource(FileSource):
                 self._index_dir(parts, sub)
 
     def _index_dir(self, parts: tuple[str, ...], directory: Path) -> None:
-        files = []
+        files: list[Path] = []
         for sub in ("new", "cur"):
             if (directory / sub).is_dir():
                 files.extend(p for p in (directory / sub).iterdir() if p.is_file())
@@ -562,15 +561,17 @@ class MaildirSource(FileSource):
         self.add_folder(parts, entries, identity)
 
 
+# folder parts, file name, how to read it, its size
+EmlItem = tuple[tuple[str, ...], str, Callable[[], bytes], int]
+
+
 class EmlTreeSource(FileSource):
     """Messages as .eml files in folders: a zip, or what `readpst` makes of a PST.
     They carry no flags: archived mail is marked read, as it was."""
 
     require_headers = True
 
-    def add_eml_entries(
-        self, items: list[tuple[tuple[str, ...], str, Callable[[], bytes], int]]
-    ) -> None:
+    def add_eml_entries(self, items: list[EmlItem]) -> None:
         """The internal date comes from each message's Date header when it is copied."""
         by_folder: dict[tuple[str, ...], list[tuple[str, FileEntry]]] = {}
         for parts, name, load, size in sorted(items, key=lambda item: (item[0], item[1])):
@@ -598,7 +599,7 @@ class EmlZipSource(EmlTreeSource):
             raise SourceError(
                 f"« {path.name} » n'est pas une archive zip lisible ({exc})."
             ) from exc
-        items = []
+        items: list[EmlItem] = []
         for info in self.archive.infolist():
             if info.is_dir():
                 continue
@@ -609,19 +610,20 @@ class EmlZipSource(EmlTreeSource):
             if not pieces[-1].lower().endswith(".eml"):
                 self.problems.append(f"{info.filename} : pas un fichier .eml, ignoré")
                 continue
-
-            def load(info: zipfile.ZipInfo = info) -> bytes:
-                with self.archive.open(info) as handle:
-                    data = handle.read(MAX_MESSAGE_BYTES + 1)
-                if len(data) > MAX_MESSAGE_BYTES:
-                    raise ValueError("message plus grand que la limite")
-                return data
-
+            load = functools.partial(self._read_entry, info)
             items.append((pieces[:-1], pieces[-1], load, info.file_size))
         if not items:
             detail = f" ({len(self.problems)} autres fichiers ignorés)" if self.problems else ""
             raise SourceError(f"Aucun message .eml dans « {path.name} »{detail}.")
         self.add_eml_entries(items)
+
+    def _read_entry(self, info: zipfile.ZipInfo) -> bytes:
+        """Never more than the limit, whatever the entry claims (zip bombs)."""
+        with self.archive.open(info) as handle:
+            data = handle.read(MAX_MESSAGE_BYTES + 1)
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise ValueError("message plus grand que la limite")
+        return data
 
 
 class PstSource(EmlTreeSource):
@@ -662,7 +664,7 @@ class PstSource(EmlTreeSource):
         """readpst -e -r: one directory per folder under the store's top folder."""
         tops = [p for p in root.iterdir() if p.is_dir()]
         base = tops[0] if len(tops) == 1 else root
-        items = []
+        items: list[EmlItem] = []
         for file in sorted(base.rglob("*.eml")):
             parts = file.relative_to(base).parts
             items.append((parts[:-1], parts[-1], file.read_bytes, file.stat().st_size))

@@ -10,6 +10,7 @@ batch in one command and Dovecot saves it in one transaction: all of it or none.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import ssl
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ class QuotaFull(AppendRefused):
 
 
 def target_address() -> tuple[str, int]:
-    host = settings.MAIL_BIND if settings.MAIL_BIND not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    wildcard = settings.MAIL_BIND in ("0.0.0.0", "::", "")  # noqa: S104 - compared, not bound
+    host = "127.0.0.1" if wildcard else settings.MAIL_BIND
     return host, settings.MAIL_IMAPS_PORT
 
 
@@ -142,10 +144,8 @@ class Target:
         return [data[b"BODY[]"] for _uid, data in sorted(found.items())]
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(IMAPClientError, OSError):
             self.client.logout()
-        except (IMAPClientError, OSError):
-            pass
 
 
 def _refusal(text: str) -> AppendRefused:
