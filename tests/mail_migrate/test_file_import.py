@@ -88,6 +88,18 @@ def test_mbox_made_by_the_test_imports_the_same_way(target_settings, make_box, t
     assert target(target_settings, box)["Sent"] == expected  # "Envoyés" is the Sent folder
     assert run(box, services.file_source("mbox", tmp_path)).copied == 0
 
+    # The file grew since: its positions are no proof any more, fingerprints are.
+    with (tmp_path / "Envoyés").open("ab") as handle:
+        for n in range(100, 105):
+            stored, from_line = mbox_entry(
+                plain(n, f"Nouveau {n}"), datetime(2021, 1, 1, tzinfo=UTC), "O"
+            )
+            handle.write(from_line + stored + b"\n")
+            expected[key(stored, set(), datetime(2021, 1, 1, tzinfo=UTC))] += 1
+    grown = run(box, services.file_source("mbox", tmp_path))
+    assert (grown.copied, grown.skipped, grown.failed) == (5, 41, 0)
+    assert target(target_settings, box)["Sent"] == expected
+
 
 def test_truncated_mbox_reports_the_cut_message_and_copies_the_rest(
     target_settings, make_box, tmp_path

@@ -285,6 +285,7 @@ class ImapSource:
             listed = client.list_folders()
             # LIST carries the special-use flags on servers that have them (RFC 6154).
             special = _special_folders(client)
+            prefix = _personal_prefix(client)
         finally:
             reader.close()
         folders: list[SourceFolder] = []
@@ -294,7 +295,10 @@ class ImapSource:
             if "\\noselect" in lowered or "\\nonexistent" in lowered:
                 continue
             sep = delimiter.decode() if isinstance(delimiter, bytes) else (delimiter or "/")
-            parts = tuple(name.split(sep)) if sep else (name,)
+            # Courier-style servers put every folder under "INBOX.": that prefix is not
+            # part of the folder's name ("INBOX.Sent" is the Sent folder).
+            local = name[len(prefix) :] if prefix and name.startswith(prefix) else name
+            parts = tuple(local.split(sep)) if sep else (local,)
             use = next((u for u in SPECIAL_USES if u.lower() in lowered), None)
             skip = ""
             if lowered & VIRTUAL_USES:
@@ -303,6 +307,13 @@ class ImapSource:
                 ImapFolder("/".join(parts), parts, use, skip_reason=skip, name_on_server=name)
             )
         return folders
+
+
+def _personal_prefix(client: IMAPClient) -> str:
+    if not client.has_capability("NAMESPACE"):
+        return ""
+    personal = client.namespace().personal or ()
+    return str(personal[0][0]) if personal else ""
 
 
 def _special_folders(client: IMAPClient) -> dict[str, set[str]]:

@@ -1,0 +1,45 @@
+"""Several imports at once: the connections to one source server stay bounded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from clocher.mail.migrate import services
+from clocher.mail.migrate.sources import SourceError
+from clocher.mail.models import MailImport, MailImportStatus
+
+
+def _job(box, server: str, status: str = MailImportStatus.QUEUED, connections: int = 0):
+    return MailImport.objects.create(
+        commune=box.mailbox.commune,
+        mailbox=box.mailbox,
+        source_kind="imap",
+        source_key=f"imap://{box.address}@{server}",
+        server=server,
+        status=status,
+        connections=connections,
+    )
+
+
+@pytest.mark.django_db
+def test_connections_per_source_server_are_shared_between_imports(make_box, settings):
+    settings.MAIL_IMPORT_SERVER_CONNECTIONS = 5
+    server = "imap.ancien-fournisseur.fr:993"
+    _job(make_box("un"), server, MailImportStatus.RUNNING, connections=3)
+    second = _job(make_box("deux"), server)
+    assert services.acquire_connections(second, 3) == 2  # what the first one leaves
+    second.refresh_from_db()
+    assert second.status == MailImportStatus.RUNNING and second.connections == 2
+
+    third = _job(make_box("trois"), server)
+    with pytest.raises(SourceError, match="Trop de reprises en cours"):
+        services.acquire_connections(third, 3, patience=0)
+    # Another server is not affected; an import that died long ago frees its share.
+    assert services.acquire_connections(_job(make_box("quatre"), "imap.autre.fr:993"), 3) == 3
+    MailImport.objects.filter(pk=second.pk).update(
+        updated_at=timezone.now() - services.STALE_AFTER - timedelta(minutes=1)
+    )
+    assert services.acquire_connections(third, 3, patience=0) == 2
