@@ -469,7 +469,7 @@ def receive_events(box: Box, events: object) -> BatchResult:
         if new and max(e.seq for e in new) > locked.last_seq:
             locked.last_seq = max(e.seq for e in new)
             locked.save(update_fields=["last_seq"])
-        touched = [found for event in new if (found := _collective_from(event, locked)) is not None]
+        touched = _collective_from(new, locked)
         if touched:
             bump_policy()
     return BatchResult(
@@ -484,21 +484,25 @@ def collective_expiry() -> dt.datetime:
     return timezone.now() + dt.timedelta(hours=settings.SHIELD_COLLECTIVE_HOURS)
 
 
-def _collective_from(event: ShieldEvent, box: Box) -> tuple[BlockEntry, bool] | None:
-    """A decision of an attack scenario puts its source in the département's list."""
-    if event.kind != EventKind.DECISION or event.scenario not in ATTACK_SCENARIOS:
-        return None
-    network = ipaddress.ip_network(event.source, strict=False)
-    if is_local(network) or network.prefixlen < MIN_COLLECTIVE_PREFIX[network.version]:
-        return None
-    if allowlisted(network) is not None:
-        return None
-    reason = f"{SCENARIO_LABELS[event.scenario]} signalé par un boîtier du département"
-    return upsert_block(
+def _collective_from(events: list[ShieldEvent], box: Box) -> list[tuple[BlockEntry, bool]]:
+    """Decisions of an attack scenario put their sources in the département's list."""
+    allowed = department_allowlist()
+    reasons: dict[str, str] = {}
+    for event in events:
+        if event.kind != EventKind.DECISION or event.scenario not in ATTACK_SCENARIOS:
+            continue
+        network = ipaddress.ip_network(event.source, strict=False)
+        if is_local(network) or network.prefixlen < MIN_COLLECTIVE_PREFIX[network.version]:
+            continue
+        if overlapping(network, allowed) is None:
+            label = SCENARIO_LABELS[event.scenario]
+            reasons.setdefault(str(network), f"{label} signalé par un boîtier du département")
+    if not reasons:
+        return []
+    return upsert_blocks(
         Actor(label=f"boîtier {box.hostname}"),
-        str(network),
         "collective",
-        reason,
+        reasons,
         reported_by=box,
         origin_commune=box.commune,
     )
@@ -510,48 +514,80 @@ def upsert_block(
     scenario: str,
     reason: str,
     *,
-    reported_by: Box | None = None,
     origin_commune: Commune | None = None,
     expires_at: dt.datetime | None = None,
 ) -> tuple[BlockEntry, bool]:
-    """Add or extend one collective entry; True when it is new.
+    """Add or extend one entry of the collective list (see `upsert_blocks`)."""
+    return upsert_blocks(
+        actor, scenario, {source: reason}, origin_commune=origin_commune, expires_at=expires_at
+    )[0]
 
-    New entries are audited (they reach every box); repeated reports extend the expiry.
-    Caller bumps the policy version.
+
+def upsert_blocks(
+    actor: Actor,
+    scenario: str,
+    reasons: dict[str, str],
+    *,
+    reported_by: Box | None = None,
+    origin_commune: Commune | None = None,
+    expires_at: dt.datetime | None = None,
+) -> list[tuple[BlockEntry, bool]]:
+    """Add or extend entries of the collective list (source → reason); True when new.
+
+    New entries are audited (they reach every box), as is an expired one that comes
+    back; repeated reports extend the expiry. The caller bumps the policy version.
     """
     expires_at = expires_at or collective_expiry()
+    now = timezone.now()
+    result = []
     with transaction.atomic():
-        entry = (
-            BlockEntry.objects.select_for_update()
-            .filter(feed__isnull=True, scenario=scenario, source=source)
-            .first()
-        )
-        if entry is not None:
-            lapsed = entry.expires_at is not None and entry.expires_at <= timezone.now()
+        known = {
+            entry.source: entry
+            for entry in BlockEntry.objects.select_for_update().filter(
+                feed__isnull=True, scenario=scenario, source__in=list(reasons)
+            )
+        }
+        for entry in known.values():
+            lapsed = entry.expires_at is not None and entry.expires_at <= now
             if entry.expires_at is not None:  # a permanent entry stays permanent
                 entry.expires_at = max(entry.expires_at, expires_at)
             entry.reports += 1
-            entry.save(update_fields=["expires_at", "reports"])
-            if not lapsed:
-                return entry, False
-            # An expired entry that comes back is news again: audited below.
-        else:
-            entry = BlockEntry.objects.create(
-                source=source,
-                scenario=scenario,
-                reason=reason[:300],
-                reported_by=reported_by,
-                origin_commune=origin_commune,
-                expires_at=expires_at,
-            )
-        audit.record(
-            actor,
-            "shield.collective_block",
-            commune=origin_commune,
-            target=source,
-            data={"scenario": scenario, "expires": expires_at.isoformat()},
+            result.append((entry, lapsed))
+        BlockEntry.objects.bulk_update(known.values(), ["expires_at", "reports"])
+        missing = [source for source in reasons if source not in known]
+        # Another box's batch may add the same source at the same moment (PostgreSQL):
+        # its row stands, this batch still succeeds.
+        BlockEntry.objects.bulk_create(
+            (
+                BlockEntry(
+                    source=source,
+                    scenario=scenario,
+                    reason=reasons[source][:300],
+                    reported_by=reported_by,
+                    origin_commune=origin_commune,
+                    expires_at=expires_at,
+                )
+                for source in missing
+            ),
+            ignore_conflicts=True,
         )
-    return entry, True
+        result += [
+            (entry, True)
+            for entry in BlockEntry.objects.filter(
+                feed__isnull=True, scenario=scenario, source__in=missing
+            )
+        ]
+        for entry, new in result:
+            if new:
+                audit.record(
+                    actor,
+                    "shield.collective_block",
+                    commune=origin_commune,
+                    target=entry.source,
+                    data={"scenario": scenario, "expires": expires_at.isoformat()},
+                )
+    order = {source: index for index, source in enumerate(reasons)}
+    return sorted(result, key=lambda pair: order[pair[0].source])
 
 
 def add_manual_block(actor: Actor, prefix: str, reason: str, hours: int | None) -> BlockEntry:
