@@ -43,3 +43,37 @@ def test_connections_per_source_server_are_shared_between_imports(make_box, sett
         updated_at=timezone.now() - services.STALE_AFTER - timedelta(minutes=1)
     )
     assert services.acquire_connections(third, 3, patience=0) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_mailboxes_import_in_parallel_from_one_server(
+    target_settings, small_source_server, make_box, settings
+):
+    """Two imports at once (as two workers run them), sharing 3 connections to the
+    source server: both complete, each mailbox gets every message once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from clocher.core.audit import Actor
+
+    settings.MAIL_IMPORT_SERVER_CONNECTIONS = 3
+    boxes = [make_box("parallele1"), make_box("parallele2")]
+
+    def one(box):
+        try:
+            source = services.imap_source(
+                small_source_server.url(),
+                small_source_server.password,
+                str(small_source_server.ca_file),
+            )
+            job = services.job_for(Actor(label="tests"), box.mailbox, source)
+            return services.run(Actor(label="tests"), job, source, connections=2)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        jobs = list(pool.map(one, boxes))
+    for job in jobs:
+        assert job.status == MailImportStatus.DONE, job.error
+        assert (job.copied, job.failed, job.connections) == (98, 0, 0)

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from imapclient.exceptions import IMAPClientError
 
 from clocher.accounts.models import AppPassword
 from clocher.accounts.services import create_app_password, revoke_app_password
@@ -165,11 +166,11 @@ def run_background(job_id: int, actor: Actor) -> MailImport:
     """What the task runs: the sealed password is wiped whatever happens."""
     job = MailImport.objects.select_related("mailbox", "commune").get(pk=job_id)
     try:
-        source = imap_source(job.source_url, unseal_secret(job))
-    except SourceError as exc:
-        _fail(job, str(exc))
-        return job
-    try:
+        try:
+            source = imap_source(job.source_url, unseal_secret(job))
+        except SourceError as exc:
+            _fail(job, str(exc))
+            return job
         return run(actor, job, source)
     finally:
         MailImport.objects.filter(pk=job.pk).update(sealed_secret=None)
@@ -273,6 +274,8 @@ def run(
         _fail(job, f"Import arrêté : {exc}.")
     except (OSError, TimeoutError) as exc:
         _fail(job, f"Connexion perdue pendant l'import : {exc}. Relancez : il reprendra.")
+    except IMAPClientError as exc:
+        _fail(job, f"Commande IMAP refusée : {exc}. Relancez : l'import reprendra.")
     except Exception as exc:
         _fail(job, f"Erreur inattendue : {exc}. Relancez : l'import reprendra où il s'est arrêté.")
         raise
@@ -320,6 +323,7 @@ def _plan(job: MailImport, source: Source, login: tuple[str, str]) -> list[engin
         probe.close()
     reader = source.open()
     plans = []
+    unreadable: list[str] = []
     try:
         for folder in folders:
             state, _ = MailImportFolder.objects.get_or_create(
@@ -327,12 +331,19 @@ def _plan(job: MailImport, source: Source, login: tuple[str, str]) -> list[engin
             )
             if state.target_name != names[folder.name] and not state.pending:
                 state.target_name = names[folder.name]
-            listing = reader.listing(folder)
+            try:
+                listing = reader.listing(folder)
+            except IMAPClientError as exc:  # one unreadable folder does not stop the rest
+                unreadable.append(f"{folder.name} : dossier illisible à la source ({exc})")
+                continue
             state.total, state.copied, state.skipped, state.failed = len(listing.uids), 0, 0, 0
             state.save()
             plans.append(engine.FolderPlan(folder, state, listing))
     finally:
         reader.close()
+    if unreadable:
+        notes = [*getattr(source, "problems", []), *unreadable]
+        MailImport.objects.filter(pk=job.pk).update(notes="\n".join(notes))
     return plans
 
 
