@@ -83,6 +83,14 @@ ENV_TEMPLATE = """\
 # CLOCHER_VAULT_IMPORT_MAX_BYTES=21474836480
 # CLOCHER_VAULT_IMPORT_MAX_ENTRIES=100000
 
+# Bouclier : préfixes que nul boîtier ne bloque jamais (adresses du central, liaisons
+# d'administration ; séparés par des virgules), durée d'un blocage collectif, seuil de
+# force brute sur les connexions (échecs depuis une adresse dans la fenêtre).
+# CLOCHER_SHIELD_ALLOWLIST=
+# CLOCHER_SHIELD_COLLECTIVE_HOURS=24
+# CLOCHER_SHIELD_BRUTEFORCE_FAILURES=20
+# CLOCHER_SHIELD_BRUTEFORCE_WINDOW_MINUTES=10
+
 # Connexion OpenID Connect (compatible ProConnect), activée si le client est défini.
 # CLOCHER_OIDC_CLIENT_ID=
 # CLOCHER_OIDC_CLIENT_SECRET=

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from clocher.core import supervisor, tiles
 from clocher.core.audit import Actor
+from clocher.core.cli import INIT_STEPS
 from clocher.onboarding.models import ProvisioningRun
 from clocher.onboarding.steps import register_step
 from clocher.shield import services
@@ -31,6 +32,20 @@ def issue_enrolment_token(run: ProvisioningRun, actor: Actor) -> str:
         f"Jeton d'enrôlement émis, valable jusqu'au {until}. Pour le remettre à la commune, "
         "émettez-le depuis Bouclier → Enrôler un boîtier : il s'affiche une seule fois."
     )
+
+
+def init_signing_key() -> str:
+    """`clocher init`: the central's Ed25519 key, made once (0600 in the data dir)."""
+    existed = services.signing_key_path().exists()
+    public = services.central_public_key()
+    if existed:
+        return ""
+    return (
+        f"Clé de signature du bouclier créée : {services.signing_key_path()} (publique : {public})"
+    )
+
+
+INIT_STEPS.append(init_signing_key)
 
 
 @tiles.register("shield")
