@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import click
 import pytest
 from click.testing import CliRunner
 from django.core.exceptions import ValidationError
@@ -108,13 +109,15 @@ def test_pages_offer_no_change_and_refuse_early_elimination(commune_a, admin_a):
 
 def test_cli_has_no_way_to_change_or_delete(commune_a):
     deposit(commune_a)
-    commands = set(main.commands["archive"].commands)
+    group = main.get_command(click.Context(main), "archive")
+    commands = set(group.commands)
     assert commands == {
         "deposit",
         "list",
         "audit",
         "verify",
         "evidence",
+        "transfer",
         "seal",
         "scheduler",
         "rules",

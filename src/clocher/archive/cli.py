@@ -1,4 +1,4 @@
-"""Archive commands: deposit, list, audit, verify, evidence, seal, rules.
+"""Archive commands: deposit, list, audit, verify, evidence, transfer, seal, rules.
 
 There is deliberately no command to change or delete an archived object: elimination
 after the retention period goes through the proposal and the archivist's visa (pages).
@@ -164,6 +164,34 @@ def evidence_command(object_id: int, output: Path) -> None:
     tmp.write_bytes(data)
     tmp.replace(output)
     console.print(f"Paquet de preuve écrit : {output} ({len(data)} octets).")
+
+
+@archive.command("transfer")
+@click.argument("insee")
+@click.argument("object_ids", nargs=-1, type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def transfer_command(insee: str, object_ids: tuple[int, ...], output: Path) -> None:
+    """Versement aux Archives départementales : paquet SEDA 2.3 (manifest.xml et
+    documents) des objets ID… de la commune INSEE (tous ses objets scellés sans ID)."""
+    from clocher.archive import seda
+    from clocher.archive.models import ArchivedObject, ObjectState
+
+    commune = _commune(insee)
+    objects = ArchivedObject.objects.filter(commune=commune).select_related("retention_rule")
+    objects = (
+        objects.filter(pk__in=object_ids)
+        if object_ids
+        else objects.filter(state=ObjectState.SEALED)
+    )
+    try:
+        identifier, data = seda.transfer_package(cli_actor(), commune, list(objects.order_by("pk")))
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(output)
+    console.print(f"Versement {identifier} écrit : {output} ({len(data)} octets).")
 
 
 @archive.command("seal")

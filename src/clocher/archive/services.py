@@ -227,7 +227,7 @@ def record_access(actor: Actor, obj: ArchivedObject) -> None:
     journal.append(actor, Event.ACCESS, commune=obj.commune, archived_object=obj)
 
 
-def _checked_bytes(obj: ArchivedObject) -> bytes:
+def checked_bytes(obj: ArchivedObject) -> bytes:
     if obj.state != ObjectState.SEALED:
         raise ValidationError("Ce document a été éliminé : seule sa notice demeure.")
     try:
@@ -244,7 +244,7 @@ def _checked_bytes(obj: ArchivedObject) -> bytes:
 def read_document(actor: Actor, obj: ArchivedObject) -> bytes:
     """The document's bytes, checked against its SHA-256 before they are handed out;
     the download is journalled."""
-    data = _checked_bytes(obj)
+    data = checked_bytes(obj)
     journal.append(actor, Event.DOWNLOAD, commune=obj.commune, archived_object=obj)
     return data
 
@@ -622,7 +622,7 @@ def evidence_package(actor: Actor, obj: ArchivedObject) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         if obj.state == ObjectState.SEALED:
-            archive.writestr(f"document/{obj.filename}", _checked_bytes(obj))
+            archive.writestr(f"document/{obj.filename}", checked_bytes(obj))
         archive.writestr("metadonnees.json", json.dumps(meta, ensure_ascii=False, indent=2))
         archive.writestr("horodatage.tsr", bytes(obj.timestamp_token))
         pem = tsa.certificate_pem()
