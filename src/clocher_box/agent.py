@@ -123,7 +123,8 @@ class Agent:
 
     def _load_allow(self) -> None:
         assert self.table is not None
-        self.table.replace("allow", [(n, None) for n in self.protected()])
+        v4, v6 = nft.collapse(self.protected())  # an interval set refuses overlaps
+        self.table.replace("allow", [(n, None) for n in v4 + v6])
 
     def _load_countries(self, codes: Sequence[str]) -> None:
         assert self.table is not None

@@ -99,6 +99,9 @@ class Central:
         self.key = self.identity.private_key(state_dir)
         self.session = requests.Session()
         self.session.verify = _verify(self.identity.ca_file)
+        # One connection per call: calls are seconds apart, and a kept-alive connection
+        # would outlive a restart of the central and hide that it went away.
+        self.session.headers["Connection"] = "close"
 
     def addresses(self) -> list[str]:
         """The central's IP addresses: never to be blocked."""
