@@ -110,6 +110,10 @@ def test_report_figures_by_country_scenario_source_and_day(traffic, commune_a):
     assert built.summary().startswith("240 flux malveillants bloqués en novembre 2026")
     assert "surtout depuis : Chine (62 %)" in built.summary()
     assert [line.label for line in built.by_commune] == [commune_a.name, "Vougeot"]
+    # Counted from the journal, at the time the sources were added (now).
+    this_month = report.build(report.parse_month(None))
+    assert (this_month.collective_added, this_month.central_bruteforce) == (2, 0)
+    assert report.build(report.parse_month(None), commune_a).collective_added == 2
     own = report.build(NOVEMBER, commune_a)
     assert (own.flows, own.blocks) == (200, 2) and own.by_commune == []
     assert "NL" not in [line.key for line in own.by_country]

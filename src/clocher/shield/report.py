@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from clocher.core import charts
-from clocher.core.models import Commune
+from clocher.core.models import AuditEntry, Commune
 from clocher.shield import countries
 from clocher.shield.models import SCENARIO_LABELS, EventKind, ShieldEvent
 
@@ -84,6 +84,10 @@ class Report:
     top_sources: list[Line]
     daily: list[Line]
     by_commune: list[Line]
+    # Sources this month put in the collective list, pushed to every box: reported by
+    # boxes (for a commune: by its boxes), and found by the central's login detector.
+    collective_added: int = 0
+    central_bruteforce: int = 0
 
     @property
     def scope(self) -> str:
@@ -186,6 +190,11 @@ def build(month: dt.date, commune: Commune | None = None) -> Report:
         )
         day += dt.timedelta(days=1)
     names = dict(Commune.objects.values_list("pk", "name")) if commune is None else {}
+    # From the audit journal: collective entries are purged once expired, the journal stays.
+    added = AuditEntry.objects.filter(action="shield.collective_block", at__gte=start, at__lt=end)
+    if commune is not None:
+        added = added.filter(commune=commune)
+    by_scenario = dict(added.values_list("data__scenario").annotate(n=Count("id")).order_by())
     return Report(
         month=month,
         commune=commune,
@@ -207,6 +216,8 @@ def build(month: dt.date, commune: Commune | None = None) -> Report:
             if commune is None
             else []
         ),
+        collective_added=by_scenario.get("collective", 0),
+        central_bruteforce=by_scenario.get("mail-bruteforce", 0) if commune is None else 0,
     )
 
 
@@ -219,6 +230,19 @@ def to_csv(report: Report) -> str:
     writer.writerow(
         ["total", report.month.strftime("%Y-%m"), report.scope, report.flows, report.blocks]
     )
+    writer.writerow(
+        ["défense collective", "sources ajoutées", report.scope, "", report.collective_added]
+    )
+    if report.commune is None:
+        writer.writerow(
+            [
+                "défense collective",
+                "force brute (central)",
+                report.scope,
+                "",
+                report.central_bruteforce,
+            ]
+        )
     sections = [
         ("pays", report.by_country),
         ("scénario", report.by_scenario),
