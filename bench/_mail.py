@@ -121,6 +121,19 @@ def make_static(config: Any, addresses: list[str], passwords: dict[str, str]) ->
     (config.dovecot_dir / "dovecot.conf").write_text(dovecot_conf)
 
 
+def without_policy(config: Any) -> None:
+    """No web runs in a bench: Dovecot's brute-force policy call is switched off (on
+    both sides of a comparison)."""
+    conf_path = config.dovecot_dir / "dovecot.conf"
+    conf_path.write_text(
+        "\n".join(
+            line
+            for line in conf_path.read_text().splitlines()
+            if not line.startswith("auth_policy_server_url")
+        )
+    )
+
+
 def start(argvs: list[list[str]]) -> list[subprocess.Popen[bytes]]:
     return [
         subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _mail import free_ports, mail_config, start, stop, wait_port  # noqa: E402
+from _mail import free_ports, mail_config, start, stop, wait_port, without_policy  # noqa: E402
 from _setup import django_with_fresh_db  # noqa: E402
 
 
@@ -86,15 +86,7 @@ def main() -> None:
         )
         boxes[local] = (mailbox, create_app_password(SYSTEM, user, "bench").clear)
     config = mail_config("import")
-    # No web runs here: the brute-force policy is off (it is the same on both sides).
-    conf_path = config.dovecot_dir / "dovecot.conf"
-    conf_path.write_text(
-        "\n".join(
-            line
-            for line in conf_path.read_text().splitlines()
-            if not line.startswith("auth_policy_server_url")
-        )
-    )
+    without_policy(config)
     settings.MAIL_IMAPS_PORT = config.imaps_port
     settings.MAIL_TLS_CERT = str(config.tls_cert)
     settings.MAIL_BIND = "127.0.0.1"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _mail import mail_config, make_static, percentile, start, stop, wait_port  # noqa: E402
+from _mail import mail_config, make_static, percentile, start, stop, wait_port, without_policy  # noqa: E402
 from _setup import django_with_fresh_db  # noqa: E402
 
 MAILBOXES = 5000
@@ -55,13 +55,7 @@ def dovecot_timings(
     conf_path = config.dovecot_dir / "dovecot.conf"
     # Lookups only: the brute-force policy (a call to the web, not running here) is
     # switched off on both sides.
-    conf_path.write_text(
-        "\n".join(
-            line
-            for line in conf_path.read_text().splitlines()
-            if not line.startswith("auth_policy_server_url")
-        )
-    )
+    without_policy(config)
     conf = str(conf_path)
     processes = start([runtime.dovecot_argv(config)])
     try:

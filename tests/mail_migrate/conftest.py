@@ -101,9 +101,18 @@ def open_imap(port: int, user: str, password: str, ca_file: Path | None = None) 
 Snapshot = dict[str, Counter[tuple[str, tuple[str, ...], float, int]]]
 
 
-def snapshot(client: IMAPClient, names: dict[str, str] | None = None) -> Snapshot:
-    """Folder → multiset of (fingerprint, flags, internal date, size) for every message:
-    what must be equal on both sides. `names` renames folders (source → target)."""
+def snapshot(port: int, user: str, password: str, names: dict[str, str] | None = None) -> Snapshot:
+    """Folder → multiset of (fingerprint, flags, internal date, size) for every message
+    of a mailbox, read over IMAPS: what must be equal on both sides. `names` renames
+    folders (source → target)."""
+    client = open_imap(port, user, password)
+    try:
+        return _listing(client, names or {})
+    finally:
+        client.logout()
+
+
+def _listing(client: IMAPClient, names: dict[str, str]) -> Snapshot:
     result: Snapshot = {}
     for flags, _sep, name in client.list_folders():
         if {b"\\Noselect", b"\\NonExistent"} & set(flags):
@@ -125,5 +134,5 @@ def snapshot(client: IMAPClient, names: dict[str, str] | None = None) -> Snapsho
                         data[b"RFC822.SIZE"],
                     )
                 ] += 1
-        result[(names or {}).get(name, name)] = seen
+        result[names.get(name, name)] = seen
     return result

@@ -16,7 +16,7 @@ from clocher.core.audit import Actor
 from clocher.mail.migrate import services
 from clocher.mail.migrate.sources import PstSource, SourceError, crlf, fingerprint
 from clocher.mail.models import MailImportFailure, MailImportStatus
-from tests.mail_migrate.conftest import open_imap, snapshot
+from tests.mail_migrate.conftest import snapshot
 from tests.mail_migrate.source_server import MALFORMED, corpus, plain, write_maildir
 
 ACTOR = Actor(label="tests")
@@ -36,11 +36,7 @@ def key(raw: bytes, flags: set[str], when: datetime):
 
 
 def target(config, box):
-    client = open_imap(config.imaps_port, box.address, box.password)
-    try:
-        return snapshot(client)
-    finally:
-        client.logout()
+    return snapshot(config.imaps_port, box.address, box.password)
 
 
 def run(box, source):

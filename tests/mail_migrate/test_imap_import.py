@@ -17,7 +17,7 @@ from clocher.core.audit import Actor
 from clocher.core.models import AuditEntry
 from clocher.mail.migrate import services
 from clocher.mail.models import MailImport, MailImportedMessage, MailImportStatus
-from tests.mail_migrate.conftest import open_imap, snapshot
+from tests.mail_migrate.conftest import snapshot
 
 ACTOR = Actor(label="tests")
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -34,19 +34,13 @@ TARGET_ONLY = {"Sent", "Drafts", "Trash", "Junk"}
 
 
 def source_snapshot(source_server):
-    client = open_imap(source_server.imaps_port, source_server.user, source_server.password)
-    try:
-        return snapshot(client, EXPECTED_NAMES)
-    finally:
-        client.logout()
+    return snapshot(
+        source_server.imaps_port, source_server.user, source_server.password, EXPECTED_NAMES
+    )
 
 
 def target_snapshot(config, box):
-    client = open_imap(config.imaps_port, box.address, box.password)
-    try:
-        return snapshot(client)
-    finally:
-        client.logout()
+    return snapshot(config.imaps_port, box.address, box.password)
 
 
 def assert_same(source, target):
