@@ -1,0 +1,158 @@
+# ruff: noqa: S603, S607, E501 — a bench driving ip/nft as root with fixed arguments
+"""Shield figure: loading 100,000 and 1,000,000 prefixes into the box's nftables sets,
+applying a delta of 1,000, and the agent's peak RSS — against `nft -f` of the same
+prefixes in nft's native syntax into one interval set, in the same run.
+
+Runs as root in a network namespace it creates and removes. Usage:
+    .venv/bin/python bench/shield_nft_load.py [--sizes 100000,1000000] [--no-peer-delta]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Child: the agent loading a list in this namespace, printing timings and its peak RSS.
+AGENT = """
+import json, resource, sys, time
+from pathlib import Path
+from clocher_box import nft
+from clocher_box.agent import Agent
+from clocher_box.detectors.blocklist import parse_blocklist
+state, first, second = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+agent = Agent(state, nft.Layout())
+agent.start()
+t = time.monotonic()
+with open(first) as f:
+    report = agent.load_feed(parse_blocklist(f))
+load = time.monotonic() - t
+t = time.monotonic()
+with open(second) as f:
+    delta = agent.load_feed(parse_blocklist(f))
+delta_s = time.monotonic() - t
+print(json.dumps({"load": load, "delta": delta_s, "prefixes": report.prefixes,
+                  "added": delta.added, "removed": delta.removed, "backend": agent.table.nft.backend_name,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+agent.close()
+"""
+
+
+def ns_run(ns: str, *command: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *command], text=True, capture_output=True, check=True, **kwargs
+    )  # type: ignore[call-overload, no-any-return]
+
+
+def prefixes(count: int, seed: int) -> list[int]:
+    rng = random.Random(seed)
+    found: set[int] = set()
+    while len(found) < count:
+        found.add(rng.getrandbits(24))
+    return sorted(found)
+
+
+def text(value: int) -> str:
+    return f"{value >> 16}.{(value >> 8) & 255}.{value & 255}.0/24"
+
+
+def peer(
+    ns: str, work: Path, nets: list[int], delta: tuple[list[int], list[int]] | None
+) -> dict[str, float]:
+    """nft -f: one table, one interval set, the same prefixes in native syntax."""
+    setup = work / "peer.nft"
+    setup.write_text(
+        "add table inet peer\nadd set inet peer s { type ipv4_addr; flags interval,timeout; }\n"
+        "add element inet peer s { " + ", ".join(text(n) for n in nets) + " }\n"
+    )
+    started = time.monotonic()
+    ns_run(ns, "nft", "-f", str(setup))
+    result = {"load": time.monotonic() - started}
+    if delta is not None:
+        added, removed = delta
+        change = work / "peer-delta.nft"
+        change.write_text(
+            "delete element inet peer s { " + ", ".join(text(n) for n in removed) + " }\n"
+            "add element inet peer s { " + ", ".join(text(n) for n in added) + " }\n"
+        )
+        started = time.monotonic()
+        ns_run(ns, "nft", "-f", str(change))
+        result["delta"] = time.monotonic() - started
+    ns_run(ns, "nft", "delete", "table", "inet", "peer")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument(
+        "--no-peer-delta",
+        action="store_true",
+        help="skip nft -f's delta on the largest size (minutes)",
+    )
+    args = parser.parse_args()
+    ns = f"clbench{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="shield-bench-") as tmp:
+            work = Path(tmp)
+            sizes = [int(s) for s in args.sizes.split(",")]
+            for size in sizes:
+                nets = prefixes(size, seed=size)
+                present = set(nets)
+                rng = random.Random(1)
+                removed = rng.sample(nets, 500)
+                added: list[int] = []
+                while len(added) < 500:
+                    candidate = rng.getrandbits(24)
+                    if (
+                        candidate not in present
+                        and candidate - 1 not in present
+                        and candidate + 1 not in present
+                    ):
+                        added.append(candidate)
+                        present.add(candidate)
+                second = sorted(set(nets) - set(removed) | set(added))
+                (work / "first.txt").write_text("\n".join(text(n) for n in nets) + "\n")
+                (work / "second.txt").write_text("\n".join(text(n) for n in second) + "\n")
+                state = work / f"state-{size}"
+                out = ns_run(
+                    ns,
+                    sys.executable,
+                    "-c",
+                    AGENT,
+                    str(state),
+                    str(work / "first.txt"),
+                    str(work / "second.txt"),
+                    timeout=1800,
+                )
+                agent = json.loads(out.stdout.strip().splitlines()[-1])
+                ns_run(ns, "nft", "delete", "table", "inet", "clocher")
+                with_delta = not (args.no_peer_delta and size == max(sizes))
+                theirs = peer(ns, work, nets, (added, removed) if with_delta else None)
+                print(
+                    f"{size:>9,} prefixes: agent load {agent['load']:.1f} s ({agent['prefixes']:,} after merge, {agent['backend']}), "
+                    f"nft -f {theirs['load']:.1f} s, ratio {theirs['load'] / agent['load']:.2f}"
+                )
+                delta_peer = (
+                    f"nft -f {theirs['delta']:.2f} s, ratio {theirs['delta'] / agent['delta']:.2f}"
+                    if "delta" in theirs
+                    else "nft -f not measured"
+                )
+                print(
+                    f"{'':>9}  delta of 1,000 (+{agent['added']} −{agent['removed']}): agent {agent['delta']:.2f} s, {delta_peer}"
+                )
+                print(f"{'':>9}  agent peak RSS {agent['rss_mb']:.0f} MB (target < 150 MB)")
+                sys.stdout.flush()
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+if __name__ == "__main__":
+    main()

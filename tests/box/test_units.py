@@ -1,0 +1,228 @@
+# ruff: noqa: E501
+"""Unit tests of the agent's parts that need no kernel: parsers, formats, spool, client."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from array import array
+from pathlib import Path
+
+import pytest
+from dnslib import DNSRecord
+from dnslib.server import BaseResolver, DNSServer
+
+from clocher_box import geo, nft, prefixes, protocol
+from clocher_box.agent import Agent
+from clocher_box.detectors import Verdict
+from clocher_box.detectors.blocklist import diff_packed, pack_v4, parse_blocklist, unpack
+from clocher_box.detectors.portscan import PortScan, parse_conntrack
+from clocher_box.detectors.sshd import SshBruteforce, parse_failure
+from clocher_box.dns import SinkholeResolver, is_sinkholed, serve
+
+SSHD = [
+    "Nov 25 13:14:15 box sshd[812]: Failed password for root from 203.0.113.7 port 4242 ssh2",
+    "Nov 25 13:14:16 box sshd[812]: Failed password for invalid user admin from 203.0.113.7 port 4243 ssh2",
+    "2026-11-25T13:14:17.123456+01:00 box sshd[813]: Invalid user oracle from 203.0.113.7 port 4244",
+    "Nov 25 13:14:18 box sshd[814]: Connection closed by authenticating user root 203.0.113.7 port 4245 [preauth]",
+    "Nov 25 13:14:19 box sshd[815]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=2001:db8::7  user=root",
+]
+
+
+def test_sshd_parser_reads_failures_and_ignores_successes():
+    failures = [parse_failure(line) for line in SSHD]
+    assert [f.source for f in failures if f] == ["203.0.113.7"] * 4 + ["2001:db8::7"]
+    assert failures[1] is not None and failures[1].user == "admin"
+    ok = "Nov 25 13:14:15 box sshd[812]: Accepted publickey for alice from 198.51.100.4 port 1 ssh2"
+    assert parse_failure(ok) is None
+    assert (
+        parse_failure("Nov 25 13:14:15 box cron[1]: Failed password for x from 1.2.3.4 port 1")
+        is None
+    )
+
+
+def test_ssh_bruteforce_blocks_at_the_threshold_within_the_window():
+    detector = SshBruteforce(failures=3, window=60, duration=600)
+    line = "Nov 25 13:14:{:02d} box sshd[1]: Failed password for root from 203.0.113.9 port 1 ssh2"
+    assert detector.feed(line.format(0)) is None
+    assert detector.feed(line.format(50)) is None
+    verdict = detector.feed(line.format(55))
+    assert verdict == Verdict("203.0.113.9", "ssh-bruteforce", 600, verdict.detail)
+    # Slow guessing (one per two minutes) never reaches 3 in 60 s.
+    slow = SshBruteforce(failures=3, window=60)
+    times = ["13:10:00", "13:12:00", "13:14:00", "13:16:00"]
+    lines = [f"Nov 25 {t} box sshd[1]: Invalid user x from 203.0.113.8 port 2" for t in times]
+    assert [slow.feed(x) for x in lines] == [None] * 4
+
+
+def test_port_scan_counts_distinct_ports_and_ignores_internal_sources():
+    event = "    [NEW] tcp      6 120 SYN_SENT src=203.0.113.10 dst=192.0.2.10 sport=40000 dport={} [UNREPLIED] src=192.0.2.10 dst=203.0.113.10 sport={} dport=40000"
+    assert parse_conntrack(event.format(22, 22)) == ("tcp", "203.0.113.10", "192.0.2.10", 22)
+    assert (
+        parse_conntrack(" [UPDATE] tcp 6 60 SYN_RECV src=1.2.3.4 dst=5.6.7.8 sport=1 dport=2")
+        is None
+    )
+    detector = PortScan(ports=5, window=10, internal=["192.0.2.0/24"])
+    # The same port again and again is not a scan.
+    assert all(detector.feed(event.format(80, 80), now=1.0) is None for _ in range(20))
+    verdicts = [detector.feed(event.format(p, p), now=2.0) for p in range(1, 5)]
+    assert verdicts[-1] is not None and verdicts[-1].scenario == "port-scan"
+    internal = event.replace("src=203.0.113.10", "src=192.0.2.50", 1)
+    assert all(detector.feed(internal.format(p, p), now=3.0) is None for p in range(100))
+    # Ports spread beyond the window do not add up.
+    slow = PortScan(ports=3, window=10)
+    assert [slow.feed(event.format(p, p), now=p * 20.0) for p in range(1, 5)] == [None] * 4
+
+
+def test_blocklist_formats_and_malformed_lines():
+    text = """# FireHOL netset
+1.2.3.0/24
+1.2.3.128/25 ; SBL123
+; Spamhaus DROP comment
+5.6.7.8
+10.0.0.0/8 # trailing comment
+{"cidr": "9.9.0.0/16", "sblid": "SBL9", "rir": "ripencc"}
+{"type": "metadata", "timestamp": 1}
+2001:db8::/32
+999.1.1.1/24
+1.2.3.4/33
+not an address
+1.2.3.4 5.6.7.8
+"""
+    parsed = parse_blocklist(text.splitlines())
+    assert parsed.entries == 6  # five IPv4 (one in Spamhaus JSON) and one IPv6
+    assert parsed.malformed == 4
+    assert parsed.examples[0].startswith("ligne 10")
+    packed = pack_v4(parsed.v4_first, parsed.v4_last)
+    assert [str(unpack(p)) for p in packed] == [
+        "1.2.3.0/24",  # the /25 inside it is merged away
+        "5.6.7.8/32",
+        "9.9.0.0/16",
+        "10.0.0.0/8",
+    ]
+    assert [str(n) for n in parsed.v6] == ["2001:db8::/32"]
+
+
+def test_prefix_merge_splits_short_prefixes_by_shard_and_diffs():
+    parsed = parse_blocklist(["4.0.0.0/6", "8.0.0.0/8", "9.0.0.0/8"])
+    packed = pack_v4(parsed.v4_first, parsed.v4_last)
+    assert [str(unpack(p)) for p in packed] == [f"{n}.0.0.0/8" for n in range(4, 10)]
+    added, removed = diff_packed(packed, array("Q", list(packed[1:]) + [(11 << 32) | 8]))
+    assert [str(unpack(p)) for p in added] == ["11.0.0.0/8"]
+    assert [str(unpack(p)) for p in removed] == ["4.0.0.0/8"]
+    assert list(prefixes.interval_to_cidrs(10, 20)) == [(10, 31), (12, 30), (16, 30), (20, 32)]
+
+
+def test_allowlist_refused_before_any_change(tmp_path):
+    agent = Agent(
+        tmp_path, nft.Layout(management=[nft.parse_network("198.51.100.0/30")]), enforce=False
+    )
+    agent.apply_policy({"version": 1, "allowlist": ["192.0.2.53/32"]})
+    assert not agent.decide(Verdict("198.51.100.1", "port-scan", 60))
+    assert not agent.decide(Verdict("192.0.2.0/24", "manual", 60))
+    assert agent.decide(Verdict("203.0.113.7", "port-scan", 60, "12 ports"))
+    report = agent.load_feed(parse_blocklist(["192.0.2.0/25", "203.0.113.0/24", "junk"]))
+    assert report.refused == ["192.0.2.0/25"] and report.malformed == 1 and report.prefixes == 1
+    refused = agent.apply_policy({"version": 2, "allowlist": [], "c2": ["198.51.100.2"]})
+    assert refused.prefixes == 0 and agent.state.get("c2") == []
+    assert [d.source for d in agent.state.decisions()] == ["203.0.113.7"]
+    agent.close()
+
+
+def test_decisions_and_spool_survive_a_restart_and_seq_never_goes_back(tmp_path):
+    agent = Agent(tmp_path, nft.Layout(), enforce=False)
+    agent.decide(Verdict("203.0.113.7", "ssh-bruteforce", 3600, "5 échecs"))
+    agent.event("drops", "203.0.113.7", "ssh-bruteforce", flows=3)
+    agent.spool.acknowledge([1])
+    agent.close()
+    again = Agent(tmp_path, nft.Layout(), enforce=False)
+    assert [d.source for d in again.state.decisions()] == ["203.0.113.7"]
+    assert [e["seq"] for e in again.spool.pending()] == [2]
+    assert again.spool.append({"kind": "drops"}) == 3
+    again.close()
+
+
+def test_truncated_spool_is_moved_aside_and_numbering_continues(tmp_path):
+    agent = Agent(tmp_path, nft.Layout(), enforce=False)
+    for flows in range(5):
+        agent.event("drops", "203.0.113.7", "port-scan", flows=flows)
+    agent.close()
+    spool = tmp_path / "spool.db"
+    data = spool.read_bytes()
+    spool.write_bytes(data[: len(data) // 3] + b"\x00garbage")
+    (tmp_path / "spool.db-wal").unlink(missing_ok=True)
+    again = Agent(tmp_path, nft.Layout(), enforce=False)
+    assert again.recoveries and Path(again.recoveries[0]).exists()
+    assert again.health()["recovered"] == again.recoveries
+    assert again.event("drops", "203.0.113.8", "port-scan") == 6  # never reuses a seq
+    again.close()
+    with pytest.raises(sqlite3.DatabaseError):
+        sqlite3.connect(again.recoveries[0]).execute("SELECT * FROM events").fetchall()
+
+
+def test_forged_or_altered_policy_is_refused():
+    central = protocol.new_private_key()
+    public = protocol.public_key_b64(central)
+    envelope = protocol.sign_envelope(central, {"version": 3, "allowlist": []})
+    assert protocol.open_envelope(public, envelope)["version"] == 3
+    forger = protocol.new_private_key()
+    with pytest.raises(protocol.SignatureError):
+        protocol.open_envelope(public, protocol.sign_envelope(forger, {"version": 4}))
+    altered = dict(envelope, payload=protocol.b64(protocol.canonical_json({"version": 99})))
+    with pytest.raises(protocol.SignatureError):
+        protocol.open_envelope(public, altered)
+
+
+def test_country_of_real_addresses_on_the_lookup_alone(monkeypatch, tmp_path):
+    assert geo.country("8.8.8.8") == "US"
+    assert geo.country("2a01:e0a::1") == "FR"  # Free, Paris
+    assert geo.country("192.0.2.1") == ""  # documentation range: unknown
+    overrides = tmp_path / "geo.txt"
+    overrides.write_text("192.0.2.0/24 KP\n")
+    monkeypatch.setenv(geo.OVERRIDES_ENV, str(overrides))
+    assert geo.country("192.0.2.1") == "KP"
+    assert nft.parse_network("192.0.2.0/24") in set(geo.country_networks("KP"))
+
+
+class Upstream(BaseResolver):  # type: ignore[misc]
+    def resolve(self, request, handler):
+        reply = request.reply()
+        reply.add_answer(*__import__("dnslib").RR.fromZone(f"{request.q.qname} 60 A 198.51.100.80"))
+        return reply
+
+
+def test_dns_sinkholes_domains_and_forwards_the_rest():
+    assert is_sinkholed("a.b.phish.example.", {"phish.example"}) == "phish.example"
+    assert is_sinkholed("notphish.example", {"phish.example"}) is None
+    upstream = DNSServer(Upstream(), address="127.0.0.1", port=0)
+    upstream.start_thread()
+    port = upstream.server.server_address[1]
+    seen: list[tuple[str, str]] = []
+    resolver = SinkholeResolver(
+        f"127.0.0.1:{port}", "192.0.2.254", on_sinkhole=lambda c, n: seen.append((c, n))
+    )
+    resolver.set_domains(["Phish.Example."])
+    servers = serve(resolver, "127.0.0.1", 0)
+    local = servers[0].server.server_address[1]
+    try:
+        ask = lambda name, kind="A": DNSRecord.parse(  # noqa: E731
+            DNSRecord.question(name, kind).send("127.0.0.1", local, timeout=3)
+        )
+        assert [str(r.rdata) for r in ask("www.phish.example").rr] == ["192.0.2.254"]
+        assert [str(r.rdata) for r in ask("www.phish.example", "AAAA").rr] == ["::"]
+        assert [str(r.rdata) for r in ask("mairie.example").rr] == ["198.51.100.80"]
+        assert seen == [("127.0.0.1", "www.phish.example")] * 2
+    finally:
+        for server in [*servers, upstream]:
+            server.stop()
+    assert threading.active_count() >= 1
+
+
+def test_enrolment_error_is_french_and_state_untouched(tmp_path):
+    from clocher_box.client import CentralError, enroll
+
+    with pytest.raises(CentralError, match="injoignable"):
+        enroll(tmp_path, "http://127.0.0.1:9", "clb_x")
+    assert not (tmp_path / "box.json").exists() and not (tmp_path / "box.key").exists()
+    assert json.loads(json.dumps({})) == {}
