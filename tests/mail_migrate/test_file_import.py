@@ -196,3 +196,14 @@ def test_cli_needs_exactly_one_source(target_settings, make_box, tmp_path):
         main, ["mail", "import", "inconnue@communes.cotedor.fr", "--maildir", str(tmp_path)]
     )
     assert result.exit_code == 1 and "inconnue" in result.output
+
+
+def test_import_that_cannot_fit_the_quota_is_refused_before_copying(
+    target_settings, make_box, tmp_path
+):
+    big = plain(1, "Gros", body="x" * (3 * 1024 * 1024))
+    (tmp_path / "gros.mbox").write_bytes(b"From a@b.fr Mon Jan  3 10:00:00 2011\n" + big + b"\n")
+    box = make_box("petite", quota=2 * 1024 * 1024)
+    job = run(box, services.file_source("mbox", tmp_path / "gros.mbox"))
+    assert job.status == MailImportStatus.FAILED and job.copied == 0
+    assert "augmentez son quota" in job.error and "quota 2 Mio" in job.error

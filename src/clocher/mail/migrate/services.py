@@ -315,6 +315,7 @@ def _plan(job: MailImport, source: Source, login: tuple[str, str]) -> list[engin
     folders = [f for f in source.folders() if not f.skip_reason]
     probe = Target(*login)
     try:
+        room = probe.free_bytes()
         known = probe.folders()
         names = target_names(folders, known)
         for name in sorted(set(names.values()), key=lambda n: n.count(known.separator)):
@@ -341,10 +342,31 @@ def _plan(job: MailImport, source: Source, login: tuple[str, str]) -> list[engin
             plans.append(engine.FolderPlan(folder, state, listing))
     finally:
         reader.close()
+    _check_room(plans, room, job.mailbox)
     if unreadable:
         notes = [*getattr(source, "problems", []), *unreadable]
         MailImport.objects.filter(pk=job.pk).update(notes="\n".join(notes))
     return plans
+
+
+def _check_room(plans: list[engine.FolderPlan], room: int | None, mailbox: Mailbox) -> None:
+    """Refuse before copying anything when what is left to copy cannot fit: better
+    than a mailbox filled to the brim and an import stopped half-way."""
+    if room is None:
+        return
+    needed = sum(
+        size
+        for plan in plans
+        for uid, size in plan.listing.sizes.items()
+        if uid > plan.state.last_uid
+    )
+    if needed > room:
+        mib = 1024 * 1024
+        raise SourceError(
+            f"Il reste {needed / mib:.0f} Mio à copier et la boîte {mailbox.address} n'a plus "
+            f"que {room / mib:.0f} Mio de libres (quota {mailbox.quota_bytes / mib:.0f} Mio) : "
+            "augmentez son quota, puis relancez la reprise."
+        )
 
 
 # --------------------------------------------------------------------------- report

@@ -97,6 +97,16 @@ class Target:
                     specials[text] = name
         return TargetFolders(separator or "/", existing, specials)
 
+    def free_bytes(self) -> int | None:
+        """Room left under the mailbox's quota (RFC 2087, Dovecot's imap_quota), or None."""
+        if not self.client.has_capability("QUOTA"):
+            return None
+        _root, quotas = self.client.get_quota_root("INBOX")
+        storage = [q for q in quotas if q.resource.upper() == "STORAGE"]
+        if not storage:
+            return None
+        return max(0, (storage[0].limit - storage[0].usage) * 1024)  # KiB on the wire
+
     def ensure(self, name: str, known: set[str]) -> None:
         if name in known:
             return
