@@ -165,6 +165,18 @@ def _refusal(text: str) -> AppendRefused:
     return AppendRefused(f"refusé par le serveur : {cleaned}")
 
 
+# Clocher's Dovecot stores Maildir++, where "." separates levels on disk: it refuses a
+# "." inside a name. The one-dot leader looks the same ("Factures 2019․2020").
+DOT_LOOKALIKE = "\u2024"
+
+
+def _part(name: str, separator: str) -> str:
+    cleaned = name.replace(separator, "-")
+    if separator != ".":
+        cleaned = cleaned.replace(".", DOT_LOOKALIKE)
+    return cleaned.strip() or "_"
+
+
 def special_of(parts: tuple[str, ...], flagged: dict[tuple[str, ...], str]) -> tuple[int, str]:
     """Where in `parts` a special folder sits (its index) and its use, or (-1, "").
 
@@ -190,7 +202,7 @@ def target_names(folders: list[SourceFolder], target: TargetFolders) -> dict[str
     sep = target.separator
     mapping = {}
     for folder in folders:
-        parts = tuple(p.replace(sep, "-").strip() or "_" for p in folder.parts)
+        parts = tuple(_part(p, sep) for p in folder.parts)
         depth, use = special_of(parts, flagged)
         if depth >= 0 and use in target.specials:
             parts = (target.specials[use], *parts[depth + 1 :])
