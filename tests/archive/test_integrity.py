@@ -123,3 +123,22 @@ def test_token_check_refuses_another_document(commune_a, db):
         assert "ne porte pas sur ce document" in str(exc)
     else:
         raise AssertionError("token accepted for another document")
+
+
+def test_daily_task_seals_the_day_and_audits(commune_a, db):
+    """The scheduled task (django-tasks; the immediate backend in tests) seals the
+    journal of the days before today and journals an integrity check."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from clocher.archive import tasks
+    from clocher.archive.models import JournalSeal
+
+    deposit(commune_a)
+    assert tasks.daily_seal_and_audit.enqueue().return_value.startswith("rien à sceller")
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    assert journal.seal_days_before(tomorrow) is not None  # what tomorrow's run will do
+    seal = JournalSeal.objects.get()
+    assert (seal.first_seq, seal.day) == (1, timezone.localdate())
+    assert JournalEntry.objects.filter(event="controle_integrite").count() == 1
