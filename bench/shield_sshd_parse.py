@@ -17,6 +17,7 @@ import argparse
 import random
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -113,7 +114,9 @@ api:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lines", type=int, default=200_000)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/clocher-bench/shield"))
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "clocher-bench-shield"
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     log = args.work / "auth.log"
