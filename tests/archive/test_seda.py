@@ -79,3 +79,19 @@ def test_transfer_command(commune_a, tmp_path):
     assert result.exit_code == 0, result.output
     with zipfile.ZipFile(target) as archive:
         assert seda_schema().validate(etree.fromstring(archive.read("manifest.xml")))
+
+
+def test_transfer_from_the_page_admins_only(commune_a, admin_a, agent_a):
+    from django.urls import reverse
+
+    from tests.conftest import logged_in
+
+    obj = deposit(commune_a)
+    url = reverse("archive:transfer", kwargs={"insee": commune_a.insee})
+    assert logged_in(agent_a).post(url, {"objects": [obj.pk]}).status_code == 404
+    response = logged_in(admin_a).post(url, {"objects": [obj.pk]})
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert seda_schema().validate(etree.fromstring(archive.read("manifest.xml")))
+    page = logged_in(admin_a).post(url, {"objects": []}, follow=True).content.decode()
+    assert "Aucun objet" in page

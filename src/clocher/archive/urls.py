@@ -5,6 +5,7 @@ from clocher.archive import views
 app_name = "archive"
 urlpatterns = [
     path("c/<str:insee>/archives/", views.archive_list, name="list"),
+    path("c/<str:insee>/archives/versement-seda", views.transfer, name="transfer"),
     path("c/<str:insee>/archives/<int:object_id>/", views.detail, name="detail"),
     path("c/<str:insee>/archives/<int:object_id>/document", views.download, name="download"),
     path("c/<str:insee>/archives/<int:object_id>/preuve.zip", views.evidence, name="evidence"),

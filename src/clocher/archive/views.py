@@ -87,6 +87,7 @@ def archive_list(request: HttpRequest, commune: Commune) -> HttpResponse:
             "form": form,
             "tsa_name": name,
             "tsa_qualified": qualified,
+            "is_admin": _is_commune_admin(request, commune),
         },
     )
 
@@ -195,6 +196,25 @@ def propose(request: HttpRequest, commune: Commune, object_id: int) -> HttpRespo
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
     return redirect("archive:detail", insee=commune.insee, object_id=obj.pk)
+
+
+@require_POST
+@commune_required(admin=True)
+def transfer(request: HttpRequest, commune: Commune) -> HttpResponse:
+    """The selected objects as a SEDA 2.3 transfer package for the Archives
+    départementales (journalled per object)."""
+    from clocher.archive import seda
+
+    ids = [int(i) for i in request.POST.getlist("objects") if i.isdigit()]
+    objects = list(services.objects_for(request.user, commune).filter(pk__in=ids).order_by("pk"))
+    try:
+        identifier, data = seda.transfer_package(actor_of(request), commune, objects)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("archive:list", insee=commune.insee)
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="versement-{identifier}.zip"'
+    return response
 
 
 # --------------------------------------------------------------------------- operator
