@@ -139,6 +139,7 @@ def test_eml_zip_keeps_its_folders_and_lists_what_is_not_mail(target_settings, m
                 "Boîte de réception/2.eml": plain(2, "Deux"),
                 "Archives/2020/conseil.eml": plain(3, "Conseil"),
                 "Factures 2019.2020/facture.eml": plain(4, "Facture"),
+                "Boîte de réception/3.eml": plain(5, "Octet nul", body="a\x00b"),
                 "Archives/photo.jpg": b"\xff\xd8\xff\xe0 pas un message",
                 "lisezmoi.txt": b"Export de l'ancienne messagerie",
                 "faux.eml": b"\x00\x01 binaire",
@@ -148,11 +149,12 @@ def test_eml_zip_keeps_its_folders_and_lists_what_is_not_mail(target_settings, m
     box = make_box("zip")
     job = run(box, services.file_source("eml_zip", path))
     assert job.status == MailImportStatus.DONE
-    assert (job.copied, job.failed) == (4, 1)
+    assert (job.copied, job.failed) == (5, 1)
     assert "photo.jpg" in job.notes and "lisezmoi.txt" in job.notes
     assert "pas un message" in MailImportFailure.objects.get(folder__job=job).reason
     found = target(target_settings, box)
-    assert sum(found["Boîte de réception"].values()) == 2
+    assert sum(found["Boîte de réception"].values()) == 3
+    assert run(box, services.file_source("eml_zip", path)).copied == 0
     # Dovecot's Maildir++ refuses "." in a name: a look-alike dot keeps it readable.
     assert sum(found["Factures 2019\u20242020"].values()) == 1
     assert [k[1] for k in found["Archives/2020"]] == [("\\Seen",)]

@@ -52,7 +52,9 @@ def crlf(raw: bytes) -> bytes:
 
 
 def fingerprint(raw: bytes) -> str:
-    return hashlib.sha256(crlf(raw)).hexdigest()
+    """SHA-256 of the bytes as the target will serve them: CRLF line ends, and NUL (not
+    allowed in IMAP) as the 0x80 Dovecot stores in its place."""
+    return hashlib.sha256(crlf(raw).replace(b"\0", b"\x80")).hexdigest()
 
 
 @dataclass(frozen=True)
