@@ -124,3 +124,12 @@ def test_operator_edits_a_rule_journalled(client_operator):
     client_operator.post(url, {"years": "", "final_fate": "destroy", "source": ""})
     rule.refresh_from_db()
     assert rule.years == 12  # unlimited must mean keep: refused
+
+
+def test_demo_deposits_a_pdfa_deliberation(commune_a, admin_a):
+    from clocher.archive.hooks import demo_archive
+
+    demo_archive(ACTOR, commune_a, admin_a)
+    demo_archive(ACTOR, commune_a, admin_a)  # idempotent
+    obj = ArchivedObject.objects.get()
+    assert obj.puid == "fmt/477" and obj.long_term_fit  # PDF/A-2b, identified by FIDO

@@ -1,5 +1,6 @@
 """How the archive plugs into the platform: the operator tile, the daily scheduler in
-`clocher serve`, and the departure export (archives leave with the commune's copy)."""
+`clocher serve`, the demo, and the departure export (archives leave with the commune's
+copy)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from django.db.models import Sum
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
+from clocher.accounts.models import User
 from clocher.archive import tsa
 from clocher.archive.models import ArchivedObject, EliminationProposal, ObjectState
 from clocher.core import supervisor, tiles
+from clocher.core.audit import Actor
+from clocher.core.demo import DEMO_HOOKS
 from clocher.core.models import Commune
 from clocher.onboarding.services import register_exporter
 
@@ -60,3 +64,39 @@ def export_archives(commune: Commune, archive: zipfile.ZipFile) -> None:
             archive.writestr(f"{base}/horodatage.tsr", bytes(obj.timestamp_token))
         index.append(entry)
     archive.writestr("archives.json", json.dumps(index, ensure_ascii=False, indent=1))
+
+
+def demo_archive(actor: Actor, commune: Commune, admin: User) -> None:
+    """Demo: a deliberation, as PDF/A-2b, sealed in the commune's archive."""
+    from datetime import date
+
+    from django.utils.html import escape
+    from weasyprint import HTML
+
+    from clocher.archive import services
+    from clocher.archive.models import RetentionRule
+
+    if ArchivedObject.objects.filter(commune=commune).exists():
+        return
+    name = escape(commune.name)
+    html = (
+        f"<html lang='fr'><head><title>Délibération 2025-01 — {name}</title></head><body>"
+        f"<h1>Commune de {name}</h1><h2>Délibération n°2025-01 : budget primitif 2025</h2>"
+        "<p>Le conseil municipal, après en avoir délibéré, adopte le budget primitif.</p>"
+        "</body></html>"
+    )
+    # Uncompressed, so that the PDF/A identification (XMP metadata) is visible to FIDO.
+    data = HTML(string=html).write_pdf(pdf_variant="pdf/a-2b", uncompressed_pdf=True)
+    rule = RetentionRule.objects.get(code="deliberations")
+    services.deposit(
+        actor,
+        commune,
+        services.DepositInput(
+            "Délibération n°2025-01 — budget primitif 2025", rule.label, date(2025, 3, 14),
+            "Le conseil municipal", rule, "deliberation-2025-01.pdf", bytes(data),
+            "démonstration",
+        ),
+    )  # fmt: skip
+
+
+DEMO_HOOKS.append(demo_archive)

@@ -591,7 +591,8 @@ def attestation_pdf(obj: ArchivedObject, meta: dict[str, Any], section: dict[str
         "archive/attestation.html",
         {"obj": obj, "meta": meta, "journal": section, "generated_at": timezone.now()},
     )
-    return bytes(HTML(string=html).write_pdf())
+    # PDF/A-2b, uncompressed so that FIDO sees its XMP identification (fmt/477).
+    return bytes(HTML(string=html).write_pdf(pdf_variant="pdf/a-2b", uncompressed_pdf=True))
 
 
 README = """Paquet de preuve Clocher — {reference}
