@@ -248,3 +248,42 @@ def test_expired_entries_leave_the_policy_and_are_purged(commune_a, make_box):
     )
     assert "192.0.2.9/32" not in _sources(box.policy())
     assert services.purge_expired() == 1
+
+
+def test_cli_token_enrol_fleet_block_allow_revoke(commune_a):
+    from clocher.cli import main
+    from tests.shield.conftest import FakeBox
+
+    runner = CliRunner()
+    issued = runner.invoke(main, ["shield", "token", commune_a.insee])
+    assert issued.exit_code == 0, issued.output
+    token = next(line for line in issued.output.splitlines() if line.startswith("clb_"))
+    box = FakeBox(commune_a, "boitier-cli")
+    assert box.enroll(token).status_code == 201
+    fleet = runner.invoke(main, ["shield", "boxes"])
+    assert "boitier-cli" in fleet.output and "en ligne" in fleet.output
+    allowed = runner.invoke(
+        main, ["shield", "allow", "add", "198.51.100.0/24", "--reason", "central"]
+    )
+    assert allowed.exit_code == 0
+    refused = runner.invoke(main, ["shield", "block", "198.51.100.7", "--reason", "essai"])
+    assert refused.exit_code == 1 and "liste d'autorisation" in refused.output
+    blocked = runner.invoke(
+        main, ["shield", "block", "192.0.2.0/24", "--reason", "essai", "--hours", "2"]
+    )
+    assert blocked.exit_code == 0, blocked.output
+    assert "192.0.2.0/24" in _sources(box.policy(), "manual")
+    assert runner.invoke(main, ["shield", "revoke", box.box_id]).exit_code == 0
+    assert box.signed("GET", "/api/shield/policy").status_code == 401
+    assert runner.invoke(main, ["shield", "revoke", box.box_id]).exit_code == 1
+    assert runner.invoke(main, ["shield", "token", "99999"]).exit_code == 1
+
+
+def test_feed_refresh_reimports_url_feeds(http_feed, tmp_path):
+    from clocher.cli import main
+
+    feeds.import_feed(SYSTEM, "c2-list", http_feed, "c2")
+    (tmp_path / "c2.txt").write_text("203.0.113.67\n")
+    result = CliRunner().invoke(main, ["shield", "feed", "refresh"])
+    assert result.exit_code == 0, result.output
+    assert set(BlockEntry.objects.values_list("source", flat=True)) == {"203.0.113.67/32"}

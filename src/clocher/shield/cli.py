@@ -120,6 +120,32 @@ def feed_import_command(name: str, location: str, c2: bool) -> None:
         console.print(f"… et {hidden} autre(s).")
 
 
+@feed_group.command("refresh")
+@click.option(
+    "--every", type=int, default=0, help="Recommencer toutes les N secondes (0 : une fois)."
+)
+def feed_refresh_command(every: int) -> None:
+    """Réimporte chaque liste tirée d'une adresse web (`clocher serve` : toutes les 6 h)."""
+    import time
+
+    from django.db import close_old_connections
+
+    from clocher.shield import feeds
+    from clocher.shield.models import Feed, FeedKind
+
+    while True:
+        for feed in Feed.objects.filter(kind=FeedKind.URL):
+            try:
+                report = feeds.import_feed(cli_actor(), feed.name, feed.location, feed.purpose)
+                console.print(report.summary())
+            except ValidationError as exc:  # one unreachable list does not stop the others
+                console.print(f"[red]✗[/red] {feed.name} : {validation_message(exc)}")
+        if not every:
+            return
+        time.sleep(every)
+        close_old_connections()  # a long-running loop must not keep a dead connection
+
+
 @feed_group.command("list")
 def feed_list_command() -> None:
     """Les listes importées."""
@@ -181,6 +207,23 @@ def allow_remove_command(prefix: str, insee: str | None) -> None:
     console.print(f"{prefix} retiré.")
 
 
+@shield.command("block")
+@click.argument("prefix")
+@click.option("--reason", required=True, help="Motif, visible sur chaque boîtier.")
+@click.option("--hours", type=int, default=0, help="Durée en heures (0 : jusqu'au retrait).")
+def block_command(prefix: str, reason: str, hours: int) -> None:
+    """Bloque PREFIX sur tous les boîtiers du département (refusé s'il touche la liste
+    d'autorisation)."""
+    from clocher.shield import services
+
+    try:
+        entry = services.add_manual_block(cli_actor(), prefix, reason, hours or None)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    until = f"{entry.expires_at:%d/%m/%Y %H:%M}" if entry.expires_at else "son retrait"
+    console.print(f"{entry.source} bloqué sur tous les boîtiers jusqu'à {until}.")
+
+
 @shield.command("countries")
 @click.argument("insee")
 @click.argument("codes", nargs=-1)
@@ -222,7 +265,6 @@ def detect_command(every: int) -> None:
     from clocher.shield import detect, services
 
     while True:
-        close_old_connections()
         found, spared = detect.detect_bruteforce()
         expired = services.purge_expired()
         for item in found:
@@ -237,6 +279,7 @@ def detect_command(every: int) -> None:
         if not every:
             return
         time.sleep(every)
+        close_old_connections()  # a long-running loop must not keep a dead connection
 
 
 @shield.command("report")

@@ -67,6 +67,14 @@ def shield_tile() -> tiles.Tile:
 
 @supervisor.register
 def shield_detector() -> list[supervisor.Child]:
-    """Failed logins to the département's services, every minute; expired entries go."""
-    argv = [sys.executable, "-m", "clocher.cli", "shield", "detect", "--every", "60"]
-    return [supervisor.Child("bouclier : détection de force brute", argv)]
+    """Failed logins to the département's services every minute (expired entries go);
+    feeds taken from a URL re-imported every 6 hours."""
+    shield = [sys.executable, "-m", "clocher.cli", "shield"]
+    return [
+        supervisor.Child(
+            "bouclier : détection de force brute", [*shield, "detect", "--every", "60"]
+        ),
+        supervisor.Child(
+            "bouclier : listes en ligne", [*shield, "feed", "refresh", "--every", "21600"]
+        ),
+    ]

@@ -155,6 +155,8 @@ def feed_import(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     try:
         if upload is not None:
+            if upload.size and upload.size > feeds.MAX_FEED_BYTES:
+                raise ValidationError("Liste trop volumineuse (64 Mio au plus).")
             lines = upload.read().decode("utf-8", errors="replace").splitlines()
             result = feeds.import_feed(
                 actor_of(request), name, upload.name or "envoi", purpose, lines=lines
