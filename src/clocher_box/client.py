@@ -29,7 +29,12 @@ TIMEOUT = 15
 
 
 class CentralError(RuntimeError):
-    """The central refused or could not be reached (message in French)."""
+    """The central refused or could not be reached (message in French); `status` is the
+    HTTP status of a refusal, 0 when the central was not reached."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -124,7 +129,9 @@ class Central:
         except requests.RequestException as exc:
             raise CentralError(f"central injoignable : {exc}") from exc
         if answer.status_code != 200:
-            raise CentralError(f"{method} {path} : {answer.status_code} {answer.text[:200]}")
+            raise CentralError(
+                f"{method} {path} : {answer.status_code} {answer.text[:300]}", answer.status_code
+            )
         return answer.json()
 
     def heartbeat(self, health: dict[str, Any]) -> int:

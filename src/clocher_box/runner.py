@@ -9,8 +9,10 @@ keeps dropping, detectors keep deciding, events wait in the spool.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -29,6 +31,8 @@ from clocher_box.dns import SinkholeResolver, serve
 
 log = logging.getLogger("clocher_box.run")
 
+_REFUSED_SEQ = re.compile(r"seq=(\d+)")
+
 
 @dataclass
 class RunConfig:
@@ -40,6 +44,23 @@ class RunConfig:
     sinkhole_v4: str = "0.0.0.0"  # noqa: S104 — an answer, not a bind
     interval: float = 5.0
     heartbeat_every: float = 60.0
+
+
+def local_addresses() -> list[str]:
+    """The box's own addresses: its outbound flows are not scans."""
+    try:
+        done = subprocess.run(  # noqa: S603
+            [shutil.which("ip") or "/usr/sbin/ip", "-j", "addr", "show"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        links = json.loads(done.stdout)
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        return []
+    return [
+        info["local"] for link in links for info in link.get("addr_info", []) if "local" in info
+    ]
 
 
 class Daemon:
@@ -61,7 +82,7 @@ class Daemon:
             scan.get("ports", 10),
             scan.get("window", 10),
             scan.get("duration", 14400),
-            internal=self.config.internal,
+            internal=self.config.internal + local_addresses(),
         )
         ssh = self.agent.scenario("ssh-bruteforce")
         self.ssh = SshBruteforce(
@@ -90,39 +111,45 @@ class Daemon:
             log.error("conntrack -E s'est arrêté (code %s)", proc.poll())
 
     def _follow_auth_log(self) -> None:
+        """Follows the log like `tail -F`: from the saved position if it is the same
+        file, from its end on a first start, from the beginning of a rotated-in file."""
         path = Path(self.config.auth_log)
         position = self.agent.state.get("auth_log_position", {})
         handle = None
         inode = None
+        rotated = False
         while not self.stop.is_set():
             if handle is None:
                 try:
-                    handle = path.open("r", errors="replace")
+                    handle = path.open("rb")
                 except OSError:
                     self.stop.wait(1)
                     continue
                 inode = os.fstat(handle.fileno()).st_ino
                 if position.get("inode") == inode:
                     handle.seek(min(position.get("offset", 0), os.fstat(handle.fileno()).st_size))
-                else:
+                elif not rotated:
                     handle.seek(0, os.SEEK_END)
             line = handle.readline()
-            if line.endswith("\n"):
-                verdict = self.ssh.feed(line)
+            if line.endswith(b"\n"):
+                verdict = self.ssh.feed(line.decode(errors="replace"))
                 if verdict is not None:
                     self.agent.decide(verdict)
                 continue
-            if line:
-                handle.seek(handle.tell() - len(line.encode()))
-            with self.agent.lock:
-                self.agent.state.put("auth_log_position", {"inode": inode, "offset": handle.tell()})
+            if line:  # a line still being written: read it whole next time
+                handle.seek(-len(line), os.SEEK_CUR)
+            offset = handle.tell()
+            if position.get("offset") != offset or position.get("inode") != inode:
+                position = {"inode": inode, "offset": offset}
+                with self.agent.lock:
+                    self.agent.state.put("auth_log_position", position)
             try:
                 rotated = os.stat(path).st_ino != inode
             except OSError:
                 rotated = True
             if rotated:
                 handle.close()
-                handle, position = None, {}
+                handle = None
                 continue
             self.stop.wait(0.5)
 
@@ -141,7 +168,18 @@ class Daemon:
                 batch = self.agent.spool.pending()
             if not batch:
                 return sent
-            answer = self.central.send_events(batch)
+            try:
+                answer = self.central.send_events(batch)
+            except CentralError as exc:
+                refused = _REFUSED_SEQ.search(str(exc)) if exc.status == 400 else None
+                if refused is None:
+                    raise
+                # One event the central will never take must not hold up the others.
+                seq = int(refused.group(1))
+                log.error("événement %d refusé par le central, écarté : %s", seq, exc)
+                with self.agent.lock:
+                    self.agent.spool.acknowledge([seq])
+                continue
             with self.agent.lock:
                 self.agent.spool.acknowledge([event["seq"] for event in batch])
             sent += int(answer.get("accepted", 0))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from array import array
 from pathlib import Path
 
@@ -226,3 +227,62 @@ def test_enrolment_error_is_french_and_state_untouched(tmp_path):
         enroll(tmp_path, "http://127.0.0.1:9", "clb_x")
     assert not (tmp_path / "box.json").exists() and not (tmp_path / "box.key").exists()
     assert json.loads(json.dumps({})) == {}
+
+
+def test_daemon_follows_the_auth_log_across_rotation_and_restart(tmp_path):
+    from clocher_box.runner import Daemon, RunConfig
+
+    log = tmp_path / "auth.log"
+    log.write_text(
+        "Nov 25 10:00:00 box sshd[1]: Failed password for root from 203.0.113.1 port 1 ssh2\n" * 9
+    )
+    failure = "Nov 25 13:14:{:02d} box sshd[2]: Failed password for root from {} port 22 ssh2\n"
+
+    def start() -> tuple[Daemon, threading.Thread]:
+        agent = Agent(tmp_path / "state", nft.Layout(), enforce=False)
+        agent.apply_policy(
+            {
+                "version": 1,
+                "scenarios": {"ssh-bruteforce": {"failures": 3, "window": 60, "duration": 60}},
+            }
+        )
+        daemon = Daemon(agent, None, RunConfig(auth_log=str(log), conntrack=False, interval=0.1))
+        thread = threading.Thread(target=daemon.run)
+        thread.start()
+        return daemon, thread
+
+    def blocked(daemon: Daemon) -> set[str]:
+        with daemon.agent.lock:
+            return {d.source for d in daemon.agent.state.decisions()}
+
+    def wait(predicate) -> None:
+        deadline = time.monotonic() + 10
+        while not predicate():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    daemon, thread = start()
+    try:
+        time.sleep(0.6)  # first start: the old lines (203.0.113.1) are history, not read
+        with log.open("a") as out:
+            out.writelines(failure.format(s, "203.0.113.2") for s in range(3))
+        wait(lambda: blocked(daemon) == {"203.0.113.2"})
+        # Rotation: the new file is read from its beginning.
+        log.rename(tmp_path / "auth.log.1")
+        log.write_text("".join(failure.format(s, "203.0.113.3") for s in range(3)))
+        wait(lambda: "203.0.113.3" in blocked(daemon))
+    finally:
+        daemon.stop.set()
+        thread.join(10)
+        daemon.agent.close()
+    # Lines written while the agent is down are read at restart, from where it stopped.
+    with log.open("a") as out:
+        out.writelines(failure.format(s, "203.0.113.4") for s in range(3))
+    daemon, thread = start()
+    try:
+        wait(lambda: "203.0.113.4" in blocked(daemon))
+        assert "203.0.113.1" not in blocked(daemon)
+    finally:
+        daemon.stop.set()
+        thread.join(10)
+        daemon.agent.close()
