@@ -53,8 +53,43 @@ def _agent(
     return Agent(state_dir, _layout(mode, wan, lan, management), enforce=enforce)
 
 
-@click.group()
-@click.version_option(__version__, message="clocher-box %(version)s")
+class _Option(click.Option):
+    """Shows its default as « défaut : … » (click only says it in English)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        if record is None:
+            return None
+        spec, text = record
+        return spec, text.replace("[default: ", "[défaut : ").replace("[required]", "[obligatoire]")
+
+
+class _FrenchHelp:
+    """`--help` described in French too, like everything else."""
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.help = "Affiche cette aide et quitte."
+        return option  # type: ignore[no-any-return]
+
+
+class _Command(_FrenchHelp, click.Command):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, click.Option):
+                param.__class__ = _Option
+
+
+class _Group(_FrenchHelp, click.Group):
+    command_class = _Command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    __version__, message="clocher-box %(version)s", help="Affiche la version et quitte."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Journal détaillé.")
 def main(verbose: bool) -> None:
     """Boîtier de sécurité Clocher : bloque les intrusions en bordure du réseau de la
