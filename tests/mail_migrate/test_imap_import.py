@@ -33,7 +33,9 @@ EXPECTED_NAMES = {
 TARGET_ONLY = {"Sent", "Drafts", "Trash", "Junk"}
 
 
-def source_snapshot(source_server):
+@pytest.fixture(scope="module")
+def source_listing(source_server):
+    """What the source holds, read once for the module (it never changes)."""
     return snapshot(
         source_server.imaps_port, source_server.user, source_server.password, EXPECTED_NAMES
     )
@@ -52,7 +54,7 @@ def assert_same(source, target):
 
 
 def test_imap_import_copies_everything_and_a_rerun_copies_nothing(
-    target_settings, source_server, make_box
+    target_settings, source_server, source_listing, make_box
 ):
     box = make_box("reprise", quota=400 * 1024 * 1024)
     source = services.imap_source(
@@ -62,7 +64,7 @@ def test_imap_import_copies_everything_and_a_rerun_copies_nothing(
     job = services.run(ACTOR, job, source)
     assert job.status == MailImportStatus.DONE, job.error
     assert job.total == 2000 and job.copied == 2000 and job.failed == 0
-    assert_same(source_snapshot(source_server), target_snapshot(target_settings, box))
+    assert_same(source_listing, target_snapshot(target_settings, box))
     # The temporary login is gone; the run is in the audit journal.
     assert not box.user.app_passwords.filter(name__startswith="Reprise", revoked_at=None).exists()
     assert AuditEntry.objects.filter(action="mail.import_finished", target=box.address).exists()
@@ -89,7 +91,7 @@ def _database_url() -> str:
 
 
 def test_import_killed_in_the_middle_resumes_without_duplicates(
-    target_settings, source_server, make_box, tmp_path, settings
+    target_settings, source_server, source_listing, make_box, tmp_path, settings
 ):
     box = make_box("interrompue", quota=400 * 1024 * 1024)
     password_file = tmp_path / "mdp"
@@ -129,7 +131,7 @@ def test_import_killed_in_the_middle_resumes_without_duplicates(
     assert job.status == MailImportStatus.DONE
     assert job.copied + job.skipped == 2000 and job.failed == 0
     # Folder by folder, the same messages exactly once.
-    assert_same(source_snapshot(source_server), target_snapshot(target_settings, box))
+    assert_same(source_listing, target_snapshot(target_settings, box))
 
 
 def test_wrong_password_is_a_clear_error(target_settings, source_server, make_box, tmp_path):

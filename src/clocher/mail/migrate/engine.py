@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from clocher.mail.migrate.sources import (
     BrokenMessage,
@@ -82,6 +83,7 @@ def _count(
         skipped=F("skipped") + skipped,
         failed=F("failed") + failed,
         current_folder=state.source_name[:500],
+        updated_at=timezone.now(),  # update() skips auto_now: this is the heartbeat
     )
 
 

@@ -200,7 +200,7 @@ def acquire_connections(job: MailImport, wanted: int, patience: float = 600) -> 
             if free > 0:
                 granted = max(1, min(wanted, free))
                 MailImport.objects.filter(pk=job.pk).update(
-                    connections=granted, status=MailImportStatus.RUNNING
+                    connections=granted, status=MailImportStatus.RUNNING, updated_at=timezone.now()
                 )
                 return granted
         if time.monotonic() > deadline:
@@ -244,6 +244,7 @@ def run(
     job = MailImport.objects.select_related("mailbox", "commune", "mailbox__user").get(pk=job.pk)
     MailImport.objects.filter(pk=job.pk).update(
         status=MailImportStatus.RUNNING,
+        updated_at=timezone.now(),
         started_at=timezone.now(),
         finished_at=None,
         total=0,
@@ -259,12 +260,13 @@ def run(
     try:
         record, password = _temporary_login(actor, job)
         login = (job.mailbox.address, password)
+        # The share of the source server's connections is taken before the first one.
+        granted = acquire_connections(job, connections or settings.MAIL_IMPORT_CONNECTIONS)
         plans = _plan(job, source, login)
         total = sum(len(p.listing.uids) for p in plans)
         MailImport.objects.filter(pk=job.pk).update(total=total)
         if on_total:
             on_total(total)
-        granted = acquire_connections(job, connections or settings.MAIL_IMPORT_CONNECTIONS)
         engine.run_folders(job, source, plans, login, granted, hook)
     except SourceError as exc:
         _fail(job, str(exc))
