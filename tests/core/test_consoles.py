@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from clocher.core import reference, services, tiles
@@ -22,9 +24,10 @@ def _locmem(settings):
 def test_operator_dashboard_shows_real_tiles_only(client_operator, commune_a):
     page = client_operator.get(reverse("core:operator_dashboard")).content.decode()
     assert "Communes" in page and "Adhésions" in page
-    # Services not built yet say so; no invented figures.
+    # Services not built yet say so (none once every service is in); no invented figures.
     planned = [t for t in tiles.all_tiles() if not t.available]
-    assert planned and page.count("Pas encore en service.") == len(planned)
+    assert page.count("Pas encore en service.") == len(planned)
+    assert all(f"<h2>{t.title}</h2>" in page or t.title in page for t in tiles.all_tiles())
     assert "<svg" in page and "Active : 1" in page
 
 
@@ -181,8 +184,11 @@ def test_operator_dashboard_query_count_is_constant(
     url = reverse("core:operator_dashboard")
     client_operator.get(url)
     make_commune("21271")
-    with django_assert_num_queries(21) as small:
+    # Each service's tile adds its own few queries: what matters is that the count does
+    # not grow with the number of communes.
+    with CaptureQueriesContext(connection) as small:
         client_operator.get(url)
+    assert len(small.captured_queries) <= 40
     for insee in ("21716", "21603", "21425", "21231", "21054"):
         make_commune(insee)
     services.load_department_prospects(ACTOR, "21")
