@@ -61,7 +61,9 @@ def test_admin_starts_an_imap_import_and_follows_it(
     assert "98 message(s) copié(s)" in page and small_source_server.password not in page
 
 
-def test_running_import_polls_its_progress_line(client_admin_a, commune_a, make_box):
+def test_running_import_polls_its_progress_line(
+    client_admin_a, client_operator, commune_a, make_box
+):
     box = make_box("encours")
     job = MailImport.objects.create(
         commune=commune_a,
@@ -79,3 +81,9 @@ def test_running_import_polls_its_progress_line(client_admin_a, commune_a, make_
     fragment = client_admin_a.get(status_url).content.decode()
     assert 'hx-trigger="every 1s"' in fragment and "25 %" in fragment
     assert "Archives/Année 2019" in fragment
+    # The operator's support follows it too.
+    assert client_operator.get(status_url).status_code == 200
+    page = reverse(
+        "mail:mail_import", kwargs={"insee": commune_a.insee, "mailbox_id": box.mailbox.pk}
+    )
+    assert "25 %" in client_operator.get(page).content.decode()

@@ -83,6 +83,11 @@ ENV_TEMPLATE = """\
 # CLOCHER_VAULT_IMPORT_MAX_BYTES=21474836480
 # CLOCHER_VAULT_IMPORT_MAX_ENTRIES=100000
 
+# Reprise de messagerie (clocher mail import) : connexions d'un import, et au plus
+# pour l'ensemble des imports vers un même serveur source.
+# CLOCHER_MAIL_IMPORT_CONNECTIONS=3
+# CLOCHER_MAIL_IMPORT_SERVER_CONNECTIONS=6
+
 # Bouclier : préfixes que nul boîtier ne bloque jamais (adresses du central, liaisons
 # d'administration ; séparés par des virgules), durée d'un blocage collectif, seuil de
 # force brute sur les connexions (échecs depuis une adresse dans la fenêtre).
