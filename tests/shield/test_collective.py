@@ -57,6 +57,8 @@ def test_a_source_that_attacked_one_commune_is_pushed_to_every_box(commune_a, co
         {"kind": "decision", "scenario": "country-policy"},  # no attack, only a country
         {"kind": "decision", "scenario": "blocklist"},
         {"kind": "decision", "scenario": "manual"},
+        {"kind": "decision", "scenario": "collective"},  # the box applying the central's list
+        {"kind": "decision", "scenario": "mail-bruteforce"},  # idem
         {"kind": "drops", "scenario": "port-scan"},  # flows dropped, not a new decision
         {"kind": "decision", "scenario": "port-scan", "source": "192.168.1.20"},  # local
         {"kind": "decision", "scenario": "port-scan", "source": "203.0.0.0/16"},  # too broad

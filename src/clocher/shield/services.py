@@ -50,8 +50,10 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_HEALTH_BYTES = 16 * 1024
 # Scenarios whose decision means "this source attacked a commune": the source is then
 # blocked at every box of the département (collective defence). Country policy, lists
-# and manual blocks say nothing about the source's behaviour.
-ATTACK_SCENARIOS = frozenset({"port-scan", "ssh-bruteforce", "mail-bruteforce"})
+# and manual blocks say nothing about the source's behaviour; `mail-bruteforce` and
+# `collective` come from the central itself, and a box reports the entries it applies
+# as decisions too: counting them would echo the central's own list back.
+ATTACK_SCENARIOS = frozenset({"port-scan", "ssh-bruteforce"})
 # The detectors' parameters every box receives with its policy.
 DETECTOR_PARAMETERS = {
     "port-scan": {"ports": 10, "window": 10, "duration": 14400},
