@@ -230,3 +230,23 @@ def test_signing_key_is_private_and_stable(settings):
     first = services.central_public_key()
     assert path.stat().st_mode & 0o777 == 0o600
     assert services.central_public_key() == first
+
+
+def test_departure_exports_then_purges_the_shield(commune_a, make_box, settings):
+    import zipfile
+
+    from clocher.onboarding import services as onboarding
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    box = make_box(commune_a, "boitier-partant")
+    box.send([box.event(seq=1, flows=7)])
+    services.set_countries(SYSTEM, commune_a, ["KP"])
+    export = onboarding.depart(SYSTEM, commune_a)
+    with zipfile.ZipFile(export.path) as archive:
+        settings_json = json.loads(archive.read("bouclier/bouclier.json"))
+        events_csv = archive.read("bouclier/evenements.csv").decode()
+    assert settings_json["boitiers"][0]["hostname"] == "boitier-partant"
+    assert settings_json["pays_bloques"] == ["KP"]
+    assert ",203.0.113.7,CN,port-scan,0,7" in events_csv
+    assert not Box.objects.exists() and not ShieldEvent.objects.exists()
+    assert box.signed("GET", "/api/shield/policy").status_code == 401

@@ -3,7 +3,11 @@ central brute-force detector under `clocher serve`."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import sys
+import zipfile
 
 from django.urls import reverse
 from django.utils import timezone
@@ -11,10 +15,12 @@ from django.utils import timezone
 from clocher.core import supervisor, tiles
 from clocher.core.audit import Actor
 from clocher.core.cli import INIT_STEPS
+from clocher.core.models import Commune
 from clocher.onboarding.models import ProvisioningRun
+from clocher.onboarding.services import register_exporter, register_purger
 from clocher.onboarding.steps import register_step
 from clocher.shield import services
-from clocher.shield.models import Box
+from clocher.shield.models import AllowEntry, Box, CountryPolicy, EnrolmentToken, ShieldEvent
 
 
 @register_step("shield", "Jeton d'enrôlement du boîtier de sécurité", position=50, service="shield")
@@ -78,3 +84,50 @@ def shield_detector() -> list[supervisor.Child]:
             "bouclier : listes en ligne", [*shield, "feed", "refresh", "--every", "21600"]
         ),
     ]
+
+
+EVENT_COLUMNS = ["box", "seq", "kind", "at", "source", "country", "scenario", "duration", "flows"]
+
+
+@register_exporter("bouclier")
+def export_shield(commune: Commune, archive: zipfile.ZipFile) -> None:
+    """The commune's boxes, allowlist, country policy, and every event of its boxes."""
+    boxes = [
+        {
+            "id": str(box.pk),
+            "hostname": box.hostname,
+            "version": box.version,
+            "enrolled_at": box.enrolled_at.isoformat(),
+            "revoked_at": box.revoked_at.isoformat() if box.revoked_at else None,
+        }
+        for box in Box.objects.filter(commune=commune)
+    ]
+    settings = {
+        "boitiers": boxes,
+        "liste_autorisation": list(
+            AllowEntry.objects.filter(commune=commune).values_list("prefix", flat=True)
+        ),
+        "pays_bloques": services.blocked_countries(commune),
+    }
+    archive.writestr("bouclier/bouclier.json", json.dumps(settings, ensure_ascii=False, indent=1))
+    with archive.open("bouclier/evenements.csv", "w", force_zip64=True) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(EVENT_COLUMNS)
+        rows = ShieldEvent.objects.filter(commune=commune).order_by("box_id", "seq")
+        for row in rows.values_list(*[c if c != "box" else "box_id" for c in EVENT_COLUMNS]):
+            writer.writerow(
+                [value.isoformat() if hasattr(value, "isoformat") else value for value in row]
+            )
+        text.flush()
+        text.detach()
+
+
+@register_purger("bouclier")
+def purge_shield(commune: Commune) -> None:
+    """Boxes go (their keys open nothing any more), with their events and settings."""
+    ShieldEvent.objects.filter(commune=commune).delete()
+    EnrolmentToken.objects.filter(commune=commune).delete()
+    Box.objects.filter(commune=commune).delete()
+    AllowEntry.objects.filter(commune=commune).delete()
+    CountryPolicy.objects.filter(commune=commune).delete()
