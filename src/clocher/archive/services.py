@@ -117,6 +117,9 @@ def deposit(actor: Actor, commune: Commune, given: DepositInput) -> Deposited:
     sha512 = hashlib.sha512(given.data).hexdigest()
     found = formats.identify(given.data, filename)
     key = store.blob_key(commune, sha256)
+    # The copy is stored before the token and the rows: if either fails, what remains is
+    # an unreferenced copy under its own SHA-256, which a later deposit of the same
+    # document reuses; never a row without its bytes.
     store.put_once(commune, key, given.data)
     try:
         stamp = tsa.stamp(bytes.fromhex(sha256))
