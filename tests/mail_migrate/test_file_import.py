@@ -16,7 +16,7 @@ from clocher.core.audit import Actor
 from clocher.mail.migrate import services
 from clocher.mail.migrate.sources import PstSource, SourceError, crlf, fingerprint
 from clocher.mail.models import MailImportFailure, MailImportStatus
-from tests.mail_migrate.conftest import snapshot
+from tests.mail_migrate.conftest import open_imap, snapshot
 from tests.mail_migrate.source_server import MALFORMED, corpus, plain, write_maildir
 
 ACTOR = Actor(label="tests")
@@ -212,3 +212,40 @@ def test_import_that_cannot_fit_the_quota_is_refused_before_copying(
     job = run(box, services.file_source("mbox", tmp_path / "gros.mbox"))
     assert job.status == MailImportStatus.FAILED and job.copied == 0
     assert "augmentez son quota" in job.error and "quota 2 Mio" in job.error
+
+
+def test_batch_appended_but_not_recorded_is_not_sent_again(target_settings, make_box, tmp_path):
+    """The state a kill between APPEND and commit leaves: a pending batch of which two
+    messages reached the target and one did not. The next run records the two, sends
+    the third and the rest, and the target holds each message once."""
+    from clocher.mail.models import MailImportFolder
+
+    path = tmp_path / "boite.mbox"
+    with path.open("wb") as handle:
+        for n in range(1, 7):
+            handle.write(
+                b"From a@b.fr Mon Jan  3 10:00:00 2011\n" + plain(n, f"Lettre {n}") + b"\n"
+            )
+    box = make_box("reprisecoupee")
+    source = services.file_source("mbox", path)
+    job = services.job_for(ACTOR, box.mailbox, source)
+    folder = source.folders()[0]
+    reader = source.open()
+    listing = reader.listing(folder)
+    batch = reader.fetch(folder, [1, 2, 3])
+    client = open_imap(target_settings.imaps_port, box.address, box.password)
+    uidnext = client.folder_status("INBOX", ["UIDNEXT"])[b"UIDNEXT"]
+    for message in batch[:2]:
+        client.append("INBOX", message.raw, message.flags, message.internal_date)
+    client.logout()
+    MailImportFolder.objects.create(
+        job=job,
+        source_name="INBOX",
+        target_name="INBOX",
+        uidvalidity=listing.uidvalidity,
+        pending={"uidnext": uidnext, "messages": [[m.uid, fingerprint(m.raw)] for m in batch]},
+    )
+    job = services.run(ACTOR, job, services.file_source("mbox", path))
+    assert (job.copied, job.skipped, job.failed) == (4, 2, 0)
+    inbox = target(target_settings, box)["INBOX"]
+    assert sum(inbox.values()) == 6 and set(inbox.values()) == {1}
