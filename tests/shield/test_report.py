@@ -266,3 +266,29 @@ def test_commune_admin_sets_blocked_countries(client_admin_a, commune_a, make_bo
     response = client_admin_a.post(url, {"countries": "Corée"}, follow=True)
     assert "invalide" in response.content.decode()
     assert box.policy()["countries_blocked"] == ["IR", "KP"]
+
+
+def test_alerts_are_mailed_to_the_operator_once(commune_a, make_box, settings):
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    box = make_box(commune_a, "boitier-muet")
+    assert services.send_alerts() == [] and not mail.outbox
+    hour_ago = timezone.now() - dt.timedelta(minutes=61)
+    Box.objects.filter(pk=box.box_id).update(last_seen=hour_ago)
+    assert [a.kind for a in services.send_alerts()] == ["silent"]
+    assert mail.outbox[0].to == ["numerique@cotedor.fr"]
+    assert "boitier-muet" in mail.outbox[0].body and "silencieux" in mail.outbox[0].body
+    assert services.send_alerts() == []  # told once
+    box.signed("POST", "/api/shield/heartbeat", {"version": "1", "health": {}})  # back
+    assert services.send_alerts() == []
+    # Later: told 3 h ago, back 2 h ago, silent since: a new silence, told again.
+    Box.objects.filter(pk=box.box_id).update(
+        silence_alerted_at=timezone.now() - dt.timedelta(hours=3),
+        last_seen=timezone.now() - dt.timedelta(hours=2),
+    )
+    assert [a.kind for a in services.send_alerts()] == ["silent"]
+    box.signed("POST", "/api/shield/heartbeat", {"version": "1", "health": {}})
+    box.send([box.event(flows=2000, at=timezone.now().isoformat())])
+    assert [a.kind for a in services.send_alerts()] == ["spike"]
+    assert services.send_alerts() == [] and len(mail.outbox) == 3

@@ -257,7 +257,8 @@ def sinkhole_command(domain: str, reason: str) -> None:
     "--every", type=int, default=0, help="Recommencer toutes les N secondes (0 : une fois)."
 )
 def detect_command(every: int) -> None:
-    """Force brute sur les services du département (web, IMAP, SMTP) → liste collective."""
+    """Force brute sur les services du département (web, IMAP, SMTP) → liste collective ;
+    alertes de la flotte (boîtier silencieux, pic d'attaque) envoyées à l'opérateur."""
     import time
 
     from django.db import close_old_connections
@@ -267,6 +268,8 @@ def detect_command(every: int) -> None:
     while True:
         found, spared = detect.detect_bruteforce()
         expired = services.purge_expired()
+        for alert in services.send_alerts():
+            console.print(f"alerte envoyée : {alert.box.hostname} — {alert.message}")
         for item in found:
             state = "nouveau" if item.new else "prolongé"
             console.print(

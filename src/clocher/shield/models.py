@@ -42,6 +42,9 @@ class Box(models.Model):
     health = models.JSONField("état", default=dict, blank=True)
     last_seq = models.PositiveBigIntegerField("dernier événement reçu", default=0)
     revoked_at = models.DateTimeField("révoqué le", null=True, blank=True)
+    # When the operator was last told, so that each alert is mailed once.
+    silence_alerted_at = models.DateTimeField(null=True, blank=True)
+    spike_alerted_on = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["commune__name", "hostname"]

@@ -791,6 +791,7 @@ class FleetRow:
 class Alert:
     box: Box
     message: str
+    kind: str = "silent"  # or "spike"
 
 
 # A box's drops today above both figures is an attack spike.
@@ -818,7 +819,9 @@ def fleet(boxes: QuerySet[Box]) -> tuple[list[FleetRow], list[Alert]]:
         if not online:
             since = box.last_seen.strftime("%d/%m/%Y %H:%M") if box.last_seen else "jamais"
             alerts.append(
-                Alert(box, f"silencieux depuis plus d'une heure (dernier contact : {since})")
+                Alert(
+                    box, f"silencieux depuis plus d'une heure (dernier contact : {since})", "silent"
+                )
             )
         baseline = week_flows.get(box.pk, 0) / 7
         if flows >= SPIKE_MIN_FLOWS and flows > SPIKE_FACTOR * baseline:
@@ -827,6 +830,40 @@ def fleet(boxes: QuerySet[Box]) -> tuple[list[FleetRow], list[Alert]]:
                     box,
                     f"pic d'attaque : {flows} flux bloqués aujourd'hui "
                     f"(moyenne {baseline:.0f}/jour)",
+                    "spike",
                 )
             )
     return rows, alerts
+
+
+def send_alerts(now: dt.datetime | None = None) -> list[Alert]:
+    """Mail the operator each new alert once: a box that went silent (again after it
+    came back), an attack spike (once a day per box)."""
+    from django.core.mail import send_mail
+
+    from clocher.core.models import Operator
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    _, alerts = fleet(Box.objects.filter(revoked_at__isnull=True))
+    fresh = []
+    for alert in alerts:
+        box = alert.box
+        if alert.kind == "silent":
+            if box.silence_alerted_at is not None and (
+                box.last_seen is None or box.silence_alerted_at > box.last_seen
+            ):
+                continue  # this silence was already told
+            Box.objects.filter(pk=box.pk).update(silence_alerted_at=now)
+        else:
+            if box.spike_alerted_on == today:
+                continue
+            Box.objects.filter(pk=box.pk).update(spike_alerted_on=today)
+        fresh.append(alert)
+    operator = Operator.objects.first()
+    if fresh and operator is not None and operator.contact_email:
+        lines = [f"- {a.box.hostname} ({a.box.commune.name}) : {a.message}" for a in fresh]
+        body = "Alertes des boîtiers de sécurité :\n\n" + "\n".join(lines) + "\n"
+        subject = f"Bouclier : {len(fresh)} alerte(s)"
+        send_mail(subject, body, None, [operator.contact_email], fail_silently=True)
+    return fresh
