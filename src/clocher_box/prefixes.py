@@ -46,13 +46,21 @@ def parse_v4(text: str) -> tuple[int, int] | None:
 
 
 def merge(firsts: array, lasts: array) -> tuple[array, array]:  # type: ignore[type-arg]
-    """Sorted, non-overlapping, non-adjacent intervals covering the same addresses."""
-    order = sorted(range(len(firsts)), key=firsts.__getitem__)
+    """Sorted, non-overlapping, non-adjacent IPv4 intervals covering the same addresses.
+
+    Feeds usually come sorted: then nothing is copied. Otherwise the pairs are sorted as
+    packed 64-bit integers (one Python int each, about 40 MB for a million, freed after).
+    """
+    count = len(firsts)
+    if all(firsts[i] <= firsts[i + 1] for i in range(count - 1)):
+        pairs: Iterable[tuple[int, int]] = zip(firsts, lasts, strict=True)
+    else:
+        packed = array("Q", sorted((f << 32) | last for f, last in zip(firsts, lasts, strict=True)))
+        pairs = ((p >> 32, p & 0xFFFFFFFF) for p in packed)
     out_first: array = array(firsts.typecode)  # type: ignore[type-arg]
     out_last: array = array(lasts.typecode)  # type: ignore[type-arg]
     current_first = current_last = -2
-    for index in order:
-        first, last = firsts[index], lasts[index]
+    for first, last in pairs:
         if first <= current_last + 1:
             if last > current_last:
                 current_last = last
