@@ -12,7 +12,7 @@ import zipfile
 from django.urls import reverse
 from django.utils import timezone
 
-from clocher.core import supervisor, tiles
+from clocher.core import health, supervisor, tiles
 from clocher.core.audit import Actor
 from clocher.core.cli import INIT_STEPS
 from clocher.core.models import Commune
@@ -52,6 +52,22 @@ def init_signing_key() -> str:
 
 
 INIT_STEPS.append(init_signing_key)
+
+
+@health.register
+def shield_signing_key() -> health.Health:
+    """The key that signs every policy: present, private (0600), usable."""
+    path = services.signing_key_path()
+    try:
+        mode = path.stat().st_mode & 0o777
+        services.central_public_key()
+        ok = mode == 0o600
+        detail = "clé présente (0600)" if ok else f"droits {mode:o} : attendu 600"
+    except OSError as exc:
+        ok, detail = False, f"absente ou illisible ({exc.__class__.__name__}) : clocher init"
+    except ValueError as exc:
+        ok, detail = False, f"clé invalide : {exc}"
+    return health.Health("bouclier (clé de signature)", str(path), ok, detail)
 
 
 @tiles.register("shield")
