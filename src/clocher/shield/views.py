@@ -3,6 +3,7 @@ boxes and report (through the scoping helper: a commune sees only its own)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -102,7 +103,7 @@ def lists(request: HttpRequest) -> HttpResponse:
         {
             "feeds": Feed.objects.all(),
             "allow": AllowEntry.objects.select_related("commune"),
-            "settings_allow": services.department_allowlist(),
+            "settings_allow": settings.SHIELD_ALLOWLIST,
             "collective": services.active_blocks()
             .filter(feed__isnull=True)
             .select_related("origin_commune")[:200],
