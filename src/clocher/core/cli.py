@@ -50,6 +50,8 @@ ENV_TEMPLATE = """\
 # CLOCHER_BIND=127.0.0.1:8000
 # CLOCHER_ALLOWED_HOSTS=localhost,127.0.0.1,[::1]
 # CLOCHER_WEB_WORKERS=2
+# Processus de tâches de fond (reprises de messagerie et de documents en parallèle).
+# CLOCHER_TASK_WORKERS=2
 
 # Clé secrète : générée dans {data_dir}/secret_key si absente.
 # CLOCHER_SECRET_KEY=
@@ -165,14 +167,18 @@ def init(demo: bool) -> None:
 @click.command()
 @click.option("--bind", default=None, help="Adresse d'écoute du web (défaut CLOCHER_BIND).")
 @click.option("--web-workers", default=None, type=int, help="Processus web (défaut 2).")
-def serve(bind: str | None, web_workers: int | None) -> None:
+@click.option(
+    "--task-workers", default=None, type=int, help="Processus de tâches de fond (défaut 2)."
+)
+def serve(bind: str | None, web_workers: int | None, task_workers: int | None) -> None:
     """Démarre la plateforme au premier plan : web, tâches de fond, démons."""
     from clocher.core import supervisor
 
     bind = bind or settings.BIND
     workers = web_workers or int(os.environ.get("CLOCHER_WEB_WORKERS", "2"))
     console.print(f"Clocher sur [bold]{settings.BASE_URL}[/] (écoute {bind}). Ctrl-C pour arrêter.")
-    sys.exit(supervisor.run(supervisor.core_children(bind, workers)))
+    tasks = task_workers or int(os.environ.get("CLOCHER_TASK_WORKERS", "2"))
+    sys.exit(supervisor.run(supervisor.core_children(bind, workers, tasks)))
 
 
 @click.command()

@@ -36,7 +36,9 @@ def register(factory: ChildFactory) -> ChildFactory:
     return factory
 
 
-def core_children(bind: str, web_workers: int) -> list[Child]:
+def core_children(bind: str, web_workers: int, task_workers: int = 2) -> list[Child]:
+    """The web server and `task_workers` task workers (imports of several mailboxes run
+    side by side; the database queue hands each task to one worker only)."""
     python = sys.executable
     return [
         Child(
@@ -60,7 +62,11 @@ def core_children(bind: str, web_workers: int) -> list[Child]:
                 "120",
             ],
         ),
-        Child("tâches", [python, "-m", "clocher.cli", "worker"]),
+    ] + [
+        Child(
+            f"tâches {n}" if task_workers > 1 else "tâches", [python, "-m", "clocher.cli", "worker"]
+        )
+        for n in range(1, max(1, task_workers) + 1)
     ]
 
 
