@@ -250,3 +250,19 @@ def test_departure_exports_then_purges_the_shield(commune_a, make_box, settings)
     assert ",203.0.113.7,CN,port-scan,0,7" in events_csv
     assert not Box.objects.exists() and not ShieldEvent.objects.exists()
     assert box.signed("GET", "/api/shield/policy").status_code == 401
+
+
+def test_policy_is_compressed_for_clients_that_accept_gzip(commune_a, make_box, tmp_path):
+    import gzip
+
+    from clocher.shield import feeds
+
+    listed = tmp_path / "liste.txt"
+    listed.write_text("".join(f"198.18.{i // 256}.{i % 256}\n" for i in range(3000)))
+    feeds.import_feed(SYSTEM, "grande", str(listed))
+    box = make_box(commune_a)
+    response = box.signed("GET", "/api/shield/policy", **{"Accept-Encoding": "gzip"})
+    assert response["Content-Encoding"] == "gzip"
+    envelope = json.loads(gzip.decompress(response.content))
+    assert len(protocol.open_envelope(box.central_key, envelope)["blocklist"]) == 3000
+    assert len(response.content) * 3 < len(json.dumps(envelope))
