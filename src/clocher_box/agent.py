@@ -320,7 +320,7 @@ class Agent:
         )
         if not protected:
             return parsed.v4_first, parsed.v4_last
-        firsts, lasts = array("L"), array("L")
+        firsts, lasts = array("I"), array("I")
         for first, last in zip(parsed.v4_first, parsed.v4_last, strict=True):
             if any(first <= p_last and last >= p_first for p_first, p_last in protected):
                 address, plen = next(prefixes.interval_to_cidrs(first, last))

@@ -48,15 +48,20 @@ def parse_v4(text: str) -> tuple[int, int] | None:
 def merge(firsts: array, lasts: array) -> tuple[array, array]:  # type: ignore[type-arg]
     """Sorted, non-overlapping, non-adjacent IPv4 intervals covering the same addresses.
 
-    Feeds usually come sorted: then nothing is copied. Otherwise the pairs are sorted as
-    packed 64-bit integers (one Python int each, about 40 MB for a million, freed after).
+    Feeds usually come sorted: then nothing is copied. Otherwise the pairs are bucketed
+    by first octet as packed 64-bit integers and each bucket sorted on its own, so the
+    transient Python list is a 256th of the feed (a sort of the whole list would hold
+    a million Python ints, 40 MB, at once).
     """
     count = len(firsts)
+    pairs: Iterable[tuple[int, int]]
     if all(firsts[i] <= firsts[i + 1] for i in range(count - 1)):
-        pairs: Iterable[tuple[int, int]] = zip(firsts, lasts, strict=True)
+        pairs = zip(firsts, lasts, strict=True)
     else:
-        packed = array("Q", sorted((f << 32) | last for f, last in zip(firsts, lasts, strict=True)))
-        pairs = ((p >> 32, p & 0xFFFFFFFF) for p in packed)
+        buckets = [array("Q") for _ in range(256)]
+        for first, last in zip(firsts, lasts, strict=True):
+            buckets[first >> 24].append((first << 32) | last)
+        pairs = _sorted_buckets(buckets)
     out_first: array = array(firsts.typecode)  # type: ignore[type-arg]
     out_last: array = array(lasts.typecode)  # type: ignore[type-arg]
     current_first = current_last = -2
@@ -73,6 +78,13 @@ def merge(firsts: array, lasts: array) -> tuple[array, array]:  # type: ignore[t
         out_first.append(current_first)
         out_last.append(current_last)
     return out_first, out_last
+
+
+def _sorted_buckets(buckets: list[array]) -> Iterator[tuple[int, int]]:  # type: ignore[type-arg]
+    for index, bucket in enumerate(buckets):
+        for packed in sorted(bucket):
+            yield packed >> 32, packed & 0xFFFFFFFF
+        buckets[index] = array("Q")  # freed as we go
 
 
 def interval_to_cidrs(first: int, last: int, bits: int = V4_BITS) -> Iterator[tuple[int, int]]:

@@ -27,7 +27,7 @@ from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 from pytest_django.live_server_helper import LiveServer
 
 from clocher.shield import feeds, report, services
-from clocher.shield.models import Box, ShieldEvent
+from clocher.shield.models import Box, FeedPurpose, ShieldEvent
 from tests.box.netns import Lab, available
 from tests.conftest import SYSTEM
 
@@ -107,7 +107,13 @@ def build(lab: Lab, tmp: Path) -> dict[str, str]:
     lab.link(box, "lan0", lan, "eth0")
     lab.link(None, f"{prefix}m", box, "mgmt0")
     lab.address(
-        att, "att0", "203.0.113.10/24", "203.0.113.20/24", "203.0.113.30/24", "203.0.113.200/24"
+        att,
+        "att0",
+        "203.0.113.10/24",
+        "203.0.113.20/24",
+        "203.0.113.30/24",
+        "203.0.113.66/24",
+        "203.0.113.200/24",
     )
     lab.exec(att, "ip", "route", "add", "192.0.2.0/24", "via", "203.0.113.1")
     lab.address(box, "wan0", "203.0.113.1/24")
@@ -120,8 +126,15 @@ def build(lab: Lab, tmp: Path) -> dict[str, str]:
     return {"att": att, "box": box, "lan": lan}
 
 
-def connect(lab: Lab, ns: str, source: str, ports: list[int], timeout: float = 0.5) -> list[str]:
-    args = [source, "192.0.2.10", str(timeout), *map(str, ports)]
+def connect(
+    lab: Lab,
+    ns: str,
+    source: str,
+    ports: list[int],
+    timeout: float = 0.5,
+    target: str = "192.0.2.10",
+) -> list[str]:
+    args = [source, target, str(timeout), *map(str, ports)]
     return json.loads(lab.python(ns, CONNECT, *args, timeout=60))
 
 
@@ -169,6 +182,9 @@ def test_box_blocks_reports_and_survives_the_central(
     try:
         # Operator side: a feed with the blocklisted address, a blocked country, a sinkhole.
         feeds.import_feed(SYSTEM, "e2e-list", "e2e.txt", lines=["203.0.113.20/32 ; SBL1"])
+        feeds.import_feed(
+            SYSTEM, "e2e-c2", "c2.txt", purpose=FeedPurpose.C2, lines=["203.0.113.66"]
+        )
         services.set_countries(SYSTEM, commune_a, ["KP"])
         services.add_sinkhole(SYSTEM, "phish.example", "hameçonnage")
         token = services.issue_token(SYSTEM, commune_a).token
@@ -264,6 +280,10 @@ def test_box_blocks_reports_and_survives_the_central(
         counters = rule_counters(lab, box_ns)
         assert counters["blocked4"] >= 2 and counters["feed4"] >= 1 and counters["country4"] >= 1
 
+        # The LAN host cannot reach the command-and-control address (whose host is up).
+        assert counters["c2_4"] == 0
+        assert connect(lab, lan, "192.0.2.10", [443], target="203.0.113.66") == ["timeout"]
+
         # The sinkhole answers for the domain and its subdomains.
         assert lab.python(lan, DNS_QUERY, "login.phish.example").split() == ["0.0.0.0"]  # noqa: S104
 
@@ -276,6 +296,7 @@ def test_box_blocks_reports_and_survives_the_central(
                 ("drops", "blocklist", "203.0.113.20"),
                 ("drops", "country-policy", "203.0.113.200"),
                 ("drops", "dns-sinkhole", "192.0.2.10"),
+                ("drops", "c2-outbound", "203.0.113.66"),
             } <= got
 
         wait_for(arrived, what="événements au central")
@@ -314,6 +335,26 @@ def test_box_blocks_reports_and_survives_the_central(
         box_proc = None
         seqs = [e.seq for e in events(box_id)]
         assert seqs == list(range(1, len(seqs) + 1))  # none lost, none twice
+
+        # Agent stopped: the kernel keeps dropping; status says what and why; unblock.
+        def box_command(*args: str) -> str:
+            done = subprocess.run(
+                ["ip", "netns", "exec", box_ns, str(BOX), *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            )
+            return done.stdout
+
+        status = json.loads(box_command("status", "--json"))
+        reasons = {d["source"]: d["scenario"] for d in status["decisions"]}
+        assert reasons["203.0.113.10"] == reasons["203.0.113.30"] == "port-scan"
+        assert status["counters"]["blocked4"] >= 3 and status["health"]["spool_backlog"] == 0
+        assert connect(lab, att, "203.0.113.10", [8080]) == ["timeout"]
+        assert "débloquée" in box_command("unblock", "203.0.113.10")
+        assert connect(lab, att, "203.0.113.10", [8080]) == ["open"]
     except BaseException:
         print((tmp_path / "box.log").read_text() if (tmp_path / "box.log").exists() else "")
         raise

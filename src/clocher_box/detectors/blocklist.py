@@ -21,8 +21,9 @@ MAX_EXAMPLES = 5
 
 @dataclass
 class ParsedList:
-    v4_first: array = field(default_factory=lambda: array("L"))  # type: ignore[type-arg]
-    v4_last: array = field(default_factory=lambda: array("L"))  # type: ignore[type-arg]
+    # "I": 4 bytes per address ("L" is 8 on 64-bit Linux).
+    v4_first: array = field(default_factory=lambda: array("I"))  # type: ignore[type-arg]
+    v4_last: array = field(default_factory=lambda: array("I"))  # type: ignore[type-arg]
     v6: list[ipaddress.IPv6Network] = field(default_factory=list)
     entries: int = 0
     malformed: int = 0
