@@ -73,7 +73,14 @@ class Agent:
         self.layout = layout
         self.table = nft.Table(nft.Nft(nft_backend), layout) if enforce else None
         self.started = time.time()
+        self._feed4_cache: array | None = None  # type: ignore[type-arg]
         self.recoveries = [p for p in (self.spool.recovered_from, self.state.recovered_from) if p]
+
+    def _feed4(self) -> array:  # type: ignore[type-arg]
+        """The loaded IPv4 feed (packed CIDRs), read from disk once."""
+        if self._feed4_cache is None:
+            self._feed4_cache = self.state.load_feed()[0]
+        return self._feed4_cache
 
     # --- what must never be blocked ------------------------------------------------------
 
@@ -227,7 +234,7 @@ class Agent:
             if other.version == network.version and other.overlaps(network):  # type: ignore[arg-type]
                 return decision.scenario
         if network.version == 4:
-            packed, _ = self.state.load_feed()
+            packed = self._feed4()
             value = int(network.network_address)
             index = bisect.bisect_right(packed, (value << 8) | 0xFF) - 1
             if index >= 0:
@@ -300,6 +307,7 @@ class Agent:
                         sorted(old6_set - new6_set, key=str),
                     )
             self.state.save_feed(packed, [str(n) for n in v6_collapsed])
+            self._feed4_cache = packed
             report.prefixes = len(packed) + len(v6_collapsed)
             report.added, report.removed = len(added), len(removed)
             for refused in report.refused:
@@ -403,7 +411,8 @@ class Agent:
 
     def health(self) -> dict[str, Any]:
         with self.lock:
-            packed, v6 = self.state.load_feed()
+            v6 = self.state.load_feed()[1]
+            packed = self._feed4()
             nft_state = "désactivé"
             if self.table is not None:
                 nft_state = "ok" if self.table.exists() else "absent"
