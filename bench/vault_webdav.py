@@ -49,11 +49,21 @@ def rclone(env: dict[str, str], *args: str) -> None:
     subprocess.run(["rclone", *args, "--transfers", "4"], env=env, check=True)  # noqa: S603, S607
 
 
+def _workers(master_pid: int) -> list[str]:
+    return Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+
+
+def reset_peak_rss(master_pid: int) -> None:
+    """Start the workers' VmHWM afresh (Linux: `5` in clear_refs), so that the next
+    peak is that of the next transfer, not of everything since they started."""
+    for pid in _workers(master_pid):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 def peak_rss(master_pid: int) -> int:
     """Largest VmHWM among the gunicorn master's children (its workers)."""
-    path = Path(f"/proc/{master_pid}/task/{master_pid}/children")
     peaks = []
-    for pid in path.read_text().split():
+    for pid in _workers(master_pid):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 peaks.append(int(line.split()[1]) * 1024)
@@ -183,6 +193,8 @@ def measure(
     results: dict[str, dict[str, float]] = {}
     for name in ("clocher", "pair"):
         back = work / f"retour-{name}"
+        if name == "clocher":
+            reset_peak_rss(clocher.pid)
         results[name] = {
             "grand ↑": timed(lambda n=name: rclone(client_env, "copy", str(large), f"{n}:g")),
         }
@@ -208,6 +220,7 @@ def measure(
         huge = work / "creux.bin"
         with huge.open("wb") as out:
             out.truncate(HUGE_MB << 20)
+        reset_peak_rss(clocher.pid)
         huge_seconds = timed(lambda: rclone(client_env, "copy", str(huge), "clocher:h"))
         results["clocher"]["rss huge"] = peak_rss(clocher.pid)
     clocher_propfind = propfind_ms(
@@ -248,7 +261,7 @@ def report(
         rss = results["clocher"]["rss huge"] / 2**20
         print(
             f"Fichier creux de {HUGE_MB} Mio envoyé en {huge_seconds:.0f} s ; "
-            f"RSS max d'un worker depuis le début : {rss:.0f} Mio"
+            f"RSS max d'un worker pendant cet envoi : {rss:.0f} Mio"
         )
 
 
