@@ -98,6 +98,16 @@ ENV_TEMPLATE = """\
 # CLOCHER_SHIELD_BRUTEFORCE_FAILURES=20
 # CLOCHER_SHIELD_BRUTEFORCE_WINDOW_MINUTES=10
 
+# Archivage probant : copies scellées (ou seau S3 propre à l'archive quand le coffre est
+# sur S3) ; autorité d'horodatage RFC 3161 — vide : celle intégrée à Clocher, NON
+# qualifiée ; pour un horodatage qualifié eIDAS, l'URL de l'autorité et sa chaîne.
+# CLOCHER_ARCHIVE_DIR={data_dir}/archive
+# CLOCHER_ARCHIVE_S3_BUCKET=clocher-archives
+# CLOCHER_ARCHIVE_TSA_URL=
+# CLOCHER_ARCHIVE_TSA_NAME=
+# CLOCHER_ARCHIVE_TSA_QUALIFIED=0
+# CLOCHER_ARCHIVE_TSA_CA_FILE=
+
 # Connexion OpenID Connect (compatible ProConnect), activée si le client est défini.
 # CLOCHER_OIDC_CLIENT_ID=
 # CLOCHER_OIDC_CLIENT_SECRET=
