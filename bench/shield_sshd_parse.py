@@ -8,7 +8,7 @@ online): the bench fetches it with `apt-get download` into its cache dir, unpack
 the package (syslog-logs, sshd-logs, dateparse-enrich, ssh-bf), registers a local
 machine (`cscli machines add --auto`) and replays the file:
 `crowdsec -c CONFIG -dsn file://LOG -type syslog`.
-Usage: .venv/bin/python bench/shield_sshd_parse.py [--lines 200000] [--work DIR]
+Usage: .venv/bin/python bench/shield_sshd_parse.py [--lines 100000] [--work DIR]
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ api:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument(
         "--work", type=Path, default=Path(tempfile.gettempdir()) / "clocher-bench-shield"
     )
