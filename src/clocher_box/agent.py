@@ -135,12 +135,19 @@ class Agent:
 
     def _load_countries(self, codes: Sequence[str]) -> None:
         assert self.table is not None
-        found: list[nft.Network] = []
-        for code in codes:
-            found.extend(geo.country_networks(code))
         protected = self.protected()
-        v4, v6 = nft.collapse(n for n in found if nft.overlaps_any(n, protected) is None)
-        self.table.replace("country", [(n, None) for n in v4 + v6])
+        firsts, lasts = array("I"), array("I")
+        v6: list[nft.Network] = []
+        for code in codes:
+            for network in geo.country_networks(code):
+                if nft.overlaps_any(network, protected) is not None:
+                    continue
+                if network.version == 4:
+                    firsts.append(int(network.network_address))
+                    lasts.append(int(network.broadcast_address))
+                else:
+                    v6.append(network)
+        self.table.load_sharded("country", pack_v4(firsts, lasts), nft.collapse(v6)[1])
 
     # --- decisions -----------------------------------------------------------------------
 

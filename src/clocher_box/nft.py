@@ -13,7 +13,8 @@ Layout (see docs/shield.md, "The box's nftables table"):
   IPv4 split in 256 sets by first octet behind a verdict map (`feedmap4`): the kernel's
   interval sets (rbtree) check overlaps by walking their elements on insertion, so a
   delta into one million-element set costs minutes where 256 shards cost a second;
-- `country4/country6`: ranges of the countries the commune blocks;
+- `country4_00…country4_ff` (sharded like the feed), `country6`: ranges of the
+  countries the commune blocks;
 - `c2_4/c2_6`: command-and-control addresses, outbound to them is dropped;
 - `hits4/hits6` and `c2hits4/c2hits6`: dynamic sets fed by the drop rules, one element
   per dropped source (or LAN host → C2 pair) with its own counter, so that the agent
@@ -42,7 +43,9 @@ FAMILY = "inet"
 # Elements per nft command during bulk loads: keeps libnftables' own memory bounded
 # (it builds a netlink message per element) while amortising the per-call cost.
 BATCH = 20_000
-FEED_SHARDS = 256
+SHARDS = 256
+# IPv4 sets split by first octet (see the module's docstring).
+SHARDED = ("feed", "country")
 # Priority of the agent's filter chains: before the usual `filter` (0) chains of the host.
 PRIORITY = -10
 
@@ -145,7 +148,7 @@ class Nft:
         return [item for item in json.loads(output).get("nftables", []) if "metainfo" not in item]
 
     def run_text(self, commands: bytes) -> None:
-        """Commands in nft's native syntax (bulk element lists only, see _feed4_batches)."""
+        """Commands in nft's native syntax (bulk element lists only, see _shard_batches)."""
         self.backend.run(commands)
 
     def list(self, kind: str, name: str) -> dict[str, Any] | None:
@@ -224,6 +227,14 @@ def overlaps_any(network: Network, protected: Sequence[Network]) -> Network | No
     return None
 
 
+def _element_in(base: str, network: Network, timeout: int | None = None) -> Any:
+    """An element as set `base` stores it (with every protocol for the pipapo sets)."""
+    if base in CONCAT_BASES:
+        value = element(network)
+        return {"concat": [value, {"range": [0, 255]}]}
+    return element(network, timeout)
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -274,8 +285,17 @@ _COUNTER: dict[str, Any] = {"counter": None}
 # the set, and spares nft's user space fetching every element of the table's interval
 # sets before each change (rbtree sets: +500 bytes of agent memory per element).
 _L4PROTO: dict[str, Any] = {"meta": {"key": "l4proto"}}
+# Sets that may be large are pipapo sets for the same reason (a country: 30,000 ranges).
+CONCAT_BASES = ("country", "feed4_", "country4_")
 _DROP: dict[str, Any] = {"drop": None}
 _ACCEPT: dict[str, Any] = {"accept": None}
+
+
+def _source_match(proto: str, set_name: str) -> dict[str, Any]:
+    saddr: Any = {"payload": {"protocol": proto, "field": "saddr"}}
+    if set_name.startswith(CONCAT_BASES):
+        saddr = {"concat": [saddr, _L4PROTO]}
+    return {"match": {"op": "==", "left": saddr, "right": f"@{set_name}"}}
 
 
 def _update_hits(key: Any, hits: str) -> dict[str, Any]:
@@ -293,7 +313,6 @@ def table_commands(layout: Layout) -> list[dict[str, Any]]:
         cmds += [
             _set(f"allow{v}", kind, ["interval"]),
             _set(f"blocked{v}", kind, ["interval", "timeout"]),
-            _set(f"country{v}", kind, ["interval"]),
             _set(f"c2_{v}", kind, ["interval"]),
             _set(f"hits{v}", kind, ["timeout"], timeout=86400, size=65536, stmt=[_COUNTER]),
             _set(
@@ -306,22 +325,24 @@ def table_commands(layout: Layout) -> list[dict[str, Any]]:
             ),
         ]
     cmds.append(_set("feed6", "ipv6_addr", ["interval", "timeout"]))
-    cmds.append(_set("feedmap4", "ipv4_addr", ["interval"], map="verdict"))
-    for shard in range(FEED_SHARDS):
-        name = feed_shard(shard)
-        cmds.append(_set(name, ["ipv4_addr", "inet_proto"], ["interval", "timeout"]))
-        cmds.append({"add": {"chain": {"family": FAMILY, "table": TABLE, "name": name}}})
-        saddr = {"payload": {"protocol": "ip", "field": "saddr"}}
-        cmds.append(
-            _rule(
-                name,
-                {"match": {"op": "==", "left": {"concat": [saddr, _L4PROTO]}, "right": f"@{name}"}},
-                _update_hits(saddr, "hits4"),
-                _COUNTER,
-                _DROP,
-                comment="feed4",
+    cmds.append(_set("country6", ["ipv6_addr", "inet_proto"], ["interval"]))
+    saddr4 = {"payload": {"protocol": "ip", "field": "saddr"}}
+    for base in SHARDED:
+        cmds.append(_set(f"{base}map4", "ipv4_addr", ["interval"], map="verdict"))
+        for shard in range(SHARDS):
+            name = shard_name(base, shard)
+            cmds.append(_set(name, ["ipv4_addr", "inet_proto"], ["interval", "timeout"]))
+            cmds.append({"add": {"chain": {"family": FAMILY, "table": TABLE, "name": name}}})
+            cmds.append(
+                _rule(
+                    name,
+                    _source_match("ip", name),
+                    _update_hits(saddr4, "hits4"),
+                    _COUNTER,
+                    _DROP,
+                    comment=f"{base}4",
+                )
             )
-        )
     hooks = [("input", "input")]
     if layout.mode == "gateway":
         hooks.append(("forward", "forward"))
@@ -376,17 +397,16 @@ def _chain_rules(chain: str, layout: Layout) -> list[dict[str, Any]]:
     for v, proto in (("4", "ip"), ("6", "ip6")):
         saddr = {"payload": {"protocol": proto, "field": "saddr"}}
         daddr = {"payload": {"protocol": proto, "field": "daddr"}}
-        if v == "4":
-            vmap = {"vmap": {"key": saddr, "data": "@feedmap4"}}
-            rules.append(_rule(chain, *inbound, vmap, comment="feed4 shards"))
         for name in ("blocked", "feed", "country"):
-            if f"{name}{v}" == "feed4":
+            if v == "4" and name in SHARDED:
+                vmap = {"vmap": {"key": saddr, "data": f"@{name}map4"}}
+                rules.append(_rule(chain, *inbound, vmap, comment=f"{name}4 shards"))
                 continue
             rules.append(
                 _rule(
                     chain,
                     *inbound,
-                    _match("saddr", proto, f"@{name}{v}"),
+                    _source_match(proto, f"{name}{v}"),
                     _update_hits(saddr, f"hits{v}"),
                     _COUNTER,
                     _DROP,
@@ -464,7 +484,7 @@ def _elements_cmd(verb: str, set_name: str, elements: Sequence[Any]) -> dict[str
     }
 
 
-def _feed4_batches(verb: str, packed: Sequence[int]) -> Iterator[bytes]:
+def _shard_batches(verb: str, base: str, packed: Sequence[int]) -> Iterator[bytes]:
     """Commands writing packed IPv4 CIDRs (sorted) to their shards, BATCH elements each.
 
     The one place where the agent writes nft's native syntax instead of JSON: element
@@ -480,39 +500,42 @@ def _feed4_batches(verb: str, packed: Sequence[int]) -> Iterator[bytes]:
         address, plen = item >> 8, item & 0xFF
         if address >> 24 != shard:
             if elems:
-                lines.append(_elements_text(verb, shard, elems))
+                lines.append(_elements_text(verb, base, shard, elems))
             shard, elems = address >> 24, []
         elems.append(prefixes.cidr_text(address, plen))
         pending += 1
         if pending >= BATCH:
-            lines.append(_elements_text(verb, shard, elems))
+            lines.append(_elements_text(verb, base, shard, elems))
             yield "\n".join(lines).encode()
             lines, elems, pending = [], [], 0
     if elems:
-        lines.append(_elements_text(verb, shard, elems))
+        lines.append(_elements_text(verb, base, shard, elems))
     if lines:
         yield "\n".join(lines).encode()
 
 
-def _elements_text(verb: str, shard: int, elems: list[str]) -> str:
+def _elements_text(verb: str, base: str, shard: int, elems: list[str]) -> str:
     values = " . 0-255, ".join(elems)
-    return f"{verb} element {FAMILY} {TABLE} {feed_shard(shard)} {{ {values} . 0-255 }}"
+    return f"{verb} element {FAMILY} {TABLE} {shard_name(base, shard)} {{ {values} . 0-255 }}"
 
 
 def _text6(verb: str, network: Network) -> bytes:
     return f"{verb} element {FAMILY} {TABLE} feed6 {{ {network} }}".encode()
 
 
-def feed_map_elements() -> list[Any]:
-    """`N.0.0.0/8 : jump feed4_NN` for each shard."""
+def shard_map_elements(base: str) -> list[Any]:
+    """`N.0.0.0/8 : jump <base>4_NN` for each shard."""
     return [
-        [element(ipaddress.IPv4Network((shard << 24, 8))), {"jump": {"target": feed_shard(shard)}}]
-        for shard in range(FEED_SHARDS)
+        [
+            element(ipaddress.IPv4Network((shard << 24, 8))),
+            {"jump": {"target": shard_name(base, shard)}},
+        ]
+        for shard in range(SHARDS)
     ]
 
 
-def feed_shard(index: int) -> str:
-    return f"feed4_{index:02x}"
+def shard_name(base: str, index: int) -> str:
+    return f"{base}4_{index:02x}"
 
 
 def flush_set_cmd(set_name: str) -> dict[str, Any]:
@@ -529,7 +552,9 @@ class Table:
     def create(self) -> None:
         self.nft.run(table_commands(self.layout) + output_chain_commands(self.layout))
         # The kernel refuses (ENOENT) map elements jumping to chains of the same batch.
-        self.nft.run([_elements_cmd("add", "feedmap4", feed_map_elements())])
+        self.nft.run(
+            [_elements_cmd("add", f"{base}map4", shard_map_elements(base)) for base in SHARDED]
+        )
 
     def exists(self) -> bool:
         return self.nft.list("set", "blocked4") is not None
@@ -545,13 +570,13 @@ class Table:
     def add(self, base: str, items: Sequence[tuple[Network, int | None]]) -> None:
         """Adds (network, timeout) pairs to `base`4/6, in batches."""
         for suffix in ("4", "6"):
-            elems = [element(n, t) for n, t in items if set_suffix(n) == suffix]
+            elems = [_element_in(base, n, t) for n, t in items if set_suffix(n) == suffix]
             for chunk in _chunks(elems, BATCH):
                 self.nft.run([_elements_cmd("add", f"{base}{suffix}", chunk)])
 
     def delete(self, base: str, networks: Sequence[Network]) -> None:
         for suffix in ("4", "6"):
-            elems = [element(n) for n in networks if set_suffix(n) == suffix]
+            elems = [_element_in(base, n) for n in networks if set_suffix(n) == suffix]
             for chunk in _chunks(elems, BATCH):
                 self.nft.run([_elements_cmd("delete", f"{base}{suffix}", chunk)])
 
@@ -560,7 +585,7 @@ class Table:
         if len(items) <= BATCH:
             cmds = [flush_set_cmd(f"{base}4"), flush_set_cmd(f"{base}6")]
             for suffix in ("4", "6"):
-                elems = [element(n, t) for n, t in items if set_suffix(n) == suffix]
+                elems = [_element_in(base, n, t) for n, t in items if set_suffix(n) == suffix]
                 if elems:
                     cmds.append(_elements_cmd("add", f"{base}{suffix}", elems))
             self.nft.run(cmds)
@@ -568,14 +593,18 @@ class Table:
         self.nft.run([flush_set_cmd(f"{base}4"), flush_set_cmd(f"{base}6")])
         self.add(base, items)
 
-    def load_feed(self, packed4: Sequence[int], networks6: Sequence[Network]) -> None:
-        """Replaces the bulk feed: IPv4 as packed sorted CIDRs (address << 8 | length)."""
+    def load_sharded(self, base: str, packed4: Sequence[int], networks6: Sequence[Network]) -> None:
+        """Replaces a sharded set's content: IPv4 as packed sorted CIDRs (address << 8 |
+        length, none shorter than /8), IPv6 networks."""
         self.nft.run(
-            [flush_set_cmd(feed_shard(shard)) for shard in range(FEED_SHARDS)]
-            + [flush_set_cmd("feed6")]
+            [flush_set_cmd(shard_name(base, shard)) for shard in range(SHARDS)]
+            + [flush_set_cmd(f"{base}6")]
         )
-        self._feed4("add", packed4)
-        self.add("feed", [(n, None) for n in networks6])
+        self._sharded(base, "add", packed4)
+        self.add(base, [(n, None) for n in networks6])
+
+    def load_feed(self, packed4: Sequence[int], networks6: Sequence[Network]) -> None:
+        self.load_sharded("feed", packed4, networks6)
 
     def feed_delta(
         self,
@@ -587,20 +616,20 @@ class Table:
         """Applies a difference to the feed, removals before additions (a merged prefix
         may replace its parts); in one atomic batch when it is small."""
         if len(added4) + len(removed4) + len(added6) + len(removed6) <= BATCH:
-            lines = [*_feed4_batches("delete", removed4)]
+            lines = [*_shard_batches("delete", "feed", removed4)]
             lines += [_text6("delete", n) for n in removed6]
-            lines += [*_feed4_batches("add", added4)]
+            lines += [*_shard_batches("add", "feed", added4)]
             lines += [_text6("add", n) for n in added6]
             if lines:
                 self.nft.run_text(b"\n".join(lines))
             return
-        self._feed4("delete", removed4)
+        self._sharded("feed", "delete", removed4)
         self.delete("feed", list(removed6))
-        self._feed4("add", added4)
+        self._sharded("feed", "add", added4)
         self.add("feed", [(n, None) for n in added6])
 
-    def _feed4(self, verb: str, packed: Sequence[int]) -> None:
-        for batch in _feed4_batches(verb, packed):
+    def _sharded(self, base: str, verb: str, packed: Sequence[int]) -> None:
+        for batch in _shard_batches(verb, base, packed):
             self.nft.run_text(batch)
 
     def elements(self, set_name: str) -> list[dict[str, Any]]:
