@@ -258,6 +258,8 @@ class Daemon:
                 proc.kill()
         for server in self.dns_servers:
             server.stop()
+        for thread in self.threads:  # they use the agent, closed after us
+            thread.join(5)
         try:
             self.agent.collect_drops()
             self.flush()
