@@ -13,14 +13,18 @@ Public routes are listed below with the reason they are public.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from clocher.core.models import AuditEntry, Membership
-from tests.conftest import logged_in
+from clocher.accounts.models import User
+from clocher.core import services
+from clocher.core.models import AuditEntry, Commune, CommuneStatus, Membership, Role
+from tests.conftest import SYSTEM, _member, logged_in
 
 # Routes anyone may reach, and why. Everything else is private.
 PUBLIC = {
@@ -88,12 +92,60 @@ def all_routes() -> list[tuple[str, list[str]]]:
 PRIVATE_ROUTES = [(name, kwargs) for name, kwargs in all_routes() if name not in PUBLIC]
 
 
-@pytest.fixture
-def victim(commune_a, admin_a, agent_a, operator) -> dict[str, Any]:
-    """Objects of commune A, by the URL parameter names that designate them."""
+@dataclass
+class World:
+    commune_a: Commune
+    commune_b: Commune
+    admin_b: User
+    agent_b: User
+    victim: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker) -> Iterator[World]:
+    """Commune A with its objects, and B's people, made once for the whole matrix (it
+    costs seconds: mailboxes, sealed files, archives…) inside a transaction rolled back
+    at the end. Each test runs in a savepoint of it, so what a test changes is undone."""
     from tests.isolation_objects import build_victim_objects
 
-    return build_victim_objects(commune_a, admin_a, agent_a)
+    with django_db_blocker.unblock(), transaction.atomic():
+        services.ensure_operator(
+            SYSTEM,
+            "Département de la Côte-d'Or",
+            "communes.cotedor.fr",
+            "numerique@cotedor.fr",
+            "21",
+        )
+        commune_a = services.create_commune(SYSTEM, "21271", status=CommuneStatus.ACTIVE)
+        commune_b = services.create_commune(SYSTEM, "21716", status=CommuneStatus.ACTIVE)
+        admin_a = _member(commune_a, "secretaire@flavigny.test", Role.COMMUNE_ADMIN)
+        agent_a = _member(commune_a, "agent@flavigny.test", Role.AGENT)
+        admin_b = _member(commune_b, "secretaire@vougeot.test", Role.COMMUNE_ADMIN)
+        agent_b = _member(commune_b, "agent@vougeot.test", Role.AGENT)
+        victim = build_victim_objects(commune_a, admin_a, agent_a)
+        yield World(commune_a, commune_b, admin_b, agent_b, victim)
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def victim(world: World) -> dict[str, Any]:
+    """Objects of commune A, by the URL parameter names that designate them."""
+    return world.victim
+
+
+@pytest.fixture
+def commune_a(world: World) -> Commune:
+    return world.commune_a
+
+
+@pytest.fixture
+def admin_b(world: World) -> User:
+    return world.admin_b
+
+
+@pytest.fixture
+def agent_b(world: World) -> User:
+    return world.agent_b
 
 
 def _reverse(name: str, kwarg_names: list[str], victim: dict[str, Any]) -> str:
