@@ -138,6 +138,15 @@ def connect(
     return json.loads(lab.python(ns, CONNECT, *args, timeout=60))
 
 
+def scan(lab: Lab, att: str, box: str, source: str, first_port: int) -> None:
+    """15 closed ports of the LAN host in about a second, then wait for the decision."""
+    connect(lab, att, source, list(range(first_port, first_port + 15)), timeout=0.3)
+    wait_for(
+        lambda: source in lab.exec(box, "nft", "list", "set", "inet", "clocher", "blocked4"),
+        what=f"décision contre {source}",
+    )
+
+
 def rule_counters(lab: Lab, box: str) -> dict[str, int]:
     text = lab.exec(box, "nft", "-j", "list", "table", "inet", "clocher", check=False)
     if not text.strip():
@@ -267,14 +276,7 @@ def test_box_blocks_reports_and_survives_the_central(
         assert seen.read_text().splitlines() == ["203.0.113.10"]
 
         # The scan: 15 closed ports in a second → blocked; the service is cut off.
-        connect(lab, att, "203.0.113.10", list(range(2000, 2015)), timeout=0.3)
-        wait_for(
-            lambda: (
-                "203.0.113.10"
-                in lab.exec(box_ns, "nft", "list", "set", "inet", "clocher", "blocked4")
-            ),
-            what="décision",
-        )
+        scan(lab, att, box_ns, "203.0.113.10", first_port=2000)
         assert connect(lab, att, "203.0.113.10", [8080, 8080]) == ["timeout", "timeout"]
         assert seen.read_text().splitlines() == ["203.0.113.10"]  # LAN side: nothing new
         counters = rule_counters(lab, box_ns)
@@ -310,14 +312,7 @@ def test_box_blocks_reports_and_survives_the_central(
 
         # The central goes down during an attack: the box blocks on its own.
         central.stop()
-        connect(lab, att, "203.0.113.30", list(range(3000, 3015)), timeout=0.3)
-        wait_for(
-            lambda: (
-                "203.0.113.30"
-                in lab.exec(box_ns, "nft", "list", "set", "inet", "clocher", "blocked4")
-            ),
-            what="décision hors ligne",
-        )
+        scan(lab, att, box_ns, "203.0.113.30", first_port=3000)
         assert connect(lab, att, "203.0.113.30", [8080]) == ["timeout"]
         time.sleep(2)  # a few failed flushes and heartbeats
         assert not ShieldEvent.objects.filter(box_id=box_id, source="203.0.113.30").exists()
