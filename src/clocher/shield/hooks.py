@@ -12,9 +12,11 @@ import zipfile
 from django.urls import reverse
 from django.utils import timezone
 
+from clocher.accounts.models import User
 from clocher.core import health, supervisor, tiles
 from clocher.core.audit import Actor
 from clocher.core.cli import INIT_STEPS
+from clocher.core.demo import DEMO_HOOKS
 from clocher.core.models import Commune
 from clocher.onboarding.models import ProvisioningRun
 from clocher.onboarding.services import register_exporter, register_purger
@@ -147,3 +149,13 @@ def purge_shield(commune: Commune) -> None:
     Box.objects.filter(commune=commune).delete()
     AllowEntry.objects.filter(commune=commune).delete()
     CountryPolicy.objects.filter(commune=commune).delete()
+
+
+def demo_box(actor: Actor, commune: Commune, admin: User) -> None:
+    """Demo: a box that has guarded the town hall for a month (see shield/demo.py)."""
+    from clocher.shield.demo import seed_demo_box
+
+    seed_demo_box(actor, commune)
+
+
+DEMO_HOOKS.append(demo_box)
