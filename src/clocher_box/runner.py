@@ -8,12 +8,14 @@ keeps dropping, detectors keep deciding, events wait in the spool.
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import json
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -44,6 +46,12 @@ class RunConfig:
     sinkhole_v4: str = "0.0.0.0"  # noqa: S104 — an answer, not a bind
     interval: float = 5.0
     heartbeat_every: float = 60.0
+
+
+def _die_with_parent() -> None:
+    """conntrack -E is stopped with the agent, even if the agent is killed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def local_addresses() -> list[str]:
@@ -98,8 +106,12 @@ class Daemon:
 
     def _read_conntrack(self) -> None:
         command = [shutil.which("conntrack") or "/usr/sbin/conntrack", "-E", "-e", "NEW"]
-        proc = subprocess.Popen(  # noqa: S603
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        proc = subprocess.Popen(  # noqa: S603 — fixed program and arguments
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 — only prctl, no locks
         )
         self.processes.append(proc)
         assert proc.stdout is not None

@@ -356,7 +356,11 @@ def test_box_blocks_reports_and_survives_the_central(
     finally:
         for proc in (box_proc, service):
             if proc is not None:
-                proc.kill()
-                proc.wait()
+                proc.terminate()  # the agent stops its conntrack reader
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         central.stop()
         lab.exec(nss["box"], "nft", "delete", "table", "inet", "clocher", check=False)
