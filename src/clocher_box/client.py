@@ -102,11 +102,7 @@ class Central:
     def __init__(self, state_dir: Path) -> None:
         self.identity = Identity.load(state_dir)
         self.key = self.identity.private_key(state_dir)
-        self.session = requests.Session()
-        self.session.verify = _verify(self.identity.ca_file)
-        # One connection per call: calls are seconds apart, and a kept-alive connection
-        # would outlive a restart of the central and hide that it went away.
-        self.session.headers["Connection"] = "close"
+        self.verify = _verify(self.identity.ca_file)
 
     def addresses(self) -> list[str]:
         """The central's IP addresses: never to be blocked."""
@@ -124,8 +120,14 @@ class Central:
         )
         if body is not None:
             headers["Content-Type"] = "application/json"
+        # A new connection per call (no pool): calls are seconds apart, a kept-alive one
+        # would outlive a restart of the central, and reusing one the server is closing
+        # fails the call.
+        headers["Connection"] = "close"
         try:
-            answer = self.session.request(method, url, data=data, headers=headers, timeout=TIMEOUT)
+            answer = requests.request(
+                method, url, data=data, headers=headers, timeout=TIMEOUT, verify=self.verify
+            )
         except requests.RequestException as exc:
             raise CentralError(f"central injoignable : {exc}") from exc
         if answer.status_code != 200:
