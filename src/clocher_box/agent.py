@@ -174,13 +174,14 @@ class Agent:
             self.state.save_decision(decision)
             if self.table is not None:
                 self.table.add("blocked", [(network, decision.remaining(now))])
-            self.event(
-                "decision",
-                source,
-                verdict.scenario,
-                duration=int(expires_at - now) if expires_at else 0,
-                detail=verdict.detail,
-            )
+            if origin == "local":  # the central knows what it pushed; drops are reported
+                self.event(
+                    "decision",
+                    source,
+                    verdict.scenario,
+                    duration=int(expires_at - now) if expires_at else 0,
+                    detail=verdict.detail,
+                )
             log.info("bloqué %s (%s) : %s", source, verdict.scenario, verdict.detail)
             return True
 

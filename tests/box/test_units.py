@@ -286,3 +286,28 @@ def test_daemon_follows_the_auth_log_across_rotation_and_restart(tmp_path):
         daemon.stop.set()
         thread.join(10)
         daemon.agent.close()
+
+
+def test_policy_entries_become_decisions_with_their_expiry_and_no_event(tmp_path):
+    agent = Agent(tmp_path, nft.Layout(), enforce=False)
+    policy = {
+        "version": 3,
+        "blocklist": [
+            {"source": "198.51.100.0/24", "scenario": "blocklist", "expires": None},
+            {"source": "203.0.113.9", "scenario": "collective", "expires": "2099-01-01T00:00:00Z"},
+            {"source": "203.0.113.8", "scenario": "collective", "expires": "2001-01-01T00:00:00Z"},
+        ],
+    }
+    report = agent.apply_policy(policy)
+    assert report.prefixes == 1  # the permanent list entry is the feed
+    decisions = agent.state.decisions()
+    assert [(d.source, d.scenario, d.origin) for d in decisions] == [
+        ("203.0.113.9", "collective", "central")
+    ]
+    assert decisions[0].expires_at and decisions[0].expires_at > 4e9
+    assert agent.spool.backlog() == 0  # the central knows what it pushed
+    assert agent.scenario_of("198.51.100.77") == "blocklist"
+    # Dropped from the next policy: lifted.
+    agent.apply_policy({"version": 4, "blocklist": []})
+    assert agent.state.decisions() == [] and agent.state.load_feed()[0].tolist() == []
+    agent.close()
