@@ -10,6 +10,7 @@ reader, log follower, DNS server, main loop).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import threading
 import time
@@ -194,6 +195,50 @@ class Agent:
                 return True
         return False
 
+    def _add_pushed(self, pushed: list[tuple[nft.Network, Decision]], now: float) -> None:
+        """The central's entries not yet in force, checked and added in bulk (a
+        département's collective list holds thousands: one nft call and one transaction,
+        overlaps found by binary search rather than by comparing every pair)."""
+        taken = _Intervals(nft.parse_network(d.source) for d in self.state.decisions(now))
+        protected = self.protected()
+        added: list[tuple[nft.Network, int | None]] = []
+        self.state.db.execute("BEGIN")
+        try:
+            for network, decision in pushed:
+                hit = nft.overlaps_any(network, protected)
+                if hit is not None:
+                    log.warning("politique : %s touche %s, protégé : ignoré", network, hit)
+                    continue
+                if not taken.add(network):
+                    continue  # already blocked, by this entry or a wider one
+                self.state.save_decision(decision)
+                added.append((network, decision.remaining(now)))
+            self.state.db.execute("COMMIT")
+        except BaseException:
+            self.state.db.execute("ROLLBACK")
+            raise
+        if self.table is not None and added:
+            self.table.add("blocked", added)
+
+    def _lift(self, sources: Iterable[str]) -> None:
+        """Removes decisions in bulk (one transaction, one nft batch)."""
+        gone = list(sources)
+        if not gone:
+            return
+        self.state.db.execute("BEGIN")
+        for source in gone:
+            self.state.delete_decision(source)
+        self.state.db.execute("COMMIT")
+        if self.table is not None:
+            networks = [nft.parse_network(s) for s in gone]
+            try:
+                self.table.delete("blocked", networks)
+            except nft.NftError:  # one had expired in the kernel already: one by one
+                for network in networks:
+                    with contextlib.suppress(nft.NftError):
+                        self.table.delete("blocked", [network])
+        log.info("%d décision(s) levée(s) par la politique", len(gone))
+
     def unblock(self, source: str) -> bool:
         with self.lock:
             network = nft.parse_network(source)
@@ -354,11 +399,16 @@ class Agent:
             if self.table is not None:
                 self._load_allow()
             # Drop decisions that the new allowlist now protects, and central ones gone.
-            for decision in self.state.decisions():
-                if nft.overlaps_any(nft.parse_network(decision.source), self.protected()):
-                    self.unblock(decision.source)
-            wanted_central = set()
+            protected = self.protected()
+            self._lift(
+                d.source
+                for d in self.state.decisions()
+                if nft.overlaps_any(nft.parse_network(d.source), protected)
+            )
+            wanted_central: set[str] = set()
             feed_lines = []
+            pushed: list[tuple[nft.Network, Decision]] = []
+            now = time.time()
             for entry in policy.get("blocklist", []):
                 source, expires = str(entry.get("source", "")), entry.get("expires")
                 scenario = str(entry.get("scenario") or "blocklist")
@@ -366,24 +416,25 @@ class Agent:
                     feed_lines.append(source)
                     continue
                 expires_at = _parse_time(expires) if expires else None
-                if expires_at is not None and expires_at <= time.time():
+                if expires_at is not None and expires_at <= now:
                     continue
                 try:
-                    key = nft.source_text(nft.parse_network(source))
+                    network = nft.parse_network(source)
                 except ValueError:
                     log.warning("politique : source illisible %r ignorée", source)
                     continue
+                key = nft.source_text(network)
                 wanted_central.add(key)
-                existing = self.state.decision(key)
-                if existing is None:
-                    self.decide(
-                        Verdict(key, scenario, 0, str(entry.get("reason", ""))),
-                        origin="central",
-                        expires_at=expires_at,
-                    )
-            for decision in self.state.decisions():
-                if decision.origin == "central" and decision.source not in wanted_central:
-                    self.unblock(decision.source)
+                reason = str(entry.get("reason", ""))
+                pushed.append(
+                    (network, Decision(key, scenario, reason, now, expires_at, "central"))
+                )
+            self._lift(
+                d.source
+                for d in self.state.decisions()
+                if d.origin == "central" and d.source not in wanted_central
+            )
+            self._add_pushed(pushed, now)
             report = self.load_feed(parse_blocklist(feed_lines))
             c2 = []
             for text in policy.get("c2", []):
@@ -446,3 +497,24 @@ def _parse_time(text: str) -> float | None:
         return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+class _Intervals:
+    """Sorted, non-overlapping address intervals of one set (IPv4 and IPv6 apart)."""
+
+    def __init__(self, networks: Iterable[nft.Network] = ()) -> None:
+        self._firsts: dict[int, list[int]] = {4: [], 6: []}
+        self._lasts: dict[int, list[int]] = {4: [], 6: []}
+        for network in networks:
+            self.add(network)
+
+    def add(self, network: nft.Network) -> bool:
+        """Adds `network` unless it overlaps one already there (then False)."""
+        first, last = int(network.network_address), int(network.broadcast_address)
+        firsts, lasts = self._firsts[network.version], self._lasts[network.version]
+        index = bisect.bisect_right(firsts, last)
+        if index > 0 and lasts[index - 1] >= first:
+            return False
+        firsts.insert(index, first)
+        lasts.insert(index, last)
+        return True
