@@ -324,8 +324,10 @@ class Agent:
                     c2, host = key.split()
                     self.event("drops", c2, "c2-outbound", flows=new, detail=f"depuis {host}")
                     count += 1
-            self.state.put("reported_hits", hits)
-            self.state.put("reported_c2", c2_hits)
+            if hits != reported:
+                self.state.put("reported_hits", hits)
+            if c2_hits != c2_reported:
+                self.state.put("reported_c2", c2_hits)
             return count
 
     # --- blocklists and policy -----------------------------------------------------------
