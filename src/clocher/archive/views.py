@@ -6,6 +6,7 @@ Thin: every decision is in services.py; every query goes through the scoping hel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -32,6 +33,7 @@ from clocher.archive.models import (
 )
 from clocher.core import scoping
 from clocher.core.access import commune_required, operator_required
+from clocher.core.audit import Actor
 from clocher.core.models import Commune, Role
 from clocher.core.request import actor_of
 
@@ -154,32 +156,51 @@ def detail(request: HttpRequest, commune: Commune, object_id: int) -> HttpRespon
     )
 
 
-@require_safe
-@commune_required()
-def download(request: HttpRequest, commune: Commune, object_id: int) -> HttpResponse:
+def _attachment(
+    request: HttpRequest,
+    commune: Commune,
+    object_id: int,
+    produce: Callable[[Actor, ArchivedObject], bytes],
+    content_type: str,
+    filename: Callable[[ArchivedObject], str],
+) -> HttpResponse:
+    """A download of the object (its bytes, its evidence package): journalled by the
+    service; a refusal goes back to the object's page with the reason."""
     obj = services.object_for(request.user, commune, object_id)
     try:
-        data = services.read_document(actor_of(request), obj)
+        data = produce(actor_of(request), obj)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("archive:detail", insee=commune.insee, object_id=obj.pk)
-    response = HttpResponse(data, content_type="application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="{obj.filename}"'
+    response = HttpResponse(data, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename(obj)}"'
     return response
+
+
+@require_safe
+@commune_required()
+def download(request: HttpRequest, commune: Commune, object_id: int) -> HttpResponse:
+    return _attachment(
+        request,
+        commune,
+        object_id,
+        services.read_document,
+        "application/octet-stream",
+        lambda obj: obj.filename,
+    )
 
 
 @require_safe
 @commune_required()
 def evidence(request: HttpRequest, commune: Commune, object_id: int) -> HttpResponse:
-    obj = services.object_for(request.user, commune, object_id)
-    try:
-        data = services.evidence_package(actor_of(request), obj)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("archive:detail", insee=commune.insee, object_id=obj.pk)
-    response = HttpResponse(data, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="preuve-{obj.reference}.zip"'
-    return response
+    return _attachment(
+        request,
+        commune,
+        object_id,
+        services.evidence_package,
+        "application/zip",
+        lambda obj: f"preuve-{obj.reference}.zip",
+    )
 
 
 @require_POST
