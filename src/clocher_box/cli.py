@@ -196,10 +196,9 @@ def _run_options(function: Any) -> Any:
 )
 @click.option(
     "--dns-upstream",
-    default="9.9.9.9:53",
+    default="",
     envvar="CLOCHER_BOX_DNS_UPSTREAM",
-    show_default=True,
-    help="Résolveur amont pour les noms non bloqués.",
+    help="Résolveur amont pour les noms non bloqués (défaut : celui de /etc/resolv.conf).",
 )
 @click.option(
     "--sinkhole",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from dnslib import AAAA, QTYPE, RR, A, DNSRecord
@@ -45,7 +46,7 @@ class SinkholeResolver(BaseResolver):  # type: ignore[misc]
         timeout: float = 3.0,
     ) -> None:
         host, _, port = upstream.rpartition(":") if ":" in upstream else (upstream, "", "53")
-        self.upstream = (host or upstream, int(port or 53))
+        self.upstream = ((host or upstream).strip("[]"), int(port or 53))
         self.sinkhole_v4 = sinkhole_v4
         self.sinkhole_v6 = sinkhole_v6
         self.on_sinkhole = on_sinkhole
@@ -80,6 +81,25 @@ class SinkholeResolver(BaseResolver):  # type: ignore[misc]
         if self.on_sinkhole is not None:
             self.on_sinkhole(client, normalise(name))
         return reply
+
+
+def system_upstream(listen: str, resolv_conf: str = "/etc/resolv.conf") -> str:
+    """The resolver the town hall already uses (first `nameserver` of resolv.conf that is
+    not the box's own listener): no foreign public resolver by default."""
+    listen_host = listen.rpartition(":")[0].strip("[]")
+    try:
+        lines = Path(resolv_conf).read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver" and fields[1] != listen_host:
+            host = fields[1]
+            return f"[{host}]:53" if ":" in host else f"{host}:53"
+    raise ValueError(
+        f"Aucun résolveur amont dans {resolv_conf} : indiquez --dns-upstream "
+        "(le résolveur du département ou du fournisseur d'accès)."
+    )
 
 
 def serve(resolver: SinkholeResolver, address: str, port: int) -> list[DNSServer]:

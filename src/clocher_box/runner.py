@@ -29,7 +29,7 @@ from clocher_box.client import Central, CentralError
 from clocher_box.detectors.portscan import PortScan
 from clocher_box.detectors.sshd import SshBruteforce
 from clocher_box.dns import SCENARIO as DNS_SCENARIO
-from clocher_box.dns import SinkholeResolver, serve
+from clocher_box.dns import SinkholeResolver, serve, system_upstream
 
 log = logging.getLogger("clocher_box.run")
 
@@ -42,7 +42,7 @@ class RunConfig:
     auth_log: str = ""
     conntrack: bool = True
     dns_listen: str = ""
-    dns_upstream: str = "9.9.9.9:53"
+    dns_upstream: str = ""  # empty: the system's resolver (dns.system_upstream)
     sinkhole_v4: str = "0.0.0.0"  # noqa: S104 — an answer, not a bind
     interval: float = 5.0
     heartbeat_every: float = 60.0
@@ -235,8 +235,9 @@ class Daemon:
             self._thread(self._follow_auth_log, "auth-log")
         if self.config.dns_listen:
             address, _, port = self.config.dns_listen.rpartition(":")
+            upstream = self.config.dns_upstream or system_upstream(self.config.dns_listen)
             self.resolver = SinkholeResolver(
-                self.config.dns_upstream, self.config.sinkhole_v4, on_sinkhole=self._sinkholed
+                upstream, self.config.sinkhole_v4, on_sinkhole=self._sinkholed
             )
             self.resolver.set_domains(self.agent.state.get("sinkhole_domains", []))
             self.dns_servers = serve(self.resolver, address, int(port))

@@ -311,3 +311,18 @@ def test_policy_entries_become_decisions_with_their_expiry_and_no_event(tmp_path
     agent.apply_policy({"version": 4, "blocklist": []})
     assert agent.state.decisions() == [] and agent.state.load_feed()[0].tolist() == []
     agent.close()
+
+
+def test_dns_upstream_defaults_to_the_system_resolver_never_the_box_itself(tmp_path):
+    from clocher_box.dns import system_upstream
+
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("# local\nnameserver 192.0.2.53\nnameserver 198.51.100.53\n")
+    assert system_upstream("0.0.0.0:53", str(resolv)) == "192.0.2.53:53"
+    # The box listening on the first one must not forward to itself.
+    assert system_upstream("192.0.2.53:53", str(resolv)) == "198.51.100.53:53"
+    resolv.write_text("nameserver 2001:db8::53\n")
+    assert system_upstream("[::1]:53", str(resolv)) == "[2001:db8::53]:53"
+    resolv.write_text("search mairie.local\n")
+    with pytest.raises(ValueError, match="--dns-upstream"):
+        system_upstream("0.0.0.0:53", str(resolv))
