@@ -36,6 +36,15 @@ class S3Server:
     secret_key: str
 
 
+def use_fresh_bucket(settings, server: S3Server) -> None:
+    """Point the vault at `server`, in a bucket of its own for this test."""
+    settings.VAULT_BACKEND = "s3"
+    settings.VAULT_S3_ENDPOINT = server.endpoint
+    settings.VAULT_S3_ACCESS_KEY = server.access_key
+    settings.VAULT_S3_SECRET_KEY = server.secret_key
+    settings.VAULT_S3_BUCKET = f"coffre-{uuid.uuid4().hex[:12]}"
+
+
 def available() -> bool:
     return all(shutil.which(tool) for tool in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin"))
 

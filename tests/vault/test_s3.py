@@ -35,11 +35,7 @@ def s3_server(tmp_path_factory):
 
 @pytest.fixture
 def s3(settings, s3_server):
-    settings.VAULT_BACKEND = "s3"
-    settings.VAULT_S3_ENDPOINT = s3_server.endpoint
-    settings.VAULT_S3_ACCESS_KEY = s3_server.access_key
-    settings.VAULT_S3_SECRET_KEY = s3_server.secret_key
-    settings.VAULT_S3_BUCKET = f"coffre-{uuid.uuid4().hex[:12]}"
+    rgw.use_fresh_bucket(settings, s3_server)
     return store()
 
 
