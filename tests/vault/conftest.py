@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from cheroot import wsgi
@@ -26,6 +27,13 @@ def vault_dir(settings, tmp_path):
     tests; the files would not be)."""
     settings.VAULT_DIR = tmp_path / "vault"
     return settings.VAULT_DIR
+
+
+def alter_last_byte(path: Path) -> None:
+    """Change a stored blob for sure (setting its last byte to a constant is a no-op one
+    time in 256: the GCM tag is random)."""
+    sealed = path.read_bytes()
+    path.write_bytes(sealed[:-1] + bytes([sealed[-1] ^ 0xFF]))
 
 
 @pytest.fixture

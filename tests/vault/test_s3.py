@@ -19,7 +19,7 @@ from clocher.core.models import AuditEntry
 from clocher.vault import services
 from clocher.vault.blobstore import local_store, s3_store, store
 from tests.vault import rgw
-from tests.vault.conftest import ACTOR
+from tests.vault.conftest import ACTOR, alter_last_byte
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -134,7 +134,7 @@ def test_migrate_to_s3_copies_verifies_and_resumes(settings, s3_server, commune_
     fresh = s3_store()
     victim = sorted(names)[0]
     path = local._path(victim)
-    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    alter_last_byte(path)
     refused = CliRunner().invoke(main, ["vault", "migrate-to-s3", commune_a.insee])
     assert refused.exit_code == 1 and "altéré" in refused.output
     assert victim not in set(fresh.names()) and len(set(fresh.names())) == 4

@@ -14,7 +14,7 @@ from clocher.cli import main
 from clocher.vault import crypto, services
 from clocher.vault.blobstore import store
 from clocher.vault.models import Chunk, CommuneUsage, Space
-from tests.vault.conftest import ACTOR
+from tests.vault.conftest import ACTOR, alter_last_byte
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -156,7 +156,7 @@ def test_fsck_finds_tampering_and_loss_then_gc_removes_orphans(root_a, settings,
     services.write_bytes(ACTOR, root_a, "a.txt", b"a" * 2000)
     assert services.fsck().ok
     files = sorted(blob_files(settings))
-    files[0].write_bytes(files[0].read_bytes()[:-1] + b"\x00")
+    alter_last_byte(files[0])
     files[1].unlink()
     report = services.fsck()
     assert not report.ok and len(report.problems) >= 2
