@@ -16,6 +16,10 @@ else
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # sshd is there for the box's tests only: do not leave a new SSH server listening.
+  if [[ " ${missing[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+  fi
 fi
 # The system user that owns the mailboxes on disk (Dovecot never runs mail as root).
 if ! getent passwd vmail >/dev/null; then

@@ -36,6 +36,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(available()), reason=ava
 CENTRAL = "198.51.100.1"
 PORT = 18_765
 BOX = Path(sys.executable).with_name("clocher-box")
+SSHD = "/usr/sbin/sshd"
 
 # Connects from `source` to each port of `target`; prints "open", "refused" or "timeout".
 CONNECT = """
@@ -58,12 +59,12 @@ for port in map(int, sys.argv[4:]):
 print(json.dumps(out))
 """
 
-# The LAN host's service: accepts on 8080 and writes each peer address on a line.
+# A TCP service: accepts on ADDRESS:8080 and writes each peer address on a line.
 SERVICE = """
 import socket, sys
 server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("192.0.2.10", 8080))
+server.bind((sys.argv[2], 8080))
 server.listen(64)
 with open(sys.argv[1], "a") as log:
     while True:
@@ -178,15 +179,46 @@ def reusable_address(thread: LiveServerThread, connections_override: Any = None)
     )
 
 
+def start_central(settings: Any, monkeypatch: pytest.MonkeyPatch) -> LiveServer:
+    """The real central on its link's address (the box reaches it over mgmt0)."""
+    settings.ALLOWED_HOSTS = ["*"]
+    monkeypatch.setattr(LiveServerThread, "_create_server", reusable_address)
+    return LiveServer(f"{CENTRAL}:{PORT}")
+
+
+def enroll(box_ns: str, env: dict[str, str], token: str, state: Path) -> str:
+    """`clocher-box enroll` inside the box's namespace; the box id it was given."""
+    enrolled = subprocess.run(
+        ["ip", "netns", "exec", box_ns, str(BOX), "enroll"]
+        + ["--server", f"http://{CENTRAL}:{PORT}", "--token", token],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    return str(json.loads((state / "box.json").read_text())["box_id"])
+
+
+def stop(*processes: subprocess.Popen[str] | None) -> None:
+    for proc in processes:
+        if proc is not None:
+            proc.terminate()  # the agent stops its conntrack reader
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_box_blocks_reports_and_survives_the_central(
     lab, tmp_path, commune_a, settings, monkeypatch
 ):
     nss = build(lab, tmp_path)
     att, box_ns, lan = nss["att"], nss["box"], nss["lan"]
-    settings.ALLOWED_HOSTS = ["*"]
-    monkeypatch.setattr(LiveServerThread, "_create_server", reusable_address)
-    central = LiveServer(f"{CENTRAL}:{PORT}")
+    central = start_central(settings, monkeypatch)
     box_proc = service = None
     try:
         # Operator side: a feed with the blocklisted address, a blocked country, a sinkhole.
@@ -202,28 +234,8 @@ def test_box_blocks_reports_and_survives_the_central(
         geo = tmp_path / "geo.txt"
         geo.write_text("203.0.113.0/25 CN\n203.0.113.192/26 KP\n")
         env = dict(os.environ, CLOCHER_BOX_GEO_OVERRIDES=str(geo), CLOCHER_BOX_STATE_DIR=str(state))
-        enrolled = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                box_ns,
-                str(BOX),
-                "enroll",
-                "--server",
-                f"http://{CENTRAL}:{PORT}",
-                "--token",
-                token,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert enrolled.returncode == 0, enrolled.stderr
+        box_id = enroll(box_ns, env, token, state)
         assert oct((state / "box.key").stat().st_mode & 0o777) == "0o600"
-        box_id = json.loads((state / "box.json").read_text())["box_id"]
         assert Box.objects.get(pk=box_id).commune == commune_a
 
         log_path = tmp_path / "box.log"
@@ -257,7 +269,7 @@ def test_box_blocks_reports_and_survives_the_central(
         )
         seen = tmp_path / "seen.txt"
         seen.touch()
-        service = lab.popen(lan, [sys.executable, "-c", SERVICE, str(seen)])
+        service = lab.popen(lan, [sys.executable, "-c", SERVICE, str(seen), "192.0.2.10"])
         wait_for(
             lambda: (
                 rule_counters(lab, box_ns)
@@ -354,13 +366,152 @@ def test_box_blocks_reports_and_survives_the_central(
         print((tmp_path / "box.log").read_text() if (tmp_path / "box.log").exists() else "")
         raise
     finally:
-        for proc in (box_proc, service):
-            if proc is not None:
-                proc.terminate()  # the agent stops its conntrack reader
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop(box_proc, service)
         central.stop()
         lab.exec(nss["box"], "nft", "delete", "table", "inet", "clocher", check=False)
+
+
+# sshd answers every password prompt of the attacker's real ssh client with this.
+ASKPASS = "#!/bin/sh\necho pas-le-bon-mot-de-passe\n"
+
+
+def start_sshd(lab: Lab, ns: str, tmp: Path, address: str) -> tuple[subprocess.Popen[str], Path]:
+    """The real OpenSSH server on `address`, logging to its own file (`sshd -E`)."""
+    key, log = tmp / "ssh_host_ed25519_key", tmp / "auth.log"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    config = tmp / "sshd_config"
+    config.write_text(
+        f"ListenAddress {address}\nHostKey {key}\nPidFile {tmp / 'sshd.pid'}\n"
+        "PasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\n"
+        "PermitRootLogin yes\nMaxStartups 100\n"
+    )
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+    log.touch()
+    proc = lab.popen(ns, [SSHD, "-D", "-f", str(config), "-E", str(log)])
+    wait_for(lambda: "Server listening" in log.read_text(), what="sshd prêt")
+    return proc, log
+
+
+def ssh_attempt(lab: Lab, ns: str, source: str, target: str, askpass: Path) -> str:
+    """One login as root with a wrong password, by the real ssh client; its last words
+    ("timeout" when the box cuts a session off midway: its packets are dropped)."""
+    try:
+        done = subprocess.run(
+            ["ip", "netns", "exec", ns, "ssh", "-n", "-b", source]
+            + ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+            + ["-o", "PreferredAuthentications=password", "-o", "NumberOfPasswordPrompts=1"]
+            + ["-o", "ConnectTimeout=2", f"root@{target}", "true"],
+            env=dict(
+                os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0"
+            ),
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return (done.stderr.strip().splitlines() or [""])[-1]
+
+
+@pytest.mark.skipif(not Path(SSHD).exists(), reason="sshd absent (paquet openssh-server)")
+@pytest.mark.django_db(transaction=True)
+def test_host_mode_blocks_ssh_bruteforce_and_scans_never_the_management_link(
+    lab, tmp_path, commune_a, settings, monkeypatch
+):
+    """The box protects itself (host mode): a real ssh client guessing passwords against
+    the box's real sshd is blocked from its log; a scan of the box too; the central on
+    the management link scans it without ever being blocked."""
+    att, box_ns = lab.ns("att"), lab.ns("box")
+    lab.link(att, "att0", box_ns, "eth0")
+    lab.link(None, f"{lab.prefix}m", box_ns, "mgmt0")
+    lab.address(att, "att0", "203.0.113.40/24", "203.0.113.41/24", "203.0.113.42/24")
+    lab.address(box_ns, "eth0", "203.0.113.1/24")
+    lab.address(box_ns, "mgmt0", "198.51.100.2/30")
+    lab.address(None, f"{lab.prefix}m", f"{CENTRAL}/30")
+    central = start_central(settings, monkeypatch)
+    sshd = box_proc = service = None
+    try:
+        state = tmp_path / "state"
+        env = dict(os.environ, CLOCHER_BOX_STATE_DIR=str(state))
+        box_id = enroll(box_ns, env, services.issue_token(SYSTEM, commune_a).token, state)
+        sshd, auth_log = start_sshd(lab, box_ns, tmp_path, "203.0.113.1")
+        seen = tmp_path / "seen.txt"
+        seen.touch()
+        service = lab.popen(box_ns, [sys.executable, "-c", SERVICE, str(seen), "0.0.0.0"])  # noqa: S104 - inside the test namespace
+        box_proc = lab.popen(
+            box_ns,
+            [str(BOX), "run", "--mode", "host", "--management", "198.51.100.0/30"]
+            + ["--auth-log", str(auth_log), "--interval", "1", "--heartbeat", "1"],
+            env=env,
+            stdout=(tmp_path / "box.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(lambda: rule_counters(lab, box_ns), what="table appliquée")
+        box_ip = "203.0.113.1"
+        assert connect(lab, att, "203.0.113.40", [8080], target=box_ip) == ["open"]
+
+        # Password guessing with the real client, until the box's verdict cuts it off.
+        askpass = tmp_path / "askpass"
+        askpass.write_text(ASKPASS)
+        askpass.chmod(0o700)
+        answers = []
+        for _ in range(6):
+            answers.append(ssh_attempt(lab, att, "203.0.113.40", box_ip, askpass))
+            blocked = lab.exec(box_ns, "nft", "list", "set", "inet", "clocher", "blocked4")
+            if "203.0.113.40" in blocked:
+                break
+        assert "Permission denied" in answers[0]
+        assert "203.0.113.40" in blocked, answers
+        assert "Failed password for root from 203.0.113.40" in auth_log.read_text()
+        assert connect(lab, att, "203.0.113.40", [22, 8080], target=box_ip) == ["timeout"] * 2
+        assert ssh_attempt(lab, att, "203.0.113.40", box_ip, askpass).endswith(
+            ("timed out", "timeout")
+        )
+        assert connect(lab, att, "203.0.113.41", [8080], target=box_ip) == ["open"]
+
+        # A scan of the box itself: blocked in the input hook.
+        scan_ports = list(range(4000, 4015))
+        connect(lab, att, "203.0.113.42", scan_ports, timeout=0.3, target=box_ip)
+        wait_for(
+            lambda: (
+                "203.0.113.42"
+                in lab.exec(box_ns, "nft", "list", "set", "inet", "clocher", "blocked4")
+            ),
+            what="décision contre le balayage",
+        )
+        assert connect(lab, att, "203.0.113.42", [8080], target=box_ip) == ["timeout"]
+
+        # The same scan from the central, over the management link: never blocked.
+        root_scan = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", CONNECT, CENTRAL, "198.51.100.2", "0.3"]
+                + [str(p) for p in scan_ports + [8080]],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+        )
+        assert root_scan == ["refused"] * 15 + ["open"]
+        time.sleep(3)  # past the detector's reading of conntrack
+        assert CENTRAL not in lab.exec(box_ns, "nft", "list", "set", "inet", "clocher", "blocked4")
+
+        # Both verdicts reach the central over that link, with their scenario.
+        def arrived() -> bool:
+            got = {(e.kind, e.scenario, e.source) for e in events(box_id)}
+            return {
+                ("decision", "ssh-bruteforce", "203.0.113.40"),
+                ("decision", "port-scan", "203.0.113.42"),
+            } <= got
+
+        wait_for(arrived, what="événements au central")
+        assert not ShieldEvent.objects.filter(box_id=box_id, source=CENTRAL).exists()
+        assert seen.read_text().splitlines().count("203.0.113.40") == 1  # the first, only
+    except BaseException:
+        print((tmp_path / "box.log").read_text() if (tmp_path / "box.log").exists() else "")
+        raise
+    finally:
+        stop(box_proc, service, sshd)
+        central.stop()
+        lab.exec(box_ns, "nft", "delete", "table", "inet", "clocher", check=False)

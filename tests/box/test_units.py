@@ -43,6 +43,14 @@ def test_sshd_parser_reads_failures_and_ignores_successes():
     )
 
 
+def test_sshd_own_log_file_lines_have_no_prefix():
+    """`sshd -E FILE` writes bare messages: read too, timed when read."""
+    bare = parse_failure("Failed password for root from 203.0.113.40 port 45546 ssh2")
+    assert bare is not None and (bare.source, bare.user) == ("203.0.113.40", "root")
+    assert parse_failure("Server listening on 0.0.0.0 port 22.") is None
+    assert parse_failure("Accepted password for alice from 198.51.100.4 port 1 ssh2") is None
+
+
 def test_ssh_bruteforce_blocks_at_the_threshold_within_the_window():
     detector = SshBruteforce(failures=3, window=60, duration=600)
     line = "Nov 25 13:14:{:02d} box sshd[1]: Failed password for root from 203.0.113.9 port 1 ssh2"

@@ -1,9 +1,11 @@
 """Scenario `ssh-bruteforce`: failed sshd authentications per source in a window.
 
 The parser reads syslog lines (classic `Nov 25 13:14:15 host sshd[42]: …` or ISO
-timestamps) and keeps only the failure messages of OpenSSH (and PAM through sshd);
-one compiled regular expression, tried only on lines that name sshd, so that a box
-keeps up with a busy auth log on a small CPU.
+timestamps) and the bare lines of sshd's own log file (`sshd -E FILE`: no time, no
+program name; their time is when they are read), and keeps only the failure messages
+of OpenSSH (and PAM through sshd); one compiled regular expression, tried only on lines
+that name sshd or start like a failure, so that a box keeps up with a busy auth log on
+a small CPU.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ SCENARIO = "ssh-bruteforce"
 _IP = r"[0-9A-Fa-f:.]+"
 _PORT = r" port \d+"
 _FAILURE = re.compile(
-    r"sshd(?:-session)?\[\d+\]: (?:"
+    r"(?:sshd(?:-session)?\[\d+\]: |^)(?:"
     r"Failed (?:password|publickey|keyboard-interactive/pam|none) for "
     rf"(?:invalid user )?(?P<u1>.*?) from (?P<a1>{_IP}){_PORT}"
     rf"|Invalid user (?P<u2>.*?) from (?P<a2>{_IP})(?:{_PORT})?"
@@ -33,6 +35,8 @@ _FAILURE = re.compile(
     rf"|pam_unix\(sshd:auth\): authentication failure;.* rhost=(?P<a6>{_IP})"
     r")"
 )
+# How the failures of a bare `sshd -E` line start (a syslog line starts with its time).
+_BARE_FAILURES = ("Failed ", "Invalid user ", "Connection closed by ", "Disconnected from ")
 _MONTHS = {
     month: index
     for index, month in enumerate(
@@ -65,7 +69,7 @@ def line_time(line: str) -> float | None:
 
 def parse_failure(line: str) -> Failure | None:
     """The failed authentication a line reports, or None."""
-    if "sshd" not in line:
+    if "sshd" not in line and not line.startswith(_BARE_FAILURES):
         return None
     match = _FAILURE.search(line)
     if match is None:
