@@ -175,7 +175,9 @@ if OIDC_ENABLED:
     OIDC_CREATE_USER = False
 
 LANGUAGE_CODE = "fr"
-LANGUAGES = [("fr", "Français"), ("en", "English")]
+# French only until another language has its catalogue in LOCALE_PATHS: offering "en"
+# made an English browser get French pages with English numbers, dates and form errors.
+LANGUAGES = [("fr", "Français")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("TIME_ZONE", "Europe/Paris")
 USE_I18N = True

@@ -137,3 +137,12 @@ def test_logout_needs_post(client_agent_a):
     assert client_agent_a.get("/deconnexion/").status_code == 405
     assert client_agent_a.post("/deconnexion/").status_code == 302
     assert "_auth_user_id" not in client_agent_a.session
+
+
+@pytest.mark.django_db
+def test_an_english_browser_still_gets_french_errors_and_formats():
+    """No other catalogue exists yet: one language, not French text with English bits."""
+    client = Client(HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    page = client.post(LOGIN, {"email": "", "password": ""}).content.decode()
+    assert "Ce champ est obligatoire." in page and "This field is required" not in page
+    assert 'lang="fr"' in page
