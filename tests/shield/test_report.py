@@ -111,12 +111,20 @@ def test_report_figures_by_country_scenario_source_and_day(traffic, commune_a):
     assert "surtout depuis : Chine (62 %)" in built.summary()
     assert [line.label for line in built.by_commune] == [commune_a.name, "Vougeot"]
     # Counted from the journal, at the time the sources were added (now).
-    this_month = report.build(report.parse_month(None))
+    this_month = report.build(report.current_month())
     assert (this_month.collective_added, this_month.central_bruteforce) == (2, 0)
-    assert report.build(report.parse_month(None), commune_a).collective_added == 2
+    assert report.build(report.current_month(), commune_a).collective_added == 2
     own = report.build(NOVEMBER, commune_a)
     assert (own.flows, own.blocks) == (200, 2) and own.by_commune == []
     assert "NL" not in [line.key for line in own.by_country]
+
+
+def test_the_report_is_of_the_last_complete_month_by_default(monkeypatch):
+    monkeypatch.setattr(report.timezone, "localdate", lambda: dt.date(2026, 12, 1))
+    assert report.parse_month(None) == dt.date(2026, 11, 1)  # December has nothing yet
+    assert report.current_month() == dt.date(2026, 12, 1)
+    monkeypatch.setattr(report.timezone, "localdate", lambda: dt.date(2027, 1, 15))
+    assert report.parse_month("") == dt.date(2026, 12, 1)
 
 
 def test_csv_and_pdf_exports(traffic, client_operator):

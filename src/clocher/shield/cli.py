@@ -286,7 +286,7 @@ def detect_command(every: int) -> None:
 
 
 @shield.command("report")
-@click.option("--month", help="Mois AAAA-MM (le mois en cours par défaut).")
+@click.option("--month", help="Mois AAAA-MM (par défaut le dernier mois complet).")
 @click.option("--commune", "insee", help="Le rapport d'une commune (code INSEE).")
 @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path))

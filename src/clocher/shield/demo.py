@@ -1,4 +1,5 @@
-"""Demo data for the shield: each demo commune gets a box that has run for a month.
+"""Demo data for the shield: each demo commune gets a box that has run since the start
+of the previous month.
 
 The box is enrolled and its events received through the same services as a real box's
 (one-time token, Ed25519 key, `receive_events` exactly once), so the fleet page, the
@@ -37,26 +38,48 @@ SOURCES_PER_MONTH = 60
 FLOWS_PER_MONTH = 1000
 
 
-def _events(rng: random.Random, now: dt.datetime) -> list[dict[str, Any]]:
+def _period_events(
+    rng: random.Random, begin: dt.datetime, end: dt.datetime, sources: int, flows: int
+) -> list[dict[str, Any]]:
+    """`sources` attackers between `begin` and `end`, each a decision then its drops,
+    sharing `flows` blocked flows the way real traffic does (a few sources make most)."""
     countries, country_weights = zip(*COUNTRY_WEIGHTS.items(), strict=True)
     scenarios, scenario_weights = zip(*SCENARIO_WEIGHTS.items(), strict=True)
     events: list[dict[str, Any]] = []
-    shares = [rng.paretovariate(1.2) for _ in range(SOURCES_PER_MONTH)]
+    shares = [rng.paretovariate(1.2) for _ in range(sources)]
+    span = (end - begin).total_seconds()
     for share in shares:
         source = f"{rng.choice(DOCUMENTATION_RANGES)}{rng.randint(1, 254)}"
         country = rng.choices(countries, country_weights)[0]
         scenario = rng.choices(scenarios, scenario_weights)[0]
-        start = now - dt.timedelta(days=rng.uniform(1, 29))
+        start = begin + dt.timedelta(seconds=rng.uniform(0, span * 0.9))
         common = {"source": source, "country": country, "scenario": scenario}
         events.append(
             common
             | {"kind": "decision", "at": start, "duration": 4 * 3600, "flows": 0, "detail": ""}
         )
-        flows = max(1, round(FLOWS_PER_MONTH * share / sum(shares)))
+        dropped = start + min(dt.timedelta(hours=1), (end - start) / 2)  # never in the future
+        share_flows = max(1, round(flows * share / sum(shares)))
         events.append(
-            common
-            | {"kind": "drops", "at": start + dt.timedelta(hours=1), "duration": 0, "flows": flows}
+            common | {"kind": "drops", "at": dropped, "duration": 0, "flows": share_flows}
         )
+    return events
+
+
+def _events(rng: random.Random, now: dt.datetime) -> list[dict[str, Any]]:
+    """The last complete month in full (what the monthly report shows by default), and
+    the current month so far at the same pace (the commune page, "today" on the fleet)."""
+    this_month = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+    events = _period_events(rng, last_month, this_month, SOURCES_PER_MONTH, FLOWS_PER_MONTH)
+    fraction = (now - this_month) / (this_month - last_month)
+    events += _period_events(
+        rng,
+        this_month,
+        now,
+        max(3, round(SOURCES_PER_MONTH * fraction)),
+        max(30, round(FLOWS_PER_MONTH * fraction)),
+    )
     events.sort(key=lambda e: e["at"])
     for seq, event in enumerate(events, start=1):
         event["seq"] = seq

@@ -40,10 +40,22 @@ MONTHS_FR = (
 TOP_SOURCES = 10
 
 
+def current_month() -> dt.date:
+    """The first day of this month (what the commune's page shows: so far this month)."""
+    return timezone.localdate().replace(day=1)
+
+
+def last_complete_month() -> dt.date:
+    """The first day of the previous month: a monthly report is about a finished month
+    (on the 1st, the current one has nothing yet)."""
+    return (current_month() - dt.timedelta(days=1)).replace(day=1)
+
+
 def parse_month(text: str | None) -> dt.date:
-    """`2026-11` → 1 Nov 2026; empty → the current month; ValueError in French otherwise."""
+    """`2026-11` → 1 Nov 2026; empty → the last complete month; ValueError in French
+    otherwise."""
     if not text:
-        return timezone.localdate().replace(day=1)
+        return last_complete_month()
     try:
         year, month = (int(part) for part in text.split("-"))
         return dt.date(year, month, 1)

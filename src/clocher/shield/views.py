@@ -212,7 +212,7 @@ def commune_home(request: HttpRequest, commune: Commune) -> HttpResponse:
     context.update(
         {
             "commune": commune,
-            "report": report.build(report.parse_month(None), commune),
+            "report": report.build(report.current_month(), commune),
             "is_operator": scoping.is_operator(request.user),
             "countries": services.blocked_countries(commune),
         }
