@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from clocher.core.models import AuditEntry
 from clocher.onboarding import services as onboarding
@@ -239,6 +240,8 @@ def test_commune_admin_sees_only_their_own(
     own = client_admin_a.get(reverse("shield:commune", kwargs={"insee": commune_a.insee}))
     assert own.status_code == 200 and "boitier-secret-a" in own.content.decode()
     assert "boitier-b" not in own.content.decode()
+    last_month = report.build(report.last_complete_month(), commune_a).summary()
+    assert "Le mois dernier" in own.content.decode() and escape(last_month) in own.content.decode()
     own_report = client_admin_a.get(
         reverse("shield:commune_report", kwargs={"insee": commune_a.insee}) + "?mois=2026-11"
     )

@@ -213,6 +213,7 @@ def commune_home(request: HttpRequest, commune: Commune) -> HttpResponse:
         {
             "commune": commune,
             "report": report.build(report.current_month(), commune),
+            "last_report": report.build(report.last_complete_month(), commune),
             "is_operator": scoping.is_operator(request.user),
             "countries": services.blocked_countries(commune),
         }
