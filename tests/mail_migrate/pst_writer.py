@@ -339,6 +339,7 @@ PR_RECIPIENT_TYPE, PR_DISPLAY_CC, PR_DISPLAY_TO = 0x0C150003, 0x0E03001F, 0x0E04
 PR_MESSAGE_DELIVERY_TIME, PR_MESSAGE_FLAGS, PR_MESSAGE_SIZE = 0x0E060040, 0x0E070003, 0x0E080003
 PR_ATTACH_SIZE, PR_RECORD_KEY, PR_BODY, PR_HTML = 0x0E200003, 0x0FF90102, 0x1000001F, 0x10130102
 PR_INTERNET_MESSAGE_ID, PR_ICON_INDEX = 0x1035001F, 0x10800003
+PR_TRANSPORT_MESSAGE_HEADERS = 0x007D001F
 PR_LAST_VERB_EXECUTED, PR_FLAG_STATUS = 0x10810003, 0x10900003
 PR_CREATION_TIME, PR_LAST_MODIFICATION_TIME = 0x30070040, 0x30080040
 PR_DISPLAY_NAME, PR_ADDRTYPE, PR_EMAIL_ADDRESS = 0x3001001F, 0x3002001F, 0x3003001F
@@ -393,6 +394,7 @@ class Message:
     flagged: bool = False
     verb: int | None = None
     message_id: str | None = None
+    headers: str | None = None  # the internet headers it was received with
     attachments: list[Attachment] = field(default_factory=list)
 
     def flags(self) -> int:
@@ -404,6 +406,7 @@ class Message:
 
     @property
     def delivered(self) -> datetime:
+        """When it arrived in the store: received, sent, or last saved (a draft)."""
         return self.received or self.date
 
 
@@ -459,12 +462,12 @@ class StoreWriter:
             PR_SUBJECT: message.subject,
             PR_SENT_REPRESENTING_NAME: name,
             PR_DISPLAY_TO: "; ".join(n for n, _a in message.to),
-            PR_MESSAGE_DELIVERY_TIME: message.delivered,
             PR_MESSAGE_FLAGS: message.flags(),
             PR_MESSAGE_SIZE: len(message.body) * 2 + sum(len(a.data) for a in message.attachments),
         }
-        if not message.draft:
+        if not message.draft:  # a draft has only its creation and last change times
             summary[PR_CLIENT_SUBMIT_TIME] = message.date
+            summary[PR_MESSAGE_DELIVERY_TIME] = message.delivered
         props: dict[int, Value] = {
             **summary,
             PR_SENT_REPRESENTING_ADDRTYPE: "SMTP",
@@ -478,6 +481,8 @@ class StoreWriter:
         }
         if message.html is not None:
             props[PR_HTML] = message.html.encode()
+        if message.headers:
+            props[PR_TRANSPORT_MESSAGE_HEADERS] = message.headers
         if message.message_id:
             props[PR_INTERNET_MESSAGE_ID] = message.message_id
         if message.flagged:

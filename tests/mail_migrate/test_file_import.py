@@ -1,12 +1,14 @@
-"""File sources into the real target Dovecot: a Maildir, an mbox and a zip of .eml made
-by the tests, a PST as readpst lays it out; and bad files refused with clear errors."""
+"""File sources into the real target Dovecot: a Maildir, an mbox, a zip of .eml and an
+Outlook PST made by the tests; and bad files refused with clear errors."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import io
 import zipfile
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -14,9 +16,17 @@ from click.testing import CliRunner
 from clocher.cli import main
 from clocher.core.audit import Actor
 from clocher.mail.migrate import services
-from clocher.mail.migrate.sources import PstSource, SourceError, crlf, fingerprint
+from clocher.mail.migrate.sources import SourceError, crlf, fingerprint
 from clocher.mail.models import MailImportFailure, MailImportStatus
 from tests.mail_migrate.conftest import open_imap, snapshot
+from tests.mail_migrate.pst_writer import (
+    VERB_FORWARD,
+    VERB_REPLY_TO_SENDER,
+    Attachment,
+    Folder,
+    Message,
+    write_pst,
+)
 from tests.mail_migrate.source_server import MALFORMED, corpus, plain, write_maildir
 
 ACTOR = Actor(label="tests")
@@ -27,6 +37,7 @@ TARGET_NAMES = {
     "Éléments envoyés/2018": "Sent/2018",
     "Brouillons": "Drafts",
     "Corbeille": "Trash",
+    "Éléments supprimés": "Trash",
     "Courrier indésirable": "Junk",
 }
 
@@ -173,22 +184,138 @@ def test_eml_zip_keeps_its_folders_and_lists_what_is_not_mail(target_settings, m
         services.file_source("eml_zip", not_zip)
 
 
-def test_pst_as_readpst_exports_it(target_settings, make_box, tmp_path):
-    """No free tool writes PST files: readpst's output layout is built by hand, and a
-    file that is not a PST goes through the real readpst to a clear error."""
-    export = tmp_path / "export" / "Fichier de données Outlook"
-    for folder, count in (("Boîte de réception", 3), ("Éléments envoyés", 2)):
-        (export / folder).mkdir(parents=True)
-        for n in range(1, count + 1):
-            (export / folder / f"{n}.eml").write_bytes(plain(n, f"{folder} {n}"))
+def outlook(n: int, subject: str, **options) -> Message:
+    """A message of 2019 from the mairie, received three minutes after it was sent."""
+    sent = datetime(2019, 1 + n % 12, 1 + n, 9, n, tzinfo=UTC)
+    options.setdefault("received", sent + timedelta(minutes=3))
+    return Message(
+        subject,
+        ("Mairie de Flavigny", "mairie@flavigny.fr"),
+        [("Anne Élue", "anne.elue@flavigny.fr"), ("Paul Adjoint", "paul@flavigny.fr")],
+        f"Bonjour,\r\n\r\n{subject} : voir l'ordre du jour.\r\n",
+        sent,
+        **options,
+    )
+
+
+DELIBERATION = Attachment(
+    "délibération 2019-04.pdf", b"%PDF-1.4\n\x00\x01\xff\xfe fin\n", "application/pdf"
+)
+# Received mail keeps its internet headers: readpst writes them as they are, Date included
+# (three minutes before the delivery, which must be the internal date).
+PREFECTURE = (
+    "Received: from mx.cote-dor.gouv.fr by mx.flavigny.fr; Sat, 23 Nov 2019 09:25:00 +0000\r\n"
+    "From: =?utf-8?q?Pr=C3=A9fecture?= <courrier@cote-dor.gouv.fr>\r\n"
+    "To: mairie@flavigny.fr\r\nSubject: =?utf-8?q?Arr=C3=AAt=C3=A9_pr=C3=A9fectoral?=\r\n"
+    "Date: Sat, 23 Nov 2019 10:22:00 +0100\r\nMessage-ID: <2019-1123@cote-dor.gouv.fr>\r\n\r\n"
+)
+SEEN, ANSWERED, FLAGGED, DRAFT = "\\Seen", "\\Answered", "\\Flagged", "\\Draft"
+REPLY, FORWARD = VERB_REPLY_TO_SENDER, VERB_FORWARD
+# PST folders and their messages, with the IMAP flags each must arrive with.
+PST_CORPUS: list[tuple[tuple[str, ...], list[tuple[Message, set[str]]]]] = [
+    (("Boîte de réception",), [
+        (outlook(1, "Ordre du jour du conseil", read=False), set()),
+        (outlook(2, "Réunion de chantier"), {SEEN}),
+        (outlook(21, "Réunion de chantier", read=False, flagged=True), {FLAGGED}),
+        (outlook(22, "Arrêté préfectoral", headers=PREFECTURE, verb=REPLY), {SEEN, ANSWERED}),
+        (outlook(3, "Subvention DETR", flagged=True), {SEEN, FLAGGED}),
+        (outlook(4, "Réponse au préfet", verb=REPLY), {SEEN, ANSWERED}),
+        (outlook(5, "Transfert du devis", verb=FORWARD, read=False), {ANSWERED}),
+        (outlook(6, "Délibération signée", attachments=[DELIBERATION]), {SEEN}),
+        (outlook(7, "Bulletin municipal", html="<p>Le <b>bulletin</b></p>"), {SEEN}),
+    ]),
+    (("Boîte de réception", "Élus"), [
+        (outlook(8, "Astreinte du week-end", flagged=True, read=False), {FLAGGED}),
+        (outlook(9, "Commission des finances"), {SEEN}),
+    ]),
+    (("Boîte de réception", "Élus", "Conseil municipal"), [
+        (outlook(10, "Procès-verbal de mars"), {SEEN}),
+        (outlook(11, "PV d'avril", verb=REPLY, flagged=True), {SEEN, ANSWERED, FLAGGED}),
+        (outlook(12, "Convocation du 12 juin", read=False), set()),
+    ]),
+    (("Éléments envoyés",), [
+        (outlook(13, "Envoi du budget primitif", received=None), {SEEN}),
+        (outlook(14, "Demande de devis", received=None), {SEEN}),
+        (outlook(15, "Arrêté de voirie", received=None), {SEEN}),
+    ]),
+    (("Brouillons",), [
+        (outlook(16, "Discours des vœux", received=None, draft=True), {SEEN, DRAFT}),
+        (outlook(17, "Lettre aux riverains", received=None, draft=True, read=False), {DRAFT}),
+    ]),
+    (("Éléments supprimés",), [
+        (outlook(18, "Ancienne invitation"), {SEEN}),
+        (outlook(19, "Publicité imprimeur"), {SEEN}),
+    ]),
+    (("Courrier indésirable",), [(outlook(20, "Vous avez gagné", read=False), set())]),
+]  # fmt: skip
+
+
+def pst_folders() -> list[Folder]:
+    """PST_CORPUS as the folder tree the writer takes."""
+    top: list[Folder] = []
+    by_path: dict[tuple[str, ...], Folder] = {}
+    for parts, messages in PST_CORPUS:
+        folder = Folder(parts[-1], [m for m, _flags in messages])
+        (by_path[parts[:-1]].folders if len(parts) > 1 else top).append(folder)
+        by_path[parts] = folder
+    return top
+
+
+def imap_messages(config, box) -> dict[str, list[tuple[str, set[str], float, list]]]:
+    """Folder → (subject, flags, internal date, attachments) of each message, by IMAP."""
+    client = open_imap(config.imaps_port, box.address, box.password)
+    found = {}
+    try:
+        for _flags, _sep, name in client.list_folders():
+            client.select_folder(name, readonly=True)
+            fetched = client.fetch(client.search("ALL"), ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"])
+            found[name] = []
+            for data in fetched.values():
+                parsed = email.message_from_bytes(data[b"BODY[]"], policy=email.policy.default)
+                attachments = [
+                    (a.get_filename(), a.get_content()) for a in parsed.iter_attachments()
+                ]
+                flags = {f.decode() for f in data[b"FLAGS"]} - {"\\Recent"}
+                found[name].append(
+                    (str(parsed["Subject"]), flags, data[b"INTERNALDATE"].timestamp(), attachments)
+                )
+    finally:
+        client.logout()
+    return found
+
+
+def test_pst_made_by_the_test_imports_the_same_way(target_settings, make_box, tmp_path):
+    """A PST written by the tests' own writer goes through the real readpst and libpff:
+    every folder with its accents and nesting, Outlook's special folders as the
+    mailbox's, each message's flags and delivery date (also for two messages of the same
+    subject, and one with its internet headers), its attachment's bytes."""
+    pst = tmp_path / "outlook.pst"
+    write_pst(pst, "Mairie de Flavigny", pst_folders())
+    box = make_box("pst")
+    job = run(box, services.file_source("pst", pst))
+    assert job.status == MailImportStatus.DONE, job.error
+    assert (job.copied, job.failed) == (22, 0)
+    found = imap_messages(target_settings, box)
+    for parts, messages in PST_CORPUS:
+        name = "/".join(parts)
+        expected = [
+            (
+                m.subject,
+                flags,
+                m.delivered.timestamp(),
+                [(a.filename, a.data) for a in m.attachments],
+            )
+            for m, flags in messages
+        ]
+        assert sorted(found[TARGET_NAMES.get(name, name)]) == sorted(expected), name
+    again = run(box, services.file_source("pst", pst))
+    assert (again.copied, again.skipped) == (0, 22)
+
+
+def test_file_that_is_not_a_pst_is_refused_clearly(target_settings, make_box, tmp_path):
     pst = tmp_path / "outlook.pst"
     pst.write_bytes(b"!BDN" + b"\x00" * 512)
-    box = make_box("pst")
-    job = run(box, PstSource(pst, export_dir=tmp_path / "export"))
-    assert (job.copied, job.failed) == (5, 0)
-    found = target(target_settings, box)
-    assert sum(found["Boîte de réception"].values()) == 3 and sum(found["Sent"].values()) == 2
-
+    box = make_box("pasunpst")
     result = CliRunner().invoke(main, ["mail", "import", box.address, "--pst", str(pst)])
     assert result.exit_code == 1 and "n'est pas un fichier PST lisible" in result.output
 

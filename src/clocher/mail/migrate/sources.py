@@ -11,6 +11,7 @@ between two runs is recognised and matched by fingerprint instead of by position
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import functools
 import hashlib
 import mailbox
@@ -23,6 +24,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -574,25 +576,31 @@ class MaildirSource(FileSource):
         self.add_folder(parts, entries, identity)
 
 
-# folder parts, file name, how to read it, its size
-EmlItem = tuple[tuple[str, ...], str, Callable[[], bytes], int]
+@dataclass
+class EmlItem:
+    """One .eml file of a folder tree, and what is known of it besides its bytes."""
+
+    parts: tuple[str, ...]  # its folder
+    name: str
+    load: Callable[[], bytes]
+    size: int
+    flags: tuple[str, ...] = ("\\Seen",)  # archived mail is read, as it was
+    internal_date: datetime | None = None  # None: the Date header's
 
 
 class EmlTreeSource(FileSource):
-    """Messages as .eml files in folders: a zip, or what `readpst` makes of a PST.
-    They carry no flags: archived mail is marked read, as it was."""
+    """Messages as .eml files in folders: a zip, or what `readpst` makes of a PST."""
 
     require_headers = True
 
     def add_eml_entries(self, items: list[EmlItem]) -> None:
-        """The internal date comes from each message's Date header when it is copied."""
         by_folder: dict[tuple[str, ...], list[tuple[str, FileEntry]]] = {}
-        for parts, name, load, size in sorted(items, key=lambda item: (item[0], item[1])):
+        for item in sorted(items, key=lambda item: (item.parts, item.name)):
             broken = ""
-            if size > MAX_MESSAGE_BYTES:
-                broken = f"message de {size // 2**20} Mio, au-delà de la limite"
-            entry = FileEntry(load, ("\\Seen",), None, size, broken)
-            by_folder.setdefault(parts or ("INBOX",), []).append((name, entry))
+            if item.size > MAX_MESSAGE_BYTES:
+                broken = f"message de {item.size // 2**20} Mio, au-delà de la limite"
+            entry = FileEntry(item.load, item.flags, item.internal_date, item.size, broken)
+            by_folder.setdefault(item.parts or ("INBOX",), []).append((item.name, entry))
         for parts, named in by_folder.items():
             entries = [entry for _name, entry in named]
             identity = "\n".join(f"{name}:{entry.size}" for name, entry in named)
@@ -624,7 +632,7 @@ class EmlZipSource(EmlTreeSource):
                 self.problems.append(f"{info.filename} : pas un fichier .eml, ignoré")
                 continue
             load = functools.partial(self._read_entry, info)
-            items.append((pieces[:-1], pieces[-1], load, info.file_size))
+            items.append(EmlItem(pieces[:-1], pieces[-1], load, info.file_size))
         if not items:
             detail = f" ({len(self.problems)} autres fichiers ignorés)" if self.problems else ""
             raise SourceError(f"Aucun message .eml dans « {path.name} »{detail}.")
@@ -639,28 +647,36 @@ class EmlZipSource(EmlTreeSource):
         return data
 
 
+# MAPI properties ([MS-OXPROPS]) the flags come from, and their values.
+PR_MESSAGE_FLAGS, PR_ICON_INDEX = 0x0E07, 0x1080
+PR_LAST_VERB_EXECUTED, PR_FLAG_STATUS = 0x1081, 0x1090
+MSGFLAG_READ, MSGFLAG_UNSENT, FLAG_STATUS_FLAGGED = 0x01, 0x08, 2
+ANSWER_VERBS = {102, 103, 104}  # replied to sender, to all, forwarded
+ANSWER_ICONS = {0x105, 0x106}  # the replied and forwarded icons
+READPST_BOUNDARY_RE = re.compile(rb"LibPST-iamunique-(\d+)_")
+PstDetails = dict[tuple[str, ...], dict[str, list[tuple[tuple[str, ...], datetime | None]]]]
+
+
 class PstSource(EmlTreeSource):
-    """An Outlook PST, turned into .eml files per folder by `readpst` (Debian's
-    pst-utils, libpst): it rebuilds each message's MIME from Outlook's properties."""
+    """An Outlook PST. A PST holds no MIME message: `readpst` (Debian's pst-utils,
+    libpst) rebuilds each one as an .eml file, one directory per folder. readpst keeps
+    only "read" of the flags (a `Status: RO` header) and dates a message by its
+    submit time, so libpff (pypff) reads each message's flags and delivery time from
+    the PST itself; they are matched to readpst's files folder by folder, by subject,
+    in the PST's order."""
 
     kind = "pst"
     READPST = "/usr/bin/readpst"
 
-    def __init__(self, path: Path, export_dir: Path | None = None) -> None:
-        """`export_dir`: what readpst already made of `path` (kept: not ours to delete)."""
+    def __init__(self, path: Path) -> None:
         super().__init__(path)
         if not self.path.is_file():
             raise SourceError(f"Fichier introuvable : {path}.")
-        self.owned = export_dir is None
-        if export_dir is not None:
-            self.workdir = export_dir
-            self.index_export(export_dir)
-            return
         if not Path(self.READPST).exists():
             raise SourceError("readpst (paquet pst-utils) n'est pas installé sur ce serveur.")
         self.workdir = Path(tempfile.mkdtemp(prefix="clocher-pst-"))
         done = subprocess.run(  # noqa: S603
-            [self.READPST, "-e", "-r", "-8", "-b", "-q", "-o", str(self.workdir), str(self.path)],
+            [self.READPST, "-e", "-8", "-b", "-q", "-o", str(self.workdir), str(self.path)],
             capture_output=True,
             text=True,
             check=False,
@@ -671,24 +687,120 @@ class PstSource(EmlTreeSource):
             raise SourceError(
                 f"« {path.name} » n'est pas un fichier PST lisible (readpst : {detail[0]})."
             )
-        self.index_export(self.workdir)
+        self.index_export(self.workdir, self.read_details())
 
-    def index_export(self, root: Path) -> None:
-        """readpst -e -r: one directory per folder under the store's top folder."""
+    def read_details(self) -> PstDetails:
+        """Flags and internal dates as libpff reads them; none (readpst's `Status`
+        header and the Date header then) if libpff cannot read the file."""
+        import pypff
+
+        pst = pypff.file()
+        details: PstDetails = {}
+        try:
+            pst.open(str(self.path))
+            try:
+                # readpst writes the folders below the top of the personal folders.
+                for top in pst.get_root_folder().sub_folders:
+                    for folder in top.sub_folders:
+                        _folder_details(folder, (_readpst_name(folder.name),), details)
+            finally:
+                pst.close()
+        except OSError as exc:
+            self.problems.append(f"drapeaux et dates illisibles ({exc}) : ceux de readpst")
+            return {}
+        return details
+
+    def index_export(self, root: Path, details: PstDetails) -> None:
+        """readpst -e: one directory per folder under one named after the store. Its
+        MIME boundaries are random: they are made stable, so that a second run finds
+        the same bytes."""
         tops = [p for p in root.iterdir() if p.is_dir()]
         base = tops[0] if len(tops) == 1 else root
         items: list[EmlItem] = []
-        for file in sorted(base.rglob("*.eml")):
+        for file in sorted(base.rglob("*.eml"), key=lambda f: (f.parent, _number(f))):
+            raw = file.read_bytes()
+            stable = _stable_boundaries(raw)
+            if stable != raw:
+                file.write_bytes(stable)
+                raw = stable
             parts = file.relative_to(base).parts
-            items.append((parts[:-1], parts[-1], file.read_bytes, file.stat().st_size))
+            head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+            same_subject = details.get(parts[:-1], {}).get(_readpst_subject(head))
+            if same_subject:
+                flags, when = same_subject.pop(0)
+            else:
+                flags, when = (("\\Seen",) if re.search(rb"^Status: RO", head, re.M) else ()), None
+            items.append(EmlItem(parts[:-1], parts[-1], file.read_bytes, len(raw), flags, when))
         if not items:
             self.cleanup()
             raise SourceError(f"Aucun message dans « {self.path.name} ».")
         self.add_eml_entries(items)
 
     def cleanup(self) -> None:
-        if self.owned:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _folder_details(folder: Any, parts: tuple[str, ...], details: PstDetails) -> None:
+    by_subject = details.setdefault(parts, {})
+    for message in folder.sub_messages:
+        subject = _plain(message.subject or "")
+        by_subject.setdefault(subject, []).append(_pst_flags_and_date(message))
+    for sub in folder.sub_folders:
+        _folder_details(sub, (*parts, _readpst_name(sub.name)), details)
+
+
+def _pst_flags_and_date(message: Any) -> tuple[tuple[str, ...], datetime | None]:
+    """Outlook's read/unsent message flags, follow-up flag and last verb (reply, reply
+    to all, forward) as IMAP flags; the delivery time, else the submit time, else the
+    last change (a draft) as the internal date."""
+    longs = {
+        entry.entry_type: entry.data_as_integer
+        for record_set in message.record_sets
+        for entry in record_set.entries
+        if entry.value_type == 0x0003  # PT_LONG
+    }
+    flags = longs.get(PR_MESSAGE_FLAGS, 0)
+    found = []
+    if flags & MSGFLAG_READ:
+        found.append("\\Seen")
+    if flags & MSGFLAG_UNSENT:
+        found.append("\\Draft")
+    if longs.get(PR_FLAG_STATUS) == FLAG_STATUS_FLAGGED:
+        found.append("\\Flagged")
+    if longs.get(PR_LAST_VERB_EXECUTED) in ANSWER_VERBS or longs.get(PR_ICON_INDEX) in ANSWER_ICONS:
+        found.append("\\Answered")
+    when = message.delivery_time or message.client_submit_time or message.modification_time
+    return tuple(sorted(found)), when.replace(tzinfo=UTC) if when else None
+
+
+def _readpst_name(name: str | None) -> str:
+    """A folder's name as readpst names its directory."""
+    return (name or "").translate(str.maketrans("/\\:", "___"))
+
+
+def _plain(subject: str) -> str:
+    """A subject without control characters (Outlook's prefix marks) nor folding."""
+    return " ".join(re.sub(r"[\x00-\x1f]", " ", subject).split())
+
+
+def _readpst_subject(head: bytes) -> str:
+    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(head)
+    return _plain(str(headers.get("Subject", "")))
+
+
+def _number(file: Path) -> int:
+    """readpst numbers its files: 2.eml before 10.eml."""
+    return int(file.stem) if file.stem.isdigit() else 0
+
+
+def _stable_boundaries(raw: bytes) -> bytes:
+    """readpst's MIME boundaries carry a random number: a digest of the message
+    instead, the same on every run."""
+    found = READPST_BOUNDARY_RE.search(raw)
+    if not found:
+        return raw
+    digest = hashlib.sha256(raw.replace(found.group(1), b"")).hexdigest()[:16].encode()
+    return raw.replace(found.group(0), b"LibPST-iamunique-" + digest + b"_")
 
 
 def internal_date_of(message: SourceMessage) -> datetime | None:
