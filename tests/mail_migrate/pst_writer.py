@@ -165,6 +165,8 @@ class NdbFile:
             0,
             0,
         )
+        # wMagicClient "SM", wVer 23 (Unicode), wVerClient 19, bPlatformCreate/Access,
+        # two reserved, bidUnused, bidNextP, dwUnique; rgnid; qwUnused; ROOT; dwAlign…
         body = (
             struct.pack("<HHHBBIIQQI", 0x4D53, 23, 19, 1, 1, 0, 0, 0, self.next_page_bid, 1)
             + struct.pack("<32I", *last_nids)
@@ -335,11 +337,10 @@ PR_MESSAGE_CLASS, PR_SUBJECT, PR_CLIENT_SUBMIT_TIME = 0x001A001F, 0x0037001F, 0x
 PR_SENT_REPRESENTING_NAME, PR_SENT_REPRESENTING_ADDRTYPE = 0x0042001F, 0x0064001F
 PR_SENT_REPRESENTING_EMAIL = 0x0065001F
 PR_SENDER_NAME, PR_SENDER_ADDRTYPE, PR_SENDER_EMAIL = 0x0C1A001F, 0x0C1E001F, 0x0C1F001F
-PR_RECIPIENT_TYPE, PR_DISPLAY_CC, PR_DISPLAY_TO = 0x0C150003, 0x0E03001F, 0x0E04001F
+PR_RECIPIENT_TYPE, PR_DISPLAY_TO = 0x0C150003, 0x0E04001F
 PR_MESSAGE_DELIVERY_TIME, PR_MESSAGE_FLAGS, PR_MESSAGE_SIZE = 0x0E060040, 0x0E070003, 0x0E080003
 PR_ATTACH_SIZE, PR_RECORD_KEY, PR_BODY, PR_HTML = 0x0E200003, 0x0FF90102, 0x1000001F, 0x10130102
-PR_INTERNET_MESSAGE_ID, PR_ICON_INDEX = 0x1035001F, 0x10800003
-PR_TRANSPORT_MESSAGE_HEADERS = 0x007D001F
+PR_TRANSPORT_MESSAGE_HEADERS, PR_ICON_INDEX = 0x007D001F, 0x10800003
 PR_LAST_VERB_EXECUTED, PR_FLAG_STATUS = 0x10810003, 0x10900003
 PR_CREATION_TIME, PR_LAST_MODIFICATION_TIME = 0x30070040, 0x30080040
 PR_DISPLAY_NAME, PR_ADDRTYPE, PR_EMAIL_ADDRESS = 0x3001001F, 0x3002001F, 0x3003001F
@@ -352,7 +353,7 @@ PR_NAMEID_BUCKET_COUNT, PR_NAMEID_STREAM_GUID = 0x00010003, 0x00020102
 PR_NAMEID_STREAM_ENTRY, PR_NAMEID_STREAM_STRING = 0x00030102, 0x00040102
 PSETID_COMMON, PID_LID_REMINDER_SET = uuid.UUID("00062008-0000-0000-c000-000000000046"), 0x8503
 
-MSGFLAG_READ, MSGFLAG_UNMODIFIED, MSGFLAG_UNSENT, MSGFLAG_HASATTACH = 0x01, 0x02, 0x08, 0x10
+MSGFLAG_READ, MSGFLAG_UNSENT, MSGFLAG_HASATTACH = 0x01, 0x08, 0x10
 VERB_REPLY_TO_SENDER, VERB_FORWARD = 102, 104
 ICON_REPLIED, ICON_FORWARDED = 0x105, 0x106
 FLAG_STATUS_FLAGGED = 2
@@ -393,7 +394,6 @@ class Message:
     draft: bool = False
     flagged: bool = False
     verb: int | None = None
-    message_id: str | None = None
     headers: str | None = None  # the internet headers it was received with
     attachments: list[Attachment] = field(default_factory=list)
 
@@ -483,8 +483,6 @@ class StoreWriter:
             props[PR_HTML] = message.html.encode()
         if message.headers:
             props[PR_TRANSPORT_MESSAGE_HEADERS] = message.headers
-        if message.message_id:
-            props[PR_INTERNET_MESSAGE_ID] = message.message_id
         if message.flagged:
             props[PR_FLAG_STATUS] = FLAG_STATUS_FLAGGED
         if message.verb:
@@ -538,7 +536,7 @@ def write_pst(
     top_name: str = "Haut de la banque d'informations",
 ) -> None:
     """A PST holding `folders` under the top of the personal folders (2.4.1): the
-    message store, the name-to-id map (empty), the root folder and the top folder."""
+    message store, the name-to-id map, the root folder and the top folder."""
     writer = StoreWriter()
     store_uid = bytes(range(0x10, 0x20))
     top = (writer.next_folder << 5) | NID_TYPE_FOLDER  # the root's first subfolder

@@ -291,7 +291,7 @@ def traffic_command(days: int) -> None:
 @click.option(
     "--pst",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Fichier Outlook PST (lu avec readpst).",
+    help="Fichier Outlook PST (lu avec readpst et libpff).",
 )
 @click.option(
     "--connections",
