@@ -47,6 +47,12 @@ LOCALISED_SPECIAL = {
         "pourriels", "spams",
     },
 }  # fmt: skip
+# Names an inbox has in sources that have no INBOX of their own (an Outlook PST, a zip
+# of folders exported by a client).
+LOCALISED_INBOX = {
+    "inbox", "boîte de réception", "boite de reception", "courrier entrant",
+    "posteingang", "bandeja de entrada", "posta in arrivo",
+}  # fmt: skip
 
 
 class AppendRefused(Exception):
@@ -197,8 +203,10 @@ def special_of(parts: tuple[str, ...], flagged: dict[tuple[str, ...], str]) -> t
 def target_names(folders: list[SourceFolder], target: TargetFolders) -> dict[str, str]:
     """Source folder name → target folder name: INBOX stays INBOX, special folders land
     on the target's special-use folders (and their subfolders under them), the rest
-    keeps its hierarchy."""
+    keeps its hierarchy. In a source without an INBOX, a top-level « Boîte de
+    réception » (Outlook's) is the inbox."""
     flagged = {f.parts: f.special for f in folders if f.special}
+    has_inbox = any(f.parts[0].upper() == "INBOX" for f in folders)
     sep = target.separator
     mapping = {}
     for folder in folders:
@@ -206,7 +214,9 @@ def target_names(folders: list[SourceFolder], target: TargetFolders) -> dict[str
         depth, use = special_of(parts, flagged)
         if depth >= 0 and use in target.specials:
             parts = (target.specials[use], *parts[depth + 1 :])
-        elif parts[0].upper() == "INBOX":
+        elif parts[0].upper() == "INBOX" or (
+            not has_inbox and parts[0].strip().lower() in LOCALISED_INBOX
+        ):
             parts = ("INBOX", *parts[1:])
         mapping[folder.name] = sep.join(parts)
     return mapping
