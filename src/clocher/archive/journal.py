@@ -41,17 +41,45 @@ class Event:
     ELIMINATION = "elimination"
 
 
-def entry_payload(entry: JournalEntry) -> dict[str, Any]:
+# The columns an entry's hash covers, in the order of `payload`'s arguments.
+HASHED_COLUMNS = (
+    "seq",
+    "at",
+    "event",
+    "commune_insee",
+    "archived_object_id",
+    "actor_label",
+    "data",
+    "prev_hash",
+)
+
+
+def payload(
+    seq: int,
+    at: datetime,
+    event: str,
+    commune_insee: str,
+    archived_object_id: int | None,
+    actor_label: str,
+    data: Any,
+    prev_hash: str,
+) -> dict[str, Any]:
+    """What an entry's hash is taken over, from its column values (`verify` reads
+    plain rows: a model instance per entry costs more than hashing it)."""
     return {
-        "seq": entry.seq,
-        "at": entry.at.isoformat(timespec="microseconds"),
-        "event": entry.event,
-        "commune": entry.commune_insee,
-        "object": entry.archived_object_id,
-        "actor": entry.actor_label,
-        "data": entry.data,
-        "prev": entry.prev_hash,
+        "seq": seq,
+        "at": at.isoformat(timespec="microseconds"),
+        "event": event,
+        "commune": commune_insee,
+        "object": archived_object_id,
+        "actor": actor_label,
+        "data": data,
+        "prev": prev_hash,
     }
+
+
+def entry_payload(entry: JournalEntry) -> dict[str, Any]:
+    return payload(*(getattr(entry, column) for column in HASHED_COLUMNS))
 
 
 def compute_hash(entry: JournalEntry) -> str:
@@ -108,32 +136,42 @@ class JournalReport:
 
 def verify() -> JournalReport:
     """Walk the chain; name the first entry edited, deleted or re-ordered, then check
-    that every seal's root still matches its entries and its token."""
-    expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
-    for entry in JournalEntry.objects.order_by("seq").iterator(chunk_size=2000):
-        if entry.seq != expected_seq:
+    that every seal's root still matches its entries and its token.
+
+    One pass over plain rows: the hashes the walk has checked are the leaves of the
+    seals' Merkle trees, so the seals need no second read of the journal."""
+    rows = (
+        JournalEntry.objects.order_by("seq")
+        .values_list(*HASHED_COLUMNS, "hash")
+        .iterator(chunk_size=2000)
+    )
+    hashes: list[str] = []  # hashes[n - 1] is entry n's, checked
+    expected_prev = GENESIS_HASH
+    for *columns, stored in rows:
+        seq, prev_hash = columns[0], columns[-1]
+        if seq != len(hashes) + 1:
             return JournalReport(
-                checked,
-                f"entrée n°{expected_seq} du journal absente (supprimée ?) : "
-                f"la suivante est n°{entry.seq}",
-                expected_seq,
+                len(hashes),
+                f"entrée n°{len(hashes) + 1} du journal absente (supprimée ?) : "
+                f"la suivante est n°{seq}",
+                len(hashes) + 1,
             )
-        if entry.prev_hash != expected_prev:
+        if prev_hash != expected_prev:
             return JournalReport(
-                checked, f"entrée n°{entry.seq} : lien vers la précédente rompu", entry.seq
+                len(hashes), f"entrée n°{seq} : lien vers la précédente rompu", seq
             )
-        if compute_hash(entry) != entry.hash:
+        if offline.entry_hash(payload(*columns)) != stored:
             return JournalReport(
-                checked, f"entrée n°{entry.seq} modifiée : empreinte différente", entry.seq
+                len(hashes), f"entrée n°{seq} modifiée : empreinte différente", seq
             )
-        expected_prev, expected_seq, checked = entry.hash, expected_seq + 1, checked + 1
+        hashes.append(stored)
+        expected_prev = stored
+    checked = len(hashes)
     for seal in JournalSeal.objects.order_by("first_seq"):
-        hashes = list(
-            JournalEntry.objects.filter(seq__gte=seal.first_seq, seq__lte=seal.last_seq)
-            .order_by("seq")
-            .values_list("hash", flat=True)
-        )
-        if offline.merkle_root(hashes) != seal.root:
+        covered = hashes[seal.first_seq - 1 : seal.last_seq]
+        if len(covered) != seal.last_seq - seal.first_seq + 1 or (
+            offline.merkle_root(covered) != seal.root
+        ):
             return JournalReport(
                 checked, f"sceau des entrées {seal.first_seq}–{seal.last_seq} : racine différente"
             )

@@ -29,9 +29,14 @@ from typing import Any
 GENESIS_HASH = "0" * 64
 
 
+# The arguments json.dumps would pass, made once: json.dumps builds a new encoder at each
+# call, which costs a third of the encoding when an audit hashes every journal entry.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(payload: dict[str, Any]) -> bytes:
     """Keys sorted, no spaces, UTF-8: the bytes an entry's hash is taken over."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(payload).encode()
 
 
 def entry_hash(payload: dict[str, Any]) -> str:

@@ -40,6 +40,7 @@ from clocher.archive.models import (
 from clocher.core import audit, scoping
 from clocher.core.audit import Actor
 from clocher.core.models import Commune, Role
+from clocher.vault import crypto
 
 MAX_DEPOSIT_BYTES = 512 * 1024 * 1024
 ARCHIVIST_ROLES = (Role.OPERATOR_ARCHIVIST,)
@@ -269,26 +270,22 @@ class AuditReport:
 
 def check_bytes(obj: ArchivedObject, data_key: bytes | None = None, deep: bool = False) -> str:
     """What is wrong with the stored copy of `obj` ('' when it holds)."""
+    reader = store.CopyReader({obj.commune_id: data_key or crypto.data_key(obj.commune)})
     return _check_copy(
-        obj.commune,
-        obj.blob_key,
-        obj.size,
-        obj.sha256,
-        data_key,
-        obj.sha512 if deep else None,
+        reader, obj.commune_id, obj.blob_key, obj.size, obj.sha256, obj.sha512 if deep else None
     )
 
 
 def _check_copy(
-    commune: Commune,
+    reader: store.CopyReader,
+    commune_id: int,
     key: str,
     size: int,
     sha256: str,
-    data_key: bytes | None = None,
     sha512: str | None = None,
 ) -> str:
     try:
-        data = store.read(commune, key, data_key)
+        data = reader.read(commune_id, key)
     except FileNotFoundError:
         return "copie archivée absente"
     except ValueError as exc:
@@ -302,14 +299,17 @@ def _check_copy(
     return ""
 
 
+# The progress callback is told every this many objects, not at each one: a progress
+# bar's update costs as much as checking a small copy.
+_PROGRESS_STEP = 256
+
+
 def audit_integrity(actor: Actor, progress: Callable[[int], None] | None = None) -> AuditReport:
     """Re-read and re-hash every sealed object (from the store the archive uses: the
     local disk or the S3 bucket), check the journal chain, and journal the result."""
-    from clocher.vault import crypto
-
     report = AuditReport()
-    communes = {c.pk: c for c in Commune.objects.filter(archives__isnull=False).distinct()}
-    keys = {pk: crypto.data_key(commune) for pk, commune in communes.items()}
+    communes = Commune.objects.filter(archives__isnull=False).distinct()
+    reader = store.CopyReader({commune.pk: crypto.data_key(commune) for commune in communes})
     # Plain tuples, not model instances: the per-object cost is what limits the audit
     # of many small documents.
     sealed = ArchivedObject.objects.filter(state=ObjectState.SEALED).values_list(
@@ -317,13 +317,15 @@ def audit_integrity(actor: Actor, progress: Callable[[int], None] | None = None)
     )
     altered: list[tuple[int, str]] = []
     for pk, commune_id, key, size, sha256 in sealed.iterator(chunk_size=2000):
-        problem = _check_copy(communes[commune_id], key, size, sha256, keys[commune_id])
-        report.checked += 1
-        report.bytes_read += size
+        problem = _check_copy(reader, commune_id, key, size, sha256)
         if problem:
             altered.append((pk, problem))
-        if progress is not None:
-            progress(1)
+        report.checked += 1
+        report.bytes_read += size
+        if progress is not None and report.checked % _PROGRESS_STEP == 0:
+            progress(_PROGRESS_STEP)
+    if progress is not None and report.checked % _PROGRESS_STEP:
+        progress(report.checked % _PROGRESS_STEP)
     found = ArchivedObject.objects.select_related("commune").in_bulk([pk for pk, _ in altered])
     report.altered = [(found[pk], problem) for pk, problem in altered]
     report.journal_problem = journal.verify().problem

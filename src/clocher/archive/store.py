@@ -11,6 +11,8 @@ an existing name is never overwritten.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.conf import settings
 
 from clocher.core.models import Commune
@@ -69,14 +71,28 @@ def put_once(commune: Commune, key: str, plaintext: bytes) -> None:
     store.put(key, crypto.seal_bytes(crypto.data_key(commune), _context(key), plaintext))
 
 
+class CopyReader:
+    """Reads the copies of the communes whose data keys it is given, with one cipher
+    per commune made once: the integrity audit opens thousands of small copies, and a
+    cipher costs as much to make as a copy to decrypt."""
+
+    def __init__(self, data_keys: Mapping[int, bytes]) -> None:
+        self._store = archive_store()
+        self._ciphers = {pk: crypto.cipher(key) for pk, key in data_keys.items()}
+
+    def read(self, commune_id: int, key: str) -> bytes:
+        """The plaintext; raises FileNotFoundError if absent, ValueError if the
+        ciphertext was altered (AES-GCM refuses it)."""
+        sealed = self._store.get(key)
+        try:
+            return crypto.open_bytes(self._ciphers[commune_id], _context(key), sealed)
+        except Exception as exc:  # noqa: BLE001 - InvalidTag and truncated input alike
+            raise ValueError("copie chiffrée illisible (altérée)") from exc
+
+
 def read(commune: Commune, key: str, data_key: bytes | None = None) -> bytes:
-    """The plaintext; raises FileNotFoundError if absent, ValueError if the ciphertext
-    was altered (AES-GCM refuses it)."""
-    sealed = archive_store().get(key)
-    try:
-        return crypto.open_bytes(data_key or crypto.data_key(commune), _context(key), sealed)
-    except Exception as exc:  # noqa: BLE001 - InvalidTag and truncated input alike
-        raise ValueError("copie chiffrée illisible (altérée)") from exc
+    """The plaintext of one copy (see `CopyReader.read`)."""
+    return CopyReader({commune.pk: data_key or crypto.data_key(commune)}).read(commune.pk, key)
 
 
 def destroy(key: str) -> None:
