@@ -8,8 +8,6 @@ import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-_READ_MORE = 1024 * 1024  # after the first read, should the file have grown meanwhile
-
 
 def _sync_directory(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -62,13 +60,15 @@ class LocalStore:
             _sync_directory(directory)
 
     def get(self, key: str) -> bytes:
-        """One open and one read of the file's size (then one to see the end), without
-        the file object `Path.read_bytes` builds."""
+        """One open and one read of the file's size, without the file object and the
+        read to see the end that `Path.read_bytes` costs. A stored file never changes
+        under its name (written aside, then renamed), so its size is all there is."""
         fd = os.open(self._filename(key), os.O_RDONLY)
         try:
-            data = os.read(fd, os.fstat(fd).st_size)
-            while more := os.read(fd, _READ_MORE):
-                data += more
+            size = os.fstat(fd).st_size
+            data = os.read(fd, size)
+            while len(data) < size and (more := os.read(fd, size - len(data))):
+                data += more  # a short read (a signal): go on
         finally:
             os.close(fd)
         return data
