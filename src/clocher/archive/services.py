@@ -304,9 +304,9 @@ def _check_copy(
 _PROGRESS_STEP = 256
 
 
-def audit_integrity(actor: Actor, progress: Callable[[int], None] | None = None) -> AuditReport:
-    """Re-read and re-hash every sealed object (from the store the archive uses: the
-    local disk or the S3 bucket), check the journal chain, and journal the result."""
+def check_copies(progress: Callable[[int], None] | None = None) -> AuditReport:
+    """Re-read, decrypt and re-hash every sealed object's copy (from the store the
+    archive uses: the local disk or the S3 bucket); the altered ones named."""
     report = AuditReport()
     communes = Commune.objects.filter(archives__isnull=False).distinct()
     reader = store.CopyReader({commune.pk: crypto.data_key(commune) for commune in communes})
@@ -328,6 +328,13 @@ def audit_integrity(actor: Actor, progress: Callable[[int], None] | None = None)
         progress(report.checked % _PROGRESS_STEP)
     found = ArchivedObject.objects.select_related("commune").in_bulk([pk for pk, _ in altered])
     report.altered = [(found[pk], problem) for pk, problem in altered]
+    return report
+
+
+def audit_integrity(actor: Actor, progress: Callable[[int], None] | None = None) -> AuditReport:
+    """Check every sealed object's copy, then the journal chain and its seals, and
+    journal the result."""
+    report = check_copies(progress)
     report.journal_problem = journal.verify().problem
     with transaction.atomic():
         for obj, problem in report.altered:
