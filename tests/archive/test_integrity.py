@@ -98,6 +98,34 @@ def test_sealed_day_detects_rewritten_entries(commune_a, db):
     assert "sceau des entrées 1–2 : racine différente" in report.problem
 
 
+def test_seal_past_the_end_of_the_journal_is_named(commune_a, db):
+    """The last sealed entry deleted: the chain that remains holds, the seal does not."""
+    deposit(commune_a, title="Arrêté A", code="arretes")
+    deposit(commune_a, title="Arrêté B", code="arretes")
+    journal.seal_pending()
+    drop_journal_triggers()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE archive_journalentry SET archived_object_id = NULL WHERE seq = 2")
+        cursor.execute("DELETE FROM archive_journalentry WHERE seq = 2")
+    report = journal.verify()
+    assert report.checked == 1
+    assert "sceau des entrées 1–2 : racine différente" in report.problem
+    with connection.cursor() as cursor:  # every sealed entry gone: named, not a crash
+        cursor.execute("UPDATE archive_journalentry SET archived_object_id = NULL WHERE seq = 1")
+        cursor.execute("DELETE FROM archive_journalentry WHERE seq = 1")
+    report = journal.verify()
+    assert report.checked == 0
+    assert "sceau des entrées 1–2 : racine différente" in report.problem
+
+
+def test_audit_reports_progress_for_every_object(commune_a, db):
+    for n in range(3):
+        deposit(commune_a, title=f"Arrêté {n}", data=pdf(f"arrêté {n}"))
+    steps: list[int] = []
+    report = services.audit_integrity(ACTOR, steps.append)
+    assert report.ok and report.checked == 3 and sum(steps) == 3
+
+
 def test_archived_copy_survives_vault_purge_and_gc(commune_a, agent_a, db, settings):
     root = vault.root_of(vault.ensure_commune_space(ACTOR, commune_a))
     node = vault.write_bytes(ACTOR, root, "délibération.pdf", pdf("du coffre"))
