@@ -83,9 +83,9 @@ class CopyReader:
     def read(self, commune_id: int, key: str) -> bytes:
         """The plaintext; raises FileNotFoundError if absent, ValueError if the
         ciphertext was altered (AES-GCM refuses it)."""
-        sealed = self._store.get(key)
+        aead, sealed = self._ciphers[commune_id], self._store.get(key)
         try:
-            return crypto.open_bytes(self._ciphers[commune_id], _context(key), sealed)
+            return crypto.open_bytes(aead, _context(key), sealed)
         except Exception as exc:  # noqa: BLE001 - InvalidTag and truncated input alike
             raise ValueError("copie chiffrée illisible (altérée)") from exc
 
