@@ -1,6 +1,7 @@
 """The `clocher` command: init, serve, worker, check, and each app's commands.
 
 Django is set up before any sub-command runs; commands stay thin and call services.
+Their help is in French, click's own words included (`clocher_box.clickfr`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import sys
 
 import click
 
+from clocher_box.clickfr import FrenchGroup, speak_french
+
 
 def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clocher.settings")
@@ -18,7 +21,7 @@ def setup_django() -> None:
     django.setup()
 
 
-class ClocherGroup(click.Group):
+class ClocherGroup(FrenchGroup):
     """Loads the app command groups lazily so `--help` works before Django is set up."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -56,10 +59,11 @@ class ClocherGroup(click.Group):
             register_archive,
         ):
             register(self)
+        speak_french(self)
 
 
 @click.group(cls=ClocherGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="clocher")
+@click.version_option(package_name="clocher", message="clocher %(version)s")
 def main() -> None:
     """Clocher : le cloud public local du département pour ses communes."""
 

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from clocher_box import __version__, nft
+from clocher_box.clickfr import FrenchGroup, speak_french
 
 STATE_DIR = "/var/lib/clocher-box"
 
@@ -53,40 +54,7 @@ def _agent(
     return Agent(state_dir, _layout(mode, wan, lan, management), enforce=enforce)
 
 
-class _Option(click.Option):
-    """Shows its default as « défaut : … » (click only says it in English)."""
-
-    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
-        record = super().get_help_record(ctx)
-        if record is None:
-            return None
-        spec, text = record
-        return spec, text.replace("[default: ", "[défaut : ").replace("[required]", "[obligatoire]")
-
-
-class _FrenchHelp:
-    """`--help` described in French too, like everything else."""
-
-    def get_help_option(self, ctx: click.Context) -> click.Option | None:
-        option = super().get_help_option(ctx)  # type: ignore[misc]
-        if option is not None:
-            option.help = "Affiche cette aide et quitte."
-        return option  # type: ignore[no-any-return]
-
-
-class _Command(_FrenchHelp, click.Command):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for param in self.params:
-            if isinstance(param, click.Option):
-                param.__class__ = _Option
-
-
-class _Group(_FrenchHelp, click.Group):
-    command_class = _Command
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FrenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(
     __version__, message="clocher-box %(version)s", help="Affiche la version et quitte."
 )
@@ -323,7 +291,7 @@ def status(state_dir: Path, as_json: bool) -> None:
 
 @main.command()
 @_state_option
-@click.argument("address")
+@click.argument("address", metavar="ADRESSE")
 def unblock(state_dir: Path, address: str) -> None:
     """Débloque une adresse (ou un préfixe) bloquée par une décision."""
     try:
@@ -341,10 +309,10 @@ def unblock(state_dir: Path, address: str) -> None:
 
 @main.command("blocklist")
 @_state_option
-@click.argument("path", type=click.File("r"))
+@click.argument("path", metavar="FICHIER", type=click.File("r"))
 def blocklist(state_dir: Path, path: Any) -> None:
-    """Charge une liste de blocage locale (IP/CIDR, FireHOL netset ou Spamhaus DROP) en
-    remplacement de la précédente ; les lignes mal formées sont comptées et ignorées."""
+    """Charge la liste de blocage locale FICHIER (IP/CIDR, FireHOL netset ou Spamhaus DROP)
+    en remplacement de la précédente ; les lignes mal formées sont comptées et ignorées."""
     from clocher_box.detectors.blocklist import parse_blocklist
 
     agent = _agent(state_dir)
@@ -363,6 +331,8 @@ def blocklist(state_dir: Path, path: Any) -> None:
     finally:
         agent.close()
 
+
+speak_french(main)
 
 if __name__ == "__main__":
     sys.exit(main())

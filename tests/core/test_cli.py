@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -107,6 +109,61 @@ def test_every_command_has_help(runner):
         assert command in result.output
         sub = runner.invoke(main, [command, "--help"])
         assert sub.exit_code == 0, (command, sub.output)
+
+
+# click's own English words, which the help and the errors must not show.
+ENGLISH = ("Usage:", "Options:", "Commands:", "Show this", "Show the", "[default", "[required")
+ENGLISH += ("Error:", "Try '")
+ENGLISH_TYPES = re.compile(r"\b(TEXT|INTEGER|FLOAT|DIRECTORY|FILE|PATH)\b( RANGE)?  ")
+
+
+def _command_paths(group: click.Group, path: list[str]) -> list[list[str]]:
+    paths = [path]
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        sub = group.get_command(ctx, name)
+        if isinstance(sub, click.Group):
+            paths += _command_paths(sub, [*path, name])
+        else:
+            paths.append([*path, name])
+    return paths
+
+
+def test_every_help_is_in_french(runner):
+    paths = _command_paths(main, [])
+    assert ["vault", "usage"] in paths and ["archive", "audit"] in paths
+    for path in paths:
+        result = runner.invoke(main, [*path, "--help"], prog_name="clocher")
+        assert result.exit_code == 0, (path, result.output)
+        assert result.output.startswith("Utilisation : clocher"), (path, result.output)
+        assert "Affiche cette aide et quitte." in result.output, path
+        for word in ENGLISH:
+            assert word not in result.output, (path, word, result.output)
+        assert not ENGLISH_TYPES.search(result.output), (path, result.output)
+
+
+@pytest.mark.parametrize(
+    ("args", "command", "message"),
+    [
+        (["commune", "add"], "commune add", "Option « --insee » manquante."),
+        (["commune", "lst"], "commune", "Commande « lst » inconnue."),
+        (["audit", "tail", "-n", "x"], "audit tail", "Valeur invalide pour « -n » : « x »"),
+        (["member", "add", "21271"], "member add", "Argument « EMAIL » manquant."),
+    ],
+)
+def test_usage_errors_are_in_french(runner, args, command, message):
+    result = runner.invoke(main, args, prog_name="clocher")
+    assert result.exit_code == 2
+    assert f"Erreur : {message}" in result.output
+    assert f"Essayez « clocher {command} --help » pour l'aide." in result.output
+    for word in ENGLISH:
+        assert word not in result.output, (word, result.output)
+
+
+def test_a_group_without_its_command_shows_its_help(runner):
+    result = runner.invoke(main, ["commune"], prog_name="clocher")
+    assert "Utilisation : clocher commune [OPTIONS] COMMANDE [ARGUMENTS]..." in result.output
+    assert "Commandes :" in result.output
 
 
 def _free_port() -> int:
