@@ -57,7 +57,7 @@ def app_passwords(email: str) -> None:
 
 @user.command("revoke-app-password")
 @click.argument("email")
-@click.argument("password_id", type=int)
+@click.argument("password_id", metavar="ID", type=int)
 def revoke_app_password(email: str, password_id: int) -> None:
     """Révoque un mot de passe d'application (effet immédiat)."""
     from clocher.accounts import services

@@ -57,7 +57,7 @@ def list_tokens(email: str | None) -> None:
 
 
 @token.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", metavar="ID", type=int)
 def revoke(token_id: int) -> None:
     """Révoque un jeton (effet immédiat)."""
     from clocher.api.models import ApiToken

@@ -297,7 +297,7 @@ def commune_list(status: str | None, as_json: bool) -> None:
 
 
 @commune.command("load-department")
-@click.argument("department")
+@click.argument("department", metavar="DÉPARTEMENT")
 def commune_load_department(department: str) -> None:
     """Charge toutes les communes d'un département comme prospects (ex. 21)."""
     from clocher.core import reference, services
@@ -445,7 +445,7 @@ def audit_tail(count: int) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", metavar="[ARGUMENTS]...", nargs=-1, type=click.UNPROCESSED)
 def manage(args: tuple[str, ...]) -> None:
     """Commandes d'administration Django (migrate, shell…)."""
     from django.core.management import execute_from_command_line

@@ -32,7 +32,7 @@ def _commune(insee: str):  # type: ignore[no-untyped-def]
 
 
 @mailbox.command("add")
-@click.argument("address")
+@click.argument("address", metavar="ADRESSE")
 @click.option("--commune", "insee", required=True, help="Code INSEE de la commune.")
 @click.option("--quota", default="2G", show_default=True, help="Quota (ex. 2G, 500M).")
 @click.option(
@@ -48,7 +48,7 @@ def _commune(insee: str):  # type: ignore[no-untyped-def]
     show_default=True,
 )
 def mailbox_add(address: str, insee: str, quota: str, user_email: str | None, kind: str) -> None:
-    """Crée la boîte ADDRESS pour une commune."""
+    """Crée la boîte ADRESSE pour une commune."""
     from clocher.accounts.services import get_or_create_user
     from clocher.mail import services
 
@@ -98,14 +98,14 @@ def mailbox_list(insee: str | None) -> None:
 
 
 @mailbox.command("disable")
-@click.argument("address")
+@click.argument("address", metavar="ADRESSE")
 def mailbox_disable(address: str) -> None:
     """Désactive une boîte (connexion refusée aussitôt, courrier refusé)."""
     _toggle(address, False)
 
 
 @mailbox.command("enable")
-@click.argument("address")
+@click.argument("address", metavar="ADRESSE")
 def mailbox_enable(address: str) -> None:
     """Réactive une boîte."""
     _toggle(address, True)
@@ -124,10 +124,10 @@ def _toggle(address: str, active: bool) -> None:
 
 
 @mail.command("app-password")
-@click.argument("address")
+@click.argument("address", metavar="ADRESSE")
 @click.option("--name", default="Messagerie", show_default=True, help="Nom de l'appareil.")
 def app_password(address: str, name: str) -> None:
-    """Crée un mot de passe d'application pour ouvrir ADDRESS (affiché une fois)."""
+    """Crée un mot de passe d'application pour ouvrir ADRESSE (affiché une fois)."""
     from clocher.accounts.services import create_app_password
     from clocher.mail.models import Mailbox
 
@@ -146,11 +146,11 @@ def alias() -> None:
 
 
 @alias.command("add")
-@click.argument("address")
+@click.argument("address", metavar="ADRESSE")
 @click.argument("destinations", nargs=-1, required=True)
 @click.option("--commune", "insee", required=True, help="Code INSEE de la commune.")
 def alias_add(address: str, destinations: tuple[str, ...], insee: str) -> None:
-    """Crée l'alias ADDRESS vers une ou plusieurs DESTINATIONS."""
+    """Crée l'alias ADRESSE vers une ou plusieurs DESTINATIONS."""
     from clocher.mail import services
 
     try:
@@ -182,11 +182,11 @@ def register(group: click.Group) -> None:
 
 
 @mail.command("dns")
-@click.argument("domain")
+@click.argument("domain", metavar="DOMAINE")
 @click.option("--check", "do_check", is_flag=True, help="Vérifie ce qui est publié.")
 @click.option("--rotate", is_flag=True, help="Crée une nouvelle clé DKIM de signature.")
 def dns_command(domain: str, do_check: bool, rotate: bool) -> None:
-    """Enregistrements DNS à publier pour DOMAIN (zone BIND), et leur vérification."""
+    """Enregistrements DNS à publier pour DOMAINE (zone BIND), et leur vérification."""
     from clocher.mail import dns, services
 
     found = services.find_domain(domain)
@@ -219,7 +219,7 @@ def dns_command(domain: str, do_check: bool, rotate: bool) -> None:
 
 
 @mail.command("domain-add")
-@click.argument("domain")
+@click.argument("domain", metavar="DOMAINE")
 @click.option("--commune", "insee", required=True, help="Code INSEE de la commune.")
 def domain_add(domain: str, insee: str) -> None:
     """Déclare le domaine propre d'une commune (ouvert au courrier après vérification du MX)."""
@@ -255,7 +255,7 @@ def traffic_command(days: int) -> None:
 
 
 @mail.command("import")
-@click.argument("address")
+@click.argument("address", metavar="ADRESSE")
 @click.option(
     "--imap",
     "imap_url",
@@ -310,7 +310,7 @@ def import_command(  # noqa: PLR0913 - one option per kind of source
     pst: Path | None,
     connections: int | None,
 ) -> None:
-    """Importe l'ancienne messagerie dans la boîte ADDRESS : dossiers, drapeaux, dates.
+    """Importe l'ancienne messagerie dans la boîte ADRESSE : dossiers, drapeaux, dates.
 
     Relancer la même commande reprend où elle s'est arrêtée et ne copie jamais deux fois.
     """

@@ -47,7 +47,7 @@ def _application(application_id: int):  # type: ignore[no-untyped-def]
 
 
 @application.command("approve")
-@click.argument("application_id", type=int)
+@click.argument("application_id", metavar="ID", type=int)
 def approve(application_id: int) -> None:
     """Approuve une demande et provisionne la commune, étape par étape."""
     from clocher.onboarding import services
@@ -78,7 +78,7 @@ def approve(application_id: int) -> None:
 
 
 @application.command("reject")
-@click.argument("application_id", type=int)
+@click.argument("application_id", metavar="ID", type=int)
 @click.option("--reason", required=True, help="Motif, envoyé à la commune.")
 def reject(application_id: int, reason: str) -> None:
     """Refuse une demande avec un motif."""

@@ -70,7 +70,7 @@ def token_command(insee: str) -> None:
 
 
 @shield.command("revoke")
-@click.argument("box_id")
+@click.argument("box_id", metavar="ID")
 def revoke_command(box_id: str) -> None:
     """Révoque un boîtier : sa clé n'ouvre plus rien (vol, remplacement)."""
     from clocher.shield import services
@@ -94,13 +94,13 @@ def feed_group() -> None:
 
 
 @feed_group.command("import")
-@click.argument("name")
-@click.argument("location")
+@click.argument("name", metavar="NOM")
+@click.argument("location", metavar="FICHIER|URL")
 @click.option(
     "--c2", is_flag=True, help="Liste de serveurs de commande : bloque les connexions sortantes."
 )
 def feed_import_command(name: str, location: str, c2: bool) -> None:
-    """Importe la liste NAME depuis un fichier ou une URL (IP/CIDR, FireHOL, Spamhaus DROP).
+    """Importe la liste NOM depuis un fichier ou une URL (IP/CIDR, FireHOL, Spamhaus DROP).
 
     Remplace les entrées précédentes de la liste ; les lignes mal formées sont signalées
     avec leur numéro, les préfixes de la liste d'autorisation refusés.
@@ -165,11 +165,11 @@ def allow_group() -> None:
 
 
 @allow_group.command("add")
-@click.argument("prefix")
+@click.argument("prefix", metavar="PRÉFIXE")
 @click.option("--reason", required=True, help="Pourquoi ce préfixe ne doit jamais être bloqué.")
 @click.option("--commune", "insee", help="Pour les boîtiers de cette commune seulement.")
 def allow_add_command(prefix: str, reason: str, insee: str | None) -> None:
-    """Ajoute PREFIX (adresse ou CIDR) à la liste d'autorisation."""
+    """Ajoute PRÉFIXE (adresse ou CIDR) à la liste d'autorisation."""
     from clocher.shield import services
 
     try:
@@ -190,10 +190,10 @@ def allow_list_command() -> None:
 
 
 @allow_group.command("remove")
-@click.argument("prefix")
+@click.argument("prefix", metavar="PRÉFIXE")
 @click.option("--commune", "insee", help="L'entrée de cette commune.")
 def allow_remove_command(prefix: str, insee: str | None) -> None:
-    """Retire PREFIX de la liste d'autorisation."""
+    """Retire PRÉFIXE de la liste d'autorisation."""
     from clocher.shield import services
     from clocher.shield.models import AllowEntry
 
@@ -208,11 +208,11 @@ def allow_remove_command(prefix: str, insee: str | None) -> None:
 
 
 @shield.command("block")
-@click.argument("prefix")
+@click.argument("prefix", metavar="PRÉFIXE")
 @click.option("--reason", required=True, help="Motif, visible sur chaque boîtier.")
 @click.option("--hours", type=int, default=0, help="Durée en heures (0 : jusqu'au retrait).")
 def block_command(prefix: str, reason: str, hours: int) -> None:
-    """Bloque PREFIX sur tous les boîtiers du département (refusé s'il touche la liste
+    """Bloque PRÉFIXE sur tous les boîtiers du département (refusé s'il touche la liste
     d'autorisation)."""
     from clocher.shield import services
 
@@ -226,9 +226,10 @@ def block_command(prefix: str, reason: str, hours: int) -> None:
 
 @shield.command("countries")
 @click.argument("insee")
-@click.argument("codes", nargs=-1)
+@click.argument("codes", metavar="[PAYS]...", nargs=-1)
 def countries_command(insee: str, codes: tuple[str, ...]) -> None:
-    """Pays dont les boîtiers de la commune INSEE bloquent le trafic entrant (remplace)."""
+    """Pays (codes ISO à deux lettres, ex. KP RU) dont les boîtiers de la commune INSEE
+    bloquent le trafic entrant ; remplace la liste, sans PAYS la vide."""
     from clocher.shield import services
 
     try:
@@ -239,10 +240,10 @@ def countries_command(insee: str, codes: tuple[str, ...]) -> None:
 
 
 @shield.command("sinkhole")
-@click.argument("domain")
+@click.argument("domain", metavar="DOMAINE")
 @click.option("--reason", default="", help="Motif (hameçonnage, logiciel malveillant…).")
 def sinkhole_command(domain: str, reason: str) -> None:
-    """Ajoute DOMAIN (et ses sous-domaines) aux domaines détournés par les boîtiers."""
+    """Ajoute DOMAINE (et ses sous-domaines) aux domaines détournés par les boîtiers."""
     from clocher.shield import services
 
     try:
