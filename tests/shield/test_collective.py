@@ -257,6 +257,8 @@ def test_cli_token_enrol_fleet_block_allow_revoke(commune_a):
     from tests.shield.conftest import FakeBox
 
     runner = CliRunner()
+    assert "Liste d'autorisation vide." in runner.invoke(main, ["shield", "allow", "list"]).output
+    assert "Aucune liste importée" in runner.invoke(main, ["shield", "feed", "list"]).output
     issued = runner.invoke(main, ["shield", "token", commune_a.insee])
     assert issued.exit_code == 0, issued.output
     token = next(line for line in issued.output.splitlines() if line.startswith("clb_"))
@@ -268,6 +270,8 @@ def test_cli_token_enrol_fleet_block_allow_revoke(commune_a):
         main, ["shield", "allow", "add", "198.51.100.0/24", "--reason", "central"]
     )
     assert allowed.exit_code == 0
+    listed = runner.invoke(main, ["shield", "allow", "list"]).output
+    assert "198.51.100.0/24 — département — central" in listed
     refused = runner.invoke(main, ["shield", "block", "198.51.100.7", "--reason", "essai"])
     assert refused.exit_code == 1 and "liste d'autorisation" in refused.output
     blocked = runner.invoke(

@@ -34,7 +34,9 @@ def _commune(insee: str):  # type: ignore[no-untyped-def]
 
 @archive.command("deposit")
 @click.argument("insee")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "file", metavar="FICHIER", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--title", required=True, help="Intitulé de l'acte.")
 @click.option("--kind", required=True, help="Nature de l'acte (délibération, arrêté…).")
 @click.option("--date", "act_date", required=True, help="Date de l'acte (AAAA-MM-JJ).")
@@ -118,7 +120,7 @@ def audit_command() -> None:
 
 
 @archive.command("verify")
-@click.argument("target")
+@click.argument("target", metavar="ID|PREUVE.zip")
 def verify_command(target: str) -> None:
     """Vérifie un objet (ID) ou un paquet de preuve (FICHIER.zip) ; code ≠ 0 si défaut."""
     from clocher.archive import services
@@ -144,7 +146,7 @@ def verify_command(target: str) -> None:
 
 
 @archive.command("evidence")
-@click.argument("object_id", type=int)
+@click.argument("object_id", metavar="ID", type=int)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def evidence_command(object_id: int, output: Path) -> None:
     """Écrit le paquet de preuve de l'objet ID (document, jeton, journal, attestation)."""
@@ -168,7 +170,7 @@ def evidence_command(object_id: int, output: Path) -> None:
 
 @archive.command("transfer")
 @click.argument("insee")
-@click.argument("object_ids", nargs=-1, type=int)
+@click.argument("object_ids", metavar="[ID]...", nargs=-1, type=int)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def transfer_command(insee: str, object_ids: tuple[int, ...], output: Path) -> None:
     """Versement aux Archives départementales : paquet SEDA 2.3 (manifest.xml et

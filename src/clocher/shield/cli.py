@@ -151,7 +151,10 @@ def feed_list_command() -> None:
     """Les listes importées."""
     from clocher.shield.models import Feed
 
-    for feed in Feed.objects.all():
+    feeds = list(Feed.objects.all())
+    if not feeds:
+        console.print("Aucune liste importée (clocher shield feed import NOM FICHIER|URL).")
+    for feed in feeds:
         when = f"{feed.last_import_at:%d/%m/%Y %H:%M}" if feed.last_import_at else "jamais"
         console.print(
             f"{feed.name} ({feed.get_purpose_display()}) : {feed.entries_count} préfixes, "
@@ -182,11 +185,18 @@ def allow_add_command(prefix: str, reason: str, insee: str | None) -> None:
 @allow_group.command("list")
 def allow_list_command() -> None:
     """La liste d'autorisation (département et communes)."""
+    from django.conf import settings
+
     from clocher.shield.models import AllowEntry
 
-    for entry in AllowEntry.objects.select_related("commune"):
+    for prefix in settings.SHIELD_ALLOWLIST:
+        console.print(f"{prefix} — département — fixé par CLOCHER_SHIELD_ALLOWLIST")
+    entries = list(AllowEntry.objects.select_related("commune"))
+    for entry in entries:
         where = entry.commune.name if entry.commune else "département"
         console.print(f"{entry.prefix} — {where} — {entry.reason}")
+    if not entries and not settings.SHIELD_ALLOWLIST:
+        console.print("Liste d'autorisation vide.")
 
 
 @allow_group.command("remove")
