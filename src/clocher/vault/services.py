@@ -234,10 +234,20 @@ def _active_communes(user: User) -> list[Commune]:
 
 def spaces_for(user: User) -> list[Space]:
     """What `user` may open: each active commune's space, their personal space in it and
-    the group folders they belong to. Personal spaces are made on first use."""
+    the group folders they belong to. Personal spaces are made on first use (then the
+    list is read again: every DAV request asks, so the usual case is two queries)."""
     communes = _active_communes(user)
-    for commune in communes:
+    spaces = _spaces_in(user, communes)
+    personal = {s.commune_id for s in spaces if s.kind == SpaceKind.PERSONAL}
+    missing = [commune for commune in communes if commune.pk not in personal]
+    if not missing:
+        return spaces
+    for commune in missing:
         ensure_personal_space(commune, user)
+    return _spaces_in(user, communes)
+
+
+def _spaces_in(user: User, communes: list[Commune]) -> list[Space]:
     return list(
         Space.objects.filter(commune__in=communes)
         .filter(
@@ -267,22 +277,38 @@ def space_label(space: Space, several_communes: bool) -> str:
 
 
 def root_of(space: Space) -> Node:
-    return Node.objects.get(space=space, parent__isnull=True)
+    root = Node.objects.get(space=space, parent__isnull=True)
+    root.space = space  # the caller's copy, with its commune: not read again
+    return root
 
 
 # ---------------------------------------------------------------------------- tree
 
 
+def _below(node: Node, folder: Node) -> Node:
+    """`node`, a member of `folder`, knowing its folder and space without a query (a
+    node's space is its folder's: moves across spaces carry whole subtrees), so that
+    paths, ETag updates and the commune's key need no more reads."""
+    node.parent = folder
+    if Node.space.is_cached(folder):
+        node.space = folder.space
+    return node
+
+
 def children(folder: Node) -> list[Node]:
-    return list(
-        Node.objects.filter(parent=folder, deleted_at__isnull=True).order_by("-is_folder", "name")
-    )
+    members = Node.objects.filter(parent=folder, deleted_at__isnull=True)
+    return [_below(n, folder) for n in members.order_by("-is_folder", "name")]
 
 
 def child(folder: Node, name: str) -> Node | None:
-    return Node.objects.filter(
-        parent=folder, name=unicodedata.normalize("NFC", name), deleted_at__isnull=True
-    ).first()
+    found = (
+        Node.objects.filter(
+            parent=folder, name=unicodedata.normalize("NFC", name), deleted_at__isnull=True
+        )
+        .select_related("current")
+        .first()
+    )
+    return None if found is None else _below(found, folder)
 
 
 def walk(folder: Node, parts: list[str]) -> Node | None:
@@ -310,12 +336,12 @@ def is_inside(node: Node, folder: Node) -> bool:
 def _touch(node: Node) -> None:
     """A change below a folder changes its ETag, up to the root: sync clients compare the
     root's ETag to know something moved."""
-    now = timezone.now()
     ids = [a.pk for a in ancestors(node)]
     if node.is_folder:
         ids.append(node.pk)
-    for pk in ids:
-        Node.objects.filter(pk=pk).update(etag=_new_etag(), modified_at=now)
+    # One UPDATE: the folders of one change share its new ETag (an ETag only has to
+    # differ from the same folder's previous one).
+    Node.objects.filter(pk__in=ids).update(etag=_new_etag(), modified_at=timezone.now())
 
 
 def create_folder(actor: Actor, parent: Node, name: str) -> Node:
@@ -383,13 +409,21 @@ def _charge(space: Space, delta: int) -> None:
     )
     if not updated:
         raise QuotaExceeded(f"Quota de l'espace « {space.name} » atteint.")
-    limit = Commune.objects.values_list("quota_storage_bytes", flat=True).get(pk=space.commune_id)
-    CommuneUsage.objects.get_or_create(commune_id=space.commune_id)
-    updated = CommuneUsage.objects.filter(
-        commune_id=space.commune_id, used_bytes__lte=limit - delta
-    ).update(used_bytes=F("used_bytes") + delta)
-    if not updated:
-        raise QuotaExceeded("Quota de stockage de la commune atteint.")
+    if not _charge_commune(space.commune_id, delta):
+        # A commune whose counter row is missing (made before the vault) gets it now.
+        _, created = CommuneUsage.objects.get_or_create(commune_id=space.commune_id)
+        if not created or not _charge_commune(space.commune_id, delta):
+            raise QuotaExceeded("Quota de stockage de la commune atteint.")
+
+
+def _charge_commune(commune_id: int, delta: int) -> bool:
+    """The commune's counter grows by `delta` if its quota allows it (one statement)."""
+    return bool(
+        CommuneUsage.objects.filter(
+            commune_id=commune_id,
+            used_bytes__lte=F("commune__quota_storage_bytes") - delta,
+        ).update(used_bytes=F("used_bytes") + delta)
+    )
 
 
 # ---------------------------------------------------------------------------- content
@@ -398,6 +432,8 @@ def _charge(space: Space, delta: int) -> None:
 # Chunks sealed and stored ahead of the request thread, per upload: enough to overlap
 # receiving with sealing, writing and syncing, little enough to keep memory bounded.
 PIPELINE_DEPTH = 2
+# Digests per query when a version's chunks are attached (SQLite's variable limit).
+ATTACH_BATCH = 500
 
 
 @dataclass
@@ -481,15 +517,30 @@ class Upload:
         return self._sha256.hexdigest()  # type: ignore[attr-defined]
 
     def _attach(self, version: Version) -> None:
-        offset = 0
-        for position, (digest, size) in enumerate(self._digests):
-            chunk, _ = Chunk.objects.get_or_create(
-                commune=self.commune, digest=digest, defaults={"size": size}
+        """The chunk rows (made if new; a concurrent upload may make the same ones) and
+        the version's list of them, in a few statements whatever the number of chunks."""
+        sizes = dict(self._digests)
+        Chunk.objects.bulk_create(
+            [Chunk(commune=self.commune, digest=d, size=s) for d, s in sizes.items()],
+            ignore_conflicts=True,
+        )
+        ids: dict[str, int] = {}
+        digests = list(sizes)
+        for start in range(0, len(digests), ATTACH_BATCH):
+            ids.update(
+                Chunk.objects.filter(
+                    commune=self.commune, digest__in=digests[start : start + ATTACH_BATCH]
+                ).values_list("digest", "id")
             )
-            VersionChunk.objects.create(
-                version=version, position=position, offset=offset, chunk=chunk
+        parts, offset = [], 0
+        for position, (digest, size) in enumerate(self._digests):
+            parts.append(
+                VersionChunk(
+                    version=version, position=position, offset=offset, chunk_id=ids[digest]
+                )
             )
             offset += size
+        VersionChunk.objects.bulk_create(parts, batch_size=ATTACH_BATCH)
 
 
 def read_stream(
@@ -525,6 +576,8 @@ def save_file(
             raise NameConflict("Le fichier a changé entre-temps (ETag différent).")
         if node is not None and node.is_folder:
             raise NameConflict(f"« {name} » est un dossier.")
+        if node is not None:
+            _below(node, parent)
         _charge(parent.space, upload.size)
         if node is None:
             try:
@@ -628,6 +681,7 @@ class VersionReader(io.RawIOBase):
 def open_file(node: Node) -> VersionReader:
     if node.is_folder or node.current is None:
         raise ValidationError("Ce n'est pas un fichier.")
+    node.current.node = node  # known: its space and commune need no query
     return VersionReader(node.current)
 
 

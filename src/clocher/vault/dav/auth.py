@@ -14,7 +14,6 @@ import os
 import time
 from typing import Any
 
-from django.db import close_old_connections
 from wsgidav.dc.base_dc import BaseDomainController
 
 from clocher.accounts import services as accounts
@@ -79,7 +78,6 @@ class AppPasswordDomainController(BaseDomainController):
     def basic_auth_user(
         self, realm: str, user_name: str, password: str, environ: dict[str, Any]
     ) -> bool:
-        close_old_connections()
         user = authenticate(user_name, password, environ.get("REMOTE_ADDR"))
         if user is None:
             return False

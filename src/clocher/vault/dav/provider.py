@@ -9,11 +9,11 @@ someone else's tree), the second is one of the spaces `services.spaces_for` give
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
-from django.db import close_old_connections
 from wsgidav import util
 from wsgidav.dav_error import (
     HTTP_CONFLICT,
@@ -56,6 +56,13 @@ def _spaces(environ: dict[str, Any]) -> dict[str, Space]:
     if "clocher.spaces" not in environ:
         environ["clocher.spaces"] = services.spaces_by_label(environ["clocher.user"])
     return environ["clocher.spaces"]
+
+
+def _client_mtime(environ: dict[str, Any]) -> datetime | None:
+    """The file's own modification time that sync clients send (X-OC-Mtime; WsgiDAV
+    has already refused a malformed one), kept in the same commit as the content."""
+    header = environ.get("HTTP_X_OC_MTIME", "")
+    return datetime.fromtimestamp(int(header), tz=UTC) if header.isdigit() else None
 
 
 def _timestamp(value: Any) -> float:
@@ -276,6 +283,7 @@ class FileResource(_NodeProps, DAVNonCollection):
         parent = self.pending_parent or self.node.parent
         name = self.pending_name or self.node.name
         assert parent is not None  # a file always has a folder
+        mtime = _client_mtime(self.environ)
         try:
             self.node = services.save_file(
                 _actor(self.environ),
@@ -283,14 +291,18 @@ class FileResource(_NodeProps, DAVNonCollection):
                 name,
                 self.upload,
                 self._content_type,
+                modified_at=mtime,
             )
         except ValidationError as exc:
             raise _dav_error(exc) from exc
         self.environ["clocher.written"] = self.node
+        if mtime is not None:
+            self.environ["clocher.mtime_accepted"] = True
 
     def set_last_modified(self, dest_path: str, time_stamp: int, *, dry_run: bool) -> bool:
-        """Sync clients send their file's own time (X-OC-Mtime) so both sides agree."""
-        if not dry_run and self.node is not None:
+        """Sync clients send their file's own time (X-OC-Mtime) so both sides agree
+        (after a PUT, WsgiDAV calls this for the time already saved with the content)."""
+        if not dry_run and self.node is not None and not self.environ.get("clocher.mtime_accepted"):
             services.set_modified(self.node, time_stamp)
             self.environ["clocher.mtime_accepted"] = True
         return True
@@ -393,20 +405,29 @@ class VaultProvider(DAVProvider):
         return False
 
     def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
-        close_old_connections()
         user: User | None = environ.get("clocher.user")
         if user is None:
             return None
         parts = [p for p in path.strip("/").split("/") if p]
         if not parts or parts[0].lower() != user.email.lower():
             return None
+        remembered = environ.pop("clocher.put_folder", None)
+        if remembered is not None and remembered.path == "/" + "/".join(parts):
+            return remembered
         root = UserRoot("/" + parts[0], environ)
         if len(parts) == 1:
             return root
         folder = root.get_member(parts[1])
-        if folder is None:
+        if folder is None or len(parts) == 2:
+            return folder
+        parent = services.walk(folder.node, parts[2:-1])
+        if parent is None or not parent.is_folder:
             return None
-        node = services.walk(folder.node, parts[2:])
-        if node is None:
-            return None
-        return _resource("/" + "/".join(parts), environ, node) if len(parts) > 2 else folder
+        if len(parts) > 3:
+            folder = FolderResource("/" + "/".join(parts[:-1]), environ, parent)
+        if environ.get("REQUEST_METHOD") == "PUT":
+            # WsgiDAV's PUT asks for the target, then for its folder, and writes only
+            # after both: the folder just walked through is that answer, once.
+            environ["clocher.put_folder"] = folder
+        node = services.child(parent, parts[-1])
+        return None if node is None else _resource("/" + "/".join(parts), environ, node)
