@@ -9,9 +9,10 @@ query of the members and one of their dead properties, with the same values Wsgi
 gives (`tests/vault/test_propfind.py` compares both answers).
 
 It also answers `<propname/>` (RFC 4918 §9.1), which WsgiDAV 4.4 mistakes for an
-unknown element. Anything else goes to WsgiDAV unchanged: `<include>`, Depth infinity,
-`If` headers, a target that is not a folder, and a tree where the person holds a lock
-(then `lockdiscovery` has something to say).
+unknown element. A file is answered the same way (rclone asks for each file it has just
+sent). Anything else goes to WsgiDAV unchanged: `<include>`, Depth infinity, `If`
+headers, a target that is neither a folder nor a file (a person's root), and a tree
+where the person holds a lock (then `lockdiscovery` has something to say).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from lxml import etree
 from wsgidav import util
 from wsgidav.mw.base_mw import BaseMiddleware
 
-from clocher.vault.dav.provider import HREF_SAFE, OC, FolderResource
+from clocher.vault.dav.provider import HREF_SAFE, OC, FileResource, FolderResource
 from clocher.vault.dav.store import dead_properties, holds_locks
 from clocher.vault.models import Node
 
@@ -267,25 +268,28 @@ def _timestamp(value: Any) -> float:
     return value.timestamp() if value else time.time()
 
 
-def _members(folder: FolderResource, depth: str, with_refs: bool) -> Iterator[Member]:
-    """The folder, then (Depth 1) its members; their reference URLs (the key of dead
-    properties) only when some member has any."""
-    provider = folder.provider
-    own_path = folder.get_preferred_path()
+def _members(
+    target: FolderResource | FileResource, depth: str, with_refs: bool
+) -> Iterator[Member]:
+    """The target, then (a folder at Depth 1) its members; their reference URLs (the
+    key of dead properties) only when some member has any."""
+    is_folder = isinstance(target, FolderResource)
     yield Member(
-        folder.get_href(),
-        folder.get_ref_url(),
-        folder.node.pk,
-        folder.get_display_name(),
-        True,
-        folder.node.size,
-        "",
-        folder.node.etag,
-        _timestamp(folder.node.created_at),
-        _timestamp(folder.node.modified_at),
+        target.get_href(),
+        target.get_ref_url(),
+        target.node.pk,
+        target.get_display_name(),
+        is_folder,
+        target.node.size,
+        "" if is_folder else target.get_content_type(),
+        target.node.etag,
+        _timestamp(target.node.created_at),
+        _timestamp(target.node.modified_at),
     )
-    if depth != "1":
+    if depth != "1" or not isinstance(target, FolderResource):
         return
+    folder, provider = target, target.provider
+    own_path = folder.get_preferred_path()
     href_base = quote(provider.mount_path + provider.share_path + own_path, safe=HREF_SAFE)
     ref_base = quote(provider.share_path + own_path)
     rows = (
@@ -313,18 +317,20 @@ def _members(folder: FolderResource, depth: str, with_refs: bool) -> Iterator[Me
         )
 
 
-def multistatus(folder: FolderResource, depth: str, request: Request) -> Iterator[bytes]:
+def multistatus(
+    target: FolderResource | FileResource, depth: str, request: Request
+) -> Iterator[bytes]:
     """The answer, by blocks of `BATCH` members."""
-    space = folder.node.space
+    space = target.node.space
     limit = space.quota_bytes or space.commune.quota_storage_bytes
     quota = Quota(space.used_bytes, max(0, limit - space.used_bytes))
-    own_ref = folder.get_ref_url()
+    own_ref = target.get_ref_url()
     dead = dead_properties(own_ref)
     renderer = Renderer(request, quota)
     with_refs = any(ref != own_ref for ref in dead)
     yield OPENING
     batch: list[str] = []
-    for member in _members(folder, depth, with_refs):
+    for member in _members(target, depth, with_refs):
         batch.append(renderer.render(member, dead.get(member.ref_url, {}) if dead else {}))
         if len(batch) >= BATCH:
             yield "".join(batch).encode()
@@ -366,12 +372,14 @@ class FastPropfind(BaseMiddleware):
         request = parse_request(_read_body(environ))
         if request is None:
             return None
-        folder = provider.get_resource_inst(environ["PATH_INFO"], environ)
-        if not isinstance(folder, FolderResource) or holds_locks(folder.get_ref_url()):
+        target = provider.get_resource_inst(environ["PATH_INFO"], environ)
+        if not isinstance(target, (FolderResource, FileResource)):
+            return None
+        if holds_locks(target.get_ref_url()):
             return None
         # Whole answer in memory (a few MB for 10,000 members) so it has a Content-Length:
         # without one WsgiDAV closes the connection, and clients reconnect for every list.
-        blocks = list(multistatus(folder, depth, request))
+        blocks = list(multistatus(target, depth, request))
         start_response(
             "207 Multi-Status",
             [
