@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from clocher.core.models import Commune
 
 NONCE_BYTES = 12
+TAG_BYTES = 16
 
 
 def master_key_path() -> Path:
@@ -109,8 +110,17 @@ def chunk_digest(key: bytes, plaintext: bytes) -> str:
     return hmac.new(key, plaintext, hashlib.sha256).hexdigest()
 
 
-def seal(key: bytes, commune_id: int, digest: str, plaintext: bytes) -> bytes:
-    return seal_bytes(key, f"{commune_id}:{digest}".encode(), plaintext)
+def seal(key: bytes, commune_id: int, digest: str, plaintext: bytes) -> bytearray:
+    """A chunk sealed as `seal_bytes` does, encrypted straight after its nonce: no
+    second copy of a 4 MiB chunk per upload thread."""
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = bytearray(NONCE_BYTES + len(plaintext) + TAG_BYTES)
+    sealed[:NONCE_BYTES] = nonce
+    with memoryview(sealed) as view:
+        AESGCM(key).encrypt_into(
+            nonce, plaintext, f"{commune_id}:{digest}".encode(), view[NONCE_BYTES:]
+        )
+    return sealed
 
 
 def open_sealed(key: bytes, commune_id: int, digest: str, sealed: bytes) -> bytes:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class BlobStore(Protocol):
-    def put(self, key: str, data: bytes, *, sync_directory: bool = True) -> None:
+    def put(self, key: str, data: bytes | bytearray, *, sync_directory: bool = True) -> None:
         """Store durably; with sync_directory=False the name is durable only once
         `sync_directories` has run for it (one sync for many chunks)."""
 

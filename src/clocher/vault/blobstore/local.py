@@ -34,7 +34,7 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return Path(self._filename(key))
 
-    def put(self, key: str, data: bytes, *, sync_directory: bool = True) -> None:
+    def put(self, key: str, data: bytes | bytearray, *, sync_directory: bool = True) -> None:
         """The content is synced before the rename, so a name never points at lost
         content (an upload of the same chunk later trusts a name that exists)."""
         path = self._path(key)

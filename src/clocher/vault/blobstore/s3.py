@@ -49,7 +49,7 @@ class S3Store:
         except ClientError:
             self.client.create_bucket(Bucket=self.bucket)
 
-    def put(self, key: str, data: bytes, *, sync_directory: bool = True) -> None:
+    def put(self, key: str, data: bytes | bytearray, *, sync_directory: bool = True) -> None:
         """Durable once acknowledged (the server syncs)."""
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
