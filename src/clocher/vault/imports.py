@@ -270,8 +270,8 @@ def _import_entry(
     upload = services.Upload(folder.space.commune)
     with entry.open() as stream:
         services.read_stream(_Bounded(stream, entry.size), upload)  # type: ignore[arg-type]
+    upload.finish()  # its SHA-256 is known from here (save_file's finish does nothing more)
     if existing is not None and not existing.is_folder and _same_content(existing, entry, upload):
-        upload.finish()
         report.unchanged += 1
         return
     modified = datetime.fromtimestamp(entry.mtime, tz=UTC)

@@ -462,6 +462,7 @@ class Upload:
     _stored: set[str] = field(default_factory=set)
     _worker: ThreadPoolExecutor | None = None
     _hasher: ThreadPoolExecutor | None = None
+    _finished: bool = False
 
     def __post_init__(self) -> None:
         self._key = crypto.data_key(self.commune)
@@ -519,7 +520,10 @@ class Upload:
 
     def finish(self) -> None:
         """Wait for the helper threads, hash and store the last partial chunk (an empty
-        file has none), and make the new chunks' names durable."""
+        file has none), and make the new chunks' names durable. Once is enough: a
+        second call does nothing."""
+        if self._finished:
+            return
         try:
             while self._pending:
                 self._collect()
@@ -531,6 +535,7 @@ class Upload:
         finally:
             self.discard()
         self._blobs.sync_directories(self._stored)
+        self._finished = True
 
     def discard(self) -> None:
         """Stop the helper threads once the chunks in their hands are stored (at most
@@ -542,6 +547,10 @@ class Upload:
 
     @property
     def sha256(self) -> str:
+        """The content's SHA-256, known once `finish` has run (the helper threads may
+        still be hashing before)."""
+        if not self._finished:
+            raise RuntimeError("Upload.sha256 is known once the upload is finished")
         return self._sha256.hexdigest()  # type: ignore[attr-defined]
 
     def _attach(self, version: Version) -> None:
