@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q, Subquery, Sum
 from django.utils import timezone
 
 from clocher.accounts.models import User
@@ -417,11 +417,14 @@ def _charge(space: Space, delta: int) -> None:
 
 
 def _charge_commune(commune_id: int, delta: int) -> bool:
-    """The commune's counter grows by `delta` if its quota allows it (one statement)."""
+    """The commune's counter grows by `delta` if its quota allows it, in one statement
+    on that row alone (the limit is a scalar subquery, not a join: PostgreSQL re-checks
+    a concurrently updated row's own columns only, so a join would let two uploads
+    pass the quota together)."""
+    limit = Commune.objects.filter(pk=commune_id).values("quota_storage_bytes")
     return bool(
         CommuneUsage.objects.filter(
-            commune_id=commune_id,
-            used_bytes__lte=F("commune__quota_storage_bytes") - delta,
+            commune_id=commune_id, used_bytes__lte=Subquery(limit) - delta
         ).update(used_bytes=F("used_bytes") + delta)
     )
 
