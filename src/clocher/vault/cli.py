@@ -41,7 +41,7 @@ def usage_command(insee: str | None) -> None:
             str(used.files),
             filesizeformat(used.used_bytes),
             filesizeformat(used.quota_bytes),
-            f"{share:.1f}",
+            f"{share:.1f}".replace(".", ","),  # French decimal comma, like the sizes
         )
     console.print(table)
 
@@ -106,7 +106,7 @@ def housekeeping_command(every: int) -> None:
 
 @vault.command("import")
 @click.argument("insee")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", metavar="DOSSIER|ARCHIVE.zip", type=click.Path(exists=True, path_type=Path))
 @click.option("--into", "into", default="", help="Dossier de destination (créé au besoin).")
 @click.option("--user", "email", default="", help="Importer dans l'espace personnel de ce membre.")
 def import_command(insee: str, path: Path, into: str, email: str) -> None:
