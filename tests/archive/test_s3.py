@@ -18,7 +18,6 @@ from tests.vault import rgw
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.skipif(not rgw.available(), reason="radosgw absent : make install"),
 ]
 
 

@@ -5,21 +5,9 @@ Only documentation addresses (RFC 5737) are used, so no packet is meant for a re
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-
-
-def available() -> str:
-    """Why the namespace test cannot run here ("" if it can)."""
-    if os.geteuid() != 0:
-        return "il faut être root (ip netns)"
-    for tool in ("ip", "nft", "conntrack"):
-        if shutil.which(tool) is None:
-            return f"{tool} absent"
-    return ""
 
 
 def ip(*args: str) -> None:

@@ -28,10 +28,10 @@ from pytest_django.live_server_helper import LiveServer
 
 from clocher.shield import feeds, report, services
 from clocher.shield.models import Box, FeedPurpose, ShieldEvent
-from tests.box.netns import Lab, available
+from tests.box.netns import Lab
 from tests.conftest import SYSTEM
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(available()), reason=available())]
+pytestmark = pytest.mark.slow
 
 CENTRAL = "198.51.100.1"
 PORT = 18_765
@@ -414,7 +414,6 @@ def ssh_attempt(lab: Lab, ns: str, source: str, target: str, askpass: Path) -> s
     return (done.stderr.strip().splitlines() or [""])[-1]
 
 
-@pytest.mark.skipif(not Path(SSHD).exists(), reason="sshd absent (paquet openssh-server)")
 @pytest.mark.django_db(transaction=True)
 def test_host_mode_blocks_ssh_bruteforce_and_scans_never_the_management_link(
     lab, tmp_path, commune_a, settings, monkeypatch

@@ -5,7 +5,6 @@ directory on loopback ports and stopped afterwards."""
 from __future__ import annotations
 
 import secrets
-import shutil
 import socket
 import subprocess
 import time
@@ -43,10 +42,6 @@ def use_fresh_bucket(settings, server: S3Server) -> None:
     settings.VAULT_S3_ACCESS_KEY = server.access_key
     settings.VAULT_S3_SECRET_KEY = server.secret_key
     settings.VAULT_S3_BUCKET = f"coffre-{uuid.uuid4().hex[:12]}"
-
-
-def available() -> bool:
-    return all(shutil.which(tool) for tool in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin"))
 
 
 def _config(root: Path, mon_port: int) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -48,7 +47,6 @@ def rclone(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone absent : make install")
 def test_rclone_copies_and_checks_a_tree_both_ways(dav_user, commune_a, tmp_path):
     obscured = subprocess.run(  # noqa: S603
         ["rclone", "obscure", dav_user.password],  # noqa: S607

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from urllib.parse import quote
 
@@ -14,7 +13,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SUITES = ["basic", "copymove", "props", "locks", "http"]
 
 
-@pytest.mark.skipif(shutil.which("litmus") is None, reason="litmus absent : make install")
 @pytest.mark.parametrize("suite", SUITES)
 def test_litmus_suite_passes(dav_user, commune_a, suite, tmp_path):
     url = dav_user.root + quote(commune_a.name) + "/"

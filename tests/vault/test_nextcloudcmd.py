@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from tests.vault.conftest import ACTOR
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("nextcloudcmd") is None, reason="make install"),
 ]
 
 

@@ -23,7 +23,6 @@ from tests.vault.conftest import ACTOR, alter_last_byte
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not rgw.available(), reason="radosgw absent : make install"),
 ]
 
 
