@@ -379,14 +379,29 @@ def _move(resource: Any, dest_path: str) -> None:
 
 
 def _copy_single(resource: Any, dest_path: str) -> None:
+    environ = resource.environ
+    copied = environ.get("clocher.copied_tree")
+    if copied is not None and util.is_child_uri(copied, resource.path):
+        return  # copied with its folder, in one go (below)
     parent, name = _destination(resource, dest_path)
-    actor = _actor(resource.environ)
+    actor = _actor(environ)
+    node = resource.node
     try:
-        if resource.node.is_folder:
+        if (
+            node.is_folder
+            and environ.get("HTTP_DEPTH", "infinity") == "infinity"
+            and parent.space.commune_id != node.space.commune_id
+        ):
+            # Into another commune, a folder is copied whole by the services (content
+            # re-encrypted, quota checked once for all): WsgiDAV's member-by-member
+            # walk would leave half a copy when the quota is short.
+            services.copy(actor, node, parent, name, overwrite=True)
+            environ["clocher.copied_tree"] = resource.path
+        elif node.is_folder:
             if services.child(parent, name) is None:
                 services.create_folder(actor, parent, name)
         else:
-            services.copy(actor, resource.node, parent, name, overwrite=True)
+            services.copy(actor, node, parent, name, overwrite=True)
     except ValidationError as exc:
         raise _dav_error(exc) from exc
     prop_manager = resource.provider.prop_manager
