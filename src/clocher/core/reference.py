@@ -154,6 +154,11 @@ def lookup(insee: str) -> CommuneRef | None:
     return _ref(raw) if raw else None
 
 
+def names() -> dict[str, str]:
+    """INSEE code → name, for every commune of the list."""
+    return {insee: raw["name"] for insee, raw in _index().items()}
+
+
 def department_communes(department: str) -> list[CommuneRef]:
     return [_ref(raw) for raw in _index().values() if raw["department"] == department]
 

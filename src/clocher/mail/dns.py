@@ -18,6 +18,12 @@ from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.mail.models import DkimKey, MailDomain
 
+# Where DMARC aggregate reports and TLS-RPT reports of a domain go (<local>@<domain>):
+# on the shared domain, addresses of the operator (mail.reserved).
+DMARC_REPORTS = "dmarc"
+TLS_REPORTS = "tlsrpt"
+REPORT_LOCAL_PARTS = frozenset({DMARC_REPORTS, TLS_REPORTS})
+
 
 def generate_dkim_key(actor: Actor, domain: MailDomain) -> DkimKey:
     """A new 2048-bit RSA key with a dated selector; it becomes the signing key."""
@@ -111,7 +117,7 @@ def expected_records(domain: MailDomain) -> list[Record]:
         Record(
             f"_dmarc.{name}",
             "TXT",
-            f"v=DMARC1; p=quarantine; rua=mailto:dmarc@{name}",
+            f"v=DMARC1; p=quarantine; rua=mailto:{DMARC_REPORTS}@{name}",
             "DMARC : que faire des messages non authentifiés",
         ),
         Record(
@@ -123,7 +129,7 @@ def expected_records(domain: MailDomain) -> list[Record]:
         Record(
             f"_smtp._tls.{name}",
             "TXT",
-            f"v=TLSRPTv1; rua=mailto:tlsrpt@{name}",
+            f"v=TLSRPTv1; rua=mailto:{TLS_REPORTS}@{name}",
             "TLS-RPT : rapports d'échec TLS",
         ),
         Record(f"autoconfig.{name}", "CNAME", f"{web_host}.", "configuration Thunderbird"),

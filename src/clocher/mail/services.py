@@ -16,6 +16,7 @@ from clocher.accounts.models import User
 from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.core.models import Commune, CommuneStatus, Membership, Operator
+from clocher.mail import reserved
 from clocher.mail.models import GIB, Alias, Mailbox, MailboxKind, MailDomain
 
 LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$")
@@ -94,6 +95,7 @@ def create_mailbox(
         raise ValidationError(f"{commune.name} n'est pas active.")
     with transaction.atomic():
         domain = domain_for(commune, domain_name)
+        reserved.check(actor, commune, local, domain)
         address = f"{local}@{domain.name}"
         _check_free(address)
         if Mailbox.objects.filter(commune=commune).count() >= commune.quota_mailboxes:
@@ -164,6 +166,7 @@ def create_alias(actor: Actor, commune: Commune, address: str, destinations: lis
         raise ValidationError("Un alias a besoin d'au moins une destination.")
     with transaction.atomic():
         domain = domain_for(commune, domain_name)
+        reserved.check(actor, commune, local, domain)
         address = f"{local}@{domain.name}"
         _check_free(address)
         alias = Alias.objects.create(
