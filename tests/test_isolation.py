@@ -2,10 +2,14 @@
 
 Every URL pattern of the project is enumerated from the resolver (a new route joins the
 matrix by itself). Its parameters are filled with objects of commune A; the route is then
-requested (GET and POST) as an anonymous visitor and as the admin and an agent of
-commune B, by session and, for the API, by token. None of them may get anything but a
-refusal (403/404/405, 401 for the API, a redirect to the login page for anonymous pages),
-and nothing of commune A may change.
+requested (GET and POST) by session and, for the API, by token, as:
+- an anonymous visitor, the admin and an agent of commune B, and a member of B and of a
+  third commune C (never of A);
+- a member of A whose membership was deactivated (still active in B), and one whose
+  membership was removed (still active in C): their account and session stay valid;
+- A's own admin and agent once commune A is suspended.
+None of them may get anything but a refusal (403/404/405, 401 for the API, a redirect to
+the login page for anonymous pages), and nothing of commune A may change.
 
 Public routes are listed below with the reason they are public.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -68,6 +73,13 @@ SELF_SERVICE = {
     "api:communes",
 }
 
+# Routes on an object of A's agent's own account rather than of the commune: its owner
+# keeps them whatever becomes of A, so as to be able to withdraw their own access.
+OWN_ACCOUNT_ROUTES = {
+    "accounts:app_password_revoke": "révoquer son propre mot de passe d'application",
+}
+OWNER = "agent de A"  # who owns A's account objects (app password, mailbox, transfer…)
+
 
 def _walk(
     patterns: list[Any], prefix: str = "", namespace: str = ""
@@ -99,6 +111,28 @@ class World:
     admin_b: User
     agent_b: User
     victim: dict[str, Any]
+    # Who must be refused on A, by case, then by the name failures give them.
+    cases: dict[str, dict[str, User]]
+
+
+# The cases of the matrix; "A suspendue" suspends A (in the test's savepoint) first.
+OTHER_TENANT = "autre-commune"
+FORMER_MEMBERS = "anciens-membres-de-A"
+SUSPENDED = "A-suspendue"
+CASES = (OTHER_TENANT, FORMER_MEMBERS, SUSPENDED)
+
+
+def _former_member(commune_a: Commune, email: str, still_in: Commune, *, remove: bool) -> User:
+    """An admin of A who left it (deactivated or removed) but is still an active agent
+    of another commune: their account, session and token stay valid."""
+    user = _member(commune_a, email, Role.COMMUNE_ADMIN)
+    services.add_member(SYSTEM, still_in, email, Role.AGENT, invite=False)
+    membership = Membership.objects.get(user=user, commune=commune_a)
+    if remove:
+        services.remove_member(SYSTEM, membership)
+    else:
+        services.deactivate_member(SYSTEM, membership)
+    return user
 
 
 @pytest.fixture(scope="module")
@@ -118,34 +152,32 @@ def world(django_db_setup, django_db_blocker) -> Iterator[World]:
         )
         commune_a = services.create_commune(SYSTEM, "21271", status=CommuneStatus.ACTIVE)
         commune_b = services.create_commune(SYSTEM, "21716", status=CommuneStatus.ACTIVE)
+        commune_c = services.create_commune(SYSTEM, "21231", status=CommuneStatus.ACTIVE)
         admin_a = _member(commune_a, "secretaire@flavigny.test", Role.COMMUNE_ADMIN)
         agent_a = _member(commune_a, "agent@flavigny.test", Role.AGENT)
         admin_b = _member(commune_b, "secretaire@vougeot.test", Role.COMMUNE_ADMIN)
         agent_b = _member(commune_b, "agent@vougeot.test", Role.AGENT)
+        both = _member(commune_b, "secretaire@vougeot-et-dijon.test", Role.COMMUNE_ADMIN)
+        services.add_member(SYSTEM, commune_c, both.email, Role.COMMUNE_ADMIN, invite=False)
+        cases = {
+            OTHER_TENANT: {
+                "admin de B": admin_b,
+                "agent de B": agent_b,
+                "membre de B et de C": both,
+            },
+            FORMER_MEMBERS: {
+                "membre désactivé de A": _former_member(
+                    commune_a, "desactivee@flavigny.test", commune_b, remove=False
+                ),
+                "membre retiré de A": _former_member(
+                    commune_a, "retiree@flavigny.test", commune_c, remove=True
+                ),
+            },
+            SUSPENDED: {"admin de A": admin_a, OWNER: agent_a},
+        }
         victim = build_victim_objects(commune_a, admin_a, agent_a)
-        yield World(commune_a, commune_b, admin_b, agent_b, victim)
+        yield World(commune_a, commune_b, admin_b, agent_b, victim, cases)
         transaction.set_rollback(True)
-
-
-@pytest.fixture
-def victim(world: World) -> dict[str, Any]:
-    """Objects of commune A, by the URL parameter names that designate them."""
-    return world.victim
-
-
-@pytest.fixture
-def commune_a(world: World) -> Commune:
-    return world.commune_a
-
-
-@pytest.fixture
-def admin_b(world: World) -> User:
-    return world.admin_b
-
-
-@pytest.fixture
-def agent_b(world: World) -> User:
-    return world.agent_b
 
 
 def _reverse(name: str, kwarg_names: list[str], victim: dict[str, Any]) -> str:
@@ -165,6 +197,15 @@ def _a_state(commune) -> tuple[int, list[tuple[int, str, bool]], str]:
     return AuditEntry.objects.filter(commune=commune).count(), members, commune.status
 
 
+def _people_of(world: World, case: str) -> dict[str, User]:
+    """The people of `case`, once its condition holds: for SUSPENDED, A is suspended in
+    the test's savepoint (on a fresh instance, so the world's keeps its status)."""
+    if case == SUSPENDED:
+        commune = Commune.objects.get(pk=world.commune_a.pk)
+        services.set_commune_status(SYSTEM, commune, CommuneStatus.SUSPENDED, "matrice")
+    return world.cases[case]
+
+
 DENIED = {403, 404, 405}
 # Routes of programs (API clients, Nextcloud clients) that ask for credentials with 401.
 BASIC_AUTH_PREFIXES = ("/api/", "/ocs/", "/remote.php/")
@@ -182,64 +223,82 @@ def _assert_refused(response, who: str, url: str, method: str) -> None:
     assert status in allowed, f"{method} {url} as {who}: HTTP {status}, expected a refusal"
 
 
+def _assert_nothing_of_a(response, who: str, url: str, victim: dict, user: User | None) -> None:
+    """No secret of A in the answer; the requester's own address is theirs to see."""
+    body = response.content.decode(errors="replace")
+    for secret in victim["_a_markers"]:
+        if user is None or secret != user.email:
+            assert secret not in body, f"{url} shows {secret!r} of commune A to {who}"
+
+
+def _own_view(name: str, kwarg_names: list[str]) -> bool:
+    """The requester's own page (their account, their communes): not a route of A."""
+    return name in SELF_SERVICE and not kwarg_names
+
+
 @pytest.mark.django_db
+@pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize(
     ("name", "kwarg_names"), PRIVATE_ROUTES, ids=[r[0] for r in PRIVATE_ROUTES]
 )
-def test_other_tenant_and_anonymous_are_refused(
-    name: str, kwarg_names: list[str], victim, admin_b, agent_b, commune_a
+def test_private_route_refuses_who_may_not_see_a(
+    name: str, kwarg_names: list[str], case: str, world: World
 ) -> None:
+    victim = world.victim
     url = _reverse(name, kwarg_names, victim)
-    if name in SELF_SERVICE and not kwarg_names:
-        # B's own account page: reachable, but it must not show anything of A.
-        response = logged_in(admin_b).get(url)
-        assert response.status_code == 200
-        body = response.content.decode()
-        for secret in victim["_a_markers"]:
-            assert secret not in body, f"{url} shows {secret!r} of commune A to B"
-        requesters: list[tuple[str, Callable[[], Client]]] = [("anonyme", Client)]
-    else:
-        requesters = [
-            ("anonyme", Client),
-            ("admin de B", lambda: logged_in(admin_b)),
-            ("agent de B", lambda: logged_in(agent_b)),
-        ]
-    before = _a_state(commune_a)
-    for who, make_client in requesters:
+    people = _people_of(world, case)
+    requesters: dict[str, Callable[[], Client]] = {
+        who: partial(logged_in, user) for who, user in people.items()
+    }
+    if case == OTHER_TENANT:
+        requesters = {"anonyme": Client, **requesters}
+    before = _a_state(world.commune_a)
+    for who, make_client in requesters.items():
+        if case == SUSPENDED and who == OWNER and name in OWN_ACCOUNT_ROUTES:
+            continue
         client = make_client()
+        if _own_view(name, kwarg_names) and who in people:
+            response = client.get(url)
+            assert response.status_code == 200, f"GET {url} as {who}: {response.status_code}"
+            _assert_nothing_of_a(response, who, url, victim, people[who])
+            continue
         for method in ("get", "post"):
             response = getattr(client, method)(url)
             _assert_refused(response, who, url, method.upper())
-            if response.status_code == 200:
-                continue
-            body = response.content.decode(errors="replace")
-            for secret in victim["_a_markers"]:
-                assert secret not in body, f"{method.upper()} {url} as {who} leaks {secret!r}"
-    assert _a_state(commune_a) == before, f"{url}: commune A changed by a refused request"
+            _assert_nothing_of_a(response, f"{who} ({method.upper()})", url, victim, None)
+    assert _a_state(world.commune_a) == before, f"{url}: commune A changed by a refused request"
 
 
 API_ROUTES = [r for r in PRIVATE_ROUTES if r[0].startswith("api:")]
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize(("name", "kwarg_names"), API_ROUTES, ids=[r[0] for r in API_ROUTES])
-def test_api_token_of_other_tenant_is_refused(name, kwarg_names, victim, admin_b, commune_a):
+def test_api_token_refuses_who_may_not_see_a(
+    name: str, kwarg_names: list[str], case: str, world: World
+) -> None:
     from clocher.api.services import create_token
     from clocher.core.audit import Actor
 
+    victim = world.victim
     url = _reverse(name, kwarg_names, victim)
-    _, token = create_token(Actor(label="tests"), admin_b, "matrice")
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
-    before = _a_state(commune_a)
-    for method in ("get", "post", "patch", "delete"):
-        response = getattr(client, method)(url, content_type="application/json")
-        if name in SELF_SERVICE and method == "get":
-            # B's own view of the API (their communes, themself): nothing of A in it.
-            assert response.status_code == 200
-            for secret in victim["_a_markers"]:
-                assert secret not in response.content.decode(), f"{url} leaks {secret!r}"
-            continue
-        assert response.status_code in {403, 404, 405}, (
-            f"{method.upper()} {url} with B's token: HTTP {response.status_code}"
-        )
-    assert _a_state(commune_a) == before
+    people = _people_of(world, case)
+    # Someone whose every commune is suspended may have no valid token at all (401); the
+    # others are active somewhere, so their token must authenticate and A refuse them.
+    refused = DENIED | ({401} if case == SUSPENDED else set())
+    before = _a_state(world.commune_a)
+    for who, user in people.items():
+        _, token = create_token(Actor(label="tests"), user, "matrice")
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+        for method in ("get", "post", "patch", "delete"):
+            response = getattr(client, method)(url, content_type="application/json")
+            status = response.status_code
+            if _own_view(name, kwarg_names) and method == "get":
+                # Their own view of the API (their communes, themself): nothing of A.
+                assert status == 200 or status in refused, f"GET {url} as {who}: {status}"
+                _assert_nothing_of_a(response, who, url, victim, user)
+                continue
+            assert status in refused, f"{method.upper()} {url} with the token of {who}: {status}"
+            _assert_nothing_of_a(response, who, url, victim, None)
+    assert _a_state(world.commune_a) == before
