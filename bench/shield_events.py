@@ -103,9 +103,9 @@ def main() -> None:
     start = time.perf_counter()
     feeds.import_feed(actor, "bench", "mémoire", lines=lines)
     imported = time.perf_counter() - start
-    services.signed_policy(commune)  # first one parses the entries
+    services.signed_policy(box)  # first one parses the entries
     start = time.perf_counter()
-    envelope = services.signed_policy(commune)
+    envelope = services.signed_policy(box)
     signed = time.perf_counter() - start
 
     print(f"events through the signed API: {api:,.0f} events/s (batches of {PER_BATCH})")

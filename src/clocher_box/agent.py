@@ -56,6 +56,11 @@ class Refused(ValueError):
     """A change that would block a protected address (allowlist, management, central)."""
 
 
+class PolicyRefused(ValueError):
+    """A correctly signed policy that is not for this box, or not newer than the one in
+    force (a replay): the previous one stays."""
+
+
 class Agent:
     def __init__(
         self,
@@ -393,9 +398,35 @@ class Agent:
             lasts.append(last)
         return firsts, lasts
 
-    def apply_policy(self, policy: dict[str, Any]) -> FeedReport:
-        """Puts a verified policy in force: allowlist first, then the sets."""
+    def applied_version(self, box_id: str) -> int:
+        """The version of the last policy this box applied that was bound to it (0: none,
+        e.g. before the central bound policies to boxes, or after a re-enrolment)."""
+        floor = self.state.get("policy_floor") or {}
+        return int(floor.get("version", 0)) if floor.get("box") == box_id else 0
+
+    def check_policy(self, policy: dict[str, Any], box_id: str) -> None:
+        """PolicyRefused unless `policy` names this box and is newer than the one applied:
+        the signature proves the central wrote it, not that it is for us or current."""
+        bound, version = policy.get("box"), policy.get("version")
+        if bound != box_id:
+            raise PolicyRefused(
+                f"politique destinée au boîtier {bound or '(aucun)'}, pas à celui-ci ({box_id})"
+            )
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise PolicyRefused(f"version de politique invalide : {version!r}")
+        applied = self.applied_version(box_id)
+        if version <= applied:
+            raise PolicyRefused(
+                f"politique v{version} pas plus récente que la v{applied} en vigueur (rejeu ?)"
+            )
+
+    def apply_policy(self, policy: dict[str, Any], box_id: str | None = None) -> FeedReport:
+        """Puts a verified policy in force: allowlist first, then the sets. With `box_id`
+        (the daemon), a policy not for this box or not newer is refused first
+        (`check_policy`), and its version becomes the floor, kept across restarts."""
         with self.lock:
+            if box_id is not None:
+                self.check_policy(policy, box_id)
             allowlist = [str(nft.parse_network(n)) for n in policy.get("allowlist", [])]
             self.state.put("allowlist", allowlist)
             if self.table is not None:
@@ -458,6 +489,8 @@ class Agent:
             scenarios.update(policy.get("scenarios", {}))
             self.state.put("scenarios", scenarios)
             self.state.put("policy_version", int(policy.get("version", 0)))
+            if box_id is not None:
+                self.state.put("policy_floor", {"box": box_id, "version": policy["version"]})
             self.state.put("policy", policy)
             return report
 

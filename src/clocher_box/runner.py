@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from clocher_box import protocol
-from clocher_box.agent import Agent
+from clocher_box.agent import Agent, PolicyRefused
 from clocher_box.client import Central, CentralError
 from clocher_box.detectors.portscan import PortScan
 from clocher_box.detectors.sshd import SshBruteforce
@@ -201,15 +201,16 @@ class Daemon:
             return
         health = self.agent.health() | {"policy_refused": self.policy_refused}
         version = self.central.heartbeat(health)
-        if not force and version <= int(self.agent.state.get("policy_version", 0)):
+        box_id = self.central.identity.box_id
+        if not force and version <= self.agent.applied_version(box_id):
             return
         try:
             policy = self.central.policy()
-        except protocol.SignatureError as exc:
+            report = self.agent.apply_policy(policy, box_id=box_id)
+        except (protocol.SignatureError, PolicyRefused) as exc:
             self.policy_refused += 1
             log.error("politique refusée (%s) : la précédente reste en vigueur", exc)
             return
-        report = self.agent.apply_policy(policy)
         self._detectors()
         if self.resolver is not None:
             self.resolver.set_domains(self.agent.state.get("sinkhole_domains", []))

@@ -37,8 +37,8 @@ def test_events_reach_the_central_once_whatever_the_retries(enrolled):
     state, identity = enrolled
     agent = Agent(state, nft.Layout(), enforce=False)
     daemon = Daemon(agent, Central(state), RunConfig(conntrack=False))
-    for flows in (3, 4, 5):
-        agent.event("drops", "203.0.113.7", "port-scan", flows=flows)
+    for flows in (3, 4, 5):  # three sources: repeats of one would share a row
+        agent.event("drops", f"203.0.113.{flows}", "port-scan", flows=flows)
     batch = agent.spool.pending()
     # A batch whose answer was lost is sent again by the next flush: stored once.
     assert daemon.central.send_events(batch)["accepted"] == 3

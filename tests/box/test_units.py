@@ -15,12 +15,13 @@ from dnslib import DNSRecord
 from dnslib.server import BaseResolver, DNSServer
 
 from clocher_box import geo, nft, prefixes, protocol
-from clocher_box.agent import Agent
+from clocher_box.agent import Agent, PolicyRefused
 from clocher_box.detectors import Verdict
 from clocher_box.detectors.blocklist import diff_packed, pack_v4, parse_blocklist, unpack
 from clocher_box.detectors.portscan import PortScan, parse_conntrack
 from clocher_box.detectors.sshd import SshBruteforce, parse_failure
 from clocher_box.dns import SinkholeResolver, is_sinkholed, serve
+from clocher_box.spool import AGGREGATE_WINDOW, OVERFLOW_DETAIL, OVERFLOW_SOURCE, Spool
 
 SSHD = [
     "Nov 25 13:14:15 box sshd[812]: Failed password for root from 203.0.113.7 port 4242 ssh2",
@@ -154,8 +155,8 @@ def test_decisions_and_spool_survive_a_restart_and_seq_never_goes_back(tmp_path)
 
 def test_truncated_spool_is_moved_aside_and_numbering_continues(tmp_path):
     agent = Agent(tmp_path, nft.Layout(), enforce=False)
-    for flows in range(5):
-        agent.event("drops", "203.0.113.7", "port-scan", flows=flows)
+    for flows in range(5):  # five sources: repeats of one would share a row
+        agent.event("drops", f"203.0.113.{flows}", "port-scan", flows=flows)
     agent.close()
     spool = tmp_path / "spool.db"
     data = spool.read_bytes()
@@ -334,3 +335,95 @@ def test_dns_upstream_defaults_to_the_system_resolver_never_the_box_itself(tmp_p
     resolv.write_text("search mairie.local\n")
     with pytest.raises(ValueError, match="--dns-upstream"):
         system_upstream("0.0.0.0:53", str(resolv))
+
+
+SINKHOLED = {
+    "kind": "drops",
+    "at": "2026-12-01T10:00:00Z",
+    "source": "192.0.2.10",
+    "country": "",
+    "scenario": "dns-sinkhole",
+    "duration": 0,
+    "flows": 1,
+    "detail": "evil.example",
+}
+
+
+def test_spool_aggregates_repeats_in_their_window_never_into_a_row_already_offered(tmp_path):
+    spool = Spool(tmp_path / "spool.db")
+    assert spool.append(SINKHOLED, now=1000) == 1
+    assert spool.append(SINKHOLED | {"at": "2026-12-01T10:00:09Z"}, now=1009) == 1
+    assert spool.append(SINKHOLED | {"detail": "other.example"}, now=1010) == 2
+    assert spool.append(SINKHOLED | {"source": "192.0.2.11"}, now=1010) == 3
+    decision = SINKHOLED | {"kind": "decision", "scenario": "port-scan", "flows": 0}
+    assert [spool.append(decision, now=1011) for _ in range(2)] == [4, 5]  # never merged
+    assert spool.append(SINKHOLED, now=1000 + AGGREGATE_WINDOW) == 6  # its window is over
+    first = spool.pending()[0]
+    assert (first["count"], first["flows"], first["at"], first["last_at"]) == (
+        2,
+        2,
+        "2026-12-01T10:00:00Z",
+        "2026-12-01T10:00:09Z",
+    )
+    assert "count" not in spool.pending()[1]  # alone: the event as before
+    # Offered rows may be stored at the central already: a repeat starts a new row,
+    # also after a restart between the send and its acknowledgement.
+    spool.close()
+    spool = Spool(tmp_path / "spool.db")
+    assert spool.append(SINKHOLED, now=1000 + AGGREGATE_WINDOW + 1) == 7
+    assert spool.append(SINKHOLED, now=1000 + AGGREGATE_WINDOW + 2) == 7
+    spool.acknowledge([1, 2, 3, 4, 5, 6])
+    assert [(e["seq"], e["count"]) for e in spool.pending()] == [(7, 2)]
+    spool.close()
+
+
+def test_a_full_spool_counts_what_it_cannot_keep_so_totals_stay_exact(tmp_path):
+    spool = Spool(tmp_path / "spool.db", max_rows=3)
+    seqs = [
+        spool.append(SINKHOLED | {"detail": f"x{n}.evil.example", "flows": 2}, now=1000)
+        for n in range(10)
+    ]
+    assert seqs == [1, 2, 3] + [4] * 7  # the 7 that found no room share one row
+    assert spool.append(SINKHOLED | {"detail": "x1.evil.example"}, now=1001) == 2  # kept key
+    decision = SINKHOLED | {"kind": "decision", "scenario": "port-scan", "flows": 0}
+    assert spool.append(decision, now=1001) == spool.append(decision, now=1002) == 5
+    rows = {e["seq"]: e for e in spool.pending()}
+    assert rows[4]["source"] == OVERFLOW_SOURCE and rows[4]["detail"] == OVERFLOW_DETAIL
+    assert (rows[4]["count"], rows[4]["flows"]) == (7, 14)
+    assert (rows[5]["kind"], rows[5]["count"]) == ("decision", 2)
+    assert sum(e.get("count", 1) for e in rows.values() if e["kind"] == "drops") == 11
+    spool.close()
+
+
+def test_a_spool_written_before_aggregation_is_read_and_extended(tmp_path):
+    path = tmp_path / "spool.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    old.execute("INSERT INTO events VALUES (1, ?)", (json.dumps(SINKHOLED | {"seq": 1}),))
+    old.commit()
+    old.close()
+    spool = Spool(path)
+    assert spool.append(SINKHOLED) == 2  # the old row takes no repeat: it has no key
+    assert spool.append(SINKHOLED) == 2
+    assert [e.get("count", 1) for e in spool.pending()] == [1, 2]
+    spool.close()
+
+
+def test_the_agent_refuses_a_policy_for_another_box_or_not_newer(tmp_path):
+    agent = Agent(tmp_path, nft.Layout(), enforce=False)
+    agent.state.put("policy_version", 57)  # applied before policies named their box
+    policy = {"box": "b-1", "version": 3, "sinkhole_domains": ["un.example"]}
+    agent.apply_policy(policy, box_id="b-1")  # no floor yet: the first bound one is taken
+    refused = [
+        policy | {"box": "b-2", "version": 9},
+        policy | {"version": 3},
+        policy | {"version": 2},
+        {k: v for k, v in policy.items() if k != "box"} | {"version": 9},
+        policy | {"version": "9"},
+    ]
+    for other in refused:
+        with pytest.raises(PolicyRefused):
+            agent.apply_policy(other | {"sinkhole_domains": ["autre.example"]}, box_id="b-1")
+    assert agent.state.get("sinkhole_domains") == ["un.example"]
+    assert agent.applied_version("b-1") == 3 and agent.applied_version("b-2") == 0
+    agent.close()

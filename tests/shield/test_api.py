@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -14,6 +15,7 @@ from clocher.core.models import AuditEntry
 from clocher.shield import services
 from clocher.shield.models import Box, EnrolmentToken, ShieldEvent
 from clocher_box import protocol
+from clocher_box.spool import OVERFLOW_SOURCE
 from tests.conftest import SYSTEM, logged_in
 from tests.shield.conftest import FakeBox
 
@@ -135,7 +137,7 @@ def test_heartbeat_records_version_and_health(commune_a, make_box):
         "/api/shield/heartbeat",
         {"version": "0.2.0", "health": {"nft": "ok", "blocked": 12}},
     )
-    assert answer.json() == {"policy_version": services.policy_version()}
+    assert answer.json() == {"policy_version": 1}  # the first policy this box will get
     stored = Box.objects.get(pk=box.box_id)
     assert stored.version == "0.2.0" and stored.health == {"nft": "ok", "blocked": 12}
     assert box.signed("POST", "/api/shield/heartbeat", {"version": 3}).status_code == 400
@@ -208,7 +210,7 @@ def test_policy_is_signed_and_a_tampered_one_does_not_verify(commune_a, make_box
     envelope = box.signed("GET", "/api/shield/policy").json()
     policy = protocol.open_envelope(box.central_key, envelope)
     assert policy["commune"] == commune_a.insee
-    assert policy["version"] == services.policy_version()
+    assert (policy["box"], policy["version"]) == (box.box_id, 1)
     assert policy["countries_blocked"] == ["IR", "KP"]
     assert policy["sinkhole_domains"] == ["phish.example"]
     assert policy["scenarios"]["port-scan"]["ports"] == 10
@@ -266,3 +268,63 @@ def test_policy_is_compressed_for_clients_that_accept_gzip(commune_a, make_box, 
     envelope = json.loads(gzip.decompress(response.content))
     assert len(protocol.open_envelope(box.central_key, envelope)["blocklist"]) == 3000
     assert len(response.content) * 3 < len(json.dumps(envelope))
+
+
+def _hint(box: Any) -> int:
+    """What the box's heartbeat is told: the version of the policy it would be served."""
+    answer = box.signed("POST", "/api/shield/heartbeat", {"version": "0.2.0", "health": {}})
+    return int(answer.json()["policy_version"])
+
+
+def test_each_box_gets_policies_bound_to_it_with_its_own_counter(commune_a, make_box):
+    first, second = make_box(commune_a, "premier"), make_box(commune_a, "second")
+    assert _hint(first) == 1
+    assert [first.policy()["version"] for _ in range(2)] == [1, 1]  # nothing new: same
+    assert _hint(first) == 1
+    services.add_sinkhole(SYSTEM, "phish.example")
+    assert _hint(first) == 2
+    policy = first.policy()
+    assert (policy["box"], policy["version"]) == (first.box_id, 2)
+    assert policy["sinkhole_domains"] == ["phish.example"]
+    assert _hint(first) == 2
+    assert Box.objects.get(pk=first.box_id).policy_version == 2
+    assert (second.policy()["box"], second.policy()["version"]) == (second.box_id, 1)
+
+
+def test_boxes_enrolled_before_the_upgrade_continue_above_the_central_version(commune_a, make_box):
+    """A box that applied policies numbered by the central's counter (v5 here) must be
+    told of a newer one after the upgrade, and the next it fetches must be above v5."""
+    import importlib
+
+    from django.apps import apps
+
+    box = make_box(commune_a)
+    for name in ("a.example", "b.example", "c.example", "d.example"):
+        services.add_sinkhole(SYSTEM, name)
+    assert services.policy_version() == 5
+    Box.objects.filter(pk=box.box_id).update(policy_version=0, policy_built_from=0)
+    migration = importlib.import_module(
+        "clocher.shield.migrations.0003_events_count_and_policy_per_box"
+    )
+    migration.start_at_the_central_version(apps, None)
+    assert _hint(box) == 6
+    assert box.policy()["version"] == 6
+
+
+def test_aggregated_events_count_as_their_count_in_the_report(commune_a, make_box):
+    from clocher.shield import report
+
+    box = make_box(commune_a)
+    repeated = box.event(scenario="dns-sinkhole", flows=40, count=40, detail="phish.example") | {
+        "last_at": "2026-11-10T11:00:00Z"
+    }
+    overflow = box.event(kind="decision", source=OVERFLOW_SOURCE, count=3, detail="spool plein")
+    assert box.send([repeated, overflow]).json()["accepted"] == 2
+    stored = ShieldEvent.objects.get(box_id=box.box_id, seq=1)
+    assert (stored.count, stored.flows) == (40, 40)
+    assert stored.last_at == dt.datetime(2026, 11, 10, 11, tzinfo=dt.UTC)
+    figures = report.build(dt.date(2026, 11, 1), commune_a)
+    assert (figures.flows, figures.blocks) == (40, 3)
+    for bad, why in (({"count": 0}, "count"), ({"last_at": "2026-11-10T09:00:00Z"}, "précède")):
+        answer = box.send([box.event(seq=3) | bad])
+        assert answer.status_code == 400 and why in answer.json()["error"]

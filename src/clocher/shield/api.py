@@ -143,4 +143,4 @@ def events(request: HttpRequest, box: Box) -> JsonResponse:
 @signed
 def policy(request: HttpRequest, box: Box) -> JsonResponse:
     services.touch(box, client_ip(request))
-    return JsonResponse(services.signed_policy(box.commune))
+    return JsonResponse(services.signed_policy(box))

@@ -104,7 +104,19 @@ def shield_detector() -> list[supervisor.Child]:
     ]
 
 
-EVENT_COLUMNS = ["box", "seq", "kind", "at", "source", "country", "scenario", "duration", "flows"]
+EVENT_COLUMNS = [
+    "box",
+    "seq",
+    "kind",
+    "at",
+    "source",
+    "country",
+    "scenario",
+    "duration",
+    "flows",
+    "count",
+    "last_at",
+]
 
 
 @register_exporter("bouclier")

@@ -45,6 +45,11 @@ class Box(models.Model):
     # When the operator was last told, so that each alert is mailed once.
     silence_alerted_at = models.DateTimeField(null=True, blank=True)
     spike_alerted_on = models.DateField(null=True, blank=True)
+    # This box's policy counter: every policy it is served carries its id and this
+    # version, bumped when the central's policy changed since the last one it was served
+    # (`policy_built_from`); the box refuses a version not above the one it applied.
+    policy_version = models.PositiveBigIntegerField("version de politique", default=0)
+    policy_built_from = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["commune__name", "hostname"]
@@ -107,6 +112,10 @@ class ShieldEvent(models.Model):
     duration = models.PositiveIntegerField(default=0)
     flows = models.PositiveBigIntegerField(default=0)
     detail = models.CharField(max_length=500, blank=True)
+    # A box aggregates repeats of one event (same kind, source, scenario, detail): `count`
+    # events, the first at `at`, the last at `last_at`; `flows` is already their sum.
+    count = models.PositiveIntegerField("nombre d'événements", default=1)
+    last_at = models.DateTimeField("dernier vu", null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -114,6 +123,7 @@ class ShieldEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["box", "seq"], name="event_once_per_box_seq"),
             models.CheckConstraint(condition=Q(seq__gte=1), name="event_seq_positive"),
+            models.CheckConstraint(condition=Q(count__gte=1), name="event_count_positive"),
             models.CheckConstraint(condition=Q(kind__in=EventKind.values), name="event_kind_valid"),
             models.CheckConstraint(
                 condition=Q(scenario__in=[s for s, _ in SCENARIOS]), name="event_scenario_valid"

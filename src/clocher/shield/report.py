@@ -1,8 +1,9 @@
 """The monthly report of blocked flows, per département or per commune.
 
 Figures come from the boxes' events only: flows are the `drops` events' counts, blocks
-the `decision` events. Months are calendar months in the installation's time zone.
-The same figures feed the page, the CSV, the PDF and `clocher shield report`.
+the `decision` events (a row a box aggregated counts as its `count`). Months are
+calendar months in the installation's time zone. The same figures feed the page, the
+CSV, the PDF and `clocher shield report`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -146,12 +147,17 @@ class Report:
         )
 
 
+def _blocks() -> Coalesce:
+    """Decisions reported: a row stands for `count` of them (the box's spool aggregates)."""
+    return Coalesce(Sum("count", filter=Q(kind=EventKind.DECISION)), 0)
+
+
 def _sums(events: QuerySet[ShieldEvent], field: str) -> list[dict[str, Any]]:
     return list(
         events.values(field)
         .annotate(
             flows=Sum("flows", filter=Q(kind=EventKind.DROPS)),
-            blocks=Count("id", filter=Q(kind=EventKind.DECISION)),
+            blocks=_blocks(),
         )
         .order_by()
     )
@@ -173,7 +179,7 @@ def build(month: dt.date, commune: Commune | None = None) -> Report:
         events = events.filter(commune=commune)
     totals = events.aggregate(
         flows=Sum("flows", filter=Q(kind=EventKind.DROPS)),
-        blocks=Count("id", filter=Q(kind=EventKind.DECISION)),
+        blocks=_blocks(),
         boxes=Count("box", distinct=True),
     )
     by_day = {
@@ -182,7 +188,7 @@ def build(month: dt.date, commune: Commune | None = None) -> Report:
         .values("day")
         .annotate(
             flows=Sum("flows", filter=Q(kind=EventKind.DROPS)),
-            blocks=Count("id", filter=Q(kind=EventKind.DECISION)),
+            blocks=_blocks(),
         )
         .order_by()
     }

@@ -372,16 +372,35 @@ def heartbeat(box: Box, data: dict[str, Any], ip: str | None) -> int:
     Box.objects.filter(pk=box.pk).update(
         version=version[:40], health=health, last_seen=timezone.now(), last_address=ip
     )
-    return policy_version()
+    return box_policy_version(box)
+
+
+def box_policy_version(box: Box) -> int:
+    """The version of the policy `box` would be served now: what its heartbeat answers,
+    so that it fetches only when there is something new for it."""
+    changed = box.policy_built_from != policy_version()
+    return box.policy_version + (1 if changed else 0)
 
 
 # --- Events ----------------------------------------------------------------------------
 
-EVENT_FIELDS = {"seq", "kind", "at", "source", "country", "scenario", "duration", "flows", "detail"}
+EVENT_FIELDS = {
+    "seq",
+    "kind",
+    "at",
+    "source",
+    "country",
+    "scenario",
+    "duration",
+    "flows",
+    "detail",
+    "count",
+    "last_at",
+}
 
 
 def _int_field(event: dict[str, Any], name: str, seq: object, minimum: int = 0) -> int:
-    value = event.get(name, 0)
+    value = event.get(name, minimum)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise BatchRefused(f"événement seq={seq} : « {name} » doit être un entier ≥ {minimum}")
     return value
@@ -401,9 +420,10 @@ def _clean_event(box: Box, event: object, index: int) -> ShieldEvent:
     kind = event.get("kind")
     if kind not in EventKind.values:
         raise BatchRefused(f"événement seq={seq} : « kind » doit valoir decision ou drops")
-    at = parse_datetime(str(event.get("at", ""))) if isinstance(event.get("at"), str) else None
-    if at is None or at.tzinfo is None:
-        raise BatchRefused(f"événement seq={seq} : « at » doit être une date ISO 8601 avec fuseau")
+    at = _moment(event, "at", seq)
+    last_at = _moment(event, "last_at", seq) if event.get("last_at") is not None else None
+    if last_at is not None and last_at < at:
+        raise BatchRefused(f"événement seq={seq} : « last_at » précède « at »")
     source = event.get("source")
     try:
         network = ipaddress.ip_network(str(source), strict=False) if source else None
@@ -434,7 +454,22 @@ def _clean_event(box: Box, event: object, index: int) -> ShieldEvent:
         duration=_int_field(event, "duration", seq),
         flows=_int_field(event, "flows", seq),
         detail=detail[:500],
+        count=_int_field(event, "count", seq, minimum=1),
+        last_at=last_at,
     )
+
+
+def _moment(event: dict[str, Any], name: str, seq: object) -> dt.datetime:
+    value = event.get(name)
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well formed but no such date
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise BatchRefused(
+            f"événement seq={seq} : « {name} » doit être une date ISO 8601 avec fuseau"
+        )
+    return moment
 
 
 @dataclass
@@ -717,8 +752,27 @@ def build_policy(commune: Commune) -> dict[str, Any]:
     }
 
 
-def signed_policy(commune: Commune) -> dict[str, str]:
-    return protocol.sign_envelope(signing_key(), build_policy(commune))
+def box_policy(box: Box) -> dict[str, Any]:
+    """The policy for one box, bound to it: its id and its own version inside the signed
+    payload, so that a policy signed for another box, or an older one replayed, is
+    refused by the box (clocher_box.agent.Agent.check_policy). The box's counter goes
+    up when the central's policy changed since the last one this box was served; the
+    row stays locked meanwhile, so two fetches never share a version with different
+    contents."""
+    with transaction.atomic():
+        locked = Box.objects.select_for_update().select_related("commune").get(pk=box.pk)
+        policy = build_policy(locked.commune)
+        if locked.policy_built_from != policy["version"]:
+            locked.policy_version += 1
+            locked.policy_built_from = policy["version"]
+            locked.save(update_fields=["policy_version", "policy_built_from"])
+    policy["version"] = locked.policy_version
+    policy["box"] = str(locked.pk)
+    return policy
+
+
+def signed_policy(box: Box) -> dict[str, str]:
+    return protocol.sign_envelope(signing_key(), box_policy(box))
 
 
 def set_countries(actor: Actor, commune: Commune, codes: Iterable[str]) -> list[str]:
