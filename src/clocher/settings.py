@@ -229,9 +229,11 @@ VAULT_S3_ACCESS_KEY = env("VAULT_S3_ACCESS_KEY", "")
 VAULT_S3_SECRET_KEY = env("VAULT_S3_SECRET_KEY", "")
 VAULT_S3_REGION = env("VAULT_S3_REGION", "default")
 # A chunked upload (Nextcloud clients) may hold at most this much, and is dropped when
-# left unfinished this long.
+# left unfinished this long; an account may have this many open at once (the desktop
+# client runs a few in parallel; its parts count in the space's quota meanwhile).
 VAULT_UPLOAD_MAX_BYTES = env_int("VAULT_UPLOAD_MAX_BYTES", 64 * 1024**3)
 VAULT_UPLOAD_EXPIRY_HOURS = env_int("VAULT_UPLOAD_EXPIRY_HOURS", 24)
+VAULT_MAX_UPLOAD_SESSIONS = env_int("VAULT_MAX_UPLOAD_SESSIONS", 20)
 # Document imports (folder or zip): the most one import may unpack, and how many entries.
 VAULT_IMPORT_MAX_BYTES = env_int("VAULT_IMPORT_MAX_BYTES", 20 * 1024**3)
 VAULT_IMPORT_MAX_ENTRIES = env_int("VAULT_IMPORT_MAX_ENTRIES", 100_000)

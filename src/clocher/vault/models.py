@@ -183,12 +183,22 @@ class UploadSession(models.Model):
 
     Its parts wait, encrypted, under `<VAULT_DIR>/uploads/<pk>/` until the client moves
     `.file` onto the destination; then they are read in order into a normal version.
+    Meanwhile they count in `space`'s quota (the destination the client announced, else
+    the person's personal space), so that unfinished uploads cannot fill the disk.
     """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_sessions"
     )
     name = models.CharField(max_length=128)
+    space = models.ForeignKey(
+        Space,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="upload_sessions",
+        help_text="where its parts are counted until assembly",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -416,6 +416,12 @@ def _charge(space: Space, delta: int) -> None:
             raise QuotaExceeded("Quota de stockage de la commune atteint.")
 
 
+def hold(space: Space, delta: int) -> None:
+    """Count (or, negative, release) bytes that are stored but not yet a file: the parts
+    of a chunked upload, under the same quotas and the same atomic check as files."""
+    _charge(space, delta)
+
+
 def _charge_commune(commune_id: int, delta: int) -> bool:
     """The commune's counter grows by `delta` if its quota allows it, in one statement
     on that row alone (the limit is a scalar subquery, not a join: PostgreSQL re-checks

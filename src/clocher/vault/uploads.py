@@ -5,10 +5,17 @@ listing what is already there), then MOVEs the virtual `.file` onto the destinat
 parts wait on disk encrypted, in frames of 1 MiB so that memory stays bounded; assembling
 reads them in order into an ordinary `services.Upload`, so the file gets its version,
 quota charge and audit entry like any other write, atomically.
+
+Parts count in a space's quota as they arrive (the destination the client names when it
+makes the session, as Nextcloud's chunking v2 does, else the person's personal space),
+and are released when the file is assembled (in the same transaction as the file is
+counted) or the session abandoned or expired; an account has a bounded number of
+sessions open. Without this, parts would fill the disk outside every quota.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -27,7 +34,7 @@ from django.utils import timezone
 from clocher.accounts.models import User
 from clocher.core.audit import Actor
 from clocher.vault import crypto, services
-from clocher.vault.models import Node, UploadPart, UploadSession
+from clocher.vault.models import Node, Space, SpaceKind, UploadPart, UploadSession
 
 FRAME_BYTES = 1 << 20
 _LENGTH = struct.Struct(">I")
@@ -35,6 +42,10 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
 
 
 class UploadError(ValidationError):
+    pass
+
+
+class TooManyUploads(UploadError):
     pass
 
 
@@ -56,11 +67,31 @@ def find_session(user: User, name: str) -> UploadSession | None:
     return UploadSession.objects.filter(user=user, name=name).first()
 
 
-def open_session(user: User, name: str) -> UploadSession:
-    """MKCOL of the session folder. Raises UploadError when it exists already."""
+def default_space(user: User) -> Space:
+    """Where the parts of a session that named no destination are counted: the person's
+    personal space in their first commune (released anyway when assembled)."""
+    personal = [s for s in services.spaces_for(user) if s.kind == SpaceKind.PERSONAL]
+    if not personal:
+        raise ValidationError("Aucun espace du coffre n'est ouvert à ce compte.")
+    return personal[0]
+
+
+def open_session(user: User, name: str, space: Space | None = None) -> UploadSession:
+    """MKCOL of the session folder; its parts will count in `space` (see the module).
+    Raises UploadError when it exists already, TooManyUploads past the account's cap."""
+    check_name(name)
+    space = space or default_space(user)
+    limit = settings.VAULT_MAX_UPLOAD_SESSIONS
     try:
         with transaction.atomic():
-            session = UploadSession.objects.create(user=user, name=check_name(name))
+            # One MKCOL at a time per account, so that the cap holds under concurrency.
+            User.objects.select_for_update().filter(pk=user.pk).first()
+            if UploadSession.objects.filter(user=user).count() >= limit:
+                raise TooManyUploads(
+                    f"Trop d'envois découpés en cours pour ce compte ({limit} au plus) : "
+                    "attendez qu'ils se terminent, ou qu'ils expirent."
+                )
+            session = UploadSession.objects.create(user=user, name=name, space=space)
     except IntegrityError as exc:
         raise UploadError("Ce transfert existe déjà.") from exc
     _session_dir(session).mkdir(parents=True, exist_ok=True)
@@ -69,11 +100,44 @@ def open_session(user: User, name: str) -> UploadSession:
 
 def write_part(session: UploadSession, name: str, body: Readable, length: int) -> UploadPart:
     """Store one part from `body` (exactly `length` bytes). A part sent again replaces
-    the previous one; a body cut short stores nothing."""
+    the previous one; a body cut short stores nothing. Its bytes are counted in the
+    session's space before the body is read (refused: nothing read, nothing stored),
+    and released again if it is not stored."""
     check_name(name)
-    held = session.parts.exclude(name=name).aggregate(total=Sum("size"))["total"] or 0
-    if held + length > settings.VAULT_UPLOAD_MAX_BYTES:
-        raise UploadError("Ce transfert dépasse la taille maximale d'un envoi.")
+    with transaction.atomic():
+        locked = _locked(session)
+        held = session.parts.exclude(name=name).aggregate(total=Sum("size"))["total"] or 0
+        if held + length > settings.VAULT_UPLOAD_MAX_BYTES:
+            raise UploadError("Ce transfert dépasse la taille maximale d'un envoi.")
+        if locked.space is not None:
+            services.hold(locked.space, length)
+    try:
+        part = _store_part(session, name, body, length)
+    except BaseException:
+        _release(locked.space, length)
+        if not UploadSession.objects.filter(pk=session.pk).exists():  # abandoned meanwhile
+            shutil.rmtree(_session_dir(session), ignore_errors=True)
+        raise
+    return part
+
+
+def _locked(session: UploadSession) -> UploadSession:
+    """The session's row, locked (parts are counted and released one at a time)."""
+    locked = (
+        UploadSession.objects.select_for_update().filter(pk=session.pk).select_related("space")
+    ).first()
+    if locked is None:
+        raise UploadError("Ce transfert n'existe plus.")
+    return locked
+
+
+def _release(space: Space | None, size: int) -> None:
+    if space is not None and size:
+        with transaction.atomic():
+            services.hold(space, -size)
+
+
+def _store_part(session: UploadSession, name: str, body: Readable, length: int) -> UploadPart:
     key = crypto.upload_key(session.pk)
     folder = _session_dir(session)
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,9 +158,14 @@ def write_part(session: UploadSession, name: str, body: Readable, length: int) -
         os.replace(temporary, folder / name)
     finally:
         temporary.unlink(missing_ok=True)
-    part, _ = UploadPart.objects.update_or_create(
-        session=session, name=name, defaults={"size": length}
-    )
+    with transaction.atomic():
+        locked = _locked(session)
+        previous = UploadPart.objects.filter(session=session, name=name).first()
+        part, _ = UploadPart.objects.update_or_create(
+            session=session, name=name, defaults={"size": length}
+        )
+        if previous is not None and locked.space is not None:
+            services.hold(locked.space, -previous.size)  # the part it replaces
     return part
 
 
@@ -142,20 +211,45 @@ def assemble(
         raise UploadError(f"Il manque des morceaux : {held} octets reçus sur {total_length}.")
     existed = services.child(parent, name) is not None
     upload = services.Upload(parent.space.commune)
-    for data in read_parts(session):
-        upload.write(data)
     try:
-        node = services.save_file(
-            actor, parent, name, upload, if_match=if_match, modified_at=modified_at
-        )
+        for data in read_parts(session):
+            upload.write(data)
+        upload.finish()
+    except BaseException:
+        upload.discard()
+        delete_session(session)
+        raise
+    try:
+        with transaction.atomic():
+            # The parts' hold ends as the file is counted, in one transaction: the room
+            # they held is the file's, and nothing is counted twice or lost between.
+            _release_parts(session)
+            node = services.save_file(
+                actor, parent, name, upload, if_match=if_match, modified_at=modified_at
+            )
     finally:
         delete_session(session)
     return node, not existed
 
 
+def _release_parts(session: UploadSession) -> int:
+    """Forget the session's parts and release the bytes they held (in the caller's
+    transaction); returns how many."""
+    locked = _locked(session)
+    held = session.parts.aggregate(total=Sum("size"))["total"] or 0
+    session.parts.all().delete()
+    if locked.space is not None and held:
+        services.hold(locked.space, -held)
+    return held
+
+
 def delete_session(session: UploadSession) -> None:
+    """Abandoned, expired or assembled: its parts are released and removed."""
+    with transaction.atomic():
+        with contextlib.suppress(UploadError):  # deleted meanwhile: released already
+            _release_parts(session)
+        UploadSession.objects.filter(pk=session.pk).delete()
     shutil.rmtree(_session_dir(session), ignore_errors=True)
-    session.delete()
 
 
 def purge_stale() -> int:

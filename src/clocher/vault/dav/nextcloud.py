@@ -197,6 +197,13 @@ def _error_for(exc: ValidationError) -> HttpResponse:
         return _dav_error(507, message)
     if isinstance(exc, services.NameConflict):
         return _dav_error(412, message)
+    if isinstance(exc, uploads.TooManyUploads):
+        # 429, not 507: the account's other transfers will end or expire, and the
+        # clients retry a file refused so on their next run, without reporting the
+        # folder as over quota (which 507 makes them do).
+        response = _dav_error(429, message)
+        response["Retry-After"] = "600"
+        return response
     if isinstance(exc, uploads.UploadError):
         return _dav_error(400, message)
     return _dav_error(403, message)
@@ -215,8 +222,14 @@ def upload_session(request: HttpRequest, login: str, transfer: str) -> HttpRespo
     if request.method == "MKCOL":
         if session is not None:
             return _dav_error(405, "Ce transfert existe déjà.")
+        space = None  # the parts count in the announced destination's space (chunking v2)
+        if announced := request.headers.get("Destination", ""):
+            destination = _destination(user, announced)
+            if destination is None:
+                return _dav_error(409, "Le dossier de destination n'existe pas.")
+            space = destination[0].space
         try:
-            uploads.open_session(user, transfer)
+            uploads.open_session(user, transfer, space)
         except ValidationError as exc:
             return _error_for(exc)
         return HttpResponse(status=201)
