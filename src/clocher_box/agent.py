@@ -30,7 +30,14 @@ from clocher_box.state import Decision, State
 log = logging.getLogger("clocher_box.agent")
 
 DEFAULT_SCENARIOS: dict[str, dict[str, int]] = {
-    "port-scan": {"ports": 10, "window": 10, "duration": 14400},
+    # slow_*: distinct ports over an hour, for scanners pacing under the 10 s window.
+    "port-scan": {
+        "ports": 10,
+        "window": 10,
+        "duration": 14400,
+        "slow_ports": 20,
+        "slow_window": 3600,
+    },
     "ssh-bruteforce": {"failures": 5, "window": 60, "duration": 14400},
 }
 

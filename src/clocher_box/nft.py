@@ -18,7 +18,12 @@ Layout (see docs/shield.md, "The box's nftables table"):
 - `c2_4/c2_6`: command-and-control addresses, outbound to them is dropped;
 - `hits4/hits6` and `c2hits4/c2hits6`: dynamic sets fed by the drop rules, one element
   per dropped source (or LAN host → C2 pair) with its own counter, so that the agent
-  reports the flows it dropped per source without listing the million-element sets.
+  reports the flows it dropped per source without listing the million-element sets;
+- `stealth4/stealth6`: (source, TCP port) of each stealth probe dropped at the WAN (TCP
+  flags no stack sends: NULL, FIN without ACK, Xmas…), read by the port-scan detector.
+Inbound (WAN side in gateway mode): packets of no connection (`ct state invalid`) are
+dropped, and new flows get the `WAN_MARK` bit of their conntrack mark, the only flows
+the port-scan detector reads.
 """
 
 from __future__ import annotations
@@ -48,6 +53,28 @@ SHARDS = 256
 SHARDED = ("feed", "country")
 # Priority of the agent's filter chains: before the usual `filter` (0) chains of the host.
 PRIORITY = -10
+
+# Bit of the conntrack mark set on flows that came in from the WAN (`conntrack -E --mark`
+# reads only those): one bit, OR-ed in, so that a host's own use of marks is kept.
+WAN_MARK = 0x4000_0000
+# TCP flags (PSH, ECE and CWR aside) that a real stack sends, as the kernel's conntrack
+# accepts them (`tcp_valid_flags`); anything else (NULL, FIN alone, Xmas FIN|PSH|URG,
+# SYN|FIN, SYN|RST, FIN|RST…) is a crafted probe.
+TCP_FLAGS_MASK = ("fin", "syn", "rst", "ack", "urg")
+VALID_TCP_FLAGS = (
+    ("syn",),
+    ("syn", "urg"),
+    ("syn", "ack"),
+    ("rst",),
+    ("rst", "ack"),
+    ("fin", "ack"),
+    ("fin", "ack", "urg"),
+    ("ack",),
+    ("ack", "urg"),
+)
+# Seconds a stealth probe stays listed: several of the agent's readings (--interval).
+STEALTH_TIMEOUT = 120
+STEALTH_SIZE = 16_384
 
 _NFT_CTX_OUTPUT_JSON = 1 << 4
 _NFT_CTX_OUTPUT_HANDLE = 1 << 3
@@ -302,6 +329,56 @@ def _update_hits(key: Any, hits: str) -> dict[str, Any]:
     return {"set": {"op": "update", "elem": key, "set": f"@{hits}"}}
 
 
+def _flags(names: Sequence[str]) -> Any:
+    """TCP flags OR-ed together as nft's JSON writes them."""
+    value: Any = names[0]
+    for name in names[1:]:
+        value = {"|": [value, name]}
+    return value
+
+
+def _crafted_tcp() -> dict[str, Any]:
+    """Matches TCP flag combinations outside `VALID_TCP_FLAGS`."""
+    flags = {"payload": {"protocol": "tcp", "field": "flags"}}
+    return {
+        "match": {
+            "op": "!=",
+            "left": {"&": [flags, _flags(TCP_FLAGS_MASK)]},
+            "right": {"set": [_flags(combo) for combo in VALID_TCP_FLAGS]},
+        }
+    }
+
+
+def _stealth_rules(chain: str, wan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Inbound packets of no connection: stealth probes recorded per (source, port) and
+    dropped, then whatever else conntrack finds invalid dropped (backscatter, stale
+    segments: dropped, not counted as scans, since anyone can make a server send them)."""
+    rules = []
+    for v, proto in (("4", "ip"), ("6", "ip6")):
+        key = {
+            "concat": [
+                {"payload": {"protocol": proto, "field": "saddr"}},
+                {"payload": {"protocol": "tcp", "field": "dport"}},
+            ]
+        }
+        rules.append(
+            _rule(
+                chain,
+                *wan,
+                {"match": {"op": "==", "left": {"meta": {"key": "nfproto"}}, "right": f"ipv{v}"}},
+                _crafted_tcp(),
+                _update_hits(key, f"stealth{v}"),
+                _COUNTER,
+                _DROP,
+                comment=f"stealth{v}",
+            )
+        )
+    # Also the stealth probes the update above could not record (set full).
+    invalid = {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["invalid"]}}
+    rules.append(_rule(chain, *wan, invalid, _COUNTER, _DROP, comment="invalid"))
+    return rules
+
+
 def table_commands(layout: Layout) -> list[dict[str, Any]]:
     """The whole table, from scratch: sets, then chains and their rules (one batch)."""
     cmds: list[dict[str, Any]] = [
@@ -322,6 +399,13 @@ def table_commands(layout: Layout) -> list[dict[str, Any]]:
                 timeout=86400,
                 size=65536,
                 stmt=[_COUNTER],
+            ),
+            _set(
+                f"stealth{v}",
+                [kind, "inet_service"],
+                ["timeout"],
+                timeout=STEALTH_TIMEOUT,
+                size=STEALTH_SIZE,
             ),
         ]
     cmds.append(_set("feed6", "ipv6_addr", ["interval", "timeout"]))
@@ -426,11 +510,18 @@ def _chain_rules(chain: str, layout: Layout) -> list[dict[str, Any]]:
                     comment=f"c2_{v}",
                 )
             )
-    # Make conntrack track this namespace's flows (its NEW events feed the scan detector).
+    # WAN side only (gateway mode: both hooks; host mode: all but loopback, accepted above).
+    wan = [_iface("iifname", layout.wan)] if layout.mode == "gateway" and layout.wan else []
+    rules += _stealth_rules(chain, wan)
+    # Mark the flows that came in from the WAN (and make conntrack track this namespace's
+    # flows): their NEW events feed the scan detector, a LAN host's outbound never does.
+    mark = {"ct": {"key": "mark"}}
     rules.append(
         _rule(
             chain,
+            *wan,
             {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["new"]}},
+            {"mangle": {"key": mark, "value": {"|": [mark, WAN_MARK]}}},
             _COUNTER,
             comment="new flows",
         )
@@ -644,6 +735,17 @@ class Table:
                 elem = item.get("elem", {})
                 counter = elem.get("counter", {})
                 found[str(elem.get("val"))] = int(counter.get("packets", 0))
+        return found
+
+    def stealth(self) -> list[tuple[str, int, float]]:
+        """Stealth probes listed: (source, TCP port, seconds since the last one)."""
+        found = []
+        for name in ("stealth4", "stealth6"):
+            for item in self.elements(name):
+                elem = item.get("elem", {})
+                source, port = elem.get("val", {}).get("concat", ["", 0])
+                age = STEALTH_TIMEOUT - float(elem.get("expires", STEALTH_TIMEOUT))
+                found.append((str(source), int(port), max(age, 0.0)))
         return found
 
     def c2_hits(self) -> dict[tuple[str, str], int]:

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from clocher_box import protocol
-from clocher_box.agent import Agent, PolicyRefused
+from clocher_box.agent import DEFAULT_SCENARIOS, Agent, PolicyRefused
 from clocher_box.client import Central, CentralError
 from clocher_box.detectors.portscan import PortScan
 from clocher_box.detectors.sshd import SshBruteforce
 from clocher_box.dns import SCENARIO as DNS_SCENARIO
 from clocher_box.dns import SinkholeResolver, serve, system_upstream
+from clocher_box.nft import WAN_MARK
 
 log = logging.getLogger("clocher_box.run")
 
@@ -85,12 +86,15 @@ class Daemon:
         self._detectors()
 
     def _detectors(self) -> None:
-        scan = self.agent.scenario("port-scan")
+        # A central that predates a parameter sends the scenario without it: default kept.
+        scan = DEFAULT_SCENARIOS["port-scan"] | self.agent.scenario("port-scan")
         self.portscan = PortScan(
-            scan.get("ports", 10),
-            scan.get("window", 10),
-            scan.get("duration", 14400),
+            scan["ports"],
+            scan["window"],
+            scan["duration"],
             internal=self.config.internal + local_addresses(),
+            slow_ports=scan["slow_ports"],
+            slow_window=scan["slow_window"],
         )
         ssh = self.agent.scenario("ssh-bruteforce")
         self.ssh = SshBruteforce(
@@ -106,6 +110,7 @@ class Daemon:
 
     def _read_conntrack(self) -> None:
         command = [shutil.which("conntrack") or "/usr/sbin/conntrack", "-E", "-e", "NEW"]
+        command += ["--mark", f"{WAN_MARK:#x}/{WAN_MARK:#x}"]  # WAN-originated flows only
         proc = subprocess.Popen(  # noqa: S603 — fixed program and arguments
             command,
             stdout=subprocess.PIPE,
@@ -164,6 +169,15 @@ class Daemon:
                 handle = None
                 continue
             self.stop.wait(0.5)
+
+    def read_stealth(self) -> int:
+        """Feeds the stealth probes the kernel listed to the port-scan detector; the
+        number of sources blocked."""
+        if self.agent.table is None:
+            return 0
+        with self.agent.lock:
+            probes = self.agent.table.stealth()
+        return sum(self.agent.decide(v) for v in self.portscan.stealth(probes))
 
     def _sinkholed(self, client: str, name: str) -> None:
         self.agent.event("drops", client, DNS_SCENARIO, flows=1, detail=name)
@@ -247,6 +261,7 @@ class Daemon:
         log.info("boîtier démarré (%s)", self.agent.layout.mode)
         while not self.stop.is_set():
             try:
+                self.read_stealth()
                 self.agent.collect_drops()
             except Exception:  # noqa: BLE001 — the loop must survive a failed read
                 log.exception("lecture des compteurs impossible")

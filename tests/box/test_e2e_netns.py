@@ -514,3 +514,173 @@ def test_host_mode_blocks_ssh_bruteforce_and_scans_never_the_management_link(
         stop(box_proc, service, sshd)
         central.stop()
         lab.exec(box_ns, "nft", "delete", "table", "inet", "clocher", check=False)
+
+
+# Counts, in the LAN host's namespace, the packets each source got through to it.
+LAN_PROBE = """table inet probe {{
+  chain pre {{ type filter hook prerouting priority -300; policy accept;
+{rules}
+  }}
+}}
+"""
+
+
+def lan_received(lab: Lab, lan: str) -> dict[str, int]:
+    listed = json.loads(lab.exec(lan, "nft", "-j", "list", "table", "inet", "probe"))
+    return {
+        item["rule"]["comment"]: next(
+            e["counter"]["packets"] for e in item["rule"]["expr"] if "counter" in e
+        )
+        for item in listed["nftables"]
+        if "rule" in item
+    }
+
+
+def blocked(lab: Lab, box: str) -> str:
+    return lab.exec(box, "nft", "list", "set", "inet", "clocher", "blocked4")
+
+
+def nmap(source: str, *options: str) -> list[str]:
+    """nmap from `source` (on the attacker's veth) at the LAN host, no ping, no DNS."""
+    return ["nmap", "-n", "-Pn", "-e", "att0", "-S", source, "--max-retries", "0", *options]
+
+
+def test_stealth_and_slow_scans_are_dropped_at_the_wan_and_block_their_source(tmp_path):
+    """Defect 8 of issue 12. A real nmap from a fresh address each time: FIN, Xmas and
+    NULL probes never reach the LAN host and block their source; a SYN scan paced at one
+    probe every 2 s (never 10 ports in 10 s) is caught by the long window (lowered to 6
+    ports in 600 s here); a LAN host opening many connections outward is never blocked
+    (no --internal given: only WAN-originated flows count); an allowlisted address
+    still gets through whatever it sends. The box runs offline: its events wait in the
+    spool, which is what is checked (the spool → central path has its own test above)."""
+    from clocher_box.spool import Spool
+    from clocher_box.state import State
+
+    # Own prefix: never the namespaces or links of the tests above, even run alongside.
+    lab = Lab(f"h6s{os.getpid() % 10000}")
+    box_proc = None
+    try:
+        att, box_ns, lan = lab.ns("att"), lab.ns("box"), lab.ns("lan")
+        lab.link(att, "att0", box_ns, "wan0")
+        lab.link(box_ns, "lan0", lan, "eth0")
+        sources = {
+            "-sF": "203.0.113.11",
+            "-sX": "203.0.113.12",
+            "-sN": "203.0.113.13",
+            "slow": "203.0.113.14",
+            "allowed": "203.0.113.99",
+            "server": "203.0.113.50",  # a server on the internet, for the LAN host
+        }
+        lab.address(att, "att0", *(f"{a}/24" for a in sources.values()))
+        lab.exec(att, "ip", "route", "add", "192.0.2.0/24", "via", "203.0.113.1")
+        lab.address(box_ns, "wan0", "203.0.113.1/24")
+        lab.address(box_ns, "lan0", "192.0.2.1/24")
+        lab.exec(box_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        lab.address(lan, "eth0", "192.0.2.10/24")
+        lab.exec(lan, "ip", "route", "add", "default", "via", "192.0.2.1")
+        rules = "\n".join(
+            f'    ip saddr {a} counter comment "{a}"' for a in sorted(sources.values())
+        )
+        probe = subprocess.run(
+            ["ip", "netns", "exec", lan, "nft", "-f", "-"],
+            input=LAN_PROBE.format(rules=rules),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert probe.returncode == 0, probe.stderr
+
+        # The detector's parameters as a policy brings them, the long window lowered.
+        state = tmp_path / "state"
+        state.mkdir()
+        seeded = State(state)
+        seeded.put(
+            "scenarios",
+            {
+                "port-scan": {
+                    "ports": 10,
+                    "window": 10,
+                    "duration": 14400,
+                    "slow_ports": 6,
+                    "slow_window": 600,
+                }
+            },
+        )
+        seeded.close()
+        env = dict(os.environ, CLOCHER_BOX_STATE_DIR=str(state))
+        box_proc = lab.popen(
+            box_ns,
+            [str(BOX), "run", "--offline", "--mode", "gateway", "--wan", "wan0"]
+            + ["--lan", "lan0", "--management", f"{sources['allowed']}/32", "--interval", "1"],
+            env=env,
+            stdout=(tmp_path / "box.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(lambda: rule_counters(lab, box_ns), what="table appliquée")
+
+        # Before anything: a SYN from the allowlisted address reaches the LAN host.
+        assert connect(lab, att, sources["allowed"], [8080]) == ["refused"]
+
+        # Stealth probes: dropped at the WAN (nmap learns nothing), source blocked.
+        for flag in ("-sF", "-sX", "-sN"):
+            source = sources[flag]
+            scanned = lab.exec(att, *nmap(source, flag, "-p", "2000-2014", "192.0.2.10"))
+            assert "closed" not in scanned, scanned  # no answer from the LAN host's ports
+            wait_for(lambda s=source: s in blocked(lab, box_ns), what=f"blocage {flag}")
+            assert lan_received(lab, lan)[source] == 0, flag
+        counters = rule_counters(lab, box_ns)  # once blocked, a source's probes hit blocked4
+        assert counters["stealth4"] >= 3 * 6 and counters["stealth4"] + counters["blocked4"] >= 45
+
+        # The allowlist still wins: the same probes from it go through, never counted.
+        lab.exec(att, *nmap(sources["allowed"], "-sF", "-p", "2000-2014", "192.0.2.10"))
+        assert lan_received(lab, lan)[sources["allowed"]] >= 16
+        assert sources["allowed"] not in lab.exec(
+            box_ns, "nft", "list", "set", "inet", "clocher", "stealth4"
+        )
+
+        # A LAN host opening 20 connections outward in a second: not a scan.
+        outward = connect(lab, lan, "192.0.2.10", list(range(5000, 5020)), target=sources["server"])
+        assert outward == ["refused"] * 20
+
+        # The slow SYN scan: 12 ports, at least 2 s apart (≤ 6 in any 10 s).
+        slow = sources["slow"]
+        scanner = lab.popen(
+            att,
+            nmap(slow, "-sS", "--scan-delay", "2s", "-p", "3000-3011", "192.0.2.10"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: slow in blocked(lab, box_ns), timeout=90, what="balayage lent")
+        finally:
+            scanner.terminate()
+            scanner.wait(10)
+        reached = lan_received(lab, lan)[slow]
+        assert reached >= 6  # the probes before the decision went through
+        assert connect(lab, att, slow, [3011], timeout=0.3) == ["timeout"]
+        assert lan_received(lab, lan)[slow] == reached
+
+        box_proc.send_signal(signal.SIGTERM)
+        assert box_proc.wait(15) == 0
+        box_proc = None
+        spool = Spool(state / "spool.db")
+        try:
+            decisions = {e["source"]: e for e in spool.pending(10_000) if e["kind"] == "decision"}
+        finally:
+            spool.close()
+        assert set(decisions) == {sources[f] for f in ("-sF", "-sX", "-sN", "slow")}
+        assert {e["scenario"] for e in decisions.values()} == {"port-scan"}
+        assert all(
+            "sondes furtives" in decisions[sources[f]]["detail"] for f in ("-sF", "-sX", "-sN")
+        )
+        assert decisions[slow]["detail"].startswith("6 ports en 600 s")  # the long window
+        # Neither the LAN host nor the allowlisted address was blocked (the scan's
+        # decision above came after their flows in the detector's order).
+        assert "192.0.2.10" not in blocked(lab, box_ns)
+        assert sources["allowed"] not in blocked(lab, box_ns)
+    except BaseException:
+        print((tmp_path / "box.log").read_text() if (tmp_path / "box.log").exists() else "")
+        raise
+    finally:
+        stop(box_proc)
+        lab.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import threading
 import time
 from array import array
@@ -20,6 +21,7 @@ from clocher_box.detectors import Verdict
 from clocher_box.detectors.blocklist import diff_packed, pack_v4, parse_blocklist, unpack
 from clocher_box.detectors.portscan import PortScan, parse_conntrack
 from clocher_box.detectors.sshd import SshBruteforce, parse_failure
+from clocher_box.detectors.window import DistinctWindow
 from clocher_box.dns import SinkholeResolver, is_sinkholed, serve
 from clocher_box.spool import AGGREGATE_WINDOW, OVERFLOW_DETAIL, OVERFLOW_SOURCE, Spool
 
@@ -335,6 +337,172 @@ def test_dns_upstream_defaults_to_the_system_resolver_never_the_box_itself(tmp_p
     resolv.write_text("search mairie.local\n")
     with pytest.raises(ValueError, match="--dns-upstream"):
         system_upstream("0.0.0.0:53", str(resolv))
+
+
+# --- stealth and slow scans (issue 12, defect 8) ----------------------------------------
+
+SYN_EVENT = "    [NEW] tcp      6 120 SYN_SENT src={} dst=192.0.2.10 sport=40000 dport={} [UNREPLIED] src=192.0.2.10 dst={} sport={} dport=40000 mark=1073741824"
+
+
+def syn(source: str, port: int) -> str:
+    return SYN_EVENT.format(source, port, source, port)
+
+
+def test_slow_scan_is_caught_by_the_long_window_and_never_by_the_short_one():
+    """One SYN every 15 s stays under 10 ports in 10 s; 20 distinct ports in the hour
+    block it. A clock passed in, no waiting."""
+    detector = PortScan(ports=10, window=10, slow_ports=20, slow_window=3600)
+    verdicts = [detector.feed(syn("203.0.113.70", 1000 + i), now=i * 15.0) for i in range(20)]
+    assert verdicts[:19] == [None] * 19
+    last = verdicts[19]
+    assert last is not None and last.scenario == "port-scan" and last.source == "203.0.113.70"
+    assert last.detail.startswith("20 ports en 3600 s")
+    # Slower than the long window too: one port every 200 s never holds 20 in an hour.
+    slower = PortScan(ports=10, window=10, slow_ports=20, slow_window=3600)
+    assert all(slower.feed(syn("203.0.113.71", p), now=p * 200.0) is None for p in range(60))
+    # The same port again and again, however long, is not a scan.
+    again = PortScan(ports=10, window=10, slow_ports=3, slow_window=3600)
+    assert all(again.feed(syn("203.0.113.72", 443), now=t * 60.0) is None for t in range(100))
+
+
+def test_scan_windows_keep_bounded_memory_per_source_and_in_sources():
+    """A source keeps at most `threshold` ports; beyond `max_sources` the source seen
+    least recently is dropped, never one still probing."""
+    detector = PortScan(ports=10, window=10, slow_ports=20, slow_window=3600, slow_sources=100)
+    for i in range(1000):
+        detector.feed(syn(f"203.0.113.{i % 250}", 1), now=float(i))
+        detector.feed(syn(f"198.51.100.{i % 250}", 2), now=float(i))
+    assert detector.slow.tracked() <= 100 and detector.window.tracked() <= 100_000
+    window = DistinctWindow(5, 3600, max_sources=3)
+    window.add("a", 1, 0.0)
+    window.add("b", 1, 1.0)
+    window.add("a", 2, 2.0)  # a seen again: b is now the oldest
+    window.add("c", 1, 3.0)
+    window.add("d", 1, 4.0)
+    assert window.tracked() == 3 and window.add("a", 3, 5.0) is None
+    assert window.add("b", 2, 6.0) is None  # b was dropped: counts from scratch
+    assert window._seen["a"] == {1: 0.0, 2: 2.0, 3: 5.0}
+    long = DistinctWindow(4, 100)
+    counts = [long.add("x", port, port * 40.0) for port in range(50)]
+    assert counts == [None] * 50 and len(long._seen["x"]) < 4  # old ports pruned
+
+
+def test_stealth_probes_listed_by_the_kernel_count_once_each():
+    """The daemon lists the stealth set every few seconds: a (source, port) pair still
+    listed is not counted again, a source reaching the threshold is blocked once."""
+    detector = PortScan(ports=5, window=10, slow_ports=20, slow_window=3600)
+    first = [("203.0.113.80", port, 0.0) for port in (21, 22, 23)]
+    assert detector.stealth(first, now=100.0) == []
+    # Five seconds later the same three are still listed (older), two more arrived.
+    later = [(s, p, 5.0) for s, p, _ in first] + [("203.0.113.80", 24, 1.0)]
+    assert detector.stealth(later, now=105.0) == []
+    verdicts = detector.stealth(later + [("203.0.113.80", 25, 0.0)], now=106.0)
+    assert [(v.source, v.scenario) for v in verdicts] == [("203.0.113.80", "port-scan")]
+    assert "sondes furtives" in verdicts[0].detail
+    # Internal sources are never counted, stealth or not.
+    internal = PortScan(ports=2, window=10, internal=["192.0.2.0/24"])
+    assert internal.stealth([("192.0.2.5", p, 0.0) for p in range(10)], now=1.0) == []
+
+
+_FLAG_BITS = {"fin": 1, "syn": 2, "rst": 4, "psh": 8, "ack": 16, "urg": 32}
+
+
+def _flag_value(expr: object) -> int:
+    """A TCP flags expression of nft's JSON (`"fin"`, `{"|": [a, b]}`) as bits."""
+    if isinstance(expr, str):
+        return _FLAG_BITS[expr]
+    if isinstance(expr, int):
+        return expr
+    assert isinstance(expr, dict) and "|" in expr, expr
+    left, right = expr["|"]
+    return _flag_value(left) | _flag_value(right)
+
+
+def _crafted(rule: dict, flags: int) -> bool:
+    """Whether the kernel's listed stealth rule matches a packet with `flags`."""
+    for expr in rule["expr"]:
+        match = expr.get("match", {})
+        left = match.get("left", {})
+        if isinstance(left, dict) and "&" in left:
+            mask = _flag_value(left["&"][1])
+            allowed = {_flag_value(v) for v in match["right"]["set"]}
+            assert match["op"] == "!="
+            return (flags & mask) not in allowed
+    raise AssertionError(f"pas de test des drapeaux TCP dans {rule}")
+
+
+@pytest.mark.parametrize("mode", ["gateway", "host"])
+def test_stealth_and_invalid_rules_are_in_the_kernel_on_the_wan_side_only(mode):
+    """The table loaded in a network namespace, read back with `nft -j list ruleset`:
+    every crafted flag combination is dropped and recorded, none a stack sends; WAN side
+    only (gateway), after the allowlist; new WAN flows marked for the detector."""
+    import os
+
+    from tests.box.netns import Lab
+
+    lab = Lab(f"h6u{os.getpid() % 10000}")
+    try:
+        ns = lab.ns("t")
+        layout = nft.Layout(mode=mode, wan="wan0" if mode == "gateway" else "", lan="lan0")
+        commands = nft.table_commands(layout) + nft.output_chain_commands(layout)
+        body = json.dumps({"nftables": commands})
+        done = subprocess.run(
+            ["ip", "netns", "exec", ns, "nft", "-j", "-f", "-"],
+            input=body,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        listed = json.loads(lab.exec(ns, "nft", "-j", "list", "ruleset"))["nftables"]
+    finally:
+        lab.close()
+    sets = {i["set"]["name"]: i["set"] for i in listed if "set" in i}
+    assert sets["stealth4"]["type"] == ["ipv4_addr", "inet_service"]
+    assert sets["stealth6"]["size"] == nft.STEALTH_SIZE
+    chains = ["input", "forward"] if mode == "gateway" else ["input"]
+    for chain in chains:
+        rules = [i["rule"] for i in listed if "rule" in i and i["rule"]["chain"] == chain]
+        order = [r.get("comment", "") for r in rules]
+        for comment in ("stealth4", "stealth6", "invalid", "new flows"):
+            position = order.index(comment)
+            assert position > order.index("allow4 src") and position > order.index("allow6 dst")
+            wan = [
+                e["match"]["right"]
+                for e in rules[position]["expr"]
+                if e.get("match", {}).get("left") == {"meta": {"key": "iifname"}}
+            ]
+            assert wan == (["wan0"] if mode == "gateway" else []), (chain, comment)
+        assert order.index("stealth4") < order.index("invalid") < order.index("new flows")
+        stealth = rules[order.index("stealth4")]
+        crafted = {
+            "NULL": 0,
+            "FIN": 1,
+            "Xmas FIN|PSH|URG": 1 | 8 | 32,
+            "SYN|FIN": 2 | 1,
+            "SYN|RST": 2 | 4,
+            "FIN|RST": 1 | 4,
+            "FIN|RST|ACK": 1 | 4 | 16,
+            "URG": 32,
+            "PSH": 8,
+            "every flag": 63,
+        }
+        assert {name for name, bits in crafted.items() if not _crafted(stealth, bits)} == set()
+        sent = {"SYN": 2, "SYN|ACK": 18, "ACK": 16, "PSH|ACK": 24, "FIN|ACK": 17}
+        sent |= {"FIN|PSH|ACK": 25, "RST": 4, "RST|ACK": 20, "SYN|ECN": 2 | 64 | 128}
+        assert {name for name, bits in sent.items() if _crafted(stealth, bits)} == set()
+        assert {"set": {"op": "update", "elem": {"concat": [
+            {"payload": {"protocol": "ip", "field": "saddr"}},
+            {"payload": {"protocol": "tcp", "field": "dport"}},
+        ]}, "set": "@stealth4"}} in stealth["expr"]  # fmt: skip
+        assert {"drop": None} in stealth["expr"]
+        marking = rules[order.index("new flows")]["expr"]
+        assert {
+            "mangle": {
+                "key": {"ct": {"key": "mark"}},
+                "value": {"|": [{"ct": {"key": "mark"}}, nft.WAN_MARK]},
+            }
+        } in marking
 
 
 SINKHOLED = {

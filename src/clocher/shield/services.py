@@ -56,7 +56,14 @@ MAX_HEALTH_BYTES = 16 * 1024
 ATTACK_SCENARIOS = frozenset({"port-scan", "ssh-bruteforce"})
 # The detectors' parameters every box receives with its policy.
 DETECTOR_PARAMETERS = {
-    "port-scan": {"ports": 10, "window": 10, "duration": 14400},
+    # slow_*: the long window that catches scanners pacing under the short one (psad-like).
+    "port-scan": {
+        "ports": 10,
+        "window": 10,
+        "duration": 14400,
+        "slow_ports": 20,
+        "slow_window": 3600,
+    },
     "ssh-bruteforce": {"failures": 5, "window": 60, "duration": 14400},
 }
 # Addresses that are each commune's own (private ranges, loopback…) are never pushed to

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 
 class DistinctWindow:
     """Distinct keys (ports, failures) seen per source over the last `window` seconds.
 
-    Memory stays bounded: a source is forgotten once its window empties, and at most
-    `max_sources` are tracked (the oldest is dropped first).
+    Memory stays bounded, which matters for the hour-long window of slow scans (the
+    internet's background scanners alone bring thousands of sources an hour): a source
+    holds at most `threshold` keys (older ones are pruned when it gets there, and it is
+    forgotten when it fires), and at most `max_sources` sources are tracked, the one
+    seen least recently dropped first (a dict keeps insertion order: a source seen again
+    is moved to its end).
     """
 
     def __init__(self, threshold: int, window: float, max_sources: int = 100_000) -> None:
@@ -17,19 +19,18 @@ class DistinctWindow:
         self.window = window
         self.max_sources = max_sources
         self._seen: dict[str, dict[object, float]] = {}
-        self._order: deque[str] = deque()
 
     def add(self, source: str, key: object, now: float) -> int | None:
         """Records `key` for `source`; the distinct count when it reaches the threshold."""
-        keys = self._seen.get(source)
+        keys = self._seen.pop(source, None)
         if keys is None:
             if len(self._seen) >= self.max_sources:
-                self._evict()
-            keys = self._seen[source] = {}
-            self._order.append(source)
-        keys[key] = now
-        horizon = now - self.window
+                del self._seen[next(iter(self._seen))]
+            keys = {}
+        self._seen[source] = keys
+        keys[key] = max(now, keys.get(key, now))
         if len(keys) >= self.threshold:
+            horizon = now - self.window
             for old in [k for k, at in keys.items() if at < horizon]:
                 del keys[old]
             if len(keys) >= self.threshold:
@@ -38,11 +39,9 @@ class DistinctWindow:
                 return count
         return None
 
-    def _evict(self) -> None:
-        while self._order:
-            source = self._order.popleft()
-            if self._seen.pop(source, None) is not None:
-                return
-
     def forget(self, source: str) -> None:
         self._seen.pop(source, None)
+
+    def tracked(self) -> int:
+        """How many sources are being followed (for tests and health)."""
+        return len(self._seen)
