@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import imaplib
+import os
 import ssl
 import sys
 import tempfile
@@ -64,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=5.0, help="5 = 10,000 messages")
     args = parser.parse_args()
+    os.environ["CLOCHER_MAIL_IMPORT_ALLOW_PRIVATE"] = "1"  # the source is on 127.0.0.1
     django_with_fresh_db()
 
     from django.conf import settings

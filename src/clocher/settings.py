@@ -283,6 +283,10 @@ MAIL_TLS_KEY = env("MAIL_TLS_KEY", str(DATA_DIR / "tls" / "mail.key"))
 # Dovecot), and the most that all imports together open to one source server.
 MAIL_IMPORT_CONNECTIONS = env_int("MAIL_IMPORT_CONNECTIONS", 3)
 MAIL_IMPORT_SERVER_CONNECTIONS = env_int("MAIL_IMPORT_SERVER_CONNECTIONS", 6)
+# Off: an IMAP import reaches only public addresses, on ports 993 and 143 (the import form
+# must not open the département's internal network). On: any address and port, e.g. to
+# bring mail in from a server of the operator's own network.
+MAIL_IMPORT_ALLOW_PRIVATE = env_bool("MAIL_IMPORT_ALLOW_PRIVATE", False)
 # Resolver for the DNS helper's live check (default: the system's).
 DNS_RESOLVER = env("DNS_RESOLVER", "")
 

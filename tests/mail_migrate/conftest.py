@@ -33,6 +33,14 @@ def _source(scale: float, big: int) -> Iterator[SourceServer]:
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def private_sources_allowed(settings):
+    """The old providers of these tests are Dovecots on 127.0.0.1 and free ports: the
+    operator's switch for internal servers is on (tests/mail_migrate/test_network.py
+    turns it off)."""
+    settings.MAIL_IMPORT_ALLOW_PRIVATE = True
+
+
 @pytest.fixture(scope="module")
 def source_server() -> Iterator[SourceServer]:
     """2,000 messages in nested accented folders, malformed ones, a 20 MB attachment."""

@@ -103,6 +103,7 @@ def test_import_killed_in_the_middle_resumes_without_duplicates(
         "CLOCHER_MAIL_IMAPS_PORT": str(target_settings.imaps_port),
         "CLOCHER_MAIL_TLS_CERT": str(target_settings.tls_cert),
         "CLOCHER_MAIL_BIND": "127.0.0.1",
+        "CLOCHER_MAIL_IMPORT_ALLOW_PRIVATE": "1",
     }
     argv = [
         sys.executable, "-m", "clocher.cli", "mail", "import", box.address,

@@ -89,6 +89,9 @@ ENV_TEMPLATE = """\
 # pour l'ensemble des imports vers un même serveur source.
 # CLOCHER_MAIL_IMPORT_CONNECTIONS=3
 # CLOCHER_MAIL_IMPORT_SERVER_CONNECTIONS=6
+# Serveurs internes (boucle locale, réseaux privés) et ports autres que 993/143 : refusés
+# aux reprises IMAP sauf si 1 (ancien serveur du réseau de l'opérateur).
+# CLOCHER_MAIL_IMPORT_ALLOW_PRIVATE=0
 
 # Bouclier : préfixes que nul boîtier ne bloque jamais (adresses du central, liaisons
 # d'administration ; séparés par des virgules), durée d'un blocage collectif, seuil de

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django import forms
 
 
@@ -28,6 +30,10 @@ class ImapImportForm(forms.Form):
 
     def clean_host(self) -> str:
         host = self.cleaned_data["host"].strip().lower()
+        try:  # an IPv6 address, with or without its brackets
+            return str(ipaddress.IPv6Address(host.removeprefix("[").removesuffix("]")))
+        except ValueError:
+            pass
         if not host or any(c in host for c in "/@: "):
             raise forms.ValidationError("Nom de serveur invalide (sans « imaps:// » ni port).")
         return host

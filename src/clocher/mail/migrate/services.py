@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from clocher.accounts.services import create_app_password, revoke_app_password
 from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.mail.migrate import engine
+from clocher.mail.migrate.network import hostport
 from clocher.mail.migrate.sources import (
     EmlZipSource,
     ImapAccount,
@@ -48,6 +50,7 @@ FILE_SOURCES = {
     MailImportSource.EML_ZIP: EmlZipSource,
     MailImportSource.PST: PstSource,
 }
+log = logging.getLogger(__name__)
 # A running import not touched for this long has died: its connections are free again.
 STALE_AFTER = timedelta(minutes=10)
 
@@ -59,9 +62,15 @@ def file_source(kind: str, path: Path) -> Source:
 
 
 def imap_source(url: str, password: str, ca_file: str | None = None) -> ImapSource:
+    """The IMAP account at `url`; a server the import may not reach is refused here,
+    before any job exists (CLOCHER_MAIL_IMPORT_ALLOW_PRIVATE, migrate/network.py)."""
     if not password:
         raise SourceError("Mot de passe du compte source vide.")
-    return ImapSource(ImapAccount.from_url(url, password, ca_file))
+    account = ImapAccount.from_url(
+        url, password, ca_file, allow_private=settings.MAIL_IMPORT_ALLOW_PRIVATE
+    )
+    account.check_server()
+    return ImapSource(account)
 
 
 def job_for(actor: Actor, mailbox: Mailbox, source: Source) -> MailImport:
@@ -128,7 +137,7 @@ class ImapRequest:
     @property
     def url(self) -> str:
         scheme = "imaps" if self.security == "tls" else "imap"
-        return f"{scheme}://{self.user}@{self.host}:{self.port}"
+        return f"{scheme}://{self.user}@{hostport(self.host, self.port)}"
 
 
 def start_imap_import(actor: Actor, mailbox: Mailbox, request: ImapRequest) -> MailImport:
@@ -275,9 +284,11 @@ def run(
     except engine.AppendRefused as exc:
         _fail(job, f"Import arrêté : {exc}.")
     except (OSError, TimeoutError) as exc:
-        _fail(job, f"Connexion perdue pendant l'import : {exc}. Relancez : il reprendra.")
-    except IMAPClientError as exc:
-        _fail(job, f"Commande IMAP refusée : {exc}. Relancez : l'import reprendra.")
+        log.warning("mail import %s: connection lost: %s", job.pk, exc)
+        _fail(job, "Connexion perdue pendant l'import. Relancez : il reprendra.")
+    except IMAPClientError as exc:  # the server's words go to the log, not to the page
+        log.warning("mail import %s: IMAP command refused: %s", job.pk, exc)
+        _fail(job, "Commande IMAP refusée par un serveur. Relancez : l'import reprendra.")
     except Exception as exc:
         _fail(job, f"Erreur inattendue : {exc}. Relancez : l'import reprendra où il s'est arrêté.")
         raise

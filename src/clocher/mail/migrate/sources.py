@@ -14,6 +14,7 @@ import contextlib
 import email.policy
 import functools
 import hashlib
+import logging
 import mailbox
 import re
 import shutil
@@ -33,6 +34,8 @@ from urllib.parse import unquote, urlsplit
 from imapclient import IMAPClient, imap_utf7
 from imapclient.exceptions import IMAPClientError, LoginError
 
+from clocher.mail.migrate import network
+
 # System flags IMAP lets an APPEND set (\Recent is the server's own).
 SYSTEM_FLAGS = {"\\seen", "\\answered", "\\flagged", "\\draft", "\\deleted"}
 SPECIAL_USES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk")
@@ -41,6 +44,7 @@ SPECIAL_USES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk")
 VIRTUAL_USES = {"\\all", "\\flagged"}
 MAX_MESSAGE_BYTES = 200 * 1024 * 1024
 LINE_END_RE = re.compile(rb"\r?\n")
+log = logging.getLogger(__name__)
 
 
 class SourceError(Exception):
@@ -142,9 +146,13 @@ class ImapAccount:
     password: str = field(repr=False)
     implicit_tls: bool = True
     ca_file: str | None = None
+    # Internal addresses and any port (network.py); off, the server must be public.
+    allow_private: bool = False
 
     @classmethod
-    def from_url(cls, url: str, password: str, ca_file: str | None = None) -> ImapAccount:
+    def from_url(
+        cls, url: str, password: str, ca_file: str | None = None, *, allow_private: bool = False
+    ) -> ImapAccount:
         """imaps://user@host[:993] (TLS) or imap://user@host[:143] (STARTTLS required)."""
         parts = urlsplit(url)
         if parts.scheme not in ("imaps", "imap") or not parts.hostname or not parts.username:
@@ -160,11 +168,22 @@ class ImapAccount:
             password=password,
             implicit_tls=implicit,
             ca_file=ca_file,
+            allow_private=allow_private,
         )
+
+    def check_server(self) -> None:
+        """Refuse now, before anything is queued, a server the import may not reach (the
+        connection checks again, and connects to what it checked)."""
+        if self.allow_private:
+            return
+        try:
+            network.public_addresses(self.host, self.port)
+        except network.ServerRefused as exc:
+            raise SourceError(str(exc)) from exc
 
     @property
     def server(self) -> str:
-        return f"{self.host}:{self.port}"
+        return network.hostport(self.host, self.port)
 
     @property
     def key(self) -> str:
@@ -179,28 +198,55 @@ class ImapAccount:
         return ssl.create_default_context(cafile=self.ca_file)
 
 
-def connect_imap(
-    host: str, port: int, user: str, password: str, *, implicit_tls: bool, context: ssl.SSLContext
+def connect_imap(  # noqa: PLR0913 - the account's parts, as imapclient takes them
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    *,
+    implicit_tls: bool,
+    context: ssl.SSLContext,
+    allow_private: bool = True,
 ) -> IMAPClient:
-    """A logged-in client; every failure becomes a SourceError naming the cause."""
-    where = f"{host}:{port}"
+    """A logged-in client; every failure becomes a SourceError naming the cause in the
+    importer's own words. The server's text goes to the log only: the server may be
+    anything the form was given, and its banner or errors are not for the page."""
+    where = network.hostport(host, port)
     try:
-        client = IMAPClient(host, port, ssl=implicit_tls, ssl_context=context, timeout=120)
+        client = network.open_client(
+            host, port, implicit_tls=implicit_tls, context=context, allow_private=allow_private
+        )
         if not implicit_tls:
             client.starttls(context)
         client.normalise_times = False  # keep INTERNALDATE's own offset
         client.login(user, password)
+    except network.ServerRefused as exc:
+        raise SourceError(str(exc)) from exc
     except LoginError as exc:
+        log.info("mail import: login to %s as %s refused: %s", where, user, _text(exc))
         raise SourceError(
             f"Connexion refusée par {where} pour « {user} » : identifiant ou mot de passe "
-            f"incorrect ({_text(exc)})."
+            "incorrect."
+        ) from exc
+    except ssl.SSLCertVerificationError as exc:
+        log.info("mail import: certificate of %s refused: %s", where, exc)
+        raise SourceError(
+            f"Échec TLS avec {where} : certificat du serveur non reconnu (autorité inconnue, "
+            "expiré, ou établi pour un autre nom)."
         ) from exc
     except ssl.SSLError as exc:
-        raise SourceError(f"Échec de la négociation TLS avec {where} : {exc}.") from exc
+        log.info("mail import: TLS with %s failed: %s", where, exc)
+        raise SourceError(f"Échec de la négociation TLS avec {where}.") from exc
     except OSError as exc:
-        raise SourceError(f"Impossible de joindre {where} : {exc}.") from exc
+        log.info("mail import: %s unreachable: %s", where, exc)
+        raise SourceError(
+            f"Impossible de joindre {where} : serveur injoignable, port fermé ou délai dépassé."
+        ) from exc
     except IMAPClientError as exc:
-        raise SourceError(f"Le serveur {where} a refusé la connexion : {_text(exc)}.") from exc
+        log.info("mail import: %s refused the connection: %s", where, _text(exc))
+        raise SourceError(
+            f"Le serveur {where} a refusé la connexion ou ne répond pas en IMAP."
+        ) from exc
     return client
 
 
@@ -219,6 +265,7 @@ class ImapReader:
             account.password,
             implicit_tls=account.implicit_tls,
             context=account.tls_context(),
+            allow_private=account.allow_private,
         )
         self.selected: str | None = None
 
