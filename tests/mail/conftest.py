@@ -24,6 +24,7 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 from clocher.accounts.models import User
 from clocher.accounts.services import create_app_password, get_or_create_user
 from clocher.core.audit import Actor
+from clocher.core.models import Membership, Role
 from clocher.mail import services
 from clocher.mail.engines import rspamd, runtime
 from clocher.mail.engines.config import MailConfig
@@ -181,9 +182,12 @@ class Box:
 @pytest.fixture
 def make_box(operator, commune_a):
     def make(local: str, quota: int = 50 * 1024 * 1024, commune=None) -> Box:
+        commune = commune or commune_a
         user, _ = get_or_create_user(f"{local}@flavigny.test")
+        # Only an active member of the mailbox's commune opens it (core.scoping).
+        Membership.objects.get_or_create(user=user, commune=commune, defaults={"role": Role.AGENT})
         mailbox = services.create_mailbox(
-            ACTOR, commune or commune_a, f"{local}@{DOMAIN}", user=user, quota_bytes=quota
+            ACTOR, commune, f"{local}@{DOMAIN}", user=user, quota_bytes=quota
         )
         return Box(mailbox, user, create_app_password(ACTOR, user, "tests").clear)
 

@@ -97,6 +97,7 @@ def test_commune_domain_receives_mail_only_once_its_mx_points_here(
     domain = services.add_commune_domain(ACTOR, commune_a, "Mairie-Flavigny.FR.")
     assert domain.name == "mairie-flavigny.fr"
     user, _ = get_or_create_user("secretariat@flavigny.test")
+    Membership.objects.create(user=user, commune=commune_a, role=Role.AGENT)
     box = services.create_mailbox(ACTOR, commune_a, "secretariat@mairie-flavigny.fr", user=user)
     with smtp_in(mail_servers) as smtp, pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
         smtp.sendmail("a@example.org", [box.address], message("a@example.org", "x", "Trop tôt"))

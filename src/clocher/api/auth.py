@@ -9,6 +9,7 @@ from rest_framework.request import Request
 
 from clocher.accounts.middleware import SESSION_FLAG
 from clocher.api.services import resolve_token
+from clocher.core.scoping import may_use_protocols
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -23,6 +24,13 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         record = resolve_token(header[1].decode(errors="replace"))
         if record is None:
             raise exceptions.AuthenticationFailed("Jeton invalide, expiré ou révoqué.")
+        # The token is kept (reactivation gives it back), but opens nothing while its
+        # owner has no active membership left; otherwise views see `visible_communes`.
+        if not may_use_protocols(record.user):
+            raise exceptions.AuthenticationFailed(
+                "Ce compte n'a plus d'accès actif : membre désactivé ou retiré, "
+                "ou commune suspendue."
+            )
         return record.user, record
 
     def authenticate_header(self, request: Request) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from clocher.core.models import (
@@ -46,6 +46,40 @@ def visible_communes(user: Any) -> QuerySet[Commune]:
         memberships__is_active=True,
         status__in=[CommuneStatus.ACTIVE],
     ).distinct()
+
+
+def protocol_communes(user: Any) -> QuerySet[Commune]:
+    """Communes whose mailboxes and spaces `user` may open over IMAP, SMTP, WebDAV or the
+    API: those where they hold an active membership and that are themselves active.
+
+    Protocols authenticate with app passwords and tokens that outlive a membership on
+    purpose (reactivation gives back exactly what was there), so this is checked at every
+    authentication rather than by revoking them. Unlike `visible_communes`, the operator
+    does not get every commune here: their staff open only their own spaces.
+    The mail servers cannot call Python: `clocher.mail.engines.config.PASSWORD_QUERY`
+    repeats this rule in SQL, and the tests of both are in
+    tests/core/test_access_revocation.py.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return Commune.objects.none()
+    return Commune.objects.filter(
+        memberships__user=user,
+        memberships__is_active=True,
+        status=CommuneStatus.ACTIVE,
+    ).distinct()
+
+
+def may_use_protocols(user: Any) -> bool:
+    """Whether app passwords and API tokens of `user` open anything at all: an active
+    account with an active operator membership, or an active membership in an active
+    commune. One query, cheap enough to run on every DAV and API request."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return (
+        Membership.objects.filter(user=user, is_active=True)
+        .filter(Q(commune__isnull=True) | Q(commune__status=CommuneStatus.ACTIVE))
+        .exists()
+    )
 
 
 def commune_membership(user: Any, commune: Commune) -> Membership | None:

@@ -15,12 +15,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
 from clocher.accounts.models import User
 from clocher.accounts.services import create_app_password
 from clocher.core.audit import Actor
+from clocher.core.scoping import may_use_protocols
 from clocher.vault import crypto
 from clocher.vault.models import ClientLogin
 
@@ -71,7 +73,20 @@ def pending(flow_token: str) -> ClientLogin | None:
     ).first()
 
 
+REFUSED = (
+    "Votre compte n'a plus d'accès actif (membre désactivé ou retiré, ou commune suspendue) : "
+    "aucun mot de passe d'application ne peut être remis à l'application."
+)
+
+
+def may_grant(user: User) -> bool:
+    """An app password is handed only to someone it would open something for."""
+    return may_use_protocols(user)
+
+
 def grant(actor: Actor, flow: ClientLogin, user: User) -> None:
+    if not may_grant(user):
+        raise PermissionDenied(REFUSED)
     with transaction.atomic():
         new = create_app_password(actor, user, flow.client_name)
         flow.user = user
@@ -94,6 +109,8 @@ def poll(poll_token: str) -> tuple[User, str] | None:
             .first()
         )
         if flow is None or flow.user is None or flow.sealed_password is None:
+            return None
+        if not may_grant(flow.user):  # deactivated between the grant and the poll
             return None
         clear = crypto.open_with_token(
             poll_token, bytes(flow.sealed_private_key), bytes(flow.sealed_password)

@@ -25,7 +25,8 @@ from django.utils import timezone
 from clocher.accounts.models import User
 from clocher.core import audit
 from clocher.core.audit import Actor
-from clocher.core.models import Commune, CommuneStatus, Membership
+from clocher.core.models import Commune
+from clocher.core.scoping import protocol_communes
 from clocher.vault import crypto
 from clocher.vault.blobstore import store
 from clocher.vault.models import (
@@ -220,16 +221,9 @@ def remove_group_space(actor: Actor, space: Space) -> int:
 
 
 def _active_communes(user: User) -> list[Commune]:
-    return [
-        m.commune
-        for m in Membership.objects.filter(
-            user=user,
-            is_active=True,
-            commune__isnull=False,
-            commune__status=CommuneStatus.ACTIVE,
-        ).select_related("commune")
-        if m.commune is not None
-    ]
+    """The rule every protocol shares (core.scoping): a deactivated membership or a
+    suspended commune hides its spaces at once, and reactivation shows them again."""
+    return list(protocol_communes(user))
 
 
 def spaces_for(user: User) -> list[Space]:

@@ -116,12 +116,19 @@ SENDER_QUERY = "SELECT address FROM mail_mailbox WHERE address = '%s' AND is_act
 # One row at most: the app password is picked by its first five characters (`%w` is the
 # password being tried; prefixes are unique among live passwords), then Dovecot verifies
 # the argon2id hash. The owner of the mailbox opens it, and so do its delegates (shared
-# mailboxes), each with their own app passwords.
+# mailboxes), each with their own app passwords — while the mailbox's commune is active
+# and they hold an active membership in it. That is `core.scoping.protocol_communes`
+# repeated in SQL (Dovecot cannot call Python); it is read at every login (no auth
+# cache, see dovecot.conf), so a deactivation or a suspension refuses the next login and
+# a reactivation gives back the same passwords. Postfix's submission asks Dovecot too.
 PASSWORD_QUERY = (
     "SELECT m.address AS user, ap.hash AS password "
     "FROM mail_mailbox m "
+    "JOIN core_commune c ON c.id = m.commune_id AND c.status = 'active' "
     "JOIN accounts_apppassword ap ON ap.revoked_at IS NULL AND ap.prefix = substr('%w', 1, 5) "
     "JOIN accounts_user u ON u.id = ap.user_id AND u.is_active "
+    "JOIN core_membership ms ON ms.user_id = u.id AND ms.commune_id = m.commune_id "
+    "AND ms.is_active "
     "WHERE m.address = '%u' AND m.is_active AND (u.id = m.user_id OR u.id IN "
     "(SELECT d.user_id FROM mail_mailbox_delegates d WHERE d.mailbox_id = m.id))"
 )

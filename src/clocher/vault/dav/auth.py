@@ -2,8 +2,9 @@
 
 argon2id is slow by design (~0.1 s), and sync clients send credentials with every
 request: a verified (login, password) pair is remembered for a few minutes by its keyed
-hash, but the app password and the account are re-read from the database on every
-request, so a revocation or a deactivation bites at once.
+hash, but the app password, the account and its memberships are re-read from the database
+on every request, so a revocation, a deactivated member or a suspended commune bites at
+once (and a reactivation opens again with the same password).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from wsgidav.dc.base_dc import BaseDomainController
 
 from clocher.accounts import services as accounts
 from clocher.accounts.models import AppPassword, User
+from clocher.core.scoping import may_use_protocols
 
 _SECRET = os.urandom(32)
 _verified: dict[str, tuple[int, float]] = {}
@@ -29,6 +31,15 @@ def _fingerprint(login: str, password: str) -> str:
 
 
 def authenticate(login: str, password: str, ip: str | None) -> User | None:
+    """The person these credentials open, if they still may use protocols at all (the
+    spaces they see are then those of `core.scoping.protocol_communes`)."""
+    user = _verified_user(login, password, ip)
+    if user is None or not may_use_protocols(user):
+        return None
+    return user
+
+
+def _verified_user(login: str, password: str, ip: str | None) -> User | None:
     try:
         accounts.check_not_locked(login, ip)
     except accounts.LoginLocked:

@@ -366,6 +366,9 @@ def login_v2_flow(request: HttpRequest, flow_token: str) -> HttpResponse:
     flow = login_flow.pending(flow_token)
     if flow is None:
         raise Http404("Demande de connexion expirée ou déjà utilisée.")
+    if not login_flow.may_grant(request.user):  # type: ignore[arg-type]
+        context = {"title": "Accès refusé", "message": login_flow.REFUSED}
+        return render(request, "core/error.html", context, status=403)
     if request.method == "POST":
         login_flow.grant(actor_of(request), flow, request.user)  # type: ignore[arg-type]
         return render(request, "vault/login_flow_done.html", {"flow": flow})
