@@ -129,13 +129,23 @@ def _toggle(address: str, active: bool) -> None:
 def app_password(address: str, name: str) -> None:
     """Crée un mot de passe d'application pour ouvrir ADRESSE (affiché une fois)."""
     from clocher.accounts.services import create_app_password
+    from clocher.core.scoping import protocol_communes
     from clocher.mail.models import Mailbox
 
-    found = Mailbox.objects.select_related("user").filter(address=address.lower()).first()
+    found = (
+        Mailbox.objects.select_related("user", "commune").filter(address=address.lower()).first()
+    )
     if found is None or found.user is None:
         fail(f"Boîte {address} inconnue ou sans compte associé.")
         return
     created = create_app_password(cli_actor(), found.user, name)
+    if not protocol_communes(found.user).filter(pk=found.commune_id).exists():
+        console.print(
+            f"Attention : {found.user.email} n'est pas membre actif de {found.commune.name} "
+            "(ou la commune n'est pas active) : ce mot de passe n'ouvrira la boîte qu'une fois "
+            f"le compte membre (`clocher member add {found.commune.insee} {found.user.email} "
+            "--role agent`)."
+        )
     console.print(f"Identifiant : {found.address} — mot de passe (affiché une seule fois) :")
     click.echo(created.clear)
 
