@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pyotp
@@ -19,6 +20,14 @@ from clocher.core.audit import Actor
 from clocher.core.models import Commune, CommuneStatus, Role
 
 PASSWORD = "correct-horse-battery-staple-42"
+_INVITATION_LINK = re.compile(r"/invitation/[A-Za-z0-9_-]{20,}/")
+
+
+def invitation_links(text: str) -> list[str]:
+    """The one-time links in a page, an API answer, a CLI output or a mail."""
+    return _INVITATION_LINK.findall(text)
+
+
 SYSTEM = Actor(label="tests")
 
 

@@ -9,6 +9,13 @@ from django.test import Client
 from django.utils import timezone
 
 from clocher.accounts.models import Invitation
+from clocher.accounts.services import (
+    InvitationInvalid,
+    accept_invitation,
+    create_invitation,
+    find_invitation,
+    get_or_create_user,
+)
 from clocher.core import services
 from clocher.core.audit import Actor
 
@@ -70,3 +77,36 @@ def test_weak_password_refused_and_nothing_changed(invited):
     user.refresh_from_db()
     assert not user.has_usable_password()
     assert Invitation.objects.get(user=user).used_at is None
+
+
+@pytest.mark.django_db
+def test_disabled_account_is_not_reenabled_by_its_invitation(invited):
+    user = invited.membership.user
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    url = f"/invitation/{invited.invitation_token}/"
+    assert "désactivé" in Client().get(url).content.decode()
+    response = Client().post(url, {"full_name": "X", "password": GOOD, "password_again": GOOD})
+    assert response.status_code == 410 and "désactivé" in response.content.decode()
+    with pytest.raises(InvitationInvalid, match="désactivé"):
+        accept_invitation(Actor(label="t"), invited.invitation_token, GOOD)
+    user.refresh_from_db()
+    assert not user.is_active and not user.has_usable_password()
+    assert Invitation.objects.get(user=user).used_at is None
+
+
+@pytest.mark.django_db
+def test_an_invitation_withdraws_only_its_own_communes_pending_one(commune_a, commune_b):
+    user, _ = get_or_create_user("partage@example.test")
+    actor = Actor(label="t")
+    from_a = create_invitation(actor, user, commune_a)
+    from_b = create_invitation(actor, user, commune_b)
+    again_a = create_invitation(actor, user, commune_a)
+    with pytest.raises(InvitationInvalid, match="expiré"):
+        find_invitation(from_a)  # replaced by the same commune's new one
+    assert find_invitation(from_b).commune == commune_b  # the other commune's stays
+    assert find_invitation(again_a).commune == commune_a
+    # Once the owner has set a password with one link, no other link may reset it.
+    accept_invitation(actor, from_b, GOOD)
+    with pytest.raises(InvitationInvalid):
+        find_invitation(again_a)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -13,6 +14,8 @@ from clocher.api.models import ApiToken
 from clocher.api.services import create_token, revoke_token
 from clocher.core.audit import Actor
 from clocher.core.models import AuditEntry, Commune, Membership
+from clocher.mail.services import open_mailbox
+from tests.conftest import invitation_links
 
 ACTOR = Actor(label="tests")
 
@@ -104,21 +107,26 @@ def test_create_commune_operator_only(operator_admin, admin_a):
 
 
 @pytest.mark.django_db
-def test_members_crud_with_audit(admin_a, commune_a):
+def test_members_crud_with_audit(admin_a, commune_a, django_capture_on_commit_callbacks):
     client = client_for(admin_a)
     url = f"/api/v1/communes/{commune_a.insee}/members/"
     bad = client.post(url, {"email": "x@y.test", "role": "boss"}, format="json")
     assert bad.status_code == 400
     bad_mail = client.post(url, {"email": "pas-une-adresse", "role": "agent"}, format="json")
     assert bad_mail.status_code == 400
-    created = client.post(
-        url,
-        {"email": "Nouveau@Flavigny.test", "role": "agent", "full_name": "Nouvel Agent"},
-        format="json",
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post(
+            url,
+            {"email": "Nouveau@Flavigny.test", "role": "agent", "full_name": "Nouvel Agent"},
+            format="json",
+        )
     assert created.status_code == 201
     body = created.json()
-    assert body["email"] == "nouveau@flavigny.test" and "/invitation/" in body["invitation_url"]
+    # The link is mailed to the person, never returned to the caller.
+    assert body["email"] == "nouveau@flavigny.test" and body["invitation_sent"] is True
+    assert "invitation_url" not in body and not invitation_links(created.content.decode())
+    assert [m.to for m in mail.outbox] == [["nouveau@flavigny.test"]]
+    assert len(invitation_links(mail.outbox[0].body)) == 1
     assert AuditEntry.objects.filter(action="member.added", target="nouveau@flavigny.test").exists()
     member_url = f"{url}{body['id']}/"
     assert client.patch(member_url, {"role": "elected"}, format="json").json()["role"] == "elected"
@@ -161,3 +169,20 @@ def test_openapi_schema_validates_without_warnings(tmp_path):
     text = out.read_text()
     assert "/api/v1/communes/{insee}/members/" in text
     assert "bearer" in text
+
+
+@pytest.mark.django_db
+def test_api_adding_another_communes_account_gives_no_link(
+    admin_a, commune_a, commune_b, django_capture_on_commit_callbacks
+):
+    jean = open_mailbox(ACTOR, commune_b, "jean.dupont@communes.cotedor.fr").user
+    url = f"/api/v1/communes/{commune_a.insee}/members/"
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client_for(admin_a).post(
+            url, {"email": jean.email, "role": "agent"}, format="json"
+        )
+    assert created.status_code == 201 and created.json()["invitation_sent"] is False
+    assert not invitation_links(created.content.decode())
+    assert not jean.invitations.exists()
+    assert [m.to for m in mail.outbox] == [[jean.email]]
+    assert not invitation_links(mail.outbox[0].body)

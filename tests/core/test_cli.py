@@ -18,9 +18,12 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from django.core import mail
 
+from clocher.accounts.models import Invitation
 from clocher.cli import main
 from clocher.core.models import AuditEntry, Commune, Membership
+from tests.conftest import invitation_links
 
 
 @pytest.fixture
@@ -81,18 +84,43 @@ def test_commune_list_json(runner, commune_a, commune_b):
 
 
 @pytest.mark.django_db
-def test_member_add_prints_a_one_time_invitation(runner, commune_a):
-    result = runner.invoke(
-        main, ["member", "add", commune_a.insee, "Agent@Flavigny.test", "--role", "agent"]
-    )
+def test_member_add_mails_a_new_account_its_invitation(
+    runner, commune_a, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        result = runner.invoke(
+            main, ["member", "add", commune_a.insee, "Agent@Flavigny.test", "--role", "agent"]
+        )
     assert result.exit_code == 0, result.output
-    assert "/invitation/" in result.output
+    # The operator on the server may see the link of the account it has just created.
+    assert "envoyée par courriel à agent@flavigny.test" in result.output
+    assert invitation_links(result.output) == invitation_links(mail.outbox[0].body)
+    assert [m.to for m in mail.outbox] == [["agent@flavigny.test"]]
     membership = Membership.objects.get(commune=commune_a, user__email="agent@flavigny.test")
     assert membership.role == "agent"
     again = runner.invoke(
         main, ["member", "add", commune_a.insee, "agent@flavigny.test", "--role", "agent"]
     )
     assert again.exit_code == 1 and "déjà membre" in again.output
+
+
+@pytest.mark.django_db
+def test_member_add_of_another_communes_mailbox_account_prints_no_link(
+    runner, commune_a, commune_b, django_capture_on_commit_callbacks
+):
+    """Issue 12, defect 1, as shown on the demo."""
+    address = "jean.dupont@communes.cotedor.fr"
+    mailbox = runner.invoke(main, ["mail", "mailbox", "add", address, "--commune", "21716"])
+    assert mailbox.exit_code == 0, mailbox.output
+    with django_capture_on_commit_callbacks(execute=True):
+        result = runner.invoke(main, ["member", "add", "21271", address, "--role", "agent"])
+    assert result.exit_code == 0, result.output
+    assert not invitation_links(result.output) and "sans lien" in result.output
+    assert not Invitation.objects.exists()
+    assert Membership.objects.filter(commune=commune_a, user__email=address).exists()
+    assert [m.to for m in mail.outbox] == [[address]]
+    assert "ajouté(e) à Flavigny-sur-Ozerain" in mail.outbox[0].body
+    assert not invitation_links(mail.outbox[0].body)
 
 
 @pytest.mark.django_db

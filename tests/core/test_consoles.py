@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from clocher.accounts.models import Invitation
+from clocher.accounts.services import InvitationInvalid, find_invitation
 from clocher.core import reference, services, tiles
 from clocher.core.audit import Actor
 from clocher.core.models import AuditEntry, Commune, CommuneStatus, Membership
+from tests.conftest import invitation_links
 
 ACTOR = Actor(label="tests")
 
@@ -81,19 +86,23 @@ def test_load_department_is_idempotent(client_operator):
 
 
 @pytest.mark.django_db
-def test_invite_member_flow(client_admin_a, commune_a):
+def test_invite_member_flow(client_admin_a, commune_a, django_capture_on_commit_callbacks):
     url = reverse("core:commune_members", kwargs={"insee": commune_a.insee})
-    response = client_admin_a.post(
-        url,
-        {
-            "email": "Nouvel.Agent@flavigny.test",
-            "full_name": "Nouvel Agent",
-            "role": "agent",
-            "title": "Agent technique",
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_admin_a.post(
+            url,
+            {
+                "email": "Nouvel.Agent@flavigny.test",
+                "full_name": "Nouvel Agent",
+                "role": "agent",
+                "title": "Agent technique",
+            },
+        )
     body = response.content.decode()
-    assert 'id="invitation-link"' in body
+    # The link goes to the person by mail, never into the admin's page.
+    assert not invitation_links(body) and "envoyé par courriel" in body
+    assert [m.to for m in mail.outbox] == [["nouvel.agent@flavigny.test"]]
+    assert len(invitation_links(mail.outbox[0].body)) == 1
     membership = Membership.objects.get(commune=commune_a, user__email="nouvel.agent@flavigny.test")
     assert membership.title == "Agent technique"
     assert AuditEntry.objects.filter(action="member.added", target=membership.user.email).exists()
@@ -154,8 +163,63 @@ def test_resend_invitation(client_admin_a, commune_a, django_capture_on_commit_c
         kwargs={"insee": commune_a.insee, "membership_id": added.membership.pk},
     )
     with django_capture_on_commit_callbacks(execute=True):
-        client_admin_a.post(url)
-    assert len(mail.outbox) == 1 and "/invitation/" in mail.outbox[0].body
+        page = client_admin_a.post(url, follow=True).content.decode()
+    assert not invitation_links(page) and "envoyée par courriel" in page
+    assert [m.to for m in mail.outbox] == [["pending@flavigny.test"]]
+    (link,) = invitation_links(mail.outbox[0].body)
+    # The new link replaced the first one (same commune).
+    assert find_invitation(link.split("/")[2]).user == added.membership.user
+    with pytest.raises(InvitationInvalid):
+        find_invitation(added.invitation_token)
+
+
+def _mailbox_only_account_of(commune, local: str = "jean.dupont"):
+    """What `clocher mail mailbox add` without a member makes: a bare account, no password."""
+    from clocher.mail.services import open_mailbox
+
+    return open_mailbox(ACTOR, commune, f"{local}@communes.cotedor.fr").user
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("with_password", [False, True])
+def test_adding_another_communes_account_sends_a_notice_not_a_link(
+    client_admin_a, commune_a, commune_b, with_password, django_capture_on_commit_callbacks
+):
+    jean = _mailbox_only_account_of(commune_b)
+    if with_password:
+        jean.set_password("un-mot-de-passe-solide-2026")
+        jean.save()
+    url = reverse("core:commune_members", kwargs={"insee": commune_a.insee})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_admin_a.post(url, {"email": jean.email, "role": "agent"})
+    page = html.unescape(response.content.decode())
+    assert Membership.objects.filter(commune=commune_a, user=jean).exists()
+    assert not invitation_links(page) and "un courriel l'en avertit" in page
+    assert not Invitation.objects.filter(user=jean).exists()
+    assert [m.to for m in mail.outbox] == [[jean.email]]
+    assert "ajouté(e) à Flavigny-sur-Ozerain" in mail.outbox[0].body
+    assert not invitation_links(mail.outbox[0].body)
+
+
+@pytest.mark.django_db
+def test_commune_admin_cannot_resend_a_link_for_another_communes_account(
+    client_admin_a, commune_a, commune_b, django_capture_on_commit_callbacks
+):
+    jean = _mailbox_only_account_of(commune_b)
+    added = services.add_member(ACTOR, commune_a, jean.email, "agent", invite=False)
+    url = reverse(
+        "core:commune_member_invite",
+        kwargs={"insee": commune_a.insee, "membership_id": added.membership.pk},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        page = html.unescape(client_admin_a.post(url, follow=True).content.decode())
+    assert "appartient aussi à une autre commune" in page
+    assert not Invitation.objects.filter(user=jean).exists() and mail.outbox == []
+    # The operator may: the link still goes to the person only, by mail.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.resend_invitation(ACTOR, added.membership)
+    assert [m.to for m in mail.outbox] == [[jean.email]]
+    assert Invitation.objects.get(user=jean).commune == commune_a
 
 
 def _seed(commune, n: int) -> None:

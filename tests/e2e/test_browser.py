@@ -6,13 +6,14 @@ The screenshots are kept in artifacts/ as evidence of what the person saw.
 from __future__ import annotations
 
 import pytest
+from django.core import mail
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from clocher.core.models import Membership
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, invitation_links
 from tests.e2e.browser import chromium, screenshot
 
 pytestmark = pytest.mark.browser
@@ -48,17 +49,19 @@ def test_commune_admin_invites_an_agent(live_server, browser, commune_a, admin_a
     _field(browser, "Nom complet").send_keys("Nouvelle Agente")
     _field(browser, "Fonction").send_keys("Agente d'accueil")
     browser.find_element(By.XPATH, "//button[normalize-space(.)='Inviter']").click()
-    link = wait.until(ec.presence_of_element_located((By.ID, "invitation-link")))
-    assert "/invitation/" in link.text
+    notice = wait.until(ec.presence_of_element_located((By.CLASS_NAME, "message-success")))
+    assert "envoyé par courriel" in notice.text and not invitation_links(browser.page_source)
     table = browser.find_element(By.TAG_NAME, "table").text
     assert "nouvelle.agente@flavigny.test" in table and "Agente d'accueil" in table
     screenshot(browser, "02-agent-invite")
     membership = Membership.objects.get(user__email="nouvelle.agente@flavigny.test")
     assert membership.commune == commune_a and membership.role == "agent"
 
-    # The invited agent opens the link in their own browser session and sets a password.
+    # The invited agent opens the link of their mail in their own session, sets a password.
+    assert [m.to for m in mail.outbox] == [["nouvelle.agente@flavigny.test"]]
+    (link,) = invitation_links(mail.outbox[0].body)
     browser.delete_all_cookies()
-    browser.get(link.text)
+    browser.get(f"{live_server.url}{link}")
     _field(browser, "Nom complet").clear()
     _field(browser, "Nom complet").send_keys("Nouvelle Agente")
     _field(browser, "Mot de passe").send_keys("un-mot-de-passe-solide-2026")

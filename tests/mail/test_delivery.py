@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import email
 import imaplib
 import smtplib
 import time
+from email import policy
 
 import pytest
+from django.test import Client
 
 from clocher.accounts.services import create_app_password, revoke_app_password
+from clocher.core import services as core_services
 from clocher.core.audit import Actor
 from clocher.mail import services
+from tests.conftest import invitation_links
 from tests.mail.conftest import (
     DOMAIN,
     MAX_MESSAGE_BYTES,
@@ -25,6 +30,7 @@ from tests.mail.conftest import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ACTOR = Actor(label="tests")
+GOOD = "un-mot-de-passe-solide-2026"
 
 
 def test_inbound_smtp_reaches_the_mailbox(mail_servers, make_box):
@@ -289,3 +295,36 @@ def test_imap_idle_is_told_of_a_new_message(mail_servers, make_box):
         line = client.readline()
     assert line.startswith(tag + b" OK")
     client.logout()
+
+
+def test_invitation_and_notice_reach_the_invited_mailbox_through_postfix(
+    mail_servers, commune_a, commune_b, settings
+):
+    """The platform's own mail leaves through its Postfix (the loopback listener) and
+    lands in the invited person's Clocher mailbox: the link reaches them, nobody else."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mail_servers.reinject_port
+    settings.EMAIL_USE_TLS, settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = False, "", ""
+    jean = services.open_mailbox(ACTOR, commune_a, f"jean.dupont@{DOMAIN}").user
+    clear = create_app_password(ACTOR, jean, "tests").clear  # `clocher mail app-password`
+    added = core_services.add_member(ACTOR, commune_a, jean.email, "agent")
+    assert added.invitation_token  # his own commune's account, no password yet
+    assert core_services.add_member(ACTOR, commune_b, jean.email, "agent").invitation_token is None
+    client = wait_for_messages(mail_servers, jean.email, clear, 2, timeout=60)
+    _, data = client.search(None, "ALL")
+    bodies = {}
+    for number in data[0].split():
+        _, parts = client.fetch(number, "(RFC822)")
+        parsed = email.message_from_bytes(parts[0][1], policy=policy.default)
+        bodies[str(parsed["Subject"])] = parsed.get_body().get_content()
+    client.logout()
+    assert set(bodies) == {"Invitation : Flavigny-sur-Ozerain", "Vous avez été ajouté(e) à Vougeot"}
+    assert not invitation_links(bodies["Vous avez été ajouté(e) à Vougeot"])
+    (link,) = invitation_links(bodies["Invitation : Flavigny-sur-Ozerain"])
+    assert link == f"/invitation/{added.invitation_token}/"
+    response = Client().post(
+        link, {"full_name": "Jean Dupont", "password": GOOD, "password_again": GOOD}
+    )
+    assert response.status_code == 302
+    jean.refresh_from_db()
+    assert jean.check_password(GOOD)

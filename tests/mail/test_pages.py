@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from django.test import Client
 from django.urls import reverse
 
+from clocher.accounts.models import User
 from clocher.cli import main
 from clocher.core.audit import Actor
 from clocher.core.models import AuditEntry, Commune, CommuneStatus
@@ -181,6 +182,31 @@ def test_cli_mail_commands(operator, commune_a):
         main, ["mail", "mailbox", "add", "x@ailleurs.fr", "--commune", commune_a.insee]
     )
     assert bad.exit_code == 1 and "n'est pas hébergé" in bad.output
+
+
+@pytest.mark.django_db
+def test_a_refused_mailbox_leaves_no_account_behind(client_admin_a, commune_a):
+    """The page and the CLI make the account and the mailbox in one transaction."""
+    commune_a.quota_mailboxes = 0
+    commune_a.save(update_fields=["quota_mailboxes"])
+    page = client_admin_a.post(
+        reverse("mail:commune", kwargs={"insee": commune_a.insee}),
+        {
+            "action": "mailbox",
+            "local_part": "orphelin",
+            "domain": "communes.cotedor.fr",
+            "kind": "personal",
+            "member": "",
+            "quota_mb": 100,
+        },
+    )
+    assert "Quota de boîtes atteint" in page.content.decode()
+    cli = CliRunner().invoke(
+        main, ["mail", "mailbox", "add", "orphelin2@communes.cotedor.fr", "--commune", "21271"]
+    )
+    assert cli.exit_code == 1 and "Quota de boîtes atteint" in cli.output
+    assert not User.objects.filter(email__startswith="orphelin").exists()
+    assert not Mailbox.objects.filter(commune=commune_a).exists()
 
 
 @pytest.mark.django_db

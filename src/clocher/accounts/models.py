@@ -118,6 +118,11 @@ class Invitation(models.Model):
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The commune that issued it (none: the operator). A new invitation withdraws only
+    # the pending ones of the same issuer, so one commune cannot cancel another's.
+    commune = models.ForeignKey(
+        "core.Commune", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
 
     def __str__(self) -> str:
         return f"invitation {self.user}"

@@ -21,6 +21,7 @@ from django.utils import timezone
 from clocher.accounts.models import AppPassword, Invitation, LoginAttempt, User
 from clocher.core import audit
 from clocher.core.audit import Actor
+from clocher.core.models import Commune
 
 # argon2id parameters Dovecot's ARGON2ID scheme accepts as they are (RFC 9106 second
 # recommended option, lighter memory so a small server verifies quickly).
@@ -224,13 +225,20 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_invitation(actor: Actor, user: User) -> str:
-    """A new one-time token (returned once); older unused invitations are withdrawn."""
+def create_invitation(actor: Actor, user: User, commune: Commune | None = None) -> str:
+    """A new one-time token (returned once, to be mailed to `user` only).
+
+    It withdraws the unused invitations of the same issuer (`commune`, None for the
+    operator) and no other: a commune must not be able to cancel another's invitation.
+    """
     token = secrets.token_urlsafe(32)
     now = timezone.now()
-    Invitation.objects.filter(user=user, used_at__isnull=True).update(expires_at=now)
+    Invitation.objects.filter(user=user, commune=commune, used_at__isnull=True).update(
+        expires_at=now
+    )
     Invitation.objects.create(
         user=user,
+        commune=commune,
         token_hash=_token_hash(token),
         expires_at=now + timedelta(days=settings.INVITATION_VALID_DAYS),
         created_by=actor.user if actor.user is not None else None,
@@ -258,25 +266,37 @@ def find_invitation(token: str) -> Invitation:
         raise InvitationInvalid(
             "Ce lien d'invitation a expiré. Demandez à votre administrateur de vous en renvoyer un."
         )
+    if not invitation.user.is_active:
+        raise InvitationInvalid(
+            "Ce compte est désactivé : une invitation ne le réactive pas. "
+            "Adressez-vous à l'opérateur de la plateforme."
+        )
     return invitation
 
 
 def accept_invitation(actor: Actor, token: str, password: str, full_name: str = "") -> User:
-    """Set the password and burn the token, atomically: a replayed link is refused."""
+    """Set the password and burn the token, atomically: a replayed link is refused.
+
+    A disabled account stays disabled (find_invitation refuses it), and the owner's
+    other pending links are withdrawn: once the password is set, none may reset it.
+    """
     with transaction.atomic():
         invitation = find_invitation(token)
         user = invitation.user
         password_validation.validate_password(password, user)
+        now = timezone.now()
         burnt = Invitation.objects.filter(
-            pk=invitation.pk, used_at__isnull=True, expires_at__gt=timezone.now()
-        ).update(used_at=timezone.now())
+            pk=invitation.pk, used_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now)
         if not burnt:
             raise InvitationInvalid("Ce lien d'invitation a déjà été utilisé.")
+        Invitation.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(
+            expires_at=now
+        )
         user.set_password(password)
         if full_name:
             user.full_name = full_name.strip()[:200]
-        user.is_active = True
-        user.save()
+        user.save(update_fields=["password", "full_name"])
         audit.record(
             Actor(user=user, ip=actor.ip), "account.invitation_accepted", target=user.email
         )
@@ -350,10 +370,15 @@ def totp_qr_svg(user: User) -> str:
     return str(segno.make(totp_uri(user), error="m").svg_inline(scale=5, border=2))
 
 
-def send_invitation_email(user: User, token: str, where: str) -> None:
-    """Mail the one-time link; sent after the transaction commits, never inside it."""
+def _mail_after_commit(user: User, subject: str, body: str) -> None:
+    """Sent after the transaction commits, never inside it (nothing sent for a rollback)."""
     from django.core.mail import send_mail
 
+    transaction.on_commit(lambda: send_mail(subject, body, None, [user.email], fail_silently=False))
+
+
+def send_invitation_email(user: User, token: str, where: str) -> None:
+    """Mail the one-time link to the invited address: the only place it is delivered."""
     link = invitation_url(token)
     body = (
         f"Bonjour,\n\nVous êtes invité(e) à rejoindre {where} sur le cloud public local.\n"
@@ -361,6 +386,14 @@ def send_invitation_email(user: User, token: str, where: str) -> None:
         f"{settings.INVITATION_VALID_DAYS} jours, à usage unique) :\n\n{link}\n\n"
         "Si vous n'attendiez pas ce message, ignorez-le.\n"
     )
-    transaction.on_commit(
-        lambda: send_mail(f"Invitation : {where}", body, None, [user.email], fail_silently=False)
+    _mail_after_commit(user, f"Invitation : {where}", body)
+
+
+def send_membership_notice(user: User, where: str) -> None:
+    """Tell an existing account it joined `where`: a notice, never a password link."""
+    body = (
+        f"Bonjour,\n\nVous avez été ajouté(e) à {where} sur le cloud public local.\n"
+        f"Connectez-vous avec votre compte habituel : {settings.BASE_URL}/\n\n"
+        "Si vous n'attendiez pas ce message, signalez-le à l'opérateur de la plateforme.\n"
     )
+    _mail_after_commit(user, f"Vous avez été ajouté(e) à {where}", body)

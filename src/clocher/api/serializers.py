@@ -72,10 +72,13 @@ class MemberCreateSerializer(serializers.Serializer):
 
 
 class MemberCreatedSerializer(MembershipSerializer):
-    invitation_url = serializers.CharField(read_only=True, allow_null=True)
+    """The new membership; `invitation_sent` says whether a one-time link was mailed to
+    the person (true) or, for an account that already exists, a notice (false)."""
+
+    invitation_sent = serializers.BooleanField(read_only=True)
 
     class Meta(MembershipSerializer.Meta):
-        fields = [*MembershipSerializer.Meta.fields, "invitation_url"]
+        fields = [*MembershipSerializer.Meta.fields, "invitation_sent"]
         read_only_fields = fields
 
 

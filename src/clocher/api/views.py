@@ -16,7 +16,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clocher.accounts.models import User
-from clocher.accounts.services import invitation_url
 from clocher.api import serializers as s
 from clocher.core import scoping, services
 from clocher.core.audit import Actor
@@ -118,10 +117,9 @@ class MemberListView(generics.ListCreateAPIView):
             added = services.add_member(_actor(request), commune, **data.validated_data)
         except ValidationError as exc:
             raise _refuse(exc) from exc
+        # The link itself is mailed to the person only, never returned to the caller.
         body = dict(s.MembershipSerializer(added.membership).data)
-        body["invitation_url"] = (
-            invitation_url(added.invitation_token) if added.invitation_token else None
-        )
+        body["invitation_sent"] = added.invitation_token is not None
         return Response(body, status=status.HTTP_201_CREATED)
 
 

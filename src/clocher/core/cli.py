@@ -356,7 +356,11 @@ def member() -> None:
 )
 @click.option("--name", "full_name", default="", help="Nom complet.")
 def member_add(commune_code: str, email: str, role: str, full_name: str) -> None:
-    """Ajoute EMAIL à COMMUNE (code INSEE) et affiche son lien d'invitation."""
+    """Ajoute EMAIL à COMMUNE (code INSEE) et le prévient par courriel.
+
+    Un nouveau compte reçoit son lien d'invitation, affiché aussi ici ; un compte qui
+    existe déjà reçoit un simple avis, sans lien.
+    """
     from clocher.accounts.services import invitation_url
     from clocher.core import services
     from clocher.core.models import Commune
@@ -370,10 +374,23 @@ def member_add(commune_code: str, email: str, role: str, full_name: str) -> None
     except ValidationError as exc:
         fail(validation_message(exc))
         return
-    console.print(f"{added.membership.user.email} ajouté à {target.name} ({role}).")
-    if added.invitation_token:
-        link = invitation_url(added.invitation_token)
-        console.print(f"Lien d'invitation (à usage unique) : {link}")
+    email = added.membership.user.email
+    console.print(f"{email} ajouté à {target.name} ({role}).")
+    # The operator, on the server, may see the link of an account it has just created
+    # (it could set that password anyway); never the link of an existing account.
+    if added.invitation_token and added.created_user:
+        console.print(f"Invitation envoyée par courriel à {email}.")
+        console.print(
+            f"Lien d'invitation (à usage unique) : {invitation_url(added.invitation_token)}"
+        )
+    elif added.invitation_token:
+        console.print(
+            f"Invitation envoyée par courriel à {email} (lien non affiché : compte existant)."
+        )
+    else:
+        console.print(
+            f"{email} avait déjà un compte : un avis lui a été envoyé par courriel, sans lien."
+        )
 
 
 @member.command("list")

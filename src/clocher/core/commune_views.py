@@ -11,7 +11,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from clocher.accounts.services import invitation_url, send_invitation_email
 from clocher.core import members_import as csv_members
 from clocher.core import scoping, services, tiles
 from clocher.core.access import commune_required
@@ -58,7 +57,6 @@ def console(request: HttpRequest, commune: Commune) -> HttpResponse:
 @commune_required(admin=True)
 def members(request: HttpRequest, commune: Commune) -> HttpResponse:
     form = InviteMemberForm(request.POST or None)
-    invitation_link = None
     if request.method == "POST" and form.is_valid():
         try:
             added = services.add_member(
@@ -72,13 +70,16 @@ def members(request: HttpRequest, commune: Commune) -> HttpResponse:
         except ValidationError as exc:
             form.add_error("email", exc)
         else:
+            # The link goes to the person by mail only, never into this page.
             email = added.membership.user.email
             if added.invitation_token:
-                send_invitation_email(added.membership.user, added.invitation_token, commune.name)
-                invitation_link = invitation_url(added.invitation_token)
-                messages.success(request, f"{email} est invité(e) : le lien lui a été envoyé.")
+                messages.success(
+                    request, f"{email} est invité(e) : le lien lui a été envoyé par courriel."
+                )
             else:
-                messages.success(request, f"{email} a été ajouté(e) à la commune.")
+                messages.success(
+                    request, f"{email} a été ajouté(e) à la commune ; un courriel l'en avertit."
+                )
             form = InviteMemberForm()
     response = render(
         request,
@@ -87,7 +88,6 @@ def members(request: HttpRequest, commune: Commune) -> HttpResponse:
             "commune": commune,
             "form": form,
             "members": services.members_of(commune),
-            "invitation_link": invitation_link,
             "role_choices": RoleForm.base_fields["role"].choices,  # type: ignore[attr-defined]
         },
     )
@@ -165,12 +165,11 @@ def member_remove(request: HttpRequest, commune: Commune, membership_id: int) ->
 def member_invite(request: HttpRequest, commune: Commune, membership_id: int) -> HttpResponse:
     membership = _membership(commune, membership_id)
 
-    def resend() -> None:
-        token = services.resend_invitation(actor_of(request), membership)
-        send_invitation_email(membership.user, token, commune.name)
-
     return _member_action(
-        request, commune, resend, f"Nouvelle invitation envoyée à {membership.user.email}."
+        request,
+        commune,
+        lambda: services.resend_invitation(actor_of(request), membership),
+        f"Nouvelle invitation envoyée par courriel à {membership.user.email}.",
     )
 
 
@@ -196,7 +195,9 @@ def members_import(request: HttpRequest, commune: Commune) -> HttpResponse:
             refused = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         else:
             del request.session[IMPORT_SESSION_KEY]
-            messages.success(request, f"{len(added)} membre(s) importé(s) et invité(s).")
+            messages.success(
+                request, f"{len(added)} membre(s) importé(s), prévenu(s) par courriel."
+            )
             return redirect("core:commune_members", insee=commune.insee)
     elif request.method == "POST":
         form = MembersImportForm(request.POST, request.FILES)

@@ -16,7 +16,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from clocher.accounts.models import User
-from clocher.accounts.services import create_invitation, get_or_create_user
+from clocher.accounts.services import (
+    create_invitation,
+    get_or_create_user,
+    send_invitation_email,
+    send_membership_notice,
+)
 from clocher.core import audit, reference
 from clocher.core.audit import Actor
 from clocher.core.models import (
@@ -278,8 +283,32 @@ def active_member_count(commune: Commune) -> int:
 @dataclass
 class MemberAdded:
     membership: Membership
+    # Mailed to the person; only the operator's CLI may also print it, and only for an
+    # account it has just created (`created_user`). Never shown in a page or the API.
     invitation_token: str | None
     created_user: bool
+
+
+# Other apps tell which communes an account is tied to besides its memberships (the
+# mail app: mailboxes it opens or is a delegate of), so no commune sets its password.
+ACCOUNT_TIES: list[Callable[[User], set[int]]] = []
+
+
+def tied_elsewhere(user: User, commune: Commune) -> bool:
+    """Whether the account is the operator's or tied to a commune other than `commune`.
+
+    Such an account's password is set only by its owner or the operator: an admin of
+    `commune` gets no invitation for it (a link would hand them another tenant's data).
+    """
+    if user.is_staff or user.is_superuser:
+        return True
+    if Membership.objects.filter(user=user).exclude(commune=commune).exists():
+        return True
+    return any(commune_id != commune.pk for tie in ACCOUNT_TIES for commune_id in tie(user))
+
+
+def _may_invite(user: User, commune: Commune) -> bool:
+    return user.is_active and not user.has_usable_password() and not tied_elsewhere(user, commune)
 
 
 def _check_commune_role(role: str) -> None:
@@ -298,7 +327,11 @@ def add_member(
     title: str = "",
     invite: bool = True,
 ) -> MemberAdded:
-    """Add a person to a commune; a new person gets a one-time invitation link."""
+    """Add a person to a commune and tell them by mail (unless `invite` is False).
+
+    A person without a password who belongs to this commune only gets a one-time link;
+    an account tied elsewhere (another commune, the operator) gets a notice, never a link.
+    """
     _check_commune_role(role)
     email = email.strip().lower()
     from django.core.validators import validate_email
@@ -321,14 +354,17 @@ def add_member(
             user=user, commune=commune, role=role, title=title[:120]
         )
         token = None
-        if invite and not user.has_usable_password():
-            token = create_invitation(actor, user)
+        if invite and (created or _may_invite(user, commune)):
+            token = create_invitation(actor, user, commune)
+            send_invitation_email(user, token, commune.name)
+        elif invite:
+            send_membership_notice(user, commune.name)
         audit.record(
             actor,
             "member.added",
             commune=commune,
             target=email,
-            data={"role": role, "new_user": created},
+            data={"role": role, "new_user": created, "invited": token is not None},
         )
     return MemberAdded(membership, token, created)
 
@@ -446,21 +482,35 @@ def user_communes(user: User) -> list[Membership]:
     )
 
 
-def resend_invitation(actor: Actor, membership: Membership) -> str:
-    """A fresh one-time link for a member who has not set a password yet."""
+def resend_invitation(actor: Actor, membership: Membership) -> None:
+    """Mail a fresh one-time link to a member who has not set a password yet.
+
+    A commune admin may do it only for an account of their commune alone; the operator
+    (or the system) for any. The link goes to the member's address, never to the actor.
+    """
+    from clocher.core.scoping import is_operator
+
     user = membership.user
+    commune = membership.commune
     if user.has_usable_password():
         raise ValidationError(f"{user.email} a déjà activé son compte.")
+    if not user.is_active:
+        raise ValidationError(f"Le compte {user.email} est désactivé : voyez avec l'opérateur.")
+    by_operator = actor.user is None or is_operator(actor.user)
+    if commune is not None and not by_operator and tied_elsewhere(user, commune):
+        raise ValidationError(
+            f"Le compte {user.email} appartient aussi à une autre commune ou à l'opérateur : "
+            "seul son titulaire ou l'opérateur peut en définir le mot de passe."
+        )
     with transaction.atomic():
-        token = create_invitation(actor, user)
-        audit.record(actor, "member.invitation_sent", commune=membership.commune, target=user.email)
-    return token
+        token = create_invitation(actor, user, commune)
+        send_invitation_email(user, token, commune.name if commune else "la plateforme")
+        audit.record(actor, "member.invitation_sent", commune=commune, target=user.email)
 
 
 def import_members(actor: Actor, commune: Commune, lines: list) -> list[MemberAdded]:
-    """Create every line (members_import.Line) or none: one transaction for the set."""
-    from clocher.accounts.services import send_invitation_email
-
+    """Create every line (members_import.Line) or none: one transaction for the set
+    (add_member mails each person once it commits)."""
     with transaction.atomic():
         if active_member_count(commune) + len(lines) > commune.quota_members:
             raise ValidationError(f"Quota de membres atteint ({commune.quota_members}).")
@@ -477,7 +527,4 @@ def import_members(actor: Actor, commune: Commune, lines: list) -> list[MemberAd
             target=commune.name,
             data={"count": len(added)},
         )
-        for item in added:
-            if item.invitation_token:
-                send_invitation_email(item.membership.user, item.invitation_token, commune.name)
     return added

@@ -49,18 +49,16 @@ def _commune(insee: str):  # type: ignore[no-untyped-def]
 )
 def mailbox_add(address: str, insee: str, quota: str, user_email: str | None, kind: str) -> None:
     """Crée la boîte ADRESSE pour une commune."""
-    from clocher.accounts.services import get_or_create_user
     from clocher.mail import services
 
     commune = _commune(insee)
     try:
-        user, _ = get_or_create_user(user_email or address)
-        created = services.create_mailbox(
+        created = services.open_mailbox(
             cli_actor(),
             commune,
             address,
+            owner_email=user_email,
             kind=kind,
-            user=user,
             quota_bytes=services.parse_size(quota),
         )
     except ValidationError as exc:
@@ -68,8 +66,8 @@ def mailbox_add(address: str, insee: str, quota: str, user_email: str | None, ki
         return
     console.print(
         f"Boîte {created.address} créée ({created.quota_bytes // 1024**2} Mio), "
-        f"ouverte par {user.email}. Mot de passe : `clocher mail app-password "
-        f"{created.address}`."
+        f"ouverte par {created.user.email if created.user else '—'}. "
+        f"Mot de passe : `clocher mail app-password {created.address}`."
     )
 
 

@@ -10,6 +10,7 @@ import zipfile
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.template.defaultfilters import filesizeformat
 from django.urls import NoReverseMatch, reverse
 
@@ -19,6 +20,7 @@ from clocher.core.audit import Actor
 from clocher.core.cli import INIT_STEPS
 from clocher.core.demo import DEMO_HOOKS
 from clocher.core.models import Commune, Operator
+from clocher.core.services import ACCOUNT_TIES
 from clocher.mail import dns, services, traffic
 from clocher.mail.engines import rspamd, runtime
 from clocher.mail.engines.config import MailConfig
@@ -104,6 +106,19 @@ def demo_mailbox(actor: Actor, commune: Commune, admin: User) -> None:
 
 
 DEMO_HOOKS.append(demo_mailbox)
+
+
+def mailbox_communes(user: User) -> set[int]:
+    """Communes whose mailboxes this account opens or is a delegate of: its password
+    opens them, so only those communes' own people or the operator may set it."""
+    return set(
+        Mailbox.objects.filter(Q(user=user) | Q(delegates=user)).values_list(
+            "commune_id", flat=True
+        )
+    )
+
+
+ACCOUNT_TIES.append(mailbox_communes)
 
 
 @tiles.register("mail")

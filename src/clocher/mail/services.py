@@ -13,6 +13,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from clocher.accounts.models import User
+from clocher.accounts.services import get_or_create_user
 from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.core.models import Commune, CommuneStatus, Membership, Operator
@@ -123,6 +124,25 @@ def create_mailbox(
             data={"kind": kind, "user": user.email if user else None, "quota": quota_bytes},
         )
     return mailbox
+
+
+def open_mailbox(
+    actor: Actor,
+    commune: Commune,
+    address: str,
+    *,
+    owner_email: str | None = None,
+    kind: str = MailboxKind.PERSONAL,
+    quota_bytes: int = DEFAULT_QUOTA,
+) -> Mailbox:
+    """The mailbox and the account that opens it (`owner_email`, else the address's own,
+    created without a password if new): the page's and the CLI's one way to make a
+    mailbox. One transaction, so a refused mailbox leaves no account behind."""
+    with transaction.atomic():
+        user, _ = get_or_create_user(owner_email or address)
+        return create_mailbox(
+            actor, commune, address, kind=kind, user=user, quota_bytes=quota_bytes
+        )
 
 
 def set_mailbox_active(actor: Actor, mailbox: Mailbox, active: bool) -> Mailbox:

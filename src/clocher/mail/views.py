@@ -15,7 +15,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from clocher.accounts.models import User
-from clocher.accounts.services import get_or_create_user
 from clocher.core import charts
 from clocher.core.access import commune_required, operator_required
 from clocher.core.models import Commune, Membership
@@ -73,22 +72,19 @@ def commune_mail(request: HttpRequest, commune: Commune) -> HttpResponse:
     actor = actor_of(request)
     if request.method == "POST" and mailbox_form.is_bound and mailbox_form.is_valid():
         data = mailbox_form.cleaned_data
-        user = None
+        owner_email = None
         if data["member"]:
             membership = Membership.objects.filter(commune=commune, user_id=data["member"]).first()
             if membership is None:
                 raise Http404
-            user = membership.user
-        address = f"{data['local_part']}@{data['domain']}"
+            owner_email = membership.user.email
         try:
-            if user is None:
-                user, _ = get_or_create_user(address)
-            created = services.create_mailbox(
+            created = services.open_mailbox(
                 actor,
                 commune,
-                address,
+                f"{data['local_part']}@{data['domain']}",
+                owner_email=owner_email,
                 kind=data["kind"],
-                user=user,
                 quota_bytes=data["quota_mb"] * 1024**2,
             )
         except ValidationError as exc:

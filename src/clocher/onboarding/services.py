@@ -24,7 +24,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from clocher.accounts.models import User
-from clocher.accounts.services import send_invitation_email
 from clocher.core import audit
 from clocher.core import services as core_services
 from clocher.core.audit import Actor
@@ -272,24 +271,22 @@ def _create_admin(run: ProvisioningRun, actor: Actor) -> str:
         if existing.role != Role.COMMUNE_ADMIN:
             core_services.change_role(actor, existing, Role.COMMUNE_ADMIN)
         user = existing.user
-        token = None
-        if not user.has_usable_password():
-            token = core_services.resend_invitation(actor, existing)
-    else:
-        added = core_services.add_member(
-            actor,
-            commune,
-            application.contact_email,
-            Role.COMMUNE_ADMIN,
-            full_name=application.contact_name,
-            title=application.contact_role,
-        )
-        user = added.membership.user
-        token = added.invitation_token
-    if token:
-        send_invitation_email(user, token, commune.name)
+        if user.has_usable_password():
+            return f"{user.email} est administrateur (compte déjà actif)."
+        core_services.resend_invitation(actor, existing)
         return f"Invitation envoyée à {user.email}."
-    return f"{user.email} est administrateur (compte déjà actif)."
+    added = core_services.add_member(
+        actor,
+        commune,
+        application.contact_email,
+        Role.COMMUNE_ADMIN,
+        full_name=application.contact_name,
+        title=application.contact_role,
+    )
+    user = added.membership.user
+    if added.invitation_token:
+        return f"Invitation envoyée à {user.email}."
+    return f"{user.email} est administrateur : un avis lui a été envoyé (compte existant)."
 
 
 # --- Suspension and departure -----------------------------------------------------------
