@@ -123,9 +123,7 @@ def write_part(session: UploadSession, name: str, body: Readable, length: int) -
 
 def _locked(session: UploadSession) -> UploadSession:
     """The session's row, locked (parts are counted and released one at a time)."""
-    locked = (
-        UploadSession.objects.select_for_update().filter(pk=session.pk).select_related("space")
-    ).first()
+    locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
     if locked is None:
         raise UploadError("Ce transfert n'existe plus.")
     return locked
