@@ -639,7 +639,8 @@ def test_stealth_and_slow_scans_are_dropped_at_the_wan_and_block_their_source(tm
         )
 
         # A LAN host opening 20 connections outward in a second: not a scan.
-        outward = connect(lab, lan, "192.0.2.10", list(range(5000, 5020)), target=sources["server"])
+        ports = list(range(5000, 5020))
+        outward = connect(lab, lan, "192.0.2.10", ports, timeout=5, target=sources["server"])
         assert outward == ["refused"] * 20
 
         # The slow SYN scan: 12 ports, at least 2 s apart (≤ 6 in any 10 s).
