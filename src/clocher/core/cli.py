@@ -64,6 +64,8 @@ ENV_TEMPLATE = """\
 # CLOCHER_SECURE_COOKIES=0
 
 # Courriels envoyés par la plateforme : fichiers dans {data_dir}/outbox sans relais SMTP.
+# En production, le Postfix de la plateforme (invitations remises à la personne seule) :
+# CLOCHER_SMTP_HOST=127.0.0.1 et CLOCHER_SMTP_PORT=10027 (écoute locale de réinjection).
 # CLOCHER_SMTP_HOST=
 # CLOCHER_SMTP_PORT=25
 # CLOCHER_SMTP_USER=
