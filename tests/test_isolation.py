@@ -190,7 +190,7 @@ def _reverse(name: str, kwarg_names: list[str], victim: dict[str, Any]) -> str:
 
 
 def _a_state(commune) -> tuple[int, list[tuple[int, str, bool]], str]:
-    commune.refresh_from_db()
+    commune = Commune.objects.get(pk=commune.pk)  # the world's instance stays as built
     members = sorted(
         Membership.objects.filter(commune=commune).values_list("id", "role", "is_active")
     )
