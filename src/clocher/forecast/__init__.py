@@ -1,0 +1,1 @@
+"""Predictive planning: forecasts with calibrated intervals, chosen by backtest."""

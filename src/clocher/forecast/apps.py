@@ -1,0 +1,9 @@
+"""Predictive planning: forecasts with calibrated intervals, chosen by backtest."""
+
+from django.apps import AppConfig
+
+
+class ForecastConfig(AppConfig):
+    name = "clocher.forecast"
+    label = "forecast"
+    verbose_name = "Prévisions"

@@ -1,0 +1,131 @@
+"""Forecast commands: `clocher forecast run FICHIER --horizon 12 [--json] [--card CHEMIN]`.
+
+Thin: the file is read by the engine's reader, the forecast made by `run_forecast`; this
+module only prints. Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from clocher.core.cli import console, fail
+from clocher.forecast.engine import (
+    FREQUENCIES,
+    ForecastResult,
+    SeriesError,
+    read_series,
+    run_forecast,
+)
+from clocher.forecast.engine.series import FREQUENCY_LABELS, MAX_BYTES
+
+
+@click.group()
+def forecast() -> None:
+    """Prévisions : modèle choisi par test sur le passé, intervalles à 80 et 95 %."""
+
+
+def french_number(value: float) -> str:
+    """« 1 234,5 »: thin spaces between thousands, decimal comma."""
+    text = f"{value:,.1f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return text.replace(",", "\u202f").replace(".", ",")
+
+
+def write_card(result: ForecastResult, path: Path) -> None:
+    """Write the model card atomically (temp file + rename): never half a card."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".fiche-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(result.card(), out, ensure_ascii=False, indent=2)
+    os.replace(tmp, path)
+
+
+@forecast.command("run")
+@click.argument(
+    "file", metavar="FICHIER", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--horizon",
+    type=click.IntRange(1, 1000),
+    default=12,
+    show_default=True,
+    help="Nombre de périodes à prévoir.",
+)
+@click.option(
+    "--freq",
+    type=click.Choice(FREQUENCIES),
+    help="Fréquence (D, W, MS, QS, YS) si la détection ne convient pas.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Résultat complet en JSON.")
+@click.option(
+    "--card",
+    "card_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Écrit la fiche du modèle (JSON) dans ce fichier.",
+)
+def run_command(
+    file: Path, horizon: int, freq: str | None, as_json: bool, card_path: Path | None
+) -> None:
+    """Prévoit la série de FICHIER (CSV ou XLSX : date, valeur, régresseurs éventuels)."""
+    if file.stat().st_size > MAX_BYTES:
+        fail(f"Fichier trop gros : {file.name} dépasse {MAX_BYTES / 1e6:.0f} Mo.")
+    try:
+        series = read_series(file.read_bytes(), file.name, freq)
+        result = run_forecast(series, horizon)
+    except SeriesError as exc:
+        fail(f"{file.name} : {exc}")
+        return
+    if card_path is not None:
+        write_card(result, card_path)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        return
+    first, last, count = result.history
+    console.print(
+        f"Série « {series.name} » : {count} points, {FREQUENCY_LABELS[series.freq]}, "
+        f"du {first:%d/%m/%Y} au {last:%d/%m/%Y}."
+    )
+    for warning in result.warnings:
+        console.print(f"[yellow]Attention :[/] {warning}")
+    console.print(f"[bold]{result.model_label}[/]")
+    console.print(result.explanation)
+    scores = Table(title="Test sur le passé (validation croisée)")
+    for column in ("Méthode", "MASE", "Erreur moyenne", "Couverture 80 %", "Couverture 95 %"):
+        scores.add_column(column, justify="left" if column == "Méthode" else "right")
+    for score in result.scores:
+        if score.error:
+            scores.add_row(score.label, "échec", score.error[:40], "", "")
+            continue
+        scores.add_row(
+            score.label + (" ✓" if score.key == result.model else ""),
+            f"{score.mase:.2f}".replace(".", ","),
+            f"{score.wape:.1f} %".replace(".", ",") if score.wape is not None else "—",
+            *(f"{score.coverage[lv] * 100:.0f} %" for lv in result.levels),
+        )
+    console.print(scores)
+    table = Table(title=f"Prévisions à {horizon} périodes")
+    table.add_column("Période")
+    table.add_column("Prévision", justify="right")
+    for lv in result.levels:
+        table.add_column(f"{lv} % bas", justify="right")
+        table.add_column(f"{lv} % haut", justify="right")
+    for i, day in enumerate(result.dates):
+        bounds = []
+        for lv in result.levels:
+            bounds += [french_number(result.lower[lv][i]), french_number(result.upper[lv][i])]
+        table.add_row(f"{day:%d/%m/%Y}", french_number(result.point[i]), *bounds)
+    console.print(table)
+    for lv, how in result.calibration.items():
+        console.print(f"Intervalle {lv} % : {how}.")
+    console.print(f"Calcul : {result.cpu_seconds:.2f} s de processeur, sur cette machine.")
+    if card_path is not None:
+        console.print(f"Fiche du modèle : {card_path}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(forecast)
