@@ -107,9 +107,6 @@ PRIVATE_ROUTES = [(name, kwargs) for name, kwargs in all_routes() if name not in
 @dataclass
 class World:
     commune_a: Commune
-    commune_b: Commune
-    admin_b: User
-    agent_b: User
     victim: dict[str, Any]
     # Who must be refused on A, by case, then by the name failures give them.
     cases: dict[str, dict[str, User]]
@@ -176,7 +173,7 @@ def world(django_db_setup, django_db_blocker) -> Iterator[World]:
             SUSPENDED: {"admin de A": admin_a, OWNER: agent_a},
         }
         victim = build_victim_objects(commune_a, admin_a, agent_a)
-        yield World(commune_a, commune_b, admin_b, agent_b, victim, cases)
+        yield World(commune_a, victim, cases)
         transaction.set_rollback(True)
 
 
