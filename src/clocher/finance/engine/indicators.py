@@ -1,0 +1,232 @@
+"""Debt indicators of a loan book, per year, as the prefecture and the budget debate use them.
+
+Definitions (docs/finance.md cites the texts: CGCT art. L.2312-1 and D.2312-3 for the
+rapport d'orientation budgétaire, instruction M57/M14 annexe « état de la dette »):
+- encours au 31/12: capital still owed after the payments due on or before 31 December;
+- annuité: capital and interest actually paid in the year (capitalised interest of a total
+  deferral is neither: it is added to the capital owed);
+- taux moyen pondéré: the coupon rates of the periods running on 31 December, weighted by
+  each loan's encours; taux actuariel: the rate t at which the remaining payments after
+  31 December, discounted at (1 + t)^(days/365), equal the encours (internal rate of return);
+- durée de vie résiduelle: years from 31 December to each loan's last payment, weighted by
+  its encours; durée de vie moyenne: years until each remaining euro of capital is repaid,
+  weighted by that capital (i.e. the capital's average time to repayment);
+- capacité de désendettement: encours / épargne brute of the year, in years (None when the
+  épargne brute is not known or not positive: the debt cannot be repaid from savings);
+- shares of variable-rate and structured (Gissler class other than 1A) debt in the encours;
+- extinction profile: the encours at each 31 December until it reaches 0.
+Rates and durations are ratios, not money: the actuarial rate is solved in binary floating
+point (Newton) and returned as a `Decimal` rounded to 1e-6; amounts stay exact.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from clocher.finance.engine.gissler import classify
+from clocher.finance.engine.loans import ZERO
+from clocher.finance.engine.schedule import Schedule
+
+RATE_STEP = Decimal("0.000001")
+YEARS_STEP = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class YearFigures:
+    """The indicators of one year (amounts in euros, rates as fractions, durations in years)."""
+
+    year: int
+    outstanding: Decimal
+    capital: Decimal
+    interest: Decimal
+    weighted_rate: Decimal | None
+    actuarial_rate: Decimal | None
+    residual_life: Decimal | None
+    average_life: Decimal | None
+    gross_savings: Decimal | None
+    debt_capacity: Decimal | None
+    variable_share: Decimal
+    structured_share: Decimal
+    loans: int
+
+    @property
+    def annuity(self) -> Decimal:
+        return self.capital + self.interest
+
+
+@dataclass(frozen=True, slots=True)
+class BookIndicators:
+    """Figures for the requested years and the whole extinction profile."""
+
+    years: tuple[YearFigures, ...]
+    extinction: tuple[tuple[int, Decimal], ...]
+
+    def year(self, year: int) -> YearFigures:
+        for figures in self.years:
+            if figures.year == year:
+                return figures
+        raise KeyError(f"année {year} non calculée")
+
+
+def book_indicators(
+    schedules: Sequence[Schedule],
+    years: Iterable[int],
+    gross_savings: Mapping[int, Decimal] | None = None,
+) -> BookIndicators:
+    """Indicators of the book made of `schedules` for each of `years` (one pass over rows)."""
+    wanted = sorted(set(years))
+    savings = gross_savings or {}
+    if not schedules or not wanted:
+        return BookIndicators(tuple(_empty(y, savings.get(y)) for y in wanted), ())
+    first = min(min(s.loan.start.year for s in schedules), wanted[0])
+    last = max(max(s.end.year for s in schedules), wanted[-1])
+    span = last - first + 1
+    outstanding = [ZERO] * span
+    capital = [ZERO] * span
+    interest = [ZERO] * span
+    rate_weight = [ZERO] * span
+    residual = [0] * span  # Σ encours × days to the end, in cents × days (int: exact, fast)
+    variable = [ZERO] * span
+    structured = [ZERO] * span
+    count = [0] * span
+    flows: dict[date, Decimal] = {}
+    caps: dict[date, Decimal] = {}
+    ends = [date(first + i, 12, 31).toordinal() for i in range(span)]
+
+    for sched in schedules:
+        loan = sched.loan
+        is_var = loan.rate.index is not None
+        is_struct = classify(loan).structured
+        end_ord = sched.end.toordinal()
+        cursor = loan.start.year - first
+        balance = loan.nominal
+        for due, rate, _, cap, pay, bal in sched.rows:
+            y = due.year - first
+            while cursor < y:  # 31 December of year `cursor` lies before this due date
+                if balance:
+                    outstanding[cursor] += balance
+                    rate_weight[cursor] += balance * rate
+                    residual[cursor] += int(balance * 100) * (end_ord - ends[cursor])
+                    count[cursor] += 1
+                    if is_var:
+                        variable[cursor] += balance
+                    if is_struct:
+                        structured[cursor] += balance
+                cursor += 1
+            if cap > 0:
+                capital[y] += cap
+                interest[y] += pay - cap
+            else:
+                interest[y] += pay
+            flows[due] = flows.get(due, ZERO) + pay
+            if cap:
+                caps[due] = caps.get(due, ZERO) + cap
+            balance = bal
+
+    flow_dates = sorted(flows)
+    flow_ords = [d.toordinal() for d in flow_dates]
+    flow_vals = [float(flows[d]) for d in flow_dates]
+    cap_dates = sorted(caps)
+    cap_ords = [d.toordinal() for d in cap_dates]
+    # Suffix sums of capital and capital × ordinal: average life of any year in O(log n).
+    suffix_c = [ZERO] * (len(cap_dates) + 1)
+    suffix_cd = [ZERO] * (len(cap_dates) + 1)
+    for i in range(len(cap_dates) - 1, -1, -1):
+        c = caps[cap_dates[i]]
+        suffix_c[i] = suffix_c[i + 1] + c
+        suffix_cd[i] = suffix_cd[i + 1] + c * cap_ords[i]
+
+    figures = []
+    for year in wanted:
+        i = year - first
+        enc = outstanding[i]
+        end_ord = ends[i]
+        weighted = actuarial = res_life = avg_life = None
+        if enc > 0:
+            weighted = (rate_weight[i] / enc).quantize(RATE_STEP, ROUND_HALF_UP)
+            res_life = (Decimal(residual[i]) / (enc * 100) / Decimal("365.25")).quantize(
+                YEARS_STEP, ROUND_HALF_UP
+            )
+            k = bisect_right(flow_ords, end_ord)
+            actuarial = _irr(float(enc), flow_ords[k:], flow_vals[k:], end_ord)
+            j = bisect_right(cap_ords, end_ord)
+            if suffix_c[j] > 0:
+                days = suffix_cd[j] / suffix_c[j] - end_ord
+                avg_life = (days / Decimal("365.25")).quantize(YEARS_STEP, ROUND_HALF_UP)
+        gs = savings.get(year)
+        capacity = (
+            (enc / gs).quantize(YEARS_STEP, ROUND_HALF_UP) if gs is not None and gs > 0 else None
+        )
+        figures.append(
+            YearFigures(
+                year=year,
+                outstanding=enc,
+                capital=capital[i],
+                interest=interest[i],
+                weighted_rate=weighted,
+                actuarial_rate=actuarial,
+                residual_life=res_life,
+                average_life=avg_life,
+                gross_savings=gs,
+                debt_capacity=capacity,
+                variable_share=_share(variable[i], enc),
+                structured_share=_share(structured[i], enc),
+                loans=count[i],
+            )
+        )
+    start = wanted[0] - first
+    extinction = []
+    for i in range(start, span):
+        extinction.append((first + i, outstanding[i]))
+        if not outstanding[i] and i > start:
+            break
+    return BookIndicators(tuple(figures), tuple(extinction))
+
+
+def _share(part: Decimal, whole: Decimal) -> Decimal:
+    return (part / whole).quantize(Decimal("0.0001"), ROUND_HALF_UP) if whole else ZERO
+
+
+def _empty(year: int, gross_savings: Decimal | None) -> YearFigures:
+    return YearFigures(
+        year, ZERO, ZERO, ZERO, None, None, None, None, gross_savings, None, ZERO, ZERO, 0
+    )
+
+
+def _irr(
+    present: float, ords: Sequence[int], values: Sequence[float], origin: int
+) -> Decimal | None:
+    """Rate t with Σ v / (1+t)^(days/365) = present (Newton from 3 %); None if it diverges."""
+    if not ords or present <= 0:
+        return None
+    times = [(o - origin) / 365.0 for o in ords]
+    log_rate = math.log1p(0.03)  # iterate on ln(1+t): stays defined for any t > −1
+    for _ in range(60):
+        f = -present
+        df = 0.0
+        for t, v in zip(times, values, strict=True):
+            pv = v * math.exp(-t * log_rate)
+            f += pv
+            df -= t * pv
+        if df == 0:
+            return None
+        step = f / df
+        log_rate -= step
+        if abs(step) < 1e-12:
+            return Decimal(repr(math.expm1(log_rate))).quantize(RATE_STEP, ROUND_HALF_UP)
+        if not -5 < log_rate < 5:
+            return None
+    return None
+
+
+def actuarial_rate(schedule: Schedule, on: date) -> Decimal | None:
+    """The internal rate of return of one loan's payments after `on` against its balance."""
+    enc = schedule.outstanding_at(on)
+    rows = schedule.rows_after(on)
+    ords = [r[0].toordinal() for r in rows]
+    return _irr(float(enc), ords, [float(r[4]) for r in rows], on.toordinal())
