@@ -197,19 +197,25 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
-# --- Mail sent by the platform (invitations): files in the data dir until an SMTP relay
-# is configured.
+# --- Mail sent by the platform (invitations, notices, alerts): through the platform's own
+# Postfix (its loopback listener, MAIL_REINJECT_PORT) by default, or an external relay
+# (CLOCHER_SMTP_HOST). What cannot leave at once waits in OUTBOX_DIR/pending/ and
+# `clocher serve` re-sends it (clocher.core.mailer). CLOCHER_SMTP_HOST=file: only files
+# in OUTBOX_DIR, nothing sent (a machine that must not send).
+OUTBOX_DIR = Path(env("OUTBOX_DIR", str(DATA_DIR / "outbox")))
 SMTP_HOST = env("SMTP_HOST")
-if SMTP_HOST:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_HOST = SMTP_HOST
+if SMTP_HOST == "file":
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(OUTBOX_DIR)
+else:
+    EMAIL_BACKEND = "clocher.core.mailer.SpoolingEmailBackend"
+    EMAIL_HOST = SMTP_HOST  # empty: 127.0.0.1:MAIL_REINJECT_PORT
     EMAIL_PORT = env_int("SMTP_PORT", 25)
     EMAIL_HOST_USER = env("SMTP_USER")
     EMAIL_HOST_PASSWORD = env("SMTP_PASSWORD")
     EMAIL_USE_TLS = env_bool("SMTP_STARTTLS")
-else:
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = str(DATA_DIR / "outbox")
+    EMAIL_TIMEOUT = env_int("SMTP_TIMEOUT", 30)
+# Left as is: `ne-pas-repondre@<the operator's shared mail domain>` when sending.
 DEFAULT_FROM_EMAIL = env("FROM_EMAIL", "Clocher <ne-pas-repondre@localhost>")
 
 # --- Mail service: Postfix and Dovecot run by `clocher serve` on unprivileged ports by

@@ -242,6 +242,38 @@ def check(as_json: bool) -> None:
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
+@click.group()
+def outbox() -> None:
+    """Courriels de la plateforme en attente d'envoi (invitations, avis, alertes)."""
+
+
+@outbox.command("flush")
+@click.option(
+    "--every",
+    "-e",
+    type=int,
+    default=0,
+    help="Recommencer toutes les N secondes (0 : une seule fois). `clocher serve` le lance "
+    "chaque minute.",
+)
+def outbox_flush(every: int) -> None:
+    """Renvoie les courriels en attente dont l'heure est venue."""
+    import time
+
+    from clocher.core import mailer
+
+    while True:
+        report = mailer.flush()
+        if report.sent or report.failed or not every:
+            console.print(
+                f"Courriels envoyés : {report.sent} ; en attente : {report.waiting} ; "
+                f"mis de côté : {report.failed}."
+            )
+        if not every:
+            return
+        time.sleep(every)
+
+
 # --- commune ----------------------------------------------------------------------------
 
 
@@ -476,5 +508,5 @@ def manage(args: tuple[str, ...]) -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (init, serve, worker, check, commune, member, audit, manage):
+    for command in (init, serve, worker, check, outbox, commune, member, audit, manage):
         group.add_command(command)

@@ -108,3 +108,24 @@ def task_worker() -> Health:
         ok,
         f"dernier signe de vie il y a {age:.0f} s",
     )
+
+
+OUTBOX_MAX_AGE = 3600.0
+
+
+@register
+def outbox() -> Health:
+    """The platform's mail waiting for its SMTP server: past an hour, something is wrong
+    (Postfix down, the relay refusing)."""
+    from clocher.core import mailer
+
+    state = mailer.status()
+    detail = f"{state.pending} courriel(s) en attente"
+    if state.oldest_age is not None:
+        detail += f", le plus ancien depuis {state.oldest_age / 60:.0f} min"
+    if state.failed:
+        detail += f" ; {state.failed} mis de côté dans failed/"
+    ok = state.oldest_age is None or state.oldest_age < OUTBOX_MAX_AGE
+    if not ok:
+        detail += " (plus d'une heure : voir le journal de `clocher outbox flush`)"
+    return Health("courriels de la plateforme", str(mailer.outbox_dir()), ok, detail)

@@ -67,6 +67,9 @@ def core_children(bind: str, web_workers: int, task_workers: int = 2) -> list[Ch
             f"tâches {n}" if task_workers > 1 else "tâches", [python, "-m", "clocher.cli", "worker"]
         )
         for n in range(1, max(1, task_workers) + 1)
+    ] + [
+        # The platform's mail that met no SMTP server (Postfix not up yet, restarting).
+        Child("courriels en attente", [python, "-m", "clocher.cli", "outbox", "flush", "-e", "60"])
     ]
 
 
