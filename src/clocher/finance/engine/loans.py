@@ -55,7 +55,7 @@ class Profile(Enum):
 class DayCount(Enum):
     """Day-count basis for the interest of a period."""
 
-    THIRTY_360 = "30/360"  # 30E/360 (européenne): every full month counts 30 days
+    THIRTY_360 = "30/360"  # 30E/360 ISDA: every full month counts 30 days
     ACT_360 = "exact/360"
     ACT_365 = "exact/365"
 

@@ -100,10 +100,18 @@ def add_months(start: date, months: int) -> date:
 
 
 def days_30e_360(d1: date, d2: date) -> int:
-    """Days between two dates under 30E/360 (Eurobond basis)."""
-    return (
-        (d2.year - d1.year) * 360 + (d2.month - d1.month) * 30 + min(d2.day, 30) - min(d1.day, 30)
-    )
+    """Days between two dates under 30E/360 ISDA: a month's last day counts as its 30th.
+
+    So every full month counts 30 days, end-of-month schedules and February included: the
+    interest of a regular monthly period is exactly the annual rate / 12, as banks print.
+    """
+    day1 = 30 if d1.day == 31 or (d1.month == 2 and d1.day == _month_end(d1)) else d1.day
+    day2 = 30 if d2.day == 31 or (d2.month == 2 and d2.day == _month_end(d2)) else d2.day
+    return (d2.year - d1.year) * 360 + (d2.month - d1.month) * 30 + day2 - day1
+
+
+def _month_end(d: date) -> int:
+    return calendar.monthrange(d.year, d.month)[1]
 
 
 @lru_cache(maxsize=8192)
