@@ -1,6 +1,6 @@
 """Drifts worth a phone call, from a load curve and a daily model → `Drift` (French text).
 
-Interface: `detect_drifts(curve, days, temp_c, model)` runs all detectors;
+Interface: `detect_drifts(...)` runs all detectors;
 `base_load_drifts`, `outlier_days`, `residual_jump` are the detectors.
 """
 
@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+
+from clocher.energy.engine._timeutil import paris_offset_utc
+from clocher.energy.engine.baseline import DailyModel
 
 
 @dataclass(frozen=True)
@@ -24,20 +27,132 @@ class Drift:
     text: str
 
 
+def _day(d: np.datetime64 | int) -> date:
+    return date.fromisoformat(str(np.datetime64(int(d), "D")))
+
+
 def base_load_drifts(
-    start_utc: np.ndarray, kwh: np.ndarray, step_s: np.ndarray | int
+    start_utc: np.ndarray, kwh: np.ndarray, step_s: np.ndarray | int, recent_days: int = 28
 ) -> list[Drift]:
-    """Night (0–5 h) and weekend base load rising above its earlier level."""
-    raise NotImplementedError
+    """Night (0–5 h local) and weekend base load rising above its earlier level.
+
+    Base load = mean power over night hours (or over Saturday–Sunday) in kW. The last
+    `recent_days` are compared with the weeks before; a rise of 20 % and 0.2 kW or more
+    is a drift: heating or lights left on, a pump that no longer stops.
+    """
+    start = np.asarray(start_utc, dtype=np.int64)
+    e = np.asarray(kwh, dtype=float)
+    step = np.broadcast_to(np.asarray(step_s, dtype=float), e.shape)
+    local = start + paris_offset_utc(start)
+    days = local // 86_400
+    hour = (local % 86_400) // 3600
+    weekday = (days + 3) % 7  # Monday = 0
+    if days.size == 0:
+        return []
+    cut = days.max() - recent_days
+    out = []
+    for kind, mask, label in (
+        ("talon_nuit", hour < 5, "la nuit (0 h–5 h)"),
+        ("talon_weekend", weekday >= 5, "le week-end"),
+    ):
+        before, after = mask & (days <= cut), mask & (days > cut)
+        if before.sum() < 10 or after.sum() < 5:
+            continue
+        kw_before = e[before].sum() / (step[before].sum() / 3600)
+        kw_after = e[after].sum() / (step[after].sum() / 3600)
+        if kw_after > 1.2 * kw_before and kw_after - kw_before >= 0.2:
+            out.append(
+                Drift(
+                    kind,
+                    _day(cut + 1),
+                    _day(days.max()),
+                    float(kw_after),
+                    float(kw_before),
+                    f"Consommation de fond {label} : {kw_after:.1f} kW sur les {recent_days} "
+                    f"derniers jours contre {kw_before:.1f} kW avant (+"
+                    f"{kw_after / kw_before - 1:.0%}) — un équipement reste allumé ?",
+                )
+            )
+    return out
 
 
 def outlier_days(
     days: np.ndarray, kwh: np.ndarray, low: np.ndarray, high: np.ndarray
 ) -> list[Drift]:
     """Days outside the model's prediction interval [low, high]."""
-    raise NotImplementedError
+    d = np.asarray(days).astype("datetime64[D]").astype(np.int64)
+    y = np.asarray(kwh, dtype=float)
+    out = []
+    for i in np.flatnonzero(np.isfinite(y) & ((y > high) | (y < low))):
+        expected = (low[i] + high[i]) / 2
+        word = "au-dessus" if y[i] > high[i] else "au-dessous"
+        out.append(
+            Drift(
+                "jour_hors_modele",
+                _day(d[i]),
+                _day(d[i]),
+                float(y[i]),
+                float(expected),
+                f"Le {_day(d[i]).strftime('%d/%m/%Y')} : {y[i]:.0f} kWh, {word} de l'intervalle "
+                f"attendu pour la météo du jour ({low[i]:.0f}–{high[i]:.0f} kWh)",
+            )
+        )
+    return out
 
 
 def residual_jump(days: np.ndarray, residuals: np.ndarray, min_days: int = 14) -> Drift | None:
-    """The most likely change point of the residuals' mean (CUSUM), if significant."""
-    raise NotImplementedError
+    """The most likely change point of the residuals' mean, if significant.
+
+    Every split with at least `min_days` on each side is scored by the two-sample t
+    statistic (vectorised with cumulative sums); a jump is reported when |t| > 5 and
+    the shift exceeds one residual standard deviation.
+    """
+    d = np.asarray(days).astype("datetime64[D]").astype(np.int64)
+    r = np.asarray(residuals, dtype=float)
+    ok = np.isfinite(r)
+    d, r = d[ok], r[ok]
+    n = r.size
+    if n < 2 * min_days:
+        return None
+    k = np.arange(min_days, n - min_days + 1)
+    cs, cs2 = np.cumsum(r), np.cumsum(r * r)
+    m1 = cs[k - 1] / k
+    m2 = (cs[-1] - cs[k - 1]) / (n - k)
+    v1 = cs2[k - 1] / k - m1**2
+    v2 = (cs2[-1] - cs2[k - 1]) / (n - k) - m2**2
+    pooled = np.sqrt(np.maximum((v1 * k + v2 * (n - k)) / (n - 2), 1e-12))
+    tstat = (m2 - m1) / (pooled * np.sqrt(1 / k + 1 / (n - k)))
+    j = int(np.argmax(np.abs(tstat)))
+    shift = m2[j] - m1[j]
+    if abs(tstat[j]) <= 5 or abs(shift) <= pooled[j]:
+        return None
+    when = _day(d[k[j]])
+    word = "hausse" if shift > 0 else "baisse"
+    return Drift(
+        "rupture",
+        when,
+        _day(d[-1]),
+        float(m2[j]),
+        float(m1[j]),
+        f"Rupture le {when.strftime('%d/%m/%Y')} : {word} durable de {abs(shift):.0f} kWh/jour "
+        "par rapport au modèle (travaux, changement d'usage, panne ?)",
+    )
+
+
+def detect_drifts(
+    start_utc: np.ndarray,
+    kwh: np.ndarray,
+    step_s: np.ndarray | int,
+    days: np.ndarray,
+    daily_kwh: np.ndarray,
+    temp_c: np.ndarray,
+    model: DailyModel,
+) -> list[Drift]:
+    """All detectors: base loads on the curve, outlier days and a jump against the model."""
+    out = base_load_drifts(start_utc, kwh, step_s)
+    low, high = model.interval(temp_c, 0.99)
+    out += outlier_days(days, daily_kwh, low, high)
+    jump = residual_jump(days, np.asarray(daily_kwh) - model.predict(temp_c))
+    if jump:
+        out.append(jump)
+    return out

@@ -7,9 +7,12 @@ Interface: `climate_adjusted(...)`, `reference_year(...)`, `trajectory(...)` →
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
+
+from clocher.energy.engine.errors import EnergyInputError
 
 #: Milestone year → required reduction against the reference year.
 MILESTONES = {2030: 0.40, 2040: 0.50, 2050: 0.60}
@@ -41,15 +44,36 @@ class YearConsumption:
 def climate_adjusted(
     year: YearConsumption, normal_dju_heating: float, normal_dju_cooling: float = 0.0
 ) -> float:
-    """The year's kWh brought to the station's normal climate (formula in docs/energy.md)."""
-    raise NotImplementedError
+    """The year's kWh brought to the station's normal climate (formula in docs/energy.md).
+
+    C_aj = C·(1 − s_h − s_c) + C·s_h·DJU_n/DJU_a + C·s_c·DJR_n/DJR_a, the heating and
+    cooling parts scaled by the ratio of the normal degree-days (the station's mean over
+    the reference period the arrêté names) to the year's.
+    """
+    total = year.kwh
+    heat = total * year.heating_share
+    cool = total * year.cooling_share
+    other = total - heat - cool
+    if heat and year.dju_heating > 0:
+        heat *= normal_dju_heating / year.dju_heating
+    if cool and year.dju_cooling > 0:
+        cool *= normal_dju_cooling / year.dju_cooling
+    return other + heat + cool
 
 
 def reference_year(
     years: Iterable[YearConsumption], normal_dju_heating: float, normal_dju_cooling: float = 0.0
 ) -> int:
     """The most favourable admissible reference year: highest adjusted kWh in 2010–2019."""
-    raise NotImplementedError
+    admissible = [y for y in years if y.year in REFERENCE_YEARS]
+    if not admissible:
+        raise EnergyInputError(
+            "aucune année complète entre 2010 et 2019 : pas d'année de référence possible"
+        )
+    best = max(
+        admissible, key=lambda y: climate_adjusted(y, normal_dju_heating, normal_dju_cooling)
+    )
+    return best.year
 
 
 @dataclass
@@ -64,11 +88,13 @@ class Trajectory:
 
     def gap(self, milestone: int, year: int | None = None) -> float:
         """kWh still to cut (≤ 0: reached) at `milestone`, from `year` (default: last)."""
-        raise NotImplementedError
+        y = max(self.adjusted_kwh) if year is None else year
+        return self.adjusted_kwh[y] - self.targets[milestone]
 
     def reduction(self, year: int | None = None) -> float:
         """Reduction achieved in `year` (default: last) as a fraction of the reference."""
-        raise NotImplementedError
+        y = max(self.adjusted_kwh) if year is None else year
+        return 1.0 - self.adjusted_kwh[y] / self.reference_kwh if self.reference_kwh else 0.0
 
 
 def trajectory(
@@ -79,16 +105,49 @@ def trajectory(
     reference: int | None = None,
 ) -> Trajectory:
     """Build a building's trajectory; `reference` defaults to `reference_year(...)`."""
-    raise NotImplementedError
+    years = list(years)
+    ref = reference or reference_year(years, normal_dju_heating, normal_dju_cooling)
+    if ref not in REFERENCE_YEARS:
+        raise EnergyInputError(f"année de référence {ref} hors de 2010–2019")
+    adjusted = {
+        y.year: climate_adjusted(y, normal_dju_heating, normal_dju_cooling)
+        for y in sorted(years, key=lambda y: y.year)
+    }
+    if ref not in adjusted:
+        raise EnergyInputError(f"aucune consommation pour l'année de référence {ref}")
+    base = adjusted[ref]
+    targets = {m: base * (1 - r) for m, r in MILESTONES.items()}
+    return Trajectory(name, ref, base, adjusted, targets)
 
 
 def aggregate(name: str, trajectories: Iterable[Trajectory]) -> Trajectory:
-    """A commune's trajectory: the sum of its buildings' (each against its own reference)."""
-    raise NotImplementedError
+    """A commune's trajectory: the sum of its buildings' (each against its own reference).
+
+    Years are those every building has; the aggregate's reference year is 0 (mixed).
+    """
+    trs = list(trajectories)
+    if not trs:
+        raise EnergyInputError("aucun bâtiment à agréger")
+    common = set.intersection(*(set(t.adjusted_kwh) for t in trs))
+    adjusted = {y: sum(t.adjusted_kwh[y] for t in trs) for y in sorted(common)}
+    targets = {m: sum(t.targets[m] for t in trs) for m in MILESTONES}
+    return Trajectory(name, 0, sum(t.reference_kwh for t in trs), adjusted, targets)
 
 
 #: The columns of the declaration CSV (see docs/energy.md for their source and limits).
-OPERAT_COLUMNS: tuple[str, ...] = ()
+OPERAT_COLUMNS: tuple[str, ...] = (
+    "identifiant_efa",
+    "nom_efa",
+    "siren_structure",
+    "code_insee",
+    "surface_m2",
+    "categorie_activite",
+    "annee",
+    "type_energie",
+    "consommation_kwh",
+    "unite",
+    "dju_annee",
+)
 
 
 @dataclass(frozen=True)
@@ -107,9 +166,33 @@ class EfaDeclaration:
 
 def operat_rows(declarations: Iterable[EfaDeclaration]) -> list[dict[str, str]]:
     """One row per EFA, year and energy, in OPERAT_COLUMNS order."""
-    raise NotImplementedError
+    rows = []
+    for d in declarations:
+        for energy, kwh in sorted(d.consumption.kwh_by_energy.items()):
+            values = (
+                d.efa_id,
+                d.name,
+                d.siren,
+                d.insee,
+                _fr(d.floor_area_m2),
+                d.activity,
+                str(d.year),
+                energy,
+                _fr(kwh),
+                "kWh",
+                _fr(d.consumption.dju_heating),
+            )
+            rows.append(dict(zip(OPERAT_COLUMNS, values, strict=True)))
+    return rows
+
+
+def _fr(x: float) -> str:
+    """Decimal comma, no thousands separator, at most 3 decimals (OPERAT's French CSV)."""
+    return f"{x:.3f}".rstrip("0").rstrip(".").replace(".", ",")
 
 
 def write_operat_csv(rows: Iterable[Mapping[str, str]], out: TextIO) -> None:
     """`;`-separated, decimal comma, header = OPERAT_COLUMNS."""
-    raise NotImplementedError
+    writer = csv.DictWriter(out, fieldnames=OPERAT_COLUMNS, delimiter=";", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)

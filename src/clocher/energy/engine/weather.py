@@ -104,7 +104,7 @@ def parse_meteo_france_daily(data: bytes | str | Path) -> WeatherFile:
     i_alt = col.get("ALTI")
     i_tn, i_tx, i_tm = col.get("TN"), col.get("TX"), col.get("TM")
     issues: list[LineIssue] = []
-    rows: dict[str, list[tuple[int, float, float, float]]] = {}
+    rows: dict[str, list[tuple[float, ...]]] = {}
     meta: dict[str, Station] = {}
     width = len(header)
     for n, line in enumerate(lines[1:], start=2):
