@@ -177,8 +177,11 @@ def vmail_ids() -> tuple[int, int]:
 
 def render(config: MailConfig) -> dict[str, str]:
     """Every file of both servers, by path relative to `config.mail_dir`."""
+    from clocher.core.mailer import discarded_local_parts
+
     uid, gid = vmail_ids()
     kind = "sqlite" if config.is_sqlite else "pgsql"
+    discarded = [f"{local}@{config.domain}" for local in discarded_local_parts(config.domain)]
     values = {
         "mail_dir": str(config.mail_dir),
         "postfix_dir": str(config.postfix_dir),
@@ -203,6 +206,8 @@ def render(config: MailConfig) -> dict[str, str]:
         "tls_cert": str(config.tls_cert),
         "tls_key": str(config.tls_key),
         "map_kind": kind,
+        "discard_aliases": ", ".join(f"{a}={a}" for a in discarded),
+        "discard_transports": ", ".join(f"{a}=discard:" for a in discarded),
         "policy_url": config.policy_url,
         "policy_secret": policy_secret(),
         "policy_nonce": hashlib.sha256(f"nonce:{policy_secret()}".encode()).hexdigest()[:32],
