@@ -47,7 +47,7 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def wait_for_port(port: int, timeout: float = 20) -> None:
+def wait_for_port(port: int, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -58,7 +58,7 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
     raise TimeoutError(f"port {port} not listening after {timeout}s")
 
 
-def wait_for_socket(path: Path, timeout: float = 20) -> None:
+def wait_for_socket(path: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         if time.monotonic() > deadline:
