@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -125,6 +126,97 @@ def run_command(
     console.print(f"Calcul : {result.cpu_seconds:.2f} s de processeur, sur cette machine.")
     if card_path is not None:
         console.print(f"Fiche du modèle : {card_path}")
+
+
+def _commune(insee: str):  # type: ignore[no-untyped-def]
+    from clocher.core.models import Commune
+
+    commune = Commune.objects.filter(insee=insee.upper()).first()
+    if commune is None:
+        fail(f"Commune {insee} inconnue.")
+    return commune
+
+
+@forecast.group("series")
+def series_group() -> None:
+    """Séries enregistrées des communes (envoyées ou alimentées par un autre service)."""
+
+
+@series_group.command("list")
+@click.argument("insee")
+def series_list_command(insee: str) -> None:
+    """Liste les séries de la commune INSEE et leur dernière prévision."""
+    from clocher.forecast import services
+    from clocher.forecast.models import Series
+
+    commune = _commune(insee)
+    table = Table(title=f"Séries de {commune.name}")
+    for column in ("N°", "Série", "Clé", "Fréquence", "Points", "Version", "Dernière prévision"):
+        table.add_column(column)
+    for series in Series.objects.filter(commune=commune):
+        last = services.latest(series)
+        table.add_row(
+            str(series.pk),
+            series.name,
+            series.key,
+            series.get_frequency_display(),
+            str(series.points),
+            series.data_version[:12],
+            f"{last.model} ({last.finished_at:%d/%m/%Y})" if last and last.finished_at else "—",
+        )
+    console.print(table)
+
+
+@forecast.command("import")
+@click.argument("insee")
+@click.argument(
+    "file", metavar="FICHIER", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--name", default="", help="Nom de la série (par défaut, celui du fichier).")
+@click.option("--unit", default="", help="Unité (repas, m³, tonnes…).")
+@click.option(
+    "--horizon",
+    type=click.IntRange(0, 120),
+    default=0,
+    help="Si donné, calcule aussi la prévision à cet horizon et l'enregistre.",
+)
+def import_command(insee: str, file: Path, name: str, unit: str, horizon: int) -> None:
+    """Enregistre la série de FICHIER (CSV ou XLSX) pour la commune INSEE."""
+    from django.core.exceptions import ValidationError
+
+    from clocher.core.cli import cli_actor, validation_message
+    from clocher.forecast import services
+
+    commune = _commune(insee)
+    try:
+        with file.open("rb") as handle:
+            upload = _FileUpload(file.name, file.stat().st_size, handle)
+            stored = services.import_series(cli_actor(), commune, upload, name=name, unit=unit)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    series = stored.series
+    what = "créée" if stored.created else "mise à jour" if stored.changed else "inchangée"
+    console.print(
+        f"Série « {series.name} » {what} : n° {series.pk}, {series.points} points, "
+        f"version {series.data_version[:12]}."
+    )
+    if horizon:
+        made = services.run(cli_actor(), series, horizon)
+        if made.error:
+            fail(made.error)
+        console.print(f"[bold]{made.model}[/] — {made.explanation}")
+        console.print(f"Prévision n° {made.pk} enregistrée ({made.cpu_seconds:.2f} s CPU).")
+
+
+class _FileUpload:
+    """A file on disk, handed to the service like a form's upload."""
+
+    def __init__(self, name: str, size: int, handle: Any) -> None:
+        self.name, self.size, self._handle = name, size, handle
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._handle.read(size))
 
 
 def register(group: click.Group) -> None:
