@@ -98,7 +98,8 @@ def test_malformed_spool_file_is_set_aside_with_a_clear_log_line(spool_backend, 
     caplog.set_level(logging.ERROR, logger="clocher.core.mailer")
     report = mailer.flush()
     assert (report.sent, report.waiting, report.failed) == (0, 0, 2)
-    assert sorted(p.name for p in (spool_backend / "failed").iterdir()) == sorted([broken.name, bad.name])
+    failed = sorted(p.name for p in (spool_backend / "failed").iterdir())
+    assert failed == sorted([broken.name, bad.name])
     assert f"Fichier d'attente illisible {bad}" in caplog.text
     assert "X-Clocher-Envelope" in caplog.text and "enveloppe illisible" in caplog.text
 

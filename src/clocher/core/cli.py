@@ -63,15 +63,20 @@ ENV_TEMPLATE = """\
 # CLOCHER_SESSION_HOURS=10
 # CLOCHER_SECURE_COOKIES=0
 
-# Courriels envoyés par la plateforme : fichiers dans {data_dir}/outbox sans relais SMTP.
-# En production, le Postfix de la plateforme (invitations remises à la personne seule) :
-# CLOCHER_SMTP_HOST=127.0.0.1 et CLOCHER_SMTP_PORT=10027 (écoute locale de réinjection).
+# Courriels envoyés par la plateforme (invitations, avis, alertes) : par son propre Postfix
+# (écoute locale 127.0.0.1:CLOCHER_MAIL_REINJECT_PORT) si CLOCHER_SMTP_HOST est vide, sinon
+# par ce relais SMTP ; « file » : seulement des fichiers dans {data_dir}/outbox, rien n'est
+# envoyé (machine qui ne doit pas écrire). Un courriel qui ne part pas attend dans
+# {data_dir}/outbox/pending/ ; `clocher serve` le renvoie chaque minute.
 # CLOCHER_SMTP_HOST=
 # CLOCHER_SMTP_PORT=25
 # CLOCHER_SMTP_USER=
 # CLOCHER_SMTP_PASSWORD=
 # CLOCHER_SMTP_STARTTLS=0
-# CLOCHER_FROM_EMAIL=Clocher <ne-pas-repondre@localhost>
+# CLOCHER_OUTBOX_DIR={data_dir}/outbox
+# Expéditeur : par défaut ne-pas-repondre@<domaine partagé de l'opérateur> (le courrier
+# qui lui arrive, retours et réponses automatiques, est détruit par Postfix).
+# CLOCHER_FROM_EMAIL=Clocher <ne-pas-repondre@communes.example.fr>
 
 # Coffre-fort : blocs chiffrés dans {data_dir}/vault (clé maîtresse master.key à côté,
 # ou CLOCHER_VAULT_MASTER_KEY en base64), ou dans un seau S3 hébergé localement.
@@ -250,7 +255,6 @@ def outbox() -> None:
 @outbox.command("flush")
 @click.option(
     "--every",
-    "-e",
     type=int,
     default=0,
     help="Recommencer toutes les N secondes (0 : une seule fois). `clocher serve` le lance "

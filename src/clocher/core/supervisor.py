@@ -40,7 +40,7 @@ def core_children(bind: str, web_workers: int, task_workers: int = 2) -> list[Ch
     """The web server and `task_workers` task workers (imports of several mailboxes run
     side by side; the database queue hands each task to one worker only)."""
     python = sys.executable
-    return [
+    children = [
         Child(
             "web",
             [
@@ -67,10 +67,10 @@ def core_children(bind: str, web_workers: int, task_workers: int = 2) -> list[Ch
             f"tâches {n}" if task_workers > 1 else "tâches", [python, "-m", "clocher.cli", "worker"]
         )
         for n in range(1, max(1, task_workers) + 1)
-    ] + [
-        # The platform's mail that met no SMTP server (Postfix not up yet, restarting).
-        Child("courriels en attente", [python, "-m", "clocher.cli", "outbox", "flush", "-e", "60"])
     ]
+    # The platform's mail that met no SMTP server (Postfix not up yet, restarting).
+    flush = [python, "-m", "clocher.cli", "outbox", "flush", "--every", "60"]
+    return [*children, Child("courriels en attente", flush)]
 
 
 def run(children: list[Child]) -> int:
