@@ -1,0 +1,122 @@
+"""Energy engine: parameter recovery, G14 by hand, hostile CSVs, DJU by hand, 5R1C sanity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clocher.energy.engine.baseline import fit_daily, g14
+from clocher.energy.engine.errors import EnergyInputError
+from clocher.energy.engine.loadcurve import parse_load_curve
+from clocher.energy.engine.tertiaire import YearConsumption, climate_adjusted, trajectory
+from clocher.energy.engine.thermal import Building5R1C, simulate
+from clocher.energy.engine.weather import (
+    dju_costic,
+    dju_meteo_france,
+    nearest_station,
+    parse_meteo_france_daily,
+)
+
+FIXTURE = Path(__file__).parent / "fixtures" / "Q_21_synthetique-2022-2023_RR-T-Vent.csv"
+
+
+def test_daily_regression_recovers_base_load_slope_and_balance_point() -> None:
+    weather = parse_meteo_france_daily(FIXTURE).stations["21999001"]
+    t = weather.mean_temperature()
+    rng = np.random.default_rng(7)  # fixed seed: the same draw every run
+    kwh = 120.0 + 6.0 * np.maximum(0.0, 16.0 - t) + rng.normal(0, 8.0, t.size)
+    m = fit_daily(t, kwh)
+    assert m.kind == "hdd_only"
+    assert m.intercept == pytest.approx(120.0, abs=3.0)
+    assert m.beta_hdd == pytest.approx(6.0, rel=0.05)
+    assert m.hdd_bp == pytest.approx(16.0, abs=0.5)
+    assert m.metrics.fit
+
+
+def test_g14_metrics_match_a_hand_computation() -> None:
+    y = np.array([10.0, 12.0, 14.0, 16.0])
+    yhat = np.array([11.0, 12.0, 13.0, 15.0])
+    m = g14(y, yhat, 2, "monthly")
+    # residuals y − ŷ: −1, 0, 1, 1; SSE 3; n − p = 2; ȳ = 13; SST = 20
+    assert m.cvrmse == pytest.approx(np.sqrt(3 / 2) / 13)
+    assert m.nmbe == pytest.approx(1 / (2 * 13))
+    assert m.r2 == pytest.approx(1 - 3 / 20)
+    assert m.fit and m.verdict.startswith("apte")  # 9.4 % ≤ 15 %, 3.8 % ≤ 5 %
+
+
+def test_load_curve_dst_offsets_steps_duplicates_and_gaps() -> None:
+    text = (
+        "Identifiant PRM;Type de donnees;Unite\n12345678901234;Courbe de charge;W\n"
+        "Horodate;Valeur;Pas\n"
+        "2023-10-29T02:30:00+01:00;600;PT30M\n"  # unsorted
+        "2023-10-29T02:00:00+02:00;600;PT30M\n"
+        "2023-10-29T02:30:00+02:00;600;PT30M\n"
+        "2023-10-29T02:00:00+01:00;600;PT30M\n"
+        "2023-10-29T02:00:00+01:00;900;PT30M\n"  # duplicate, other value
+        "2023-10-29T03:10:00+01:00;1200;PT10M\n"  # step changes, 02:30–03:00 missing
+    )
+    c = parse_load_curve(text)
+    assert c.prm == "12345678901234"
+    assert list(np.diff(c.start)) == [1800, 1800, 1800, 3600]
+    assert list(c.wh) == [300.0, 300.0, 300.0, 300.0, 200.0]
+    codes = {i.code: i.line for i in c.issues}
+    assert codes["doublon"] == 8
+    assert c.gaps == [(int(c.start[3]) + 1800, int(c.start[4]))]
+
+
+def test_load_curve_fold_rule_without_offset_and_nonexistent_hour() -> None:
+    text = (
+        "Horodate;Valeur\n2023-10-29 02:30:00;100\n2023-10-29 03:00:00;100\n"
+        "2023-10-29 02:30:00;100\n2023-03-26 02:30:00;5\n"
+    )
+    c = parse_load_curve(text)
+    # first 02:30 = summer (00:30 UTC), second = winter (01:30 UTC), 03:00 = 02:00 UTC
+    assert [int(s) % 86400 for s in c.start + c.step] == [1800, 5400, 7200]
+    assert any(i.line == 5 and "heure d'été" in i.message for i in c.issues)
+
+
+def test_load_curve_wrong_separator_is_refused_with_the_lines_named() -> None:
+    with pytest.raises(EnergyInputError, match="ligne 2"):
+        parse_load_curve("Horodate;Valeur;Pas\n2023-01-01 00:30:00,100,PT30M\n")
+    c = parse_load_curve("Horodate,Valeur,Pas\n2023-01-01 00:30:00,100,PT30M\n")
+    assert c.issues[0].code == "separateur" and c.wh[0] == 50.0
+
+
+def test_dju_both_methods_on_hand_computed_days() -> None:
+    tn = np.array([2.0, 10.0, 20.0])
+    tx = np.array([8.0, 22.0, 30.0])
+    h, c = dju_meteo_france(tn, tx)
+    assert list(h) == [13.0, 2.0, 0.0] and list(c) == [0.0, 0.0, 7.0]
+    h, c = dju_costic(tn, tx)
+    # day 2: (18−10)·(0.08 + 0.42·8/12) = 8·0.36 = 2.88 ; cooling (22−18)·(0.08+0.42·4/12)
+    assert h == pytest.approx([13.0, 2.88, 0.0])
+    assert c == pytest.approx([0.0, 4 * (0.08 + 0.42 * 4 / 12), 7.0])
+
+
+def test_weather_fixture_and_nearest_station() -> None:
+    w = parse_meteo_france_daily(FIXTURE)
+    station, km = nearest_station(47.02, 4.84, w.stations)  # Beaune
+    assert station.num_poste == "21999002" and km < 1
+    with pytest.raises(EnergyInputError, match="séparateur"):
+        parse_meteo_france_daily("NUM_POSTE,NOM_USUEL,LAT,LON,AAAAMMJJ\n")
+
+
+def test_tertiaire_adjustment_and_gap() -> None:
+    cold = YearConsumption(2012, {"gaz_naturel": 100_000.0}, dju_heating=2800, heating_share=0.5)
+    assert climate_adjusted(cold, 2500) == pytest.approx(50_000 + 50_000 * 2500 / 2800)
+    now = YearConsumption(2024, {"gaz_naturel": 70_000.0}, dju_heating=2500, heating_share=0.5)
+    tr = trajectory("école", [cold, now], 2500)
+    assert tr.reference_year == 2012
+    assert tr.gap(2030) == pytest.approx(70_000 - 0.6 * tr.reference_kwh)
+
+
+def test_5r1c_more_insulation_means_less_heating() -> None:
+    hours = np.arange(24 * 60)
+    t = 3.0 - 4 * np.cos(2 * np.pi * hours / 24)
+    sol = np.zeros(hours.size)
+    b = Building5R1C(floor_area=500, h_tr_op=400, h_tr_roof=150, h_tr_w=200, h_ve=150)
+    poor = simulate(b, t, sol).sum()
+    better = simulate(Building5R1C(500, 200, 75, 100, 150), t, sol).sum()
+    assert 0 < better < poor
