@@ -16,7 +16,8 @@ rapport d'orientation budgétaire, instruction M57/M14 annexe « état de la det
 - shares of variable-rate and structured (Gissler class other than 1A) debt in the encours;
 - extinction profile: the encours at each 31 December until it reaches 0.
 Rates and durations are ratios, not money: the actuarial rate is solved in binary floating
-point (Newton) and returned as a `Decimal` rounded to 1e-6; amounts stay exact.
+point (Newton, time in whole months / 12 + days / 365) and returned as a `Decimal`
+rounded to 1e-6; amounts stay exact.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from clocher.finance.engine.gissler import classify
 from clocher.finance.engine.loans import ZERO
-from clocher.finance.engine.schedule import Schedule
+from clocher.finance.engine.schedule import Schedule, add_months
 
 RATE_STEP = Decimal("0.000001")
 YEARS_STEP = Decimal("0.01")
@@ -129,7 +130,6 @@ def book_indicators(
             balance = bal
 
     flow_dates = sorted(flows)
-    flow_ords = [d.toordinal() for d in flow_dates]
     flow_vals = [float(flows[d]) for d in flow_dates]
     cap_dates = sorted(caps)
     cap_ords = [d.toordinal() for d in cap_dates]
@@ -152,8 +152,8 @@ def book_indicators(
             res_life = (Decimal(residual[i]) / (enc * 100) / Decimal("365.25")).quantize(
                 YEARS_STEP, ROUND_HALF_UP
             )
-            k = bisect_right(flow_ords, end_ord)
-            actuarial = _irr(float(enc), flow_ords[k:], flow_vals[k:], end_ord)
+            k = bisect_right(flow_dates, date(year, 12, 31))
+            actuarial = _irr(float(enc), flow_dates[k:], flow_vals[k:], date(year, 12, 31))
             j = bisect_right(cap_ords, end_ord)
             if suffix_c[j] > 0:
                 days = suffix_cd[j] / suffix_c[j] - end_ord
@@ -198,13 +198,26 @@ def _empty(year: int, gross_savings: Decimal | None) -> YearFigures:
     )
 
 
+def year_fraction(origin: date, when: date) -> float:
+    """Years from `origin` to `when`: whole months / 12 + remaining days / 365.
+
+    The French convention of the taux actuariel (code de la consommation, annexe à
+    l'article R.314-3): a period of whole months is the same fraction of a year whatever the
+    month lengths, so a 4 % yearly loan has a 4 % actuarial rate in leap years too.
+    """
+    months = (when.year - origin.year) * 12 + when.month - origin.month
+    if add_months(origin, months) > when:
+        months -= 1
+    return months / 12 + (when - add_months(origin, months)).days / 365
+
+
 def _irr(
-    present: float, ords: Sequence[int], values: Sequence[float], origin: int
+    present: float, dates: Sequence[date], values: Sequence[float], origin: date
 ) -> Decimal | None:
-    """Rate t with Σ v / (1+t)^(days/365) = present (Newton from 3 %); None if it diverges."""
-    if not ords or present <= 0:
+    """Rate t with Σ v / (1+t)^years = present (Newton from 3 %); None if it diverges."""
+    if not dates or present <= 0:
         return None
-    times = [(o - origin) / 365.0 for o in ords]
+    times = [year_fraction(origin, d) for d in dates]
     log_rate = math.log1p(0.03)  # iterate on ln(1+t): stays defined for any t > −1
     for _ in range(60):
         f = -present
@@ -228,5 +241,4 @@ def actuarial_rate(schedule: Schedule, on: date) -> Decimal | None:
     """The internal rate of return of one loan's payments after `on` against its balance."""
     enc = schedule.outstanding_at(on)
     rows = schedule.rows_after(on)
-    ords = [r[0].toordinal() for r in rows]
-    return _irr(float(enc), ords, [float(r[4]) for r in rows], on.toordinal())
+    return _irr(float(enc), [r[0] for r in rows], [float(r[4]) for r in rows], on)

@@ -451,7 +451,7 @@ def loan_from_totem(reference: str, fields: Mapping[str, str]) -> Loan:
     """One EMPRUNT's child elements (name → @V) → Loan; ValueError naming the element."""
 
     def current(name: str) -> str:  # the value at the vote's date when given, else the initial one
-        return fields.get(f"{name}DtVote") or fields.get(name) or ""
+        return fields.get(f"{name}DtVote") or fields.get(name) or fields.get(f"{name}Init") or ""
 
     nominal = _totem_number(fields, "MtEmprOrig")
     code = fields.get("CodPeriodRembDtVote") or fields.get("CodPeriodRemb", "")
