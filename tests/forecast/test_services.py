@@ -28,13 +28,14 @@ ACTOR = Actor(label="tests")
 def monthly_points(count: int, seed: int = 7) -> list[tuple[date, float]]:
     """Water in m³: summer peak, slight trend, noise — a fixed seed, always the same."""
     rng = random.Random(seed)
+    season = [220 * math.cos((m - 6) / 12 * 2 * math.pi) for m in range(12)]
     return [
         (
             shift(date(2019, 1, 1), "MS", i),
-            round(1000 + 3 * i + 220 * math.cos((i % 12 - 6) / 12 * 2 * math.pi) + rng.gauss(0, 15), 1),
+            round(1000 + 3 * i + season[i % 12] + rng.gauss(0, 15), 1),
         )
         for i in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def csv_of(points: list[tuple[date, float]], sep: str = ";") -> bytes:
