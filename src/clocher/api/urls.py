@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
 from clocher.api import views
+from clocher.forecast import api as forecast
 
 app_name = "api"
 urlpatterns = [
@@ -14,5 +15,25 @@ urlpatterns = [
         "communes/<str:insee>/members/<int:membership_id>/",
         views.MemberDetailView.as_view(),
         name="member",
+    ),
+    path(
+        "communes/<str:insee>/forecast/series/",
+        forecast.SeriesListView.as_view(),
+        name="forecast_series_list",
+    ),
+    path(
+        "communes/<str:insee>/forecast/series/<int:series_id>/",
+        forecast.SeriesDetailView.as_view(),
+        name="forecast_series",
+    ),
+    path(
+        "communes/<str:insee>/forecast/series/<int:series_id>/run/",
+        forecast.SeriesRunView.as_view(),
+        name="forecast_run",
+    ),
+    path(
+        "communes/<str:insee>/forecast/forecasts/<int:forecast_id>/",
+        forecast.ForecastDetailView.as_view(),
+        name="forecast",
     ),
 ]

@@ -34,6 +34,7 @@ SERVICES = [
     ("vault", "Coffre-fort"),
     ("shield", "Boîtiers de sécurité"),
     ("archive", "Archivage probant"),
+    ("forecast", "Prévisions"),
 ]
 
 TileProvider = Callable[[], Tile]

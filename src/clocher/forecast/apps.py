@@ -7,3 +7,7 @@ class ForecastConfig(AppConfig):
     name = "clocher.forecast"
     label = "forecast"
     verbose_name = "Prévisions"
+
+    def ready(self) -> None:
+        # The operator tile and the demo series.
+        from clocher.forecast import hooks  # noqa: F401
