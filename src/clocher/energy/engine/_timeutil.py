@@ -39,15 +39,33 @@ def year_of_epoch(t: np.ndarray) -> np.ndarray:
     return t.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64) + 1970
 
 
+def _transitions_of(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summer-time start and end of each instant's year (epoch seconds, same shape).
+
+    Computed once per calendar year in the range, then looked up: a load curve's half
+    million rows span one or two years, and per-row calendar arithmetic was a fifth of
+    the parser's time.
+    """
+    t = np.asarray(t, dtype=np.int64)
+    if t.size < 64:
+        return paris_transitions(year_of_epoch(t))
+    lo, hi = year_of_epoch(np.array([t.min(), t.max()]))
+    years = np.arange(lo, hi + 2, dtype=np.int64)
+    year_start = days_from_civil(years, np.ones_like(years), np.ones_like(years)) * DAY
+    idx = np.searchsorted(year_start, t, side="right") - 1
+    start, end = paris_transitions(years)
+    return start[idx], end[idx]
+
+
 def paris_offset_utc(t_utc: np.ndarray) -> np.ndarray:
     """Europe/Paris UTC offset in seconds (3600 or 7200) at UTC instants."""
-    start, end = paris_transitions(year_of_epoch(t_utc))
+    start, end = _transitions_of(t_utc)
     return np.where((t_utc >= start) & (t_utc < end), 2 * HOUR, HOUR)
 
 
 def paris_local_kind(naive: np.ndarray) -> np.ndarray:
     """For local wall times (seconds as if UTC): 0 winter, 1 summer, 2 nonexistent, 3 ambiguous."""
-    start, end = paris_transitions(year_of_epoch(naive))
+    start, end = _transitions_of(naive)
     gap0 = start + HOUR  # 02:00 local, winter time, on the last Sunday of March
     amb0 = end + HOUR  # 02:00 local, winter time, on the last Sunday of October
     kind = np.zeros(naive.shape, dtype=np.int8)

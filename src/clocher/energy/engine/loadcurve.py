@@ -156,45 +156,70 @@ def _detect_sep(header: bytes) -> bytes:
 
 
 def _gather(buf: np.ndarray, start: np.ndarray, end: np.ndarray, width: int) -> np.ndarray:
-    """(n, width) bytes of each field [start, end), zero-padded (and zero past width)."""
-    idx = start[:, None] + np.arange(width)
-    inside = idx < end[:, None]
-    out = buf[np.minimum(idx, buf.size - 1)]
-    out[~inside] = 0
+    """(width, n) bytes of each field [start, end), one row per position, zero-padded.
+
+    Column-major so that each position is a contiguous row; only as many positions as
+    the longest field are read from the buffer (the rest stay zero).
+    """
+    n = start.size
+    out = np.zeros((width, n), dtype=np.uint8)
+    if n == 0:
+        return out
+    length = end - start
+    w = int(min(width, length.max()))
+    if w <= 0:
+        return out
+    itype = np.int32 if buf.size < 2**31 - width else np.int64
+    idx = start.astype(itype)[None, :] + np.arange(w, dtype=itype)[:, None]
+    if int(start.max()) + w > buf.size:
+        np.minimum(idx, buf.size - 1, out=idx)
+    out[:w] = buf[idx]
+    if int(length.min()) < w:
+        out[:w][np.arange(w)[:, None] >= length[None, :]] = 0
     return out
 
 
 def _parse_numbers(f: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised decimal parser: (values, ok). Accepts -, digits, one '.' or ','."""
-    width = f.shape[1]
-    j = np.arange(width)
-    inside = j < length[:, None]
-    dig = (f >= 48) & (f <= 57)
-    dot = (f == 46) | (f == 44)
-    neg = f[:, 0] == 45
-    lead = (j == 0) & neg[:, None]
-    ok = (
-        (length > 0)
-        & (length <= width)
-        & np.all(~inside | dig | dot | lead, axis=1)
-        & (dot.sum(axis=1) <= 1)
-        & dig.any(axis=1)
-    )
-    p = np.where(dot.any(axis=1), dot.argmax(axis=1), length)
-    exp = np.where(j < p[:, None], p[:, None] - 1 - j, p[:, None] - j)
-    w = np.power(10.0, exp)
-    val = np.where(dig, (f.astype(np.int64) - 48) * w, 0.0).sum(axis=1)
-    return np.where(neg, -val, val), ok
+    """Vectorised decimal parser: (values, ok). Accepts -, digits, one '.' or ','.
+
+    One pass per character position (a handful), each over all rows: the digits are
+    accumulated as an exact integer, then divided by 10^(digits after the separator).
+    """
+    width, n = f.shape
+    ok = (length > 0) & (length <= width)
+    v = np.zeros(n)
+    frac = np.zeros(n, dtype=np.int64)
+    seen_dot = np.zeros(n, dtype=bool)
+    any_dig = np.zeros(n, dtype=bool)
+    neg = f[0] == 45 if width else np.zeros(n, dtype=bool)
+    for j in range(min(width, int(length.max()) if n else 0)):
+        c = f[j]
+        inside = j < length
+        dig = (c >= 48) & (c <= 57) & inside
+        dot = ((c == 46) | (c == 44)) & inside
+        ok &= ~inside | dig | dot | (neg if j == 0 else False)
+        ok &= ~(dot & seen_dot)
+        v = np.where(dig, v * 10.0 + (c.astype(np.int64) - 48), v)
+        frac += dig & seen_dot
+        seen_dot |= dot
+        any_dig |= dig
+    val = v / np.power(10.0, frac)
+    return np.where(neg, -val, val), ok & any_dig
 
 
 def _parse_steps(f: np.ndarray, length: np.ndarray) -> np.ndarray:
     """`PT10M`, `PT1H`, `30` (minutes) → seconds; 0 when empty; -1 when unreadable."""
-    dig = (f >= 48) & (f <= 57)
-    ndig = dig.sum(axis=1)
-    # digits are contiguous in these forms: value = Σ d·10^(rank from the right)
-    rank = np.cumsum(dig[:, ::-1], axis=1)[:, ::-1] - 1
-    num = np.where(dig, (f.astype(np.int64) - 48) * np.power(10, np.maximum(rank, 0)), 0).sum(1)
-    hours = (f == ord("H")).any(axis=1)
+    n = f.shape[1]
+    num = np.zeros(n, dtype=np.int64)
+    ndig = np.zeros(n, dtype=np.int64)
+    hours = np.zeros(n, dtype=bool)
+    for j in range(f.shape[0]):
+        c = f[j]
+        dig = (c >= 48) & (c <= 57)
+        # digits are contiguous in these forms
+        num = np.where(dig, num * 10 + (c.astype(np.int64) - 48), num)
+        ndig += dig
+        hours |= c == ord("H")
     sec = np.where(hours, num * 3600, num * 60)
     sec = np.where(length == 0, 0, np.where(ndig == 0, -1, sec))
     return np.where(np.isin(sec, (0, *ALLOWED_STEPS_S)), sec, -1)
@@ -202,34 +227,45 @@ def _parse_steps(f: np.ndarray, length: np.ndarray) -> np.ndarray:
 
 def _parse_times(f: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(naive seconds, UTC offset seconds or -1 if absent, ok) for ISO or French stamps."""
-    d = f.astype(np.int64) - 48
-    isd = (d >= 0) & (d <= 9)
-    iso = f[:, 4] == ord("-")
-    fr = f[:, 2] == ord("/")
+    n = f.shape[1]
+    iso = f[4] == ord("-")
+    fr = f[2] == ord("/")
 
     def num(cols: list[int]) -> np.ndarray:
-        v = np.zeros(f.shape[0], dtype=np.int64)
-        for c in cols:
-            v = v * 10 + d[:, c]
+        v = f[cols[0]].astype(np.int64) - 48
+        for c in cols[1:]:
+            v *= 10
+            v += f[c]
+            v -= 48
         return v
 
-    y = np.where(iso, num([0, 1, 2, 3]), num([6, 7, 8, 9]))
-    mo = np.where(iso, num([5, 6]), num([3, 4]))
-    dd = np.where(iso, num([8, 9]), num([0, 1]))
+    def digits(cols: list[int]) -> np.ndarray:
+        ok = np.ones(n, dtype=bool)
+        for c in cols:
+            ok &= (f[c] >= 48) & (f[c] <= 57)
+        return ok
+
+    if iso.all():
+        y, mo, dd = num([0, 1, 2, 3]), num([5, 6]), num([8, 9])
+        date_digits = digits([0, 1, 2, 3, 5, 6, 8, 9])
+    else:
+        y = np.where(iso, num([0, 1, 2, 3]), num([6, 7, 8, 9]))
+        mo = np.where(iso, num([5, 6]), num([3, 4]))
+        dd = np.where(iso, num([8, 9]), num([0, 1]))
+        date_digits = np.where(
+            iso, digits([0, 1, 2, 3, 5, 6, 8, 9]), digits([6, 7, 8, 9, 3, 4, 0, 1])
+        )
     h, mi = num([11, 12]), num([14, 15])
     has_s = length >= 19
     s = np.where(has_s, num([17, 18]), 0)
-    date_digits = np.where(
-        iso[:, None], isd[:, [0, 1, 2, 3, 5, 6, 8, 9]], isd[:, [6, 7, 8, 9, 3, 4, 0, 1]]
-    ).all(axis=1)
     ok = (
         (iso | fr)
         & date_digits
-        & isd[:, [11, 12, 14, 15]].all(axis=1)
-        & np.isin(f[:, 10], (ord(" "), ord("T")))
-        & (f[:, 13] == ord(":"))
-        & (~has_s | ((f[:, 16] == ord(":")) & isd[:, 17] & isd[:, 18]))
-        & np.isin(length, (16, 19, 20, 25))
+        & digits([11, 12, 14, 15])
+        & ((f[10] == ord(" ")) | (f[10] == ord("T")))
+        & (f[13] == ord(":"))
+        & (~has_s | ((f[16] == ord(":")) & digits([17, 18])))
+        & ((length == 16) | (length == 19) | (length == 20) | (length == 25))
         & (mo >= 1)
         & (mo <= 12)
         & (dd >= 1)
@@ -239,18 +275,19 @@ def _parse_times(f: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndar
         & (s < 60)
     )
     naive = days_from_civil(y, mo, dd) * DAY + h * 3600 + mi * 60 + s
-    off = np.full(f.shape[0], -1, dtype=np.int64)
-    zulu = (length == 20) & (f[:, 19] == ord("Z"))
+    off = np.full(n, -1, dtype=np.int64)
+    zulu = (length == 20) & (f[19] == ord("Z"))
     off[zulu] = 0
     with_off = length == 25
-    sign = np.where(f[:, 19] == ord("-"), -1, 1)
-    ok_off = (
-        np.isin(f[:, 19], (ord("+"), ord("-")))
-        & isd[:, [20, 21, 23, 24]].all(axis=1)
-        & (f[:, 22] == ord(":"))
-    )
-    off = np.where(with_off, sign * (num([20, 21]) * 3600 + num([23, 24]) * 60), off)
-    ok &= ~with_off | ok_off
+    if with_off.any():
+        sign = np.where(f[19] == ord("-"), -1, 1)
+        ok_off = (
+            ((f[19] == ord("+")) | (f[19] == ord("-")))
+            & digits([20, 21, 23, 24])
+            & (f[22] == ord(":"))
+        )
+        off = np.where(with_off, sign * (num([20, 21]) * 3600 + num([23, 24]) * 60), off)
+        ok &= ~with_off | ok_off
     ok &= (length != 20) | zulu
     return naive, off, ok
 
@@ -314,8 +351,10 @@ def parse_load_curve(data: bytes | str | Path, *, unit: str | None = None) -> Lo
     blank = line_end == line_start
     k = len(cols) - 1
     sp = np.flatnonzero(buf == sep[0])
-    nsep = np.bincount(np.searchsorted(nl, sp), minlength=n_lines)[:n_lines]
-    first = np.cumsum(nsep) - nsep
+    # separators before each line's end, then per line: two binary searches per line
+    before_end = np.searchsorted(sp, nl)
+    first = np.r_[0, before_end[:-1]].astype(np.int64)
+    nsep = before_end - first
     regular = ~blank & (nsep == k)
     rl = np.flatnonzero(regular)
     if k:
