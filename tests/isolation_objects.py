@@ -72,6 +72,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         # What must never appear in a response to someone of commune B.
         **build_shield_objects(commune_a),
         **build_archive_objects(commune_a, admin_a),
+        **build_forecast_objects(commune_a),
         "_a_markers": [
             "boitier-secret-a",
             agent_a.email,
@@ -80,6 +81,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
             "secret.a@",
             "mairie-victime.fr",
             "délibération-secrète-A",
+            "cantine-secrète-A",
         ],
     }
 
@@ -143,3 +145,30 @@ def build_mail_import(mailbox):
         source_key="imap://secret.a@ancien-fournisseur-a.fr:993",
         source_url="imaps://secret.a@ancien-fournisseur-a.fr:993",
     )
+
+
+def build_forecast_objects(commune_a) -> dict[str, Any]:
+    """A's series fed by an app, with a stored forecast (made without the engine: the
+    matrix checks who may reach it, not the numbers)."""
+    from datetime import date
+
+    from clocher.forecast import services as forecast
+    from clocher.forecast.models import Forecast
+
+    points = [(date(2020 + i // 12, i % 12 + 1, 1), 100.0 + i) for i in range(24)]
+    series = forecast.series_from_points(
+        ACTOR, commune_a, "demo:cantine", "cantine-secrète-A", points
+    ).series
+    made = Forecast.objects.create(
+        commune=commune_a,
+        series=series,
+        data_version=series.data_version,
+        horizon=1,
+        status="done",
+        model="cantine-secrète-A",
+        prediction={"dates": ["2022-01-01"], "mean": [124.0],
+                    "lower": {"80": [120.0], "95": [118.0]},
+                    "upper": {"80": [128.0], "95": [130.0]}},
+        created_by_label="matrice",
+    )  # fmt: skip
+    return {"series_id": series.pk, "forecast_id": made.pk}
