@@ -78,3 +78,16 @@ def test_bounces_to_the_do_not_answer_sender_are_accepted_and_discarded(mail_ser
     # Other unknown addresses of the shared domain are still refused at RCPT.
     with smtp_in(mail_servers) as smtp, pytest.raises(smtplib.SMTPRecipientsRefused):
         smtp.sendmail("", [f"personne@{DOMAIN}"], message("x@example.org", "y", "Non remis"))
+
+
+def test_a_recipient_refused_for_good_is_set_aside_not_retried(mail_servers, settings, tmp_path):
+    settings.EMAIL_BACKEND = "clocher.core.mailer.SpoolingEmailBackend"
+    settings.OUTBOX_DIR = tmp_path / "outbox"
+    settings.EMAIL_HOST, settings.EMAIL_HOST_USER, settings.EMAIL_USE_TLS = "", "", False
+    settings.MAIL_REINJECT_PORT = mail_servers.reinject_port
+    # Not a fully qualified domain: Postfix answers 5xx, waiting would not help.
+    assert send_mail("Avis", "Bonjour.\n", "Clocher <x@example.org>", ["jean@intranet"]) == 1
+    status = mailer.status()
+    assert (status.pending, status.failed) == (0, 1)
+    (kept,) = (tmp_path / "outbox" / "failed").glob("*.eml")
+    assert "jean@intranet" in mailer.read_spool_file(kept)[0].last_error

@@ -133,24 +133,34 @@ def read_spool_file(path: Path) -> tuple[Envelope, bytes]:
 
 def spool(envelope: Envelope, message: bytes, error: str) -> Path:
     """Keep a message that could not leave, for `flush` to send later."""
-    pending = outbox_dir() / PENDING
-    pending.mkdir(parents=True, exist_ok=True)
+    envelope.next_at = time.time()  # the next flush tries it
+    return _keep(PENDING, envelope, message, error, "Courriel pour %s mis en attente dans %s : %s")
+
+
+def _set_aside(envelope: Envelope, message: bytes, error: str) -> Path:
+    """Keep a message the server refused for good, for a person to look at."""
+    text = "Courriel pour %s refusé définitivement, mis de côté dans %s : %s"
+    return _keep(FAILED, envelope, message, error, text)
+
+
+def _keep(sub: str, envelope: Envelope, message: bytes, error: str, text: str) -> Path:
+    folder = outbox_dir() / sub
+    folder.mkdir(parents=True, exist_ok=True)
     envelope.queued_at = envelope.queued_at or time.time()
     envelope.last_error = error
-    envelope.next_at = time.time()  # the next flush tries it
-    path = pending / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex}.eml"
+    path = folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex}.eml"
     _write_atomic(path, _encode(envelope, message))
-    log.warning(
-        "Courriel pour %s mis en attente dans %s : %s",
-        ", ".join(envelope.recipients),
-        path,
-        error,
+    (log.warning if sub == PENDING else log.error)(
+        text, ", ".join(envelope.recipients), path, error
     )
     return path
 
 
 def _temporary(exc: Exception) -> bool:
-    """True for what waiting can cure: no server, a dropped connection, a 4xx answer."""
+    """True for what waiting can cure: no server, a dropped connection, a 4xx answer, a
+    relay that refuses our login or TLS (its configuration is fixed, not the message)."""
+    if isinstance(exc, (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError)):
+        return True
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(400 <= code < 500 for code, _ in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -222,22 +232,6 @@ def _close(client: smtplib.SMTP | None) -> None:
         client.quit()
     except (OSError, smtplib.SMTPException):
         client.close()
-
-
-def _set_aside(envelope: Envelope, message: bytes, error: str) -> Path:
-    failed = outbox_dir() / FAILED
-    failed.mkdir(parents=True, exist_ok=True)
-    envelope.last_error = error
-    envelope.queued_at = envelope.queued_at or time.time()
-    path = failed / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex}.eml"
-    _write_atomic(path, _encode(envelope, message))
-    log.error(
-        "Courriel pour %s refusé définitivement, mis de côté dans %s : %s",
-        ", ".join(envelope.recipients),
-        path,
-        error,
-    )
-    return path
 
 
 @dataclass
