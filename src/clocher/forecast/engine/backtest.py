@@ -422,7 +422,7 @@ def _calibrate(
 _UNITS = {"D": ("jour", "jours"), "W": ("semaine", "semaines")}
 
 
-def tested_span(plan: BacktestPlan, freq: str) -> str:
+def span_words(plan: BacktestPlan, freq: str) -> str:
     """« les 3 dernières années », « les 8 derniers trimestres », « les 10 derniers jours »."""
     total = plan.tested_periods
     per_year = {"MS": 12, "QS": 4, "YS": 1}.get(freq)
@@ -465,7 +465,7 @@ def explain(
     ranked: list[CandidateScore], scores: list[CandidateScore], plan: BacktestPlan, freq: str
 ) -> str:
     best = ranked[0]
-    span = tested_span(plan, freq)
+    span = span_words(plan, freq)
     trials = len(plan.origins)
     how = f"{trials} essai{'s' if trials > 1 else ''} de {periods(plan.horizon, freq)}"
     text = (
