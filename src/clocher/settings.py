@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "clocher.shield",
     "clocher.archive",
     "clocher.forecast",
+    "clocher.finance",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +264,10 @@ SHIELD_ALLOWLIST = [p.strip() for p in env("SHIELD_ALLOWLIST", "").split(",") if
 SHIELD_COLLECTIVE_HOURS = env_int("SHIELD_COLLECTIVE_HOURS", 24)
 SHIELD_BRUTEFORCE_FAILURES = env_int("SHIELD_BRUTEFORCE_FAILURES", 20)
 SHIELD_BRUTEFORCE_WINDOW_MINUTES = env_int("SHIELD_BRUTEFORCE_WINDOW_MINUTES", 10)
+
+# Finance: the operator's alert threshold on the capacité de désendettement (encours /
+# épargne brute, in years; the prefecture's usual warning is 12 years for communes).
+FINANCE_ALERT_YEARS = env_int("FINANCE_ALERT_YEARS", 12)
 
 MAIL_ENABLED = env_bool("MAIL_ENABLED", True)
 # Postfix and Dovecot drop privileges: their spool must not sit in a private home

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("clocher.shield.urls")),
     path("", include("clocher.archive.urls")),
     path("", include("clocher.forecast.urls")),
+    path("", include("clocher.finance.urls")),
 ]
 
 if settings.OIDC_ENABLED:

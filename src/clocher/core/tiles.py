@@ -35,6 +35,7 @@ SERVICES = [
     ("shield", "Boîtiers de sécurité"),
     ("archive", "Archivage probant"),
     ("forecast", "Prévisions"),
+    ("finance", "Dette des communes"),
 ]
 
 TileProvider = Callable[[], Tile]
