@@ -43,6 +43,7 @@ class ClocherGroup(FrenchGroup):
         from clocher.api.cli import register as register_api
         from clocher.archive.cli import register as register_archive
         from clocher.core.cli import register as register_core
+        from clocher.energy.cli import register as register_energy
         from clocher.forecast.cli import register as register_forecast
         from clocher.mail.cli import register as register_mail
         from clocher.onboarding.cli import register as register_onboarding
@@ -58,6 +59,7 @@ class ClocherGroup(FrenchGroup):
             register_vault,
             register_shield,
             register_archive,
+            register_energy,
             register_forecast,
         ):
             register(self)

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "clocher.vault",
     "clocher.shield",
     "clocher.archive",
+    "clocher.energy",
     "clocher.forecast",
     "clocher.finance",
 ]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("clocher.vault.urls")),
     path("", include("clocher.shield.urls")),
     path("", include("clocher.archive.urls")),
+    path("", include("clocher.energy.urls")),
     path("", include("clocher.forecast.urls")),
     path("", include("clocher.finance.urls")),
 ]

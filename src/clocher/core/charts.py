@@ -162,3 +162,81 @@ def fan(
         FAN_MARGIN_LEFT,
         bottom,
     )
+
+
+@dataclass
+class Plot:
+    """A point or a vertex of a line in SVG coordinates, with the values it shows."""
+
+    x: float
+    y: float
+    label: str = ""
+
+
+@dataclass
+class Axes:
+    """A scaled plotting area: values → SVG coordinates (y grows downwards)."""
+
+    x_min: float
+    x_max: float
+    y_min: float
+    y_max: float
+    width: float = 560
+    height: float = 240
+    margin: float = 40
+
+    def point(self, x: float, y: float, label: str = "") -> Plot:
+        span_x = (self.x_max - self.x_min) or 1
+        span_y = (self.y_max - self.y_min) or 1
+        inner_w, inner_h = self.width - 2 * self.margin, self.height - 2 * self.margin
+        return Plot(
+            round(self.margin + (x - self.x_min) / span_x * inner_w, 1),
+            round(self.height - self.margin - (y - self.y_min) / span_y * inner_h, 1),
+            label,
+        )
+
+
+def axes_for(xs: list[float], ys: list[float], width: float = 560, height: float = 240) -> Axes:
+    """Axes covering the values (y from 0 when all are positive)."""
+    x_min, x_max = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    y_min, y_max = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    return Axes(x_min, x_max, min(0.0, y_min), y_max * 1.05 or 1.0, width, height)
+
+
+def polyline(points: list[Plot]) -> str:
+    """The `points` attribute of an SVG polyline."""
+    return " ".join(f"{p.x},{p.y}" for p in points)
+
+
+@dataclass
+class Cell:
+    x: float
+    y: float
+    fill: str
+    label: str
+
+
+def heat_cells(
+    rows: list[str], columns: int, values: list[list[float | None]], cell: float = 8
+) -> list[Cell]:
+    """A heat map (one SVG rect per value), light to dark blue by value; None is grey."""
+    finite = [v for row in values for v in row if v is not None]
+    top = max(finite, default=0) or 1
+    cells = []
+    for r, (name, row) in enumerate(zip(rows, values, strict=True)):
+        for c in range(columns):
+            value = row[c]
+            if value is None:
+                fill = "#e5e5e5"
+            else:
+                light = int(245 - 245 * value / top)
+                fill = f"#{light:02x}{light:02x}{int(255 - 110 * value / top):02x}"
+            cells.append(
+                Cell(
+                    c * cell,
+                    r * cell,
+                    fill,
+                    f"{name} {c} h : {value if value is not None else '—'}",
+                )
+            )
+    return cells

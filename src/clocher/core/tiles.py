@@ -34,6 +34,7 @@ SERVICES = [
     ("vault", "Coffre-fort"),
     ("shield", "Boîtiers de sécurité"),
     ("archive", "Archivage probant"),
+    ("energy", "Énergie des bâtiments"),
     ("forecast", "Prévisions"),
     ("finance", "Dette des communes"),
 ]

@@ -137,8 +137,8 @@ def _series_page(
             "form": RunForm(initial={"horizon": shown.horizon if shown else 12})
             if may_write
             else None,
-            "first": series.data["dates"][0],
-            "last": series.data["dates"][-1],
+            "first": date.fromisoformat(series.data["dates"][0]),
+            "last": date.fromisoformat(series.data["dates"][-1]),
         },
     )
 

@@ -1,0 +1,394 @@
+"""Energy pages: the commune's buildings, a building (model, trajectory, heat map,
+drifts, what-if), imports with their progress, and the operator's view.
+
+Thin: decisions are in services.py/imports.py; every query goes through the scoping helper.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
+
+from clocher.core import charts, scoping
+from clocher.core.access import commune_required, operator_required
+from clocher.core.models import Commune
+from clocher.core.request import actor_of
+from clocher.energy import imports, services
+from clocher.energy.engine import tertiaire
+from clocher.energy.forms import BuildingForm, ImportForm, MeterForm, OperatForm
+from clocher.energy.models import Building, Drift, Energy, EnergyImport, Meter, MeterKind
+
+
+def _refuse_unless_editor(request: HttpRequest, commune: Commune) -> None:
+    if not services.may_edit(request.user, commune):
+        raise Http404
+
+
+def _message(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+@commune_required()
+def buildings(request: HttpRequest, commune: Commune) -> HttpResponse:
+    editor = services.may_edit(request.user, commune)
+    form = BuildingForm(request.POST or None) if editor else None
+    if request.method == "POST":
+        if form is None:
+            raise Http404
+        if form.is_valid():
+            try:
+                building = services.create_building(
+                    actor_of(request), commune, services.BuildingInput(**form.cleaned_data)
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, f"Bâtiment « {building.name} » créé.")
+                return redirect("energy:building", insee=commune.insee, building_id=building.pk)
+    qs = services.buildings_for(request.user, commune)
+    total, rows = services.commune_trajectory(commune, qs)
+    drifts = (
+        scoping.scoped(Drift.objects.filter(commune=commune), request.user)
+        .filter(acknowledged_at__isnull=True)
+        .select_related("meter__building")[:50]
+    )
+    return render(
+        request,
+        "energy/buildings.html",
+        {
+            "commune": commune,
+            "rows": rows,
+            "total": total,
+            "total_chart": _trajectory_chart(total) if total else None,
+            "drifts": drifts,
+            "form": form,
+            "editor": editor,
+            "operat_form": OperatForm(),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _main_meter(building: Building, wanted: str | None) -> Meter | None:
+    meters = list(building.meters.all())
+    if wanted and wanted.isdigit():
+        chosen = [m for m in meters if m.pk == int(wanted)]
+        if chosen:
+            return chosen[0]
+    heating = services.METER_KIND_OF.get(Energy(building.heating_energy))
+    for meter in meters:
+        if meter.kind == heating:
+            return meter
+    return next((m for m in meters if m.kind != MeterKind.EAU), None)
+
+
+def _scatter(meter: Meter, baseline: Any) -> dict[str, Any] | None:
+    """Daily kWh against the day's temperature, and the model's line over them."""
+    if baseline is None:
+        days, kwh = services.daily_series(meter)
+        days, kwh = days[-365:], kwh[-365:]
+    else:
+        days, kwh = services.daily_series(meter, baseline.start, baseline.end)
+    temp = services.temperatures(meter.building.station, days)
+    ok = np.isfinite(temp) & np.isfinite(kwh)
+    if ok.sum() < 2:
+        return None
+    xs, ys = [float(t) for t in temp[ok]], [float(k) for k in kwh[ok]]
+    grid = np.linspace(min(xs), max(xs), 40)
+    line: list[charts.Plot] = []
+    fitted = []
+    if baseline is not None:
+        fitted = [float(v) for v in services._model_of(baseline).predict(grid)]
+    ax = charts.axes_for(xs, ys + fitted)
+    points = [ax.point(x, y) for x, y in zip(xs, ys, strict=True)]
+    line = [ax.point(float(x), y) for x, y in zip(grid, fitted, strict=False)]
+    return {
+        "points": points,
+        "line": charts.polyline(line),
+        "x_ticks": [ax.point(t, ax.y_min) for t in np.linspace(ax.x_min, ax.x_max, 5)],
+        "y_ticks": [ax.point(ax.x_min, y) for y in np.linspace(ax.y_min, ax.y_max, 5)],
+        "x_labels": [f"{t:.0f} °C" for t in np.linspace(ax.x_min, ax.x_max, 5)],
+        "y_labels": [f"{y:.0f}" for y in np.linspace(ax.y_min, ax.y_max, 5)],
+        "axes": ax,
+        "days": int(ok.sum()),
+    }
+
+
+def _trajectory_chart(trajectory: tertiaire.Trajectory) -> dict[str, Any]:
+    """Adjusted kWh per year, the reference, and the milestones of 2030/2040/2050."""
+    years = sorted(trajectory.adjusted_kwh)
+    targets = {
+        year: trajectory.reference_kwh * (1 - cut) for year, cut in tertiaire.MILESTONES.items()
+    }
+    xs = [float(y) for y in years] + [float(y) for y in targets]
+    ys = [trajectory.adjusted_kwh[y] for y in years] + [trajectory.reference_kwh]
+    ax = charts.axes_for(xs, ys)
+    ax.x_min = float(min(xs))
+    measured = [ax.point(float(y), trajectory.adjusted_kwh[y], str(y)) for y in years]
+    goal = [ax.point(float(trajectory.reference_year), trajectory.reference_kwh)] + [
+        ax.point(float(y), v, str(y)) for y, v in sorted(targets.items())
+    ]
+    return {
+        "measured": charts.polyline(measured),
+        "measured_points": measured,
+        "goal": charts.polyline(goal),
+        "goal_points": goal[1:],
+        "axes": ax,
+        "targets": [
+            {"year": y, "kwh": v, "gap": trajectory.gap(y)} for y, v in sorted(targets.items())
+        ],
+        "reduction": trajectory.reduction(),
+    }
+
+
+def _heatmap(meter: Meter | None) -> dict[str, Any] | None:
+    if meter is None:
+        return None
+    days, grid = services.heatmap(meter)
+    if not days:
+        return None
+    values = [[None if np.isnan(v) else round(float(v), 1) for v in row] for row in grid]
+    labels = [f"{d:%d/%m/%Y}" for d in days]
+    cells = charts.heat_cells(labels, 24, values, cell=6)
+    finite = grid[np.isfinite(grid)]
+    return {
+        "cells": cells,
+        "height": len(days) * 6,
+        "display_height": len(days) * 6,
+        "first": days[0],
+        "last": days[-1],
+        "max_kw": float(finite.max()) if finite.size else 0.0,
+        "night_kw": float(np.nanmean(grid[:, 0:5])) if finite.size else 0.0,
+    }
+
+
+@require_safe
+@commune_required()
+def building(request: HttpRequest, commune: Commune, building_id: int) -> HttpResponse:
+    found = services.building_for(request.user, commune, building_id)
+    meter = _main_meter(found, request.GET.get("compteur"))
+    baseline = services.latest_baseline(meter) if meter else None
+    curve_meter = found.meters.filter(kind=MeterKind.ELEC).first() or meter
+    trajectory = services.building_trajectory(found)
+    return render(
+        request,
+        "energy/building.html",
+        {
+            "commune": commune,
+            "building": found,
+            "meters": found.meters.all(),
+            "meter": meter,
+            "baseline": baseline,
+            "verdict": services.verdict_words(baseline) if baseline else "",
+            "scatter": _scatter(meter, baseline) if meter else None,
+            "trajectory": trajectory,
+            "trajectory_chart": _trajectory_chart(trajectory.trajectory)
+            if trajectory.trajectory
+            else None,
+            "heatmap": _heatmap(curve_meter),
+            "curve_meter": curve_meter,
+            "drifts": Drift.objects.filter(meter__building=found).select_related("meter")[:50],
+            "actions": found.actions.all()[:20],
+            "editor": services.may_edit(request.user, commune),
+            "meter_form": MeterForm(),
+        },
+    )
+
+
+@require_POST
+@commune_required()
+def add_meter(request: HttpRequest, commune: Commune, building_id: int) -> HttpResponse:
+    _refuse_unless_editor(request, commune)
+    found = services.building_for(request.user, commune, building_id)
+    form = MeterForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Compteur : nature et identifiant sont requis.")
+    else:
+        try:
+            services.add_meter(actor_of(request), found, **form.cleaned_data)
+            messages.success(request, "Compteur ajouté.")
+        except ValidationError as exc:
+            messages.error(request, _message(exc))
+    return redirect("energy:building", insee=commune.insee, building_id=found.pk)
+
+
+@require_POST
+@commune_required()
+def fit(request: HttpRequest, commune: Commune, building_id: int) -> HttpResponse:
+    """Refit the model of each energy meter of the building on its last 12 months."""
+    _refuse_unless_editor(request, commune)
+    found = services.building_for(request.user, commune, building_id)
+    for meter in found.meters.exclude(kind=MeterKind.EAU):
+        try:
+            made = services.fit_baseline(actor_of(request), meter)
+            messages.success(request, f"{meter} : modèle {made.model_kind}, {made.verdict}.")
+        except ValidationError as exc:
+            messages.error(request, f"{meter} : {_message(exc)}")
+    return redirect("energy:building", insee=commune.insee, building_id=found.pk)
+
+
+@require_POST
+@commune_required()
+def simulate(request: HttpRequest, commune: Commune, building_id: int) -> HttpResponse:
+    """The what-if: each measure's savings, kept as the building's actions."""
+    _refuse_unless_editor(request, commune)
+    found = services.building_for(request.user, commune, building_id)
+    try:
+        results, calibration = services.what_if(found)
+    except ValidationError as exc:
+        messages.error(request, _message(exc))
+    else:
+        for result in results:
+            services.save_action(actor_of(request), found, result)
+        messages.success(
+            request,
+            f"Simulation faite : modèle 5R1C calibré sur {calibration.n_days} jours "
+            f"(CV(RMSE) {calibration.cv_rmse:.0%}).",
+        )
+    return redirect(reverse("energy:building", args=[commune.insee, found.pk]) + "#simulation")
+
+
+@require_POST
+@commune_required()
+def forecast(request: HttpRequest, commune: Commune, building_id: int) -> HttpResponse:
+    _refuse_unless_editor(request, commune)
+    found = services.building_for(request.user, commune, building_id)
+    try:
+        made = services.forecast_next_year(actor_of(request), found)
+    except ValidationError as exc:
+        messages.error(request, _message(exc))
+    else:
+        if made is None:
+            messages.error(request, "Prévision impossible : il faut 24 mois complets de mesures.")
+        else:
+            messages.success(
+                request,
+                f"Consommation prévue sur 12 mois : {made['kwh']:,.0f} kWh "
+                f"(intervalle à 95 % : {made['low']:,.0f} à {made['high']:,.0f} kWh, "
+                f"modèle {made['model']}).".replace(",", "\u202f"),
+            )
+    return redirect("energy:building", insee=commune.insee, building_id=found.pk)
+
+
+@require_POST
+@commune_required()
+def acknowledge(request: HttpRequest, commune: Commune, drift_id: int) -> HttpResponse:
+    _refuse_unless_editor(request, commune)
+    drift = (
+        scoping.scoped(Drift.objects.filter(commune=commune), request.user)
+        .filter(pk=drift_id)
+        .select_related("meter")
+        .first()
+    )
+    if drift is None:
+        raise Http404
+    services.acknowledge_drift(actor_of(request), drift)
+    messages.success(request, "Dérive marquée comme vue.")
+    return redirect("energy:building", insee=commune.insee, building_id=drift.meter.building_id)
+
+
+@require_safe
+@commune_required()
+def operat(request: HttpRequest, commune: Commune) -> HttpResponse:
+    form = OperatForm(request.GET)
+    if not form.is_valid():
+        messages.error(request, "Année déclarée invalide (2010 ou après).")
+        return redirect("energy:buildings", insee=commune.insee)
+    year = form.cleaned_data["annee"]
+    try:
+        text = services.export_operat(actor_of(request), commune, year)
+    except ValidationError as exc:
+        messages.error(request, _message(exc))
+        return redirect("energy:buildings", insee=commune.insee)
+    response = HttpResponse(text.encode("utf-8"), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="operat-{commune.insee}-{year}.csv"'
+    return response
+
+
+@commune_required()
+def import_page(request: HttpRequest, commune: Commune) -> HttpResponse:
+    editor = services.may_edit(request.user, commune)
+    meters = list(
+        scoping.scoped(Meter.objects.filter(commune=commune), request.user).select_related(
+            "building"
+        )
+    )
+    form = ImportForm(request.POST or None, request.FILES or None, meters=meters)
+    if request.method == "POST":
+        if not editor:
+            raise Http404
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            meter = next(m for m in meters if m.pk == form.cleaned_data["meter"])
+            try:
+                job = imports.start_import(
+                    actor_of(request),
+                    commune,
+                    form.cleaned_data["kind"],
+                    upload.name or "fichier.csv",
+                    upload.read(),
+                    meter,
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                return redirect(
+                    "energy:import_status", insee=commune.insee, energy_import_id=job.pk
+                )
+    jobs = scoping.scoped(EnergyImport.objects.filter(commune=commune), request.user).defer(
+        "payload"
+    )[:20]
+    return render(
+        request,
+        "energy/import.html",
+        {"commune": commune, "form": form, "editor": editor, "jobs": jobs},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_safe
+@commune_required()
+def import_status(request: HttpRequest, commune: Commune, energy_import_id: int) -> HttpResponse:
+    job = (
+        scoping.scoped(EnergyImport.objects.filter(commune=commune), request.user)
+        .defer("payload")
+        .filter(pk=energy_import_id)
+        .first()
+    )
+    if job is None:
+        raise Http404
+    template = "energy/_import_progress.html" if request.headers.get("HX-Request") else None
+    return render(
+        request, template or "energy/import_status.html", {"commune": commune, "job": job}
+    )
+
+
+SORTS = {
+    "commune": lambda r: (r["commune"].name, r["building"].name),
+    "batiment": lambda r: r["building"].name,
+    "conso": lambda r: -(r["kwh_year"] or 0),
+    "ratio": lambda r: -(r["kwh_m2"] or 0),
+    "derives": lambda r: -r["drifts"],
+}
+
+
+@require_safe
+@operator_required
+def operator(request: HttpRequest) -> HttpResponse:
+    """All buildings of all communes, sortable; a constant number of queries."""
+    rows = services.overview()
+    sort = request.GET.get("tri", "commune")
+    rows.sort(key=SORTS.get(sort, SORTS["commune"]))
+    return render(
+        request,
+        "energy/operator.html",
+        {"rows": rows, "sort": sort, "sorts": list(SORTS), "since": timedelta(days=365)},
+    )
