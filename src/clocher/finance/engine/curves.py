@@ -10,7 +10,7 @@ projection only, never the past.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -58,6 +58,9 @@ class Curve:
     flat: Mapping[Index, Decimal] = field(default_factory=dict)
     shift: Decimal = ZERO
     name: str = "référence"
+    _memo: dict[Index, dict[date, Decimal]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def flat_scenario(
@@ -79,6 +82,22 @@ class Curve:
 
     def value(self, index: Index, when: date) -> Decimal:
         """The index value fixed at `when`; KeyError (French) when nothing is known."""
+        return self.fixings(index)(when)
+
+    def fixings(self, index: Index) -> Callable[[date], Decimal]:
+        """`value` for one index, memoised: a book's loans fix on the same dates again and again."""
+        memo = self._memo.setdefault(index, {})
+        get, compute = memo.get, self._value
+
+        def fixing(when: date) -> Decimal:
+            found = get(when)
+            if found is None:
+                found = memo[when] = compute(index, when)
+            return found
+
+        return fixing
+
+    def _value(self, index: Index, when: date) -> Decimal:
         if when <= self.as_of:
             past = self.history.get(index)
             value = past.value_at(when) if past is not None else None

@@ -23,15 +23,22 @@ rounded to 1e-6; amounts stay exact.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+import numpy as np
+
 from clocher.finance.engine.gissler import classify
-from clocher.finance.engine.loans import ZERO
-from clocher.finance.engine.schedule import Schedule, add_months
+from clocher.finance.engine.loans import ZERO, DeferralKind
+from clocher.finance.engine.schedule import (
+    BALANCE,
+    Schedule,
+    add_months,
+    grid_of,
+    month_length,
+)
 
 RATE_STEP = Decimal("0.000001")
 YEARS_STEP = Decimal("0.01")
@@ -79,8 +86,13 @@ def book_indicators(
     years: Iterable[int],
     gross_savings: Mapping[int, Decimal] | None = None,
 ) -> BookIndicators:
-    """Indicators of the book made of `schedules` for each of `years` (one pass over rows)."""
+    """Indicators of the book made of `schedules` for each of `years`.
+
+    Amounts are summed exactly per loan and year over slices of the schedule's columns; the
+    flows feeding the ratios (actuarial rate, average life) are added by day in float arrays.
+    """
     wanted = sorted(set(years))
+    wanted_set = set(wanted)
     savings = gross_savings or {}
     if not schedules or not wanted:
         return BookIndicators(tuple(_empty(y, savings.get(y)) for y in wanted), ())
@@ -91,77 +103,88 @@ def book_indicators(
     capital = [ZERO] * span
     interest = [ZERO] * span
     rate_weight = [ZERO] * span
-    residual = [0] * span  # Σ encours × days to the end, in cents × days (int: exact, fast)
+    residual = [ZERO] * span  # Σ encours × days from 31/12 to the loan's end
     variable = [ZERO] * span
     structured = [ZERO] * span
     count = [0] * span
-    flows: dict[date, Decimal] = {}
-    caps: dict[date, Decimal] = {}
     ends = [date(first + i, 12, 31).toordinal() for i in range(span)]
+    base = date(first, 1, 1).toordinal()
+    pay_by_day = np.zeros(date(last + 1, 1, 1).toordinal() - base)
+    cap_by_day = np.zeros(len(pay_by_day))
 
+    min_year, max_year = wanted[0], wanted[-1]
     for sched in schedules:
         loan = sched.loan
+        grid = grid_of(loan)
+        groups = grid.years
+        # Nothing before the first wanted year counts but the balance reached by then.
+        g = 0
+        while g < len(groups) and groups[g][0] < min_year:
+            g += 1
+        if g == len(groups):
+            continue  # repaid before the first wanted year
+        a0 = groups[g][1]
+        balance = sched.rows[a0 - 1][BALANCE] if a0 else loan.nominal
+        _, rates, _, caps, pays, bals = zip(*sched.rows[a0:], strict=True)
+        # Flows after 31/12 of the first wanted year, for the ratios (a loan's dates are distinct).
+        f0 = groups[g][2] - a0 if groups[g][0] == min_year else 0
+        days = grid.ordinals[a0 + f0 :] - base
+        pay_by_day[days] += np.fromiter(map(float, pays[f0:]), dtype=float, count=len(days))
+        cap_by_day[days] += np.fromiter(map(float, caps[f0:]), dtype=float, count=len(days))
         is_var = loan.rate.index is not None
         is_struct = classify(loan).structured
-        end_ord = sched.end.toordinal()
-        cursor = loan.start.year - first
-        balance = loan.nominal
-        for due, rate, _, cap, pay, bal in sched.rows:
-            y = due.year - first
-            while cursor < y:  # 31 December of year `cursor` lies before this due date
+        capitalised = loan.deferral.kind is DeferralKind.TOTAL and loan.deferral.periods > 0
+        end_ord = grid.ordinals[-1]
+        cursor = max(loan.start.year, min_year) - first
+        for year, a, b in groups[g:]:
+            a, b, y = a - a0, b - a0, year - first
+            while cursor < y:  # 31 December of year `cursor` lies before this year's rows
                 if balance:
                     outstanding[cursor] += balance
-                    rate_weight[cursor] += balance * rate
-                    residual[cursor] += int(balance * 100) * (end_ord - ends[cursor])
-                    count[cursor] += 1
-                    if is_var:
-                        variable[cursor] += balance
-                    if is_struct:
-                        structured[cursor] += balance
+                    if cursor + first in wanted_set:
+                        rate_weight[cursor] += balance * rates[a]
+                        residual[cursor] += balance * (end_ord - ends[cursor])
+                        count[cursor] += 1
+                        if is_var:
+                            variable[cursor] += balance
+                        if is_struct:
+                            structured[cursor] += balance
                 cursor += 1
-            if cap > 0:
+            if year <= max_year:
+                paid = sum(pays[a:b], ZERO)
+                if capitalised:
+                    cap = sum((c for c in caps[a:b] if c > 0), ZERO)
+                else:
+                    cap = sum(caps[a:b], ZERO)
                 capital[y] += cap
-                interest[y] += pay - cap
-            else:
-                interest[y] += pay
-            flows[due] = flows.get(due, ZERO) + pay
-            if cap:
-                caps[due] = caps.get(due, ZERO) + cap
-            balance = bal
+                interest[y] += paid - cap
+            balance = bals[b - 1]
 
-    flow_dates = sorted(flows)
-    flow_vals = [float(flows[d]) for d in flow_dates]
-    cap_dates = sorted(caps)
-    cap_ords = [d.toordinal() for d in cap_dates]
-    # Suffix sums of capital and capital × ordinal: average life of any year in O(log n).
-    suffix_c = [ZERO] * (len(cap_dates) + 1)
-    suffix_cd = [ZERO] * (len(cap_dates) + 1)
-    for i in range(len(cap_dates) - 1, -1, -1):
-        c = caps[cap_dates[i]]
-        suffix_c[i] = suffix_c[i + 1] + c
-        suffix_cd[i] = suffix_cd[i + 1] + c * cap_ords[i]
+    flow_days = np.nonzero(pay_by_day)[0]
+    flow_vals = pay_by_day[flow_days]
+    flow_times = np.array([_dec31_time(date.fromordinal(int(d) + base)) for d in flow_days])
+    cap_days = np.nonzero(cap_by_day)[0]
+    cap_vals = cap_by_day[cap_days]
 
     figures = []
     for year in wanted:
         i = year - first
         enc = outstanding[i]
-        end_ord = ends[i]
         weighted = actuarial = res_life = avg_life = None
         if enc > 0:
             weighted = (rate_weight[i] / enc).quantize(RATE_STEP, ROUND_HALF_UP)
-            res_life = (Decimal(residual[i]) / (enc * 100) / Decimal("365.25")).quantize(
-                YEARS_STEP, ROUND_HALF_UP
-            )
-            k = bisect_right(flow_dates, date(year, 12, 31))
-            actuarial = _irr(float(enc), flow_dates[k:], flow_vals[k:], date(year, 12, 31))
-            j = bisect_right(cap_ords, end_ord)
-            if suffix_c[j] > 0:
-                days = suffix_cd[j] / suffix_c[j] - end_ord
-                avg_life = (days / Decimal("365.25")).quantize(YEARS_STEP, ROUND_HALF_UP)
+            res_life = _years(residual[i] / enc)
+            after = flow_days > ends[i] - base
+            actuarial = _irr_vector(float(enc), flow_times[after] - year, flow_vals[after])
+            later = cap_days > ends[i] - base
+            weight = cap_vals[later].sum()
+            if weight > 0:
+                mean_day = float((cap_vals[later] * cap_days[later]).sum() / weight)
+                avg_life = _years(Decimal(repr(mean_day + base - ends[i])))
         gs = savings.get(year)
-        capacity = (
-            (enc / gs).quantize(YEARS_STEP, ROUND_HALF_UP) if gs is not None and gs > 0 else None
-        )
+        capacity = None
+        if gs is not None and gs > 0:
+            capacity = (enc / gs).quantize(YEARS_STEP, ROUND_HALF_UP)
         figures.append(
             YearFigures(
                 year=year,
@@ -186,6 +209,42 @@ def book_indicators(
         if not outstanding[i] and i > start:
             break
     return BookIndicators(tuple(figures), tuple(extinction))
+
+
+def _years(days: Decimal) -> Decimal:
+    return (days / Decimal("365.25")).quantize(YEARS_STEP, ROUND_HALF_UP)
+
+
+def _dec31_time(when: date) -> float:
+    """`year_fraction(31/12 of year 0, when)` plus that year: t for 31/12 Y is this − Y.
+
+    From a 31 December, whole months end on months' last days: a month-end date is whole
+    months away, any other date is the previous month-end plus its day of the month.
+    """
+    months = when.year * 12 + when.month - 12
+    if when.day == month_length(when.year, when.month):
+        return months / 12
+    return (months - 1) / 12 + when.day / 365
+
+
+def _irr_vector(present: float, times: np.ndarray, values: np.ndarray) -> Decimal | None:
+    """`_irr` on arrays (the book's flows, summed by day)."""
+    if not len(times) or present <= 0:
+        return None
+    log_rate = math.log1p(0.03)
+    for _ in range(60):
+        pv = values * np.exp(-times * log_rate)
+        f = float(pv.sum()) - present
+        df = -float((times * pv).sum())
+        if df == 0:
+            return None
+        step = f / df
+        log_rate -= step
+        if abs(step) < 1e-12:
+            return Decimal(repr(math.expm1(log_rate))).quantize(RATE_STEP, ROUND_HALF_UP)
+        if not -5 < log_rate < 5:
+            return None
+    return None
 
 
 def _share(part: Decimal, whole: Decimal) -> Decimal:

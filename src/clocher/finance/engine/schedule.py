@@ -21,12 +21,15 @@ column positions are the constants DUE … BALANCE below.
 
 from __future__ import annotations
 
-import calendar
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import lru_cache
+from itertools import islice
 from typing import Final
+
+import numpy as np
 
 from clocher.finance.engine.curves import Curve
 from clocher.finance.engine.loans import CENT, ZERO, DayCount, DeferralKind, Loan, Profile
@@ -91,12 +94,29 @@ class Schedule:
         return tuple(r for r in self.rows if r[DUE] > when)
 
 
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def month_length(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _MONTH_DAYS[month]
+
+
 def add_months(start: date, months: int) -> date:
     """`start` + `months`, the day clamped to the last day of the target month."""
     total = start.month - 1 + months
     year, month = start.year + total // 12, total % 12 + 1
-    last = calendar.monthrange(year, month)[1]
-    return date(year, month, min(start.day, last))
+    day = start.day
+    if day > 28:
+        day = min(day, month_length(year, month))
+    return date(year, month, day)
+
+
+def _day_30(d: date) -> int:
+    if d.day == 31 or (d.month == 2 and d.day == month_length(d.year, 2)):
+        return 30
+    return d.day
 
 
 def days_30e_360(d1: date, d2: date) -> int:
@@ -105,35 +125,79 @@ def days_30e_360(d1: date, d2: date) -> int:
     So every full month counts 30 days, end-of-month schedules and February included: the
     interest of a regular monthly period is exactly the annual rate / 12, as banks print.
     """
-    day1 = 30 if d1.day == 31 or (d1.month == 2 and d1.day == _month_end(d1)) else d1.day
-    day2 = 30 if d2.day == 31 or (d2.month == 2 and d2.day == _month_end(d2)) else d2.day
-    return (d2.year - d1.year) * 360 + (d2.month - d1.month) * 30 + day2 - day1
+    return (d2.year - d1.year) * 360 + (d2.month - d1.month) * 30 + _day_30(d2) - _day_30(d1)
 
 
-def _month_end(d: date) -> int:
-    return calendar.monthrange(d.year, d.month)[1]
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """The dates of a loan's periods, shared by every loan with the same terms (cached).
+
+    `starts[k]`/`dues[k]`: period k runs from the one to the other; `days[k]` its days
+    under the day count; `ordinals` the due dates' ordinals (numpy, for the indicators);
+    `years`: (year, first row, row after the last) of each calendar year with a payment.
+    """
+
+    starts: tuple[date, ...]
+    dues: tuple[date, ...]
+    days: tuple[int, ...]
+    ordinals: np.ndarray
+    years: tuple[tuple[int, int, int], ...]
 
 
 @lru_cache(maxsize=8192)
-def period_grid(
-    start: date, months: int, periods: int, day_count: DayCount
-) -> tuple[tuple[date, date, int], ...]:
-    """(period start, due date, days) of each period; cached, loans share grids."""
-    out = []
-    prev = start
+def period_grid(start: date, months: int, periods: int, day_count: DayCount) -> Grid:
+    """The `Grid` of `periods` periods of `months` months from `start`."""
+    dues: list[date] = []
+    days: list[int] = []
+    ordinals: list[int] = []
+    years: list[tuple[int, int, int]] = []
+    prev, prev_ord = start, start.toordinal()
+    year, month, day = start.year, start.month, start.day
+    short_day = day <= 28  # no clamping to the month's end, the common case
+    regular = day_count is DayCount.THIRTY_360 and day < 28  # every period: months × 30 days
     thirty = day_count is DayCount.THIRTY_360
-    for k in range(1, periods + 1):
-        due = add_months(start, k * months)
-        days = days_30e_360(prev, due) if thirty else (due - prev).days
-        out.append((prev, due, days))
-        prev = due
-    return tuple(out)
+    regular_days = months * 30
+    first_of_year = 0
+    for k in range(periods):
+        month += months
+        if month > 12:
+            month -= 12
+            year += 1
+            if k > first_of_year:
+                years.append((year - 1, first_of_year, k))
+            first_of_year = k
+        due = date(year, month, day if short_day else min(day, month_length(year, month)))
+        ordinal = due.toordinal()
+        if regular:
+            days.append(regular_days)
+        elif thirty:
+            days.append(days_30e_360(prev, due))
+        else:
+            days.append(ordinal - prev_ord)
+        dues.append(due)
+        ordinals.append(ordinal)
+        prev, prev_ord = due, ordinal
+    years.append((year, first_of_year, periods))
+    return Grid(
+        starts=(start, *dues[:-1]),
+        dues=tuple(dues),
+        days=tuple(days),
+        ordinals=np.array(ordinals, dtype=np.int64),
+        years=tuple(years),
+    )
+
+
+def grid_of(loan: Loan) -> Grid:
+    return period_grid(loan.start, loan.periodicity.months, loan.periods, loan.day_count)
 
 
 def coupon_rates(loan: Loan, curve: Curve | None) -> list[Decimal]:
-    """The coupon rate of each period: fixed, or index fixed at the period start + margin."""
+    """The coupon rate of each period: fixed, or index fixed at the period start + margin.
+
+    Equal consecutive rates are the same object, so that the engine notices a change by
+    identity first.
+    """
     rate = loan.rate
-    grid = period_grid(loan.start, loan.periodicity.months, loan.periods, loan.day_count)
     if rate.index is None:
         return [rate.value] * loan.periods
     if curve is None:
@@ -141,9 +205,16 @@ def coupon_rates(loan: Loan, curve: Curve | None) -> list[Decimal]:
             f"emprunt {loan.reference} : taux variable ({rate.index.value}) "
             "sans courbe de taux pour le projeter"
         )
-    index, margin, bound = rate.index, rate.value, rate.bound
-    value = curve.value
-    return [bound(value(index, p[0]) + margin) for p in grid]
+    margin, bound, fixing = rate.value, rate.bound, curve.fixings(rate.index)
+    out: list[Decimal] = []
+    previous: Decimal | None = None
+    for start in grid_of(loan).starts:
+        fixed: Decimal = bound(fixing(start) + margin)
+        if previous is not None and fixed == previous:
+            fixed = previous
+        out.append(fixed)
+        previous = fixed
+    return out
 
 
 def annuity(balance: Decimal, period_rate: Decimal, periods: int) -> Decimal:
@@ -167,58 +238,111 @@ def build_schedule(loan: Loan, curve: Curve | None = None) -> Schedule:
     """The full schedule of `loan`; a variable loan needs a `curve` (ValueError otherwise)."""
     with localcontext(DECIMAL_CONTEXT):
         rows = _rows(loan, coupon_rates(loan, curve))
-    return Schedule(
-        loan, rows, curve.name if curve is not None and loan.rate.index is not None else None
-    )
+    name = curve.name if curve is not None and loan.rate.index is not None else None
+    return Schedule(loan, rows, name)
 
 
 def _rows(loan: Loan, rates: list[Decimal]) -> tuple[Row, ...]:
-    grid = period_grid(loan.start, loan.periodicity.months, loan.periods, loan.day_count)
+    """The rows; the hot loop of the engine, kept flat (see the module's docstring)."""
+    grid = grid_of(loan)
     basis = _BASIS[loan.day_count]
-    per_year = loan.periodicity.value
-    profile = loan.profile
-    deferred = loan.deferral.periods
-    capitalise = loan.deferral.kind is DeferralKind.TOTAL
-    amortising = loan.periods - deferred
-    growth_factor = _ONE + loan.growth
-    table = loan.capital_table
     cent, half_up = CENT, ROUND_HALF_UP
-
+    deferred = loan.deferral.periods
+    last = loan.periods - 1
     balance = loan.nominal
     rows: list[Row] = []
     append = rows.append
-    factor_cache: dict[tuple[Decimal, int], Decimal] = {}
-    payment_rate: Decimal | None = None  # rate the current payment was computed at
-    payment = ZERO
-    raw_payment = ZERO  # unrounded progressive payment, grown each period
-    constant_capital = ZERO
-    last = loan.periods - 1
+    periods = zip(grid.dues, grid.days, rates, strict=True)
 
-    for k, (_, due, days) in enumerate(grid):
-        rate = rates[k]
-        key = (rate, days)
-        factor = factor_cache.get(key)
-        if factor is None:
-            factor = factor_cache[key] = rate * days / basis
-        interest = (balance * factor).quantize(cent, half_up)
-        if k < deferred:
-            if capitalise:
-                balance += interest
-                append((due, rate, interest, -interest, ZERO, balance))
-            else:
-                append((due, rate, interest, ZERO, interest, balance))
-            continue
-        j = k - deferred  # amortising period number, from 0
-        if k == last:
-            capital = balance
-        elif profile is Profile.ANNUITY:
-            if rate != payment_rate:
-                payment = annuity(balance, rate / per_year, amortising - j).quantize(cent, half_up)
+    # Interest of a period: rate × days / basis, computed once per (rate, days).
+    factors: dict[int, Decimal] = {}
+    factor_rate: Decimal | None = None
+    cur_days = -1
+    factor = ZERO
+
+    def interest_factor(rate: Decimal, days: int) -> Decimal:
+        nonlocal factors, factor_rate, cur_days, factor
+        if rate is not factor_rate:
+            if rate != factor_rate:
+                factors = {}
+            factor_rate = rate
+            cur_days = -1
+        if days != cur_days:
+            cur_days = days
+            found = factors.get(days)
+            if found is None:
+                found = factors[days] = rate * days / basis
+            factor = found
+        return factor
+
+    capitalise = loan.deferral.kind is DeferralKind.TOTAL
+    for _, (due, days, rate) in zip(range(deferred), periods, strict=False):
+        interest = (balance * interest_factor(rate, days)).quantize(cent, half_up)
+        if capitalise:
+            balance += interest
+            append((due, rate, interest, -interest, ZERO, balance))
+        else:
+            append((due, rate, interest, ZERO, interest, balance))
+
+    if loan.profile is Profile.ANNUITY:
+        per_year, left = loan.periodicity.value, last - deferred + 1
+        payment_rate: Decimal | None = None
+        payment = ZERO
+        for due, days, rate in islice(periods, left - 1):
+            if rate is not factor_rate or days != cur_days:  # inlined interest_factor
+                if rate is not factor_rate:
+                    if rate != factor_rate:
+                        factors = {}
+                    factor_rate = rate
+                cur_days = days
+                found = factors.get(days)
+                if found is None:
+                    found = factors[days] = rate * days / basis
+                factor = found
+            interest = (balance * factor).quantize(cent, half_up)
+            if rate is not payment_rate:
+                if rate != payment_rate:
+                    payment = annuity(balance, rate / per_year, left).quantize(cent, half_up)
                 payment_rate = rate
+            left -= 1
             capital = payment - interest
+            if 0 <= capital <= balance:
+                balance -= capital
+                append((due, rate, interest, capital, payment, balance))
+            else:  # the rate jumped so high that the payment no longer covers the interest
+                capital = ZERO if capital < 0 else balance
+                balance -= capital
+                append((due, rate, interest, capital, capital + interest, balance))
+        for due, days, rate in periods:  # the last one repays what is left
+            interest = (balance * interest_factor(rate, days)).quantize(cent, half_up)
+            append((due, rate, interest, balance, balance + interest, balance - balance))
+        return tuple(rows)
+
+    _other_profiles(loan, periods, interest_factor, balance, append)
+    return tuple(rows)
+
+
+def _other_profiles(
+    loan: Loan,
+    periods: Iterator[tuple[date, int, Decimal]],
+    interest_factor: Callable[[Decimal, int], Decimal],
+    balance: Decimal,
+    append: Callable[[Row], None],
+) -> None:
+    """Constant capital, in fine, progressive and custom tables (rows after the deferral)."""
+    cent, half_up = CENT, ROUND_HALF_UP
+    profile = loan.profile
+    amortising = loan.amortising_periods
+    growth_factor = _ONE + loan.growth
+    per_year = loan.periodicity.value
+    payment_rate: Decimal | None = None
+    raw_payment = ZERO  # unrounded progressive payment, grown each period
+    constant_capital = (balance / amortising).quantize(cent, half_up)
+    for j, (due, days, rate) in enumerate(periods):
+        interest = (balance * interest_factor(rate, days)).quantize(cent, half_up)
+        if j == amortising - 1:
+            capital = balance
         elif profile is Profile.CONSTANT_CAPITAL:
-            if j == 0:
-                constant_capital = (balance / amortising).quantize(cent, half_up)
             capital = constant_capital
         elif profile is Profile.IN_FINE:
             capital = ZERO
@@ -230,11 +354,10 @@ def _rows(loan: Loan, rates: list[Decimal]) -> tuple[Row, ...]:
                 raw_payment *= growth_factor
             capital = raw_payment.quantize(cent, half_up) - interest
         else:  # CUSTOM
-            capital = table[j]
+            capital = loan.capital_table[j]
         if capital > balance:
             capital = balance
         elif capital < 0:
             capital = ZERO
         balance -= capital
         append((due, rate, interest, capital, capital + interest, balance))
-    return tuple(rows)
