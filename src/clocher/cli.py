@@ -44,6 +44,7 @@ class ClocherGroup(FrenchGroup):
         from clocher.archive.cli import register as register_archive
         from clocher.core.cli import register as register_core
         from clocher.energy.cli import register as register_energy
+        from clocher.finance.cli import register as register_finance
         from clocher.forecast.cli import register as register_forecast
         from clocher.mail.cli import register as register_mail
         from clocher.onboarding.cli import register as register_onboarding
@@ -61,6 +62,7 @@ class ClocherGroup(FrenchGroup):
             register_archive,
             register_energy,
             register_forecast,
+            register_finance,
         ):
             register(self)
         speak_french(self)

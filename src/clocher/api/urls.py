@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
 from clocher.api import views
+from clocher.finance import api as finance
 from clocher.forecast import api as forecast
 
 app_name = "api"
@@ -35,5 +36,23 @@ urlpatterns = [
         "communes/<str:insee>/forecast/forecasts/<int:forecast_id>/",
         forecast.ForecastDetailView.as_view(),
         name="forecast",
+    ),
+    path(
+        "communes/<str:insee>/finance/loans/", finance.LoanListView.as_view(), name="finance_loans"
+    ),
+    path(
+        "communes/<str:insee>/finance/loans/<int:loan_id>/",
+        finance.LoanDetailView.as_view(),
+        name="finance_loan",
+    ),
+    path(
+        "communes/<str:insee>/finance/loans/<int:loan_id>/schedule/",
+        finance.LoanScheduleView.as_view(),
+        name="finance_schedule",
+    ),
+    path(
+        "communes/<str:insee>/finance/indicators/",
+        finance.IndicatorsView.as_view(),
+        name="finance_indicators",
     ),
 ]
