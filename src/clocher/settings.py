@@ -361,6 +361,8 @@ SPECTACULAR_SETTINGS = {
         "CommuneStatusEnum": "clocher.core.models.CommuneStatus",
         "CommuneRoleEnum": ["commune_admin", "agent", "elected"],
         "NewCommuneStatusEnum": ["applied", "active"],
+        "ForecastSeriesSourceEnum": "clocher.forecast.models.SeriesSource",
+        "ForecastFrequencyEnum": "clocher.forecast.models.Frequency",
     },
 }
 

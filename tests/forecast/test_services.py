@@ -218,3 +218,18 @@ def test_cli_imports_and_lists_series(commune_a, tmp_path):
     refused = runner.invoke(main, ["forecast", "import", commune_a.insee, str(path)])
     assert refused.exit_code == 1 and "Un seul point" in refused.output
     assert Series.objects.get().points == 30
+
+
+@pytest.mark.django_db
+def test_an_engine_crash_ends_the_run_as_failed_not_running_for_ever(commune_a, monkeypatch):
+    series = services.import_series(
+        ACTOR, commune_a, upload("eau.csv", csv_of(monthly_points(24)))
+    ).series
+
+    def crash(*args, **kwargs):
+        raise FloatingPointError("overflow")
+
+    monkeypatch.setattr(services.engine, "run_forecast", crash)
+    forecast = services.request_run(ACTOR, series, 6)
+    assert forecast.status == ForecastStatus.FAILED
+    assert forecast.error == "Erreur du moteur de prévision (FloatingPointError)."

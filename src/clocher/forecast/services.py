@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +31,8 @@ from clocher.core.models import Commune, Role
 from clocher.forecast import engine
 from clocher.forecast.engine.series import MAX_BYTES
 from clocher.forecast.models import Forecast, ForecastStatus, Series, SeriesSource
+
+logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = MAX_BYTES  # the engine's own cap, checked before reading the file
 MAX_HORIZON = 120
@@ -273,17 +276,11 @@ def series_from_points(
 # --------------------------------------------------------------------------- forecasts
 
 
-def _check_horizon(horizon: int) -> None:
+def _new_forecast(actor: Actor, series: Series, horizon: int) -> Forecast:
+    """A queued forecast of `series` at its current data version."""
     if not 1 <= horizon <= MAX_HORIZON:
         raise ValidationError(f"Horizon : entre 1 et {MAX_HORIZON} périodes.")
-
-
-def request_run(actor: Actor, series: Series, horizon: int) -> Forecast:
-    """Queue a forecast (the task runs it; the page follows its progress)."""
-    from clocher.forecast import tasks
-
-    _check_horizon(horizon)
-    forecast = Forecast.objects.create(
+    return Forecast.objects.create(
         commune=series.commune,
         series=series,
         data_version=series.data_version,
@@ -291,6 +288,13 @@ def request_run(actor: Actor, series: Series, horizon: int) -> Forecast:
         created_by=actor.user,
         created_by_label=actor.display,
     )
+
+
+def request_run(actor: Actor, series: Series, horizon: int) -> Forecast:
+    """Queue a forecast (the task runs it; the page follows its progress)."""
+    from clocher.forecast import tasks
+
+    forecast = _new_forecast(actor, series, horizon)
     tasks.run_forecast.enqueue(forecast.pk, actor.display, actor.ip)
     forecast.refresh_from_db()
     return forecast
@@ -298,16 +302,7 @@ def request_run(actor: Actor, series: Series, horizon: int) -> Forecast:
 
 def run(actor: Actor, series: Series, horizon: int) -> Forecast:
     """Forecast `series` now, in this process, and store the result (or the refusal)."""
-    _check_horizon(horizon)
-    forecast = Forecast.objects.create(
-        commune=series.commune,
-        series=series,
-        data_version=series.data_version,
-        horizon=horizon,
-        created_by=actor.user,
-        created_by_label=actor.display,
-    )
-    return execute(actor, forecast)
+    return execute(actor, _new_forecast(actor, series, horizon))
 
 
 def execute(actor: Actor, forecast: Forecast) -> Forecast:
@@ -321,9 +316,15 @@ def execute(actor: Actor, forecast: Forecast) -> Forecast:
     series = Series.objects.get(pk=forecast.series_id)
     try:
         result = engine.run_forecast(engine_series(series), forecast.horizon, LEVELS)
-    except engine.SeriesError as exc:
+    except Exception as exc:
+        # Never left « en cours » for ever (the page would poll it): a refusal keeps the
+        # engine's French message, anything else says the engine failed and is logged.
+        if isinstance(exc, engine.SeriesError):
+            forecast.error = str(exc)
+        else:
+            logger.exception("forecast %s failed", forecast.pk)
+            forecast.error = f"Erreur du moteur de prévision ({type(exc).__name__})."
         forecast.status = ForecastStatus.FAILED
-        forecast.error = str(exc)
         forecast.finished_at = timezone.now()
         forecast.save(update_fields=["status", "error", "finished_at"])
         return forecast

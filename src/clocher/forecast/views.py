@@ -21,6 +21,7 @@ from clocher.core.access import commune_required, operator_required
 from clocher.core.models import Commune
 from clocher.core.request import actor_of
 from clocher.forecast import services
+from clocher.forecast.engine.series import SEASON_LENGTH
 from clocher.forecast.forms import RunForm, UploadForm
 from clocher.forecast.models import Forecast, ForecastStatus, Series
 
@@ -70,7 +71,7 @@ def _fan(series: Series, forecast: Forecast, past: list[Forecast]) -> charts.Fan
     """History (the last seasons), the forecast with its 80/95 % bands, and earlier
     forecasts over the periods whose actual value is now known."""
     known = services.history(series)
-    season = {"D": 7, "W": 52, "MS": 12, "QS": 4, "YS": 1}[series.frequency]
+    season = SEASON_LENGTH[series.frequency]
     start = date.fromisoformat(forecast.prediction["dates"][0])
     before = [p for p in known if p[0] < start]
     shown = before[-max(4 * season, 24) :]
