@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from clocher.energy.engine.baseline import fit_daily, g14
+from clocher.energy.engine._timeutil import paris_offset_utc
+from clocher.energy.engine.baseline import fit_daily, fit_hourly, g14
 from clocher.energy.engine.errors import EnergyInputError
 from clocher.energy.engine.loadcurve import parse_load_curve
 from clocher.energy.engine.tertiaire import YearConsumption, climate_adjusted, trajectory
-from clocher.energy.engine.thermal import Building5R1C, simulate
+from clocher.energy.engine.thermal import Building5R1C, calibrate, simulate
 from clocher.energy.engine.weather import (
     dju_costic,
     dju_meteo_france,
@@ -120,3 +122,75 @@ def test_5r1c_more_insulation_means_less_heating() -> None:
     poor = simulate(b, t, sol).sum()
     better = simulate(Building5R1C(500, 200, 75, 100, 150), t, sol).sum()
     assert 0 < better < poor
+
+
+def _hourly_year(year: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(UTC hour starts, hourly °C, solar W) of the fixture's Dijon station for a year:
+    a sine between TN (at 3 h) and TX (at 15 h), a clear-sky solar proxy by season."""
+    w = parse_meteo_france_daily(FIXTURE).stations["21999001"]
+    sel = (w.days >= np.datetime64(f"{year}-01-01")) & (w.days < np.datetime64(f"{year + 1}-01-01"))
+    tn, tx = w.tn[sel], w.tx[sel]
+    hours = np.arange(24)
+    shape = np.cos((hours - 15) / 24 * 2 * np.pi) * 0.5 + 0.5
+    t = (tn[:, None] + (tx - tn)[:, None] * shape[None, :]).ravel()
+    season = 0.6 + 0.4 * np.sin((np.arange(tn.size) - 80) / 365 * 2 * np.pi)
+    sun = np.clip(np.sin((hours - 6) / 12 * np.pi), 0, None)
+    solar = (3000.0 * season[:, None] * sun[None, :]).ravel()
+    start = w.days[sel][0].astype("datetime64[s]").astype(np.int64) + 3600 * np.arange(t.size)
+    return start, t, solar
+
+
+def test_hourly_model_recovers_occupancy_and_temperature_slopes() -> None:
+    start, t, _ = _hourly_year(2022)
+    local = start + paris_offset_utc(start)
+    weekday = ((local // 86400) + 3) % 7 < 5  # 1970-01-01 was a Thursday
+    hour = (local % 86400) // 3600
+    occupied = weekday & (hour >= 8) & (hour < 18)
+    # truth: 5 kWh/h closed, 20 open; heating below 12.8 °C: 1.5 kWh/h/°C open, 0.5 closed
+    slope = np.where(occupied, 1.5, 0.5)
+    rng = np.random.default_rng(11)  # fixed seed: the same draw every run
+    kwh = (
+        np.where(occupied, 20.0, 5.0)
+        + slope * np.maximum(0.0, 12.8 - t)
+        + rng.normal(0, 1.0, t.size)
+    )
+    m = fit_hourly(start, t, kwh)
+    tow = np.arange(168)
+    truth_occ = (tow // 24 < 5) & (tow % 24 >= 8) & (tow % 24 < 18)
+    assert (m.occupied == truth_occ).all()
+    # segments (°C): [< −1.1, −1.1–7.2, 7.2–12.8, 12.8–18.3, …]: slope −s below 12.8, 0 above
+    assert m.temp_coef_occ[1:3] == pytest.approx([-1.5, -1.5], abs=0.1)
+    assert m.temp_coef_unocc[1:3] == pytest.approx([-0.5, -0.5], abs=0.1)
+    assert m.temp_coef_occ[3] == pytest.approx(0.0, abs=0.1)
+    assert m.temp_coef_unocc[3] == pytest.approx(0.0, abs=0.1)
+    # predictions on a Tuesday 10 h and a Sunday 3 h (local), at 0 °C and 20 °C
+    tue10 = int(np.flatnonzero((((local // 86400) + 3) % 7 == 1) & (hour == 10))[5])
+    sun3 = int(np.flatnonzero((((local // 86400) + 3) % 7 == 6) & (hour == 3))[5])
+    for i, base, s in ((tue10, 20.0, 1.5), (sun3, 5.0, 0.5)):
+        got = m.predict(np.array([start[i], start[i]]), np.array([0.0, 20.0]))
+        assert got == pytest.approx([base + s * 12.8, base], abs=1.0)
+    assert m.metrics.fit and m.metrics.cvrmse < 0.15
+
+
+def test_5r1c_calibration_recovers_a_known_envelope_and_base_load() -> None:
+    _, t, solar = _hourly_year(2022)
+    prior = Building5R1C(floor_area=800, h_tr_op=1150, h_tr_roof=480, h_tr_w=340, h_ve=440)
+    true_scale, base = 1.6, 40.0
+    true = replace(
+        prior,
+        h_tr_op=prior.h_tr_op * true_scale,
+        h_tr_roof=prior.h_tr_roof * true_scale,
+        h_tr_w=prior.h_tr_w * true_scale,
+    )
+    heat = simulate(true, t, solar).reshape(-1, 24).sum(axis=1) / 1000.0 / true.efficiency
+    rng = np.random.default_rng(5)  # fixed seed; noise 5 % of the mean daily use
+    obs = base + heat + rng.normal(0, 0.05 * (base + heat.mean()), heat.size)
+    obs[rng.choice(obs.size, 20, replace=False)] = np.nan  # missing days are left out
+    cal = calibrate(prior, t, solar, obs)
+    # stated tolerance: the envelope within 3 %, the base load within 10 %
+    assert cal.envelope_scale == pytest.approx(true_scale, rel=0.03)
+    assert cal.building.h_tr_op == pytest.approx(true.h_tr_op, rel=0.03)
+    assert cal.building.h_ve == prior.h_ve  # not identifiable from daily energy: kept
+    assert cal.base_kwh_day == pytest.approx(base, rel=0.10)
+    assert abs(cal.envelope_scale - true_scale) < 4 * cal.envelope_scale_se + 0.01
+    assert cal.n_days == 345 and cal.cv_rmse == pytest.approx(0.05, abs=0.01)
