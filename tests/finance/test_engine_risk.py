@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy_financial as npf
@@ -10,6 +10,9 @@ import pytest
 
 from clocher.finance.engine import (
     Curve,
+    DayCount,
+    Deferral,
+    DeferralKind,
     EarlyRepayment,
     IndemnityKind,
     Index,
@@ -23,7 +26,12 @@ from clocher.finance.engine import (
     build_schedule,
 )
 from clocher.finance.engine.gissler import at_least, classify
-from clocher.finance.engine.indicators import actuarial_rate, book_indicators
+from clocher.finance.engine.indicators import (
+    _dec31_time,
+    actuarial_rate,
+    book_indicators,
+    year_fraction,
+)
 from clocher.finance.engine.loans import UnderlyingKind
 from clocher.finance.engine.scenarios import (
     early_repayment_indemnity,
@@ -209,3 +217,50 @@ def test_in_fine_and_profile_kinds_in_the_book():
     assert book.year(2025).outstanding == D("300000.00")
     assert book.year(2025).capital == 0 and book.year(2025).interest == D("9000.00")
     assert book.year(2025).average_life == book.year(2025).residual_life
+
+
+def test_year_fraction_fast_path_agrees_with_the_general_one():
+    day = date(2023, 1, 1)
+    while day < date(2029, 3, 1):
+        for year in (2022, 2023, 2024):
+            if day > date(year, 12, 31):
+                expected = year_fraction(date(year, 12, 31), day)
+                assert abs(_dec31_time(day) - year - expected) < 1e-12, day
+        day += timedelta(days=1)
+
+
+def test_book_sums_match_the_rows_for_every_kind_of_loan():
+    loans = [
+        fixed("A"),
+        variable("B"),
+        Loan(
+            "C",
+            D("250000.00"),
+            date(2024, 11, 30),
+            120,
+            Rate(D("0.041")),
+            Periodicity.MONTHLY,
+            day_count=DayCount.ACT_365,
+            deferral=Deferral(6, DeferralKind.TOTAL),
+        ),
+        Loan(
+            "D",
+            D("90000.00"),
+            date(2027, 3, 1),
+            8,
+            Rate(D("0.02")),
+            Periodicity.HALF_YEARLY,
+            profile=Profile.CONSTANT_CAPITAL,
+        ),
+        Loan("E", D("40000.00"), date(2010, 1, 1), 10, Rate(D("0.05")), Periodicity.YEARLY),
+    ]
+    schedules = [build_schedule(ln, CURVE) for ln in loans]
+    years = range(2023, 2032)
+    book = book_indicators(schedules, years)
+    for year in years:
+        y = book.year(year)
+        rows = [r for s in schedules for r in s.rows if r[0].year == year]
+        assert y.outstanding == sum((s.outstanding_at(date(year, 12, 31)) for s in schedules), D(0))
+        assert y.capital + y.interest == sum((r[4] for r in rows), D(0))
+        assert y.capital == sum((r[3] for r in rows if r[3] > 0), D(0))
+        assert y.loans == sum(1 for s in schedules if s.outstanding_at(date(year, 12, 31)))

@@ -34,6 +34,8 @@ from clocher.finance.engine.gissler import classify
 from clocher.finance.engine.loans import ZERO, DeferralKind
 from clocher.finance.engine.schedule import (
     BALANCE,
+    DUE,
+    PAYMENT,
     Schedule,
     add_months,
     grid_of,
@@ -228,10 +230,10 @@ def _dec31_time(when: date) -> float:
 
 
 def _irr_vector(present: float, times: np.ndarray, values: np.ndarray) -> Decimal | None:
-    """`_irr` on arrays (the book's flows, summed by day)."""
+    """Rate t with Σ values / (1+t)^times = present (Newton from 3 %); None if it diverges."""
     if not len(times) or present <= 0:
         return None
-    log_rate = math.log1p(0.03)
+    log_rate = math.log1p(0.03)  # iterate on ln(1+t): stays defined for any t > −1
     for _ in range(60):
         pv = values * np.exp(-times * log_rate)
         f = float(pv.sum()) - present
@@ -270,34 +272,9 @@ def year_fraction(origin: date, when: date) -> float:
     return months / 12 + (when - add_months(origin, months)).days / 365
 
 
-def _irr(
-    present: float, dates: Sequence[date], values: Sequence[float], origin: date
-) -> Decimal | None:
-    """Rate t with Σ v / (1+t)^years = present (Newton from 3 %); None if it diverges."""
-    if not dates or present <= 0:
-        return None
-    times = [year_fraction(origin, d) for d in dates]
-    log_rate = math.log1p(0.03)  # iterate on ln(1+t): stays defined for any t > −1
-    for _ in range(60):
-        f = -present
-        df = 0.0
-        for t, v in zip(times, values, strict=True):
-            pv = v * math.exp(-t * log_rate)
-            f += pv
-            df -= t * pv
-        if df == 0:
-            return None
-        step = f / df
-        log_rate -= step
-        if abs(step) < 1e-12:
-            return Decimal(repr(math.expm1(log_rate))).quantize(RATE_STEP, ROUND_HALF_UP)
-        if not -5 < log_rate < 5:
-            return None
-    return None
-
-
 def actuarial_rate(schedule: Schedule, on: date) -> Decimal | None:
     """The internal rate of return of one loan's payments after `on` against its balance."""
-    enc = schedule.outstanding_at(on)
     rows = schedule.rows_after(on)
-    return _irr(float(enc), [r[0] for r in rows], [float(r[4]) for r in rows], on)
+    times = np.array([year_fraction(on, r[DUE]) for r in rows])
+    values = np.array([float(r[PAYMENT]) for r in rows])
+    return _irr_vector(float(schedule.outstanding_at(on)), times, values)
