@@ -73,6 +73,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         **build_shield_objects(commune_a),
         **build_archive_objects(commune_a, admin_a),
         **build_forecast_objects(commune_a),
+        **build_finance_objects(commune_a),
         "_a_markers": [
             "boitier-secret-a",
             agent_a.email,
@@ -82,6 +83,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
             "mairie-victime.fr",
             "délibération-secrète-A",
             "cantine-secrète-A",
+            "emprunt-secret-A",
         ],
     }
 
@@ -172,3 +174,15 @@ def build_forecast_objects(commune_a) -> dict[str, Any]:
         created_by_label="matrice",
     )  # fmt: skip
     return {"series_id": series.pk, "forecast_id": made.pk}
+
+
+def build_finance_objects(commune_a) -> dict[str, Any]:
+    """A's loan book: one loan whose contract number must never show to anyone else."""
+    from clocher.finance import services as finance
+
+    csv_book = (
+        "reference;preteur;nominal;date_debut;nombre_echeances;periodicite;taux\n"
+        "emprunt-secret-A;Banque de A;100000;01/01/2020;20;annuelle;3\n"
+    )
+    finance.import_loans(ACTOR, commune_a, csv_book.encode(), "dette-A.csv")
+    return {"loan_id": finance.loans_of(commune_a).get().pk}

@@ -17,7 +17,7 @@ class ImportForm(forms.Form):
 class SavingsForm(forms.Form):
     year = forms.IntegerField(label="Année", min_value=1990, max_value=2100, required=False)
     amount = forms.DecimalField(
-        label="Épargne brute (€)", max_digits=18, decimal_places=2, required=False
+        label="Épargne brute (€)", max_digits=18, decimal_places=2, required=False, localize=True
     )
     file = forms.FileField(
         label="ou fichier des comptes (CSV)",
@@ -37,15 +37,18 @@ class RefinanceForm(forms.Form):
     on = forms.DateField(
         label="Date du remboursement anticipé", input_formats=["%Y-%m-%d", "%d/%m/%Y"]
     )
-    new_rate = forms.DecimalField(label="Nouveau taux fixe (%)", max_digits=7, decimal_places=4)
+    new_rate = forms.DecimalField(
+        label="Nouveau taux fixe (%)", max_digits=7, decimal_places=4, localize=True
+    )
     market_rate = forms.DecimalField(
         label="Taux de marché pour l'indemnité actuarielle (%)",
         max_digits=7,
         decimal_places=4,
         required=False,
+        localize=True,
     )
     fees = forms.DecimalField(
-        label="Frais de dossier (€)", max_digits=18, decimal_places=2, required=False
+        label="Frais de dossier (€)", max_digits=18, decimal_places=2, required=False, localize=True
     )
 
 
