@@ -13,6 +13,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from clocher.core import services as core_services
+from clocher.core.models import CommuneStatus
 from clocher.vault import services, sharing
 from clocher.vault.models import CommuneUsage, ShareLink, Space
 from tests.conftest import logged_in
@@ -178,6 +180,20 @@ def test_read_only_share_link_with_password_and_expiry(agent_a, commune_a, root_
     client.post(_url("share_revoke", commune_a, share_id=link.pk))
     link.refresh_from_db()
     assert link.revoked_at is not None
+
+
+def test_share_links_close_while_the_commune_is_suspended_and_reopen_after(commune_a, root_a):
+    doc = services.write_bytes(ACTOR, root_a, "délibération.txt", b"publique")
+    token = sharing.create_share(ACTOR, doc).token
+    url = reverse("vault:public_share", kwargs={"token": token})
+    download = reverse("vault:public_download", kwargs={"token": token, "node_id": doc.pk})
+    visitor = Client()
+    assert visitor.get(url).status_code == 200
+    core_services.set_commune_status(ACTOR, commune_a, CommuneStatus.SUSPENDED)
+    assert visitor.get(url).status_code == 404
+    assert visitor.get(download).status_code == 404
+    core_services.set_commune_status(ACTOR, commune_a, CommuneStatus.ACTIVE)
+    assert b"".join(visitor.get(download).streaming_content) == b"publique"
 
 
 def test_drop_box_link_takes_files_without_showing_anything(commune_a, root_a):

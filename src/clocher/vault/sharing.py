@@ -22,6 +22,7 @@ from django.utils import timezone
 from clocher.accounts.models import User
 from clocher.core import audit
 from clocher.core.audit import Actor
+from clocher.core.models import CommuneStatus
 from clocher.vault import services
 from clocher.vault.models import Favourite, Node, ShareLink, ShareMode
 
@@ -69,10 +70,13 @@ def create_share(
 
 
 def find_share(token: str) -> ShareLink | None:
-    """The live link for `token`: not revoked, not expired, its node not in the trash."""
+    """The live link for `token`: not revoked, not expired, its node not in the trash,
+    its commune active. A suspended commune's links are closed with the rest of its
+    data and open again, unchanged, when it is reactivated (nothing is revoked)."""
     link = (
         ShareLink.objects.select_related("node", "node__space", "node__space__commune")
         .filter(token_hash=_hash(token), revoked_at__isnull=True)
+        .filter(node__space__commune__status=CommuneStatus.ACTIVE)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
         .first()
     )
