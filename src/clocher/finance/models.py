@@ -9,6 +9,8 @@ the operator-only pages. Money is `DecimalField(18, 2)`; rates are fractions wit
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 
@@ -24,8 +26,8 @@ from clocher.finance.engine.loans import (
     UnderlyingKind,
 )
 
-MONEY = {"max_digits": 18, "decimal_places": 2}
-RATE = {"max_digits": 14, "decimal_places": 8}
+MONEY: dict[str, Any] = {"max_digits": 18, "decimal_places": 2}
+RATE: dict[str, Any] = {"max_digits": 14, "decimal_places": 8}
 
 PERIODICITY_CHOICES = [(p.value, p.label) for p in Periodicity]
 PROFILE_CHOICES = [

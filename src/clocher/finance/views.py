@@ -151,10 +151,10 @@ def _savings(request: HttpRequest, owner: services.Owner) -> HttpResponse:
     form = SavingsForm(request.POST, request.FILES)
     target = _urls(owner)["book"]
     if not form.is_valid():
-        for error in form.errors.get("__all__", []) + sum(
-            (e for k, e in form.errors.items() if k != "__all__"), []
-        ):
-            messages.error(request, error)
+        for field, errors in form.errors.items():
+            label = "" if field == "__all__" else f"{form.fields[field].label} : "
+            for error in errors:
+                messages.error(request, f"{label}{error}")
         return redirect(target)
     data = form.cleaned_data
     try:
