@@ -72,6 +72,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         # What must never appear in a response to someone of commune B.
         **build_shield_objects(commune_a),
         **build_archive_objects(commune_a, admin_a),
+        **build_energy_objects(commune_a),
         **build_forecast_objects(commune_a),
         **build_finance_objects(commune_a),
         "_a_markers": [
@@ -82,6 +83,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
             "secret.a@",
             "mairie-victime.fr",
             "délibération-secrète-A",
+            "bâtiment-secret-A",
             "cantine-secrète-A",
             "emprunt-secret-A",
         ],
@@ -134,6 +136,33 @@ def build_archive_objects(commune_a, admin_a) -> dict[str, Any]:
     ).obj  # fmt: skip
     proposal = archive.propose_elimination(Actor(user=admin_a), sealed, "contrat échu de A")
     return {"object_id": sealed.pk, "proposal_id": proposal.pk, "rule_id": rule.pk}
+
+
+def build_energy_objects(commune_a) -> dict[str, Any]:
+    """A's building with its meter, a drift on it, and an import of its load curve."""
+    from datetime import date
+
+    from clocher.energy import imports
+    from clocher.energy import services as energy
+    from clocher.energy.models import Drift
+
+    building = energy.create_building(
+        ACTOR, commune_a, energy.BuildingInput("bâtiment-secret-A", floor_area_m2=250.0)
+    )
+    meter = energy.add_meter(ACTOR, building, "electricite", "12345678901234")
+    drift = Drift.objects.create(
+        commune=commune_a, meter=meter, kind="talon_nuit", start=date(2024, 1, 8),
+        end=date(2024, 1, 14), value=3.0, expected=1.0, text="bâtiment-secret-A : talon",
+    )  # fmt: skip
+    job = imports.start_import(
+        ACTOR, commune_a, "courbe", "courbe-secrete-A.csv", b"Horodate;Valeur;Pas\n", meter
+    )
+    return {
+        "building_id": building.pk,
+        "meter_id": meter.pk,
+        "drift_id": drift.pk,
+        "energy_import_id": job.pk,
+    }
 
 
 def build_mail_import(mailbox):

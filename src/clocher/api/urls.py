@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
 from clocher.api import views
+from clocher.energy.api import urlpatterns as energy_urlpatterns
 from clocher.finance import api as finance
 from clocher.forecast import api as forecast
 
@@ -56,3 +57,7 @@ urlpatterns = [
         name="finance_indicators",
     ),
 ]
+
+# The energy app's endpoints (documented in clocher.energy.api), in this namespace so that
+# they share its authentication and join the isolation matrix's API checks.
+urlpatterns += energy_urlpatterns
