@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import plistlib
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from clocher.accounts.models import User
 from clocher.cli import main
 from clocher.core.audit import Actor
 from clocher.core.models import AuditEntry, Commune, CommuneStatus
 from clocher.mail import services
-from clocher.mail.models import Alias, Mailbox
+from clocher.mail.models import Alias, Mailbox, MailTrafficDay
 from clocher.onboarding import services as onboarding
 
 ACTOR = Actor(label="tests")
@@ -258,10 +260,15 @@ def test_apple_mobileconfig(client_admin_a, commune_a):
 @pytest.mark.django_db
 def test_operator_mail_page_and_tile(client_operator, commune_a):
     services.create_mailbox(ACTOR, commune_a, "tile@communes.cotedor.fr")
+    MailTrafficDay.objects.create(day=timezone.localdate(), received=7, sent=3)
     page = client_operator.get(reverse("mail:operator")).content.decode()
     assert commune_a.name in page
     dashboard = client_operator.get(reverse("core:operator_dashboard")).content.decode()
     assert "Boîtes aux lettres" in dashboard
+    # SVG coordinates are read as numbers: a French decimal comma would break the charts.
+    for html_page in (page, dashboard):
+        assert '<rect x="' in html_page
+        assert not re.search(r'(?:x|y|width|height)="[0-9]+,[0-9]', html_page)
 
 
 @pytest.mark.django_db
