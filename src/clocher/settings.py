@@ -271,10 +271,16 @@ SHIELD_BRUTEFORCE_WINDOW_MINUTES = env_int("SHIELD_BRUTEFORCE_WINDOW_MINUTES", 1
 FINANCE_ALERT_YEARS = env_int("FINANCE_ALERT_YEARS", 12)
 
 MAIL_ENABLED = env_bool("MAIL_ENABLED", True)
-# Postfix and Dovecot drop privileges: their spool must not sit in a private home
-# directory, so a root installation keeps it under /var/lib/clocher.
+# Postfix's queue and config, Dovecot's state and the mailboxes: under the data dir, so two
+# installations on one machine never share a queue. Only root's implicit data dir (in its
+# private home, which Postfix and Dovecot cannot traverse) keeps it in /var/lib/clocher.
 MAIL_DIR = Path(
-    env("MAIL_DIR", "/var/lib/clocher/mail" if os.geteuid() == 0 else str(DATA_DIR / "mail"))
+    env(
+        "MAIL_DIR",
+        "/var/lib/clocher/mail"
+        if os.geteuid() == 0 and not env("DATA_DIR")
+        else str(DATA_DIR / "mail"),
+    )
 )
 MAIL_HOSTNAME = env("MAIL_HOSTNAME", "")
 MAIL_BIND = env("MAIL_BIND", "127.0.0.1")

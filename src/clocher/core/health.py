@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -129,3 +130,49 @@ def outbox() -> Health:
     if not ok:
         detail += " (plus d'une heure : voir le journal de `clocher outbox flush`)"
     return Health("courriels de la plateforme", str(mailer.outbox_dir()), ok, detail)
+
+
+def child_trouble(name: str) -> str:
+    """Why the child `name` of the running `clocher serve` is not healthy ('' if it is, or
+    if no supervisor runs): a port may still answer, served by a process that is not ours."""
+    from clocher.core import supervisor
+
+    state = supervisor.read_state()
+    if not supervisor.supervisor_running(state):
+        return ""
+    return _trouble(name, (state.get("children") or {}).get(name) or {})
+
+
+def _trouble(name: str, record: dict[str, Any]) -> str:
+    restarts, code = record.get("restarts") or 0, record.get("last_exit")
+    if record.get("state") != "running":
+        if restarts:
+            return f"{name} redémarre en boucle ({restarts} arrêt(s) de suite, code {code})"
+        return f"{name} arrêté (code {code}), redémarrage en cours"
+    if restarts:
+        return (
+            f"{name} relancé après {restarts} arrêt(s) rapide(s) (code {code}), pas encore stable"
+        )
+    return ""
+
+
+@register
+def supervised_processes() -> Health:
+    """Every child of `clocher serve`, from the state file it keeps: a daemon restarting in
+    a loop is reported down even if something still answers on its port."""
+    from clocher.core import supervisor
+
+    state = supervisor.read_state()
+    path = str(supervisor.state_file())
+    if not supervisor.supervisor_running(state):
+        return Health("processus supervisés", path, False, "`clocher serve` ne tourne pas")
+    children = state.get("children") or {}
+    troubles = [t for name, record in children.items() if (t := _trouble(name, record))]
+    if troubles:
+        return Health("processus supervisés", path, False, " ; ".join(troubles))
+    return Health(
+        "processus supervisés",
+        f"pid {state['supervisor']['pid']}",
+        True,
+        f"{len(children)} processus en marche",
+    )

@@ -35,15 +35,15 @@ def mail_daemons() -> list[supervisor.Child]:
     if not settings.MAIL_ENABLED:
         return []
     if not runtime.available():
-        raise RuntimeError("Postfix/Dovecot absents : lancez `make install`.")
+        raise supervisor.CannotStart("Postfix/Dovecot absents : lancez `make install`.")
     if Operator.objects.exists():  # outgoing mail is signed from the first start
         dns.ensure_dkim_key(Actor(label="système"), services.shared_domain())
     config = MailConfig.from_settings()
     runtime.prepare(config)
     return [
         supervisor.Child("rspamd", rspamd.argv(config)),
-        supervisor.Child("postfix", runtime.postfix_argv(config)),
-        supervisor.Child("dovecot", runtime.dovecot_argv(config)),
+        supervisor.Child("postfix", runtime.postfix_argv(config), runtime.postfix_pidfiles(config)),
+        supervisor.Child("dovecot", runtime.dovecot_argv(config), runtime.dovecot_pidfiles(config)),
     ]
 
 
@@ -80,6 +80,8 @@ def smtp() -> health.Health:
     if not settings.MAIL_ENABLED:
         return health.Health("smtp (postfix)", address, True, "désactivé (CLOCHER_MAIL_ENABLED=0)")
     ok, detail = _greeting(settings.MAIL_BIND, settings.MAIL_SMTP_PORT, b"220")
+    if trouble := health.child_trouble("postfix"):  # the port may answer for an orphan
+        ok, detail = False, trouble
     return health.Health("smtp (postfix)", address, ok, detail)
 
 
@@ -89,6 +91,8 @@ def imap() -> health.Health:
     if not settings.MAIL_ENABLED:
         return health.Health("imap (dovecot)", address, True, "désactivé (CLOCHER_MAIL_ENABLED=0)")
     ok, detail = _greeting(settings.MAIL_BIND, settings.MAIL_IMAP_PORT, b"* OK")
+    if trouble := health.child_trouble("dovecot"):
+        ok, detail = False, trouble
     return health.Health("imap (dovecot)", address, ok, detail)
 
 

@@ -7,6 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from django.conf import settings
+
+from clocher.core.supervisor import CannotStart
 from clocher.mail.engines import rspamd
 from clocher.mail.engines.config import MailConfig, render, vmail_ids
 from clocher.mail.engines.tls import ensure_self_signed
@@ -14,6 +17,8 @@ from clocher.mail.engines.tls import ensure_self_signed
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
 DOVECOT = "/usr/sbin/dovecot"
+# In the mail dir: the data dir of the installation it belongs to.
+OWNER_FILE = "installation"
 
 
 def available() -> bool:
@@ -37,13 +42,50 @@ def write_configs(config: MailConfig, target: Path | None = None) -> list[Path]:
     return written
 
 
+def claim(mail_dir: Path, data_dir: Path) -> None:
+    """One mail dir per installation: two installations sharing one would share Postfix's
+    queue and lock and the mailboxes, and each would stop the other's daemons as leftovers
+    of a crash. The first to start writes its data dir there; another one is refused."""
+    owner_file = mail_dir / OWNER_FILE
+    data_dir = data_dir.resolve()
+    try:
+        owner = owner_file.read_text().strip()
+    except FileNotFoundError:
+        owner = ""
+    if owner and owner != str(data_dir):
+        raise CannotStart(
+            f"Le répertoire de messagerie {mail_dir} appartient à l'installation {owner} "
+            f"(sa file Postfix, ses boîtes) : donnez à celle de {data_dir} son propre "
+            "CLOCHER_MAIL_DIR, ou laissez le défaut <répertoire de données>/mail."
+        )
+    if not owner:
+        tmp = owner_file.with_suffix(".tmp")
+        tmp.write_text(f"{data_dir}\n")
+        os.replace(tmp, owner_file)
+
+
+def _check_traversable(directory: Path) -> None:
+    """Postfix and Dovecot drop privileges: each directory above the mail dir must let
+    others through (a home directory usually does not)."""
+    for ancestor in directory.parents:
+        if ancestor.exists() and not ancestor.stat().st_mode & 0o001:
+            raise CannotStart(
+                f"Postfix et Dovecot ne peuvent pas traverser {ancestor} (droits "
+                f"{ancestor.stat().st_mode & 0o777:o}) pour atteindre {directory} : "
+                "choisissez un CLOCHER_DATA_DIR hors d'un répertoire privé "
+                "(p. ex. /var/lib/clocher) ou un CLOCHER_MAIL_DIR."
+            )
+
+
 def prepare(config: MailConfig) -> None:
     """Directories with the owners each daemon needs, TLS, configs, Postfix queue."""
     uid, gid = vmail_ids()
+    _check_traversable(config.mail_dir.parent)
     # Daemons running as postfix, dovecot or vmail must traverse (not list) the data dir.
     for directory in (config.mail_dir.parent, config.mail_dir):
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(directory.stat().st_mode | 0o111)
+    claim(config.mail_dir, Path(settings.DATA_DIR))
     for sub in (
         "postfix/conf",
         "postfix/queue",
@@ -83,6 +125,16 @@ def postfix_argv(config: MailConfig) -> list[str]:
 
 def dovecot_argv(config: MailConfig) -> list[str]:
     return [DOVECOT, "-F", "-c", str(config.dovecot_dir / "dovecot.conf")]
+
+
+def postfix_pidfiles(config: MailConfig) -> tuple[Path, ...]:
+    """Where a running master of this mail dir says its pid (`clocher serve` stops one
+    left by a crashed run: it holds the queue's lock and the ports)."""
+    return (config.postfix_dir / "queue" / "pid" / "master.pid",)
+
+
+def dovecot_pidfiles(config: MailConfig) -> tuple[Path, ...]:
+    return (config.dovecot_dir / "run" / "master.pid",)
 
 
 def stop_postfix(config: MailConfig) -> None:
