@@ -25,6 +25,7 @@ from clocher.finance.engine.loans import (
     Rate,
     Structure,
     StructureKind,
+    UnderlyingKind,
 )
 from clocher.finance.models import IndexFixing, Loan, LoanSource, SavingsFigure, SavingsSource
 
@@ -111,7 +112,7 @@ BOOKS: dict[str, list[engine.Loan]] = {
             30,
             Rate(D("0.0395")),
             Y,
-            structure=Structure(StructureKind.MULTIPLIER, multiplier=D(5)),
+            structure=Structure(StructureKind.MULTIPLIER, UnderlyingKind.EURO_SPREAD, D(5)),
             gissler="3E",
             early_repayment=EarlyRepayment(IndemnityKind.ACTUARIAL),
         ),
