@@ -75,6 +75,8 @@ class ImportRefused(ValidationError):
     """The file was refused as a whole; `issues` is the per-line report."""
 
     def __init__(self, message: str, issues: list[LineIssue] | None = None) -> None:
+        if "Rien n'a été enregistré" not in message:
+            message = f"{message.rstrip('.')}. Rien n'a été enregistré."
         super().__init__(message)
         self.issues = issues or []
 

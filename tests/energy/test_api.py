@@ -1,0 +1,70 @@
+"""The energy API with a bearer token: buildings, meters, readings upload (all or
+nothing), baseline, trajectory, drifts; an agent of another commune gets 404."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from clocher.api.services import create_token
+from clocher.energy.models import Building, LoadCurveDay
+from tests.energy.conftest import ACTOR
+
+
+def _client(user) -> Client:
+    _, token = create_token(ACTOR, user, "tests")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def _day_curve(day: str, watts: int) -> bytes:
+    rows = [f"{day}T00:30:00+01:00;{watts};PT30M"]
+    rows += [f"{day}T{h:02d}:{m:02d}:00+01:00;{watts};PT30M" for h in range(1, 24) for m in (0, 30)]
+    return ("Horodate;Valeur;Pas\n" + "\n".join(rows) + "\n").encode()
+
+
+@pytest.mark.django_db
+def test_buildings_meters_and_readings_upload(commune_a, admin_a, agent_b) -> None:
+    api = _client(admin_a)
+    base = f"/api/v1/communes/{commune_a.insee}/energy/"
+    made = api.post(
+        base + "buildings/",
+        json.dumps({"name": "Mairie", "floor_area_m2": 300, "use": "mairie"}),
+        content_type="application/json",
+    )
+    assert made.status_code == 201, made.content
+    building = made.json()["id"]
+    meter = api.post(
+        base + f"buildings/{building}/meters/",
+        json.dumps({"kind": "electricite", "identifier": "12345678901234"}),
+        content_type="application/json",
+    ).json()["id"]
+    url = base + f"meters/{meter}/readings/?kind=courbe"
+    good = api.post(url, _day_curve("2024-01-10", 1000), content_type="text/csv")
+    assert good.status_code == 201 and good.json()["written"] == 1
+    bad = api.post(
+        url, b"Horodate;Valeur;Pas\n2024-01-11T00:30:00+01:00;x;PT30M\n", content_type="text/csv"
+    )
+    assert bad.status_code == 400 and "ligne 2" in bad.json()["detail"]
+    assert LoadCurveDay.objects.filter(meter_id=meter).count() == 1
+    listed = api.get(base + "buildings/").json()
+    assert [b["name"] for b in listed] == ["Mairie"] and listed[0]["meters"][0]["id"] == meter
+    assert _client(agent_b).get(base + "buildings/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_baseline_trajectory_and_drifts(demo_a, admin_a) -> None:
+    api = _client(admin_a)
+    base = f"/api/v1/communes/{demo_a.insee}/energy/"
+    school = Building.objects.get(commune=demo_a, name__startswith="École")
+    gas = school.meters.get(kind="gaz")
+    baseline = api.get(base + f"meters/{gas.pk}/baseline/").json()
+    assert baseline["fit"] is True and baseline["model_kind"] == "hdd_only"
+    refit = api.post(base + f"meters/{gas.pk}/baseline/")
+    assert refit.status_code == 201 and 0 < refit.json()["cvrmse"] < 0.3
+    trajectory = api.get(base + f"buildings/{school.pk}/trajectory/").json()
+    assert [m["year"] for m in trajectory["milestones"]] == [2030, 2040, 2050]
+    assert trajectory["reference_year"] in range(2015, 2020)
+    drifts = api.get(base + "drifts/").json()
+    assert any(d["kind"] == "talon_nuit" and d["building"] == "Mairie" for d in drifts)
