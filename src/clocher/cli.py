@@ -46,9 +46,11 @@ class ClocherGroup(FrenchGroup):
         from clocher.energy.cli import register as register_energy
         from clocher.finance.cli import register as register_finance
         from clocher.forecast.cli import register as register_forecast
+        from clocher.incidents.cli import register as register_incidents
         from clocher.mail.cli import register as register_mail
         from clocher.onboarding.cli import register as register_onboarding
         from clocher.shield.cli import register as register_shield
+        from clocher.supervision.cli import register as register_supervision
         from clocher.vault.cli import register as register_vault
 
         for register in (
@@ -63,6 +65,8 @@ class ClocherGroup(FrenchGroup):
             register_energy,
             register_forecast,
             register_finance,
+            register_supervision,
+            register_incidents,
         ):
             register(self)
         speak_french(self)

@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "clocher.energy",
     "clocher.forecast",
     "clocher.finance",
+    "clocher.supervision",
+    "clocher.incidents",
 ]
 
 MIDDLEWARE = [
@@ -116,6 +118,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "clocher.core.context_processors.platform",
+                "clocher.incidents.context_processors.incident_notices",
             ],
         },
     },
@@ -371,6 +374,19 @@ SPECTACULAR_SETTINGS = {
         "ForecastFrequencyEnum": "clocher.forecast.models.Frequency",
     },
 }
+
+# --- Supervision (docs/operations.md): who may read /metrics — addresses or networks
+# (CLOCHER_METRICS_ALLOW=127.0.0.1/32,10.0.0.5) or a bearer token; neither: nobody.
+METRICS_ALLOW = [n.strip() for n in env("METRICS_ALLOW").split(",") if n.strip()]
+METRICS_TOKEN = env("METRICS_TOKEN")
+# How often the audit chain's incremental check may run (seconds); between, its result.
+METRICS_CHAIN_TTL = env_int("METRICS_CHAIN_TTL", 300)
+# The platform's own alert mail (no Alertmanager): messages waiting in Postfix's queue.
+ALERT_MAIL_QUEUE_MAX = env_int("ALERT_MAIL_QUEUE_MAX", 100)
+# Crisis: the data protection officer named in the CNIL notification draft.
+DPO_NAME = env("DPO_NAME")
+DPO_EMAIL = env("DPO_EMAIL")
+DPO_PHONE = env("DPO_PHONE")
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,8 @@ urlpatterns = [
     path("", include("clocher.energy.urls")),
     path("", include("clocher.forecast.urls")),
     path("", include("clocher.finance.urls")),
+    path("", include("clocher.supervision.urls")),
+    path("", include("clocher.incidents.urls")),
 ]
 
 if settings.OIDC_ENABLED:
