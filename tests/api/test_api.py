@@ -183,6 +183,6 @@ def test_api_adding_another_communes_account_gives_no_link(
         )
     assert created.status_code == 201 and created.json()["invitation_sent"] is False
     assert not invitation_links(created.content.decode())
-    assert not jean.invitations.exists()
+    assert not jean.invitations.filter(commune=commune_a).exists()
     assert [m.to for m in mail.outbox] == [[jean.email]]
     assert not invitation_links(mail.outbox[0].body)

@@ -39,7 +39,8 @@ def _commune(insee: str):  # type: ignore[no-untyped-def]
     "--user",
     "user_email",
     default=None,
-    help="Compte qui ouvre la boîte (par défaut : l'adresse elle-même).",
+    help="Compte qui ouvre la boîte (par défaut : l'adresse elle-même, ajoutée comme agent "
+    "de la commune et invitée par courriel si la boîte est personnelle).",
 )
 @click.option(
     "--kind",

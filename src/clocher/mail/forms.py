@@ -16,7 +16,8 @@ class MailboxForm(forms.Form):
     member = forms.ChoiceField(
         label="Personne qui ouvre la boîte",
         required=False,
-        help_text="Ses mots de passe d'application ouvrent la boîte.",
+        help_text="Ses mots de passe d'application ouvrent la boîte. Sans personne choisie, "
+        "une boîte personnelle fait de son adresse un agent de la commune, invité par courriel.",
     )
     quota_mb = forms.IntegerField(
         label="Quota (Mio)", min_value=10, max_value=1_000_000, initial=2048

@@ -16,7 +16,8 @@ from clocher.accounts.models import User
 from clocher.accounts.services import get_or_create_user
 from clocher.core import audit
 from clocher.core.audit import Actor
-from clocher.core.models import Commune, CommuneStatus, Membership, Operator
+from clocher.core.models import Commune, CommuneStatus, Membership, Operator, Role
+from clocher.core.services import add_member
 from clocher.mail import reserved
 from clocher.mail.models import GIB, Alias, Mailbox, MailboxKind, MailDomain
 
@@ -134,15 +135,40 @@ def open_mailbox(
     owner_email: str | None = None,
     kind: str = MailboxKind.PERSONAL,
     quota_bytes: int = DEFAULT_QUOTA,
+    invite: bool = True,
 ) -> Mailbox:
-    """The mailbox and the account that opens it (`owner_email`, else the address's own,
-    created without a password if new): the page's and the CLI's one way to make a
-    mailbox. One transaction, so a refused mailbox leaves no account behind."""
+    """The mailbox and the account that opens it (`owner_email`, else the address's own):
+    the page's and the CLI's one way to make a mailbox.
+
+    IMAP and submission let in only active members of the mailbox's commune, so a
+    personal mailbox made without an owner makes its address an agent of the commune
+    (`add_member`: quota, audit entry, invitation or notice by mail when `invite`); an
+    account already a member there is left as it is. Shared and function mailboxes are
+    opened by their delegates. One transaction: a refused member or mailbox leaves no
+    account, membership or mail behind.
+    """
     with transaction.atomic():
-        user, _ = get_or_create_user(owner_email or address)
+        if owner_email is None and kind == MailboxKind.PERSONAL:
+            user = _member_for(actor, commune, address, invite=invite)
+        else:
+            user, _ = get_or_create_user(owner_email or address)
         return create_mailbox(
             actor, commune, address, kind=kind, user=user, quota_bytes=quota_bytes
         )
+
+
+def _member_for(actor: Actor, commune: Commune, address: str, *, invite: bool) -> User:
+    """The account of `address`, made an agent of `commune` unless it is a member already."""
+    local, domain_name = split_address(address)  # its words for a bad address, first
+    address = f"{local}@{domain_name}"
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(commune=commune, user__email__iexact=address)
+        .first()
+    )
+    if membership is not None:
+        return membership.user
+    return add_member(actor, commune, address, Role.AGENT, invite=invite).membership.user
 
 
 def set_mailbox_active(actor: Actor, mailbox: Mailbox, active: bool) -> Mailbox:
