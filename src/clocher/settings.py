@@ -372,6 +372,7 @@ SPECTACULAR_SETTINGS = {
         "NewCommuneStatusEnum": ["applied", "active"],
         "ForecastSeriesSourceEnum": "clocher.forecast.models.SeriesSource",
         "ForecastFrequencyEnum": "clocher.forecast.models.Frequency",
+        "FinanceLoanSourceEnum": "clocher.finance.models.LoanSource",
     },
 }
 
