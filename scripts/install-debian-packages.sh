@@ -20,6 +20,11 @@ else
   if [[ " ${missing[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null; then
     $SUDO systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
   fi
+  # prometheus and alertmanager are there for promtool and amtool: no daemon left running.
+  if [[ " ${missing[*]} " == *" prometheus"* ]] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable --now prometheus.service prometheus-alertmanager.service \
+      >/dev/null 2>&1 || true
+  fi
 fi
 # The system user that owns the mailboxes on disk (Dovecot never runs mail as root).
 if ! getent passwd vmail >/dev/null; then
