@@ -44,6 +44,7 @@ from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.core.request import client_ip
 from clocher.energy import imports, services
+from clocher.energy.engine import tertiaire
 from clocher.energy.models import Baseline, Building, Drift, ImportKind, Meter
 
 
@@ -160,7 +161,7 @@ class TrajectoryView(APIView):
                 "reduction": t.reduction(),
                 "milestones": [
                     {"year": y, "target_kwh": t.reference_kwh * (1 - cut), "gap_kwh": t.gap(y)}
-                    for y, cut in sorted(services.tertiaire.MILESTONES.items())
+                    for y, cut in sorted(tertiaire.MILESTONES.items())
                 ],
             }
         )

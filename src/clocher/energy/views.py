@@ -106,7 +106,7 @@ def _scatter(meter: Meter, baseline: Any) -> dict[str, Any] | None:
     line: list[charts.Plot] = []
     fitted = []
     if baseline is not None:
-        fitted = [float(v) for v in services._model_of(baseline).predict(grid)]
+        fitted = [float(v) for v in services.model_of(baseline).predict(grid)]
     ax = charts.axes_for(xs, ys + fitted)
     points = [ax.point(x, y) for x, y in zip(xs, ys, strict=True)]
     line = [ax.point(float(x), y) for x, y in zip(grid, fitted, strict=False)]

@@ -1,0 +1,107 @@
+"""The energy app's services, by concern: buildings and meters, series read from the
+readings, baselines, the décret tertiaire and OPERAT, drifts and their weekly mail, the
+what-if, the operator's overview and the forecast.
+
+Every function that changes something takes an `Actor` and writes its audit entry in
+the same transaction; every query that serves a user goes through `core.scoping`. The
+numbers come from the engine (`clocher.energy.engine`, plain numpy); these modules read
+and write the database around it. File imports are in `clocher.energy.imports`.
+"""
+
+from clocher.energy.services.baselines import (
+    BASELINE_DAYS,
+    MIN_BASELINE_DAYS,
+    fit_baseline,
+    latest_baseline,
+    model_of,
+    verdict_words,
+)
+from clocher.energy.services.buildings import (
+    BuildingInput,
+    add_meter,
+    building_for,
+    buildings_for,
+    create_building,
+    may_edit,
+    meter_for,
+    set_reference_year,
+)
+from clocher.energy.services.decret import (
+    OPERAT_ACTIVITY,
+    BuildingTrajectory,
+    building_trajectory,
+    commune_trajectory,
+    export_operat,
+    normal_dju,
+    operat_csv,
+    year_consumptions,
+)
+from clocher.energy.services.drifts import (
+    OUTLIER_LEVEL,
+    acknowledge_drift,
+    detect_drifts,
+    drift_mail,
+    weekly_drift_round,
+)
+from clocher.energy.services.overview import (
+    FORECAST_HORIZON_MONTHS,
+    forecast_next_year,
+    overview,
+)
+from clocher.energy.services.series import (
+    curve_arrays,
+    daily_series,
+    heatmap,
+    monthly_points,
+    temperatures,
+    yearly_dju,
+)
+from clocher.energy.services.whatif import (
+    METER_KIND_OF,
+    PRICES_EUR_KWH,
+    save_action,
+    what_if,
+)
+
+__all__ = [
+    "BASELINE_DAYS",
+    "FORECAST_HORIZON_MONTHS",
+    "METER_KIND_OF",
+    "MIN_BASELINE_DAYS",
+    "OPERAT_ACTIVITY",
+    "OUTLIER_LEVEL",
+    "PRICES_EUR_KWH",
+    "BuildingInput",
+    "BuildingTrajectory",
+    "acknowledge_drift",
+    "add_meter",
+    "building_for",
+    "building_trajectory",
+    "buildings_for",
+    "commune_trajectory",
+    "create_building",
+    "curve_arrays",
+    "daily_series",
+    "detect_drifts",
+    "drift_mail",
+    "export_operat",
+    "fit_baseline",
+    "forecast_next_year",
+    "heatmap",
+    "latest_baseline",
+    "may_edit",
+    "meter_for",
+    "model_of",
+    "monthly_points",
+    "normal_dju",
+    "operat_csv",
+    "overview",
+    "save_action",
+    "set_reference_year",
+    "temperatures",
+    "verdict_words",
+    "weekly_drift_round",
+    "what_if",
+    "year_consumptions",
+    "yearly_dju",
+]

@@ -1,0 +1,150 @@
+"""Drifts: the engine's detectors on the stored data, stored once, and the weekly mail
+to each commune's admins through the platform's mail."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from clocher.core import audit
+from clocher.core.audit import Actor
+from clocher.core.models import Commune, Membership, Role
+from clocher.energy.engine import drifts as dr
+from clocher.energy.models import (
+    DailyReading,
+    Drift,
+    Meter,
+    MeterKind,
+)
+from clocher.energy.services.baselines import fit_baseline, latest_baseline, model_of
+from clocher.energy.services.series import curve_arrays, daily_series, temperatures
+
+#: A day is "far outside" the model beyond its 99 % prediction interval (1 false alarm
+#: per 100 normal days, instead of 5 at 95 %).
+OUTLIER_LEVEL = 0.99
+
+
+def detect_drifts(actor: Actor, meter: Meter, weeks: int = 8) -> list[Drift]:
+    """The engine's detectors on the last `weeks` weeks; new drifts are stored once."""
+    last = DailyReading.objects.filter(meter=meter).aggregate(last=Max("day"))["last"]
+    if last is None:
+        return []
+    since = last - timedelta(weeks=weeks)
+    found: list[dr.Drift] = []
+    starts, kwh, steps = curve_arrays(meter, last - timedelta(weeks=weeks * 3))
+    if starts.size:
+        found += dr.base_load_drifts(starts, kwh, steps)
+    baseline = latest_baseline(meter)
+    if baseline is not None:
+        model = model_of(baseline)
+        days, daily = daily_series(meter, since, last)
+        temp = temperatures(meter.building.station, days)
+        ok = np.isfinite(temp)
+        if ok.sum() >= 7:
+            low, high = model.interval(temp[ok], OUTLIER_LEVEL)
+            found += dr.outlier_days(days[ok], daily[ok], low, high)
+            jump = dr.residual_jump(days[ok], daily[ok] - model.predict(temp[ok]))
+            if jump is not None:
+                found.append(jump)
+    existing = set(Drift.objects.filter(meter=meter).values_list("kind", "start"))
+    new = [
+        Drift(
+            commune_id=meter.commune_id,
+            meter=meter,
+            kind=d.kind,
+            start=d.start,
+            end=d.end,
+            value=d.value,
+            expected=d.expected,
+            text=d.text[:400],
+        )
+        for d in found
+        if (d.kind, d.start) not in existing
+    ]
+    if new:
+        with transaction.atomic():
+            Drift.objects.bulk_create(new)
+            audit.record(
+                actor,
+                "energy.drifts_detected",
+                commune=meter.commune,
+                target=f"meter:{meter.pk}",
+                data={"count": len(new), "kinds": sorted({d.kind for d in new})},
+            )
+    return new
+
+
+def acknowledge_drift(actor: Actor, drift: Drift) -> Drift:
+    with transaction.atomic():
+        drift.acknowledged_at = timezone.now()
+        drift.acknowledged_by_label = actor.display[:200]
+        drift.save(update_fields=["acknowledged_at", "acknowledged_by_label"])
+        audit.record(
+            actor, "energy.drift_acknowledged", commune=drift.commune, target=f"drift:{drift.pk}"
+        )
+    return drift
+
+
+def drift_mail(actor: Actor, commune: Commune) -> int:
+    """Mail the commune admins the drifts not yet mailed (one message); 0 if none."""
+    from django.conf import settings
+    from django.core.mail import send_mail
+    from django.urls import reverse
+
+    with transaction.atomic():
+        pending = list(
+            Drift.objects.select_for_update()
+            .filter(commune=commune, mailed_at__isnull=True, acknowledged_at__isnull=True)
+            .select_related("meter__building")
+            .order_by("meter__building__name", "start")
+        )
+        admins = sorted(
+            Membership.objects.filter(
+                commune=commune, role=Role.COMMUNE_ADMIN, is_active=True, user__is_active=True
+            ).values_list("user__email", flat=True)
+        )
+        if not pending or not admins:
+            return 0
+        lines = [
+            f"- {d.meter.building.name} ({d.meter.get_kind_display()} {d.meter.identifier}), "
+            f"{d.start:%d/%m/%Y} : {d.text}"
+            for d in pending
+        ]
+        url = settings.BASE_URL.rstrip("/") + reverse(
+            "energy:buildings", kwargs={"insee": commune.insee}
+        )
+        body = (
+            f"Bonjour,\n\nCette semaine, {len(pending)} dérive(s) de consommation relevée(s) "
+            f"dans les bâtiments de {commune.name} :\n\n" + "\n".join(lines) + "\n\n"
+            f"Le détail, le modèle et la courbe de charge : {url}\n\n-- Clocher, énergie\n"
+        )
+        Drift.objects.filter(pk__in=[d.pk for d in pending]).update(mailed_at=timezone.now())
+        audit.record(
+            actor,
+            "energy.drift_mail_sent",
+            commune=commune,
+            data={"drifts": len(pending), "to": len(admins)},
+        )
+        subject = f"Énergie : {len(pending)} dérive(s) dans les bâtiments de {commune.name}"
+        transaction.on_commit(lambda: send_mail(subject, body, None, admins))
+    return 1
+
+
+def weekly_drift_round(actor: Actor) -> tuple[int, int]:
+    """Every meter's detectors (refitting a missing baseline), then one mail per commune."""
+    found = 0
+    for meter in Meter.objects.exclude(kind=MeterKind.EAU).select_related("building__station"):
+        if latest_baseline(meter) is None and meter.building.station is not None:
+            with contextlib.suppress(ValidationError):
+                fit_baseline(actor, meter)
+        found += len(detect_drifts(actor, meter))
+    mailed = sum(
+        drift_mail(actor, c) for c in Commune.objects.filter(buildings__isnull=False).distinct()
+    )
+    return found, mailed
