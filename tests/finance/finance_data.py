@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
@@ -29,3 +30,22 @@ def book(*references: tuple[str, str], start: str = "01/01/2015") -> str:
         for ref, nominal in references
     ]
     return HEADER + "".join(lines)
+
+
+def totem(insee: str = "", siret: str = "", name: str = "COMMUNE DE TEST") -> bytes:
+    """A TOTEM document budgétaire holding the sample's first (good) EMPRUNT, whose headers
+    name the given collectivité (`IdColl` SIRET, `CodInseeColl`; each left out when "")."""
+    sample = (DATA / "totem_etat_dette.xml").read_text(encoding="utf-8")
+    emprunt = re.search(r"<EMPRUNT>.*?</EMPRUNT>", sample, re.S)
+    assert emprunt is not None
+    doc = f'<LibelleColl V="{name}"/>' + (f'<IdColl V="{siret}"/>' if siret else "")
+    budget = '<LibelleEtab V="BUDGET PRINCIPAL"/>' + (
+        f'<CodInseeColl V="{insee}"/>' if insee else ""
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<DocumentBudgetaire xmlns="http://www.minefi.gouv.fr/cp/demat/docbudgetaire">'
+        f"<EnTeteDocBudgetaire>{doc}</EnTeteDocBudgetaire><Budget>"
+        f"<EnTeteBudget>{budget}</EnTeteBudget><Annexes><DATA_EMPRUNT>{emprunt.group(0)}"
+        "</DATA_EMPRUNT></Annexes></Budget></DocumentBudgetaire>"
+    ).encode()

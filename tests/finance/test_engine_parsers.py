@@ -12,7 +12,12 @@ import pytest
 from clocher.finance.engine import DayCount, Index, Periodicity, Profile, build_schedule
 from clocher.finance.engine.gissler import classify
 from clocher.finance.engine.loans import DeferralKind, IndemnityKind
-from clocher.finance.engine.parsers import parse_index_csv, parse_loan_csv, parse_totem
+from clocher.finance.engine.parsers import (
+    TotemIssuer,
+    parse_index_csv,
+    parse_loan_csv,
+    parse_totem,
+)
 
 D = Decimal
 DATA = Path(__file__).parent / "data"
@@ -49,6 +54,9 @@ def test_totem_sample_reads_good_loans_and_reports_each_bad_one():
     assert "CodPeriodRemb « I » non pris en charge" in errors["CE-2021-2"]
     assert errors["CE-2019-5"].startswith("ligne ")  # the line of the EMPRUNT in the file
     assert not result.ok
+    assert result.issuer == TotemIssuer(
+        siren="212102719", insee="21271", name="COMMUNE DE FLAVIGNY-SUR-OZERAIN"
+    )
 
 
 def test_totem_truncated_file_is_refused_whole():

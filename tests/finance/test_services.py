@@ -14,7 +14,7 @@ from clocher.core.models import AuditEntry
 from clocher.finance import services
 from clocher.finance.models import IndexFixing, Loan, SavingsFigure, YearIndicator
 from tests.conftest import SYSTEM
-from tests.finance.finance_data import BAD, DATA, GOOD, STRUCTURED, book
+from tests.finance.finance_data import BAD, DATA, GOOD, STRUCTURED, book, totem
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +54,46 @@ def test_totem_with_malformed_loans_writes_nothing(commune_a):
     truncated = data[: len(data) // 2]
     assert not services.import_loans(SYSTEM, commune_a, truncated, "coupé.xml").ok
     assert not Loan.objects.exists()
+
+
+SIREN_A, SIREN_OTHER = "212102719", "212107106"  # invented, Luhn-valid
+
+
+def test_totem_of_the_commune_is_imported_by_insee_or_siren(commune_a):
+    report = services.import_loans(SYSTEM, commune_a, totem(insee="21271"), "a.xml")
+    assert report.ok and report.created == ["CA-2015-0042"], report.summary()
+    commune_a.siren = SIREN_A
+    commune_a.save()
+    by_siren = services.import_loans(SYSTEM, commune_a, totem(siret=SIREN_A + "00019"), "a.xml")
+    assert by_siren.ok and by_siren.updated == ["CA-2015-0042"], by_siren.summary()
+
+
+@pytest.mark.parametrize(
+    ("siren", "file", "expected"),
+    [
+        ("", {"insee": "21716", "name": "VOUGEOT"}, "« VOUGEOT » (INSEE 21716), pas de"),
+        (SIREN_A, {"insee": "21271", "siret": SIREN_OTHER + "00017"}, f"SIREN {SIREN_OTHER}), pas"),
+        ("", {"siret": SIREN_A + "00019"}, f"SIREN {SIREN_A} mais pas de code INSEE"),
+        ("", {}, "ne nomme pas sa collectivité"),
+    ],
+)  # fmt: skip
+def test_totem_of_another_collectivite_is_refused_whole(commune_a, siren, file, expected):
+    services.import_loans(SYSTEM, commune_a, book(("CA-2015-0042", "1000")).encode(), "a.csv")
+    commune_a.siren = siren or None
+    commune_a.save()
+    report = services.import_loans(SYSTEM, commune_a, totem(**file), "autre.xml")
+    assert not report.ok and expected in report.fatal, report.fatal
+    assert "rien n'a été importé" in report.summary()
+    assert list(Loan.objects.values_list("reference", "nominal")) == [
+        ("CA-2015-0042", Decimal("1000.00"))
+    ]
+
+
+def test_operator_book_refuses_a_commune_totem(commune_a):
+    refused = services.import_loans(SYSTEM, None, totem(insee="21271"), "a.xml")
+    assert "celui de la commune" in refused.fatal and not Loan.objects.exists()
+    own = services.import_loans(SYSTEM, None, totem(siret="222100018" + "00016"), "dep.xml")
+    assert own.ok and own.created == ["CA-2015-0042"], own.summary()
 
 
 def test_engine_sample_book_imports_every_profile(commune_a):

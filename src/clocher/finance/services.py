@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from clocher.core import audit, scoping
@@ -407,6 +407,49 @@ def parse_loan_file(data: bytes) -> tuple[str, parsers.LoanImport]:
     return "CSV", parsers.parse_loan_csv(data)
 
 
+def totem_issuer_mismatch(owner: Owner, issuer: parsers.TotemIssuer) -> str:
+    """Why a TOTEM file may not go into this book ("" when it may): a document budgétaire
+    names its collectivité, and another commune's état de la dette imported by mistake would
+    silently replace this commune's loans of the same contract numbers. A commune's file
+    must carry its INSEE code or its SIREN, and neither may differ; the operator's own book
+    refuses a file of any commune of the installation."""
+    whose = issuer.name or "une autre collectivité"
+    named = ", ".join(
+        f"{label} {value}" for label, value in (("INSEE", issuer.insee), ("SIREN", issuer.siren))
+        if value
+    )  # fmt: skip
+    if owner is None:
+        same = Q(insee=issuer.insee) if issuer.insee else Q(pk__in=[])
+        if issuer.siren:
+            same |= Q(siren=issuer.siren)
+        commune = Commune.objects.filter(same).first()
+        if commune is not None:
+            return (
+                f"ce document budgétaire est celui de la commune {commune} ({named}), "
+                "pas de la dette propre de l'opérateur"
+            )
+        return ""
+    if (issuer.insee and issuer.insee != owner.insee) or (
+        issuer.siren and owner.siren and issuer.siren != owner.siren
+    ):
+        return (
+            f"ce document budgétaire est celui de « {whose} » ({named}), pas de la commune "
+            f"{owner} (INSEE {owner.insee}{f', SIREN {owner.siren}' if owner.siren else ''})"
+        )
+    if issuer.insee == owner.insee or (issuer.siren and issuer.siren == owner.siren):
+        return ""
+    if issuer.siren:
+        return (
+            f"l'en-tête du document donne le SIREN {issuer.siren} mais pas de code INSEE "
+            f"(CodInseeColl), et le SIREN de la commune {owner} n'est pas enregistré : "
+            "impossible de vérifier que ce fichier est le sien"
+        )
+    return (
+        "l'en-tête du document ne nomme pas sa collectivité (ni IdColl ni CodInseeColl) : "
+        "impossible de vérifier que ce fichier est celui de la commune"
+    )
+
+
 def import_loans(
     actor: Actor, owner: Owner, data: bytes, filename: str = "fichier"
 ) -> LoanImportReport:
@@ -425,6 +468,8 @@ def import_loans(
         skipped=[str(e) for e in parsed.skipped],
         fatal=parsed.fatal,
     )
+    if not report.fatal and parsed.issuer is not None:
+        report.fatal = totem_issuer_mismatch(owner, parsed.issuer)
     if not report.fatal and not parsed.loans and not report.errors:
         report.fatal = "aucun emprunt dans le fichier"
     if not report.ok:
@@ -628,11 +673,11 @@ def parse_accounts(data: bytes) -> dict[int, Decimal]:
     """The commune's accounts CSV (`;`, decimal comma): `année` and either `épargne brute`
     or `recettes réelles de fonctionnement` and `dépenses réelles de fonctionnement`
     (épargne brute = their difference). ValidationError listing every wrong line."""
-    text = parsers._decode(data)
+    text = parsers.decode_text(data)
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     if not rows:
         raise ValidationError("Fichier des comptes vide.")
-    names = [parsers._key(h) for h in rows[0]]
+    names = [parsers.header_key(h) for h in rows[0]]
     year_col = _column(names, ACCOUNT_YEAR)
     savings_col = _column(names, ACCOUNT_SAVINGS)
     income_col, spending_col = _column(names, ACCOUNT_INCOME), _column(names, ACCOUNT_SPENDING)

@@ -12,7 +12,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -58,6 +58,18 @@ class LineError:
 
 
 @dataclass(frozen=True, slots=True)
+class TotemIssuer:
+    """Whose document budgétaire a TOTEM file is, from its headers ("" when absent): the
+    SIREN (first 9 digits of the SIRET in `EnTeteDocBudgetaire/IdColl`, else of the
+    budget's `EnTeteBudget/IdEtab`), the INSEE code (`EnTeteBudget/CodInseeColl`) and the
+    name (`LibelleColl`)."""
+
+    siren: str = ""
+    insee: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LoanImport:
     """Loans read, errors per unreadable record, and notes on records deliberately skipped."""
 
@@ -65,6 +77,7 @@ class LoanImport:
     errors: list[LineError] = field(default_factory=list)
     skipped: list[LineError] = field(default_factory=list)  # e.g. loans guaranteed for others
     fatal: str = ""  # the whole file could not be read (not CSV/XML, no header…)
+    issuer: TotemIssuer | None = None  # TOTEM only: the collectivité named in its headers
 
     @property
     def ok(self) -> bool:
@@ -87,7 +100,7 @@ def _strip_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
-def _key(header: str) -> str:
+def header_key(header: str) -> str:
     """Header or code as a key: lower case, no accents, words joined by '_'."""
     return re.sub(r"[^a-z0-9/]+", "_", _strip_accents(header).lower()).strip("_")
 
@@ -168,7 +181,7 @@ def parse_index_name(text: str) -> Index | None:
 
 
 def _choice(table: dict[str, _T], text: str, what: str, default: _T) -> _T:
-    key = _key(text)
+    key = header_key(text)
     if not key:
         return default
     try:
@@ -218,7 +231,9 @@ _INDEMNITIES = {
 _STRUCTURES = {k.value: k for k in StructureKind}
 
 
-def _decode(data: bytes | str) -> str:
+def decode_text(data: bytes | str) -> str:
+    """Bytes of a file as text: UTF-8 (with or without BOM), else Windows-1252 (what
+    spreadsheets export in France), else Latin-1 (never fails)."""
     if isinstance(data, str):
         return data
     for encoding in ("utf-8-sig", "cp1252"):
@@ -260,13 +275,13 @@ LOAN_CSV_REQUIRED = ("reference", "nominal", "date_debut", "nombre_echeances")
 
 def parse_loan_csv(data: bytes | str) -> LoanImport:
     """The CSV loan book: `;`-separated, decimal comma, French headers (docs/finance.md)."""
-    text = _decode(data)
+    text = decode_text(data)
     reader = csv.reader(io.StringIO(text), delimiter=";")
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
         return LoanImport(fatal="fichier vide : la première ligne doit porter les en-têtes")
-    names = [_key(h) for h in header]
+    names = [header_key(h) for h in header]
     missing = [c for c in LOAN_CSV_REQUIRED if c not in names]
     if missing:
         return LoanImport(
@@ -410,11 +425,9 @@ def parse_totem(data: bytes) -> LoanImport:
         return LoanImport(
             fatal=f"ce n'est pas un document budgétaire TOTEM (racine « {_local(root.tag)} »)"
         )
-    result = LoanImport()
+    result = LoanImport(issuer=totem_issuer(root))
     seen: set[str] = set()
-    for number, element in enumerate(
-        root.iter(f"{{{TOTEM_NAMESPACE}}}EMPRUNT", "EMPRUNT"), start=1
-    ):
+    for number, element in enumerate(_totem_elements(root, "EMPRUNT"), start=1):
         fields = {_local(child.tag): (child.get("V") or "").strip() for child in element}
         reference = fields.get("NumContrat") or fields.get("ObjEmpr") or f"EMPRUNT n° {number}"
         line = element.sourceline or number
@@ -439,6 +452,32 @@ def parse_totem(data: bytes) -> LoanImport:
             fatal="aucun élément EMPRUNT dans le document (annexe état de la dette absente)"
         )
     return result
+
+
+def _totem_elements(root: etree._Element, name: str) -> Iterator[etree._Element]:
+    return root.iter(f"{{{TOTEM_NAMESPACE}}}{name}", name)
+
+
+def _totem_value(root: etree._Element, parent: str, name: str) -> str:
+    """@V of the first `parent/name` element, "" when absent."""
+    for header in _totem_elements(root, parent):
+        for child in header:
+            if _local(child.tag) == name and (child.get("V") or "").strip():
+                return (child.get("V") or "").strip()
+    return ""
+
+
+def totem_issuer(root: etree._Element) -> TotemIssuer:
+    """The collectivité a document budgétaire belongs to, read from its two headers."""
+    siret = _totem_value(root, "EnTeteDocBudgetaire", "IdColl") or _totem_value(
+        root, "EnTeteBudget", "IdEtab"
+    )
+    digits = re.sub(r"\D", "", siret)
+    return TotemIssuer(
+        siren=digits[:9] if len(digits) >= 9 else "",
+        insee=_totem_value(root, "EnTeteBudget", "CodInseeColl"),
+        name=_totem_value(root, "EnTeteDocBudgetaire", "LibelleColl"),
+    )
 
 
 def _totem_number(fields: Mapping[str, str], name: str) -> Decimal:
@@ -540,10 +579,10 @@ def parse_index_csv(data: bytes | str, index: Index | None = None) -> IndexImpor
     A Banque de France export holds one series: `index` names it (required). An EMMI file
     holds one column per tenor (1M, 3M, 6M, 12M) and yields one history per Euribor.
     """
-    text = _decode(data)
+    text = decode_text(data)
     lines = text.splitlines()
     first = lines[0] if lines else ""
-    if _key(first.split(",")[0]) == "date" and "," in first:
+    if header_key(first.split(",")[0]) == "date" and "," in first:
         return _parse_emmi(lines)
     if index is None:
         return IndexImport(fatal="fichier Banque de France : préciser l'index de la série")
@@ -574,7 +613,7 @@ def parse_index_csv(data: bytes | str, index: Index | None = None) -> IndexImpor
 
 def _parse_emmi(lines: list[str]) -> IndexImport:
     reader = csv.reader(lines, delimiter=",")
-    header = [_key(h) for h in next(reader)]
+    header = [header_key(h) for h in next(reader)]
     columns = {i: _EMMI_TENORS[h] for i, h in enumerate(header) if h in _EMMI_TENORS}
     if not columns:
         return IndexImport(fatal="fichier EMMI sans colonne 1M, 3M, 6M ou 12M")
