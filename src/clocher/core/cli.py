@@ -190,15 +190,33 @@ def init(demo: bool) -> None:
 @click.option(
     "--task-workers", default=None, type=int, help="Processus de tâches de fond (défaut 2)."
 )
-def serve(bind: str | None, web_workers: int | None, task_workers: int | None) -> None:
+@click.option(
+    "--roles",
+    default=None,
+    help="Ce que lance ce nœud, parmi web, tasks, daemons (défaut CLOCHER_ROLES, sinon "
+    "les trois). Un nœud de plus : --roles web,tasks ; daemons (Postfix, Dovecot, "
+    "rspamd, travaux périodiques) sur un seul nœud.",
+)
+def serve(
+    bind: str | None, web_workers: int | None, task_workers: int | None, roles: str | None
+) -> None:
     """Démarre la plateforme au premier plan : web, tâches de fond, démons."""
     from clocher.core import supervisor
 
+    try:
+        chosen = supervisor.parse_roles(roles or os.environ.get("CLOCHER_ROLES", "") or "all")
+    except supervisor.CannotStart as exc:
+        fail(str(exc))
+        return
     bind = bind or settings.BIND
     workers = web_workers or int(os.environ.get("CLOCHER_WEB_WORKERS", "2"))
-    console.print(f"Clocher sur [bold]{settings.BASE_URL}[/] (écoute {bind}). Ctrl-C pour arrêter.")
+    console.print(
+        f"Clocher sur [bold]{settings.BASE_URL}[/] (écoute {bind}, rôles "
+        f"{', '.join(r for r in supervisor.ROLES if r in chosen)}). Ctrl-C pour arrêter."
+    )
     tasks = task_workers or int(os.environ.get("CLOCHER_TASK_WORKERS", "2"))
-    sys.exit(supervisor.run(supervisor.core_children(bind, workers, tasks)))
+    children = supervisor.core_children(bind, workers, tasks, chosen)
+    sys.exit(supervisor.run(children, daemons="daemons" in chosen))
 
 
 @click.command()

@@ -76,11 +76,42 @@ def register(factory: ChildFactory) -> ChildFactory:
     return factory
 
 
-def core_children(bind: str, web_workers: int, task_workers: int = 2) -> list[Child]:
+# What one node runs. `daemons` (Postfix, Dovecot, rspamd and the apps' periodic jobs:
+# seals, backups, alerts, feeds) on exactly one node; `web` and `tasks` on as many nodes as
+# share the database and the S3 store (the database queue hands each task to one worker).
+ROLES = ("web", "tasks", "daemons")
+
+
+def parse_roles(text: str) -> frozenset[str]:
+    """`web,tasks` → the roles; an unknown or empty list is refused by name."""
+    if text.strip() == "all":
+        return frozenset(ROLES)
+    roles = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(roles - set(ROLES))
+    if unknown or not roles:
+        raise CannotStart(
+            f"rôle(s) inconnu(s) : {', '.join(unknown) or '(aucun)'} ; "
+            f"rôles possibles : {', '.join(ROLES)} (séparés par des virgules)."
+        )
+    return roles
+
+
+def _proxy_protocol() -> list[str]:
+    """Behind HAProxy (`send-proxy`), the client's address comes from the PROXY line,
+    accepted only from CLOCHER_PROXY_FROM; a direct request (health check) works as before."""
+    from django.conf import settings
+
+    allowed = getattr(settings, "PROXY_FROM", "")
+    return ["--proxy-protocol", "--proxy-allow-from", allowed] if allowed else []
+
+
+def core_children(
+    bind: str, web_workers: int, task_workers: int = 2, roles: frozenset[str] = frozenset(ROLES)
+) -> list[Child]:
     """The web server and `task_workers` task workers (imports of several mailboxes run
-    side by side; the database queue hands each task to one worker only)."""
+    side by side; the database queue hands each task to one worker only), as `roles` say."""
     python = sys.executable
-    children = [
+    web = [
         Child(
             "web",
             [
@@ -100,17 +131,24 @@ def core_children(bind: str, web_workers: int, task_workers: int = 2) -> list[Ch
                 "10",
                 "--timeout",
                 "120",
+                *_proxy_protocol(),
             ],
         ),
-    ] + [
+    ]
+    tasks = [
         Child(
             f"tâches {n}" if task_workers > 1 else "tâches", [python, "-m", "clocher.cli", "worker"]
         )
         for n in range(1, max(1, task_workers) + 1)
     ]
-    # The platform's mail that met no SMTP server (Postfix not up yet, restarting).
+    # The platform's mail that met no SMTP server (Postfix not up yet, restarting): this
+    # node's own outbox directory, so every node that sends mail flushes its own.
     flush = [python, "-m", "clocher.cli", "outbox", "flush", "--every", "60"]
-    return [*children, Child("courriels en attente", flush)]
+    return [
+        *(web if "web" in roles else []),
+        *(tasks if "tasks" in roles else []),
+        Child("courriels en attente", flush),
+    ]
 
 
 def run_dir() -> Path:
@@ -251,11 +289,13 @@ def _stop_all(children: list[Child]) -> None:
             child.process = None
 
 
-def run(children: list[Child]) -> int:
+def run(children: list[Child], daemons: bool = True) -> int:
+    """Supervise `children`, plus the apps' daemons unless this node runs without them."""
     try:
         lock = _lock()
         _stop_recorded_leftovers(read_state())
-        children = children + [c for factory in _factories for c in factory()]
+        if daemons:
+            children = children + [c for factory in _factories for c in factory()]
         _stop_pidfile_leftovers(children)
     except CannotStart as exc:
         click.echo(f"[serve] {exc}", err=True)
@@ -269,6 +309,7 @@ def run(children: list[Child]) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
+        _write_state(children, running=True)
         while not stopping:
             now = time.monotonic()
             changed = False
