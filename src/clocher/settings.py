@@ -60,6 +60,10 @@ SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG")
 BASE_URL = env("BASE_URL", "http://localhost:8000").rstrip("/")
 BIND = env("BIND", "127.0.0.1:8000")
+# Behind a reverse proxy (several nodes): the proxy's addresses (comma-separated), from
+# which the web server takes the PROXY protocol line naming the real client (the address
+# the audit journal, the brute-force detector and /metrics see). Empty: no proxy.
+PROXY_FROM = env("PROXY_FROM", "")
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")]
 CSRF_TRUSTED_ORIGINS = [BASE_URL]
 
