@@ -75,6 +75,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         **build_energy_objects(commune_a),
         **build_forecast_objects(commune_a),
         **build_finance_objects(commune_a),
+        **build_incident_objects(commune_a),
         "_a_markers": [
             "boitier-secret-a",
             agent_a.email,
@@ -86,6 +87,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
             "bâtiment-secret-A",
             "cantine-secrète-A",
             "emprunt-secret-A",
+            "incident-secret-A",
         ],
     }
 
@@ -203,6 +205,16 @@ def build_forecast_objects(commune_a) -> dict[str, Any]:
         created_by_label="matrice",
     )  # fmt: skip
     return {"series_id": series.pk, "forecast_id": made.pk}
+
+
+def build_incident_objects(commune_a) -> dict[str, Any]:
+    """An open incident of the operator's register that affects A (its notice is A's)."""
+    from clocher.incidents import services as incidents
+
+    incident = incidents.open_incident(
+        ACTOR, "incident-secret-A", "messagerie", [commune_a], notice="incident-secret-A"
+    )
+    return {"incident_id": incident.pk}
 
 
 def build_finance_objects(commune_a) -> dict[str, Any]:

@@ -147,3 +147,14 @@ def test_constant_query_count(allowed, make_commune, make_box):
         make_box(commune, f"boitier-{n}", seen_minutes_ago=n)
     queries()
     assert queries() == few
+
+
+@pytest.mark.django_db
+def test_cli_prints_the_exposition(quiet_probes):
+    from click.testing import CliRunner
+
+    from clocher.cli import main
+
+    out = CliRunner().invoke(main, ["metrics"])
+    assert out.exit_code == 0, out.output
+    assert sample(out.output, "clocher_component_up", component="smtp (postfix)") == 1
