@@ -49,6 +49,7 @@ class ClocherGroup(FrenchGroup):
         from clocher.incidents.cli import register as register_incidents
         from clocher.mail.cli import register as register_mail
         from clocher.onboarding.cli import register as register_onboarding
+        from clocher.operations.cli import register as register_operations
         from clocher.shield.cli import register as register_shield
         from clocher.supervision.cli import register as register_supervision
         from clocher.vault.cli import register as register_vault
@@ -67,6 +68,7 @@ class ClocherGroup(FrenchGroup):
             register_finance,
             register_supervision,
             register_incidents,
+            register_operations,
         ):
             register(self)
         speak_french(self)

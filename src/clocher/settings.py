@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "clocher.finance",
     "clocher.supervision",
     "clocher.incidents",
+    "clocher.operations",
 ]
 
 MIDDLEWARE = [
@@ -276,6 +277,19 @@ SHIELD_BRUTEFORCE_WINDOW_MINUTES = env_int("SHIELD_BRUTEFORCE_WINDOW_MINUTES", 1
 # Finance: the operator's alert threshold on the capacité de désendettement (encours /
 # épargne brute, in years; the prefecture's usual warning is 12 years for communes).
 FINANCE_ALERT_YEARS = env_int("FINANCE_ALERT_YEARS", 12)
+
+# Operations (backup): a restic repository on a local path (another disk) or an S3 bucket
+# of a second site (`s3:https://s3.site2.example/clocher-sauvegardes`); empty = no backup
+# until one is set. Its password lives in BACKUP_PASSWORD_FILE on this machine (never in
+# the repository) and on the paper recovery kit. Nightly backup at BACKUP_HOUR, weekly
+# sample read-back, monthly drill, retention 7 daily / 4 weekly / 12 monthly.
+BACKUP_REPOSITORY = env("BACKUP_REPOSITORY", "")
+BACKUP_PASSWORD_FILE = Path(env("BACKUP_PASSWORD_FILE", str(DATA_DIR / "backup.key")))
+BACKUP_S3_ACCESS_KEY = env("BACKUP_S3_ACCESS_KEY", "")
+BACKUP_S3_SECRET_KEY = env("BACKUP_S3_SECRET_KEY", "")
+BACKUP_HOUR = env_int("BACKUP_HOUR", 2)
+BACKUP_CHECK_PERCENT = env_int("BACKUP_CHECK_PERCENT", 5)
+DRILL_WEB_PORT = env_int("DRILL_WEB_PORT", 8099)
 
 MAIL_ENABLED = env_bool("MAIL_ENABLED", True)
 # Postfix's queue and config, Dovecot's state and the mailboxes: under the data dir, so two

@@ -1,0 +1,242 @@
+"""`clocher backup`: one consistent snapshot of what code cannot rebuild.
+
+Order gives the consistency: the database first (SQLite's online backup API, or
+`pg_dump` inside an exported REPEATABLE READ snapshot, counted in that same snapshot),
+then the files. A vault or archive blob is written before the row that names it commits
+and is never changed afterwards (content-addressed, written once), and a delivered
+Maildir file is never rewritten (flags live in its name, renamed atomically), so every
+file the database snapshot refers to is already on disk when the copy runs: what the
+copy adds beyond it is orphans (collected later by `vault fsck --gc`) or mail newer than
+the database, harmless. restic then stores only chunks it has not seen (deduplicated,
+encrypted with the repository password).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from clocher.core import audit
+from clocher.core.audit import Actor
+from clocher.operations import restic
+from clocher.operations.models import Backup
+from clocher.operations.services import keys
+from clocher.vault import crypto
+
+MANIFEST = "manifest.json"
+SQLITE_COPY = "clocher.sqlite3"
+PG_DUMP = "clocher.pgdump"
+TAG = "clocher"
+
+
+def staging_dir() -> Path:
+    return Path(settings.DATA_DIR) / "sauvegarde"
+
+
+def is_sqlite() -> bool:
+    return connection.vendor == "sqlite"
+
+
+def _tables() -> list[str]:
+    with connection.cursor() as cursor:
+        return sorted(connection.introspection.table_names(cursor))
+
+
+def _sqlite_snapshot(target: Path) -> dict[str, int]:
+    """The online backup API copies a consistent image while writers go on."""
+    connection.ensure_connection()
+    source = connection.connection
+    dest = sqlite3.connect(target)
+    try:
+        source.backup(dest)
+        return {
+            t: dest.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]  # noqa: S608
+            for t in _tables()
+            if not t.startswith("sqlite_")
+        }
+    finally:
+        dest.close()
+
+
+def pg_url(settings_dict: dict[str, Any], name: str | None = None) -> str:
+    from urllib.parse import quote
+
+    user = quote(settings_dict.get("USER") or "")
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{quote(password)}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "localhost"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgresql://{auth}{host}:{port}/{name or settings_dict['NAME']}"
+
+
+def _pg_snapshot(target: Path) -> dict[str, int]:
+    """Counts and dump read the same exported snapshot: they agree row for row."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SELECT pg_export_snapshot()")
+        snapshot_id = cursor.fetchone()[0]
+        counts = {}
+        for table in _tables():
+            cursor.execute(f'SELECT COUNT(*) FROM "{table}"')  # noqa: S608
+            counts[table] = cursor.fetchone()[0]
+        url = pg_url(connection.settings_dict)
+        dump = ["pg_dump", "-Fc", "--no-owner", f"--snapshot={snapshot_id}", "-f", str(target)]
+        proc = subprocess.run(  # noqa: S603 - Debian's pg_dump, arguments built here, no shell
+            [*dump, url],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise restic.ResticError(f"pg_dump a échoué : {proc.stderr.strip()[-300:]}")
+    return counts
+
+
+def roots() -> dict[str, Path]:
+    """The trees a restore puts back, by role (each may be configured elsewhere)."""
+    return {
+        "data": Path(settings.DATA_DIR),
+        "vault": Path(settings.VAULT_DIR),
+        "archive": Path(settings.ARCHIVE_DIR),
+        "mail": Path(settings.MAIL_DIR) / "vmail",
+    }
+
+
+def excludes() -> list[str]:
+    """Rebuilt, live or secret: never copied. The live database is copied through its
+    snapshot; runtime state, caches and static files are remade by `clocher serve`; the
+    master key and the repository password go on the kit, never into the repository."""
+    data = Path(settings.DATA_DIR)
+    mail = Path(settings.MAIL_DIR)
+    paths = [
+        data / "clocher.sqlite3",
+        data / "clocher.sqlite3-wal",
+        data / "clocher.sqlite3-shm",
+        data / "test-clocher.sqlite3*",
+        data / "run",
+        data / "cache",
+        data / "static",
+        data / "drill",
+        mail / "postfix",
+        mail / "dovecot",
+        mail / "log",
+        mail / "rspamd",
+        crypto.master_key_path(),
+        Path(settings.BACKUP_PASSWORD_FILE),
+    ]
+    if connection.vendor == "sqlite":
+        name = Path(str(connection.settings_dict["NAME"]))
+        paths += [name, Path(f"{name}-wal"), Path(f"{name}-shm")]
+    return [str(p) for p in paths]
+
+
+def outermost(paths: list[Path]) -> list[str]:
+    """Each tree once: a root inside another (the vault in the data dir) is not repeated."""
+    chosen: list[Path] = []
+    for path in sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts)):
+        if not any(c == path or c in path.parents for c in chosen):
+            chosen.append(path)
+    return [str(p) for p in chosen]
+
+
+@dataclass
+class BackupResult:
+    backup: Backup
+    snapshot_id: str
+    files: int
+    bytes_added: int
+    seconds: float
+
+
+@contextmanager
+def _staged() -> Iterator[Path]:
+    stage = staging_dir()
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    stage.chmod(0o700)
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def take(actor: Actor, to: str | None = None) -> BackupResult:
+    """Database snapshot, manifest, then one restic snapshot of every root."""
+    repo = keys.repository(to)
+    started = timezone.now()
+    clock = time.monotonic()
+    row = Backup.objects.create(started_at=started, repository=repo.location)
+    try:
+        restic.ensure_initialised(repo)
+        with _staged() as stage:
+            if is_sqlite():
+                counts = _sqlite_snapshot(stage / SQLITE_COPY)
+            else:
+                counts = _pg_snapshot(stage / PG_DUMP)
+            manifest = {
+                "format": 1,
+                "created": started.isoformat(),
+                "database": connection.vendor,
+                "master_key_id": crypto.key_id(crypto.load_master_key()),
+                "vault_backend": settings.VAULT_BACKEND,
+                "roots": {role: str(path) for role, path in roots().items()},
+                "counts": counts,
+            }
+            (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
+            paths = outermost([stage, *(p for p in roots().values() if p.exists())])
+            summary = restic.backup(repo, paths, [TAG], excludes())
+    except (restic.ResticError, keys.KitError, OSError) as exc:
+        row.error = str(exc)
+        row.finished_at = timezone.now()
+        row.save(update_fields=["error", "finished_at"])
+        raise
+    seconds = time.monotonic() - clock
+    with transaction.atomic():
+        row.snapshot_id = summary.get("snapshot_id", "")
+        row.files = summary.get("total_files_processed", 0)
+        row.bytes_added = summary.get("data_added", 0)
+        row.bytes_total = summary.get("total_bytes_processed", 0)
+        row.seconds = seconds
+        row.ok = bool(row.snapshot_id)
+        row.finished_at = timezone.now()
+        row.save()
+        audit.record(
+            actor,
+            "operations.backup",
+            target=row.snapshot_id,
+            data={"depot": repo.location, "fichiers": row.files, "octets_ajoutes": row.bytes_added},
+        )
+    return BackupResult(row, row.snapshot_id, row.files, row.bytes_added, seconds)
+
+
+def retain(to: str | None = None) -> None:
+    """7 daily, 4 weekly, 12 monthly snapshots kept; the rest forgotten and pruned."""
+    restic.forget(keys.repository(to))
+
+
+def verify(actor: Actor, to: str | None = None, percent: int | None = None) -> None:
+    """restic check with a random sample of the data read back; journalled either way."""
+    repo = keys.repository(to)
+    percent = percent or settings.BACKUP_CHECK_PERCENT
+    try:
+        restic.check(repo, percent)
+    except restic.ResticError as exc:
+        with transaction.atomic():
+            audit.record(
+                actor, "operations.check_failed", target=repo.location, data={"erreur": str(exc)}
+            )
+        raise
+    with transaction.atomic():
+        audit.record(actor, "operations.checked", target=repo.location, data={"part": percent})

@@ -1,0 +1,182 @@
+"""Backup then restore on a fresh data dir reproduces the platform; corrupted
+repositories, missing or wrong kits are refused; one commune comes back alone."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from clocher.core.models import Commune
+from clocher.operations import restic
+from clocher.operations.services import keys, restore, snapshot
+from clocher.operations.services.commune_restore import restore_commune
+from clocher.vault import services as vault
+from clocher.vault.models import Node
+from tests.archive.conftest import deposit
+from tests.operations.conftest import ACTOR
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("data_dir")]
+
+READ_BACK = """
+import hashlib, json
+from clocher.vault import services
+from clocher.vault.models import Node
+out = {}
+for node in Node.objects.filter(is_folder=False, deleted_at__isnull=True):
+    digest = hashlib.sha256()
+    for block in services.iter_content(node):
+        digest.update(block)
+    out[f"{node.space.commune.insee}{services.path_of(node)}"] = digest.hexdigest()
+print(json.dumps(out))
+"""
+
+
+def read_back() -> dict[str, str]:
+    out = {}
+    for node in Node.objects.filter(is_folder=False, deleted_at__isnull=True):
+        digest = hashlib.sha256()
+        for block in vault.iter_content(node):
+            digest.update(block)
+        out[f"{node.space.commune.insee}{vault.path_of(node)}"] = digest.hexdigest()
+    return out
+
+
+def put_file(commune: Commune, name: str, data: bytes) -> Node:
+    root = vault.root_of(vault.ensure_commune_space(ACTOR, commune))
+    return vault.write_bytes(ACTOR, root, name, data, "application/octet-stream")
+
+
+def kit_file(tmp_path: Path) -> Path:
+    path = tmp_path / "kit.txt"
+    keys.write_kit(keys.current_kit(), path)
+    return path
+
+
+def test_backup_then_restore_reproduces_the_platform(
+    commune_a, commune_b, admin_a, tmp_path, flushable_archive, fresh, settings
+):
+    put_file(commune_a, "budget.txt", b"budget v1")
+    put_file(commune_a, "budget.txt", b"budget v2, la version courante")
+    put_file(commune_b, "photo.bin", bytes(range(256)) * 300)
+    deposit(commune_a)
+    # A delivered message: flags live in the Maildir file name (S = seen, F = flagged).
+    maildir = Path(settings.MAIL_DIR) / "vmail" / "communes.example" / "k1" / "Maildir" / "cur"
+    maildir.mkdir(parents=True)
+    (maildir / "1733390000.M1P1.mail:2,FS").write_bytes(b"Subject: essai\r\n\r\ncorps\r\n")
+    files = read_back()
+    result = snapshot.take(ACTOR)
+    assert result.snapshot_id and result.backup.ok
+    kit = kit_file(tmp_path)
+
+    proc = fresh.clocher("restore", "latest", "--kit", str(kit))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "lignes conformes à la sauvegarde" in proc.stdout
+
+    assert fresh.python(READ_BACK) == files
+    for args in (["audit", "verify"], ["archive", "audit"], ["vault", "fsck"]):
+        checked = fresh.clocher(*args)
+        assert checked.returncode == 0, (args, checked.stdout + checked.stderr)
+    assert "Tout est intègre" in fresh.clocher("archive", "audit").stdout
+    restored_mail = fresh.root / "mail" / "vmail" / "communes.example" / "k1" / "Maildir" / "cur"
+    assert [p.name for p in restored_mail.iterdir()] == ["1733390000.M1P1.mail:2,FS"]
+    # The keys came from the kit; a second restore onto the now-used platform is refused.
+    assert (fresh.root / "vault" / "master.key").stat().st_mode & 0o777 == 0o600
+    again = fresh.clocher("restore", "latest", "--kit", str(kit))
+    assert again.returncode == 1 and "n'est pas vide" in again.stdout
+
+
+def test_missing_or_wrong_kit_and_corrupted_repository_are_refused(commune_a, tmp_path, fresh):
+    put_file(commune_a, "acte.txt", b"acte")
+    snapshot.take(ACTOR)
+    kit = kit_file(tmp_path)
+
+    no_kit = fresh.clocher("restore", "latest")
+    assert no_kit.returncode == 1 and "exige le kit de récupération" in no_kit.stdout
+
+    with pytest.raises(keys.KitError, match="introuvable"):
+        keys.read_kit(tmp_path / "absent.txt")
+    text = kit.read_text()
+    wrong_password = tmp_path / "mauvais-mot-de-passe.txt"
+    lines = [
+        "CLE-SAUVEGARDE: pas-le-bon" if line.startswith("CLE-SAUVEGARDE:") else line
+        for line in text.splitlines()
+    ]
+    wrong_password.write_text("\n".join(lines))
+    with pytest.raises(restore.RestoreError, match="ne l'ouvre pas"):
+        restore.open_backup(wrong_password, "latest")
+    other_master = tmp_path / "autre-cle.txt"
+    lines = [
+        "CLE-MAITRESSE: " + "QUFB" * 10 + "QUE=" if line.startswith("CLE-MAITRESSE:") else line
+        for line in text.splitlines()
+    ]
+    other_master.write_text("\n".join(lines))
+    with pytest.raises(keys.KitError, match="n'est pas celle de la sauvegarde"):
+        restore.open_backup(other_master, "latest")
+    incomplete = tmp_path / "incomplet.txt"
+    incomplete.write_text("DEPOT: /nulle/part\n")
+    with pytest.raises(keys.KitError, match="il manque CLE-SAUVEGARDE, CLE-MAITRESSE"):
+        keys.read_kit(incomplete)
+
+    # One flipped byte in every data pack: the read-back check and the restore say so.
+    repo_dir = Path(keys.repository_location())
+    for pack in (repo_dir / "data").rglob("*"):
+        if pack.is_file():
+            raw = bytearray(pack.read_bytes())
+            raw[len(raw) // 2] ^= 0xFF
+            pack.chmod(0o600)
+            pack.write_bytes(bytes(raw))
+    with pytest.raises(restic.ResticError, match="restic a échoué"):
+        snapshot.verify(ACTOR, percent=100)
+    corrupted = fresh.clocher("restore", "latest", "--kit", str(kit))
+    assert corrupted.returncode == 1
+    assert "dépôt abîmé" in corrupted.stdout
+
+
+def test_repository_inside_the_data_dir_is_refused(data_dir):
+    with pytest.raises(keys.KitError, match="doit vivre ailleurs"):
+        keys.repository_location(str(data_dir / "depot"))
+
+
+def test_commune_restore_brings_back_one_commune_only(commune_a, commune_b, tmp_path):
+    lost = put_file(commune_a, "deliberation.txt", b"la deliberation perdue")
+    kept_b = put_file(commune_b, "registre.txt", b"registre de B")
+    snapshot.take(ACTOR)
+    kit = kit_file(tmp_path)
+    # A's file is deleted for good (trash, purge, chunks collected); B works on.
+    vault.trash(ACTOR, lost)
+    vault.purge(ACTOR, Node.objects.get(pk=lost.pk))
+    vault.collect_garbage(remove=True, grace_seconds=0)
+    assert "21001/deliberation.txt" not in read_back()
+    newer_b = put_file(commune_b, "apres.txt", b"ecrit apres la sauvegarde")
+    put_file(commune_b, "registre.txt", b"registre de B, modifie apres")
+    b_before = {k: v for k, v in read_back().items() if k.startswith(commune_b.insee)}
+
+    done = restore_commune(ACTOR, commune_a.insee, kit, "latest")
+
+    files = read_back()
+    key = f"{commune_a.insee}/deliberation.txt"
+    assert files[key] == hashlib.sha256(b"la deliberation perdue").hexdigest()
+    assert {k: v for k, v in files.items() if k.startswith(commune_b.insee)} == b_before
+    assert Node.objects.filter(pk=newer_b.pk).exists() and kept_b.pk
+    assert done.blobs >= 1 and "les autres communes n'ont pas été touchées" in done.summary()
+    assert vault.fsck().ok
+
+
+def test_commune_restore_of_an_unknown_commune(commune_a, tmp_path):
+    snapshot.take(ACTOR)
+    with pytest.raises(restore.RestoreError, match="99999 n'existe pas"):
+        restore_commune(ACTOR, "99999", kit_file(tmp_path), "latest")
+
+
+def test_backup_copies_no_key_and_no_live_database(commune_a, tmp_path, data_dir):
+    put_file(commune_a, "a.txt", b"a")
+    result = snapshot.take(ACTOR)
+    repo = keys.repository()
+    listing = restic.run(repo, ["ls", result.snapshot_id])
+    assert "master.key" not in listing and "backup.key" not in listing
+    assert "sauvegarde/manifest.json" in listing
+    assert f"{data_dir}/clocher.sqlite3" not in listing
+    shutil.rmtree(data_dir / "vault" / "blobs")
