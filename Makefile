@@ -6,13 +6,14 @@ CLOCHER := $(VENV)/bin/clocher
 SYSTEM_PYTHON ?= /usr/bin/python3
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres lint bench clean help
+.PHONY: install run test test-sqlite test-postgres lint bench clean help box-deb
 
 help:
 	@echo "make run    — installe si besoin, initialise la démo et démarre la plateforme"
 	@echo "make test   — installe si besoin et lance tous les tests (SQLite puis PostgreSQL)"
 	@echo "make bench  — mesures de performance (bench/)"
 	@echo "make lint   — ruff et mypy"
+	@echo "make box-deb — paquet Debian de l'agent du boîtier (dist/clocher-box_*.deb)"
 
 install: $(VENV)/.installed
 
@@ -44,5 +45,9 @@ test-postgres: install
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
+# The box agent as a Debian package (dpkg-deb from a staging tree; see docs/operations.md).
+box-deb:
+	PY=$(PY) scripts/build-box-deb.sh
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache artifacts
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache artifacts

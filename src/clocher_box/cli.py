@@ -102,7 +102,8 @@ def enroll(server: str, token: str, ca_file: str, state_dir: Path) -> None:
     except CentralError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(
-        f"Boîtier {identity.box_id} enrôlé pour {identity.commune_name} ({identity.commune_insee})."
+        f"Boîtier {identity.box_id} enrôlé pour {identity.commune_name} "
+        f"({identity.commune_insee}). Service (paquet Debian) : systemctl start clocher-box"
     )
 
 
@@ -248,6 +249,17 @@ def _when(timestamp: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
 def status(state_dir: Path, as_json: bool) -> None:
     """Ce qui est bloqué et pourquoi, compteurs de paquets rejetés."""
+    if not (state_dir / "box.json").exists():
+        # Before enrolment there is nothing to report, and nothing may be created here.
+        if as_json:
+            click.echo(json.dumps({"enrolled": False, "state_dir": str(state_dir)}))
+        else:
+            click.echo(
+                f"Boîtier non enrôlé (aucune identité dans {state_dir}) : lancez "
+                "`clocher-box enroll --server https://… --token clb_…` avec le jeton remis "
+                "par l'opérateur, puis `systemctl start clocher-box`."
+            )
+        sys.exit(3)
     agent = _agent(state_dir)
     try:
         decisions = agent.state.decisions()
