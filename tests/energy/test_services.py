@@ -143,3 +143,24 @@ def test_what_if_returns_each_measure_with_savings(demo_a) -> None:
     assert {r.measure for r in results} >= {"toiture", "consigne_moins_1"}
     assert all(r.kwh_saved >= 0 for r in results)
     assert calibration.n_days >= 300
+
+
+def test_consecutive_outlier_days_on_one_side_make_one_drift() -> None:
+    from datetime import date, timedelta
+
+    from clocher.energy.engine.drifts import Drift as Found
+    from clocher.energy.services.drifts import merge_outlier_runs
+
+    first = date(2023, 12, 11)
+    dates = [first + timedelta(n) for n in range(21)]
+    days = [Found("jour_hors_modele", d, d, 50, 25, "") for d in dates]
+    low = Found("jour_hors_modele", date(2023, 12, 1), date(2023, 12, 1), 10, 25, "seul")
+    night = Found("talon_nuit", date(2023, 12, 4), date(2023, 12, 31), 1.9, 0.7, "nuit")
+    merged = merge_outlier_runs([*days, low, night])
+    runs = [d for d in merged if d.kind == "jour_hors_modele"]
+    assert [(d.start, d.end) for d in runs] == [
+        (date(2023, 12, 1), date(2023, 12, 1)),
+        (first, first + timedelta(20)),
+    ]
+    assert runs[1].value == 21 * 50 and "21 jours de suite au-dessus" in runs[1].text
+    assert night in merged and low in merged

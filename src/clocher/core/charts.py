@@ -196,11 +196,17 @@ class Axes:
         )
 
 
-def axes_for(xs: list[float], ys: list[float], width: float = 560, height: float = 240) -> Axes:
+def axes_for(
+    xs: list[float],
+    ys: list[float],
+    width: float = 560,
+    height: float = 240,
+    margin: float = 40,
+) -> Axes:
     """Axes covering the values (y from 0 when all are positive)."""
     x_min, x_max = (min(xs), max(xs)) if xs else (0.0, 1.0)
     y_min, y_max = (min(ys), max(ys)) if ys else (0.0, 1.0)
-    return Axes(x_min, x_max, min(0.0, y_min), y_max * 1.05 or 1.0, width, height)
+    return Axes(x_min, x_max, min(0.0, y_min), y_max * 1.05 or 1.0, width, height, margin)
 
 
 def polyline(points: list[Plot]) -> str:

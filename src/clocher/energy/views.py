@@ -107,33 +107,46 @@ def _scatter(meter: Meter, baseline: Any) -> dict[str, Any] | None:
     fitted = []
     if baseline is not None:
         fitted = [float(v) for v in services.model_of(baseline).predict(grid)]
-    ax = charts.axes_for(xs, ys + fitted)
+    ax = charts.axes_for(xs, ys + fitted, margin=60)
     points = [ax.point(x, y) for x, y in zip(xs, ys, strict=True)]
     line = [ax.point(float(x), y) for x, y in zip(grid, fitted, strict=False)]
     return {
         "points": points,
         "line": charts.polyline(line),
-        "x_ticks": [ax.point(t, ax.y_min) for t in np.linspace(ax.x_min, ax.x_max, 5)],
-        "y_ticks": [ax.point(ax.x_min, y) for y in np.linspace(ax.y_min, ax.y_max, 5)],
-        "x_labels": [f"{t:.0f} °C" for t in np.linspace(ax.x_min, ax.x_max, 5)],
-        "y_labels": [f"{y:.0f}" for y in np.linspace(ax.y_min, ax.y_max, 5)],
+        "ticks": _ticks(ax, "kWh/jour", "{:.0f} °C"),
         "axes": ax,
         "days": int(ok.sum()),
     }
 
 
+def _ticks(ax: charts.Axes, unit: str, fmt: str = "{:,.0f}") -> dict[str, Any]:
+    """Five labelled ticks on each axis (French thousands with a thin space)."""
+    xs = np.linspace(ax.x_min, ax.x_max, 5)
+    ys = np.linspace(ax.y_min, ax.y_max, 5)
+    bottom = ax.height - ax.margin
+    return {
+        "bottom": bottom,
+        "right": ax.width - ax.margin,
+        "label_y": bottom + 16,
+        "x": [ax.point(float(x), ax.y_min, fmt.format(x).replace(",", "\u202f")) for x in xs],
+        "y": [ax.point(ax.x_min, float(y), f"{y:,.0f}".replace(",", "\u202f")) for y in ys],
+        "unit": unit,
+    }
+
+
 def _trajectory_chart(trajectory: tertiaire.Trajectory) -> dict[str, Any]:
-    """Adjusted kWh per year, the reference, and the milestones of 2030/2040/2050."""
+    """Adjusted kWh per year, the reference, and the milestones of 2030/2040/2050 (a
+    commune's aggregate has no single reference year: its line starts at the first year)."""
     years = sorted(trajectory.adjusted_kwh)
-    targets = {
+    targets = trajectory.targets or {
         year: trajectory.reference_kwh * (1 - cut) for year, cut in tertiaire.MILESTONES.items()
     }
-    xs = [float(y) for y in years] + [float(y) for y in targets]
+    start = trajectory.reference_year or (years[0] if years else min(targets))
+    xs = [float(y) for y in [*years, *targets, start]]
     ys = [trajectory.adjusted_kwh[y] for y in years] + [trajectory.reference_kwh]
-    ax = charts.axes_for(xs, ys)
-    ax.x_min = float(min(xs))
+    ax = charts.axes_for(xs, ys, margin=60)
     measured = [ax.point(float(y), trajectory.adjusted_kwh[y], str(y)) for y in years]
-    goal = [ax.point(float(trajectory.reference_year), trajectory.reference_kwh)] + [
+    goal = [ax.point(float(start), trajectory.reference_kwh)] + [
         ax.point(float(y), v, str(y)) for y, v in sorted(targets.items())
     ]
     return {
@@ -142,6 +155,7 @@ def _trajectory_chart(trajectory: tertiaire.Trajectory) -> dict[str, Any]:
         "goal": charts.polyline(goal),
         "goal_points": goal[1:],
         "axes": ax,
+        "ticks": _ticks(ax, "kWh/an", "{:.0f}"),
         "targets": [
             {"year": y, "kwh": v, "gap": trajectory.gap(y)} for y, v in sorted(targets.items())
         ],

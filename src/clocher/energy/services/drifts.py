@@ -30,6 +30,39 @@ from clocher.energy.services.series import curve_arrays, daily_series, temperatu
 OUTLIER_LEVEL = 0.99
 
 
+def merge_outlier_runs(found: list[dr.Drift]) -> list[dr.Drift]:
+    """Consecutive days outside the model on the same side become one drift: a heater
+    left on for three weeks is one phone call, not twenty-one lines in the mail."""
+    others = [d for d in found if d.kind != "jour_hors_modele"]
+    days = sorted((d for d in found if d.kind == "jour_hors_modele"), key=lambda d: d.start)
+    runs: list[list[dr.Drift]] = []
+    for d in days:
+        last = runs[-1][-1] if runs else None
+        if (
+            last is not None
+            and (d.start - last.end).days <= 1
+            and (d.value > d.expected) == (last.value > last.expected)
+        ):
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    merged = []
+    for run in runs:
+        if len(run) == 1:
+            merged.append(run[0])
+            continue
+        value, expected = sum(d.value for d in run), sum(d.expected for d in run)
+        side = "au-dessus" if value > expected else "au-dessous"
+        measured, predicted = (f"{v:,.0f}".replace(",", "\u202f") for v in (value, expected))
+        text = (
+            f"Du {run[0].start:%d/%m/%Y} au {run[-1].end:%d/%m/%Y} : {len(run)} jours de suite "
+            f"{side} de l'intervalle attendu pour la météo ({measured} kWh mesurés, "
+            f"{predicted} attendus)."
+        )
+        merged.append(dr.Drift(run[0].kind, run[0].start, run[-1].end, value, expected, text))
+    return others + merged
+
+
 def detect_drifts(actor: Actor, meter: Meter, weeks: int = 8) -> list[Drift]:
     """The engine's detectors on the last `weeks` weeks; new drifts are stored once."""
     last = DailyReading.objects.filter(meter=meter).aggregate(last=Max("day"))["last"]
@@ -52,7 +85,8 @@ def detect_drifts(actor: Actor, meter: Meter, weeks: int = 8) -> list[Drift]:
             jump = dr.residual_jump(days[ok], daily[ok] - model.predict(temp[ok]))
             if jump is not None:
                 found.append(jump)
-    existing = set(Drift.objects.filter(meter=meter).values_list("kind", "start"))
+    found = merge_outlier_runs(found)
+    existing = {(d.kind, d.start): d for d in Drift.objects.filter(meter=meter)}
     new = [
         Drift(
             commune_id=meter.commune_id,
@@ -67,15 +101,29 @@ def detect_drifts(actor: Actor, meter: Meter, weeks: int = 8) -> list[Drift]:
         for d in found
         if (d.kind, d.start) not in existing
     ]
-    if new:
+    # A run that goes on is the same drift, lengthened (and not mailed again).
+    longer = [
+        (existing[(d.kind, d.start)], d)
+        for d in found
+        if (d.kind, d.start) in existing and d.end > existing[(d.kind, d.start)].end
+    ]
+    if new or longer:
         with transaction.atomic():
             Drift.objects.bulk_create(new)
+            for stored, d in longer:
+                stored.end, stored.value, stored.expected = d.end, d.value, d.expected
+                stored.text = d.text[:400]
+                stored.save(update_fields=["end", "value", "expected", "text"])
             audit.record(
                 actor,
                 "energy.drifts_detected",
                 commune=meter.commune,
                 target=f"meter:{meter.pk}",
-                data={"count": len(new), "kinds": sorted({d.kind for d in new})},
+                data={
+                    "count": len(new),
+                    "lengthened": len(longer),
+                    "kinds": sorted({d.kind for d in new} | {d.kind for _, d in longer}),
+                },
             )
     return new
 
