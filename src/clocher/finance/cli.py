@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import click
+from django.core.exceptions import ValidationError
 from rich.table import Table
 
 from clocher.core.cli import cli_actor, console, fail
@@ -112,9 +113,22 @@ def schedule_command(loan: str, insee: str | None, as_csv: bool) -> None:
 
 @finance.command("indicators")
 @click.argument("insee")
-def indicators_command(insee: str) -> None:
+@click.option(
+    "--projection",
+    is_flag=True,
+    help="Projette aussi l'épargne brute (8 années connues au moins) et la capacité.",
+)
+def indicators_command(insee: str, projection: bool) -> None:
     """Indicateurs de la dette par année (encours, annuité, taux, capacité de désendettement)."""
     owner = _owner(insee)
+    if projection:
+        if owner is None:
+            fail("La projection de l'épargne brute se fait pour une commune (code INSEE).")
+        else:
+            try:
+                services.project_savings(cli_actor(), owner)
+            except ValidationError as exc:
+                fail(" ".join(exc.messages))
     book = services.build_book(owner)
     for note in book.warnings:
         console.print(f"[yellow]{note}[/]", highlight=False)
@@ -134,6 +148,30 @@ def indicators_command(insee: str) -> None:
             "—" if f.debt_capacity is None else str(f.debt_capacity),
         )
     console.print(table)
+    if projection and owner is not None:
+        _print_projection(services.savings_projection(owner))
+
+
+def _print_projection(projected: services.SavingsProjection) -> None:
+    table = Table(title="Épargne brute et capacité de désendettement projetées")
+    for name in ("Année", "Épargne brute", "Intervalle 80 %", "Intervalle 95 %",
+                 "Encours 31/12", "Capacité (ans)"):  # fmt: skip
+        table.add_column(name, justify="right")
+    for y in projected.years:
+        table.add_row(
+            str(y.year),
+            _money(y.savings),
+            f"{_money(y.low['80'])} à {_money(y.high['80'])}",
+            f"{_money(y.low['95'])} à {_money(y.high['95'])}",
+            _money(y.outstanding),
+            "non calculable" if y.capacity is None else str(y.capacity),
+        )
+    console.print(table)
+    if projected.forecast is not None:
+        console.print(
+            f"Pourquoi : {projected.forecast.explanation} (modèle {projected.forecast.model})",
+            highlight=False,
+        )
 
 
 @finance.command("report")

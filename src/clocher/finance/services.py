@@ -726,20 +726,31 @@ def import_accounts(actor: Actor, owner: Owner, data: bytes) -> dict[int, Decima
     return figures
 
 
+MIN_SAVINGS_YEARS = 8  # a yearly series shorter than this leaves the backtest nothing to test
+
+
+def known_savings(commune: Commune) -> dict[int, Decimal]:
+    """The épargne brute entered or imported (never the projected years)."""
+    rows = SavingsFigure.objects.filter(commune=commune).exclude(source=SavingsSource.FORECAST)
+    return dict(rows.values_list("year", "amount"))
+
+
+def too_few_savings(count: int) -> str:
+    return (
+        f"Projection de l'épargne brute impossible : il faut au moins {MIN_SAVINGS_YEARS} "
+        f"années d'épargne brute saisies ou importées, la commune en a {count}."
+    )
+
+
 def project_savings(actor: Actor, commune: Commune, horizon: int = 5) -> dict[int, Decimal]:
     """Future épargne brute from the forecast app (its series `finance:epargne_brute`, fed
-    with the known years): stored as `prévision` for years not entered or imported."""
+    with the known years): stored as `prévision` for years not entered or imported, so the
+    stored indicators carry the projected capacité de désendettement."""
     from clocher.forecast import services as forecast
 
-    known = {
-        year: amount
-        for year, amount in savings_of(commune).items()
-        if SavingsFigure.objects.filter(commune=commune, year=year)
-        .exclude(source=SavingsSource.FORECAST)
-        .exists()
-    }
-    if len(known) < 3:
-        raise ValidationError("Trois années d'épargne brute au moins pour en faire une prévision.")
+    known = known_savings(commune)
+    if len(known) < MIN_SAVINGS_YEARS:
+        raise ValidationError(too_few_savings(len(known)))
     points = [(date(year, 1, 1), float(amount)) for year, amount in sorted(known.items())]
     forecast.series_from_points(
         actor, commune, SAVINGS_KEY, "Épargne brute", points, unit="€", frequency="YS"
@@ -757,6 +768,99 @@ def project_savings(actor: Actor, commune: Commune, horizon: int = 5) -> dict[in
             )
         refresh_indicators(commune)
     return projected
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectedYear:
+    """One future year: épargne brute projected (mean and its 80/95 % interval), encours
+    projected by the schedules, and the capacité de désendettement they give (years; None
+    when the épargne brute is not positive: the debt would never be repaid from it)."""
+
+    year: int
+    savings: Decimal
+    low: dict[str, Decimal]
+    high: dict[str, Decimal]
+    outstanding: Decimal | None
+
+    @staticmethod
+    def _capacity(outstanding: Decimal | None, savings: Decimal) -> Decimal | None:
+        if outstanding is None or savings <= 0:
+            return None
+        return (outstanding / savings).quantize(Decimal("0.1"))
+
+    @property
+    def capacity(self) -> Decimal | None:
+        return self._capacity(self.outstanding, self.savings)
+
+    @property
+    def capacity_range(self) -> tuple[Decimal | None, Decimal | None]:
+        """At the 80 % interval's bounds: high savings give the shortest capacity."""
+        return (
+            self._capacity(self.outstanding, self.high["80"]),
+            self._capacity(self.outstanding, self.low["80"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SavingsProjection:
+    """What the debt page shows of the épargne brute's future: the stored forecast on the
+    current figures (None when not made yet or out of date) or why there can be none."""
+
+    known_years: int
+    forecast: Any = None  # clocher.forecast.models.Forecast
+    years: list[ProjectedYear] = field(default_factory=list)
+    missing: str = ""
+
+    @property
+    def possible(self) -> bool:
+        return self.known_years >= MIN_SAVINGS_YEARS
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(str(round(value, 2)))
+
+
+def savings_projection(commune: Commune) -> SavingsProjection:
+    """Read (never compute) the projection of `commune`'s épargne brute: the forecast app's
+    latest forecast of the series on the current figures, with the encours of each year."""
+    from clocher.forecast import services as forecast
+    from clocher.forecast.models import Series
+
+    count = len(known_savings(commune))
+    if count < MIN_SAVINGS_YEARS:
+        return SavingsProjection(count, missing=too_few_savings(count))
+    series = Series.objects.filter(commune=commune, key=SAVINGS_KEY).first()
+    made = forecast.latest(series, current_only=True) if series is not None else None
+    if made is None or not _series_is_current(commune, series):
+        return SavingsProjection(
+            count, missing="Pas de projection sur les chiffres actuels : lancez-la."
+        )
+    prediction = made.prediction
+    years = [date.fromisoformat(day).year for day in prediction["dates"]]
+    outstanding = dict(
+        YearIndicator.objects.filter(commune=commune, year__in=years).values_list(
+            "year", "outstanding"
+        )
+    )
+    rows = [
+        ProjectedYear(
+            year=year,
+            savings=_money(prediction["mean"][i]),
+            low={lv: _money(prediction["lower"][lv][i]) for lv in ("80", "95")},
+            high={lv: _money(prediction["upper"][lv][i]) for lv in ("80", "95")},
+            outstanding=outstanding.get(year),
+        )
+        for i, year in enumerate(years)
+    ]
+    return SavingsProjection(count, forecast=made, years=rows)
+
+
+def _series_is_current(commune: Commune, series: Any) -> bool:
+    """Whether the forecast app's series still holds the commune's figures: one entered or
+    imported since the last projection makes that projection out of date."""
+    stored = list(zip(series.data.get("dates", []), series.data.get("values", []), strict=False))
+    known = sorted(known_savings(commune).items())
+    return stored == [(date(year, 1, 1).isoformat(), float(amount)) for year, amount in known]
 
 
 # --------------------------------------------------------------------------- scenarios

@@ -9,6 +9,7 @@ urlpatterns = [
     path("c/<str:insee>/finances/emprunts/<int:loan_id>/", views.commune_loan, name="loan"),
     path("c/<str:insee>/finances/importer", views.commune_import, name="import"),
     path("c/<str:insee>/finances/epargne", views.commune_savings, name="savings"),
+    path("c/<str:insee>/finances/projection", views.commune_projection, name="projection"),
     path("c/<str:insee>/finances/rapport.pdf", views.commune_report_pdf, name="report_pdf"),
     path("c/<str:insee>/finances/rapport.csv", views.commune_report_csv, name="report_csv"),
     # The operator: every commune, its own debt, market data.

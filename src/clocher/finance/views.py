@@ -62,6 +62,24 @@ def _year(request: HttpRequest) -> int:
     return int(text)
 
 
+def _projection(owner: services.Owner) -> dict[str, object]:
+    """The épargne brute projection block of a commune's page (the operator's own debt has
+    no forecast series: the forecast app serves communes)."""
+    if owner is None:
+        return {}
+    projection = services.savings_projection(owner)
+    kw = {"insee": owner.insee}
+    return {
+        "projection": projection,
+        "projection_url": reverse("finance:projection", kwargs=kw),
+        "card_url": reverse(
+            "forecast:forecast", kwargs={**kw, "forecast_id": projection.forecast.pk}
+        )
+        if projection.forecast
+        else "",
+    }
+
+
 def _book_page(request: HttpRequest, owner: services.Owner) -> HttpResponse:
     built = report.build(owner, _year(request))
     return render(
@@ -75,6 +93,7 @@ def _book_page(request: HttpRequest, owner: services.Owner) -> HttpResponse:
             "urls": _urls(owner),
             "may_write": services.may_write(request.user, owner),
             "savings_form": SavingsForm(),
+            **_projection(owner),
         },
     )
 
@@ -206,6 +225,21 @@ def commune_import(request: HttpRequest, commune: Commune) -> HttpResponse:
 @require_POST
 def commune_savings(request: HttpRequest, commune: Commune) -> HttpResponse:
     return _savings(request, commune)
+
+
+@commune_required()
+@require_POST
+def commune_projection(request: HttpRequest, commune: Commune) -> HttpResponse:
+    """Project the épargne brute now (a few yearly points: the forecast takes a moment)."""
+    if not services.may_write(request.user, commune):
+        raise Http404
+    try:
+        projected = services.project_savings(actor_of(request), commune)
+        messages.success(request, f"Épargne brute projetée sur {len(projected)} année(s).")
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    return redirect(reverse("finance:commune", kwargs={"insee": commune.insee}) + "#projection")
 
 
 @commune_required()
