@@ -87,3 +87,16 @@ def test_operator_view_lists_every_building_in_constant_queries(
         page = client_operator.get(url + "?tri=conso").content.decode()
     assert "Gymnase 4" in page
     assert len(more.captured_queries) == len(few.captured_queries)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_forecast_of_next_year_goes_through_the_forecast_app(demo_a, admin_a) -> None:
+    from clocher.forecast.models import Series
+
+    mairie = Building.objects.get(commune=demo_a, name="Mairie")
+    url = reverse("energy:forecast", args=[demo_a.insee, mairie.pk])
+    page = logged_in(admin_a).post(url, follow=True).content.decode()
+    assert "Consommation prévue sur 12 mois" in page
+    series = Series.objects.get(commune=demo_a, key=f"energy:building:{mairie.pk}")
+    assert series.forecasts.filter(status="done").exists()

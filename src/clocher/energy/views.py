@@ -385,6 +385,13 @@ def import_status(request: HttpRequest, commune: Commune, energy_import_id: int)
     )
 
 
+SORT_LABELS = {
+    "commune": "commune",
+    "batiment": "bâtiment",
+    "conso": "consommation",
+    "ratio": "kWh/m²",
+    "derives": "dérives ouvertes",
+}
 SORTS = {
     "commune": lambda r: (r["commune"].name, r["building"].name),
     "batiment": lambda r: r["building"].name,
@@ -404,5 +411,5 @@ def operator(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "energy/operator.html",
-        {"rows": rows, "sort": sort, "sorts": list(SORTS), "since": timedelta(days=365)},
+        {"rows": rows, "sort": sort, "sorts": SORT_LABELS.items(), "since": timedelta(days=365)},
     )
