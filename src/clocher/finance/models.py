@@ -206,6 +206,47 @@ class ForwardCurve(models.Model):
         return self.name
 
 
+class RecomputeStatus(models.TextChoices):
+    QUEUED = "queued", "en attente"
+    RUNNING = "running", "en cours"
+    DONE = "done", "terminé"
+    FAILED = "failed", "échec"
+
+
+class Recompute(models.Model):
+    """A background recomputation of every book holding a variable loan, after new fixings
+    or a new forward curve (hundreds of books: never inside the operator's request). The
+    market page shows its progress; loan pages say their figures are being recomputed."""
+
+    reason = models.CharField("motif", max_length=200)
+    status = models.CharField(
+        max_length=8, choices=RecomputeStatus.choices, default=RecomputeStatus.QUEUED
+    )
+    total = models.PositiveIntegerField("portefeuilles", default=0)
+    done = models.PositiveIntegerField("recalculés", default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=RecomputeStatus.values), name="finance_recompute_status"
+            ),
+            models.CheckConstraint(
+                condition=Q(done__lte=models.F("total")), name="finance_recompute_done_le_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.status})"
+
+    @property
+    def pending(self) -> bool:
+        return self.status in (RecomputeStatus.QUEUED, RecomputeStatus.RUNNING)
+
+
 class SavingsSource(models.TextChoices):
     ENTERED = "saisie", "saisie"
     IMPORTED = "import", "comptes importés"

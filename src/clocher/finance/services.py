@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from clocher.core import audit, scoping
@@ -50,10 +51,14 @@ from clocher.finance.models import (
     IndexFixing,
     Loan,
     LoanSource,
+    Recompute,
+    RecomputeStatus,
     SavingsFigure,
     SavingsSource,
     YearIndicator,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
 SAVINGS_KEY = "finance:epargne_brute"  # the forecast app's series of a commune's savings
@@ -348,15 +353,64 @@ def refresh_indicators(owner: Owner) -> int:
     return 0
 
 
-def refresh_variable_books() -> int:
-    """After new fixings or a new forward curve: every book holding a variable loan."""
-    owners = set(
-        Loan.objects.exclude(rate_index="").values_list("commune_id", flat=True).distinct()
-    )
+def _variable_owners() -> list[int | None]:
+    """Commune ids (None: the operator's own debt) of every book holding a variable loan."""
+    ids = set(Loan.objects.exclude(rate_index="").values_list("commune_id", flat=True))
+    return sorted(ids, key=lambda i: (i is not None, i or 0))
+
+
+def request_recompute(reason: str) -> Recompute:
+    """Queue the recomputation of every book with a variable loan (the task runs it once
+    the caller's transaction commits: it then reads the new fixings or curve)."""
+    from clocher.finance import tasks
+
+    job = Recompute.objects.create(reason=reason[:200], total=len(_variable_owners()))
+    tasks.recompute_variable_books.enqueue(job.pk)
+    return job
+
+
+def run_recompute(job: Recompute) -> Recompute:
+    """Recompute the books one by one, each in its own transaction, counting progress; a
+    crash ends the job « échec » (logged) so that no page says « en cours » for ever."""
+    if not job.pending:
+        return job
+    owners = _variable_owners()
     communes = {c.pk: c for c in Commune.objects.filter(pk__in=[o for o in owners if o])}
-    for owner_id in owners:
-        refresh_indicators(communes[owner_id] if owner_id else None)
-    return len(owners)
+    Recompute.objects.filter(pk=job.pk).update(
+        status=RecomputeStatus.RUNNING, total=len(owners), done=0
+    )
+    try:
+        for owner_id in owners:
+            with transaction.atomic():
+                refresh_indicators(communes[owner_id] if owner_id else None)
+            Recompute.objects.filter(pk=job.pk).update(done=F("done") + 1)
+    except Exception as exc:
+        logger.exception("finance recompute %s failed", job.pk)
+        Recompute.objects.filter(pk=job.pk).update(
+            status=RecomputeStatus.FAILED,
+            error=f"Erreur pendant le recalcul ({type(exc).__name__}).",
+            finished_at=timezone.now(),
+        )
+    else:
+        Recompute.objects.filter(pk=job.pk).update(
+            status=RecomputeStatus.DONE, finished_at=timezone.now()
+        )
+    job.refresh_from_db()
+    return job
+
+
+def recompute_pending() -> Recompute | None:
+    """The recomputation queued or running, if any (pages say their figures are moving)."""
+    return (
+        Recompute.objects.filter(status__in=[RecomputeStatus.QUEUED, RecomputeStatus.RUNNING])
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def being_recomputed(owner: Owner) -> bool:
+    """Whether this book's variable-rate figures are waiting for a recomputation."""
+    return recompute_pending() is not None and loans_of(owner).exclude(rate_index="").exists()
 
 
 # --------------------------------------------------------------------------- loans
@@ -553,7 +607,10 @@ class IndexImportReport:
         if self.errors:
             return f"Rien n'a été importé — {len(self.errors)} ligne(s) illisible(s)."
         stored = ", ".join(f"{ix} : {n} valeur(s)" for ix, n in sorted(self.stored.items()))
-        return f"Historique importé ({stored}) ; {self.books} portefeuille(s) recalculé(s)."
+        return (
+            f"Historique importé ({stored}) ; {self.books} portefeuille(s) à taux variable "
+            "en cours de recalcul."
+        )
 
 
 def import_index_history(actor: Actor, data: bytes, index: str = "") -> IndexImportReport:
@@ -578,7 +635,7 @@ def import_index_history(actor: Actor, data: bytes, index: str = "") -> IndexImp
                 batch_size=1000,
             )
             report.stored[ix.value] = len(hist)
-        report.books = refresh_variable_books()
+        report.books = request_recompute("historique d'index importé").total
         audit.record(actor, "finance.index_imported", data=report.stored)
     return report
 
@@ -619,7 +676,7 @@ def save_forward_curve(actor: Actor, name: str, as_of: date, text: str) -> Forwa
     with transaction.atomic():
         ForwardCurve.objects.filter(name=name).delete()
         curve = ForwardCurve.objects.create(name=name, as_of=as_of, points=points)
-        books = refresh_variable_books()
+        books = request_recompute(f"courbe d'anticipations « {name} »").total
         audit.record(
             actor, "finance.curve_saved", target=name, data={"points": len(points), "books": books}
         )

@@ -15,6 +15,7 @@ urlpatterns = [
     # The operator: every commune, its own debt, market data.
     path("operateur/finances/", views.operator_view, name="operator"),
     path("operateur/finances/marches", views.market, name="market"),
+    path("operateur/finances/marches/recalcul", views.recompute_status, name="recompute"),
     path("operateur/finances/dette/", views.own_book, name="own"),
     path("operateur/finances/dette/emprunts/<int:loan_id>/", views.own_loan, name="own_loan"),
     path("operateur/finances/dette/importer", views.own_import, name="own_import"),

@@ -26,7 +26,7 @@ from clocher.core.models import Commune, Operator
 from clocher.core.request import actor_of
 from clocher.finance import report, services
 from clocher.finance.forms import CurveForm, ImportForm, IndexForm, RefinanceForm, SavingsForm
-from clocher.finance.models import ForwardCurve, IndexFixing
+from clocher.finance.models import ForwardCurve, IndexFixing, Recompute
 
 SCHEDULE_PAGE = 48
 
@@ -93,6 +93,7 @@ def _book_page(request: HttpRequest, owner: services.Owner) -> HttpResponse:
             "urls": _urls(owner),
             "may_write": services.may_write(request.user, owner),
             "savings_form": SavingsForm(),
+            "recomputing": services.being_recomputed(owner),
             **_projection(owner),
         },
     )
@@ -131,6 +132,7 @@ def _loan_page(request: HttpRequest, owner: services.Owner, loan_id: int) -> Htt
             "warnings": warnings,
             "form": form,
             "what_if": what_if,
+            "recomputing": bool(loan.rate_index) and services.recompute_pending() is not None,
             "urls": _urls(owner),
             "today": timezone.localdate(),
         },
@@ -363,6 +365,17 @@ def market(request: HttpRequest) -> HttpResponse:
             "counts": {r: IndexFixing.objects.filter(index=r).count() for r in last},
             "curves": ForwardCurve.objects.all()[:10],
             "today": date.today(),
+            "job": _latest_recompute(),
         },
         status=status,
     )
+
+
+def _latest_recompute() -> Recompute | None:
+    return services.recompute_pending() or Recompute.objects.first()
+
+
+@operator_required
+def recompute_status(request: HttpRequest) -> HttpResponse:
+    """The progress line the market page polls (htmx) while books are being recomputed."""
+    return render(request, "finance/_recompute.html", {"job": _latest_recompute()})
