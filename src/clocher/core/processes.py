@@ -66,26 +66,41 @@ def executable(pid: int) -> str:
         return ""
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live processes of a process group (a daemon and the workers it forked)."""
+def group_members(pgid: int, since: int = 0) -> list[int]:
+    """Live processes of a process group (a daemon and the workers it forked), started
+    at or after `since` (the leader's start: older ones belong to another group that once
+    had this number)."""
     members = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             stat = _stat(int(entry.name))
-            if stat is not None and stat[1] == pgid and stat[0] not in ("Z", "X"):
+            if stat and stat[1] == pgid and stat[0] not in ("Z", "X") and stat[2] >= since:
                 members.append(int(entry.name))
     return members
+
+
+def boot_id() -> str:
+    """Pids and start times mean nothing across a reboot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _own_group(proc: Proc) -> bool:
+    """It leads its own group, which is not ours (nor the kernel's, pgid 0, nor init's)."""
+    return proc.pgid == proc.pid and proc.pgid > 1 and proc.pgid != os.getpgrp()
 
 
 def _orphaned_group(proc: Proc) -> bool:
     """Its leader is gone (SIGKILLed with the supervisor, say) but workers remain — unless
     the kernel gave the leader's pid to a new process, which then leads that group."""
-    return find(proc.pid) is None and bool(group_members(proc.pgid))
+    return find(proc.pid) is None and bool(group_members(proc.pgid, proc.start))
 
 
 def remains(proc: Proc) -> bool:
     """Something of it still runs: the process itself, or the group it led."""
-    return alive(proc) or (proc.pgid == proc.pid and _orphaned_group(proc))
+    return alive(proc) or (_own_group(proc) and _orphaned_group(proc))
 
 
 def _signal(proc: Proc, signum: int, whole_group: bool) -> None:
@@ -99,7 +114,7 @@ def _signal(proc: Proc, signum: int, whole_group: bool) -> None:
 
 
 def _gone(proc: Proc, whole_group: bool) -> bool:
-    return not group_members(proc.pgid) if whole_group else not alive(proc)
+    return not group_members(proc.pgid, proc.start) if whole_group else not alive(proc)
 
 
 def stop(proc: Proc, grace: float = 30.0) -> bool:
@@ -109,7 +124,7 @@ def stop(proc: Proc, grace: float = 30.0) -> bool:
     The whole group is signalled only when the process leads its own group (the
     supervisor starts each child so), never a group shared with others — ours included.
     Returns False if something survived SIGKILL (uninterruptible sleep)."""
-    whole_group = proc.pgid == proc.pid and proc.pgid != os.getpgrp()
+    whole_group = _own_group(proc)
     if whole_group and not alive(proc):
         whole_group = _orphaned_group(proc)
     for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):

@@ -183,6 +183,7 @@ def _write_state(children: list[Child], running: bool) -> None:
     me = processes.find(os.getpid())
     state = {
         "supervisor": {"pid": os.getpid(), "start": me.start if me else 0} if running else None,
+        "boot": processes.boot_id(),
         "updated": time.time(),
         "children": {c.name: c.state(running) for c in children},
     }
@@ -216,6 +217,8 @@ def _stop_leftover(name: str, proc: processes.Proc) -> None:
 
 def _stop_recorded_leftovers(state: dict[str, Any]) -> None:
     """Children of a run that ended without stopping them, from its state file."""
+    if state.get("boot") != processes.boot_id():
+        return  # written before a reboot: its processes are long gone
     for name, record in (state.get("children") or {}).items():
         try:
             proc = processes.Proc(int(record["pid"]), int(record["pgid"]), int(record["start"]))
