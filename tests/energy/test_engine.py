@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from clocher.energy.engine._timeutil import paris_offset_utc
-from clocher.energy.engine.baseline import fit_daily, fit_hourly, g14
+from clocher.energy.engine.baseline import day_groups, fit_daily, fit_daily_many, fit_hourly, g14
 from clocher.energy.engine.errors import EnergyInputError
 from clocher.energy.engine.loadcurve import parse_load_curve
 from clocher.energy.engine.tertiaire import YearConsumption, climate_adjusted, trajectory
@@ -194,3 +194,18 @@ def test_5r1c_calibration_recovers_a_known_envelope_and_base_load() -> None:
     assert cal.base_kwh_day == pytest.approx(base, rel=0.10)
     assert abs(cal.envelope_scale - true_scale) < 4 * cal.envelope_scale_se + 0.01
     assert cal.n_days == 345 and cal.cv_rmse == pytest.approx(0.05, abs=0.01)
+
+
+def test_daily_regression_with_day_groups_recovers_a_weekend_drop() -> None:
+    weather = parse_meteo_france_daily(FIXTURE).stations["21999001"]
+    t = weather.mean_temperature()
+    groups = day_groups(weather.days)
+    rng = np.random.default_rng(7)  # fixed seed: the same draw every run
+    shut = 120.0 + 6.0 * np.maximum(0.0, 16.0 - t) - 50.0 * groups + rng.normal(0, 8.0, t.size)
+    (m_shut,) = fit_daily_many(t, shut[None, :], groups)
+    assert m_shut.kind == "hdd_only" and m_shut.hdd_bp == pytest.approx(16.0, abs=0.5)
+    assert m_shut.group_intercepts == pytest.approx((120.0, 70.0), abs=3.0)
+    assert m_shut.beta_hdd == pytest.approx(6.0, rel=0.05)
+    assert m_shut.n_params == 3
+    no_groups = fit_daily(t, shut)
+    assert m_shut.metrics.cvrmse < 0.5 * no_groups.metrics.cvrmse

@@ -6,6 +6,8 @@ Interface:
   are positive and significant, p < 0.1, as CalTRACK 2 asks); `fit_daily_many(temp_c,
   kwh_matrix)` fits many meters at once: every candidate of every meter is solved with
   a handful of matrix products (closed-form OLS), no per-candidate Python loop.
+- `daily_kwh_many(start_utc, kwh, step_s)` → local days and meters × days kWh from
+  half-hourly (or any fixed-step) curves of many meters, CalTRACK's coverage rule.
 - `fit_hourly(start_utc, temp_c, kwh)` → `HourlyModel` (time-of-week × temperature bins).
 - `g14(observed, predicted, n_params, granularity)` → `G14Metrics` with the verdict.
 - `avoided_energy(model, temp_c, kwh)` and `normalised_savings(before, after, normal_temp)`
@@ -14,12 +16,12 @@ Interface:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
 
-from clocher.energy.engine._timeutil import HOUR, paris_offset_utc
+from clocher.energy.engine._timeutil import DAY, HOUR, local_days_paris, paris_offset_utc
 from clocher.energy.engine.errors import EnergyInputError
 
 #: ASHRAE Guideline 14 limits: granularity → (max CV(RMSE), max |NMBE|). G14 gives
@@ -99,14 +101,21 @@ class DailyModel:
     rmse: float
     rho: float  # lag-1 autocorrelation of the residuals (for the savings uncertainty)
     metrics: G14Metrics
+    #: one intercept per day group (`day_groups`) when the fit chose them; else empty
+    group_intercepts: tuple[float, ...] = ()
 
     @property
     def n_params(self) -> int:
-        return {"intercept_only": 1, "hdd_only": 2, "cdd_only": 2, "hdd_cdd": 3}[self.kind]
+        slopes = {"intercept_only": 1, "hdd_only": 2, "cdd_only": 2, "hdd_cdd": 3}[self.kind]
+        return slopes + max(len(self.group_intercepts) - 1, 0)
 
-    def predict(self, temp_c: np.ndarray) -> np.ndarray:
+    def predict(self, temp_c: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+        """kWh per day; `groups` (as given to the fit) selects each day's intercept."""
         t = np.asarray(temp_c, dtype=float)
-        y = np.full(t.shape, self.intercept)
+        if self.group_intercepts and groups is not None:
+            y = np.asarray(self.group_intercepts)[np.asarray(groups, dtype=np.int64)]
+        else:
+            y = np.full(t.shape, self.intercept)
         if self.hdd_bp is not None:
             y = y + self.beta_hdd * np.maximum(0.0, self.hdd_bp - t)
         if self.cdd_bp is not None:
@@ -121,17 +130,34 @@ class DailyModel:
         return y - half, y + half
 
 
-def _ols1(n, sx, sxx, sy, sxy, syy):  # type: ignore[no-untyped-def]
-    """Closed-form simple regression on sums (arrays broadcast): slope, intercept, SSE, se."""
+def daily_kwh_many(
+    start_utc: np.ndarray, kwh: np.ndarray, step_s: int, min_coverage: float = 0.9
+) -> tuple[np.ndarray, np.ndarray]:
+    """(local days as datetime64[D], meters × days kWh) from a shared fixed-step grid.
+
+    `kwh` is meters × intervals on the UTC grid `start_utc` (sorted, `step_s` apart),
+    NaN where not measured. Days are Europe/Paris days (23, 24 or 25 h); a day measured
+    under `min_coverage` of its intervals is NaN (CalTRACK), a day above is scaled up to
+    its full length (the missing intervals taken at the day's mean), so that a missing
+    half-hour does not read as a saving. One pass for all meters: what `fit_daily_many`
+    needs from half-hourly curves.
+    """
+    start = np.asarray(start_utc, dtype=np.int64)
+    y = np.atleast_2d(np.asarray(kwh, dtype=float))
+    if start.size == 0:
+        return np.zeros(0, dtype="datetime64[D]"), np.zeros((y.shape[0], 0))
+    day = local_days_paris(start)
+    cut = np.flatnonzero(np.r_[True, np.diff(day) != 0])
+    seen = np.isfinite(y)
+    total = np.add.reduceat(np.where(seen, y, 0.0), cut, axis=1)
+    count = np.add.reduceat(seen.astype(float), cut, axis=1)
+    days = day[cut]
+    mid = days * DAY
+    length = (mid + DAY - paris_offset_utc(mid + DAY - HOUR)) - (mid - paris_offset_utc(mid - HOUR))
+    expected = (length // step_s).astype(float)[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
-        mx, my = sx / n, sy / n
-        vxx = sxx - n * mx * mx
-        vxy = sxy - n * mx * my
-        vyy = syy - n * my * my
-        b = vxy / vxx
-        sse = np.maximum(vyy - b * vxy, 0.0)
-        se = np.sqrt(sse / (n - 2) / vxx)
-        return b, my - b * mx, sse, se
+        out = np.where(count >= min_coverage * expected, total * expected / count, np.nan)
+    return days.astype("datetime64[D]"), out
 
 
 def fit_daily(temp_c: np.ndarray, kwh: np.ndarray) -> DailyModel:
@@ -139,65 +165,80 @@ def fit_daily(temp_c: np.ndarray, kwh: np.ndarray) -> DailyModel:
     return fit_daily_many(np.asarray(temp_c, dtype=float), np.asarray(kwh, dtype=float)[None, :])[0]
 
 
-def fit_daily_many(temp_c: np.ndarray, kwh: np.ndarray) -> list[DailyModel]:
-    """Fit one model per row of `kwh` (meters × days) against one temperature series.
+def day_groups(days: np.ndarray) -> np.ndarray:
+    """0 for Monday–Friday, 1 for Saturday–Sunday: the day groups of `fit_daily_many`."""
+    d = np.asarray(days).astype("datetime64[D]").astype(np.int64)
+    return ((d + 3) % 7 >= 5).astype(np.int64)  # 1970-01-01 was a Thursday
 
-    NaN in `kwh` (or in `temp_c`) marks a day left out for that meter. For each meter
-    the candidates are every HDD balance point, every CDD balance point and every pair
-    with cdd_bp ≥ hdd_bp; their sums come from matrix products with the day weights.
+
+def _candidates(  # type: ignore[no-untyped-def]
+    tt: np.ndarray, y: np.ndarray, w: np.ndarray, dg: np.ndarray
+):
+    """Every candidate of every meter, one intercept per day group (rows of `dg`).
+
+    The slopes come from sums within each group (Frisch–Waugh: the group intercepts are
+    partialled out by removing each group's mean), all from matrix products.
+    Returns per kind (adj R², group intercepts (m, …, G), slopes) over the grids.
     """
-    t = np.asarray(temp_c, dtype=float)
-    y_all = np.atleast_2d(np.asarray(kwh, dtype=float))
-    w = (np.isfinite(y_all) & np.isfinite(t)[None, :]).astype(float)
-    y = np.where(w > 0, y_all, 0.0)
-    tt = np.where(np.isfinite(t), t, 0.0)
-    n = w.sum(axis=1)
-    if (n < 10).any():
-        raise EnergyInputError("moins de 10 jours utilisables pour un compteur")
-    sy, syy = y.sum(axis=1), (y * y).sum(axis=1)
+    g = dg.shape[0]
+    wg = w[:, None, :] * dg[None, :, :]  # (m, G, days)
+    ng = wg.sum(axis=2)  # (m, G)
+    n = ng.sum(axis=1)[:, None]  # (m, 1)
+    syg = (wg * y[:, None, :]).sum(axis=2)  # (m, G)
+    syy = (w * y * y).sum(axis=1)[:, None]
+    sy = syg.sum(axis=1)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv_ng = np.where(ng > 0, 1.0 / ng, 0.0)
+        sst = syy - sy * sy / n  # total, for the adjusted R²
+        vyy = syy - (syg * syg * inv_ng).sum(axis=1)[:, None]  # within groups
     hx = np.maximum(0.0, HDD_BALANCE_POINTS[:, None] - tt[None, :])  # (H, days)
     cx = np.maximum(0.0, tt[None, :] - CDD_BALANCE_POINTS[:, None])  # (C, days)
 
     def sums(x):  # type: ignore[no-untyped-def]
-        return w @ x.T, w @ (x * x).T, y @ x.T, w @ (x > 0).T.astype(float)
+        sxg = np.einsum("mgd,kd->mgk", wg, x)  # (m, G, K)
+        sxx = w @ (x * x).T
+        sxy = (w * y) @ x.T
+        nz = w @ (x > 0).T.astype(float)
+        vxx = sxx - (sxg * sxg * inv_ng[:, :, None]).sum(axis=1)
+        vxy = sxy - (sxg * syg[:, :, None] * inv_ng[:, :, None]).sum(axis=1)
+        return sxg, sxg.sum(axis=1), vxx, vxy, nz
 
-    sh, shh, shy, nh = sums(hx)  # each (meters, H)
-    sc, scc, scy, nc = sums(cx)
-    N = n[:, None]
-    my = (sy / n)[:, None]
-    vyy = syy[:, None] - N * my * my  # (m, 1)
+    sh_g, sh, vhh, vhy, nh = sums(hx)
+    sc_g, sc, vcc, vcy, nc = sums(cx)
     dof_t = stats.t.sf
 
-    # single-slope candidates
-    def single(s, ss, sxy, nz):  # type: ignore[no-untyped-def]
-        b, a, sse, se = _ols1(N, s, ss, sy[:, None], sxy, syy[:, None])
+    def group_means(s_g, b):  # type: ignore[no-untyped-def]  # (m, G, K) → intercepts
+        return (syg[:, :, None] - b[:, None, :] * s_g) * inv_ng[:, :, None]
+
+    def single(s_g, s, vxx, vxy, nz):  # type: ignore[no-untyped-def]
         with np.errstate(invalid="ignore", divide="ignore"):
-            pval = 2 * dof_t(np.abs(b / se), N - 2)
-            adj = 1 - (sse / (N - 2)) / (vyy / (N - 1))
+            b = vxy / vxx
+            sse = np.maximum(vyy - b * vxy, 0.0)
+            dof = n - g - 1
+            pval = 2 * dof_t(np.abs(b / np.sqrt(sse / dof / vxx)), dof)
+            adj = 1 - (sse / dof) / (sst / (n - 1))
+            a = group_means(s_g, b)
         ok = (b > 0) & (pval < P_VALUE_MAX) & (nz >= MIN_NONZERO_DAYS) & (s >= MIN_DEGREE_DAYS)
-        return b, a, np.where(ok, adj, -np.inf)
+        return np.where(ok, adj, -np.inf), a, b
 
-    bh, ah, adj_h = single(sh, shh, shy, nh)
-    bc, ac, adj_c = single(sc, scc, scy, nc)
+    adj_h, a_h, b_h = single(sh_g, sh, vhh, vhy, nh)
+    adj_c, a_c, b_c = single(sc_g, sc, vcc, vcy, nc)
 
-    # pairs: hdd·cdd = 0 on every day when cdd_bp ≥ hdd_bp, so the cross sum is 0
+    # pairs: hdd·cdd = 0 on every day when cdd_bp ≥ hdd_bp, so the raw cross sum is 0
     pair = CDD_BALANCE_POINTS[None, :] >= HDD_BALANCE_POINTS[:, None]  # (H, C)
+    vhc = -np.einsum("mgh,mgc,mg->mhc", sh_g, sc_g, inv_ng)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mh, mc = (sh / N)[:, :, None], (sc / N)[:, None, :]
-        vhh = (shh / N)[:, :, None] * N[:, :, None] - N[:, :, None] * mh * mh
-        vcc = (scc / N)[:, None, :] * N[:, :, None] - N[:, :, None] * mc * mc
-        vhc = -N[:, :, None] * mh * mc
-        vhy = shy[:, :, None] - N[:, :, None] * mh * my[:, :, None]
-        vcy = scy[:, None, :] - N[:, :, None] * mc * my[:, :, None]
-        det = vhh * vcc - vhc * vhc
-        b1 = (vcc * vhy - vhc * vcy) / det
-        b2 = (vhh * vcy - vhc * vhy) / det
-        sse = np.maximum(vyy[:, :, None] - b1 * vhy - b2 * vcy, 0.0)
-        s2 = sse / (N[:, :, None] - 3)
-        p1 = 2 * dof_t(np.abs(b1 / np.sqrt(s2 * vcc / det)), N[:, :, None] - 3)
-        p2 = 2 * dof_t(np.abs(b2 / np.sqrt(s2 * vhh / det)), N[:, :, None] - 3)
-        adj_p = 1 - s2 / (vyy[:, :, None] / (N[:, :, None] - 1))
-        a_p = my[:, :, None] - b1 * mh - b2 * mc
+        vhh3, vcc3 = vhh[:, :, None], vcc[:, None, :]
+        vhy3, vcy3 = vhy[:, :, None], vcy[:, None, :]
+        det = vhh3 * vcc3 - vhc * vhc
+        b1 = (vcc3 * vhy3 - vhc * vcy3) / det
+        b2 = (vhh3 * vcy3 - vhc * vhy3) / det
+        sse = np.maximum(vyy[:, :, None] - b1 * vhy3 - b2 * vcy3, 0.0)
+        dof3 = n[:, :, None] - g - 2
+        s2 = sse / dof3
+        p1 = 2 * dof_t(np.abs(b1 / np.sqrt(s2 * vcc3 / det)), dof3)
+        p2 = 2 * dof_t(np.abs(b2 / np.sqrt(s2 * vhh3 / det)), dof3)
+        adj_p = 1 - s2 / (sst[:, :, None] / (n[:, :, None] - 1))
     okp = (
         pair[None]
         & (b1 > 0)
@@ -210,38 +251,112 @@ def fit_daily_many(temp_c: np.ndarray, kwh: np.ndarray) -> list[DailyModel]:
         & (sc[:, None, :] >= MIN_DEGREE_DAYS)
     )
     adj_p = np.where(okp, adj_p, -np.inf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        adj_0 = 1 - (vyy / (n - g)) / (sst / (n - 1)) if g > 1 else np.zeros_like(vyy)
+        a_0 = syg * inv_ng
+    return {
+        "intercept_only": (adj_0[:, 0], a_0),
+        "hdd_only": (adj_h, a_h, b_h),
+        "cdd_only": (adj_c, a_c, b_c),
+        "hdd_cdd": (adj_p, b1, b2, sh_g, sc_g, syg, inv_ng),
+    }
+
+
+def fit_daily_many(
+    temp_c: np.ndarray, kwh: np.ndarray, groups: np.ndarray | None = None
+) -> list[DailyModel]:
+    """Fit one model per row of `kwh` (meters × days) against one temperature series.
+
+    NaN in `kwh` (or in `temp_c`) marks a day left out for that meter. For each meter
+    the candidates are every HDD balance point, every CDD balance point and every pair
+    with cdd_bp ≥ hdd_bp; their sums come from matrix products with the day weights.
+    With `groups` (an int per day, e.g. `day_groups(days)`: weekdays / weekend) every
+    candidate is also tried with one intercept per group — a school or a town hall
+    shut at the weekend — and kept when its adjusted R² is higher (the extra parameter
+    is paid for); `DailyModel.predict(temp, groups)` then takes the same groups.
+    """
+    t = np.asarray(temp_c, dtype=float)
+    y_all = np.atleast_2d(np.asarray(kwh, dtype=float))
+    w = (np.isfinite(y_all) & np.isfinite(t)[None, :]).astype(float)
+    y = np.where(w > 0, y_all, 0.0)
+    tt = np.where(np.isfinite(t), t, 0.0)
+    n = w.sum(axis=1)
+    if (n < 10).any():
+        raise EnergyInputError("moins de 10 jours utilisables pour un compteur")
+    variants = [(_candidates(tt, y, w, np.ones((1, t.size))), None)]
+    if groups is not None:
+        gr = np.asarray(groups, dtype=np.int64)
+        if gr.shape != t.shape or gr.min() < 0:
+            raise EnergyInputError("un groupe de jour (entier ≥ 0) par jour est attendu")
+        dg = (gr[None, :] == np.arange(int(gr.max()) + 1)[:, None]).astype(float)
+        variants.append((_candidates(tt, y, w, dg), gr))
 
     models = []
+    nh_c = CDD_BALANCE_POINTS.size
     for i in range(y.shape[0]):
-        cands = [(0.0, "intercept_only", float(my[i, 0]), 0.0, 0.0, None, None)]
-        j = int(np.argmax(adj_h[i]))
-        if np.isfinite(adj_h[i, j]):
-            cands.append(
-                (adj_h[i, j], "hdd_only", ah[i, j], bh[i, j], 0.0, HDD_BALANCE_POINTS[j], None)
-            )
-        j = int(np.argmax(adj_c[i]))
-        if np.isfinite(adj_c[i, j]):
-            cands.append(
-                (adj_c[i, j], "cdd_only", ac[i, j], 0.0, bc[i, j], None, CDD_BALANCE_POINTS[j])
-            )
-        flat = int(np.argmax(adj_p[i]))
-        jh, jc = divmod(flat, CDD_BALANCE_POINTS.size)
-        if np.isfinite(adj_p[i, jh, jc]):
-            cands.append(
-                (
-                    adj_p[i, jh, jc],
-                    "hdd_cdd",
-                    a_p[i, jh, jc],
-                    b1[i, jh, jc],
-                    b2[i, jh, jc],
-                    HDD_BALANCE_POINTS[jh],
-                    CDD_BALANCE_POINTS[jc],
+        cands = []
+        for c, gr in variants:
+            adj0, a0 = c["intercept_only"]
+            cands.append((adj0[i], "intercept_only", a0[i], 0.0, 0.0, None, None, gr))
+            adj, a, b = c["hdd_only"]
+            j = int(np.argmax(adj[i]))
+            if np.isfinite(adj[i, j]):
+                cands.append(
+                    (
+                        adj[i, j],
+                        "hdd_only",
+                        a[i, :, j],
+                        b[i, j],
+                        0.0,
+                        HDD_BALANCE_POINTS[j],
+                        None,
+                        gr,
+                    )
                 )
-            )
-        adj, kind, a, b_h, b_c, hbp, cbp = max(cands, key=lambda c: c[0])
+            adj, a, b = c["cdd_only"]
+            j = int(np.argmax(adj[i]))
+            if np.isfinite(adj[i, j]):
+                cands.append(
+                    (
+                        adj[i, j],
+                        "cdd_only",
+                        a[i, :, j],
+                        0.0,
+                        b[i, j],
+                        None,
+                        CDD_BALANCE_POINTS[j],
+                        gr,
+                    )
+                )
+            adj, b1, b2, sh_g, sc_g, syg, inv_ng = c["hdd_cdd"]
+            jh, jc = divmod(int(np.argmax(adj[i])), nh_c)
+            if np.isfinite(adj[i, jh, jc]):
+                bh, bc = b1[i, jh, jc], b2[i, jh, jc]
+                a = (syg[i] - bh * sh_g[i, :, jh] - bc * sc_g[i, :, jc]) * inv_ng[i]
+                cands.append(
+                    (
+                        adj[i, jh, jc],
+                        "hdd_cdd",
+                        a,
+                        bh,
+                        bc,
+                        HDD_BALANCE_POINTS[jh],
+                        CDD_BALANCE_POINTS[jc],
+                        gr,
+                    )
+                )
+        adj, kind, a, b_h, b_c, hbp, cbp, gr = max(cands, key=lambda c: c[0])
+        a = np.atleast_1d(np.asarray(a, dtype=float))
+        keep = w[i] > 0
+        if gr is None:
+            intercept, per_group = float(a[0]), ()
+        else:  # the days' mean intercept stands in when groups are not given
+            counts = np.bincount(gr[keep], minlength=a.size)
+            intercept = float((a * counts).sum() / counts.sum())
+            per_group = tuple(float(v) for v in a)
         proto = DailyModel(
             kind,
-            float(a),
+            intercept,
             float(b_h),
             float(b_c),
             None if hbp is None else float(hbp),
@@ -251,26 +366,19 @@ def fit_daily_many(temp_c: np.ndarray, kwh: np.ndarray) -> list[DailyModel]:
             0.0,
             0.0,
             G14Metrics(0, 0, 0, 0, 0, "daily", False),
+            per_group,
         )
-        keep = w[i] > 0
-        pred = proto.predict(t[keep])
+        pred = proto.predict(t[keep], None if gr is None else gr[keep])
         obs = y_all[i, keep]
         resid = obs - pred
         dof = max(int(n[i]) - proto.n_params, 1)
         rho = float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if resid.std() > 0 else 0.0
         models.append(
-            DailyModel(
-                kind,
-                proto.intercept,
-                proto.beta_hdd,
-                proto.beta_cdd,
-                proto.hdd_bp,
-                proto.cdd_bp,
-                proto.adj_r2,
-                proto.n,
-                float(np.sqrt(resid @ resid / dof)),
-                rho if np.isfinite(rho) else 0.0,
-                g14(obs, pred, proto.n_params, "daily"),
+            replace(
+                proto,
+                rmse=float(np.sqrt(resid @ resid / dof)),
+                rho=rho if np.isfinite(rho) else 0.0,
+                metrics=g14(obs, pred, proto.n_params, "daily"),
             )
         )
     return models

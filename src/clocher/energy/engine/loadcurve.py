@@ -169,8 +169,9 @@ def _gather(buf: np.ndarray, start: np.ndarray, end: np.ndarray, width: int) -> 
     w = int(min(width, length.max()))
     if w <= 0:
         return out
-    itype = np.int32 if buf.size < 2**31 - width else np.int64
-    idx = start.astype(itype)[None, :] + np.arange(w, dtype=itype)[:, None]
+    # int32 positions when they fit: half the memory traffic of the (w, n) index
+    itype: type[np.signedinteger] = np.int32 if buf.size < 2**31 - width else np.int64
+    idx: np.ndarray = start.astype(itype)[None, :] + np.arange(w, dtype=itype)[:, None]
     if int(start.max()) + w > buf.size:
         np.minimum(idx, buf.size - 1, out=idx)
     out[:w] = buf[idx]

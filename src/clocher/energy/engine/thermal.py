@@ -2,8 +2,8 @@
 
 Interface: `Building5R1C` (parameters), `simulate(b, t_out, solar_w, internal_w)` →
 hourly heating need (W); `calibrate(b, t_out_hourly, solar, observed_kwh_day)` →
-`Calibration` (envelope scale and base load); `what_if(calibration, ...)` → one `WhatIf` per measure with kWh, €,
-CO2 saved per year and their uncertainty.
+`Calibration` (envelope scale and base load); `what_if(calibration, ...)` → one
+`WhatIf` per measure with kWh, €, CO2 saved per year and their uncertainty.
 """
 
 from __future__ import annotations
