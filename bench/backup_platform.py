@@ -18,7 +18,6 @@ import argparse
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -114,7 +113,6 @@ def main() -> None:
     )
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(data_dir, ignore_errors=True)
-    subprocess.run(["sync"], check=False)
 
 
 if __name__ == "__main__":
