@@ -283,13 +283,15 @@ def fit_daily_many(
     n = w.sum(axis=1)
     if (n < 10).any():
         raise EnergyInputError("moins de 10 jours utilisables pour un compteur")
-    variants = [(_candidates(tt, y, w, np.ones((1, t.size))), None)]
+    variants: list[tuple[dict, np.ndarray | None]] = [  # type: ignore[type-arg]
+        (_candidates(tt, y, w, np.ones((1, t.size))), None)
+    ]
     if groups is not None:
-        gr = np.asarray(groups, dtype=np.int64)
-        if gr.shape != t.shape or gr.min() < 0:
+        day_group = np.asarray(groups, dtype=np.int64)
+        if day_group.shape != t.shape or day_group.min() < 0:
             raise EnergyInputError("un groupe de jour (entier ≥ 0) par jour est attendu")
-        dg = (gr[None, :] == np.arange(int(gr.max()) + 1)[:, None]).astype(float)
-        variants.append((_candidates(tt, y, w, dg), gr))
+        dg = (day_group[None, :] == np.arange(int(day_group.max()) + 1)[:, None]).astype(float)
+        variants.append((_candidates(tt, y, w, dg), day_group))
 
     models = []
     nh_c = CDD_BALANCE_POINTS.size
@@ -348,8 +350,9 @@ def fit_daily_many(
         adj, kind, a, b_h, b_c, hbp, cbp, gr = max(cands, key=lambda c: c[0])
         a = np.atleast_1d(np.asarray(a, dtype=float))
         keep = w[i] > 0
+        per_group: tuple[float, ...] = ()
         if gr is None:
-            intercept, per_group = float(a[0]), ()
+            intercept = float(a[0])
         else:  # the days' mean intercept stands in when groups are not given
             counts = np.bincount(gr[keep], minlength=a.size)
             intercept = float((a * counts).sum() / counts.sum())
