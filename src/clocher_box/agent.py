@@ -25,7 +25,7 @@ from clocher_box import geo, nft, prefixes
 from clocher_box.detectors import Verdict
 from clocher_box.detectors.blocklist import ParsedList, diff_packed, pack_v4, parse_blocklist
 from clocher_box.spool import Spool
-from clocher_box.state import Decision, State
+from clocher_box.state import Decision, RawFeed, State
 
 log = logging.getLogger("clocher_box.agent")
 
@@ -61,6 +61,11 @@ class FeedReport:
 
 class Refused(ValueError):
     """A change that would block a protected address (allowlist, management, central)."""
+
+
+class FeedGap(ValueError):
+    """A delta of the bulk list that does not start from the version this box holds: the
+    whole list must be asked for (nothing was changed)."""
 
 
 class PolicyRefused(ValueError):
@@ -344,9 +349,10 @@ class Agent:
 
     # --- blocklists and policy -----------------------------------------------------------
 
-    def load_feed(self, parsed: ParsedList) -> FeedReport:
+    def load_feed(self, parsed: ParsedList, raw: RawFeed | None = None) -> FeedReport:
         """Replaces the bulk blocklist by `parsed` (minus what touches protected ranges),
-        applying only the difference to the kernel."""
+        applying only the difference to the kernel; `raw` (the list as the central sent
+        it, with its version) is kept for the next delta."""
         with self.lock:
             report = FeedReport(parsed.entries, parsed.malformed, list(parsed.examples))
             firsts, lasts = self._without_protected(parsed, report)
@@ -373,7 +379,7 @@ class Agent:
                         sorted(new6_set - old6_set, key=str),
                         sorted(old6_set - new6_set, key=str),
                     )
-            self.state.save_feed(packed, [str(n) for n in v6_collapsed])
+            self.state.save_feed(packed, [str(n) for n in v6_collapsed], raw)
             self._feed4_cache = packed
             report.prefixes = len(packed) + len(v6_collapsed)
             report.added, report.removed = len(added), len(removed)
@@ -405,6 +411,75 @@ class Agent:
             lasts.append(last)
         return firsts, lasts
 
+    def feed_version(self) -> int:
+        """The version of the bulk list this box holds as the central sent it (0: none,
+        the next policy brings it whole)."""
+        raw = self.state.load_raw_feed()
+        return raw.version if raw is not None else 0
+
+    def _check_feed(self, part: Any) -> None:
+        """FeedGap unless `part` is a whole list or a delta from the version held."""
+        if not isinstance(part, dict) or not isinstance(part.get("version"), int):
+            raise PolicyRefused("liste de blocage (feed) mal formée")
+        if "full" in part:
+            return
+        _split_packed([*part.get("add", []), *part.get("remove", [])])  # readable, all
+        since = part.get("since")
+        if not isinstance(since, int) or since != self.feed_version() or since == 0:
+            raise FeedGap(
+                f"delta de la liste depuis la v{since}, ce boîtier tient la v{self.feed_version()}"
+            )
+
+    def _apply_feed(self, part: dict[str, Any], allow_changed: bool) -> FeedReport:
+        """The bulk list of a policy: whole, or a delta applied region by region (1,000
+        changes cost what they touch, not a re-read of the million prefixes)."""
+        version = int(part["version"])
+        if "full" in part:
+            parsed = parse_blocklist(str(p) for p in part["full"])
+            return self.load_feed(parsed, _raw_of(parsed, version))
+        raw = self.state.load_raw_feed()
+        assert raw is not None  # _check_feed
+        add4, add6 = _split_packed(part.get("add", []))
+        remove4, remove6 = _split_packed(part.get("remove", []))
+        raw6 = sorted((set(raw.v6) - remove6) | add6)
+        if allow_changed:  # what the allowlist drops changed: recompute from the whole list
+            raw4 = prefixes.patch(raw.v4, array("Q"), add4, remove4, _never, pack_v4)[0]
+            lines = [prefixes.cidr_text(p >> 8, p & 0xFF) for p in raw4] + raw6
+            return self.load_feed(parse_blocklist(lines), RawFeed(raw4, raw6, version))
+        with self.lock:
+            report = FeedReport()
+            protected = [
+                (int(n.network_address), int(n.broadcast_address))
+                for n in self.protected()
+                if n.version == 4
+            ]
+
+            def refused(first: int, last: int) -> bool:
+                return any(first <= high and last >= low for low, high in protected)
+
+            loaded, loaded6 = self.state.load_feed()
+            raw4, packed, plus, minus = prefixes.patch(
+                raw.v4, loaded, add4, remove4, refused, pack_v4
+            )
+            protected_all = self.protected()
+            kept6 = [
+                n
+                for n in (nft.parse_network(t) for t in raw6)
+                if nft.overlaps_any(n, protected_all) is None
+            ]
+            new6 = set(nft.collapse(kept6)[1])
+            old6 = {nft.parse_network(t) for t in loaded6}
+            if self.table is not None:
+                self.table.feed_delta(
+                    plus, minus, sorted(new6 - old6, key=str), sorted(old6 - new6, key=str)
+                )
+            self.state.save_feed(packed, sorted(str(n) for n in new6), RawFeed(raw4, raw6, version))
+            self._feed4_cache = packed
+            report.entries = len(raw4) + len(raw6)
+            report.prefixes = len(packed) + len(new6)
+            report.added, report.removed = len(plus), len(minus)
+            return report
+
     def applied_version(self, box_id: str) -> int:
         """The version of the last policy this box applied that was bound to it (0: none,
         e.g. before the central bound policies to boxes, or after a re-enrolment)."""
@@ -434,7 +509,11 @@ class Agent:
         with self.lock:
             if box_id is not None:
                 self.check_policy(policy, box_id)
+            part = policy.get("feed")
+            if part is not None:
+                self._check_feed(part)  # before any change: a gap asks for the whole list
             allowlist = [str(nft.parse_network(n)) for n in policy.get("allowlist", [])]
+            allow_changed = allowlist != self.state.get("allowlist", [])
             self.state.put("allowlist", allowlist)
             if self.table is not None:
                 self._load_allow()
@@ -475,7 +554,10 @@ class Agent:
                 if d.origin == "central" and d.source not in wanted_central
             )
             self._add_pushed(pushed, now)
-            report = self.load_feed(parse_blocklist(feed_lines))
+            if part is not None:
+                report = self._apply_feed(part, allow_changed)
+            else:  # a central that sends its bulk list inside `blocklist`
+                report = self.load_feed(parse_blocklist(feed_lines))
             c2 = []
             for text in policy.get("c2", []):
                 network = nft.parse_network(text)
@@ -532,6 +614,38 @@ class Agent:
             self.state.close()
             if self.table is not None:
                 self.table.nft.close()
+
+
+def _never(first: int, last: int) -> bool:
+    return False
+
+
+def _raw_of(parsed: ParsedList, version: int) -> RawFeed:
+    """The list as sent: each IPv4 prefix packed once, sorted; IPv6 as text."""
+    packed = sorted(
+        {
+            prefixes.packed_prefix(first, last)
+            for first, last in zip(parsed.v4_first, parsed.v4_last, strict=True)
+        }
+    )
+    return RawFeed(array("Q", packed), sorted({str(n) for n in parsed.v6}), version)
+
+
+def _split_packed(texts: Iterable[Any]) -> tuple[list[int], set[str]]:
+    """A delta's prefixes: IPv4 packed, IPv6 as normalised text; PolicyRefused on one
+    that is not a prefix (the whole policy is then refused, nothing changed)."""
+    v4: list[int] = []
+    v6: set[str] = set()
+    for text in texts:
+        interval = prefixes.parse_v4(str(text))
+        if interval is not None:
+            v4.append(prefixes.packed_prefix(*interval))
+            continue
+        try:
+            v6.add(str(nft.parse_network(str(text))))
+        except ValueError as exc:
+            raise PolicyRefused(f"liste de blocage : préfixe illisible {text!r}") from exc
+    return v4, v6
 
 
 def _parse_time(text: str) -> float | None:

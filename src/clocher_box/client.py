@@ -145,7 +145,8 @@ class Central:
     def send_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         return dict(self.call("POST", "/api/shield/events", {"events": events}))
 
-    def policy(self) -> dict[str, Any]:
-        """The current policy, verified; SignatureError if forged or altered."""
-        envelope = self.call("GET", "/api/shield/policy")
+    def policy(self, feed_since: int = 0) -> dict[str, Any]:
+        """The current policy, verified; SignatureError if forged or altered. The bulk
+        list comes apart (`feed`): the changes since `feed_since`, or whole if 0."""
+        envelope = self.call("GET", f"/api/shield/policy?feed={int(feed_since)}")
         return protocol.open_envelope(self.identity.central_public_key, envelope)

@@ -7,9 +7,10 @@ turned back into CIDR blocks only when written to nftables.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 V4_BITS = 32
 V6_BITS = 128
@@ -122,3 +123,97 @@ def contains(firsts: array, lasts: array, address: int) -> bool:  # type: ignore
         else:
             high = middle
     return low > 0 and lasts[low - 1] >= address
+
+
+def packed_prefix(first: int, last: int) -> int:
+    """A CIDR block given by its first and last address, packed `address << 8 | length`."""
+    return (first << 8) | (33 - (last - first + 1).bit_length())
+
+
+def _span(item: int) -> tuple[int, int]:
+    address, plen = item >> 8, item & 0xFF
+    return address, address + (1 << (32 - plen)) - 1
+
+
+def _touched(loaded: array, first: int, last: int) -> tuple[int, int]:  # type: ignore[type-arg]
+    """[first, last] widened to the runs of loaded CIDRs it overlaps or adjoins (a run of
+    adjacent CIDRs is one merged interval: merged intervals never adjoin)."""
+    low, high = first, last
+    index = bisect.bisect_right(loaded, ((first - 1 if first else 0) << 8) | 0xFF) - 1
+    if index >= 0 and _span(loaded[index])[1] >= first - 1:
+        while index > 0 and _span(loaded[index - 1])[1] + 1 == _span(loaded[index])[0]:
+            index -= 1
+        low = min(low, _span(loaded[index])[0])
+    index = bisect.bisect_left(loaded, low << 8)
+    while index < len(loaded) and _span(loaded[index])[0] <= high + 1:
+        high = max(high, _span(loaded[index])[1])
+        index += 1
+    return low, high
+
+
+def patch(
+    raw: array,  # type: ignore[type-arg]
+    loaded: array,  # type: ignore[type-arg]
+    add: Iterable[int],
+    remove: Iterable[int],
+    refused: Callable[[int, int], bool],
+    pack: Callable[[array, array], array],  # type: ignore[type-arg]
+) -> tuple[array, array, array, array]:  # type: ignore[type-arg]
+    """Applies prefix additions and removals (packed) to `raw`, the list as sent, and to
+    `loaded`, its merged CIDRs (packed, sorted, without the prefixes `refused` by the
+    allowlist), touching only the regions the changes reach: (raw, loaded, CIDRs to add,
+    CIDRs to delete). Idempotent: adding a present prefix or removing an absent one is
+    no change. The merged CIDRs of a region depend only on the raw prefixes inside it,
+    since a region is widened to whole merged intervals (`_touched`)."""
+    adding = sorted({p for p in add if not _has(raw, p)})
+    removing = {p for p in remove if _has(raw, p)}
+    regions: list[list[int]] = []
+    for item in sorted([*adding, *removing]):
+        low, high = _touched(loaded, *_span(item))
+        if regions and low <= regions[-1][1] + 1:
+            regions[-1][1] = max(regions[-1][1], high)
+        else:
+            regions.append([low, high])
+    new_raw, new_loaded = array("Q"), array("Q")
+    plus, minus = array("Q"), array("Q")
+    raw_at = loaded_at = 0
+    for low, high in regions:
+        raw_from = bisect.bisect_left(raw, low << 8)
+        raw_to = bisect.bisect_right(raw, (high << 8) | 0xFF)
+        inside = sorted(
+            {p for p in raw[raw_from:raw_to] if p not in removing}
+            | set(
+                adding[
+                    bisect.bisect_left(adding, low << 8) : bisect.bisect_right(
+                        adding, (high << 8) | 0xFF
+                    )
+                ]
+            )
+        )
+        firsts, lasts = array("I"), array("I")
+        for item in inside:
+            first, last = _span(item)
+            if not refused(first, last):
+                firsts.append(first)
+                lasts.append(last)
+        cidrs = pack(firsts, lasts)
+        loaded_from = bisect.bisect_left(loaded, low << 8)
+        loaded_to = bisect.bisect_right(loaded, (high << 8) | 0xFF)
+        old = set(loaded[loaded_from:loaded_to])
+        new = set(cidrs)
+        plus.extend(sorted(new - old))
+        minus.extend(sorted(old - new))
+        new_raw.extend(raw[raw_at:raw_from])
+        new_raw.extend(inside)
+        raw_at = raw_to
+        new_loaded.extend(loaded[loaded_at:loaded_from])
+        new_loaded.extend(cidrs)
+        loaded_at = loaded_to
+    new_raw.extend(raw[raw_at:])
+    new_loaded.extend(loaded[loaded_at:])
+    return new_raw, new_loaded, plus, minus
+
+
+def _has(items: array, value: int) -> bool:  # type: ignore[type-arg]
+    index = bisect.bisect_left(items, value)
+    return index < len(items) and items[index] == value

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from clocher_box import protocol
-from clocher_box.agent import DEFAULT_SCENARIOS, Agent, PolicyRefused
+from clocher_box.agent import DEFAULT_SCENARIOS, Agent, FeedGap, PolicyRefused
 from clocher_box.client import Central, CentralError
 from clocher_box.detectors.portscan import PortScan
 from clocher_box.detectors.sshd import SshBruteforce
@@ -219,8 +219,13 @@ class Daemon:
         if not force and version <= self.agent.applied_version(box_id):
             return
         try:
-            policy = self.central.policy()
-            report = self.agent.apply_policy(policy, box_id=box_id)
+            policy = self.central.policy(self.agent.feed_version())
+            try:
+                report = self.agent.apply_policy(policy, box_id=box_id)
+            except FeedGap as exc:
+                log.warning("%s : liste complète demandée", exc)
+                policy = self.central.policy(0)
+                report = self.agent.apply_policy(policy, box_id=box_id)
         except (protocol.SignatureError, PolicyRefused) as exc:
             self.policy_refused += 1
             log.error("politique refusée (%s) : la précédente reste en vigueur", exc)

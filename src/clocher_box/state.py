@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import time
 from array import array
 from dataclasses import dataclass
@@ -29,6 +30,20 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+FEED_FILE = "feed.bin"
+FEED_HEADER = "<QQQ"  # loaded IPv4 CIDRs, raw IPv4 prefixes, bytes of the JSON tail
+
+
+@dataclass
+class RawFeed:
+    """The bulk list as the central sent it (before the allowlist), at `version`: IPv4
+    prefixes packed `address << 8 | length` and sorted, IPv6 prefixes as text."""
+
+    v4: array  # type: ignore[type-arg]
+    v6: list[str]
+    version: int
 
 
 @dataclass(frozen=True)
@@ -113,18 +128,52 @@ class State:
     def delete_origin(self, origin: str) -> None:
         self.db.execute("DELETE FROM decisions WHERE origin = ?", (origin,))
 
-    # the bulk feed
-    def save_feed(self, packed4: array, v6: list[str]) -> None:  # type: ignore[type-arg]
-        write_atomic(self.directory / "feed4.bin", packed4.tobytes())
-        write_atomic(self.directory / "feed6.json", json.dumps(v6).encode())
+    # the bulk feed: one file, so that what is loaded, the list as the central sent it
+    # and its version never disagree after a crash (a delta is then asked again from the
+    # version in the file, and applying it twice changes nothing).
+    def save_feed(
+        self,
+        packed4: array,  # type: ignore[type-arg]
+        v6: list[str],
+        raw: RawFeed | None = None,
+    ) -> None:
+        raw4 = raw.v4 if raw is not None else array("Q")
+        tail: dict[str, Any] = {"v6": v6}
+        if raw is not None:
+            tail |= {"raw6": raw.v6, "version": raw.version}
+        text = json.dumps(tail).encode()
+        head = struct.pack(FEED_HEADER, len(packed4), len(raw4), len(text))
+        write_atomic(self.directory / FEED_FILE, head + packed4.tobytes() + raw4.tobytes() + text)
+        for old in ("feed4.bin", "feed6.json"):
+            (self.directory / old).unlink(missing_ok=True)
+
+    def _read_feed(self) -> tuple[array, list[str], RawFeed | None]:  # type: ignore[type-arg]
+        path = self.directory / FEED_FILE
+        packed = array("Q")
+        if not path.exists():  # written by an agent before deltas
+            legacy = self.directory / "feed4.bin"
+            if legacy.exists():
+                packed.frombytes(legacy.read_bytes())
+            path6 = self.directory / "feed6.json"
+            return packed, json.loads(path6.read_text()) if path6.exists() else [], None
+        data = path.read_bytes()
+        count, raw_count, size = struct.unpack_from(FEED_HEADER, data)
+        offset = struct.calcsize(FEED_HEADER)
+        packed.frombytes(data[offset : offset + 8 * count])
+        offset += 8 * count
+        raw4 = array("Q", data[offset : offset + 8 * raw_count])
+        tail = json.loads(data[offset + 8 * raw_count : offset + 8 * raw_count + size])
+        raw = RawFeed(raw4, list(tail["raw6"]), int(tail["version"])) if "version" in tail else None
+        return packed, list(tail["v6"]), raw
 
     def load_feed(self) -> tuple[array, list[str]]:  # type: ignore[type-arg]
-        packed = array("Q")
-        path = self.directory / "feed4.bin"
-        if path.exists():
-            packed.frombytes(path.read_bytes())
-        path6 = self.directory / "feed6.json"
-        return packed, json.loads(path6.read_text()) if path6.exists() else []
+        """What is loaded: packed IPv4 CIDRs (sorted), IPv6 prefixes."""
+        packed, v6, _ = self._read_feed()
+        return packed, v6
+
+    def load_raw_feed(self) -> RawFeed | None:
+        """The list as the central last sent it, with its version (None: none kept)."""
+        return self._read_feed()[2]
 
     def close(self) -> None:
         self.db.close()

@@ -143,4 +143,7 @@ def events(request: HttpRequest, box: Box) -> JsonResponse:
 @signed
 def policy(request: HttpRequest, box: Box) -> JsonResponse:
     services.touch(box, client_ip(request))
-    return JsonResponse(services.signed_policy(box))
+    since = request.GET.get("feed")
+    if since is not None and not (since.isascii() and since.isdigit() and len(since) <= 18):
+        return _error(400, "« feed » : version de liste attendue (entier ≥ 0).")
+    return JsonResponse(services.signed_policy(box, int(since) if since is not None else None))

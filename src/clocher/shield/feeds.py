@@ -10,21 +10,31 @@ the previous list in force.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.shield import services
-from clocher.shield.models import BlockEntry, Feed, FeedKind, FeedPurpose
+from clocher.shield.models import (
+    BlockEntry,
+    Feed,
+    FeedChange,
+    FeedKind,
+    FeedPurpose,
+    PolicyVersion,
+)
+from clocher_box import prefixes
 
 MAX_FEED_BYTES = 64 * 1024 * 1024
 FETCH_TIMEOUT = 30
@@ -57,19 +67,39 @@ def _candidate(line: str) -> str:
     return text.strip()
 
 
+def _fast_v4(text: str) -> str | None:
+    """The canonical `a.b.c.d/len` of a well-formed IPv4 prefix of /8 or longer, without
+    building an ipaddress object (100,000 lines: 0.1 s instead of 1 s); None sends the
+    line to `services.parse_prefix`, which names what is wrong."""
+    interval = prefixes.parse_v4(text) if text.isascii() else None
+    if interval is None:
+        return None
+    first, last = interval
+    plen = 33 - (last - first + 1).bit_length()
+    if plen < services.MIN_PREFIX[4] or any(
+        len(part) > 1 and part[0] == "0" for part in text.split("/", 1)[0].split(".")
+    ):
+        return None  # too wide, or leading zeros (refused as ambiguous)
+    return f"{prefixes.cidr_text(first, 32)}/{plen}"
+
+
 def parse(lines: Iterable[str]) -> ParsedFeed:
     parsed = ParsedFeed()
+    found = parsed.prefixes
     for number, line in enumerate(lines, 1):
         parsed.lines = number
         text = _candidate(line)
         if not text:
             continue
-        try:
-            network = services.parse_prefix(text)
-        except ValueError as exc:
-            parsed.malformed.append((number, line.strip()[:80], str(exc)))
-            continue
-        parsed.prefixes.setdefault(str(network), number)
+        canonical = _fast_v4(text)
+        if canonical is None:
+            try:
+                canonical = str(services.parse_prefix(text))
+            except ValueError as exc:
+                parsed.malformed.append((number, line.strip()[:80], str(exc)))
+                continue
+        if canonical not in found:
+            found[canonical] = number
     return parsed
 
 
@@ -143,34 +173,22 @@ def import_feed(
     else:
         kind = FeedKind.FILE
     parsed = parse(lines)
-    allowed = services.department_allowlist()
-    wanted: dict[str, int] = {}
-    refused = []
-    for prefix, number in parsed.prefixes.items():
-        touching = services.overlapping(ipaddress.ip_network(prefix), allowed)
-        if touching is not None:
-            refused.append((number, prefix, str(touching)))
-        else:
-            wanted[prefix] = number
+    wanted, refused = _allowed(parsed.prefixes)
     with transaction.atomic():
+        # One import at a time (the version counter's row): the journal's union changes
+        # are computed against committed feeds only.
+        PolicyVersion.objects.select_for_update().get_or_create(singleton=1)
         feed, _ = Feed.objects.select_for_update().get_or_create(
             name=name, defaults={"kind": kind, "location": location[:500], "purpose": purpose}
         )
+        before_purpose = feed.purpose
         existing = set(feed.entries.values_list("source", flat=True))
         stale = existing - wanted.keys()
         fresh = [p for p in wanted if p not in existing]
         for start in range(0, len(stale), 1000):
             chunk = list(stale)[start : start + 1000]
             BlockEntry.objects.filter(feed=feed, source__in=chunk).delete()
-        scenario = "blocklist"
-        reason = f"liste {name}"
-        for start in range(0, len(fresh), 1000):
-            BlockEntry.objects.bulk_create(
-                BlockEntry(source=p, scenario=scenario, feed=feed, reason=reason)
-                for p in fresh[start : start + 1000]
-            )
-            if progress is not None:
-                progress(min(1000, len(fresh) - start))
+        _insert_entries(feed, fresh, f"liste {name}", progress)
         feed.kind, feed.location, feed.purpose = kind, location[:500], purpose
         feed.last_import_at = timezone.now()
         feed.entries_count = len(wanted)
@@ -198,6 +216,93 @@ def import_feed(
                 "refused": [p for _, p, _ in refused[:20]],
             },
         )
-        if fresh or stale:
-            services.bump_policy()
+        if fresh or stale or before_purpose != purpose:
+            version = services.bump_policy()
+            old = existing if before_purpose == FeedPurpose.BLOCKLIST else set()
+            new = set(wanted) if purpose == FeedPurpose.BLOCKLIST else set()
+            _journal(feed, version, new - old, old - new)
     return report
+
+
+def _allowed(found: dict[str, int]) -> tuple[dict[str, int], list[tuple[int, str, str]]]:
+    """The prefixes that touch no allowlisted one, and those refused (line, prefix, why).
+    IPv4 is compared as integer intervals: no ipaddress object per prefix."""
+    allowed = services.department_allowlist()
+    v4 = [(int(n.network_address), int(n.broadcast_address), n) for n in allowed if n.version == 4]
+    wanted: dict[str, int] = {}
+    refused = []
+    for prefix, number in found.items():
+        interval = prefixes.parse_v4(prefix)
+        if interval is None:
+            touching = services.overlapping(ipaddress.ip_network(prefix), allowed)
+        else:
+            first, last = interval
+            touching = next((n for low, high, n in v4 if first <= high and last >= low), None)
+        if touching is not None:
+            refused.append((number, prefix, str(touching)))
+        else:
+            wanted[prefix] = number
+    return wanted, refused
+
+
+def _insert_entries(
+    feed: Feed, sources: list[str], reason: str, progress: Callable[[int], None] | None
+) -> None:
+    """New entries of a feed in bulk: one multi-row statement per 1,000 (executemany on
+    SQLite, COPY on PostgreSQL), no model instance per row."""
+    now = timezone.now()
+    columns = ("source", "scenario", "feed_id", "reason", "reports", "created_at")
+    rows = [(p, "blocklist", feed.pk, reason, 1, now) for p in sources]
+    _bulk_rows(BlockEntry._meta.db_table, columns, rows, progress)
+
+
+def _journal(feed: Feed, version: int, added: set[str], removed: set[str]) -> None:
+    """Records the changes of the boxes' bulk list (the union of the blocklist feeds) that
+    this import made: a prefix another blocklist feed still lists is no change."""
+    if not added and not removed:
+        return
+    others = set(
+        BlockEntry.objects.filter(feed__purpose=FeedPurpose.BLOCKLIST)
+        .exclude(feed=feed)
+        .values_list("source", flat=True)
+    )
+    rows = [(version, p, True) for p in sorted(added - others)]
+    rows += [(version, p, False) for p in sorted(removed - others)]
+    _bulk_rows(FeedChange._meta.db_table, ("version", "source", "added"), rows)
+
+
+def _bulk_rows(
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Plain rows into `table`, in this transaction: COPY on PostgreSQL, executemany
+    elsewhere (the ORM's bulk_create costs about 4x: one instance and one field
+    conversion per value)."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(c) for c in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy:
+                for start in range(0, len(rows), 1000):
+                    for row in rows[start : start + 1000]:
+                        copy.write_row(row)
+                    if progress is not None:
+                        progress(len(rows[start : start + 1000]))
+            return
+        marks = ", ".join(["%s"] * len(columns))
+        sql = f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})"  # noqa: S608 — model names
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start : start + 1000]
+            cursor.executemany(sql, [_db_row(row) for row in chunk])
+            if progress is not None:
+                progress(len(chunk))
+
+
+def _db_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Datetimes as the backend stores them (SQLite: text)."""
+    return tuple(
+        connection.ops.adapt_datetimefield_value(v) if isinstance(v, dt.datetime) else v
+        for v in row
+    )

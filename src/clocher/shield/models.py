@@ -292,6 +292,9 @@ class PolicyVersion(models.Model):
     singleton = models.PositiveSmallIntegerField(default=1, unique=True, editable=False)
     version = models.PositiveBigIntegerField(default=1)
     changed_at = models.DateTimeField(auto_now=True)
+    # The journal of FeedChange rows is complete above this version: a box whose list is
+    # older (or from before the journal) gets the whole list.
+    feed_floor = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -300,3 +303,19 @@ class PolicyVersion(models.Model):
 
     def __str__(self) -> str:
         return f"politique v{self.version}"
+
+
+class FeedChange(models.Model):
+    """One change of the boxes' bulk list (the union of the blocklist feeds), journalled
+    under the policy version that made it: a box that holds the list as of version S is
+    sent the changes above S instead of the whole list (docs/shield.md, "Deltas")."""
+
+    version = models.PositiveBigIntegerField()
+    source = models.CharField("préfixe", max_length=49)
+    added = models.BooleanField()
+
+    class Meta:
+        indexes = [models.Index(fields=["version"])]
+
+    def __str__(self) -> str:
+        return f"v{self.version} {'+' if self.added else '-'}{self.source}"

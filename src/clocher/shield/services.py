@@ -35,6 +35,7 @@ from clocher.shield.models import (
     CountryPolicy,
     EnrolmentToken,
     EventKind,
+    FeedChange,
     FeedPurpose,
     PolicyVersion,
     ShieldEvent,
@@ -689,6 +690,7 @@ class _Listed:
     network: Network
     c2: bool
     item: dict[str, Any]
+    bulk: bool = False  # from a blocklist feed: sent apart, as `feed`, to boxes that ask
 
 
 # The département-wide entries of the latest policy version, shared by every commune's
@@ -728,18 +730,23 @@ def _department_entries(version: int) -> list[_Listed]:
             continue
         item = {"source": source, "scenario": scenario, "expires": _stamp(expires_at)}
         item["reason"] = reason
-        listed.append(_Listed(network, purpose == FeedPurpose.C2, item))
+        listed.append(
+            _Listed(network, purpose == FeedPurpose.C2, item, purpose == FeedPurpose.BLOCKLIST)
+        )
     _listed_cache.clear()
     _listed_cache[key] = listed
     return listed
 
 
-def build_policy(commune: Commune) -> dict[str, Any]:
-    """The POLICY of docs/shield.md for a commune's boxes: the allowlist wins over all."""
+def build_policy(commune: Commune, bulk_apart: bool = False) -> dict[str, Any]:
+    """The POLICY of docs/shield.md for a commune's boxes: the allowlist wins over all.
+    With `bulk_apart`, the feeds' entries are left out of `blocklist` (see `feed_part`)."""
     version = policy_version()  # read first: a later change bumps it past this policy
     own = [ipaddress.ip_network(p) for p in commune.allowlist.values_list("prefix", flat=True)]
     blocklist, c2 = [], []
     for listed in _department_entries(version):
+        if bulk_apart and listed.bulk:
+            continue
         if own and overlapping(listed.network, own) is not None:
             continue
         if listed.c2:
@@ -759,7 +766,45 @@ def build_policy(commune: Commune) -> dict[str, Any]:
     }
 
 
-def box_policy(box: Box) -> dict[str, Any]:
+_bulk_cache: dict[tuple[Any, ...], list[str]] = {}
+
+
+def _bulk_list(version: int) -> list[str]:
+    """The union of the blocklist feeds, sorted (shared by every box for a version)."""
+    key = _fingerprint(version)
+    cached = _bulk_cache.get(key)
+    if cached is None:
+        rows = BlockEntry.objects.filter(feed__purpose=FeedPurpose.BLOCKLIST)
+        cached = sorted(set(rows.values_list("source", flat=True)))
+        _bulk_cache.clear()
+        _bulk_cache[key] = cached
+    return cached
+
+
+def feed_part(version: int, since: int) -> dict[str, Any]:
+    """The boxes' bulk list as of `version`, for a box that holds it as of `since`: the
+    changes in between (`add`/`remove`, the last change of a prefix wins) when the
+    journal covers them, else the whole list (`full`: first contact, a gap, a restored
+    central). Not filtered by any allowlist: the box drops what its allowlist protects,
+    so that an entry comes back when its allowlisting is lifted."""
+    floor = PolicyVersion.objects.filter(singleton=1).values_list("feed_floor", flat=True).first()
+    if since and (floor or 0) <= since <= version:
+        changes = (
+            FeedChange.objects.filter(version__gt=since, version__lte=version)
+            .order_by("version", "pk")
+            .values_list("source", "added")
+        )
+        net = dict(changes.iterator(chunk_size=10_000))
+        return {
+            "version": version,
+            "since": since,
+            "add": sorted(s for s, added in net.items() if added),
+            "remove": sorted(s for s, added in net.items() if not added),
+        }
+    return {"version": version, "full": _bulk_list(version)}
+
+
+def box_policy(box: Box, feed_since: int | None = None) -> dict[str, Any]:
     """The policy for one box, bound to it: its id and its own version inside the signed
     payload, so that a policy signed for another box, or an older one replayed, is
     refused by the box (clocher_box.agent.Agent.check_policy). The box's counter goes
@@ -768,18 +813,22 @@ def box_policy(box: Box) -> dict[str, Any]:
     contents."""
     with transaction.atomic():
         locked = Box.objects.select_for_update().select_related("commune").get(pk=box.pk)
-        policy = build_policy(locked.commune)
+        policy = build_policy(locked.commune, bulk_apart=feed_since is not None)
         if locked.policy_built_from != policy["version"]:
             locked.policy_version += 1
             locked.policy_built_from = policy["version"]
             locked.save(update_fields=["policy_version", "policy_built_from"])
+        if feed_since is not None:
+            policy["feed"] = feed_part(policy["version"], feed_since)
     policy["version"] = locked.policy_version
     policy["box"] = str(locked.pk)
     return policy
 
 
-def signed_policy(box: Box) -> dict[str, str]:
-    return protocol.sign_envelope(signing_key(), box_policy(box))
+def signed_policy(box: Box, feed_since: int | None = None) -> dict[str, str]:
+    """Signed for `box`; `feed_since` (the version of the bulk list the box holds, 0 for
+    none) asks for the bulk list apart, as a delta when possible."""
+    return protocol.sign_envelope(signing_key(), box_policy(box, feed_since))
 
 
 def set_countries(actor: Actor, commune: Commune, codes: Iterable[str]) -> list[str]:

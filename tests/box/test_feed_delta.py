@@ -1,0 +1,190 @@
+"""The bulk list sent as versioned, signed deltas: a delta applied gives the kernel the
+same sets as the whole list loaded afresh, a gap asks for the whole list, and a forged,
+replayed or foreign delta changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from clocher_box import nft, prefixes, protocol
+from clocher_box.agent import Agent, FeedGap, PolicyRefused
+from clocher_box.detectors.blocklist import pack_v4, parse_blocklist
+
+# The agent in a child process inside the namespace: applies the policies of a JSON
+# file in order (recreating the agent first when asked: a restart), then prints the
+# feed's elements as `nft -j list table` shows them.
+CHILD = """
+import json, subprocess, sys
+from pathlib import Path
+from clocher_box import nft
+from clocher_box.agent import Agent
+state, steps = Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text())
+agent = Agent(state, nft.Layout())
+agent.start()
+for step in steps:
+    if step == "restart":
+        agent.close()
+        agent = Agent(state, nft.Layout())
+        agent.start()
+    else:
+        agent.apply_policy(step, box_id="b-1")
+agent.close()
+listed = json.loads(subprocess.run(["nft", "-j", "list", "table", "inet", "clocher"],
+                                   capture_output=True, text=True, check=True).stdout)
+sets = {}
+for item in listed["nftables"]:
+    found = item.get("set")
+    if found and found["name"].startswith("feed"):
+        sets[found["name"]] = sorted(json.dumps(e, sort_keys=True) for e in found.get("elem", []))
+print(json.dumps(sets))
+"""
+
+
+def _lists(seed: int) -> tuple[list[str], list[str]]:
+    """A list of /24s and /32s with adjacent and nested prefixes, and a second one that
+    adds, removes, splits and joins merged intervals."""
+    rng = random.Random(seed)
+    first = {f"198.{rng.randrange(18, 20)}.{rng.randrange(256)}.0/24" for _ in range(600)}
+    first |= {f"203.0.113.{i}/32" for i in range(0, 40)}  # adjacent: one merged /27 …
+    first |= {"198.18.0.0/16", "2001:db8:1::/48", "2001:db8:2::/48"}  # nested, v6
+    second = set(first)
+    second -= set(rng.sample(sorted(first), 60))
+    second -= {"203.0.113.5/32", "198.18.0.0/16", "2001:db8:1::/48"}  # splits a run
+    second |= {f"198.19.{rng.randrange(256)}.0/24" for _ in range(60)}
+    second |= {"203.0.113.40/32", "203.0.113.41/32", "2001:db8:3::/48"}  # extends a run
+    return sorted(first), sorted(second)
+
+
+def _policy(version: int, feed: dict[str, object], allow: list[str] | None = None) -> dict:
+    return {"box": "b-1", "version": version, "allowlist": allow or [], "feed": feed}
+
+
+def _delta(first: list[str], second: list[str], since: int, version: int) -> dict[str, object]:
+    return {
+        "version": version,
+        "since": since,
+        "add": sorted(set(second) - set(first)),
+        "remove": sorted(set(first) - set(second)),
+    }
+
+
+def test_patch_equals_a_full_merge_whatever_the_changes():
+    """The region-by-region patch against the whole list merged again, on random lists
+    whose prefixes nest, adjoin and overlap an allowlisted range."""
+    protected = (prefixes.parse_v4("198.18.7.0/24"),)
+
+    def refused(first: int, last: int) -> bool:
+        return any(first <= high and last >= low for low, high in protected)  # type: ignore[index]
+
+    for seed in range(40):
+        first, second = _lists(seed)
+        old = parse_blocklist(first)
+        raw = array_of(old)
+        loaded = pack_v4(*_kept(raw, refused))
+        add = [prefixes.packed_prefix(*prefixes.parse_v4(p)) for p in second if ":" not in p]  # type: ignore[misc]
+        gone = [prefixes.packed_prefix(*prefixes.parse_v4(p)) for p in first if ":" not in p]  # type: ignore[misc]
+        new_raw, new_loaded, plus, minus = prefixes.patch(
+            raw, loaded, set(add) - set(gone), set(gone) - set(add), refused, pack_v4
+        )
+        assert list(new_raw) == sorted(set(add))
+        assert list(new_loaded) == list(pack_v4(*_kept(new_raw, refused))), seed
+        assert sorted((set(loaded) - set(minus)) | set(plus)) == list(new_loaded)
+        again = prefixes.patch(new_raw, new_loaded, add, [], refused, pack_v4)
+        assert again[2:] == (prefixes.array("Q"), prefixes.array("Q"))  # idempotent
+
+
+def array_of(parsed):  # type: ignore[no-untyped-def]
+    return prefixes.array(
+        "Q",
+        sorted(
+            {
+                prefixes.packed_prefix(f, l)
+                for f, l in zip(parsed.v4_first, parsed.v4_last, strict=True)
+            }
+        ),
+    )
+
+
+def _kept(raw, refused):  # type: ignore[no-untyped-def]
+    firsts, lasts = prefixes.array("I"), prefixes.array("I")
+    for item in raw:
+        first = item >> 8
+        last = first + (1 << (32 - (item & 0xFF))) - 1
+        if not refused(first, last):
+            firsts.append(first)
+            lasts.append(last)
+    return firsts, lasts
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+def test_a_delta_loads_the_same_sets_as_the_whole_list_and_survives_a_restart(tmp_path):
+    from tests.box.netns import Lab
+
+    first, second = _lists(7)
+    third = sorted(set(second) | {"198.18.200.0/24"})
+    allow = ["198.19.7.0/24"]
+    delta_steps = [
+        _policy(1, {"version": 10, "full": first}, allow),
+        _policy(2, _delta(first, second, 10, 12), allow),
+        "restart",
+        _policy(3, _delta(second, third, 12, 13), allow),
+        _policy(4, _delta(second, third, 12, 13) | {"since": 13}, allow),  # no change twice
+    ]
+    full_steps = [_policy(1, {"version": 13, "full": third}, allow)]
+    lab = Lab(f"h23d{os.getpid() % 10000}")
+    try:
+        ns = lab.ns("d")
+        listed = []
+        for name, steps in (("delta", delta_steps), ("full", full_steps)):
+            path = tmp_path / f"{name}.json"
+            path.write_text(json.dumps(steps))
+            out = lab.python(ns, CHILD, str(tmp_path / name), str(path), timeout=120)
+            listed.append(json.loads(out.strip().splitlines()[-1]))
+            lab.exec(ns, "nft", "delete", "table", "inet", "clocher")
+    finally:
+        lab.close()
+    by_delta, by_full = listed
+    assert by_delta == by_full
+    assert any("198.18.200.0" in e for e in by_delta["feed4_c6"])
+    assert not any("198.19.7.0" in e for e in by_delta["feed4_c6"])  # allowlisted
+    assert Agent(tmp_path / "delta", nft.Layout(), enforce=False).feed_version() == 13
+
+
+def test_a_gap_asks_for_the_whole_list_and_bad_deltas_change_nothing(tmp_path):
+    agent = Agent(tmp_path, nft.Layout(), enforce=False)
+    first, second = _lists(3)
+    agent.apply_policy(_policy(1, {"version": 10, "full": first}), box_id="b-1")
+    held = agent.state.load_feed()
+    refused = [
+        (_policy(2, _delta(first, second, 9, 12)), FeedGap),  # from a version not held
+        (_policy(2, _delta(first, second, 0, 12)), FeedGap),
+        (_policy(1, _delta(first, second, 10, 12)), PolicyRefused),  # replayed version
+        (_policy(2, _delta(first, second, 10, 12)) | {"box": "b-2"}, PolicyRefused),  # foreign
+        (_policy(2, _delta(first, second, 10, 12) | {"add": ["pas-une-adresse"]}), PolicyRefused),
+    ]
+    for policy, error in refused:
+        with pytest.raises(error):
+            agent.apply_policy(policy, box_id="b-1")
+    assert agent.state.load_feed() == held and agent.feed_version() == 10
+    key = protocol.new_private_key()
+    envelope = protocol.sign_envelope(key, _policy(2, _delta(first, second, 10, 12)))
+    payload = json.loads(protocol.unb64(envelope["payload"]))
+    payload["feed"]["remove"] = []
+    forged = {
+        "payload": protocol.b64(protocol.canonical_json(payload)),
+        "signature": envelope["signature"],
+    }
+    with pytest.raises(protocol.SignatureError):
+        protocol.open_envelope(protocol.public_key_b64(key), forged)
+    agent.apply_policy(_policy(2, _delta(first, second, 10, 12)), box_id="b-1")
+    fresh = Agent(tmp_path / "fresh", nft.Layout(), enforce=False)
+    fresh.apply_policy(_policy(1, {"version": 12, "full": second}), box_id="b-1")
+    assert agent.state.load_feed() == fresh.state.load_feed()
+    assert agent.feed_version() == 12
+    agent.close()
+    fresh.close()
