@@ -1,0 +1,44 @@
+"""The backup repository in an S3 bucket of a second site: restic's s3 backend against a
+real RADOS Gateway (Debian's radosgw), then a restore on a fresh data dir from it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from clocher.operations.services import keys, snapshot
+from clocher.vault import services as vault
+from tests.operations.conftest import ACTOR
+from tests.operations.test_backup_restore import READ_BACK, read_back
+from tests.vault import rgw
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("data_dir")]
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    with rgw.running(tmp_path_factory.mktemp("ceph")) as server:
+        yield server
+
+
+def test_backup_to_s3_then_restore_from_it(s3_server, settings, commune_a, tmp_path, fresh):
+    settings.BACKUP_S3_ACCESS_KEY = s3_server.access_key
+    settings.BACKUP_S3_SECRET_KEY = s3_server.secret_key
+    location = f"s3:{s3_server.endpoint}/sauvegardes-{uuid.uuid4().hex[:8]}"
+    root = vault.root_of(vault.ensure_commune_space(ACTOR, commune_a))
+    vault.write_bytes(ACTOR, root, "arrete.txt", b"arrete municipal", "text/plain")
+    files = read_back()
+
+    result = snapshot.take(ACTOR, location)
+    assert result.backup.ok
+    snapshot.verify(ACTOR, location, percent=100)
+    kit = tmp_path / "kit.txt"
+    keys.write_kit(keys.current_kit(location), kit)
+    assert f"DEPOT: {location}" in kit.read_text()
+
+    fresh.env["CLOCHER_BACKUP_S3_ACCESS_KEY"] = s3_server.access_key
+    fresh.env["CLOCHER_BACKUP_S3_SECRET_KEY"] = s3_server.secret_key
+    proc = fresh.clocher("restore", "latest", "--kit", str(kit))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert fresh.python(READ_BACK) == files
