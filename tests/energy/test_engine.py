@@ -196,16 +196,26 @@ def test_5r1c_calibration_recovers_a_known_envelope_and_base_load() -> None:
     assert cal.n_days == 345 and cal.cv_rmse == pytest.approx(0.05, abs=0.01)
 
 
-def test_daily_regression_with_day_groups_recovers_a_weekend_drop() -> None:
+def test_daily_regression_with_day_groups_recovers_weekend_drops() -> None:
     weather = parse_meteo_france_daily(FIXTURE).stations["21999001"]
     t = weather.mean_temperature()
     groups = day_groups(weather.days)
     rng = np.random.default_rng(7)  # fixed seed: the same draw every run
-    shut = 120.0 + 6.0 * np.maximum(0.0, 16.0 - t) - 50.0 * groups + rng.normal(0, 8.0, t.size)
-    (m_shut,) = fit_daily_many(t, shut[None, :], groups)
-    assert m_shut.kind == "hdd_only" and m_shut.hdd_bp == pytest.approx(16.0, abs=0.5)
-    assert m_shut.group_intercepts == pytest.approx((120.0, 70.0), abs=3.0)
-    assert m_shut.beta_hdd == pytest.approx(6.0, rel=0.05)
-    assert m_shut.n_params == 3
-    no_groups = fit_daily(t, shut)
-    assert m_shut.metrics.cvrmse < 0.5 * no_groups.metrics.cvrmse
+    heating = 6.0 * np.maximum(0.0, 16.0 - t)
+    # a building closed at the weekend: base 120 → 70 kWh/day, the same heating
+    offset = 120.0 - 50.0 * groups + heating + rng.normal(0, 8.0, t.size)
+    # a school in setback at the weekend: everything × 0.6 (slope 6 → 3.6)
+    setback = (120.0 + heating) * np.where(groups == 1, 0.6, 1.0) + rng.normal(0, 8.0, t.size)
+    m_off, m_set = fit_daily_many(t, np.vstack([offset, setback]), groups)
+    cold, mild = np.array([0.0, 0.0]), np.array([20.0, 20.0])
+    week_end = np.array([0, 1])
+    # stated tolerance: ±6 kWh/day on a 70–216 kWh/day prediction
+    assert m_off.predict(cold, week_end) == pytest.approx([216.0, 166.0], abs=6.0)
+    assert m_off.predict(mild, week_end) == pytest.approx([120.0, 70.0], abs=6.0)
+    assert m_set.predict(cold, week_end) == pytest.approx([216.0, 129.6], abs=6.0)
+    assert m_set.predict(mild, week_end) == pytest.approx([120.0, 72.0], abs=6.0)
+    assert len(m_set.group_models) == 2  # its own slope per group: an offset cannot fit
+    assert m_set.group_models[1].beta_hdd == pytest.approx(3.6, rel=0.1)
+    assert m_set.n_params == 4
+    for m, y in ((m_off, offset), (m_set, setback)):
+        assert m.metrics.cvrmse < 0.6 * fit_daily(t, y).metrics.cvrmse

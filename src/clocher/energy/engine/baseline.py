@@ -103,15 +103,28 @@ class DailyModel:
     metrics: G14Metrics
     #: one intercept per day group (`day_groups`) when the fit chose them; else empty
     group_intercepts: tuple[float, ...] = ()
+    #: or one whole model per day group (own slopes and balance points); the fields
+    #: above are then those of group 0 (weekdays), for display
+    group_models: tuple[DailyModel, ...] = ()
 
     @property
     def n_params(self) -> int:
+        if self.group_models:
+            return sum(m.n_params for m in self.group_models)
         slopes = {"intercept_only": 1, "hdd_only": 2, "cdd_only": 2, "hdd_cdd": 3}[self.kind]
         return slopes + max(len(self.group_intercepts) - 1, 0)
 
     def predict(self, temp_c: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-        """kWh per day; `groups` (as given to the fit) selects each day's intercept."""
+        """kWh per day; `groups` (as given to the fit) selects each day's intercept or
+        model. Without them a grouped model predicts its days' average."""
         t = np.asarray(temp_c, dtype=float)
+        if self.group_models:
+            each = np.stack([m.predict(t) for m in self.group_models])
+            if groups is None:
+                share = np.array([m.n for m in self.group_models], dtype=float)
+                return (share / share.sum()) @ each
+            g = np.asarray(groups, dtype=np.int64)
+            return np.take_along_axis(each, g[None, :], axis=0)[0]
         if self.group_intercepts and groups is not None:
             y = np.asarray(self.group_intercepts)[np.asarray(groups, dtype=np.int64)]
         else:
@@ -294,97 +307,131 @@ def fit_daily_many(
         variants.append((_candidates(tt, y, w, dg), day_group))
 
     models = []
-    nh_c = CDD_BALANCE_POINTS.size
+    splits = []
+    if groups is not None:
+        # every group on its own (its own slopes and balance points): the peer's
+        # weekday/weekend split; kept when the whole pays for its extra parameters
+        for g in range(int(day_group.max()) + 1):
+            wg = w * (day_group == g)[None, :]
+            splits.append((_candidates(tt, y, wg, np.ones((1, t.size))), wg))
     for i in range(y.shape[0]):
-        cands = []
-        for c, gr in variants:
-            adj0, a0 = c["intercept_only"]
-            cands.append((adj0[i], "intercept_only", a0[i], 0.0, 0.0, None, None, gr))
-            adj, a, b = c["hdd_only"]
-            j = int(np.argmax(adj[i]))
-            if np.isfinite(adj[i, j]):
-                cands.append(
-                    (
-                        adj[i, j],
-                        "hdd_only",
-                        a[i, :, j],
-                        b[i, j],
-                        0.0,
-                        HDD_BALANCE_POINTS[j],
-                        None,
-                        gr,
-                    )
-                )
-            adj, a, b = c["cdd_only"]
-            j = int(np.argmax(adj[i]))
-            if np.isfinite(adj[i, j]):
-                cands.append(
-                    (
-                        adj[i, j],
-                        "cdd_only",
-                        a[i, :, j],
-                        0.0,
-                        b[i, j],
-                        None,
-                        CDD_BALANCE_POINTS[j],
-                        gr,
-                    )
-                )
-            adj, b1, b2, sh_g, sc_g, syg, inv_ng = c["hdd_cdd"]
-            jh, jc = divmod(int(np.argmax(adj[i])), nh_c)
-            if np.isfinite(adj[i, jh, jc]):
-                bh, bc = b1[i, jh, jc], b2[i, jh, jc]
-                a = (syg[i] - bh * sh_g[i, :, jh] - bc * sc_g[i, :, jc]) * inv_ng[i]
-                cands.append(
-                    (
-                        adj[i, jh, jc],
-                        "hdd_cdd",
-                        a,
-                        bh,
-                        bc,
-                        HDD_BALANCE_POINTS[jh],
-                        CDD_BALANCE_POINTS[jc],
-                        gr,
-                    )
-                )
-        adj, kind, a, b_h, b_c, hbp, cbp, gr = max(cands, key=lambda c: c[0])
-        a = np.atleast_1d(np.asarray(a, dtype=float))
-        keep = w[i] > 0
-        per_group: tuple[float, ...] = ()
-        if gr is None:
-            intercept = float(a[0])
-        else:  # the days' mean intercept stands in when groups are not given
-            counts = np.bincount(gr[keep], minlength=a.size)
-            intercept = float((a * counts).sum() / counts.sum())
-            per_group = tuple(float(v) for v in a)
-        proto = DailyModel(
-            kind,
-            intercept,
-            float(b_h),
-            float(b_c),
-            None if hbp is None else float(hbp),
-            None if cbp is None else float(cbp),
-            float(adj),
-            int(n[i]),
-            0.0,
-            0.0,
-            G14Metrics(0, 0, 0, 0, 0, "daily", False),
-            per_group,
+        cands = [c for v, gr in variants for c in _picks(v, i, gr)]
+        best = _finish(
+            _proto(max(cands, key=lambda c: c[0]), w[i] > 0, int(n[i])), t, y_all[i], w[i] > 0
         )
-        pred = proto.predict(t[keep], None if gr is None else gr[keep])
-        obs = y_all[i, keep]
-        resid = obs - pred
-        dof = max(int(n[i]) - proto.n_params, 1)
-        rho = float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if resid.std() > 0 else 0.0
-        models.append(
-            replace(
-                proto,
-                rmse=float(np.sqrt(resid @ resid / dof)),
-                rho=rho if np.isfinite(rho) else 0.0,
-                metrics=g14(obs, pred, proto.n_params, "daily"),
+        if splits and all(wg[i].sum() >= MIN_NONZERO_DAYS for _, wg in splits):
+            parts = tuple(
+                _finish(
+                    _proto(
+                        max(_picks(v, i, None), key=lambda c: c[0]), wg[i] > 0, int(wg[i].sum())
+                    ),
+                    t,
+                    y_all[i],
+                    wg[i] > 0,
+                )
+                for v, wg in splits
             )
-        )
+            split = _combine(parts, t, y_all[i], w[i] > 0, day_group)
+            if split.adj_r2 > best.adj_r2:
+                best = split
+        models.append(best)
     return models
+
+
+def _picks(c: dict, i: int, gr: np.ndarray | None) -> list[tuple]:  # type: ignore[type-arg]
+    """Meter i's best candidate of each kind in one variant's arrays."""
+    out: list[tuple] = []  # type: ignore[type-arg]
+    adj0, a0 = c["intercept_only"]
+    out.append((adj0[i], "intercept_only", a0[i], 0.0, 0.0, None, None, gr))
+    adj, a, b = c["hdd_only"]
+    j = int(np.argmax(adj[i]))
+    if np.isfinite(adj[i, j]):
+        out.append(
+            (adj[i, j], "hdd_only", a[i, :, j], b[i, j], 0.0, HDD_BALANCE_POINTS[j], None, gr)
+        )
+    adj, a, b = c["cdd_only"]
+    j = int(np.argmax(adj[i]))
+    if np.isfinite(adj[i, j]):
+        out.append(
+            (adj[i, j], "cdd_only", a[i, :, j], 0.0, b[i, j], None, CDD_BALANCE_POINTS[j], gr)
+        )
+    adj, b1, b2, sh_g, sc_g, syg, inv_ng = c["hdd_cdd"]
+    jh, jc = divmod(int(np.argmax(adj[i])), CDD_BALANCE_POINTS.size)
+    if np.isfinite(adj[i, jh, jc]):
+        bh, bc = b1[i, jh, jc], b2[i, jh, jc]
+        a = (syg[i] - bh * sh_g[i, :, jh] - bc * sc_g[i, :, jc]) * inv_ng[i]
+        hbp, cbp = HDD_BALANCE_POINTS[jh], CDD_BALANCE_POINTS[jc]
+        out.append((adj[i, jh, jc], "hdd_cdd", a, bh, bc, hbp, cbp, gr))
+    return out
+
+
+def _proto(cand: tuple, keep: np.ndarray, n: int) -> tuple[DailyModel, np.ndarray | None]:  # type: ignore[type-arg]
+    """A model from a candidate tuple, its metrics still to be computed."""
+    adj, kind, a, b_h, b_c, hbp, cbp, gr = cand
+    a = np.atleast_1d(np.asarray(a, dtype=float))
+    per_group: tuple[float, ...] = ()
+    if gr is None:
+        intercept = float(a[0])
+    else:  # the days' mean intercept stands in when groups are not given
+        counts = np.bincount(gr[keep], minlength=a.size)
+        intercept = float((a * counts).sum() / counts.sum())
+        per_group = tuple(float(v) for v in a)
+    model = DailyModel(
+        kind,
+        intercept,
+        float(b_h),
+        float(b_c),
+        None if hbp is None else float(hbp),
+        None if cbp is None else float(cbp),
+        float(adj),
+        n,
+        0.0,
+        0.0,
+        G14Metrics(0, 0, 0, 0, 0, "daily", False),
+        per_group,
+    )
+    return model, gr
+
+
+def _finish(
+    proto: tuple[DailyModel, np.ndarray | None], t: np.ndarray, y: np.ndarray, keep: np.ndarray
+) -> DailyModel:
+    """RMSE, residual autocorrelation and G14 metrics on the days the model was fitted."""
+    model, gr = proto
+    pred = model.predict(t[keep], None if gr is None else gr[keep])
+    return _with_residuals(model, y[keep], pred)
+
+
+def _with_residuals(model: DailyModel, obs: np.ndarray, pred: np.ndarray) -> DailyModel:
+    resid = obs - pred
+    dof = max(model.n - model.n_params, 1)
+    rho = float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if resid.std() > 0 else 0.0
+    return replace(
+        model,
+        rmse=float(np.sqrt(resid @ resid / dof)),
+        rho=rho if np.isfinite(rho) else 0.0,
+        metrics=g14(obs, pred, model.n_params, "daily"),
+    )
+
+
+def _combine(
+    parts: tuple[DailyModel, ...],
+    t: np.ndarray,
+    y: np.ndarray,
+    keep: np.ndarray,
+    day_group: np.ndarray,
+) -> DailyModel:
+    """One model per day group, seen as one: adjusted R² over all days, all parameters."""
+    first = parts[0]
+    n = int(keep.sum())
+    p = sum(m.n_params for m in parts)
+    model = replace(first, n=n, group_models=parts, group_intercepts=())
+    pred = model.predict(t[keep], day_group[keep])
+    obs = y[keep]
+    sse = float(((obs - pred) ** 2).sum())
+    sst = float(((obs - obs.mean()) ** 2).sum())
+    adj = 1 - (sse / max(n - p, 1)) / (sst / max(n - 1, 1)) if sst > 0 else 0.0
+    return _with_residuals(replace(model, adj_r2=adj), obs, pred)
 
 
 #: Temperature bin edges (°C) of the hourly model: CalTRACK's 30/45/55/65/75/90 °F.
