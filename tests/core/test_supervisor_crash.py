@@ -30,8 +30,8 @@ from clocher.mail.engines import rspamd, runtime
 from clocher.mail.engines.config import MailConfig
 from tests.mail.conftest import (  # noqa: F401 - make_box is a fixture
     ZoneResolver,
+    config_on_free_ports,
     fetch_subjects,
-    free_ports,
     make_box,
     message,
     smtp_in,
@@ -136,24 +136,7 @@ def installation(settings, live_server) -> Iterator[Installation]:
     data_dir = Path(tempfile.mkdtemp(prefix="clocher-crash-"))
     data_dir.chmod(0o755)
     settings.DATA_DIR = data_dir
-    ports = free_ports(9)
-    config = MailConfig.from_settings(
-        mail_dir=data_dir / "mail",
-        hostname="mail.communes.cotedor.fr",
-        domain="communes.cotedor.fr",
-        smtp_port=ports[0],
-        submission_port=ports[1],
-        imap_port=ports[2],
-        imaps_port=ports[3],
-        sieve_port=ports[4],
-        lmtp_port=ports[5],
-        auth_port=ports[6],
-        quota_status_port=ports[7],
-        reinject_port=ports[8],
-        tls_cert=data_dir / "tls" / "mail.crt",
-        tls_key=data_dir / "tls" / "mail.key",
-        policy_url=f"{live_server.url}/interne/dovecot/politique",
-    )
+    config = config_on_free_ports(data_dir, live_server.url)
     settings.MAIL_BIND, settings.MAIL_SMTP_PORT = "127.0.0.1", config.smtp_port
     settings.MAIL_IMAP_PORT = config.imap_port
     quiet = DNSLogger(log="-request,-reply,-truncated,-recv,-send,-data", prefix=False)

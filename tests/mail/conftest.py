@@ -66,28 +66,33 @@ def wait_for_socket(path: Path, timeout: float = 90) -> None:
         time.sleep(0.1)
 
 
+def config_on_free_ports(data_dir: Path, live_server_url: str) -> MailConfig:
+    """The test database's mail servers in `data_dir`/mail, every port a free one."""
+    ports = free_ports(9)
+    return MailConfig.from_settings(
+        mail_dir=data_dir / "mail",
+        hostname="mail.communes.cotedor.fr",
+        domain="communes.cotedor.fr",
+        smtp_port=ports[0],
+        submission_port=ports[1],
+        imap_port=ports[2],
+        imaps_port=ports[3],
+        sieve_port=ports[4],
+        lmtp_port=ports[5],
+        auth_port=ports[6],
+        quota_status_port=ports[7],
+        reinject_port=ports[8],
+        max_message_bytes=MAX_MESSAGE_BYTES,
+        tls_cert=data_dir / "tls" / "mail.crt",
+        tls_key=data_dir / "tls" / "mail.key",
+        policy_url=f"{live_server_url}/interne/dovecot/politique",
+    )
+
+
 @pytest.fixture(scope="session")
 def mail_servers(django_db_setup, django_db_blocker, live_server) -> Iterator[MailConfig]:
-    ports = free_ports(9)
     with django_db_blocker.unblock():
-        config = MailConfig.from_settings(
-            mail_dir=Path(settings.DATA_DIR) / "mail",
-            hostname="mail.communes.cotedor.fr",
-            domain="communes.cotedor.fr",
-            smtp_port=ports[0],
-            submission_port=ports[1],
-            imap_port=ports[2],
-            imaps_port=ports[3],
-            sieve_port=ports[4],
-            lmtp_port=ports[5],
-            auth_port=ports[6],
-            quota_status_port=ports[7],
-            reinject_port=ports[8],
-            max_message_bytes=MAX_MESSAGE_BYTES,
-            tls_cert=Path(settings.DATA_DIR) / "tls" / "mail.crt",
-            tls_key=Path(settings.DATA_DIR) / "tls" / "mail.key",
-            policy_url=f"{live_server.url}/interne/dovecot/politique",
-        )
+        config = config_on_free_ports(Path(settings.DATA_DIR), live_server.url)
         # rspamd asks a loopback DNS server that answers at once (NXDOMAIN): the tests do
         # not depend on this machine's resolver, nor wait for its timeouts.
         quiet_dns = DNSServer(
