@@ -96,7 +96,7 @@ def baseline_json(b: Baseline) -> dict[str, Any]:
 
 
 class BuildingsView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="communes_energy_buildings_list", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, insee: str) -> Response:
         commune = _commune(request, insee)
         qs = services.buildings_for(request.user, commune).select_related("station")
@@ -118,7 +118,7 @@ class BuildingsView(APIView):
 
 
 class BuildingView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="communes_energy_buildings_retrieve", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, insee: str, building_id: int) -> Response:
         commune = _commune(request, insee)
         return Response(building_json(services.building_for(request.user, commune, building_id)))
