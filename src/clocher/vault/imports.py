@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -31,7 +33,7 @@ from django.utils import timezone
 from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
-from clocher.vault import services
+from clocher.vault import crypto, services
 from clocher.vault.models import DocumentImport, ImportStatus, Node
 
 if TYPE_CHECKING:
@@ -121,6 +123,31 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
         return raw.decode("cp850")
 
 
+class _ZipReaders:
+    """One ZipFile per reading thread: a ZipFile's shared handle is not meant for
+    concurrent opens and closes (its reference count is not locked)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.local = threading.local()
+        self.opened: list[zipfile.ZipFile] = []
+        self.guard = threading.Lock()
+
+    def open(self, info: zipfile.ZipInfo) -> BinaryIO:
+        archive = getattr(self.local, "archive", None)
+        if archive is None:
+            archive = self.local.archive = zipfile.ZipFile(self.path)  # noqa: SIM115
+            with self.guard:
+                self.opened.append(archive)
+        return archive.open(info)  # type: ignore[return-value]
+
+    def close(self) -> None:
+        with self.guard:
+            for archive in self.opened:
+                archive.close()
+            self.opened.clear()
+
+
 def zip_source(path: Path, max_total: int, max_entries: int) -> Source:
     try:
         archive = zipfile.ZipFile(path)  # noqa: SIM115 - closed with the import
@@ -132,7 +159,13 @@ def zip_source(path: Path, max_total: int, max_entries: int) -> Source:
         raise ImportRefused(
             f"L'archive contient {len(infos)} éléments : {max_entries} au plus par import."
         )
-    source = Source([], [], [], archive.close)
+    readers = _ZipReaders(path)
+
+    def close() -> None:
+        readers.close()
+        archive.close()
+
+    source = Source([], [], [], close)
     declared = 0
     for info in infos:
         name = _zip_name(info)
@@ -164,7 +197,7 @@ def zip_source(path: Path, max_total: int, max_entries: int) -> Source:
             )
         mtime = time.mktime((*info.date_time, 0, 0, -1))
         source.entries.append(
-            SourceEntry(parts, info.file_size, mtime, partial(archive.open, info))  # type: ignore[arg-type]
+            SourceEntry(parts, info.file_size, mtime, partial(readers.open, info))
         )
     return source
 
@@ -217,11 +250,19 @@ def open_source(path: Path) -> Source:
 
 
 class _Folders:
-    """Target folders by path, made on first use (existing ones are reused)."""
+    """Target folders by path, made on first use (existing ones are reused), and what
+    each already holds (read once per folder: a rerun compares every file)."""
 
     def __init__(self, actor: Actor, root: Node, report: ImportReport) -> None:
         self.actor, self.report = actor, report
         self.known: dict[tuple[str, ...], Node] = {(): root}
+        self.members: dict[int, dict[str, Node]] = {}
+
+    def member(self, folder: Node, name: str) -> Node | None:
+        if folder.pk not in self.members:
+            found = Node.objects.filter(parent=folder, deleted_at__isnull=True)
+            self.members[folder.pk] = {n.name: n for n in found.select_related("current")}
+        return self.members[folder.pk].get(name)
 
     def get(self, parts: tuple[str, ...]) -> Node:
         if parts in self.known:
@@ -253,7 +294,7 @@ class _Bounded:
         return data
 
 
-def _same_content(node: Node, entry: SourceEntry, upload: services.Upload) -> bool:
+def _same_content(node: Node, upload: services.Upload) -> bool:
     return (
         node.current is not None
         and node.size == upload.size
@@ -261,26 +302,101 @@ def _same_content(node: Node, entry: SourceEntry, upload: services.Upload) -> bo
     )
 
 
-def _import_entry(
-    actor: Actor, folders: _Folders, entry: SourceEntry, report: ImportReport
-) -> None:
-    folder = folders.get(entry.parts[:-1])
-    name = services.clean_name(entry.parts[-1])
-    existing = services.child(folder, name)
-    upload = services.Upload(folder.space.commune)
-    with entry.open() as stream:
-        services.read_stream(_Bounded(stream, entry.size), upload)  # type: ignore[arg-type]
-    upload.finish()  # its SHA-256 is known from here (save_file's finish does nothing more)
-    if existing is not None and not existing.is_folder and _same_content(existing, entry, upload):
+# Files read, encrypted and stored side by side (each chunk file is fsynced: the disk
+# waits are what a thread pool overlaps), then committed together: one transaction per
+# batch, after one sync of the batch's chunk directories.
+IMPORT_THREADS = 8
+IMPORT_BATCH = 256
+
+
+@dataclass
+class _Prepared:
+    """One source file read and stored as chunks, not yet a file of the vault."""
+
+    entry: SourceEntry
+    label: str
+    folder: Node | None = None
+    name: str = ""
+    upload: services.Upload | None = None
+    problem: str = ""
+
+
+def _prepare(item: _Prepared, key: bytes) -> _Prepared:
+    """Read, encrypt and store the content (in a helper thread: no database here)."""
+    assert item.folder is not None
+    upload = services.Upload(item.folder.space.commune, key=key)
+    try:
+        with item.entry.open() as stream:
+            services.read_stream(_Bounded(stream, item.entry.size), upload)  # type: ignore[arg-type]
+        upload.finish(sync_directories=False)  # its SHA-256 is known from here
+    except ValidationError as exc:
+        upload.discard()
+        item.problem = services_message(exc)
+        return item
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        upload.discard()
+        item.problem = f"lecture impossible : {exc}"
+        return item
+    item.upload = upload
+    return item
+
+
+def _place(folders: _Folders, entry: SourceEntry) -> _Prepared:
+    """The entry's target folder and clean name (folders made here, in this thread)."""
+    item = _Prepared(entry, "/".join(entry.parts))
+    try:
+        item.folder = folders.get(entry.parts[:-1])
+        item.name = services.clean_name(entry.parts[-1])
+    except ValidationError as exc:
+        item.problem = services_message(exc)
+    return item
+
+
+def _commit(actor: Actor, folders: _Folders, item: _Prepared, report: ImportReport) -> None:
+    """Make one prepared file a file of the vault (or count it unchanged)."""
+    assert item.folder is not None and item.upload is not None
+    existing = folders.member(item.folder, item.name)
+    upload = item.upload
+    if existing is not None and not existing.is_folder and _same_content(existing, upload):
         report.unchanged += 1
         return
-    modified = datetime.fromtimestamp(entry.mtime, tz=UTC)
-    services.save_file(actor, folder, name, upload, modified_at=modified)
+    modified = datetime.fromtimestamp(item.entry.mtime, tz=UTC)
+    node = services.save_file(actor, item.folder, item.name, upload, modified_at=modified)
+    folders.members[item.folder.pk][item.name] = node
     if existing is None:
         report.imported += 1
     else:
         report.updated += 1
     report.bytes += upload.size
+
+
+def _commit_batch(
+    actor: Actor,
+    folders: _Folders,
+    batch: list[_Prepared],
+    report: ImportReport,
+    progress: Progress | None,
+    done: int,
+    needed: int,
+) -> int:
+    """The batch's files in one transaction (each its own savepoint and journal entry);
+    a refused file is listed and the others go on; a full quota stops the import,
+    keeping what came before it. Returns the bytes done."""
+    with transaction.atomic():
+        for item in batch:
+            if progress:
+                progress(done, needed, item.label)
+            try:
+                if item.problem:
+                    raise ValidationError(item.problem)
+                _commit(actor, folders, item, report)
+            except services.QuotaExceeded as exc:
+                report.stopped = f"quota atteint pendant l'import ({services_message(exc)})"
+                break
+            except ValidationError as exc:
+                report.skipped.append((item.label, services_message(exc)))
+            done += item.entry.size
+    return done
 
 
 def import_documents(
@@ -313,20 +429,19 @@ def _run(
         except ValidationError as exc:
             report.skipped.append(("/".join(parts), services_message(exc)))
     done = 0
-    for entry in source.entries:
-        label = "/".join(entry.parts)
-        if progress:
-            progress(done, needed, label)
-        try:
-            _import_entry(actor, folders, entry, report)
-        except services.QuotaExceeded as exc:
-            report.stopped = f"quota atteint pendant l'import ({services_message(exc)})"
-            break
-        except ValidationError as exc:
-            report.skipped.append((label, services_message(exc)))
-        except (OSError, zipfile.BadZipFile, EOFError) as exc:
-            report.skipped.append((label, f"lecture impossible : {exc}"))
-        done += entry.size
+    key = crypto.data_key(target.space.commune)
+    with ThreadPoolExecutor(IMPORT_THREADS, thread_name_prefix="vault-import") as pool:
+        for start in range(0, len(source.entries), IMPORT_BATCH):
+            batch = [_place(folders, e) for e in source.entries[start : start + IMPORT_BATCH]]
+            ready = [i for i in batch if not i.problem]
+            list(pool.map(partial(_prepare, key=key), ready))
+            # The batch's chunks are durable under their names before any is committed.
+            services.store().sync_directories(
+                {k for i in ready if i.upload is not None for k in i.upload.stored_keys}
+            )
+            done = _commit_batch(actor, folders, batch, report, progress, done, needed)
+            if report.stopped:
+                break
     if progress:
         progress(needed if not report.stopped else done, needed, "")
     report.seconds = time.monotonic() - started

@@ -226,11 +226,13 @@ def _active_communes(user: User) -> list[Commune]:
     return list(protocol_communes(user))
 
 
-def spaces_for(user: User) -> list[Space]:
+def spaces_for(user: User, communes: list[Commune] | None = None) -> list[Space]:
     """What `user` may open: each active commune's space, their personal space in it and
     the group folders they belong to. Personal spaces are made on first use (then the
-    list is read again: every DAV request asks, so the usual case is two queries)."""
-    communes = _active_communes(user)
+    list is read again: every DAV request asks, so the usual case is two queries, one
+    when the caller has just read `communes`, the protocol rule, as DAV's login does)."""
+    if communes is None:
+        communes = _active_communes(user)
     spaces = _spaces_in(user, communes)
     personal = {s.commune_id for s in spaces if s.kind == SpaceKind.PERSONAL}
     missing = [commune for commune in communes if commune.pk not in personal]
@@ -255,9 +257,9 @@ def _spaces_in(user: User, communes: list[Commune]) -> list[Space]:
     )
 
 
-def spaces_by_label(user: User) -> dict[str, Space]:
+def spaces_by_label(user: User, communes: list[Commune] | None = None) -> dict[str, Space]:
     """The person's spaces by the folder name they have at the top of their tree."""
-    spaces = spaces_for(user)
+    spaces = spaces_for(user, communes)
     several = len({s.commune_id for s in spaces}) > 1
     return {space_label(s, several): s for s in spaces}
 
@@ -466,9 +468,12 @@ class Upload:
     _worker: ThreadPoolExecutor | None = None
     _hasher: ThreadPoolExecutor | None = None
     _finished: bool = False
+    # The commune's data key when the caller already holds it (an import makes
+    # thousands of uploads for one commune): one query and one unwrap saved each.
+    key: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self._key = crypto.data_key(self.commune)
+        self._key = self.key or crypto.data_key(self.commune)
         self._blobs = store()
 
     def write(self, data: bytes) -> int:
@@ -521,10 +526,11 @@ class Upload:
         self._stored.add(key)
         return digest, len(plaintext)
 
-    def finish(self) -> None:
+    def finish(self, *, sync_directories: bool = True) -> None:
         """Wait for the helper threads, hash and store the last partial chunk (an empty
-        file has none), and make the new chunks' names durable. Once is enough: a
-        second call does nothing."""
+        file has none), and make the new chunks' names durable (unless the caller syncs
+        the directories of many uploads at once, before committing any: `stored_keys`).
+        Once is enough: a second call does nothing."""
         if self._finished:
             return
         try:
@@ -537,8 +543,13 @@ class Upload:
                 self._parts, self._buffered = [], 0
         finally:
             self.discard()
-        self._blobs.sync_directories(self._stored)
+        if sync_directories:
+            self._blobs.sync_directories(self._stored)
         self._finished = True
+
+    @property
+    def stored_keys(self) -> set[str]:
+        return self._stored
 
     def discard(self) -> None:
         """Stop the helper threads once the chunks in their hands are stored (at most
@@ -618,7 +629,6 @@ def save_file(
             raise NameConflict(f"« {name} » est un dossier.")
         if node is not None:
             _below(node, parent)
-        _charge(parent.space, upload.size)
         if node is None:
             try:
                 with transaction.atomic():
@@ -645,6 +655,10 @@ def save_file(
         node.modified_at = modified_at or timezone.now()
         node.save(update_fields=["current", "size", "content_type", "etag", "modified_at"])
         _touch(node)
+        # Counted last, just before the journal: the counters are rows every upload of
+        # the space and the commune updates, locked until the commit (on PostgreSQL),
+        # so they are held for the end of the transaction only. Refused, it all rolls back.
+        _charge(parent.space, upload.size)
         audit.record(
             actor,
             action,

@@ -5,6 +5,11 @@ request: a verified (login, password) pair is remembered for a few minutes by it
 hash, but the app password, the account and its memberships are re-read from the database
 on every request, so a revocation, a deactivated member or a suspended commune bites at
 once (and a reactivation opens again with the same password).
+
+The lockout (failed attempts of the login and of the client address) is consulted before
+a password is verified, not for a pair verified in the last few minutes: it stops
+guessing, and a remembered pair has already been proven. Concurrent first requests with
+the same pair (a sync client opens several connections at once) verify it once.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import threading
 import time
 from typing import Any
 
@@ -19,10 +25,13 @@ from wsgidav.dc.base_dc import BaseDomainController
 
 from clocher.accounts import services as accounts
 from clocher.accounts.models import AppPassword, User
-from clocher.core.scoping import may_use_protocols
+from clocher.core.models import Commune
+from clocher.core.scoping import may_use_protocols, protocol_communes
 
 _SECRET = os.urandom(32)
 _verified: dict[str, tuple[int, float]] = {}
+_verifying: dict[str, threading.Lock] = {}
+_verifying_guard = threading.Lock()
 REMEMBER_SECONDS = 300
 
 
@@ -30,21 +39,20 @@ def _fingerprint(login: str, password: str) -> str:
     return hmac.new(_SECRET, f"{login.lower()}\0{password}".encode(), hashlib.sha256).hexdigest()
 
 
-def authenticate(login: str, password: str, ip: str | None) -> User | None:
-    """The person these credentials open, if they still may use protocols at all (the
-    spaces they see are then those of `core.scoping.protocol_communes`)."""
+def authenticate(login: str, password: str, ip: str | None) -> tuple[User, list[Commune]] | None:
+    """The person these credentials open and the communes whose spaces they may open
+    (`core.scoping.protocol_communes`, read on every request), if they still may use
+    protocols at all (an operator's staff may hold no commune)."""
     user = _verified_user(login, password, ip)
-    if user is None or not may_use_protocols(user):
+    if user is None:
         return None
-    return user
+    communes = list(protocol_communes(user))
+    if not communes and not may_use_protocols(user):
+        return None
+    return user, communes
 
 
-def _verified_user(login: str, password: str, ip: str | None) -> User | None:
-    try:
-        accounts.check_not_locked(login, ip)
-    except accounts.LoginLocked:
-        return None
-    fingerprint = _fingerprint(login, password)
+def _remembered(fingerprint: str) -> User | None:
     remembered = _verified.get(fingerprint)
     if remembered and remembered[1] > time.monotonic():
         record = (
@@ -57,6 +65,29 @@ def _verified_user(login: str, password: str, ip: str | None) -> User | None:
         if record is not None:
             return record.user
         _verified.pop(fingerprint, None)
+    return None
+
+
+def _verified_user(login: str, password: str, ip: str | None) -> User | None:
+    fingerprint = _fingerprint(login, password)
+    user = _remembered(fingerprint)
+    if user is not None:
+        return user
+    with _verifying_guard:
+        lock = _verifying.setdefault(fingerprint, threading.Lock())
+    try:
+        with lock:  # the other threads with the same pair wait, then find it remembered
+            return _remembered(fingerprint) or _verify(login, password, ip, fingerprint)
+    finally:
+        with _verifying_guard:
+            _verifying.pop(fingerprint, None)
+
+
+def _verify(login: str, password: str, ip: str | None, fingerprint: str) -> User | None:
+    try:
+        accounts.check_not_locked(login, ip)
+    except accounts.LoginLocked:
+        return None
     user = accounts.check_app_password(login, password, ip, service="dav")
     accounts.note_attempt(login, ip, user is not None, service="dav")
     if user is None:
@@ -89,10 +120,10 @@ class AppPasswordDomainController(BaseDomainController):
     def basic_auth_user(
         self, realm: str, user_name: str, password: str, environ: dict[str, Any]
     ) -> bool:
-        user = authenticate(user_name, password, environ.get("REMOTE_ADDR"))
-        if user is None:
+        found = authenticate(user_name, password, environ.get("REMOTE_ADDR"))
+        if found is None:
             return False
-        environ["clocher.user"] = user
+        environ["clocher.user"], environ["clocher.communes"] = found
         return True
 
     def supports_http_digest_auth(self) -> bool:

@@ -67,7 +67,8 @@ def basic_auth_user(request: HttpRequest) -> User | None:
         login, _, password = base64.b64decode(encoded.strip()).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return authenticate(login, password, client_ip(request))
+    found = authenticate(login, password, client_ip(request))
+    return found[0] if found else None
 
 
 def _unauthorized() -> HttpResponse:

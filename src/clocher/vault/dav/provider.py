@@ -54,7 +54,9 @@ def _dav_error(exc: ValidationError) -> DAVError:
 def _spaces(environ: dict[str, Any]) -> dict[str, Space]:
     """The person's spaces by folder name, once per request."""
     if "clocher.spaces" not in environ:
-        environ["clocher.spaces"] = services.spaces_by_label(environ["clocher.user"])
+        environ["clocher.spaces"] = services.spaces_by_label(
+            environ["clocher.user"], environ.get("clocher.communes")
+        )
     return environ["clocher.spaces"]
 
 

@@ -1,0 +1,218 @@
+"""Vault small files measured at the servers' pace: Clocher vs `rclone serve webdav`.
+
+`vault_webdav.py` uses rclone as the client, which sends one file at a time per transfer
+and made both servers wait for it (31 files/s on both sides). Here a stdlib client
+(http.client in BENCH_CONNECTIONS threads, 16 by default, each one keep-alive
+connection) PUTs then GETs BENCH_SMALL_FILES files of 4 KiB (2,000 by default) into a
+commune space, then times a PROPFIND Depth 1 of the folder. Clocher runs with the very
+command line `clocher serve` gives gunicorn, on a demo database (SQLite, or the
+PostgreSQL of CLOCHER_DATABASE_URL); the peer serves a plain folder.
+
+The CPU time of each server (gunicorn's master and workers; rclone) and of the client is
+read from /proc around each phase and printed with the rates, to show what is measured:
+a server at the edge of the machine's cores, not a client that waits. Rounds
+(BENCH_ROUNDS, 3) alternate which side goes first, with new content each round, and
+each figure is the best of its side; the load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vault_webdav import SMALL_BYTES, prepare, servers  # noqa: E402
+
+FILES = int(os.environ.get("BENCH_SMALL_FILES", "2000"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid` and its live children (gunicorn's workers)."""
+    total = 0.0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    pids += [int(c) for c in children]
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def client_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+class Side:
+    """One server as the client sees it: its port, its URL prefix, its headers."""
+
+    def __init__(self, name: str, port: int, prefix: str, auth: str | None, pid: int) -> None:
+        self.name, self.port, self.prefix, self.pid = name, port, prefix, pid
+        self.headers = {"Authorization": f"Basic {auth}"} if auth else {}
+
+    def request(
+        self, conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None
+    ) -> tuple[int, bytes]:
+        headers = dict(self.headers)
+        if method == "PROPFIND":
+            headers["Depth"] = "1"
+        conn.request(method, self.prefix + path, body=body, headers=headers)
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+
+
+def run_phase(side: Side, method: str, folder: str, contents: list[bytes]) -> float:
+    """Every file through CONNECTIONS keep-alive connections; seconds of wall time."""
+    errors: list[str] = []
+
+    def work(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", side.port, timeout=120)
+        try:
+            for i in range(offset, len(contents), CONNECTIONS):
+                path = f"/{folder}/f{i:05d}.txt"
+                if method == "PUT":
+                    status, _ = side.request(conn, "PUT", path, contents[i])
+                    ok = status in (200, 201, 204)
+                else:
+                    status, body = side.request(conn, "GET", path)
+                    ok = status == 200 and body == contents[i]
+                if not ok:
+                    errors.append(f"{side.name} {method} {path}: {status}")
+                    return
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(CONNECTIONS)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise SystemExit(errors[0])
+    return time.perf_counter() - start
+
+
+def propfind_ms(side: Side, folder: str, runs: int = 5) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", side.port, timeout=120)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        status, _ = side.request(conn, "PROPFIND", f"/{folder}/")
+        assert status == 207, status
+        times.append((time.perf_counter() - start) * 1000)
+    conn.close()
+    return statistics.median(times)
+
+
+def main() -> None:
+    bench = prepare()
+    work = Path(tempfile.mkdtemp(prefix="clocher-bench-small-"))
+    peer_dir = work / "pair"
+    peer_dir.mkdir()
+    database = "PostgreSQL" if os.environ.get("CLOCHER_DATABASE_URL") else "SQLite"
+    best: dict[tuple[str, str], tuple[float, float, float]] = {}
+    propfind: dict[str, float] = {}
+    try:
+        with servers(bench, peer_dir) as (clocher, port, peer_port):
+            peer_pid = _peer_pid(peer_port)
+            token = base64.b64encode(f"{bench.login}:{bench.password}".encode()).decode()
+            space = quote(bench.commune.name)
+            sides = [
+                Side("Clocher", port, f"/remote.php/dav/files/{quote(bench.login)}/{space}",
+                     token, clocher.pid),
+                Side("rclone serve", peer_port, "", None, peer_pid),
+            ]  # fmt: skip
+            for turn in range(ROUNDS):
+                contents = [os.urandom(SMALL_BYTES) for _ in range(FILES)]
+                order = sides if turn % 2 == 0 else sides[::-1]
+                for side in order:
+                    conn = http.client.HTTPConnection("127.0.0.1", side.port, timeout=60)
+                    status, _ = side.request(conn, "MKCOL", f"/t{turn}")
+                    conn.close()
+                    assert status == 201, (side.name, status)
+                    for method in ("PUT", "GET"):
+                        server_before, client_before = cpu_seconds(side.pid), client_cpu()
+                        seconds = run_phase(side, method, f"t{turn}", contents)
+                        figures = (
+                            seconds,
+                            cpu_seconds(side.pid) - server_before,
+                            client_cpu() - client_before,
+                        )
+                        key = (side.name, method)
+                        if key not in best or seconds < best[key][0]:
+                            best[key] = figures
+                    propfind[side.name] = min(
+                        propfind.get(side.name, float("inf")), propfind_ms(side, f"t{turn}")
+                    )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(database, best, propfind)
+
+
+def _peer_pid(port: int) -> int:
+    """rclone's pid, from the listening socket's owner (the bench starts it)."""
+    command = ["ss", "-Hltnp", f"sport = :{port}"]
+    found = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    return int(found.split("pid=", 1)[1].split(",", 1)[0])
+
+
+def report(
+    database: str, best: dict[tuple[str, str], tuple[float, float, float]],
+    propfind: dict[str, float],
+) -> None:  # fmt: skip
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"{FILES} fichiers de 4 Kio, {CONNECTIONS} connexions keep-alive (http.client), "
+        f"meilleur de {ROUNDS} tours alternés ; base {database} ; charge {load} ; "
+        f"{os.cpu_count()} cœurs"
+    )
+    print(
+        f"{'':<16}{'PUT/s':>9}{'CPU serv.':>11}{'CPU client':>12}"
+        f"{'GET/s':>9}{'CPU serv.':>11}{'CPU client':>12}"
+    )
+    rates = {}
+    for name in ("Clocher", "rclone serve"):
+        cells = []
+        for method in ("PUT", "GET"):
+            seconds, server, client = best[(name, method)]
+            rates[(name, method)] = FILES / seconds
+            # CPU as cores busy over the phase: 2.0 is both cores of a 2-core machine.
+            cells.append(
+                f"{FILES / seconds:>9.0f}{server / seconds:>9.2f} c{client / seconds:>10.2f} c"
+            )
+        print(f"{name:<16}{''.join(cells)}")
+    print(
+        f"ratio PUT {rates[('Clocher', 'PUT')] / rates[('rclone serve', 'PUT')]:.2f} "
+        f"(objectif ≥ 0,3) ; ratio GET "
+        f"{rates[('Clocher', 'GET')] / rates[('rclone serve', 'GET')]:.2f} (objectif ≥ 0,5)"
+    )
+    ours, theirs = propfind["Clocher"], propfind["rclone serve"]
+    print(
+        f"PROPFIND Depth 1 ({FILES} entrées) : Clocher {ours:.1f} ms, rclone serve "
+        f"{theirs:.1f} ms, ratio (temps) {ours / theirs:.2f} (objectif ≤ 1,0)"
+    )
+    print("CPU en cœurs occupés pendant la phase (c) : serveur = processus et enfants.")
+
+
+if __name__ == "__main__":
+    main()
