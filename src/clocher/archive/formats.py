@@ -3,6 +3,9 @@ Open Preservation Foundation), and whether the format is fit for long-term keepi
 
 from __future__ import annotations
 
+import re
+import re._constants as re_constants  # type: ignore[import-not-found]
+import re._parser as re_parser  # type: ignore[import-not-found]
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -43,34 +46,142 @@ class FormatInfo:
 _fido: Any = None
 _lock = threading.Lock()
 
+# A pattern's cost order: an anchored BOF match fails at once, a VAR/IFB search scans the
+# head of the file and an EOF search its tail. All patterns of a signature must match, so
+# trying the cheap ones first changes the cost, never the result.
+_POSITION_COST = {"BOF": 0, "EOF": 1, "VAR": 2, "IFB": 2}
 
-def _identifier() -> Any:
+
+@dataclass(frozen=True)
+class _Pattern:
+    position: str
+    regex: re.Pattern[bytes]
+
+    def matches(self, bof: bytes, eof: bytes) -> bool:
+        if self.position == "BOF":
+            return self.regex.match(bof) is not None
+        return self.regex.search(eof if self.position == "EOF" else bof) is not None
+
+
+def _first_byte(patterns: list[_Pattern] | None) -> int | None:
+    """The byte a file must start with for these patterns to match, when a BOF pattern
+    begins with a literal (`\\A\\x25…`); None when any first byte may match."""
+    for pattern in patterns or ():
+        if pattern.position != "BOF" or pattern.regex.flags & re.IGNORECASE:
+            continue
+        for op, value in re_parser.parse(pattern.regex.pattern):
+            if op is re_constants.AT and value is re_constants.AT_BEGINNING_STRING:
+                continue
+            if op is re_constants.LITERAL:
+                return int(value)
+            break
+    return None
+
+
+class _CompiledFido:
+    """FIDO's own signature matching (`Fido.match_formats`), with every signature read
+    from the XML and its regular expressions compiled once.
+
+    FIDO walks the XML elements and recompiles through `re`'s 512-entry cache on every
+    file, for ~2,000 signatures: that was most of a small deposit's cost. The loop, the
+    priority rule (`as_good_as_any`) and the final pruning are FIDO's, so the matches are
+    the same; `identify` still hands containers (ZIP, OLE2) to FIDO itself."""
+
+    def __init__(self, fido: Any) -> None:
+        self.fido = fido
+        self.priority = fido.puid_has_priority_over_map
+        self.formats: list[tuple[Any, str, list[tuple[str, list[_Pattern] | None]]]] = []
+        # Formats a file can match, by its first byte: those with a signature anchored on
+        # a literal first byte go under that byte only, the others under every byte.
+        self.by_first_byte: list[list[int]] = [[] for _ in range(257)]
+        for element in fido.formats:
+            signatures: list[tuple[str, list[_Pattern] | None]] = []
+            for sig in fido.get_signatures(element):
+                try:
+                    patterns = [
+                        _Pattern(fido.get_pos(pat), re.compile(fido.get_regex(pat)))
+                        for pat in fido.get_patterns(sig)
+                    ]
+                    patterns.sort(key=lambda p: _POSITION_COST.get(p.position, 3))
+                except (re.error, AttributeError):
+                    # FIDO would fail on this signature and skip the rest of the format.
+                    signatures.append((sig.findtext("name"), None))
+                    break
+                signatures.append((sig.findtext("name"), patterns))
+            self.formats.append((element, fido.get_puid(element), signatures))
+            firsts = {_first_byte(patterns) for _, patterns in signatures}
+            index = len(self.formats) - 1
+            known = sorted(byte for byte in firsts if byte is not None)
+            for byte in range(257) if None in firsts else known:
+                self.by_first_byte[byte].append(index)
+
+    def _as_good_as_any(self, puid: str, element: Any, found: list[tuple[Any, str, str]]) -> bool:
+        return not any(
+            other is not element and puid in self.priority[other_puid]
+            for other, other_puid, _ in found
+        )
+
+    def match(self, data: bytes) -> list[tuple[Any, str]]:
+        """FIDO's (format element, signature name) matches over the head and the tail of
+        `data`, read as FIDO reads a file (`bufsize` bytes each)."""
+        bof = data[: self.fido.bufsize]
+        eof = data[-self.fido.bufsize :] if len(data) > self.fido.bufsize else bof
+        found: list[tuple[Any, str, str]] = []
+        for index in self.by_first_byte[bof[0] if bof else 256]:
+            element, puid, signatures = self.formats[index]
+            if found and not self._as_good_as_any(puid, element, found):
+                continue
+            for name, patterns in signatures:
+                if patterns is None:
+                    break
+                if all(pattern.matches(bof, eof) for pattern in patterns):
+                    found.append((element, puid, name))
+        return [
+            (element, name)
+            for element, puid, name in found
+            if self._as_good_as_any(puid, element, found)
+        ]
+
+
+def _identifier() -> _CompiledFido:
+    """One FIDO, its signatures compiled once per process (kept warm for every deposit)."""
     global _fido
     if _fido is None:
         from fido.fido import CONFIG_DIR, Fido
         from fido.versions import get_local_versions
 
         versions = get_local_versions(CONFIG_DIR)
-        _fido = Fido(
+        fido = Fido(
             quiet=True,
             handle_matches=lambda *args: None,
             format_files=[versions.pronom_signature, versions.fido_extension_signature],
         )
-        _fido.containersignature_file = versions.pronom_container_signature
+        fido.containersignature_file = versions.pronom_container_signature
+        _fido = _CompiledFido(fido)
     return _fido
 
 
-def identify(data: bytes, filename: str) -> FormatInfo:
-    """The PRONOM identifier and name of `data` (FIDO reads a temporary copy, since it
-    opens containers such as OpenDocument by path)."""
+def _fido_on_file(fido: Any, data: bytes, filename: str) -> list[Any]:
+    """FIDO itself on a temporary copy: containers (OpenDocument, OOXML, OLE2) are
+    opened by path."""
     matches: list[Any] = []
-    suffix = Path(filename).suffix[:16]
-    with _lock, tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+    with tempfile.NamedTemporaryFile(suffix=Path(filename).suffix[:16]) as tmp:
         tmp.write(data)
         tmp.flush()
-        fido = _identifier()
         fido.handle_matches = lambda name, found, delta, kind="": matches.extend(found)
         fido.identify_file(tmp.name, extension=False)
+    return matches
+
+
+def identify(data: bytes, filename: str) -> FormatInfo:
+    """The PRONOM identifier and name of `data`: FIDO's signatures matched in memory,
+    and FIDO on a file only for containers, whose members it must open."""
+    with _lock:
+        compiled = _identifier()
+        matches: list[Any] = compiled.match(data)
+        if compiled.fido.container_type(matches) in ("zip", "ole"):
+            matches = _fido_on_file(compiled.fido, data, filename)
+        fido = compiled.fido
     if not matches:
         return FormatInfo("", "inconnu", False, _warning("", "format non reconnu"))
     fmt = matches[0][0]
