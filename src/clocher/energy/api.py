@@ -7,6 +7,8 @@ Endpoints (`{insee}` a commune the caller is an active member of, else 404):
 - `POST communes/{insee}/energy/buildings/` ← `{name, use, floor_area_m2, year_built?,
   heating_energy, address?, lat?, lon?, reference_year?}` → 201 the building
 - `GET  communes/{insee}/energy/buildings/{building_id}/` → the building
+- `PATCH communes/{insee}/energy/buildings/{building_id}/` ← `{reference_year: 2010…2019
+  | null}` → the building; 400 `{detail}` for a year without complete consumption
 - `POST communes/{insee}/energy/buildings/{building_id}/meters/` ← `{kind, identifier}` → 201
 - `GET  communes/{insee}/energy/buildings/{building_id}/trajectory/` →
   `{reference_year, reference_kwh, adjusted_kwh: {year: kWh}, reduction,
@@ -122,6 +124,22 @@ class BuildingView(APIView):
     def get(self, request: Request, insee: str, building_id: int) -> Response:
         commune = _commune(request, insee)
         return Response(building_json(services.building_for(request.user, commune, building_id)))
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def patch(self, request: Request, insee: str, building_id: int) -> Response:
+        commune = _commune(request, insee, write=True)
+        building = services.building_for(request.user, commune, building_id)
+        data = request.data if isinstance(request.data, dict) else {}
+        if "reference_year" not in data:
+            raise ApiValidationError({"detail": "Champ « reference_year » requis (ou null)."})
+        year = data["reference_year"]
+        if year is not None and (isinstance(year, bool) or not isinstance(year, int)):
+            raise ApiValidationError({"detail": "« reference_year » : une année ou null."})
+        try:
+            services.set_reference_year(_actor(request), building, year)
+        except ValidationError as exc:
+            raise _refuse(exc) from exc
+        return Response(building_json(building))
 
 
 class MetersView(APIView):

@@ -1,4 +1,5 @@
-"""Energy commands: import, baseline, operat, buildings, and the weekly drift scheduler."""
+"""Energy commands: import, baseline, operat, buildings, reference, and the weekly drift
+scheduler."""
 
 from __future__ import annotations
 
@@ -138,7 +139,7 @@ def buildings_command(insee: str) -> None:
     from clocher.energy import services
 
     commune = _commune(insee)
-    _, rows = services.commune_trajectory(commune)
+    total, rows = services.commune_trajectory(commune)
     table = Table("N°", "Bâtiment", "Surface", "Compteurs", "Trajectoire 2030")
     for row in rows:
         b = row.building
@@ -151,6 +152,48 @@ def buildings_command(insee: str) -> None:
         )
         table.add_row(str(b.pk), b.name, f"{b.floor_area_m2:.0f} m²", meters or "—", status)
     console.print(table)
+    if total is not None:
+        console.print(
+            f"Commune : référence {total.reference_kwh:,.0f} kWh (somme des références des "
+            f"bâtiments, chacun à sa propre année), {total.reduction():.0%} de réduction.",
+            highlight=False,
+        )
+
+
+@energy.command("reference")
+@click.argument("building_id", metavar="BATIMENT", type=int)
+@click.argument("year", metavar="ANNEE", required=False)
+def reference_command(building_id: int, year: str | None) -> None:
+    """Fixe l'année de référence (décret tertiaire) de BATIMENT : une année de 2010 à 2019
+    qui a une consommation complète, ou « auto » pour la plus favorable. Sans ANNEE :
+    les années possibles, chacune avec sa consommation."""
+    from clocher.energy import services
+    from clocher.energy.models import Building
+
+    building = Building.objects.filter(pk=building_id).select_related("station").first()
+    if building is None:
+        fail(f"Bâtiment {building_id} inconnu.")
+        return
+    if year is None:
+        table = Table("Année", "kWh mesurés", "kWh corrigés du climat")
+        for c in services.reference_candidates(building):
+            chosen = " (retenue)" if c.year == building.reference_year else ""
+            table.add_row(f"{c.year}{chosen}", f"{c.kwh:,.0f}", f"{c.adjusted_kwh:,.0f}")
+        console.print(table)
+        return
+    if year != "auto" and not year.isdigit():
+        fail(f"Année « {year} » invalide : une année de 2010 à 2019, ou « auto ».")
+        return
+    chosen_year = None if year == "auto" else int(year)
+    try:
+        services.set_reference_year(cli_actor(), building, chosen_year)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    console.print(
+        f"{building.name} : année de référence {chosen_year or 'la plus favorable'}.",
+        highlight=False,
+    )
 
 
 @energy.command("scheduler")

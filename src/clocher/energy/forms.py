@@ -50,3 +50,21 @@ class ImportForm(forms.Form):
 
 class OperatForm(forms.Form):
     annee = forms.IntegerField(label="Année déclarée", min_value=2010, max_value=2100)
+
+
+class ReferenceYearForm(forms.Form):
+    """The building's reference year among its complete years of 2010–2019, each shown
+    with its consumption (the service refuses a year without data, naming it)."""
+
+    annee = forms.IntegerField(label="Année de référence", required=False)
+
+    def __init__(self, *args: Any, candidates: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices: list[tuple[Any, str]] = [("", "La plus favorable (choix automatique)")]
+        for c in candidates:
+            measured = f"{c.kwh:,.0f}".replace(",", "\u202f")
+            adjusted = f"{c.adjusted_kwh:,.0f}".replace(",", "\u202f")
+            choices.append(
+                (c.year, f"{c.year} : {measured} kWh mesurés, {adjusted} kWh corrigés du climat")
+            )
+        self.fields["annee"].widget = forms.Select(choices=choices)

@@ -23,7 +23,13 @@ from clocher.core.models import Commune
 from clocher.core.request import actor_of
 from clocher.energy import imports, services
 from clocher.energy.engine import tertiaire
-from clocher.energy.forms import BuildingForm, ImportForm, MeterForm, OperatForm
+from clocher.energy.forms import (
+    BuildingForm,
+    ImportForm,
+    MeterForm,
+    OperatForm,
+    ReferenceYearForm,
+)
 from clocher.energy.models import Building, Drift, Energy, EnergyImport, Meter, MeterKind
 
 
@@ -213,8 +219,37 @@ def building(request: HttpRequest, commune: Commune, building_id: int) -> HttpRe
             "actions": found.actions.all()[:20],
             "editor": services.may_edit(request.user, commune),
             "meter_form": MeterForm(),
+            "reference_form": ReferenceYearForm(
+                initial={"annee": found.reference_year},
+                candidates=services.reference_candidates(found),
+            ),
         },
     )
+
+
+@require_POST
+@commune_required()
+def reference_year(request: HttpRequest, commune: Commune, building_id: int) -> HttpResponse:
+    """The commune chooses the building's reference year (décret tertiaire)."""
+    _refuse_unless_editor(request, commune)
+    found = services.building_for(request.user, commune, building_id)
+    form = ReferenceYearForm(request.POST, candidates=[])
+    if not form.is_valid():
+        messages.error(request, "Année de référence : une année entre 2010 et 2019.")
+    else:
+        year = form.cleaned_data["annee"]
+        try:
+            services.set_reference_year(actor_of(request), found, year)
+        except ValidationError as exc:
+            messages.error(request, _message(exc))
+        else:
+            messages.success(
+                request,
+                f"Année de référence : {year}."
+                if year
+                else "Année de référence : la plus favorable des années connues.",
+            )
+    return redirect(reverse("energy:building", args=[commune.insee, found.pk]) + "#trajectoire")
 
 
 @require_POST

@@ -29,11 +29,13 @@ from clocher.energy.services.buildings import (
 from clocher.energy.services.decret import (
     OPERAT_ACTIVITY,
     BuildingTrajectory,
+    ReferenceCandidate,
     building_trajectory,
     commune_trajectory,
     export_operat,
     normal_dju,
     operat_csv,
+    reference_candidates,
     year_consumptions,
 )
 from clocher.energy.services.drifts import (
@@ -73,6 +75,7 @@ __all__ = [
     "PRICES_EUR_KWH",
     "BuildingInput",
     "BuildingTrajectory",
+    "ReferenceCandidate",
     "acknowledge_drift",
     "add_meter",
     "building_for",
@@ -96,6 +99,7 @@ __all__ = [
     "normal_dju",
     "operat_csv",
     "overview",
+    "reference_candidates",
     "save_action",
     "set_reference_year",
     "temperatures",

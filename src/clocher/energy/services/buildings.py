@@ -115,8 +115,24 @@ def create_building(actor: Actor, commune: Commune, given: BuildingInput) -> Bui
 
 
 def set_reference_year(actor: Actor, building: Building, year: int | None) -> Building:
+    """Fix the building's reference year (None: the most favourable known year). Only a
+    year of 2010–2019 with a complete consumption is admitted: a trajectory against a
+    year without data could not be declared on OPERAT."""
+    from clocher.energy.services.decret import reference_candidates
+
     if year is not None and not 2010 <= year <= 2019:
-        raise ValidationError(f"Année de référence {year} non admise (2010 à 2019).")
+        raise ValidationError(
+            f"Année de référence {year} non admise : le décret tertiaire la fait choisir "
+            "entre 2010 et 2019."
+        )
+    if year is not None:
+        known = [c.year for c in reference_candidates(building)]
+        if year not in known:
+            possible = ", ".join(str(y) for y in known) or "aucune (importez les factures)"
+            raise ValidationError(
+                f"Année de référence {year} refusée : « {building.name} » n'a pas de "
+                f"consommation complète en {year}. Années possibles : {possible}."
+            )
     with transaction.atomic():
         building.reference_year = year
         building.save(update_fields=["reference_year"])

@@ -94,6 +94,27 @@ def normal_dju(dju: dict[int, tuple[float, float]]) -> tuple[float, float]:
     )
 
 
+@dataclass(frozen=True)
+class ReferenceCandidate:
+    """A year the commune may choose as the building's reference, with what it weighs."""
+
+    year: int
+    kwh: float
+    adjusted_kwh: float
+
+
+def reference_candidates(building: Building) -> list[ReferenceCandidate]:
+    """The building's complete years of 2010–2019, each with its measured and its
+    climate-adjusted kWh: the rule lets the commune choose, so it chooses knowingly."""
+    years = year_consumptions(building)
+    h, c = normal_dju(yearly_dju(building.station))
+    return [
+        ReferenceCandidate(y.year, y.kwh, tertiaire.climate_adjusted(y, h, c))
+        for y in years
+        if y.year in tertiaire.REFERENCE_YEARS
+    ]
+
+
 @dataclass
 class BuildingTrajectory:
     building: Building
@@ -133,6 +154,9 @@ def building_trajectory(building: Building) -> BuildingTrajectory:
 def commune_trajectory(
     commune: Commune, buildings: QuerySet[Building] | None = None
 ) -> tuple[tertiaire.Trajectory | None, list[BuildingTrajectory]]:
+    """The commune's trajectory as OPERAT aggregates its EFA: its reference is the sum of
+    each building's reference consumption, each taken at its own reference year (there
+    is no single reference year); the targets are the sums of the buildings' targets."""
     qs = buildings if buildings is not None else Building.objects.filter(commune=commune)
     rows = [building_trajectory(b) for b in qs.select_related("station").prefetch_related("meters")]
     known = [r.trajectory for r in rows if r.trajectory is not None]
