@@ -180,3 +180,13 @@ def test_backup_copies_no_key_and_no_live_database(commune_a, tmp_path, data_dir
     assert "sauvegarde/manifest.json" in listing
     assert f"{data_dir}/clocher.sqlite3" not in listing
     shutil.rmtree(data_dir / "vault" / "blobs")
+
+
+def test_kit_on_paper_reads_back(tmp_path):
+    """The PDF printed by `clocher backup kit -o kit.pdf` is what a restore reads."""
+    kit = keys.current_kit()
+    pdf = tmp_path / "kit.pdf"
+    keys.write_kit(kit, pdf)
+    assert pdf.stat().st_mode & 0o777 == 0o600
+    assert keys.read_kit(pdf) == kit
+    assert keys.fingerprint(kit.master_key) in keys.kit_text(kit)
