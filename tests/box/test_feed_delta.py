@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-from pathlib import Path
 
 import pytest
 
@@ -103,8 +102,8 @@ def array_of(parsed):  # type: ignore[no-untyped-def]
         "Q",
         sorted(
             {
-                prefixes.packed_prefix(f, l)
-                for f, l in zip(parsed.v4_first, parsed.v4_last, strict=True)
+                prefixes.packed_prefix(low, high)
+                for low, high in zip(parsed.v4_first, parsed.v4_last, strict=True)
             }
         ),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import threading
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -15,7 +16,8 @@ from django.utils import timezone
 
 from clocher.core.models import AuditEntry
 from clocher.shield import detect, feeds, services
-from clocher.shield.models import BlockEntry, Feed
+from clocher.shield.models import BlockEntry, Feed, PolicyVersion
+from clocher_box import protocol
 from tests.conftest import SYSTEM
 
 pytestmark = pytest.mark.django_db
@@ -293,3 +295,35 @@ def test_feed_refresh_reimports_url_feeds(http_feed, tmp_path):
     result = CliRunner().invoke(main, ["shield", "feed", "refresh"])
     assert result.exit_code == 0, result.output
     assert set(BlockEntry.objects.values_list("source", flat=True)) == {"203.0.113.67/32"}
+
+
+def test_boxes_get_the_feeds_union_as_signed_deltas_from_the_version_they_hold(commune_a, make_box):
+    """First contact: the whole union of the blocklist feeds; then only the changes
+    since the version the box holds (a prefix another feed still lists is no change);
+    a version the journal does not cover gets the whole list again."""
+    box = make_box(commune_a)
+
+    def get(since: object) -> Any:
+        # The box signs the path; the query (which version it holds) only selects the form.
+        headers = protocol.sign_request(box.key, box.box_id, "GET", "/api/shield/policy", b"")
+        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+        return box.client.get("/api/shield/policy", {"feed": since}, **extra)
+
+    def fetch(since: int) -> dict:
+        return protocol.open_envelope(box.central_key, get(since).json())
+
+    feeds.import_feed(SYSTEM, "un", "m", lines=["192.0.2.0/24", "198.51.100.7"])
+    feeds.import_feed(SYSTEM, "deux", "m", lines=["198.51.100.7/32"])
+    first = fetch(0)
+    assert first["box"] == box.box_id and not _sources(first)  # not inside blocklist
+    assert first["feed"]["full"] == ["192.0.2.0/24", "198.51.100.7/32"]
+    held = first["feed"]["version"]
+    feeds.import_feed(SYSTEM, "un", "m", lines=["192.0.2.0/25", "192.0.2.128/25"])
+    delta = fetch(held)["feed"]
+    assert (delta["since"], delta["add"]) == (held, ["192.0.2.0/25", "192.0.2.128/25"])
+    assert delta["remove"] == ["192.0.2.0/24"]  # 198.51.100.7/32 stays: "deux" has it
+    assert delta["version"] > held
+    PolicyVersion.objects.update(feed_floor=delta["version"])  # journal pruned
+    assert "full" in fetch(held)["feed"]
+    assert "full" in fetch(delta["version"] + 5)["feed"]  # newer than the central: restored
+    assert get(-1).status_code == 400
