@@ -100,7 +100,13 @@ def list_command(insee: str) -> None:
 
 
 @archive.command("audit")
-def audit_command() -> None:
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Ré-empreinte tout le journal depuis la première entrée (sinon : depuis le "
+    "dernier point de contrôle horodaté).",
+)
+def audit_command(full: bool) -> None:
     """Relit et ré-empreinte chaque objet, vérifie le journal ; code ≠ 0 si altération."""
     from clocher.archive import services
     from clocher.archive.models import ArchivedObject, ObjectState
@@ -108,8 +114,15 @@ def audit_command() -> None:
     total = ArchivedObject.objects.filter(state=ObjectState.SEALED).count()
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("Contrôle d'intégrité", total=total)
-        report = services.audit_integrity(cli_actor(), lambda n: progress.advance(bar, n))
+        report = services.audit_integrity(
+            cli_actor(), lambda n: progress.advance(bar, n), full=full
+        )
     console.print(f"{report.checked} objets vérifiés ({report.bytes_read} octets).")
+    if report.since is not None:
+        console.print(
+            f"Journal vérifié depuis le point de contrôle n°{report.since.pk} "
+            f"(entrée n°{report.since.last_seq}, horodaté) ; « --full » pour tout ré-empreinter."
+        )
     for obj, problem in report.altered:
         console.print(f"[red]✗[/red] {obj.reference} (ID {obj.pk}) « {obj.title} » : {problem}")
     if report.journal_problem:

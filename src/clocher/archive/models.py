@@ -259,3 +259,27 @@ class EliminationProposal(models.Model):
 
     def __str__(self) -> str:
         return f"élimination de {self.archived_object_id} ({self.state})"
+
+
+class AuditCheckpoint(models.Model):
+    """What a successful integrity audit verified: the journal up to `last_seq` (whose
+    entry's hash is `chain_hash`) and the copies' SHA-256 of the objects up to
+    `last_object_id` (`copies_digest`). Its `hash` covers these and the previous
+    checkpoint's hash (a chain), and an RFC 3161 token covers `hash`: a later audit
+    trusts the token for the entries before `last_seq` and re-hashes only newer ones."""
+
+    last_seq = models.PositiveBigIntegerField()
+    chain_hash = models.CharField(max_length=64)
+    last_object_id = models.PositiveBigIntegerField()
+    copies = models.PositiveBigIntegerField()
+    copies_digest = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+    timestamp_token = models.BinaryField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"point de contrôle {self.pk} (entrée n°{self.last_seq})"

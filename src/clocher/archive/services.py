@@ -26,10 +26,11 @@ from django.http import Http404
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from clocher.archive import formats, journal, offline, store, tsa
+from clocher.archive import checkpoints, formats, journal, offline, store, tsa
 from clocher.archive.journal import Event
 from clocher.archive.models import (
     ArchivedObject,
+    AuditCheckpoint,
     EliminationProposal,
     FinalFate,
     JournalEntry,
@@ -262,6 +263,9 @@ class AuditReport:
     bytes_read: int = 0
     altered: list[tuple[ArchivedObject, str]] = field(default_factory=list)
     journal_problem: str = ""
+    # (id, SHA-256 on record) of every object, eliminated ones too: the checkpoint's digest
+    fingerprints: list[tuple[int, str]] = field(default_factory=list)
+    since: AuditCheckpoint | None = None  # the checkpoint the journal was checked from
 
     @property
     def ok(self) -> bool:
@@ -312,11 +316,14 @@ def check_copies(progress: Callable[[int], None] | None = None) -> AuditReport:
     reader = store.CopyReader({commune.pk: crypto.data_key(commune) for commune in communes})
     # Plain tuples, not model instances: the per-object cost is what limits the audit
     # of many small documents.
-    sealed = ArchivedObject.objects.filter(state=ObjectState.SEALED).values_list(
-        "pk", "commune_id", "blob_key", "size", "sha256"
+    every = ArchivedObject.objects.order_by("pk").values_list(
+        "pk", "commune_id", "blob_key", "size", "sha256", "state"
     )
     altered: list[tuple[int, str]] = []
-    for pk, commune_id, key, size, sha256 in sealed.iterator(chunk_size=2000):
+    for pk, commune_id, key, size, sha256, state in every.iterator(chunk_size=2000):
+        report.fingerprints.append((pk, sha256))
+        if state != ObjectState.SEALED:
+            continue
         problem = _check_copy(reader, commune_id, key, size, sha256)
         if problem:
             altered.append((pk, problem))
@@ -331,11 +338,16 @@ def check_copies(progress: Callable[[int], None] | None = None) -> AuditReport:
     return report
 
 
-def audit_integrity(actor: Actor, progress: Callable[[int], None] | None = None) -> AuditReport:
-    """Check every sealed object's copy, then the journal chain and its seals, and
-    journal the result."""
+def audit_integrity(
+    actor: Actor, progress: Callable[[int], None] | None = None, *, full: bool = False
+) -> AuditReport:
+    """Check every sealed object's copy, the audit checkpoints, then the journal chain and
+    its seals: from the last checkpoint on, or from the first entry when `full`. Journal
+    the result, and when all holds, a new checkpoint (see `checkpoints`)."""
+    chain = checkpoints.verify_chain()
     report = check_copies(progress)
-    report.journal_problem = journal.verify().problem
+    report.since = None if full else chain.last
+    report.journal_problem = chain.problem or _journal_problem(report)
     with transaction.atomic():
         for obj, problem in report.altered:
             journal.append(
@@ -345,7 +357,7 @@ def audit_integrity(actor: Actor, progress: Callable[[int], None] | None = None)
                 archived_object=obj,
                 data={"resultat": "altere", "probleme": problem},
             )
-        journal.append(
+        entry = journal.append(
             actor,
             Event.INTEGRITY,
             data={
@@ -353,9 +365,37 @@ def audit_integrity(actor: Actor, progress: Callable[[int], None] | None = None)
                 "octets": report.bytes_read,
                 "alteres": [o.reference for o, _ in report.altered],
                 "journal": report.journal_problem or "intègre",
+                "depuis": f"point de contrôle n°{report.since.pk}" if report.since else "début",
             },
         )
+        if report.ok:
+            checkpoint = checkpoints.record(entry, report.fingerprints, chain.last)
+            journal.append(
+                actor,
+                Event.CHECKPOINT,
+                data={
+                    "point": checkpoint.pk,
+                    "empreinte": checkpoint.hash,
+                    "derniere_entree": checkpoint.last_seq,
+                    "objets": checkpoint.copies,
+                },
+            )
     return report
+
+
+def _journal_problem(report: AuditReport) -> str:
+    """The journal's verdict, from the checkpoint `report.since` when there is one:
+    the objects it covered must still carry the SHA-256 it recorded."""
+    since = report.since
+    if since is None:
+        return journal.verify().problem
+    digest = checkpoints.copies_digest(report.fingerprints, since.last_object_id)
+    if digest != since.copies_digest:
+        return (
+            f"empreintes des objets n°1 à {since.last_object_id} modifiées en base depuis "
+            f"le point de contrôle n°{since.pk}"
+        )
+    return journal.verify(since.last_seq, since.chain_hash).problem
 
 
 def verify_object(obj: ArchivedObject) -> list[str]:

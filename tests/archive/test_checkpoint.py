@@ -1,0 +1,160 @@
+"""Audit checkpoints: a successful audit leaves a time-stamped, chained checkpoint; the
+next audit checks the checkpoint chain and re-hashes only newer journal entries, yet still
+re-reads every copy; `--full` re-hashes everything (and so finds an edited old entry the
+incremental audit, relying on the checkpoint's token, does not re-read)."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from django.db import connection
+
+from clocher.archive import services
+from clocher.archive.models import AuditCheckpoint, JournalEntry
+from clocher.cli import main
+from tests.archive.conftest import ACTOR, deposit, drop_journal_triggers, drop_trigger, pdf
+
+
+def _audited(commune, count: int = 3) -> AuditCheckpoint:
+    for n in range(count):
+        deposit(commune, title=f"Arrêté {n}", code="arretes", data=pdf(f"Arrêté {n}"))
+    assert services.audit_integrity(ACTOR).ok
+    return AuditCheckpoint.objects.get()
+
+
+def _drop_checkpoint_triggers() -> None:
+    table = "archive_auditcheckpoint"
+    if connection.vendor == "postgresql":
+        drop_trigger(f"{table}_append_only", table)
+    else:
+        for op in ("update", "delete"):
+            drop_trigger(f"{table}_append_only_{op}", table)
+
+
+def test_a_successful_audit_leaves_a_chained_checkpoint(commune_a, db):
+    first = _audited(commune_a)
+    assert first.last_seq == JournalEntry.objects.get(data__point=first.pk).seq - 1
+    report = services.audit_integrity(ACTOR)
+    assert report.ok and report.since == first
+    second = AuditCheckpoint.objects.latest("id")
+    assert second.prev_hash == first.hash and second.last_seq > first.last_seq
+    assert JournalEntry.objects.filter(event="point_de_controle").count() == 2
+
+
+def test_checkpointed_audit_finds_a_modified_newer_entry(commune_a, db):
+    _audited(commune_a)
+    newer = deposit(commune_a, title="Arrêté récent", code="arretes", data=pdf("récent"))
+    entry = JournalEntry.objects.get(archived_object=newer)
+    drop_journal_triggers()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE archive_journalentry SET actor_label = 'faussaire' WHERE seq = %s", [entry.seq]
+        )
+    report = services.audit_integrity(ACTOR)
+    assert report.since is not None
+    assert report.journal_problem == f"entrée n°{entry.seq} modifiée : empreinte différente"
+    assert AuditCheckpoint.objects.count() == 1  # no checkpoint over a broken journal
+
+
+def test_checkpointed_audit_still_rereads_every_copy(commune_a, archive_dir, db):
+    _audited(commune_a)
+    old = JournalEntry.objects.filter(event="depot").first().archived_object
+    path = archive_dir / "blobs" / str(old.commune_id) / old.sha256[:2] / old.sha256
+    sealed = bytearray(path.read_bytes())
+    sealed[-1] ^= 0x01
+    path.write_bytes(bytes(sealed))
+    report = services.audit_integrity(ACTOR)
+    assert report.since is not None
+    assert [(o.pk, p) for o, p in report.altered] == [
+        (old.pk, "copie chiffrée illisible (altérée)")
+    ]
+
+
+def test_a_checkpoint_with_a_bad_token_is_refused(commune_a, db):
+    checkpoint = _audited(commune_a)
+    _drop_checkpoint_triggers()
+    other = _audited_token_for_another_digest(checkpoint)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE archive_auditcheckpoint SET timestamp_token = %s WHERE id = %s",
+            [other, checkpoint.pk],
+        )
+    report = services.audit_integrity(ACTOR)
+    assert not report.ok
+    assert report.journal_problem.startswith(f"point de contrôle n°{checkpoint.pk} : ")
+    assert "ne porte pas sur ce document" in report.journal_problem
+
+
+def _audited_token_for_another_digest(checkpoint: AuditCheckpoint) -> bytes:
+    """A genuine token of the same TSA, but over another digest."""
+    from clocher.archive import tsa
+
+    return tsa.stamp(bytes.fromhex("00" * 32)).response
+
+
+def test_a_forged_checkpoint_breaking_the_chain_is_refused(commune_a, db):
+    """An intruder rewrites an old entry and the chain after it, then makes a checkpoint
+    over the forged chain, with a genuine token: its link to the previous one is broken
+    (and if it pretended to be the first, the older checkpoint's anchor would not match)."""
+    from clocher.archive import checkpoints, journal, tsa
+
+    first = _audited(commune_a)
+    deposit(commune_a, title="Arrêté récent", code="arretes", data=pdf("récent"))
+    last = JournalEntry.objects.order_by("-seq").first()
+    forged = AuditCheckpoint(
+        last_seq=last.seq,
+        chain_hash=last.hash,
+        last_object_id=0,
+        copies=0,
+        copies_digest=checkpoints.copies_digest([], 0),
+        at=first.at,
+        prev_hash=journal.GENESIS_HASH,  # not first.hash: the chain is broken
+    )
+    forged.hash = checkpoints.checkpoint_hash(forged)
+    forged.timestamp_token = tsa.stamp(bytes.fromhex(forged.hash)).response
+    forged.save(force_insert=True)
+    report = services.audit_integrity(ACTOR)
+    assert (
+        report.journal_problem
+        == f"point de contrôle n°{forged.pk} : lien vers le point précédent rompu"
+    )
+
+
+def test_an_edited_checkpoint_is_refused(commune_a, db):
+    checkpoint = _audited(commune_a)
+    _drop_checkpoint_triggers()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE archive_auditcheckpoint SET last_seq = 1 WHERE id = %s", [checkpoint.pk]
+        )
+    report = services.audit_integrity(ACTOR)
+    assert (
+        report.journal_problem
+        == f"point de contrôle n°{checkpoint.pk} modifié : empreinte différente"
+    )
+
+
+def test_an_edited_old_entry_is_found_by_full_only(commune_a, db):
+    """The incremental audit does not re-hash entries its checkpoint's token vouches for;
+    `clocher archive audit --full` does."""
+    _audited(commune_a)
+    drop_journal_triggers()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE archive_journalentry SET actor_label = 'faussaire' WHERE seq = 2")
+    assert services.audit_integrity(ACTOR).ok  # relies on the checkpoint for entry 2
+
+    result = CliRunner().invoke(main, ["archive", "audit", "--full"])
+    assert result.exit_code == 1, result.output
+    assert "entrée n°2 modifiée" in result.output
+    result = CliRunner().invoke(main, ["archive", "audit"])
+    assert result.exit_code == 0 and "depuis le point de contrôle" in result.output
+
+
+def test_an_old_objects_fingerprint_changed_in_the_database_is_found(commune_a, archive_dir, db):
+    """Rewriting an old object's SHA-256 (and its copy) behind the triggers breaks the
+    checkpoint's digest of the copies' hashes."""
+    checkpoint = _audited(commune_a)
+    drop_trigger("archive_object_write_once", "archive_archivedobject")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE archive_archivedobject SET sha256 = %s WHERE id = 1", ["ab" * 32])
+    report = services.audit_integrity(ACTOR)
+    assert f"depuis le point de contrôle n°{checkpoint.pk}" in report.journal_problem
