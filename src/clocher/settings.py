@@ -278,6 +278,23 @@ SHIELD_BRUTEFORCE_WINDOW_MINUTES = env_int("SHIELD_BRUTEFORCE_WINDOW_MINUTES", 1
 # épargne brute, in years; the prefecture's usual warning is 12 years for communes).
 FINANCE_ALERT_YEARS = env_int("FINANCE_ALERT_YEARS", 12)
 
+# Energy what-if: prices of final energy (€/kWh TTC) turning kWh saved into euros, and
+# emission factors (kgCO2e/kWh) into CO2; set your own contracts' prices. Defaults are
+# 2025 orders of magnitude (sources and dates in docs/energy.md): electricity CRE tarif
+# bleu non résidentiel (février 2025), gas CRE prix repère (2025), heat networks SNCU/
+# AMORCE average price (enquête 2024), oil and wood SDES Pégase (2025); emission factors
+# ADEME Base Empreinte (consultée en 2025).
+ENERGY_PRICE_ELEC_EUR_KWH = float(env("ENERGY_PRICE_ELEC_EUR_KWH", "0.25"))
+ENERGY_PRICE_GAS_EUR_KWH = float(env("ENERGY_PRICE_GAS_EUR_KWH", "0.11"))
+ENERGY_PRICE_HEAT_EUR_KWH = float(env("ENERGY_PRICE_HEAT_EUR_KWH", "0.10"))
+ENERGY_PRICE_OIL_EUR_KWH = float(env("ENERGY_PRICE_OIL_EUR_KWH", "0.12"))
+ENERGY_PRICE_WOOD_EUR_KWH = float(env("ENERGY_PRICE_WOOD_EUR_KWH", "0.07"))
+ENERGY_CO2_ELEC_KG_KWH = float(env("ENERGY_CO2_ELEC_KG_KWH", "0.079"))
+ENERGY_CO2_GAS_KG_KWH = float(env("ENERGY_CO2_GAS_KG_KWH", "0.227"))
+ENERGY_CO2_HEAT_KG_KWH = float(env("ENERGY_CO2_HEAT_KG_KWH", "0.110"))
+ENERGY_CO2_OIL_KG_KWH = float(env("ENERGY_CO2_OIL_KG_KWH", "0.324"))
+ENERGY_CO2_WOOD_KG_KWH = float(env("ENERGY_CO2_WOOD_KG_KWH", "0.030"))
+
 # Operations (backup): a restic repository on a local path (another disk) or an S3 bucket
 # of a second site (`s3:https://s3.site2.example/clocher-sauvegardes`); empty = no backup
 # until one is set. Its password lives in BACKUP_PASSWORD_FILE on this machine (never in

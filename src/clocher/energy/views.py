@@ -219,6 +219,7 @@ def building(request: HttpRequest, commune: Commune, building_id: int) -> HttpRe
             "actions": found.actions.all()[:20],
             "editor": services.may_edit(request.user, commune),
             "meter_form": MeterForm(),
+            "prices_used": services.prices_used(),
             "reference_form": ReferenceYearForm(
                 initial={"annee": found.reference_year},
                 candidates=services.reference_candidates(found),
@@ -300,7 +301,7 @@ def simulate(request: HttpRequest, commune: Commune, building_id: int) -> HttpRe
         messages.success(
             request,
             f"Simulation faite : modèle 5R1C calibré sur {calibration.n_days} jours "
-            f"(CV(RMSE) {calibration.cv_rmse:.0%}).",
+            f"(CV(RMSE) {calibration.cv_rmse:.0%}) ; {services.prices_used()}.",
         )
     return redirect(reverse("energy:building", args=[commune.insee, found.pk]) + "#simulation")
 

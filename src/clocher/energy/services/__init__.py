@@ -60,7 +60,9 @@ from clocher.energy.services.series import (
 )
 from clocher.energy.services.whatif import (
     METER_KIND_OF,
-    PRICES_EUR_KWH,
+    emission_factors,
+    prices_eur_kwh,
+    prices_used,
     save_action,
     what_if,
 )
@@ -72,7 +74,6 @@ __all__ = [
     "MIN_BASELINE_DAYS",
     "OPERAT_ACTIVITY",
     "OUTLIER_LEVEL",
-    "PRICES_EUR_KWH",
     "BuildingInput",
     "BuildingTrajectory",
     "ReferenceCandidate",
@@ -87,6 +88,7 @@ __all__ = [
     "daily_series",
     "detect_drifts",
     "drift_mail",
+    "emission_factors",
     "export_operat",
     "fit_baseline",
     "forecast_next_year",
@@ -99,6 +101,8 @@ __all__ = [
     "normal_dju",
     "operat_csv",
     "overview",
+    "prices_eur_kwh",
+    "prices_used",
     "reference_candidates",
     "save_action",
     "set_reference_year",

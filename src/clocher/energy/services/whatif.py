@@ -3,10 +3,12 @@ kept as the building's actions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -26,15 +28,59 @@ from clocher.energy.models import (
 from clocher.energy.services.baselines import BASELINE_DAYS, MIN_BASELINE_DAYS
 from clocher.energy.services.series import daily_series
 
-#: Prices of final energy (€/kWh TTC, 2025 orders of magnitude) for the what-if's euros.
-PRICES_EUR_KWH = {
-    "electricite": 0.25,
-    "gaz_naturel": 0.11,
-    "fioul": 0.12,
-    "reseau_chaleur": 0.10,
-    "bois": 0.07,
+#: The setting suffix of each energy (settings.ENERGY_PRICE_<X>_EUR_KWH, ENERGY_CO2_<X>_KG_KWH).
+_SETTING_OF = {
+    "electricite": "ELEC",
+    "gaz_naturel": "GAS",
+    "reseau_chaleur": "HEAT",
+    "fioul": "OIL",
+    "bois": "WOOD",
 }
-#: OPERAT's activity category by use (the declaration's "catégorie d'activité").
+_LABELS = {
+    "electricite": "électricité",
+    "gaz_naturel": "gaz naturel",
+    "reseau_chaleur": "réseau de chaleur",
+    "fioul": "fioul",
+    "bois": "bois",
+}
+
+
+def prices_eur_kwh() -> dict[str, float]:
+    """Prices of final energy (€/kWh TTC) from the settings: a commune's contracts differ
+    from the 2025 defaults, and a price read at import time would ignore a changed .env."""
+    return {e: getattr(settings, f"ENERGY_PRICE_{x}_EUR_KWH") for e, x in _SETTING_OF.items()}
+
+
+def emission_factors() -> dict[str, float]:
+    """kgCO2e per kWh of final energy from the settings (ADEME Base Empreinte defaults)."""
+    return {e: getattr(settings, f"ENERGY_CO2_{x}_KG_KWH") for e, x in _SETTING_OF.items()}
+
+
+def prices_used() -> str:
+    """The prices and factors behind the what-if's euros and CO2, said on its result."""
+
+    def fr(value: float) -> str:
+        return f"{value:g}".replace(".", ",")
+
+    prices, factors = prices_eur_kwh(), emission_factors()
+    return "prix utilisés : " + " ; ".join(
+        f"{_LABELS[e]} {fr(prices[e])} €/kWh ({fr(factors[e])} kg CO2e/kWh)" for e in _SETTING_OF
+    )
+
+
+def _with_factors(
+    cal: thermal.Calibration, t: np.ndarray, solar: np.ndarray
+) -> list[thermal.WhatIf]:
+    """The engine's what-if at the configured prices and emission factors. The engine
+    weighs CO2 with its own table; the euros are linear in the prices, so a second run
+    with the factors as "prices" gives the CO2 at the configured factors (only run when
+    they differ from the engine's)."""
+    results = thermal.what_if(cal, t, solar, prices_eur_kwh())
+    factors = emission_factors()
+    if factors == thermal.EMISSION_FACTORS:
+        return results
+    co2 = thermal.what_if(cal, t, solar, factors)
+    return [replace(r, co2_kg_saved=c.eur_saved) for r, c in zip(results, co2, strict=True)]
 
 
 def _hourly_weather(
@@ -116,7 +162,7 @@ def what_if(building: Building) -> tuple[list[thermal.WhatIf], thermal.Calibrati
     mine = np.array([d in weather_days for d in days.astype(object)])
     try:
         cal = thermal.calibrate(_initial_5r1c(building), t, solar, kwh[mine])
-        return thermal.what_if(cal, t, solar, PRICES_EUR_KWH), cal
+        return _with_factors(cal, t, solar), cal
     except ValueError as exc:
         raise ValidationError(f"Calibrage impossible : {exc}") from exc
 
