@@ -1,4 +1,4 @@
-"""Platform commands: init, serve, worker, check, commune, member, audit."""
+"""Platform commands: init, serve, worker, check, commune, operator, member, audit."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from django.conf import settings
@@ -16,6 +17,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from clocher.core.audit import Actor
+
+if TYPE_CHECKING:
+    from clocher.core.services import MemberAdded
 
 console = Console()
 
@@ -182,6 +186,30 @@ def init(demo: bool) -> None:
             f"{operator_login.totp_secret}"
         )
         console.print(f"Identifiants conservés dans {demo_module.logins_file()} (lecture root).")
+    else:
+        _print_next_steps()
+
+
+def _print_next_steps() -> None:
+    """Without --demo nobody can sign in yet: say which commands make the first account."""
+    from clocher.core.models import Membership, Operator, Role
+
+    if Membership.objects.filter(
+        commune__isnull=True, role=Role.OPERATOR_ADMIN, is_active=True
+    ).exists():
+        return
+    console.print("[bold]Étape suivante[/]")
+    if not Operator.objects.exists():
+        console.print(
+            '  enregistrez l\'opérateur : clocher operator setup "Département …" '
+            "--mail-domain communes.departement.example --department NN",
+            soft_wrap=True,
+        )
+    console.print(
+        "  créez le premier compte opérateur : clocher operator add "
+        'prenom.nom@departement.example --role operator_admin --name "Prénom Nom"',
+        soft_wrap=True,
+    )
 
 
 @click.command()
@@ -393,6 +421,96 @@ def commune_status(insee: str, status: str, reason: str) -> None:
     console.print(f"{target.name} : {target.get_status_display().lower()}.")
 
 
+# --- operator ---------------------------------------------------------------------------
+
+
+@click.group()
+def operator() -> None:
+    """L'opérateur de la plateforme (le département) et ses comptes."""
+
+
+@operator.command("setup")
+@click.argument("name", metavar="NOM")
+@click.option("--mail-domain", required=True, help="Domaine partagé (communes.exemple.fr).")
+@click.option("--contact", default="", help="Adresse de contact de l'opérateur.")
+@click.option("--department", default="", help="Code du département (ex. 21).")
+def operator_setup(name: str, mail_domain: str, contact: str, department: str) -> None:
+    """Enregistre (ou met à jour) l'opérateur : nom et domaine de messagerie partagé."""
+    from clocher.core import services
+
+    done = services.ensure_operator(cli_actor(), name, mail_domain, contact, department)
+    console.print(f"Opérateur : {done.name} (domaine {done.mail_domain}).")
+
+
+@operator.command("add")
+@click.argument("email")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["operator_admin", "operator_support", "operator_archivist"]),
+    help="Rôle dans l'équipe de l'opérateur.",
+)
+@click.option("--name", "full_name", default="", help="Nom complet.")
+def operator_add(email: str, role: str, full_name: str) -> None:
+    """Donne à EMAIL un rôle d'opérateur et lui envoie son invitation par courriel.
+
+    Le lien (à usage unique) d'un compte créé ici est aussi affiché ; à la première
+    connexion, la double authentification (TOTP) est exigée avant toute page.
+    """
+    from clocher.core import services
+
+    try:
+        added = services.invite_operator_member(cli_actor(), email, role, full_name)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    _report_invitation(added, f"{added.membership.user.email} : {role} de l'opérateur.")
+
+
+@operator.command("list")
+def operator_list() -> None:
+    """Liste les comptes de l'équipe de l'opérateur."""
+    from clocher.core.models import Membership
+
+    table = Table(title="Équipe de l'opérateur")
+    for column in ("adresse", "nom", "rôle", "actif", "TOTP", "mot de passe"):
+        table.add_column(column)
+    rows = Membership.objects.filter(commune__isnull=True).select_related("user")
+    for m in rows.order_by("user__email"):
+        table.add_row(
+            m.user.email,
+            m.user.full_name,
+            m.get_role_display(),
+            "oui" if m.is_active and m.user.is_active else "non",
+            "oui" if m.user.has_totp else "à configurer",
+            "oui" if m.user.has_usable_password() else "invitation en attente",
+        )
+    console.print(table)
+
+
+def _report_invitation(added: MemberAdded, done: str) -> None:
+    """Print what was mailed; the link only for an account this command just created."""
+    from clocher.accounts.services import invitation_url
+
+    email = added.membership.user.email
+    console.print(done)
+    # The operator, on the server, may see the link of an account it has just created
+    # (it could set that password anyway); never the link of an existing account.
+    if added.invitation_token and added.created_user:
+        console.print(f"Invitation envoyée par courriel à {email}.")
+        console.print(
+            f"Lien d'invitation (à usage unique) : {invitation_url(added.invitation_token)}"
+        )
+    elif added.invitation_token:
+        console.print(
+            f"Invitation envoyée par courriel à {email} (lien non affiché : compte existant)."
+        )
+    else:
+        console.print(
+            f"{email} avait déjà un compte : un avis lui a été envoyé par courriel, sans lien."
+        )
+
+
 # --- member -----------------------------------------------------------------------------
 
 
@@ -417,7 +535,6 @@ def member_add(commune_code: str, email: str, role: str, full_name: str) -> None
     Un nouveau compte reçoit son lien d'invitation, affiché aussi ici ; un compte qui
     existe déjà reçoit un simple avis, sans lien.
     """
-    from clocher.accounts.services import invitation_url
     from clocher.core import services
     from clocher.core.models import Commune
 
@@ -430,23 +547,7 @@ def member_add(commune_code: str, email: str, role: str, full_name: str) -> None
     except ValidationError as exc:
         fail(validation_message(exc))
         return
-    email = added.membership.user.email
-    console.print(f"{email} ajouté à {target.name} ({role}).")
-    # The operator, on the server, may see the link of an account it has just created
-    # (it could set that password anyway); never the link of an existing account.
-    if added.invitation_token and added.created_user:
-        console.print(f"Invitation envoyée par courriel à {email}.")
-        console.print(
-            f"Lien d'invitation (à usage unique) : {invitation_url(added.invitation_token)}"
-        )
-    elif added.invitation_token:
-        console.print(
-            f"Invitation envoyée par courriel à {email} (lien non affiché : compte existant)."
-        )
-    else:
-        console.print(
-            f"{email} avait déjà un compte : un avis lui a été envoyé par courriel, sans lien."
-        )
+    _report_invitation(added, f"{added.membership.user.email} ajouté à {target.name} ({role}).")
 
 
 @member.command("list")
@@ -530,5 +631,5 @@ def manage(args: tuple[str, ...]) -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (init, serve, worker, check, outbox, commune, member, audit, manage):
+    for command in (init, serve, worker, check, outbox, commune, operator, member, audit, manage):
         group.add_command(command)

@@ -82,6 +82,53 @@ def add_operator_member(actor: Actor, email: str, role: str, full_name: str = ""
     return membership
 
 
+def invite_operator_member(actor: Actor, email: str, role: str, full_name: str = "") -> MemberAdded:
+    """Give EMAIL an operator role and mail them a one-time link to set their password.
+
+    The production way to create the first operator account (`clocher operator add`):
+    only an account without a password gets a link; one that has a password gets a
+    notice, so the command never hands its caller someone else's account. The second
+    factor is not set here: the login flow forces TOTP enrolment for every operator.
+    """
+    from django.core.validators import validate_email
+
+    if role not in OPERATOR_ROLES:
+        labels = ", ".join(str(r) for r in OPERATOR_ROLES)
+        raise ValidationError(f"Rôle opérateur inconnu « {role} » : choisir parmi {labels}.")
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationError(f"Adresse électronique invalide : « {email} ».") from exc
+    operator = get_operator()
+    if operator is None:
+        raise ValidationError(
+            "Aucun opérateur enregistré : lancez d'abord « clocher operator setup NOM "
+            "--mail-domain DOMAINE »."
+        )
+    with transaction.atomic():
+        user, created = get_or_create_user(email, full_name)
+        if not user.is_active:
+            raise ValidationError(f"Le compte {email} est désactivé : réactivez-le d'abord.")
+        membership, _ = Membership.objects.update_or_create(
+            user=user, commune=None, defaults={"role": role, "is_active": True}
+        )
+        token = None
+        where = f"l'équipe de {operator.name} (opérateur)"
+        if not user.has_usable_password():
+            token = create_invitation(actor, user, None)
+            send_invitation_email(user, token, where)
+        else:
+            send_membership_notice(user, where)
+        audit.record(
+            actor,
+            "operator.member_added",
+            target=user.email,
+            data={"role": role, "new_user": created, "invited": token is not None},
+        )
+    return MemberAdded(membership, token, created)
+
+
 # --- Communes ---------------------------------------------------------------------------
 
 
