@@ -91,12 +91,36 @@ def test_operator_view_lists_every_building_in_constant_queries(
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_forecast_of_next_year_goes_through_the_forecast_app(demo_a, admin_a) -> None:
-    from clocher.forecast.models import Series
+def test_forecast_of_next_year_is_queued_and_shown_on_the_building_page(
+    demo_a, admin_a, settings
+) -> None:
+    """The forecast app's backtests take seconds: the request only queues its task, the
+    page polls a progress line, then shows the stored forecast with its fan chart."""
+    from clocher.forecast import services as forecast
+    from clocher.forecast.models import Forecast, Series
+    from tests.energy.conftest import ACTOR
 
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
     mairie = Building.objects.get(commune=demo_a, name="Mairie")
-    url = reverse("energy:forecast", args=[demo_a.insee, mairie.pk])
-    page = logged_in(admin_a).post(url, follow=True).content.decode()
-    assert "Consommation prévue sur 12 mois" in page
+    client = logged_in(admin_a)
+    page_url = reverse("energy:building", args=[demo_a.insee, mairie.pk])
+    response = client.post(reverse("energy:forecast", args=[demo_a.insee, mairie.pk]))
+    assert response.status_code == 302 and response["Location"].endswith("#prevision")
+    queued = Forecast.objects.get(series__key=f"energy:building:{mairie.pk}")
+    assert queued.status == "queued"  # nothing computed inside the request
+    status_url = reverse("energy:forecast_status", args=[demo_a.insee, mairie.pk, queued.pk])
+    page = client.get(page_url).content.decode()
+    assert f'hx-get="{status_url}"' in page and "<progress" in page
+    client.post(reverse("energy:forecast", args=[demo_a.insee, mairie.pk]))
+    assert Forecast.objects.filter(series=queued.series).count() == 1  # not queued twice
+    forecast.execute(ACTOR, queued)
+    polled = client.get(status_url, HTTP_HX_REQUEST="true")
+    assert polled["HX-Redirect"] == page_url + "#prevision"
+    page = client.get(page_url).content.decode()
+    assert "<progress" not in page and 'class="fan"' in page
+    assert "kWh sur 12 mois" in page and "intervalle à 95 % de" in page
     series = Series.objects.get(commune=demo_a, key=f"energy:building:{mairie.pk}")
-    assert series.forecasts.filter(status="done").exists()
+    assert series.forecasts.filter(status="done").count() == 1
+    other = Building.objects.get(commune=demo_a, name__startswith="École")
+    wrong = reverse("energy:forecast_status", args=[demo_a.insee, other.pk, queued.pk])
+    assert client.get(wrong).status_code == 404

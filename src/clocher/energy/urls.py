@@ -11,6 +11,7 @@ urlpatterns = [
     path(B + "modele", views.fit, name="fit"),
     path(B + "simulation", views.simulate, name="simulate"),
     path(B + "prevision", views.forecast, name="forecast"),
+    path(B + "prevision/<int:forecast_id>", views.forecast_status, name="forecast_status"),
     path(B + "reference", views.reference_year, name="reference_year"),
     path("c/<str:insee>/energie/derives/<int:drift_id>/vue", views.acknowledge, name="acknowledge"),
     path("c/<str:insee>/energie/operat.csv", views.operat, name="operat"),

@@ -31,6 +31,8 @@ from clocher.energy.forms import (
     ReferenceYearForm,
 )
 from clocher.energy.models import Building, Drift, Energy, EnergyImport, Meter, MeterKind
+from clocher.forecast import services as forecast_services
+from clocher.forecast.views import fan_of
 
 
 def _refuse_unless_editor(request: HttpRequest, commune: Commune) -> None:
@@ -220,6 +222,7 @@ def building(request: HttpRequest, commune: Commune, building_id: int) -> HttpRe
             "editor": services.may_edit(request.user, commune),
             "meter_form": MeterForm(),
             "prices_used": services.prices_used(),
+            **_forecast_context(found),
             "reference_form": ReferenceYearForm(
                 initial={"annee": found.reference_year},
                 candidates=services.reference_candidates(found),
@@ -309,23 +312,51 @@ def simulate(request: HttpRequest, commune: Commune, building_id: int) -> HttpRe
 @require_POST
 @commune_required()
 def forecast(request: HttpRequest, commune: Commune, building_id: int) -> HttpResponse:
+    """Queue next year's forecast (the forecast app's task); the page follows it."""
     _refuse_unless_editor(request, commune)
     found = services.building_for(request.user, commune, building_id)
     try:
-        made = services.forecast_next_year(actor_of(request), found)
+        made = services.request_forecast(actor_of(request), found)
     except ValidationError as exc:
         messages.error(request, _message(exc))
     else:
         if made is None:
             messages.error(request, "Prévision impossible : il faut 24 mois complets de mesures.")
-        else:
-            messages.success(
-                request,
-                f"Consommation prévue sur 12 mois : {made['kwh']:,.0f} kWh "
-                f"(intervalle à 95 % : {made['low']:,.0f} à {made['high']:,.0f} kWh, "
-                f"modèle {made['model']}).".replace(",", "\u202f"),
-            )
-    return redirect("energy:building", insee=commune.insee, building_id=found.pk)
+    return redirect(reverse("energy:building", args=[commune.insee, found.pk]) + "#prevision")
+
+
+@require_safe
+@commune_required()
+def forecast_status(
+    request: HttpRequest, commune: Commune, building_id: int, forecast_id: int
+) -> HttpResponse:
+    """The progress line the building page polls (htmx); once done, back to the page."""
+    found = services.building_for(request.user, commune, building_id)
+    made = forecast_services.get_forecast(request.user, commune, forecast_id)
+    if made.series.key != services.forecast_key(found):
+        raise Http404
+    response = render(
+        request,
+        "energy/_forecast_progress.html",
+        {"commune": commune, "building": found, "pending": made},
+    )
+    if not made.pending and request.headers.get("HX-Request"):
+        response["HX-Redirect"] = (
+            reverse("energy:building", args=[commune.insee, found.pk]) + "#prevision"
+        )
+    return response
+
+
+def _forecast_context(building: Building) -> dict[str, Any]:
+    """The building's forecast for its page: the fan chart of the forecast app."""
+    made = services.building_forecast(building)
+    if made.shown is None or made.series is None:
+        return {"forecast": made}
+    return {
+        "forecast": made,
+        "forecast_fan": fan_of(made.series, made.shown, []),
+        "forecast_last": forecast_services.history(made.series)[-1][0],
+    }
 
 
 @require_POST

@@ -67,9 +67,10 @@ def series_list(request: HttpRequest, commune: Commune) -> HttpResponse:
     )
 
 
-def _fan(series: Series, forecast: Forecast, past: list[Forecast]) -> charts.Fan:
+def fan_of(series: Series, forecast: Forecast, past: list[Forecast]) -> charts.Fan:
     """History (the last seasons), the forecast with its 80/95 % bands, and earlier
-    forecasts over the periods whose actual value is now known."""
+    forecasts over the periods whose actual value is now known (also drawn by the pages
+    of the apps that feed a series, with `forecast/_fan.html`)."""
     known = services.history(series)
     season = SEASON_LENGTH[series.frequency]
     start = date.fromisoformat(forecast.prediction["dates"][0])
@@ -131,7 +132,7 @@ def _series_page(
             "forecast": shown,
             "is_current": shown is not None and shown.data_version == series.data_version,
             "rows": rows,
-            "fan": _fan(series, shown, past) if shown is not None else None,
+            "fan": fan_of(series, shown, past) if shown is not None else None,
             "past": past,
             "pending": pending,
             "failed": failed if failed and (not shown or failed.pk > shown.pk) else None,

@@ -1,11 +1,12 @@
 """The operator's view of every building (constant number of queries) and the
-forecast of next year's consumption through the forecast app."""
+forecast of next year's consumption through the forecast app's task."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 
 from clocher.core.audit import Actor
 from clocher.energy.models import (
@@ -15,6 +16,7 @@ from clocher.energy.models import (
     Drift,
 )
 from clocher.energy.services.series import monthly_points
+from clocher.forecast.models import Forecast, ForecastStatus, Series
 
 
 def overview() -> list[dict[str, Any]]:
@@ -62,26 +64,71 @@ def overview() -> list[dict[str, Any]]:
 FORECAST_HORIZON_MONTHS = 12
 
 
-def forecast_next_year(actor: Actor, building: Building) -> dict[str, Any] | None:
-    """Next year's consumption through the forecast app (None when it is not installed
-    or the history is too short)."""
-    try:
-        from clocher.forecast import services as forecast
-    except ImportError:  # pragma: no cover - the forecast app ships with this one
-        return None
+def forecast_key(building: Building) -> str:
+    return f"energy:building:{building.pk}"
+
+
+def request_forecast(actor: Actor, building: Building) -> Forecast | None:
+    """Next year's consumption through the forecast app's task (the backtests take
+    seconds: never in the request). The building's monthly kWh feed its series; a stored
+    forecast of the current data, or one already queued, is returned as it is; None
+    when the history is shorter than 24 full months."""
+    from clocher.forecast import services as forecast
+
     points = monthly_points(building)
     if len(points) < 24:
         return None
-    key = f"energy:building:{building.pk}"
-    forecast.series_from_points(
-        actor, building.commune, key, f"Consommation de {building.name}", points, unit="kWh"
+    series = forecast.series_from_points(
+        actor,
+        building.commune,
+        forecast_key(building),
+        f"Consommation de {building.name}",
+        points,
+        unit="kWh",
+    ).series
+    found = (
+        series.forecasts.filter(horizon=FORECAST_HORIZON_MONTHS)
+        .filter(
+            Q(status=ForecastStatus.DONE, data_version=series.data_version)
+            | Q(status__in=[ForecastStatus.QUEUED, ForecastStatus.RUNNING])
+        )
+        .order_by("-id")
+        .first()
     )
-    made = forecast.forecast_for(building.commune, key, FORECAST_HORIZON_MONTHS, actor=actor)
-    prediction = made.prediction or {}
-    mean = prediction.get("mean") or []
-    return {
-        "kwh": float(sum(mean)),
-        "low": float(sum(prediction.get("lower", {}).get("95", []) or [0])),
-        "high": float(sum(prediction.get("upper", {}).get("95", []) or [0])),
-        "model": made.model,
-    }
+    return found or forecast.request_run(actor, series, FORECAST_HORIZON_MONTHS)
+
+
+@dataclass
+class BuildingForecast:
+    """What the building page shows of its forecast: the last one done, one under way,
+    and a refusal newer than what is shown."""
+
+    series: Series | None = None
+    shown: Forecast | None = None
+    pending: Forecast | None = None
+    failed: Forecast | None = None
+
+    @property
+    def total(self) -> dict[str, float]:
+        """The 12 months summed: kWh and the 95 % interval (sums of the bounds)."""
+        p = self.shown.prediction if self.shown else {}
+        return {
+            "kwh": float(sum(p.get("mean", []))),
+            "low": float(sum(p.get("lower", {}).get("95", []))),
+            "high": float(sum(p.get("upper", {}).get("95", []))),
+        }
+
+
+def building_forecast(building: Building) -> BuildingForecast:
+    from clocher.forecast import services as forecast
+
+    series = Series.objects.filter(commune=building.commune, key=forecast_key(building)).first()
+    if series is None:
+        return BuildingForecast()
+    shown = forecast.latest(series)
+    mine = series.forecasts.order_by("-id")
+    pending = mine.filter(status__in=[ForecastStatus.QUEUED, ForecastStatus.RUNNING]).first()
+    failed = mine.filter(status=ForecastStatus.FAILED).first()
+    if failed is not None and shown is not None and failed.pk < shown.pk:
+        failed = None
+    return BuildingForecast(series, shown, pending, failed)
