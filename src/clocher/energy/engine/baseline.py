@@ -315,10 +315,14 @@ def fit_daily_many(
             wg = w * (day_group == g)[None, :]
             splits.append((_candidates(tt, y, wg, np.ones((1, t.size))), wg))
     for i in range(y.shape[0]):
-        cands = [c for v, gr in variants for c in _picks(v, i, gr)]
-        best = _finish(
-            _proto(max(cands, key=lambda c: c[0]), w[i] > 0, int(n[i])), t, y_all[i], w[i] > 0
-        )
+        keep = w[i] > 0
+        best = None
+        for v, gr in variants:  # plain first, then one intercept per group
+            pick = max(_picks(v, i, gr), key=lambda c: c[0])
+            model = _finish(_proto(pick, keep, int(n[i])), t, y_all[i], keep)
+            if best is None or _better(model, best):
+                best = model
+        assert best is not None
         if splits and all(wg[i].sum() >= MIN_NONZERO_DAYS for _, wg in splits):
             parts = tuple(
                 _finish(
@@ -331,11 +335,29 @@ def fit_daily_many(
                 )
                 for v, wg in splits
             )
-            split = _combine(parts, t, y_all[i], w[i] > 0, day_group)
-            if split.adj_r2 > best.adj_r2:
+            split = _combine(parts, t, y_all[i], keep, day_group)
+            if _better(split, best):
                 best = split
         models.append(best)
     return models
+
+
+def _better(richer: DailyModel, simpler: DailyModel) -> bool:
+    """Does the model with more parameters earn them? A higher adjusted R² and an F-test
+    of the added terms at p < 0.1 (CalTRACK's level for a slope): adjusted R² alone takes
+    a spurious weekend term about one time in three."""
+    extra = richer.n_params - simpler.n_params
+    if richer.adj_r2 <= simpler.adj_r2:
+        return False
+    if extra <= 0:
+        return True
+    sse_r = richer.rmse**2 * max(richer.n - richer.n_params, 1)
+    sse_s = simpler.rmse**2 * max(simpler.n - simpler.n_params, 1)
+    dof = max(richer.n - richer.n_params, 1)
+    if sse_r <= 0:
+        return True
+    f = ((sse_s - sse_r) / extra) / (sse_r / dof)
+    return bool(stats.f.sf(f, extra, dof) < P_VALUE_MAX)
 
 
 def _picks(c: dict, i: int, gr: np.ndarray | None) -> list[tuple]:  # type: ignore[type-arg]
