@@ -31,14 +31,53 @@ def _day(d: np.datetime64 | int) -> date:
     return date.fromisoformat(str(np.datetime64(int(d), "D")))
 
 
+#: Nights (or weekend days) of the earlier weeks count as "the same temperature" within
+#: this many °C of the recent one; with fewer than `SAME_TEMP_MIN` of them, the expected
+#: base load comes from a degree-day line fitted on all earlier days.
+SAME_TEMP_C = 2.0
+SAME_TEMP_MIN = 3
+BASE_C = 18.0
+
+
+def _per_day(
+    days: np.ndarray, mask: np.ndarray, e: np.ndarray, step: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(local days, mean kW over the masked steps of each day)."""
+    uniq, inv = np.unique(days[mask], return_inverse=True)
+    hours = np.bincount(inv, step[mask]) / 3600
+    return uniq, np.bincount(inv, e[mask]) / hours
+
+
+def _expected_same_weather(
+    t_before: np.ndarray, kw_before: np.ndarray, t_after: np.ndarray
+) -> np.ndarray:
+    """Each recent day's expected base load: the mean of the earlier days at the same
+    temperature (±2 °C), else the earlier days' line against heating degrees."""
+    slope, intercept = np.polyfit(np.maximum(BASE_C - t_before, 0.0), kw_before, 1)
+    line = intercept + slope * np.maximum(BASE_C - t_after, 0.0)
+    near = np.abs(t_after[:, None] - t_before[None, :]) <= SAME_TEMP_C
+    count = near.sum(axis=1)
+    same = (near * kw_before[None, :]).sum(axis=1) / np.maximum(count, 1)
+    return np.where(count >= SAME_TEMP_MIN, same, line)
+
+
 def base_load_drifts(
-    start_utc: np.ndarray, kwh: np.ndarray, step_s: np.ndarray | int, recent_days: int = 28
+    start_utc: np.ndarray,
+    kwh: np.ndarray,
+    step_s: np.ndarray | int,
+    recent_days: int = 28,
+    weather: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Drift]:
     """Night (0–5 h local) and weekend base load rising above its earlier level.
 
     Base load = mean power over night hours (or over Saturday–Sunday) in kW. The last
     `recent_days` are compared with the weeks before; a rise of 20 % and 0.2 kW or more
     is a drift: heating or lights left on, a pump that no longer stops.
+
+    `weather` = (days as datetime64[D], mean daily °C): an electrically heated building
+    draws more at night in winter, so each recent day is then compared with the earlier
+    days of the same temperature (not with a flat autumn level, a false alarm every
+    winter). Without weather, the flat comparison.
     """
     start = np.asarray(start_utc, dtype=np.int64)
     e = np.asarray(kwh, dtype=float)
@@ -50,6 +89,11 @@ def base_load_drifts(
     if days.size == 0:
         return []
     cut = days.max() - recent_days
+    temp_of: dict[int, float] = {}
+    if weather is not None:
+        w_days = np.asarray(weather[0]).astype("datetime64[D]").astype(np.int64)
+        w_temp = np.asarray(weather[1], dtype=float)
+        temp_of = {int(d): float(t) for d, t in zip(w_days, w_temp, strict=True) if np.isfinite(t)}
     out = []
     for kind, mask, label in (
         ("talon_nuit", hour < 5, "la nuit (0 h–5 h)"),
@@ -60,6 +104,17 @@ def base_load_drifts(
             continue
         kw_before = e[before].sum() / (step[before].sum() / 3600)
         kw_after = e[after].sum() / (step[after].sum() / 3600)
+        how = "avant"
+        if temp_of:
+            d_b, k_b = _per_day(days, before, e, step)
+            d_a, k_a = _per_day(days, after, e, step)
+            t_b = np.array([temp_of.get(int(d), np.nan) for d in d_b])
+            t_a = np.array([temp_of.get(int(d), np.nan) for d in d_a])
+            ok_b, ok_a = np.isfinite(t_b), np.isfinite(t_a)
+            if ok_b.sum() >= 5 and ok_a.sum() >= 2:
+                kw_after = float(k_a[ok_a].mean())
+                kw_before = float(_expected_same_weather(t_b[ok_b], k_b[ok_b], t_a[ok_a]).mean())
+                how = "attendus à température égale"
         if kw_after > 1.2 * kw_before and kw_after - kw_before >= 0.2:
             out.append(
                 Drift(
@@ -69,7 +124,7 @@ def base_load_drifts(
                     float(kw_after),
                     float(kw_before),
                     f"Consommation de fond {label} : {kw_after:.1f} kW sur les {recent_days} "
-                    f"derniers jours contre {kw_before:.1f} kW avant (+"
+                    f"derniers jours contre {kw_before:.1f} kW {how} (+"
                     f"{kw_after / kw_before - 1:.0%}) — un équipement reste allumé ?",
                 )
             )
@@ -149,7 +204,7 @@ def detect_drifts(
     model: DailyModel,
 ) -> list[Drift]:
     """All detectors: base loads on the curve, outlier days and a jump against the model."""
-    out = base_load_drifts(start_utc, kwh, step_s)
+    out = base_load_drifts(start_utc, kwh, step_s, weather=(days, temp_c))
     low, high = model.interval(temp_c, 0.99)
     out += outlier_days(days, daily_kwh, low, high)
     jump = residual_jump(days, np.asarray(daily_kwh) - model.predict(temp_c))

@@ -70,9 +70,15 @@ def detect_drifts(actor: Actor, meter: Meter, weeks: int = 8) -> list[Drift]:
         return []
     since = last - timedelta(weeks=weeks)
     found: list[dr.Drift] = []
-    starts, kwh, steps = curve_arrays(meter, last - timedelta(weeks=weeks * 3))
+    curve_since = last - timedelta(weeks=weeks * 3)
+    starts, kwh, steps = curve_arrays(meter, curve_since)
     if starts.size:
-        found += dr.base_load_drifts(starts, kwh, steps)
+        # The weather of those days: a base load that follows the cold is not a drift.
+        curve_days = np.arange(
+            np.datetime64(curve_since, "D"), np.datetime64(last, "D") + 2, dtype="datetime64[D]"
+        )
+        curve_temp = temperatures(meter.building.station, curve_days)
+        found += dr.base_load_drifts(starts, kwh, steps, weather=(curve_days, curve_temp))
     baseline = latest_baseline(meter)
     if baseline is not None:
         model = model_of(baseline)
