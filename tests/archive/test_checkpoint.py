@@ -155,6 +155,10 @@ def test_an_old_objects_fingerprint_changed_in_the_database_is_found(commune_a, 
     checkpoint = _audited(commune_a)
     drop_trigger("archive_object_write_once", "archive_archivedobject")
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE archive_archivedobject SET sha256 = %s WHERE id = 1", ["ab" * 32])
+        cursor.execute(
+            "UPDATE archive_archivedobject SET sha256 = %s WHERE id = %s",
+            ["ab" * 32, checkpoint.last_object_id],
+        )
     report = services.audit_integrity(ACTOR)
+    assert [o.pk for o, _ in report.altered] == [checkpoint.last_object_id]
     assert f"depuis le point de contrôle n°{checkpoint.pk}" in report.journal_problem
