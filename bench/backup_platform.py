@@ -106,7 +106,7 @@ def main() -> None:
 
     settings.BACKUP_REPOSITORY = str(ours)
     result = drill.run_drill(actor, str(ours))
-    failed = [c["name"] for c in result.checks if not c["ok"]]
+    failed = [f"{c['name']} : {c['detail']}" for c in result.checks if not c["ok"]]
     print(
         f"exercice : RTO {result.rto_seconds or float('nan'):.1f} s (restauration + web), "
         f"RPO {result.rpo_seconds:.0f} s, {'réussi' if result.ok else 'ÉCHEC : ' + str(failed)}"

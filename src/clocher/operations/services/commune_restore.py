@@ -89,7 +89,7 @@ def _attached(stage: Path, vendor: str) -> Iterator[SnapshotDatabase]:
     config = dict(connection.settings_dict)
     scratch = ""
     if vendor == "sqlite":
-        config["NAME"] = str(stage / snapshot.SQLITE_COPY)
+        config["NAME"] = str(snapshot.sqlite_from_dump(stage, stage / snapshot.SQLITE_COPY))
     else:
         scratch = f"{config['NAME']}_instantane_{secrets.token_hex(3)}"
         with connection.cursor() as cursor:

@@ -158,7 +158,8 @@ def _put_database(stage: Path, manifest: dict[str, Any], force: bool) -> None:
         connections.close_all()
         for suffix in ("-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
-        _replace(stage / snapshot.SQLITE_COPY, target)
+        target.unlink(missing_ok=True)
+        snapshot.sqlite_from_dump(stage, target)
     else:
         _pg_restore(stage / snapshot.PG_DUMP, clean=force)
 
