@@ -15,7 +15,6 @@ import os
 import stat
 import threading
 import time
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,10 +26,10 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clocher.core import audit
+from clocher.core import audit, staging
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.vault import crypto, services
@@ -379,13 +378,50 @@ def _commit_batch(
     done: int,
     needed: int,
 ) -> int:
-    """The batch's files in one transaction (each its own savepoint and journal entry);
-    a refused file is listed and the others go on; a full quota stops the import,
-    keeping what came before it. Returns the bytes done."""
+    """The batch's files in one transaction: the new ones together
+    (`services.save_new_files`), the others (new versions, unchanged, a name taken
+    meanwhile, or all of them if the quota cannot take the whole batch) one by one, each
+    in its own savepoint; a refused file is listed and the others go on; a full quota
+    stops the import, keeping what came before it. Returns the bytes done."""
+    reached = done
+    for item in batch:
+        if progress:
+            progress(reached, needed, item.label)
+        reached += item.entry.size
+    fresh: list[_Prepared] = []
+    seen: set[tuple[int, str]] = set()
+    for item in batch:
+        if item.problem or item.folder is None:
+            continue
+        where = (item.folder.pk, item.name)
+        if where not in seen and folders.member(item.folder, item.name) is None:
+            fresh.append(item)
+        seen.add(where)
     with transaction.atomic():
+        try:
+            nodes = services.save_new_files(
+                actor,
+                [
+                    services.NewFile(
+                        i.folder,  # type: ignore[arg-type]
+                        i.name,
+                        i.upload,  # type: ignore[arg-type]
+                        datetime.fromtimestamp(i.entry.mtime, tz=UTC),
+                    )
+                    for i in fresh
+                ],
+            )
+        except (IntegrityError, services.QuotaExceeded):
+            nodes, fresh = [], []
+        for item, node in zip(fresh, nodes, strict=True):
+            folders.members[node.parent_id][item.name] = node  # type: ignore[index]
+            report.imported += 1
+            report.bytes += node.size
+        added = {id(i) for i in fresh}
         for item in batch:
-            if progress:
-                progress(done, needed, item.label)
+            if id(item) in added:
+                done += item.entry.size
+                continue
             try:
                 if item.problem:
                     raise ValidationError(item.problem)
@@ -496,25 +532,24 @@ def start_web_import(
     its import; the page follows the returned job."""
     from clocher.vault import tasks
 
-    directory = Path(settings.DATA_DIR) / "imports"
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / f"{uuid.uuid4().hex}.zip"
-    written = 0
-    with path.open("wb") as out:
+    def bounded() -> Iterator[bytes]:
+        total = 0
         for chunk in chunks:
-            written += len(chunk)
-            if written > settings.VAULT_IMPORT_MAX_BYTES:
-                out.close()
-                path.unlink()
+            total += len(chunk)
+            if total > settings.VAULT_IMPORT_MAX_BYTES:
                 raise ImportRefused("Archive trop volumineuse pour un import.")
-            out.write(chunk)
+            yield chunk
+
+    # Staged by key, not on this node's disk: the task may run on another node.
+    key = staging.new_key("imports", ".zip")
+    written = staging.write(key, bounded(), folder.space.commune)
     with transaction.atomic():
         job = DocumentImport.objects.create(
             commune=folder.space.commune,
             folder=folder,
             user=user,
             archive_name=archive_name[:255],
-            archive_path=str(path),
+            archive_path=key,
         )
         audit.record(
             actor,
@@ -544,14 +579,18 @@ def run_web_import(job: DocumentImport, actor: Actor) -> DocumentImport:
     job.status = ImportStatus.RUNNING
     job.save(update_fields=["status"])
     try:
-        report = import_documents(actor, job.folder, Path(job.archive_path), progress)
+        with staging.local_copy(job.archive_path, job.commune) as archive:
+            report = import_documents(actor, job.folder, archive, progress)
         job.report = report.as_dict()
         job.status = ImportStatus.STOPPED if report.stopped else ImportStatus.DONE
     except ValidationError as exc:
         job.report = {"error": services_message(exc)}
         job.status = ImportStatus.FAILED
+    except FileNotFoundError:
+        job.report = {"error": "Archive introuvable : l'envoi n'a pas été conservé."}
+        job.status = ImportStatus.FAILED
     finally:
-        Path(job.archive_path).unlink(missing_ok=True)
+        staging.delete(job.archive_path)
     job.refresh_from_db(fields=["done_bytes", "total_bytes"])
     job.current = ""
     job.finished_at = timezone.now()
