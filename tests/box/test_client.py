@@ -160,8 +160,8 @@ def test_a_policy_for_another_box_or_replayed_is_refused_even_after_a_restart(
     for envelope, why in ((first, "rejeu"), (foreign, "pas à celui-ci")):
         caplog.clear()
         daemon.central.policy = lambda feed_since=0, envelope=envelope: (  # type: ignore[method-assign]
-                protocol.open_envelope(key, envelope)
-            )
+            protocol.open_envelope(key, envelope)
+        )
         daemon.refresh_policy(force=True)
         assert why in caplog.text and "la précédente reste en vigueur" in caplog.text
     assert daemon.policy_refused == 2
