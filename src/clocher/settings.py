@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "clocher.supervision",
     "clocher.incidents",
     "clocher.operations",
+    "clocher.awareness",
 ]
 
 MIDDLEWARE = [
@@ -254,6 +255,13 @@ VAULT_MAX_UPLOAD_SESSIONS = env_int("VAULT_MAX_UPLOAD_SESSIONS", 20)
 # Document imports (folder or zip): the most one import may unpack, and how many entries.
 VAULT_IMPORT_MAX_BYTES = env_int("VAULT_IMPORT_MAX_BYTES", 20 * 1024**3)
 VAULT_IMPORT_MAX_ENTRIES = env_int("VAULT_IMPORT_MAX_ENTRIES", 100_000)
+# Files one node receives and another may process or serve (uploaded imports, commune
+# exports): sealed in their own bucket when the vault is on S3, else under SHARED_DIR (a
+# filesystem every node mounts) or the data dir (one node). See clocher.core.staging.
+SHARED_DIR = env("SHARED_DIR", "")
+STAGING_S3_BUCKET = env("STAGING_S3_BUCKET", f"{VAULT_S3_BUCKET}-transit")
+# The shield's central Ed25519 key: a path every web node mounts (the same key on each).
+SHIELD_CENTRAL_KEY_FILE = env("SHIELD_CENTRAL_KEY_FILE", "")
 
 # Archive (probative): sealed copies under ARCHIVE_DIR (local) or in their own S3 bucket
 # (the vault's backend settings otherwise), time-stamped by ARCHIVE_TSA_URL (RFC 3161);

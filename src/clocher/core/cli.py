@@ -149,6 +149,9 @@ def write_env_file(path: Path) -> bool:
 
 # Steps the services add to `clocher init` (e.g. the mail TLS certificate).
 INIT_STEPS: list = []
+# Checks the services add before a web node starts (e.g. the shield's key is the one
+# recorded); each raises supervisor.CannotStart with a message naming what is wrong.
+WEB_START_CHECKS: list = []
 
 
 @click.command()
@@ -233,6 +236,9 @@ def serve(
 
     try:
         chosen = supervisor.parse_roles(roles or os.environ.get("CLOCHER_ROLES", "") or "all")
+        if "web" in chosen:
+            for start_check in WEB_START_CHECKS:
+                start_check()
     except supervisor.CannotStart as exc:
         fail(str(exc))
         return

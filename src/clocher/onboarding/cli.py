@@ -111,15 +111,18 @@ def _commune(insee: str):  # type: ignore[no-untyped-def]
 )
 def export(insee: str, output: Path | None) -> None:
     """Exporte toutes les données d'une commune (zip)."""
-    import shutil
-
+    from clocher.core import staging
     from clocher.onboarding import services
 
-    result = services.export_commune(cli_actor(), _commune(insee))
+    target = _commune(insee)
+    result = services.export_commune(cli_actor(), target)
     if output:
-        shutil.copyfile(result.path, output)
+        with output.open("wb") as out:
+            for piece in staging.read(result.path, target):
+                out.write(piece)
     console.print(
-        f"Export : {output or result.path} ({result.size} octets, SHA-256 {result.sha256})"
+        f"Export : {output or staging.location(result.path)} ({result.size} octets, "
+        f"SHA-256 {result.sha256})"
     )
 
 
@@ -137,7 +140,11 @@ def depart(insee: str, yes: bool) -> None:
     except ValidationError as exc:
         fail(validation_message(exc))
         return
-    console.print(f"Commune partie ; export {result.path} (SHA-256 {result.sha256}).")
+    from clocher.core import staging
+
+    console.print(
+        f"Commune partie ; export {staging.location(result.path)} (SHA-256 {result.sha256})."
+    )
 
 
 def register(group: click.Group) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -24,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clocher.accounts.models import User
-from clocher.core import audit
+from clocher.core import audit, staging
 from clocher.core import services as core_services
 from clocher.core.audit import Actor
 from clocher.core.models import AuditEntry, Commune, CommuneStatus, Membership, Role
@@ -362,30 +363,40 @@ def _export_platform(commune: Commune, archive: zipfile.ZipFile) -> None:
     )
 
 
+def _hashed(fh: BinaryIO, digest: Any) -> Iterator[bytes]:
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        digest.update(chunk)
+        yield chunk
+
+
 def export_commune(actor: Actor, commune: Commune) -> CommuneExport:
-    """Write the zip atomically (temp file + rename) and journal its fingerprint."""
-    directory = Path(settings.DATA_DIR) / "exports"
-    directory.mkdir(parents=True, exist_ok=True)
+    """Build the zip in a private temp file, stage it (every node may serve it: see
+    clocher.core.staging) and journal its fingerprint."""
+    cache = Path(settings.DATA_DIR) / "cache"
+    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    final = directory / f"{commune.insee}-{commune.slug}-{stamp}.zip"
-    tmp = final.with_suffix(".zip.part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for exporter in _exporters.values():
-            exporter(commune, archive)
+    key = f"exports/{commune.insee}-{commune.slug}-{stamp}.zip"
+    fd, temp = tempfile.mkstemp(dir=cache, prefix="export-", suffix=".zip")
+    os.close(fd)
+    tmp = Path(temp)
     digest = hashlib.sha256()
-    with tmp.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    os.replace(tmp, final)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for exporter in _exporters.values():
+                exporter(commune, archive)
+        with tmp.open("rb") as fh:
+            size = staging.write(key, _hashed(fh, digest), commune)
+    finally:
+        tmp.unlink(missing_ok=True)
     with transaction.atomic():
         export = CommuneExport.objects.create(
-            commune=commune, path=str(final), sha256=digest.hexdigest(), size=final.stat().st_size
+            commune=commune, path=key, sha256=digest.hexdigest(), size=size
         )
         audit.record(
             actor,
             "commune.exported",
             commune=commune,
-            target=final.name,
+            target=PurePosixPath(key).name,
             data={"sha256": export.sha256, "size": export.size},
         )
     return export

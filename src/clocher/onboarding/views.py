@@ -6,11 +6,11 @@ from pathlib import Path
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from clocher.core import reference
+from clocher.core import reference, staging
 from clocher.core.access import operator_required
 from clocher.core.models import Commune
 from clocher.core.request import actor_of
@@ -197,11 +197,15 @@ def depart(request: HttpRequest, insee: str) -> HttpResponse:
 
 
 @operator_required
-def export_download(request: HttpRequest, insee: str) -> FileResponse:
+def export_download(request: HttpRequest, insee: str) -> StreamingHttpResponse:
+    """Streamed from the staging store: the node that made the export may be another."""
     commune = get_object_or_404(Commune, insee=insee)
     export = CommuneExport.objects.filter(commune=commune).first()
-    if export is None or not Path(export.path).is_file():
+    if export is None or not staging.exists(export.path):
         raise Http404
-    return FileResponse(
-        Path(export.path).open("rb"), as_attachment=True, filename=Path(export.path).name
+    response = StreamingHttpResponse(
+        staging.read(export.path, commune), content_type="application/zip"
     )
+    response["Content-Length"] = str(export.size)
+    response["Content-Disposition"] = f'attachment; filename="{Path(export.path).name}"'
+    return response

@@ -15,7 +15,7 @@ from django.utils import timezone
 from clocher.accounts.models import User
 from clocher.core import health, supervisor, tiles
 from clocher.core.audit import Actor
-from clocher.core.cli import INIT_STEPS
+from clocher.core.cli import INIT_STEPS, WEB_START_CHECKS
 from clocher.core.demo import DEMO_HOOKS
 from clocher.core.models import Commune
 from clocher.onboarding.models import ProvisioningRun
@@ -46,6 +46,10 @@ def init_signing_key() -> str:
     """`clocher init`: the central's Ed25519 key, made once (0600 in the data dir)."""
     existed = services.signing_key_path().exists()
     public = services.central_public_key()
+    try:
+        services.check_central_key()  # records its fingerprint at first use
+    except services.CentralKeyMismatch as exc:
+        return f"[bold red]Attention :[/] {exc}"
     if existed:
         return ""
     return (
@@ -54,6 +58,19 @@ def init_signing_key() -> str:
 
 
 INIT_STEPS.append(init_signing_key)
+
+
+def same_central_key() -> None:
+    """`clocher serve` with the web role: refuse a node whose key is not the platform's."""
+    from clocher.core.supervisor import CannotStart
+
+    try:
+        services.check_central_key()
+    except services.CentralKeyMismatch as exc:
+        raise CannotStart(str(exc)) from exc
+
+
+WEB_START_CHECKS.append(same_central_key)
 
 
 @health.register

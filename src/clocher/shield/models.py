@@ -286,6 +286,23 @@ class SinkholeDomain(models.Model):
         return self.domain
 
 
+class CentralKey(models.Model):
+    """The fingerprint of the central's signing key, recorded at its first use: every web
+    node must sign with this key (boxes trust only it), so one with another is refused."""
+
+    singleton = models.PositiveSmallIntegerField(default=1, unique=True, editable=False)
+    fingerprint = models.CharField(max_length=64)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(singleton=1), name="central_key_singleton"),
+        ]
+
+    def __str__(self) -> str:
+        return f"clé centrale {self.fingerprint[:16]}"
+
+
 class PolicyVersion(models.Model):
     """The policy counter: bumped by every change a box must fetch."""
 

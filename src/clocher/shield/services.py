@@ -206,7 +206,40 @@ def policy_version() -> int:
 
 
 def signing_key_path() -> Path:
+    """CLOCHER_SHIELD_CENTRAL_KEY_FILE (a path every node mounts), else the data dir."""
+    if settings.SHIELD_CENTRAL_KEY_FILE:
+        return Path(settings.SHIELD_CENTRAL_KEY_FILE)
     return Path(settings.DATA_DIR) / "shield" / "central-ed25519.key"
+
+
+class CentralKeyMismatch(Exception):
+    pass
+
+
+def central_key_fingerprint() -> str:
+    return hashlib.sha256(protocol.unb64(central_public_key())).hexdigest()
+
+
+def check_central_key() -> str:
+    """The key this node signs with is the one recorded (recorded at its first use).
+
+    Boxes trust one central key: a web node that made its own (its data dir lacks the
+    copied key) would sign policies every box rejects, so it must not start.
+    """
+    from clocher.shield.models import CentralKey
+
+    fingerprint = central_key_fingerprint()
+    recorded, _ = CentralKey.objects.get_or_create(
+        singleton=1, defaults={"fingerprint": fingerprint}
+    )
+    if recorded.fingerprint != fingerprint:
+        raise CentralKeyMismatch(
+            f"la clé de signature du bouclier de ce nœud ({signing_key_path()}, empreinte "
+            f"{fingerprint[:16]}…) n'est pas celle de la plateforme (empreinte "
+            f"{recorded.fingerprint[:16]}…) : copiez la clé du premier nœud à cet endroit, "
+            "ou pointez CLOCHER_SHIELD_CENTRAL_KEY_FILE vers la clé partagée."
+        )
+    return fingerprint
 
 
 def signing_key() -> Any:
