@@ -60,6 +60,8 @@ PUBLIC = {
     "oidc_logout": "déconnexion OpenID Connect",
     "archive:tsa": "horodatage RFC 3161 (non qualifié) : signe une empreinte, ne lit rien",
     "archive:tsa_certificate": "certificat public de l'autorité d'horodatage",
+    "awareness:landing": "exercice d'hameçonnage : jeton secret d'un seul message, rien d'autre",
+    "awareness:open": "image de suivi d'un exercice : jeton secret d'un seul message",
 }
 
 # Routes whose answer depends on who asks (their account, the communes they may see):

@@ -42,6 +42,7 @@ class ClocherGroup(FrenchGroup):
         from clocher.accounts.cli import register as register_accounts
         from clocher.api.cli import register as register_api
         from clocher.archive.cli import register as register_archive
+        from clocher.awareness.cli import register as register_awareness
         from clocher.core.cli import register as register_core
         from clocher.energy.cli import register as register_energy
         from clocher.finance.cli import register as register_finance
@@ -69,6 +70,7 @@ class ClocherGroup(FrenchGroup):
             register_supervision,
             register_incidents,
             register_operations,
+            register_awareness,
         ):
             register(self)
         speak_french(self)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("clocher.finance.urls")),
     path("", include("clocher.supervision.urls")),
     path("", include("clocher.incidents.urls")),
+    path("", include("clocher.awareness.urls")),
 ]
 
 if settings.OIDC_ENABLED:

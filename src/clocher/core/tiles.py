@@ -37,6 +37,7 @@ SERVICES = [
     ("energy", "Énergie des bâtiments"),
     ("forecast", "Prévisions"),
     ("finance", "Dette des communes"),
+    ("awareness", "Sensibilisation"),
     ("operations", "Sauvegardes et reprise"),
 ]
 

@@ -1,0 +1,111 @@
+"""Awareness commands: `clocher awareness campaign create|send|report`.
+
+Thin: every decision is in services.py; this module reads arguments and prints.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import click
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from clocher.core.audit import Actor
+from clocher.core.cli import console, fail
+
+CLI = Actor(label="ligne de commande")
+
+
+@click.group()
+def awareness() -> None:
+    """Sensibilisation à l'hameçonnage : campagnes d'exercices adaptées à chaque agent."""
+
+
+@awareness.group()
+def campaign() -> None:
+    """Campagnes d'exercices d'une commune."""
+
+
+@campaign.command("create")
+@click.argument("insee")
+@click.argument("name")
+@click.option(
+    "--debut", "starts_on", default="", help="Premier jour (AAAA-MM-JJ), défaut : aujourd'hui."
+)
+@click.option("--jours", "days", type=int, default=3, help="Jours ouvrés d'envoi.")
+def create(insee: str, name: str, starts_on: str, days: int) -> None:
+    """Programme une campagne pour les agents participants de la commune INSEE."""
+    from clocher.awareness import services
+    from clocher.core.models import Commune
+
+    commune = Commune.objects.filter(insee=insee).first()
+    if commune is None:
+        fail(f"Aucune commune de code INSEE {insee}.")
+        return
+    try:
+        first = date.fromisoformat(starts_on) if starts_on else timezone.localdate()
+        made = services.create_campaign(CLI, commune, name, first, days)
+    except ValueError:
+        fail(f"Date de début illisible : « {starts_on} » (attendu AAAA-MM-JJ).")
+        return
+    except ValidationError as exc:
+        fail(" ".join(exc.messages))
+        return
+    console.print(
+        f"Campagne {made.pk} « {made.name} » : {made.recipients.count()} agent(s), "
+        f"envois répartis sur {days} jour(s) ouvré(s) à partir du {made.starts_on}."
+    )
+
+
+@campaign.command("send")
+@click.option("--every", type=int, default=0, help="Recommencer toutes les N secondes.")
+@click.option(
+    "--maintenant",
+    "now_id",
+    type=int,
+    default=0,
+    help="Envoyer tout de suite tous les messages de la campagne N (essai, démo).",
+)
+def send(every: int, now_id: int) -> None:
+    """Envoie les messages dont l'heure est venue (`clocher serve` le lance chaque minute)."""
+    from clocher.awareness import services
+    from clocher.awareness.models import Campaign
+
+    while True:
+        if now_id:
+            chosen = Campaign.objects.filter(pk=now_id).first()
+            if chosen is None:
+                fail(f"Aucune campagne numéro {now_id}.")
+                return
+            far = timezone.now() + timedelta(days=366)
+            report = services.send_due(far, campaign=chosen)
+        else:
+            report = services.send_due()
+        if report.sent or not every:
+            console.print(f"Messages envoyés : {report.sent} ; à venir : {report.waiting}.")
+        if not every:
+            return
+        time.sleep(every)
+
+
+@campaign.command("report")
+@click.argument("message", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+def report(message: Path) -> None:
+    """Enregistre un signalement : MESSAGE est le courriel transféré à l'adresse de
+    signalement (fichier .eml, ou - pour l'entrée standard, depuis un `pipe` Postfix)."""
+    from clocher.awareness import services
+
+    raw = sys.stdin.buffer.read() if str(message) == "-" else message.read_bytes()
+    found = services.report_message(raw)
+    if found is None:
+        console.print("Ce message n'est pas un exercice : à transmettre à l'équipe de l'opérateur.")
+        sys.exit(2)
+    console.print(f"Signalement enregistré pour l'exercice « {found.template.name} ».")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(awareness)

@@ -1,0 +1,408 @@
+"""Awareness services: the programme, who takes part, campaigns (a template per agent at
+the edge of their skill, a send time per agent in working hours), sending through the
+platform's mail, and the events that move each agent's level.
+
+Every interface (pages, public tracking routes, CLI, the periodic job) comes through here.
+Nothing typed into a landing page reaches this module: `record` takes a token and a kind.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape, urlize
+from django.utils.text import slugify
+
+from clocher.awareness.catalogue import BUILTIN
+from clocher.awareness.models import (
+    Campaign,
+    Enrolment,
+    Event,
+    EventKind,
+    Participant,
+    Programme,
+    Recipient,
+    Template,
+)
+from clocher.core import audit, mailer
+from clocher.core.audit import Actor
+from clocher.core.models import Commune, Membership, Role
+
+# Below this many participants, a commune's figures would point at a person: hidden.
+MIN_GROUP = 5
+# Working hours when messages are due (local time), Monday to Friday.
+WINDOWS = ((time(9, 0), time(12, 0)), (time(14, 0), time(17, 0)))
+# Rating update (Elo-like): how far one result moves the level.
+K = 0.6
+POINTS_FOR_REPORT = 10
+BADGES = ((100, "Vigie d'or"), (50, "Vigie d'argent"), (10, "Vigie"))
+TOKEN_PATTERN = re.compile(r"/sensibilisation/[lo]/([A-Za-z0-9_-]{20,43})")
+PARTICIPATING_ROLES = (Role.AGENT, Role.COMMUNE_ADMIN)
+
+DEFAULT_NOTICE = (
+    "La commune participe au programme de sensibilisation à l'hameçonnage de Clocher.\n"
+    "Vous pourrez recevoir, dans votre boîte Clocher et pendant les heures de travail, des "
+    "courriels imitant des tentatives d'hameçonnage. Rien de ce que vous tapez sur les "
+    "pages d'exercice n'est enregistré : seul le fait d'avoir cliqué, saisi ou signalé "
+    "l'est, pour vous proposer une courte leçon et des messages adaptés à votre niveau.\n"
+    "Vos résultats sont personnels : vous seul les voyez. La commune ne voit que des "
+    "chiffres d'ensemble, et aucun chiffre tant que moins de 5 agents participent.\n"
+    "Finalité : prévenir les attaques. Base légale : mission d'intérêt public (sécurité "
+    "du système d'information). Durée de conservation : 12 mois. Vous pouvez vous "
+    "opposer à tout moment depuis cette page, sans conséquence, et exercer vos droits "
+    "auprès du délégué à la protection des données de la commune."
+)
+
+
+def programme_of(commune: Commune) -> Programme | None:
+    return Programme.objects.filter(commune=commune).first()
+
+
+def set_programme(
+    actor: Actor, commune: Commune, *, enabled: bool, enrolment: str, notice: str
+) -> Programme:
+    """Switch the programme on or off; on needs a notice (what agents are told first)."""
+    if enrolment not in Enrolment.values:
+        raise ValidationError(f"Mode de participation inconnu : « {enrolment} ».")
+    if enabled and len(notice.strip()) < 40:
+        raise ValidationError("La note d'information aux agents est vide ou trop courte.")
+    with transaction.atomic():
+        programme, _ = Programme.objects.select_for_update().get_or_create(
+            commune=commune, defaults={"notice": notice}
+        )
+        switched_on = enabled and not programme.enabled
+        programme.enabled, programme.enrolment, programme.notice = enabled, enrolment, notice
+        if switched_on:
+            programme.enabled_at, programme.enabled_by_label = timezone.now(), actor.display
+        programme.save()
+        audit.record(
+            actor,
+            "awareness.programme",
+            commune=commune,
+            data={"enabled": enabled, "enrolment": enrolment},
+        )
+    return programme
+
+
+def participant_for(commune: Commune, user: Any) -> Participant:
+    participant, _ = Participant.objects.get_or_create(commune=commune, user=user)
+    return participant
+
+
+def see_notice(commune: Commune, user: Any) -> Participant:
+    """The agent opened the programme page: the notice was shown, with its date (kept the
+    first time; the CNIL asks that agents be informed before any exercise)."""
+    participant = participant_for(commune, user)
+    if participant.notice_seen_at is None:
+        participant.notice_seen_at = timezone.now()
+        participant.save(update_fields=["notice_seen_at"])
+    return participant
+
+
+def choose(actor: Actor, commune: Commune, user: Any, *, take_part: bool) -> Participant:
+    with transaction.atomic():
+        participant = see_notice(commune, user)
+        participant.opted_in = take_part
+        participant.save(update_fields=["opted_in"])
+        audit.record(actor, "awareness.choice", commune=commune, data={"take_part": take_part})
+    return participant
+
+
+def takes_part(programme: Programme | None, participant: Participant) -> bool:
+    """Opt-in: only those who said yes. By default: all who have been shown the notice and
+    did not say no — nobody is tested before being informed."""
+    if programme is None or not programme.enabled or participant.notice_seen_at is None:
+        return False
+    if programme.enrolment == Enrolment.OPT_IN:
+        return participant.opted_in is True
+    return participant.opted_in is not False
+
+
+def eligible(commune: Commune) -> list[tuple[Participant, str]]:
+    """The participants of `commune` who take part, with their Clocher mailbox address
+    (active members only: someone who left the commune receives nothing)."""
+    from clocher.mail.models import Mailbox
+
+    programme = programme_of(commune)
+    members = set(
+        Membership.objects.filter(
+            commune=commune, is_active=True, role__in=PARTICIPATING_ROLES
+        ).values_list("user_id", flat=True)
+    )
+    boxes = dict(
+        Mailbox.objects.filter(commune=commune, user_id__in=members)
+        .order_by("id")
+        .values_list("user_id", "address")
+    )
+    found = []
+    for participant in Participant.objects.filter(commune=commune, user_id__in=boxes):
+        if takes_part(programme, participant):
+            found.append((participant, boxes[participant.user_id]))
+    return found
+
+
+def ensure_catalogue() -> None:
+    """The operator's built-in templates, created once (an operator's edits are kept)."""
+    for spec in BUILTIN:
+        Template.objects.get_or_create(commune=None, slug=spec["slug"], defaults=spec)
+
+
+def templates_for(commune: Commune) -> QuerySet[Template]:
+    return Template.objects.filter(Q(commune=None) | Q(commune=commune))
+
+
+def pick_template(templates: list[Template], rating: float, rng: random.Random) -> Template:
+    """The template whose level is nearest the agent's rating, rounded up: the edge of
+    their skill (ties drawn at random so colleagues do not all get the same message)."""
+    target = min(5, math.ceil(rating))
+    best = min(abs(t.level - target) for t in templates)
+    return rng.choice([t for t in templates if abs(t.level - target) == best])
+
+
+def working_slots(start: date, days: int) -> list[tuple[datetime, datetime]]:
+    """The working-hour windows (local time) of `days` weekdays from `start`."""
+    zone = timezone.get_current_timezone()
+    slots: list[tuple[datetime, datetime]] = []
+    day = start
+    while len(slots) < days * len(WINDOWS):
+        if day.weekday() < 5:
+            for begin, end in WINDOWS:
+                slots.append(
+                    (
+                        datetime.combine(day, begin, tzinfo=zone),
+                        datetime.combine(day, end, tzinfo=zone),
+                    )
+                )
+        day += timedelta(days=1)
+    return slots
+
+
+def send_time(slots: list[tuple[datetime, datetime]], rng: random.Random) -> datetime:
+    begin, end = rng.choice(slots)
+    return begin + timedelta(seconds=rng.randrange(int((end - begin).total_seconds())))
+
+
+def create_campaign(
+    actor: Actor, commune: Commune, name: str, starts_on: date, days: int = 1
+) -> Campaign:
+    """A campaign for everyone who takes part today: each gets a template at their level
+    and a send time of their own, spread over the working hours of `days` weekdays."""
+    if not name.strip():
+        raise ValidationError("Le nom de la campagne est vide.")
+    if not 1 <= days <= 20:
+        raise ValidationError("La durée d'envoi doit être de 1 à 20 jours ouvrés.")
+    programme = programme_of(commune)
+    if programme is None or not programme.enabled:
+        raise ValidationError(f"Le programme n'est pas activé pour {commune.name}.")
+    ensure_catalogue()
+    templates = list(templates_for(commune))
+    rng = random.Random(secrets.randbits(64))  # noqa: S311 - spreading, not secrecy
+    slots = working_slots(starts_on, days)
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            commune=commune,
+            name=name.strip(),
+            starts_on=starts_on,
+            days=days,
+            created_by_label=actor.display,
+        )
+        people = eligible(commune)
+        for participant, address in people:
+            Recipient.objects.create(
+                campaign=campaign,
+                commune=commune,
+                participant=participant,
+                address=address,
+                template=pick_template(templates, participant.rating, rng),
+                token=secrets.token_urlsafe(24),
+                send_at=send_time(slots, rng),
+            )
+        audit.record(
+            actor,
+            "awareness.campaign_created",
+            commune=commune,
+            target=f"campaign:{campaign.pk}",
+            data={"name": campaign.name, "recipients": len(people)},
+        )
+    return campaign
+
+
+def link(recipient: Recipient) -> str:
+    return settings.BASE_URL + reverse("awareness:landing", kwargs={"lure": recipient.token})
+
+
+def pixel(recipient: Recipient) -> str:
+    return settings.BASE_URL + reverse("awareness:open", kwargs={"lure": recipient.token})
+
+
+def render_message(recipient: Recipient) -> EmailMultiAlternatives:
+    """The message as the agent sees it: the template's look-alike sender in From, the
+    platform's "do not answer" address as envelope sender (bounces are discarded), the
+    agent's first name, a tracked link and image."""
+    template, user, commune = recipient.template, recipient.participant.user, recipient.commune
+    first = (user.full_name or "").split()
+    values = {
+        "prenom": first[0] if first else recipient.address.split(".")[0].capitalize(),
+        "commune": commune.name,
+        "commune_slug": slugify(commune.name)[:30],
+        "lien": link(recipient),
+    }
+    text = template.body.format(**values)
+    paragraphs = "".join(
+        f"<p>{str(urlize(escape(p))).replace(chr(10), '<br>')}</p>" for p in text.split("\n\n")
+    )
+    html = (
+        f'<html lang="fr"><body>{paragraphs}'
+        f'<img src="{pixel(recipient)}" width="1" height="1" alt=""></body></html>'
+    )
+    sender = f"{template.sender_name} <{template.sender_address.format(**values)}>"
+    message = EmailMultiAlternatives(
+        template.subject.format(**values),
+        text,
+        mailer.platform_sender(),
+        [recipient.address],
+        headers={"From": sender},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    waiting: int = 0
+
+
+def send_due(now: datetime | None = None, campaign: Campaign | None = None) -> SendReport:
+    """Send every message whose time has come (all of `campaign`'s when `now` is far
+    enough), one SMTP connection for the batch; a message is marked sent with its event
+    once handed to the mailer (which keeps it in its outbox if Postfix is down)."""
+    now = now or timezone.now()
+    due = Recipient.objects.filter(sent_at=None, send_at__lte=now).select_related(
+        "template", "participant__user", "commune"
+    )
+    if campaign is not None:
+        due = due.filter(campaign=campaign)
+    report = SendReport()
+    connection = get_connection()
+    with connection:
+        for recipient in due.order_by("send_at", "id")[:1000]:
+            connection.send_messages([render_message(recipient)])
+            with transaction.atomic():
+                Recipient.objects.filter(pk=recipient.pk).update(sent_at=timezone.now())
+                Event.objects.create(
+                    recipient=recipient, commune=recipient.commune, kind=EventKind.SENT
+                )
+            report.sent += 1
+    report.waiting = Recipient.objects.filter(sent_at=None).count()
+    return report
+
+
+def find(token: str) -> Recipient | None:
+    return (
+        Recipient.objects.filter(token=token, sent_at__isnull=False)
+        .select_related("template", "participant", "commune")
+        .first()
+    )
+
+
+def expected(rating: float, level: int) -> float:
+    """Chance that an agent of `rating` sees through a message of `level` (logistic)."""
+    return 1.0 / (1.0 + math.exp(level - rating))
+
+
+def record(recipient: Recipient, kind: str) -> bool:
+    """Record `kind` for `recipient`, once; the first click, submit or report moves the
+    agent's level (Elo-like: a report is a win against the template's level, a click or a
+    submit a loss) and a report earns points. True if it was new."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                Event.objects.create(recipient=recipient, commune=recipient.commune, kind=kind)
+        except IntegrityError:
+            return False
+        participant = Participant.objects.select_for_update().get(pk=recipient.participant_id)
+        level = recipient.template.level
+        others = set(recipient.events.values_list("kind", flat=True)) - {kind}
+        if kind == EventKind.REPORTED and EventKind.CLICKED not in others:
+            participant.rating += K * (1 - expected(participant.rating, level))
+            participant.points += POINTS_FOR_REPORT
+        elif kind == EventKind.REPORTED:
+            participant.points += POINTS_FOR_REPORT // 2  # clicked, then reported: still good
+        elif kind == EventKind.CLICKED or (
+            kind == EventKind.SUBMITTED and EventKind.CLICKED not in others
+        ):
+            participant.rating -= K * expected(participant.rating, level)
+        elif kind == EventKind.SUBMITTED:
+            participant.rating -= K * expected(participant.rating, level) / 2
+        participant.rating = min(5.0, max(1.0, participant.rating))
+        participant.save(update_fields=["rating", "points"])
+    return True
+
+
+def report_message(raw: bytes) -> Recipient | None:
+    """A message forwarded to the report address: the exercise it quotes (recognised by
+    the token in its links) is recorded as reported. None: not one of ours — a real
+    phishing, for the operator's queue."""
+    found = TOKEN_PATTERN.search(raw.decode("utf-8", "replace").replace("=\r\n", ""))
+    recipient = find(found.group(1)) if found else None
+    if recipient is not None:
+        record(recipient, EventKind.REPORTED)
+    return recipient
+
+
+def badge(points: int) -> str:
+    return next((name for threshold, name in BADGES if points >= threshold), "")
+
+
+@dataclass
+class Figures:
+    participants: int
+    sent: int
+    rates: dict[str, float]
+    hidden: bool
+
+
+def aggregates(commune: Commune) -> Figures:
+    """The commune's figures, never a person's: rates over everything sent; hidden
+    altogether while fewer than MIN_GROUP agents take part."""
+    people = len(eligible(commune))
+    sent = Recipient.objects.filter(commune=commune, sent_at__isnull=False).count()
+    counts = dict(
+        Event.objects.filter(commune=commune)
+        .values_list("kind")
+        .annotate(n=Count("id"))
+        .values_list("kind", "n")
+    )
+    hidden = people < MIN_GROUP
+    rates = {
+        str(kind): (counts.get(kind, 0) / sent if sent and not hidden else 0.0)
+        for kind in (EventKind.OPENED, EventKind.CLICKED, EventKind.SUBMITTED, EventKind.REPORTED)
+    }
+    return Figures(people, 0 if hidden else sent, rates, hidden)
+
+
+def my_results(participant: Participant) -> list[Recipient]:
+    return list(
+        Recipient.objects.filter(participant=participant, sent_at__isnull=False)
+        .select_related("template")
+        .prefetch_related("events")
+        .order_by("-sent_at")[:50]
+    )
+
+
+def campaigns_of(commune: Commune) -> QuerySet[Campaign]:
+    return Campaign.objects.filter(commune=commune).annotate(n=Count("recipients"))

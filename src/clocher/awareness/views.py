@@ -1,0 +1,140 @@
+"""Awareness pages: the programme page of a commune (the agent's notice, choice and own
+results; the admin's settings, aggregates and campaigns), and the public routes of the
+exercise messages (tracking image, fake login page, lesson), reached by token only.
+
+Thin: decisions are in services.py. The landing page never reads what was typed.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_safe
+
+from clocher.awareness import services
+from clocher.awareness.forms import CampaignForm, ProgrammeForm
+from clocher.awareness.models import EventKind
+from clocher.core import scoping
+from clocher.core.access import commune_required
+from clocher.core.models import Commune, Role
+from clocher.core.request import actor_of
+
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+def _is_admin(request: HttpRequest, commune: Commune) -> bool:
+    membership = scoping.commune_membership(request.user, commune)
+    return membership is not None and membership.role == Role.COMMUNE_ADMIN
+
+
+@commune_required()
+def programme(request: HttpRequest, commune: Commune) -> HttpResponse:
+    admin = _is_admin(request, commune)
+    current = services.programme_of(commune)
+    member = scoping.commune_membership(request.user, commune) is not None
+    participant = None
+    if member and current is not None and current.enabled:
+        participant = services.see_notice(commune, request.user)
+    programme_form = campaign_form = None
+    if admin:
+        programme_form = ProgrammeForm(
+            request.POST if request.POST.get("action") == "programme" else None,
+            initial={
+                "enabled": current.enabled if current else False,
+                "enrolment": current.enrolment if current else "opt_in",
+                "notice": current.notice if current else services.DEFAULT_NOTICE,
+            },
+        )
+        campaign_form = CampaignForm(
+            request.POST if request.POST.get("action") == "campaign" else None
+        )
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "choice" and participant is not None:
+                take_part = request.POST.get("take_part") == "1"
+                services.choose(actor_of(request), commune, request.user, take_part=take_part)
+                messages.success(
+                    request,
+                    "Votre choix est enregistré."
+                    if take_part
+                    else "Vous ne recevrez plus d'exercices.",
+                )
+                return redirect("awareness:programme", insee=commune.insee)
+            if action == "programme" and programme_form is not None:
+                if programme_form.is_valid():
+                    services.set_programme(
+                        actor_of(request), commune, **programme_form.cleaned_data
+                    )
+                    messages.success(request, "Programme enregistré.")
+                    return redirect("awareness:programme", insee=commune.insee)
+            elif action == "campaign" and campaign_form is not None:
+                if campaign_form.is_valid():
+                    made = services.create_campaign(
+                        actor_of(request), commune, **campaign_form.cleaned_data
+                    )
+                    messages.success(
+                        request,
+                        f"Campagne « {made.name} » programmée pour "
+                        f"{made.recipients.count()} agent(s).",
+                    )
+                    return redirect("awareness:programme", insee=commune.insee)
+            else:
+                raise Http404
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        status = 400
+    results = services.my_results(participant) if participant else []
+    return render(
+        request,
+        "awareness/programme.html",
+        {
+            "commune": commune,
+            "programme": current,
+            "participant": participant,
+            "takes_part": participant is not None and services.takes_part(current, participant),
+            "badge": services.badge(participant.points) if participant else "",
+            "results": [(r, {e.kind for e in r.events.all()}) for r in results],
+            "admin": admin,
+            "programme_form": programme_form,
+            "campaign_form": campaign_form,
+            "figures": services.aggregates(commune) if admin else None,
+            "campaigns": services.campaigns_of(commune)[:20] if admin else [],
+            "min_group": services.MIN_GROUP,
+        },
+        status=status,
+    )
+
+
+@never_cache
+@require_safe
+def opened(request: HttpRequest, lure: str) -> HttpResponse:
+    recipient = services.find(lure)
+    if recipient is None:
+        raise Http404
+    services.record(recipient, EventKind.OPENED)
+    return HttpResponse(GIF, content_type="image/gif")
+
+
+@csrf_exempt  # the message's secret token is the key; the body is never parsed
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def landing(request: HttpRequest, lure: str) -> HttpResponse:
+    """GET: the fake login page (a click). POST: the fact of a submit, then the lesson.
+    `request.POST` is never read: what was typed is dropped with the request."""
+    recipient = services.find(lure)
+    if recipient is None:
+        raise Http404
+    if request.method == "POST":
+        services.record(recipient, EventKind.CLICKED)
+        services.record(recipient, EventKind.SUBMITTED)
+        return render(request, "awareness/lesson.html", {"recipient": recipient, "submitted": True})
+    services.record(recipient, EventKind.CLICKED)
+    return render(request, "awareness/landing.html", {"recipient": recipient})

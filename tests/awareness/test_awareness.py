@@ -1,0 +1,220 @@
+"""Awareness without the mail servers (Django's in-memory outbox): who takes part, when
+messages are due, the events and what they do to the level, the landing page that keeps
+nothing typed, the report, the aggregates that hide people."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, timedelta
+
+import pytest
+from click.testing import CliRunner
+from django.apps import apps
+from django.core import mail
+from django.db import models
+from django.test import Client
+from django.utils import timezone
+
+from clocher.awareness import services
+from clocher.awareness.models import Enrolment, Event, EventKind, Participant, Recipient
+from clocher.cli import main
+from tests.awareness.conftest import ACTOR
+from tests.conftest import logged_in
+
+pytestmark = pytest.mark.django_db
+MONDAY = date(2026, 3, 2)
+FAR = timezone.now() + timedelta(days=3650)
+LINK = re.compile(r"https?://[^\s\"<>]+/sensibilisation/l/[A-Za-z0-9_-]+/")
+
+
+def sent_links() -> dict[str, str]:
+    return {m.to[0]: LINK.search(m.body).group(0) for m in mail.outbox}
+
+
+def launch(commune, days: int = 1):
+    campaign = services.create_campaign(ACTOR, commune, "Exercice de printemps", MONDAY, days)
+    services.send_due(FAR, campaign=campaign)
+    return campaign
+
+
+def path_of(url: str) -> str:
+    return "/" + url.split("/", 3)[3]
+
+
+def test_opt_in_and_objection_decide_who_receives(enrolled, commune_a):
+    boxes = enrolled(3)
+    services.choose(ACTOR, commune_a, boxes[0].user, take_part=False)  # objects
+    unseen = Participant.objects.get(user=boxes[1].user)
+    unseen.notice_seen_at = None  # not yet informed: never tested
+    unseen.save()
+    launch(commune_a)
+    assert [m.to for m in mail.outbox] == [[boxes[2].address]]
+
+    mail.outbox.clear()
+    services.set_programme(
+        ACTOR, commune_a, enabled=True, enrolment=Enrolment.OPT_IN, notice=services.DEFAULT_NOTICE
+    )
+    launch(commune_a)
+    assert mail.outbox == []  # opt-in: nobody said yes yet
+    services.choose(ACTOR, commune_a, boxes[0].user, take_part=True)
+    launch(commune_a)
+    assert [m.to for m in mail.outbox] == [[boxes[0].address]]
+
+
+def test_send_times_fall_in_working_hours_of_weekdays(enrolled, commune_a):
+    enrolled(6)
+    campaign = services.create_campaign(ACTOR, commune_a, "Semaine", MONDAY, days=5)
+    windows = [(9 * 60, 12 * 60), (14 * 60, 17 * 60)]
+    for at in Recipient.objects.filter(campaign=campaign).values_list("send_at", flat=True):
+        local = timezone.localtime(at)
+        minute = local.hour * 60 + local.minute
+        assert local.weekday() < 5 and local.date() < MONDAY + timedelta(days=7)
+        assert any(begin <= minute < end for begin, end in windows), local
+    # Nothing is due before its time; everything is once the week is over.
+    assert services.send_due(timezone.make_aware(timezone.datetime(2026, 3, 1))).sent == 0
+    assert services.send_due(FAR).sent == 6
+
+
+def test_message_is_personal_with_look_alike_sender_and_tracking(enrolled, commune_a):
+    (box,) = enrolled(1)
+    launch(commune_a)
+    (message,) = mail.outbox
+    recipient = Recipient.objects.get()
+    assert message.extra_headers["From"].endswith(".example>")
+    assert recipient.token in message.body
+    html = message.alternatives[0][0]
+    assert f"/sensibilisation/o/{recipient.token}/image.gif" in html
+    Client().get(path_of(services.pixel(recipient)))
+    assert Event.objects.filter(kind=EventKind.OPENED).count() == 1
+
+
+def all_stored_text() -> str:
+    """Every text value of every row of every table."""
+    chunks = []
+    for model in apps.get_models():
+        fields = [
+            f.attname
+            for f in model._meta.concrete_fields
+            if isinstance(f, (models.CharField, models.TextField, models.JSONField))
+        ]
+        if fields:
+            chunks.extend(str(row) for row in model.objects.values_list(*fields))
+    return "\n".join(chunks)
+
+
+def test_landing_submit_records_the_fact_and_teaches_but_stores_nothing_typed(
+    enrolled, commune_a, caplog
+):
+    (box,) = enrolled(1)
+    launch(commune_a)
+    url = path_of(sent_links()[box.address])
+    client = Client()
+    page = client.get(url)
+    assert page.status_code == 200
+    # The fake form's fields have no name: a browser sends nothing of what is typed.
+    assert re.findall(r"<input[^>]*\bname=", page.content.decode()) == []
+    before = Participant.objects.get().rating
+    secret_id, secret_pw = "jean.secret.identifiant", "MotDePasse-Tres-Secret-9731"
+    with caplog.at_level(logging.DEBUG):
+        lesson = client.post(url, {"identifiant": secret_id, "motdepasse": secret_pw})
+    assert lesson.status_code == 200
+    text = lesson.content.decode()
+    assert "C'était un exercice" in text
+    template = Recipient.objects.get().template
+    assert all(tell.replace("'", "&#x27;") in text for tell in template.tells)
+    kinds = set(Event.objects.values_list("kind", flat=True))
+    assert kinds == {EventKind.SENT, EventKind.CLICKED, EventKind.SUBMITTED}
+    assert Participant.objects.get().rating < before  # the level went down
+    stored = all_stored_text()
+    for secret in (secret_id, secret_pw):
+        assert secret not in stored
+        assert secret not in caplog.text
+
+
+def test_report_earns_points_and_raises_the_level(enrolled, commune_a):
+    (box,) = enrolled(1)
+    launch(commune_a)
+    (message,) = mail.outbox
+    forwarded = f"---------- Message transféré ----------\n{message.message()}".encode()
+    before = Participant.objects.get().rating
+    assert services.report_message(forwarded) is not None
+    assert services.report_message(forwarded) is not None  # counted once
+    participant = Participant.objects.get()
+    assert participant.rating > before and participant.points == services.POINTS_FOR_REPORT
+    assert Event.objects.filter(kind=EventKind.REPORTED).count() == 1
+    page = logged_in(box.user).get(f"/c/{commune_a.insee}/sensibilisation/")
+    assert f"Points : <strong>{services.POINTS_FOR_REPORT}</strong>" in page.content.decode()
+    assert "Vigie" in page.content.decode()
+    # A real phishing (no token of ours) is not an exercise.
+    assert services.report_message(b"Subject: Gagnez un iPhone\n\nhttp://x.example/") is None
+
+
+def test_the_next_template_follows_the_level(enrolled, commune_a):
+    (box,) = enrolled(1)
+    participant = Participant.objects.get()
+    participant.rating = 1.0
+    participant.save()
+    first = launch(commune_a).recipients.get()
+    assert first.template.level == 1
+    participant.rating = 4.6
+    participant.save()
+    harder = launch(commune_a).recipients.get()
+    assert harder.template.level == 5
+
+
+def test_notice_shown_with_its_date_and_choice_on_the_agent_page(enrolled, commune_a):
+    (box,) = enrolled(1)
+    client = logged_in(box.user)
+    page = client.get(f"/c/{commune_a.insee}/sensibilisation/").content.decode()
+    assert "Note présentée le" in page and "Base légale" in page
+    client.post(f"/c/{commune_a.insee}/sensibilisation/", {"action": "choice", "take_part": "0"})
+    assert Participant.objects.get().opted_in is False
+
+
+def test_admin_sees_aggregates_only_from_five_agents(enrolled, commune_a, admin_a):
+    boxes = enrolled(4)
+    launch(commune_a)
+    Client().get(path_of(sent_links()[boxes[0].address]))
+    client = logged_in(admin_a)
+    page = client.get(f"/c/{commune_a.insee}/sensibilisation/").content.decode()
+    assert "Moins de 5 agents participent" in page and "Taux de clic" not in page
+    assert services.aggregates(commune_a).hidden
+    enrolled(1, prefix="cinquieme")
+    page = client.get(f"/c/{commune_a.insee}/sensibilisation/").content.decode()
+    assert "Taux de clic" in page
+    # Aggregates, never a person: no agent's address on the admin's page.
+    assert not any(box.address in page for box in boxes)
+
+
+def test_a_token_reveals_nothing_of_another_commune(enrolled, commune_a, commune_b):
+    enrolled(1)
+    enrolled(1, commune=commune_b, prefix="voisin")
+    launch(commune_a)
+    (link_a,) = sent_links().values()
+    page = Client().get(path_of(link_a)).content.decode()
+    assert commune_b.name not in page and "voisin" not in page
+    lesson = Client().post(path_of(link_a)).content.decode()
+    assert commune_b.name not in lesson and "voisin" not in lesson
+    # An unknown or unsent token is a plain 404.
+    assert Client().get("/sensibilisation/l/" + "x" * 32 + "/").status_code == 404
+    assert Client().get("/sensibilisation/o/" + "x" * 32 + "/image.gif").status_code == 404
+    assert not Event.objects.filter(commune=commune_b).exists()
+
+
+def test_cli_create_send_report(enrolled, commune_a, tmp_path):
+    enrolled(2)
+    runner = CliRunner()
+    made = runner.invoke(main, ["awareness", "campaign", "create", commune_a.insee, "CLI"])
+    assert made.exit_code == 0, made.output
+    assert "2 agent(s)" in made.output
+    campaign_id = Recipient.objects.values_list("campaign_id", flat=True).first()
+    sent = runner.invoke(main, ["awareness", "campaign", "send", "--maintenant", str(campaign_id)])
+    assert "Messages envoyés : 2" in sent.output
+    eml = tmp_path / "signalement.eml"
+    eml.write_bytes(mail.outbox[0].message().as_bytes())
+    reported = runner.invoke(main, ["awareness", "campaign", "report", str(eml)])
+    assert reported.exit_code == 0, reported.output
+    assert Event.objects.filter(kind=EventKind.REPORTED).count() == 1
+    refused = runner.invoke(main, ["awareness", "campaign", "create", "99999", "X"])
+    assert refused.exit_code == 1 and "Aucune commune" in refused.output
