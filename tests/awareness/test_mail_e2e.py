@@ -1,0 +1,72 @@
+"""End to end through the real servers: the exercise leaves through the platform's Postfix,
+lands in the agent's Dovecot mailbox (read over IMAP), its link opened with an HTTP client
+on the live server records the click, the message forwarded as received records a report;
+an agent of another commune, and one who objected, receive nothing."""
+
+from __future__ import annotations
+
+import email
+import re
+import urllib.request
+from datetime import timedelta
+from email import policy
+
+import pytest
+from django.utils import timezone
+
+from clocher.awareness import services
+from clocher.awareness.models import Event, EventKind
+from clocher.core import mailer
+from tests.awareness.conftest import ACTOR
+from tests.mail.conftest import wait_for_messages
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_campaign_reaches_the_mailbox_click_and_report_are_recorded(
+    mail_servers, live_server, enrolled, commune_a, commune_b, settings, tmp_path
+):
+    settings.EMAIL_BACKEND = "clocher.core.mailer.SpoolingEmailBackend"
+    settings.OUTBOX_DIR = tmp_path / "outbox"
+    settings.EMAIL_HOST, settings.EMAIL_HOST_USER, settings.EMAIL_USE_TLS = "", "", False
+    settings.DEFAULT_FROM_EMAIL = mailer.PLACEHOLDER_FROM
+    settings.MAIL_REINJECT_PORT = mail_servers.reinject_port
+    settings.BASE_URL = live_server.url
+    agent, objector = enrolled(2)
+    (neighbour,) = enrolled(1, commune=commune_b, prefix="voisin")
+    services.choose(ACTOR, commune_a, objector.user, take_part=False)
+
+    campaign = services.create_campaign(
+        ACTOR, commune_a, "Exercice", timezone.localdate(), days=1
+    )
+    far = timezone.now() + timedelta(days=30)
+    assert services.send_due(far, campaign=campaign).sent == 1
+    assert mailer.status().pending == 0  # handed to Postfix, not spooled
+
+    client = wait_for_messages(mail_servers, agent.address, agent.password, 1, timeout=60)
+    _, data = client.search(None, "ALL")
+    (number,) = data[0].split()
+    _, parts = client.fetch(number, "(RFC822)")
+    client.logout()
+    raw = parts[0][1]
+    received = email.message_from_bytes(raw, policy=policy.default)
+    recipient = campaign.recipients.get()
+    assert str(received["Subject"]) == recipient.template.subject.format(
+        prenom=agent.address.split(".")[0].capitalize(),
+        commune=commune_a.name,
+    )
+    text = received.get_body(("plain",)).get_content()
+    (url,) = re.findall(r"https?://\S+/sensibilisation/l/\S+/", text)
+
+    with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - the live server
+        assert answer.status == 200
+    assert Event.objects.filter(recipient=recipient, kind=EventKind.CLICKED).exists()
+
+    assert services.report_message(b"Fwd: a message\r\n\r\n" + raw) == recipient
+    assert Event.objects.filter(recipient=recipient, kind=EventKind.REPORTED).exists()
+
+    for other in (objector, neighbour):  # nothing for them
+        box = wait_for_messages(mail_servers, other.address, other.password, 1, timeout=0)
+        _, data = box.search(None, "ALL")
+        box.logout()
+        assert data[0].split() == []
