@@ -36,9 +36,7 @@ def test_campaign_reaches_the_mailbox_click_and_report_are_recorded(
     (neighbour,) = enrolled(1, commune=commune_b, prefix="voisin")
     services.choose(ACTOR, commune_a, objector.user, take_part=False)
 
-    campaign = services.create_campaign(
-        ACTOR, commune_a, "Exercice", timezone.localdate(), days=1
-    )
+    campaign = services.create_campaign(ACTOR, commune_a, "Exercice", timezone.localdate(), days=1)
     far = timezone.now() + timedelta(days=30)
     assert services.send_due(far, campaign=campaign).sent == 1
     assert mailer.status().pending == 0  # handed to Postfix, not spooled
