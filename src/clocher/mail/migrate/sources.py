@@ -530,15 +530,17 @@ class MboxSource(FileSource):
             files.append((("INBOX",), self.path))
         else:
             for candidate in sorted(self.path.rglob("*")):
-                if candidate.is_file() and candidate.suffix.lower() not in (
-                    ".msf",
-                    ".dat",
-                    ".json",
+                if (
+                    candidate.is_file()
+                    and candidate.suffix.lower() not in (".msf", ".dat", ".json")
+                    and _starts_like_mbox(candidate)
                 ):
                     relative = candidate.relative_to(self.path).parts
-                    parts = tuple(p.removesuffix(".sbd") for p in relative)
-                    if _starts_like_mbox(candidate):
-                        files.append((parts, candidate))
+                    parts = mbox_folder_parts(relative, self.path.name)
+                    # `Notes` beside `Notes.mbox`: the second keeps its file name.
+                    if any(taken == parts for taken, _file in files):
+                        parts = relative
+                    files.append((parts, candidate))
         for parts, file in files:
             if not _starts_like_mbox(file):
                 raise SourceError(
@@ -568,6 +570,30 @@ class MboxSource(FileSource):
             )
         stat = file.stat()
         self.add_folder(parts, entries, f"{stat.st_size}:{stat.st_mtime_ns}")
+
+
+MBOX_SUFFIXES = (".mbox", ".mbx")
+
+
+def _strip_mbox_suffix(name: str) -> str:
+    """'État civil.mbox' → 'État civil'; a name that is only '.mbox' stays as it is."""
+    for suffix in MBOX_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def mbox_folder_parts(relative: tuple[str, ...], root: str = "") -> tuple[str, ...]:
+    """Folder path of an mbox file found under an export directory: the file extension is
+    not part of the folder's name. Thunderbird writes `Archives.sbd/2019` (or `X.mbox`
+    when exporting), Apple Mail `Name.mbox/mbox` (the folder is the directory); `root` is
+    the exported directory's own name, the folder when the export is one Apple mailbox."""
+    parts = [p.removesuffix(".sbd") for p in relative]
+    if parts[-1] == "mbox" and len(parts) > 1:
+        parts.pop()
+    elif parts == ["mbox"] and root.lower().endswith(".mbox"):
+        parts = [root]
+    return tuple(_strip_mbox_suffix(p) for p in parts)
 
 
 def _starts_like_mbox(path: Path) -> bool:
