@@ -190,3 +190,15 @@ def test_kit_on_paper_reads_back(tmp_path):
     assert pdf.stat().st_mode & 0o777 == 0o600
     assert keys.read_kit(pdf) == kit
     assert keys.fingerprint(kit.master_key) in keys.kit_text(kit)
+
+
+def test_a_second_backup_at_the_same_time_is_refused(data_dir):
+    import fcntl
+
+    lock_path = data_dir / "run" / "sauvegarde.lock"
+    lock_path.parent.mkdir(parents=True)
+    with lock_path.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(restic.ResticError, match="déjà en cours"):
+            snapshot.take(ACTOR)
+    assert snapshot.take(ACTOR).backup.ok

@@ -13,6 +13,7 @@ encrypted with the repository password).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import sqlite3
@@ -191,6 +192,22 @@ class BackupResult:
 
 @contextmanager
 def _staged() -> Iterator[Path]:
+    """The staging dir, held under a lock: a manual backup and the nightly one never
+    share it (restic locks its repository, not our staging)."""
+    lock_path = Path(settings.DATA_DIR) / "run" / "sauvegarde.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            busy = "une sauvegarde est déjà en cours sur cette machine."
+            raise restic.ResticError(busy) from None
+        with _staging() as stage:
+            yield stage
+
+
+@contextmanager
+def _staging() -> Iterator[Path]:
     stage = staging_dir()
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
