@@ -6,7 +6,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
-from clocher.core import scoping
+from clocher.core import scoping, services
+from clocher.core.wording import of_name
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -18,7 +19,10 @@ def home(request: HttpRequest) -> HttpResponse:
         communes = list(scoping.visible_communes(user)[:2])
         if len(communes) == 1:
             return redirect("core:commune_console", insee=communes[0].insee)
-    return render(request, "core/home.html")
+    operator = services.get_operator()
+    return render(
+        request, "core/home.html", {"operator_of": of_name(operator.name) if operator else ""}
+    )
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
