@@ -279,3 +279,30 @@ def test_page_imports_a_zip_in_the_background_and_shows_the_report(
     with bad.open("rb") as sent:
         refused = client_admin_a.post(url, {"archive": sent}, follow=True)
     assert "Archive zip illisible" in refused.content.decode()
+
+
+def test_import_writes_a_batch_in_a_few_statements_with_one_journal_entry_per_file(
+    root_a, commune_a, tmp_path
+):
+    """Issue 14: the new files of a batch are saved together (rows in bulk, quotas
+    charged once); each still has its journal entry and is counted in the quotas."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from clocher.vault.models import Space
+
+    files = {f"d{i % 3}/f{i:03d}.txt": os.urandom(100 + i) for i in range(300)}
+    archive = write_zip(tmp_path / "lot.zip", files)
+    with CaptureQueriesContext(connection) as queries:
+        report = imports.import_documents(ACTOR, root_a, archive)
+    assert report.imported == 300
+    # File by file it was about fifteen statements each (4,500); two per file are left
+    # (the journal's chain: read the last entry, append).
+    assert len(queries) < 2.5 * 300
+    assert AuditEntry.objects.filter(action="vault.file_created").count() == 300
+    total = sum(len(data) for data in files.values())
+    assert Space.objects.get(pk=root_a.space_id).used_bytes == total
+    assert CommuneUsage.objects.get(commune=commune_a).used_bytes == total
+    assert {path: tree(root_a)[path] for path in files} == files
+    again = imports.import_documents(ACTOR, root_a, archive)
+    assert (again.imported, again.unchanged) == (0, 300)
