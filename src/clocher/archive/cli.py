@@ -15,21 +15,12 @@ from django.core.exceptions import ValidationError
 from rich.progress import Progress
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail, validation_message
+from clocher.core.cli import cli_actor, console, fail, find_commune, validation_message
 
 
 @click.group()
 def archive() -> None:
     """Archivage probatoire : dépôt, audit d'intégrité, preuves, vérification."""
-
-
-def _commune(insee: str):  # type: ignore[no-untyped-def]
-    from clocher.core.models import Commune
-
-    commune = Commune.objects.filter(insee=insee.upper()).first()
-    if commune is None:
-        fail(f"Commune {insee} inconnue.")
-    return commune
 
 
 @archive.command("deposit")
@@ -49,7 +40,7 @@ def deposit_command(
     from clocher.archive import services
     from clocher.archive.models import RetentionRule
 
-    commune = _commune(insee)
+    commune = find_commune(insee)
     found = RetentionRule.objects.filter(code=rule).first()
     if found is None:
         fail(f"Règle de conservation inconnue : {rule} (voir « clocher archive rules »).")
@@ -83,7 +74,7 @@ def list_command(insee: str) -> None:
     """Les objets archivés de la commune INSEE."""
     from clocher.archive.models import ArchivedObject
 
-    commune = _commune(insee)
+    commune = find_commune(insee)
     table = Table(title=f"Archives de {commune.name}")
     for column in ("ID", "référence", "intitulé", "date", "fin de conservation", "état"):
         table.add_column(column)
@@ -191,7 +182,7 @@ def transfer_command(insee: str, object_ids: tuple[int, ...], output: Path) -> N
     from clocher.archive import seda
     from clocher.archive.models import ArchivedObject, ObjectState
 
-    commune = _commune(insee)
+    commune = find_commune(insee)
     objects = ArchivedObject.objects.filter(commune=commune).select_related("retention_rule")
     objects = (
         objects.filter(pk__in=object_ids)

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from django.conf import settings
@@ -19,6 +19,7 @@ from rich.table import Table
 from clocher.core.audit import Actor
 
 if TYPE_CHECKING:
+    from clocher.core.models import Commune
     from clocher.core.services import MemberAdded
 
 console = Console()
@@ -29,9 +30,20 @@ def cli_actor() -> Actor:
     return Actor(label=f"cli:{user}")
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     console.print(f"[bold red]Erreur :[/] {message}")
     sys.exit(code)
+
+
+def find_commune(insee: str, hint: str = "") -> Commune:
+    """The commune every app's commands name by INSEE code, or the French error that says
+    the code is unknown (HINT, e.g. " (code INSEE, ou …)", says what else is accepted)."""
+    from clocher.core.models import Commune
+
+    found = Commune.objects.filter(insee=insee.upper()).first()
+    if found is None:
+        fail(f"Commune {insee} inconnue{hint}.")
+    return found
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -414,12 +426,8 @@ def commune_load_department(department: str) -> None:
 def commune_status(insee: str, status: str, reason: str) -> None:
     """Change le statut d'une commune (suspendre garde les données)."""
     from clocher.core import services
-    from clocher.core.models import Commune
 
-    target = Commune.objects.filter(insee=insee.upper()).first()
-    if target is None:
-        fail(f"Commune {insee} inconnue.")
-        return
+    target = find_commune(insee)
     try:
         services.set_commune_status(cli_actor(), target, status, reason)
     except ValidationError as exc:
@@ -542,12 +550,8 @@ def member_add(commune_code: str, email: str, role: str, full_name: str) -> None
     existe déjà reçoit un simple avis, sans lien.
     """
     from clocher.core import services
-    from clocher.core.models import Commune
 
-    target = Commune.objects.filter(insee=commune_code.upper()).first()
-    if target is None:
-        fail(f"Commune {commune_code} inconnue.")
-        return
+    target = find_commune(commune_code)
     try:
         added = services.add_member(cli_actor(), target, email, role, full_name=full_name)
     except ValidationError as exc:
@@ -561,12 +565,8 @@ def member_add(commune_code: str, email: str, role: str, full_name: str) -> None
 def member_list(commune_code: str) -> None:
     """Liste les membres de COMMUNE."""
     from clocher.core import services
-    from clocher.core.models import Commune
 
-    target = Commune.objects.filter(insee=commune_code.upper()).first()
-    if target is None:
-        fail(f"Commune {commune_code} inconnue.")
-        return
+    target = find_commune(commune_code)
     table = Table(title=f"Membres de {target.name}")
     for column in ("adresse", "nom", "rôle", "actif"):
         table.add_column(column)

@@ -16,8 +16,8 @@ import click
 from django.core.exceptions import ValidationError
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail
-from clocher.core.models import Commune, Operator
+from clocher.core.cli import cli_actor, console, fail, find_commune
+from clocher.core.models import Operator
 from clocher.finance import report, services
 from clocher.finance.models import Loan
 
@@ -27,10 +27,7 @@ OPERATOR = "operateur"
 def _owner(insee: str) -> services.Owner:
     if insee == OPERATOR:
         return None
-    commune = Commune.objects.filter(insee=insee).first()
-    if commune is None:
-        fail(f"Commune {insee} inconnue (code INSEE, ou « {OPERATOR} » pour la dette propre).")
-    return commune
+    return find_commune(insee, f" (code INSEE, ou « {OPERATOR} » pour la dette propre)")
 
 
 def _money(value: object) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from clocher.core.cli import console, fail
+from clocher.core.cli import console, fail, find_commune
 from clocher.forecast.engine import (
     FREQUENCIES,
     ForecastResult,
@@ -128,15 +128,6 @@ def run_command(
         console.print(f"Fiche du modèle : {card_path}")
 
 
-def _commune(insee: str):  # type: ignore[no-untyped-def]
-    from clocher.core.models import Commune
-
-    commune = Commune.objects.filter(insee=insee.upper()).first()
-    if commune is None:
-        fail(f"Commune {insee} inconnue.")
-    return commune
-
-
 @forecast.group("series")
 def series_group() -> None:
     """Séries enregistrées des communes (envoyées ou alimentées par un autre service)."""
@@ -149,7 +140,7 @@ def series_list_command(insee: str) -> None:
     from clocher.forecast import services
     from clocher.forecast.models import Series
 
-    commune = _commune(insee)
+    commune = find_commune(insee)
     table = Table(title=f"Séries de {commune.name}")
     for column in ("N°", "Série", "Clé", "Fréquence", "Points", "Version", "Dernière prévision"):
         table.add_column(column)
@@ -187,7 +178,7 @@ def import_command(insee: str, file: Path, name: str, unit: str, horizon: int) -
     from clocher.core.cli import cli_actor, validation_message
     from clocher.forecast import services
 
-    commune = _commune(insee)
+    commune = find_commune(insee)
     try:
         with file.open("rb") as handle:
             upload = _FileUpload(file.name, file.stat().st_size, handle)

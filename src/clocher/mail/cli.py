@@ -9,7 +9,7 @@ import click
 from django.core.exceptions import ValidationError
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail, validation_message
+from clocher.core.cli import cli_actor, console, fail, find_commune, validation_message
 
 
 @click.group()
@@ -20,15 +20,6 @@ def mail() -> None:
 @mail.group()
 def mailbox() -> None:
     """Boîtes aux lettres."""
-
-
-def _commune(insee: str):  # type: ignore[no-untyped-def]
-    from clocher.core.models import Commune
-
-    found = Commune.objects.filter(insee=insee.upper()).first()
-    if found is None:
-        fail(f"Commune {insee} inconnue.")
-    return found
 
 
 @mailbox.command("add")
@@ -52,7 +43,7 @@ def mailbox_add(address: str, insee: str, quota: str, user_email: str | None, ki
     """Crée la boîte ADRESSE pour une commune."""
     from clocher.mail import services
 
-    commune = _commune(insee)
+    commune = find_commune(insee)
     try:
         created = services.open_mailbox(
             cli_actor(),
@@ -80,7 +71,7 @@ def mailbox_list(insee: str | None) -> None:
 
     qs = Mailbox.objects.select_related("commune", "user")
     if insee:
-        qs = qs.filter(commune=_commune(insee))
+        qs = qs.filter(commune=find_commune(insee))
     table = Table(title="Boîtes aux lettres")
     for column in ("adresse", "commune", "type", "compte", "quota", "active"):
         table.add_column(column)
@@ -163,7 +154,9 @@ def alias_add(address: str, destinations: tuple[str, ...], insee: str) -> None:
     from clocher.mail import services
 
     try:
-        created = services.create_alias(cli_actor(), _commune(insee), address, list(destinations))
+        created = services.create_alias(
+            cli_actor(), find_commune(insee), address, list(destinations)
+        )
     except ValidationError as exc:
         fail(validation_message(exc))
         return
@@ -235,7 +228,7 @@ def domain_add(domain: str, insee: str) -> None:
     from clocher.mail import services
 
     try:
-        created = services.add_commune_domain(cli_actor(), _commune(insee), domain)
+        created = services.add_commune_domain(cli_actor(), find_commune(insee), domain)
     except ValidationError as exc:
         fail(validation_message(exc))
         return

@@ -9,7 +9,14 @@ from django.core.exceptions import ValidationError
 from rich.progress import Progress
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, commune, console, fail, validation_message
+from clocher.core.cli import (
+    cli_actor,
+    commune,
+    console,
+    fail,
+    find_commune,
+    validation_message,
+)
 
 
 @click.group()
@@ -91,15 +98,6 @@ def reject(application_id: int, reason: str) -> None:
     console.print("Demande refusée.")
 
 
-def _commune(insee: str):  # type: ignore[no-untyped-def]
-    from clocher.core.models import Commune
-
-    found = Commune.objects.filter(insee=insee.upper()).first()
-    if found is None:
-        fail(f"Commune {insee} inconnue.")
-    return found
-
-
 @click.command("export")
 @click.argument("insee")
 @click.option(
@@ -114,7 +112,7 @@ def export(insee: str, output: Path | None) -> None:
     from clocher.core import staging
     from clocher.onboarding import services
 
-    target = _commune(insee)
+    target = find_commune(insee)
     result = services.export_commune(cli_actor(), target)
     if output:
         with output.open("wb") as out:
@@ -136,7 +134,7 @@ def depart(insee: str, yes: bool) -> None:
     if not yes:
         fail("Ajoutez --yes pour confirmer le départ.", code=2)
     try:
-        result = services.depart(cli_actor(), _commune(insee))
+        result = services.depart(cli_actor(), find_commune(insee))
     except ValidationError as exc:
         fail(validation_message(exc))
         return
