@@ -4,6 +4,7 @@ nothing typed, the report, the aggregates that hide people."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import date, timedelta
@@ -218,3 +219,43 @@ def test_cli_create_send_report(enrolled, commune_a, tmp_path):
     assert Event.objects.filter(kind=EventKind.REPORTED).count() == 1
     refused = runner.invoke(main, ["awareness", "campaign", "create", "99999", "X"])
     assert refused.exit_code == 1 and "Aucune commune" in refused.output
+
+
+def test_a_commune_adds_its_own_template_checked_and_offered_to_it_only(
+    enrolled, commune_a, commune_b, tmp_path
+):
+    spec = {
+        "slug": "cantine",
+        "name": "Menu de la cantine",
+        "sender_name": "Restauration scolaire",
+        "sender_address": "menus@cantine-{commune_slug}.example",
+        "subject": "{prenom}, le menu de la semaine",
+        "body": "Bonjour {prenom},\n\nLe menu : {lien}",
+        "landing_title": "Portail cantine",
+        "sender_credibility": 2,
+        "urgent": False,
+        "errors": False,
+        "personalised": True,
+        "tells": ["L'adresse n'est pas celle du prestataire."],
+    }
+    path = tmp_path / "cantine.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    runner = CliRunner()
+    added = runner.invoke(
+        main, ["awareness", "template", "add", str(path), "--commune", commune_a.insee]
+    )
+    assert added.exit_code == 0, added.output
+    assert "niveau 5" in added.output
+    assert "cantine" in {t.slug for t in services.templates_for(commune_a)}
+    assert "cantine" not in {t.slug for t in services.templates_for(commune_b)}
+    path.write_text(json.dumps({**spec, "slug": "autre", "body": "Pas de lien {mot_de_passe}"}))
+    refused = runner.invoke(main, ["awareness", "template", "add", str(path)])
+    assert refused.exit_code == 1 and "{lien}" in refused.output
+
+
+def test_demo_switches_the_programme_on_for_volunteers(commune_a, admin_a):
+    services.demo_programme(ACTOR, commune_a, admin_a)
+    services.demo_programme(ACTOR, commune_a, admin_a)  # idempotent
+    programme = services.programme_of(commune_a)
+    assert programme.enabled and programme.enrolment == Enrolment.OPT_IN
+    assert Participant.objects.get(user=admin_a).notice_seen_at is not None

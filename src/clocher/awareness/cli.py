@@ -107,5 +107,58 @@ def report(message: Path) -> None:
     console.print(f"Signalement enregistré pour l'exercice « {found.template.name} ».")
 
 
+@awareness.group()
+def template() -> None:
+    """Modèles de messages d'exercice (ceux de l'opérateur et ceux des communes)."""
+
+
+@template.command("add")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--commune", "insee", default="", help="Code INSEE : modèle propre à la commune.")
+def template_add(spec: Path, insee: str) -> None:
+    """Ajoute le modèle décrit par SPEC (JSON : slug, name, sender_name, sender_address,
+    subject, body avec {lien}, landing_title, sender_credibility, urgent, errors,
+    personalised, tells). Sans --commune : modèle de l'opérateur, offert à toutes."""
+    import json
+
+    from clocher.awareness import services
+    from clocher.core.models import Commune
+
+    commune = None
+    if insee:
+        commune = Commune.objects.filter(insee=insee).first()
+        if commune is None:
+            fail(f"Aucune commune de code INSEE {insee}.")
+            return
+    try:
+        data = json.loads(spec.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("un objet JSON est attendu")
+        made = services.add_template(CLI, commune, data)
+    except ValueError as exc:
+        fail(f"{spec} illisible : {exc}")
+        return
+    except ValidationError as exc:
+        fail(" ".join(exc.messages))
+        return
+    console.print(f"Modèle « {made.name} » ajouté (niveau {made.level}).")
+
+
+@template.command("list")
+@click.option("--commune", "insee", default="", help="Code INSEE : avec ses modèles propres.")
+def template_list(insee: str) -> None:
+    """Liste les modèles, avec leur niveau (1 facile à repérer … 5 difficile)."""
+    from clocher.awareness import services
+    from clocher.awareness.models import Template
+    from clocher.core.models import Commune
+
+    services.ensure_catalogue()
+    commune = Commune.objects.filter(insee=insee).first() if insee else None
+    shown = services.templates_for(commune) if commune else Template.objects.filter(commune=None)
+    for item in shown:
+        owner = "opérateur" if item.commune_id is None else "commune"
+        console.print(f"{item.slug:24} niveau {item.level}  {owner:9}  {item.name}")
+
+
 def register(group: click.Group) -> None:
     group.add_command(awareness)

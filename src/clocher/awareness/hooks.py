@@ -6,7 +6,9 @@ from __future__ import annotations
 import sys
 
 from clocher.awareness.models import Campaign, Event, EventKind, Programme
+from clocher.awareness.services import demo_programme
 from clocher.core import supervisor, tiles
+from clocher.core.demo import DEMO_HOOKS
 
 
 @tiles.register("awareness")
@@ -29,3 +31,6 @@ def send_job() -> list[supervisor.Child]:
     """Every minute: the exercise messages whose time has come."""
     argv = [sys.executable, "-m", "clocher.cli", "awareness", "campaign", "send", "--every", "60"]
     return [supervisor.Child("sensibilisation : envois", argv)]
+
+
+DEMO_HOOKS.append(demo_programme)

@@ -406,3 +406,70 @@ def my_results(participant: Participant) -> list[Recipient]:
 
 def campaigns_of(commune: Commune) -> QuerySet[Campaign]:
     return Campaign.objects.filter(commune=commune).annotate(n=Count("recipients"))
+
+
+TEMPLATE_FIELDS = {
+    "slug",
+    "name",
+    "sender_name",
+    "sender_address",
+    "subject",
+    "body",
+    "landing_title",
+    "sender_credibility",
+    "urgent",
+    "errors",
+    "personalised",
+    "tells",
+}
+REQUIRED_TEXT = ("slug", "name", "sender_name", "sender_address", "subject", "landing_title")
+
+
+def add_template(actor: Actor, commune: Commune | None, spec: dict[str, Any]) -> Template:
+    """An operator template (`commune` None, offered to all) or a commune's own. The body
+    must carry the `{lien}` of the exercise; the lesson needs at least one tell."""
+    unknown = sorted(set(spec) - TEMPLATE_FIELDS)
+    if unknown:
+        raise ValidationError(f"Champ(s) inconnu(s) : {', '.join(unknown)}.")
+    missing = [f for f in REQUIRED_TEXT if not str(spec.get(f, "")).strip()]
+    if missing:
+        raise ValidationError(f"Champ(s) manquant(s) : {', '.join(missing)}.")
+    if "{lien}" not in str(spec.get("body", "")):
+        raise ValidationError("Le corps du message doit contenir {lien} (le lien de l'exercice).")
+    tells = spec.get("tells")
+    if not isinstance(tells, list) or not tells or not all(isinstance(t, str) for t in tells):
+        raise ValidationError("« tells » doit être une liste non vide des indices à enseigner.")
+    if spec.get("sender_credibility", 1) not in (0, 1, 2):
+        raise ValidationError("« sender_credibility » vaut 0 (grossier), 1 (imitation) ou 2.")
+    sample = {"prenom": "Jean", "commune": "Commune", "commune_slug": "commune", "lien": "x"}
+    for field in ("subject", "body", "sender_address"):
+        try:
+            str(spec[field]).format(**sample)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValidationError(
+                f"« {field} » : seuls {{prenom}}, {{commune}}, {{commune_slug}} et {{lien}} "
+                f"sont permis ({exc})."
+            ) from exc
+    if Template.objects.filter(commune=commune, slug=spec["slug"]).exists():
+        raise ValidationError(f"Un modèle « {spec['slug']} » existe déjà.")
+    with transaction.atomic():
+        made = Template.objects.create(commune=commune, **spec)
+        audit.record(
+            actor,
+            "awareness.template_added",
+            commune=commune,
+            target=f"template:{made.pk}",
+            data={"slug": made.slug, "level": made.level},
+        )
+    return made
+
+
+def demo_programme(actor: Actor, commune: Commune, admin: Any) -> None:
+    """`clocher init --demo`: the programme on (volunteers only), the notice shown to the
+    admin, the built-in templates in place. Idempotent."""
+    ensure_catalogue()
+    if programme_of(commune) is None:
+        set_programme(
+            actor, commune, enabled=True, enrolment=Enrolment.OPT_IN, notice=DEFAULT_NOTICE
+        )
+    see_notice(commune, admin)
