@@ -66,11 +66,17 @@ def wait_for_socket(path: Path, timeout: float = 90) -> None:
         time.sleep(0.1)
 
 
-def config_on_free_ports(data_dir: Path, live_server_url: str) -> MailConfig:
-    """The test database's mail servers in `data_dir`/mail, every port a free one."""
+def config_on_free_ports(
+    data_dir: Path,
+    live_server_url: str,
+    mail_dir: str = "mail",
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> MailConfig:
+    """The test database's mail servers in `data_dir`/`mail_dir`, every port a free one
+    (the delivery tests and the import tests' target Dovecot share this layout)."""
     ports = free_ports(9)
     return MailConfig.from_settings(
-        mail_dir=data_dir / "mail",
+        mail_dir=data_dir / mail_dir,
         hostname="mail.communes.cotedor.fr",
         domain="communes.cotedor.fr",
         smtp_port=ports[0],
@@ -82,7 +88,7 @@ def config_on_free_ports(data_dir: Path, live_server_url: str) -> MailConfig:
         auth_port=ports[6],
         quota_status_port=ports[7],
         reinject_port=ports[8],
-        max_message_bytes=MAX_MESSAGE_BYTES,
+        max_message_bytes=max_message_bytes,
         tls_cert=data_dir / "tls" / "mail.crt",
         tls_key=data_dir / "tls" / "mail.key",
         policy_url=f"{live_server_url}/interne/dovecot/politique",

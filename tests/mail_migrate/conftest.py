@@ -18,7 +18,12 @@ from imapclient import IMAPClient
 from clocher.mail.engines import runtime
 from clocher.mail.engines.config import MailConfig
 from clocher.mail.migrate.sources import fingerprint
-from tests.mail.conftest import free_ports, make_box, wait_for_port  # noqa: F401 - fixtures
+from tests.mail.conftest import (  # noqa: F401 - fixtures
+    config_on_free_ports,
+    free_ports,
+    make_box,
+    wait_for_port,
+)
 from tests.mail_migrate.source_server import SourceServer, corpus, start_source
 
 BIG_ATTACHMENT = 20 * 1024 * 1024
@@ -55,25 +60,12 @@ def small_source_server() -> Iterator[SourceServer]:
 
 @pytest.fixture(scope="session")
 def target_dovecot(django_db_setup, django_db_blocker, live_server) -> Iterator[MailConfig]:
-    ports = free_ports(9)
-    base = Path(django_settings.DATA_DIR)
     with django_db_blocker.unblock():
-        config = MailConfig.from_settings(
-            mail_dir=base / "mail-import",
-            hostname="mail.communes.cotedor.fr",
-            domain="communes.cotedor.fr",
-            smtp_port=ports[0],
-            submission_port=ports[1],
-            imap_port=ports[2],
-            imaps_port=ports[3],
-            sieve_port=ports[4],
-            lmtp_port=ports[5],
-            auth_port=ports[6],
-            quota_status_port=ports[7],
-            reinject_port=ports[8],
-            tls_cert=base / "tls" / "mail.crt",
-            tls_key=base / "tls" / "mail.key",
-            policy_url=f"{live_server.url}/interne/dovecot/politique",
+        config = config_on_free_ports(
+            Path(django_settings.DATA_DIR),
+            live_server.url,
+            mail_dir="mail-import",
+            max_message_bytes=django_settings.MAIL_MAX_MESSAGE_BYTES,
         )
         runtime.prepare(config)
     log = (config.log_dir / "daemons.out").open("ab")
