@@ -218,7 +218,7 @@ def test_cli_create_send_report(enrolled, commune_a, tmp_path):
     assert reported.exit_code == 0, reported.output
     assert Event.objects.filter(kind=EventKind.REPORTED).count() == 1
     refused = runner.invoke(main, ["awareness", "campaign", "create", "99999", "X"])
-    assert refused.exit_code == 1 and "Aucune commune" in refused.output
+    assert refused.exit_code == 1 and "Commune 99999 inconnue" in refused.output
 
 
 def test_a_commune_adds_its_own_template_checked_and_offered_to_it_only(

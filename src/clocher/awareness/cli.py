@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from clocher.core.audit import Actor
-from clocher.core.cli import console, fail
+from clocher.core.cli import console, fail, find_commune, validation_message
 
 CLI = Actor(label="ligne de commande")
 
@@ -40,12 +40,8 @@ def campaign() -> None:
 def create(insee: str, name: str, starts_on: str, days: int) -> None:
     """Programme une campagne pour les agents participants de la commune INSEE."""
     from clocher.awareness import services
-    from clocher.core.models import Commune
 
-    commune = Commune.objects.filter(insee=insee).first()
-    if commune is None:
-        fail(f"Aucune commune de code INSEE {insee}.")
-        return
+    commune = find_commune(insee)
     try:
         first = date.fromisoformat(starts_on) if starts_on else timezone.localdate()
         made = services.create_campaign(CLI, commune, name, first, days)
@@ -53,7 +49,7 @@ def create(insee: str, name: str, starts_on: str, days: int) -> None:
         fail(f"Date de début illisible : « {starts_on} » (attendu AAAA-MM-JJ).")
         return
     except ValidationError as exc:
-        fail(" ".join(exc.messages))
+        fail(validation_message(exc))
         return
     console.print(
         f"Campagne {made.pk} « {made.name} » : {made.recipients.count()} agent(s), "
@@ -122,14 +118,8 @@ def template_add(spec: Path, insee: str) -> None:
     import json
 
     from clocher.awareness import services
-    from clocher.core.models import Commune
 
-    commune = None
-    if insee:
-        commune = Commune.objects.filter(insee=insee).first()
-        if commune is None:
-            fail(f"Aucune commune de code INSEE {insee}.")
-            return
+    commune = find_commune(insee) if insee else None
     try:
         data = json.loads(spec.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
@@ -139,7 +129,7 @@ def template_add(spec: Path, insee: str) -> None:
         fail(f"{spec} illisible : {exc}")
         return
     except ValidationError as exc:
-        fail(" ".join(exc.messages))
+        fail(validation_message(exc))
         return
     console.print(f"Modèle « {made.name} » ajouté (niveau {made.level}).")
 
@@ -150,10 +140,9 @@ def template_list(insee: str) -> None:
     """Liste les modèles, avec leur niveau (1 facile à repérer … 5 difficile)."""
     from clocher.awareness import services
     from clocher.awareness.models import Template
-    from clocher.core.models import Commune
 
     services.ensure_catalogue()
-    commune = Commune.objects.filter(insee=insee).first() if insee else None
+    commune = find_commune(insee) if insee else None
     shown = services.templates_for(commune) if commune else Template.objects.filter(commune=None)
     for item in shown:
         owner = "opérateur" if item.commune_id is None else "commune"
