@@ -569,10 +569,14 @@ class Agent:
                 c2.append(network)
             self.state.put("c2", [str(n) for n in c2])
             countries = sorted({str(c).upper() for c in policy.get("countries_blocked", [])})
-            self.state.put("countries_blocked", countries)
+            # The country sets are reloaded only when what they hold may change: a
+            # reload of every policy cost more than a whole 1,000-prefix feed delta.
+            reload = allow_changed or countries != self.state.get("countries_blocked")
             if self.table is not None:
                 self.table.replace("c2_", [(n, None) for n in c2])
-                self._load_countries(countries)
+                if reload:
+                    self._load_countries(countries)
+            self.state.put("countries_blocked", countries)
             self.state.put("sinkhole_domains", list(policy.get("sinkhole_domains", [])))
             scenarios = dict(DEFAULT_SCENARIOS)
             scenarios.update(policy.get("scenarios", {}))

@@ -187,3 +187,38 @@ def test_a_gap_asks_for_the_whole_list_and_bad_deltas_change_nothing(tmp_path):
     assert agent.feed_version() == 12
     agent.close()
     fresh.close()
+
+
+def test_country_sets_are_reloaded_only_when_the_countries_or_the_allowlist_change(tmp_path):
+    from unittest import mock
+
+    agent = Agent(tmp_path, nft.Layout(), enforce=False)
+    agent.table = mock.MagicMock()
+
+    def reloads() -> list[object]:
+        calls = agent.table.load_sharded.call_args_list  # type: ignore[union-attr]
+        return [c for c in calls if c.args[0] == "country"]
+
+    first, _ = _lists(5)
+    steps = [
+        (_policy(1, {"version": 1, "full": first}) | {"countries_blocked": ["KP"]}, 1),
+        (
+            _policy(2, {"version": 2, "since": 1, "add": [], "remove": []})
+            | {"countries_blocked": ["kp"]},
+            1,
+        ),
+        (
+            _policy(3, {"version": 3, "since": 2, "add": [], "remove": []}, ["198.19.7.0/24"])
+            | {"countries_blocked": ["KP"]},
+            2,
+        ),
+        (
+            _policy(4, {"version": 4, "since": 3, "add": [], "remove": []}, ["198.19.7.0/24"])
+            | {"countries_blocked": ["KP", "IR"]},
+            3,
+        ),
+    ]
+    for policy, expected in steps:
+        agent.apply_policy(policy, box_id="b-1")
+        assert len(reloads()) == expected
+    assert agent.state.get("countries_blocked") == ["IR", "KP"]
