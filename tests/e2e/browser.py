@@ -8,6 +8,13 @@ from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -40,3 +47,19 @@ def screenshot(driver: webdriver.Chrome, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
+
+
+def field(driver: webdriver.Chrome, label: str) -> WebElement:
+    """The input a visible <label> names: what a screen-reader user would reach."""
+    element = driver.find_element(By.XPATH, f'//label[starts-with(normalize-space(.), "{label}")]')
+    return driver.find_element(By.ID, element.get_attribute("for"))
+
+
+def log_in(
+    driver: webdriver.Chrome, wait: WebDriverWait, base_url: str, email: str, insee: str
+) -> None:
+    """Log in through the login page, as a person would, and wait for the commune's console."""
+    driver.get(f"{base_url}/connexion/")
+    field(driver, "Adresse électronique").send_keys(email)
+    field(driver, "Mot de passe").send_keys(PASSWORD + Keys.ENTER)
+    wait.until(ec.url_contains(f"/c/{insee}/"))

@@ -14,40 +14,24 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from clocher.core.models import Membership
 from tests.conftest import PASSWORD, invitation_links
-from tests.e2e.browser import chromium, screenshot
+from tests.e2e.browser import field, log_in, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
-
-
-def _field(driver, label: str):
-    """The input a visible <label> names: what a screen-reader user would reach."""
-    element = driver.find_element(By.XPATH, f'//label[starts-with(normalize-space(.), "{label}")]')
-    return driver.find_element(By.ID, element.get_attribute("for"))
 
 
 @pytest.mark.django_db(transaction=True)
 def test_commune_admin_invites_an_agent(live_server, browser, commune_a, admin_a, settings):
     settings.BASE_URL = live_server.url
     wait = WebDriverWait(browser, 15)
-    browser.get(f"{live_server.url}/connexion/")
-    _field(browser, "Adresse électronique").send_keys(admin_a.email)
-    _field(browser, "Mot de passe").send_keys(PASSWORD + Keys.ENTER)
-    wait.until(ec.url_contains(f"/c/{commune_a.insee}/"))
+    log_in(browser, wait, live_server.url, admin_a.email, commune_a.insee)
     assert commune_a.name in browser.find_element(By.TAG_NAME, "h1").text
     screenshot(browser, "01-console-commune")
 
     browser.find_element(By.LINK_TEXT, "Membres").click()
     wait.until(ec.url_contains("/membres/"))
-    _field(browser, "Adresse électronique").send_keys("nouvelle.agente@flavigny.test")
-    _field(browser, "Nom complet").send_keys("Nouvelle Agente")
-    _field(browser, "Fonction").send_keys("Agente d'accueil")
+    field(browser, "Adresse électronique").send_keys("nouvelle.agente@flavigny.test")
+    field(browser, "Nom complet").send_keys("Nouvelle Agente")
+    field(browser, "Fonction").send_keys("Agente d'accueil")
     browser.find_element(By.XPATH, "//button[normalize-space(.)='Inviter']").click()
     notice = wait.until(ec.presence_of_element_located((By.CLASS_NAME, "message-success")))
     assert "envoyé par courriel" in notice.text and not invitation_links(browser.page_source)
@@ -62,10 +46,10 @@ def test_commune_admin_invites_an_agent(live_server, browser, commune_a, admin_a
     (link,) = invitation_links(mail.outbox[0].body)
     browser.delete_all_cookies()
     browser.get(f"{live_server.url}{link}")
-    _field(browser, "Nom complet").clear()
-    _field(browser, "Nom complet").send_keys("Nouvelle Agente")
-    _field(browser, "Mot de passe").send_keys("un-mot-de-passe-solide-2026")
-    _field(browser, "Confirmez le mot de passe").send_keys(
+    field(browser, "Nom complet").clear()
+    field(browser, "Nom complet").send_keys("Nouvelle Agente")
+    field(browser, "Mot de passe").send_keys("un-mot-de-passe-solide-2026")
+    field(browser, "Confirmez le mot de passe").send_keys(
         "un-mot-de-passe-solide-2026" + Keys.ENTER
     )
     wait.until(ec.url_contains(f"/c/{commune_a.insee}/"))
@@ -100,16 +84,13 @@ def test_agent_uploads_to_the_vault_with_a_progress_bar(
     settings.VAULT_DIR = tmp_path / "coffre"
     root = services.root_of(services.ensure_commune_space(Actor(label="tests"), commune_a))
     wait = WebDriverWait(browser, 30)
-    browser.get(f"{live_server.url}/connexion/")
-    _field(browser, "Adresse électronique").send_keys(agent_a.email)
-    _field(browser, "Mot de passe").send_keys(PASSWORD + Keys.ENTER)
-    wait.until(ec.url_contains(f"/c/{commune_a.insee}/"))
+    log_in(browser, wait, live_server.url, agent_a.email, commune_a.insee)
     browser.find_element(By.LINK_TEXT, "Ouvrir le coffre-fort").click()
     browser.find_element(By.CSS_SELECTOR, "ul.cards a").click()  # the commune's space
     wait.until(ec.url_contains("/coffre/dossiers/"))
     document = tmp_path / "procès-verbal du conseil.pdf"
     document.write_bytes(b"%PDF-1.4\n" + b"x" * (3 << 20))
-    _field(browser, "Envoyer des fichiers").send_keys(str(document))
+    field(browser, "Envoyer des fichiers").send_keys(str(document))
     browser.find_element(By.XPATH, "//button[normalize-space(.)='Envoyer']").click()
     progress = browser.find_element(By.CSS_SELECTOR, ".upload-progress")
     wait.until(lambda d: "enregistré" in progress.text)

@@ -10,19 +10,10 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from clocher.forecast.models import Forecast
-from tests.conftest import PASSWORD
-from tests.e2e.browser import chromium, screenshot
-from tests.e2e.test_browser import _field
+from tests.e2e.browser import field, log_in, screenshot
 from tests.forecast.test_services import csv_of, monthly_points
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -30,18 +21,15 @@ def test_agent_sends_a_series_and_reads_the_fan_chart(
     live_server, browser, commune_a, agent_a, tmp_path
 ):
     wait = WebDriverWait(browser, 60)
-    browser.get(f"{live_server.url}/connexion/")
-    _field(browser, "Adresse électronique").send_keys(agent_a.email)
-    _field(browser, "Mot de passe").send_keys(PASSWORD + Keys.ENTER)
-    wait.until(ec.url_contains(f"/c/{commune_a.insee}/"))
+    log_in(browser, wait, live_server.url, agent_a.email, commune_a.insee)
     browser.get(f"{live_server.url}/c/{commune_a.insee}/previsions/")
     path = tmp_path / "eau des bâtiments.csv"
     path.write_bytes(csv_of(monthly_points(48)))
-    _field(browser, "Fichier de la série").send_keys(str(path))
-    _field(browser, "Unité").send_keys("m³")
+    field(browser, "Fichier de la série").send_keys(str(path))
+    field(browser, "Unité").send_keys("m³")
     browser.find_element(By.XPATH, "//button[normalize-space(.)='Envoyer la série']").click()
     wait.until(ec.url_contains("/previsions/series/"))
-    horizon = _field(browser, "Horizon")
+    horizon = field(browser, "Horizon")
     horizon.clear()
     horizon.send_keys("12" + Keys.ENTER)
     wait.until(ec.url_contains("/previsions/calculs/"))
