@@ -17,11 +17,12 @@ help:
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml deploy/debian-packages.txt
+$(VENV)/.installed: pyproject.toml deploy/debian-packages.txt tests/e2e/package-lock.json
 	scripts/install-debian-packages.sh
 	test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	npm ci --prefix tests/e2e --no-audit --no-fund --silent
 	touch $@
 
 run: install
