@@ -9,7 +9,7 @@ import pytest
 from clocher.awareness import services
 from clocher.awareness.models import Enrolment
 from clocher.core.audit import Actor
-from tests.mail.conftest import Box, mail_servers, make_box  # noqa: F401 - fixtures re-exported
+from tests.mail.conftest import Box, make_box  # noqa: F401 - fixture re-exported
 
 ACTOR = Actor(label="tests")
 

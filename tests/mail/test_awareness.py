@@ -1,7 +1,10 @@
 """End to end through the real servers: the exercise leaves through the platform's Postfix,
 lands in the agent's Dovecot mailbox (read over IMAP), its link opened with an HTTP client
 on the live server records the click, the message forwarded as received records a report;
-an agent of another commune, and one who objected, receive nothing."""
+an agent of another commune, and one who objected, receive nothing.
+
+Here rather than in tests/awareness: one set of mail servers per test session (they share
+the data directory)."""
 
 from __future__ import annotations
 
@@ -17,14 +20,20 @@ from django.utils import timezone
 from clocher.awareness import services
 from clocher.awareness.models import Event, EventKind
 from clocher.core import mailer
-from tests.awareness.conftest import ACTOR
+from tests.awareness.conftest import ACTOR, enrolled  # noqa: F401 - fixture
 from tests.mail.conftest import wait_for_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_campaign_reaches_the_mailbox_click_and_report_are_recorded(
-    mail_servers, live_server, enrolled, commune_a, commune_b, settings, tmp_path
+    mail_servers,
+    live_server,
+    enrolled,  # noqa: F811 - the fixture imported above
+    commune_a,
+    commune_b,
+    settings,
+    tmp_path,
 ):
     settings.EMAIL_BACKEND = "clocher.core.mailer.SpoolingEmailBackend"
     settings.OUTBOX_DIR = tmp_path / "outbox"
