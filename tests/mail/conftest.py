@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -236,6 +237,17 @@ def fetch_subjects(client: imaplib.IMAP4) -> list[str]:
             str(email.message_from_bytes(parts[0][1], policy=policy.default)["Subject"])
         )
     return subjects
+
+
+def fetch_by_subject(client: imaplib.IMAP4) -> dict[str, EmailMessage]:
+    """Every message of the selected folder, whole, by subject."""
+    _, data = client.search(None, "ALL")
+    messages = {}
+    for number in data[0].split():
+        _, parts = client.fetch(number, "(RFC822)")
+        parsed = email.message_from_bytes(parts[0][1], policy=policy.default)
+        messages[str(parsed["Subject"])] = parsed
+    return messages
 
 
 class ZoneResolver(BaseResolver):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import email
 import imaplib
 import smtplib
 import time
-from email import policy
 
 import pytest
 from django.test import Client
@@ -19,6 +17,7 @@ from tests.conftest import invitation_links
 from tests.mail.conftest import (
     DOMAIN,
     MAX_MESSAGE_BYTES,
+    fetch_by_subject,
     fetch_subjects,
     imap_login,
     message,
@@ -311,12 +310,7 @@ def test_invitation_and_notice_reach_the_invited_mailbox_through_postfix(
     clear = create_app_password(ACTOR, jean, "tests").clear  # `clocher mail app-password`
     assert core_services.add_member(ACTOR, commune_b, jean.email, "agent").invitation_token is None
     client = wait_for_messages(mail_servers, jean.email, clear, 2, timeout=60)
-    _, data = client.search(None, "ALL")
-    bodies = {}
-    for number in data[0].split():
-        _, parts = client.fetch(number, "(RFC822)")
-        parsed = email.message_from_bytes(parts[0][1], policy=policy.default)
-        bodies[str(parsed["Subject"])] = parsed.get_body().get_content()
+    bodies = {s: m.get_body().get_content() for s, m in fetch_by_subject(client).items()}
     client.logout()
     assert set(bodies) == {"Invitation : Flavigny-sur-Ozerain", "Vous avez été ajouté(e) à Vougeot"}
     assert not invitation_links(bodies["Vous avez été ajouté(e) à Vougeot"])

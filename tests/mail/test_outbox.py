@@ -3,10 +3,8 @@ once by the retry when it is up; bounces to the "do not answer" sender discarded
 
 from __future__ import annotations
 
-import email
 import smtplib
 import socket
-from email import policy
 
 import pytest
 from django.core.mail import send_mail
@@ -16,7 +14,7 @@ from clocher.core import mailer
 from clocher.core.audit import Actor
 from clocher.mail import services
 from tests.conftest import invitation_links
-from tests.mail.conftest import DOMAIN, message, smtp_in, wait_for_messages
+from tests.mail.conftest import DOMAIN, fetch_by_subject, message, smtp_in, wait_for_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ACTOR = Actor(label="tests")
@@ -45,12 +43,7 @@ def test_invitation_spooled_while_postfix_is_down_reaches_the_mailbox_once(
     # A marker sent after both flushes: once it is in, the invitation is in exactly once.
     send_mail("Repère", "Fin.\n", None, [jean.email])
     client = wait_for_messages(mail_servers, jean.email, clear, 2, timeout=60)
-    _, data = client.search(None, "ALL")
-    parsed = {}
-    for number in data[0].split():
-        _, parts = client.fetch(number, "(RFC822)")
-        mail = email.message_from_bytes(parts[0][1], policy=policy.default)
-        parsed[str(mail["Subject"])] = mail
+    parsed = fetch_by_subject(client)
     client.logout()
     assert sorted(parsed) == ["Invitation : Flavigny-sur-Ozerain", "Repère"]
     invitation = parsed["Invitation : Flavigny-sur-Ozerain"]
