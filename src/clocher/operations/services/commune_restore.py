@@ -8,12 +8,15 @@ primary key in one transaction: rows deleted or changed since the snapshot come 
 as they were, rows created since stay. Accounts the rows point at come back only if
 they were deleted. The audit journal is never rewritten (it only gains the entry of
 this restore). Blobs are content-addressed: only the missing ones are copied back.
-Not restored: mailboxes' messages (restore them with the whole platform in a drill
-copy and move them by IMAP), nor data of an S3-backed vault (the bucket's own versioning).
+Mailboxes: messages missing from their Maildir come back with their flags. Not restored:
+data of an S3-backed vault (the bucket's own versioning).
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import os
 import secrets
 import shutil
 import subprocess
@@ -35,7 +38,7 @@ from clocher.core.audit import Actor
 from clocher.core.models import AuditEntry, Commune
 from clocher.operations import restic
 from clocher.operations.services import snapshot
-from clocher.operations.services.restore import RestoreError, open_backup
+from clocher.operations.services.restore import Opened, RestoreError, open_backup
 
 ALIAS = "instantane"
 NEVER = {AuditEntry}  # append-only: a restore adds its own entry, never old ones
@@ -126,13 +129,14 @@ class CommuneRestore:
     snapshot_id: str
     rows: dict[str, int] = field(default_factory=dict)
     blobs: int = 0
+    messages: int = 0
 
     def summary(self) -> str:
         rows = sum(self.rows.values())
         return (
-            f"{self.commune.name} ({self.commune.insee}) : {rows} ligne(s) et {self.blobs} "
-            f"bloc(s) remis depuis l'instantané {self.snapshot_id[:8]} ; les autres communes "
-            "n'ont pas été touchées."
+            f"{self.commune.name} ({self.commune.insee}) : {rows} ligne(s), {self.blobs} "
+            f"bloc(s) et {self.messages} message(s) remis depuis l'instantané "
+            f"{self.snapshot_id[:8]} ; les autres communes n'ont pas été touchées."
         )
 
 
@@ -195,6 +199,7 @@ def restore_commune(
                 result.blobs += _copy_missing_blobs(
                     tmp / blob_trees[1].lstrip("/"), Path(settings.ARCHIVE_DIR)
                 )
+            result.messages = _restore_mailboxes(opened, tmp, alias, old.pk)
             with transaction.atomic():
                 if live is None:
                     _upsert([old], result)
@@ -213,6 +218,65 @@ def restore_commune(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return result
+
+
+def _restore_mailboxes(opened: Opened, tmp: Path, alias: SnapshotDatabase, commune_id: int) -> int:
+    """The commune's Maildirs: every message of the snapshot that is no longer in its
+    folder comes back (its flags are in its name). A message is matched by the unique
+    part of its name, before `:2,`: one whose flags changed since is left as it is now.
+    Dovecot's own index files are never overwritten; it sees the new files on its next
+    look at the folder (and gives them new UIDs)."""
+    from clocher.mail.models import Mailbox, MailDomain
+
+    boxes = alias.rows(Mailbox, commune_id=commune_id)
+    if not boxes:
+        return 0
+    homes = []
+    for box in boxes:
+        domain = alias.rows(MailDomain, pk=box.domain_id)  # type: ignore[attr-defined]
+        homes.append(f"{domain[0].name}/{box.storage_key}")  # type: ignore[attr-defined]
+    mail_root = opened.manifest["roots"]["mail"]
+    try:
+        restic.restore(opened.repo, opened.snapshot.id, tmp, [f"{mail_root}/{h}" for h in homes])
+    except restic.ResticError as exc:
+        raise RestoreError(str(exc)) from exc
+    live_root = Path(settings.MAIL_DIR) / "vmail"
+    return sum(_merge_maildir(tmp / mail_root.lstrip("/") / h, live_root / h) for h in homes)
+
+
+def _merge_maildir(src: Path, dst: Path) -> int:
+    if not src.is_dir():
+        return 0
+    if not dst.exists():
+        shutil.copytree(src, dst, copy_function=shutil.copy2)
+        return sum(1 for p in dst.rglob("*") if p.is_file() and p.parent.name in ("cur", "new"))
+    copied = 0
+    for path in src.rglob("*"):
+        if not path.is_file() or path.parent.name not in ("cur", "new"):
+            continue
+        folder = dst / path.parent.relative_to(src)
+        base = path.name.split(":2,")[0]
+        present = any(
+            next(
+                (dst / path.parent.parent.relative_to(src) / sub).glob(f"{glob.escape(base)}*"),
+                None,
+            )
+            for sub in ("cur", "new")
+        )
+        if present:
+            continue
+        # Maildir's delivery rule: written under tmp/, then renamed into place.
+        tmp_dir = folder.parent / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        staged = tmp_dir / path.name
+        shutil.copy2(path, staged)
+        owner = folder.stat()
+        with contextlib.suppress(PermissionError):
+            os.chown(staged, owner.st_uid, owner.st_gid)
+        staged.replace(folder / path.name)
+        copied += 1
+    return copied
 
 
 def _upsert(rows: list[models.Model], result: CommuneRestore) -> None:
