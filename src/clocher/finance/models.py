@@ -29,6 +29,21 @@ from clocher.finance.engine.loans import (
 MONEY: dict[str, Any] = {"max_digits": 18, "decimal_places": 2}
 RATE: dict[str, Any] = {"max_digits": 14, "decimal_places": 8}
 
+
+def unique_per_owner(field: str, in_commune: str, in_operator: str) -> list[models.BaseConstraint]:
+    """FIELD unique among a commune's rows and among the operator's own (commune NULL): a
+    plain unique (commune, FIELD) would let the operator's rows repeat, NULLs never being
+    equal."""
+    return [
+        models.UniqueConstraint(
+            fields=["commune", field], condition=Q(commune__isnull=False), name=in_commune
+        ),
+        models.UniqueConstraint(
+            fields=[field], condition=Q(commune__isnull=True), name=in_operator
+        ),
+    ]
+
+
 PERIODICITY_CHOICES = [(p.value, p.label) for p in Periodicity]
 PROFILE_CHOICES = [
     (Profile.ANNUITY.value, "annuités constantes"),
@@ -146,15 +161,8 @@ class Loan(models.Model):
         ordering = ["start", "reference"]
         verbose_name = "emprunt"
         constraints = [
-            models.UniqueConstraint(
-                fields=["commune", "reference"],
-                condition=Q(commune__isnull=False),
-                name="finance_loan_reference_per_commune",
-            ),
-            models.UniqueConstraint(
-                fields=["reference"],
-                condition=Q(commune__isnull=True),
-                name="finance_loan_reference_operator",
+            *unique_per_owner(
+                "reference", "finance_loan_reference_per_commune", "finance_loan_reference_operator"
             ),
             models.CheckConstraint(
                 condition=Q(commune__isnull=True, operator_debt=True)
@@ -268,16 +276,7 @@ class SavingsFigure(models.Model):
 
     class Meta:
         ordering = ["year"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["commune", "year"],
-                condition=Q(commune__isnull=False),
-                name="finance_savings_year",
-            ),
-            models.UniqueConstraint(
-                fields=["year"], condition=Q(commune__isnull=True), name="finance_savings_operator"
-            ),
-        ]
+        constraints = unique_per_owner("year", "finance_savings_year", "finance_savings_operator")
 
     def __str__(self) -> str:
         return f"épargne brute {self.year} : {self.amount}"
@@ -310,18 +309,9 @@ class YearIndicator(models.Model):
 
     class Meta:
         ordering = ["year"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["commune", "year"],
-                condition=Q(commune__isnull=False),
-                name="finance_indicator_year",
-            ),
-            models.UniqueConstraint(
-                fields=["year"],
-                condition=Q(commune__isnull=True),
-                name="finance_indicator_operator",
-            ),
-        ]
+        constraints = unique_per_owner(
+            "year", "finance_indicator_year", "finance_indicator_operator"
+        )
 
     def __str__(self) -> str:
         return f"indicateurs {self.year}"
