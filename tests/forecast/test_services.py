@@ -61,6 +61,13 @@ def upload(name: str, data: bytes) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type="text/csv")
 
 
+def water_series(commune, months: int) -> Series:
+    """`months` months of water sent by the commune as a CSV, stored."""
+    return services.import_series(
+        ACTOR, commune, upload("eau.csv", csv_of(monthly_points(months)))
+    ).series
+
+
 @pytest.mark.django_db
 def test_upload_stores_the_series_with_its_data_version_once(commune_a):
     points = monthly_points(48)
@@ -130,9 +137,7 @@ def test_too_big_a_file_is_refused_before_reading(commune_a):
 
 @pytest.mark.django_db
 def test_run_stores_the_forecast_with_card_cpu_and_version(commune_a):
-    series = services.import_series(
-        ACTOR, commune_a, upload("eau.csv", csv_of(monthly_points(48)))
-    ).series
+    series = water_series(commune_a, 48)
     forecast = services.run(ACTOR, series, 12)
     assert forecast.status == ForecastStatus.DONE and forecast.data_version == series.data_version
     prediction = forecast.prediction
@@ -150,9 +155,7 @@ def test_run_stores_the_forecast_with_card_cpu_and_version(commune_a):
 
 @pytest.mark.django_db
 def test_a_horizon_longer_than_the_history_fails_with_the_reason(commune_a):
-    series = services.import_series(
-        ACTOR, commune_a, upload("eau.csv", csv_of(monthly_points(8)))
-    ).series
+    series = water_series(commune_a, 8)
     forecast = services.run(ACTOR, series, 12)
     assert forecast.status == ForecastStatus.FAILED and "Horizon trop long" in forecast.error
     assert not AuditEntry.objects.filter(action="forecast.run").exists()
@@ -222,9 +225,7 @@ def test_cli_imports_and_lists_series(commune_a, tmp_path):
 
 @pytest.mark.django_db
 def test_an_engine_crash_ends_the_run_as_failed_not_running_for_ever(commune_a, monkeypatch):
-    series = services.import_series(
-        ACTOR, commune_a, upload("eau.csv", csv_of(monthly_points(24)))
-    ).series
+    series = water_series(commune_a, 24)
 
     def crash(*args, **kwargs):
         raise FloatingPointError("overflow")
