@@ -111,6 +111,8 @@ def test_landing_submit_records_the_fact_and_teaches_but_stores_nothing_typed(
     launch(commune_a)
     url = path_of(sent_links()[box.address])
     client = Client()
+    assert client.head(url).status_code == 200
+    assert not Event.objects.filter(kind=EventKind.CLICKED).exists()  # a HEAD is no click
     page = client.get(url)
     assert page.status_code == 200
     # The fake form's fields have no name: a browser sends nothing of what is typed.

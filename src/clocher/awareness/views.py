@@ -136,5 +136,6 @@ def landing(request: HttpRequest, lure: str) -> HttpResponse:
         services.record(recipient, EventKind.CLICKED)
         services.record(recipient, EventKind.SUBMITTED)
         return render(request, "awareness/lesson.html", {"recipient": recipient, "submitted": True})
-    services.record(recipient, EventKind.CLICKED)
+    if request.method == "GET":  # a link checker's HEAD is not a click
+        services.record(recipient, EventKind.CLICKED)
     return render(request, "awareness/landing.html", {"recipient": recipient})
