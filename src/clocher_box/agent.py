@@ -584,7 +584,8 @@ class Agent:
             self.state.put("policy_version", int(policy.get("version", 0)))
             if box_id is not None:
                 self.state.put("policy_floor", {"box": box_id, "version": policy["version"]})
-            self.state.put("policy", policy)
+            # Without its bulk list, which feed.bin holds (a million prefixes, ~20 MB of JSON).
+            self.state.put("policy", {k: v for k, v in policy.items() if k != "feed"})
             return report
 
     def scenario(self, name: str) -> dict[str, int]:

@@ -9,12 +9,13 @@ ruleset is touched.
 Layout (see docs/shield.md, "The box's nftables table"):
 - `allow4/allow6`: allowlist + management link + central, accepted first, never blocked;
 - `blocked4/blocked6`: decisions (detectors, manual, collective), per-element timeouts;
-- `feed4_00…feed4_ff`, `feed6`: the bulk threat-intel blocklist (a million prefixes),
-  IPv4 split in 256 sets by first octet behind a verdict map (`feedmap4`): the kernel's
+- `feed4_000…feed4_fff`, `feed6`: the bulk threat-intel blocklist (a million prefixes),
+  IPv4 split in 4,096 sets by /12 behind a verdict map (`feedmap4`): the kernel's
   interval sets (rbtree) check overlaps by walking their elements on insertion, so a
-  delta into one million-element set costs minutes where 256 shards cost a second;
-- `country4_00…country4_ff` (sharded like the feed), `country6`: ranges of the
-  countries the commune blocks;
+  delta into one million-element set costs minutes; the shards are pipapo sets, whose
+  deletion costs in proportion to the set's size (≈ 250 elements a shard at a million);
+- `country4_00…country4_ff` (256 sets by first octet: never changed by deltas),
+  `country6`: ranges of the countries the commune blocks;
 - `c2_4/c2_6`: command-and-control addresses, outbound to them is dropped;
 - `hits4/hits6` and `c2hits4/c2hits6`: dynamic sets fed by the drop rules, one element
   per dropped source (or LAN host → C2 pair) with its own counter, so that the agent
@@ -48,9 +49,10 @@ FAMILY = "inet"
 # Elements per nft command during bulk loads: keeps libnftables' own memory bounded
 # (it builds a netlink message per element) while amortising the per-call cost.
 BATCH = 20_000
-SHARDS = 256
-# IPv4 sets split by first octet (see the module's docstring).
-SHARDED = ("feed", "country")
+# IPv4 sets split by their first SHARD_BITS bits (see the module's docstring); every
+# element is at least that long (`pack_v4`).
+SHARD_BITS = {"feed": 12, "country": 8}
+SHARDED = tuple(SHARD_BITS)
 # Priority of the agent's filter chains: before the usual `filter` (0) chains of the host.
 PRIORITY = -10
 
@@ -413,7 +415,7 @@ def table_commands(layout: Layout) -> list[dict[str, Any]]:
     saddr4 = {"payload": {"protocol": "ip", "field": "saddr"}}
     for base in SHARDED:
         cmds.append(_set(f"{base}map4", "ipv4_addr", ["interval"], map="verdict"))
-        for shard in range(SHARDS):
+        for shard in range(1 << SHARD_BITS[base]):
             name = shard_name(base, shard)
             cmds.append(_set(name, ["ipv4_addr", "inet_proto"], ["interval", "timeout"]))
             cmds.append({"add": {"chain": {"family": FAMILY, "table": TABLE, "name": name}}})
@@ -587,12 +589,12 @@ def _shard_batches(verb: str, base: str, packed: Sequence[int]) -> Iterator[byte
     elems: list[str] = []
     pending = 0
     shard = -1
-    for item in packed:
-        address, plen = item >> 8, item & 0xFF
-        if address >> 24 != shard:
+    shift = 32 - SHARD_BITS[base]
+    for address, plen in _within_shards(packed, SHARD_BITS[base]):
+        if address >> shift != shard:
             if elems:
                 lines.append(_elements_text(verb, base, shard, elems))
-            shard, elems = address >> 24, []
+            shard, elems = address >> shift, []
         elems.append(prefixes.cidr_text(address, plen))
         pending += 1
         if pending >= BATCH:
@@ -605,6 +607,18 @@ def _shard_batches(verb: str, base: str, packed: Sequence[int]) -> Iterator[byte
         yield "\n".join(lines).encode()
 
 
+def _within_shards(packed: Sequence[int], bits: int) -> Iterator[tuple[int, int]]:
+    """(address, length) of packed CIDRs, those shorter than a shard split (a state
+    written when the shards were /8 may hold a /9)."""
+    for item in packed:
+        address, plen = item >> 8, item & 0xFF
+        if plen >= bits:
+            yield address, plen
+            continue
+        for index in range(1 << (bits - plen)):
+            yield address + (index << (32 - bits)), bits
+
+
 def _elements_text(verb: str, base: str, shard: int, elems: list[str]) -> str:
     values = " . 0-255, ".join(elems)
     return f"{verb} element {FAMILY} {TABLE} {shard_name(base, shard)} {{ {values} . 0-255 }}"
@@ -615,18 +629,19 @@ def _text6(verb: str, network: Network) -> bytes:
 
 
 def shard_map_elements(base: str) -> list[Any]:
-    """`N.0.0.0/8 : jump <base>4_NN` for each shard."""
+    """`a.b.0.0/bits : jump <base>4_NN…` for each shard."""
+    bits = SHARD_BITS[base]
     return [
         [
-            element(ipaddress.IPv4Network((shard << 24, 8))),
+            element(ipaddress.IPv4Network((shard << (32 - bits), bits))),
             {"jump": {"target": shard_name(base, shard)}},
         ]
-        for shard in range(SHARDS)
+        for shard in range(1 << bits)
     ]
 
 
 def shard_name(base: str, index: int) -> str:
-    return f"{base}4_{index:02x}"
+    return f"{base}4_{index:0{SHARD_BITS[base] // 4}x}"
 
 
 def flush_set_cmd(set_name: str) -> dict[str, Any]:
@@ -688,7 +703,7 @@ class Table:
         """Replaces a sharded set's content: IPv4 as packed sorted CIDRs (address << 8 |
         length, none shorter than /8), IPv6 networks."""
         self.nft.run(
-            [flush_set_cmd(shard_name(base, shard)) for shard in range(SHARDS)]
+            [flush_set_cmd(shard_name(base, shard)) for shard in range(1 << SHARD_BITS[base])]
             + [flush_set_cmd(f"{base}6")]
         )
         self._sharded(base, "add", packed4)

@@ -149,8 +149,8 @@ def test_a_delta_loads_the_same_sets_as_the_whole_list_and_survives_a_restart(tm
         lab.close()
     by_delta, by_full = listed
     assert by_delta == by_full
-    assert any("198.18.200.0" in e for e in by_delta["feed4_c6"])
-    assert not any("198.19.7.0" in e for e in by_delta["feed4_c6"])  # allowlisted
+    assert any("198.18.200.0" in e for e in by_delta["feed4_c61"])
+    assert not any("198.19.7.0" in e for e in by_delta["feed4_c61"])  # allowlisted
     assert Agent(tmp_path / "delta", nft.Layout(), enforce=False).feed_version() == 13
 
 
@@ -222,3 +222,4 @@ def test_country_sets_are_reloaded_only_when_the_countries_or_the_allowlist_chan
         agent.apply_policy(policy, box_id="b-1")
         assert len(reloads()) == expected
     assert agent.state.get("countries_blocked") == ["IR", "KP"]
+    assert "feed" not in agent.state.get("policy")  # feed.bin holds the list

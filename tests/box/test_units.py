@@ -111,7 +111,7 @@ not an address
         "1.2.3.0/24",  # the /25 inside it is merged away
         "5.6.7.8/32",
         "9.9.0.0/16",
-        "10.0.0.0/8",
+        *(f"10.{i << 4}.0.0/12" for i in range(16)),  # one piece per shard
     ]
     assert [str(n) for n in parsed.v6] == ["2001:db8::/32"]
 
@@ -119,10 +119,28 @@ not an address
 def test_prefix_merge_splits_short_prefixes_by_shard_and_diffs():
     parsed = parse_blocklist(["4.0.0.0/6", "8.0.0.0/8", "9.0.0.0/8"])
     packed = pack_v4(parsed.v4_first, parsed.v4_last)
-    assert [str(unpack(p)) for p in packed] == [f"{n}.0.0.0/8" for n in range(4, 10)]
+    assert [str(unpack(p)) for p in packed] == [
+        f"{n}.{m << 4}.0.0/12" for n in range(4, 10) for m in range(16)
+    ]
     added, removed = diff_packed(packed, array("Q", list(packed[1:]) + [(11 << 32) | 8]))
     assert [str(unpack(p)) for p in added] == ["11.0.0.0/8"]
-    assert [str(unpack(p)) for p in removed] == ["4.0.0.0/8"]
+    assert [str(unpack(p)) for p in removed] == ["4.0.0.0/12"]
+
+
+def test_feed_shards_are_slash_12_and_a_shorter_prefix_is_split_across_them():
+    """Deleting from a pipapo shard costs in proportion to its size: the feed's 4,096
+    shards keep a million prefixes at ≈ 250 a shard. A /10 from an older state (loaded
+    when shards were /8) lands whole in each /12 shard it covers."""
+    (batch,) = nft._shard_batches("add", "feed", [(10 << 32) | 10, (203 << 32) | (113 << 16) | 24])
+    assert batch.decode().splitlines() == [
+        *(
+            f"add element inet clocher feed4_0a{i:x} {{ 10.{i << 4}.0.0/12 . 0-255 }}"
+            for i in range(4)
+        ),
+        "add element inet clocher feed4_cb0 { 203.0.113.0/24 . 0-255 }",
+    ]
+    assert nft.shard_name("country", 0xCB) == "country4_cb"
+    assert len(nft.shard_map_elements("feed")) == 4096
     assert list(prefixes.interval_to_cidrs(10, 20)) == [(10, 31), (12, 30), (16, 30), (20, 32)]
 
 

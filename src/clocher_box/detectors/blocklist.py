@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from clocher_box import prefixes
 
 MAX_EXAMPLES = 5
+# No element shorter than the finest shard (nft.SHARD_BITS): one shard holds it whole.
+MIN_PLEN = 12
 
 
 @dataclass
@@ -86,13 +88,13 @@ def parse_blocklist(lines: Iterable[str]) -> ParsedList:
 
 def pack_v4(firsts: array, lasts: array) -> array:  # type: ignore[type-arg]
     """Merged IPv4 intervals as sorted CIDRs packed `address << 8 | length`, none shorter
-    than /8 (the feed is sharded by first octet)."""
+    than /12 (the feed is sharded by /12, the country sets by /8)."""
     merged_first, merged_last = prefixes.merge(firsts, lasts)
     packed = array("Q")
     for address, plen in prefixes.intervals_to_cidrs(merged_first, merged_last):
-        if plen < 8:
-            for index in range(1 << (8 - plen)):
-                packed.append(((address + (index << 24)) << 8) | 8)
+        if plen < MIN_PLEN:
+            for index in range(1 << (MIN_PLEN - plen)):
+                packed.append(((address + (index << (32 - MIN_PLEN))) << 8) | MIN_PLEN)
         else:
             packed.append((address << 8) | plen)
     return packed
