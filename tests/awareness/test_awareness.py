@@ -261,3 +261,13 @@ def test_demo_switches_the_programme_on_for_volunteers(commune_a, admin_a):
     programme = services.programme_of(commune_a)
     assert programme.enabled and programme.enrolment == Enrolment.OPT_IN
     assert Participant.objects.get(user=admin_a).notice_seen_at is not None
+
+
+def test_operator_tile_counts_programmes_campaigns_reports(enrolled, commune_a):
+    from clocher.awareness.hooks import awareness_tile
+
+    enrolled(1)
+    launch(commune_a)
+    services.report_message(mail.outbox[0].message().as_bytes())
+    figures = {f.label: f.value for f in awareness_tile().figures}
+    assert figures == {"Communes engagées": "1", "Campagnes": "1", "Signalements": "1"}
