@@ -11,6 +11,7 @@ import pytest
 from django.urls import reverse
 
 from clocher.accounts.services import create_app_password, get_or_create_user
+from clocher.core import staging
 from clocher.core.models import Membership, Role
 from clocher.mail import dns, services, traffic
 from clocher.mail.models import Mailbox, MailboxKind, MailTrafficDay
@@ -176,7 +177,7 @@ def test_departure_export_holds_the_messages_then_purges(
     wait_for_messages(mail_servers, claire.address, claire.password, 1).logout()
     home = services.mailbox_home(claire.mailbox, mail_servers.vmail_dir)
     export = onboarding.depart(ACTOR, commune_a)
-    with zipfile.ZipFile(export.path) as archive:
+    with staging.local_copy(export.path, commune_a) as copy, zipfile.ZipFile(copy) as archive:
         prefix = f"messagerie/{claire.address}/Maildir/"
         stored = [
             n for n in archive.namelist() if n.startswith(prefix) and ("/new/" in n or "/cur/" in n)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from clocher.core import staging
 from clocher.core.models import AuditEntry
 from clocher.shield import services
 from clocher.shield.models import Box, EnrolmentToken, ShieldEvent
@@ -244,7 +245,7 @@ def test_departure_exports_then_purges_the_shield(commune_a, make_box, settings)
     box.send([box.event(seq=1, flows=7)])
     services.set_countries(SYSTEM, commune_a, ["KP"])
     export = onboarding.depart(SYSTEM, commune_a)
-    with zipfile.ZipFile(export.path) as archive:
+    with staging.local_copy(export.path, commune_a) as copy, zipfile.ZipFile(copy) as archive:
         settings_json = json.loads(archive.read("bouclier/bouclier.json"))
         events_csv = archive.read("bouclier/evenements.csv").decode()
     assert settings_json["boitiers"][0]["hostname"] == "boitier-partant"
