@@ -13,7 +13,18 @@ WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 # What a crawl must not open: leaving the session, files rather than pages, machine APIs.
 SKIPPED_PATHS = ("/deconnexion/", "/api/", "/metrics", "/healthz", "/remote.php", "/ocs/", "/dav")
-SKIPPED_SUFFIXES = (".pdf", ".csv", ".xml", ".txt", ".pem", ".zip", ".ics", ".mobileconfig", ".php")
+SKIPPED_SUFFIXES = (
+    ".pdf",
+    ".csv",
+    ".xml",
+    ".txt",
+    ".pem",
+    ".zip",
+    ".ics",
+    ".mobileconfig",
+    ".php",
+    "/telecharger",
+)
 
 RUN_AXE = """
 const done = arguments[arguments.length - 1];
