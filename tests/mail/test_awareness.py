@@ -58,10 +58,12 @@ def test_campaign_reaches_the_mailbox_click_and_report_are_recorded(
     raw = parts[0][1]
     received = email.message_from_bytes(raw, policy=policy.default)
     recipient = campaign.recipients.get()
-    assert str(received["Subject"]) == recipient.template.subject.format(
+    expected = recipient.template.subject.format(
         prenom=agent.address.split(".")[0].capitalize(),
         commune=commune_a.name,
     )
+    # A long non-ASCII subject is folded into encoded words: compare it as a reader sees it.
+    assert " ".join(str(received["Subject"]).split()) == " ".join(expected.split())
     text = received.get_body(("plain",)).get_content()
     (url,) = re.findall(r"https?://\S+/sensibilisation/l/\S+/", text)
 
