@@ -17,7 +17,6 @@ from django.db import connection
 
 from clocher.core.audit import Actor
 from clocher.operations.services import snapshot
-from tests.mail.conftest import mail_servers, make_box  # noqa: F401 - fixtures re-exported
 
 ACTOR = Actor(label="tests")
 

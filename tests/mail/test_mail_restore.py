@@ -1,5 +1,8 @@
 """Mail in the backup, read back by the real Dovecot of tests/mail/conftest.py: a message
-expunged after the backup comes back with `clocher restore --commune`, with its flags."""
+expunged after the backup comes back with `clocher restore --commune`, with its flags.
+
+It lives under tests/mail so that it shares the session's mail servers: a second set started
+from another folder's conftest would run on the same mail dir."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pytest
 from clocher.operations.services import keys, snapshot
 from clocher.operations.services.commune_restore import restore_commune
 from tests.mail.conftest import imap_login, message, smtp_in, wait_for_messages
-from tests.operations.conftest import ACTOR
+from tests.operations.conftest import ACTOR, data_dir  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("data_dir")]
 
