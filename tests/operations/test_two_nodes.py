@@ -28,6 +28,7 @@ import requests
 from django.db import connection
 
 from clocher.accounts.services import create_app_password
+from clocher.shield import services as shield_services
 from clocher.vault import services
 from clocher.vault.blobstore import store
 from clocher.vault.dav.app import DAV_PREFIX
@@ -108,6 +109,10 @@ def shared(settings, s3_server, tmp_path) -> dict[str, str]:
     rgw.use_fresh_bucket(settings, s3_server)
     settings.VAULT_MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
     store().ensure_bucket()  # type: ignore[attr-defined]
+    # The boxes' signing key, made once and mounted by every node (a node with a key of
+    # its own refuses to start: docs/operations.md).
+    settings.SHIELD_CENTRAL_KEY_FILE = str(tmp_path / "partage" / "central-ed25519.key")
+    shield_services.signing_key()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOCHER_")}
     env.update(
         PYTHONPATH=str(REPO),  # the nodes' workers import tests.operations.node_tasks
@@ -120,6 +125,7 @@ def shared(settings, s3_server, tmp_path) -> dict[str, str]:
         CLOCHER_VAULT_S3_SECRET_KEY=s3_server.secret_key,
         CLOCHER_VAULT_MASTER_KEY=settings.VAULT_MASTER_KEY,
         CLOCHER_SMTP_HOST="file",
+        CLOCHER_SHIELD_CENTRAL_KEY_FILE=settings.SHIELD_CENTRAL_KEY_FILE,
     )
     return env
 
