@@ -120,7 +120,6 @@ def _kept(raw, refused):  # type: ignore[no-untyped-def]
     return firsts, lasts
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 def test_a_delta_loads_the_same_sets_as_the_whole_list_and_survives_a_restart(tmp_path):
     from tests.box.netns import Lab
 
