@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 CLOCHER := $(VENV)/bin/clocher
 SYSTEM_PYTHON ?= /usr/bin/python3
 PYTEST_ARGS ?=
+# Test files run in parallel worker processes (pytest-xdist), each file whole in one worker:
+# module and session fixtures (mail servers, radosgw, namespaces) stay per process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: install run test test-sqlite test-postgres lint bench clean help box-deb
 
@@ -36,11 +40,11 @@ lint: install
 test: install lint test-sqlite test-postgres
 
 test-sqlite: install
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-postgres: install
 	scripts/test-postgres.sh start
-	CLOCHER_DATABASE_URL=$$(scripts/test-postgres.sh url) $(VENV)/bin/pytest -m "not browser" $(PYTEST_ARGS); \
+	CLOCHER_DATABASE_URL=$$(scripts/test-postgres.sh url) $(VENV)/bin/pytest $(PYTEST_PARALLEL) -m "not browser" $(PYTEST_ARGS); \
 	  status=$$?; scripts/test-postgres.sh stop; exit $$status
 
 bench: install
