@@ -108,3 +108,75 @@ def test_concurrent_writers_never_fork_the_chain(actor):
     assert AuditEntry.objects.count() == 60
     result = audit.verify()
     assert result.ok, result.first_break
+
+
+@pytest.mark.django_db
+def test_record_many_chains_like_successive_records(actor, commune_a):
+    """A batch append continues the chain exactly; verify sees no seam on either side."""
+    _write(actor, 2)
+    base = AuditEntry.objects.count()
+    events = [
+        audit.Event("test.batch", commune=commune_a, target=f"lot {i}", data={"i": i})
+        for i in range(5)
+    ]
+    with transaction.atomic():
+        appended = audit.record_many(actor, events)
+        assert audit.record_many(actor, []) == []
+    _write(actor, 1)
+    entries = list(AuditEntry.objects.order_by("seq"))
+    assert [e.seq for e in entries] == list(range(1, base + 7))
+    assert [e.seq for e in appended] == list(range(base + 1, base + 6))
+    batch = entries[base : base + 5]
+    assert [e.target for e in batch] == [f"lot {i}" for i in range(5)]
+    assert all(e.commune_insee == commune_a.insee for e in batch)
+    for previous, entry in zip(entries, entries[1:], strict=False):
+        assert entry.prev_hash == previous.hash
+    result = audit.verify()
+    assert result.ok and result.checked == base + 6
+    # An entry of the batch edited below the ORM is named like any other.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE core_auditentry SET target = 'falsifié' WHERE seq = %s", [base + 3])
+    assert audit.verify().first_break.seq == base + 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_record_many_outside_a_transaction_is_refused(actor):
+    with pytest.raises(RuntimeError):
+        audit.record_many(actor, [audit.Event("test.event")])
+    assert AuditEntry.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_record_many_beside_single_writers_never_forks_the_chain(actor):
+    """Batch and single writers on several connections share the one chain lock."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def batcher() -> None:
+        try:
+            for _ in range(5):
+                with transaction.atomic():
+                    audit.record_many(actor, [audit.Event("test.batch")] * 6)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def single() -> None:
+        try:
+            _write(actor, 15)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=f) for f in (batcher, batcher, single, single)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert AuditEntry.objects.count() == 90
+    result = audit.verify()
+    assert result.ok, result.first_break
