@@ -65,9 +65,17 @@ ENV_TEMPLATE = """\
 # CLOCHER_BASE_URL=http://localhost:8000
 # CLOCHER_BIND=127.0.0.1:8000
 # CLOCHER_ALLOWED_HOSTS=localhost,127.0.0.1,[::1]
+# Derrière HAProxy (PROXY protocol) : l'adresse du mandataire dont la ligne PROXY est crue.
+# CLOCHER_PROXY_FROM=
 # CLOCHER_WEB_WORKERS=2
 # Processus de tâches de fond (reprises de messagerie et de documents en parallèle).
 # CLOCHER_TASK_WORKERS=2
+# Ce que lance ce nœud, parmi web, tasks, daemons (vide : les trois ; nœud de plus : web,tasks).
+# CLOCHER_ROLES=
+# File des tâches de fond (base de données ; « immediate » : tout de suite, en tests).
+# CLOCHER_TASK_BACKEND=django_tasks_db.DatabaseBackend
+# Fuseau horaire des dates affichées et des calendriers (sauvegarde de nuit…).
+# CLOCHER_TIME_ZONE=Europe/Paris
 
 # Clé secrète : générée dans {data_dir}/secret_key si absente.
 # CLOCHER_SECRET_KEY=
@@ -89,6 +97,7 @@ ENV_TEMPLATE = """\
 # CLOCHER_SMTP_USER=
 # CLOCHER_SMTP_PASSWORD=
 # CLOCHER_SMTP_STARTTLS=0
+# CLOCHER_SMTP_TIMEOUT=30
 # CLOCHER_OUTBOX_DIR={data_dir}/outbox
 # Expéditeur : par défaut ne-pas-repondre@<domaine partagé de l'opérateur> (le courrier
 # qui lui arrive, retours et réponses automatiques, est détruit par Postfix).
@@ -99,14 +108,55 @@ ENV_TEMPLATE = """\
 # CLOCHER_VAULT_DIR={data_dir}/vault
 # CLOCHER_VAULT_MASTER_KEY=
 # CLOCHER_VAULT_TRASH_DAYS=30
+# Taille des blocs (octets) ; délai de grâce avant le ramassage d'un bloc orphelin (s).
+# CLOCHER_VAULT_CHUNK_BYTES=4194304
+# CLOCHER_VAULT_GC_GRACE_SECONDS=3600
+# Envoi par morceaux (clients Nextcloud) : taille au plus, abandon après tant d'heures,
+# envois ouverts à la fois par compte.
+# CLOCHER_VAULT_UPLOAD_MAX_BYTES=68719476736
+# CLOCHER_VAULT_UPLOAD_EXPIRY_HOURS=24
+# CLOCHER_VAULT_MAX_UPLOAD_SESSIONS=20
 # CLOCHER_VAULT_BACKEND=local
 # CLOCHER_VAULT_S3_ENDPOINT=https://s3.departement.example
+# CLOCHER_VAULT_S3_REGION=default
 # CLOCHER_VAULT_S3_BUCKET=clocher-coffre
 # CLOCHER_VAULT_S3_ACCESS_KEY=
 # CLOCHER_VAULT_S3_SECRET_KEY=
 # Reprise de documents : taille décompressée et nombre d'éléments au plus par import.
 # CLOCHER_VAULT_IMPORT_MAX_BYTES=21474836480
 # CLOCHER_VAULT_IMPORT_MAX_ENTRIES=100000
+
+# Plusieurs nœuds : fichiers reçus par un nœud et traités ou servis par un autre (imports
+# téléversés, exports de commune) : un seau de transit quand le coffre est sur S3 (défaut
+# <seau du coffre>-transit), sinon un répertoire que chaque nœud monte (vide : le
+# répertoire de données, un seul nœud). Clé de signature du central du bouclier : un
+# chemin monté par chaque nœud web (la même clé partout ; vide : une clé dans les données).
+# CLOCHER_SHARED_DIR=
+# CLOCHER_STAGING_S3_BUCKET=clocher-coffre-transit
+# CLOCHER_SHIELD_CENTRAL_KEY_FILE=
+
+# Messagerie (Postfix et Dovecot lancés par `clocher serve`, ports non privilégiés par
+# défaut ; 0 : pas de messagerie sur cette machine). Files, configurations et boîtes
+# dans CLOCHER_MAIL_DIR.
+# CLOCHER_MAIL_ENABLED=1
+# CLOCHER_MAIL_DIR={data_dir}/mail
+# CLOCHER_MAIL_HOSTNAME=
+# CLOCHER_MAIL_BIND=127.0.0.1
+# CLOCHER_MAIL_SMTP_PORT=2525
+# CLOCHER_MAIL_SUBMISSION_PORT=5587
+# CLOCHER_MAIL_IMAP_PORT=1143
+# CLOCHER_MAIL_IMAPS_PORT=1993
+# CLOCHER_MAIL_SIEVE_PORT=14190
+# CLOCHER_MAIL_LMTP_PORT=24024
+# CLOCHER_MAIL_AUTH_PORT=12345
+# CLOCHER_MAIL_QUOTA_STATUS_PORT=12340
+# CLOCHER_MAIL_REINJECT_PORT=10027
+# CLOCHER_MAIL_MAX_MESSAGE_BYTES=26214400
+# CLOCHER_MAIL_RELAYHOST=
+# CLOCHER_MAIL_TLS_CERT={data_dir}/tls/mail.crt
+# CLOCHER_MAIL_TLS_KEY={data_dir}/tls/mail.key
+# Résolveur DNS de la vérification des zones (vide : celui du système).
+# CLOCHER_DNS_RESOLVER=
 
 # Reprise de messagerie (clocher mail import) : connexions d'un import, et au plus
 # pour l'ensemble des imports vers un même serveur source.
@@ -142,6 +192,46 @@ ENV_TEMPLATE = """\
 # CLOCHER_OIDC_USERINFO_ENDPOINT=
 # CLOCHER_OIDC_JWKS_ENDPOINT=
 # CLOCHER_OIDC_SIGN_ALGO=RS256
+# CLOCHER_OIDC_SCOPES=openid email given_name usual_name
+
+# Sauvegardes (restic) : dépôt sur un autre disque ou un seau S3 d'un second site
+# (s3:https://s3.site2.example/clocher-sauvegardes ; vide : pas de sauvegarde), mot de
+# passe du dépôt (aussi sur le kit de secours, jamais dans le dépôt), heure de la
+# sauvegarde de nuit, part relue chaque semaine (%), port web de l'exercice de reprise.
+# CLOCHER_BACKUP_REPOSITORY=
+# CLOCHER_BACKUP_PASSWORD_FILE={data_dir}/backup.key
+# CLOCHER_BACKUP_S3_ACCESS_KEY=
+# CLOCHER_BACKUP_S3_SECRET_KEY=
+# CLOCHER_BACKUP_HOUR=2
+# CLOCHER_BACKUP_CHECK_PERCENT=5
+# CLOCHER_DRILL_WEB_PORT=8099
+
+# Supervision : qui lit /metrics (adresses ou réseaux séparés par des virgules, ou un
+# jeton porteur ; ni l'un ni l'autre : personne), fréquence de la vérification de la
+# chaîne d'audit (s), courriels en file au-delà desquels l'alerte part.
+# CLOCHER_METRICS_ALLOW=
+# CLOCHER_METRICS_TOKEN=
+# CLOCHER_METRICS_CHAIN_TTL=300
+# CLOCHER_ALERT_MAIL_QUEUE_MAX=100
+# Crise : le délégué à la protection des données nommé dans le projet de notification CNIL.
+# CLOCHER_DPO_NAME=
+# CLOCHER_DPO_EMAIL=
+# CLOCHER_DPO_PHONE=
+
+# Finances : seuil d'alerte de la capacité de désendettement (années).
+# CLOCHER_FINANCE_ALERT_YEARS=12
+# Énergie : prix (€/kWh TTC) et facteurs d'émission (kgCO2e/kWh) des simulations de
+# travaux ; mettez ceux de vos contrats (sources des défauts : docs/energy.md).
+# CLOCHER_ENERGY_PRICE_ELEC_EUR_KWH=0.25
+# CLOCHER_ENERGY_PRICE_GAS_EUR_KWH=0.11
+# CLOCHER_ENERGY_PRICE_HEAT_EUR_KWH=0.10
+# CLOCHER_ENERGY_PRICE_OIL_EUR_KWH=0.12
+# CLOCHER_ENERGY_PRICE_WOOD_EUR_KWH=0.07
+# CLOCHER_ENERGY_CO2_ELEC_KG_KWH=0.079
+# CLOCHER_ENERGY_CO2_GAS_KG_KWH=0.227
+# CLOCHER_ENERGY_CO2_HEAT_KG_KWH=0.110
+# CLOCHER_ENERGY_CO2_OIL_KG_KWH=0.324
+# CLOCHER_ENERGY_CO2_WOOD_KG_KWH=0.030
 
 # Journalisation et débogage (jamais DEBUG en production).
 # CLOCHER_LOG_LEVEL=INFO

@@ -105,6 +105,24 @@ def _proxy_protocol() -> list[str]:
     return ["--proxy-protocol", "--proxy-allow-from", allowed] if allowed else []
 
 
+def control_socket() -> Path:
+    """gunicorn's control socket (`gunicornc`), one per data dir: its default is one path
+    per user ($XDG_RUNTIME_DIR or ~/.gunicorn), so a second installation or node of the
+    same user took over the first one's socket and removed it when it stopped. A data dir
+    too deep for a Unix socket path (108 bytes) gets a name derived from it in /tmp."""
+    import hashlib
+    import tempfile
+
+    from django.conf import settings
+
+    data_dir = Path(settings.DATA_DIR).resolve()
+    path = data_dir / "run" / "gunicorn.ctl"
+    if len(str(path).encode()) > 100:
+        digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+        path = Path(tempfile.gettempdir()) / f"clocher-{digest}.ctl"
+    return path
+
+
 def core_children(
     bind: str, web_workers: int, task_workers: int = 2, roles: frozenset[str] = frozenset(ROLES)
 ) -> list[Child]:
@@ -131,6 +149,8 @@ def core_children(
                 "10",
                 "--timeout",
                 "120",
+                "--control-socket",
+                str(control_socket()),
                 *_proxy_protocol(),
             ],
         ),

@@ -151,6 +151,8 @@ def run_drill(actor: Actor, location: str | None = None, keep: bool = False) -> 
                     f"127.0.0.1:{port}",
                     "--workers",
                     "1",
+                    # Nobody steers a drill's web; and not the live one's socket.
+                    "--no-control-socket",
                 ],
                 env=env,
                 stdout=subprocess.DEVNULL,
