@@ -26,6 +26,9 @@ else:
     _OWN_DATA_DIR = (
         "" if "CLOCHER_DATA_DIR" in os.environ else tempfile.mkdtemp(prefix="clocher-test-")
     )
+    if _OWN_DATA_DIR:
+        # Postfix and Dovecot, which drop privileges, go through it to the workers' dirs.
+        os.chmod(_OWN_DATA_DIR, 0o711)
     os.environ.setdefault("CLOCHER_DATA_DIR", _OWN_DATA_DIR)
     # Mail servers of the tests live in the test data dir too (not /var/lib/clocher as root).
     os.environ.setdefault("CLOCHER_MAIL_DIR", os.path.join(os.environ["CLOCHER_DATA_DIR"], "mail"))
