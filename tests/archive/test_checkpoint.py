@@ -1,7 +1,8 @@
 """Audit checkpoints: a successful audit leaves a time-stamped, chained checkpoint; the
-next audit checks the checkpoint chain and re-hashes only newer journal entries, yet still
-re-reads every copy; `--full` re-hashes everything (and so finds an edited old entry the
-incremental audit, relying on the checkpoint's token, does not re-read)."""
+next audit checks the checkpoint chain and re-reads and re-hashes only the objects and
+journal entries newer than it; `--full` re-reads and re-hashes everything (and so finds
+an old copy or entry altered behind the checkpoint, which the incremental audit, relying
+on the checkpoint's token, does not re-read)."""
 
 from __future__ import annotations
 
@@ -55,17 +56,44 @@ def test_checkpointed_audit_finds_a_modified_newer_entry(commune_a, db):
     assert AuditCheckpoint.objects.count() == 1  # no checkpoint over a broken journal
 
 
-def test_checkpointed_audit_still_rereads_every_copy(commune_a, archive_dir, db):
-    _audited(commune_a)
-    old = JournalEntry.objects.filter(event="depot").first().archived_object
-    path = archive_dir / "blobs" / str(old.commune_id) / old.sha256[:2] / old.sha256
+def _flip_last_bit(archive_dir, obj) -> None:
+    path = archive_dir / "blobs" / str(obj.commune_id) / obj.sha256[:2] / obj.sha256
     sealed = bytearray(path.read_bytes())
     sealed[-1] ^= 0x01
     path.write_bytes(bytes(sealed))
+
+
+def test_a_tampered_old_copy_is_found_by_full_only(commune_a, archive_dir, db):
+    """The checkpoint vouches for the copies it covered: the incremental audit does not
+    re-read them; `clocher archive audit --full` does, and names the altered one."""
+    checkpoint = _audited(commune_a)
+    old = JournalEntry.objects.filter(event="depot").first().archived_object
+    _flip_last_bit(archive_dir, old)
     report = services.audit_integrity(ACTOR)
-    assert report.since is not None
+    assert report.ok and report.since == checkpoint and report.checked == 0
+
+    result = CliRunner().invoke(main, ["archive", "audit", "--full"])
+    assert result.exit_code == 1, result.output
+    assert f"{old.reference} (ID {old.pk})" in result.output
+    assert "copie chiffrée illisible (altérée)" in result.output
+
+
+def test_a_new_object_after_the_checkpoint_is_reread(commune_a, archive_dir, db):
+    checkpoint = _audited(commune_a)
+    newer = deposit(commune_a, title="Arrêté récent", code="arretes", data=pdf("récent"))
+    assert services.copies_to_reread() == 1 and services.copies_to_reread(full=True) == 4
+    report = services.audit_integrity(ACTOR)
+    assert report.ok and report.since == checkpoint
+    assert (report.checked, report.bytes_read) == (1, newer.size)
+
+    latest = AuditCheckpoint.objects.latest("id")
+    assert latest.last_object_id == newer.pk
+    newest = deposit(commune_a, title="Arrêté du jour", code="arretes", data=pdf("du jour"))
+    _flip_last_bit(archive_dir, newest)
+    report = services.audit_integrity(ACTOR)
+    assert report.since == latest and report.checked == 1
     assert [(o.pk, p) for o, p in report.altered] == [
-        (old.pk, "copie chiffrée illisible (altérée)")
+        (newest.pk, "copie chiffrée illisible (altérée)")
     ]
 
 
@@ -160,5 +188,25 @@ def test_an_old_objects_fingerprint_changed_in_the_database_is_found(commune_a, 
             ["ab" * 32, checkpoint.last_object_id],
         )
     report = services.audit_integrity(ACTOR)
-    assert [o.pk for o, _ in report.altered] == [checkpoint.last_object_id]
+    assert not report.ok and report.checked == 0  # found without re-reading the copy
     assert f"depuis le point de contrôle n°{checkpoint.pk}" in report.journal_problem
+
+
+def test_a_full_audit_falls_due_a_month_after_the_last(commune_a, db):
+    """The daily task re-reads every copy once a month: the incremental audits between
+    rely on the checkpoints for the older copies."""
+    from datetime import timedelta
+
+    def last_audit_at():
+        return JournalEntry.objects.filter(event="controle_integrite").latest("seq").at
+
+    month, second = services.FULL_AUDIT_EVERY, timedelta(seconds=1)
+    assert services.full_audit_due()  # never audited
+    _audited(commune_a)  # the first audit, from the start, counts as a full one
+    first = last_audit_at()
+    assert not services.full_audit_due(first + month - second)
+    assert services.full_audit_due(first + month)
+    assert services.audit_integrity(ACTOR).since is not None  # incremental: does not count
+    assert services.full_audit_due(first + month)
+    assert services.audit_integrity(ACTOR, full=True).ok
+    assert not services.full_audit_due(last_audit_at() + month - second)

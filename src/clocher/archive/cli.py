@@ -94,15 +94,15 @@ def list_command(insee: str) -> None:
 @click.option(
     "--full",
     is_flag=True,
-    help="Ré-empreinte tout le journal depuis la première entrée (sinon : depuis le "
-    "dernier point de contrôle horodaté).",
+    help="Relit chaque copie et ré-empreinte tout le journal depuis la première entrée "
+    "(sinon : depuis le dernier point de contrôle horodaté).",
 )
 def audit_command(full: bool) -> None:
-    """Relit et ré-empreinte chaque objet, vérifie le journal ; code ≠ 0 si altération."""
+    """Vérifie les points de contrôle, relit et ré-empreinte les objets et le journal
+    depuis le dernier (tout avec --full) ; code ≠ 0 si altération."""
     from clocher.archive import services
-    from clocher.archive.models import ArchivedObject, ObjectState
 
-    total = ArchivedObject.objects.filter(state=ObjectState.SEALED).count()
+    total = services.copies_to_reread(full)
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("Contrôle d'intégrité", total=total)
         report = services.audit_integrity(
@@ -111,8 +111,9 @@ def audit_command(full: bool) -> None:
     console.print(f"{report.checked} objets vérifiés ({report.bytes_read} octets).")
     if report.since is not None:
         console.print(
-            f"Journal vérifié depuis le point de contrôle n°{report.since.pk} "
-            f"(entrée n°{report.since.last_seq}, horodaté) ; « --full » pour tout ré-empreinter."
+            f"Copies et journal vérifiés depuis le point de contrôle n°{report.since.pk} "
+            f"(objet n°{report.since.last_object_id}, entrée n°{report.since.last_seq}, "
+            "horodaté) ; « --full » pour tout relire et ré-empreinter."
         )
     for obj, problem in report.altered:
         console.print(f"[red]✗[/red] {obj.reference} (ID {obj.pk}) « {obj.title} » : {problem}")

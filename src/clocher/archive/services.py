@@ -15,7 +15,7 @@ import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -308,9 +308,11 @@ def _check_copy(
 _PROGRESS_STEP = 256
 
 
-def check_copies(progress: Callable[[int], None] | None = None) -> AuditReport:
-    """Re-read, decrypt and re-hash every sealed object's copy (from the store the
-    archive uses: the local disk or the S3 bucket); the altered ones named."""
+def check_copies(progress: Callable[[int], None] | None = None, after: int = 0) -> AuditReport:
+    """Re-read, decrypt and re-hash the copy of every sealed object with an id above
+    `after` (all by default), from the store the archive uses (the local disk or the S3
+    bucket); the altered ones named. The fingerprints on record are taken for every
+    object: the checkpoint's digest covers the older ones."""
     report = AuditReport()
     communes = Commune.objects.filter(archives__isnull=False).distinct()
     reader = store.CopyReader({commune.pk: crypto.data_key(commune) for commune in communes})
@@ -322,7 +324,7 @@ def check_copies(progress: Callable[[int], None] | None = None) -> AuditReport:
     altered: list[tuple[int, str]] = []
     for pk, commune_id, key, size, sha256, state in every.iterator(chunk_size=2000):
         report.fingerprints.append((pk, sha256))
-        if state != ObjectState.SEALED:
+        if state != ObjectState.SEALED or pk <= after:
             continue
         problem = _check_copy(reader, commune_id, key, size, sha256)
         if problem:
@@ -341,12 +343,15 @@ def check_copies(progress: Callable[[int], None] | None = None) -> AuditReport:
 def audit_integrity(
     actor: Actor, progress: Callable[[int], None] | None = None, *, full: bool = False
 ) -> AuditReport:
-    """Check every sealed object's copy, the audit checkpoints, then the journal chain and
-    its seals: from the last checkpoint on, or from the first entry when `full`. Journal
-    the result, and when all holds, a new checkpoint (see `checkpoints`)."""
+    """Check the audit checkpoints, then from the last one on (or from the start when
+    `full`, or when the checkpoint chain does not hold): the copies of the objects
+    deposited since, re-read and re-hashed, and the journal chain and its seals. Journal
+    the result, and when all holds, a new checkpoint (see `checkpoints`; why an old copy
+    is left to `--full`: docs/archive.md, « Points de contrôle d'audit »)."""
     chain = checkpoints.verify_chain()
-    report = check_copies(progress)
-    report.since = None if full else chain.last
+    since = None if full else chain.last
+    report = check_copies(progress, after=since.last_object_id if since else 0)
+    report.since = since
     report.journal_problem = chain.problem or _journal_problem(report)
     with transaction.atomic():
         for obj, problem in report.altered:
@@ -381,6 +386,30 @@ def audit_integrity(
                 },
             )
     return report
+
+
+# The daily task makes its audit a full one when the last was longer ago than this: the
+# incremental audit does not re-read the copies a checkpoint covers (docs/archive.md).
+FULL_AUDIT_EVERY = timedelta(days=30)
+
+
+def full_audit_due(now: datetime | None = None) -> bool:
+    """Whether the last full audit (every copy re-read, the journal from its start) is
+    older than `FULL_AUDIT_EVERY`, or there never was one."""
+    last = (
+        JournalEntry.objects.filter(event=Event.INTEGRITY, data__depuis="début")
+        .order_by("-seq")
+        .values_list("at", flat=True)
+        .first()
+    )
+    return last is None or (now or timezone.now()) - last >= FULL_AUDIT_EVERY
+
+
+def copies_to_reread(full: bool = False) -> int:
+    """How many copies `audit_integrity` will re-read (for a progress bar's total)."""
+    last = None if full else AuditCheckpoint.objects.order_by("-id").first()
+    sealed = ArchivedObject.objects.filter(state=ObjectState.SEALED)
+    return sealed.filter(pk__gt=last.last_object_id).count() if last else sealed.count()
 
 
 def _journal_problem(report: AuditReport) -> str:
