@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "clocher.incidents",
     "clocher.operations",
     "clocher.awareness",
+    "clocher.groupware",
 ]
 
 MIDDLEWARE = [
@@ -262,6 +263,11 @@ SHARED_DIR = env("SHARED_DIR", "")
 STAGING_S3_BUCKET = env("STAGING_S3_BUCKET", f"{VAULT_S3_BUCKET}-transit")
 # The shield's central Ed25519 key: a path every web node mounts (the same key on each).
 SHIELD_CENTRAL_KEY_FILE = env("SHIELD_CENTRAL_KEY_FILE", "")
+
+# Groupware: calendars and address books (Radicale's filesystem storage, backed up with
+# the data dir); iMIP invitations by mail when events have attendees.
+GROUPWARE_DIR = Path(env("GROUPWARE_DIR", str(DATA_DIR / "groupware")))
+GROUPWARE_IMIP = env_bool("GROUPWARE_IMIP", True)
 
 # Archive (probative): sealed copies under ARCHIVE_DIR (local) or in their own S3 bucket
 # (the vault's backend settings otherwise), time-stamped by ARCHIVE_TSA_URL (RFC 3161);

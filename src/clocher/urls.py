@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("clocher.supervision.urls")),
     path("", include("clocher.incidents.urls")),
     path("", include("clocher.awareness.urls")),
+    path("", include("clocher.groupware.urls")),
 ]
 
 if settings.OIDC_ENABLED:

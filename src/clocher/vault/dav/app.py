@@ -1,8 +1,10 @@
 """The WebDAV application and the WSGI dispatcher that puts it beside Django.
 
 `/remote.php/dav/files/…` goes to WsgiDAV (with our provider, app-password login, and
-locks and properties in the database); everything else, including Nextcloud's
-`status.php` and OCS endpoints, is Django's.
+locks and properties in the database); `/remote.php/dav/calendars/…`,
+`/remote.php/dav/addressbooks/users/…` and DAV discovery go to the groupware's Radicale
+(`clocher.groupware.dav`); everything else, including Nextcloud's `status.php` and OCS
+endpoints, is Django's.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ class Dispatcher:
                 self._dav = build_dav_app()
             close_old_connections()
             return _closing(self._dav, environ, start_response)
+        from clocher.groupware.dav import GroupwareApp, application
+
+        if GroupwareApp.handles(path):  # CalDAV and CardDAV (Radicale)
+            return application()(environ, start_response)
         return self.django_app(environ, start_response)
 
 
