@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -78,17 +77,14 @@ class CommuneDetailView(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         try:
-            with transaction.atomic():
-                if any(k.startswith("quota_") for k in values):
-                    services.update_quotas(
-                        _actor(request),
-                        commune,
-                        storage_bytes=values.get("quota_storage_bytes"),
-                        mailboxes=values.get("quota_mailboxes"),
-                        members=values.get("quota_members"),
-                    )
-                if "status" in values and values["status"] != commune.status:
-                    services.set_commune_status(_actor(request), commune, values["status"])
+            services.update_commune(
+                _actor(request),
+                commune,
+                storage_bytes=values.get("quota_storage_bytes"),
+                mailboxes=values.get("quota_mailboxes"),
+                members=values.get("quota_members"),
+                status=values.get("status"),
+            )
         except ValidationError as exc:
             raise _refuse(exc) from exc
         commune.refresh_from_db()
@@ -142,16 +138,13 @@ class MemberDetailView(APIView):
         membership = self._membership(request, insee, membership_id)
         data = s.MemberUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        actor = _actor(request)
         try:
-            with transaction.atomic():
-                if "role" in data.validated_data:
-                    services.change_role(actor, membership, data.validated_data["role"])
-                active = data.validated_data.get("is_active")
-                if active is False and membership.is_active:
-                    services.deactivate_member(actor, membership)
-                elif active is True and not membership.is_active:
-                    services.reactivate_member(actor, membership)
+            services.update_member(
+                _actor(request),
+                membership,
+                role=data.validated_data.get("role"),
+                is_active=data.validated_data.get("is_active"),
+            )
         except ValidationError as exc:
             raise _refuse(exc) from exc
         membership.refresh_from_db()

@@ -23,9 +23,9 @@ from lxml import etree
 from clocher.archive import journal, services
 from clocher.archive.journal import Event
 from clocher.archive.models import ArchivedObject, FinalFate, ObjectState
-from clocher.core import audit
+from clocher.core import audit, scoping
 from clocher.core.audit import Actor
-from clocher.core.models import Commune, Operator
+from clocher.core.models import Commune
 
 SEDA_NS = "fr:gouv:culture:archivesdefrance:seda:v2.3"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -51,7 +51,7 @@ def content_name(obj: ArchivedObject) -> str:
 
 def manifest(commune: Commune, objects: Sequence[ArchivedObject], identifier: str) -> bytes:
     """The ArchiveTransfer message (UTF-8 XML) for `objects` of `commune`."""
-    operator = Operator.objects.first()
+    operator = scoping.get_operator()
     root = etree.Element(f"{{{SEDA_NS}}}ArchiveTransfer", nsmap={None: SEDA_NS, "xlink": XLINK_NS})
     _el(root, "Comment", f"Versement des archives électroniques de {commune.name}")
     _el(root, "Date", timezone.now().isoformat(timespec="seconds"))

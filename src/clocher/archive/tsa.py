@@ -120,9 +120,9 @@ def _create_key_and_certificate(directory: Path) -> None:
 
 
 def _operator_name() -> str:
-    from clocher.core.models import Operator
+    from clocher.core import scoping
 
-    operator = Operator.objects.first()
+    operator = scoping.get_operator()
     return operator.name if operator else "Clocher"
 
 

@@ -47,11 +47,6 @@ def _may_deposit(request: HttpRequest, commune: Commune) -> bool:
     return membership is not None and membership.role in DEPOSITOR_ROLES
 
 
-def _is_commune_admin(request: HttpRequest, commune: Commune) -> bool:
-    membership = scoping.commune_membership(request.user, commune)
-    return membership is not None and membership.role == Role.COMMUNE_ADMIN
-
-
 def _vault_files(request: HttpRequest, commune: Commune) -> list[tuple[int, str]]:
     """The vault files this person may read in the commune (the 300 most recent)."""
     from clocher.vault import services as vault
@@ -89,7 +84,7 @@ def archive_list(request: HttpRequest, commune: Commune) -> HttpResponse:
             "form": form,
             "tsa_name": name,
             "tsa_qualified": qualified,
-            "is_admin": _is_commune_admin(request, commune),
+            "is_admin": scoping.is_commune_admin(request.user, commune),
         },
     )
 
@@ -149,7 +144,7 @@ def detail(request: HttpRequest, commune: Commune, object_id: int) -> HttpRespon
             "token": token,
             "entries": services.entries_of(obj),
             "expired": services.is_expired(obj),
-            "is_admin": _is_commune_admin(request, commune),
+            "is_admin": scoping.is_commune_admin(request.user, commune),
             "open_proposal": obj.proposals.filter(state=ProposalState.PROPOSED).first(),
             "proposal_form": ProposalForm(),
         },

@@ -40,7 +40,7 @@ def console(request: HttpRequest, commune: Commune) -> HttpResponse:
         {
             "commune": commune,
             "membership": membership,
-            "is_admin": membership is None or membership.role == "commune_admin",
+            "is_admin": scoping.is_commune_admin(request.user, commune),
             "active_members": counts["active"],
             "total_members": counts["total"],
             "members_percent": min(

@@ -6,14 +6,13 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from clocher.core import scoping
-from clocher.core.models import Operator
 
 
 def platform(request: HttpRequest) -> dict[str, Any]:
     """The operator's name and the signed-in user's consoles, for the page header."""
     user = request.user
     context: dict[str, Any] = {
-        "operator": Operator.objects.first(),
+        "operator": scoping.get_operator(),
         "oidc_enabled": settings.OIDC_ENABLED,
     }
     if user.is_authenticated:

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from clocher.core import audit, charts, reference, services, tiles
+from clocher.core import audit, charts, reference, scoping, services, tiles
 from clocher.core.access import operator_required
 from clocher.core.forms import CommuneFilterForm, QuotaForm
 from clocher.core.models import GIB, AuditEntry, Commune, CommuneStatus
@@ -91,7 +91,7 @@ def commune_detail(request: HttpRequest, insee: str) -> HttpResponse:
 
 @operator_required
 def prospects(request: HttpRequest) -> HttpResponse:
-    operator = services.get_operator()
+    operator = scoping.get_operator()
     department = operator.department_code if operator else ""
     if request.method == "POST":
         if not department:

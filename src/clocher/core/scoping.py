@@ -16,8 +16,15 @@ from clocher.core.models import (
     Commune,
     CommuneStatus,
     Membership,
+    Operator,
     Role,
 )
+
+
+def get_operator() -> Operator | None:
+    """The installation's one operator (None before `clocher init`): one installation
+    serves one département, so every caller asks here rather than picking a row itself."""
+    return Operator.objects.order_by("pk").first()
 
 
 def operator_membership(user: Any) -> Membership | None:
@@ -88,10 +95,30 @@ def commune_membership(user: Any, commune: Commune) -> Membership | None:
     return Membership.objects.filter(user=user, commune=commune, is_active=True).first()
 
 
+def _administers(membership: Membership | None, commune: Commune) -> bool:
+    return (
+        membership is not None
+        and membership.role == Role.COMMUNE_ADMIN
+        and commune.status == CommuneStatus.ACTIVE
+    )
+
+
+def is_commune_admin(user: Any, commune: Commune) -> bool:
+    """Whether `user` may administer `commune`: the operator's staff (any operator role,
+    as they provision and support every commune), or an active commune admin member of
+    this commune while it is active. The pages' admin links, the admin-only views and
+    the API ask this one question so that they cannot disagree."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if is_operator(user):
+        return True
+    return _administers(commune_membership(user, commune), commune)
+
+
 def get_commune_for(user: Any, insee: str, *, admin: bool = False) -> Commune:
     """The commune `insee` if `user` may act on it, else Http404.
 
-    `admin=True` requires the commune admin role (operators always qualify).
+    `admin=True` asks the rule of `is_commune_admin` (operators always qualify).
     """
     commune = Commune.objects.filter(insee=insee).first()
     if commune is None or not user.is_authenticated:
@@ -101,7 +128,7 @@ def get_commune_for(user: Any, insee: str, *, admin: bool = False) -> Commune:
     membership = commune_membership(user, commune)
     if membership is None or commune.status != CommuneStatus.ACTIVE:
         raise Http404
-    if admin and membership.role != Role.COMMUNE_ADMIN:
+    if admin and not _administers(membership, commune):
         raise Http404
     return commune
 

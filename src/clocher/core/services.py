@@ -22,7 +22,7 @@ from clocher.accounts.services import (
     send_invitation_email,
     send_membership_notice,
 )
-from clocher.core import audit, reference
+from clocher.core import audit, reference, scoping
 from clocher.core.audit import Actor
 from clocher.core.models import (
     COMMUNE_ROLES,
@@ -41,10 +41,6 @@ from clocher.core.validators import (
 )
 
 # --- Operator ---------------------------------------------------------------------------
-
-
-def get_operator() -> Operator | None:
-    return Operator.objects.first()
 
 
 def ensure_operator(
@@ -100,7 +96,7 @@ def invite_operator_member(actor: Actor, email: str, role: str, full_name: str =
         validate_email(email)
     except ValidationError as exc:
         raise ValidationError(f"Adresse électronique invalide : « {email} ».") from exc
-    operator = get_operator()
+    operator = scoping.get_operator()
     if operator is None:
         raise ValidationError(
             "Aucun opérateur enregistré : lancez d'abord « clocher operator setup NOM "
@@ -320,6 +316,27 @@ def update_quotas(
     return commune
 
 
+def update_commune(
+    actor: Actor,
+    commune: Commune,
+    *,
+    storage_bytes: int | None = None,
+    mailboxes: int | None = None,
+    members: int | None = None,
+    status: str | None = None,
+) -> Commune:
+    """Quotas and status changed together (the API's PATCH): one transaction, so a refused
+    status leaves the quotas as they were, and each change writes its own audit entry."""
+    with transaction.atomic():
+        if storage_bytes is not None or mailboxes is not None or members is not None:
+            update_quotas(
+                actor, commune, storage_bytes=storage_bytes, mailboxes=mailboxes, members=members
+            )
+        if status is not None and status != commune.status:
+            set_commune_status(actor, commune, status)
+    return commune
+
+
 # --- Members ----------------------------------------------------------------------------
 
 
@@ -476,6 +493,21 @@ def reactivate_member(actor: Actor, membership: Membership) -> Membership:
     return membership
 
 
+def update_member(
+    actor: Actor, membership: Membership, *, role: str | None = None, is_active: bool | None = None
+) -> Membership:
+    """Role and activity changed together (the API's PATCH): one transaction, so a refused
+    reactivation (quota) does not keep the new role."""
+    with transaction.atomic():
+        if role is not None:
+            change_role(actor, membership, role)
+        if is_active is False and membership.is_active:
+            deactivate_member(actor, membership)
+        elif is_active is True and not membership.is_active:
+            reactivate_member(actor, membership)
+    return membership
+
+
 def remove_member(actor: Actor, membership: Membership) -> None:
     with transaction.atomic():
         _guard_last_admin(membership)
@@ -535,15 +567,13 @@ def resend_invitation(actor: Actor, membership: Membership) -> None:
     A commune admin may do it only for an account of their commune alone; the operator
     (or the system) for any. The link goes to the member's address, never to the actor.
     """
-    from clocher.core.scoping import is_operator
-
     user = membership.user
     commune = membership.commune
     if user.has_usable_password():
         raise ValidationError(f"{user.email} a déjà activé son compte.")
     if not user.is_active:
         raise ValidationError(f"Le compte {user.email} est désactivé : voyez avec l'opérateur.")
-    by_operator = actor.user is None or is_operator(actor.user)
+    by_operator = actor.user is None or scoping.is_operator(actor.user)
     if commune is not None and not by_operator and tied_elsewhere(user, commune):
         raise ValidationError(
             f"Le compte {user.email} appartient aussi à une autre commune ou à l'opérateur : "

@@ -6,7 +6,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
-from clocher.core import scoping, services
+from clocher.core import scoping
 from clocher.core.wording import of_name
 
 
@@ -19,7 +19,7 @@ def home(request: HttpRequest) -> HttpResponse:
         communes = list(scoping.visible_communes(user)[:2])
         if len(communes) == 1:
             return redirect("core:commune_console", insee=communes[0].insee)
-    operator = services.get_operator()
+    operator = scoping.get_operator()
     return render(
         request, "core/home.html", {"operator_of": of_name(operator.name) if operator else ""}
     )

@@ -16,8 +16,8 @@ import click
 from django.core.exceptions import ValidationError
 from rich.table import Table
 
+from clocher.core import scoping
 from clocher.core.cli import cli_actor, console, fail, find_commune
-from clocher.core.models import Operator
 from clocher.finance import report, services
 from clocher.finance.models import Loan
 
@@ -190,7 +190,7 @@ def report_command(insee: str, year: int | None, pdf: Path | None, csv_path: Pat
     for alert in built.alerts:
         console.print(f"[red]Alerte :[/] {alert}", highlight=False)
     if pdf is not None:
-        operator = Operator.objects.first()
+        operator = scoping.get_operator()
         _write(pdf, report.to_pdf(built, operator.name if operator else ""))
         console.print(f"PDF écrit : {pdf}", highlight=False)
     if csv_path is not None:

@@ -21,8 +21,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from clocher.core import scoping
 from clocher.core.access import commune_required, operator_required
-from clocher.core.models import Commune, Operator
+from clocher.core.models import Commune
 from clocher.core.request import actor_of
 from clocher.finance import report, services
 from clocher.finance.forms import CurveForm, ImportForm, IndexForm, RefinanceForm, SavingsForm
@@ -197,7 +198,7 @@ def _report(request: HttpRequest, owner: services.Owner, fmt: str) -> HttpRespon
     if fmt == "csv":
         response = HttpResponse(report.to_csv(built), content_type="text/csv; charset=utf-8")
     else:
-        operator = Operator.objects.first()
+        operator = scoping.get_operator()
         response = HttpResponse(
             report.to_pdf(built, operator.name if operator else ""), content_type="application/pdf"
         )

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from clocher.core.models import Membership, Operator
+from clocher.core import scoping
+from clocher.core.models import Membership
 from clocher.incidents import services
 from clocher.incidents.models import Incident
 
@@ -41,7 +42,7 @@ def _when(moment: dt.datetime | None) -> str:
 
 def draft(incident: Incident, now: dt.datetime | None = None) -> Draft:
     now = now or timezone.now()
-    operator = Operator.objects.first()
+    operator = scoping.get_operator()
     communes = list(incident.communes.order_by("name"))
     accounts = (
         Membership.objects.filter(commune__in=communes, is_active=True)

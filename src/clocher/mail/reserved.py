@@ -24,7 +24,7 @@ from django.utils.text import slugify
 
 from clocher.core import reference, scoping
 from clocher.core.audit import Actor
-from clocher.core.models import Commune, Operator
+from clocher.core.models import Commune
 from clocher.mail.dns import REPORT_LOCAL_PARTS
 from clocher.mail.models import MailDomain
 
@@ -58,7 +58,7 @@ def _platform_senders(domain: str) -> set[str]:
     """Local parts of the addresses the platform sends from or is reached at, when they
     are on the shared domain."""
     addresses = [settings.DEFAULT_FROM_EMAIL, getattr(settings, "SERVER_EMAIL", "")]
-    operator = Operator.objects.first()
+    operator = scoping.get_operator()
     if operator is not None:
         addresses.append(operator.contact_email)
     found = set()

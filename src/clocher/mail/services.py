@@ -14,9 +14,9 @@ from django.db import IntegrityError, transaction
 
 from clocher.accounts.models import User
 from clocher.accounts.services import get_or_create_user
-from clocher.core import audit
+from clocher.core import audit, scoping
 from clocher.core.audit import Actor
-from clocher.core.models import Commune, CommuneStatus, Membership, Operator, Role
+from clocher.core.models import Commune, CommuneStatus, Membership, Role
 from clocher.core.services import add_member
 from clocher.mail import reserved
 from clocher.mail.models import GIB, Alias, Mailbox, MailboxKind, MailDomain
@@ -53,7 +53,7 @@ def split_address(address: str) -> tuple[str, str]:
 
 def shared_domain() -> MailDomain:
     """The operator's shared domain (created on first use from the Operator row)."""
-    operator = Operator.objects.first()
+    operator = scoping.get_operator()
     if operator is None:
         raise ValidationError("Aucun opérateur : lancez `clocher init`.")
     domain, _ = MailDomain.objects.get_or_create(
@@ -66,7 +66,7 @@ def domain_for(commune: Commune, name: str) -> MailDomain:
     """The domain `name` if `commune` may use it (the shared one, or its own)."""
     domain = MailDomain.objects.filter(name=name).first()
     if domain is None:
-        operator = Operator.objects.first()
+        operator = scoping.get_operator()
         if operator is not None and operator.mail_domain.lower() == name:
             return shared_domain()
         raise ValidationError(f"Le domaine « {name} » n'est pas hébergé ici.")
@@ -461,7 +461,7 @@ def add_commune_domain(actor: Actor, commune: Commune, name: str) -> MailDomain:
         raise ValidationError(f"Nom de domaine invalide « {name} ».") from exc
     if not DOMAIN_RE.match(name):
         raise ValidationError(f"Nom de domaine invalide « {name} ».")
-    operator = Operator.objects.first()
+    operator = scoping.get_operator()
     if operator is not None and name == operator.mail_domain.lower():
         raise ValidationError("C'est le domaine partagé du département.")
     if commune.status != CommuneStatus.ACTIVE:
@@ -495,7 +495,7 @@ def remove_commune_domain(actor: Actor, domain: MailDomain) -> None:
 def find_domain(name: str) -> MailDomain | None:
     """A hosted domain by name (the shared one is created on first use)."""
     name = name.strip().lower()
-    operator = Operator.objects.first()
+    operator = scoping.get_operator()
     if operator is not None and operator.mail_domain.lower() == name:
         return shared_domain()
     return MailDomain.objects.filter(name=name).first()

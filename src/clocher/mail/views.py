@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from clocher.accounts.models import User
-from clocher.core import charts
+from clocher.core import charts, scoping
 from clocher.core.access import commune_required, operator_required
 from clocher.core.models import Commune, Membership
 from clocher.core.request import actor_of
@@ -32,9 +32,8 @@ from clocher.mail.models import Alias, Mailbox, MailDomain
 
 
 def client_settings() -> dict[str, object]:
-    from clocher.core.models import Operator
 
-    operator = Operator.objects.first()
+    operator = scoping.get_operator()
     domain = operator.mail_domain if operator else "localhost"
     return {
         "hostname": settings.MAIL_HOSTNAME or f"mail.{domain}",

@@ -305,7 +305,7 @@ def report_command(
     month: str | None, insee: str | None, pdf_path: Path | None, csv_path: Path | None
 ) -> None:
     """Rapport mensuel des flux bloqués : par pays, par scénario, principales sources."""
-    from clocher.core.models import Operator
+    from clocher.core import scoping
     from clocher.shield import report as reports
 
     try:
@@ -330,7 +330,7 @@ def report_command(
         _write_atomically(csv_path, reports.to_csv(built).encode())
         console.print(f"CSV écrit : {csv_path}")
     if pdf_path:
-        operator = Operator.objects.first()
+        operator = scoping.get_operator()
         _write_atomically(pdf_path, reports.to_pdf(built, operator.name if operator else ""))
         console.print(f"PDF écrit : {pdf_path}")
 

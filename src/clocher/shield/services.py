@@ -24,7 +24,7 @@ from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from clocher.core import audit
+from clocher.core import audit, scoping
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.shield.models import (
@@ -853,6 +853,9 @@ def box_policy(box: Box, feed_since: int | None = None) -> dict[str, Any]:
             locked.save(update_fields=["policy_version", "policy_built_from"])
         if feed_since is not None:
             policy["feed"] = feed_part(policy["version"], feed_since)
+            if locked.feed_version != feed_since:  # what it holds: feeds.prune_journal
+                locked.feed_version = feed_since
+                locked.save(update_fields=["feed_version"])
     policy["version"] = locked.policy_version
     policy["box"] = str(locked.pk)
     return policy
@@ -984,8 +987,6 @@ def send_alerts(now: dt.datetime | None = None) -> list[Alert]:
     came back), an attack spike (once a day per box)."""
     from django.core.mail import send_mail
 
-    from clocher.core.models import Operator
-
     now = now or timezone.now()
     today = timezone.localdate(now)
     _, alerts = fleet(Box.objects.filter(revoked_at__isnull=True))
@@ -1003,7 +1004,7 @@ def send_alerts(now: dt.datetime | None = None) -> list[Alert]:
                 continue
             Box.objects.filter(pk=box.pk).update(spike_alerted_on=today)
         fresh.append(alert)
-    operator = Operator.objects.first()
+    operator = scoping.get_operator()
     if fresh and operator is not None and operator.contact_email:
         lines = [f"- {a.box.hostname} ({a.box.commune.name}) : {a.message}" for a in fresh]
         body = "Alertes des boîtiers de sécurité :\n\n" + "\n".join(lines) + "\n"

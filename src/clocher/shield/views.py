@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from clocher.core import scoping
 from clocher.core.access import commune_required, operator_required
-from clocher.core.models import Commune, Operator
+from clocher.core.models import Commune
 from clocher.core.request import actor_of
 from clocher.shield import feeds, report, services
 from clocher.shield.models import AllowEntry, BlockEntry, Box, EnrolmentToken, Feed, ShieldEvent
@@ -182,7 +182,7 @@ def _report_response(request: HttpRequest, commune: Commune | None, fmt: str) ->
         response["Content-Disposition"] = f'attachment; filename="{report.filename(built, "csv")}"'
         return response
     if fmt == "pdf":
-        operator = Operator.objects.first()
+        operator = scoping.get_operator()
         pdf = report.to_pdf(built, operator.name if operator else "")
         response = HttpResponse(pdf, content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{report.filename(built, "pdf")}"'

@@ -14,8 +14,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
-from clocher.core import audit
-from clocher.core.models import Operator
+from clocher.core import audit, scoping
 from clocher.supervision.collect import Snapshot
 from clocher.supervision.models import FiringAlert
 
@@ -83,7 +82,7 @@ class Outcome:
 def check_and_mail(snap: Snapshot) -> Outcome:
     """Mail each alert that started and each that recovered since the last check."""
     now_firing = firing(snap)
-    operator = Operator.objects.first()
+    operator = scoping.get_operator()
     contact = operator.contact_email if operator is not None else ""
     outcome = Outcome([], [])
     known = dict(FiringAlert.objects.values_list("key", "message"))

@@ -33,7 +33,7 @@ from clocher.accounts.models import User
 from clocher.accounts.services import LoginLocked, check_not_locked, note_attempt
 from clocher.core import scoping
 from clocher.core.access import commune_required
-from clocher.core.models import Commune, Role
+from clocher.core.models import Commune
 from clocher.core.request import actor_of, client_ip
 from clocher.vault import previews, services, sharing
 from clocher.vault.models import Node, ShareLink, ShareMode, Space, SpaceKind, Version
@@ -81,8 +81,7 @@ def home(request: HttpRequest, commune: Commune) -> HttpResponse:
             "usage": services.usage(commune),
             "query": query,
             "found": found,
-            "is_admin": getattr(scoping.commune_membership(request.user, commune), "role", None)
-            == Role.COMMUNE_ADMIN,
+            "is_admin": scoping.is_commune_admin(request.user, commune),
             "favourites": [
                 n for n in sharing.favourites(_user(request)) if n.space.commune_id == commune.pk
             ],

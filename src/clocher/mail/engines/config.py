@@ -48,9 +48,9 @@ class MailConfig:
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> MailConfig:
-        from clocher.core.models import Operator
+        from clocher.core import scoping
 
-        operator = Operator.objects.first()
+        operator = scoping.get_operator()
         domain = operator.mail_domain if operator else "localhost"
         config = cls(
             mail_dir=Path(settings.MAIL_DIR),
