@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from clocher.accounts.models import AppPassword
 from clocher.core.models import AuditEntry
 from clocher.operations.hooks import operations_tile
 from clocher.operations.models import Backup, Drill
@@ -18,10 +19,12 @@ from tests.operations.conftest import ACTOR
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("data_dir")]
 
 
-def test_drill_restores_serves_checks_and_records_rpo_rto(commune_a, data_dir):
+def test_drill_restores_serves_checks_and_records_rpo_rto(commune_a, agent_a, data_dir):
     root = vault.root_of(vault.ensure_commune_space(ACTOR, commune_a))
-    vault.write_bytes(ACTOR, root, "pv.txt", b"proces-verbal", "text/plain")
+    folder = vault.create_folder(ACTOR, root, "Conseil 2026")
+    vault.write_bytes(ACTOR, folder, "pv séance.txt", b"proces-verbal", "text/plain")
     snapshot.take(ACTOR)
+    passwords = AppPassword.objects.count()
 
     result = drill.run_drill(ACTOR)
 
@@ -32,8 +35,15 @@ def test_drill_restores_serves_checks_and_records_rpo_rto(commune_a, data_dir):
         "journal d'audit",
         "archive (audit d'intégrité)",
         "coffre (fsck)",
+        "courriel lu en IMAP",
+        "fichier lu en WebDAV",
     }
     assert result.ok, result.checks
+    # Read over WebDAV from the copy by a member (drill-only password in the copy only),
+    # compared with the source; this platform has no mail yet: nothing to read, said so.
+    assert "lu en WebDAV, identique à la source" in names["fichier lu en WebDAV"]["detail"]
+    assert names["courriel lu en IMAP"]["detail"] == "aucun message à relire"
+    assert AppPassword.objects.count() == passwords
     assert result.rto_seconds is not None and result.rto_seconds > 0
     assert result.rpo_seconds >= 0
     row = Drill.objects.get()

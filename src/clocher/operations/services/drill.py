@@ -5,6 +5,7 @@ starts, RTO the time from the start until the restored web answers."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -25,7 +26,7 @@ from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.operations.models import Drill
 from clocher.operations.restic import Repository
-from clocher.operations.services import keys, snapshot
+from clocher.operations.services import drill_probe, keys, snapshot
 from clocher.operations.services.restore import resolve
 
 CHECKS = [
@@ -117,6 +118,73 @@ def _wait_web(port: int, web: subprocess.Popen[bytes], deadline: float) -> bool:
     return False
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes], deadline: float) -> bool:
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def _prepare_copy(choice: drill_probe.Choice, env: dict[str, str]) -> tuple[dict[str, Any], str]:
+    """The copy's own process gives the drill-only passwords and Dovecot's config."""
+    proc = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", drill_probe.COPY_MAIN],
+        input=drill_probe.as_json(choice),
+        env={**env, "DJANGO_SETTINGS_MODULE": "clocher.settings"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        return {}, _last_line(proc)
+    return json.loads(proc.stdout.strip().splitlines()[-1]), ""
+
+
+def _serve_and_read(
+    choice: drill_probe.Choice, env: dict[str, str], checks: list[dict[str, Any]], start: float
+) -> tuple[subprocess.Popen[bytes] | None, float | None]:
+    """The copy's Dovecot started on free ports; RTO taken when web and IMAP both answer;
+    then one message read over IMAP and one file over WebDAV, against the source."""
+    access, failure = _prepare_copy(choice, env)
+    dovecot = None
+    serving = not failure
+    if "mail" in access:
+        mail = access["mail"]
+        dovecot = subprocess.Popen(  # noqa: S603
+            mail["argv"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        serving = _wait_port(mail["imap_port"], dovecot, time.monotonic() + 120)
+        if not serving:
+            failure = f"Dovecot de la copie muet sur 127.0.0.1:{mail['imap_port']}"
+    rto = time.monotonic() - start if serving else None
+    for name, key, read, nothing in (
+        ("courriel lu en IMAP", "mail", drill_probe.read_message, "aucun message à relire"),
+        ("fichier lu en WebDAV", "file", drill_probe.read_file, "aucun fichier à relire"),
+    ):
+        if failure:
+            ok, detail = False, failure
+        elif key in access:
+            ok, detail = read(access[key], choice)
+        else:
+            # An empty platform (nothing older than the snapshot) has nothing to read.
+            ok, detail = True, nothing
+        checks.append({"name": name, "ok": ok, "detail": detail})
+    return dovecot, rto
+
+
 def run_drill(actor: Actor, location: str | None = None, keep: bool = False) -> DrillResult:
     start = time.monotonic()
     started_at = timezone.now()
@@ -135,6 +203,9 @@ def run_drill(actor: Actor, location: str | None = None, keep: bool = False) -> 
     checks: list[dict[str, Any]] = []
     rto: float | None = None
     web: subprocess.Popen[bytes] | None = None
+    dovecot: subprocess.Popen[bytes] | None = None
+    # Chosen in the live platform before anything runs: what the copy must serve.
+    choice = drill_probe.choose(chosen.time)
     try:
         proc = _clocher(["restore", chosen.id, "--kit", str(kit_file)], env)
         checks.append(
@@ -159,8 +230,6 @@ def run_drill(actor: Actor, location: str | None = None, keep: bool = False) -> 
                 stderr=subprocess.DEVNULL,
             )
             answered = _wait_web(port, web, time.monotonic() + 120)
-            if answered:
-                rto = time.monotonic() - start
             checks.append(
                 {
                     "name": "web",
@@ -168,19 +237,17 @@ def run_drill(actor: Actor, location: str | None = None, keep: bool = False) -> 
                     "detail": f"127.0.0.1:{port} " + ("répond" if answered else "muet"),
                 }
             )
+            if answered:
+                dovecot, rto = _serve_and_read(choice, env, checks, start)
             for name, args in CHECKS:
                 proc = _clocher(args, env)
                 checks.append(
                     {"name": name, "ok": proc.returncode == 0, "detail": _last_line(proc)}
                 )
     finally:
-        if web is not None:
-            web.terminate()
-            try:
-                web.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                web.kill()
-                web.wait()
+        for process in (web, dovecot):
+            if process is not None:
+                _stop(process)
         kit_file.unlink(missing_ok=True)
         if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
