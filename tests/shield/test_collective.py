@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from clocher.core.models import AuditEntry
 from clocher.shield import detect, feeds, services
-from clocher.shield.models import BlockEntry, Feed, PolicyVersion
+from clocher.shield.models import BlockEntry, Box, Feed, FeedChange, PolicyVersion
 from clocher_box import protocol
 from tests.conftest import SYSTEM
 
@@ -297,6 +297,18 @@ def test_feed_refresh_reimports_url_feeds(http_feed, tmp_path):
     assert set(BlockEntry.objects.values_list("source", flat=True)) == {"203.0.113.67/32"}
 
 
+def _get_feed(box: Any, since: object) -> Any:
+    """The box's policy with its bulk list apart, holding the list as of `since`."""
+    # The box signs the path; the query (which version it holds) only selects the form.
+    headers = protocol.sign_request(box.key, box.box_id, "GET", "/api/shield/policy", b"")
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    return box.client.get("/api/shield/policy", {"feed": since}, **extra)
+
+
+def _fetch_feed(box: Any, since: int) -> dict:
+    return protocol.open_envelope(box.central_key, _get_feed(box, since).json())["feed"]
+
+
 def test_boxes_get_the_feeds_union_as_signed_deltas_from_the_version_they_hold(commune_a, make_box):
     """First contact: the whole union of the blocklist feeds; then only the changes
     since the version the box holds (a prefix another feed still lists is no change);
@@ -304,10 +316,7 @@ def test_boxes_get_the_feeds_union_as_signed_deltas_from_the_version_they_hold(c
     box = make_box(commune_a)
 
     def get(since: object) -> Any:
-        # The box signs the path; the query (which version it holds) only selects the form.
-        headers = protocol.sign_request(box.key, box.box_id, "GET", "/api/shield/policy", b"")
-        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
-        return box.client.get("/api/shield/policy", {"feed": since}, **extra)
+        return _get_feed(box, since)
 
     def fetch(since: int) -> dict:
         return protocol.open_envelope(box.central_key, get(since).json())
@@ -327,3 +336,42 @@ def test_boxes_get_the_feeds_union_as_signed_deltas_from_the_version_they_hold(c
     assert "full" in fetch(held)["feed"]
     assert "full" in fetch(delta["version"] + 5)["feed"]  # newer than the central: restored
     assert get(-1).status_code == 400
+
+
+def test_the_feed_journal_keeps_only_what_enrolled_boxes_still_need(commune_a, make_box):
+    """`clocher shield feed refresh` (every 6 hours under `clocher serve`) deletes the
+    journal's changes at or below the oldest list version a box said it holds; a box
+    silent for 30 days no longer holds it back and gets the whole list when it returns."""
+    from clocher.cli import main
+
+    box, late = make_box(commune_a, "a"), make_box(commune_a, "b")
+    feeds.import_feed(SYSTEM, "un", "m", lines=["192.0.2.0/24"])
+    v1 = _fetch_feed(box, 0)["version"]
+    _fetch_feed(late, 0)
+    assert _fetch_feed(late, v1)["add"] == []  # late now says it holds v1
+    feeds.import_feed(SYSTEM, "un", "m", lines=["192.0.2.0/24", "198.51.100.7"])
+    v2 = _fetch_feed(box, v1)["version"]
+    _fetch_feed(box, v2)  # box holds v2
+    feeds.import_feed(SYSTEM, "un", "m", lines=["198.51.100.7"])
+
+    def journal() -> list[int]:
+        return list(FeedChange.objects.values_list("version", flat=True))
+
+    assert min(journal()) <= v1 < v2 < max(journal())
+
+    def refresh() -> str:
+        result = CliRunner().invoke(main, ["shield", "feed", "refresh"])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "retiré" in refresh()
+    assert min(journal()) > v1 and PolicyVersion.objects.get().feed_floor == v1
+    assert _fetch_feed(late, v1)["add"] == ["198.51.100.7/32"]  # still a delta
+    assert "retiré" not in refresh()  # nothing more to prune
+    Box.objects.filter(pk=late.box_id).update(
+        last_seen=timezone.now() - feeds.JOURNAL_SILENCE - dt.timedelta(hours=1)
+    )
+    refresh()
+    assert PolicyVersion.objects.get().feed_floor == v2 and min(journal()) > v2
+    assert _fetch_feed(late, v1)["full"] == ["198.51.100.7/32"]
+    assert _fetch_feed(box, v2)["remove"] == ["192.0.2.0/24"]

@@ -125,7 +125,8 @@ def feed_import_command(name: str, location: str, c2: bool) -> None:
     "--every", type=int, default=0, help="Recommencer toutes les N secondes (0 : une fois)."
 )
 def feed_refresh_command(every: int) -> None:
-    """Réimporte chaque liste tirée d'une adresse web (`clocher serve` : toutes les 6 h)."""
+    """Réimporte chaque liste tirée d'une adresse web (`clocher serve` : toutes les 6 h),
+    puis élague le journal des changements dont aucun boîtier n'a plus besoin."""
     import time
 
     from django.db import close_old_connections
@@ -140,6 +141,9 @@ def feed_refresh_command(every: int) -> None:
                 console.print(report.summary())
             except ValidationError as exc:  # one unreachable list does not stop the others
                 console.print(f"[red]✗[/red] {feed.name} : {validation_message(exc)}")
+        pruned = feeds.prune_journal()
+        if pruned:
+            console.print(f"Journal des listes : {pruned} changement(s) périmé(s) retiré(s).")
         if not every:
             return
         time.sleep(every)

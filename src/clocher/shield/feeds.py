@@ -21,6 +21,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from clocher.core import audit
@@ -28,6 +29,7 @@ from clocher.core.audit import Actor
 from clocher.shield import services
 from clocher.shield.models import (
     BlockEntry,
+    Box,
     Feed,
     FeedChange,
     FeedKind,
@@ -222,6 +224,34 @@ def import_feed(
             new = set(wanted) if purpose == FeedPurpose.BLOCKLIST else set()
             _journal(feed, version, new - old, old - new)
     return report
+
+
+# A box silent for longer than this no longer holds the journal back: when it comes
+# back, its list is older than the journal's floor and it gets the whole list.
+JOURNAL_SILENCE = dt.timedelta(days=30)
+
+
+def prune_journal(now: dt.datetime | None = None) -> int:
+    """Deletes the journal's changes that no box needs any more, those at or below the
+    oldest list version an enrolled box acknowledged (`Box.feed_version`, what it said
+    it holds at its last fetch), and raises `feed_floor` to it: a box whose list is older
+    gets the whole list (`services.feed_part`). Revoked boxes, boxes that never held a
+    versioned list and boxes silent for `JOURNAL_SILENCE` do not count. Run by `clocher
+    shield feed refresh` (every 6 hours under `clocher serve`). Returns the rows deleted."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Imports journal under this row's lock: nothing is added meanwhile.
+        row, _ = PolicyVersion.objects.select_for_update().get_or_create(singleton=1)
+        oldest = Box.objects.filter(
+            revoked_at__isnull=True, feed_version__gt=0, last_seen__gte=now - JOURNAL_SILENCE
+        ).aggregate(oldest=Min("feed_version"))["oldest"]
+        floor = row.version if oldest is None else min(oldest, row.version)
+        if floor <= row.feed_floor:
+            return 0
+        deleted, _ = FeedChange.objects.filter(version__lte=floor).delete()
+        row.feed_floor = floor
+        row.save(update_fields=["feed_floor"])
+    return deleted
 
 
 def _allowed(found: dict[str, int]) -> tuple[dict[str, int], list[tuple[int, str, str]]]:

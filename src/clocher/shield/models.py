@@ -50,6 +50,9 @@ class Box(models.Model):
     # (`policy_built_from`); the box refuses a version not above the one it applied.
     policy_version = models.PositiveBigIntegerField("version de politique", default=0)
     policy_built_from = models.PositiveBigIntegerField(default=0, editable=False)
+    # The version of the bulk list this box said it holds at its last policy fetch
+    # (`?feed=N`, 0: none): the journal keeps the changes above the oldest of them.
+    feed_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["commune__name", "hostname"]
