@@ -130,7 +130,8 @@ def packed_prefix(first: int, last: int) -> int:
     return (first << 8) | (33 - (last - first + 1).bit_length())
 
 
-def _span(item: int) -> tuple[int, int]:
+def span(item: int) -> tuple[int, int]:
+    """First and last address of a packed CIDR (`address << 8 | length`)."""
     address, plen = item >> 8, item & 0xFF
     return address, address + (1 << (32 - plen)) - 1
 
@@ -140,13 +141,13 @@ def _touched(loaded: array, first: int, last: int) -> tuple[int, int]:  # type: 
     adjacent CIDRs is one merged interval: merged intervals never adjoin)."""
     low, high = first, last
     index = bisect.bisect_right(loaded, ((first - 1 if first else 0) << 8) | 0xFF) - 1
-    if index >= 0 and _span(loaded[index])[1] >= first - 1:
-        while index > 0 and _span(loaded[index - 1])[1] + 1 == _span(loaded[index])[0]:
+    if index >= 0 and span(loaded[index])[1] >= first - 1:
+        while index > 0 and span(loaded[index - 1])[1] + 1 == span(loaded[index])[0]:
             index -= 1
-        low = min(low, _span(loaded[index])[0])
+        low = min(low, span(loaded[index])[0])
     index = bisect.bisect_left(loaded, low << 8)
-    while index < len(loaded) and _span(loaded[index])[0] <= high + 1:
-        high = max(high, _span(loaded[index])[1])
+    while index < len(loaded) and span(loaded[index])[0] <= high + 1:
+        high = max(high, span(loaded[index])[1])
         index += 1
     return low, high
 
@@ -169,7 +170,7 @@ def patch(
     removing = {p for p in remove if _has(raw, p)}
     regions: list[list[int]] = []
     for item in sorted([*adding, *removing]):
-        low, high = _touched(loaded, *_span(item))
+        low, high = _touched(loaded, *span(item))
         if regions and low <= regions[-1][1] + 1:
             regions[-1][1] = max(regions[-1][1], high)
         else:
@@ -192,7 +193,7 @@ def patch(
         )
         firsts, lasts = array("I"), array("I")
         for item in inside:
-            first, last = _span(item)
+            first, last = span(item)
             if not refused(first, last):
                 firsts.append(first)
                 lasts.append(last)

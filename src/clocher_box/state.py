@@ -13,6 +13,7 @@ import os
 import struct
 import time
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,10 @@ class RawFeed:
     version: int
 
 
+# What feed.bin holds: loaded IPv4 CIDRs (packed), loaded IPv6, the list as sent.
+_Feed = tuple[array, list[str], RawFeed | None]  # type: ignore[type-arg]
+
+
 @dataclass(frozen=True)
 class Decision:
     source: str
@@ -60,11 +65,14 @@ class Decision:
         return None if self.expires_at is None else max(1, int(self.expires_at - now))
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes | Sequence[bytes | memoryview], mode: int = 0o644) -> None:
+    """`data` (or its parts, written one after the other without joining them: the feed
+    is 16 MB at a million prefixes) into `path`, whole or not at all."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+        for part in [data] if isinstance(data, bytes) else data:
+            handle.write(part)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
@@ -75,6 +83,10 @@ class State:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.db, self.recovered_from = open_db(directory / "state.db", SCHEMA)
+        # feed.bin as last read or written, with the identity it had (`_identity`): the
+        # agent reads it several times per policy (0.05 s each at a million prefixes),
+        # and another process (`clocher-box blocklist`) may replace it.
+        self._feed: tuple[tuple[int, ...], _Feed] | None = None
 
     # key/value
     def get(self, key: str, default: Any = None) -> Any:
@@ -143,12 +155,25 @@ class State:
             tail |= {"raw6": raw.v6, "version": raw.version}
         text = json.dumps(tail).encode()
         head = struct.pack(FEED_HEADER, len(packed4), len(raw4), len(text))
-        write_atomic(self.directory / FEED_FILE, head + packed4.tobytes() + raw4.tobytes() + text)
+        path = self.directory / FEED_FILE
+        write_atomic(path, [head, memoryview(packed4), memoryview(raw4), text])
         for old in ("feed4.bin", "feed6.json"):
             (self.directory / old).unlink(missing_ok=True)
+        kept = RawFeed(raw.v4[:], list(raw.v6), raw.version) if raw is not None else None
+        self._feed = (_identity(path), (packed4[:], list(v6), kept))
 
     def _read_feed(self) -> tuple[array, list[str], RawFeed | None]:  # type: ignore[type-arg]
+        """What feed.bin holds, as copies (callers build on them)."""
         path = self.directory / FEED_FILE
+        identity = _identity(path)
+        if self._feed is None or self._feed[0] != identity:
+            self._feed = (identity, self._read_feed_file(path))
+        packed, v6, raw = self._feed[1]
+        if raw is not None:
+            raw = RawFeed(raw.v4[:], list(raw.v6), raw.version)
+        return packed[:], list(v6), raw
+
+    def _read_feed_file(self, path: Path) -> _Feed:
         packed = array("Q")
         if not path.exists():  # written by an agent before deltas
             legacy = self.directory / "feed4.bin"
@@ -177,3 +202,12 @@ class State:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _identity(path: Path) -> tuple[int, ...]:
+    """(inode, mtime, ctime, size) of a file, zeros if absent: a replaced file differs."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return 0, 0, 0, 0
+    return found.st_ino, found.st_mtime_ns, found.st_ctime_ns, found.st_size

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from array import array
 
 import pytest
 
@@ -18,7 +19,7 @@ from clocher_box.detectors.blocklist import pack_v4, parse_blocklist
 # file in order (recreating the agent first when asked: a restart), then prints the
 # feed's elements as `nft -j list table` shows them.
 CHILD = """
-import json, subprocess, sys
+import json, subprocess, sys, time
 from pathlib import Path
 from clocher_box import nft
 from clocher_box.agent import Agent
@@ -33,13 +34,18 @@ for step in steps:
     else:
         agent.apply_policy(step, box_id="b-1")
 agent.close()
-listed = json.loads(subprocess.run(["nft", "-j", "list", "table", "inet", "clocher"],
-                                   capture_output=True, text=True, check=True).stdout)
-sets = {}
-for item in listed["nftables"]:
-    found = item.get("set")
-    if found and found["name"].startswith("feed"):
-        sets[found["name"]] = sorted(json.dumps(e, sort_keys=True) for e in found.get("elem", []))
+for _ in range(600):  # removed CIDRs expire within milliseconds (nft.EXPIRE): wait for it
+    listed = json.loads(subprocess.run(["nft", "-j", "list", "table", "inet", "clocher"],
+                                       capture_output=True, text=True, check=True).stdout)
+    sets = {}
+    for item in listed["nftables"]:
+        found = item.get("set")
+        if found and found["name"].startswith("feed"):
+            elems = found.get("elem", [])
+            sets[found["name"]] = sorted(json.dumps(e, sort_keys=True) for e in elems)
+    if "expires" not in json.dumps(sets):
+        break
+    time.sleep(0.05)
 print(json.dumps(sets))
 """
 
@@ -125,6 +131,12 @@ def test_a_delta_loads_the_same_sets_as_the_whole_list_and_survives_a_restart(tm
 
     first, second = _lists(7)
     third = sorted(set(second) | {"198.18.200.0/24"})
+    # Removed CIDRs expire instead of being deleted (nft.Table.feed_delta): a wider
+    # prefix over one that expires in the policy before, then a narrower one inside a
+    # prefix removed in the same policy (that one is deleted).
+    fourth = sorted(set(third) - {"198.18.200.0/24"})
+    fifth = sorted(set(fourth) | {"198.18.200.0/22"})
+    sixth = sorted(set(fifth) - {"198.18.200.0/22"} | {"198.18.201.0/24"})
     allow = ["198.19.7.0/24"]
     delta_steps = [
         _policy(1, {"version": 10, "full": first}, allow),
@@ -132,8 +144,11 @@ def test_a_delta_loads_the_same_sets_as_the_whole_list_and_survives_a_restart(tm
         "restart",
         _policy(3, _delta(second, third, 12, 13), allow),
         _policy(4, _delta(second, third, 12, 13) | {"since": 13}, allow),  # no change twice
+        _policy(5, _delta(third, fourth, 13, 14), allow),
+        _policy(6, _delta(fourth, fifth, 14, 15), allow),
+        _policy(7, _delta(fifth, sixth, 15, 16), allow),
     ]
-    full_steps = [_policy(1, {"version": 13, "full": third}, allow)]
+    full_steps = [_policy(1, {"version": 16, "full": sixth}, allow)]
     lab = Lab(f"h23d{os.getpid() % 10000}")
     try:
         ns = lab.ns("d")
@@ -148,9 +163,44 @@ def test_a_delta_loads_the_same_sets_as_the_whole_list_and_survives_a_restart(tm
         lab.close()
     by_delta, by_full = listed
     assert by_delta == by_full
-    assert any("198.18.200.0" in e for e in by_delta["feed4_c61"])
+    assert any("198.18.201.0" in e for e in by_delta["feed4_c61"])
+    assert not any("198.18.200.0" in e for e in by_delta["feed4_c61"])
     assert not any("198.19.7.0" in e for e in by_delta["feed4_c61"])  # allowlisted
-    assert Agent(tmp_path / "delta", nft.Layout(), enforce=False).feed_version() == 13
+    assert Agent(tmp_path / "delta", nft.Layout(), enforce=False).feed_version() == 16
+
+
+class _Recorder:
+    """Stands for libnftables: keeps the native commands it is given."""
+
+    def __init__(self) -> None:
+        self.batches: list[str] = []
+
+    def run_text(self, commands: bytes) -> None:
+        self.batches.append(commands.decode())
+
+
+def test_removed_prefixes_expire_unless_an_addition_overlaps_them():
+    """A pipapo deletion costs in proportion to the shard's size, a timeout update what
+    an addition costs (bench/shield_pipapo_delete.py): the feed's removals are made to
+    expire; one that an addition of the same batch overlaps is deleted (an expiring
+    element keeps its room until the batch is committed)."""
+    recorder = _Recorder()
+    table = nft.Table(recorder, nft.Layout())  # type: ignore[arg-type]
+
+    def packed(*cidrs: str) -> list[int]:
+        parsed = parse_blocklist(cidrs)
+        return sorted(pack_v4(parsed.v4_first, parsed.v4_last))
+
+    table.feed_delta(
+        packed("198.18.0.0/24"),
+        packed("198.18.0.0/23", "203.0.113.0/24"),
+    )
+    (batch,) = recorder.batches
+    assert batch.splitlines() == [
+        "add element inet clocher feed4_cb0 { 203.0.113.0/24 . 0-255 timeout 10ms }",
+        "delete element inet clocher feed4_c61 { 198.18.0.0/23 . 0-255 }",
+        "add element inet clocher feed4_c61 { 198.18.0.0/24 . 0-255 }",
+    ]
 
 
 def test_a_gap_asks_for_the_whole_list_and_bad_deltas_change_nothing(tmp_path):
@@ -222,3 +272,21 @@ def test_country_sets_are_reloaded_only_when_the_countries_or_the_allowlist_chan
         assert len(reloads()) == expected
     assert agent.state.get("countries_blocked") == ["IR", "KP"]
     assert "feed" not in agent.state.get("policy")  # feed.bin holds the list
+
+
+def test_the_feed_kept_in_memory_follows_a_file_replaced_by_another_process(tmp_path):
+    """The agent reads feed.bin once, not three times per policy; `clocher-box
+    blocklist` (another process) replacing it is seen at the next read."""
+    from clocher_box.state import RawFeed, State
+
+    daemon, other = State(tmp_path), State(tmp_path)
+    daemon.save_feed(array("Q", [1 << 8 | 24]), [], RawFeed(array("Q", [1 << 8 | 24]), [], 3))
+    assert daemon.load_raw_feed().version == 3  # type: ignore[union-attr]
+    other.save_feed(array("Q", [2 << 8 | 24, 3 << 8 | 24]), ["2001:db8::/48"])
+    assert daemon.load_feed() == (array("Q", [2 << 8 | 24, 3 << 8 | 24]), ["2001:db8::/48"])
+    assert daemon.load_raw_feed() is None
+    held = daemon.load_feed()[0]
+    held.append(4 << 8 | 24)  # a caller's copy: what is kept does not change
+    assert len(daemon.load_feed()[0]) == 2
+    daemon.close()
+    other.close()
