@@ -73,8 +73,6 @@ class Rights(BaseRights):
 
 
 def _configuration(kind: str) -> Any:
-    from clocher.groupware.imip import Hook
-
     configuration = radicale_config.load()
     configuration.update(
         {
@@ -85,7 +83,8 @@ def _configuration(kind: str) -> Any:
                 "filesystem_folder": str(layout.store_dir(kind)),
                 "max_sync_token_age": str(30 * 86400),
             },
-            "hook": {"type": Hook if kind == "calendars" else "none"},
+            # A module path: Radicale's hook setting takes no class (unlike auth and rights).
+            "hook": {"type": "clocher.groupware.imip" if kind == "calendars" else "none"},
             "web": {"type": "none"},
             "sharing": {"type": "none"},
             "server": {"max_content_length": str(20 * 1024 * 1024)},
@@ -160,7 +159,8 @@ class GroupwareApp:
         if _request.pending:
             from clocher.groupware.imip import send_pending
 
-            send_pending(_request.pending)
+            for reply in send_pending(_request.pending):
+                services.apply_local_reply(self.apps[CALDAV_PREFIX], reply)
         return answer
 
 

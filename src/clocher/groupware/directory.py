@@ -18,8 +18,9 @@ def _card(uid: str, full_name: str, email: str, org: str, title: str = "") -> st
     card.add("fn").value = full_name
     given, _, family = full_name.rpartition(" ")
     card.add("n").value = vobject.vcard.Name(family=family, given=given)
-    card.add("email").value = email
-    card["email"].type_param = "WORK"
+    address = card.add("email")
+    address.value = email
+    address.type_param = "WORK"
     card.add("org").value = [org]
     if title:
         card.add("title").value = title

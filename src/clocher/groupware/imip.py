@@ -15,6 +15,7 @@ them.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import vobject
@@ -105,6 +106,55 @@ def messages_for_change(
     return found
 
 
+@dataclass(frozen=True)
+class LocalReply:
+    """An attendee's answer to an organiser who is a Clocher user: written straight into
+    the organiser's copy of the event (as Nextcloud does) instead of a REPLY mail."""
+
+    organizer: str
+    uid: str
+    attendee: str
+    partstat: str
+
+
+def local_reply(message: EmailMultiAlternatives, ics: str) -> LocalReply | None:
+    """The REPLY `message` as a `LocalReply` if its organiser has a Clocher account."""
+    from clocher.accounts.models import User
+    from clocher.mail.models import Mailbox
+
+    found = _event(ics)
+    if found is None:
+        return None
+    event = found[1]
+    organizer = _organizer(event)
+    user = User.objects.filter(email__iexact=organizer, is_active=True).first()
+    if user is None:
+        box = Mailbox.objects.filter(address__iexact=organizer, user__is_active=True).first()
+        user = box.user if box is not None else None
+    if user is None or not hasattr(event, "attendee"):
+        return None
+    attendee = event.attendee
+    status = attendee.params.get("PARTSTAT", ["NEEDS-ACTION"])[0].upper()
+    return LocalReply(user.email, str(event.uid.value), _address(attendee.value), status)
+
+
+def apply_reply(event_text: str, reply: LocalReply) -> str | None:
+    """The organiser's event with the attendee's new status, or None if unchanged."""
+    found = _event(event_text)
+    if found is None:
+        return None
+    calendar, _ = found
+    changed = False
+    for component in calendar.vevent_list:
+        for attendee in getattr(component, "attendee_list", []):
+            current = attendee.params.get("PARTSTAT", [""])[0].upper()
+            if _address(attendee.value) == reply.attendee and current != reply.partstat:
+                attendee.params["PARTSTAT"] = [reply.partstat]
+                attendee.params.pop("RSVP", None)
+                changed = True
+    return str(calendar.serialize()) if changed else None
+
+
 def _message(
     method: str, sender: str, recipients: list[str], calendar: Any, event: Any
 ) -> EmailMultiAlternatives:
@@ -177,9 +227,18 @@ class Hook(BaseHook):
         pending.extend(found)
 
 
-def send_pending(messages: list[EmailMultiAlternatives]) -> None:
+def send_pending(messages: list[EmailMultiAlternatives]) -> list[LocalReply]:
+    """Send the mails; a REPLY to a Clocher organiser is returned to be applied to their
+    calendar instead."""
+    local: list[LocalReply] = []
     for message in messages:
+        ics = next((str(c) for c, kind in message.alternatives if "method=REPLY" in kind), "")
+        reply = local_reply(message, ics) if ics else None
+        if reply is not None:
+            local.append(reply)
+            continue
         try:
             message.send()
         except Exception:  # noqa: BLE001 - the spooling backend keeps what it can
             log.exception("invitation non envoyée : %s", message.subject)
+    return local

@@ -7,6 +7,7 @@ lost membership takes the store's write lock to add or remove links.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from clocher.accounts.models import User
 from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
-from clocher.groupware import directory, layout
+from clocher.groupware import directory, imip, layout
 from clocher.groupware.models import Resource
+
+log = logging.getLogger(__name__)
 
 # How old a commune's directory may be before a request regenerates it (per process).
 DIRECTORY_MAX_AGE = 60.0
@@ -95,7 +98,11 @@ def sync_directory_if_stale(app: Any, commune: Commune) -> None:
     key = (str(_root(app)), commune.pk)
     if time.monotonic() - _directory_synced.get(key, float("-inf")) < DIRECTORY_MAX_AGE:
         return
-    sync_directory(app, commune)
+    try:
+        sync_directory(app, commune)
+    except Exception:  # noqa: BLE001 - a stale directory never closes the address books
+        log.exception("annuaire de %s non régénéré", commune.insee)
+        return
     _directory_synced[key] = time.monotonic()
 
 
@@ -138,6 +145,41 @@ def _same_card(stored: str | None, generated: str) -> bool:
     if stored is None:
         return False
     return directory.normalise(stored) == directory.normalise(generated)
+
+
+def apply_local_reply(app: Any, reply: imip.LocalReply) -> bool:
+    """Write an attendee's answer into every copy of the event the organiser's home
+    holds (their own calendars and the shared ones they reach). Returns whether any
+    copy changed."""
+    from radicale import item as radicale_item
+
+    storage = _storage(app)
+    home = _root(app) / reply.organizer
+    changed = False
+    with storage.acquire_lock("w", reply.organizer):
+        if not home.is_dir():
+            return False
+        for entry in sorted(home.iterdir()):
+            href = f"/{reply.organizer}/{entry.name}/"
+            if entry.name.startswith(".") or not (entry / ".Radicale.props").exists():
+                continue
+            collection = next(iter(storage.discover(href)), None)
+            if collection is None or collection.tag != "VCALENDAR":
+                continue
+            for item in collection.get_all():
+                if item.uid != reply.uid:
+                    continue
+                text = imip.apply_reply(item.serialize(), reply)
+                if text is None:
+                    continue
+                collection.upload(
+                    item.href,
+                    radicale_item.Item(
+                        collection_path=href.strip("/"), vobject_item=directory.parse(text)
+                    ),
+                )
+                changed = True
+    return changed
 
 
 def add_resource(actor: Actor, commune: Commune, name: str) -> Resource:
