@@ -40,6 +40,7 @@ from clocher.finance.engine.scenarios import (
     scenario_costs,
     standard_scenarios,
 )
+from tests.finance.loans import make_loan
 
 D = Decimal
 AS_OF = date(2025, 12, 31)
@@ -92,12 +93,12 @@ def test_gissler_classes(loan_kw, code, computed):
 
 
 def test_gissler_declared_class_that_disagrees_is_kept_with_a_warning():
-    loan = Loan(
+    loan = make_loan(
         "G",
-        D("100000.00"),
+        "100000.00",
         date(2020, 1, 1),
         20,
-        Rate(D("0.04")),
+        "0.04",
         structure=Structure(StructureKind.MULTIPLIER, UnderlyingKind.NON_EURO, D(3)),
         gissler="1B",
     )
@@ -131,7 +132,7 @@ def test_indicators_of_a_small_book():
 
 def test_actuarial_rate_of_a_fixed_annual_loan_is_its_rate():
     """Yearly payments on 30/360 at 4 %: the IRR (numpy-financial too) is 4 %."""
-    loan = Loan("A", D("500000.00"), date(2020, 12, 31), 20, Rate(D("0.04")), Periodicity.YEARLY)
+    loan = make_loan("A", "500000.00", date(2020, 12, 31), 20, "0.04", Periodicity.YEARLY)
     sched = build_schedule(loan)
     flows = [-float(sched.outstanding_at(date(2022, 12, 31)))] + [
         float(r[4]) for r in sched.rows_after(date(2022, 12, 31))
@@ -204,14 +205,8 @@ def test_indemnities_and_refinancing_what_if():
 
 
 def test_in_fine_and_profile_kinds_in_the_book():
-    bullet = Loan(
-        "B",
-        D("300000.00"),
-        date(2024, 6, 1),
-        10,
-        Rate(D("0.03")),
-        Periodicity.YEARLY,
-        profile=Profile.IN_FINE,
+    bullet = make_loan(
+        "B", "300000.00", date(2024, 6, 1), 10, "0.03", Periodicity.YEARLY, profile=Profile.IN_FINE
     )
     book = book_indicators([build_schedule(bullet)], [2025])
     assert book.year(2025).outstanding == D("300000.00")
@@ -233,26 +228,26 @@ def test_book_sums_match_the_rows_for_every_kind_of_loan():
     loans = [
         fixed("A"),
         variable("B"),
-        Loan(
+        make_loan(
             "C",
-            D("250000.00"),
+            "250000.00",
             date(2024, 11, 30),
             120,
-            Rate(D("0.041")),
+            "0.041",
             Periodicity.MONTHLY,
             day_count=DayCount.ACT_365,
             deferral=Deferral(6, DeferralKind.TOTAL),
         ),
-        Loan(
+        make_loan(
             "D",
-            D("90000.00"),
+            "90000.00",
             date(2027, 3, 1),
             8,
-            Rate(D("0.02")),
+            "0.02",
             Periodicity.HALF_YEARLY,
             profile=Profile.CONSTANT_CAPITAL,
         ),
-        Loan("E", D("40000.00"), date(2010, 1, 1), 10, Rate(D("0.05")), Periodicity.YEARLY),
+        make_loan("E", "40000.00", date(2010, 1, 1), 10, "0.05", Periodicity.YEARLY),
     ]
     schedules = [build_schedule(ln, CURVE) for ln in loans]
     years = range(2023, 2032)

@@ -27,6 +27,7 @@ from clocher.finance.engine import (
     build_schedule,
 )
 from clocher.finance.engine.schedule import BALANCE, CAPITAL, DUE, INTEREST, PAYMENT, RATE
+from tests.finance.loans import make_loan
 
 D = Decimal
 CENT = D("0.01")
@@ -116,32 +117,27 @@ def test_fixed_annuity_matches_numpy_financial_and_quantlib(
 
 def test_fixed_annuity_known_figures():
     """A textbook case checked by hand: 100 000 € at 3.5 % over 20 years, quarterly."""
-    loan = Loan("F", D("100000.00"), date(2020, 1, 15), 80, Rate(D("0.035")))
+    loan = make_loan("F", "100000.00", date(2020, 1, 15), 80, "0.035")
     rows = build_schedule(loan).rows
     assert rows[0][1:] == (D("0.035"), D("875.00"), D("868.37"), D("1743.37"), D("99131.63"))
     assert rows[-1][PAYMENT] == D("1743.81")
 
 
 def test_constant_capital_and_in_fine_match_quantlib():
-    capital = Loan(
-        "C",
-        D("600000.00"),
-        date(2018, 5, 10),
-        60,
-        Rate(D("0.031")),
-        profile=Profile.CONSTANT_CAPITAL,
+    capital = make_loan(
+        "C", "600000.00", date(2018, 5, 10), 60, "0.031", profile=Profile.CONSTANT_CAPITAL
     )
     rows = build_schedule(capital).rows
     check_invariants(capital, rows)
     check_against_quantlib(capital, rows, [D("0.031")] * 60)
     assert {r[CAPITAL] for r in rows} == {D("10000.00")}
 
-    bullet = Loan(
+    bullet = make_loan(
         "B",
-        D("2000000.00"),
+        "2000000.00",
         date(2020, 12, 1),
         10,
-        Rate(D("0.0225")),
+        "0.0225",
         Periodicity.YEARLY,
         profile=Profile.IN_FINE,
         day_count=DayCount.ACT_365,
@@ -156,12 +152,12 @@ def test_constant_capital_and_in_fine_match_quantlib():
 
 
 def test_progressive_payments_grow_and_repay_the_nominal():
-    loan = Loan(
+    loan = make_loan(
         "P",
-        D("900000.00"),
+        "900000.00",
         date(2016, 4, 1),
         60,
-        Rate(D("0.038")),
+        "0.038",
         profile=Profile.PROGRESSIVE,
         growth=D("0.005"),
     )
@@ -198,9 +194,9 @@ def test_variable_loan_on_forward_curve_matches_quantlib_and_numpy_financial():
         history={Index.EURIBOR_3M: history},
         forward={Index.EURIBOR_3M: forward},
     )
-    loan = Loan(
+    loan = make_loan(
         "V",
-        D("1500000.00"),
+        "1500000.00",
         date(2020, 3, 15),
         80,
         Rate(D("0.0085"), Index.EURIBOR_3M, floor=D("0")),
@@ -233,12 +229,12 @@ def test_variable_loan_on_forward_curve_matches_quantlib_and_numpy_financial():
 
 
 def test_deferrals_interest_only_and_total():
-    partial = Loan(
+    partial = make_loan(
         "D1",
-        D("400000.00"),
+        "400000.00",
         date(2021, 1, 1),
         40,
-        Rate(D("0.03")),
+        "0.03",
         deferral=Deferral(4, DeferralKind.INTEREST_ONLY),
     )
     rows = build_schedule(partial).rows
@@ -248,13 +244,8 @@ def test_deferrals_interest_only_and_total():
     expected = cents(float(npf.pmt(0.03 / 4, 36, -400000.0)))
     assert rows[4][PAYMENT] == expected
 
-    total = Loan(
-        "D2",
-        D("400000.00"),
-        date(2021, 1, 1),
-        40,
-        Rate(D("0.03")),
-        deferral=Deferral(2, DeferralKind.TOTAL),
+    total = make_loan(
+        "D2", "400000.00", date(2021, 1, 1), 40, "0.03", deferral=Deferral(2, DeferralKind.TOTAL)
     )
     rows = build_schedule(total).rows
     check_invariants(total, rows)
@@ -265,12 +256,12 @@ def test_deferrals_interest_only_and_total():
 
 def test_custom_table_is_followed():
     table = (D("100000.00"), D("50000.00"), D("0"), D("150000.00"))
-    loan = Loan(
+    loan = make_loan(
         "T",
-        D("300000.00"),
+        "300000.00",
         date(2024, 1, 10),
         4,
-        Rate(D("0.04")),
+        "0.04",
         Periodicity.YEARLY,
         profile=Profile.CUSTOM,
         capital_table=table,
@@ -283,18 +274,18 @@ def test_custom_table_is_followed():
 
 def test_invalid_loans_are_refused_in_french():
     with pytest.raises(ValueError, match="nominal doit être positif"):
-        Loan("X", D("-5"), date(2024, 1, 1), 10, Rate(D("0.02")))
+        make_loan("X", "-5", date(2024, 1, 1), 10, "0.02")
     with pytest.raises(ValueError, match="totalise"):
-        Loan(
+        make_loan(
             "X",
-            D("100.00"),
+            "100.00",
             date(2024, 1, 1),
             2,
-            Rate(D("0.02")),
+            "0.02",
             profile=Profile.CUSTOM,
             capital_table=(D("50"), D("40")),
         )
-    loan = Loan("X", D("100.00"), date(2024, 1, 1), 2, Rate(D("0.01"), Index.LIVRET_A))
+    loan = make_loan("X", "100.00", date(2024, 1, 1), 2, Rate(D("0.01"), Index.LIVRET_A))
     with pytest.raises(ValueError, match="sans courbe de taux"):
         build_schedule(loan)
 

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from clocher.core.access import operator_required
+from clocher.core.access import View, operator_required
 from clocher.core.audit import Actor
 from clocher.core.request import actor_of
 from clocher.incidents import cnil, forms, services
@@ -77,40 +77,33 @@ def _post(request: HttpRequest, incident_id: int, form_class: type, apply: Apply
     return redirect("incidents:detail", incident_id=incident.pk)
 
 
-@operator_required
-@require_POST
-def add_action(request: HttpRequest, incident_id: int) -> HttpResponse:
-    return _post(
-        request, incident_id, forms.ActionForm,
-        lambda actor, incident, data: services.add_action(actor, incident, data["text"]),
-    )  # fmt: skip
+def _change(form_class: type, apply: Apply) -> View:
+    """The view of one small form of the incident page (operator only, POST only)."""
+
+    @operator_required
+    @require_POST
+    def view(request: HttpRequest, incident_id: int) -> HttpResponse:
+        return _post(request, incident_id, form_class, apply)
+
+    return view
 
 
-@operator_required
-@require_POST
-def set_notice(request: HttpRequest, incident_id: int) -> HttpResponse:
-    return _post(
-        request, incident_id, forms.NoticeForm,
-        lambda actor, incident, data: services.set_notice(actor, incident, data["notice"]),
-    )  # fmt: skip
-
-
-@operator_required
-@require_POST
-def update_breach(request: HttpRequest, incident_id: int) -> HttpResponse:
-    return _post(
-        request, incident_id, forms.BreachForm,
-        lambda actor, incident, data: services.update_breach(actor, incident, **data),
-    )  # fmt: skip
-
-
-@operator_required
-@require_POST
-def close(request: HttpRequest, incident_id: int) -> HttpResponse:
-    return _post(
-        request, incident_id, forms.CloseForm,
-        lambda actor, incident, data: services.close_incident(actor, incident, data["summary"]),
-    )  # fmt: skip
+add_action = _change(
+    forms.ActionForm,
+    lambda actor, incident, data: services.add_action(actor, incident, data["text"]),
+)
+set_notice = _change(
+    forms.NoticeForm,
+    lambda actor, incident, data: services.set_notice(actor, incident, data["notice"]),
+)
+update_breach = _change(
+    forms.BreachForm,
+    lambda actor, incident, data: services.update_breach(actor, incident, **data),
+)
+close = _change(
+    forms.CloseForm,
+    lambda actor, incident, data: services.close_incident(actor, incident, data["summary"]),
+)
 
 
 @operator_required
