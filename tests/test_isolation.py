@@ -54,6 +54,8 @@ PUBLIC = {
     "vault:public_download": "lien de partage : jeton secret, voulu public par la commune",
     "vault:public_preview": "lien de partage : jeton secret, voulu public par la commune",
     "vault:nc_status": "status.php des clients Nextcloud : version du serveur seulement",
+    "groupware:well_known_caldav": "redirection de découverte CalDAV, sans donnée",
+    "groupware:well_known_carddav": "redirection de découverte CardDAV, sans donnée",
     "shield:api_enroll": "enrôlement d'un boîtier : jeton secret à usage unique",
     "oidc_authentication_init": "début de connexion OpenID Connect",
     "oidc_authentication_callback": "retour OpenID Connect",
