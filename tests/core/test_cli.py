@@ -201,7 +201,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _clocher(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+def _clocher(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "clocher.cli", *args],
         env=env,

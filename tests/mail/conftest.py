@@ -7,7 +7,6 @@ from __future__ import annotations
 import email
 import imaplib
 import smtplib
-import socket
 import ssl
 import subprocess
 import time
@@ -27,44 +26,14 @@ from clocher.accounts.services import create_app_password, get_or_create_user
 from clocher.core.audit import Actor
 from clocher.core.models import Membership, Role
 from clocher.mail import services
-from clocher.mail.engines import rspamd, runtime
+from clocher.mail.engines import loopback, rspamd, runtime
 from clocher.mail.engines.config import MailConfig
+from clocher.mail.engines.loopback import wait_for_port, wait_for_socket
 from clocher.mail.models import Mailbox
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 DOMAIN = "communes.cotedor.fr"
 ACTOR = Actor(label="tests")
-
-
-def free_ports(count: int) -> list[int]:
-    sockets, ports = [], []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-        ports.append(sock.getsockname()[1])
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def wait_for_port(port: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"port {port} not listening after {timeout}s")
-
-
-def wait_for_socket(path: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path} not created after {timeout}s")
-        time.sleep(0.1)
 
 
 def config_on_free_ports(
@@ -75,23 +44,12 @@ def config_on_free_ports(
 ) -> MailConfig:
     """The test database's mail servers in `data_dir`/`mail_dir`, every port a free one
     (the delivery tests and the import tests' target Dovecot share this layout)."""
-    ports = free_ports(9)
-    return MailConfig.from_settings(
-        mail_dir=data_dir / mail_dir,
+    return loopback.config_on_free_ports(
+        data_dir,
+        mail_dir,
         hostname="mail.communes.cotedor.fr",
         domain="communes.cotedor.fr",
-        smtp_port=ports[0],
-        submission_port=ports[1],
-        imap_port=ports[2],
-        imaps_port=ports[3],
-        sieve_port=ports[4],
-        lmtp_port=ports[5],
-        auth_port=ports[6],
-        quota_status_port=ports[7],
-        reinject_port=ports[8],
         max_message_bytes=max_message_bytes,
-        tls_cert=data_dir / "tls" / "mail.crt",
-        tls_key=data_dir / "tls" / "mail.key",
         policy_url=f"{live_server_url}/interne/dovecot/politique",
     )
 
