@@ -20,7 +20,7 @@ a sample of meters (`--peer-sample`), every structure in it, and scaled; the qua
 share is over that sample too.
 
 opendsm 1.2.7 imports scikit-fda, which does not import with multimethod ≥ 2 (metaclass
-conflict): its clustering helpers (unused by the daily model) get a stub before import.
+conflict): the dev extra pins multimethod < 2, so the peer is imported as it is.
 Usage: .venv/bin/python bench/energy_baseline.py [--meters 1000] [--peer-sample 24]
 Goals (issue 17): CV(RMSE) no worse than the peer's on ≥ 90 % of meters; ≥ 2× faster.
 """
@@ -32,10 +32,8 @@ import multiprocessing as mp
 import os
 import queue
 import resource
-import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -111,23 +109,6 @@ def clocher_fit(start: np.ndarray, hh: np.ndarray, tday: np.ndarray) -> tuple[li
     return models, daily
 
 
-def _stub_skfda() -> None:
-    for name in [k for k in sys.modules if k.startswith("skfda")]:
-        del sys.modules[name]
-    for name in (
-        "skfda",
-        "skfda.representation",
-        "skfda.representation.grid",
-        "skfda.representation.basis",
-        "skfda.preprocessing",
-        "skfda.preprocessing.dim_reduction",
-    ):
-        sys.modules[name] = types.ModuleType(name)
-    sys.modules["skfda.representation.grid"].FDataGrid = None  # type: ignore[attr-defined]
-    sys.modules["skfda.representation.basis"].Fourier = None  # type: ignore[attr-defined]
-    sys.modules["skfda.preprocessing.dim_reduction"].FPCA = None  # type: ignore[attr-defined]
-
-
 def peer_worker(work: str, rows: list[int], out: mp.Queue) -> None:  # type: ignore[type-arg]
     """In its own process: import, one warm-up fit (numba compiles), then the timed fits."""
     import logging
@@ -135,10 +116,6 @@ def peer_worker(work: str, rows: list[int], out: mp.Queue) -> None:  # type: ign
 
     warnings.filterwarnings("ignore")
     logging.disable(logging.CRITICAL)
-    try:
-        from skfda.preprocessing.dim_reduction import FPCA  # noqa: F401
-    except TypeError:
-        _stub_skfda()
     import pandas as pd
     from opendsm.eemeter import DailyBaselineData, DailyModel
 

@@ -2,8 +2,9 @@
 
 Interface:
 - `fit_daily(temp_c, kwh)` → `DailyModel` (intercept-only, HDD-only, CDD-only, HDD+CDD;
-  balance points by grid search, selection by adjusted R² among candidates whose slopes
-  are positive and significant, p < 0.1, as CalTRACK 2 asks); `fit_daily_many(temp_c,
+  balance points over CalTRACK's 30–90 °F by a 1 °C grid then a local search, selection
+  by adjusted R² among candidates with positive slopes, as CalTRACK 2 asks: no p-value
+  screen since 2.0); `fit_daily_many(temp_c,
   kwh_matrix)` fits many meters at once: every candidate of every meter is solved with
   a handful of matrix products (closed-form OLS), no per-candidate Python loop.
 - `daily_kwh_many(start_utc, kwh, step_s)` → local days and meters × days kWh from
@@ -28,10 +29,17 @@ from clocher.energy.engine.errors import EnergyInputError
 #: monthly and hourly; daily models are held to the hourly limits (docs/energy.md).
 G14_LIMITS = {"monthly": (0.15, 0.05), "daily": (0.30, 0.10), "hourly": (0.30, 0.10)}
 
-#: Balance-point grids in °C (CalTRACK searches 30–90 °F; buildings here heat below
-#: 8–22 °C and cool above 16–28 °C), 0.5 °C apart.
-HDD_BALANCE_POINTS = np.arange(8.0, 22.01, 0.5)
-CDD_BALANCE_POINTS = np.arange(16.0, 28.01, 0.5)
+#: Balance-point grids in °C: CalTRACK's candidate set, 30–90 °F (−1.1 to 32.2 °C) at
+#: most 3 °F apart, here every 1 °C (1.8 °F); `_refined_pick` then refines the best
+#: point of each kind locally (± 1 °C, every 0.05 °C or 0.1 °C for a pair).
+CALTRACK_RANGE_C = ((30 - 32) * 5 / 9, (90 - 32) * 5 / 9)
+HDD_BALANCE_POINTS = np.arange(-1.0, 32.01, 1.0)
+CDD_BALANCE_POINTS = HDD_BALANCE_POINTS
+#: Slope screen: CalTRACK 2 disqualifies a candidate for a non-positive slope only
+#: (no p-value screen since 2.0; eemeter's compliance checklist, 3.4.3.2), then keeps
+#: the highest adjusted R². A limit below 1 restores CalTRACK 1's screen.
+SLOPE_P_VALUE_MAX = 1.0
+#: Level of the F-test a richer day-group model must pass (`_better`).
 P_VALUE_MAX = 0.1
 MIN_DEGREE_DAYS = 20.0  # CalTRACK: ≥ 20 degree-days in total …
 MIN_NONZERO_DAYS = 10  # … and ≥ 10 days with a non-zero value, for a slope to be tried
@@ -184,10 +192,26 @@ def day_groups(days: np.ndarray) -> np.ndarray:
     return ((d + 3) % 7 >= 5).astype(np.int64)  # 1970-01-01 was a Thursday
 
 
+def _slope_ok(b: np.ndarray, se: np.ndarray, dof: np.ndarray) -> np.ndarray:
+    """A slope a candidate may keep: positive and, under a p-value screen
+    (`SLOPE_P_VALUE_MAX` < 1), significant; the t distribution is only evaluated then."""
+    ok = b > 0
+    if SLOPE_P_VALUE_MAX < 1.0:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ok &= 2 * stats.t.sf(np.abs(b / se), dof) < SLOPE_P_VALUE_MAX
+    return ok
+
+
 def _candidates(  # type: ignore[no-untyped-def]
-    tt: np.ndarray, y: np.ndarray, w: np.ndarray, dg: np.ndarray
+    tt: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    dg: np.ndarray,
+    hgrid: np.ndarray = HDD_BALANCE_POINTS,
+    cgrid: np.ndarray = CDD_BALANCE_POINTS,
 ):
-    """Every candidate of every meter, one intercept per day group (rows of `dg`).
+    """Every candidate of every meter, one intercept per day group (rows of `dg`), the
+    balance points taken from `hgrid` (heating) and `cgrid` (cooling).
 
     The slopes come from sums within each group (Frisch–Waugh: the group intercepts are
     partialled out by removing each group's mean), all from matrix products.
@@ -204,8 +228,8 @@ def _candidates(  # type: ignore[no-untyped-def]
         inv_ng = np.where(ng > 0, 1.0 / ng, 0.0)
         sst = syy - sy * sy / n  # total, for the adjusted R²
         vyy = syy - (syg * syg * inv_ng).sum(axis=1)[:, None]  # within groups
-    hx = np.maximum(0.0, HDD_BALANCE_POINTS[:, None] - tt[None, :])  # (H, days)
-    cx = np.maximum(0.0, tt[None, :] - CDD_BALANCE_POINTS[:, None])  # (C, days)
+    hx = np.maximum(0.0, hgrid[:, None] - tt[None, :])  # (H, days)
+    cx = np.maximum(0.0, tt[None, :] - cgrid[:, None])  # (C, days)
 
     def sums(x):  # type: ignore[no-untyped-def]
         sxg = np.einsum("mgd,kd->mgk", wg, x)  # (m, G, K)
@@ -218,7 +242,6 @@ def _candidates(  # type: ignore[no-untyped-def]
 
     sh_g, sh, vhh, vhy, nh = sums(hx)
     sc_g, sc, vcc, vcy, nc = sums(cx)
-    dof_t = stats.t.sf
 
     def group_means(s_g, b):  # type: ignore[no-untyped-def]  # (m, G, K) → intercepts
         return (syg[:, :, None] - b[:, None, :] * s_g) * inv_ng[:, :, None]
@@ -228,17 +251,17 @@ def _candidates(  # type: ignore[no-untyped-def]
             b = vxy / vxx
             sse = np.maximum(vyy - b * vxy, 0.0)
             dof = n - g - 1
-            pval = 2 * dof_t(np.abs(b / np.sqrt(sse / dof / vxx)), dof)
             adj = 1 - (sse / dof) / (sst / (n - 1))
             a = group_means(s_g, b)
-        ok = (b > 0) & (pval < P_VALUE_MAX) & (nz >= MIN_NONZERO_DAYS) & (s >= MIN_DEGREE_DAYS)
+            ok = _slope_ok(b, np.sqrt(sse / dof / vxx), dof)
+        ok &= (nz >= MIN_NONZERO_DAYS) & (s >= MIN_DEGREE_DAYS) & np.isfinite(adj)
         return np.where(ok, adj, -np.inf), a, b
 
     adj_h, a_h, b_h = single(sh_g, sh, vhh, vhy, nh)
     adj_c, a_c, b_c = single(sc_g, sc, vcc, vcy, nc)
 
     # pairs: hdd·cdd = 0 on every day when cdd_bp ≥ hdd_bp, so the raw cross sum is 0
-    pair = CDD_BALANCE_POINTS[None, :] >= HDD_BALANCE_POINTS[:, None]  # (H, C)
+    pair = cgrid[None, :] >= hgrid[:, None]  # (H, C)
     vhc = -np.einsum("mgh,mgc,mg->mhc", sh_g, sc_g, inv_ng)
     with np.errstate(invalid="ignore", divide="ignore"):
         vhh3, vcc3 = vhh[:, :, None], vcc[:, None, :]
@@ -249,15 +272,14 @@ def _candidates(  # type: ignore[no-untyped-def]
         sse = np.maximum(vyy[:, :, None] - b1 * vhy3 - b2 * vcy3, 0.0)
         dof3 = n[:, :, None] - g - 2
         s2 = sse / dof3
-        p1 = 2 * dof_t(np.abs(b1 / np.sqrt(s2 * vcc3 / det)), dof3)
-        p2 = 2 * dof_t(np.abs(b2 / np.sqrt(s2 * vhh3 / det)), dof3)
         adj_p = 1 - s2 / (sst[:, :, None] / (n[:, :, None] - 1))
+        ok1 = _slope_ok(b1, np.sqrt(s2 * vcc3 / det), dof3)
+        ok2 = _slope_ok(b2, np.sqrt(s2 * vhh3 / det), dof3)
     okp = (
         pair[None]
-        & (b1 > 0)
-        & (b2 > 0)
-        & (p1 < P_VALUE_MAX)
-        & (p2 < P_VALUE_MAX)
+        & ok1
+        & ok2
+        & np.isfinite(adj_p)
         & (nh[:, :, None] >= MIN_NONZERO_DAYS)
         & (nc[:, None, :] >= MIN_NONZERO_DAYS)
         & (sh[:, :, None] >= MIN_DEGREE_DAYS)
@@ -272,6 +294,7 @@ def _candidates(  # type: ignore[no-untyped-def]
         "hdd_only": (adj_h, a_h, b_h),
         "cdd_only": (adj_c, a_c, b_c),
         "hdd_cdd": (adj_p, b1, b2, sh_g, sc_g, syg, inv_ng),
+        "grids": (hgrid, cgrid),
     }
 
 
@@ -296,15 +319,14 @@ def fit_daily_many(
     n = w.sum(axis=1)
     if (n < 10).any():
         raise EnergyInputError("moins de 10 jours utilisables pour un compteur")
-    variants: list[tuple[dict, np.ndarray | None]] = [  # type: ignore[type-arg]
-        (_candidates(tt, y, w, np.ones((1, t.size))), None)
-    ]
+    one = np.ones((1, t.size))
+    variants: list[_Variant] = [_Variant(_candidates(tt, y, w, one), None, one, w)]
     if groups is not None:
         day_group = np.asarray(groups, dtype=np.int64)
         if day_group.shape != t.shape or day_group.min() < 0:
             raise EnergyInputError("un groupe de jour (entier ≥ 0) par jour est attendu")
         dg = (day_group[None, :] == np.arange(int(day_group.max()) + 1)[:, None]).astype(float)
-        variants.append((_candidates(tt, y, w, dg), day_group))
+        variants.append(_Variant(_candidates(tt, y, w, dg), day_group, dg, w))
 
     models = []
     splits = []
@@ -313,33 +335,79 @@ def fit_daily_many(
         # weekday/weekend split; kept when the whole pays for its extra parameters
         for g in range(int(day_group.max()) + 1):
             wg = w * (day_group == g)[None, :]
-            splits.append((_candidates(tt, y, wg, np.ones((1, t.size))), wg))
+            splits.append(_Variant(_candidates(tt, y, wg, one), None, one, wg))
     for i in range(y.shape[0]):
         keep = w[i] > 0
         best = None
-        for v, gr in variants:  # plain first, then one intercept per group
-            pick = max(_picks(v, i, gr), key=lambda c: c[0])
+        for v in variants:  # plain first, then one intercept per group
+            pick = _refined_pick(v, i, tt, y)
             model = _finish(_proto(pick, keep, int(n[i])), t, y_all[i], keep)
             if best is None or _better(model, best):
                 best = model
         assert best is not None
-        if splits and all(wg[i].sum() >= MIN_NONZERO_DAYS for _, wg in splits):
+        if splits and all(v.w[i].sum() >= MIN_NONZERO_DAYS for v in splits):
             parts = tuple(
                 _finish(
-                    _proto(
-                        max(_picks(v, i, None), key=lambda c: c[0]), wg[i] > 0, int(wg[i].sum())
-                    ),
+                    _proto(_refined_pick(v, i, tt, y), v.w[i] > 0, int(v.w[i].sum())),
                     t,
                     y_all[i],
-                    wg[i] > 0,
+                    v.w[i] > 0,
                 )
-                for v, wg in splits
+                for v in splits
             )
             split = _combine(parts, t, y_all[i], keep, day_group)
             if _better(split, best):
                 best = split
         models.append(best)
     return models
+
+
+@dataclass(frozen=True)
+class _Variant:
+    """One way of fitting every meter: its grid candidates (`_candidates`), the day
+    group of each day when it has one intercept per group, the group rows, the weights."""
+
+    cands: dict  # type: ignore[type-arg]
+    groups: np.ndarray | None
+    dg: np.ndarray
+    w: np.ndarray
+
+
+#: Local refinement around the grid's best balance point(s): ± one grid step (1 °C)
+#: every 0.05 °C for one balance point, every 0.1 °C for a heating/cooling pair.
+REFINE_SINGLE = np.round(np.arange(-1.0, 1.0001, 0.05), 10)
+REFINE_PAIR = np.round(np.arange(-1.0, 1.0001, 0.1), 10)
+
+
+def _refined_pick(v: _Variant, i: int, tt: np.ndarray, y: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    """Meter i's best candidate of variant `v`, its balance points refined locally.
+
+    The 0.5 °C grid finds the neighbourhood; the sum of squares is continuous in the
+    balance point, so a finer grid around the best point of each kind (single heating,
+    single cooling, the pair) finds the optimum the coarse grid straddles. Every point
+    tried is an ordinary candidate (same sufficiency and significance rules), so the
+    refined pick can only raise the adjusted R².
+    """
+    coarse = _picks(v.cands, i, v.groups)
+    by_kind = {c[1]: c for c in coarse}
+    yi, wi = y[i : i + 1], v.w[i : i + 1]
+    found = list(coarse)
+    h, c = by_kind.get("hdd_only"), by_kind.get("cdd_only")
+    if h is not None or c is not None:
+        hgrid = _around(h[5], REFINE_SINGLE) if h is not None else HDD_BALANCE_POINTS[:1]
+        cgrid = _around(c[6], REFINE_SINGLE) if c is not None else CDD_BALANCE_POINTS[-1:]
+        found += _picks(_candidates(tt, yi, wi, v.dg, hgrid, cgrid), 0, v.groups)
+    pair = by_kind.get("hdd_cdd")
+    if pair is not None:
+        hgrid, cgrid = _around(pair[5], REFINE_PAIR), _around(pair[6], REFINE_PAIR)
+        found += _picks(_candidates(tt, yi, wi, v.dg, hgrid, cgrid), 0, v.groups)
+    return max(found, key=lambda cand: cand[0])
+
+
+def _around(point: float, offsets: np.ndarray) -> np.ndarray:
+    """`point + offsets` kept within CalTRACK's 30–90 °F."""
+    grid = point + offsets
+    return grid[(grid >= CALTRACK_RANGE_C[0]) & (grid <= CALTRACK_RANGE_C[1])]
 
 
 def _better(richer: DailyModel, simpler: DailyModel) -> bool:
@@ -363,26 +431,23 @@ def _better(richer: DailyModel, simpler: DailyModel) -> bool:
 def _picks(c: dict, i: int, gr: np.ndarray | None) -> list[tuple]:  # type: ignore[type-arg]
     """Meter i's best candidate of each kind in one variant's arrays."""
     out: list[tuple] = []  # type: ignore[type-arg]
+    hgrid, cgrid = c["grids"]
     adj0, a0 = c["intercept_only"]
     out.append((adj0[i], "intercept_only", a0[i], 0.0, 0.0, None, None, gr))
     adj, a, b = c["hdd_only"]
     j = int(np.argmax(adj[i]))
     if np.isfinite(adj[i, j]):
-        out.append(
-            (adj[i, j], "hdd_only", a[i, :, j], b[i, j], 0.0, HDD_BALANCE_POINTS[j], None, gr)
-        )
+        out.append((adj[i, j], "hdd_only", a[i, :, j], b[i, j], 0.0, hgrid[j], None, gr))
     adj, a, b = c["cdd_only"]
     j = int(np.argmax(adj[i]))
     if np.isfinite(adj[i, j]):
-        out.append(
-            (adj[i, j], "cdd_only", a[i, :, j], 0.0, b[i, j], None, CDD_BALANCE_POINTS[j], gr)
-        )
+        out.append((adj[i, j], "cdd_only", a[i, :, j], 0.0, b[i, j], None, cgrid[j], gr))
     adj, b1, b2, sh_g, sc_g, syg, inv_ng = c["hdd_cdd"]
-    jh, jc = divmod(int(np.argmax(adj[i])), CDD_BALANCE_POINTS.size)
+    jh, jc = divmod(int(np.argmax(adj[i])), cgrid.size)
     if np.isfinite(adj[i, jh, jc]):
         bh, bc = b1[i, jh, jc], b2[i, jh, jc]
         a = (syg[i] - bh * sh_g[i, :, jh] - bc * sc_g[i, :, jc]) * inv_ng[i]
-        hbp, cbp = HDD_BALANCE_POINTS[jh], CDD_BALANCE_POINTS[jc]
+        hbp, cbp = hgrid[jh], cgrid[jc]
         out.append((adj[i, jh, jc], "hdd_cdd", a, bh, bc, hbp, cbp, gr))
     return out
 
