@@ -26,17 +26,29 @@ def archive() -> None:
 @archive.command("deposit")
 @click.argument("insee")
 @click.argument(
-    "file", metavar="FICHIER", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+    "files",
+    metavar="FICHIER...",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
-@click.option("--title", required=True, help="Intitulé de l'acte.")
+@click.option("--title", required=True, help="Intitulé de l'acte (suivi du nom de chaque fichier).")
 @click.option("--kind", required=True, help="Nature de l'acte (délibération, arrêté…).")
 @click.option("--date", "act_date", required=True, help="Date de l'acte (AAAA-MM-JJ).")
 @click.option("--author", required=True, help="Auteur (ex. : le maire, le conseil municipal).")
 @click.option("--rule", required=True, help="Code de la règle de conservation (voir `rules`).")
 def deposit_command(
-    insee: str, file: Path, title: str, kind: str, act_date: str, author: str, rule: str
+    insee: str,
+    files: tuple[Path, ...],
+    title: str,
+    kind: str,
+    act_date: str,
+    author: str,
+    rule: str,
 ) -> None:
-    """Archive FILE pour la commune INSEE : empreintes, format, horodatage, journal."""
+    """Archive FICHIER pour la commune INSEE : empreintes, format, horodatage, journal.
+    Plusieurs fichiers forment un lot : un jeton sur la racine de Merkle du lot, chaque
+    document intitulé « TITRE (nom du fichier) »."""
     from clocher.archive import services
     from clocher.archive.models import RetentionRule
 
@@ -50,22 +62,37 @@ def deposit_command(
     except ValueError:
         fail(f"Date de l'acte invalide : {act_date} (AAAA-MM-JJ attendu).")
         return
+    batch = [
+        services.DepositInput(
+            title if len(files) == 1 else f"{title} ({file.name})",
+            kind,
+            when,
+            author,
+            found,
+            file.name,
+            file.read_bytes(),
+            "ligne de commande",
+        )  # fmt: skip
+        for file in files
+    ]
     try:
-        done = services.deposit(
-            cli_actor(),
-            commune,
-            services.DepositInput(
-                title, kind, when, author, found, file.name, file.read_bytes(), "ligne de commande"
-            ),
-        )
+        deposited = services.deposit_many(cli_actor(), commune, batch)
     except ValidationError as exc:
         fail(validation_message(exc))
         return
-    obj = done.obj
-    console.print(f"{obj.reference} scellé : SHA-256 {obj.sha256}")
+    for done in deposited:
+        obj = done.obj
+        console.print(f"{obj.reference} scellé : SHA-256 {obj.sha256}")
+        if done.warning:
+            console.print(f"[yellow]Attention ({obj.filename}) :[/] {done.warning}")
+    obj = deposited[0].obj
     console.print(f"Horodatage : {obj.timestamp_at:%d/%m/%Y %H:%M:%S} UTC — {obj.tsa_name}")
-    if done.warning:
-        console.print(f"[yellow]Attention :[/] {done.warning}")
+    proof = services.batch_proof(obj)
+    if proof is not None:
+        console.print(
+            f"{len(deposited)} documents déposés en un lot : un jeton sur la racine de "
+            f"Merkle {proof['racine']}."
+        )
 
 
 @archive.command("list")

@@ -6,8 +6,10 @@ Needs only Python 3.9+ and, for the time-stamp tokens, the `openssl` command. It
 2. each journal entry's hash (SHA-256 of its canonical JSON), the links between
    consecutive entries, and that the deposit entry names this document's SHA-256;
 3. each entry's Merkle path up to the root of its seal;
-4. with openssl: the document's token (`openssl ts -verify -data`) and each seal's
-   token over its root (`openssl ts -verify -digest`), against the TSA certificate.
+4. with openssl: the document's token (`openssl ts -verify -data`; for a document
+   deposited in a batch, its Merkle path from the deposit entry up to the batch's root,
+   then `-digest <root>`) and each seal's token over its root (`-digest`), against the
+   TSA certificate.
 Exit status 0 when everything holds; otherwise each failure is printed, named.
 
 This file is also src/clocher/archive/offline.py: Clocher computes its journal with the
@@ -125,6 +127,11 @@ def check_package(path: str | Path) -> list[str]:
             problems.append("document absent du paquet")
             token_target = ["-digest", meta["sha256"]]
         problems += _check_entries(journal, meta["sha256"])
+        batch = _batch_of(journal, meta["sha256"])
+        if batch is not None:  # the token covers the batch's root, not the document alone
+            token_target = ["-digest", batch["racine"]]
+            if root_from_proof(meta["sha256"], batch["chemin"]) != batch["racine"]:
+                problems.append("lot du dépôt : chemin de Merkle ne menant pas à la racine")
         ca_file = root / "autorite-horodatage.pem"
         if not ca_file.exists():
             problems.append("certificat de l'autorité d'horodatage absent du paquet")
@@ -139,6 +146,14 @@ def check_package(path: str | Path) -> list[str]:
             if not ok:
                 problems.append(f"jeton du sceau {seal['premiere']}–{seal['derniere']}: {output}")
     return problems
+
+
+def _batch_of(journal: dict[str, Any], sha256: str) -> dict[str, Any] | None:
+    """The batch proof ("lot") of the deposit entry of `sha256`, if it was a batch."""
+    for entry in journal["entrees"]:
+        if entry["event"] == "depot" and entry["data"].get("sha256") == sha256:
+            return entry["data"].get("lot")
+    return None
 
 
 def _check_document(data: bytes, meta: dict[str, Any]) -> list[str]:

@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -102,9 +102,22 @@ def _clean(value: str, label: str, limit: int) -> str:
     return value
 
 
-def deposit(actor: Actor, commune: Commune, given: DepositInput) -> Deposited:
-    """Fingerprint, identify, store write-once, time-stamp, then record the object and
-    its journal entry in one transaction. A failure at any step leaves no object."""
+@dataclass
+class _Prepared:
+    """A document checked, fingerprinted and identified, not yet stored."""
+
+    given: DepositInput
+    title: str
+    kind: str
+    author: str
+    filename: str
+    sha256: str
+    sha512: str
+    found: formats.FormatInfo
+    key: str
+
+
+def _prepare(commune: Commune, given: DepositInput) -> _Prepared:
     title = _clean(given.title, "Intitulé", 300)
     kind = _clean(given.kind, "Nature de l'acte", 200)
     author = _clean(given.author, "Auteur", 200)
@@ -116,37 +129,76 @@ def deposit(actor: Actor, commune: Commune, given: DepositInput) -> Deposited:
     if given.act_date > timezone.localdate():
         raise ValidationError("La date de l'acte est dans le futur.")
     sha256 = hashlib.sha256(given.data).hexdigest()
-    sha512 = hashlib.sha512(given.data).hexdigest()
-    found = formats.identify(given.data, filename)
-    key = store.blob_key(commune, sha256)
-    # The copy is stored before the token and the rows: if either fails, what remains is
-    # an unreferenced copy under its own SHA-256, which a later deposit of the same
-    # document reuses; never a row without its bytes.
-    store.put_once(commune, key, given.data)
+    return _Prepared(
+        given,
+        title,
+        kind,
+        author,
+        filename,
+        sha256,
+        hashlib.sha512(given.data).hexdigest(),
+        formats.identify(given.data, filename),
+        store.blob_key(commune, sha256),
+    )
+
+
+def deposit(actor: Actor, commune: Commune, given: DepositInput) -> Deposited:
+    """Fingerprint, identify, store write-once, time-stamp, then record the object and
+    its journal entry in one transaction. A failure at any step leaves no object."""
+    return deposit_many(actor, commune, [given])[0]
+
+
+def deposit_many(actor: Actor, commune: Commune, batch: Sequence[DepositInput]) -> list[Deposited]:
+    """Deposit several documents of one commune as one batch: the steps of `deposit`,
+    with the copies flushed to disk together, one RFC 3161 token over the Merkle root of
+    the documents' SHA-256 (each deposit entry of the journal carries its document's
+    path to that root, so each document's proof stands alone: docs/archive.md), and the
+    rows, journal and audit entries inserted in bulk in one transaction. A document
+    alone is time-stamped on its own SHA-256, as before. Any refusal (named with the
+    file) stores nothing."""
+    if not batch:
+        return []
+    if sum(len(given.data or b"") for given in batch) > MAX_DEPOSIT_BYTES:
+        raise ValidationError("Lot trop volumineux pour un dépôt (512 Mo au plus en tout).")
+    prepared = []
+    for given in batch:
+        try:
+            prepared.append(_prepare(commune, given))
+        except ValidationError as exc:
+            if len(batch) == 1:
+                raise
+            name = Path(given.filename or "").name or f"document n°{len(prepared) + 1}"
+            raise ValidationError(f"{name} : {exc.messages[0]}") from exc
+    # The copies are stored before the token and the rows: if either fails, what remains
+    # is unreferenced copies under their own SHA-256, which a later deposit of the same
+    # documents reuses; never a row without its bytes.
+    store.put_many_once(commune, [(p.key, p.given.data) for p in prepared])
+    digests = [p.sha256 for p in prepared]
+    root = offline.merkle_root(digests) if len(prepared) > 1 else digests[0]
     try:
-        stamp = tsa.stamp(bytes.fromhex(sha256))
+        stamp = tsa.stamp(bytes.fromhex(root))
     except tsa.TimeStampError as exc:
         raise ValidationError(f"Horodatage impossible, dépôt annulé : {exc}") from exc
     now = timezone.now()
-    with transaction.atomic():
-        obj = ArchivedObject.objects.create(
+    objects = [
+        ArchivedObject(
             commune=commune,
-            title=title,
-            kind=kind,
-            act_date=given.act_date,
-            author=author,
-            filename=filename,
-            retention_rule=given.rule,
-            retention_end=retention_end_for(given.rule, given.act_date),
-            final_fate=given.rule.final_fate,
-            sha256=sha256,
-            sha512=sha512,
-            size=len(given.data),
-            puid=found.puid,
-            format_name=found.name[:200],
-            long_term_fit=found.long_term_fit,
-            blob_key=key,
-            source=given.source[:300],
+            title=p.title,
+            kind=p.kind,
+            act_date=p.given.act_date,
+            author=p.author,
+            filename=p.filename,
+            retention_rule=p.given.rule,
+            retention_end=retention_end_for(p.given.rule, p.given.act_date),
+            final_fate=p.given.rule.final_fate,
+            sha256=p.sha256,
+            sha512=p.sha512,
+            size=len(p.given.data),
+            puid=p.found.puid,
+            format_name=p.found.name[:200],
+            long_term_fit=p.found.long_term_fit,
+            blob_key=p.key,
+            source=p.given.source[:300],
             timestamp_token=stamp.response,
             timestamp_at=stamp.gen_time,
             tsa_name=stamp.tsa_name[:200],
@@ -155,38 +207,96 @@ def deposit(actor: Actor, commune: Commune, given: DepositInput) -> Deposited:
             deposited_by=actor.user if actor.user is not None and actor.user.pk else None,
             deposited_by_label=actor.display[:254],
         )
-        journal.append(
+        for p in prepared
+    ]
+    with transaction.atomic():
+        if len(objects) == 1:
+            objects[0].save(force_insert=True)
+        else:
+            ArchivedObject.objects.bulk_create(objects, batch_size=500)
+        journal.append_many(
             actor,
-            Event.DEPOSIT,
-            commune=commune,
-            archived_object=obj,
-            data={
-                "reference": obj.reference,
-                "titre": title,
-                "nature": kind,
-                "date_acte": given.act_date.isoformat(),
-                "fichier": filename,
-                "sha256": sha256,
-                "sha512": sha512,
-                "taille": obj.size,
-                "pronom": found.puid,
-                "regle": given.rule.code,
-                "fin_conservation": obj.retention_end.isoformat() if obj.retention_end else "",
-                "sort_final": obj.final_fate,
-                "horodatage": stamp.gen_time.isoformat(),
-                "autorite": stamp.tsa_name,
-                "qualifie": stamp.qualified,
-                "origine": given.source[:300],
-            },
+            [
+                journal.Pending(
+                    Event.DEPOSIT,
+                    commune,
+                    obj,
+                    _deposit_data(obj, p, stamp)
+                    | ({"lot": _batch_proof(digests, n, root)} if len(prepared) > 1 else {}),
+                )
+                for n, (obj, p) in enumerate(zip(objects, prepared, strict=True))
+            ],
         )
-        audit.record(
+        audit.record_many(
             actor,
-            "archive.deposited",
-            commune=commune,
-            target=obj.reference,
-            data={"title": title, "sha256": sha256},
+            [
+                audit.Event(
+                    "archive.deposited",
+                    commune=commune,
+                    target=obj.reference,
+                    data={"title": obj.title, "sha256": obj.sha256},
+                )
+                for obj in objects
+            ],
         )
-    return Deposited(obj, found.warning)
+    return [Deposited(obj, p.found.warning) for obj, p in zip(objects, prepared, strict=True)]
+
+
+def _deposit_data(obj: ArchivedObject, p: _Prepared, stamp: tsa.Stamp) -> dict[str, Any]:
+    return {
+        "reference": obj.reference,
+        "titre": obj.title,
+        "nature": obj.kind,
+        "date_acte": obj.act_date.isoformat(),
+        "fichier": obj.filename,
+        "sha256": obj.sha256,
+        "sha512": obj.sha512,
+        "taille": obj.size,
+        "pronom": p.found.puid,
+        "regle": p.given.rule.code,
+        "fin_conservation": obj.retention_end.isoformat() if obj.retention_end else "",
+        "sort_final": obj.final_fate,
+        "horodatage": stamp.gen_time.isoformat(),
+        "autorite": stamp.tsa_name,
+        "qualifie": stamp.qualified,
+        "origine": p.given.source[:300],
+    }
+
+
+def _batch_proof(digests: list[str], index: int, root: str) -> dict[str, Any]:
+    """Where a batch deposit's token applies: the Merkle root it covers and the path
+    from this document's SHA-256 (leaf `SHA-256(0x00‖h)`, as the journal's seals) up."""
+    return {
+        "racine": root,
+        "chemin": offline.merkle_proof(digests, index),
+        "rang": index + 1,
+        "documents": len(digests),
+    }
+
+
+def batch_proof(obj: ArchivedObject) -> dict[str, Any] | None:
+    """The batch proof in `obj`'s deposit entry, or None when its token covers its own
+    SHA-256 (a document deposited alone)."""
+    data = (
+        obj.journal.filter(event=Event.DEPOSIT)
+        .order_by("seq")
+        .values_list("data", flat=True)
+        .first()
+    )
+    return (data or {}).get("lot")
+
+
+def stamped_digest(obj: ArchivedObject) -> tuple[bytes, str]:
+    """The digest `obj`'s token must cover, and what is wrong with its batch path ('' if
+    nothing): its own SHA-256, or the root its Merkle path leads to."""
+    proof = batch_proof(obj)
+    if proof is None:
+        return bytes.fromhex(obj.sha256), ""
+    if offline.root_from_proof(obj.sha256, proof["chemin"]) != proof["racine"]:
+        return bytes.fromhex(
+            proof["racine"]
+        ), "chemin de Merkle ne menant pas à la racine horodatée"
+    return bytes.fromhex(proof["racine"]), ""
 
 
 def deposit_from_vault(
@@ -434,8 +544,11 @@ def verify_object(obj: ArchivedObject) -> list[str]:
         problem = check_bytes(obj, deep=True)
         if problem:
             problems.append(f"{obj.reference} « {obj.title} » : {problem}")
+    digest, path_problem = stamped_digest(obj)
+    if path_problem:
+        problems.append(f"{obj.reference} : jeton d'horodatage du lot — {path_problem}")
     try:
-        tsa.check_response(bytes(obj.timestamp_token), bytes.fromhex(obj.sha256))
+        tsa.check_response(bytes(obj.timestamp_token), digest)
     except tsa.TimeStampError as exc:
         problems.append(f"{obj.reference} : jeton d'horodatage — {exc}")
     for entry in obj.journal.all():
@@ -658,7 +771,8 @@ def metadata(obj: ArchivedObject) -> dict[str, Any]:
             "numero_de_serie": str(info.serial),
             "politique": info.policy,
             "fichier": "horodatage.tsr",
-        },
+        }
+        | ({"lot": proof} if (proof := batch_proof(obj)) else {}),
         "depot": {
             "le": obj.deposited_at.isoformat(),
             "par": obj.deposited_by_label,
@@ -712,10 +826,16 @@ attestation.pdf           attestation lisible
 verifier.py               vérification hors ligne (Python 3 et openssl)
 
 Vérifier :
-  openssl ts -verify -data document/{filename} -in horodatage.tsr \\
-      -CAfile autorite-horodatage.pem
+  openssl ts -verify {target} -in horodatage.tsr \\
+      -CAfile autorite-horodatage.pem{batch}
   python3 verifier.py {zipname}
 """
+
+
+BATCH_NOTE = """
+  (document déposé en lot : le jeton porte sur la racine de Merkle du lot ; verifier.py
+  vérifie que le chemin inscrit dans l'entrée de dépôt mène du SHA-256 du document à
+  cette racine)"""
 
 
 def evidence_package(actor: Actor, obj: ArchivedObject) -> bytes:
@@ -724,6 +844,7 @@ def evidence_package(actor: Actor, obj: ArchivedObject) -> bytes:
     journal.append(actor, Event.EVIDENCE, commune=obj.commune, archived_object=obj)
     journal.seal_pending()
     meta = metadata(obj)
+    lot = meta["horodatage"].get("lot")
     section, tokens = _journal_section(obj)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -744,6 +865,8 @@ def evidence_package(actor: Actor, obj: ArchivedObject) -> bytes:
             README.format(
                 reference=obj.reference,
                 filename=obj.filename,
+                target=f"-digest {lot['racine']}" if lot else f"-data document/{obj.filename}",
+                batch=BATCH_NOTE if lot else "",
                 zipname=f"preuve-{obj.reference}.zip",
                 qualified="" if obj.tsa_qualified else " (NON QUALIFIÉE)",
             ),

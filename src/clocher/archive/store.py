@@ -71,6 +71,26 @@ def put_once(commune: Commune, key: str, plaintext: bytes) -> None:
     store.put(key, crypto.seal_bytes(crypto.data_key(commune), _context(key), plaintext))
 
 
+def put_many_once(commune: Commune, items: list[tuple[str, bytes]]) -> None:
+    """`put_once` for a batch of one commune's documents: one data key and one cipher,
+    and on the local disk two flushes of the file system for the whole batch
+    (`LocalStore.put_many`) instead of two fsyncs per copy."""
+    store = archive_store()
+    aead = crypto.cipher(crypto.data_key(commune))
+    sealed, seen = [], set()
+    for key, plaintext in items:
+        if key in seen or store.exists(key):
+            continue
+        seen.add(key)
+        sealed.append((key, crypto.seal_bytes(aead, _context(key), plaintext)))
+    put_many = getattr(store, "put_many", None)
+    if put_many is not None:
+        put_many(sealed)
+    else:  # S3: an acknowledged object is durable
+        for key, data in sealed:
+            store.put(key, data)
+
+
 class CopyReader:
     """Reads the copies of the communes whose data keys it is given, with one cipher
     per commune made once: the integrity audit opens thousands of small copies, and a

@@ -127,11 +127,12 @@ def open_sealed(key: bytes, commune_id: int, digest: str, sealed: bytes) -> byte
     return open_bytes(key, f"{commune_id}:{digest}".encode(), sealed)
 
 
-def seal_bytes(key: bytes, context: bytes, plaintext: bytes) -> bytes:
+def seal_bytes(key: bytes | AESGCM, context: bytes, plaintext: bytes) -> bytes:
     """AES-256-GCM, the nonce first; `context` is authenticated, so a sealed piece
-    cannot be passed off as another."""
+    cannot be passed off as another. `key` may be a cipher made once (see `open_bytes`)."""
+    aead = key if isinstance(key, AESGCM) else AESGCM(key)
     nonce = os.urandom(NONCE_BYTES)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, context)
+    return nonce + aead.encrypt(nonce, plaintext, context)
 
 
 def open_bytes(key: bytes | AESGCM, context: bytes, sealed: bytes) -> bytes:

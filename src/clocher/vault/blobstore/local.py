@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -15,6 +16,25 @@ def _sync_directory(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# Linux's syncfs(2): one flush of the file system for a batch, where an fsync per small
+# file costs a journal commit each (~7 ms on this disk). None elsewhere.
+_SYNCFS = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+
+
+def _sync_file_system(directory: str) -> bool:
+    """Flush the file system holding `directory`; False when syncfs is unavailable."""
+    if _SYNCFS is None:
+        return False
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _SYNCFS(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error), directory)
+    finally:
+        os.close(fd)
+    return True
 
 
 class LocalStore:
@@ -54,6 +74,39 @@ class LocalStore:
         os.replace(tmp, path)
         if sync_directory:
             _sync_directory(path.parent)
+
+    def put_many(self, items: Iterable[tuple[str, bytes | bytearray]]) -> None:
+        """Store several blobs with two flushes of the file system in all, not two fsyncs
+        each: every content written aside, one flush, the renames, one flush (names and
+        directories). The guarantee of `put` holds: a name never points at lost content,
+        and every name is durable on return. Without syncfs, one fsync per file."""
+        written: list[tuple[str, Path]] = []
+        try:
+            for key, data in items:
+                path = self._path(key)
+                if not path.parent.is_dir():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                written.append((str(tmp), path))
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    if _SYNCFS is None:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+            _sync_file_system(self._root)
+        except BaseException:
+            for name, _ in written:
+                Path(name).unlink(missing_ok=True)
+            raise
+        for name, path in written:
+            os.replace(name, path)
+        if not _sync_file_system(self._root):
+            for directory in {path.parent for _, path in written} | {self.root}:
+                _sync_directory(directory)
 
     def sync_directories(self, keys: Iterable[str]) -> None:
         for directory in {self._path(key).parent for key in keys}:
