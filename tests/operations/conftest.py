@@ -28,6 +28,7 @@ def data_dir(settings, tmp_path) -> Path:
     settings.DATA_DIR = data
     settings.VAULT_DIR = data / "vault"
     settings.ARCHIVE_DIR = data / "archive"
+    settings.GROUPWARE_DIR = data / "groupware"
     settings.ARCHIVE_TSA_URL = ""
     settings.MAIL_DIR = data / "mail"
     settings.BACKUP_PASSWORD_FILE = data / "backup.key"

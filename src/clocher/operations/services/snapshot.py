@@ -141,6 +141,8 @@ def roots() -> dict[str, Path]:
         "vault": Path(settings.VAULT_DIR),
         "archive": Path(settings.ARCHIVE_DIR),
         "mail": Path(settings.MAIL_DIR) / "vmail",
+        # Calendars and address books (Radicale's files; shared ones as relative links).
+        "groupware": Path(settings.GROUPWARE_DIR),
     }
 
 
