@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import email
 import imaplib
+import json
+import os
+import subprocess
+import time
 from email import policy
 
 import pytest
 
-from clocher.operations.services import keys, snapshot
+from clocher.mail.engines.config import vmail_ids
+from clocher.operations import restic
+from clocher.operations.services import keys, mail_queue, restore, snapshot
 from clocher.operations.services.commune_restore import restore_commune
 from tests.mail.conftest import imap_login, message, smtp_in, wait_for_messages
 from tests.operations.conftest import ACTOR, data_dir  # noqa: F401 - fixture
@@ -67,3 +73,90 @@ def test_expunged_message_comes_back_with_its_flags(mail_servers, make_box, sett
     again.select("INBOX")
     assert listing(again) == before
     again.logout()
+
+
+def queued(config, address: str) -> dict[str, str]:
+    """Queue id → queue name of the messages to `address` in the session's Postfix."""
+    proc = subprocess.run(
+        ["/usr/sbin/postqueue", "-c", str(config.postfix_dir / "conf"), "-j"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = {}
+    for line in proc.stdout.splitlines():
+        entry = json.loads(line)
+        if any(r["address"] == address for r in entry["recipients"]):
+            found[entry["queue_id"]] = entry["queue_name"]
+    return found
+
+
+def wait_queued(config, address: str, queue_name: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [i for i, name in queued(config, address).items() if name == queue_name]
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    raise TimeoutError(f"no message to {address} in {queue_name} after {timeout}s")
+
+
+def test_deferred_message_survives_backup_and_restore_then_is_delivered(
+    mail_servers, make_box, settings, tmp_path
+):
+    settings.MAIL_DIR = mail_servers.mail_dir
+    box = make_box("file-attente")
+    # The mailbox's store refuses the delivery for now (its Maildir's tmp/ is not
+    # writable by vmail): Dovecot's LMTP answers « try later », Postfix defers.
+    home = mail_servers.vmail_dir / box.mailbox.domain.name / box.mailbox.storage_key
+    uid, gid = vmail_ids()
+    for sub in ("", "Maildir", "Maildir/cur", "Maildir/new", "Maildir/tmp"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+        os.chown(home / sub, uid, gid)
+        (home / sub).chmod(0o700)
+    os.chown(home / "Maildir" / "tmp", 0, 0)
+    (home / "Maildir" / "tmp").chmod(0o500)
+    with smtp_in(mail_servers) as smtp:
+        smtp.sendmail(
+            "prefecture@example.org",
+            [box.address],
+            message("prefecture@example.org", box.address, "Recepisse en attente"),
+        )
+    first_id = wait_queued(mail_servers, box.address, "deferred")
+
+    snapshot.take(ACTOR)
+    # Held while copied, then released: still deferred in the live queue, not on hold.
+    assert queued(mail_servers, box.address) == {first_id: "deferred"}
+
+    # The machine is lost with its queue: the message is gone from Postfix.
+    subprocess.run(
+        ["/usr/sbin/postsuper", "-c", str(mail_servers.postfix_dir / "conf"), "-d", first_id],
+        check=True,
+        capture_output=True,
+    )
+    assert queued(mail_servers, box.address) == {}
+    os.chown(home / "Maildir" / "tmp", uid, gid)
+    (home / "Maildir" / "tmp").chmod(0o700)
+
+    opened = restore.open_backup(_kit(tmp_path), "latest")
+    extracted = tmp_path / "extrait"
+    stage = f"{opened.manifest['roots']['data']}/sauvegarde/{mail_queue.STAGE}"
+    restic.restore(opened.repo, opened.snapshot.id, extracted, [stage])
+    assert opened.manifest["postfix_queue"]["deferred"] == 1
+    assert mail_queue.put_back(extracted / stage.lstrip("/")) == 1
+    wait_queued(mail_servers, box.address, "deferred")
+    subprocess.run(
+        ["/usr/sbin/postqueue", "-c", str(mail_servers.postfix_dir / "conf"), "-f"],
+        check=True,
+        capture_output=True,
+    )
+
+    client = wait_for_messages(mail_servers, box.address, box.password, 1, timeout=120)
+    assert list(listing(client)) == ["Recepisse en attente"]
+    client.logout()
+
+
+def _kit(tmp_path):
+    kit = tmp_path / "kit.txt"
+    keys.write_kit(keys.current_kit(), kit)
+    return kit

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from clocher.core.audit import Actor
 
@@ -22,7 +25,50 @@ if TYPE_CHECKING:
     from clocher.core.models import Commune
     from clocher.core.services import MemberAdded
 
-console = Console()
+
+class _Console(Console):
+    """Piped or redirected (`clocher member list 21271 | cat`), output is not cut to the
+    width of the terminal the command was typed in (rich measures stdin's): scripts and
+    logs get every address whole. Decided at each print, as stdout may change."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dimensions = super().size
+        return dimensions if self.is_terminal else ConsoleDimensions(10_000, dimensions.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _Console()
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Sortie JSON pour les scripts (une liste d'objets)."
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def show(table: Table, as_json: bool, rows: Sequence[Mapping[str, Any]] | None = None) -> None:
+    """A listing for people (the rich table) or for scripts (`--json`): `rows` when the
+    command has typed values to give, else the table's own cells keyed by column header,
+    so that every listing answers `--json` with what it shows."""
+    if not as_json:
+        console.print(table)
+        return
+    if rows is None:
+        headers = [str(column.header) for column in table.columns]
+        cells = [
+            [Text.from_markup(c).plain if isinstance(c, str) else str(c) for c in column.cells]
+            for column in table.columns
+        ]
+        rows = [dict(zip(headers, values, strict=True)) for values in zip(*cells, strict=True)]
+    click.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=_plain))
 
 
 def cli_actor() -> Actor:
@@ -40,7 +86,7 @@ def find_commune(insee: str, hint: str = "") -> Commune:
     the code is unknown (HINT, e.g. " (code INSEE, ou …)", says what else is accepted)."""
     from clocher.core.models import Commune
 
-    found = Commune.objects.filter(insee=insee.upper()).first()
+    found = Commune.objects.filter(insee=insee.strip().upper()).first()
     if found is None:
         fail(f"Commune {insee} inconnue{hint}.")
     return found
@@ -134,6 +180,11 @@ ENV_TEMPLATE = """\
 # CLOCHER_SHARED_DIR=
 # CLOCHER_STAGING_S3_BUCKET=clocher-coffre-transit
 # CLOCHER_SHIELD_CENTRAL_KEY_FILE=
+
+# Agendas et carnets d'adresses (stockage de Radicale, sauvegardé avec les données) ;
+# invitations iMIP par courriel quand un événement a des participants.
+# CLOCHER_GROUPWARE_DIR={data_dir}/groupware
+# CLOCHER_GROUPWARE_IMIP=1
 
 # Messagerie (Postfix et Dovecot lancés par `clocher serve`, ports non privilégiés par
 # défaut ; 0 : pas de messagerie sur cette machine). Files, configurations et boîtes
@@ -469,26 +520,27 @@ def commune_add(insee: str, name: str, siren: str | None, active: bool) -> None:
 
 @commune.command("list")
 @click.option("--status", default=None, help="Filtre : prospect, applied, active, suspended, left.")
-@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+@json_option
 def commune_list(status: str | None, as_json: bool) -> None:
     """Liste les communes."""
-    from clocher.core.models import Commune
+    from clocher.core.models import Commune, CommuneStatus
 
     qs = Commune.objects.all().order_by("insee")
     if status:
         qs = qs.filter(status=status)
     rows = list(qs.values("insee", "name", "status", "population", "siren"))
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-        return
     table = Table(title=f"Communes ({len(rows)})")
     for column in ("INSEE", "nom", "statut", "population", "SIREN"):
         table.add_column(column)
     for r in rows:
         table.add_row(
-            r["insee"], r["name"], r["status"], str(r["population"] or ""), r["siren"] or ""
+            r["insee"],
+            r["name"],
+            CommuneStatus(r["status"]).label,
+            str(r["population"] or ""),
+            r["siren"] or "",
         )
-    console.print(table)
+    show(table, as_json, rows)
 
 
 @commune.command("load-department")
@@ -572,7 +624,8 @@ def operator_add(email: str, role: str, full_name: str) -> None:
 
 
 @operator.command("list")
-def operator_list() -> None:
+@json_option
+def operator_list(as_json: bool) -> None:
     """Liste les comptes de l'équipe de l'opérateur."""
     from clocher.core.models import Membership
 
@@ -589,7 +642,7 @@ def operator_list() -> None:
             "oui" if m.user.has_totp else "à configurer",
             "oui" if m.user.has_usable_password() else "invitation en attente",
         )
-    console.print(table)
+    show(table, as_json)
 
 
 def _report_invitation(added: MemberAdded, done: str) -> None:
@@ -652,7 +705,8 @@ def member_add(commune_code: str, email: str, role: str, full_name: str) -> None
 
 @member.command("list")
 @click.argument("commune_code", metavar="COMMUNE")
-def member_list(commune_code: str) -> None:
+@json_option
+def member_list(commune_code: str, as_json: bool) -> None:
     """Liste les membres de COMMUNE."""
     from clocher.core import services
 
@@ -660,11 +714,15 @@ def member_list(commune_code: str) -> None:
     table = Table(title=f"Membres de {target.name}")
     for column in ("adresse", "nom", "rôle", "actif"):
         table.add_column(column)
+    rows = []
     for m in services.members_of(target):
         table.add_row(
             m.user.email, m.user.full_name, m.get_role_display(), "oui" if m.is_active else "non"
         )
-    console.print(table)
+        rows.append(
+            {"email": m.user.email, "name": m.user.full_name, "role": m.role, "active": m.is_active}
+        )
+    show(table, as_json, rows)
 
 
 # --- audit ------------------------------------------------------------------------------
@@ -698,7 +756,8 @@ def audit_verify() -> None:
 
 @audit.command("tail")
 @click.option("-n", "count", default=20, help="Nombre d'entrées.")
-def audit_tail(count: int) -> None:
+@json_option
+def audit_tail(count: int, as_json: bool) -> None:
     """Affiche les dernières entrées du journal."""
     from clocher.core.models import AuditEntry
 
@@ -714,7 +773,7 @@ def audit_tail(count: int) -> None:
             e.commune_insee,
             e.target,
         )
-    console.print(table)
+    show(table, as_json)
 
 
 @click.command(context_settings={"ignore_unknown_options": True})

@@ -18,9 +18,10 @@ from django.db import connection, connections, transaction
 
 from clocher.core import audit
 from clocher.core.audit import Actor
+from clocher.core.supervisor import CannotStart
 from clocher.operations import restic
 from clocher.operations.restic import Repository
-from clocher.operations.services import keys, snapshot
+from clocher.operations.services import keys, mail_queue, snapshot
 from clocher.vault import crypto
 
 
@@ -170,6 +171,17 @@ def _put_keys(kit: keys.Kit) -> None:
     keys._write_secret(Path(settings.BACKUP_PASSWORD_FILE), kit.backup_password)
 
 
+def _put_queue(saved: Path) -> str:
+    """Mail Postfix had accepted and not yet delivered, back in this platform's queue."""
+    if not settings.MAIL_ENABLED:
+        return "file Postfix : non reprise (CLOCHER_MAIL_ENABLED=0 sur cette machine)"
+    try:
+        count = mail_queue.put_back(saved)
+    except (OSError, subprocess.CalledProcessError, CannotStart) as exc:
+        raise RestoreError(f"la file de Postfix n'a pas pu être remise : {exc}") from exc
+    return f"file Postfix → {count} message(s) en attente remis"
+
+
 @dataclass
 class RestoreReport:
     snapshot: Snapshot
@@ -203,6 +215,9 @@ def restore_platform(
         roots = opened.manifest["roots"]
         stage = _inside(tmp, roots["data"]) / "sauvegarde"
         _put_database(stage, opened.manifest, force)
+        queue = tmp / f".{mail_queue.STAGE}"
+        if (stage / mail_queue.STAGE).is_dir():
+            shutil.move(stage / mail_queue.STAGE, queue)
         shutil.rmtree(stage)
         report = RestoreReport(opened.snapshot)
         targets = snapshot.roots()
@@ -219,6 +234,8 @@ def restore_platform(
                 _replace(src, dst)
             report.restored.append(f"{role} → {dst}")
         _put_keys(opened.kit)
+        if queue.is_dir():
+            report.restored.append(_put_queue(queue))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report.counts = table_counts()

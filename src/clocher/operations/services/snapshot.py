@@ -34,7 +34,7 @@ from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.operations import restic
 from clocher.operations.models import Backup
-from clocher.operations.services import keys
+from clocher.operations.services import keys, mail_queue
 from clocher.vault import crypto
 
 MANIFEST = "manifest.json"
@@ -230,6 +230,7 @@ def take(actor: Actor, to: str | None = None) -> BackupResult:
         restic.ensure_initialised(repo)
         with _staged() as stage:
             counts = _sqlite_snapshot(stage) if is_sqlite() else _pg_snapshot(stage / PG_DUMP)
+            queued = mail_queue.save(stage)
             manifest = {
                 "format": 1,
                 "created": started.isoformat(),
@@ -238,6 +239,7 @@ def take(actor: Actor, to: str | None = None) -> BackupResult:
                 "vault_backend": settings.VAULT_BACKEND,
                 "roots": {role: str(path) for role, path in roots().items()},
                 "counts": counts,
+                "postfix_queue": queued,
             }
             (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
             paths = outermost([stage, *(p for p in roots().values() if p.exists())])
