@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +15,15 @@ from clocher.energy.engine._timeutil import paris_offset_utc
 from clocher.energy.engine.baseline import day_groups, fit_daily, fit_daily_many, fit_hourly, g14
 from clocher.energy.engine.errors import EnergyInputError
 from clocher.energy.engine.loadcurve import parse_load_curve
-from clocher.energy.engine.tertiaire import YearConsumption, climate_adjusted, trajectory
+from clocher.energy.engine.tertiaire import (
+    OPERAT_COLUMNS,
+    EfaDeclaration,
+    YearConsumption,
+    climate_adjusted,
+    operat_rows,
+    trajectory,
+    write_operat_csv,
+)
 from clocher.energy.engine.thermal import Building5R1C, calibrate, simulate
 from clocher.energy.engine.weather import (
     dju_costic,
@@ -270,3 +280,109 @@ def test_daily_regression_with_day_groups_recovers_weekend_drops() -> None:
     assert m_set.n_params == 4
     for m, y in ((m_off, offset), (m_set, setback)):
         assert m.metrics.cvrmse < 0.6 * fit_daily(t, y).metrics.cvrmse
+
+
+#: The header of Météo-France's daily files as published in 2025–2026 (`DRR;QDRR` came
+#: after the others): the parser finds its columns by name, whatever follows.
+CURRENT_HEADER = (
+    "NUM_POSTE;NOM_USUEL;LAT;LON;ALTI;AAAAMMJJ;RR;QRR;TN;QTN;HTN;QHTN;TX;QTX;HTX;QHTX;"
+    "TM;QTM;TNTXM;QTNTXM;TAMPLI;QTAMPLI;TNSOL;QTNSOL;TN50;QTN50;DG;QDG;FFM;QFFM;FF2M;"
+    "QFF2M;FXY;QFXY;DXY;QDXY;HXY;QHXY;FXI;QFXI;DXI;QDXI;HXI;QHXI;FXI2;QFXI2;DXI2;QDXI2;"
+    "HXI2;QHXI2;FXI3S;QFXI3S;DXI3S;QDXI3S;HXI3S;QHXI3S;DRR;QDRR"
+)
+
+
+def _daily_row(num: str, name: str, lat: float, lon: float, day: str, tn: str, tx: str) -> str:
+    """One line in the published layout: the other parameters empty, as unmeasured ones are."""
+    cells = dict.fromkeys(CURRENT_HEADER.split(";"), "")
+    cells.update(NUM_POSTE=num, NOM_USUEL=name, LAT=f"{lat:.6f}", LON=f"{lon:.6f}")
+    cells.update(ALTI="200", AAAAMMJJ=day, TN=tn, QTN="1" if tn else "", TX=tx, QTX="1")
+    return ";".join(cells.values())
+
+
+def test_weather_current_layout_missing_values_dju_and_nearest_station() -> None:
+    """Columns found by name in the current header, an unmeasured TN left out of the
+    degree-days (not read as 0 °C), both DJU methods against a computation done here,
+    and each commune given its nearest station."""
+    lines = [CURRENT_HEADER]
+    for day, tn, tx in (
+        ("20250106", "-2.4", "4.6"),
+        ("20250107", "", "9.0"),
+        ("20250108", "12.0", "21.0"),
+    ):
+        lines.append(_daily_row("21473001", "DIJON-LONGVIC", 47.268833, 5.088333, day, tn, tx))
+    lines.append(_daily_row("21054001", "BEAUNE", 47.0253, 4.8447, "20250106", "-1.0", "6.0"))
+    w = parse_meteo_france_daily("\n".join(lines) + "\n")
+    assert not w.issues and set(w.stations) == {"21473001", "21054001"}
+    dijon = w.stations["21473001"]
+    assert dijon.station.name == "DIJON-LONGVIC" and dijon.days.size == 3
+    assert np.isnan(dijon.tn[1]) and dijon.tx[1] == 9.0
+    heat_mf, _ = dju_meteo_france(dijon.tn, dijon.tx)
+    heat_costic, cool_costic = dju_costic(dijon.tn, dijon.tx)
+    # by hand: day 1 mean (−2.4 + 4.6)/2 = 1.1 → 16.9 by both methods (TX < 18);
+    # day 3: Météo-France 18 − 16.5 = 1.5; COSTIC (18 − 12)·(0.08 + 0.42·6/9) = 2.16,
+    # cooling (21 − 18)·(0.08 + 0.42·3/9) = 0.66
+    assert heat_mf[[0, 2]] == pytest.approx([16.9, 1.5])
+    assert heat_costic[[0, 2]] == pytest.approx([16.9, 2.16])
+    assert cool_costic[2] == pytest.approx(0.66)
+    assert np.isnan(heat_mf[1]) and np.isnan(heat_costic[1])
+
+    # Flavigny-sur-Ozerain (47.51, 4.53) is nearer Dijon-Longvic (49.9 km) than Beaune
+    # (58.9 km); Meursault (46.98, 4.77) is 7.6 km from Beaune, 40.1 km from Dijon.
+    # Distances checked by the spherical law of cosines, not the haversine used inside.
+    def cosines_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+        p1, p2, dl = np.radians(lat1), np.radians(lat2), np.radians(lon2 - lon1)
+        return float(
+            6371 * np.arccos(np.sin(p1) * np.sin(p2) + np.cos(p1) * np.cos(p2) * np.cos(dl))
+        )
+
+    station, km = nearest_station(47.51, 4.53, w.stations)
+    assert station.num_poste == "21473001"
+    assert km == pytest.approx(cosines_km(47.51, 4.53, 47.268833, 5.088333), abs=0.01)
+    assert km == pytest.approx(49.86, abs=0.05)
+    station, km = nearest_station(46.98, 4.77, w.stations)
+    assert station.num_poste == "21054001"
+    assert km == pytest.approx(cosines_km(46.98, 4.77, 47.0253, 4.8447), abs=0.01)
+
+
+def test_operat_csv_layout_column_by_column() -> None:
+    """Clocher's OPERAT layout (docs/energy.md): `;`, a header of the columns in order,
+    one row per EFA and energy (energies sorted), decimal comma without thousands
+    separator, kWh, a four-digit year, accents kept, a `;` inside a name quoted."""
+    year = YearConsumption(
+        2024, {"gaz_naturel": 81234.5678, "electricite": 1234567.0}, dju_heating=2512.345
+    )
+    decl = EfaDeclaration("21271-7", "École; maternelle", "212102716", "21271", 1250.5,
+                          "Enseignement primaire", 2024, year)  # fmt: skip
+    out = io.StringIO()
+    write_operat_csv(operat_rows([decl]), out)
+    text = out.getvalue()
+    lines = text.split("\n")
+    assert OPERAT_COLUMNS == (
+        "identifiant_efa",
+        "nom_efa",
+        "siren_structure",
+        "code_insee",
+        "surface_m2",
+        "categorie_activite",
+        "annee",
+        "type_energie",
+        "consommation_kwh",
+        "unite",
+        "dju_annee",
+    )
+    assert lines[0] == ";".join(OPERAT_COLUMNS)
+    assert len(lines) == 4 and lines[3] == ""  # header, two energies, final newline
+    assert lines[1].startswith('21271-7;"École; maternelle";212102716;')
+    rows = [dict(zip(OPERAT_COLUMNS, cells, strict=True))
+            for cells in csv.reader(io.StringIO(text), delimiter=";")][1:]  # fmt: skip
+    elec, gas = rows
+    assert elec["identifiant_efa"] == "21271-7" and elec["nom_efa"] == "École; maternelle"
+    assert elec["siren_structure"] == "212102716" and elec["code_insee"] == "21271"
+    assert elec["surface_m2"] == "1250,5"
+    assert elec["categorie_activite"] == "Enseignement primaire"
+    assert elec["annee"] == "2024"
+    assert elec["type_energie"] == "electricite" and gas["type_energie"] == "gaz_naturel"
+    assert elec["consommation_kwh"] == "1234567" and gas["consommation_kwh"] == "81234,568"
+    assert elec["unite"] == gas["unite"] == "kWh"
+    assert elec["dju_annee"] == gas["dju_annee"] == "2512,345"
