@@ -47,6 +47,7 @@ class ClocherGroup(FrenchGroup):
         from clocher.energy.cli import register as register_energy
         from clocher.finance.cli import register as register_finance
         from clocher.forecast.cli import register as register_forecast
+        from clocher.groupware.cli import register as register_groupware
         from clocher.incidents.cli import register as register_incidents
         from clocher.mail.cli import register as register_mail
         from clocher.onboarding.cli import register as register_onboarding
@@ -71,6 +72,7 @@ class ClocherGroup(FrenchGroup):
             register_incidents,
             register_operations,
             register_awareness,
+            register_groupware,
         ):
             register(self)
         speak_french(self)
