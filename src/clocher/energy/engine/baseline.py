@@ -382,10 +382,10 @@ REFINE_PAIR = np.round(np.arange(-1.0, 1.0001, 0.1), 10)
 def _refined_pick(v: _Variant, i: int, tt: np.ndarray, y: np.ndarray) -> tuple:  # type: ignore[type-arg]
     """Meter i's best candidate of variant `v`, its balance points refined locally.
 
-    The 0.5 °C grid finds the neighbourhood; the sum of squares is continuous in the
+    The 1 °C grid finds the neighbourhood; the sum of squares is continuous in the
     balance point, so a finer grid around the best point of each kind (single heating,
     single cooling, the pair) finds the optimum the coarse grid straddles. Every point
-    tried is an ordinary candidate (same sufficiency and significance rules), so the
+    tried is an ordinary candidate (same sufficiency and slope rules), so the
     refined pick can only raise the adjusted R².
     """
     coarse = _picks(v.cands, i, v.groups)
@@ -412,7 +412,7 @@ def _around(point: float, offsets: np.ndarray) -> np.ndarray:
 
 def _better(richer: DailyModel, simpler: DailyModel) -> bool:
     """Does the model with more parameters earn them? A higher adjusted R² and an F-test
-    of the added terms at p < 0.1 (CalTRACK's level for a slope): adjusted R² alone takes
+    of the added terms at p < 0.1 (CalTRACK 1's level for a slope): adjusted R² alone takes
     a spurious weekend term about one time in three."""
     extra = richer.n_params - simpler.n_params
     if richer.adj_r2 <= simpler.adj_r2:
