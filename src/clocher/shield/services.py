@@ -15,11 +15,11 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -41,7 +41,7 @@ from clocher.shield.models import (
     ShieldEvent,
     SinkholeDomain,
 )
-from clocher_box import protocol
+from clocher_box import prefixes, protocol
 
 TOKEN_VALIDITY = dt.timedelta(days=7)
 # A box silent longer than this is shown offline and raises an alert.
@@ -447,7 +447,41 @@ def _int_field(event: dict[str, Any], name: str, seq: object, minimum: int = 0) 
     return value
 
 
-def _clean_event(box: Box, event: object, index: int) -> ShieldEvent:
+class _Event(NamedTuple):
+    """A checked event, as stored (no model instance: 1,000 a batch)."""
+
+    seq: int
+    kind: str
+    at: dt.datetime
+    source: str
+    country: str
+    scenario: str
+    duration: int
+    flows: int
+    detail: str
+    repeats: int  # the `count` column (a tuple has a count method)
+    last_at: dt.datetime | None
+
+
+def _source(value: object) -> str | None:
+    """An address or prefix as stored (bare address for a host), None if it is none:
+    IPv4 without an ipaddress object, the common case (a 1,000-event batch)."""
+    text = str(value) if value else ""
+    interval = prefixes.parse_v4(text) if text.isascii() else None
+    if interval is not None and all(p == "0" or p[0] != "0" for p in text.split("/")[0].split(".")):
+        first, last = interval
+        plen = 33 - (last - first + 1).bit_length()
+        return prefixes.cidr_text(first, plen)
+    try:
+        network = ipaddress.ip_network(text, strict=False) if text else None
+    except ValueError:
+        return None
+    if network is None:
+        return None
+    return str(network.network_address) if network.num_addresses == 1 else str(network)
+
+
+def _clean_event(event: object, index: int) -> _Event:
     if not isinstance(event, dict):
         raise BatchRefused(f"événement n°{index + 1} : objet JSON attendu")
     seq = event.get("seq")
@@ -465,12 +499,8 @@ def _clean_event(box: Box, event: object, index: int) -> ShieldEvent:
     last_at = _moment(event, "last_at", seq) if event.get("last_at") is not None else None
     if last_at is not None and last_at < at:
         raise BatchRefused(f"événement seq={seq} : « last_at » précède « at »")
-    source = event.get("source")
-    try:
-        network = ipaddress.ip_network(str(source), strict=False) if source else None
-    except ValueError:
-        network = None
-    if network is None:
+    source = _source(event.get("source"))
+    if source is None:
         raise BatchRefused(f"événement seq={seq} : « source » n'est pas une adresse IP")
     country = event.get("country", "")
     if not isinstance(country, str) or not (
@@ -483,29 +513,32 @@ def _clean_event(box: Box, event: object, index: int) -> ShieldEvent:
     detail = event.get("detail", "")
     if not isinstance(detail, str):
         raise BatchRefused(f"événement seq={seq} : « detail » doit être un texte")
-    return ShieldEvent(
-        box=box,
-        commune_id=box.commune_id,
-        seq=seq,
-        kind=kind,
-        at=at,
-        source=str(network.network_address) if network.num_addresses == 1 else str(network),
-        country=country,
-        scenario=scenario,
-        duration=_int_field(event, "duration", seq),
-        flows=_int_field(event, "flows", seq),
-        detail=detail[:500],
-        count=_int_field(event, "count", seq, minimum=1),
-        last_at=last_at,
+    return _Event(
+        seq,
+        kind,
+        at,
+        source,
+        country,
+        str(scenario),
+        _int_field(event, "duration", seq),
+        _int_field(event, "flows", seq),
+        detail[:500],
+        _int_field(event, "count", seq, minimum=1),
+        last_at,
     )
 
 
 def _moment(event: dict[str, Any], name: str, seq: object) -> dt.datetime:
     value = event.get(name)
-    try:
-        moment = parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:  # well formed but no such date
-        moment = None
+    moment: dt.datetime | None = None
+    if isinstance(value, str):
+        try:  # the standard library's parser first: several times faster
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                moment = parse_datetime(value)
+            except ValueError:  # well formed but no such date
+                moment = None
     if moment is None or moment.tzinfo is None:
         raise BatchRefused(
             f"événement seq={seq} : « {name} » doit être une date ISO 8601 avec fuseau"
@@ -521,11 +554,25 @@ class BatchResult:
     collective: list[str] = field(default_factory=list)
 
 
+EVENT_COLUMNS = (
+    "box_id",
+    "commune_id",
+    *_Event._fields[:-2],
+    "count",
+    "last_at",
+    "received_at",
+)
+# Rows per INSERT statement: 500 × 14 values stays under every SQLite build's limit.
+EVENT_ROWS_PER_INSERT = 500
+
+
 def receive_events(box: Box, events: object) -> BatchResult:
     """Store a batch exactly once per (box, seq), all or nothing.
 
-    The box row is locked for the batch, so two overlapping batches of the same box are
-    counted one after the other; the unique constraint is the last word either way.
+    The database's unique constraint decides what is new: one multi-row INSERT … ON
+    CONFLICT DO NOTHING RETURNING per 500 events (no lookup of the seqs first, no model
+    instance per event: 0.5× plain inserts before, issue 14). The box row is locked for
+    the batch, so two overlapping batches of the same box are counted one after the other.
     """
     if not isinstance(events, list):
         raise BatchRefused("« events » doit être une liste")
@@ -533,26 +580,57 @@ def receive_events(box: Box, events: object) -> BatchResult:
         raise BatchRefused(
             f"au plus {MAX_EVENTS_PER_BATCH} événements par lot ({len(events)} reçus)"
         )
-    cleaned = [_clean_event(box, event, index) for index, event in enumerate(events)]
+    cleaned = [_clean_event(event, index) for index, event in enumerate(events)]
     seqs = [e.seq for e in cleaned]
     if len(set(seqs)) != len(seqs):
         twice = sorted({s for s in seqs if seqs.count(s) > 1})
         raise BatchRefused(f"événement seq={twice[0]} : présent deux fois dans le lot")
     with transaction.atomic():
         locked = Box.objects.select_for_update().get(pk=box.pk)
-        seen = set(ShieldEvent.objects.filter(box=box, seq__in=seqs).values_list("seq", flat=True))
-        new = [e for e in cleaned if e.seq not in seen]
-        ShieldEvent.objects.bulk_create(new, batch_size=500)
+        stored = _insert_events(locked, cleaned)
+        new = [e for e in cleaned if e.seq in stored]
         last = max(seqs, default=locked.last_seq)
-        if new and max(e.seq for e in new) > locked.last_seq:
-            locked.last_seq = max(e.seq for e in new)
+        if stored and max(stored) > locked.last_seq:
+            locked.last_seq = max(stored)
             locked.save(update_fields=["last_seq"])
         touched = _collective_from(new, locked)
         if touched:
             bump_policy()
     return BatchResult(
-        len(new), len(seen), last, [entry.source for entry, created in touched if created]
+        len(new),
+        len(cleaned) - len(new),
+        last,
+        [entry.source for entry, created in touched if created],
     )
+
+
+def _insert_events(box: Box, events: list[_Event]) -> set[int]:
+    """Inserts the events the database does not hold yet; their seqs."""
+    table = connection.ops.quote_name(ShieldEvent._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(c) for c in EVENT_COLUMNS)
+    box_id = Box._meta.pk.get_db_prep_value(box.pk, connection)  # type: ignore[union-attr]
+    now = _db_time(timezone.now())
+    stored: set[int] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(events), EVENT_ROWS_PER_INSERT):
+            chunk = events[start : start + EVENT_ROWS_PER_INSERT]
+            marks = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
+            values: list[Any] = []
+            for e in chunk:
+                values += [box_id, box.commune_id, *e[:2], _db_time(e.at), *e[3:10]]
+                values += [_db_time(e.last_at) if e.last_at else None, now]
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * len(chunk))} "  # noqa: S608 — model names
+                "ON CONFLICT (box_id, seq) DO NOTHING RETURNING seq",
+                values,
+            )
+            stored.update(row[0] for row in cursor.fetchall())
+    return stored
+
+
+def _db_time(moment: dt.datetime) -> Any:
+    """A datetime as the backend stores it (SQLite: text in UTC)."""
+    return connection.ops.adapt_datetimefield_value(moment)
 
 
 # --- Collective defence ----------------------------------------------------------------
@@ -562,7 +640,7 @@ def collective_expiry() -> dt.datetime:
     return timezone.now() + dt.timedelta(hours=settings.SHIELD_COLLECTIVE_HOURS)
 
 
-def _collective_from(events: list[ShieldEvent], box: Box) -> list[tuple[BlockEntry, bool]]:
+def _collective_from(events: list[_Event], box: Box) -> list[tuple[BlockEntry, bool]]:
     """Decisions of an attack scenario put their sources in the département's list."""
     allowed = department_allowlist()
     reasons: dict[str, str] = {}
