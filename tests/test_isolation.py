@@ -86,23 +86,21 @@ OWNER = "agent de A"  # who owns A's account objects (app password, mailbox, tra
 
 
 def _walk(
-    patterns: list[Any], prefix: str = "", namespace: str = ""
-) -> Iterator[tuple[str, URLPattern]]:
+    patterns: list[Any], keys: frozenset[str] = frozenset(), namespace: str = ""
+) -> Iterator[tuple[str, list[str]]]:
+    """Every named route with its URL arguments, those of its `include()` prefixes too."""
     for entry in patterns:
         if isinstance(entry, URLResolver):
             ns = entry.namespace or namespace
             ns = f"{namespace}:{entry.namespace}" if namespace and entry.namespace else ns
-            yield from _walk(entry.url_patterns, prefix + str(entry.pattern), ns)
+            yield from _walk(entry.url_patterns, keys | set(entry.pattern.regex.groupindex), ns)
         elif isinstance(entry, URLPattern) and entry.name:
             name = f"{namespace}:{entry.name}" if namespace else entry.name
-            yield name, entry
+            yield name, sorted(keys | set(entry.pattern.regex.groupindex))
 
 
 def all_routes() -> list[tuple[str, list[str]]]:
-    routes = {}
-    for name, pattern in _walk(get_resolver().url_patterns):
-        routes[name] = sorted(pattern.pattern.regex.groupindex)
-    return sorted(routes.items())
+    return sorted(dict(_walk(get_resolver().url_patterns)).items())
 
 
 PRIVATE_ROUTES = [(name, kwargs) for name, kwargs in all_routes() if name not in PUBLIC]

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from clocher.api import views
@@ -7,55 +7,56 @@ from clocher.finance import api as finance
 from clocher.forecast import api as forecast
 
 app_name = "api"
-urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("me/", views.MeView.as_view(), name="me"),
-    path("communes/", views.CommuneListView.as_view(), name="communes"),
-    path("communes/<str:insee>/", views.CommuneDetailView.as_view(), name="commune"),
-    path("communes/<str:insee>/members/", views.MemberListView.as_view(), name="members"),
+_communes_patterns = [
+    path("", views.CommuneListView.as_view(), name="communes"),
+    path("<str:insee>/", views.CommuneDetailView.as_view(), name="commune"),
+    path("<str:insee>/members/", views.MemberListView.as_view(), name="members"),
     path(
-        "communes/<str:insee>/members/<int:membership_id>/",
+        "<str:insee>/members/<int:membership_id>/",
         views.MemberDetailView.as_view(),
         name="member",
     ),
     path(
-        "communes/<str:insee>/forecast/series/",
+        "<str:insee>/forecast/series/",
         forecast.SeriesListView.as_view(),
         name="forecast_series_list",
     ),
     path(
-        "communes/<str:insee>/forecast/series/<int:series_id>/",
+        "<str:insee>/forecast/series/<int:series_id>/",
         forecast.SeriesDetailView.as_view(),
         name="forecast_series",
     ),
     path(
-        "communes/<str:insee>/forecast/series/<int:series_id>/run/",
+        "<str:insee>/forecast/series/<int:series_id>/run/",
         forecast.SeriesRunView.as_view(),
         name="forecast_run",
     ),
     path(
-        "communes/<str:insee>/forecast/forecasts/<int:forecast_id>/",
+        "<str:insee>/forecast/forecasts/<int:forecast_id>/",
         forecast.ForecastDetailView.as_view(),
         name="forecast",
     ),
+    path("<str:insee>/finance/loans/", finance.LoanListView.as_view(), name="finance_loans"),
     path(
-        "communes/<str:insee>/finance/loans/", finance.LoanListView.as_view(), name="finance_loans"
-    ),
-    path(
-        "communes/<str:insee>/finance/loans/<int:loan_id>/",
+        "<str:insee>/finance/loans/<int:loan_id>/",
         finance.LoanDetailView.as_view(),
         name="finance_loan",
     ),
     path(
-        "communes/<str:insee>/finance/loans/<int:loan_id>/schedule/",
+        "<str:insee>/finance/loans/<int:loan_id>/schedule/",
         finance.LoanScheduleView.as_view(),
         name="finance_schedule",
     ),
     path(
-        "communes/<str:insee>/finance/indicators/",
+        "<str:insee>/finance/indicators/",
         finance.IndicatorsView.as_view(),
         name="finance_indicators",
     ),
+]
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("me/", views.MeView.as_view(), name="me"),
+    path("communes/", include(_communes_patterns)),
 ]
 
 # The energy app's endpoints (documented in clocher.energy.api), in this namespace so that

@@ -1,17 +1,20 @@
-from django.urls import path
+from django.urls import include, path
 
 from clocher.forecast import views
 
 app_name = "forecast"
-urlpatterns = [
-    path("c/<str:insee>/previsions/", views.series_list, name="list"),
-    path("c/<str:insee>/previsions/series/<int:series_id>/", views.series_detail, name="series"),
-    path("c/<str:insee>/previsions/series/<int:series_id>/calculer", views.run, name="run"),
+_commune_previsions_patterns = [
+    path("", views.series_list, name="list"),
+    path("series/<int:series_id>/", views.series_detail, name="series"),
+    path("series/<int:series_id>/calculer", views.run, name="run"),
     path(
-        "c/<str:insee>/previsions/calculs/<int:forecast_id>/",
+        "calculs/<int:forecast_id>/",
         views.forecast_detail,
         name="forecast",
     ),
-    path("c/<str:insee>/previsions/calculs/<int:forecast_id>/etat", views.status, name="status"),
+    path("calculs/<int:forecast_id>/etat", views.status, name="status"),
+]
+urlpatterns = [
+    path("c/<str:insee>/previsions/", include(_commune_previsions_patterns)),
     path("operateur/previsions/", views.operator, name="operator"),
 ]

@@ -1,64 +1,73 @@
-from django.urls import path
+from django.urls import include, path
 
 from clocher.mail import policy, views
 
 app_name = "mail"
-urlpatterns = [
-    path("c/<str:insee>/messagerie/", views.commune_mail, name="commune"),
+_commune_messagerie_patterns = [
+    path("", views.commune_mail, name="commune"),
     path(
-        "c/<str:insee>/messagerie/boites/<int:mailbox_id>/activation/",
+        "boites/<int:mailbox_id>/activation/",
         views.mailbox_toggle,
         name="mailbox_toggle",
     ),
     path(
-        "c/<str:insee>/messagerie/boites/<int:mailbox_id>/apple.mobileconfig",
+        "boites/<int:mailbox_id>/apple.mobileconfig",
         views.mobileconfig,
         name="mobileconfig",
     ),
     path(
-        "c/<str:insee>/messagerie/alias/<int:alias_id>/supprimer/",
+        "alias/<int:alias_id>/supprimer/",
         views.alias_delete,
         name="alias_delete",
     ),
     path(
-        "c/<str:insee>/messagerie/boites/<int:mailbox_id>/absence/",
+        "boites/<int:mailbox_id>/absence/",
         views.out_of_office,
         name="out_of_office",
     ),
     path(
-        "c/<str:insee>/messagerie/boites/<int:mailbox_id>/",
+        "boites/<int:mailbox_id>/",
         views.mailbox_settings,
         name="mailbox_settings",
     ),
     path(
-        "c/<str:insee>/messagerie/boites/<int:mailbox_id>/reprise/",
+        "boites/<int:mailbox_id>/reprise/",
         views.mail_import,
         name="mail_import",
     ),
     path(
-        "c/<str:insee>/messagerie/reprises/<int:mail_import_id>/",
+        "reprises/<int:mail_import_id>/",
         views.mail_import_status,
         name="mail_import_status",
     ),
     path(
-        "c/<str:insee>/messagerie/domaines/<str:domain>/",
+        "domaines/<str:domain>/",
         views.commune_dns,
         name="commune_dns",
     ),
     path(
-        "c/<str:insee>/messagerie/domaines/<str:domain>/supprimer/",
+        "domaines/<str:domain>/supprimer/",
         views.domain_delete,
         name="domain_delete",
     ),
-    path("operateur/messagerie/", views.operator, name="operator"),
-    path("operateur/messagerie/dns/<str:domain>/", views.dns_helper, name="dns"),
-    path(".well-known/mta-sts.txt", views.mta_sts, name="mta_sts"),
-    path("interne/dovecot/politique", policy.dovecot_policy, name="dovecot_policy"),
+]
+_operator_messagerie_patterns = [
+    path("", views.operator, name="operator"),
+    path("dns/<str:domain>/", views.dns_helper, name="dns"),
+]
+_well_known_patterns = [
+    path("mta-sts.txt", views.mta_sts, name="mta_sts"),
     path(
-        ".well-known/autoconfig/mail/config-v1.1.xml",
+        "autoconfig/mail/config-v1.1.xml",
         views.thunderbird_autoconfig,
         name="autoconfig_wellknown",
     ),
+]
+urlpatterns = [
+    path("c/<str:insee>/messagerie/", include(_commune_messagerie_patterns)),
+    path("operateur/messagerie/", include(_operator_messagerie_patterns)),
+    path(".well-known/", include(_well_known_patterns)),
+    path("interne/dovecot/politique", policy.dovecot_policy, name="dovecot_policy"),
     path("mail/config-v1.1.xml", views.thunderbird_autoconfig, name="autoconfig"),
     path("autodiscover/autodiscover.xml", views.outlook_autodiscover, name="autodiscover"),
     path("Autodiscover/Autodiscover.xml", views.outlook_autodiscover, name="autodiscover_upper"),
