@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from clocher.operations.services import keys, snapshot
+from clocher.vault import blobstore
 from clocher.vault import services as vault
 from tests.operations.conftest import ACTOR
 from tests.operations.test_backup_restore import READ_BACK, read_back
@@ -42,3 +43,46 @@ def test_backup_to_s3_then_restore_from_it(s3_server, settings, commune_a, tmp_p
     proc = fresh.clocher("restore", "latest", "--kit", str(kit))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert fresh.python(READ_BACK) == files
+
+
+def test_vault_on_s3_backed_up_incrementally_and_restored_into_a_bucket(
+    s3_server, settings, commune_a, tmp_path, fresh
+):
+    rgw.use_fresh_bucket(settings, s3_server)
+    settings.ARCHIVE_S3_BUCKET = f"archives-{uuid.uuid4().hex[:12]}"
+    root = vault.root_of(vault.ensure_commune_space(ACTOR, commune_a))
+    vault.write_bytes(ACTOR, root, "budget.txt", b"budget primitif 2026", "text/plain")
+
+    first = snapshot.take(ACTOR)
+    stored = first.s3["coffre"]["objets"]
+    assert stored >= 1 and first.s3["coffre"]["nouveaux"] == stored
+    assert first.s3["coffre"]["seau"] == settings.VAULT_S3_BUCKET
+    assert first.s3["archives"]["seau"] == settings.ARCHIVE_S3_BUCKET
+    # The second backup downloads only the new blob (names are content addresses).
+    vault.write_bytes(ACTOR, root, "compte.txt", b"compte administratif 2025", "text/plain")
+    second = snapshot.take(ACTOR)
+    assert second.s3["coffre"] == {
+        "seau": settings.VAULT_S3_BUCKET,
+        "objets": stored + 1,
+        "nouveaux": 1,
+        "retires": 0,
+    }
+    files = read_back()
+    kit = tmp_path / "kit.txt"
+    keys.write_kit(keys.current_kit(), kit)
+
+    # The second site: the same S3 server software, empty buckets of its own.
+    target = f"coffre-restaure-{uuid.uuid4().hex[:8]}"
+    fresh.env.update(
+        CLOCHER_VAULT_BACKEND="s3",
+        CLOCHER_VAULT_S3_ENDPOINT=s3_server.endpoint,
+        CLOCHER_VAULT_S3_ACCESS_KEY=s3_server.access_key,
+        CLOCHER_VAULT_S3_SECRET_KEY=s3_server.secret_key,
+        CLOCHER_VAULT_S3_BUCKET=target,
+        CLOCHER_ARCHIVE_S3_BUCKET=f"archives-restaure-{uuid.uuid4().hex[:8]}",
+    )
+    proc = fresh.clocher("restore", "latest", "--kit", str(kit))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert fresh.python(READ_BACK) == files
+    settings.VAULT_S3_BUCKET = target
+    assert len(list(blobstore.s3_store().names())) == stored + 1

@@ -21,7 +21,7 @@ from clocher.core.audit import Actor
 from clocher.core.supervisor import CannotStart
 from clocher.operations import restic
 from clocher.operations.restic import Repository
-from clocher.operations.services import keys, mail_queue, snapshot
+from clocher.operations.services import keys, mail_queue, s3_mirror, snapshot
 from clocher.vault import crypto
 
 
@@ -234,6 +234,8 @@ def restore_platform(
                 _replace(src, dst)
             report.restored.append(f"{role} → {dst}")
         _put_keys(opened.kit)
+        for role, count in s3_mirror.put_back().items():
+            report.restored.append(f"{role} : {count} bloc(s) remis dans son stockage")
         if queue.is_dir():
             report.restored.append(_put_queue(queue))
     finally:

@@ -21,7 +21,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.operations import restic
 from clocher.operations.models import Backup
-from clocher.operations.services import keys, mail_queue
+from clocher.operations.services import keys, mail_queue, s3_mirror
 from clocher.vault import crypto
 
 MANIFEST = "manifest.json"
@@ -190,6 +190,8 @@ class BackupResult:
     files: int
     bytes_added: int
     seconds: float
+    # Per S3 bucket mirrored: its objects, and those downloaded by this backup.
+    s3: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -231,6 +233,7 @@ def take(actor: Actor, to: str | None = None) -> BackupResult:
         with _staged() as stage:
             counts = _sqlite_snapshot(stage) if is_sqlite() else _pg_snapshot(stage / PG_DUMP)
             queued = mail_queue.save(stage)
+            mirrored = s3_mirror.refresh()
             manifest = {
                 "format": 1,
                 "created": started.isoformat(),
@@ -240,6 +243,7 @@ def take(actor: Actor, to: str | None = None) -> BackupResult:
                 "roots": {role: str(path) for role, path in roots().items()},
                 "counts": counts,
                 "postfix_queue": queued,
+                "s3": mirrored,
             }
             (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
             paths = outermost([stage, *(p for p in roots().values() if p.exists())])
@@ -265,7 +269,7 @@ def take(actor: Actor, to: str | None = None) -> BackupResult:
             target=row.snapshot_id,
             data={"depot": repo.location, "fichiers": row.files, "octets_ajoutes": row.bytes_added},
         )
-    return BackupResult(row, row.snapshot_id, row.files, row.bytes_added, seconds)
+    return BackupResult(row, row.snapshot_id, row.files, row.bytes_added, seconds, mirrored)
 
 
 def retain(to: str | None = None) -> None:
