@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail
+from clocher.core.cli import cli_actor, console, fail, json_option, show
 
 
 def _user(email: str):  # type: ignore[no-untyped-def]
@@ -36,7 +36,8 @@ def app_password(email: str, name: str) -> None:
 
 @user.command("app-passwords")
 @click.argument("email")
-def app_passwords(email: str) -> None:
+@json_option
+def app_passwords(email: str, as_json: bool) -> None:
     """Liste les mots de passe d'application d'un compte."""
     from clocher.accounts.models import AppPassword
 
@@ -52,7 +53,7 @@ def app_passwords(email: str) -> None:
             f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "jamais",
             "révoqué" if r.revoked_at else "actif",
         )
-    console.print(table)
+    show(table, as_json)
 
 
 @user.command("revoke-app-password")

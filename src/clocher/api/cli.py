@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail
+from clocher.core.cli import cli_actor, console, fail, json_option, show
 
 
 @click.group()
@@ -33,7 +33,8 @@ def create(email: str, name: str, expires_days: int | None) -> None:
 
 @token.command("list")
 @click.argument("email", required=False)
-def list_tokens(email: str | None) -> None:
+@json_option
+def list_tokens(email: str | None, as_json: bool) -> None:
     """Liste les jetons (de EMAIL si donné)."""
     from clocher.api.models import ApiToken
 
@@ -53,7 +54,7 @@ def list_tokens(email: str | None) -> None:
             f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "jamais",
             "révoqué" if t.revoked_at else "actif",
         )
-    console.print(table)
+    show(table, as_json)
 
 
 @token.command("revoke")

@@ -15,7 +15,15 @@ from django.core.exceptions import ValidationError
 from rich.progress import Progress
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail, find_commune, validation_message
+from clocher.core.cli import (
+    cli_actor,
+    console,
+    fail,
+    find_commune,
+    json_option,
+    show,
+    validation_message,
+)
 
 
 @click.group()
@@ -97,7 +105,8 @@ def deposit_command(
 
 @archive.command("list")
 @click.argument("insee")
-def list_command(insee: str) -> None:
+@json_option
+def list_command(insee: str, as_json: bool) -> None:
     """Les objets archivés de la commune INSEE."""
     from clocher.archive.models import ArchivedObject
 
@@ -114,7 +123,7 @@ def list_command(insee: str) -> None:
             f"{obj.retention_end:%d/%m/%Y}" if obj.retention_end else "illimitée",
             obj.get_state_display(),
         )
-    console.print(table)
+    show(table, as_json)
 
 
 @archive.command("audit")
@@ -273,7 +282,8 @@ def scheduler_command(at: str, once: bool) -> None:
 
 
 @archive.command("rules")
-def rules_command() -> None:
+@json_option
+def rules_command(as_json: bool) -> None:
     """La table des règles de conservation (modifiable dans la console de l'opérateur)."""
     from clocher.archive.models import RetentionRule
 
@@ -284,7 +294,7 @@ def rules_command() -> None:
         table.add_row(
             rule.code, rule.label, rule.duration_label, rule.get_final_fate_display(), rule.source
         )
-    console.print(table)
+    show(table, as_json)
 
 
 def register(group: click.Group) -> None:

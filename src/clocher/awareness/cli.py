@@ -13,9 +13,10 @@ from pathlib import Path
 import click
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from rich.table import Table
 
 from clocher.core.audit import Actor
-from clocher.core.cli import console, fail, find_commune, validation_message
+from clocher.core.cli import console, fail, find_commune, json_option, show, validation_message
 
 CLI = Actor(label="ligne de commande")
 
@@ -136,7 +137,8 @@ def template_add(spec: Path, insee: str) -> None:
 
 @template.command("list")
 @click.option("--commune", "insee", default="", help="Code INSEE : avec ses modèles propres.")
-def template_list(insee: str) -> None:
+@json_option
+def template_list(insee: str, as_json: bool) -> None:
     """Liste les modèles, avec leur niveau (1 facile à repérer … 5 difficile)."""
     from clocher.awareness import services
     from clocher.awareness.models import Template
@@ -151,3 +153,10 @@ def template_list(insee: str) -> None:
 
 def register(group: click.Group) -> None:
     group.add_command(awareness)
+    if as_json:
+        rows = [
+            {"slug": t.slug, "level": t.level, "operator": t.commune_id is None, "name": t.name}
+            for t in shown
+        ]
+        show(Table(), True, rows)
+        return

@@ -9,7 +9,15 @@ import click
 from django.core.exceptions import ValidationError
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail, validation_message
+from clocher.core.cli import (
+    cli_actor,
+    console,
+    fail,
+    find_commune,
+    json_option,
+    show,
+    validation_message,
+)
 
 KINDS = ("courbe", "index", "factures", "meteo")
 
@@ -17,15 +25,6 @@ KINDS = ("courbe", "index", "factures", "meteo")
 @click.group()
 def energy() -> None:
     """Énergie des bâtiments : imports, modèles de référence, déclaration OPERAT."""
-
-
-def _commune(insee: str):  # type: ignore[no-untyped-def]
-    from clocher.core.models import Commune
-
-    commune = Commune.objects.filter(insee=insee.upper()).first()
-    if commune is None:
-        fail(f"Commune {insee} inconnue.")
-    return commune
 
 
 @energy.command("import")
@@ -44,7 +43,7 @@ def import_command(insee: str, file: Path, meter_id: str | None, kind: str) -> N
     from clocher.energy import imports
     from clocher.energy.models import Meter
 
-    commune = _commune(insee)
+    commune = find_commune(insee)
     meter = None
     if kind != "meteo":
         if not meter_id:
@@ -117,7 +116,7 @@ def operat_command(insee: str, year: int, output: Path | None) -> None:
     """La déclaration annuelle de la commune INSEE au format CSV d'OPERAT."""
     from clocher.energy import services
 
-    commune = _commune(insee)
+    commune = find_commune(insee)
     try:
         text = services.export_operat(cli_actor(), commune, year)
     except ValidationError as exc:
@@ -134,11 +133,12 @@ def operat_command(insee: str, year: int, output: Path | None) -> None:
 
 @energy.command("buildings")
 @click.argument("insee")
-def buildings_command(insee: str) -> None:
+@json_option
+def buildings_command(insee: str, as_json: bool) -> None:
     """Les bâtiments de la commune INSEE, leurs compteurs et leur trajectoire 2030."""
     from clocher.energy import services
 
-    commune = _commune(insee)
+    commune = find_commune(insee)
     total, rows = services.commune_trajectory(commune)
     table = Table("N°", "Bâtiment", "Surface", "Compteurs", "Trajectoire 2030")
     for row in rows:
@@ -151,8 +151,8 @@ def buildings_command(insee: str) -> None:
             else f"inconnue : {row.reason}"
         )
         table.add_row(str(b.pk), b.name, f"{b.floor_area_m2:.0f} m²", meters or "—", status)
-    console.print(table)
-    if total is not None:
+    show(table, as_json)
+    if total is not None and not as_json:
         console.print(
             f"Commune : référence {total.reference_kwh:,.0f} kWh (somme des références des "
             f"bâtiments, chacun à sa propre année), {total.reduction():.0%} de réduction.",

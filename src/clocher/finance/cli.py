@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from rich.table import Table
 
 from clocher.core import scoping
-from clocher.core.cli import cli_actor, console, fail, find_commune
+from clocher.core.cli import cli_actor, console, fail, find_commune, json_option, show
 from clocher.finance import report, services
 from clocher.finance.models import Loan
 
@@ -72,7 +72,8 @@ def import_command(insee: str, file: Path) -> None:
 @click.argument("loan", metavar="EMPRUNT")
 @click.option("--commune", "insee", help="Code INSEE, si le numéro de contrat est ambigu.")
 @click.option("--csv", "as_csv", is_flag=True, help="Sortie CSV « ; » (tableur).")
-def schedule_command(loan: str, insee: str | None, as_csv: bool) -> None:
+@json_option
+def schedule_command(loan: str, insee: str | None, as_csv: bool, as_json: bool) -> None:
     """Échéancier de l'EMPRUNT (identifiant numérique ou numéro de contrat)."""
     found = Loan.objects.filter(pk=int(loan)) if loan.isdigit() else Loan.objects.none()
     if not found.exists():
@@ -92,6 +93,10 @@ def schedule_command(loan: str, insee: str | None, as_csv: bool) -> None:
         writer.writerow(["echeance", "taux", "interets", "capital", "echeance_totale", "crd"])
         for row in schedule.rows:
             writer.writerow([row[0].isoformat(), *(str(v).replace(".", ",") for v in row[1:])])
+        return
+    if as_json:
+        keys = ("due", "rate", "interest", "capital", "payment", "outstanding")
+        show(Table(), True, [dict(zip(keys, row, strict=True)) for row in schedule.rows])
         return
     for note in warnings:
         console.print(f"[yellow]{note}[/]", highlight=False)
@@ -115,7 +120,8 @@ def schedule_command(loan: str, insee: str | None, as_csv: bool) -> None:
     is_flag=True,
     help="Projette aussi l'épargne brute (8 années connues au moins) et la capacité.",
 )
-def indicators_command(insee: str, projection: bool) -> None:
+@json_option
+def indicators_command(insee: str, projection: bool, as_json: bool) -> None:
     """Indicateurs de la dette par année (encours, annuité, taux, capacité de désendettement)."""
     owner = _owner(insee)
     if projection:
@@ -127,7 +133,7 @@ def indicators_command(insee: str, projection: bool) -> None:
             except ValidationError as exc:
                 fail(" ".join(exc.messages))
     book = services.build_book(owner)
-    for note in book.warnings:
+    for note in [] if as_json else book.warnings:
         console.print(f"[yellow]{note}[/]", highlight=False)
     table = Table(title=f"Dette — {services.owner_label(owner)}")
     for name in ("Année", "Encours 31/12", "Capital", "Intérêts", "Taux moyen",
@@ -144,8 +150,8 @@ def indicators_command(insee: str, projection: bool) -> None:
             _money(f.gross_savings),
             "—" if f.debt_capacity is None else str(f.debt_capacity),
         )
-    console.print(table)
-    if projection and owner is not None:
+    show(table, as_json)
+    if projection and owner is not None and not as_json:
         _print_projection(services.savings_projection(owner))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from clocher.core.cli import console, fail, find_commune
+from clocher.core.cli import console, fail, find_commune, json_option, show
 from clocher.forecast.engine import (
     FREQUENCIES,
     ForecastResult,
@@ -135,7 +135,8 @@ def series_group() -> None:
 
 @series_group.command("list")
 @click.argument("insee")
-def series_list_command(insee: str) -> None:
+@json_option
+def series_list_command(insee: str, as_json: bool) -> None:
     """Liste les séries de la commune INSEE et leur dernière prévision."""
     from clocher.forecast import services
     from clocher.forecast.models import Series
@@ -155,7 +156,7 @@ def series_list_command(insee: str) -> None:
             series.data_version[:12],
             f"{last.model} ({last.finished_at:%d/%m/%Y})" if last and last.finished_at else "—",
         )
-    console.print(table)
+    show(table, as_json)
 
 
 @forecast.command("import")

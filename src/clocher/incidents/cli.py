@@ -9,7 +9,7 @@ import click
 from django.core.exceptions import ValidationError
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail, validation_message
+from clocher.core.cli import cli_actor, console, fail, json_option, show, validation_message
 
 
 @click.group("incident")
@@ -53,7 +53,8 @@ def open_command(
 
 @incident.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Aussi les incidents clos.")
-def list_command(show_all: bool) -> None:
+@json_option
+def list_command(show_all: bool, as_json: bool) -> None:
     """Liste les incidents ouverts (ou tous)."""
     from clocher.incidents.models import Incident
 
@@ -68,7 +69,7 @@ def list_command(show_all: bool) -> None:
             f"{item.ended_at:%d/%m/%Y %H:%M}" if item.ended_at else "en cours",
             ", ".join(c.insee for c in item.communes.all()) or "—",
         )  # fmt: skip
-    console.print(table)
+    show(table, as_json)
 
 
 @incident.command("notice")

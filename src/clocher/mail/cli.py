@@ -9,7 +9,15 @@ import click
 from django.core.exceptions import ValidationError
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail, find_commune, validation_message
+from clocher.core.cli import (
+    cli_actor,
+    console,
+    fail,
+    find_commune,
+    json_option,
+    show,
+    validation_message,
+)
 
 
 @click.group()
@@ -65,7 +73,8 @@ def mailbox_add(address: str, insee: str, quota: str, user_email: str | None, ki
 
 @mailbox.command("list")
 @click.option("--commune", "insee", default=None, help="Code INSEE.")
-def mailbox_list(insee: str | None) -> None:
+@json_option
+def mailbox_list(insee: str | None, as_json: bool) -> None:
     """Liste les boîtes."""
     from clocher.mail.models import Mailbox
 
@@ -84,7 +93,7 @@ def mailbox_list(insee: str | None) -> None:
             f"{m.quota_bytes // 1024**2} Mio",
             "oui" if m.is_active else "non",
         )
-    console.print(table)
+    show(table, as_json)
 
 
 @mailbox.command("disable")
@@ -237,7 +246,8 @@ def domain_add(domain: str, insee: str) -> None:
 
 @mail.command("traffic")
 @click.option("--days", default=14, show_default=True, help="Nombre de jours affichés.")
-def traffic_command(days: int) -> None:
+@json_option
+def traffic_command(days: int, as_json: bool) -> None:
     """Trafic par jour lu dans le journal de Postfix : reçus, envoyés, rejetés."""
     from clocher.mail import traffic
 
@@ -253,7 +263,7 @@ def traffic_command(days: int) -> None:
             str(day.rejected_spam),
             str(day.rejected_policy),
         )
-    console.print(table)
+    show(table, as_json)
 
 
 @mail.command("import")

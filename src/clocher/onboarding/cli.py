@@ -15,6 +15,8 @@ from clocher.core.cli import (
     console,
     fail,
     find_commune,
+    json_option,
+    show,
     validation_message,
 )
 
@@ -26,7 +28,8 @@ def application() -> None:
 
 @application.command("list")
 @click.option("--status", default="pending", type=click.Choice(["pending", "approved", "rejected"]))
-def list_applications(status: str) -> None:
+@json_option
+def list_applications(status: str, as_json: bool) -> None:
     """Liste les demandes (en attente par défaut)."""
     from clocher.onboarding.models import Application
 
@@ -41,7 +44,7 @@ def list_applications(status: str) -> None:
             a.contact_email,
             ", ".join(a.services),
         )
-    console.print(table)
+    show(table, as_json)
 
 
 def _application(application_id: int):  # type: ignore[no-untyped-def]

@@ -8,7 +8,15 @@ import click
 from django.core.exceptions import ValidationError
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail, validation_message
+from clocher.core.cli import (
+    cli_actor,
+    console,
+    fail,
+    find_commune,
+    json_option,
+    show,
+    validation_message,
+)
 
 
 @click.group()
@@ -16,17 +24,9 @@ def shield() -> None:
     """Bouclier : boîtiers, listes de blocage, rapport mensuel."""
 
 
-def _commune(insee: str):  # type: ignore[no-untyped-def]
-    from clocher.core.models import Commune
-
-    commune = Commune.objects.filter(insee=insee.strip().upper()).first()
-    if commune is None:
-        fail(f"Commune {insee} inconnue.")
-    return commune
-
-
 @shield.command("boxes")
-def boxes_command() -> None:
+@json_option
+def boxes_command(as_json: bool) -> None:
     """La flotte : boîtiers, en ligne ou non, dernier contact, flux bloqués aujourd'hui."""
     from clocher.shield import services
     from clocher.shield.models import Box
@@ -46,8 +46,8 @@ def boxes_command() -> None:
             row.box.version,
             str(row.flows_today),
         )
-    console.print(table)
-    for alert in alerts:
+    show(table, as_json)
+    for alert in [] if as_json else alerts:
         console.print(
             f"[red]Alerte[/red] {alert.box.hostname} ({alert.box.commune.name}) : {alert.message}"
         )
@@ -62,7 +62,7 @@ def token_command(insee: str) -> None:
     """
     from clocher.shield import services
 
-    issued = services.issue_token(cli_actor(), _commune(insee))
+    issued = services.issue_token(cli_actor(), find_commune(insee))
     until = f"{issued.record.expires_at:%d/%m/%Y %H:%M}"
     console.print(f"Jeton pour {issued.record.commune.name}, valable jusqu'au {until} :")
     click.echo(issued.token)
@@ -151,19 +151,24 @@ def feed_refresh_command(every: int) -> None:
 
 
 @feed_group.command("list")
-def feed_list_command() -> None:
+@json_option
+def feed_list_command(as_json: bool) -> None:
     """Les listes importées."""
     from clocher.shield.models import Feed
 
     feeds = list(Feed.objects.all())
-    if not feeds:
+    if not feeds and not as_json:
         console.print("Aucune liste importée (clocher shield feed import NOM FICHIER|URL).")
+        return
+    table = Table(title="Listes importées")
+    for column in ("liste", "usage", "préfixes", "importée le", "source"):
+        table.add_column(column)
     for feed in feeds:
         when = f"{feed.last_import_at:%d/%m/%Y %H:%M}" if feed.last_import_at else "jamais"
-        console.print(
-            f"{feed.name} ({feed.get_purpose_display()}) : {feed.entries_count} préfixes, "
-            f"importée le {when} depuis {feed.location}"
+        table.add_row(
+            feed.name, feed.get_purpose_display(), str(feed.entries_count), when, feed.location
         )
+    show(table, as_json)
 
 
 @shield.group("allow")
@@ -180,26 +185,35 @@ def allow_add_command(prefix: str, reason: str, insee: str | None) -> None:
     from clocher.shield import services
 
     try:
-        entry = services.add_allow(cli_actor(), prefix, reason, _commune(insee) if insee else None)
+        entry = services.add_allow(
+            cli_actor(), prefix, reason, find_commune(insee) if insee else None
+        )
     except ValidationError as exc:
         fail(validation_message(exc))
     console.print(f"{entry.prefix} ne sera jamais bloqué.")
 
 
 @allow_group.command("list")
-def allow_list_command() -> None:
+@json_option
+def allow_list_command(as_json: bool) -> None:
     """La liste d'autorisation (département et communes)."""
     from django.conf import settings
 
     from clocher.shield.models import AllowEntry
 
-    for prefix in settings.SHIELD_ALLOWLIST:
-        console.print(f"{prefix} — département — fixé par CLOCHER_SHIELD_ALLOWLIST")
-    entries = list(AllowEntry.objects.select_related("commune"))
-    for entry in entries:
+    rows = [
+        {"prefix": prefix, "scope": "département", "reason": "fixé par CLOCHER_SHIELD_ALLOWLIST"}
+        for prefix in settings.SHIELD_ALLOWLIST
+    ]
+    for entry in AllowEntry.objects.select_related("commune"):
         where = entry.commune.name if entry.commune else "département"
-        console.print(f"{entry.prefix} — {where} — {entry.reason}")
-    if not entries and not settings.SHIELD_ALLOWLIST:
+        rows.append({"prefix": str(entry.prefix), "scope": where, "reason": entry.reason})
+    if as_json:
+        show(Table(), True, rows)
+        return
+    for row in rows:
+        console.print(f"{row['prefix']} — {row['scope']} — {row['reason']}")
+    if not rows:
         console.print("Liste d'autorisation vide.")
 
 
@@ -212,7 +226,7 @@ def allow_remove_command(prefix: str, insee: str | None) -> None:
     from clocher.shield.models import AllowEntry
 
     entry = AllowEntry.objects.filter(
-        prefix=prefix, commune=_commune(insee) if insee else None
+        prefix=prefix, commune=find_commune(insee) if insee else None
     ).first()
     if entry is None:
         fail(f"{prefix} n'est pas dans la liste d'autorisation.")
@@ -247,7 +261,7 @@ def countries_command(insee: str, codes: tuple[str, ...]) -> None:
     from clocher.shield import services
 
     try:
-        kept = services.set_countries(cli_actor(), _commune(insee), codes)
+        kept = services.set_countries(cli_actor(), find_commune(insee), codes)
     except ValidationError as exc:
         fail(validation_message(exc))
     console.print(f"Pays bloqués : {', '.join(kept) or 'aucun'}.")
@@ -316,7 +330,7 @@ def report_command(
         first_day = reports.parse_month(month)
     except ValueError as exc:
         fail(str(exc))
-    built = reports.build(first_day, _commune(insee) if insee else None)
+    built = reports.build(first_day, find_commune(insee) if insee else None)
     console.print(built.summary(), highlight=False)
     table = Table(title="Par pays d'origine")
     for column in ("pays", "flux bloqués", "blocages"):

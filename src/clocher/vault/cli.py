@@ -9,7 +9,7 @@ import click
 from django.template.defaultfilters import filesizeformat
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail
+from clocher.core.cli import cli_actor, console, fail, json_option, show
 
 
 @click.group()
@@ -19,7 +19,8 @@ def vault() -> None:
 
 @vault.command("usage")
 @click.argument("insee", required=False)
-def usage_command(insee: str | None) -> None:
+@json_option
+def usage_command(insee: str | None, as_json: bool) -> None:
     """Occupation du coffre par commune (toutes, ou celle du code INSEE)."""
     from clocher.core.models import Commune
     from clocher.vault import services
@@ -43,7 +44,7 @@ def usage_command(insee: str | None) -> None:
             filesizeformat(used.quota_bytes),
             f"{share:.1f}".replace(".", ","),  # French decimal comma, like the sizes
         )
-    console.print(table)
+    show(table, as_json)
 
 
 @vault.command("fsck")
