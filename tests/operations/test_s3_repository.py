@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from clocher.operations.services import keys, snapshot
+from clocher.operations.services import drill, keys, snapshot
 from clocher.vault import blobstore
 from clocher.vault import services as vault
 from tests.operations.conftest import ACTOR
@@ -86,3 +86,22 @@ def test_vault_on_s3_backed_up_incrementally_and_restored_into_a_bucket(
     assert fresh.python(READ_BACK) == files
     settings.VAULT_S3_BUCKET = target
     assert len(list(blobstore.s3_store().names())) == stored + 1
+
+
+def test_drill_of_an_s3_platform_serves_its_mirrored_blobs(s3_server, settings, commune_a, agent_a):
+    rgw.use_fresh_bucket(settings, s3_server)
+    settings.ARCHIVE_S3_BUCKET = f"archives-{uuid.uuid4().hex[:12]}"
+    root = vault.root_of(vault.ensure_commune_space(ACTOR, commune_a))
+    vault.write_bytes(ACTOR, root, "deliberation.txt", b"deliberation 2026-04", "text/plain")
+    snapshot.take(ACTOR)
+    in_bucket = set(blobstore.store().names())
+
+    result = drill.run_drill(ACTOR)
+
+    checks = {c["name"]: c for c in result.checks}
+    assert result.ok, result.checks
+    assert checks["coffre (fsck)"]["ok"]
+    assert "identique à la source" in checks["fichier lu en WebDAV"]["detail"]
+    # The copy ran on local stores filled from the backup's mirror: the live bucket is as
+    # it was.
+    assert set(blobstore.store().names()) == in_bucket

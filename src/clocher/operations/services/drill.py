@@ -76,6 +76,9 @@ def scratch_env(scratch: Path, database_url: str, port: int) -> dict[str, str]:
     env.update(
         CLOCHER_DATA_DIR=str(scratch),
         CLOCHER_DATABASE_URL=database_url,
+        # Local stores whatever the live platform uses: the restore puts an S3 platform's
+        # mirrored blobs there, and the copy never writes into the live buckets.
+        CLOCHER_VAULT_BACKEND="local",
         CLOCHER_VAULT_DIR=str(scratch / "vault"),
         CLOCHER_ARCHIVE_DIR=str(scratch / "archive"),
         CLOCHER_MAIL_DIR=str(scratch / "mail"),
