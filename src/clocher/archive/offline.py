@@ -75,8 +75,18 @@ def merkle_root(hashes: list[str]) -> str:
 def merkle_proof(hashes: list[str], index: int) -> list[list[str]]:
     """The siblings from leaf `index` to the root, each as [side, hex] where side says
     whether the sibling is on the left ("G") or the right ("D")."""
+    return _proof(_levels(hashes), index)
+
+
+def merkle_proofs(hashes: list[str]) -> list[list[list[str]]]:
+    """Every leaf's `merkle_proof`, the tree built once (a batch deposit needs them all)."""
+    levels = _levels(hashes)
+    return [_proof(levels, index) for index in range(len(hashes))]
+
+
+def _proof(levels: list[list[bytes]], index: int) -> list[list[str]]:
     path = []
-    for level in _levels(hashes)[:-1]:
+    for level in levels[:-1]:
         sibling = index ^ 1
         if sibling < len(level):
             path.append(["G" if sibling < index else "D", level[sibling].hex()])

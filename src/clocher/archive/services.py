@@ -209,6 +209,7 @@ def deposit_many(actor: Actor, commune: Commune, batch: Sequence[DepositInput]) 
         )
         for p in prepared
     ]
+    paths = offline.merkle_proofs(digests) if len(prepared) > 1 else []
     with transaction.atomic():
         if len(objects) == 1:
             objects[0].save(force_insert=True)
@@ -222,7 +223,7 @@ def deposit_many(actor: Actor, commune: Commune, batch: Sequence[DepositInput]) 
                     commune,
                     obj,
                     _deposit_data(obj, p, stamp)
-                    | ({"lot": _batch_proof(digests, n, root)} if len(prepared) > 1 else {}),
+                    | ({"lot": _batch_proof(paths, n, root)} if paths else {}),
                 )
                 for n, (obj, p) in enumerate(zip(objects, prepared, strict=True))
             ],
@@ -263,15 +264,10 @@ def _deposit_data(obj: ArchivedObject, p: _Prepared, stamp: tsa.Stamp) -> dict[s
     }
 
 
-def _batch_proof(digests: list[str], index: int, root: str) -> dict[str, Any]:
+def _batch_proof(paths: list[list[list[str]]], index: int, root: str) -> dict[str, Any]:
     """Where a batch deposit's token applies: the Merkle root it covers and the path
     from this document's SHA-256 (leaf `SHA-256(0x00‖h)`, as the journal's seals) up."""
-    return {
-        "racine": root,
-        "chemin": offline.merkle_proof(digests, index),
-        "rang": index + 1,
-        "documents": len(digests),
-    }
+    return {"racine": root, "chemin": paths[index], "rang": index + 1, "documents": len(paths)}
 
 
 def batch_proof(obj: ArchivedObject) -> dict[str, Any] | None:
