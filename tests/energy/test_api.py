@@ -4,12 +4,14 @@ nothing), baseline, trajectory, drifts; an agent of another commune gets 404."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
+from django.db.models import F
 from django.test import Client
 
 from clocher.api.services import create_token
-from clocher.energy.models import Building, LoadCurveDay
+from clocher.energy.models import Building, DailyReading, LoadCurveDay
 from tests.energy.conftest import ACTOR
 
 
@@ -68,3 +70,40 @@ def test_baseline_trajectory_and_drifts(demo_a, admin_a) -> None:
     assert trajectory["reference_year"] in range(2015, 2020)
     drifts = api.get(base + "drifts/").json()
     assert any(d["kind"] == "talon_nuit" and d["building"] == "Mairie" for d in drifts)
+
+
+@pytest.mark.django_db
+def test_savings_after_an_action_avoided_and_normalised_with_their_uncertainty(
+    demo_a, admin_a, agent_b
+) -> None:
+    """The school burns 30 % less gas from 1 January 2023 (its readings scaled here): the
+    model of 2022 on 2023's weather finds 30 % avoided, both years' models on the
+    normal year find 30 % normalised, each with its ASHRAE 14 uncertainty."""
+    from clocher.energy import services
+
+    school = Building.objects.get(commune=demo_a, name__startswith="École")
+    gas = school.meters.get(kind="gaz")
+    action = date(2023, 1, 1)
+    DailyReading.objects.filter(meter=gas, day__gte=action).update(kwh=F("kwh") * 0.7)
+    made = services.measured_savings(gas, action)
+    assert made.until == date(2023, 12, 31) and made.baseline.metrics.fit
+    assert made.avoided.fraction == pytest.approx(0.30, abs=0.03)
+    assert made.avoided.savings_kwh == pytest.approx(
+        made.avoided.baseline_kwh - made.avoided.reporting_kwh
+    )
+    assert 0 < made.avoided.uncertainty_kwh < 0.2 * made.avoided.savings_kwh
+    assert made.normalised is not None
+    assert made.normalised.fraction == pytest.approx(0.30, abs=0.03)
+    assert made.normalised.uncertainty_kwh > 0
+
+    api = _client(admin_a)
+    url = f"/api/v1/communes/{demo_a.insee}/energy/meters/{gas.pk}/savings/"
+    body = api.get(url, {"depuis": "2023-01-01"}).json()
+    assert body["avoided"]["fraction"] == pytest.approx(made.avoided.fraction, abs=1e-4)
+    assert body["normalised"]["fraction"] == pytest.approx(made.normalised.fraction, abs=1e-4)
+    half = api.get(url, {"depuis": "2023-01-01", "jusqua": "2023-06-30"}).json()
+    assert half["normalised"] is None and "un an de mesures" in half["why"]
+    refused = api.get(url, {"depuis": "2022-03-01"})  # no 12 months before it
+    assert refused.status_code == 400 and "avant l'action" in refused.json()["detail"]
+    assert api.get(url, {"depuis": "hier"}).status_code == 400
+    assert _client(agent_b).get(url, {"depuis": "2023-01-01"}).status_code == 404

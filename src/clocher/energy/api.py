@@ -19,6 +19,11 @@ Endpoints (`{insee}` a commune the caller is an active member of, else 404):
 - `GET  communes/{insee}/energy/meters/{meter_id}/baseline/` → the latest model
   `{model_kind, start, end, params, cvrmse, nmbe, r2, n, fit, verdict}` (404 if none);
   `POST` fits a new one on the last 12 months → 201
+- `GET  communes/{insee}/energy/meters/{meter_id}/savings/?depuis=AAAA-MM-JJ[&jusqua=…]`
+  → what an action done on `depuis` saved: `{since, until, baseline: {model_kind,
+  cvrmse, fit}, avoided: SAVINGS, normalised: SAVINGS | null, why}`, SAVINGS =
+  `{baseline_kwh, reporting_kwh, savings_kwh, fraction, uncertainty_kwh, confidence}`
+  (ASHRAE 14 Annex B); 400 `{detail}` without a dated 12 months before or data after
 - `GET  communes/{insee}/energy/drifts/` → `[{id, building, meter, kind, start, end,
   value, expected, text, acknowledged}]` (open ones first, 200 at most)
 
@@ -28,6 +33,7 @@ commune (or the operator); writing needs the commune admin or agent role.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -223,6 +229,53 @@ class BaselineView(APIView):
         return Response(baseline_json(made), status=status.HTTP_201_CREATED)
 
 
+def _savings_json(s: Any) -> dict[str, float] | None:
+    if s is None:
+        return None
+    keys = ("baseline_kwh", "reporting_kwh", "savings_kwh", "fraction", "uncertainty_kwh")
+    return {k: round(float(getattr(s, k)), 4) for k in (*keys, "confidence")}
+
+
+def _date_param(request: Request, name: str, required: bool) -> date | None:
+    text = request.query_params.get(name, "")
+    if not text and not required:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ApiValidationError(
+            {"detail": f"Paramètre « {name} » : date AAAA-MM-JJ attendue (reçu « {text} »)."}
+        ) from None
+
+
+class SavingsView(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, insee: str, meter_id: int) -> Response:
+        commune = _commune(request, insee)
+        meter = services.meter_for(request.user, commune, meter_id)
+        since = _date_param(request, "depuis", required=True)
+        assert since is not None
+        try:
+            made = services.measured_savings(meter, since, _date_param(request, "jusqua", False))
+        except ValidationError as exc:
+            raise _refuse(exc) from exc
+        m = made.baseline
+        return Response(
+            {
+                "since": made.since.isoformat(),
+                "until": made.until.isoformat(),
+                "baseline": {
+                    "model_kind": m.kind,
+                    "cvrmse": m.metrics.cvrmse,
+                    "fit": m.metrics.fit,
+                },
+                "avoided": _savings_json(made.avoided),
+                "normalised": _savings_json(made.normalised),
+                "why": made.why,
+            }
+        )
+
+
 class DriftsView(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, insee: str) -> Response:
@@ -263,5 +316,6 @@ urlpatterns = [
     ),
     path(P + "meters/<int:meter_id>/readings/", ReadingsView.as_view(), name="energy_readings"),
     path(P + "meters/<int:meter_id>/baseline/", BaselineView.as_view(), name="energy_baseline"),
+    path(P + "meters/<int:meter_id>/savings/", SavingsView.as_view(), name="energy_savings"),
     path(P + "drifts/", DriftsView.as_view(), name="energy_drifts"),
 ]

@@ -11,9 +11,12 @@ and write the database around it. File imports are in `clocher.energy.imports`.
 from clocher.energy.services.baselines import (
     BASELINE_DAYS,
     MIN_BASELINE_DAYS,
+    MeasuredSavings,
     fit_baseline,
     latest_baseline,
+    measured_savings,
     model_of,
+    normal_year_temperatures,
     verdict_words,
 )
 from clocher.energy.services.buildings import (
@@ -96,6 +99,9 @@ __all__ = [
     "emission_factors",
     "export_operat",
     "fit_baseline",
+    "measured_savings",
+    "MeasuredSavings",
+    "normal_year_temperatures",
     "forecast_key",
     "heatmap",
     "latest_baseline",
