@@ -16,7 +16,7 @@ import stat
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +37,7 @@ from clocher.vault.models import DocumentImport, ImportStatus, Node
 
 if TYPE_CHECKING:
     from clocher.accounts.models import User
+    from clocher.vault.blobstore import BlobStore
 
 # A zip entry inflating more than this many times its compressed size is a bomb.
 MAX_RATIO = 200
@@ -320,10 +321,43 @@ class _Prepared:
     problem: str = ""
 
 
-def _prepare(item: _Prepared, key: bytes) -> _Prepared:
+# Files up to this size have their chunks kept in memory until the batch is written
+# with one flush of the file system (`_BatchWriter`); larger ones are stored as they are
+# read, one fsync per chunk, so memory stays bounded (at most a batch of small files).
+DEFERRED_MAX_BYTES = 1 << 20
+
+
+class _BatchWriter:
+    """Collects a batch's new chunks (from the helper threads), then stores them all
+    with the store's `put_many`: two flushes of the file system for the batch instead
+    of an fsync per chunk and per directory (~7 ms each for a small file). Its
+    guarantee is `put`'s: a name never points at lost content, and every name is durable
+    before the batch's transaction commits."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
+        self.pending: dict[str, bytes | bytearray] = {}
+
+    def exists(self, key: str) -> bool:
+        return key in self.pending or self.blobs.exists(key)
+
+    def put(self, key: str, data: bytes | bytearray, *, sync_directory: bool = True) -> None:
+        self.pending[key] = data  # a dict's item assignment is atomic under the GIL
+
+    def sync_directories(self, keys: Iterable[str]) -> None:
+        """Nothing is on disk before `flush`, which makes names durable itself."""
+
+    def flush(self) -> None:
+        if self.pending:
+            self.blobs.put_many(self.pending.items())  # type: ignore[attr-defined]
+        self.pending = {}
+
+
+def _prepare(item: _Prepared, key: bytes, writer: _BatchWriter | None = None) -> _Prepared:
     """Read, encrypt and store the content (in a helper thread: no database here)."""
     assert item.folder is not None
-    upload = services.Upload(item.folder.space.commune, key=key)
+    deferred = writer if writer is not None and item.entry.size <= DEFERRED_MAX_BYTES else None
+    upload = services.Upload(item.folder.space.commune, key=key, blobs=deferred)
     try:
         with item.entry.open() as stream:
             services.read_stream(_Bounded(stream, item.entry.size), upload)  # type: ignore[arg-type]
@@ -466,14 +500,23 @@ def _run(
             report.skipped.append(("/".join(parts), services_message(exc)))
     done = 0
     key = crypto.data_key(target.space.commune)
+    blobs = services.store()
     with ThreadPoolExecutor(IMPORT_THREADS, thread_name_prefix="vault-import") as pool:
         for start in range(0, len(source.entries), IMPORT_BATCH):
             batch = [_place(folders, e) for e in source.entries[start : start + IMPORT_BATCH]]
             ready = [i for i in batch if not i.problem]
-            list(pool.map(partial(_prepare, key=key), ready))
+            writer = _BatchWriter(blobs) if hasattr(blobs, "put_many") else None
+            list(pool.map(partial(_prepare, key=key, writer=writer), ready))
             # The batch's chunks are durable under their names before any is committed.
-            services.store().sync_directories(
-                {k for i in ready if i.upload is not None for k in i.upload.stored_keys}
+            if writer is not None:
+                writer.flush()
+            blobs.sync_directories(
+                {
+                    k
+                    for i in ready
+                    if i.upload is not None and i.upload.blobs is None
+                    for k in i.upload.stored_keys
+                }
             )
             done = _commit_batch(actor, folders, batch, report, progress, done, needed)
             if report.stopped:
