@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail, json_option, show
+from clocher.core.cli import cli_actor, console, fail
+from clocher.core.terminal import json_option, show
 
 
 @click.group()

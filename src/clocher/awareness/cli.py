@@ -16,7 +16,8 @@ from django.utils import timezone
 from rich.table import Table
 
 from clocher.core.audit import Actor
-from clocher.core.cli import console, fail, find_commune, json_option, show, validation_message
+from clocher.core.cli import console, fail, find_commune, validation_message
+from clocher.core.terminal import json_option, show
 
 CLI = Actor(label="ligne de commande")
 

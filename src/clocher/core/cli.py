@@ -2,73 +2,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
 import threading
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from rich.console import Console, ConsoleDimensions
 from rich.progress import Progress
 from rich.table import Table
-from rich.text import Text
 
 from clocher.core.audit import Actor
+from clocher.core.terminal import console, json_option, show
 
 if TYPE_CHECKING:
     from clocher.core.models import Commune
     from clocher.core.services import MemberAdded
-
-
-class _Console(Console):
-    """Piped or redirected (`clocher member list 21271 | cat`), output is not cut to the
-    width of the terminal the command was typed in (rich measures stdin's): scripts and
-    logs get every address whole. Decided at each print, as stdout may change."""
-
-    @property
-    def size(self) -> ConsoleDimensions:
-        dimensions = super().size
-        return dimensions if self.is_terminal else ConsoleDimensions(10_000, dimensions.height)
-
-    @size.setter
-    def size(self, new_size: tuple[int, int]) -> None:
-        self._width, self._height = new_size
-
-
-console = _Console()
-
-json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Sortie JSON pour les scripts (une liste d'objets)."
-)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def show(table: Table, as_json: bool, rows: Sequence[Mapping[str, Any]] | None = None) -> None:
-    """A listing for people (the rich table) or for scripts (`--json`): `rows` when the
-    command has typed values to give, else the table's own cells keyed by column header,
-    so that every listing answers `--json` with what it shows."""
-    if not as_json:
-        console.print(table)
-        return
-    if rows is None:
-        headers = [str(column.header) for column in table.columns]
-        cells = [
-            [Text.from_markup(c).plain if isinstance(c, str) else str(c) for c in column.cells]
-            for column in table.columns
-        ]
-        rows = [dict(zip(headers, values, strict=True)) for values in zip(*cells, strict=True)]
-    click.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=_plain))
 
 
 def cli_actor() -> Actor:

@@ -17,7 +17,8 @@ from django.core.exceptions import ValidationError
 from rich.table import Table
 
 from clocher.core import scoping
-from clocher.core.cli import cli_actor, console, fail, find_commune, json_option, show
+from clocher.core.cli import cli_actor, console, fail, find_commune
+from clocher.core.terminal import json_option, show
 from clocher.finance import report, services
 from clocher.finance.models import Loan
 

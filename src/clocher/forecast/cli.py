@@ -15,7 +15,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from clocher.core.cli import console, fail, find_commune, json_option, show
+from clocher.core.cli import console, fail, find_commune
+from clocher.core.terminal import json_option, show
 from clocher.forecast.engine import (
     FREQUENCIES,
     ForecastResult,

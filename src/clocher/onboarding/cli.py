@@ -9,16 +9,8 @@ from django.core.exceptions import ValidationError
 from rich.progress import Progress
 from rich.table import Table
 
-from clocher.core.cli import (
-    cli_actor,
-    commune,
-    console,
-    fail,
-    find_commune,
-    json_option,
-    show,
-    validation_message,
-)
+from clocher.core.cli import cli_actor, commune, console, fail, find_commune, validation_message
+from clocher.core.terminal import json_option, show
 
 
 @click.group()

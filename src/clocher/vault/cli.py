@@ -9,7 +9,8 @@ import click
 from django.template.defaultfilters import filesizeformat
 from rich.table import Table
 
-from clocher.core.cli import cli_actor, console, fail, json_option, show
+from clocher.core.cli import cli_actor, console, fail
+from clocher.core.terminal import json_option, show
 
 
 @click.group()
