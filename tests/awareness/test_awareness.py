@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from datetime import date, timedelta
+from email.message import EmailMessage
 
 import pytest
 from click.testing import CliRunner
@@ -153,6 +154,23 @@ def test_report_earns_points_and_raises_the_level(enrolled, commune_a):
     assert services.report_message(b"Subject: Gagnez un iPhone\n\nhttp://x.example/") is None
 
 
+def test_report_found_in_a_base64_attachment(enrolled, commune_a):
+    """A client that forwards the exercise as a base64 message/rfc822 attachment: the
+    token is not in the raw text, only in the decoded part."""
+    enrolled(1)
+    launch(commune_a)
+    forward = EmailMessage()
+    forward["Subject"] = "TR: suspect"
+    forward.set_content("Regardez.")
+    forward.add_attachment(
+        mail.outbox[0].message().as_bytes(), maintype="message", subtype="rfc822"
+    )
+    raw = forward.as_bytes()
+    assert b"/sensibilisation/l/" not in raw
+    assert services.report_message(raw) == Recipient.objects.get()
+    assert Event.objects.filter(kind=EventKind.REPORTED).count() == 1
+
+
 def test_the_next_template_follows_the_level(enrolled, commune_a):
     (box,) = enrolled(1)
     participant = Participant.objects.get()
@@ -271,3 +289,41 @@ def test_operator_tile_counts_programmes_campaigns_reports(enrolled, commune_a):
     services.report_message(mail.outbox[0].message().as_bytes())
     figures = {f.label: f.value for f in awareness_tile().figures}
     assert figures == {"Communes engagées": "1", "Campagnes": "1", "Signalements": "1"}
+
+
+def test_report_endpoint_needs_the_mail_servers_secret_and_queues_real_phishing(
+    enrolled, commune_a, client_operator
+):
+    from clocher.awareness.models import SuspectReport
+    from clocher.mail.policy import policy_secret
+
+    (box,) = enrolled(1)
+    phishing = (
+        b"From: Support <escroc@example.org>\r\nSubject: Compte bloque\r\n\r\nhttp://x.example/\r\n"
+    )
+    url = "/interne/sensibilisation/signalement"
+    headers = {"HTTP_X_CLOCHER_REPORTER": box.address, "HTTP_X_CLOCHER_CHANNEL": "folder"}
+    post = Client().post
+    refused = post(url, phishing, content_type="message/rfc822", **headers)
+    assert refused.status_code == 403 and SuspectReport.objects.count() == 0
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {policy_secret()}", **headers}
+    answer = post(url, phishing, content_type="message/rfc822", **auth)
+    assert answer.content == b"file"
+    stranger = {**auth, "HTTP_X_CLOCHER_REPORTER": "inconnu@example.org"}
+    assert (
+        post(url, phishing, content_type="message/rfc822", **stranger).content == "ignoré".encode()
+    )
+    (queued,) = SuspectReport.objects.all()
+    assert (queued.commune, queued.subject, queued.reporter) == (
+        commune_a,
+        "Compte bloque",
+        box.address,
+    )
+
+    page = client_operator.get("/operateur/sensibilisation/")
+    assert "Compte bloque" in page.content.decode()
+    listed = CliRunner().invoke(main, ["awareness", "queue", "list"])
+    assert "Compte bloque" in listed.output and box.address in listed.output
+    done = client_operator.post("/operateur/sensibilisation/", {"suspect": queued.pk}, follow=True)
+    assert "Aucun signalement en attente" in done.content.decode()
+    assert SuspectReport.objects.get().handled_at is not None

@@ -26,6 +26,16 @@ from tests.mail.conftest import wait_for_messages
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def send_through_postfix(settings, mail_servers, base_url: str, tmp_path) -> None:
+    """The platform's mail as in production: Postfix's loopback listener, links to `base_url`."""
+    settings.EMAIL_BACKEND = "clocher.core.mailer.SpoolingEmailBackend"
+    settings.OUTBOX_DIR = tmp_path / "outbox"
+    settings.EMAIL_HOST, settings.EMAIL_HOST_USER, settings.EMAIL_USE_TLS = "", "", False
+    settings.DEFAULT_FROM_EMAIL = mailer.PLACEHOLDER_FROM
+    settings.MAIL_REINJECT_PORT = mail_servers.reinject_port
+    settings.BASE_URL = base_url
+
+
 def test_campaign_reaches_the_mailbox_click_and_report_are_recorded(
     mail_servers,
     live_server,
@@ -35,12 +45,7 @@ def test_campaign_reaches_the_mailbox_click_and_report_are_recorded(
     settings,
     tmp_path,
 ):
-    settings.EMAIL_BACKEND = "clocher.core.mailer.SpoolingEmailBackend"
-    settings.OUTBOX_DIR = tmp_path / "outbox"
-    settings.EMAIL_HOST, settings.EMAIL_HOST_USER, settings.EMAIL_USE_TLS = "", "", False
-    settings.DEFAULT_FROM_EMAIL = mailer.PLACEHOLDER_FROM
-    settings.MAIL_REINJECT_PORT = mail_servers.reinject_port
-    settings.BASE_URL = live_server.url
+    send_through_postfix(settings, mail_servers, live_server.url, tmp_path)
     agent, objector = enrolled(2)
     (neighbour,) = enrolled(1, commune=commune_b, prefix="voisin")
     services.choose(ACTOR, commune_a, objector.user, take_part=False)

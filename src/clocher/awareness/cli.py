@@ -106,6 +106,45 @@ def report(message: Path) -> None:
 
 
 @awareness.group()
+def queue() -> None:
+    """Messages signalés par les agents qui ne sont pas des exercices (file de l'opérateur)."""
+
+
+@queue.command("list")
+@click.option("--tous", "everything", is_flag=True, help="Avec ceux déjà traités.")
+@json_option
+def queue_list(everything: bool, as_json: bool) -> None:
+    """Liste les signalements : date, commune, agent, expéditeur, objet."""
+    from clocher.awareness import reporting
+
+    shown = reporting.queue(pending_only=not everything)
+    if as_json:
+        rows = [
+            {
+                "id": item.pk,
+                "received_at": item.received_at,
+                "handled": item.handled_at is not None,
+                "commune": item.commune.insee if item.commune else None,
+                "reporter": item.reporter,
+                "sender": item.sender,
+                "subject": item.subject,
+            }
+            for item in shown
+        ]
+        show(Table(), True, rows)
+        return
+    for item in shown:
+        state = "traité" if item.handled_at else "à traiter"
+        commune = item.commune.name if item.commune else "—"
+        console.print(
+            f"{item.pk:6} {item.received_at:%Y-%m-%d %H:%M}  {state:9}  {commune}  "
+            f"{item.reporter}  {item.sender}  « {item.subject} »"
+        )
+    if not shown:
+        console.print("Aucun signalement en attente.")
+
+
+@awareness.group()
 def template() -> None:
     """Modèles de messages d'exercice (ceux de l'opérateur et ceux des communes)."""
 
@@ -147,13 +186,6 @@ def template_list(insee: str, as_json: bool) -> None:
     services.ensure_catalogue()
     commune = find_commune(insee) if insee else None
     shown = services.templates_for(commune) if commune else Template.objects.filter(commune=None)
-    for item in shown:
-        owner = "opérateur" if item.commune_id is None else "commune"
-        console.print(f"{item.slug:24} niveau {item.level}  {owner:9}  {item.name}")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(awareness)
     if as_json:
         rows = [
             {"slug": t.slug, "level": t.level, "operator": t.commune_id is None, "name": t.name}
@@ -161,3 +193,10 @@ def register(group: click.Group) -> None:
         ]
         show(Table(), True, rows)
         return
+    for item in shown:
+        owner = "opérateur" if item.commune_id is None else "commune"
+        console.print(f"{item.slug:24} niveau {item.level}  {owner:9}  {item.name}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(awareness)

@@ -194,3 +194,37 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.recipient_id}"
+
+
+class Channel(models.TextChoices):
+    ADDRESS = "address", "Transféré à l'adresse de signalement"
+    FOLDER = "folder", "Déplacé dans le dossier « Signaler »"
+
+
+class SuspectReport(models.Model):
+    """A message an agent reported that is not one of our exercises: perhaps a real
+    phishing, queued for the operator's team (who sees every commune's). The message is
+    kept as received (capped) so that the team can look at its headers and links."""
+
+    commune = models.ForeignKey(
+        Commune, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    reporter = models.CharField("signalé par", max_length=254)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    sender = models.CharField("expéditeur", max_length=254, blank=True)
+    subject = models.CharField("objet", max_length=300, blank=True)
+    message = models.BinaryField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by_label = models.CharField(max_length=254, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="awareness_suspect_channel_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"signalement {self.pk}"

@@ -8,6 +8,7 @@ Nothing typed into a landing page reaches this module: `record` takes a token an
 
 from __future__ import annotations
 
+import base64
 import math
 import random
 import re
@@ -50,6 +51,7 @@ K = 0.6
 POINTS_FOR_REPORT = 10
 BADGES = ((100, "Vigie d'or"), (50, "Vigie d'argent"), (10, "Vigie"))
 TOKEN_PATTERN = re.compile(r"/sensibilisation/[lo]/([A-Za-z0-9_-]{20,43})")
+BASE64_BLOCK = re.compile(r"(?:^[A-Za-z0-9+/]{20,}={0,2}\r?$\n?)+", re.MULTILINE)
 PARTICIPATING_ROLES = (Role.AGENT, Role.COMMUNE_ADMIN)
 
 DEFAULT_NOTICE = (
@@ -353,12 +355,30 @@ def record(recipient: Recipient, kind: str) -> bool:
     return True
 
 
+def _token_in(text: str, depth: int = 0) -> str | None:
+    """The token in `text`, or in its base64 blocks decoded (a client that forwards the
+    exercise as a base64 attachment, itself holding a base64 body): the MIME parser is no
+    help there, a base64 message/rfc822 part is not decoded by it."""
+    found = TOKEN_PATTERN.search(re.sub(r"=\r?\n", "", text).replace("=3D", "="))
+    if found or depth > 2:
+        return found.group(1) if found else None
+    for block in BASE64_BLOCK.finditer(text):
+        try:
+            decoded = base64.b64decode("".join(block.group(0).split()))
+        except ValueError:
+            continue
+        token = _token_in(decoded.decode("utf-8", "replace"), depth + 1)
+        if token:
+            return token
+    return None
+
+
 def report_message(raw: bytes) -> Recipient | None:
     """A message forwarded to the report address: the exercise it quotes (recognised by
     the token in its links) is recorded as reported. None: not one of ours — a real
     phishing, for the operator's queue."""
-    found = TOKEN_PATTERN.search(raw.decode("utf-8", "replace").replace("=\r\n", ""))
-    recipient = find(found.group(1)) if found else None
+    token = _token_in(raw.decode("utf-8", "replace"))
+    recipient = find(token) if token else None
     if recipient is not None:
         record(recipient, EventKind.REPORTED)
     return recipient

@@ -8,20 +8,21 @@ Thin: decisions are in services.py. The landing page never reads what was typed.
 from __future__ import annotations
 
 import base64
+import secrets
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from clocher.awareness import services
+from clocher.awareness import reporting, services
 from clocher.awareness.forms import CampaignForm, ProgrammeForm
-from clocher.awareness.models import EventKind
+from clocher.awareness.models import EventKind, SuspectReport
 from clocher.core import scoping
-from clocher.core.access import commune_required
+from clocher.core.access import commune_required, operator_required
 from clocher.core.models import Commune, Role
 from clocher.core.request import actor_of
 
@@ -139,3 +140,41 @@ def landing(request: HttpRequest, lure: str) -> HttpResponse:
     if request.method == "GET":  # a link checker's HEAD is not a click
         services.record(recipient, EventKind.CLICKED)
     return render(request, "awareness/landing.html", {"recipient": recipient})
+
+
+@csrf_exempt  # a program's request, authenticated by the mail servers' secret
+@require_POST
+def report_in(request: HttpRequest) -> HttpResponse:
+    """A reported message from the mail servers (forwarded to signalement@, or moved into
+    "Signaler"): recorded as an exercise's report, or queued for the operator."""
+    from clocher.mail.policy import policy_secret
+
+    given = request.headers.get("Authorization", "").encode()
+    if not secrets.compare_digest(given, f"Bearer {policy_secret()}".encode()):
+        return HttpResponse("interdit", status=403, content_type="text/plain")
+    try:
+        outcome = reporting.receive(
+            request.body,
+            request.headers.get("X-Clocher-Reporter", ""),
+            request.headers.get("X-Clocher-Channel", ""),
+        )
+    except ValueError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    return HttpResponse(outcome, content_type="text/plain; charset=utf-8")
+
+
+@operator_required
+@require_http_methods(["GET", "POST"])
+def operator_queue(request: HttpRequest) -> HttpResponse:
+    """Messages agents reported that were not exercises: the operator's team looks at
+    each (headers, links), then marks it handled."""
+    if request.method == "POST":
+        suspect = get_object_or_404(SuspectReport, pk=request.POST.get("suspect", "0") or 0)
+        reporting.handle(actor_of(request), suspect)
+        messages.success(request, f"Signalement « {suspect.subject or 'sans objet'} » traité.")
+        return redirect("awareness:queue")
+    return render(
+        request,
+        "awareness/queue.html",
+        {"pending": reporting.queue()[:200], "address": reporting.REPORT_LOCAL_PART},
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from clocher.awareness import reporting
 from clocher.core.supervisor import CannotStart
 from clocher.mail.engines import rspamd
 from clocher.mail.engines.config import MailConfig, render, vmail_ids
@@ -100,6 +101,8 @@ def prepare(config: MailConfig) -> None:
     shutil.chown(config.postfix_dir / "data", "postfix")
     ensure_self_signed(config.tls_cert, config.tls_key, [config.hostname, "localhost"])
     write_configs(config)
+    # What the configs point at for the awareness reports (relay, secret, Sieve rule).
+    reporting.install(config)
     rspamd.prepare(config)
     # Creates the queue directories with Postfix's own owners and modes.
     subprocess.run(  # noqa: S603
