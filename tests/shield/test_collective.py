@@ -143,6 +143,40 @@ def test_feed_formats_malformed_lines_counted_with_their_number(tmp_path):
     assert feeds.import_feed(SYSTEM, "drop-json", str(jsonl)).added == 1
 
 
+def test_the_fast_ipv4_parse_reads_lines_as_the_full_parser_does():
+    """IPv4 lines go through one compiled regular expression and keep their interval for
+    the allowlist check (issue 14); whatever it accepts, `services.parse_prefix` reads
+    the same way, and what it does not accept goes to that parser for its message."""
+    lines = [
+        "192.0.2.7/24",
+        "192.0.2.7",
+        "192.0.2.0/32 ; SBL1",
+        "  10.0.0.0/8",
+        "010.0.0.1",
+        "192.0.2.256",
+        "1.2.3.4/7",
+        "1.2.3.4/33",
+        "1.2.3.4/",
+        "١.2.3.4",
+        "2001:db8::/48",
+    ]
+    parsed = feeds.parse(lines)
+    expected: dict[str, int] = {}
+    for number, line in enumerate(lines, 1):
+        try:
+            expected.setdefault(str(services.parse_prefix(feeds._candidate(line))), number)
+        except ValueError:
+            continue
+    assert parsed.prefixes == expected
+    assert [n for n, _, _ in parsed.malformed] == [5, 6, 7, 8, 9, 10]
+    assert parsed.v4 == {
+        "192.0.2.0/24": (0xC0000200, 0xC00002FF),
+        "192.0.2.7/32": (0xC0000207, 0xC0000207),
+        "192.0.2.0/32": (0xC0000200, 0xC0000200),
+        "10.0.0.0/8": (0x0A000000, 0x0AFFFFFF),
+    }
+
+
 def test_reimport_applies_a_delta_and_a_bad_location_keeps_the_list(tmp_path):
     listed = tmp_path / "l.txt"
     listed.write_text("192.0.2.1\n192.0.2.2\n")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import re
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,17 @@ class ParsedFeed:
     prefixes: dict[str, int] = field(default_factory=dict)  # prefix → first line number
     malformed: list[tuple[int, str, str]] = field(default_factory=list)  # line, text, why
     lines: int = 0
+    # IPv4 prefixes read by the fast path → (first, last) address: the allowlist check
+    # compares integers without parsing the prefix again.
+    v4: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+# A well-formed IPv4 address or prefix: decimal octets without leading zeros (refused as
+# ambiguous by `services.parse_prefix`), ASCII digits only.
+_V4 = re.compile(
+    r"(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})"
+    r"(?:/([0-9]{1,2}))?"
+)
 
 
 def _candidate(line: str) -> str:
@@ -69,32 +81,43 @@ def _candidate(line: str) -> str:
     return text.strip()
 
 
-def _fast_v4(text: str) -> str | None:
-    """The canonical `a.b.c.d/len` of a well-formed IPv4 prefix of /8 or longer, without
-    building an ipaddress object (100,000 lines: 0.1 s instead of 1 s); None sends the
-    line to `services.parse_prefix`, which names what is wrong."""
-    interval = prefixes.parse_v4(text) if text.isascii() else None
-    if interval is None:
+def _fast_v4(text: str) -> tuple[str, int, int] | None:
+    """The canonical `a.b.c.d/len` of a well-formed IPv4 prefix of /8 or longer and its
+    first and last address, with one compiled regular expression and no ipaddress
+    object (100,000 lines: 0.1 s instead of 1 s); None sends the line to
+    `services.parse_prefix`, which names what is wrong."""
+    match = _V4.fullmatch(text)
+    if match is None:
         return None
-    first, last = interval
-    plen = 33 - (last - first + 1).bit_length()
-    if plen < services.MIN_PREFIX[4] or any(
-        len(part) > 1 and part[0] == "0" for part in text.split("/", 1)[0].split(".")
-    ):
-        return None  # too wide, or leading zeros (refused as ambiguous)
-    return f"{prefixes.cidr_text(first, 32)}/{plen}"
+    a, b, c, d, length = match.groups()
+    octets = (int(a), int(b), int(c), int(d))
+    plen = 32 if length is None else int(length)
+    if max(octets) > 255 or not services.MIN_PREFIX[4] <= plen <= 32:
+        return None  # out of range, or too wide
+    host = (1 << (32 - plen)) - 1
+    value = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+    first = value & ~host
+    if value == first:  # no host bits: the text is already canonical, or lacks /32
+        return (text if length is not None else f"{text}/32"), first, first | host
+    return f"{prefixes.cidr_text(first, 32)}/{plen}", first, first | host
 
 
 def parse(lines: Iterable[str]) -> ParsedFeed:
     parsed = ParsedFeed()
-    found = parsed.prefixes
+    found, v4 = parsed.prefixes, parsed.v4
     for number, line in enumerate(lines, 1):
         parsed.lines = number
-        text = _candidate(line)
-        if not text:
-            continue
-        canonical = _fast_v4(text)
-        if canonical is None:
+        text = line.strip()
+        fast = _fast_v4(text)  # most lines are a bare prefix
+        if fast is None:
+            text = _candidate(line)
+            if not text:
+                continue
+            fast = _fast_v4(text)
+        if fast is not None:
+            canonical = fast[0]
+            v4[canonical] = fast[1:]
+        else:
             try:
                 canonical = str(services.parse_prefix(text))
             except ValueError as exc:
@@ -175,7 +198,7 @@ def import_feed(
     else:
         kind = FeedKind.FILE
     parsed = parse(lines)
-    wanted, refused = _allowed(parsed.prefixes)
+    wanted, refused = _allowed(parsed)
     with transaction.atomic():
         # One import at a time (the version counter's row): the journal's union changes
         # are computed against committed feeds only.
@@ -254,17 +277,21 @@ def prune_journal(now: dt.datetime | None = None) -> int:
     return deleted
 
 
-def _allowed(found: dict[str, int]) -> tuple[dict[str, int], list[tuple[int, str, str]]]:
+def _allowed(parsed: ParsedFeed) -> tuple[dict[str, int], list[tuple[int, str, str]]]:
     """The prefixes that touch no allowlisted one, and those refused (line, prefix, why).
-    IPv4 is compared as integer intervals: no ipaddress object per prefix."""
+    IPv4 is compared as the integer intervals the parser kept; with no IPv4 allowlist
+    entry (the usual case) the IPv4 prefixes are not looked at one by one."""
     allowed = services.department_allowlist()
     v4 = [(int(n.network_address), int(n.broadcast_address), n) for n in allowed if n.version == 4]
     wanted: dict[str, int] = {}
     refused = []
-    for prefix, number in found.items():
-        interval = prefixes.parse_v4(prefix)
+    for prefix, number in parsed.prefixes.items():
+        interval = parsed.v4.get(prefix)
         if interval is None:
             touching = services.overlapping(ipaddress.ip_network(prefix), allowed)
+        elif not v4:
+            wanted[prefix] = number
+            continue
         else:
             first, last = interval
             touching = next((n for low, high, n in v4 if first <= high and last >= low), None)
@@ -280,9 +307,10 @@ def _insert_entries(
 ) -> None:
     """New entries of a feed in bulk: one multi-row statement per 1,000 (executemany on
     SQLite, COPY on PostgreSQL), no model instance per row."""
-    now = timezone.now()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())  # once, not per row
     columns = ("source", "scenario", "feed_id", "reason", "reports", "created_at")
-    rows = [(p, "blocklist", feed.pk, reason, 1, now) for p in sources]
+    feed_id = feed.pk
+    rows = [(p, "blocklist", feed_id, reason, 1, now) for p in sources]
     _bulk_rows(BlockEntry._meta.db_table, columns, rows, progress)
 
 
@@ -307,9 +335,9 @@ def _bulk_rows(
     rows: Sequence[tuple[Any, ...]],
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Plain rows into `table`, in this transaction: COPY on PostgreSQL, executemany
-    elsewhere (the ORM's bulk_create costs about 4x: one instance and one field
-    conversion per value)."""
+    """Plain rows, their values as the backend stores them, into `table`, in this
+    transaction: COPY on PostgreSQL, executemany elsewhere (the ORM's bulk_create costs
+    about 4x: one instance and one field conversion per value)."""
     quote = connection.ops.quote_name
     names = ", ".join(quote(c) for c in columns)
     with connection.cursor() as cursor:
@@ -325,14 +353,6 @@ def _bulk_rows(
         sql = f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})"  # noqa: S608 — model names
         for start in range(0, len(rows), 1000):
             chunk = rows[start : start + 1000]
-            cursor.executemany(sql, [_db_row(row) for row in chunk])
+            cursor.executemany(sql, chunk)
             if progress is not None:
                 progress(len(chunk))
-
-
-def _db_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Datetimes as the backend stores them (SQLite: text)."""
-    return tuple(
-        connection.ops.adapt_datetimefield_value(v) if isinstance(v, dt.datetime) else v
-        for v in row
-    )
