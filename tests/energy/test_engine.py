@@ -35,11 +35,17 @@ from clocher.energy.engine.weather import (
 FIXTURE = Path(__file__).parent / "fixtures" / "Q_21_synthetique-2022-2023_RR-T-Vent.csv"
 
 
+def _heating_meter(
+    base: float, slope: float, balance: float, noise: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(°C, kWh) of two years at the fixture's Dijon station: base + slope·HDD + noise."""
+    t = parse_meteo_france_daily(FIXTURE).stations["21999001"].mean_temperature()
+    rng = np.random.default_rng(seed)  # fixed seed: the same draw every run
+    return t, base + slope * np.maximum(0.0, balance - t) + rng.normal(0, noise, t.size)
+
+
 def test_daily_regression_recovers_base_load_slope_and_balance_point() -> None:
-    weather = parse_meteo_france_daily(FIXTURE).stations["21999001"]
-    t = weather.mean_temperature()
-    rng = np.random.default_rng(7)  # fixed seed: the same draw every run
-    kwh = 120.0 + 6.0 * np.maximum(0.0, 16.0 - t) + rng.normal(0, 8.0, t.size)
+    t, kwh = _heating_meter(120.0, 6.0, 16.0, noise=8.0, seed=7)
     m = fit_daily(t, kwh)
     assert m.kind == "hdd_only"
     assert m.intercept == pytest.approx(120.0, abs=3.0)
@@ -51,10 +57,7 @@ def test_daily_regression_recovers_base_load_slope_and_balance_point() -> None:
 def test_balance_point_between_grid_points_is_found_by_local_refinement() -> None:
     """The 1 °C grid straddles 15.37 °C; the local search (every 0.05 °C) lands on it.
     The former 0.5 °C grid without refinement stopped at 15.5 (0.13 °C off)."""
-    weather = parse_meteo_france_daily(FIXTURE).stations["21999001"]
-    t = weather.mean_temperature()
-    rng = np.random.default_rng(12)  # fixed seed: the same draw every run
-    kwh = 80.0 + 5.0 * np.maximum(0.0, 15.37 - t) + rng.normal(0, 0.5, t.size)
+    t, kwh = _heating_meter(80.0, 5.0, 15.37, noise=0.5, seed=12)
     m = fit_daily(t, kwh)
     assert m.kind == "hdd_only"
     assert m.hdd_bp == pytest.approx(15.37, abs=0.05)
@@ -358,20 +361,10 @@ def test_operat_csv_layout_column_by_column() -> None:
     write_operat_csv(operat_rows([decl]), out)
     text = out.getvalue()
     lines = text.split("\n")
-    assert OPERAT_COLUMNS == (
-        "identifiant_efa",
-        "nom_efa",
-        "siren_structure",
-        "code_insee",
-        "surface_m2",
-        "categorie_activite",
-        "annee",
-        "type_energie",
-        "consommation_kwh",
-        "unite",
-        "dju_annee",
+    assert lines[0] == (
+        "identifiant_efa;nom_efa;siren_structure;code_insee;surface_m2;categorie_activite;"
+        "annee;type_energie;consommation_kwh;unite;dju_annee"
     )
-    assert lines[0] == ";".join(OPERAT_COLUMNS)
     assert len(lines) == 4 and lines[3] == ""  # header, two energies, final newline
     assert lines[1].startswith('21271-7;"École; maternelle";212102716;')
     rows = [dict(zip(OPERAT_COLUMNS, cells, strict=True))
