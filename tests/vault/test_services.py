@@ -183,6 +183,30 @@ def test_master_key_rotation_rewraps_keys_not_data(root_a, settings):
     assert sorted(p.read_bytes() for p in blob_files(settings)) == before
 
 
+def test_data_key_is_read_once_per_process_and_again_after_a_rotation(root_a, settings):
+    """Issue 14: downloads and uploads no longer read and unwrap the commune's data key
+    each time; a new master key is a new cache entry (a wrong one still opens nothing)."""
+    import base64
+
+    from cryptography.exceptions import InvalidTag
+    from django.test.utils import CaptureQueriesContext
+
+    commune = root_a.space.commune
+    first = crypto.data_key(commune)
+    with CaptureQueriesContext(connection) as queries:
+        assert crypto.data_key(commune) == first
+    assert len(queries) == 0
+    new_key = b"n" * 32
+    assert crypto.rotate_master_key(new_key) == 1
+    settings.VAULT_MASTER_KEY = base64.b64encode(new_key).decode()
+    with CaptureQueriesContext(connection) as queries:
+        assert crypto.data_key(commune) == first
+    assert len(queries) == 1
+    settings.VAULT_MASTER_KEY = base64.b64encode(b"w" * 32).decode()
+    with pytest.raises(InvalidTag):
+        crypto.data_key(commune)
+
+
 def test_cli_usage(root_a, commune_a):
     services.write_bytes(ACTOR, root_a, "a.txt", b"a" * 1500)
     result = CliRunner().invoke(main, ["vault", "usage", commune_a.insee])

@@ -68,11 +68,27 @@ def _unwrap(master: bytes, commune_id: int, wrapped: bytes) -> bytes:
     return AESGCM(master).decrypt(nonce, sealed, f"commune:{commune_id}".encode())
 
 
+# Unwrapped data keys of this process, by (commune, its creation time, master key id):
+# every download and upload needed a query and an unwrap for a value that never changes.
+# A data key is made once per commune and only re-wrapped by a rotation, which changes
+# the master key id (so the next call reads the row again, and the old entry is never
+# used); the creation time tells a commune apart from a later one given the same id.
+_data_keys: dict[tuple[int, object, str], bytes] = {}
+
+
 def data_key(commune: Commune) -> bytes:
     """The commune's data key, created on first use."""
+    master = load_master_key()
+    cache_key = (commune.pk, commune.created_at, key_id(master))
+    cached = _data_keys.get(cache_key)
+    if cached is None:
+        cached = _data_keys[cache_key] = _read_data_key(commune, master)
+    return cached
+
+
+def _read_data_key(commune: Commune, master: bytes) -> bytes:
     from clocher.vault.models import DataKey
 
-    master = load_master_key()
     row = DataKey.objects.filter(commune=commune).first()
     if row is None:
         try:
