@@ -32,13 +32,25 @@ def size_of(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def write_messages(vmail: Path, start: int, count: int, rng: random.Random) -> None:
+def write_messages(
+    vmail: Path, homes: list[str], start: int, count: int, rng: random.Random
+) -> None:
+    """Into the 20 mailboxes' homes, owned by vmail as Dovecot leaves them (the drill's
+    IMAP read goes through the copy's Dovecot, which runs as vmail)."""
+    import pwd
+
+    vmail_user = pwd.getpwnam("vmail")
     for n in range(start, start + count):
-        box = vmail / "communes.example" / f"boite{n % 20:02d}" / "Maildir" / "cur"
+        box = vmail / "communes.example" / homes[n % len(homes)] / "Maildir" / "cur"
         box.mkdir(parents=True, exist_ok=True)
         body = "".join(rng.choice("abcdefghij klmnop\n") for _ in range(rng.randint(800, 4000)))
-        text = f"From: a@example.org\r\nSubject: message {n}\r\n\r\n{body}\r\n"
+        text = (
+            f"From: a@example.org\r\nSubject: message {n}\r\n"
+            f"Message-ID: <{n}@bench.example>\r\n\r\n{body}\r\n"
+        )
         (box / f"{1733390000 + n}.M{n}P1.bench:2,S").write_text(text)
+    for path in [vmail, *vmail.rglob("*")]:
+        os.chown(path, vmail_user.pw_uid, vmail_user.pw_gid)
 
 
 def main() -> None:
@@ -48,12 +60,16 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("CLOCHER_SMTP_HOST", "file")
     data_dir = Path(django_with_fresh_db())
+    # The copy's Dovecot (vmail) traverses the data dir down to the drill's scratch copy.
+    data_dir.chmod(0o711)
     os.environ["CLOCHER_MAIL_DIR"] = str(data_dir / "mail")
     from django.conf import settings
 
+    from clocher.accounts.services import get_or_create_user
     from clocher.core import services as core
     from clocher.core.audit import Actor
-    from clocher.core.models import CommuneStatus, Operator
+    from clocher.core.models import CommuneStatus, Membership, Operator, Role
+    from clocher.mail import services as mail
     from clocher.operations import restic
     from clocher.operations.services import drill, keys, snapshot
     from clocher.vault import services as vault
@@ -68,11 +84,19 @@ def main() -> None:
         for insee in ("21271", "21716", "21603", "21231")
     ]
     roots = [vault.root_of(vault.ensure_commune_space(actor, c)) for c in communes]
+    # 20 mailboxes, each its owner's, a member of its commune (the drill logs in as one).
+    homes = []
+    for n in range(20):
+        commune = communes[n % len(communes)]
+        user, _ = get_or_create_user(f"agent{n:02d}@bench.example")
+        Membership.objects.create(user=user, commune=commune, role=Role.AGENT)
+        box = mail.create_mailbox(actor, commune, f"boite{n:02d}@communes.example", user=user)
+        homes.append(box.storage_key)
     started = time.monotonic()
     for n in range(args.files):
         data = rng.randbytes(rng.randint(1_000, 16_000))
         vault.write_bytes(actor, roots[n % len(roots)], f"fichier-{n:05d}.bin", data)
-    write_messages(settings.MAIL_DIR / "vmail", 0, args.messages, rng)
+    write_messages(settings.MAIL_DIR / "vmail", homes, 0, args.messages, rng)
     print(
         f"plateforme : {args.files} fichiers, {args.messages} messages, "
         f"{size_of(data_dir) / 1e6:.0f} Mo, générée en {time.monotonic() - started:.0f} s"
@@ -95,7 +119,9 @@ def main() -> None:
     for n in range(changed):
         data = rng.randbytes(rng.randint(1_000, 16_000))
         vault.write_bytes(actor, roots[n % len(roots)], f"nouveau-{n:05d}.bin", data)
-    write_messages(settings.MAIL_DIR / "vmail", args.messages, max(1, args.messages // 100), rng)
+    write_messages(
+        settings.MAIL_DIR / "vmail", homes, args.messages, max(1, args.messages // 100), rng
+    )
     second = snapshot.take(actor, str(ours))
     print(
         f"2e sauvegarde (1 % de changements) : {second.seconds:.1f} s, "
@@ -108,9 +134,12 @@ def main() -> None:
     result = drill.run_drill(actor, str(ours))
     failed = [f"{c['name']} : {c['detail']}" for c in result.checks if not c["ok"]]
     print(
-        f"exercice : RTO {result.rto_seconds or float('nan'):.1f} s (restauration + web), "
+        f"exercice : RTO {result.rto_seconds or float('nan'):.1f} s (restauration, web et "
+        "IMAP répondent), "
         f"RPO {result.rpo_seconds:.0f} s, {'réussi' if result.ok else 'ÉCHEC : ' + str(failed)}"
     )
+    for check in result.checks:
+        print(f"  {'ok' if check['ok'] else 'ÉCHEC'} {check['name']} : {check['detail']}")
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(data_dir, ignore_errors=True)
 
