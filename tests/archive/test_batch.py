@@ -126,3 +126,21 @@ def test_cli_deposits_several_files_as_one_batch(commune_a, tmp_path, db):
     assert [o.title for o in objects] == [f"Arrêtés de voirie (arrete-{n}.pdf)" for n in range(3)]
     assert all(services.batch_proof(o)["documents"] == 3 for o in objects)
     assert "3 documents déposés en un lot" in result.output
+
+
+def test_a_batch_without_syncfs_falls_back_to_one_fsync_per_copy(
+    commune_a, archive_dir, monkeypatch, db
+):
+    """Off Linux (no syncfs), each copy is fsynced before its rename, then directories."""
+    import os
+
+    from clocher.vault.blobstore import local
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(local, "_SYNCFS", None)
+    monkeypatch.setattr(local.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    objects = [d.obj for d in services.deposit_many(ACTOR, commune_a, _inputs("p", "q"))]
+    assert len(synced) >= 2 + 1  # each copy, then at least its directory
+    assert [services.read_document(ACTOR, o) for o in objects] == [pdf("p"), pdf("q")]
+    assert not list(archive_dir.rglob("*.tmp"))
