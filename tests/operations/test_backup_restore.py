@@ -202,3 +202,19 @@ def test_a_second_backup_at_the_same_time_is_refused(data_dir):
         with pytest.raises(restic.ResticError, match="déjà en cours"):
             snapshot.take(ACTOR)
     assert snapshot.take(ACTOR).backup.ok
+
+
+def test_queue_that_cannot_go_back_waits_in_the_data_dir(settings, data_dir, tmp_path):
+    from clocher.operations.services.restore import _put_queue
+
+    settings.MAIL_ENABLED = False
+    saved = tmp_path / "file"
+    (saved / "deferred").mkdir(parents=True)
+    (saved / "deferred" / "4XyZ1").write_bytes(b"queue file")
+
+    said = _put_queue(saved)
+
+    kept = data_dir / "file-postfix-a-remettre"
+    assert said.startswith("file Postfix : non remise (CLOCHER_MAIL_ENABLED=0")
+    assert str(kept) in said
+    assert (kept / "deferred" / "4XyZ1").read_bytes() == b"queue file"

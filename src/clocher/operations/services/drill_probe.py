@@ -243,12 +243,13 @@ def read_message(access: dict[str, Any], choice: Choice) -> tuple[bool, str]:
         uids = found[0].split() if found and found[0] else []
         if not uids:
             return False, f"{choice.mailbox} : message {choice.message_id} introuvable en IMAP"
-        _, data = client.uid("FETCH", uids[0].decode(), "(BODY.PEEK[])")
-        body = next(part[1] for part in data if isinstance(part, tuple))
+        # Several messages may share a Message-ID (a copy, a resend): one must match.
+        _, data = client.uid("FETCH", b",".join(uids).decode(), "(BODY.PEEK[])")
+        hashes = {body_hash(part[1]) for part in data if isinstance(part, tuple)}
         client.logout()
-    except (OSError, imaplib.IMAP4.error, StopIteration) as exc:
+    except (OSError, imaplib.IMAP4.error) as exc:
         return False, f"{access['login']} : IMAP en échec ({exc})"
-    if body_hash(body) != choice.message_sha256:
+    if choice.message_sha256 not in hashes:
         return False, f"{choice.mailbox} : message {choice.message_id} différent de la source"
     return True, f"{choice.mailbox} : message lu en IMAP, identique à la source"
 

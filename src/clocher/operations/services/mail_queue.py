@@ -49,17 +49,22 @@ def _files(folder: Path) -> dict[str, Path]:
     return {p.name: p for p in folder.rglob("*") if p.is_file()}
 
 
-def save(stage: Path) -> dict[str, int]:
+def save(stage: Path) -> dict[str, int | str]:
     """Deferred and held mail copied into `stage`/file-postfix; nothing when this machine
-    runs no Postfix (its queue was never made)."""
+    runs no Postfix (its queue was never made). A queue that cannot be held (postsuper
+    refused) is said in the manifest and the backup goes on without it; mail held here
+    that cannot be released again fails the backup, loudly: held mail is never sent."""
     queue = _queue()
     if not (_conf() / "main.cf").exists() or not (queue / "hold").is_dir():
         return {}
     held_before = set(_files(queue / "hold"))
-    _postsuper("-h", "ALL", "deferred")
+    try:
+        _postsuper("-h", "ALL", "deferred")
+    except OSError as exc:
+        return {"erreur": str(exc)}
     held = _files(queue / "hold")
     ours = sorted(set(held) - held_before)
-    counts = dict.fromkeys(KINDS, 0)
+    counts: dict[str, int | str] = dict.fromkeys(KINDS, 0)
     try:
         for kind, ids in (("deferred", ours), ("hold", sorted(held_before & set(held)))):
             target = stage / STAGE / kind
@@ -69,7 +74,7 @@ def save(stage: Path) -> dict[str, int]:
                     shutil.copy2(held[queue_id], target / queue_id)
                 except FileNotFoundError:  # released or deleted by an operator meanwhile
                     continue
-                counts[kind] += 1
+                counts[kind] = int(counts[kind]) + 1
     finally:
         if ours:
             _postsuper("-H", "-", ids=ours)

@@ -172,14 +172,24 @@ def _put_keys(kit: keys.Kit) -> None:
 
 
 def _put_queue(saved: Path) -> str:
-    """Mail Postfix had accepted and not yet delivered, back in this platform's queue."""
-    if not settings.MAIL_ENABLED:
-        return "file Postfix : non reprise (CLOCHER_MAIL_ENABLED=0 sur cette machine)"
-    try:
-        count = mail_queue.put_back(saved)
-    except (OSError, subprocess.CalledProcessError, CannotStart) as exc:
-        raise RestoreError(f"la file de Postfix n'a pas pu être remise : {exc}") from exc
-    return f"file Postfix → {count} message(s) en attente remis"
+    """Mail Postfix had accepted and not yet delivered, back in this platform's queue; if
+    it cannot go back now, its files wait in the data dir and the report says so (the
+    rest of the restore stands)."""
+    reason = "CLOCHER_MAIL_ENABLED=0 sur cette machine"
+    if settings.MAIL_ENABLED:
+        try:
+            count = mail_queue.put_back(saved)
+        except (OSError, subprocess.CalledProcessError, CannotStart) as exc:
+            reason = str(exc)
+        else:
+            return f"file Postfix → {count} message(s) en attente remis"
+    kept = Path(settings.DATA_DIR) / "file-postfix-a-remettre"
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.move(saved, kept)
+    return (
+        f"file Postfix : non remise ({reason}) ; ses fichiers attendent dans {kept} : "
+        "copiez-les dans <CLOCHER_MAIL_DIR>/postfix/queue/deferred, puis postsuper -s"
+    )
 
 
 @dataclass
