@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from django.apps import apps
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.test import Client
 from django.utils import timezone
@@ -327,3 +328,49 @@ def test_report_endpoint_needs_the_mail_servers_secret_and_queues_real_phishing(
     done = client_operator.post("/operateur/sensibilisation/", {"suspect": queued.pk}, follow=True)
     assert "Aucun signalement en attente" in done.content.decode()
     assert SuspectReport.objects.get().handled_at is not None
+
+
+def test_close_counts_ignored_and_plays_a_glicko_period(enrolled, commune_a):
+    """Three agents get the same template: one reports, one ignores, one submits. At the
+    close, the reporter rises most, the ignorer a little (and earns the small points),
+    the one who typed falls; the template, beaten twice out of three, gets easier; every
+    deviation narrows. The next campaign picks for each the template at even odds."""
+    boxes = enrolled(3)
+    services.ensure_catalogue()
+    template = services.templates_for(commune_a).get(slug="colis")
+    for participant in Participant.objects.all():
+        participant.rating = float(template.level)
+        participant.skill = services.skill_of_level(template.level)
+        participant.save()
+    campaign = launch(commune_a)
+    Recipient.objects.update(template=template)
+    by_address = {r.address: r for r in campaign.recipients.all()}
+    reporter, ignorer, victim = (by_address[b.address] for b in boxes)
+    services.record(reporter, EventKind.REPORTED)
+    services.record(victim, EventKind.CLICKED)
+    services.record(victim, EventKind.SUBMITTED)
+
+    counts = services.close_campaign(ACTOR, campaign)
+    assert counts["reported"] == counts["ignored"] == counts["submitted"] == 1
+    after = {p.user_id: p for p in Participant.objects.all()}
+    start = services.skill_of_level(template.level)
+    up_most, up, down = (after[r.participant.user_id] for r in (reporter, ignorer, victim))
+    assert up_most.skill > up.skill > start > down.skill
+    assert all(p.skill_deviation < 350 for p in after.values())
+    assert up.points == services.POINTS_FOR_IGNORED
+    assert Recipient.objects.get(pk=ignorer.pk).outcome == "ignored"
+    template.refresh_from_db()
+    assert template.skill < start and template.skill_deviation < 200
+    with pytest.raises(ValidationError):
+        services.close_campaign(ACTOR, campaign)
+
+
+def test_campaigns_close_by_themselves_a_week_after_the_last_message(enrolled, commune_a):
+    enrolled(1)
+    campaign = launch(commune_a)
+    sent = Recipient.objects.get().sent_at
+    assert services.close_due(ACTOR, sent + timedelta(days=6)) == 0
+    assert services.close_due(ACTOR, sent + timedelta(days=8)) == 1
+    campaign.refresh_from_db()
+    assert campaign.closed_at is not None
+    assert Recipient.objects.get().outcome == "ignored"

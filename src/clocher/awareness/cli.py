@@ -83,11 +83,35 @@ def send(every: int, now_id: int) -> None:
             report = services.send_due(far, campaign=chosen)
         else:
             report = services.send_due()
+            closed = services.close_due(CLI)
+            if closed:
+                console.print(f"Campagnes closes : {closed}.")
         if report.sent or not every:
             console.print(f"Messages envoyés : {report.sent} ; à venir : {report.waiting}.")
         if not every:
             return
         time.sleep(every)
+
+
+@campaign.command("close")
+@click.argument("campaign_id", type=int)
+def close(campaign_id: int) -> None:
+    """Clôt la campagne N avant l'heure : sans réponse = « ignoré », niveaux mis à jour
+    (sinon `campaign send` la clôt 7 jours après le dernier envoi)."""
+    from clocher.awareness import services
+    from clocher.awareness.models import Campaign, Outcome
+
+    chosen = Campaign.objects.filter(pk=campaign_id).first()
+    if chosen is None:
+        fail(f"Aucune campagne numéro {campaign_id}.")
+        return
+    try:
+        counts = services.close_campaign(CLI, chosen)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+        return
+    summary = ", ".join(f"{label} : {counts[value]}" for value, label in Outcome.choices)
+    console.print(f"Campagne « {chosen.name} » close. {summary}.")
 
 
 @campaign.command("report")

@@ -56,6 +56,11 @@ class Participant(models.Model):
     opted_in = models.BooleanField(null=True, blank=True)
     rating = models.FloatField(default=2.0)
     points = models.PositiveIntegerField(default=0)
+    # Glicko-2 (awareness.rating), updated when a campaign closes; `rating` shows it as a
+    # level (and moves at once between closes, so that the agent sees each result).
+    skill = models.FloatField(default=1300.0)
+    skill_deviation = models.FloatField(default=350.0)
+    skill_volatility = models.FloatField(default=0.06)
 
     class Meta:
         constraints = [
@@ -92,6 +97,10 @@ class Template(models.Model):
     # What gave it away, shown in the lesson (one line each).
     tells = models.JSONField("indices", default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Learnt from results (Glicko-2, awareness.rating); empty: from the cues' level.
+    skill = models.FloatField(null=True, blank=True)
+    skill_deviation = models.FloatField(default=200.0)
+    skill_volatility = models.FloatField(default=0.06)
 
     class Meta:
         ordering = ["slug"]
@@ -133,6 +142,8 @@ class Campaign(models.Model):
     days = models.PositiveSmallIntegerField("jours ouvrés d'envoi", default=1)
     created_by_label = models.CharField(max_length=254)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Closed: outcomes settled ("ignored" counted), ratings updated (one Glicko period).
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -153,6 +164,8 @@ class Recipient(models.Model):
     token = models.CharField(max_length=43, unique=True)
     send_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Settled when the campaign closes (Outcome); empty before.
+    outcome = models.CharField(max_length=16, blank=True)
 
     class Meta:
         constraints = [
@@ -163,6 +176,17 @@ class Recipient(models.Model):
 
     def __str__(self) -> str:
         return f"destinataire {self.pk}"
+
+
+class Outcome(models.TextChoices):
+    """How an exercise ended, settled at the campaign's close; the agent's score in the
+    Glicko-2 game against the template (awareness.services.SCORES)."""
+
+    REPORTED = "reported", "Signalé sans clic"
+    IGNORED = "ignored", "Ignoré"
+    CLICKED_REPORTED = "clicked_reported", "Cliqué puis signalé"
+    CLICKED = "clicked", "Cliqué"
+    SUBMITTED = "submitted", "Saisie sur la fausse page"
 
 
 class EventKind(models.TextChoices):

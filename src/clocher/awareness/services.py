@@ -33,11 +33,13 @@ from clocher.awareness.models import (
     Enrolment,
     Event,
     EventKind,
+    Outcome,
     Participant,
     Programme,
     Recipient,
     Template,
 )
+from clocher.awareness.rating import Rating, update, win_chance
 from clocher.core import audit, mailer
 from clocher.core.audit import Actor
 from clocher.core.models import Commune, Membership, Role
@@ -46,8 +48,23 @@ from clocher.core.models import Commune, Membership, Role
 MIN_GROUP = 5
 # Working hours when messages are due (local time), Monday to Friday.
 WINDOWS = ((time(9, 0), time(12, 0)), (time(14, 0), time(17, 0)))
-# Rating update (Elo-like): how far one result moves the level.
+# Rating update (Elo-like): how far one result moves the level at once.
 K = 0.6
+# Glicko-2 (rating.py): one level is 200 points; the next message is the one the agent
+# has an even chance of seeing through.
+LEVEL_STEP = 200.0
+EDGE = 0.5
+# The agent's score in the game against the template, once a campaign closes.
+SCORES = {
+    Outcome.REPORTED: 1.0,
+    Outcome.IGNORED: 0.7,  # not fooled, but the colleagues were not warned
+    Outcome.CLICKED_REPORTED: 0.3,
+    Outcome.CLICKED: 0.1,
+    Outcome.SUBMITTED: 0.0,
+}
+POINTS_FOR_IGNORED = 2
+# A campaign closes this long after its last message was sent (late clicks still count).
+CLOSE_AFTER = timedelta(days=7)
 POINTS_FOR_REPORT = 10
 BADGES = ((100, "Vigie d'or"), (50, "Vigie d'argent"), (10, "Vigie"))
 TOKEN_PATTERN = re.compile(r"/sensibilisation/[lo]/([A-Za-z0-9_-]{20,43})")
@@ -166,12 +183,30 @@ def templates_for(commune: Commune) -> QuerySet[Template]:
     return Template.objects.filter(Q(commune=None) | Q(commune=commune))
 
 
+def skill_of_level(level: float) -> float:
+    """A level (1 easy … 5 hard) on the Glicko scale: 1100 … 1900, 3 = 1500."""
+    return 1500.0 + LEVEL_STEP * (level - 3.0)
+
+
+def level_of_skill(skill: float) -> float:
+    return min(5.0, max(1.0, 3.0 + (skill - 1500.0) / LEVEL_STEP))
+
+
+def template_rating(template: Template) -> Rating:
+    """Learnt from results once a campaign has closed, else from its cues."""
+    skill = template.skill if template.skill is not None else skill_of_level(template.level)
+    return Rating(skill, template.skill_deviation, template.skill_volatility)
+
+
 def pick_template(templates: list[Template], rating: float, rng: random.Random) -> Template:
-    """The template whose level is nearest the agent's rating, rounded up: the edge of
-    their skill (ties drawn at random so colleagues do not all get the same message)."""
-    target = min(5, math.ceil(rating))
-    best = min(abs(t.level - target) for t in templates)
-    return rng.choice([t for t in templates if abs(t.level - target) == best])
+    """The template the agent of `rating` (their level, which moves with each result) has
+    an even chance of seeing through: the edge of their skill, where a game teaches most
+    (and tells most about them). Ties drawn at random so colleagues do not all get the
+    same message."""
+    agent = Rating(skill_of_level(rating), 0.0)
+    gaps = [(abs(win_chance(agent, template_rating(t)) - EDGE), t) for t in templates]
+    best = min(gap for gap, _ in gaps)
+    return rng.choice([t for gap, t in gaps if gap - best < 0.01])
 
 
 def working_slots(start: date, days: int) -> list[tuple[datetime, datetime]]:
@@ -382,6 +417,96 @@ def report_message(raw: bytes) -> Recipient | None:
     if recipient is not None:
         record(recipient, EventKind.REPORTED)
     return recipient
+
+
+def outcome_of(kinds: set[str]) -> Outcome:
+    if EventKind.SUBMITTED in kinds:
+        return Outcome.SUBMITTED
+    if EventKind.CLICKED in kinds:
+        return Outcome.CLICKED_REPORTED if EventKind.REPORTED in kinds else Outcome.CLICKED
+    return Outcome.REPORTED if EventKind.REPORTED in kinds else Outcome.IGNORED
+
+
+def close_campaign(actor: Actor, campaign: Campaign) -> dict[str, int]:
+    """Settle every exercise of `campaign` (an unanswered one counts as "ignored": a small
+    win, two points) and play one Glicko-2 period: each agent against the template they
+    got, each template against all the agents who got it, both from the values before
+    the period. Messages never sent are dropped. Returns the count of each outcome."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.closed_at is not None:
+            raise ValidationError(f"La campagne « {campaign.name} » est déjà close.")
+        recipients = list(
+            Recipient.objects.filter(campaign=campaign, sent_at__isnull=False)
+            .select_related("participant", "template")
+            .prefetch_related("events")
+        )
+        Recipient.objects.filter(campaign=campaign, sent_at=None).delete()
+        counts = {str(o): 0 for o in Outcome}
+        agents_before = {
+            r.participant_id: Rating(
+                r.participant.skill, r.participant.skill_deviation, r.participant.skill_volatility
+            )
+            for r in recipients
+        }
+        templates_before = {r.template_id: template_rating(r.template) for r in recipients}
+        template_games: dict[int, list[tuple[Rating, float]]] = {}
+        for recipient in recipients:
+            outcome = outcome_of({e.kind for e in recipient.events.all()})
+            counts[outcome] += 1
+            score = SCORES[outcome]
+            recipient.outcome = outcome
+            recipient.save(update_fields=["outcome"])
+            participant = Participant.objects.select_for_update().get(pk=recipient.participant_id)
+            after = update(
+                agents_before[participant.pk], [(templates_before[recipient.template_id], score)]
+            )
+            participant.skill, participant.skill_deviation = after.rating, after.deviation
+            participant.skill_volatility = after.volatility
+            participant.rating = level_of_skill(after.rating)
+            if outcome == Outcome.IGNORED:
+                participant.points += POINTS_FOR_IGNORED
+            participant.save(
+                update_fields=["skill", "skill_deviation", "skill_volatility", "rating", "points"]
+            )
+            template_games.setdefault(recipient.template_id, []).append(
+                (agents_before[participant.pk], 1.0 - score)
+            )
+        for template_id, games in template_games.items():
+            after = update(templates_before[template_id], games)
+            Template.objects.filter(pk=template_id).update(
+                skill=after.rating,
+                skill_deviation=after.deviation,
+                skill_volatility=after.volatility,
+            )
+        campaign.closed_at = timezone.now()
+        campaign.save(update_fields=["closed_at"])
+        audit.record(
+            actor,
+            "awareness.campaign_closed",
+            commune=campaign.commune,
+            target=f"campaign:{campaign.pk}",
+            data=counts,
+        )
+    return counts
+
+
+def close_due(actor: Actor, now: datetime | None = None) -> int:
+    """Close the campaigns whose messages were all sent more than CLOSE_AFTER ago (the
+    periodic send job calls this)."""
+    now = now or timezone.now()
+    due = (
+        Campaign.objects.filter(closed_at=None)
+        .exclude(recipients__sent_at=None)
+        .exclude(recipients__sent_at__gt=now - CLOSE_AFTER)
+        .filter(recipients__isnull=False)
+        .distinct()
+    )
+    closed = 0
+    for campaign in due:
+        close_campaign(actor, campaign)
+        closed += 1
+    return closed
 
 
 def badge(points: int) -> str:
