@@ -20,7 +20,7 @@ from django.test import Client
 from django.utils import timezone
 
 from clocher.awareness import services
-from clocher.awareness.models import Enrolment, Event, EventKind, Participant, Recipient
+from clocher.awareness.models import Campaign, Enrolment, Event, EventKind, Participant, Recipient
 from clocher.cli import main
 from tests.awareness.conftest import ACTOR
 from tests.conftest import logged_in
@@ -374,3 +374,20 @@ def test_campaigns_close_by_themselves_a_week_after_the_last_message(enrolled, c
     campaign.refresh_from_db()
     assert campaign.closed_at is not None
     assert Recipient.objects.get().outcome == "ignored"
+
+
+def test_results_older_than_twelve_months_are_deleted_by_the_periodic_job(enrolled, commune_a):
+    """`clocher serve` runs `awareness campaign send --every 60`; each round also deletes
+    what is past the 12 months the notice promises."""
+    from clocher.awareness.hooks import send_job
+
+    (argv,) = [child.argv for child in send_job()]
+    assert argv[-5:] == ["awareness", "campaign", "send", "--every", "60"]
+    enrolled(1)
+    old, recent = launch(commune_a), launch(commune_a)
+    Campaign.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=366))
+    result = CliRunner().invoke(main, argv[-5:-2])
+    assert result.exit_code == 0, result.output
+    assert list(Campaign.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert Event.objects.filter(recipient__campaign=old).count() == 0
+    assert Event.objects.filter(recipient__campaign=recent).exists()

@@ -84,6 +84,7 @@ def send(every: int, now_id: int) -> None:
         else:
             report = services.send_due()
             closed = services.close_due(CLI)
+            services.purge_expired()
             if closed:
                 console.print(f"Campagnes closes : {closed}.")
         if report.sent or not every:

@@ -37,6 +37,7 @@ from clocher.awareness.models import (
     Participant,
     Programme,
     Recipient,
+    SuspectReport,
     Template,
 )
 from clocher.awareness.rating import Rating, update, win_chance
@@ -63,6 +64,9 @@ SCORES = {
     Outcome.SUBMITTED: 0.0,
 }
 POINTS_FOR_IGNORED = 2
+# How long results are kept (the notice to agents says 12 months).
+RETENTION = timedelta(days=365)
+SYSTEM_ACTOR = Actor(label="conservation des résultats (12 mois)")
 # A campaign closes this long after its last message was sent (late clicks still count).
 CLOSE_AFTER = timedelta(days=7)
 POINTS_FOR_REPORT = 10
@@ -507,6 +511,25 @@ def close_due(actor: Actor, now: datetime | None = None) -> int:
         close_campaign(actor, campaign)
         closed += 1
     return closed
+
+
+def purge_expired(now: datetime | None = None) -> int:
+    """Results are kept 12 months (the notice says so): older campaigns go with their
+    recipients and events, older reports leave the operator's queue. Run by the periodic
+    send job of `clocher serve`. Returns the number of campaigns deleted."""
+    limit = (now or timezone.now()) - RETENTION
+    with transaction.atomic():
+        old = list(Campaign.objects.filter(created_at__lt=limit).values_list("pk", "commune_id"))
+        Campaign.objects.filter(pk__in=[pk for pk, _ in old]).delete()
+        SuspectReport.objects.filter(received_at__lt=limit).delete()
+        for commune_id in sorted({c for _, c in old}):
+            audit.record(
+                SYSTEM_ACTOR,
+                "awareness.results_purged",
+                commune=Commune.objects.get(pk=commune_id),
+                data={"campaigns": sum(1 for _, c in old if c == commune_id)},
+            )
+    return len(old)
 
 
 def badge(points: int) -> str:
