@@ -34,6 +34,8 @@ def data_dir(settings, tmp_path) -> Path:
     settings.BACKUP_PASSWORD_FILE = data / "backup.key"
     settings.BACKUP_REPOSITORY = str(tmp_path / "depot")
     settings.VAULT_BACKEND = "local"
+    # Any free port for a drill's web: two test workers may run drills at once.
+    settings.DRILL_WEB_PORT = 0
     return data
 
 
