@@ -15,9 +15,10 @@ from click.testing import CliRunner
 
 from clocher.cli import main
 from clocher.core.audit import Actor
+from clocher.core.models import ImportStatus
 from clocher.mail.migrate import services
 from clocher.mail.migrate.sources import SourceError, crlf, fingerprint
-from clocher.mail.models import MailImportFailure, MailImportStatus
+from clocher.mail.models import MailImportFailure
 from tests.mail_migrate.conftest import open_imap, snapshot
 from tests.mail_migrate.pst_writer import (
     VERB_FORWARD,
@@ -63,7 +64,7 @@ def test_maildir_import_keeps_folders_flags_dates_and_bytes(target_settings, mak
     write_maildir(tmp_path / "Maildir", seeds)
     box = make_box("maildir")
     job = run(box, services.file_source("maildir", tmp_path / "Maildir"))
-    assert job.status == MailImportStatus.DONE, job.error
+    assert job.status == ImportStatus.DONE, job.error
     total = sum(len(s) for s in seeds.values())
     assert (job.total, job.copied, job.failed) == (total, total, 0)
     found = target(target_settings, box)
@@ -93,7 +94,7 @@ def test_mbox_made_by_the_test_imports_the_same_way(target_settings, make_box, t
             expected[key(stored, flags, when)] += 1
     box = make_box("mbox")
     job = run(box, services.file_source("mbox", tmp_path))
-    assert job.status == MailImportStatus.DONE, job.error
+    assert job.status == ImportStatus.DONE, job.error
     assert (job.copied, job.failed) == (41, 0)
     assert target(target_settings, box)["Sent"] == expected  # "Envoyés" is the Sent folder
     assert run(box, services.file_source("mbox", tmp_path)).copied == 0
@@ -162,7 +163,7 @@ def test_eml_zip_keeps_its_folders_and_lists_what_is_not_mail(target_settings, m
     )
     box = make_box("zip")
     job = run(box, services.file_source("eml_zip", path))
-    assert job.status == MailImportStatus.DONE
+    assert job.status == ImportStatus.DONE
     assert (job.copied, job.failed) == (5, 1)
     assert "photo.jpg" in job.notes and "lisezmoi.txt" in job.notes
     assert "pas un message" in MailImportFailure.objects.get(folder__job=job).reason
@@ -297,7 +298,7 @@ def test_pst_made_by_the_test_imports_the_same_way(target_settings, make_box, tm
     write_pst(pst, "Mairie de Flavigny", pst_folders())
     box = make_box("pst")
     job = run(box, services.file_source("pst", pst))
-    assert job.status == MailImportStatus.DONE, job.error
+    assert job.status == ImportStatus.DONE, job.error
     assert (job.copied, job.failed) == (22, 0)
     found = imap_messages(target_settings, box)
     for parts, messages in PST_CORPUS:
@@ -341,7 +342,7 @@ def test_import_that_cannot_fit_the_quota_is_refused_before_copying(
     (tmp_path / "gros.mbox").write_bytes(b"From a@b.fr Mon Jan  3 10:00:00 2011\n" + big + b"\n")
     box = make_box("petite", quota=2 * 1024 * 1024)
     job = run(box, services.file_source("mbox", tmp_path / "gros.mbox"))
-    assert job.status == MailImportStatus.FAILED and job.copied == 0
+    assert job.status == ImportStatus.FAILED and job.copied == 0
     assert "augmentez son quota" in job.error and "quota 2 Mio" in job.error
 
 

@@ -14,9 +14,9 @@ import pytest
 from django.db import connection
 
 from clocher.core.audit import Actor
-from clocher.core.models import AuditEntry
+from clocher.core.models import AuditEntry, ImportStatus
 from clocher.mail.migrate import services
-from clocher.mail.models import MailImport, MailImportedMessage, MailImportStatus
+from clocher.mail.models import MailImport, MailImportedMessage
 from tests.mail_migrate.conftest import snapshot
 
 ACTOR = Actor(label="tests")
@@ -62,7 +62,7 @@ def test_imap_import_copies_everything_and_a_rerun_copies_nothing(
     )
     job = services.job_for(ACTOR, box.mailbox, source)
     job = services.run(ACTOR, job, source)
-    assert job.status == MailImportStatus.DONE, job.error
+    assert job.status == ImportStatus.DONE, job.error
     assert job.total == 2000 and job.copied == 2000 and job.failed == 0
     assert_same(source_listing, target_snapshot(target_settings, box))
     # The temporary login is gone; the run is in the audit journal.
@@ -122,14 +122,14 @@ def test_import_killed_in_the_middle_resumes_without_duplicates(
     process.send_signal(signal.SIGKILL)
     output = process.communicate()[0].decode()
     job = MailImport.objects.get(mailbox=box.mailbox)
-    assert job.status == MailImportStatus.RUNNING, output
+    assert job.status == ImportStatus.RUNNING, output
     assert 400 <= job.copied < 2000
 
     rerun = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "Copiés" in rerun.stdout and "déjà présents" in rerun.stdout
     job.refresh_from_db()
-    assert job.status == MailImportStatus.DONE
+    assert job.status == ImportStatus.DONE
     assert job.copied + job.skipped == 2000 and job.failed == 0
     # Folder by folder, the same messages exactly once.
     assert_same(source_listing, target_snapshot(target_settings, box))

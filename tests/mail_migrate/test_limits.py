@@ -7,12 +7,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from clocher.core.models import ImportStatus
 from clocher.mail.migrate import services
 from clocher.mail.migrate.sources import SourceError
-from clocher.mail.models import MailImport, MailImportStatus
+from clocher.mail.models import MailImport
 
 
-def _job(box, server: str, status: str = MailImportStatus.QUEUED, connections: int = 0):
+def _job(box, server: str, status: str = ImportStatus.QUEUED, connections: int = 0):
     return MailImport.objects.create(
         commune=box.mailbox.commune,
         mailbox=box.mailbox,
@@ -28,11 +29,11 @@ def _job(box, server: str, status: str = MailImportStatus.QUEUED, connections: i
 def test_connections_per_source_server_are_shared_between_imports(make_box, settings):
     settings.MAIL_IMPORT_SERVER_CONNECTIONS = 5
     server = "imap.ancien-fournisseur.fr:993"
-    _job(make_box("un"), server, MailImportStatus.RUNNING, connections=3)
+    _job(make_box("un"), server, ImportStatus.RUNNING, connections=3)
     second = _job(make_box("deux"), server)
     assert services.acquire_connections(second, 3) == 2  # what the first one leaves
     second.refresh_from_db()
-    assert second.status == MailImportStatus.RUNNING and second.connections == 2
+    assert second.status == ImportStatus.RUNNING and second.connections == 2
 
     third = _job(make_box("trois"), server)
     with pytest.raises(SourceError, match="Trop de reprises en cours"):
@@ -75,5 +76,5 @@ def test_two_mailboxes_import_in_parallel_from_one_server(
     with ThreadPoolExecutor(2) as pool:
         jobs = list(pool.map(one, boxes))
     for job in jobs:
-        assert job.status == MailImportStatus.DONE, job.error
+        assert job.status == ImportStatus.DONE, job.error
         assert (job.copied, job.failed, job.connections) == (98, 0, 0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from clocher.core.models import AuditEntry
-from clocher.mail.models import MailImport, MailImportStatus
+from clocher.core.models import AuditEntry, ImportStatus
+from clocher.mail.models import MailImport
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -35,13 +35,13 @@ def test_admin_starts_an_imap_import_and_follows_it(
     }
     answer = client_admin_a.post(url, form, follow=True)
     job = MailImport.objects.get(mailbox=box.mailbox)
-    assert job.status == MailImportStatus.FAILED
+    assert job.status == ImportStatus.FAILED
     assert "mot de passe incorrect" in answer.content.decode()
 
     answer = client_admin_a.post(url, {**form, "password": small_source_server.password})
     assert answer.status_code == 302
     job.refresh_from_db()
-    assert job.status == MailImportStatus.DONE, job.error
+    assert job.status == ImportStatus.DONE, job.error
     assert (job.copied, job.failed) == (98, 0)
     assert job.sealed_secret is None  # the password is gone with the run
     assert AuditEntry.objects.filter(action="mail.import_queued", target=box.address).count() == 2
@@ -70,7 +70,7 @@ def test_running_import_polls_its_progress_line(
         mailbox=box.mailbox,
         source_kind="imap",
         source_key="imap://x@ancien.fr:993",
-        status=MailImportStatus.RUNNING,
+        status=ImportStatus.RUNNING,
         total=200,
         copied=50,
         current_folder="Archives/Année 2019",

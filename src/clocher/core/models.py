@@ -43,6 +43,17 @@ class CommuneStatus(models.TextChoices):
     LEFT = "left", "Partie"
 
 
+class ImportStatus(models.TextChoices):
+    """Where a background import stands (mail import, vault document import): one enum so
+    that pages, CLI and API say the same words; STOPPED is a run cut short by a quota."""
+
+    QUEUED = "queued", "En attente"
+    RUNNING = "running", "En cours"
+    DONE = "done", "Terminé"
+    STOPPED = "stopped", "Arrêté : quota atteint"
+    FAILED = "failed", "Refusé"
+
+
 class Commune(models.Model):
     """A tenant: commune (or syndicat, EPCI) identified by its INSEE code."""
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from clocher.core.models import Commune
+from clocher.core.models import Commune, ImportStatus
 
 GIB = 1024**3
 
@@ -182,13 +182,6 @@ class MailImportSource(models.TextChoices):
     PST = "pst", "Fichier Outlook PST"
 
 
-class MailImportStatus(models.TextChoices):
-    QUEUED = "queued", "En attente"
-    RUNNING = "running", "En cours"
-    DONE = "done", "Terminée"
-    FAILED = "failed", "Échouée"
-
-
 class MailImport(models.Model):
     """Bringing one old mailbox into one Clocher mailbox: the (target, source) pair.
 
@@ -208,7 +201,7 @@ class MailImport(models.Model):
     # secret key), wiped when the run ends. The CLI reads its password file instead.
     sealed_secret = models.BinaryField(null=True, blank=True, editable=False)
     status = models.CharField(
-        max_length=10, choices=MailImportStatus.choices, default=MailImportStatus.QUEUED
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED
     )
     connections = models.PositiveSmallIntegerField(default=0)
     started_by = models.ForeignKey(
@@ -254,7 +247,7 @@ class MailImport(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.status in (MailImportStatus.QUEUED, MailImportStatus.RUNNING)
+        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
 
 
 class MailImportFolder(models.Model):

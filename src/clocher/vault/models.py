@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from clocher.core.models import Commune
+from clocher.core.models import Commune, ImportStatus
 
 
 class SpaceKind(models.TextChoices):
@@ -280,14 +280,6 @@ class ShareLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mode} {self.node_id}"
-
-
-class ImportStatus(models.TextChoices):
-    QUEUED = "queued", "En attente"
-    RUNNING = "running", "En cours"
-    DONE = "done", "Terminé"
-    STOPPED = "stopped", "Arrêté : quota atteint"
-    FAILED = "failed", "Refusé"
 
 
 class DocumentImport(models.Model):

@@ -22,6 +22,7 @@ from clocher.accounts.models import AppPassword
 from clocher.accounts.services import create_app_password, revoke_app_password
 from clocher.core import audit
 from clocher.core.audit import Actor
+from clocher.core.models import ImportStatus
 from clocher.mail.migrate import engine
 from clocher.mail.migrate.network import hostport
 from clocher.mail.migrate.sources import (
@@ -41,7 +42,6 @@ from clocher.mail.models import (
     MailImportFailure,
     MailImportFolder,
     MailImportSource,
-    MailImportStatus,
 )
 
 FILE_SOURCES = {
@@ -148,14 +148,14 @@ def start_imap_import(actor: Actor, mailbox: Mailbox, request: ImapRequest) -> M
     job = job_for(actor, mailbox, source)
     with transaction.atomic():
         job = MailImport.objects.select_for_update().get(pk=job.pk)
-        running = job.status == MailImportStatus.RUNNING and job.updated_at > (
+        running = job.status == ImportStatus.RUNNING and job.updated_at > (
             timezone.now() - STALE_AFTER
         )
-        waiting = job.status == MailImportStatus.QUEUED and job.sealed_secret is not None
+        waiting = job.status == ImportStatus.QUEUED and job.sealed_secret is not None
         if running or waiting:
             raise ValidationError("Une reprise de ce compte est déjà en cours pour cette boîte.")
         seal_secret(job, request.password)
-        job.status = MailImportStatus.QUEUED
+        job.status = ImportStatus.QUEUED
         job.error = ""
         job.started_by = actor.user
         job.source_url = request.url
@@ -201,7 +201,7 @@ def acquire_connections(job: MailImport, wanted: int, patience: float = 600) -> 
             alive = timezone.now() - STALE_AFTER
             used = sum(
                 MailImport.objects.select_for_update()
-                .filter(server=job.server, status=MailImportStatus.RUNNING, updated_at__gt=alive)
+                .filter(server=job.server, status=ImportStatus.RUNNING, updated_at__gt=alive)
                 .exclude(pk=job.pk)
                 .values_list("connections", flat=True)
             )
@@ -209,7 +209,7 @@ def acquire_connections(job: MailImport, wanted: int, patience: float = 600) -> 
             if free > 0:
                 granted = max(1, min(wanted, free))
                 MailImport.objects.filter(pk=job.pk).update(
-                    connections=granted, status=MailImportStatus.RUNNING, updated_at=timezone.now()
+                    connections=granted, status=ImportStatus.RUNNING, updated_at=timezone.now()
                 )
                 return granted
         if time.monotonic() > deadline:
@@ -219,7 +219,7 @@ def acquire_connections(job: MailImport, wanted: int, patience: float = 600) -> 
 
 def _fail(job: MailImport, message: str) -> None:
     MailImport.objects.filter(pk=job.pk).update(
-        status=MailImportStatus.FAILED, error=message, finished_at=timezone.now(), connections=0
+        status=ImportStatus.FAILED, error=message, finished_at=timezone.now(), connections=0
     )
     job.refresh_from_db()
 
@@ -252,7 +252,7 @@ def run(
     its report (copied, skipped, failed, duration). Safe to run again at any time."""
     job = MailImport.objects.select_related("mailbox", "commune", "mailbox__user").get(pk=job.pk)
     MailImport.objects.filter(pk=job.pk).update(
-        status=MailImportStatus.RUNNING,
+        status=ImportStatus.RUNNING,
         updated_at=timezone.now(),
         started_at=timezone.now(),
         finished_at=None,
@@ -294,7 +294,7 @@ def run(
         raise
     else:
         MailImport.objects.filter(pk=job.pk).update(
-            status=MailImportStatus.DONE,
+            status=ImportStatus.DONE,
             finished_at=timezone.now(),
             current_folder="",
             connections=0,
@@ -307,7 +307,7 @@ def run(
     with transaction.atomic():
         audit.record(
             actor,
-            "mail.import_finished" if job.status == MailImportStatus.DONE else "mail.import_failed",
+            "mail.import_finished" if job.status == ImportStatus.DONE else "mail.import_failed",
             commune=job.commune,
             target=job.mailbox.address,
             data={
