@@ -5,12 +5,14 @@ peer Clocher's live database lookups are measured against."""
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from clocher.mail.engines.loopback import free_ports  # noqa: F401 - the benches' import
+from clocher.mail.engines.loopback import wait_for_port as wait_port  # noqa: F401
+from clocher.mail.engines.loopback import wait_for_socket as wait_socket  # noqa: F401
 
 
 def start_quiet_resolver() -> str:
@@ -31,57 +33,13 @@ def start_quiet_resolver() -> str:
     return f"127.0.0.1:{server.server.server_address[1]}"
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"port {port} never opened")
-
-
-def wait_socket(path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{path} never created")
-        time.sleep(0.2)
-
-
 def mail_config(label: str) -> Any:
     """A MailConfig on free ports under a new temporary directory, prepared on disk."""
-    from clocher.mail.engines import runtime
-    from clocher.mail.engines.config import MailConfig
+    from clocher.mail.engines import loopback, runtime
 
-    ports = free_ports(9)
     base = Path(tempfile.mkdtemp(prefix=f"clocher-bench-{label}-"))
     base.chmod(0o711)
-    config = MailConfig.from_settings(
-        mail_dir=base / "mail",
-        smtp_port=ports[0],
-        submission_port=ports[1],
-        imap_port=ports[2],
-        imaps_port=ports[3],
-        sieve_port=ports[4],
-        lmtp_port=ports[5],
-        auth_port=ports[6],
-        quota_status_port=ports[7],
-        reinject_port=ports[8],
-        tls_cert=base / "tls" / "mail.crt",
-        tls_key=base / "tls" / "mail.key",
-    )
+    config = loopback.config_on_free_ports(base)
     runtime.prepare(config)
     return config
 

@@ -28,7 +28,11 @@ from clocher.core.models import Membership, Role
 from clocher.mail import services
 from clocher.mail.engines import loopback, rspamd, runtime
 from clocher.mail.engines.config import MailConfig
-from clocher.mail.engines.loopback import wait_for_port, wait_for_socket
+from clocher.mail.engines.loopback import (  # noqa: F401 - free_ports: for other test modules
+    free_ports,
+    wait_for_port,
+    wait_for_socket,
+)
 from clocher.mail.models import Mailbox
 
 MAX_MESSAGE_BYTES = 1024 * 1024
