@@ -153,7 +153,8 @@ def main() -> None:
     plain_dir = Path(tempfile.mkdtemp(prefix="archive-bench-"))
     for n, data in enumerate(documents):
         (plain_dir / f"arrete-{n}.pdf").write_bytes(data)
-    connection.cursor().execute("PRAGMA wal_autocheckpoint = 10000")
+    if connection.vendor == "sqlite":
+        connection.cursor().execute("PRAGMA wal_autocheckpoint = 10000")
 
     def given(n: int, data: bytes) -> services.DepositInput:
         return services.DepositInput(

@@ -63,6 +63,13 @@ class _Pattern:
         return self.regex.search(eof if self.position == "EOF" else bof) is not None
 
 
+def _test(pattern: _Pattern) -> tuple[Any, bool]:
+    """`pattern.matches` as a bound regex method and the buffer it reads (the tail?)."""
+    if pattern.position == "BOF":
+        return pattern.regex.match, False
+    return pattern.regex.search, pattern.position == "EOF"
+
+
 def _first_byte(patterns: list[_Pattern] | None) -> int | None:
     """The byte a file must start with for these patterns to match, when a BOF pattern
     begins with a literal (`\\A\\x25…`); None when any first byte may match."""
@@ -91,6 +98,10 @@ class _CompiledFido:
         self.fido = fido
         self.priority = fido.puid_has_priority_over_map
         self.formats: list[tuple[Any, str, list[tuple[str, list[_Pattern] | None]]]] = []
+        # The same patterns as (bound match or search, whether on the tail): `match` calls
+        # them ~450 times per small PDF, where a method call and a generator per pattern
+        # cost more than the (failing at once) regex itself.
+        self.tests: list[list[tuple[str, list[tuple[Any, bool]] | None]]] = []
         # Formats a file can match, by its first byte: those with a signature anchored on
         # a literal first byte go under that byte only, the others under every byte.
         self.by_first_byte: list[list[int]] = [[] for _ in range(257)]
@@ -109,6 +120,12 @@ class _CompiledFido:
                     break
                 signatures.append((sig.findtext("name"), patterns))
             self.formats.append((element, fido.get_puid(element), signatures))
+            self.tests.append(
+                [
+                    (name, None if patterns is None else [_test(p) for p in patterns])
+                    for name, patterns in signatures
+                ]
+            )
             firsts = {_first_byte(patterns) for _, patterns in signatures}
             index = len(self.formats) - 1
             known = sorted(byte for byte in firsts if byte is not None)
@@ -127,15 +144,23 @@ class _CompiledFido:
         bof = data[: self.fido.bufsize]
         eof = data[-self.fido.bufsize :] if len(data) > self.fido.bufsize else bof
         found: list[tuple[Any, str, str]] = []
+        # puid -> the found formats that have priority over it: `_as_good_as_any` as a
+        # lookup, since it is asked for each of the ~300 candidates after a first match.
+        outranked_by: dict[str, list[Any]] = {}
         for index in self.by_first_byte[bof[0] if bof else 256]:
-            element, puid, signatures = self.formats[index]
-            if found and not self._as_good_as_any(puid, element, found):
+            element, puid, _ = self.formats[index]
+            if any(other is not element for other in outranked_by.get(puid, ())):
                 continue
-            for name, patterns in signatures:
-                if patterns is None:
+            for name, tests in self.tests[index]:
+                if tests is None:
                     break
-                if all(pattern.matches(bof, eof) for pattern in patterns):
+                for test, on_tail in tests:
+                    if test(eof if on_tail else bof) is None:
+                        break
+                else:
                     found.append((element, puid, name))
+                    for lower in self.priority[puid]:
+                        outranked_by.setdefault(lower, []).append(element)
         return [
             (element, name)
             for element, puid, name in found
