@@ -19,7 +19,7 @@ from django.db import models
 from django.test import Client
 from django.utils import timezone
 
-from clocher.awareness import services
+from clocher.awareness import results, services
 from clocher.awareness.models import Campaign, Enrolment, Event, EventKind, Participant, Recipient
 from clocher.cli import main
 from tests.awareness.conftest import ACTOR
@@ -391,3 +391,43 @@ def test_results_older_than_twelve_months_are_deleted_by_the_periodic_job(enroll
     assert list(Campaign.objects.values_list("pk", flat=True)) == [recent.pk]
     assert Event.objects.filter(recipient__campaign=old).count() == 0
     assert Event.objects.filter(recipient__campaign=recent).exists()
+
+
+def test_monthly_trends_risk_and_exports_for_the_council(
+    enrolled, commune_a, admin_a, client_operator
+):
+    """Five agents: one reports (30 minutes after the message), one clicks, one types,
+    two ignore. Rates 2/5 clicks, 1/5 submissions, 1/5 reports; risk
+    = 100 × (1 + ½·1)/5 × (1 − ½·1/5) = 27.0."""
+    boxes = enrolled(5)
+    launch(commune_a)
+    by_address = {r.address: r for r in Recipient.objects.all()}
+    reporter, clicker, typist = (by_address[b.address] for b in boxes[:3])
+    services.record(reporter, EventKind.REPORTED)
+    Event.objects.filter(recipient=reporter, kind=EventKind.REPORTED).update(
+        at=reporter.sent_at + timedelta(minutes=30)
+    )
+    services.record(clicker, EventKind.CLICKED)
+    services.record(typist, EventKind.CLICKED)
+    services.record(typist, EventKind.SUBMITTED)
+
+    (month,) = results.trends([commune_a])
+    assert (month.sent, month.clicked, month.submitted, month.reported) == (5, 0.4, 0.2, 0.2)
+    assert month.minutes_to_report == 30.0 and month.risk == 27.0
+    admin = logged_in(admin_a)
+    csv_text = admin.get(f"/c/{commune_a.insee}/sensibilisation/resultats.csv").content.decode()
+    assert csv_text.splitlines()[1].endswith(";5;0.400;0.200;0.200;30.0;27.0")
+    pdf = admin.get(f"/c/{commune_a.insee}/sensibilisation/resultats.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    page = admin.get(f"/c/{commune_a.insee}/sensibilisation/").content.decode()
+    assert "Évolution mensuelle" in page and boxes[0].address not in page
+    department = client_operator.get("/operateur/sensibilisation/resultats.csv").content.decode()
+    assert department.splitlines()[1].endswith(";27.0")
+
+
+def test_no_export_for_a_commune_under_five_agents(enrolled, commune_a, admin_a):
+    enrolled(4)
+    launch(commune_a)
+    answer = logged_in(admin_a).get(f"/c/{commune_a.insee}/sensibilisation/resultats.csv")
+    assert answer.status_code == 403
+    assert "Moins de 5 agents" in answer.content.decode()

@@ -11,4 +11,28 @@ urlpatterns = [
     # The mail servers' relay (awareness.relay), with their shared secret.
     path("interne/sensibilisation/signalement", views.report_in, name="report_in"),
     path("operateur/sensibilisation/", views.operator_queue, name="queue"),
+    path(
+        "c/<str:insee>/sensibilisation/resultats.csv",
+        views.results_export,
+        {"fmt": "csv"},
+        name="results_csv",
+    ),
+    path(
+        "c/<str:insee>/sensibilisation/resultats.pdf",
+        views.results_export,
+        {"fmt": "pdf"},
+        name="results_pdf",
+    ),
+    path(
+        "operateur/sensibilisation/resultats.csv",
+        views.operator_results,
+        {"fmt": "csv"},
+        name="operator_results_csv",
+    ),
+    path(
+        "operateur/sensibilisation/resultats.pdf",
+        views.operator_results,
+        {"fmt": "pdf"},
+        name="operator_results_pdf",
+    ),
 ]

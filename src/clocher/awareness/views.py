@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from clocher.awareness import reporting, services
+from clocher.awareness import reporting, results, services
 from clocher.awareness.forms import CampaignForm, ProgrammeForm
 from clocher.awareness.models import EventKind, SuspectReport
 from clocher.core import scoping
@@ -92,7 +92,8 @@ def programme(request: HttpRequest, commune: Commune) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         status = 400
-    results = services.my_results(participant) if participant else []
+    mine = services.my_results(participant) if participant else []
+    figures = services.aggregates(commune) if admin else None
     return render(
         request,
         "awareness/programme.html",
@@ -102,11 +103,12 @@ def programme(request: HttpRequest, commune: Commune) -> HttpResponse:
             "participant": participant,
             "takes_part": participant is not None and services.takes_part(current, participant),
             "badge": services.badge(participant.points) if participant else "",
-            "results": [(r, {e.kind for e in r.events.all()}) for r in results],
+            "results": [(r, {e.kind for e in r.events.all()}) for r in mine],
             "admin": admin,
             "programme_form": programme_form,
             "campaign_form": campaign_form,
-            "figures": services.aggregates(commune) if admin else None,
+            "figures": figures,
+            "trends": results.trends([commune]) if figures and not figures.hidden else [],
             "campaigns": services.campaigns_of(commune)[:20] if admin else [],
             "min_group": services.MIN_GROUP,
         },
@@ -176,5 +178,40 @@ def operator_queue(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "awareness/queue.html",
-        {"pending": reporting.queue()[:200], "address": reporting.REPORT_LOCAL_PART},
+        {
+            "pending": reporting.queue()[:200],
+            "address": reporting.REPORT_LOCAL_PART,
+            "trends": results.trends(Commune.objects.all()),
+        },
     )
+
+
+def _export(rows: list[results.Month], scope: str, name: str, fmt: str) -> HttpResponse:
+    if fmt == "pdf":
+        answer = HttpResponse(results.to_pdf(rows, scope), content_type="application/pdf")
+    else:
+        answer = HttpResponse(results.to_csv(rows), content_type="text/csv; charset=utf-8")
+    answer["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return answer
+
+
+@commune_required(admin=True)
+@require_safe
+def results_export(request: HttpRequest, commune: Commune, fmt: str) -> HttpResponse:
+    """The commune's monthly figures for the council; none below MIN_GROUP agents."""
+    if services.aggregates(commune).hidden:
+        return HttpResponse(
+            f"Moins de {services.MIN_GROUP} agents participent : aucun chiffre n'est publié.",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    rows = results.trends([commune])
+    return _export(rows, commune.name, f"sensibilisation-{commune.insee}", fmt)
+
+
+@operator_required
+@require_safe
+def operator_results(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The département's figures, all communes together."""
+    rows = results.trends(Commune.objects.all())
+    return _export(rows, "département", "sensibilisation-departement", fmt)
