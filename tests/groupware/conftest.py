@@ -4,20 +4,17 @@ members of two communes with app passwords."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from cheroot import wsgi
-from django.core.handlers.wsgi import WSGIHandler
+import requests
 
 from clocher.accounts.models import User
 from clocher.accounts.services import create_app_password
 from clocher.core.audit import Actor
 from clocher.core.models import Membership, Role
 from clocher.groupware import dav, services
-from clocher.vault.dav.app import Dispatcher
+from tests.vault.conftest import dav_server  # noqa: F401 - a fixture, used by `server`
 
 ACTOR = Actor(label="tests")
 
@@ -34,15 +31,9 @@ def groupware_dir(settings, tmp_path):
 
 
 @pytest.fixture
-def server(transactional_db) -> Iterator[str]:
-    httpd = wsgi.Server(("127.0.0.1", 0), Dispatcher(WSGIHandler()), numthreads=8)
-    httpd.prepare()
-    thread = threading.Thread(target=httpd.serve, daemon=True)
-    thread.start()
-    host, port = httpd.bind_addr
-    yield f"http://{host}:{port}"
-    httpd.stop()
-    thread.join(timeout=10)
+def server(dav_server) -> str:  # noqa: F811 - the imported fixture, by name
+    """The vault's test server: the same `Dispatcher` serves the groupware."""
+    return dav_server
 
 
 @dataclass
@@ -62,6 +53,18 @@ class Account:
     @property
     def addressbooks(self) -> str:
         return f"{self.base}{dav.CARDDAV_PREFIX}/{self.user.email}/"
+
+
+def report(who: Account, url: str, body: str) -> requests.Response:
+    """A REPORT (Depth 1) as `who`."""
+    return requests.request(
+        "REPORT",
+        url,
+        auth=who.auth,
+        data=body.encode(),
+        headers={"Depth": "1", "Content-Type": "application/xml"},
+        timeout=30,
+    )
 
 
 def account(base: str, user: User) -> Account:

@@ -14,7 +14,7 @@ from caldav.lib.error import AuthorizationError, DAVError
 from clocher.accounts.models import AppPassword
 from clocher.core.models import Membership
 from clocher.groupware import services
-from tests.groupware.conftest import ACTOR, Account
+from tests.groupware.conftest import ACTOR, Account, report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -194,25 +194,11 @@ def test_resource_calendar_is_booked_and_shows_free_busy(admin, agent, other, co
     hall = calendars(admin)[name]
     assert hall.get_display_name().startswith("Salle des fêtes")
     hall.add_event(ical("Mariage"))
-    answer = requests.request(
-        "REPORT",
-        f"{agent.calendars}{name}/",
-        auth=agent.auth,
-        data=FREEBUSY.encode(),
-        headers={"Depth": "1", "Content-Type": "application/xml"},
-        timeout=30,
-    )
+    answer = report(agent, f"{agent.calendars}{name}/", FREEBUSY)
     assert answer.status_code == 200, answer.text
     assert "BEGIN:VFREEBUSY" in answer.text
     assert "FREEBUSY" in answer.text and "20270315T100000Z" in answer.text
-    refused = requests.request(
-        "REPORT",
-        f"{admin.calendars}{name}/",
-        auth=other.auth,
-        data=FREEBUSY.encode(),
-        headers={"Depth": "1", "Content-Type": "application/xml"},
-        timeout=30,
-    )
+    refused = report(other, f"{admin.calendars}{name}/", FREEBUSY)
     assert refused.status_code in (403, 404)
     assert name not in calendars(other)
 

@@ -11,7 +11,7 @@ import requests
 from clocher.core.models import Membership
 from clocher.groupware import dav, services
 from clocher.mail.models import Mailbox, MailboxKind, MailDomain
-from tests.groupware.conftest import Account
+from tests.groupware.conftest import Account, report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,14 +29,7 @@ def vcard(uid: str, name: str, email: str) -> str:
 
 
 def cards(who: Account, book: str) -> str:
-    answer = requests.request(
-        "REPORT",
-        f"{who.addressbooks}{book}/",
-        auth=who.auth,
-        data=QUERY.encode(),
-        headers={"Depth": "1", "Content-Type": "application/xml"},
-        timeout=30,
-    )
+    answer = report(who, f"{who.addressbooks}{book}/", QUERY)
     assert answer.status_code == 207, answer.text
     return answer.text
 

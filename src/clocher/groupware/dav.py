@@ -82,6 +82,10 @@ def _configuration(kind: str) -> Any:
                 "type": "multifilesystem",
                 "filesystem_folder": str(layout.store_dir(kind)),
                 "max_sync_token_age": str(30 * 86400),
+                # Only Radicale writes these files: an item's cache entry is checked by its
+                # mtime and size instead of hashing its content on every read
+                # (docs/performance.md, CalDAV REPORT).
+                "use_mtime_and_size_for_item_cache": "True",
             },
             # A module path: Radicale's hook setting takes no class (unlike auth and rights).
             "hook": {"type": "clocher.groupware.imip" if kind == "calendars" else "none"},
