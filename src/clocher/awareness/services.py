@@ -360,6 +360,23 @@ def find(token: str) -> Recipient | None:
     )
 
 
+def record_open(token: str) -> bool:
+    """The tracking image was loaded: two queries, no lock (an open moves no level, and
+    a mail client may load the image many times). False: no such message sent."""
+    found = (
+        Recipient.objects.filter(token=token, sent_at__isnull=False)
+        .values_list("pk", "commune_id")
+        .first()
+    )
+    if found is None:
+        return False
+    Event.objects.bulk_create(
+        [Event(recipient_id=found[0], commune_id=found[1], kind=EventKind.OPENED)],
+        ignore_conflicts=True,
+    )
+    return True
+
+
 def expected(rating: float, level: int) -> float:
     """Chance that an agent of `rating` sees through a message of `level` (logistic)."""
     return 1.0 / (1.0 + math.exp(level - rating))

@@ -119,10 +119,8 @@ def programme(request: HttpRequest, commune: Commune) -> HttpResponse:
 @never_cache
 @require_safe
 def opened(request: HttpRequest, lure: str) -> HttpResponse:
-    recipient = services.find(lure)
-    if recipient is None:
+    if not services.record_open(lure):
         raise Http404
-    services.record(recipient, EventKind.OPENED)
     return HttpResponse(GIF, content_type="image/gif")
 
 
