@@ -173,6 +173,7 @@ def main() -> None:
     step = max(args.batch, -(-(args.count - single) // rounds))
     slices = [range(f, min(f + step, args.count)) for f in range(single, args.count, step)]
     singles = deposits = uploads = 0.0
+    cpu_each = float("inf")  # CPU seconds of this process per batch deposit (load aside)
     for r in range(max(rounds, len(slices))):
         if r < len(alone) and alone[r]:
             start = time.perf_counter()
@@ -180,11 +181,12 @@ def main() -> None:
                 deposit(n, documents[n])
             singles = max(singles, len(alone[r]) / (time.perf_counter() - start))
         if r < len(slices):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             for first in range(slices[r].start, slices[r].stop, args.batch):
                 batch = range(first, min(first + args.batch, slices[r].stop))
                 services.deposit_many(actor, commune, [given(n, documents[n]) for n in batch])
             deposits = max(deposits, len(slices[r]) / (time.perf_counter() - start))
+            cpu_each = min(cpu_each, (time.process_time() - cpu) / len(slices[r]))
             start = time.perf_counter()
             for n in slices[r]:
                 vault.write_bytes(actor, root, f"arrete-{n}.pdf", documents[n])
@@ -194,6 +196,7 @@ def main() -> None:
     print(f"deposit, one by one:           {singles:,.1f} deposits/s ({single} documents)")
     label = f"deposit, batches of {args.batch}:"
     print(f"{label:<31}{deposits:,.1f} deposits/s ({args.count - single} documents)")
+    print(f"  CPU of this process:         {cpu_each * 1e3:.2f} ms per deposit in a batch")
     print(f"vault upload (peer):           {uploads:,.1f} files/s (the same documents)")
     print(f"ratio deposit/upload:          {deposits / uploads:.2f} (batches; best of {rounds})")
     print(f"ratio batches/one by one:      {deposits / singles:.2f}", flush=True)
