@@ -36,7 +36,7 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def wait_for_port(port: int, timeout: float = 90) -> None:
+def wait_for_port(port: int, timeout: float = 240) -> None:
     """Polls until something listens on loopback `port` (generous: a loaded machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -48,7 +48,7 @@ def wait_for_port(port: int, timeout: float = 90) -> None:
     raise TimeoutError(f"port {port} not listening after {timeout}s")
 
 
-def wait_for_socket(path: Path, timeout: float = 90) -> None:
+def wait_for_socket(path: Path, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         if time.monotonic() > deadline:
