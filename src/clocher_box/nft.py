@@ -387,7 +387,13 @@ def _stealth_rules(chain: str, wan: list[dict[str, Any]]) -> list[dict[str, Any]
 
 
 def table_commands(layout: Layout) -> list[dict[str, Any]]:
-    """The whole table, from scratch: sets, then chains and their rules (one batch)."""
+    """The whole table, from scratch, but for the shards (`shard_text`): sets, then
+    chains and their rules (one batch)."""
+    return set_commands() + hook_commands(layout)
+
+
+def set_commands() -> list[dict[str, Any]]:
+    """The table, from scratch, and its sets and maps (the shards aside)."""
     cmds: list[dict[str, Any]] = [
         {"add": {"table": {"family": FAMILY, "name": TABLE}}},
         {"delete": {"table": {"family": FAMILY, "name": TABLE}}},
@@ -417,23 +423,14 @@ def table_commands(layout: Layout) -> list[dict[str, Any]]:
         ]
     cmds.append(_set("feed6", "ipv6_addr", ["interval", "timeout"]))
     cmds.append(_set("country6", ["ipv6_addr", "inet_proto"], ["interval"]))
-    saddr4 = {"payload": {"protocol": "ip", "field": "saddr"}}
-    for base in SHARDED:
+    for base in SHARDED:  # their shards: `shard_text`
         cmds.append(_set(f"{base}map4", "ipv4_addr", ["interval"], map="verdict"))
-        for shard in range(1 << SHARD_BITS[base]):
-            name = shard_name(base, shard)
-            cmds.append(_set(name, ["ipv4_addr", "inet_proto"], ["interval", "timeout"]))
-            cmds.append({"add": {"chain": {"family": FAMILY, "table": TABLE, "name": name}}})
-            cmds.append(
-                _rule(
-                    name,
-                    _source_match("ip", name),
-                    _update_hits(saddr4, "hits4"),
-                    _COUNTER,
-                    _DROP,
-                    comment=f"{base}4",
-                )
-            )
+    return cmds
+
+
+def hook_commands(layout: Layout) -> list[dict[str, Any]]:
+    """The chains hooked to the kernel, and their rules."""
+    cmds: list[dict[str, Any]] = []
     hooks = [("input", "input")]
     if layout.mode == "gateway":
         hooks.append(("forward", "forward"))
@@ -534,6 +531,36 @@ def _chain_rules(chain: str, layout: Layout) -> list[dict[str, Any]]:
         )
     )
     return rules
+
+
+def shard_rule(name: str, base: str) -> dict[str, Any]:
+    """The one rule of a shard's chain, in JSON (`shard_text` writes the same natively)."""
+    saddr4 = {"payload": {"protocol": "ip", "field": "saddr"}}
+    return _rule(
+        name,
+        _source_match("ip", name),
+        _update_hits(saddr4, "hits4"),
+        _COUNTER,
+        _DROP,
+        comment=f"{base}4",
+    )
+
+
+def shard_text(base: str) -> str:
+    """The shards of `base` (sets, chains and their rule) in nft's native syntax: nft
+    parses these 12,000 objects about three times faster than the same in JSON (the
+    agent's start: 5.3 s instead of 1.9 s, load average 17)."""
+    lines = []
+    for shard in range(1 << SHARD_BITS[base]):
+        name = shard_name(base, shard)
+        lines += [
+            f"add set {FAMILY} {TABLE} {name} "
+            "{ type ipv4_addr . inet_proto; flags interval,timeout; }",
+            f"add chain {FAMILY} {TABLE} {name}",
+            f"add rule {FAMILY} {TABLE} {name} ip saddr . meta l4proto @{name} "
+            f'update @hits4 {{ ip saddr }} counter drop comment "{base}4"',
+        ]
+    return "\n".join(lines)
 
 
 def output_chain_commands(layout: Layout) -> list[dict[str, Any]]:
@@ -681,10 +708,15 @@ class Table:
         self._expired_at = float("-inf")  # when the last feed batch made elements expire
 
     def create(self) -> None:
-        self.nft.run(table_commands(self.layout) + output_chain_commands(self.layout))
+        """Sets, then the shards (native syntax), then the hooked chains with the maps
+        filled: no packet meets the table before it is whole."""
+        self.nft.run(set_commands())
+        self.nft.run_text("\n".join(shard_text(base) for base in SHARDED).encode())
         # The kernel refuses (ENOENT) map elements jumping to chains of the same batch.
         self.nft.run(
-            [_elements_cmd("add", f"{base}map4", shard_map_elements(base)) for base in SHARDED]
+            hook_commands(self.layout)
+            + output_chain_commands(self.layout)
+            + [_elements_cmd("add", f"{base}map4", shard_map_elements(base)) for base in SHARDED]
         )
 
     def exists(self) -> bool:

@@ -290,3 +290,38 @@ def test_the_feed_kept_in_memory_follows_a_file_replaced_by_another_process(tmp_
     assert len(daemon.load_feed()[0]) == 2
     daemon.close()
     other.close()
+
+
+SHARDS = """
+import json, subprocess
+from clocher_box import nft
+table = nft.Table(nft.Nft(), nft.Layout())
+table.create()
+rule = nft.shard_rule("feed4_abc", "feed")
+rule["add"]["rule"]["chain"] = "probe"
+table.nft.run([{"add": {"chain": {"family": "inet", "table": "clocher", "name": "probe"}}}, rule])
+listed = subprocess.run(["nft", "-j", "list", "table", "inet", "clocher"],
+                        capture_output=True, text=True, check=True).stdout
+rules = [i["rule"] for i in json.loads(listed)["nftables"] if "rule" in i]
+print(json.dumps({r["chain"]: [r["expr"], r.get("comment")] for r in rules
+                  if r["chain"] in ("probe", "feed4_abc", "country4_cb")}))
+"""
+
+
+def test_the_shards_written_in_native_syntax_are_the_rules_json_describes():
+    """The agent's start writes the 4,352 shard sets, chains and rules in nft's native
+    syntax (parsed about three times faster than JSON): they are the rule that
+    `nft.shard_rule` describes in JSON, each on its own set."""
+    from tests.box.netns import Lab
+
+    lab = Lab(f"h23s{os.getpid() % 10000}")
+    try:
+        ns = lab.ns("s")
+        listed = json.loads(lab.python(ns, SHARDS, timeout=300).strip().splitlines()[-1])
+    finally:
+        lab.close()
+    assert listed["feed4_abc"] == listed["probe"]
+    assert listed["feed4_abc"][1] == "feed4" and listed["country4_cb"][1] == "country4"
+    assert json.dumps(listed["country4_cb"][0]) == json.dumps(listed["probe"][0]).replace(
+        "feed4_abc", "country4_cb"
+    )
