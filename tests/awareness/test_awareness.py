@@ -22,6 +22,7 @@ from django.utils import timezone
 from clocher.awareness import results, services
 from clocher.awareness.models import Campaign, Enrolment, Event, EventKind, Participant, Recipient
 from clocher.cli import main
+from clocher.core.audit import Actor
 from tests.awareness.conftest import ACTOR
 from tests.conftest import logged_in
 
@@ -431,3 +432,14 @@ def test_no_export_for_a_commune_under_five_agents(enrolled, commune_a, admin_a)
     answer = logged_in(admin_a).get(f"/c/{commune_a.insee}/sensibilisation/resultats.csv")
     assert answer.status_code == 403
     assert "Moins de 5 agents" in answer.content.decode()
+
+
+def test_no_commune_may_take_the_report_address(commune_a, admin_a):
+    """signalement@ of the shared domain goes to the relay (main.cf): a mailbox of that
+    name would never receive anything."""
+    from clocher.mail import services as mail_services
+
+    with pytest.raises(ValidationError, match="signalement"):
+        mail_services.create_mailbox(
+            Actor(user=admin_a), commune_a, "signalement@communes.cotedor.fr"
+        )

@@ -31,13 +31,14 @@ from clocher.awareness.models import Channel, SuspectReport
 from clocher.awareness.services import report_message
 from clocher.core import audit
 from clocher.core.audit import Actor
+from clocher.mail.reserved import REPORT_ADDRESS
 
 if TYPE_CHECKING:
     from clocher.mail.engines.config import MailConfig
 
 log = logging.getLogger("clocher.awareness")
 
-REPORT_LOCAL_PART = "signalement"  # the address (mail/engines/templates/main.cf)
+REPORT_LOCAL_PART = REPORT_ADDRESS  # the address (mail/engines/templates/main.cf)
 REPORT_FOLDER = "Signaler"  # the folder (mail/engines/templates/dovecot.conf)
 PATH = "/interne/sensibilisation/signalement"
 # Enough to read a real phishing's headers, body and links; attachments beyond are cut.

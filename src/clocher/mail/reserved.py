@@ -42,6 +42,8 @@ CERTIFICATE_CHECKS = frozenset({"admin", "administrator"})
 # Mail systems' own: the sender of bounces, the superuser's mail, the "do not answer"
 # senders a platform uses (whatever CLOCHER_FROM_EMAIL says, these names read as ours).
 SYSTEM = frozenset({"mailer-daemon", "root", "ne-pas-repondre", "noreply", "no-reply"})
+# Where agents forward suspicious messages (clocher.awareness.reporting, main.cf).
+REPORT_ADDRESS = "signalement"
 FUNCTION_PREFIX = "mairie"
 FUNCTION_SEPARATORS = ".-_"
 
@@ -114,6 +116,11 @@ def reservation(local: str, domain: MailDomain) -> Reservation | None:
         return Reservation(
             f"« {base} » est une adresse réservée à l'opérateur (rapports publiés dans le DNS "
             "du domaine partagé)."
+        )
+    if base == REPORT_ADDRESS:
+        return Reservation(
+            f"« {base} » est une adresse réservée à l'opérateur (signalement des messages "
+            "suspects, programme de sensibilisation)."
         )
     if base in SYSTEM or base in _platform_senders(domain.name):
         return Reservation(
