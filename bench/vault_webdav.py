@@ -130,7 +130,8 @@ def servers(bench: Bench, peer_dir: Path) -> Iterator[tuple[subprocess.Popen[byt
 
     port, peer_port = free_ports(2)
     env = {**os.environ, "CLOCHER_DATA_DIR": bench.data_dir}
-    web = core_children(f"127.0.0.1:{port}", web_workers=2)[0]
+    workers = int(os.environ.get("CLOCHER_WEB_WORKERS", "2"))  # as `clocher serve`
+    web = core_children(f"127.0.0.1:{port}", web_workers=workers)[0]
     clocher = subprocess.Popen(  # noqa: S603
         web.argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,

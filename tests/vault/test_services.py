@@ -207,6 +207,34 @@ def test_data_key_is_read_once_per_process_and_again_after_a_rotation(root_a, se
         crypto.data_key(commune)
 
 
+def test_lookup_finds_a_path_in_one_query_as_the_walk_does(root_a):
+    """Issue 14: a DAV request resolves its path with one query (it was one per level),
+    with every folder up to the root loaded; trashed nodes and files are no folders."""
+    from django.test.utils import CaptureQueriesContext
+
+    a = services.create_folder(ACTOR, root_a, "Délibérations")
+    b = services.create_folder(ACTOR, a, "2026")
+    node = services.write_bytes(ACTOR, b, "conseil.txt", b"contenu")
+    gone = services.write_bytes(ACTOR, a, "retiré.txt", b"x")
+    services.trash(ACTOR, gone)
+    space = root_a.space
+    with CaptureQueriesContext(connection) as queries:
+        found = services.lookup(space, ["Délibérations", "2026", "conseil.txt"])
+        assert found is not None and found.pk == node.pk
+        assert services.path_of(found) == "/Délibérations/2026/conseil.txt"
+        assert found.current is not None and found.current.size == len(b"contenu")
+    assert len(queries) == 1
+    assert services.lookup(space, ["Délibérations", "2026"]).pk == b.pk
+    assert services.lookup(space, []).pk == root_a.pk
+    assert services.lookup(space, ["Délibérations", "retiré.txt"]) is None
+    assert services.lookup(space, ["Délibérations", "2026", "conseil.txt", "x"]) is None
+    assert services.lookup(space, ["2026", "conseil.txt"]) is None
+    for names in (["Délibérations", "2026", "conseil.txt"], ["Délibérations", "absent"]):
+        walked = services.walk(services.root_of(space), names)
+        looked = services.lookup(space, names)
+        assert (walked and walked.pk) == (looked and looked.pk)
+
+
 def test_cli_usage(root_a, commune_a):
     services.write_bytes(ACTOR, root_a, "a.txt", b"a" * 1500)
     result = CliRunner().invoke(main, ["vault", "usage", commune_a.insee])

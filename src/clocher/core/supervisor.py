@@ -127,8 +127,11 @@ def core_children(
     bind: str, web_workers: int, task_workers: int = 2, roles: frozenset[str] = frozenset(ROLES)
 ) -> list[Child]:
     """The web server and `task_workers` task workers (imports of several mailboxes run
-    side by side; the database queue hands each task to one worker only), as `roles` say."""
+    side by side; the database queue hands each task to one worker only), as `roles` say.
+    Each web worker runs CLOCHER_WEB_THREADS threads (4 by default; see
+    docs/performance.md for the measured choice between workers and threads)."""
     python = sys.executable
+    threads = os.environ.get("CLOCHER_WEB_THREADS", "4")
     web = [
         Child(
             "web",
@@ -142,7 +145,7 @@ def core_children(
                 "--workers",
                 str(web_workers),
                 "--threads",
-                "4",
+                threads,
                 "--access-logfile",
                 "-",
                 "--graceful-timeout",

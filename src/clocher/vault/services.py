@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import secrets
 import unicodedata
 from collections import deque
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -315,6 +316,89 @@ def walk(folder: Node, parts: list[str]) -> Node | None:
             return None
         node = child(node, part)
     return node
+
+
+# Deeper paths are walked folder by folder (a join per level in one query is cheaper
+# than a query per level, up to a point).
+LOOKUP_MAX_DEPTH = 16
+
+
+def lookup(space: Space, names: list[str]) -> Node | None:
+    """The live node at `names` below the root of `space` (the root for no names), in
+    one query: the last name's row joined to each folder up to the root, all of them
+    loaded (so `ancestors`, `path_of` and ETag updates need no more reads) with the
+    node's current version. The same answer as `walk(root_of(space), names)`."""
+    if not names:
+        return root_of(space)
+    if len(names) > LOOKUP_MAX_DEPTH:
+        return walk(root_of(space), names)
+    found = _lookup_row(space, [unicodedata.normalize("NFC", n) for n in names])
+    if found is None:
+        return None
+    chain, version = found
+    chain[0].space = space
+    for folder, node in itertools.pairwise(chain):
+        _below(node, folder)
+    target = chain[-1]
+    target.current = version
+    return target
+
+
+def _lookup_row(space: Space, names: list[str]) -> tuple[list[Node], Version | None] | None:
+    """One row: the root, each folder and the target joined by name (live nodes only,
+    folders above the target), then the target's current version. Plain SQL, as the
+    ORM spent more time building this query than the database answering it."""
+    node_fields = Node._meta.concrete_fields
+    version_fields = Version._meta.concrete_fields
+    quote = connection.ops.quote_name
+    node_table, version_table = quote(Node._meta.db_table), quote(Version._meta.db_table)
+    depth = len(names)
+    columns = [f"n{level}.{quote(f.column)}" for level in range(depth + 1) for f in node_fields] + [
+        f"v.{quote(f.column)}" for f in version_fields
+    ]
+    joins = [
+        f"JOIN {node_table} n{level} ON n{level}.parent_id = n{level - 1}.id"
+        f" AND n{level}.name = %s AND n{level}.deleted_at IS NULL"
+        + (f" AND n{level - 1}.is_folder = %s" if level > 1 else "")
+        for level in range(1, depth + 1)
+    ]
+    params: list[str | int | bool] = []
+    for level, name in enumerate(names, start=1):
+        params.append(name)
+        if level > 1:
+            params.append(True)
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {node_table} n0 {' '.join(joins)}"  # noqa: S608 - names from the models
+        f" LEFT JOIN {version_table} v ON v.id = n{depth}.current_id"
+        " WHERE n0.space_id = %s AND n0.parent_id IS NULL"
+    )
+    params.append(space.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    width = len(node_fields)
+    chain = [
+        _from_row(Node, node_fields, row[level * width : (level + 1) * width])
+        for level in range(depth + 1)
+    ]
+    rest = row[(depth + 1) * width :]
+    version = _from_row(Version, version_fields, rest) if rest[0] is not None else None
+    return chain, version  # type: ignore[return-value]
+
+
+def _from_row(model: Any, fields: Any, values: Any) -> Any:
+    """A model instance from raw column values, through the fields' database converters
+    (SQLite returns dates as text and booleans as integers)."""
+    converted = []
+    for model_field, value in zip(fields, values, strict=True):
+        col = model_field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(col)
+        for converter in converters + model_field.get_db_converters(connection):
+            value = converter(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
 def ancestors(node: Node) -> list[Node]:

@@ -434,17 +434,22 @@ class VaultProvider(DAVProvider):
         root = UserRoot("/" + parts[0], environ)
         if len(parts) == 1:
             return root
-        folder = root.get_member(parts[1])
-        if folder is None or len(parts) == 2:
-            return folder
-        parent = services.walk(folder.node, parts[2:-1])
+        if len(parts) == 2:
+            return root.get_member(parts[1])
+        space = _spaces(environ).get(parts[1])
+        if space is None:
+            return None
+        # One query for the path (services.lookup); the folder only when the target
+        # is not there (a new file, a 404).
+        node = services.lookup(space, parts[2:])
+        parent = node.parent if node is not None else services.lookup(space, parts[2:-1])
         if parent is None or not parent.is_folder:
             return None
-        if len(parts) > 3:
-            folder = FolderResource("/" + "/".join(parts[:-1]), environ, parent)
         if environ.get("REQUEST_METHOD") == "PUT":
             # WsgiDAV's PUT asks for the target, then for its folder, and writes only
-            # after both: the folder just walked through is that answer, once.
-            environ["clocher.put_folder"] = folder
-        node = services.child(parent, parts[-1])
+            # after both: the folder just looked up is that answer, once.
+            label = parts[1] if len(parts) == 3 else ""
+            environ["clocher.put_folder"] = FolderResource(
+                "/" + "/".join(parts[:-1]), environ, parent, label
+            )
         return None if node is None else _resource("/" + "/".join(parts), environ, node)
