@@ -66,6 +66,8 @@ ENV_TEMPLATE = """\
 # Derrière HAProxy (PROXY protocol) : l'adresse du mandataire dont la ligne PROXY est crue.
 # CLOCHER_PROXY_FROM=
 # CLOCHER_WEB_WORKERS=2
+# Fils par processus web (gunicorn --threads).
+# CLOCHER_WEB_THREADS=4
 # Processus de tâches de fond (reprises de messagerie et de documents en parallèle).
 # CLOCHER_TASK_WORKERS=2
 # Ce que lance ce nœud, parmi web, tasks, daemons (vide : les trois ; nœud de plus : web,tasks).
