@@ -62,19 +62,13 @@ def _context(key: str) -> bytes:
     return f"archive:{key}".encode()
 
 
-def put_once(commune: Commune, key: str, plaintext: bytes) -> None:
-    """Store the sealed copy unless that name already exists (same content, same
-    commune: the first copy stays, nothing is ever overwritten)."""
-    store = archive_store()
-    if store.exists(key):
-        return
-    store.put(key, crypto.seal_bytes(crypto.data_key(commune), _context(key), plaintext))
-
-
 def put_many_once(commune: Commune, items: list[tuple[str, bytes]]) -> None:
-    """`put_once` for a batch of one commune's documents: one data key and one cipher,
-    and on the local disk two flushes of the file system for the whole batch
-    (`LocalStore.put_many`) instead of two fsyncs per copy."""
+    """Store the sealed copies of one commune's documents unless their names already
+    exist (same content, same commune: the first copy stays, nothing is ever
+    overwritten), with one data key and one cipher. Several copies on the local disk go
+    through `LocalStore.put_many`: two flushes of the file system for the whole batch
+    instead of two fsyncs per copy. One copy keeps its two fsyncs: flushing the whole
+    file system for one small file could wait on others' writes."""
     store = archive_store()
     aead = crypto.cipher(crypto.data_key(commune))
     sealed, seen = [], set()
@@ -84,9 +78,9 @@ def put_many_once(commune: Commune, items: list[tuple[str, bytes]]) -> None:
         seen.add(key)
         sealed.append((key, crypto.seal_bytes(aead, _context(key), plaintext)))
     put_many = getattr(store, "put_many", None)
-    if put_many is not None:
+    if put_many is not None and len(sealed) > 1:
         put_many(sealed)
-    else:  # S3: an acknowledged object is durable
+    else:  # one copy, or S3 (an acknowledged object is durable)
         for key, data in sealed:
             store.put(key, data)
 
