@@ -45,6 +45,7 @@ class ClocherGroup(FrenchGroup):
         from clocher.awareness.cli import register as register_awareness
         from clocher.core.cli import register as register_core
         from clocher.energy.cli import register as register_energy
+        from clocher.eservices.cli import register as register_eservices
         from clocher.finance.cli import register as register_finance
         from clocher.forecast.cli import register as register_forecast
         from clocher.groupware.cli import register as register_groupware
@@ -73,6 +74,7 @@ class ClocherGroup(FrenchGroup):
             register_operations,
             register_awareness,
             register_groupware,
+            register_eservices,
         ):
             register(self)
         speak_french(self)

@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "clocher.operations",
     "clocher.awareness",
     "clocher.groupware",
+    "clocher.eservices",
 ]
 
 MIDDLEWARE = [
@@ -360,6 +361,10 @@ MAIL_IMPORT_SERVER_CONNECTIONS = env_int("MAIL_IMPORT_SERVER_CONNECTIONS", 6)
 MAIL_IMPORT_ALLOW_PRIVATE = env_bool("MAIL_IMPORT_ALLOW_PRIVATE", False)
 # Resolver for the DNS helper's live check (default: the system's).
 DNS_RESOLVER = env("DNS_RESOLVER", "")
+# E-services audit: trust anchors for the sites' certificates (default: the system's),
+# and whether private addresses may be listed as targets (off: only public ones).
+ESERVICES_CA_FILE = env("ESERVICES_CA_FILE", "")
+ESERVICES_ALLOW_PRIVATE = env_bool("ESERVICES_ALLOW_PRIVATE", False)
 
 # --- Background work: Django's tasks API, database backend.
 TASK_BACKEND = env("TASK_BACKEND", "django_tasks_db.DatabaseBackend")

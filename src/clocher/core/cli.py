@@ -162,6 +162,10 @@ ENV_TEMPLATE = """\
 # CLOCHER_MAIL_TLS_KEY={data_dir}/tls/mail.key
 # Résolveur DNS de la vérification des zones (vide : celui du système).
 # CLOCHER_DNS_RESOLVER=
+# Audit des e-services : autorités de confiance des certificats des sites (vide : celles
+# du système) ; adresses privées acceptées comme cibles si 1.
+# CLOCHER_ESERVICES_CA_FILE=
+# CLOCHER_ESERVICES_ALLOW_PRIVATE=0
 
 # Reprise de messagerie (clocher mail import) : connexions d'un import, et au plus
 # pour l'ensemble des imports vers un même serveur source.

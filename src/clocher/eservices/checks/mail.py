@@ -1,0 +1,146 @@
+"""A mail domain's public protections, read from DNS with dnspython (the resolver of
+CLOCHER_DNS_RESOLVER, as the mail app's own DNS check)."""
+
+from __future__ import annotations
+
+import dns.exception
+import dns.resolver
+
+from clocher.eservices.checks import Finding
+
+
+def txt_records(res: dns.resolver.Resolver, name: str) -> list[str]:
+    """The TXT strings at `name` (each record's parts joined), [] when there are none."""
+    try:
+        answer = res.resolve(name, "TXT")
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    return [b"".join(record.strings).decode("utf-8", "replace") for record in answer]
+
+
+def _tagged(records: list[str], prefix: str) -> list[str]:
+    return [r.strip() for r in records if r.strip().lower().startswith(prefix.lower())]
+
+
+def check_spf(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
+    spf = _tagged(txt_records(res, domain), "v=spf1")
+    if not spf:
+        return [
+            Finding(
+                "SPF_MISSING",
+                "haute",
+                f"Le domaine {domain} n'a pas d'enregistrement SPF.",
+                "N'importe qui peut envoyer des courriels au nom de la commune ; ils "
+                "arrivent aussi plus souvent en indésirables.",
+                f"Publiez un TXT sur {domain} : « v=spf1 mx -all » (avec les serveurs "
+                "qui envoient réellement le courrier de la commune).",
+            )
+        ]
+    if len(spf) > 1:
+        return [
+            Finding(
+                "SPF_MULTIPLE",
+                "moyenne",
+                f"Le domaine {domain} a {len(spf)} enregistrements SPF.",
+                "La norme n'en admet qu'un : les destinataires ignorent alors SPF.",
+                "Fusionnez-les en un seul enregistrement v=spf1.",
+            )
+        ]
+    last = spf[0].split()[-1].lower()
+    if last in ("+all", "all", "?all"):
+        return [
+            Finding(
+                "SPF_PERMISSIVE",
+                "haute" if last != "?all" else "moyenne",
+                f"L'enregistrement SPF de {domain} finit par « {last} ».",
+                "Il autorise (ou ne refuse pas) l'envoi depuis n'importe quel serveur : "
+                "il ne protège pas contre l'usurpation.",
+                "Terminez l'enregistrement par « -all » (ou « ~all » pendant une transition).",
+            )
+        ]
+    return []
+
+
+def check_dmarc(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
+    dmarc = _tagged(txt_records(res, f"_dmarc.{domain}"), "v=DMARC1")
+    if not dmarc:
+        return [
+            Finding(
+                "DMARC_MISSING",
+                "haute",
+                f"Le domaine {domain} n'a pas de politique DMARC.",
+                "Les messageries des usagers ne savent pas quoi faire d'un faux courriel "
+                "de la mairie : l'hameçonnage au nom de la commune passe.",
+                f"Publiez un TXT sur _dmarc.{domain} : « v=DMARC1; p=quarantine; "
+                f"rua=mailto:dmarc@{domain} », puis passez à p=reject.",
+            )
+        ]
+    tags = {
+        key.strip().lower(): value.strip().lower()
+        for key, _, value in (part.partition("=") for part in dmarc[0].split(";"))
+    }
+    if tags.get("p", "none") == "none":
+        return [
+            Finding(
+                "DMARC_NONE",
+                "moyenne",
+                f"La politique DMARC de {domain} est « p=none ».",
+                "Elle ne fait qu'observer : les faux courriels au nom de la commune sont "
+                "quand même distribués.",
+                "Après avoir vérifié les rapports, passez à p=quarantine puis p=reject.",
+            )
+        ]
+    return []
+
+
+def check_mta_sts(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
+    if _tagged(txt_records(res, f"_mta-sts.{domain}"), "v=STSv1"):
+        return []
+    return [
+        Finding(
+            "MTA_STS_MISSING",
+            "faible",
+            f"Le domaine {domain} ne publie pas de politique MTA-STS.",
+            "Les courriels reçus par la commune peuvent être ramenés à une transmission "
+            "non chiffrée par un attaquant sur le réseau.",
+            f"Publiez _mta-sts.{domain} (TXT « v=STSv1; id=… ») et la politique sur "
+            f"https://mta-sts.{domain}/.well-known/mta-sts.txt.",
+        )
+    ]
+
+
+def check_tls_rpt(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
+    if _tagged(txt_records(res, f"_smtp._tls.{domain}"), "v=TLSRPTv1"):
+        return []
+    return [
+        Finding(
+            "TLS_RPT_MISSING",
+            "faible",
+            f"Le domaine {domain} ne demande pas de rapports TLS (TLS-RPT).",
+            "Personne n'est prévenu quand des courriels n'arrivent pas à la commune de "
+            "façon chiffrée.",
+            f"Publiez un TXT sur _smtp._tls.{domain} : « v=TLSRPTv1; "
+            f"rua=mailto:tls-rpt@{domain} ».",
+        )
+    ]
+
+
+def check_domain(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
+    """Every mail check; a DNS that does not answer is a finding, not a crash."""
+    try:
+        return [
+            *check_spf(res, domain),
+            *check_dmarc(res, domain),
+            *check_mta_sts(res, domain),
+            *check_tls_rpt(res, domain),
+        ]
+    except dns.exception.DNSException as exc:
+        return [
+            Finding(
+                "DNS_UNREACHABLE",
+                "info",
+                f"Le DNS de {domain} n'a pas répondu ({exc.__class__.__name__}).",
+                "La messagerie du domaine n'a pas pu être vérifiée cette fois.",
+                "Vérifiez que les serveurs DNS du domaine répondent ; l'audit réessaiera.",
+            )
+        ]

@@ -1,0 +1,239 @@
+"""Local websites for the audit, started on free ports: a weak one (expired self-signed
+certificate for another name, TLS 1.0, no security headers, a loose cookie, WordPress
+5.0, Google Analytics and Fonts, mixed content), a strong one (certificate from a test
+authority, TLS 1.2+, every header), and a loopback DNS server answering from a zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from dnslib.server import DNSLogger, DNSServer
+
+from tests.mail.conftest import ZoneResolver
+
+Route = tuple[int, list[tuple[str, str]], str]  # status, headers, body
+
+
+@dataclass
+class Site:
+    url: str
+    routes: dict[str, Route]
+    requests: list[str] = field(default_factory=list)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None = None,
+    san: x509.GeneralName | None = None,
+    days: tuple[int, int] = (-1, 365),
+    ca: bool = False,
+) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_name, signer = issuer or (name, key)
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now + dt.timedelta(days=days[0]))
+        .not_valid_after(now + dt.timedelta(days=days[1]))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if san is not None:
+        builder = builder.add_extension(x509.SubjectAlternativeName([san]), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
+@dataclass
+class Pki:
+    ca_file: Path
+    strong: tuple[Path, Path]  # cert, key
+    weak: tuple[Path, Path]
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> Pki:
+    root = tmp_path_factory.mktemp("eservices-pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("Autorité de test Clocher", ca_key, ca=True)
+    (root / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    import ipaddress
+
+    paths = {}
+    for name, cert_key, made in (
+        (
+            "strong",
+            (key := ec.generate_private_key(ec.SECP256R1())),
+            _cert(
+                "127.0.0.1", key, issuer=(ca.subject, ca_key),
+                san=x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            ),
+        ),
+        (
+            "weak",
+            (weak_key := ec.generate_private_key(ec.SECP256R1())),
+            _cert("www.example.org", weak_key, san=x509.DNSName("www.example.org"),
+                  days=(-400, -10)),
+        ),
+    ):  # fmt: skip
+        cert_path, key_path = root / f"{name}.pem", root / f"{name}.key"
+        cert_path.write_bytes(made.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(_key_pem(cert_key))
+        paths[name] = (cert_path, key_path)
+    return Pki(root / "ca.pem", paths["strong"], paths["weak"])
+
+
+@contextmanager
+def serving(routes: dict[str, Route], tls: ssl.SSLContext | None) -> Iterator[Site]:
+    site = Site("", routes)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            site.requests.append(self.path)
+            status, headers, body = site.routes.get(self.path, (404, [], "introuvable"))
+            data = body.encode()
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def get_request(self):  # noqa: ANN202 - the handshake runs in the handler's thread
+            sock, address = self.socket.accept()
+            if tls is not None:
+                sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            return sock, address
+
+        def finish_request(self, request, client_address) -> None:  # noqa: ANN001
+            if tls is not None:
+                try:
+                    request.do_handshake()
+                except (OSError, ssl.SSLError):
+                    return  # a refused protocol version: the audit asked on purpose
+            super().finish_request(request, client_address)
+
+    server = Server(("127.0.0.1", 0), Handler)
+    scheme = "https" if tls is not None else "http"
+    site.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _tls(cert_key: tuple[Path, Path], oldest: ssl.TLSVersion, newest: ssl.TLSVersion):  # noqa: ANN202
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+        ctx.minimum_version, ctx.maximum_version = oldest, newest
+    ctx.load_cert_chain(*cert_key)
+    return ctx
+
+
+WEAK_PAGE = """<!doctype html><html><head>
+<meta name="generator" content="WordPress 5.0">
+<link rel="stylesheet" href="https://fonts.googleapis.com/css?family=Open+Sans">
+<script async src="https://www.google-analytics.com/analytics.js"></script>
+</head><body><h1>Mairie</h1><img src="http://{host}/logo.png"></body></html>"""
+
+STRONG_PAGE = """<!doctype html><html><head>
+<link rel="stylesheet" href="/static/site.css"><script src="/static/site.js"></script>
+</head><body><h1>Mairie</h1><img src="/static/logo.png">
+<a href="https://www.youtube.com/@mairie">notre chaîne</a></body></html>"""
+
+STRONG_HEADERS = [
+    ("Content-Type", "text/html; charset=utf-8"),
+    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+    ("Content-Security-Policy", "default-src 'self'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Set-Cookie", "sessionid=abc; Path=/; Secure; HttpOnly; SameSite=Lax"),
+]
+
+
+@pytest.fixture
+def weak_site(pki) -> Iterator[Site]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx = _tls(pki.weak, ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_2)
+    with serving({}, ctx) as site:
+        host = site.url.split("/")[2]
+        site.routes["/"] = (
+            200, [("Content-Type", "text/html"), ("Set-Cookie", "PHPSESSID=abc; path=/")],
+            WEAK_PAGE.format(host=host),
+        )  # fmt: skip
+        site.routes["/readme.html"] = (200, [], "<h1>WordPress</h1><p>Version 5.0</p>")
+        yield site
+
+
+@pytest.fixture
+def strong_site(pki, settings) -> Iterator[Site]:
+    settings.ESERVICES_CA_FILE = str(pki.ca_file)
+    ctx = _tls(pki.strong, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+    with serving({"/": (200, STRONG_HEADERS, STRONG_PAGE)}, ctx) as site:
+        yield site
+
+
+@pytest.fixture
+def plain_site() -> Iterator[Site]:
+    with serving({"/": (200, [("Content-Type", "text/html")], "<p>Mairie</p>")}, None) as site:
+        yield site
+
+
+@pytest.fixture(autouse=True)
+def loopback_targets(settings) -> None:
+    """The test sites live on 127.0.0.1, which production refuses as a target."""
+    settings.ESERVICES_ALLOW_PRIVATE = True
+
+
+@pytest.fixture
+def zone(settings) -> Iterator:  # type: ignore[type-arg]
+    """Start a loopback DNS server answering `zone` text; the audit's resolver asks it."""
+    servers = []
+
+    def start(text: str) -> None:
+        server = DNSServer(
+            ZoneResolver(text), port=0, address="127.0.0.1",
+            logger=DNSLogger(log="-request,-reply,-truncated,-recv,-send,-data", prefix=False),
+        )  # fmt: skip
+        server.start_thread()
+        servers.append(server)
+        settings.DNS_RESOLVER = f"127.0.0.1:{server.server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,218 @@
+"""The e-services audit against local servers: every expected finding on the weak site
+and the weak mail domain, none on the strong ones, a target never contacted before its
+ownership is confirmed, and one commune's targets invisible to another's people."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from clocher.core.models import AuditEntry
+from clocher.eservices import services
+from clocher.eservices.checks import score
+from clocher.eservices.models import Finding, Scan, Target
+from tests.conftest import SYSTEM
+
+WEAK_SITE_FINDINGS = {
+    "TLS_CERT_EXPIRED",
+    "TLS_CERT_SELF_SIGNED",
+    "TLS_CERT_NAME_MISMATCH",
+    "TLS_OLD_PROTOCOL",
+    "TLS_NO_TLS13",
+    "HSTS_MISSING",
+    "CSP_MISSING",
+    "XCTO_MISSING",
+    "REFERRER_POLICY_MISSING",
+    "COOKIE_NOT_SECURE",
+    "COOKIE_NOT_HTTPONLY",
+    "MIXED_CONTENT",
+    "CMS_OUTDATED",
+    "THIRD_PARTY_GOOGLE_ANALYTICS",
+    "THIRD_PARTY_GOOGLE_FONTS",
+}
+
+MAIL_ZONE = """
+faible.test. 60 IN TXT "v=spf1 +all"
+_dmarc.faible.test. 60 IN TXT "v=DMARC1; p=none"
+solide.test. 60 IN TXT "v=spf1 mx -all"
+solide.test. 60 IN TXT "clocher-verification={token}"
+_dmarc.solide.test. 60 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@solide.test"
+_mta-sts.solide.test. 60 IN TXT "v=STSv1; id=20261205"
+_smtp._tls.solide.test. 60 IN TXT "v=TLSRPTv1; rua=mailto:tls@solide.test"
+"""
+
+
+def confirmed(commune, value: str) -> Target:
+    target = services.add_target(SYSTEM, commune, value)
+    return services.confirm_target(SYSTEM, target, attestation="serveur de test")
+
+
+def codes(scan: Scan) -> set[str]:
+    return set(scan.findings.values_list("code", flat=True))
+
+
+@pytest.mark.django_db
+def test_weak_site_every_finding(commune_a, weak_site):
+    scan = services.scan_target(SYSTEM, confirmed(commune_a, weak_site.url))
+    assert codes(scan) == WEAK_SITE_FINDINGS
+    by_code = {f.code: f for f in scan.findings.all()}
+    assert "TLS 1.0 et TLS 1.1" in by_code["TLS_OLD_PROTOCOL"].title
+    assert "WordPress 5.0" in by_code["CMS_OUTDATED"].title
+    assert "PHPSESSID" in by_code["COOKIE_NOT_SECURE"].title
+    assert all(f.explanation and f.fix for f in scan.findings.all())
+    assert scan.score == 0  # far more than 100 points of penalties
+
+
+@pytest.mark.django_db
+def test_strong_site_no_false_finding(commune_a, strong_site):
+    scan = services.scan_target(SYSTEM, confirmed(commune_a, strong_site.url))
+    assert codes(scan) == set()
+    assert scan.score == 100
+    assert "/readme.html" in strong_site.requests  # the CMS marker was looked for
+
+
+@pytest.mark.django_db
+def test_untrusted_certificate_without_the_authority(commune_a, strong_site, settings):
+    settings.ESERVICES_CA_FILE = ""  # the system's authorities do not know the test one
+    scan = services.scan_target(SYSTEM, confirmed(commune_a, strong_site.url))
+    assert codes(scan) == {"TLS_CERT_UNTRUSTED"}
+
+
+@pytest.mark.django_db
+def test_plain_http_site(commune_a, plain_site):
+    scan = services.scan_target(SYSTEM, confirmed(commune_a, plain_site.url))
+    assert codes(scan) == {"HTTP_NO_TLS", "CSP_MISSING", "XCTO_MISSING", "REFERRER_POLICY_MISSING"}
+
+
+@pytest.mark.django_db
+def test_mail_domains(commune_a, zone):
+    strong = services.add_target(SYSTEM, commune_a, "solide.test")
+    zone(MAIL_ZONE.format(token=strong.token))
+    services.confirm_target(SYSTEM, strong)  # the TXT record is the proof
+    assert strong.confirmed_how == "DNS TXT sur solide.test"
+    assert codes(services.scan_target(SYSTEM, strong)) == set()
+    weak = services.scan_target(SYSTEM, confirmed(commune_a, "faible.test"))
+    assert codes(weak) == {"SPF_PERMISSIVE", "DMARC_NONE", "MTA_STS_MISSING", "TLS_RPT_MISSING"}
+    bare = services.scan_target(SYSTEM, confirmed(commune_a, "absent.test"))
+    assert codes(bare) == {"SPF_MISSING", "DMARC_MISSING", "MTA_STS_MISSING", "TLS_RPT_MISSING"}
+
+
+@pytest.mark.django_db
+def test_unconfirmed_target_is_never_contacted(commune_a, weak_site):
+    target = services.add_target(SYSTEM, commune_a, weak_site.url)
+    assert services.scan_all(SYSTEM) == [] and services.scan_all(SYSTEM, commune_a) == []
+    with pytest.raises(ValidationError, match="pas confirmée"):
+        services.scan_target(SYSTEM, target)
+    assert weak_site.requests == []
+    assert not Scan.objects.exists()
+    # Without a published proof, the operator cannot confirm either.
+    with pytest.raises(ValidationError, match=target.token):
+        services.confirm_target(SYSTEM, target)
+    assert weak_site.requests == ["/.well-known/clocher-verification.txt"]
+    target.refresh_from_db()
+    assert not target.is_confirmed
+
+
+@pytest.mark.django_db
+def test_confirm_by_well_known_file(commune_a, strong_site):
+    target = services.add_target(SYSTEM, commune_a, strong_site.url)
+    strong_site.routes[services.WELL_KNOWN] = (200, [], services.proof_text(target) + "\n")
+    services.confirm_target(SYSTEM, target)
+    assert target.confirmed_how.startswith("fichier https://127.0.0.1:")
+    assert [s.target for s in services.scan_all(SYSTEM, commune_a)] == [target]
+    actions = AuditEntry.objects.filter(target=str(target)).values_list("action", flat=True)
+    assert list(actions.order_by("seq")) == [
+        "eservices.add",
+        "eservices.confirm",
+        "eservices.scan",
+    ]
+
+
+@pytest.mark.django_db
+def test_targets_are_isolated_between_communes(
+    commune_a, commune_b, admin_a, admin_b, agent_a, operator_admin
+):
+    from clocher.core.audit import Actor
+
+    mine = services.add_target(Actor(user=admin_a), commune_a, "https://mairie-a.example/")
+    theirs = services.add_target(Actor(user=admin_b), commune_b, "https://mairie-b.example/")
+    assert list(services.targets_for(admin_a)) == [mine]
+    assert list(services.targets_for(admin_b)) == [theirs]
+    assert list(services.targets_for(admin_b, commune_a)) == []
+    assert set(services.targets_for(operator_admin)) == {mine, theirs}
+    with pytest.raises(PermissionDenied):
+        services.add_target(Actor(user=admin_b), commune_a, "https://intrus.example/")
+    with pytest.raises(PermissionDenied):  # an agent is not the commune's admin
+        services.add_target(Actor(user=agent_a), commune_a, "https://autre.example/")
+    with pytest.raises(PermissionDenied):  # only the operator confirms ownership
+        services.confirm_target(Actor(user=admin_a), mine, attestation="c'est à nous")
+    assert Target.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("HTTPS://Mairie.Example", ("url", "https://mairie.example/")),
+        ("Flavigny.FR.", ("domain", "flavigny.fr")),
+        ("2001:db8::1", None),  # documentation range: not public
+        ("192.168.1.10", None),
+        ("pas une cible", None),
+        ("81.250.1.2", ("ip", "81.250.1.2")),
+    ],
+)
+def test_parse_target(settings, text, expected):
+    settings.ESERVICES_ALLOW_PRIVATE = False
+    if expected is None:
+        with pytest.raises(ValidationError):
+            services.parse_target(text)
+    else:
+        assert services.parse_target(text) == expected
+
+
+@pytest.mark.django_db
+def test_report_worst_first_and_weakest_target_score(commune_a, weak_site, strong_site, zone):
+    zone("")
+    services.scan_target(SYSTEM, confirmed(commune_a, strong_site.url))
+    services.scan_target(SYSTEM, confirmed(commune_a, "absent.test"))
+    services.add_target(SYSTEM, commune_a, weak_site.url)  # not confirmed: not audited
+    made = services.report(commune_a)
+    mail_findings = Finding.objects.filter(scan__target__value="absent.test")
+    assert made.score == score([_plain(f) for f in mail_findings]) == 100 - 20 - 20 - 3 - 3
+    severities = [f["gravite"] for f in made.findings]
+    assert severities == ["haute", "haute", "faible", "faible"]
+    assert [t["confirmee"] for t in made.targets] == [True, True, False]
+    assert weak_site.requests == []
+
+
+def _plain(stored: Finding):  # noqa: ANN202
+    from clocher.eservices.checks import Finding as Plain
+
+    return Plain(stored.code, stored.severity, stored.title, stored.explanation, stored.fix)
+
+
+@pytest.mark.django_db
+def test_cli(commune_a, strong_site):
+    """`clocher eservices add|list|confirm|scan|report`."""
+    from click.testing import CliRunner
+
+    from clocher.cli import main
+
+    def clocher(*args: str):  # noqa: ANN202
+        return CliRunner().invoke(main, ["eservices", *args])
+
+    added = clocher("add", "21271", strong_site.url)
+    assert added.exit_code == 0, added.output
+    target = Target.objects.get()
+    assert target.token in added.output
+    refused = clocher("confirm", str(target.pk))
+    assert refused.exit_code != 0 and "Preuve introuvable" in refused.output
+    assert clocher("scan", "21271", "--json").output.strip() == "[]"
+    assert clocher("confirm", str(target.pk), "--attest", "test").exit_code == 0
+    scanned = json.loads(clocher("scan", "21271", "--json").output)
+    assert scanned == [{"cible": strong_site.url, "commune": "21271", "score": 100, "constats": []}]
+    report = json.loads(clocher("report", "21271", "--json").output)
+    assert report["score"] == 100 and report["constats"] == []
+    assert "score 100/100" in clocher("report", "21271").output
+    assert "99999" in clocher("add", "99999", "x.fr").output
