@@ -5,6 +5,7 @@ ownership is confirmed, and one commune's targets invisible to another's people.
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -97,6 +98,22 @@ def test_mail_domains(commune_a, zone):
     assert codes(weak) == {"SPF_PERMISSIVE", "DMARC_NONE", "MTA_STS_MISSING", "TLS_RPT_MISSING"}
     bare = services.scan_target(SYSTEM, confirmed(commune_a, "absent.test"))
     assert codes(bare) == {"SPF_MISSING", "DMARC_MISSING", "MTA_STS_MISSING", "TLS_RPT_MISSING"}
+
+
+@pytest.mark.django_db
+def test_public_address_open_ports(commune_a, monkeypatch):
+    from clocher.eservices.checks import ports
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    # Port 1 (tcpmux) has no listener here: the closed port of the same check.
+    risky = {port: ("RDP (bureau à distance Windows)", "critique"), 1: ("tcpmux", "haute")}
+    monkeypatch.setattr(ports, "RISKY_PORTS", risky)
+    target = confirmed(commune_a, "127.0.0.1")
+    with listener:
+        scan = services.scan_target(SYSTEM, target)
+    assert codes(scan) == {f"PORT_OPEN_{port}"}
+    assert "boîtier Clocher" in scan.findings.get().fix
 
 
 @pytest.mark.django_db

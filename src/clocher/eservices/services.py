@@ -24,7 +24,7 @@ from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.core.scoping import is_commune_admin, is_operator, scoped
-from clocher.eservices.checks import Finding, mail, score, tls, web
+from clocher.eservices.checks import Finding, mail, ports, score, tls, web
 from clocher.eservices.models import Finding as StoredFinding
 from clocher.eservices.models import Kind, Scan, Severity, Target
 from clocher.mail.dns import resolver
@@ -177,7 +177,7 @@ def run_checks(target: Target) -> list[Finding]:
     if target.kind == Kind.DOMAIN:
         return mail.check_domain(resolver(), target.value)
     if target.kind == Kind.IP:
-        return []  # open ports (nmap) come in a later slice: docs/eservices.md
+        return ports.check_ports(target.value)
     findings: list[Finding] = []
     parts = urlsplit(target.value)
     if parts.scheme == "https":
