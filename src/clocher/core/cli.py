@@ -126,11 +126,6 @@ ENV_TEMPLATE = """\
 # CLOCHER_VAULT_IMPORT_MAX_BYTES=21474836480
 # CLOCHER_VAULT_IMPORT_MAX_ENTRIES=100000
 
-# Agendas et carnets d'adresses (CalDAV/CardDAV, Radicale) : fichiers dans
-# {data_dir}/groupware (sauvegardés) ; invitations par courriel (iMIP), 0 pour les couper.
-# CLOCHER_GROUPWARE_DIR={data_dir}/groupware
-# CLOCHER_GROUPWARE_IMIP=1
-
 # Plusieurs nœuds : fichiers reçus par un nœud et traités ou servis par un autre (imports
 # téléversés, exports de commune) : un seau de transit quand le coffre est sur S3 (défaut
 # <seau du coffre>-transit), sinon un répertoire que chaque nœud monte (vide : le
