@@ -2,6 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from clocher.api import views
+from clocher.awareness import api as awareness
 from clocher.energy.api import urlpatterns as energy_urlpatterns
 from clocher.finance import api as finance
 from clocher.forecast import api as forecast
@@ -52,6 +53,17 @@ _communes_patterns = [
         finance.IndicatorsView.as_view(),
         name="finance_indicators",
     ),
+    path(
+        "<str:insee>/awareness/campaigns/",
+        awareness.CampaignListView.as_view(),
+        name="awareness_campaigns",
+    ),
+    path(
+        "<str:insee>/awareness/results/",
+        awareness.ResultsView.as_view(),
+        name="awareness_results",
+    ),
+    path("<str:insee>/awareness/me/", awareness.MeView.as_view(), name="awareness_me"),
 ]
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
