@@ -28,7 +28,7 @@ else:
     )
     if _OWN_DATA_DIR:
         # Postfix and Dovecot, which drop privileges, go through it to the workers' dirs.
-        os.chmod(_OWN_DATA_DIR, 0o711)
+        os.chmod(_OWN_DATA_DIR, 0o711)  # noqa: S103 (traverse only, no listing)
     os.environ.setdefault("CLOCHER_DATA_DIR", _OWN_DATA_DIR)
     # Mail servers of the tests live in the test data dir too (not /var/lib/clocher as root).
     os.environ.setdefault("CLOCHER_MAIL_DIR", os.path.join(os.environ["CLOCHER_DATA_DIR"], "mail"))
