@@ -20,9 +20,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from dnslib.server import DNSLogger, DNSServer
 
-from tests.mail.conftest import ZoneResolver
+# The mail tests' loopback DNS server (function scope, cheap), under the name `zone`.
+from tests.mail.conftest import dns_server as zone  # noqa: F401
 
 Route = tuple[int, list[tuple[str, str]], str]  # status, headers, body
 
@@ -218,22 +218,3 @@ def plain_site() -> Iterator[Site]:
 def loopback_targets(settings) -> None:
     """The test sites live on 127.0.0.1, which production refuses as a target."""
     settings.ESERVICES_ALLOW_PRIVATE = True
-
-
-@pytest.fixture
-def zone(settings) -> Iterator:  # type: ignore[type-arg]
-    """Start a loopback DNS server answering `zone` text; the audit's resolver asks it."""
-    servers = []
-
-    def start(text: str) -> None:
-        server = DNSServer(
-            ZoneResolver(text), port=0, address="127.0.0.1",
-            logger=DNSLogger(log="-request,-reply,-truncated,-recv,-send,-data", prefix=False),
-        )  # fmt: skip
-        server.start_thread()
-        servers.append(server)
-        settings.DNS_RESOLVER = f"127.0.0.1:{server.server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.stop()
