@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("clocher.incidents.urls")),
     path("", include("clocher.awareness.urls")),
     path("", include("clocher.groupware.urls")),
+    path("", include("clocher.eservices.urls")),
 ]
 
 if settings.OIDC_ENABLED:

@@ -233,3 +233,27 @@ def test_cli(commune_a, strong_site):
     assert report["score"] == 100 and report["constats"] == []
     assert "score 100/100" in clocher("report", "21271").output
     assert "99999" in clocher("add", "99999", "x.fr").output
+
+
+@pytest.mark.django_db
+def test_commune_page(admin_a, agent_a, admin_b, commune_a, zone):
+    from tests.conftest import logged_in
+
+    url = "/c/21271/e-services/"
+    client = logged_in(admin_a)
+    added = client.post(url, {"target": "absent.test"})
+    assert added.status_code == 302 and added["Location"] == url
+    target = Target.objects.get(commune=commune_a)
+    page = client.get(url).content.decode()
+    assert services.proof_text(target) in page and "pas encore audité" in page
+    refused = client.post(url, {"target": "pas une cible"})
+    assert refused.status_code == 400 and "ni une adresse de site" in refused.content.decode()
+    zone("")
+    services.confirm_target(SYSTEM, target, attestation="test")
+    services.scan_target(SYSTEM, target)
+    page = client.get(url).content.decode()
+    assert "Score : <strong>54/100" in page and "n&#x27;a pas d&#x27;enregistrement SPF" in page
+    assert logged_in(agent_a).get(url).status_code == 404  # the commune's admins only
+    assert logged_in(admin_b).get(url).status_code == 404
+    assert logged_in(admin_b).post(url, {"target": "intrus.test"}).status_code == 404
+    assert Target.objects.count() == 1
