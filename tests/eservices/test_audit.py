@@ -9,6 +9,7 @@ import socket
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from clocher.core.models import AuditEntry
 from clocher.eservices import services
@@ -241,6 +242,7 @@ def test_commune_page(admin_a, agent_a, admin_b, commune_a, zone):
 
     url = "/c/21271/e-services/"
     client = logged_in(admin_a)
+    assert url in client.get(reverse("core:commune_console", args=["21271"])).content.decode()
     added = client.post(url, {"target": "absent.test"})
     assert added.status_code == 302 and added["Location"] == url
     target = Target.objects.get(commune=commune_a)
