@@ -443,3 +443,36 @@ def test_no_commune_may_take_the_report_address(commune_a, admin_a):
         mail_services.create_mailbox(
             Actor(user=admin_a), commune_a, "signalement@communes.cotedor.fr"
         )
+
+
+def test_template_pages_add_operator_and_commune_templates(
+    commune_a, commune_b, admin_a, agent_a, client_operator
+):
+    """The operator's template is offered to every commune; a commune's own only to it;
+    a template without {lien} is refused by name; an agent may not add one."""
+    fields = {
+        "slug": "elections",
+        "name": "Procurations",
+        "sender_name": "Service élections",
+        "sender_address": "elections@interieur-gouv.example",
+        "subject": "Procurations à valider avant vendredi",
+        "body": "Bonjour {prenom},\n\nValidez les procurations : {lien}",
+        "landing_title": "Portail des élections",
+        "sender_credibility": "1",
+        "urgent": "on",
+        "tells": "Adresse en .example\nUrgence inhabituelle",
+    }
+    client_operator.post("/operateur/sensibilisation/modeles/", fields)
+    admin = logged_in(admin_a)
+    page = f"/c/{commune_a.insee}/sensibilisation/modeles/"
+    refused = admin.post(page, {**fields, "slug": "sans-lien", "body": "Pas de lien."})
+    assert refused.status_code == 400 and "{lien}" in refused.content.decode()
+    admin.post(page, {**fields, "slug": "elections-flavigny", "name": "Procurations Flavigny"})
+    names_a = set(services.templates_for(commune_a).values_list("name", flat=True))
+    names_b = set(services.templates_for(commune_b).values_list("name", flat=True))
+    assert {"Procurations", "Procurations Flavigny"} <= names_a
+    assert "Procurations" in names_b and "Procurations Flavigny" not in names_b
+    own = services.templates_for(commune_a).get(slug="elections-flavigny")
+    assert own.tells == ["Adresse en .example", "Urgence inhabituelle"] and own.urgent
+    assert not own.errors
+    assert logged_in(agent_a).post(page, fields).status_code in (403, 404)

@@ -93,9 +93,10 @@ class MeView(APIView):
     @extend_schema(responses=dict)
     def get(self, request: Request, insee: str) -> Response:
         commune = scoping.get_commune_for(request.user, insee)
-        participant = Participant.objects.filter(commune=commune, user=request.user).first()
+        user_id = int(request.user.pk or 0)  # authenticated: the API refuses anonymous calls
+        participant = Participant.objects.filter(commune=commune, user_id=user_id).first()
         if participant is None:  # never opened the programme page: not taking part
-            participant = Participant(commune=commune, user=request.user)
+            participant = Participant(commune=commune, user_id=user_id)
         programme = services.programme_of(commune)
         return Response(
             {

@@ -11,6 +11,12 @@ urlpatterns = [
     # The mail servers' relay (awareness.relay), with their shared secret.
     path("interne/sensibilisation/signalement", views.report_in, name="report_in"),
     path("operateur/sensibilisation/", views.operator_queue, name="queue"),
+    path("operateur/sensibilisation/modeles/", views.operator_templates, name="templates"),
+    path(
+        "c/<str:insee>/sensibilisation/modeles/",
+        views.commune_templates,
+        name="commune_templates",
+    ),
     path(
         "c/<str:insee>/sensibilisation/resultats.csv",
         views.results_export,

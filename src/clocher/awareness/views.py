@@ -19,8 +19,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from clocher.awareness import reporting, results, services
-from clocher.awareness.forms import CampaignForm, ProgrammeForm
-from clocher.awareness.models import EventKind, SuspectReport
+from clocher.awareness.forms import CampaignForm, ProgrammeForm, TemplateForm
+from clocher.awareness.models import EventKind, SuspectReport, Template
 from clocher.core import scoping
 from clocher.core.access import commune_required, operator_required
 from clocher.core.models import Commune, Role
@@ -213,3 +213,39 @@ def operator_results(request: HttpRequest, fmt: str) -> HttpResponse:
     """The département's figures, all communes together."""
     rows = results.trends(Commune.objects.all())
     return _export(rows, "département", "sensibilisation-departement", fmt)
+
+
+def _templates_page(request: HttpRequest, commune: Commune | None) -> HttpResponse:
+    """Operator (`commune` None: offered to all) or a commune admin's own templates."""
+    form = TemplateForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                made = services.add_template(actor_of(request), commune, form.spec())
+            except ValidationError as exc:
+                form.add_error(None, " ".join(exc.messages))
+            else:
+                messages.success(request, f"Modèle « {made.name} » ajouté (niveau {made.level}).")
+                return redirect(request.path)
+        status = 400
+    services.ensure_catalogue()
+    shown = services.templates_for(commune) if commune else Template.objects.filter(commune=None)
+    return render(
+        request,
+        "awareness/templates.html",
+        {"commune": commune, "templates": shown, "form": form},
+        status=status,
+    )
+
+
+@commune_required(admin=True)
+@require_http_methods(["GET", "POST"])
+def commune_templates(request: HttpRequest, commune: Commune) -> HttpResponse:
+    return _templates_page(request, commune)
+
+
+@operator_required
+@require_http_methods(["GET", "POST"])
+def operator_templates(request: HttpRequest) -> HttpResponse:
+    return _templates_page(request, None)
