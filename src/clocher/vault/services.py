@@ -869,7 +869,10 @@ class VersionReader(io.RawIOBase):
         self.version = version
         self.commune = version.node.space.commune
         self.key = crypto.data_key(self.commune)
-        self.parts = list(version.chunks.select_related("chunk"))
+        # (offset, digest) of each chunk in order: plain values, no model instances.
+        self.parts: list[tuple[int, str]] = list(
+            version.chunks.order_by("position").values_list("offset", "chunk__digest")
+        )
         self.position = 0
         self._cached: tuple[int, bytes] | None = None
 
@@ -890,7 +893,7 @@ class VersionReader(io.RawIOBase):
     def _plain(self, index: int) -> bytes:
         if self._cached and self._cached[0] == index:
             return self._cached[1]
-        digest = self.parts[index].chunk.digest
+        digest = self.parts[index][1]
         data = crypto.open_sealed(
             self.key, self.commune.pk, digest, store().get(f"{self.commune.pk}/{digest}")
         )
@@ -902,9 +905,9 @@ class VersionReader(io.RawIOBase):
         expect a full read until the end of the content)."""
         filled = 0
         while filled < len(buffer) and self.position < self.version.size:
-            index = max(i for i, p in enumerate(self.parts) if p.offset <= self.position)
+            index = max(i for i, p in enumerate(self.parts) if p[0] <= self.position)
             data = self._plain(index)
-            start = self.position - self.parts[index].offset
+            start = self.position - self.parts[index][0]
             piece = data[start : start + len(buffer) - filled]
             buffer[filled : filled + len(piece)] = piece
             filled += len(piece)
