@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -86,6 +87,27 @@ def test_untrusted_certificate_without_the_authority(commune_a, strong_site, set
 def test_plain_http_site(commune_a, plain_site):
     scan = services.scan_target(SYSTEM, confirmed(commune_a, plain_site.url))
     assert codes(scan) == {"HTTP_NO_TLS", "CSP_MISSING", "XCTO_MISSING", "REFERRER_POLICY_MISSING"}
+
+
+@pytest.mark.django_db
+def test_not_a_web_server_is_unreachable_not_a_crash(commune_a):
+    """A port that answers something else than HTTP: one `UNREACHABLE`, the scan stored."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_garbage() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    with listener:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        scan = services.scan_target(SYSTEM, confirmed(commune_a, url))
+    assert codes(scan) == {"UNREACHABLE"}
 
 
 @pytest.mark.django_db

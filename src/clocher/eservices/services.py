@@ -8,7 +8,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-import urllib.error
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -121,7 +120,7 @@ def find_proof(target: Target) -> str:
         url = f"{parts.scheme}://{parts.netloc}{WELL_KNOWN}"
         try:
             page = web.fetch(url)
-        except (OSError, urllib.error.URLError):
+        except web.FETCH_ERRORS:
             return ""
         if page.status == 200 and wanted in page.body.split():
             return f"fichier {url}"
@@ -189,11 +188,11 @@ def run_checks(target: Target) -> list[Finding]:
             return [unreachable(f"Le site {target.value}", exc)]
     try:
         page = web.fetch(target.value)
-    except OSError as exc:
+    except web.FETCH_ERRORS as exc:
         return [*findings, unreachable(f"Le site {target.value}", exc)]
     try:
         readme = web.fetch(f"{parts.scheme}://{parts.netloc}/readme.html")
-    except OSError:
+    except web.FETCH_ERRORS:
         readme = None
     findings += web.check_headers(page)
     findings += web.check_cookies(page)

@@ -128,6 +128,8 @@ def check_certificate(
     """Expired, soon expired, self-signed, for another name, or not from a trusted
     authority (CAFILE adds trust anchors, e.g. a private PKI)."""
     der = _handshake(host, port, _context(), _sni(host))
+    if not der:
+        raise ssl.SSLError("le serveur n'a présenté aucun certificat")
     cert = x509.load_der_x509_certificate(der)
     now = now or dt.datetime.now(dt.UTC)
     findings = []

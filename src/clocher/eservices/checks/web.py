@@ -18,6 +18,8 @@ TIMEOUT = 15.0
 MAX_BODY = 2 * 1024 * 1024
 MAX_REDIRECTS = 3
 HSTS_MIN_AGE = 180 * 24 * 3600  # six months, the ANSSI's recommendation
+# What a site that is down, or is not a web server, makes `fetch` raise.
+FETCH_ERRORS = (OSError, http.client.HTTPException)
 USER_AGENT = "Clocher-audit/1 (audit des e-services)"
 CMS_FLOORS = Path(__file__).with_name("cms_versions.json")
 
