@@ -365,6 +365,8 @@ DNS_RESOLVER = env("DNS_RESOLVER", "")
 # and whether private addresses may be listed as targets (off: only public ones).
 ESERVICES_CA_FILE = env("ESERVICES_CA_FILE", "")
 ESERVICES_ALLOW_PRIVATE = env_bool("ESERVICES_ALLOW_PRIVATE", False)
+# How many targets an audit checks at once (network-bound work, polite per target).
+ESERVICES_PARALLEL = env_int("ESERVICES_PARALLEL", 8)
 
 # --- Background work: Django's tasks API, database backend.
 TASK_BACKEND = env("TASK_BACKEND", "django_tasks_db.DatabaseBackend")

@@ -281,3 +281,17 @@ def test_commune_page(admin_a, agent_a, admin_b, commune_a, zone):
     assert logged_in(admin_b).get(url).status_code == 404
     assert logged_in(admin_b).post(url, {"target": "intrus.test"}).status_code == 404
     assert Target.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_scan_all_audits_confirmed_targets_together(
+    commune_a, commune_b, weak_site, strong_site, plain_site, settings
+):
+    settings.ESERVICES_PARALLEL = 2
+    weak = confirmed(commune_a, weak_site.url)
+    strong = confirmed(commune_b, strong_site.url)
+    services.add_target(SYSTEM, commune_a, plain_site.url)  # not confirmed
+    scans = services.scan_all(SYSTEM)
+    assert [(s.target, codes(s)) for s in scans] == [(weak, WEAK_SITE_FINDINGS), (strong, set())]
+    assert [s.target for s in services.scan_all(SYSTEM, commune_b)] == [strong]
+    assert plain_site.requests == []

@@ -166,6 +166,8 @@ ENV_TEMPLATE = """\
 # du système) ; adresses privées acceptées comme cibles si 1.
 # CLOCHER_ESERVICES_CA_FILE=
 # CLOCHER_ESERVICES_ALLOW_PRIVATE=0
+# Cibles auditées en même temps (le travail attend surtout le réseau).
+# CLOCHER_ESERVICES_PARALLEL=8
 
 # Reprise de messagerie (clocher mail import) : connexions d'un import, et au plus
 # pour l'ensemble des imports vers un même serveur source.

@@ -5,9 +5,11 @@ auditing a server that is not the commune's would be an attack on someone else."
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -202,15 +204,15 @@ def run_checks(target: Target) -> list[Finding]:
     return findings
 
 
-def scan_target(actor: Actor, target: Target) -> Scan:
-    """Audit one confirmed target and store its findings with the journal entry."""
+def _refuse_unconfirmed(target: Target) -> None:
     if not target.is_confirmed:
         raise ValidationError(
             f"La {target} n'est pas confirmée : elle ne sera pas auditée "
             f"(clocher eservices confirm {target.pk})."
         )
-    started = timezone.now()
-    findings = run_checks(target)
+
+
+def _store(actor: Actor, target: Target, started: dt.datetime, findings: list[Finding]) -> Scan:
     with transaction.atomic():
         scan = Scan.objects.create(
             target=target, commune=target.commune, started_at=started,
@@ -226,12 +228,34 @@ def scan_target(actor: Actor, target: Target) -> Scan:
     return scan
 
 
+def scan_target(actor: Actor, target: Target) -> Scan:
+    """Audit one confirmed target and store its findings with the journal entry."""
+    _refuse_unconfirmed(target)
+    started = timezone.now()
+    return _store(actor, target, started, run_checks(target))
+
+
 def scan_all(actor: Actor, commune: Commune | None = None) -> list[Scan]:
-    """Audit the confirmed targets (of one commune, or all); the others are skipped."""
-    targets = Target.objects.filter(confirmed_at__isnull=False).select_related("commune")
+    """Audit the confirmed targets (of one commune, or all); the others are skipped.
+
+    The checks mostly wait on the network, so several targets are audited at once
+    (CLOCHER_ESERVICES_PARALLEL); the results are stored from this thread, one
+    transaction per target, in the targets' order."""
+    targets = list(
+        Target.objects.filter(confirmed_at__isnull=False).select_related("commune").order_by("pk")
+    )
     if commune is not None:
-        targets = targets.filter(commune=commune)
-    return [scan_target(actor, target) for target in targets]
+        targets = [t for t in targets if t.commune_id == commune.pk]
+    for target in targets:
+        _refuse_unconfirmed(target)
+    started = timezone.now()
+    workers = max(1, min(settings.ESERVICES_PARALLEL, len(targets)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(run_checks, targets))
+    return [
+        _store(actor, target, started, findings)
+        for target, findings in zip(targets, results, strict=True)
+    ]
 
 
 @dataclass
