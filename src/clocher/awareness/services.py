@@ -45,6 +45,8 @@ from clocher.core import audit, mailer
 from clocher.core.audit import Actor
 from clocher.core.models import Commune, Membership, Role
 
+# Messages handed to Postfix, then marked sent, together.
+SEND_GROUP = 50
 # Below this many participants, a commune's figures would point at a person: hidden.
 MIN_GROUP = 5
 # Working hours when messages are due (local time), Monday to Friday.
@@ -261,16 +263,21 @@ def create_campaign(
             created_by_label=actor.display,
         )
         people = eligible(commune)
-        for participant, address in people:
-            Recipient.objects.create(
-                campaign=campaign,
-                commune=commune,
-                participant=participant,
-                address=address,
-                template=pick_template(templates, participant.rating, rng),
-                token=secrets.token_urlsafe(24),
-                send_at=send_time(slots, rng),
-            )
+        Recipient.objects.bulk_create(
+            [
+                Recipient(
+                    campaign=campaign,
+                    commune=commune,
+                    participant=participant,
+                    address=address,
+                    template=pick_template(templates, participant.rating, rng),
+                    token=secrets.token_urlsafe(24),
+                    send_at=send_time(slots, rng),
+                )
+                for participant, address in people
+            ],
+            batch_size=500,
+        )
         audit.record(
             actor,
             "awareness.campaign_created",
@@ -339,15 +346,24 @@ def send_due(now: datetime | None = None, campaign: Campaign | None = None) -> S
         due = due.filter(campaign=campaign)
     report = SendReport()
     connection = get_connection()
+    batch = list(due.order_by("send_at", "id")[:1000])
     with connection:
-        for recipient in due.order_by("send_at", "id")[:1000]:
-            connection.send_messages([render_message(recipient)])
+        # Marked in groups of SEND_GROUP (one transaction each, not one per message): a
+        # crash between a hand-over and its mark resends at most one group.
+        for first in range(0, len(batch), SEND_GROUP):
+            group = batch[first : first + SEND_GROUP]
+            connection.send_messages([render_message(r) for r in group])
             with transaction.atomic():
-                Recipient.objects.filter(pk=recipient.pk).update(sent_at=timezone.now())
-                Event.objects.create(
-                    recipient=recipient, commune=recipient.commune, kind=EventKind.SENT
+                Recipient.objects.filter(pk__in=[r.pk for r in group]).update(
+                    sent_at=timezone.now()
                 )
-            report.sent += 1
+                Event.objects.bulk_create(
+                    [
+                        Event(recipient=r, commune_id=r.commune_id, kind=EventKind.SENT)
+                        for r in group
+                    ]
+                )
+            report.sent += len(group)
     report.waiting = Recipient.objects.filter(sent_at=None).count()
     return report
 
