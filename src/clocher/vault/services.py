@@ -420,9 +420,19 @@ def _touch(node: Node) -> None:
     ids = [a.pk for a in ancestors(node)]
     if node.is_folder:
         ids.append(node.pk)
-    # One UPDATE: the folders of one change share its new ETag (an ETag only has to
-    # differ from the same folder's previous one).
-    Node.objects.filter(pk__in=ids).update(etag=_new_etag(), modified_at=timezone.now())
+    _new_etags(ids, timezone.now())
+
+
+def _new_etags(ids: Iterable[int], now: datetime) -> None:
+    """One UPDATE: the folders of one change share its new ETag (an ETag only has to
+    differ from the same folder's previous one). On PostgreSQL the rows are locked in
+    id order first: an UPDATE locks them in the order it finds them on disk, which
+    changes as they are rewritten, so two uploads into one folder could each hold the
+    row the other waits for (a deadlock, answered 500, under concurrent PUTs)."""
+    ids = sorted(set(ids))
+    if connection.features.has_select_for_update:
+        list(Node.objects.filter(pk__in=ids).order_by("pk").select_for_update().values("pk"))
+    Node.objects.filter(pk__in=ids).update(etag=_new_etag(), modified_at=now)
 
 
 def create_folder(actor: Actor, parent: Node, name: str) -> Node:
@@ -803,7 +813,7 @@ def save_new_files(actor: Actor, files: list[NewFile]) -> list[Node]:
             )
         folders = {f.parent.pk: f.parent for f in files}
         ids = {a.pk for folder in folders.values() for a in [folder, *ancestors(folder)]}
-        Node.objects.filter(pk__in=ids).update(etag=_new_etag(), modified_at=now)
+        _new_etags(ids, now)
         _charge(space, sum(f.upload.size for f in files))
         audit.record_many(
             actor,
