@@ -106,7 +106,7 @@ def main() -> None:
         [rspamd.argv(config), runtime.postfix_argv(config), runtime.dovecot_argv(config)]
     )
     try:
-        wait_socket(config.milter_socket)
+        wait_socket(config.milter_socket, 300)  # rspamd starts slowly on a busy machine
         for port in (config.smtp_port, config.reinject_port, config.lmtp_port):
             wait_port(port)
         time.sleep(2)
