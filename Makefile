@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 CLOCHER := $(VENV)/bin/clocher
 SYSTEM_PYTHON ?= /usr/bin/python3
 PYTEST_ARGS ?=
-# Test files run in parallel worker processes (pytest-xdist), each file whole in one worker:
+# Test files run in parallel worker processes (pytest-xdist), each file whole in one worker
+# (tests/mail/ as one unit: see tests/conftest.py);
 # module and session fixtures (mail servers, radosgw, namespaces) stay per process.
 PYTEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile

@@ -133,3 +133,20 @@ def client_agent_a(agent_a) -> Client:
 @pytest.fixture
 def client_admin_b(admin_b) -> Client:
     return logged_in(admin_b)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`make test` runs `-n 2 --dist loadfile`: each test file whole in one worker (its
+    module fixtures start once), and all of tests/mail/ as one unit in one worker: one
+    set of mail servers (rspamd, Postfix, Dovecot) per run, not one per worker starting
+    at once. (xdist's own `loadgroup` marks do not take under pytest 9.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFileMailTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/mail/" if path.startswith("tests/mail/") else path
+
+    return ByFileMailTogether(config, log)
