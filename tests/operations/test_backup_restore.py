@@ -218,3 +218,18 @@ def test_queue_that_cannot_go_back_waits_in_the_data_dir(settings, data_dir, tmp
     assert said.startswith("file Postfix : non remise (CLOCHER_MAIL_ENABLED=0")
     assert str(kept) in said
     assert (kept / "deferred" / "4XyZ1").read_bytes() == b"queue file"
+
+
+def test_kit_on_paper_keeps_a_long_repository_whole(tmp_path):
+    """A repository address longer than the page's line comes back whole from the PDF."""
+    kit = keys.current_kit()
+    kit = keys.Kit(
+        **{
+            **kit.__dict__,
+            "repository": "s3:https://sauvegarde.site-secours."
+            "cotedor.fr/clocher-sauvegardes/" + "d" * 60 + "/depot",
+        }
+    )
+    pdf = tmp_path / "kit.pdf"
+    keys.write_kit(kit, pdf)
+    assert keys.read_kit(pdf) == kit

@@ -167,10 +167,17 @@ def read_kit(path: Path | None) -> Kit:
     else:
         text = path.read_text(encoding="utf-8", errors="replace")
     values: dict[str, str] = {}
+    field = ""
     for line in text.splitlines():
         key, sep, value = line.strip().partition(":")
         if sep and key.strip() in KIT_FIELDS:
-            values[KIT_FIELDS[key.strip()]] = value.strip()
+            field = KIT_FIELDS[key.strip()]
+            values[field] = value.strip()
+        elif field and line.strip() and not line[0].isspace():
+            # The page wraps a long value (an S3 address, a deep path) onto the next line.
+            values[field] += line.strip()
+        else:
+            field = ""
     missing = [k for k, v in KIT_FIELDS.items() if not values.get(v)]
     if missing:
         raise KitError(f"kit de récupération incomplet ({path}) : il manque {', '.join(missing)}.")
