@@ -13,9 +13,11 @@ from clocher.core.models import Commune
 from clocher.operations import restic
 from clocher.operations.services import keys, restore, snapshot
 from clocher.operations.services.commune_restore import restore_commune
+from clocher.shield.models import Box
 from clocher.vault import services as vault
 from clocher.vault.models import Node
 from tests.archive.conftest import deposit
+from tests.conftest import PASSWORD
 from tests.operations.conftest import ACTOR
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("data_dir")]
@@ -66,6 +68,8 @@ def test_backup_then_restore_reproduces_the_platform(
     maildir = Path(settings.MAIL_DIR) / "vmail" / "communes.example" / "k1" / "Maildir" / "cur"
     maildir.mkdir(parents=True)
     (maildir / "1733390000.M1P1.mail:2,FS").write_bytes(b"Subject: essai\r\n\r\ncorps\r\n")
+    # An enrolled box (its Ed25519 key is its identity: it must not need a new enrolment).
+    box = Box.objects.create(commune=commune_a, hostname="boitier-mairie", public_key="k" * 43)
     files = read_back()
     result = snapshot.take(ACTOR)
     assert result.snapshot_id and result.backup.ok
@@ -76,6 +80,16 @@ def test_backup_then_restore_reproduces_the_platform(
     assert "lignes conformes à la sauvegarde" in proc.stdout
 
     assert fresh.python(READ_BACK) == files
+    # Logins as they were: the admin's password hash, the box still enrolled under its key.
+    assert fresh.python(
+        "import json\nfrom clocher.accounts.models import User\n"
+        f"print(json.dumps(User.objects.get(email={admin_a.email!r}).check_password({PASSWORD!r})))"
+    )
+    assert fresh.python(
+        "import json\nfrom clocher.shield.models import Box\n"
+        f"b = Box.objects.get(pk={str(box.pk)!r})\n"
+        "print(json.dumps([b.commune.insee, b.public_key, b.revoked_at is None]))"
+    ) == ["21271", "k" * 43, True]
     for args in (["audit", "verify"], ["archive", "audit"], ["vault", "fsck"]):
         checked = fresh.clocher(*args)
         assert checked.returncode == 0, (args, checked.stdout + checked.stderr)
