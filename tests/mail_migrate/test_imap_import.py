@@ -29,8 +29,9 @@ EXPECTED_NAMES = {
     "Corbeille": "Trash",
     "Courrier indésirable": "Junk",
 }
-# Dovecot's own folders of a new mailbox (empty on the source side).
-TARGET_ONLY = {"Sent", "Drafts", "Trash", "Junk"}
+# Dovecot's own folders of a new mailbox (empty on the source side), with "Signaler",
+# where an agent moves a suspicious message to report it (docs/awareness.md).
+TARGET_ONLY = {"Sent", "Drafts", "Trash", "Junk", "Signaler"}
 
 
 @pytest.fixture(scope="module")
