@@ -180,11 +180,21 @@ DAV_NS = "DAV:"
 SABRE_NS = "http://sabredav.org/ns"
 
 
+def _dav_root(tag: str) -> ET.Element:
+    """A root written with the `d:`/`s:` prefixes Nextcloud (Sabre) uses.
+
+    The prefixes are spelt in the tag names and declared on the root, rather than set by
+    `ET.register_namespace`, which is process-wide and would change every other XML answer of
+    the worker (Radicale's included).
+    """
+    return ET.Element(tag, {"xmlns:d": DAV_NS, "xmlns:s": SABRE_NS})
+
+
 def _dav_error(status: int, message: str) -> HttpResponse:
     """Sabre's error body: the clients show `s:message` to the person."""
-    root = ET.Element(f"{{{DAV_NS}}}error")
-    ET.SubElement(root, f"{{{SABRE_NS}}}exception").text = "Clocher"
-    ET.SubElement(root, f"{{{SABRE_NS}}}message").text = message
+    root = _dav_root("d:error")
+    ET.SubElement(root, "s:exception").text = "Clocher"
+    ET.SubElement(root, "s:message").text = message
     return HttpResponse(
         ET.tostring(root, encoding="utf-8", xml_declaration=True),
         status=status,
@@ -315,25 +325,24 @@ def _destination(user: User, header: str) -> tuple[Node, str] | None:
 
 
 def _multistatus(request: HttpRequest, session: UploadSession) -> HttpResponse:
-    ET.register_namespace("d", DAV_NS)
-    root = ET.Element(f"{{{DAV_NS}}}multistatus")
+    root = _dav_root("d:multistatus")
     base = f"{UPLOADS_PREFIX}/{quote(session.user.email, safe='@')}/{session.name}/"
     created = format_datetime(session.created_at, usegmt=True)
     entries: list[tuple[str, int | None]] = [(base, None)]
     if request.headers.get("Depth", "1") != "0":
         entries += [(base + p.name, p.size) for p in uploads.parts(session)]
     for href, size in entries:
-        response = ET.SubElement(root, f"{{{DAV_NS}}}response")
-        ET.SubElement(response, f"{{{DAV_NS}}}href").text = href
-        propstat = ET.SubElement(response, f"{{{DAV_NS}}}propstat")
-        prop = ET.SubElement(propstat, f"{{{DAV_NS}}}prop")
-        kind = ET.SubElement(prop, f"{{{DAV_NS}}}resourcetype")
+        response = ET.SubElement(root, "d:response")
+        ET.SubElement(response, "d:href").text = href
+        propstat = ET.SubElement(response, "d:propstat")
+        prop = ET.SubElement(propstat, "d:prop")
+        kind = ET.SubElement(prop, "d:resourcetype")
         if size is None:
-            ET.SubElement(kind, f"{{{DAV_NS}}}collection")
+            ET.SubElement(kind, "d:collection")
         else:
-            ET.SubElement(prop, f"{{{DAV_NS}}}getcontentlength").text = str(size)
-        ET.SubElement(prop, f"{{{DAV_NS}}}getlastmodified").text = created
-        ET.SubElement(propstat, f"{{{DAV_NS}}}status").text = "HTTP/1.1 200 OK"
+            ET.SubElement(prop, "d:getcontentlength").text = str(size)
+        ET.SubElement(prop, "d:getlastmodified").text = created
+        ET.SubElement(propstat, "d:status").text = "HTTP/1.1 200 OK"
     return HttpResponse(
         ET.tostring(root, encoding="utf-8", xml_declaration=True),
         status=207,
