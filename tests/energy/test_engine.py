@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from clocher.energy.engine._timeutil import paris_offset_utc
-from clocher.energy.engine.baseline import day_groups, fit_daily, fit_daily_many, fit_hourly, g14
+from clocher.energy.engine.baseline import day_groups, fit_daily, fit_daily_many, g14
 from clocher.energy.engine.errors import EnergyInputError
 from clocher.energy.engine.loadcurve import parse_load_curve
 from clocher.energy.engine.tertiaire import (
@@ -202,38 +201,6 @@ def _hourly_year(year: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     solar = (3000.0 * season[:, None] * sun[None, :]).ravel()
     start = w.days[sel][0].astype("datetime64[s]").astype(np.int64) + 3600 * np.arange(t.size)
     return start, t, solar
-
-
-def test_hourly_model_recovers_occupancy_and_temperature_slopes() -> None:
-    start, t, _ = _hourly_year(2022)
-    local = start + paris_offset_utc(start)
-    weekday = ((local // 86400) + 3) % 7 < 5  # 1970-01-01 was a Thursday
-    hour = (local % 86400) // 3600
-    occupied = weekday & (hour >= 8) & (hour < 18)
-    # truth: 5 kWh/h closed, 20 open; heating below 12.8 °C: 1.5 kWh/h/°C open, 0.5 closed
-    slope = np.where(occupied, 1.5, 0.5)
-    rng = np.random.default_rng(12)  # fixed seed: the same draw every run
-    kwh = (
-        np.where(occupied, 20.0, 5.0)
-        + slope * np.maximum(0.0, 12.8 - t)
-        + rng.normal(0, 1.0, t.size)
-    )
-    m = fit_hourly(start, t, kwh)
-    tow = np.arange(168)
-    truth_occ = (tow // 24 < 5) & (tow % 24 >= 8) & (tow % 24 < 18)
-    assert (m.occupied == truth_occ).all()
-    # segments (°C): [< −1.1, −1.1–7.2, 7.2–12.8, 12.8–18.3, …]: slope −s below 12.8, 0 above
-    assert m.temp_coef_occ[1:3] == pytest.approx([-1.5, -1.5], abs=0.1)
-    assert m.temp_coef_unocc[1:3] == pytest.approx([-0.5, -0.5], abs=0.1)
-    assert m.temp_coef_occ[3] == pytest.approx(0.0, abs=0.1)
-    assert m.temp_coef_unocc[3] == pytest.approx(0.0, abs=0.1)
-    # predictions on a Tuesday 10 h and a Sunday 3 h (local), at 0 °C and 20 °C
-    tue10 = int(np.flatnonzero((((local // 86400) + 3) % 7 == 1) & (hour == 10))[5])
-    sun3 = int(np.flatnonzero((((local // 86400) + 3) % 7 == 6) & (hour == 3))[5])
-    for i, base, s in ((tue10, 20.0, 1.5), (sun3, 5.0, 0.5)):
-        got = m.predict(np.array([start[i], start[i]]), np.array([0.0, 20.0]))
-        assert got == pytest.approx([base + s * 12.8, base], abs=1.0)
-    assert m.metrics.fit and m.metrics.cvrmse < 0.15
 
 
 def test_5r1c_calibration_recovers_a_known_envelope_and_base_load() -> None:

@@ -6,7 +6,7 @@ Modules, each with a small typed interface (see docs/energy.md):
   invoices → numpy arrays and a per-line report.
 - `weather`    Météo-France daily files (`Q_<dept>_…_RR-T-Vent.csv`), nearest station,
   degree-days (DJU) by the Météo-France and COSTIC methods.
-- `baseline`   CalTRACK daily change-point model and a simplified hourly model,
+- `baseline`   CalTRACK daily change-point model (`hourly`: the CalTRACK 2 hourly model),
   ASHRAE Guideline 14 metrics, avoided energy and normalised savings with uncertainty.
 - `tertiaire`  décret tertiaire: reference year, climate adjustment, trajectory to
   −40/−50/−60 %, OPERAT declaration rows.

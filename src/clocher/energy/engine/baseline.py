@@ -1,4 +1,4 @@
-"""Baselines: CalTRACK daily change-point model, simplified hourly model, ASHRAE G14.
+"""Baselines: CalTRACK daily change-point model, ASHRAE G14, savings and their uncertainty.
 
 Interface:
 - `fit_daily(temp_c, kwh)` → `DailyModel` (intercept-only, HDD-only, CDD-only, HDD+CDD;
@@ -9,7 +9,7 @@ Interface:
   a handful of matrix products (closed-form OLS), no per-candidate Python loop.
 - `daily_kwh_many(start_utc, kwh, step_s)` → local days and meters × days kWh from
   half-hourly (or any fixed-step) curves of many meters, CalTRACK's coverage rule.
-- `fit_hourly(start_utc, temp_c, kwh)` → `HourlyModel` (time-of-week × temperature bins).
+- the CalTRACK 2 hourly model is in `clocher.energy.engine.hourly`.
 - `g14(observed, predicted, n_params, granularity)` → `G14Metrics` with the verdict.
 - `avoided_energy(model, temp_c, kwh)` and `normalised_savings(before, after, normal_temp)`
   → `Savings` with the ASHRAE 14 fractional savings uncertainty.
@@ -18,6 +18,7 @@ Interface:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 from scipy import stats
@@ -521,82 +522,6 @@ def _combine(
     return _with_residuals(replace(model, adj_r2=adj), obs, pred)
 
 
-#: Temperature bin edges (°C) of the hourly model: CalTRACK's 30/45/55/65/75/90 °F.
-HOURLY_BIN_EDGES = np.array([-1.1, 7.2, 12.8, 18.3, 23.9, 32.2])
-
-
-def _segments(temp: np.ndarray) -> np.ndarray:
-    """Piecewise-linear temperature features, one per bin (CalTRACK's segmented basis)."""
-    t = np.asarray(temp, dtype=float)[:, None]
-    lo = np.r_[-np.inf, HOURLY_BIN_EDGES][None, :]
-    hi = np.r_[HOURLY_BIN_EDGES, np.inf][None, :]
-    base = np.r_[HOURLY_BIN_EDGES[0], HOURLY_BIN_EDGES][None, :]
-    seg = np.clip(t, lo, hi) - np.where(np.isfinite(lo), lo, base)
-    return seg
-
-
-def _time_of_week(start_utc: np.ndarray) -> np.ndarray:
-    """0–167, Monday 00h local (Europe/Paris) = 0."""
-    local = np.asarray(start_utc, dtype=np.int64) + paris_offset_utc(start_utc)
-    day = local // 86_400
-    return ((day + 3) % 7) * 24 + (local % 86_400) // HOUR  # 1970-01-01 was a Thursday
-
-
-@dataclass(frozen=True)
-class HourlyModel:
-    """Time-of-week (168 h) occupancy × temperature-bin model (CalTRACK hourly, simplified).
-
-    kWh/h = tow_coef[tow] + Σ_k coef[occupied(tow), k] · segment_k(T). Occupancy of
-    an hour of the week: the metered use exceeds a plain heating/cooling fit more than
-    65 % of the time (CalTRACK's rule). One model over the whole year (no monthly
-    weighting, the simplification documented).
-    """
-
-    tow_coef: np.ndarray
-    temp_coef_occ: np.ndarray
-    temp_coef_unocc: np.ndarray
-    occupied: np.ndarray
-    metrics: G14Metrics
-
-    def predict(self, start_utc: np.ndarray, temp_c: np.ndarray) -> np.ndarray:
-        tow = _time_of_week(start_utc)
-        seg = _segments(temp_c)
-        occ = self.occupied[tow]
-        coef = np.where(occ[:, None], self.temp_coef_occ[None, :], self.temp_coef_unocc[None, :])
-        return self.tow_coef[tow] + (seg * coef).sum(axis=1)
-
-
-def fit_hourly(start_utc: np.ndarray, temp_c: np.ndarray, kwh: np.ndarray) -> HourlyModel:
-    """Fit the hourly model on hourly rows (UTC epoch starts, °C, kWh)."""
-    start_utc = np.asarray(start_utc, dtype=np.int64)
-    t = np.asarray(temp_c, dtype=float)
-    y = np.asarray(kwh, dtype=float)
-    ok = np.isfinite(t) & np.isfinite(y)
-    start_utc, t, y = start_utc[ok], t[ok], y[ok]
-    if y.size < 24 * 28:
-        raise EnergyInputError("moins de 4 semaines de mesures horaires : modèle horaire refusé")
-    tow = _time_of_week(start_utc)
-    hdd, cdd = np.maximum(0.0, 10.0 - t), np.maximum(0.0, t - 18.3)
-    x0 = np.column_stack([np.ones_like(t), hdd, cdd])
-    simple = x0 @ np.linalg.lstsq(x0, y, rcond=None)[0]
-    above = np.bincount(tow, weights=(y > simple).astype(float), minlength=168)
-    count = np.maximum(np.bincount(tow, minlength=168), 1)
-    occupied = above / count > 0.65
-    seg = _segments(t)
-    nb = seg.shape[1]
-    occ_row = occupied[tow]
-    x = np.zeros((y.size, 168 + 2 * nb))
-    x[np.arange(y.size), tow] = 1.0
-    x[:, 168 : 168 + nb] = np.where(occ_row[:, None], seg, 0.0)
-    x[:, 168 + nb :] = np.where(occ_row[:, None], 0.0, seg)
-    beta = np.linalg.lstsq(x, y, rcond=None)[0]
-    pred = x @ beta
-    n_used = int((np.abs(x).sum(axis=0) > 0).sum())
-    return HourlyModel(
-        beta[:168], beta[168 : 168 + nb], beta[168 + nb :], occupied, g14(y, pred, n_used, "hourly")
-    )
-
-
 @dataclass(frozen=True)
 class Savings:
     """Savings in kWh over the reporting period, with ± uncertainty at `confidence`."""
@@ -609,8 +534,25 @@ class Savings:
     confidence: float
 
 
-def _fsu_kwh(model: DailyModel, expected_kwh: float, m: int, confidence: float) -> float:
-    """ASHRAE 14 (Annex B) absolute savings uncertainty of one model's use over m points.
+class _FittedModel(Protocol):
+    """What the savings uncertainty reads of a model, daily or hourly."""
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def rho(self) -> float: ...
+
+    @property
+    def metrics(self) -> G14Metrics: ...
+
+    @property
+    def n_params(self) -> int: ...
+
+
+def fsu_kwh(model: _FittedModel, expected_kwh: float, m: int, confidence: float) -> float:
+    """ASHRAE 14 (Annex B) absolute savings uncertainty of one model's use over m points
+    (days or hours: n, ρ and CV(RMSE) are those of the model's own granularity).
 
     ΔE = 1.26 · t · CV · √((n/n′)·(1 + 2/n)·(1/m)) · E, n′ = n·(1 − ρ)/(1 + ρ).
     """
@@ -632,7 +574,7 @@ def avoided_energy(
     base = float(model.predict(t[ok]).sum())
     rep = float(y[ok].sum())
     save = base - rep
-    unc = _fsu_kwh(model, base, int(ok.sum()), confidence)
+    unc = fsu_kwh(model, base, int(ok.sum()), confidence)
     return Savings(base, rep, save, save / base if base else 0.0, unc, confidence)
 
 
@@ -648,9 +590,7 @@ def normalised_savings(
     base = float(before.predict(t).sum())
     rep = float(after.predict(t).sum())
     unc = float(
-        np.hypot(
-            _fsu_kwh(before, base, t.size, confidence), _fsu_kwh(after, rep, t.size, confidence)
-        )
+        np.hypot(fsu_kwh(before, base, t.size, confidence), fsu_kwh(after, rep, t.size, confidence))
     )
     save = base - rep
     return Savings(base, rep, save, save / base if base else 0.0, unc, confidence)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clocher.energy.engine._timeutil import paris_offset_utc
 from clocher.energy.engine.errors import EnergyInputError, LineIssue
 
 DJU_BASE_C = 18.0
@@ -210,3 +211,40 @@ def dju_costic(
     cool = np.where(base >= tx, 0.0, np.where(base <= tn, tmoy - base, mid_c))
     nan = np.isnan(tn) | np.isnan(tx)
     return np.where(nan, np.nan, heat), np.where(nan, np.nan, cool)
+
+
+#: Local hours of the day's minimum and maximum in `hourly_temperatures`.
+TN_HOUR, TX_HOUR = 6.0, 15.0
+
+
+def hourly_temperatures(
+    days: np.ndarray, tn: np.ndarray, tx: np.ndarray, tm: np.ndarray, start_utc: np.ndarray
+) -> np.ndarray:
+    """°C at the middle of each hour starting at `start_utc`, from daily TN/TX.
+
+    Météo-France's daily files have no hourly temperature, and the hourly model needs
+    one: each day's TN is placed at 06:00 and its TX at 15:00 local time (Europe/Paris)
+    and consecutive points are joined by half-cosines (the usual diurnal shape: quick
+    rise in the morning, slow fall at night). A day with only TM stays flat at TM; an
+    hour next to a day without temperature is NaN. `days` are sorted datetime64[D].
+    """
+    d = np.asarray(days, dtype="datetime64[D]").astype(np.int64)
+    lo = np.where(np.isfinite(tn) & np.isfinite(tx), tn, tm).astype(float)
+    hi = np.where(np.isfinite(tn) & np.isfinite(tx), tx, tm).astype(float)
+    knot_t = np.column_stack([d * 24 + TN_HOUR, d * 24 + TX_HOUR]).ravel()  # local hours
+    knot_v = np.column_stack([lo, hi]).ravel()
+    start = np.asarray(start_utc, dtype=np.int64)
+    local_h = (start + paris_offset_utc(start)) / 3600.0 + 0.5
+    out = np.full(start.shape, np.nan)
+    if knot_t.size < 2:
+        return out
+    j = np.searchsorted(knot_t, local_h, side="right")
+    inside = (j > 0) & (j < knot_t.size)
+    j = np.clip(j, 1, knot_t.size - 1)
+    t0, t1 = knot_t[j - 1], knot_t[j]
+    # neighbouring knots only (a missing day leaves a hole rather than a long ramp)
+    inside &= (t1 - t0) <= 24
+    f = (local_h - t0) / np.where(t1 > t0, t1 - t0, 1.0)
+    v = knot_v[j - 1] + (knot_v[j] - knot_v[j - 1]) * (1 - np.cos(np.pi * f)) / 2
+    out[inside] = v[inside]
+    return out
