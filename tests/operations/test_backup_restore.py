@@ -247,3 +247,37 @@ def test_kit_on_paper_keeps_a_long_repository_whole(tmp_path):
     pdf = tmp_path / "kit.pdf"
     keys.write_kit(kit, pdf)
     assert keys.read_kit(pdf) == kit
+
+
+def test_backup_times_its_steps_and_makes_its_repository_once(tmp_path):
+    first = snapshot.take(ACTOR, str(tmp_path / "depot"))
+    assert list(first.steps) == ["dépôt", "base", "file Postfix", "S3", "restic"]
+    assert all(seconds >= 0 for seconds in first.steps.values())
+    config = tmp_path / "depot" / "config"
+    made = config.stat().st_mtime_ns
+    assert snapshot.take(ACTOR, str(tmp_path / "depot")).backup.ok
+    assert config.stat().st_mtime_ns == made  # found by its config file, not made again
+
+
+def test_backup_into_a_repository_with_another_password_is_refused(tmp_path):
+    """The local repository is recognised without restic; its password is still checked,
+    by the backup itself, and said plainly."""
+    other = restic.Repository(str(tmp_path / "depot"), "pas-le-mot-de-passe-de-la-plateforme")
+    restic.run(other, ["init"])
+    with pytest.raises(restic.ResticError, match="ne l'ouvre pas"):
+        snapshot.take(ACTOR, str(tmp_path / "depot"))
+
+
+@pytest.mark.parametrize(
+    ("location", "local"),
+    [
+        ("/srv/sauvegardes/clocher", True),
+        ("depots/clocher", True),
+        ("/srv/a:b", True),
+        ("s3:https://s3.departement.example/clocher", False),
+        ("rest:http://sauvegarde:8000/", False),
+        ("sftp:user@host:/srv/restic", False),
+    ],
+)
+def test_local_repository_addresses(location, local):
+    assert restic.is_local(location) is local

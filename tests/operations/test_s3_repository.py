@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from click.testing import CliRunner
 
+from clocher.cli import main
 from clocher.operations.services import drill, keys, snapshot
 from clocher.vault import blobstore
 from clocher.vault import services as vault
@@ -67,6 +69,13 @@ def test_vault_on_s3_backed_up_incrementally_and_restored_into_a_bucket(
         "nouveaux": 1,
         "retires": 0,
     }
+    # The operator reads the same from the command, with the time of each step.
+    said = CliRunner().invoke(main, ["backup"])
+    assert said.exit_code == 0, said.output
+    assert f"Seau S3 {settings.VAULT_S3_BUCKET} (coffre) reflété : {stored + 1} objets, " in (
+        said.output.replace("\n", " ")
+    )
+    assert "Étapes : dépôt" in said.output
     files = read_back()
     kit = tmp_path / "kit.txt"
     keys.write_kit(keys.current_kit(), kit)

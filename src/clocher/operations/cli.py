@@ -51,12 +51,14 @@ def backup(ctx: click.Context, to: str | None, check_percent: int, do_forget: bo
         f"{_size(result.bytes_added)} ajoutés, en {result.seconds:.1f} s "
         f"({result.backup.repository})."
     )
-    from django.conf import settings
-
-    if settings.VAULT_BACKEND == "s3":
+    console.print(
+        "Étapes : " + ", ".join(f"{step} {sec:.1f} s" for step, sec in result.steps.items()),
+        style="dim",
+    )
+    for role, bucket in result.s3.items():
         console.print(
-            "[yellow]Attention :[/] coffre et archives sur S3 : leurs blocs ne sont pas dans "
-            "cette sauvegarde (réplication ou versionnage du seau, docs/operations.md)."
+            f"Seau S3 {bucket['seau']} ({role}) reflété : {bucket['objets']} objets, "
+            f"{bucket['nouveaux']} nouveaux, {bucket['retires']} retirés."
         )
 
 

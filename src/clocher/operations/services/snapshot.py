@@ -192,6 +192,21 @@ class BackupResult:
     seconds: float
     # Per S3 bucket mirrored: its objects, and those downloaded by this backup.
     s3: dict[str, dict[str, object]] = field(default_factory=dict)
+    # Seconds spent in each step, in order: where a slow backup spends its time.
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+class _Stopwatch:
+    """Seconds per named step, measured back to back."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.steps[name] = round(now - self._last, 3)
+        self._last = now
 
 
 @contextmanager
@@ -227,13 +242,18 @@ def take(actor: Actor, to: str | None = None) -> BackupResult:
     repo = keys.repository(to)
     started = timezone.now()
     clock = time.monotonic()
+    watch = _Stopwatch()
     row = Backup.objects.create(started_at=started, repository=repo.location)
     try:
         restic.ensure_initialised(repo)
+        watch.lap("dépôt")
         with _staged() as stage:
             counts = _sqlite_snapshot(stage) if is_sqlite() else _pg_snapshot(stage / PG_DUMP)
+            watch.lap("base")
             queued = mail_queue.save(stage)
+            watch.lap("file Postfix")
             mirrored = s3_mirror.refresh()
+            watch.lap("S3")
             manifest = {
                 "format": 1,
                 "created": started.isoformat(),
@@ -248,6 +268,7 @@ def take(actor: Actor, to: str | None = None) -> BackupResult:
             (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
             paths = outermost([stage, *(p for p in roots().values() if p.exists())])
             summary = restic.backup(repo, paths, [TAG], excludes())
+            watch.lap("restic")
     except (restic.ResticError, keys.KitError, OSError) as exc:
         row.error = str(exc)
         row.finished_at = timezone.now()
@@ -269,7 +290,9 @@ def take(actor: Actor, to: str | None = None) -> BackupResult:
             target=row.snapshot_id,
             data={"depot": repo.location, "fichiers": row.files, "octets_ajoutes": row.bytes_added},
         )
-    return BackupResult(row, row.snapshot_id, row.files, row.bytes_added, seconds, mirrored)
+    return BackupResult(
+        row, row.snapshot_id, row.files, row.bytes_added, seconds, mirrored, watch.steps
+    )
 
 
 def retain(to: str | None = None) -> None:
