@@ -33,6 +33,7 @@ from clocher.core import audit, staging
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.vault import crypto, services
+from clocher.vault.blobstore import store
 from clocher.vault.models import DocumentImport, ImportStatus, Node
 
 if TYPE_CHECKING:
@@ -500,7 +501,7 @@ def _run(
             report.skipped.append(("/".join(parts), services_message(exc)))
     done = 0
     key = crypto.data_key(target.space.commune)
-    blobs = services.store()
+    blobs = store()
     with ThreadPoolExecutor(IMPORT_THREADS, thread_name_prefix="vault-import") as pool:
         for start in range(0, len(source.entries), IMPORT_BATCH):
             batch = [_place(folders, e) for e in source.entries[start : start + IMPORT_BATCH]]

@@ -1,0 +1,142 @@
+"""Vault services: spaces, the file tree, uploads, versions, trash, quotas, fsck.
+
+Every entry point takes the acting person and checks nothing about HTTP: the web pages,
+the WebDAV provider and the CLI all come through here. One module per concern (the
+package re-exports their public names, so callers write `services.save_file`):
+
+- `names`: file and folder names, the vault's errors;
+- `spaces`: the commune's, personal and group spaces, what a person reaches;
+- `tree`: paths, folders, ETags;
+- `quotas`: the space's and the commune's counters, usage;
+- `content`: the upload pipeline and `VersionReader`;
+- `files`: an upload made a file's version, new files in bulk;
+- `moves`: moves and copies, across communes too;
+- `trashcan`, `history`: the trash, versions;
+- `checks`: fsck and garbage collection.
+
+(`trashcan`, `history` and `checks` are not named `trash`, `versions` and `fsck`: the
+package's attributes of those names are the functions.)
+"""
+
+from clocher.vault.services.checks import FsckReport, collect_garbage, fsck
+from clocher.vault.services.content import (
+    ATTACH_BATCH,
+    PIPELINE_DEPTH,
+    STORE_THREADS,
+    ChunkSink,
+    Upload,
+    VersionReader,
+    iter_content,
+    open_file,
+    read_stream,
+)
+from clocher.vault.services.files import (
+    NewFile,
+    save_file,
+    save_new_files,
+    set_modified,
+    write_bytes,
+)
+from clocher.vault.services.history import restore_version, versions
+from clocher.vault.services.moves import copy, move
+from clocher.vault.services.names import (
+    BIDI_CONTROLS,
+    WINDOWS_RESERVED,
+    NameConflict,
+    QuotaExceeded,
+    clean_name,
+)
+from clocher.vault.services.quotas import Usage, available_bytes, hold, usage
+from clocher.vault.services.spaces import (
+    create_group_space,
+    ensure_commune_space,
+    ensure_personal_space,
+    node_for,
+    remove_group_space,
+    rename_group_space,
+    root_of,
+    search,
+    set_group_members,
+    space_label,
+    spaces_by_label,
+    spaces_for,
+)
+from clocher.vault.services.trashcan import (
+    free_name,
+    purge,
+    purge_expired_trash,
+    restore,
+    trash,
+    trashed,
+)
+from clocher.vault.services.tree import (
+    LOOKUP_MAX_DEPTH,
+    ancestors,
+    child,
+    children,
+    create_folder,
+    is_inside,
+    lookup,
+    path_of,
+    walk,
+)
+
+__all__ = [
+    "ATTACH_BATCH",
+    "BIDI_CONTROLS",
+    "LOOKUP_MAX_DEPTH",
+    "PIPELINE_DEPTH",
+    "STORE_THREADS",
+    "WINDOWS_RESERVED",
+    "ChunkSink",
+    "FsckReport",
+    "NameConflict",
+    "NewFile",
+    "QuotaExceeded",
+    "Upload",
+    "Usage",
+    "VersionReader",
+    "ancestors",
+    "available_bytes",
+    "child",
+    "children",
+    "clean_name",
+    "collect_garbage",
+    "copy",
+    "create_folder",
+    "create_group_space",
+    "ensure_commune_space",
+    "ensure_personal_space",
+    "free_name",
+    "fsck",
+    "hold",
+    "is_inside",
+    "iter_content",
+    "lookup",
+    "move",
+    "node_for",
+    "open_file",
+    "path_of",
+    "purge",
+    "purge_expired_trash",
+    "read_stream",
+    "remove_group_space",
+    "rename_group_space",
+    "restore",
+    "restore_version",
+    "root_of",
+    "save_file",
+    "save_new_files",
+    "search",
+    "set_group_members",
+    "set_modified",
+    "space_label",
+    "spaces_by_label",
+    "spaces_for",
+    "trash",
+    "trashed",
+    "usage",
+    "versions",
+    "walk",
+    "write_bytes",
+]

@@ -1,0 +1,169 @@
+"""Files: a received upload made a file's new version, or many new files at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from clocher.core import audit
+from clocher.core.audit import Actor
+from clocher.vault.models import Node, Version
+from clocher.vault.services.content import Upload, _attach_many
+from clocher.vault.services.names import NameConflict, clean_name
+from clocher.vault.services.quotas import _charge
+from clocher.vault.services.tree import _below, _new_etags, _touch, ancestors, path_of
+
+
+def save_file(
+    actor: Actor,
+    parent: Node,
+    name: str,
+    upload: Upload,
+    content_type: str = "",
+    if_match: str | None = None,
+    modified_at: datetime | None = None,
+) -> Node:
+    """Make the received content the file `name`'s new version (or a new file).
+    `modified_at` is the client's own modification time (sync clients send it), else now."""
+    name = clean_name(name)
+    upload.finish()
+    with transaction.atomic():
+        node = (
+            Node.objects.select_for_update()
+            .filter(parent=parent, name=name, deleted_at__isnull=True)
+            .first()
+        )
+        if if_match is not None and (node is None or node.etag != if_match):
+            raise NameConflict("Le fichier a changé entre-temps (ETag différent).")
+        if node is not None and node.is_folder:
+            raise NameConflict(f"« {name} » est un dossier.")
+        if node is not None:
+            _below(node, parent)
+        if node is None:
+            try:
+                with transaction.atomic():
+                    node = Node.objects.create(
+                        space=parent.space,
+                        parent=parent,
+                        name=name,
+                        is_folder=False,
+                        modified_at=timezone.now(),
+                    )
+            except IntegrityError as exc:
+                raise NameConflict(f"« {name} » existe déjà ici.") from exc
+            action = "vault.file_created"
+        else:
+            action = "vault.file_updated"
+        version = Version.objects.create(
+            node=node, size=upload.size, sha256=upload.sha256, author=actor.label
+        )
+        upload._attach(version)
+        node.current = version
+        node.size = upload.size
+        node.content_type = content_type[:120]
+        node.etag = f"{version.pk:x}-{upload.sha256[:12]}"
+        node.modified_at = modified_at or timezone.now()
+        node.save(update_fields=["current", "size", "content_type", "etag", "modified_at"])
+        _touch(node)
+        # Counted last, just before the journal: the counters are rows every upload of
+        # the space and the commune updates, locked until the commit (on PostgreSQL),
+        # so they are held for the end of the transaction only. Refused, it all rolls back.
+        _charge(parent.space, upload.size)
+        audit.record(
+            actor,
+            action,
+            commune=parent.space.commune,
+            target=path_of(node),
+            data={"size": upload.size, "sha256": upload.sha256},
+        )
+    return node
+
+
+@dataclass
+class NewFile:
+    """A file to add (see `save_new_files`): its folder, clean name, finished upload."""
+
+    parent: Node
+    name: str
+    upload: Upload
+    modified_at: datetime | None = None
+
+
+def save_new_files(actor: Actor, files: list[NewFile]) -> list[Node]:
+    """Add many new files of one space at once (an import's batch): what `save_file`
+    does for each, in a few statements for them all: the rows in bulk, the ETags of
+    their folders in one UPDATE, the quotas charged once for the total (the same
+    conditional UPDATEs: all fit or none is added), one journal entry per file appended
+    in one go (`audit.record_many`).
+
+    Raises IntegrityError if a name was taken meanwhile and QuotaExceeded if the total
+    does not fit, having written nothing: the caller then saves them one by one."""
+    if not files:
+        return []
+    space = files[0].parent.space
+    now = timezone.now()
+    with transaction.atomic():
+        nodes = Node.objects.bulk_create(
+            [
+                Node(
+                    space=space,
+                    parent=f.parent,
+                    name=f.name,
+                    is_folder=False,
+                    size=f.upload.size,
+                    modified_at=f.modified_at or now,
+                )
+                for f in files
+            ]
+        )
+        versions = Version.objects.bulk_create(
+            [
+                Version(node=n, size=f.upload.size, sha256=f.upload.sha256, author=actor.label)
+                for n, f in zip(nodes, files, strict=True)
+            ]
+        )
+        _attach_many([(v, f.upload) for v, f in zip(versions, files, strict=True)])
+        for node, version, f in zip(nodes, versions, files, strict=True):
+            node.current = version
+            node.etag = f"{version.pk:x}-{f.upload.sha256[:12]}"
+            _below(node, f.parent)
+        # One prepared UPDATE run for every row: `bulk_update` builds a CASE expression
+        # per row and cost more than the rest of the batch's statements together.
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {Node._meta.db_table} SET current_id = %s, etag = %s WHERE id = %s",  # noqa: S608 - the model's own table name
+                [(n.current_id, n.etag, n.pk) for n in nodes],
+            )
+        folders = {f.parent.pk: f.parent for f in files}
+        ids = {a.pk for folder in folders.values() for a in [folder, *ancestors(folder)]}
+        _new_etags(ids, now)
+        _charge(space, sum(f.upload.size for f in files))
+        audit.record_many(
+            actor,
+            [
+                audit.Event(
+                    "vault.file_created",
+                    commune=space.commune,
+                    target=path_of(node),
+                    data={"size": f.upload.size, "sha256": f.upload.sha256},
+                )
+                for node, f in zip(nodes, files, strict=True)
+            ],
+        )
+    return nodes
+
+
+def set_modified(node: Node, timestamp: float) -> None:
+    """The file's modification time as its author's computer has it (not a change of
+    content: no version, no journal entry)."""
+    node.modified_at = datetime.fromtimestamp(timestamp, tz=UTC)
+    node.save(update_fields=["modified_at"])
+
+
+def write_bytes(actor: Actor, parent: Node, name: str, data: bytes, content_type: str = "") -> Node:
+    upload = Upload(parent.space.commune)
+    upload.write(data)
+    return save_file(actor, parent, name, upload, content_type)
