@@ -76,6 +76,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         **build_forecast_objects(commune_a),
         **build_finance_objects(commune_a),
         **build_incident_objects(commune_a),
+        **build_governance_objects(commune_a),
         "_a_markers": [
             "boitier-secret-a",
             agent_a.email,
@@ -88,6 +89,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
             "cantine-secrète-A",
             "emprunt-secret-A",
             "incident-secret-A",
+            "traitement-secret-A",
         ],
     }
 
@@ -227,3 +229,12 @@ def build_finance_objects(commune_a) -> dict[str, Any]:
     )
     finance.import_loans(ACTOR, commune_a, csv_book.encode(), "dette-A.csv")
     return {"loan_id": finance.loans_of(commune_a).get().pk}
+
+
+def build_governance_objects(commune_a) -> dict[str, Any]:
+    """A's register of processing activities, one entry renamed by A."""
+    from clocher.governance import register
+
+    entry = register.activities(commune_a)[0]
+    register.update_activity(ACTOR, entry, {"name": "traitement-secret-A"})
+    return {}

@@ -48,6 +48,7 @@ class ClocherGroup(FrenchGroup):
         from clocher.eservices.cli import register as register_eservices
         from clocher.finance.cli import register as register_finance
         from clocher.forecast.cli import register as register_forecast
+        from clocher.governance.cli import register as register_governance
         from clocher.groupware.cli import register as register_groupware
         from clocher.incidents.cli import register as register_incidents
         from clocher.mail.cli import register as register_mail
@@ -75,6 +76,7 @@ class ClocherGroup(FrenchGroup):
             register_awareness,
             register_groupware,
             register_eservices,
+            register_governance,
         ):
             register(self)
         speak_french(self)

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "clocher.awareness",
     "clocher.groupware",
     "clocher.eservices",
+    "clocher.governance",
 ]
 
 MIDDLEWARE = [
@@ -444,6 +445,18 @@ ALERT_MAIL_QUEUE_MAX = env_int("ALERT_MAIL_QUEUE_MAX", 100)
 DPO_NAME = env("DPO_NAME")
 DPO_EMAIL = env("DPO_EMAIL")
 DPO_PHONE = env("DPO_PHONE")
+
+# --- Data governance (docs/governance.md): how long each data class is kept, in days,
+# enforced by the hourly housekeeping of `clocher serve`, each purge journalled.
+RETENTION_LOGS_DAYS = env_int("RETENTION_LOGS_DAYS", 365)
+RETENTION_SHIELD_EVENTS_DAYS = env_int("RETENTION_SHIELD_EVENTS_DAYS", 365)
+RETENTION_AWARENESS_DAYS = env_int("RETENTION_AWARENESS_DAYS", 365)
+RETENTION_DEPARTED_MAIL_DAYS = env_int("RETENTION_DEPARTED_MAIL_DAYS", 90)
+RETENTION_ESERVICES_DAYS = env_int("RETENTION_ESERVICES_DAYS", 730)
+RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 3650)
+# Sobriety: the energy estimate's factors (method in docs/governance.md).
+SOBRIETY_WATTS_PER_CPU = env_int("SOBRIETY_WATTS_PER_CPU", 15)
+SOBRIETY_WATTS_PER_TB = env_int("SOBRIETY_WATTS_PER_TB", 12)
 
 LOGGING = {
     "version": 1,

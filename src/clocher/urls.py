@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("clocher.awareness.urls")),
     path("", include("clocher.groupware.urls")),
     path("", include("clocher.eservices.urls")),
+    path("", include("clocher.governance.urls")),
 ]
 
 if settings.OIDC_ENABLED:

@@ -66,8 +66,8 @@ SCORES = {
     Outcome.SUBMITTED: 0.0,
 }
 POINTS_FOR_IGNORED = 2
-# How long results are kept (the notice to agents says 12 months).
-RETENTION = timedelta(days=365)
+# How long results are kept: CLOCHER_RETENTION_AWARENESS_DAYS, set once for the platform
+# (clocher.governance.retention lists it; the notice to agents says 12 months).
 SYSTEM_ACTOR = Actor(label="conservation des résultats (12 mois)")
 # A campaign closes this long after its last message was sent (late clicks still count).
 CLOSE_AFTER = timedelta(days=7)
@@ -550,7 +550,7 @@ def purge_expired(now: datetime | None = None) -> int:
     """Results are kept 12 months (the notice says so): older campaigns go with their
     recipients and events, older reports leave the operator's queue. Run by the periodic
     send job of `clocher serve`. Returns the number of campaigns deleted."""
-    limit = (now or timezone.now()) - RETENTION
+    limit = (now or timezone.now()) - timedelta(days=settings.RETENTION_AWARENESS_DAYS)
     with transaction.atomic():
         old = list(Campaign.objects.filter(created_at__lt=limit).values_list("pk", "commune_id"))
         Campaign.objects.filter(pk__in=[pk for pk, _ in old]).delete()

@@ -39,6 +39,7 @@ SERVICES = [
     ("finance", "Dette des communes"),
     ("awareness", "Sensibilisation"),
     ("operations", "Sauvegardes et reprise"),
+    ("governance", "Gouvernance des données"),
 ]
 
 TileProvider = Callable[[], Tile]

@@ -16,11 +16,11 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from clocher.core import charts
 from clocher.core.models import AuditEntry, Commune
+from clocher.core.pdf import render_pdf
 from clocher.shield import countries
 from clocher.shield.models import SCENARIO_LABELS, EventKind, ShieldEvent
 
@@ -275,17 +275,10 @@ def to_csv(report: Report) -> str:
 
 
 def to_pdf(report: Report, operator_name: str = "") -> bytes:
-    import logging
-
-    from weasyprint import HTML
-
-    logging.getLogger("weasyprint").setLevel(logging.WARNING)  # not its progress steps
-
-    html = render_to_string(
+    return render_pdf(
         "shield/report_print.html",
         {"report": report, "operator_name": operator_name, "generated": timezone.localtime()},
     )
-    return bytes(HTML(string=html).write_pdf())
 
 
 def filename(report: Report, extension: str) -> str:

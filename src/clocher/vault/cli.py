@@ -85,7 +85,8 @@ def purge_trash_command() -> None:
     "toutes les heures.",
 )
 def housekeeping_command(every: int) -> None:
-    """Entretien : corbeille expirée, envois découpés abandonnés, blocs orphelins."""
+    """Entretien : corbeille expirée, envois découpés abandonnés, blocs orphelins, durées de
+    conservation des données (clocher governance retention)."""
     import time
 
     from django.db import close_old_connections
@@ -101,6 +102,10 @@ def housekeeping_command(every: int) -> None:
             f"Corbeille : {purged} éléments ; envois abandonnés : {stale} ; "
             f"blocs orphelins : {removed}."
         )
+        # The platform's one hourly housekeeping also applies every retention duration.
+        from clocher.governance import retention
+
+        console.print(retention.summary(retention.enforce()))
         if not every:
             return
         time.sleep(every)

@@ -72,7 +72,8 @@ def blob_store() -> health.Health:
 
 @supervisor.register
 def vault_housekeeping() -> list[supervisor.Child]:
-    """Trash past its delay, abandoned chunked uploads and orphan chunks, hourly."""
+    """Trash past its delay, abandoned chunked uploads and orphan chunks, and every data
+    class past its retention duration (clocher.governance.retention), hourly."""
     argv = [sys.executable, "-m", "clocher.cli", "vault", "housekeeping", "--every", "3600"]
     return [supervisor.Child("entretien du coffre", argv)]
 
