@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -142,7 +143,7 @@ def test_missing_or_wrong_kit_and_corrupted_repository_are_refused(commune_a, tm
             raw[len(raw) // 2] ^= 0xFF
             pack.chmod(0o600)
             pack.write_bytes(bytes(raw))
-    with pytest.raises(restic.ResticError, match="restic a échoué"):
+    with pytest.raises(restic.ResticError, match="dépôt abîmé"):
         snapshot.verify(ACTOR, percent=100)
     corrupted = fresh.clocher("restore", "latest", "--kit", str(kit))
     assert corrupted.returncode == 1
@@ -281,3 +282,57 @@ def test_backup_into_a_repository_with_another_password_is_refused(tmp_path):
 )
 def test_local_repository_addresses(location, local):
     assert restic.is_local(location) is local
+
+
+SAMPLE_SCHEMA = """
+CREATE TABLE "acte" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "titre" text NOT NULL,
+                     "corps" blob NULL, "montant" real NULL);
+CREATE INDEX "acte_titre" ON "acte" ("titre");
+CREATE TABLE "journal" ("cle" char(32) NOT NULL PRIMARY KEY, "texte" text NOT NULL);
+CREATE TRIGGER "acte_ecrit_une_fois" BEFORE UPDATE ON "acte"
+BEGIN SELECT RAISE(ABORT, 'acte scellé'); END;
+"""
+
+
+def _sample_database(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path)
+    db.executescript(SAMPLE_SCHEMA)
+    rows = [
+        ("Délibération n° 12 ; « l'école »", b"\x00\xff\n", 1234.5),
+        ("ligne\nsur deux; avec ' et \"", None, None),
+    ]
+    db.executemany('INSERT INTO "acte" ("titre", "corps", "montant") VALUES (?, ?, ?)', rows)
+    db.execute('DELETE FROM "acte" WHERE "id" = 2')  # the counter keeps its high mark
+    db.execute('INSERT INTO "acte" ("titre") VALUES (?)', ("après",))
+    db.execute('INSERT INTO "journal" VALUES (?, ?)', ("a" * 32, "x" * 5000))
+    db.commit()
+    return db
+
+
+def test_sqlite_dump_per_table_comes_back_identical(tmp_path):
+    source = _sample_database(tmp_path / "source.sqlite3")
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    snapshot._dump_tables(source, stage / snapshot.SQLITE_DUMP_DIR)
+    assert sorted(p.name for p in (stage / snapshot.SQLITE_DUMP_DIR).iterdir()) == [
+        "00-schema.sql",
+        "acte.sql",
+        "journal.sql",
+        "zz-index.sql",
+    ]
+    restored = sqlite3.connect(snapshot.sqlite_from_dump(stage, tmp_path / "copie.sqlite3"))
+    assert list(restored.iterdump()) == list(source.iterdump())
+    # The AUTOINCREMENT counter and the write-once trigger came back too.
+    restored.execute('INSERT INTO "acte" ("titre") VALUES (?)', ("suivant",))
+    assert restored.execute('SELECT max("id") FROM "acte"').fetchone() == (4,)
+    with pytest.raises(sqlite3.IntegrityError, match="acte scellé"):
+        restored.execute('UPDATE "acte" SET "titre" = ? WHERE "id" = 1', ("changé",))
+
+
+def test_sqlite_dump_of_an_older_backup_in_one_file_still_restores(tmp_path):
+    source = _sample_database(tmp_path / "source.sqlite3")
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / snapshot.SQLITE_DUMP).write_text("\n".join(source.iterdump()), encoding="utf-8")
+    restored = sqlite3.connect(snapshot.sqlite_from_dump(stage, tmp_path / "copie.sqlite3"))
+    assert list(restored.iterdump()) == list(source.iterdump())

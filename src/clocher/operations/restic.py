@@ -49,6 +49,10 @@ def binary() -> str:
     return found
 
 
+# What restic says when a pack or a blob does not read back as it was written.
+DAMAGE_SIGNS = ("ciphertext verification failed", "checksum mismatch", "There were ", "is damaged")
+
+
 def _explain(repo: Repository, stderr: str) -> str:
     """restic's English failure, said in French naming what is wrong."""
     text = stderr.strip().splitlines()
@@ -62,6 +66,11 @@ def _explain(repo: Repository, stderr: str) -> str:
         "unable to open config file" in stderr
     ):
         return f"aucun dépôt de sauvegarde lisible à {repo.location} ({last})."
+    if any(sign in stderr for sign in DAMAGE_SIGNS):
+        return (
+            f"dépôt abîmé : restic n'a pas pu relire des données de {repo.location} ({last}). "
+            "Vérifiez-le avec clocher backup --check 100 et restaurez depuis une autre copie."
+        )
     if "no matching ID found" in stderr or "no snapshot found" in stderr:
         return f"instantané introuvable dans {repo.location} ({last})."
     return f"restic a échoué sur {repo.location} : {last or 'erreur inconnue'}"

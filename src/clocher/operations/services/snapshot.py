@@ -35,11 +35,16 @@ from clocher.core.audit import Actor
 from clocher.operations import restic
 from clocher.operations.models import Backup
 from clocher.operations.services import keys, mail_queue, s3_mirror
-from clocher.vault import crypto
+from clocher.storage import crypto
 
 MANIFEST = "manifest.json"
 SQLITE_COPY = "clocher.sqlite3"
+# The SQLite database as SQL text: one file per table (`SQLITE_DUMP_DIR`), or one file
+# (`SQLITE_DUMP`) in the backups made before.
 SQLITE_DUMP = "clocher.sql"
+SQLITE_DUMP_DIR = "base-sqlite"
+SCHEMA_FILE = "00-schema.sql"
+TAIL_FILE = "zz-index.sql"
 PG_DUMP = "clocher.pgdump"
 TAG = "clocher"
 
@@ -59,10 +64,12 @@ def _tables() -> list[str]:
 
 def _sqlite_snapshot(stage: Path) -> dict[str, int]:
     """The online backup API copies a consistent image while writers go on; the copy is
-    then stored as SQL text, table by table in row order. Why not the image itself: a
+    then stored as SQL text, one file per table in row order. Why not the image itself: a
     few new rows touch index pages all over the file, and restic would store most of it
-    again each night; in the dump, new rows land at the end of their table's section and
-    the rest deduplicates (the second backup of the bench adds a few % instead of all)."""
+    again each night; in the dump, new rows land at the end of their table's file and the
+    rest deduplicates. Why one file per table: restic cuts files into chunks of 0.5 to
+    8 MiB, so a changed row of a small table (a commune's counters, the backups' own
+    journal) inside one big dump cost a whole chunk of its neighbours each night."""
     connection.ensure_connection()
     source = connection.connection
     image = stage / SQLITE_COPY
@@ -74,14 +81,59 @@ def _sqlite_snapshot(stage: Path) -> dict[str, int]:
             for t in _tables()
             if not t.startswith("sqlite_")
         }
-        with (stage / SQLITE_DUMP).open("w", encoding="utf-8") as out:
-            for line in dest.iterdump():
-                out.write(line)
-                out.write("\n")
+        _dump_tables(dest, stage / SQLITE_DUMP_DIR)
     finally:
         dest.close()
     image.unlink()
     return counts
+
+
+def _dump_tables(db: sqlite3.Connection, folder: Path) -> None:
+    """Schema, then each table's rows as INSERTs (SQLite quotes every value itself), then
+    indexes, triggers (the archive's write-once guards come after its rows) and the
+    AUTOINCREMENT counters."""
+    folder.mkdir()
+    tables = db.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql NOT NULL "
+        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+    ).fetchall()
+    for name, sql in tables:
+        if not name.replace("_", "").isalnum() or sql.startswith("CREATE VIRTUAL"):
+            raise OSError(f"table {name!r} : la sauvegarde SQLite ne sait pas la copier.")
+    (folder / SCHEMA_FILE).write_text("".join(f"{sql};\n" for _, sql in tables))
+    for name, _ in tables:
+        columns = [row[1] for row in db.execute(f'PRAGMA table_info("{name}")')]
+        values = "||','||".join(f'quote("{c}")' for c in columns)
+        rows = db.execute(
+            f"SELECT 'INSERT INTO \"{name}\" VALUES('||{values}||');' FROM \"{name}\""  # noqa: S608
+        )
+        with (folder / f"{name}.sql").open("w", encoding="utf-8") as out:
+            out.writelines(f"{line}\n" for (line,) in rows)
+    tail = [
+        f"{sql};"
+        for (sql,) in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type IN ('index', 'trigger', 'view') "
+            "AND sql NOT NULL ORDER BY type, name"
+        )
+    ]
+    if any(name == "sqlite_sequence" for (name,) in db.execute("SELECT name FROM sqlite_master")):
+        tail.append('DELETE FROM "sqlite_sequence";')
+        tail += [
+            f'INSERT INTO "sqlite_sequence" VALUES({line});'
+            for (line,) in db.execute("SELECT quote(name)||','||seq FROM sqlite_sequence")
+        ]
+    (folder / TAIL_FILE).write_text("".join(f"{sql}\n" for sql in tail), encoding="utf-8")
+
+
+def _dump_script(stage: Path) -> str:
+    if (stage / SQLITE_DUMP).exists():  # a backup made before the per-table dump
+        return (stage / SQLITE_DUMP).read_text(encoding="utf-8")
+    folder = stage / SQLITE_DUMP_DIR
+    tables = sorted(p for p in folder.glob("*.sql") if p.name not in (SCHEMA_FILE, TAIL_FILE))
+    parts = [folder / SCHEMA_FILE, *tables, folder / TAIL_FILE]
+    return (
+        "BEGIN TRANSACTION;\n" + "".join(p.read_text(encoding="utf-8") for p in parts) + "COMMIT;\n"
+    )
 
 
 def sqlite_from_dump(stage: Path, target: Path) -> Path:
@@ -92,7 +144,7 @@ def sqlite_from_dump(stage: Path, target: Path) -> Path:
     # The schema's CHECK constraints call the functions Django adds to SQLite (REGEXP…).
     register_django_functions(db)
     try:
-        db.executescript((stage / SQLITE_DUMP).read_text(encoding="utf-8"))
+        db.executescript(_dump_script(stage))
     finally:
         db.close()
     return tmp.replace(target)
