@@ -76,6 +76,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
         **build_forecast_objects(commune_a),
         **build_finance_objects(commune_a),
         **build_incident_objects(commune_a),
+        **build_eservices_objects(commune_a),
         **build_governance_objects(commune_a),
         "_a_markers": [
             "boitier-secret-a",
@@ -89,6 +90,7 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
             "cantine-secrète-A",
             "emprunt-secret-A",
             "incident-secret-A",
+            "site-secret-a",
             "traitement-secret-A",
         ],
     }
@@ -229,6 +231,14 @@ def build_finance_objects(commune_a) -> dict[str, Any]:
     )
     finance.import_loans(ACTOR, commune_a, csv_book.encode(), "dette-A.csv")
     return {"loan_id": finance.loans_of(commune_a).get().pk}
+
+
+def build_eservices_objects(commune_a) -> dict[str, Any]:
+    """A's website listed for the audit, waiting for the operator's confirmation."""
+    from clocher.eservices import services as eservices
+
+    target = eservices.add_target(ACTOR, commune_a, "https://site-secret-a.example/")
+    return {"target_id": target.pk}
 
 
 def build_governance_objects(commune_a) -> dict[str, Any]:

@@ -368,6 +368,8 @@ ESERVICES_CA_FILE = env("ESERVICES_CA_FILE", "")
 ESERVICES_ALLOW_PRIVATE = env_bool("ESERVICES_ALLOW_PRIVATE", False)
 # How many targets an audit checks at once (network-bound work, polite per target).
 ESERVICES_PARALLEL = env_int("ESERVICES_PARALLEL", 8)
+# Days between two audits of a target by `clocher serve`'s scheduler (weekly).
+ESERVICES_SCAN_DAYS = env_int("ESERVICES_SCAN_DAYS", 7)
 
 # --- Background work: Django's tasks API, database backend.
 TASK_BACKEND = env("TASK_BACKEND", "django_tasks_db.DatabaseBackend")

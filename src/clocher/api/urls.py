@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView
 from clocher.api import views
 from clocher.awareness import api as awareness
 from clocher.energy.api import urlpatterns as energy_urlpatterns
+from clocher.eservices.api import urlpatterns as eservices_urlpatterns
 from clocher.finance import api as finance
 from clocher.forecast import api as forecast
 
@@ -74,3 +75,4 @@ urlpatterns = [
 # The energy app's endpoints (documented in clocher.energy.api), in this namespace so that
 # they share its authentication and join the isolation matrix's API checks.
 urlpatterns += energy_urlpatterns
+urlpatterns += eservices_urlpatterns  # documented in clocher.eservices.api

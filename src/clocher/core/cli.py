@@ -168,6 +168,8 @@ ENV_TEMPLATE = """\
 # CLOCHER_ESERVICES_ALLOW_PRIVATE=0
 # Cibles auditées en même temps (le travail attend surtout le réseau).
 # CLOCHER_ESERVICES_PARALLEL=8
+# Jours entre deux audits d'une cible par le planificateur de `clocher serve`.
+# CLOCHER_ESERVICES_SCAN_DAYS=7
 
 # Reprise de messagerie (clocher mail import) : connexions d'un import, et au plus
 # pour l'ensemble des imports vers un même serveur source.

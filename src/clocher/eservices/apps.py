@@ -8,3 +8,6 @@ class EservicesConfig(AppConfig):
     name = "clocher.eservices"
     label = "eservices"
     verbose_name = "Audit des e-services"
+
+    def ready(self) -> None:
+        from clocher.eservices import hooks  # noqa: F401 - registers the scheduler and tile

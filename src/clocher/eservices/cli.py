@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 from django.core.exceptions import ValidationError
@@ -95,12 +96,19 @@ def scan_command(insee: str | None, as_json: bool) -> None:
 
 @eservices.command("report")
 @click.argument("insee")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path))
 @json_option
-def report_command(insee: str, as_json: bool) -> None:
+def report_command(insee: str, pdf_path: Path | None, as_json: bool) -> None:
     """Rapport d'une commune : score (sa cible la plus faible) et constats, les pires d'abord."""
+    from clocher.core.pdf import write_atomically
+    from clocher.core.scoping import get_operator
     from clocher.eservices import services
 
     made = services.report(find_commune(insee))
+    if pdf_path:
+        operator = get_operator()
+        write_atomically(pdf_path, services.report_pdf(made, operator.name if operator else ""))
+        console.print(f"PDF écrit : {pdf_path}")
     if as_json:
         click.echo(json.dumps(made.as_dict(), ensure_ascii=False, indent=1))
         return
@@ -109,6 +117,28 @@ def report_command(insee: str, as_json: bool) -> None:
     for f in made.findings:
         console.print(f"[bold]{f['gravite'].upper()}[/] {f['cible']} : {f['constat']}")
         console.print(f"  {f['explication']}\n  Correction : {f['correction']}")
+
+
+@eservices.command("schedule")
+@click.option("--every", default=3600, show_default=True, help="Secondes entre deux réveils.")
+@click.option("--once", is_flag=True, help="Auditer ce qui est dû maintenant, puis sortir.")
+def schedule_command(every: int, once: bool) -> None:
+    """Audite les cibles confirmées dues (chaque semaine par défaut) ; `clocher serve` le
+    lance. Une plateforme arrêtée le jour prévu audite dès son retour."""
+    import time
+
+    from django.db import close_old_connections
+
+    from clocher.eservices import services
+
+    while True:
+        scans = services.scan_due(services.SCHEDULER)
+        if scans:
+            console.print(f"{len(scans)} cible(s) auditée(s).")
+        if once:
+            return
+        time.sleep(every)
+        close_old_connections()  # a long-running loop must not keep a dead connection
 
 
 def register(group: click.Group) -> None:

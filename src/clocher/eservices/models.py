@@ -93,3 +93,23 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} ({self.severity})"
+
+
+class CommuneScore(models.Model):
+    """The commune's score as it stood at the end of each day it was audited: the trend
+    the commune page, the API and the monthly PDF show (kept, never overwritten by a
+    later day)."""
+
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="es_scores")
+    day = models.DateField("jour")
+    score = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["commune", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["commune", "day"], name="es_score_one_per_day"),
+            models.CheckConstraint(condition=Q(score__lte=100), name="es_score_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.commune_id} {self.day:%d/%m/%Y} : {self.score}/100"

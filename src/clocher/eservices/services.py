@@ -21,18 +21,19 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from clocher.core import audit
+from clocher.core import audit, charts
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.core.scoping import is_commune_admin, is_operator, scoped
 from clocher.eservices.checks import Finding, mail, ports, score, tls, web
+from clocher.eservices.models import CommuneScore, Kind, Scan, Severity, Target
 from clocher.eservices.models import Finding as StoredFinding
-from clocher.eservices.models import Kind, Scan, Severity, Target
 from clocher.mail.dns import resolver
 
 PROOF_PREFIX = "clocher-verification="
 WELL_KNOWN = "/.well-known/clocher-verification.txt"
 SEVERITY_ORDER = {s: i for i, s in enumerate(reversed(Severity.values))}  # critique first
+SCHEDULER = Actor(label="planificateur des e-services")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
@@ -221,11 +222,36 @@ def _store(actor: Actor, target: Target, started: dt.datetime, findings: list[Fi
         StoredFinding.objects.bulk_create(
             StoredFinding(scan=scan, commune=target.commune, **f.as_dict()) for f in findings
         )
+        _record_score(target.commune, timezone.localdate(scan.finished_at))
         audit.record(
             actor, "eservices.scan", commune=target.commune, target=str(target),
             data={"score": scan.score, "constats": sorted({f.code for f in findings})},
         )  # fmt: skip
     return scan
+
+
+def commune_score(commune: Commune) -> int | None:
+    """The weakest confirmed target's latest score (None before any audit): the link an
+    attacker goes for is the one that counts."""
+    latest = [
+        target.scans.values_list("score", flat=True).first()
+        for target in Target.objects.filter(commune=commune, confirmed_at__isnull=False)
+    ]
+    scores = [s for s in latest if s is not None]
+    return min(scores) if scores else None
+
+
+def _record_score(commune: Commune, day: dt.date) -> None:
+    """The day's point of the commune's trend (the last audit of the day wins)."""
+    value = commune_score(commune)
+    if value is not None:
+        CommuneScore.objects.update_or_create(commune=commune, day=day, defaults={"score": value})
+
+
+def trend(commune: Commune, days: int = 365) -> list[CommuneScore]:
+    """The commune's score day by day over the last `days` days, oldest first."""
+    since = timezone.localdate() - dt.timedelta(days=days)
+    return list(CommuneScore.objects.filter(commune=commune, day__gte=since).order_by("day"))
 
 
 def scan_target(actor: Actor, target: Target) -> Scan:
@@ -236,16 +262,42 @@ def scan_target(actor: Actor, target: Target) -> Scan:
 
 
 def scan_all(actor: Actor, commune: Commune | None = None) -> list[Scan]:
-    """Audit the confirmed targets (of one commune, or all); the others are skipped.
-
-    The checks mostly wait on the network, so several targets are audited at once
-    (CLOCHER_ESERVICES_PARALLEL); the results are stored from this thread, one
-    transaction per target, in the targets' order."""
+    """Audit the confirmed targets (of one commune, or all); the others are skipped."""
     targets = list(
         Target.objects.filter(confirmed_at__isnull=False).select_related("commune").order_by("pk")
     )
     if commune is not None:
         targets = [t for t in targets if t.commune_id == commune.pk]
+    return scan_many(actor, targets)
+
+
+def due_targets(now: dt.datetime | None = None) -> list[Target]:
+    """Confirmed targets never audited, or not since CLOCHER_ESERVICES_SCAN_DAYS days.
+
+    Due-ness is read from the scans themselves, not from a timer: a platform that was
+    down on the day audits its targets as soon as it is back."""
+    limit = (now or timezone.now()) - dt.timedelta(days=settings.ESERVICES_SCAN_DAYS)
+    recent = Scan.objects.filter(started_at__gt=limit).values("target_id")
+    return list(
+        Target.objects.filter(confirmed_at__isnull=False)
+        .exclude(pk__in=recent)
+        .select_related("commune")
+        .order_by("pk")
+    )
+
+
+def scan_due(actor: Actor, now: dt.datetime | None = None) -> list[Scan]:
+    """The scheduled audit (weekly by default) of the targets that are due."""
+    return scan_many(actor, due_targets(now))
+
+
+def scan_many(actor: Actor, targets: list[Target]) -> list[Scan]:
+    """Audit `targets`, all confirmed (a target that is not is refused before any is
+    contacted).
+
+    The checks mostly wait on the network, so several targets are audited at once
+    (CLOCHER_ESERVICES_PARALLEL); the results are stored from this thread, one
+    transaction per target, in the targets' order."""
     for target in targets:
         _refuse_unconfirmed(target)
     started = timezone.now()
@@ -264,6 +316,7 @@ class Report:
     score: int | None  # the weakest target's; None before any audit
     targets: list[dict[str, Any]]
     findings: list[dict[str, Any]]  # worst first
+    trend: list[CommuneScore]  # day by day, oldest first
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -271,7 +324,13 @@ class Report:
             "score": self.score,
             "cibles": self.targets,
             "constats": self.findings,
+            "tendance": [{"jour": p.day.isoformat(), "score": p.score} for p in self.trend],
         }
+
+    def trend_columns(self) -> list[charts.Column]:
+        return charts.columns(
+            [f"{p.day:%d/%m}" for p in self.trend], {"score": [p.score for p in self.trend]}
+        )
 
 
 def report(commune: Commune) -> Report:
@@ -304,4 +363,25 @@ def report(commune: Commune) -> Report:
                 }
             )
     findings.sort(key=lambda f: SEVERITY_ORDER[f["gravite"]])
-    return Report(commune, min(scores) if scores else None, targets, findings)
+    return Report(commune, min(scores) if scores else None, targets, findings, trend(commune))
+
+
+def report_pdf(made: Report, operator_name: str = "") -> bytes:
+    """The monthly PDF of a commune's audit, printed like the shield's report."""
+    from clocher.core.pdf import render_pdf
+
+    return render_pdf(
+        "eservices/report_print.html",
+        {"report": made, "operator_name": operator_name, "generated": timezone.localtime()},
+    )
+
+
+def worst_communes() -> list[tuple[Commune, int | None, int]]:
+    """(commune, score, targets waiting for confirmation) of every commune that listed a
+    target, the lowest score first, then those not yet audited: the operator's order."""
+    communes = Commune.objects.filter(es_targets__isnull=False).distinct().order_by("insee")
+    rows = []
+    for commune in communes:
+        waiting = Target.objects.filter(commune=commune, confirmed_at__isnull=True).count()
+        rows.append((commune, commune_score(commune), waiting))
+    return sorted(rows, key=lambda row: (row[1] is None, row[1] or 0, row[0].insee))

@@ -1,18 +1,21 @@
-"""The commune admin's page of the e-services audit: the targets with the proof to
-publish, the score and the findings worst first. Thin: decisions are in services.py."""
+"""The e-services audit's pages: the commune admin's (targets with the proof to publish,
+score and its trend, findings worst first, the monthly PDF) and the operator's (worst
+communes first, targets to confirm). Thin: decisions are in services.py."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
-from clocher.core.access import commune_required
+from clocher.core.access import commune_required, operator_required
 from clocher.core.models import Commune
 from clocher.core.request import actor_of
+from clocher.core.scoping import get_operator
 from clocher.eservices import services
+from clocher.eservices.models import Target
 
 
 @commune_required(admin=True)
@@ -38,3 +41,35 @@ def commune_audit(request: HttpRequest, commune: Commune) -> HttpResponse:
         "typed": typed,
     }
     return render(request, "eservices/commune.html", context, status=status)
+
+
+@commune_required(admin=True)
+def commune_report_pdf(request: HttpRequest, commune: Commune) -> HttpResponse:
+    operator = get_operator()
+    data = services.report_pdf(services.report(commune), operator.name if operator else "")
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="e-services-{commune.insee}.pdf"'
+    return response
+
+
+@operator_required
+def operator_overview(request: HttpRequest) -> HttpResponse:
+    waiting = Target.objects.filter(confirmed_at=None).select_related("commune")
+    context = {
+        "communes": services.worst_communes(),
+        "waiting": [(t, services.proof_text(t)) for t in waiting.order_by("created_at", "pk")],
+    }
+    return render(request, "eservices/operator.html", context)
+
+
+@operator_required
+@require_POST
+def operator_confirm(request: HttpRequest, target_id: int) -> HttpResponse:
+    target = get_object_or_404(Target, pk=target_id)
+    try:
+        services.confirm_target(actor_of(request), target, request.POST.get("attestation", ""))
+    except ValidationError as exc:
+        messages.error(request, " ; ".join(exc.messages))
+    else:
+        messages.success(request, f"{target.value} confirmée ({target.confirmed_how}).")
+    return redirect("eservices:operator")
