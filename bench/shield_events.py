@@ -6,13 +6,20 @@ every event, exactly-once by (box, seq) with the box row locked, collective defe
 through Django's test client, on the single-machine SQLite (WAL) database; the peer
 bulk-inserts the same events with no check. A retried batch (all duplicates) is
 measured too: the path a box takes after a lost answer.
+
+Both sides are warmed up first (a running server has imported its URLconf), then run in
+alternating rounds so that the load of a shared machine falls on both; each side's CPU
+seconds count this process and, on PostgreSQL, the server backend serving it
+(`CLOCHER_DATABASE_URL` selects PostgreSQL; `--prefixes 0` skips the feed).
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import ipaddress
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,10 +30,60 @@ from _setup import django_with_fresh_db  # noqa: E402
 BATCHES = 40
 PER_BATCH = 1000
 PREFIXES = 100_000
+ROUNDS = 3
+
+
+def _backend_cpu() -> float:
+    """CPU seconds of the PostgreSQL backend serving this process (0 on SQLite)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Side:
+    """Wall and CPU seconds of one side, summed over its rounds."""
+
+    def __init__(self) -> None:
+        self.wall = self.python = self.backend = 0.0
+        self.events = 0
+
+    def run(self, work, events: int) -> None:  # type: ignore[no-untyped-def]
+        cpu, backend, start = time.process_time(), _backend_cpu(), time.perf_counter()
+        work()
+        self.wall += time.perf_counter() - start
+        self.python += time.process_time() - cpu
+        self.backend += _backend_cpu() - backend
+        self.events += events
+
+    @property
+    def cpu(self) -> float:
+        return self.python + self.backend
+
+    def line(self) -> str:
+        return (
+            f"{self.rate:,.0f} events/s, {self.cpu:.2f} s CPU "
+            f"({self.cpu / self.events * 1e6:.0f} µs/event: Python {self.python:.2f} s, "
+            f"database server {self.backend:.2f} s)"
+        )
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.wall
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prefixes", type=int, default=PREFIXES)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    args = parser.parse_args()
     django_with_fresh_db()
+    from django.db import connection
     from django.test import Client
 
     from clocher.core import services as core
@@ -60,8 +117,6 @@ def main() -> None:
         ]
         return json.dumps({"events": events}).encode()
 
-    bodies = [batch(1 + i * PER_BATCH) for i in range(BATCHES)]
-
     def post(body: bytes) -> dict:
         headers = protocol.sign_request(key, str(box.pk), "POST", "/api/shield/events", body)
         extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
@@ -69,37 +124,66 @@ def main() -> None:
         assert response.status_code == 200, response.content
         return response.json()
 
-    start = time.perf_counter()
-    for body in bodies:
-        post(body)
-    api = BATCHES * PER_BATCH / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for body in bodies[:10]:
-        assert post(body)["duplicates"] == PER_BATCH
-    retried = 10 * PER_BATCH / (time.perf_counter() - start)
-
     other = Box.objects.create(commune=commune, hostname="peer", public_key="peer")
-    rows = [
-        ShieldEvent(
-            box=other,
-            commune=commune,
-            seq=e["seq"],
-            kind=e["kind"],
-            at=e["at"],
-            source=e["source"],
-            country=e["country"],
-            scenario=e["scenario"],
-            flows=e["flows"],
-        )
-        for body in bodies
-        for e in json.loads(body)["events"]
-    ]
-    start = time.perf_counter()
-    for first in range(0, len(rows), PER_BATCH):
-        ShieldEvent.objects.bulk_create(rows[first : first + PER_BATCH])
-    plain = len(rows) / (time.perf_counter() - start)
 
-    lines = [f"{ipaddress.IPv4Address(0x0B000000 + i * 256)}/24" for i in range(PREFIXES)]
+    def rows(body: bytes) -> list[ShieldEvent]:
+        return [
+            ShieldEvent(
+                box=other,
+                commune=commune,
+                seq=e["seq"],
+                kind=e["kind"],
+                at=e["at"],
+                source=e["source"],
+                country=e["country"],
+                scenario=e["scenario"],
+                flows=e["flows"],
+            )
+            for e in json.loads(body)["events"]
+        ]
+
+    # Warm-up, not counted: the URLconf and the first request's imports; the first
+    # insert of each side.
+    post(json.dumps({"events": []}).encode())
+    post(batch(10**9))
+    ShieldEvent.objects.bulk_create(rows(batch(10**9)))
+
+    api, plain, retried = Side(), Side(), Side()
+    per_round = BATCHES * PER_BATCH
+    for number in range(args.rounds):
+        first = 1 + number * per_round
+        bodies = [batch(first + i * PER_BATCH) for i in range(BATCHES)]
+        objects = [rows(body) for body in bodies]  # built outside the measure
+
+        def through_api(bodies: list[bytes] = bodies) -> None:
+            for body in bodies:
+                post(body)
+
+        def bulk(objects: list[list[ShieldEvent]] = objects) -> None:
+            for chunk in objects:
+                ShieldEvent.objects.bulk_create(chunk)
+
+        def again(bodies: list[bytes] = bodies) -> None:
+            for body in bodies[:10]:
+                assert post(body)["duplicates"] == PER_BATCH
+
+        # Alternate which side goes first, so neither always meets a warmer table.
+        for side, work in [(api, through_api), (plain, bulk)][:: 1 if number % 2 == 0 else -1]:
+            side.run(work, per_round)
+        retried.run(again, 10 * PER_BATCH)
+
+    load = os.getloadavg()[0]
+    print(f"database: {connection.vendor}, {args.rounds} rounds of {BATCHES} × {PER_BATCH} events")
+    print(f"load average (1 min) at the end: {load:.1f}")
+    print(f"events through the signed API: {api.line()}")
+    print(f"retried batches (duplicates):  {retried.rate:,.0f} events/s")
+    print(f"plain bulk insert (peer):      {plain.line()}")
+    print(f"ratio API/plain (wall):        {api.rate / plain.rate:.2f}")
+    print(f"ratio API/plain (CPU):         {plain.cpu / api.cpu:.2f}")
+    if not args.prefixes:
+        return
+
+    lines = [f"{ipaddress.IPv4Address(0x0B000000 + i * 256)}/24" for i in range(args.prefixes)]
     start = time.perf_counter()
     feeds.import_feed(actor, "bench", "mémoire", lines=lines)
     imported = time.perf_counter() - start
@@ -108,14 +192,10 @@ def main() -> None:
     envelope = services.signed_policy(box)
     signed = time.perf_counter() - start
 
-    print(f"events through the signed API: {api:,.0f} events/s (batches of {PER_BATCH})")
-    print(f"retried batches (duplicates):  {retried:,.0f} events/s")
-    print(f"plain bulk insert (peer):      {plain:,.0f} events/s")
-    print(f"ratio API/plain:               {api / plain:.2f}")
-    print(f"feed of {PREFIXES:,} prefixes imported in {imported:.1f} s")
+    print(f"feed of {args.prefixes:,} prefixes imported in {imported:.1f} s")
     body = json.dumps(envelope).encode()
     size, packed = len(body) / 2**20, len(gzip.compress(body)) / 2**20
-    print(f"signed policy of {PREFIXES:,} prefixes: {signed:.2f} s, {size:.1f} MiB")
+    print(f"signed policy of {args.prefixes:,} prefixes: {signed:.2f} s, {size:.1f} MiB")
     print(f"  sent gzip-compressed (Accept-Encoding: gzip): {packed:.1f} MiB")
 
 

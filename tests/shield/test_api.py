@@ -163,8 +163,8 @@ def test_the_database_decides_what_is_new_with_no_lookup_first(commune_a, make_b
     """Exactly once rests on the (box, seq) unique constraint alone: the events table is
     never read (a lookup of the seqs first cost half the throughput, issue 14); a batch
     of 1,000 is two INSERT … ON CONFLICT DO NOTHING statements on SQLite (500 rows
-    each), one on PostgreSQL (arrays, through psycopg's own cursor, which Django does
-    not see)."""
+    each), one on PostgreSQL (one JSON document, through psycopg's own cursor, which
+    Django does not see)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -202,6 +202,28 @@ def test_event_sources_are_read_as_ipaddress_reads_them(sent, stored):
     assert services._source(sent) == stored
 
 
+def test_events_are_stored_as_sent_whatever_their_text_and_numbers(commune_a, make_box):
+    """The batch reaches the database as one document (JSON on PostgreSQL): text that
+    means something to JSON, SQL or arrays, offsets and large counters come back as
+    sent; a NUL, which PostgreSQL's text cannot hold, is dropped on both databases."""
+    box = make_box(commune_a)
+    awkward = "a \"b\" \\c {d,e} NULL 'f' é 🛡 \x00g" + "h" * 600
+    sent = [
+        box.event(seq=1, detail=awkward, at="2026-11-10T12:30:00.250000+02:00"),
+        box.event(seq=2, flows=2**63 - 1, duration=2**31 - 1, count=2**31 - 1)
+        | {"last_at": "2026-11-10T11:00:00+01:00"},
+    ]
+    assert box.send(sent).json() == {"accepted": 2, "duplicates": 0, "last_seq": 2}
+    first, second = ShieldEvent.objects.filter(box_id=box.box_id).order_by("seq")
+    assert first.detail == awkward.replace("\x00", "")[:500]
+    assert first.at == dt.datetime(2026, 11, 10, 10, 30, 0, 250000, tzinfo=dt.UTC)
+    assert (first.last_at, first.count, first.commune) == (None, 1, commune_a)
+    assert (second.flows, second.duration, second.count) == (2**63 - 1, 2**31 - 1, 2**31 - 1)
+    assert second.last_at == dt.datetime(2026, 11, 10, 10, tzinfo=dt.UTC)
+    too_far = box.send([box.event(seq=2**63)])
+    assert too_far.status_code == 400 and "« seq »" in too_far.json()["error"]
+
+
 def test_two_boxes_may_use_the_same_sequence_numbers(commune_a, commune_b, make_box):
     one, two = make_box(commune_a, "un"), make_box(commune_b, "deux")
     assert one.send([one.event(seq=1)]).json()["accepted"] == 1
@@ -219,6 +241,9 @@ def test_two_boxes_may_use_the_same_sequence_numbers(commune_a, commune_b, make_
         ({"country": "france"}, "country"),
         ({"scenario": "inconnu"}, "scénario"),
         ({"flows": -3}, "flows"),
+        ({"flows": 2**63}, "flows"),  # beyond the column: refused by name, not a 500
+        ({"duration": 2**31}, "duration"),
+        ({"count": 2**31}, "count"),
         ({"duration": "long"}, "duration"),
         ({"surprise": 1}, "surprise"),
     ],
