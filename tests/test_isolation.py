@@ -56,6 +56,11 @@ PUBLIC = {
     "vault:nc_status": "status.php des clients Nextcloud : version du serveur seulement",
     "groupware:well_known_caldav": "redirection de découverte CalDAV, sans donnée",
     "groupware:well_known_carddav": "redirection de découverte CardDAV, sans donnée",
+    "groupware:webmail_authorize": "connexion du webmail : code pour les seules boîtes de la "
+    "personne connectée (anonyme : page de connexion)",
+    "groupware:webmail_token": "jeton OAuth du webmail : secret du client Roundcube exigé",
+    "groupware:webmail_userinfo": "identité OIDC du webmail : jeton d'accès exigé",
+    "groupware:webmail_introspection": "introspection des jetons pour Dovecot : secret exigé",
     "shield:api_enroll": "enrôlement d'un boîtier : jeton secret à usage unique",
     "oidc_authentication_init": "début de connexion OpenID Connect",
     "oidc_authentication_callback": "retour OpenID Connect",

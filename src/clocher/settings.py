@@ -271,6 +271,10 @@ SHIELD_CENTRAL_KEY_FILE = env("SHIELD_CENTRAL_KEY_FILE", "")
 GROUPWARE_DIR = Path(env("GROUPWARE_DIR", str(DATA_DIR / "groupware")))
 GROUPWARE_IMIP = env_bool("GROUPWARE_IMIP", True)
 
+# Webmail: Roundcube (Debian) under php-fpm, started by `clocher serve` when installed,
+# relayed at /webmail/; its config, SQLite database and secrets under WEBMAIL_DIR.
+WEBMAIL_ENABLED = env_bool("WEBMAIL_ENABLED", True)
+WEBMAIL_DIR = Path(env("WEBMAIL_DIR", str(DATA_DIR / "webmail")))
 # Archive (probative): sealed copies under ARCHIVE_DIR (local) or in their own S3 bucket
 # (the vault's backend settings otherwise), time-stamped by ARCHIVE_TSA_URL (RFC 3161);
 # empty = Clocher's embedded TSA, not qualified (key and certificate in ARCHIVE_DIR/tsa).

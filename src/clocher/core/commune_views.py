@@ -31,9 +31,10 @@ def console(request: HttpRequest, commune: Commune) -> HttpResponse:
     from clocher.mail.models import Mailbox
 
     mailbox_count = Mailbox.objects.filter(commune=commune).count()
-    my_mailboxes = list(
-        Mailbox.objects.filter(commune=commune, user_id=request.user.pk or 0, is_active=True)
-    )
+    from clocher.groupware.webmail.sso import openable_mailboxes
+
+    # Own and delegated (shared) mailboxes: each one opens in the webmail in one click.
+    my_mailboxes = list(openable_mailboxes(request.user).filter(commune=commune))
     return render(
         request,
         "core/commune/console.html",

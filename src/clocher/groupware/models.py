@@ -6,6 +6,7 @@ what the platform decides, and must scope by commune, is a row here.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from clocher.core.models import Commune
@@ -27,3 +28,37 @@ class Resource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.commune})"
+
+
+class WebmailGrant(models.Model):
+    """One opening of the webmail from the console: the authorization code Clocher gave
+    Roundcube, then the refresh token that keeps its session going (both stored hashed).
+
+    Access tokens are not rows: they are signed and short-lived (`webmail.sso`), and every
+    use is checked again against this grant and the person's memberships, so revoking the
+    grant (logout from Clocher) or deactivating the member closes the webmail at once.
+    """
+
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webmail_grants"
+    )
+    mailbox = models.ForeignKey(
+        "mail.Mailbox", on_delete=models.CASCADE, related_name="webmail_grants"
+    )
+    # The Clocher session that opened it: logging out of Clocher revokes it.
+    session_key = models.CharField(max_length=64, blank=True, db_index=True)
+    redirect_uri = models.CharField(max_length=500)
+    code_hash = models.CharField(max_length=64, unique=True)
+    code_challenge = models.CharField(max_length=128, blank=True)
+    code_expires_at = models.DateTimeField()
+    code_used_at = models.DateTimeField(null=True, blank=True)
+    refresh_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"webmail {self.mailbox_id} ({self.user_id})"

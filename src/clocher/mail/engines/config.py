@@ -237,4 +237,25 @@ def render(config: MailConfig) -> dict[str, str]:
         f"user_query = {_user_query(config, uid, gid)}\n"
         "iterate_query = SELECT address AS user FROM mail_mailbox WHERE is_active\n"
     )
+    files["dovecot/dovecot-oauth2.conf.ext"] = _oauth2_conf(config)
     return files
+
+
+def _oauth2_conf(config: MailConfig) -> str:
+    """Dovecot's `passdb oauth2`: the webmail's tokens are checked by Clocher's
+    introspection endpoint (RFC 7662) at every login, never cached; `username` must be
+    the login name, so a token opens its own mailbox only (groupware.webmail.sso)."""
+    from clocher.groupware.webmail.sso import secret
+
+    origin = config.policy_url.split("/interne/", 1)[0]
+    scheme, _, host = origin.partition("://")
+    return (
+        "introspection_mode = post\n"
+        f"introspection_url = {scheme}://dovecot:{secret('introspection')}@{host}"
+        "/interne/webmail/introspection\n"
+        "force_introspection = yes\n"
+        "username_attribute = username\n"
+        "active_attribute = active\n"
+        "active_value = true\n"
+        "timeout_msecs = 10000\n"
+    )
