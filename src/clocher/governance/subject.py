@@ -223,7 +223,11 @@ def erase_user(actor: Actor, user: User) -> dict[str, int]:
     with transaction.atomic():
         memberships = list(Membership.objects.filter(user=user).select_related("commune"))
         for membership in memberships:
-            core.remove_member(actor, membership)  # refuses the last admin, by name
+            try:
+                core.remove_member(actor, membership)  # refuses a commune's last admin
+            except ValidationError as exc:
+                where = membership.commune.name if membership.commune else "opérateur"
+                raise ValidationError(f"{where} : {' '.join(exc.messages)}") from exc
         counts = {"adhesions": len(memberships), "boites": len(homes)}
         for mailbox in _mailboxes(user):
             mailbox.delete()
