@@ -17,8 +17,10 @@ Endpoints (`{insee}` a commune the caller is an active member of, else 404):
   ← the CSV file as the body → 201 `{summary, rows, written, issues: [{line, code,
   message, level}]}`; 400 `{detail, issues}` and nothing written when a line is in error
 - `GET  communes/{insee}/energy/meters/{meter_id}/baseline/` → the latest model
-  `{model_kind, start, end, params, cvrmse, nmbe, r2, n, fit, verdict}` (404 if none);
-  `POST` fits a new one on the last 12 months → 201
+  `{model_kind, granularity, start, end, params, cvrmse, nmbe, r2, n, fit, verdict}`
+  (404 if none; `granularity` "daily" — n days — or "hourly" — n hours, CalTRACK 2
+  hourly, G14 limits 30 % / ±10 %); `POST [?granularity=auto|daily|hourly]` fits a new
+  one on the last 12 months (auto: hourly when a load curve covers them) → 201
 - `GET  communes/{insee}/energy/meters/{meter_id}/savings/?depuis=AAAA-MM-JJ[&jusqua=…]`
   → what an action done on `depuis` saved: `{since, until, baseline: {model_kind,
   cvrmse, fit}, avoided: SAVINGS, normalised: SAVINGS | null, why}`, SAVINGS =
@@ -91,6 +93,7 @@ def building_json(b: Building) -> dict[str, Any]:
 def baseline_json(b: Baseline) -> dict[str, Any]:
     return {
         "model_kind": b.model_kind,
+        "granularity": b.granularity,
         "start": b.start.isoformat(),
         "end": b.end.isoformat(),
         "params": b.params,
@@ -222,8 +225,9 @@ class BaselineView(APIView):
     def post(self, request: Request, insee: str, meter_id: int) -> Response:
         commune = _commune(request, insee, write=True)
         meter = services.meter_for(request.user, commune, meter_id)
+        granularity = request.query_params.get("granularity", "auto")
         try:
-            made = services.fit_baseline(_actor(request), meter)
+            made = services.fit_baseline(_actor(request), meter, granularity=granularity)
         except ValidationError as exc:
             raise _refuse(exc) from exc
         return Response(baseline_json(made), status=status.HTTP_201_CREATED)
@@ -266,6 +270,7 @@ class SavingsView(APIView):
                 "until": made.until.isoformat(),
                 "baseline": {
                     "model_kind": m.kind,
+                    "granularity": m.metrics.granularity,
                     "cvrmse": m.metrics.cvrmse,
                     "fit": m.metrics.fit,
                 },

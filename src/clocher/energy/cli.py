@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from rich.table import Table
 
 from clocher.core.cli import cli_actor, console, fail, find_commune, validation_message
-from clocher.core.terminal import json_option, show
+from clocher.core.terminal import json_option, show, show_report
 
 KINDS = ("courbe", "index", "factures", "meteo")
 
@@ -72,9 +72,19 @@ def _print_issues(issues: list) -> None:  # type: ignore[type-arg]
 
 @energy.command("baseline")
 @click.argument("building_id", metavar="BATIMENT", type=int)
-def baseline_command(building_id: int) -> None:
-    """Ajuste le modèle de référence (CalTRACK journalier) de chaque compteur de BATIMENT
-    (son numéro, voir « clocher energy buildings INSEE ») et affiche le verdict ASHRAE G14."""
+@click.option(
+    "--hourly",
+    "granularity",
+    flag_value="hourly",
+    help="Modèle horaire CalTRACK 2 (il faut une courbe de charge).",
+)
+@click.option("--daily", "granularity", flag_value="daily", help="Modèle journalier CalTRACK.")
+@click.option("--auto", "granularity", flag_value="auto", default=True, hidden=True)
+def baseline_command(building_id: int, granularity: str) -> None:
+    """Ajuste le modèle de référence de chaque compteur de BATIMENT (son numéro, voir
+    « clocher energy buildings INSEE ») et affiche le verdict ASHRAE G14. Sans option :
+    le modèle horaire quand une courbe de charge couvre au moins 6 des 12 mois, sinon
+    le journalier."""
     from clocher.energy import services
     from clocher.energy.models import Building, MeterKind
 
@@ -85,14 +95,15 @@ def baseline_command(building_id: int) -> None:
     failed = False
     for meter in building.meters.exclude(kind=MeterKind.EAU):
         try:
-            made = services.fit_baseline(cli_actor(), meter)
+            made = services.fit_baseline(cli_actor(), meter, granularity=granularity)
         except ValidationError as exc:
             console.print(f"[red]{meter}[/] : {validation_message(exc)}")
             failed = True
             continue
+        unit = "heures" if made.granularity == "hourly" else "jours"
         console.print(
-            f"{meter} : modèle {made.model_kind} sur {made.n} jours, CV(RMSE) {made.cvrmse:.1%}, "
-            f"NMBE {made.nmbe:+.2%}, R² {made.r2:.2f} — {made.verdict}",
+            f"{meter} : modèle {made.model_kind} sur {made.n} {unit}, CV(RMSE) "
+            f"{made.cvrmse:.1%}, NMBE {made.nmbe:+.2%}, R² {made.r2:.2f} — {made.verdict}",
             highlight=False,
         )
     if failed:
@@ -156,7 +167,8 @@ def buildings_command(insee: str, as_json: bool) -> None:
 @energy.command("reference")
 @click.argument("building_id", metavar="BATIMENT", type=int)
 @click.argument("year", metavar="ANNEE", required=False)
-def reference_command(building_id: int, year: str | None) -> None:
+@json_option
+def reference_command(building_id: int, year: str | None, as_json: bool) -> None:
     """Fixe l'année de référence (décret tertiaire) de BATIMENT : une année de 2010 à 2019
     qui a une consommation complète, ou « auto » pour la plus favorable. Sans ANNEE :
     les années possibles, chacune avec sa consommation."""
@@ -169,10 +181,20 @@ def reference_command(building_id: int, year: str | None) -> None:
         return
     if year is None:
         table = Table("Année", "kWh mesurés", "kWh corrigés du climat")
-        for c in services.reference_candidates(building):
+        candidates = services.reference_candidates(building)
+        for c in candidates:
             chosen = " (retenue)" if c.year == building.reference_year else ""
             table.add_row(f"{c.year}{chosen}", f"{c.kwh:,.0f}", f"{c.adjusted_kwh:,.0f}")
-        console.print(table)
+        rows = [
+            {
+                "year": c.year,
+                "kwh": c.kwh,
+                "adjusted_kwh": c.adjusted_kwh,
+                "chosen": c.year == building.reference_year,
+            }
+            for c in candidates
+        ]
+        show(table, as_json, rows)
         return
     if year != "auto" and not year.isdigit():
         fail(f"Année « {year} » invalide : une année de 2010 à 2019, ou « auto ».")
@@ -182,6 +204,10 @@ def reference_command(building_id: int, year: str | None) -> None:
         services.set_reference_year(cli_actor(), building, chosen_year)
     except ValidationError as exc:
         fail(validation_message(exc))
+        return
+    if as_json:
+        building.refresh_from_db(fields=["reference_year"])
+        show_report({"building": building.pk, "reference_year": building.reference_year})
         return
     console.print(
         f"{building.name} : année de référence {chosen_year or 'la plus favorable'}.",

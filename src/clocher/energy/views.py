@@ -23,6 +23,7 @@ from clocher.core.models import Commune
 from clocher.core.request import actor_of
 from clocher.energy import imports, services
 from clocher.energy.engine import tertiaire
+from clocher.energy.engine.baseline import DailyModel
 from clocher.energy.forms import (
     BuildingForm,
     ImportForm,
@@ -99,7 +100,8 @@ def _main_meter(building: Building, wanted: str | None) -> Meter | None:
 
 
 def _scatter(meter: Meter, baseline: Any) -> dict[str, Any] | None:
-    """Daily kWh against the day's temperature, and the model's line over them."""
+    """Daily kWh against the day's temperature, and the model over them: a line for the
+    daily model, each day's modelled total (sum of its hours) for the hourly one."""
     if baseline is None:
         days, kwh = services.daily_series(meter)
         days, kwh = days[-365:], kwh[-365:]
@@ -111,19 +113,55 @@ def _scatter(meter: Meter, baseline: Any) -> dict[str, Any] | None:
         return None
     xs, ys = [float(t) for t in temp[ok]], [float(k) for k in kwh[ok]]
     grid = np.linspace(min(xs), max(xs), 40)
-    line: list[charts.Plot] = []
-    fitted = []
-    if baseline is not None:
-        fitted = [float(v) for v in services.model_of(baseline).predict(grid)]
-    ax = charts.axes_for(xs, ys + fitted, margin=60)
+    model = services.model_of(baseline) if baseline is not None else None
+    fitted: list[float] = []
+    modelled: list[tuple[float, float]] = []
+    if isinstance(model, DailyModel):
+        fitted = [float(v) for v in model.predict(grid)]
+    elif model is not None:
+        expected, _, _ = services.expected_days(meter, model, days[ok], temp[ok], 0.95)
+        modelled = [(x, float(e)) for x, e in zip(xs, expected, strict=True) if np.isfinite(e)]
+    ax = charts.axes_for(xs, ys + fitted + [e for _, e in modelled], margin=60)
     points = [ax.point(x, y) for x, y in zip(xs, ys, strict=True)]
     line = [ax.point(float(x), y) for x, y in zip(grid, fitted, strict=False)]
     return {
         "points": points,
         "line": charts.polyline(line),
+        "modelled": [ax.point(x, y) for x, y in modelled],
         "ticks": _ticks(ax, "kWh/jour", "{:.0f} °C"),
         "axes": ax,
         "days": int(ok.sum()),
+    }
+
+
+WEEKDAYS = ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim.")
+
+
+def _week_profile(meter: Meter | None, baseline: Any) -> dict[str, Any] | None:
+    """The hourly model's week: mean metered and modelled kWh of each hour of the week
+    over the baseline's 12 months (168 points each)."""
+    if meter is None or baseline is None or baseline.granularity != "hourly":
+        return None
+    made = services.week_profile(meter, baseline)
+    if made is None:
+        return None
+    metered, modelled = made
+    seen = np.isfinite(metered) & np.isfinite(modelled)
+    hours = [float(h) for h in np.flatnonzero(seen)]
+    ax = charts.axes_for([0.0, 168.0], [0.0, *metered[seen], *modelled[seen]], margin=60)
+    ticks = _ticks(ax, "kWh/h")
+    ticks["x"] = [ax.point(24.0 * d + 12, 0.0, name) for d, name in enumerate(WEEKDAYS)]
+    return {
+        "metered": charts.polyline(
+            [ax.point(h, float(v)) for h, v in zip(hours, metered[seen], strict=True)]
+        ),
+        "modelled": charts.polyline(
+            [ax.point(h, float(v)) for h, v in zip(hours, modelled[seen], strict=True)]
+        ),
+        "axes": ax,
+        "ticks": ticks,
+        "peak_metered": float(np.nanmax(metered)),
+        "peak_modelled": float(np.nanmax(modelled)),
     }
 
 
@@ -211,6 +249,7 @@ def building(request: HttpRequest, commune: Commune, building_id: int) -> HttpRe
             "baseline": baseline,
             "verdict": services.verdict_words(baseline) if baseline else "",
             "scatter": _scatter(meter, baseline) if meter else None,
+            "week": _week_profile(meter, baseline),
             "trajectory": trajectory,
             "trajectory_chart": _trajectory_chart(trajectory.trajectory)
             if trajectory.trajectory
@@ -279,9 +318,12 @@ def fit(request: HttpRequest, commune: Commune, building_id: int) -> HttpRespons
     """Refit the model of each energy meter of the building on its last 12 months."""
     _refuse_unless_editor(request, commune)
     found = services.building_for(request.user, commune, building_id)
+    granularity = request.POST.get("granularite", "auto")
+    if granularity not in services.GRANULARITIES:
+        granularity = "auto"
     for meter in found.meters.exclude(kind=MeterKind.EAU):
         try:
-            made = services.fit_baseline(actor_of(request), meter)
+            made = services.fit_baseline(actor_of(request), meter, granularity=granularity)
             messages.success(request, f"{meter} : modèle {made.model_kind}, {made.verdict}.")
         except ValidationError as exc:
             messages.error(request, f"{meter} : {_message(exc)}")

@@ -29,6 +29,7 @@ from clocher.energy.engine.errors import EnergyInputError
 #: ASHRAE Guideline 14 limits: granularity → (max CV(RMSE), max |NMBE|). G14 gives
 #: monthly and hourly; daily models are held to the hourly limits (docs/energy.md).
 G14_LIMITS = {"monthly": (0.15, 0.05), "daily": (0.30, 0.10), "hourly": (0.30, 0.10)}
+GRANULARITY_WORDS = {"monthly": "mensuel", "daily": "journalier", "hourly": "horaire"}
 
 #: Balance-point grids in °C: CalTRACK's candidate set, 30–90 °F (−1.1 to 32.2 °C) at
 #: most 3 °F apart, here every 1 °C (1.8 °F); `_refined_pick` then refines the best
@@ -64,7 +65,8 @@ class G14Metrics:
         cv_max, nmbe_max = G14_LIMITS[self.granularity]
         if self.fit:
             return (
-                f"apte au calcul d'économies (ASHRAE 14, {self.granularity}) : "
+                f"apte au calcul d'économies (ASHRAE 14, modèle "
+                f"{GRANULARITY_WORDS[self.granularity]}) : "
                 f"CV(RMSE) {self.cvrmse:.1%} ≤ {cv_max:.0%}, NMBE {self.nmbe:+.1%}"
             )
         why = []

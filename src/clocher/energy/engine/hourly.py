@@ -364,3 +364,22 @@ def avoided_energy_hourly(
     save = base - rep
     unc = fsu_kwh(model, base, int(ok.sum()), confidence)
     return Savings(base, rep, save, save / base if base else 0.0, unc, confidence)
+
+
+def normalised_savings_hourly(
+    before: HourlyModel,
+    after: HourlyModel,
+    start_utc: np.ndarray,
+    normal_temp_c: np.ndarray,
+    confidence: float = 0.9,
+) -> Savings:
+    """Both hourly models over the same hours at a normal year's temperatures; the
+    uncertainty combines both models' ASHRAE 14 uncertainties in quadrature."""
+    base_h = before.predict(start_utc, normal_temp_c)
+    rep_h = after.predict(start_utc, normal_temp_c)
+    ok = np.isfinite(base_h) & np.isfinite(rep_h)
+    base, rep = float(base_h[ok].sum()), float(rep_h[ok].sum())
+    m = int(ok.sum())
+    unc = float(np.hypot(fsu_kwh(before, base, m, confidence), fsu_kwh(after, rep, m, confidence)))
+    save = base - rep
+    return Savings(base, rep, save, save / base if base else 0.0, unc, confidence)

@@ -22,7 +22,12 @@ from clocher.energy.models import (
     Meter,
     MeterKind,
 )
-from clocher.energy.services.baselines import fit_baseline, latest_baseline, model_of
+from clocher.energy.services.baselines import (
+    expected_days,
+    fit_baseline,
+    latest_baseline,
+    model_of,
+)
 from clocher.energy.services.series import curve_arrays, daily_series, temperatures
 
 #: A day is "far outside" the model beyond its 99 % prediction interval (1 false alarm
@@ -84,11 +89,11 @@ def detect_drifts(actor: Actor, meter: Meter, weeks: int = 8) -> list[Drift]:
         model = model_of(baseline)
         days, daily = daily_series(meter, since, last)
         temp = temperatures(meter.building.station, days)
-        ok = np.isfinite(temp)
+        expected, low, high = expected_days(meter, model, days, temp, OUTLIER_LEVEL)
+        ok = np.isfinite(temp) & np.isfinite(expected)
         if ok.sum() >= 7:
-            low, high = model.interval(temp[ok], OUTLIER_LEVEL)
-            found += dr.outlier_days(days[ok], daily[ok], low, high)
-            jump = dr.residual_jump(days[ok], daily[ok] - model.predict(temp[ok]))
+            found += dr.outlier_days(days[ok], daily[ok], low[ok], high[ok])
+            jump = dr.residual_jump(days[ok], daily[ok] - expected[ok])
             if jump is not None:
                 found.append(jump)
     found = merge_outlier_runs(found)

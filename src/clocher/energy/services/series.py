@@ -133,3 +133,47 @@ def monthly_points(building: Building) -> list[tuple[date, float]]:
         totals[month] += kwh
         counts[month] += 1
     return [(m, totals[m]) for m in sorted(totals) if counts[m] >= 27]
+
+
+def hourly_series(meter: Meter, start: date, end: date) -> tuple[np.ndarray, np.ndarray]:
+    """(UTC hour starts, kWh) of the stored load curve over the local days [start, end]:
+    the steps (10, 30 or 60 min) summed into their hour, complete hours only (an hour
+    with a missing step is left out rather than read as a saving)."""
+    starts, kwh, steps = curve_arrays(meter, start)
+    if starts.size:
+        last = day_bounds_utc(np.datetime64(end, "D"))[1]
+        keep = starts < last
+        starts, kwh, steps = starts[keep], kwh[keep], steps[keep]
+    if starts.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    hour = starts - starts % 3600
+    hours, idx = np.unique(hour, return_inverse=True)
+    total = np.bincount(idx, weights=kwh)
+    covered = np.bincount(idx, weights=steps.astype(float))
+    full = covered >= 3600
+    return hours[full], total[full]
+
+
+def hourly_temperatures(station: WeatherStation | None, starts_utc: np.ndarray) -> np.ndarray:
+    """°C of each hour, interpolated from the station's daily TN/TX (the engine's
+    `weather.hourly_temperatures`: TN at 06 h, TX at 15 h local); NaN without weather."""
+    starts = np.asarray(starts_utc, dtype=np.int64)
+    if station is None or starts.size == 0:
+        return np.full(starts.shape, np.nan)
+    first = starts.min().astype("datetime64[s]").astype("datetime64[D]") - 1
+    last = starts.max().astype("datetime64[s]").astype("datetime64[D]") + 1
+    rows = list(
+        WeatherDay.objects.filter(
+            station=station, day__gte=first.astype(object), day__lte=last.astype(object)
+        )
+        .order_by("day")
+        .values_list("day", "tn", "tx", "tm")
+    )
+    if not rows:
+        return np.full(starts.shape, np.nan)
+
+    def column(i: int) -> np.ndarray:
+        return np.array([np.nan if r[i] is None else r[i] for r in rows], dtype=float)
+
+    days = np.array([r[0] for r in rows], dtype="datetime64[D]")
+    return wx.hourly_temperatures(days, column(1), column(2), column(3), starts)
