@@ -89,8 +89,15 @@ def test_message_is_personal_with_look_alike_sender_and_tracking(enrolled, commu
     assert recipient.token in message.body
     html = message.alternatives[0][0]
     assert f"/sensibilisation/o/{recipient.token}/image.gif" in html
-    Client().get(path_of(services.pixel(recipient)))
-    assert Event.objects.filter(kind=EventKind.OPENED).count() == 1
+    # A mail client loads the image again and again: one open, the GIF every time.
+    for _ in range(3):
+        answer = Client().get(path_of(services.pixel(recipient)))
+        assert answer.status_code == 200 and answer["Content-Type"] == "image/gif"
+    (opened,) = Event.objects.filter(kind=EventKind.OPENED)
+    assert (opened.recipient, opened.commune) == (recipient, commune_a)
+    # A message not sent yet has no image to load.
+    Recipient.objects.update(sent_at=None)
+    assert Client().get(path_of(services.pixel(recipient))).status_code == 404
 
 
 def all_stored_text() -> str:
