@@ -42,6 +42,9 @@ _dmarc.faible.test. 60 IN TXT "v=DMARC1; p=none"
 solide.test. 60 IN TXT "v=spf1 mx -all"
 solide.test. 60 IN TXT "clocher-verification={token}"
 _dmarc.solide.test. 60 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@solide.test"
+solide.test. 60 IN DS 12345 13 2 3B3DB4D8E2A0F5C1D2E3F4A5B6C7D8E9F0A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5
+sel1._domainkey.solide.test. 60 IN TXT "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapi"
+mail._domainkey.faible.test. 60 IN TXT "v=DKIM1; p="
 _mta-sts.solide.test. 60 IN TXT "v=STSv1; id=20261205"
 _smtp._tls.solide.test. 60 IN TXT "v=TLSRPTv1; rua=mailto:tls@solide.test"
 """
@@ -112,15 +115,31 @@ def test_not_a_web_server_is_unreachable_not_a_crash(commune_a):
 
 @pytest.mark.django_db
 def test_mail_domains(commune_a, zone):
-    strong = services.add_target(SYSTEM, commune_a, "solide.test")
+    strong = services.add_target(SYSTEM, commune_a, "solide.test", dkim_selectors="sel1")
     zone(MAIL_ZONE.format(token=strong.token))
     services.confirm_target(SYSTEM, strong)  # the TXT record is the proof
     assert strong.confirmed_how == "DNS TXT sur solide.test"
     assert codes(services.scan_target(SYSTEM, strong)) == set()
-    weak = services.scan_target(SYSTEM, confirmed(commune_a, "faible.test"))
-    assert codes(weak) == {"SPF_PERMISSIVE", "DMARC_NONE", "MTA_STS_MISSING", "TLS_RPT_MISSING"}
+    # A revoked key (p= empty) and a selector with no record at all.
+    weak = services.add_target(SYSTEM, commune_a, "faible.test", dkim_selectors="mail, s2")
+    services.confirm_target(SYSTEM, weak, attestation="serveur de test")
+    scan = services.scan_target(SYSTEM, weak)
+    assert codes(scan) == {
+        "SPF_PERMISSIVE", "DMARC_NONE", "MTA_STS_MISSING", "TLS_RPT_MISSING", "DKIM_MISSING",
+        "DNSSEC_MISSING",
+    }  # fmt: skip
+    assert scan.findings.filter(code="DKIM_MISSING").count() == 2
     bare = services.scan_target(SYSTEM, confirmed(commune_a, "absent.test"))
-    assert codes(bare) == {"SPF_MISSING", "DMARC_MISSING", "MTA_STS_MISSING", "TLS_RPT_MISSING"}
+    assert codes(bare) == {
+        "SPF_MISSING", "DMARC_MISSING", "MTA_STS_MISSING", "TLS_RPT_MISSING",
+        "DKIM_NOT_DECLARED", "DNSSEC_MISSING",
+    }  # fmt: skip
+
+
+def test_dkim_selectors_are_checked_names():
+    assert services.parse_selectors("Sel1; mail , sel1") == "sel1,mail"
+    with pytest.raises(ValidationError, match="sélecteur DKIM"):
+        services.parse_selectors("pas un sélecteur")
 
 
 @pytest.mark.django_db
@@ -219,9 +238,9 @@ def test_report_worst_first_and_weakest_target_score(commune_a, weak_site, stron
     services.add_target(SYSTEM, commune_a, weak_site.url)  # not confirmed: not audited
     made = services.report(commune_a)
     mail_findings = Finding.objects.filter(scan__target__value="absent.test")
-    assert made.score == score([_plain(f) for f in mail_findings]) == 100 - 20 - 20 - 3 - 3
+    assert made.score == score([_plain(f) for f in mail_findings]) == 100 - 20 - 20 - 8 - 3 - 3
     severities = [f["gravite"] for f in made.findings]
-    assert severities == ["haute", "haute", "faible", "faible"]
+    assert severities == ["haute", "haute", "moyenne", "faible", "faible", "info"]
     assert [t["confirmee"] for t in made.targets] == [True, True, False]
     assert weak_site.requests == []
 
@@ -276,7 +295,7 @@ def test_commune_page(admin_a, agent_a, admin_b, commune_a, zone):
     services.confirm_target(SYSTEM, target, attestation="test")
     services.scan_target(SYSTEM, target)
     page = client.get(url).content.decode()
-    assert "Score : <strong>54/100" in page and "n&#x27;a pas d&#x27;enregistrement SPF" in page
+    assert "Score : <strong>46/100" in page and "n&#x27;a pas d&#x27;enregistrement SPF" in page
     assert logged_in(agent_a).get(url).status_code == 404  # the commune's admins only
     assert logged_in(admin_b).get(url).status_code == 404
     assert logged_in(admin_b).post(url, {"target": "intrus.test"}).status_code == 404

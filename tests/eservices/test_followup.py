@@ -140,7 +140,7 @@ def test_api(commune_a, admin_a, agent_a, admin_b, plain_site):
     target = Target.objects.get()
     assert made.json() == {
         "id": target.pk, "type": "url", "cible": plain_site.url, "confirmee": False,
-        "preuve": services.proof_text(target),
+        "preuve": services.proof_text(target), "dkim": [],
     }  # fmt: skip
     bad = client.post(
         "/api/v1/communes/21271/eservices/targets/", {"cible": "pas une cible"},

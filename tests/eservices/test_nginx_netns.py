@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.exceptions import ValidationError
 
 from clocher.eservices import services
+from clocher.eservices.checks import ports
 from clocher.eservices.models import Scan
 from tests.conftest import SYSTEM
 from tests.eservices import nginx
@@ -96,6 +97,11 @@ def test_town_hall_address_exposes_remote_desktop(commune_a, sites):
     scan = services.scan_target(SYSTEM, confirmed(commune_a, sites.weak))
     assert codes(scan) == {"PORT_OPEN_3389"}
     assert scan.findings.get().severity == "critique"
+    # Seen by nmap (-T2, connect scan), which names the service from its port table.
+    assert ports.nmap_open_ports(sites.weak, [22, 443, 3389]) == {
+        443: "https",
+        3389: "ms-wbt-server",
+    }
 
 
 @pytest.mark.django_db

@@ -6,10 +6,12 @@ else 403 — the permission rule is `_commune`, here only):
 - `GET  communes/{insee}/eservices/` → `{commune, score, cibles: [{id, type, cible,
   confirmee, score, audit}], constats: [{cible, code, gravite, constat, explication,
   correction}] (worst first), tendance: [{jour, score}]}` (the report of the page and PDF)
-- `GET  communes/{insee}/eservices/targets/` → `[{id, type, cible, confirmee, preuve}]`
-- `POST communes/{insee}/eservices/targets/` ← `{cible}` (https://…, a mail domain or
-  a public IP address) → 201 `{id, type, cible, confirmee, preuve}`; 400 `{detail}`
-  naming what is wrong, nothing written. Only the operator confirms (page or CLI).
+- `GET  communes/{insee}/eservices/targets/` → `[{id, type, cible, confirmee, preuve,
+  dkim: [selector]}]`
+- `POST communes/{insee}/eservices/targets/` ← `{cible, dkim?}` (https://…, a mail domain
+  or a public IP address; a mail domain's DKIM selectors, comma-separated) → 201 the
+  target; 400 `{detail}` naming what is wrong, nothing written. Only the operator
+  confirms (page or CLI).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def target_json(target: Target) -> dict[str, Any]:
         "cible": target.value,
         "confirmee": target.is_confirmed,
         "preuve": services.proof_text(target),
+        "dkim": services.selectors(target),
     }
 
 
@@ -68,7 +71,12 @@ class TargetsView(APIView):
         commune = _commune(request, insee)
         actor = Actor(user=request.user, ip=client_ip(request._request))
         try:
-            made = services.add_target(actor, commune, str(request.data.get("cible", "")))
+            made = services.add_target(
+                actor,
+                commune,
+                str(request.data.get("cible", "")),
+                str(request.data.get("dkim", "")),
+            )
         except ValidationError as exc:
             raise ApiValidationError({"detail": " ".join(exc.messages)}) from exc
         return Response(target_json(made), status=status.HTTP_201_CREATED)

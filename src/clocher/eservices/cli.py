@@ -21,12 +21,13 @@ def eservices() -> None:
 @eservices.command("add")
 @click.argument("insee")
 @click.argument("target")
-def add_command(insee: str, target: str) -> None:
+@click.option("--dkim", default="", help="Sélecteurs DKIM du domaine (séparés par des virgules).")
+def add_command(insee: str, target: str, dkim: str) -> None:
     """Ajoute une cible (URL https://…, domaine de messagerie ou adresse IP)."""
     from clocher.eservices import services
 
     try:
-        made = services.add_target(cli_actor(), find_commune(insee), target)
+        made = services.add_target(cli_actor(), find_commune(insee), target, dkim)
     except ValidationError as exc:
         fail(validation_message(exc))
     console.print(

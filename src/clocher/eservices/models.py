@@ -30,6 +30,8 @@ class Target(models.Model):
     kind = models.CharField("type", max_length=10, choices=Kind.choices)
     value = models.CharField("cible", max_length=500)
     token = models.CharField("jeton de vérification", max_length=64)
+    # A mail domain's DKIM selectors, comma-separated: DNS cannot list them.
+    dkim_selectors = models.CharField("sélecteurs DKIM", max_length=200, blank=True)
     confirmed_at = models.DateTimeField("propriété confirmée le", null=True, blank=True)
     confirmed_by = models.CharField(max_length=254, blank=True)
     confirmed_how = models.CharField("preuve", max_length=200, blank=True)

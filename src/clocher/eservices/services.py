@@ -9,6 +9,7 @@ import datetime as dt
 import ipaddress
 import re
 import secrets
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -74,19 +75,39 @@ def _may_administer(actor: Actor, commune: Commune) -> None:
         raise PermissionDenied("Seul un administrateur de la commune peut gérer ses e-services.")
 
 
-def add_target(actor: Actor, commune: Commune, text: str) -> Target:
+_SELECTOR = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,62})(\.[a-z0-9_-]{1,63})*$")
+
+
+def parse_selectors(text: str) -> str:
+    """DKIM selectors typed as 'sel1, sel2': each a DNS label (or dotted labels)."""
+    names = [n.strip().lower() for n in text.replace(";", ",").split(",") if n.strip()]
+    for name in names:
+        if not _SELECTOR.match(name):
+            raise ValidationError(f"« {name} » n'est pas un sélecteur DKIM valide.")
+    return ",".join(dict.fromkeys(names))
+
+
+def selectors(target: Target) -> list[str]:
+    return [n for n in target.dkim_selectors.split(",") if n]
+
+
+def add_target(actor: Actor, commune: Commune, text: str, dkim_selectors: str = "") -> Target:
     """Record a target with its verification token; it waits for the operator."""
     _may_administer(actor, commune)
     kind, value = parse_target(text)
+    declared = parse_selectors(dkim_selectors)
+    if declared and kind != Kind.DOMAIN:
+        raise ValidationError("Les sélecteurs DKIM ne concernent qu'un domaine de messagerie.")
     if Target.objects.filter(commune=commune, kind=kind, value=value).exists():
         raise ValidationError(f"{value} est déjà dans la liste de la commune {commune.insee}.")
     with transaction.atomic():
         target = Target.objects.create(
-            commune=commune, kind=kind, value=value, token=secrets.token_hex(16)
-        )
+            commune=commune, kind=kind, value=value, token=secrets.token_hex(16),
+            dkim_selectors=declared,
+        )  # fmt: skip
         audit.record(
             actor, "eservices.add", commune=commune, target=str(target),
-            data={"type": kind, "cible": value},
+            data={"type": kind, "cible": value, "dkim": declared},
         )  # fmt: skip
     return target
 
@@ -177,9 +198,12 @@ def unreachable(what: str, exc: Exception) -> Finding:
 def run_checks(target: Target) -> list[Finding]:
     """Every check that applies to the target's kind (network only, no database)."""
     if target.kind == Kind.DOMAIN:
-        return mail.check_domain(resolver(), target.value)
+        return mail.check_domain(resolver(), target.value, selectors(target))
     if target.kind == Kind.IP:
-        return ports.check_ports(target.value)
+        try:
+            return ports.check_ports(target.value)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return [unreachable(f"L'adresse {target.value}", exc)]
     findings: list[Finding] = []
     parts = urlsplit(target.value)
     if parts.scheme == "https":

@@ -25,7 +25,9 @@ def commune_audit(request: HttpRequest, commune: Commune) -> HttpResponse:
     if request.method == "POST":
         typed = request.POST.get("target", "")
         try:
-            made = services.add_target(actor_of(request), commune, typed)
+            made = services.add_target(
+                actor_of(request), commune, typed, request.POST.get("dkim", "")
+            )
         except ValidationError as exc:
             messages.error(request, " ; ".join(exc.messages))
             status = 400

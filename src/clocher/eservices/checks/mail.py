@@ -3,6 +3,8 @@ CLOCHER_DNS_RESOLVER, as the mail app's own DNS check)."""
 
 from __future__ import annotations
 
+import re
+
 import dns.exception
 import dns.resolver
 
@@ -125,14 +127,69 @@ def check_tls_rpt(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
     ]
 
 
-def check_domain(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
+def check_dkim(res: dns.resolver.Resolver, domain: str, selectors: list[str]) -> list[Finding]:
+    """The keys of the selectors the commune declared (they cannot be listed from DNS:
+    a selector is any name its mail service chose)."""
+    if not selectors:
+        return [
+            Finding(
+                "DKIM_NOT_DECLARED",
+                "info",
+                f"Aucun sélecteur DKIM n'est déclaré pour {domain}.",
+                "Les signatures DKIM des courriels de la commune n'ont pas pu être vérifiées.",
+                "Déclarez les sélecteurs DKIM de votre messagerie (clocher eservices add "
+                "DOMAINE --dkim SELECTEUR, ou la page de l'audit).",
+            )
+        ]
+    findings = []
+    for selector in selectors:
+        name = f"{selector}._domainkey.{domain}"
+        keys = [r for r in txt_records(res, name) if re.search(r"(^|;)\s*p=[A-Za-z0-9+/]", r)]
+        if not keys:
+            findings.append(
+                Finding(
+                    "DKIM_MISSING",
+                    "haute",
+                    f"Le sélecteur DKIM « {selector} » n'a pas de clé publiée ({name}).",
+                    "Les courriels signés avec ce sélecteur échouent à DKIM : ils arrivent en "
+                    "indésirables, et DMARC ne peut pas les distinguer d'un faux.",
+                    f"Publiez le TXT « v=DKIM1; k=rsa; p=… » de votre messagerie sur {name}.",
+                )
+            )
+    return findings
+
+
+def check_dnssec(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
+    """A DS record at the parent: the zone is signed and its chain of trust published."""
+    try:
+        res.resolve(domain, "DS")
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return [
+            Finding(
+                "DNSSEC_MISSING",
+                "moyenne",
+                f"Le domaine {domain} n'est pas signé (DNSSEC).",
+                "Un attaquant peut falsifier les réponses DNS du domaine (adresse du site, "
+                "serveurs de messagerie) auprès des résolveurs des usagers.",
+                "Activez DNSSEC chez l'hébergeur DNS du domaine et publiez l'enregistrement "
+                "DS auprès du bureau d'enregistrement (registrar).",
+            )
+        ]
+    return []
+
+
+def check_domain(
+    res: dns.resolver.Resolver, domain: str, dkim_selectors: list[str] | None = None
+) -> list[Finding]:
     """Every mail check; a DNS that does not answer is a finding, not a crash."""
     try:
         return [
             *check_spf(res, domain),
             *check_dmarc(res, domain),
+            *check_dkim(res, domain, dkim_selectors or []),
             *check_mta_sts(res, domain),
             *check_tls_rpt(res, domain),
+            *check_dnssec(res, domain),
         ]
     except dns.exception.DNSException as exc:
         return [
