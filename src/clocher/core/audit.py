@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from clocher.core.models import AuditEntry, Commune
+from clocher.core.prepared import Prepared
 
 GENESIS_HASH = "0" * 64
 _PG_LOCK_KEY = 0x436C6F63  # "Cloc"
@@ -65,6 +66,11 @@ def _lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
 
 
+# The chain's end, compiled once per process (`core.prepared`): every journalled change
+# reads it.
+_CHAIN_END = Prepared(lambda: AuditEntry.objects.order_by("-seq").values_list("seq", "hash")[:1])
+
+
 def record(
     actor: Actor,
     action: str,
@@ -77,14 +83,9 @@ def record(
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must run inside the change's transaction")
     _lock_chain()
-    last = AuditEntry.objects.order_by("-seq").only("seq", "hash").first()
-    entry = _entry(
-        actor,
-        Event(action, commune, target, data),
-        (last.seq + 1) if last else 1,
-        timezone.now(),
-        last.hash if last else GENESIS_HASH,
-    )
+    last = _CHAIN_END.rows()
+    seq, prev_hash = last[0] if last else (0, GENESIS_HASH)
+    entry = _entry(actor, Event(action, commune, target, data), seq + 1, timezone.now(), prev_hash)
     entry.save(force_insert=True)
     return entry
 
@@ -167,10 +168,53 @@ def iter_entries(batch: int = 2000) -> Iterator[AuditEntry]:
     yield from AuditEntry.objects.order_by("seq").iterator(chunk_size=batch)
 
 
+TRUNCATED = "audit.truncated"
+
+
+def chain_start() -> tuple[int, str]:
+    """The (seq, hash) the oldest kept entry must follow: (0, genesis) for a whole journal.
+    After a retention truncation (`truncate_before`), the last deleted entry's, as the
+    truncation's own entry recorded them: that entry is in the chain, so the anchor cannot
+    be changed unseen. A missing beginning without such an entry stays a deletion."""
+    first = AuditEntry.objects.order_by("seq").only("seq", "prev_hash").first()
+    if first is None or first.seq == 1:
+        return 0, GENESIS_HASH
+    anchored = AuditEntry.objects.filter(
+        action=TRUNCATED, data__first_kept_seq=first.seq, data__anchor_hash=first.prev_hash
+    ).exists()
+    return (first.seq - 1, first.prev_hash) if anchored else (0, GENESIS_HASH)
+
+
+def truncate_before(actor: Actor, limit: Any) -> int:
+    """Delete the entries older than `limit` (the journal's retention duration) and append
+    the anchor `verify` starts from; the newest entry always stays, so the chain goes on.
+    Must run inside a transaction. Returns the number deleted."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit.truncate_before must run inside a transaction")
+    _lock_chain()
+    newest = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+    last_old = (
+        AuditEntry.objects.filter(at__lt=limit, seq__lt=newest or 0)
+        .order_by("-seq")
+        .only("seq", "hash")
+        .first()
+    )
+    if last_old is None:
+        return 0
+    deleted, _ = AuditEntry.objects.filter(seq__lte=last_old.seq).delete()
+    record(
+        actor,
+        TRUNCATED,
+        data={"first_kept_seq": last_old.seq + 1, "anchor_hash": last_old.hash,
+              "deleted": deleted, "before": limit},
+    )  # fmt: skip
+    return deleted
+
+
 def verify(progress: Any = None) -> VerifyResult:
     """Walk the chain in order; name the first entry that was edited, deleted or moved."""
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
+    start, expected_prev = chain_start()
+    expected_seq = start + 1
     checked = 0
     with transaction.atomic():
         for entry in iter_entries():

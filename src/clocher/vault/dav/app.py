@@ -71,12 +71,6 @@ class Dispatcher:
 
         if GroupwareApp.handles(path):  # CalDAV and CardDAV (Radicale)
             return application()(environ, start_response)
-        from clocher.groupware.webmail.front import WebmailFront
-
-        if WebmailFront.handles(path):  # Roundcube, relayed to php-fpm
-            from clocher.groupware.webmail.roundcube import front
-
-            return front()(environ, start_response)
         return self.django_app(environ, start_response)
 
 
@@ -85,6 +79,7 @@ def _closing(
 ) -> Iterable[bytes]:
     """Stream the answer (a download can be large), then give the database connection
     back: Django's request signals do not run for DAV requests."""
+    from clocher.vault.dav import fast
     from clocher.vault.dav.store import request_scope
 
     def start_with_sync_headers(status: str, headers: list[Any], *args: Any) -> Any:
@@ -98,7 +93,9 @@ def _closing(
         return start_response(status, headers, *args)
 
     with request_scope():
-        body = dav(environ, start_with_sync_headers)
+        body = fast.answer(environ, start_with_sync_headers)
+        if body is None:
+            body = dav(environ, start_with_sync_headers)
         try:
             yield from body
         finally:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from clocher.core import audit
 from clocher.core.audit import Actor
+from clocher.core.prepared import Prepared
 from clocher.vault.models import Node, Version
 from clocher.vault.services.content import Upload, _attach_many
 from clocher.vault.services.names import NameConflict, clean_name
@@ -31,11 +32,8 @@ def save_file(
     name = clean_name(name)
     upload.finish()
     with transaction.atomic():
-        node = (
-            Node.objects.select_for_update()
-            .filter(parent=parent, name=name, deleted_at__isnull=True)
-            .first()
-        )
+        found = _LIVE_CHILD.rows(parent.pk, name)
+        node = Node.from_db(connection.alias, NODE_COLUMNS, found[0]) if found else None
         if if_match is not None and (node is None or node.etag != if_match):
             raise NameConflict("Le fichier a changé entre-temps (ETag différent).")
         if node is not None and node.is_folder:
@@ -66,7 +64,9 @@ def save_file(
         node.content_type = content_type[:120]
         node.etag = f"{version.pk:x}-{upload.sha256[:12]}"
         node.modified_at = modified_at or timezone.now()
-        node.save(update_fields=["current", "size", "content_type", "etag", "modified_at"])
+        _SET_CURRENT.update(
+            node.pk, version.pk, node.size, node.content_type, node.etag, node.modified_at
+        )
         _touch(node)
         # Counted last, just before the journal: the counters are rows every upload of
         # the space and the commune updates, locked until the commit (on PostgreSQL),
@@ -80,6 +80,29 @@ def save_file(
             data={"size": upload.size, "sha256": upload.sha256},
         )
     return node
+
+
+NODE_COLUMNS = [f.attname for f in Node._meta.concrete_fields]
+# Compiled once per process (`core.prepared`): every upload runs them.
+_LIVE_CHILD = Prepared(
+    lambda parent_id, name: (
+        Node.objects.select_for_update()
+        .filter(parent_id=parent_id, name=name, deleted_at__isnull=True)
+        .values_list(*NODE_COLUMNS)
+    )
+)
+_SET_CURRENT = Prepared(
+    lambda pk, current_id, size, content_type, etag, modified_at: (
+        Node.objects.filter(pk=pk),
+        {
+            "current_id": current_id,
+            "size": size,
+            "content_type": content_type,
+            "etag": etag,
+            "modified_at": modified_at,
+        },
+    )
+)
 
 
 @dataclass

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import F, Q, Subquery, Sum
 
 from clocher.core.models import Commune
+from clocher.core.prepared import Prepared
 from clocher.vault.models import CommuneUsage, Node, Space, Version
 from clocher.vault.services.names import QuotaExceeded
 
@@ -38,12 +40,7 @@ def _charge(space: Space, delta: int) -> None:
             used_bytes=F("used_bytes") + delta
         )
         return
-    updated = (
-        Space.objects.filter(pk=space.pk)
-        .filter(Q(quota_bytes__isnull=True) | Q(used_bytes__lte=F("quota_bytes") - delta))
-        .update(used_bytes=F("used_bytes") + delta)
-    )
-    if not updated:
+    if not _CHARGE_SPACE.update(space.pk, delta):
         raise QuotaExceeded(f"Quota de l'espace « {space.name} » atteint.")
     if not _charge_commune(space.commune_id, delta):
         # A commune whose counter row is missing (made before the vault) gets it now.
@@ -63,12 +60,25 @@ def _charge_commune(commune_id: int, delta: int) -> bool:
     on that row alone (the limit is a scalar subquery, not a join: PostgreSQL re-checks
     a concurrently updated row's own columns only, so a join would let two uploads
     pass the quota together)."""
+    return bool(_CHARGE_COMMUNE.update(commune_id, delta))
+
+
+def _charge_space_query(space_id: int, delta: int) -> tuple[Any, dict[str, Any]]:
+    within = Q(quota_bytes__isnull=True) | Q(used_bytes__lte=F("quota_bytes") - delta)
+    return Space.objects.filter(within, pk=space_id), {"used_bytes": F("used_bytes") + delta}
+
+
+def _charge_commune_query(commune_id: int, delta: int) -> tuple[Any, dict[str, Any]]:
     limit = Commune.objects.filter(pk=commune_id).values("quota_storage_bytes")
-    return bool(
-        CommuneUsage.objects.filter(
-            commune_id=commune_id, used_bytes__lte=Subquery(limit) - delta
-        ).update(used_bytes=F("used_bytes") + delta)
+    counter = CommuneUsage.objects.filter(
+        commune_id=commune_id, used_bytes__lte=Subquery(limit) - delta
     )
+    return counter, {"used_bytes": F("used_bytes") + delta}
+
+
+# Compiled once per process (`core.prepared`): every upload runs both.
+_CHARGE_SPACE = Prepared(_charge_space_query)
+_CHARGE_COMMUNE = Prepared(_charge_commune_query)
 
 
 def _stored_size(nodes: list[Node]) -> int:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from clocher.core import audit
 from clocher.core.audit import Actor
+from clocher.core.prepared import Prepared
 from clocher.vault.models import Node, Space, Version
 from clocher.vault.services.names import NameConflict, clean_name
 from clocher.vault.services.spaces import _new_etag, root_of
@@ -167,8 +168,19 @@ def _new_etags(ids: Iterable[int], now: datetime) -> None:
     row the other waits for (a deadlock, answered 500, under concurrent PUTs)."""
     ids = sorted(set(ids))
     if connection.features.has_select_for_update:
-        list(Node.objects.filter(pk__in=ids).order_by("pk").select_for_update().values("pk"))
-    Node.objects.filter(pk__in=ids).update(etag=_new_etag(), modified_at=now)
+        _LOCK_FOLDERS.rows(*ids)
+    _NEW_ETAGS.update(_new_etag(), now, *ids)
+
+
+# Compiled once per process (`core.prepared`): every upload runs them.
+_LOCK_FOLDERS = Prepared(
+    lambda *ids: (
+        Node.objects.filter(pk__in=ids).order_by("pk").select_for_update().values_list("pk")
+    )
+)
+_NEW_ETAGS = Prepared(
+    lambda etag, now, *ids: (Node.objects.filter(pk__in=ids), {"etag": etag, "modified_at": now})
+)
 
 
 def create_folder(actor: Actor, parent: Node, name: str) -> Node:

@@ -1,0 +1,320 @@
+"""GET and PUT of a plain file, answered before WsgiDAV (docs/performance.md, issue 14).
+
+Sync clients move files one small request at a time, and WsgiDAV's generic machinery
+(a resource object per path level, property and lock lookups, If-header evaluation) cost
+several milliseconds of CPU per request, as much again as Django compiling the same few
+queries each time. The simple cases are answered here: a GET or a PUT of a file path
+with a remembered login, no lock, condition, range or encoding header. The database is
+asked three questions at most, their SQL compiled once per process (`core.prepared.Prepared`):
+the person's spaces (the protocol rule of `core.scoping` and a still valid app password
+in the same query: a revocation bites at the next request), the file with its chunks,
+and (PUT) the locks. The content goes through the same services as WsgiDAV's path
+(`services.Upload`, `services.save_file`), so quotas, journal and durability are theirs.
+
+Anything else goes to WsgiDAV unchanged: an unknown or failed login (it verifies, counts
+the attempt and answers 401), a missing file or folder (its 404 and 409), a folder, a
+locked tree, and every header this path does not read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Exists, QuerySet, Subquery
+from wsgidav import util
+from wsgidav.dav_error import HTTP_CREATED, HTTP_NO_CONTENT
+
+from clocher.accounts.models import AppPassword, User
+from clocher.core.audit import Actor
+from clocher.core.models import Commune
+from clocher.core.prepared import Prepared
+from clocher.core.scoping import protocol_communes
+from clocher.vault import crypto, services
+from clocher.vault.blobstore import store
+from clocher.vault.dav import auth
+from clocher.vault.dav.flush import SMALL_BYTES, GroupSink
+from clocher.vault.dav.provider import _client_mtime, _dav_error
+from clocher.vault.dav.store import holds_locks
+from clocher.vault.models import Node, Space
+from clocher.vault.services.spaces import spaces_query
+
+# Set to False (tests only) to compare with WsgiDAV's own answers.
+ENABLED = True
+PREFIX = "/remote.php/dav/files"
+# Headers whose meaning this path does not implement: WsgiDAV answers them.
+DEFERRED = (
+    "HTTP_IF",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_IF_RANGE",
+    "HTTP_RANGE",
+    "HTTP_CONTENT_RANGE",
+    "HTTP_CONTENT_ENCODING",
+    "HTTP_LOCK_TOKEN",
+    "HTTP_DEPTH",
+)
+BLOCK = 1 << 20
+MAX_DEPTH = 12  # path levels below a space answered here (one compiled query per depth)
+
+
+def _in_model_order(model: Any, names: set[str]) -> tuple[str, ...]:
+    """`Model.from_db` takes the loaded columns in the model's own order."""
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+
+
+SPACE_FIELDS = _in_model_order(
+    Space, {"id", "kind", "name", "owner_id", "quota_bytes", "used_bytes", "commune_id"}
+)
+COMMUNE_FIELDS = _in_model_order(
+    Commune, {"id", "name", "insee", "quota_storage_bytes", "created_at", "status"}
+)
+FILE_FIELDS = ("id", "is_folder", "size", "content_type", "etag", "modified_at", "current_id")
+
+
+def _spaces_query(password_id: int, user_id: int) -> QuerySet[Any]:
+    """`services.spaces_for` under the protocol rule, for the holder of a valid app
+    password, with the commune's columns and the person's address."""
+    person = User(pk=user_id, is_active=True)
+    valid = AppPassword.objects.filter(
+        pk=password_id, user_id=user_id, revoked_at__isnull=True, user__is_active=True
+    )
+    email = Subquery(User.objects.filter(pk=user_id, is_active=True).values("email")[:1])
+    return (
+        spaces_query(person, protocol_communes(person))
+        .filter(Exists(valid))
+        .annotate(person_email=email)
+        .values_list(*SPACE_FIELDS, *(f"commune__{f}" for f in COMMUNE_FIELDS), "person_email")
+    )
+
+
+_SPACES = Prepared(_spaces_query)
+
+
+def _file_query(space_id: int, *names: str) -> QuerySet[Any]:
+    """The live node at `names` below the root of the space, one row per chunk of its
+    current version (one row with no chunk for an empty file or a folder)."""
+    filters: dict[str, Any] = {
+        "space_id": space_id,
+        "name": names[-1],
+        "deleted_at__isnull": True,
+        "parent__isnull": False,
+    }
+    above = ""
+    for name in reversed(names[:-1]):
+        above += "parent__"
+        filters.update(
+            {f"{above}name": name, f"{above}deleted_at__isnull": True, f"{above}is_folder": True}
+        )
+    filters[f"{above}parent__parent__isnull"] = True
+    return (
+        Node.objects.filter(**filters)
+        .order_by("current__chunks__position")
+        .values_list(*FILE_FIELDS, "current__chunks__offset", "current__chunks__chunk__digest")
+    )
+
+
+_FILES = Prepared(_file_query)
+
+
+@dataclass(slots=True)
+class Person:
+    user: User
+    spaces: dict[str, Space]
+
+
+def _login(environ: dict[str, Any]) -> tuple[str, str] | None:
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    if header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    login, sep, password = decoded.partition(":")
+    return (login, password) if sep else None
+
+
+def _person(environ: dict[str, Any]) -> Person | None:
+    """The remembered login's person and spaces, or None (WsgiDAV then verifies)."""
+    pair = _login(environ)
+    if pair is None:
+        return None
+    remembered = auth.remembered_ids(*pair)
+    if remembered is None:
+        return None
+    rows = _SPACES.rows(*remembered)
+    if not rows:
+        return None
+    alias = connection.alias
+    width = len(SPACE_FIELDS)
+    user = User.from_db(alias, ["id", "email", "is_active"], [remembered[1], rows[0][-1], True])
+    communes: dict[int, Commune] = {}
+    spaces = []
+    for row in rows:
+        commune_id = row[SPACE_FIELDS.index("commune_id")]
+        commune = communes.get(commune_id)
+        if commune is None:
+            values = list(row[width : width + len(COMMUNE_FIELDS)])
+            commune = communes[commune_id] = Commune.from_db(alias, COMMUNE_FIELDS, values)
+        space = Space.from_db(alias, SPACE_FIELDS, list(row[:width]))
+        space.commune = commune
+        spaces.append(space)
+    several = len(communes) > 1
+    return Person(user, {services.space_label(s, several): s for s in spaces})
+
+
+def _target(environ: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """The path below the DAV prefix and its segments, when it is a plain file path
+    (login, space, at least one name; nothing WsgiDAV would normalise)."""
+    try:
+        path = util.re_encode_wsgi(environ.get("PATH_INFO", ""))[len(PREFIX) :]
+    except UnicodeError:
+        return None
+    parts = path.split("/")[1:]
+    if len(parts) < 3 or len(parts) - 2 > MAX_DEPTH or "" in parts:
+        return None
+    if any(p in (".", "..") for p in parts):
+        return None
+    return path, parts
+
+
+def answer(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+    """The answer to a simple GET or PUT, or None for WsgiDAV to answer."""
+    method = environ.get("REQUEST_METHOD")
+    if not ENABLED or method not in ("GET", "PUT") or any(h in environ for h in DEFERRED):
+        return None
+    target = _target(environ)
+    if target is None:
+        return None
+    path, parts = target
+    person = _person(environ)
+    if person is None or parts[0].lower() != (person.user.email or "").lower():
+        return None
+    space = person.spaces.get(parts[1])
+    if space is None:
+        return None
+    names = [unicodedata.normalize("NFC", n) for n in parts[2:]]
+    if method == "GET":
+        return _get(environ, start_response, path, space, names)
+    return _put(environ, start_response, path, person.user, space, names)
+
+
+def _get(
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+    path: str,
+    space: Space,
+    names: list[str],
+) -> Iterable[bytes] | None:
+    if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
+        return None  # WsgiDAV's 415
+    rows = _FILES.rows(space.pk, *names)
+    if not rows or rows[0][1] or rows[0][6] is None:
+        return None  # missing (404), a folder (403), no content yet
+    _, _, size, content_type, etag, modified, _, _, digest = rows[0]
+    commune = space.commune
+    chunks = [row[8] for row in rows if row[8] is not None]
+    key = crypto.data_key(commune)
+    blobs = store()
+
+    def plain(digest: str) -> bytes:
+        return crypto.open_sealed(key, commune.pk, digest, blobs.get(f"{commune.pk}/{digest}"))
+
+    first = plain(chunks[0]) if chunks else b""  # a missing blob fails before the 200
+    modified_at = modified.timestamp() if modified else -1
+    start_response(
+        "200 OK",
+        [
+            ("Content-Length", str(size)),
+            ("Last-Modified", util.get_rfc1123_time(modified_at)),
+            ("Content-Type", content_type or util.guess_mime_type(path)),
+            ("Date", util.get_rfc1123_time()),
+            ("ETag", f'"{etag}"'),
+            ("Accept-Ranges", "bytes"),
+        ],
+    )
+    if len(chunks) <= 1:
+        return [first]
+
+    def rest() -> Iterator[bytes]:
+        yield first
+        for digest in chunks[1:]:
+            yield plain(digest)
+
+    return rest()
+
+
+def _put(
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+    path: str,
+    user: User,
+    space: Space,
+    names: list[str],
+) -> Iterable[bytes] | None:
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    mtime = environ.get("HTTP_X_OC_MTIME")
+    if mtime is not None and not mtime.isdigit():
+        return None  # WsgiDAV's 400
+    node = services.lookup(space, names)
+    if node is not None and node.is_folder:
+        return None  # 405
+    parent = node.parent if node is not None else services.lookup(space, names[:-1])
+    if parent is None or not parent.is_folder:
+        return None  # 409
+    if holds_locks(quote(PREFIX + path)):
+        return None  # WsgiDAV checks the person's locks (423 without their token)
+    blobs = store()
+    small = length <= SMALL_BYTES and hasattr(blobs, "put_many")
+    upload = services.Upload(space.commune, blobs=GroupSink(blobs) if small else None)
+    try:
+        stream = environ["wsgi.input"]
+        remaining = length
+        while remaining > 0:
+            data = stream.read(min(BLOCK, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            upload.write(data)
+        if remaining:
+            raise ValueError("corps de requête incomplet")
+        actor = Actor(user=user, label=user.email, ip=environ.get("REMOTE_ADDR", ""))
+        saved = services.save_file(
+            actor,
+            parent,
+            node.name if node is not None else names[-1],
+            upload,
+            environ.get("CONTENT_TYPE") or "",
+            modified_at=_client_mtime(environ),
+        )
+    except ValidationError as exc:
+        upload.discard()
+        return util.send_status_response(environ, start_response, _dav_error(exc))
+    except BaseException:
+        upload.discard()
+        raise
+    environ["wsgidav.all_input_read"] = 1
+    environ["clocher.written"] = saved
+    if mtime is not None:
+        environ["clocher.mtime_accepted"] = True
+    return util.send_status_response(
+        environ,
+        start_response,
+        HTTP_NO_CONTENT if node is not None else HTTP_CREATED,
+        add_headers=[("ETag", f'"{saved.etag}"')],
+    )

@@ -1,0 +1,65 @@
+"""Queries compiled once and run with new values (`core/prepared.py`, issue 14): the same
+rows and the same updates as the querysets they come from."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import transaction
+from django.db.models import F
+
+from clocher.core.audit import Actor
+from clocher.core.prepared import Prepared
+from clocher.vault import services
+from clocher.vault.models import Node
+
+pytestmark = pytest.mark.django_db
+ACTOR = Actor(label="tests")
+
+
+@pytest.fixture
+def folders(commune_a) -> list[Node]:
+    root = services.root_of(services.ensure_commune_space(ACTOR, commune_a))
+    return [services.create_folder(ACTOR, root, name) for name in ("a", "b", "c")]
+
+
+def test_rows_follow_their_arguments_and_convert_as_the_orm_does(folders):
+    by_name = Prepared(
+        lambda parent_id, name: Node.objects.filter(parent_id=parent_id, name=name).values_list(
+            "pk", "is_folder", "modified_at"
+        )
+    )
+    parent = folders[0].parent_id
+    for folder in folders:
+        expected = Node.objects.filter(pk=folder.pk).values_list("pk", "is_folder", "modified_at")
+        assert [tuple(row) for row in by_name.rows(parent, folder.name)] == list(expected)
+    assert by_name.rows(parent, "absent") == []
+    row = by_name.rows(parent, "a")[0]
+    assert row[1] is True and isinstance(row[2], datetime)  # SQLite: 1 and text, converted
+
+
+def test_updates_take_times_lists_and_expressions(folders):
+    stamp = Prepared(
+        lambda etag, when, *ids: (
+            Node.objects.filter(pk__in=ids),
+            {"etag": etag, "modified_at": when},
+        )
+    )
+    grow = Prepared(lambda pk, delta: (Node.objects.filter(pk=pk), {"size": F("size") + delta}))
+    when = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    with transaction.atomic():
+        assert stamp.update("e1", when, folders[0].pk, folders[2].pk) == 2
+        assert stamp.update("e2", when, folders[1].pk) == 1  # another length, compiled apart
+        assert grow.update(folders[1].pk, 7) == 1
+        assert grow.update(folders[1].pk, 5) == 1
+    rows = {n.name: n for n in Node.objects.filter(pk__in=[f.pk for f in folders])}
+    assert [rows[n].etag for n in "abc"] == ["e1", "e2", "e1"]
+    assert all(rows[n].modified_at == when for n in "abc")
+    assert rows["b"].size == 12
+
+
+def test_an_argument_missing_from_the_parameters_is_refused(folders):
+    unused = Prepared(lambda pk, other: Node.objects.filter(pk=pk).values_list("pk"))
+    with pytest.raises(ValueError, match="not one of its parameters"):
+        unused.rows(folders[0].pk, 1)

@@ -1,0 +1,182 @@
+"""GET and PUT of a file answered before WsgiDAV (`vault/dav/fast.py`, issue 14): the
+same answers as WsgiDAV's, the same refusals (revoked password, cut membership, lock,
+quota), and everything else still WsgiDAV's."""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from clocher.accounts.models import AppPassword
+from clocher.accounts.services import create_app_password
+from clocher.vault import services
+from clocher.vault.dav import fast, flush
+from clocher.vault.models import Node
+from tests.access_cuts import ACTOR, cuts
+from tests.vault.conftest import DavUser
+
+pytestmark = pytest.mark.django_db(transaction=True)
+# Headers that differ between two answers for reasons of time or content only.
+VOLATILE = {"date", "etag", "oc-etag", "oc-fileid", "last-modified", "content-length", "server"}
+
+
+@pytest.fixture
+def answered(monkeypatch) -> list[str]:
+    """The methods the fast path answered (None from it means WsgiDAV answered)."""
+    seen: list[str] = []
+    real = fast.answer
+
+    def spy(environ, start_response):
+        found = real(environ, start_response)
+        if found is not None:
+            seen.append(environ["REQUEST_METHOD"])
+        return found
+
+    monkeypatch.setattr(fast, "answer", spy)
+    return seen
+
+
+def _space(dav_user: DavUser, commune) -> str:
+    return dav_user.root + quote(commune.name) + "/"
+
+
+def _auth(dav_user: DavUser) -> tuple[str, str]:
+    return dav_user.user.email, dav_user.password
+
+
+def _warm(dav_user: DavUser, commune) -> None:
+    """The first request verifies the password through WsgiDAV: it is then remembered."""
+    listing = requests.request(
+        "PROPFIND", _space(dav_user, commune), auth=_auth(dav_user), headers={"Depth": "0"},
+        timeout=30,
+    )  # fmt: skip
+    assert listing.status_code == 207
+
+
+def _headers(answer: requests.Response) -> dict[str, str]:
+    return {k.lower(): v for k, v in answer.headers.items() if k.lower() not in VOLATILE}
+
+
+def _put_then_get(dav_user: DavUser, commune, name: str, content: bytes) -> list[requests.Response]:
+    url = _space(dav_user, commune) + quote(name)
+    auth = _auth(dav_user)
+    made = requests.put(url, data=content, auth=auth, headers={"X-OC-Mtime": "1700000000"},
+                        timeout=30)  # fmt: skip
+    again = requests.put(url, data=content + b"!", auth=auth, timeout=30)
+    got = requests.get(url, auth=auth, timeout=30)
+    return [made, again, got]
+
+
+def test_get_and_put_answer_as_webdav_does(dav_user, commune_a, answered, monkeypatch):
+    _warm(dav_user, commune_a)
+    ours = _put_then_get(dav_user, commune_a, "rapport d'été.txt", b"bonjour")
+    assert answered == ["PUT", "PUT", "GET"]
+    monkeypatch.setattr(fast, "ENABLED", False)
+    theirs = _put_then_get(dav_user, commune_a, "rapport d'hiver.txt", b"bonjour")
+    assert answered == ["PUT", "PUT", "GET"]  # nothing more: WsgiDAV answered
+    assert [a.status_code for a in ours] == [a.status_code for a in theirs] == [201, 204, 200]
+    for mine, its in zip(ours, theirs, strict=True):
+        assert _headers(mine) == _headers(its)
+        assert set(mine.headers) == set(its.headers)
+    made, again, got = ours
+    node = Node.objects.get(name="rapport d'été.txt", deleted_at__isnull=True)
+    assert made.headers["OC-FileId"] == str(node.pk) == again.headers["OC-FileId"]
+    assert made.headers["X-OC-MTime"] == "accepted"
+    assert got.content == b"bonjour!" and got.headers["ETag"] == f'"{node.etag}"'
+    assert again.headers["ETag"] == got.headers["ETag"]
+    assert node.versions.count() == 2
+
+
+def test_a_file_of_several_chunks_and_a_decomposed_name(
+    dav_user, commune_a, answered, settings, vault_dir
+):
+    settings.VAULT_CHUNK_BYTES = 1000
+    _warm(dav_user, commune_a)
+    flushes = flush.SHARED.flushes
+    content = bytes(range(256)) * 20  # six chunks
+    decomposed = unicodedata.normalize("NFD", "Délibération.bin")
+    url = _space(dav_user, commune_a)
+    put = requests.put(url + quote(decomposed), data=content, auth=_auth(dav_user), timeout=30)
+    assert put.status_code == 201
+    got = requests.get(url + quote("Délibération.bin"), auth=_auth(dav_user), timeout=30)
+    assert got.status_code == 200 and got.content == content
+    assert answered == ["PUT", "GET"]
+    # Its six chunks were written with one shared flush, and nothing was left aside.
+    assert flush.SHARED.flushes == flushes + 1
+    assert [p for p in vault_dir.rglob("*") if p.name.endswith(".tmp")] == []
+
+
+def test_what_the_fast_path_leaves_to_webdav(dav_user, commune_a, answered):
+    _warm(dav_user, commune_a)
+    url, auth = _space(dav_user, commune_a), _auth(dav_user)
+    assert requests.put(url + "a.txt", data=b"abc", auth=auth, timeout=30).status_code == 201
+    assert requests.get(url + "absent.txt", auth=auth, timeout=30).status_code == 404
+    assert requests.put(url + "nulle/part.txt", data=b"x", auth=auth, timeout=30).status_code == 409
+    ranged = requests.get(url + "a.txt", auth=auth, headers={"Range": "bytes=1-"}, timeout=30)
+    assert ranged.status_code == 206 and ranged.content == b"bc"
+    etag = requests.get(url + "a.txt", auth=auth, timeout=30).headers["ETag"]
+    unchanged = requests.get(url + "a.txt", auth=auth, headers={"If-None-Match": etag},
+                             timeout=30)  # fmt: skip
+    assert unchanged.status_code == 304
+    wrong = requests.get(url + "a.txt", auth=(dav_user.user.email, "faux"), timeout=30)
+    assert wrong.status_code == 401
+    assert answered == ["PUT", "GET"]
+
+
+def test_a_locked_file_is_refused_without_its_token(dav_user, commune_a, answered):
+    _warm(dav_user, commune_a)
+    url, auth = _space(dav_user, commune_a) + "verrou.txt", _auth(dav_user)
+    assert requests.put(url, data=b"v1", auth=auth, timeout=30).status_code == 201
+    body = (
+        '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
+        "</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"
+    )
+    lock = requests.request("LOCK", url, data=body, auth=auth, timeout=30)
+    assert lock.status_code == 200
+    assert requests.put(url, data=b"v2", auth=auth, timeout=30).status_code == 423
+    token = lock.headers["Lock-Token"]
+    unlocked = requests.put(url, data=b"v2", auth=auth, headers={"If": f"({token})"}, timeout=30)
+    assert unlocked.status_code == 204
+    assert requests.get(url, auth=auth, timeout=30).content == b"v2"
+    assert answered == ["PUT", "GET"]  # the first PUT and the last GET only
+
+
+def test_the_quota_still_refuses(dav_user, commune_a, answered):
+    _warm(dav_user, commune_a)
+    commune_a.quota_storage_bytes = 10
+    commune_a.save(update_fields=["quota_storage_bytes"])
+    put = requests.put(_space(dav_user, commune_a) + "gros.bin", data=b"x" * 11,
+                       auth=_auth(dav_user), timeout=30)  # fmt: skip
+    assert put.status_code == 507
+    assert answered == ["PUT"]
+    assert not Node.objects.filter(name="gros.bin").exists()
+
+
+def test_a_revoked_app_password_is_refused_at_once(dav_user, commune_a, answered):
+    _warm(dav_user, commune_a)
+    url, auth = _space(dav_user, commune_a) + "a.txt", _auth(dav_user)
+    assert requests.put(url, data=b"abc", auth=auth, timeout=30).status_code == 201
+    AppPassword.objects.filter(user=dav_user.user).update(revoked_at="2026-01-01T00:00:00Z")
+    assert requests.get(url, auth=auth, timeout=30).status_code == 401
+    assert requests.put(url, data=b"new", auth=auth, timeout=30).status_code == 401
+    assert answered == ["PUT"]
+
+
+@cuts
+def test_a_cut_access_is_refused_at_once(dav_server, agent_a, commune_a, cut, restore, answered):
+    services.ensure_commune_space(ACTOR, commune_a)
+    user = DavUser(agent_a, create_app_password(ACTOR, agent_a, "tests").clear, dav_server)
+    _warm(user, commune_a)
+    url, auth = _space(user, commune_a) + "a.txt", _auth(user)
+    assert requests.put(url, data=b"abc", auth=auth, timeout=30).status_code == 201
+    assert requests.get(url, auth=auth, timeout=30).status_code == 200
+    cut(agent_a, commune_a)
+    assert requests.get(url, auth=auth, timeout=30).status_code in (401, 404)
+    assert requests.put(url, data=b"new", auth=auth, timeout=30).status_code in (401, 404, 409)
+    assert answered == ["PUT", "GET"]
+    if restore is not None:
+        restore(agent_a, commune_a)
+        assert requests.get(url, auth=auth, timeout=30).content == b"abc"
