@@ -18,7 +18,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from clocher.core.models import Membership
 from clocher.groupware.webmail import roundcube
 from tests.conftest import PASSWORD
-from tests.e2e.browser import chromium, log_in, screenshot
+from tests.e2e.browser import log_in, screenshot
+from tests.e2e.conftest import browser  # noqa: F401 - fixture
 from tests.mail.conftest import (
     fetch_by_subject,
     message,
@@ -55,13 +56,6 @@ def php_fpm(mail_servers, live_server) -> Iterator[None]:
         log.close()
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    driver = chromium()
-    yield driver
-    driver.quit()
-
-
 def _present(driver, css: str):
     """The first displayed element for `css`, else False (for WebDriverWait.until)."""
     try:
@@ -76,16 +70,24 @@ def _text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def agent_box(make_box, local: str):
+    """A mailbox whose owner logs into Clocher with the tests' password."""
+    box = make_box(local)
+    box.user.set_password(PASSWORD)
+    box.user.save()
+    return box
+
+
 def deliver(config, to: str, subject: str, body: str) -> None:
     """A message from outside, over SMTP to Postfix's port 25."""
     with smtp_in(config) as smtp:
         smtp.sendmail("maire@exemple.fr", [to], message("maire@exemple.fr", to, subject, body))
 
 
-def open_webmail(browser, base: str, insee: str, email: str) -> WebDriverWait:
-    wait = WebDriverWait(browser, WAIT, poll_frequency=0.5)
-    log_in(browser, wait, base, email, insee)
-    browser.find_element(By.PARTIAL_LINK_TEXT, "Webmail").click()
+def open_webmail(driver, base: str, insee: str, email: str) -> WebDriverWait:
+    wait = WebDriverWait(driver, WAIT, poll_frequency=0.5)
+    log_in(driver, wait, base, email, insee)
+    driver.find_element(By.PARTIAL_LINK_TEXT, "Webmail").click()
     wait.until(lambda d: "_task=mail" in d.current_url and _present(d, "#messagelist"))
     return wait
 
@@ -96,11 +98,9 @@ def test_agent_reads_and_sends_mail_in_the_webmail(
     dav_server,  # noqa: F811 - the fixture imported above
     make_box,
     commune_a,
-    browser,
+    browser,  # noqa: F811 - the fixture imported above
 ):
-    reader, colleague = make_box("lectrice"), make_box("collegue")
-    reader.user.set_password(PASSWORD)
-    reader.user.save()
+    reader, colleague = agent_box(make_box, "lectrice"), make_box("collegue")
     deliver(
         mail_servers,
         reader.address,
@@ -153,14 +153,12 @@ def test_deactivated_member_is_shut_out_of_the_open_webmail(
     dav_server,  # noqa: F811 - the fixture imported above
     make_box,
     commune_a,
-    browser,
+    browser,  # noqa: F811 - the fixture imported above
 ):
     from clocher.core import services
     from tests.access_cuts import ACTOR
 
-    box = make_box("partante")
-    box.user.set_password(PASSWORD)
-    box.user.save()
+    box = agent_box(make_box, "partante")
     deliver(mail_servers, box.address, "Budget confidentiel", "Chiffres du budget.\r\n")
     wait_for_messages(mail_servers, box.address, box.password, 1, timeout=WAIT).logout()
     wait = open_webmail(browser, dav_server, commune_a.insee, box.user.email)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from clocher.core.supervisor import CannotStart
 from clocher.groupware.webmail import sso
 from clocher.groupware.webmail.front import WebmailFront
 from clocher.mail.engines.config import MailConfig
@@ -227,6 +228,13 @@ def prepare(mail: MailConfig, web_url: str) -> None:
                 shutil.chown(child, user, user)
         # www-data goes through the data dir to its own directories (as Dovecot does).
         directory.parent.chmod(directory.parent.stat().st_mode | 0o001)
+        for ancestor in directory.parent.parents:
+            if not ancestor.stat().st_mode & 0o001:
+                raise CannotStart(
+                    f"PHP ({user}) ne peut pas traverser {ancestor} pour atteindre "
+                    f"{directory} : choisissez un CLOCHER_WEBMAIL_DIR (ou CLOCHER_DATA_DIR) "
+                    "hors d'un répertoire privé, p. ex. /var/lib/clocher."
+                )
 
 
 def fpm_argv() -> list[str]:
