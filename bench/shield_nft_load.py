@@ -1,7 +1,10 @@
 # ruff: noqa: S603, S607, E501 — a bench driving ip/nft as root with fixed arguments
 """Shield figure: loading 100,000 and 1,000,000 prefixes into the box's nftables sets,
 applying a delta of 1,000, and the agent's peak RSS — against `nft -f` of the same
-prefixes in nft's native syntax into one interval set, in the same run.
+prefixes in nft's native syntax into one interval set, in the same run. The agent's
+load starts from the text list (read, parsed, merged, written to feed.bin, loaded); the
+peer's file is written beforehand. Wall and CPU seconds (user + system: the kernel's
+netlink work is in the system time of the process that sends) of each side.
 
 Runs as root in a network namespace it creates and removes. Usage:
     .venv/bin/python bench/shield_nft_load.py [--sizes 100000,1000000] [--peer-delta-timeout 300]
@@ -13,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -21,12 +25,17 @@ from pathlib import Path
 
 # Child: the agent loading a list in this namespace, printing timings and its peak RSS.
 AGENT = """
-import json, sys, time
+import json, resource, sys, time
 from pathlib import Path
 from clocher_box import nft
 from clocher_box.agent import Agent
 from clocher_box.detectors.blocklist import parse_blocklist
 state, first, second = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+def cpu():
+    # user + system: libnftables runs in this process and the kernel's netlink work
+    # in its system time, so this is the whole load's CPU.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 def hwm():
     # VmHWM, this address space's peak: ru_maxrss would also count the bench's own
     # memory, inherited by the forked child until it executes ip and then Python.
@@ -34,10 +43,10 @@ def hwm():
 agent = Agent(state, nft.Layout())
 agent.start()
 stages = {"started": hwm()}
-t = time.monotonic()
+t, c = time.monotonic(), cpu()
 with open(first) as f:
     report = agent.load_feed(parse_blocklist(f))
-load = time.monotonic() - t
+load, load_cpu = time.monotonic() - t, cpu() - c
 stages["loaded"] = hwm()
 t = time.monotonic()
 with open(second) as f:
@@ -58,7 +67,7 @@ versioned_s = time.monotonic() - t
 # machine shared with other jobs the wall time is mostly waiting for a core.
 versioned_cpu = time.process_time() - cpu
 stages["versioned"] = hwm()
-print(json.dumps({"load": load, "delta": delta_s, "versioned": versioned_s,
+print(json.dumps({"load": load, "load_cpu": load_cpu, "delta": delta_s, "versioned": versioned_s,
                   "versioned_cpu": versioned_cpu, "prefixes": report.prefixes,
                   "added": delta.added, "removed": delta.removed, "backend": agent.table.nft.backend_name,
                   "rss_mb": hwm(), "stages": stages}))
@@ -84,6 +93,12 @@ def text(value: int) -> str:
     return f"{value >> 16}.{(value >> 8) & 255}.{value & 255}.0/24"
 
 
+def _children_cpu() -> float:
+    """User + system seconds of the finished child processes (`nft -f` here)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peer(
     ns: str,
     work: Path,
@@ -97,9 +112,9 @@ def peer(
         "add table inet peer\nadd set inet peer s { type ipv4_addr; flags interval,timeout; }\n"
         "add element inet peer s { " + ", ".join(text(n) for n in nets) + " }\n"
     )
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _children_cpu()
     ns_run(ns, "nft", "-f", str(setup))
-    result = {"load": time.monotonic() - started}
+    result = {"load": time.monotonic() - started, "load_cpu": _children_cpu() - cpu}
     if delta is not None:
         added, removed = delta
         change = work / "peer-delta.nft"
@@ -185,7 +200,10 @@ def main() -> None:
                     delta = f"> {theirs['delta_timeout']:.0f} s (given up), ratio > {theirs['delta_timeout'] / agent['delta']:.1f}"
                 print(
                     f"{'':>9}  nft -f, one set: load {theirs['load']:.1f} s "
-                    f"(ratio {theirs['load'] / agent['load']:.2f}), delta {delta}"
+                    f"(ratio {theirs['load'] / agent['load']:.2f}; CPU {theirs['load_cpu']:.2f} s "
+                    f"vs the agent's {agent['load_cpu']:.2f} s, ratio "
+                    f"{theirs['load_cpu'] / agent['load_cpu']:.2f}; target ≥ 2), delta {delta}; "
+                    f"load average {os.getloadavg()[0]:.1f}"
                 )
                 sys.stdout.flush()
     finally:

@@ -572,7 +572,7 @@ class Agent:
             # reload of every policy cost more than a whole 1,000-prefix feed delta.
             reload = allow_changed or countries != self.state.get("countries_blocked")
             if self.table is not None:
-                if c2_changed:  # each nft call costs ≈ 50 ms with 4,096 feed shards
+                if c2_changed:  # each nft call fetches the table's sets first
                     self.table.replace("c2_", [(n, None) for n in c2])
                 if reload:
                     self._load_countries(countries)

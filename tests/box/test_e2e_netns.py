@@ -274,7 +274,7 @@ def test_box_blocks_reports_and_survives_the_central(
             lambda: (
                 rule_counters(lab, box_ns)
                 and "203.0.113.20"
-                in lab.exec(box_ns, "nft", "list", "set", "inet", "clocher", "feed4_cb0")
+                in lab.exec(box_ns, "nft", "list", "set", "inet", "clocher", "feed4_32")
             ),
             what="table et politique appliquées",
         )

@@ -19,7 +19,7 @@ from clocher_box.detectors.blocklist import pack_v4, parse_blocklist
 # file in order (recreating the agent first when asked: a restart), then prints the
 # feed's elements as `nft -j list table` shows them.
 CHILD = """
-import json, subprocess, sys, time
+import json, subprocess, sys
 from pathlib import Path
 from clocher_box import nft
 from clocher_box.agent import Agent
@@ -34,18 +34,14 @@ for step in steps:
     else:
         agent.apply_policy(step, box_id="b-1")
 agent.close()
-for _ in range(600):  # removed CIDRs expire within milliseconds (nft.EXPIRE): wait for it
-    listed = json.loads(subprocess.run(["nft", "-j", "list", "table", "inet", "clocher"],
-                                       capture_output=True, text=True, check=True).stdout)
-    sets = {}
-    for item in listed["nftables"]:
-        found = item.get("set")
-        if found and found["name"].startswith("feed"):
-            elems = found.get("elem", [])
-            sets[found["name"]] = sorted(json.dumps(e, sort_keys=True) for e in elems)
-    if "expires" not in json.dumps(sets):
-        break
-    time.sleep(0.05)
+listed = json.loads(subprocess.run(["nft", "-j", "list", "table", "inet", "clocher"],
+                                   capture_output=True, text=True, check=True).stdout)
+sets = {}
+for item in listed["nftables"]:
+    found = item.get("set")
+    if found and found["name"].startswith("feed"):
+        elems = found.get("elem", [])
+        sets[found["name"]] = sorted(json.dumps(e, sort_keys=True) for e in elems)
 print(json.dumps(sets))
 """
 
@@ -131,9 +127,8 @@ def test_a_delta_loads_the_same_sets_as_the_whole_list_and_survives_a_restart(tm
 
     first, second = _lists(7)
     third = sorted(set(second) | {"198.18.200.0/24"})
-    # Removed CIDRs expire instead of being deleted (nft.Table.feed_delta): a wider
-    # prefix over one that expires in the policy before, then a narrower one inside a
-    # prefix removed in the same policy (that one is deleted).
+    # A wider prefix over one removed in the policy before, then a narrower one inside a
+    # prefix removed in the same policy (each prefix length has its own set).
     fourth = sorted(set(third) - {"198.18.200.0/24"})
     fifth = sorted(set(fourth) | {"198.18.200.0/22"})
     sixth = sorted(set(fifth) - {"198.18.200.0/22"} | {"198.18.201.0/24"})
@@ -163,9 +158,10 @@ def test_a_delta_loads_the_same_sets_as_the_whole_list_and_survives_a_restart(tm
         lab.close()
     by_delta, by_full = listed
     assert by_delta == by_full
-    assert any("198.18.201.0" in e for e in by_delta["feed4_c61"])
-    assert not any("198.18.200.0" in e for e in by_delta["feed4_c61"])
-    assert not any("198.19.7.0" in e for e in by_delta["feed4_c61"])  # allowlisted
+    assert '"198.18.201.0"' in by_delta["feed4_24"]
+    v4 = [e for name, elems in by_delta.items() if name.startswith("feed4_") for e in elems]
+    assert '"198.18.200.0"' not in v4
+    assert '"198.19.7.0"' not in v4  # allowlisted
     assert Agent(tmp_path / "delta", nft.Layout(), enforce=False).feed_version() == 16
 
 
@@ -179,11 +175,11 @@ class _Recorder:
         self.batches.append(commands.decode())
 
 
-def test_removed_prefixes_expire_unless_an_addition_overlaps_them():
-    """A pipapo deletion costs in proportion to the shard's size, a timeout update what
-    an addition costs (bench/shield_pipapo_delete.py): the feed's removals are made to
-    expire; one that an addition of the same batch overlaps is deleted (an expiring
-    element keeps its room until the batch is committed)."""
+def test_a_delta_deletes_and_adds_in_one_batch_one_set_per_prefix_length():
+    """The feed's IPv4 prefixes are bare addresses in one hash set per length, where a
+    deletion costs what an addition costs (a pipapo shard's deletion walked the shard, an
+    rbtree's insertion the tree): removals are deleted, before the additions, in one
+    batch, with no wait between two deltas."""
     recorder = _Recorder()
     table = nft.Table(recorder, nft.Layout())  # type: ignore[arg-type]
 
@@ -192,14 +188,18 @@ def test_removed_prefixes_expire_unless_an_addition_overlaps_them():
         return sorted(pack_v4(parsed.v4_first, parsed.v4_last))
 
     table.feed_delta(
-        packed("198.18.0.0/24"),
+        packed("198.18.0.0/24", "192.0.2.7"),
         packed("198.18.0.0/23", "203.0.113.0/24"),
     )
-    (batch,) = recorder.batches
-    assert batch.splitlines() == [
-        "add element inet clocher feed4_cb0 { 203.0.113.0/24 . 0-255 timeout 10ms }",
-        "delete element inet clocher feed4_c61 { 198.18.0.0/23 . 0-255 }",
-        "add element inet clocher feed4_c61 { 198.18.0.0/24 . 0-255 }",
+    table.feed_delta(packed("203.0.113.0/24"), [])
+    assert [batch.splitlines() for batch in recorder.batches] == [
+        [
+            "delete element inet clocher feed4_23 { 198.18.0.0 }",
+            "delete element inet clocher feed4_24 { 203.0.113.0 }",
+            "add element inet clocher feed4_24 { 198.18.0.0 }",
+            "add element inet clocher feed4_32 { 192.0.2.7 }",
+        ],
+        ["add element inet clocher feed4_24 { 203.0.113.0 }"],
     ]
 
 
@@ -297,20 +297,20 @@ import json, subprocess
 from clocher_box import nft
 table = nft.Table(nft.Nft(), nft.Layout())
 table.create()
-rule = nft.shard_rule("feed4_abc", "feed")
+rule = nft.shard_rule("country4_ab", "country")
 rule["add"]["rule"]["chain"] = "probe"
 table.nft.run([{"add": {"chain": {"family": "inet", "table": "clocher", "name": "probe"}}}, rule])
 listed = subprocess.run(["nft", "-j", "list", "table", "inet", "clocher"],
                         capture_output=True, text=True, check=True).stdout
 rules = [i["rule"] for i in json.loads(listed)["nftables"] if "rule" in i]
 print(json.dumps({r["chain"]: [r["expr"], r.get("comment")] for r in rules
-                  if r["chain"] in ("probe", "feed4_abc", "country4_cb")}))
+                  if r["chain"] in ("probe", "country4_ab", "country4_cb")}))
 """
 
 
 def test_the_shards_written_in_native_syntax_are_the_rules_json_describes():
-    """The agent's start writes the 4,352 shard sets, chains and rules in nft's native
-    syntax (parsed about three times faster than JSON): they are the rule that
+    """The agent's start writes the 256 country shard sets, chains and rules in nft's
+    native syntax (parsed about three times faster than JSON): they are the rule that
     `nft.shard_rule` describes in JSON, each on its own set."""
     from tests.box.netns import Lab
 
@@ -320,8 +320,8 @@ def test_the_shards_written_in_native_syntax_are_the_rules_json_describes():
         listed = json.loads(lab.python(ns, SHARDS, timeout=300).strip().splitlines()[-1])
     finally:
         lab.close()
-    assert listed["feed4_abc"] == listed["probe"]
-    assert listed["feed4_abc"][1] == "feed4" and listed["country4_cb"][1] == "country4"
+    assert listed["country4_ab"] == listed["probe"]
+    assert listed["country4_cb"][1] == "country4"
     assert json.dumps(listed["country4_cb"][0]) == json.dumps(listed["probe"][0]).replace(
-        "feed4_abc", "country4_cb"
+        "country4_ab", "country4_cb"
     )

@@ -127,20 +127,21 @@ def test_prefix_merge_splits_short_prefixes_by_shard_and_diffs():
     assert [str(unpack(p)) for p in removed] == ["4.0.0.0/12"]
 
 
-def test_feed_shards_are_slash_12_and_a_shorter_prefix_is_split_across_them():
-    """Deleting from a pipapo shard costs in proportion to its size: the feed's 4,096
-    shards keep a million prefixes at ≈ 250 a shard. A /10 from an older state (loaded
-    when shards were /8) lands whole in each /12 shard it covers."""
-    (batch,) = nft._shard_batches("add", "feed", [(10 << 32) | 10, (203 << 32) | (113 << 16) | 24])
+def test_feed_sets_are_by_prefix_length_and_a_shorter_prefix_is_split_in_slash_12s():
+    """The feed's IPv4 prefixes go as bare addresses to the hash set of their length
+    (`feed4_12` … `feed4_32`); a /10 from an older state (loaded when the shortest
+    element was /8) becomes the four /12s it covers."""
+    (batch,) = nft._feed_batches(
+        "add",
+        [(10 << 32) | 10, (192 << 32) | (2 << 16) | (7 << 8) | 32, (203 << 32) | (113 << 16) | 24],
+    )
     assert batch.decode().splitlines() == [
-        *(
-            f"add element inet clocher feed4_0a{i:x} {{ 10.{i << 4}.0.0/12 . 0-255 }}"
-            for i in range(4)
-        ),
-        "add element inet clocher feed4_cb0 { 203.0.113.0/24 . 0-255 }",
+        "add element inet clocher feed4_12 { 10.0.0.0, 10.16.0.0, 10.32.0.0, 10.48.0.0 }",
+        "add element inet clocher feed4_24 { 203.0.113.0 }",
+        "add element inet clocher feed4_32 { 192.0.2.7 }",
     ]
     assert nft.shard_name("country", 0xCB) == "country4_cb"
-    assert len(nft.shard_map_elements("feed")) == 4096
+    assert len(nft.shard_map_elements("country")) == 256
     assert list(prefixes.interval_to_cidrs(10, 20)) == [(10, 31), (12, 30), (16, 30), (20, 32)]
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from clocher_box import prefixes
 
 MAX_EXAMPLES = 5
-# No element shorter than the finest shard (nft.SHARD_BITS): one shard holds it whole.
+# No element shorter than the feed's shortest set (nft.FEED_LENGTHS); a country shard
+# (nft.SHARD_BITS, /8) holds each whole.
 MIN_PLEN = 12
 
 
@@ -88,7 +89,7 @@ def parse_blocklist(lines: Iterable[str]) -> ParsedList:
 
 def pack_v4(firsts: array, lasts: array) -> array:  # type: ignore[type-arg]
     """Merged IPv4 intervals as sorted CIDRs packed `address << 8 | length`, none shorter
-    than /12 (the feed is sharded by /12, the country sets by /8)."""
+    than /12 (the feed has a set per length from /12, the country sets are by /8)."""
     merged_first, merged_last = prefixes.merge(firsts, lasts)
     packed = array("Q")
     for address, plen in prefixes.intervals_to_cidrs(merged_first, merged_last):
