@@ -115,3 +115,12 @@ def test_hourly_model_on_the_page_cli_and_api(demo_a, admin_a) -> None:
     assert made.status_code == 201 and made.json()["granularity"] == "daily"
     assert api.post(url + "?granularity=weekly").status_code == 400
     assert Baseline.objects.filter(meter=elec, granularity="hourly").count() == 3
+
+
+def test_model_card_states_the_hourly_model_and_its_g14_limits() -> None:
+    from clocher.energy.modelcard import model_cards
+
+    card = next(c for c in model_cards() if c["nom"].startswith("Référence"))
+    assert "horaire" in card["version"] and "un modèle par mois" in card["logique"]
+    assert card["parametres"]["seuil G14 horaire (CV(RMSE), |NMBE|)"] == [0.30, 0.10]
+    assert any("interpolée" in limit for limit in card["limites"])
