@@ -145,3 +145,30 @@ def test_durations_are_set_once_in_settings(settings):
     assert rows["bouclier"]["jours"] == 30 and rows["bouclier"]["supprimes"] == 0
     assert rows["audit"]["jours"] == 3650
     assert LoginAttempt.objects.filter(pk=old.pk).exists()
+
+
+def test_audit_journal_truncated_with_an_anchor_stays_verifiable(commune_a, admin_a, settings):
+    from clocher.core import audit
+    from clocher.supervision import chain
+
+    settings.METRICS_CHAIN_TTL = 0
+    assert chain.check().ok  # a checkpoint inside what will be deleted
+    entries = list(AuditEntry.objects.order_by("seq").values_list("seq", flat=True))
+    old = entries[: len(entries) // 2]
+    AuditEntry.objects.filter(seq__in=old).update(at=_ago(4000))  # past the 3650 days
+    result = CliRunner().invoke(main, ["governance", "retention", "--apply", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["classe"]: r for r in json.loads(result.output)}
+    assert rows["audit"]["supprimes"] == len(old)
+    first = AuditEntry.objects.order_by("seq").first()
+    assert first.seq == old[-1] + 1
+    anchor = AuditEntry.objects.get(action=audit.TRUNCATED)
+    assert anchor.data["deleted"] == len(old) and anchor.data["first_kept_seq"] == first.seq
+    assert audit.verify().ok
+    assert chain.check(timezone.now() + timedelta(seconds=1)).ok
+    result = CliRunner().invoke(main, ["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    # A gap that no anchor explains is still a deletion.
+    AuditEntry.objects.filter(seq=first.seq + 1).delete()
+    broken = audit.verify()
+    assert not broken.ok and broken.first_break.seq == first.seq + 1

@@ -168,10 +168,53 @@ def iter_entries(batch: int = 2000) -> Iterator[AuditEntry]:
     yield from AuditEntry.objects.order_by("seq").iterator(chunk_size=batch)
 
 
+TRUNCATED = "audit.truncated"
+
+
+def chain_start() -> tuple[int, str]:
+    """The (seq, hash) the oldest kept entry must follow: (0, genesis) for a whole journal.
+    After a retention truncation (`truncate_before`), the last deleted entry's, as the
+    truncation's own entry recorded them: that entry is in the chain, so the anchor cannot
+    be changed unseen. A missing beginning without such an entry stays a deletion."""
+    first = AuditEntry.objects.order_by("seq").only("seq", "prev_hash").first()
+    if first is None or first.seq == 1:
+        return 0, GENESIS_HASH
+    anchored = AuditEntry.objects.filter(
+        action=TRUNCATED, data__first_kept_seq=first.seq, data__anchor_hash=first.prev_hash
+    ).exists()
+    return (first.seq - 1, first.prev_hash) if anchored else (0, GENESIS_HASH)
+
+
+def truncate_before(actor: Actor, limit: Any) -> int:
+    """Delete the entries older than `limit` (the journal's retention duration) and append
+    the anchor `verify` starts from; the newest entry always stays, so the chain goes on.
+    Must run inside a transaction. Returns the number deleted."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit.truncate_before must run inside a transaction")
+    _lock_chain()
+    newest = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+    last_old = (
+        AuditEntry.objects.filter(at__lt=limit, seq__lt=newest or 0)
+        .order_by("-seq")
+        .only("seq", "hash")
+        .first()
+    )
+    if last_old is None:
+        return 0
+    deleted, _ = AuditEntry.objects.filter(seq__lte=last_old.seq).delete()
+    record(
+        actor,
+        TRUNCATED,
+        data={"first_kept_seq": last_old.seq + 1, "anchor_hash": last_old.hash,
+              "deleted": deleted, "before": limit},
+    )  # fmt: skip
+    return deleted
+
+
 def verify(progress: Any = None) -> VerifyResult:
     """Walk the chain in order; name the first entry that was edited, deleted or moved."""
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
+    start, expected_prev = chain_start()
+    expected_seq = start + 1
     checked = 0
     with transaction.atomic():
         for entry in iter_entries():

@@ -34,6 +34,7 @@ class DataClass:
     setting: str
     purge: Callable[[datetime], Counts]
     note: str = ""
+    journals_itself: bool = False  # its purge writes its own journal entries
 
     @property
     def days(self) -> int:
@@ -138,11 +139,11 @@ def _purge_eservices(limit: datetime) -> Counts:
     return counts
 
 
-def _keep_audit(limit: datetime) -> Counts:
-    """The journal is hash-chained: deleting its oldest entries would break `clocher
-    audit verify`. Its duration is stated and the entries past it counted, not deleted
-    (see docs/governance.md)."""
-    return Counter()
+def _truncate_audit(limit: datetime) -> Counts:
+    """The journal's oldest entries go with an anchor entry (`core.audit.truncate_before`),
+    so that `clocher audit verify` and the supervision's check still verify the rest."""
+    deleted = audit.truncate_before(HOUSEKEEPING, limit)
+    return Counter({None: deleted}) if deleted else Counter()
 
 
 CLASSES = (
@@ -158,6 +159,7 @@ CLASSES = (
         "Résultats de sensibilisation",
         "RETENTION_AWARENESS_DAYS",
         _purge_awareness,
+        journals_itself=True,
     ),
     DataClass(
         "messagerie_partis",
@@ -177,15 +179,16 @@ CLASSES = (
         "audit",
         "Journal d'audit",
         "RETENTION_AUDIT_DAYS",
-        _keep_audit,
-        "journal chaîné : conservé entier, les entrées au-delà sont signalées",
+        _truncate_audit,
+        "le début retiré est remplacé par une ancre : la chaîne reste vérifiable",
+        journals_itself=True,
     ),
 )
 
 
 def enforce(actor: Actor = HOUSEKEEPING, now: datetime | None = None) -> list[Purged]:
     """Apply every duration; one transaction and one journal entry per class and commune
-    touched (awareness journals its own purge)."""
+    touched (awareness and the journal's truncation write their own)."""
     now = now or timezone.now()
     done = []
     for data_class in CLASSES:
@@ -195,7 +198,7 @@ def enforce(actor: Actor = HOUSEKEEPING, now: datetime | None = None) -> list[Pu
         with transaction.atomic():
             counts = data_class.purge(limit)
             communes = Commune.objects.in_bulk([c for c in counts if c is not None])
-            if data_class.key != "sensibilisation":
+            if not data_class.journals_itself:
                 for commune_id, count in sorted(counts.items(), key=lambda kv: kv[0] or 0):
                     audit.record(
                         actor,
@@ -207,14 +210,6 @@ def enforce(actor: Actor = HOUSEKEEPING, now: datetime | None = None) -> list[Pu
                     )  # fmt: skip
         done.append(Purged(data_class, counts))
     return done
-
-
-def overdue_audit_entries(now: datetime | None = None) -> int:
-    days = settings.RETENTION_AUDIT_DAYS
-    if days <= 0:
-        return 0
-    limit = (now or timezone.now()) - timedelta(days=days)
-    return AuditEntry.objects.filter(at__lt=limit).count()
 
 
 def summary(purged: list[Purged]) -> str:

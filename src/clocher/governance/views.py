@@ -78,7 +78,6 @@ def operator_page(request: HttpRequest) -> HttpResponse:
         sobriety=made,
         sobriety_rows=[*made.communes, made.total],
         retention=retention.CLASSES,
-        overdue_audit=retention.overdue_audit_entries(),
     )
 
 

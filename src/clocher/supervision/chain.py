@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from clocher.core.audit import GENESIS_HASH, compute_hash
+from clocher.core.audit import GENESIS_HASH, chain_start, compute_hash
 from clocher.core.models import AuditEntry
 from clocher.supervision.models import ChainCheckpoint
 
@@ -36,9 +36,11 @@ def _walk(entries: list[AuditEntry], prev_seq: int, prev_hash: str) -> tuple[str
     return "", prev_seq, prev_hash
 
 
-def _recheck(checkpoint: ChainCheckpoint) -> str:
-    """Re-hash the next window of already verified entries (wrapping to the start)."""
+def _recheck(checkpoint: ChainCheckpoint, origin: tuple[int, str]) -> str:
+    """Re-hash the next window of already verified entries (wrapping to the start, which
+    `origin` gives: after a retention truncation, the journal's anchor)."""
     start = checkpoint.recheck_seq if checkpoint.recheck_seq < checkpoint.verified_seq else 0
+    start = max(start, origin[0])
     window = list(
         AuditEntry.objects.filter(
             seq__gte=max(start, 1), seq__lte=checkpoint.verified_seq
@@ -46,8 +48,8 @@ def _recheck(checkpoint: ChainCheckpoint) -> str:
     )
     if not window:
         return ""
-    if start == 0:
-        problem, last, _ = _walk(window, 0, GENESIS_HASH)
+    if start == origin[0]:
+        problem, last, _ = _walk(window, *origin)
     else:
         first = window[0]
         if first.seq != start or compute_hash(first) != first.hash:
@@ -67,13 +69,16 @@ def check(now: dt.datetime | None = None) -> ChainCheckpoint:
     with transaction.atomic():
         checkpoint, _ = ChainCheckpoint.objects.select_for_update().get_or_create(singleton=1)
         problem = ""
-        if checkpoint.verified_seq:
+        first = chain_start()
+        if checkpoint.verified_seq <= first[0]:  # the retention truncated past it
+            checkpoint.verified_seq, checkpoint.verified_hash = first
+        if checkpoint.verified_seq > first[0]:
             anchor = AuditEntry.objects.filter(seq=checkpoint.verified_seq).first()
             if anchor is None or anchor.hash != checkpoint.verified_hash:
                 problem = f"entrée n°{checkpoint.verified_seq} modifiée ou supprimée"
             elif (
                 AuditEntry.objects.filter(seq__lte=checkpoint.verified_seq).count()
-                != checkpoint.verified_seq
+                != checkpoint.verified_seq - first[0]
             ):
                 problem = f"une entrée antérieure à n°{checkpoint.verified_seq} a été supprimée"
         if not problem:
@@ -87,7 +92,7 @@ def check(now: dt.datetime | None = None) -> ChainCheckpoint:
             )
             checkpoint.verified_seq, checkpoint.verified_hash = seq, hash_ if seq else ""
         if not problem:
-            problem = _recheck(checkpoint)
+            problem = _recheck(checkpoint, first)
         checkpoint.ok, checkpoint.detail = not problem, problem[:500]
         checkpoint.checked_at = now
         checkpoint.save()
