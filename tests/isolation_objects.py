@@ -15,7 +15,7 @@ from clocher.mail import services as mail
 from clocher.onboarding import services as onboarding
 from clocher.onboarding.models import ProvisioningRun
 from clocher.shield import services as shield
-from clocher.vault import login_flow, sharing, uploads
+from clocher.vault import chunked_uploads, login_flow, sharing
 from clocher.vault import services as vault
 
 ACTOR = Actor(label="matrice")
@@ -43,8 +43,8 @@ def build_victim_objects(commune_a, admin_a, agent_a) -> dict[str, Any]:
     share = sharing.create_share(ACTOR, secret_file)
     flow = login_flow.start("Téléphone de l'agent A")
     login_flow.grant(ACTOR, login_flow.pending(flow.flow_token), agent_a)
-    transfer = uploads.open_session(agent_a, "transfert-victime")
-    uploads.write_part(transfer, "00001", io.BytesIO(b"morceau de A"), 12)
+    transfer = chunked_uploads.open_session(agent_a, "transfert-victime")
+    chunked_uploads.write_part(transfer, "00001", io.BytesIO(b"morceau de A"), 12)
     import_job = build_document_import(admin_a, vault_root)
     group = vault.create_group_space(ACTOR, commune_a, "Commission des finances A", [admin_a])
     alias = mail.create_alias(ACTOR, commune_a, "conseil.a@communes.cotedor.fr", [mailbox.address])

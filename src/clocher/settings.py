@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "clocher.onboarding",
     "clocher.api",
     "clocher.mail",
+    "clocher.storage",
     "clocher.vault",
     "clocher.shield",
     "clocher.archive",

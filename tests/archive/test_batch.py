@@ -134,7 +134,7 @@ def test_a_batch_without_syncfs_falls_back_to_one_fsync_per_copy(
     """Off Linux (no syncfs), each copy is fsynced before its rename, then directories."""
     import os
 
-    from clocher.vault.blobstore import local
+    from clocher.storage.blobstore import local
 
     synced: list[int] = []
     real_fsync = os.fsync

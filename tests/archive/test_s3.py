@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from clocher.archive import store
 from clocher.cli import main
+from clocher.storage.blobstore import store as vault_store
 from clocher.vault import services as vault
-from clocher.vault.blobstore import store as vault_store
 from tests.archive.conftest import deposit, pdf
 from tests.vault import rgw
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from clocher.cli import main
 from clocher.operations.services import drill, keys, snapshot
-from clocher.vault import blobstore
+from clocher.storage import blobstore
 from clocher.vault import services as vault
 from tests.operations.conftest import ACTOR
 from tests.operations.test_backup_restore import READ_BACK, read_back

@@ -29,8 +29,8 @@ from django.db import connection
 
 from clocher.accounts.services import create_app_password
 from clocher.shield import services as shield_services
+from clocher.storage.blobstore import store
 from clocher.vault import services
-from clocher.vault.blobstore import store
 from clocher.vault.dav.app import DAV_PREFIX
 from tests.mail.conftest import free_ports
 from tests.vault import rgw

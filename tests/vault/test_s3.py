@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from clocher.cli import main
 from clocher.core.models import AuditEntry
+from clocher.storage.blobstore import local_store, s3_store, store
 from clocher.vault import services
-from clocher.vault.blobstore import local_store, s3_store, store
 from tests.vault import rgw
 from tests.vault.conftest import ACTOR, alter_last_byte
 

@@ -11,8 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from clocher.cli import main
-from clocher.vault import crypto, services
-from clocher.vault.blobstore import store
+from clocher.storage import crypto
+from clocher.storage.blobstore import store
+from clocher.storage.chunks import ChunkWriter
+from clocher.vault import services
 from clocher.vault.models import Chunk, CommuneUsage, Space
 from tests.vault.conftest import ACTOR, alter_last_byte
 
@@ -193,7 +195,7 @@ def test_fsck_finds_tampering_and_loss_then_gc_removes_orphans(root_a, settings,
     result = runner.invoke(main, ["vault", "fsck"])
     assert result.exit_code == 1 and "illisible" in result.output
     # An interrupted upload: chunks stored, no version.
-    upload = services.Upload(root_a.space.commune)
+    upload = ChunkWriter(root_a.space.commune)
     upload.write(b"jamais fini" * 300)
     upload.discard()  # the request ends without a version
     orphans = services.fsck(gc=True, grace_seconds=0)
@@ -279,12 +281,12 @@ def test_housekeeping_drops_abandoned_chunked_uploads(admin_a, settings):
 
     from django.utils import timezone
 
-    from clocher.vault import uploads
+    from clocher.vault import chunked_uploads
     from clocher.vault.models import UploadSession
 
-    fresh = uploads.open_session(admin_a, "en-cours")
-    old = uploads.open_session(admin_a, "abandonne")
-    uploads.write_part(old, "1", io.BytesIO(b"morceau"), 7)
+    fresh = chunked_uploads.open_session(admin_a, "en-cours")
+    old = chunked_uploads.open_session(admin_a, "abandonne")
+    chunked_uploads.write_part(old, "1", io.BytesIO(b"morceau"), 7)
     folder = settings.VAULT_DIR / "uploads" / str(old.pk)
     assert (folder / "1").exists() and b"morceau" not in (folder / "1").read_bytes()
     UploadSession.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from clocher.core import staging
+from clocher.storage.blobstore import s3_store
 from clocher.vault import imports, services, tasks
-from clocher.vault.blobstore import s3_store
 from clocher.vault.models import DocumentImport, ImportStatus
 from tests.vault import rgw
 from tests.vault.conftest import ACTOR

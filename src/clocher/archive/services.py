@@ -41,7 +41,7 @@ from clocher.archive.models import (
 from clocher.core import audit, scoping
 from clocher.core.audit import Actor
 from clocher.core.models import Commune, Role
-from clocher.vault import crypto
+from clocher.storage import crypto
 
 MAX_DEPOSIT_BYTES = 512 * 1024 * 1024
 ARCHIVIST_ROLES = (Role.OPERATOR_ARCHIVIST,)

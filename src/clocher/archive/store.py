@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from django.conf import settings
 
 from clocher.core.models import Commune
-from clocher.vault import crypto
-from clocher.vault.blobstore import BlobStore
+from clocher.storage import crypto
+from clocher.storage.blobstore import BlobStore
 
 _store: BlobStore | None = None
 _store_for: tuple[str, ...] = ()
@@ -35,7 +35,7 @@ def archive_store() -> BlobStore:
     wanted = _configuration()
     if _store is None or _store_for != wanted:
         if wanted[0] == "s3":
-            from clocher.vault.blobstore.s3 import S3Store
+            from clocher.storage.blobstore.s3 import S3Store
 
             s3 = S3Store(
                 endpoint=settings.VAULT_S3_ENDPOINT,
@@ -47,7 +47,7 @@ def archive_store() -> BlobStore:
             s3.ensure_bucket()
             _store = s3
         else:
-            from clocher.vault.blobstore.local import LocalStore
+            from clocher.storage.blobstore.local import LocalStore
 
             _store = LocalStore(settings.ARCHIVE_DIR)
         _store_for = wanted

@@ -63,7 +63,7 @@ def location(key: str) -> str:
 
 
 def _bucket() -> Any:
-    from clocher.vault.blobstore import s3_store
+    from clocher.storage.blobstore import s3_store
 
     return s3_store(settings.STAGING_S3_BUCKET)
 
@@ -77,7 +77,7 @@ def write(key: str, chunks: Iterable[bytes], commune: Commune) -> int:
     raises (a caller refusing a too large upload raises from its iterator)."""
     if not on_s3():
         return _write_local(_local_path(key), chunks)
-    from clocher.vault import crypto
+    from clocher.storage import crypto
 
     bucket, data_key = _bucket(), crypto.data_key(commune)
     written, parts, buffer = 0, 0, bytearray()
@@ -134,7 +134,7 @@ def read(key: str, commune: Commune) -> Iterator[bytes]:
         return
     from cryptography.exceptions import InvalidTag
 
-    from clocher.vault import crypto
+    from clocher.storage import crypto
 
     bucket, data_key = _bucket(), crypto.data_key(commune)
     try:
@@ -152,7 +152,7 @@ def read(key: str, commune: Commune) -> Iterator[bytes]:
 def size(key: str, commune: Commune) -> int:
     if not on_s3():
         return _local_path(key).stat().st_size
-    from clocher.vault import crypto
+    from clocher.storage import crypto
 
     sealed = _bucket().get(f"{key}/manifest")
     manifest = crypto.open_bytes(

@@ -36,6 +36,11 @@ json_option = click.option(
 )
 
 
+report_json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Sortie JSON pour les scripts (un objet)."
+)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
@@ -57,3 +62,18 @@ def show(table: Table, as_json: bool, rows: Sequence[Mapping[str, Any]] | None =
         ]
         rows = [dict(zip(headers, values, strict=True)) for values in zip(*cells, strict=True)]
     click.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=_plain))
+
+
+def show_report(data: Mapping[str, Any]) -> None:
+    """A report for scripts (`--json`): one object with the figures the command prints
+    (amounts as exact decimal strings, dates in ISO 8601)."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=1, default=_plain))
+
+
+def note(message: str, as_json: bool) -> None:
+    """A remark beside the output ("PDF écrit : …"): on stderr under `--json`, so that
+    stdout stays one JSON document."""
+    if as_json:
+        click.echo(message, err=True)
+    else:
+        console.print(message, highlight=False)

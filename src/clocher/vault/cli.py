@@ -91,12 +91,12 @@ def housekeeping_command(every: int) -> None:
 
     from django.db import close_old_connections
 
-    from clocher.vault import services, uploads
+    from clocher.vault import chunked_uploads, services
 
     while True:
         close_old_connections()
         purged = services.purge_expired_trash(cli_actor())
-        stale = uploads.purge_stale()
+        stale = chunked_uploads.purge_stale()
         _, removed = services.collect_garbage(remove=True)
         console.print(
             f"Corbeille : {purged} éléments ; envois abandonnés : {stale} ; "
@@ -154,7 +154,7 @@ def migrate_to_s3_command(insee: str | None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from clocher.core.models import Commune
-    from clocher.vault import migration
+    from clocher.vault import s3_copy
 
     communes = None
     if insee:
@@ -170,7 +170,7 @@ def migrate_to_s3_command(insee: str | None) -> None:
             def advance(done: int, total: int, name: str) -> None:
                 progress.update(bar, completed=done, total=total)
 
-            report = migration.copy_chunks_to_s3(cli_actor(), communes, progress=advance)
+            report = s3_copy.copy_chunks_to_s3(cli_actor(), communes, progress=advance)
     except (ValueError, OSError) as exc:
         fail(f"Seau S3 injoignable ou mal configuré : {exc}")
     console.print(

@@ -52,7 +52,7 @@ def blob_store() -> health.Health:
     """Where the vault's sealed chunks go, and whether a test write/read/delete works."""
     from django.conf import settings
 
-    from clocher.vault.blobstore import store
+    from clocher.storage.blobstore import store
 
     if settings.VAULT_BACKEND == "s3":
         address = f"{settings.VAULT_S3_ENDPOINT}/{settings.VAULT_S3_BUCKET}"

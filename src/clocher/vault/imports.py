@@ -32,13 +32,15 @@ from django.utils import timezone
 from clocher.core import audit, staging
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
-from clocher.vault import crypto, services
-from clocher.vault.blobstore import store
+from clocher.storage import crypto
+from clocher.storage.blobstore import store
+from clocher.storage.chunks import ChunkWriter, read_stream
+from clocher.vault import services
 from clocher.vault.models import DocumentImport, ImportStatus, Node
 
 if TYPE_CHECKING:
     from clocher.accounts.models import User
-    from clocher.vault.blobstore import BlobStore
+    from clocher.storage.blobstore import BlobStore
 
 # A zip entry inflating more than this many times its compressed size is a bomb.
 MAX_RATIO = 200
@@ -295,7 +297,7 @@ class _Bounded:
         return data
 
 
-def _same_content(node: Node, upload: services.Upload) -> bool:
+def _same_content(node: Node, upload: ChunkWriter) -> bool:
     return (
         node.current is not None
         and node.size == upload.size
@@ -318,7 +320,7 @@ class _Prepared:
     label: str
     folder: Node | None = None
     name: str = ""
-    upload: services.Upload | None = None
+    upload: ChunkWriter | None = None
     problem: str = ""
 
 
@@ -358,10 +360,10 @@ def _prepare(item: _Prepared, key: bytes, writer: _BatchWriter | None = None) ->
     """Read, encrypt and store the content (in a helper thread: no database here)."""
     assert item.folder is not None
     deferred = writer if writer is not None and item.entry.size <= DEFERRED_MAX_BYTES else None
-    upload = services.Upload(item.folder.space.commune, key=key, blobs=deferred)
+    upload = ChunkWriter(item.folder.space.commune, key=key, blobs=deferred)
     try:
         with item.entry.open() as stream:
-            services.read_stream(_Bounded(stream, item.entry.size), upload)  # type: ignore[arg-type]
+            read_stream(_Bounded(stream, item.entry.size), upload)  # type: ignore[arg-type]
         upload.finish(sync_directories=False)  # its SHA-256 is known from here
     except ValidationError as exc:
         upload.discard()

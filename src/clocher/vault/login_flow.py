@@ -23,7 +23,7 @@ from clocher.accounts.models import User
 from clocher.accounts.services import create_app_password
 from clocher.core.audit import Actor
 from clocher.core.scoping import may_use_protocols
-from clocher.vault import crypto
+from clocher.storage import crypto
 from clocher.vault.models import ClientLogin
 
 FLOW_LIFETIME = timedelta(minutes=20)

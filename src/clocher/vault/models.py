@@ -71,19 +71,6 @@ class CommuneUsage(models.Model):
         return f"{self.commune}: {self.used_bytes}"
 
 
-class DataKey(models.Model):
-    """The commune's AES-256 data key, wrapped (AES-GCM) by the master key; rotating the
-    master key re-wraps these rows, never the data."""
-
-    commune = models.OneToOneField(Commune, on_delete=models.CASCADE, related_name="data_key")
-    wrapped = models.BinaryField()
-    master_key_id = models.CharField(max_length=16)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"clé de {self.commune}"
-
-
 class Chunk(models.Model):
     """An encrypted piece of content, named by HMAC(data key, plaintext): identical
     content within a commune is stored once; across communes, never shared."""

@@ -23,6 +23,7 @@ from clocher.accounts.models import User
 from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.core.models import CommuneStatus
+from clocher.storage.chunks import ChunkWriter
 from clocher.vault import services
 from clocher.vault.models import Favourite, Node, ShareLink, ShareMode
 
@@ -125,7 +126,7 @@ def note_use(link: ShareLink) -> None:
     ShareLink.objects.filter(pk=link.pk).update(uses=F("uses") + 1)
 
 
-def drop_file(link: ShareLink, name: str, upload: services.Upload, ip: str | None) -> Node:
+def drop_file(link: ShareLink, name: str, upload: ChunkWriter, ip: str | None) -> Node:
     """A file sent through a drop-box link: stored under a free name (never replacing
     anything), charged to the commune's quota, journaled with the sender's address."""
     if link.mode != ShareMode.DROP:

@@ -37,7 +37,7 @@ from clocher.core.models import Commune
 from clocher.core.request import actor_of, client_ip
 from clocher.vault import previews, services, sharing
 from clocher.vault.models import Node, ShareLink, ShareMode, Space, SpaceKind, Version
-from clocher.vault.web_uploads import StreamedFile, VaultUploadHandler
+from clocher.vault.upload_handler import StreamedFile, VaultUploadHandler
 
 
 def _user(request: HttpRequest) -> User:

@@ -103,20 +103,20 @@ def job_for(actor: Actor, mailbox: Mailbox, source: Source) -> MailImport:
 
 
 def _secret_key(job_id: int) -> bytes:
-    from clocher.vault.crypto import load_master_key
+    from clocher.storage.crypto import load_master_key
 
     return hmac.new(load_master_key(), f"mail-import:{job_id}".encode(), hashlib.sha256).digest()
 
 
 def seal_secret(job: MailImport, password: str) -> None:
-    from clocher.vault.crypto import seal_bytes
+    from clocher.storage.crypto import seal_bytes
 
     job.sealed_secret = seal_bytes(_secret_key(job.pk), b"mail-import", password.encode())
     job.save(update_fields=["sealed_secret"])
 
 
 def unseal_secret(job: MailImport) -> str:
-    from clocher.vault.crypto import open_bytes
+    from clocher.storage.crypto import open_bytes
 
     if not job.sealed_secret:
         raise SourceError("Le mot de passe du compte source n'est plus disponible : relancez.")

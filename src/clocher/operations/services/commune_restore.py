@@ -142,7 +142,7 @@ class CommuneRestore:
 
 def _copy_missing_blobs(tree: Path, live_root: Path) -> int:
     """Sealed chunks absent from the live store, each written atomically."""
-    from clocher.vault.blobstore.local import LocalStore
+    from clocher.storage.blobstore.local import LocalStore
 
     store = LocalStore(live_root)
     copied = 0

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from clocher.operations.restic import Repository
-from clocher.vault import crypto
+from clocher.storage import crypto
 
 
 class KitError(Exception):

@@ -22,7 +22,7 @@ from clocher.core.supervisor import CannotStart
 from clocher.operations import restic
 from clocher.operations.restic import Repository
 from clocher.operations.services import keys, mail_queue, s3_mirror, snapshot
-from clocher.vault import crypto
+from clocher.storage import crypto
 
 
 class RestoreError(Exception):

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from clocher.vault.blobstore import BlobStore
-from clocher.vault.blobstore.local import LocalStore
+from clocher.storage.blobstore import BlobStore
+from clocher.storage.blobstore.local import LocalStore
 
 MIRROR = "miroir-s3"
 ROLES = ("coffre", "archives")
@@ -32,7 +32,7 @@ PARALLEL = 8
 
 def _stores() -> dict[str, BlobStore]:
     from clocher.archive.store import archive_store
-    from clocher.vault import blobstore
+    from clocher.storage import blobstore
 
     return {"coffre": blobstore.store(), "archives": archive_store()}
 

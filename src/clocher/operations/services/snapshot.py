@@ -35,7 +35,7 @@ from clocher.core.audit import Actor
 from clocher.operations import restic
 from clocher.operations.models import Backup
 from clocher.operations.services import keys, mail_queue, s3_mirror
-from clocher.vault import crypto
+from clocher.storage import crypto
 
 MANIFEST = "manifest.json"
 SQLITE_COPY = "clocher.sqlite3"

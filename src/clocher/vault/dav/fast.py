@@ -9,7 +9,7 @@ asked three questions at most, their SQL compiled once per process (`core.prepar
 the person's spaces (the protocol rule of `core.scoping` and a still valid app password
 in the same query: a revocation bites at the next request), the file with its chunks,
 and (PUT) the locks. The content goes through the same services as WsgiDAV's path
-(`services.Upload`, `services.save_file`), so quotas, journal and durability are theirs.
+(`ChunkWriter`, `services.save_file`), so quotas, journal and durability are theirs.
 
 Anything else goes to WsgiDAV unchanged: an unknown or failed login (it verifies, counts
 the attempt and answers 401), a missing file or folder (its 404 and 409), a folder, a
@@ -37,8 +37,10 @@ from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.core.prepared import Prepared
 from clocher.core.scoping import protocol_communes
-from clocher.vault import crypto, services
-from clocher.vault.blobstore import store
+from clocher.storage import crypto
+from clocher.storage.blobstore import store
+from clocher.storage.chunks import ChunkWriter
+from clocher.vault import services
 from clocher.vault.dav import auth
 from clocher.vault.dav.flush import SMALL_BYTES, GroupSink
 from clocher.vault.dav.provider import _client_mtime, _dav_error
@@ -281,7 +283,7 @@ def _put(
         return None  # WsgiDAV checks the person's locks (423 without their token)
     blobs = store()
     small = length <= SMALL_BYTES and hasattr(blobs, "put_many")
-    upload = services.Upload(space.commune, blobs=GroupSink(blobs) if small else None)
+    upload = ChunkWriter(space.commune, blobs=GroupSink(blobs) if small else None)
     try:
         stream = environ["wsgi.input"]
         remaining = length

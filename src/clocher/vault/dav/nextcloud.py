@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST
 from clocher.accounts.models import User
 from clocher.core.audit import Actor
 from clocher.core.request import actor_of, client_ip
-from clocher.vault import login_flow, services, uploads
+from clocher.vault import chunked_uploads, login_flow, services
 from clocher.vault.dav.app import DAV_PREFIX
 from clocher.vault.dav.auth import authenticate
 from clocher.vault.models import Node, UploadSession
@@ -208,14 +208,14 @@ def _error_for(exc: ValidationError) -> HttpResponse:
         return _dav_error(507, message)
     if isinstance(exc, services.NameConflict):
         return _dav_error(412, message)
-    if isinstance(exc, uploads.TooManyUploads):
+    if isinstance(exc, chunked_uploads.TooManyUploads):
         # 429, not 507: the account's other transfers will end or expire, and the
         # clients retry a file refused so on their next run, without reporting the
         # folder as over quota (which 507 makes them do).
         response = _dav_error(429, message)
         response["Retry-After"] = "600"
         return response
-    if isinstance(exc, uploads.UploadError):
+    if isinstance(exc, chunked_uploads.UploadError):
         return _dav_error(400, message)
     return _dav_error(403, message)
 
@@ -229,7 +229,7 @@ def upload_session(request: HttpRequest, login: str, transfer: str) -> HttpRespo
         return _unauthorized()
     if login.lower() != user.email.lower():
         return _dav_error(404, "Introuvable.")
-    session = uploads.find_session(user, transfer)
+    session = chunked_uploads.find_session(user, transfer)
     if request.method == "MKCOL":
         if session is not None:
             return _dav_error(405, "Ce transfert existe déjà.")
@@ -240,7 +240,7 @@ def upload_session(request: HttpRequest, login: str, transfer: str) -> HttpRespo
                 return _dav_error(409, "Le dossier de destination n'existe pas.")
             space = destination[0].space
         try:
-            uploads.open_session(user, transfer, space)
+            chunked_uploads.open_session(user, transfer, space)
         except ValidationError as exc:
             return _error_for(exc)
         return HttpResponse(status=201)
@@ -249,7 +249,7 @@ def upload_session(request: HttpRequest, login: str, transfer: str) -> HttpRespo
     if request.method == "PROPFIND":
         return _multistatus(request, session)
     if request.method == "DELETE":
-        uploads.delete_session(session)
+        chunked_uploads.delete_session(session)
         return HttpResponse(status=204)
     return _dav_error(405, "Méthode non prise en charge ici.")
 
@@ -260,7 +260,11 @@ def upload_part(request: HttpRequest, login: str, transfer: str, part: str) -> H
     user = basic_auth_user(request)
     if user is None:
         return _unauthorized()
-    session = uploads.find_session(user, transfer) if login.lower() == user.email.lower() else None
+    session = (
+        chunked_uploads.find_session(user, transfer)
+        if login.lower() == user.email.lower()
+        else None
+    )
     if session is None:
         return _dav_error(404, "Ce transfert n'existe pas (ou plus).")
     if request.method == "PUT":
@@ -268,7 +272,7 @@ def upload_part(request: HttpRequest, login: str, transfer: str, part: str) -> H
         if not (length or "").isdigit():
             return _dav_error(411, "La taille du morceau (Content-Length) est requise.")
         try:
-            uploads.write_part(session, part, request, int(length or 0))
+            chunked_uploads.write_part(session, part, request, int(length or 0))
         except ValidationError as exc:
             return _error_for(exc)
         return HttpResponse(status=201)
@@ -286,7 +290,7 @@ def _assemble(request: HttpRequest, user: User, session: UploadSession) -> HttpR
     mtime = request.headers.get("X-OC-Mtime", "")
     if_match = request.headers.get("If-Match", "").strip().strip('"') or None
     try:
-        node, created = uploads.assemble(
+        node, created = chunked_uploads.assemble(
             _actor(request, user),
             session,
             parent,
@@ -330,7 +334,7 @@ def _multistatus(request: HttpRequest, session: UploadSession) -> HttpResponse:
     created = format_datetime(session.created_at, usegmt=True)
     entries: list[tuple[str, int | None]] = [(base, None)]
     if request.headers.get("Depth", "1") != "0":
-        entries += [(base + p.name, p.size) for p in uploads.parts(session)]
+        entries += [(base + p.name, p.size) for p in chunked_uploads.parts(session)]
     for href, size in entries:
         response = ET.SubElement(root, "d:response")
         ET.SubElement(response, "d:href").text = href

@@ -26,6 +26,7 @@ from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from clocher.accounts.models import User
 from clocher.core.audit import Actor
+from clocher.storage.chunks import ChunkWriter
 from clocher.vault import services
 from clocher.vault.models import Node, Space
 
@@ -240,7 +241,7 @@ class FileResource(_NodeProps, DAVNonCollection):
         self.node = node  # type: ignore[assignment]
         self.pending_parent = pending_parent
         self.pending_name = pending_name
-        self.upload: services.Upload | None = None
+        self.upload: ChunkWriter | None = None
 
     def get_content_length(self) -> int:
         return self.node.size if self.node else 0
@@ -273,7 +274,7 @@ class FileResource(_NodeProps, DAVNonCollection):
 
     def begin_write(self, *, content_type: str | None = None) -> Any:
         parent = self.pending_parent or self.node.parent
-        self.upload = services.Upload(parent.space.commune)  # type: ignore[union-attr]
+        self.upload = ChunkWriter(parent.space.commune)  # type: ignore[union-attr]
         self._content_type = content_type or ""
         return _Sink(self.upload)
 
@@ -328,7 +329,7 @@ class FileResource(_NodeProps, DAVNonCollection):
 class _Sink:
     """What WsgiDAV writes the request body into."""
 
-    def __init__(self, upload: services.Upload) -> None:
+    def __init__(self, upload: ChunkWriter) -> None:
         self.upload = upload
 
     def write(self, data: bytes) -> int:

@@ -8,7 +8,7 @@ package re-exports their public names, so callers write `services.save_file`):
 - `spaces`: the commune's, personal and group spaces, what a person reaches;
 - `tree`: paths, folders, ETags;
 - `quotas`: the space's and the commune's counters, usage;
-- `content`: the upload pipeline and `VersionReader`;
+- `content`: the chunks of a version (stored by `clocher.storage.chunks`), `VersionReader`;
 - `files`: an upload made a file's version, new files in bulk;
 - `moves`: moves and copies, across communes too;
 - `trashcan`, `history`: the trash, versions;
@@ -21,14 +21,9 @@ package's attributes of those names are the functions.)
 from clocher.vault.services.checks import FsckReport, collect_garbage, fsck
 from clocher.vault.services.content import (
     ATTACH_BATCH,
-    PIPELINE_DEPTH,
-    STORE_THREADS,
-    ChunkSink,
-    Upload,
     VersionReader,
     iter_content,
     open_file,
-    read_stream,
 )
 from clocher.vault.services.files import (
     NewFile,
@@ -85,15 +80,11 @@ __all__ = [
     "ATTACH_BATCH",
     "BIDI_CONTROLS",
     "LOOKUP_MAX_DEPTH",
-    "PIPELINE_DEPTH",
-    "STORE_THREADS",
     "WINDOWS_RESERVED",
-    "ChunkSink",
     "FsckReport",
     "NameConflict",
     "NewFile",
     "QuotaExceeded",
-    "Upload",
     "Usage",
     "VersionReader",
     "ancestors",
@@ -119,7 +110,6 @@ __all__ = [
     "path_of",
     "purge",
     "purge_expired_trash",
-    "read_stream",
     "remove_group_space",
     "rename_group_space",
     "restore",

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from clocher.vault import crypto
-from clocher.vault.blobstore import store
+from clocher.storage import crypto
+from clocher.storage.blobstore import store
 from clocher.vault.models import Chunk, Node, Version, VersionChunk
 from clocher.vault.services.tree import path_of
 

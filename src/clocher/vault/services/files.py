@@ -11,8 +11,9 @@ from django.utils import timezone
 from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.core.prepared import Prepared
+from clocher.storage.chunks import ChunkWriter
 from clocher.vault.models import Node, Version
-from clocher.vault.services.content import Upload, _attach_many
+from clocher.vault.services.content import _attach_many
 from clocher.vault.services.names import NameConflict, clean_name
 from clocher.vault.services.quotas import _charge
 from clocher.vault.services.tree import _below, _new_etags, _touch, ancestors, path_of
@@ -22,7 +23,7 @@ def save_file(
     actor: Actor,
     parent: Node,
     name: str,
-    upload: Upload,
+    upload: ChunkWriter,
     content_type: str = "",
     if_match: str | None = None,
     modified_at: datetime | None = None,
@@ -58,7 +59,7 @@ def save_file(
         version = Version.objects.create(
             node=node, size=upload.size, sha256=upload.sha256, author=actor.label
         )
-        upload._attach(version)
+        _attach_many([(version, upload)])
         node.current = version
         node.size = upload.size
         node.content_type = content_type[:120]
@@ -111,7 +112,7 @@ class NewFile:
 
     parent: Node
     name: str
-    upload: Upload
+    upload: ChunkWriter
     modified_at: datetime | None = None
 
 
@@ -187,6 +188,6 @@ def set_modified(node: Node, timestamp: float) -> None:
 
 
 def write_bytes(actor: Actor, parent: Node, name: str, data: bytes, content_type: str = "") -> Node:
-    upload = Upload(parent.space.commune)
+    upload = ChunkWriter(parent.space.commune)
     upload.write(data)
     return save_file(actor, parent, name, upload, content_type)

@@ -12,8 +12,9 @@ from django.utils import timezone
 from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
+from clocher.storage.chunks import ChunkWriter, read_stream
 from clocher.vault.models import Node, Version, VersionChunk
-from clocher.vault.services.content import Upload, VersionReader, read_stream
+from clocher.vault.services.content import VersionReader, _attach_many
 from clocher.vault.services.names import NameConflict, QuotaExceeded, clean_name
 from clocher.vault.services.quotas import _charge, _stored_size, available_bytes
 from clocher.vault.services.spaces import _new_etag
@@ -127,7 +128,7 @@ class _Recut:
 
     source: Node
     versions: list[Version] = field(default_factory=list)
-    uploads: list[Upload] = field(default_factory=list)
+    uploads: list[ChunkWriter] = field(default_factory=list)
     children: list[_Recut] = field(default_factory=list)
 
     def size(self) -> int:
@@ -162,7 +163,7 @@ def _reencrypt(recut: _Recut, commune: Commune) -> None:
     at a few chunks whatever the size; nothing is visible before `_commit_recut`)."""
     for version in recut.versions:
         version.node = recut.source  # its space and commune are known: the key to read
-        upload = Upload(commune)
+        upload = ChunkWriter(commune)
         recut.uploads.append(upload)
         read_stream(VersionReader(version), upload)
         upload.finish()
@@ -186,7 +187,7 @@ def _commit_recut(recut: _Recut, parent: Node, name: str) -> Node:
             node=made, size=upload.size, sha256=upload.sha256, author=version.author
         )
         Version.objects.filter(pk=new.pk).update(created_at=version.created_at)
-        upload._attach(new)
+        _attach_many([(new, upload)])
         if version.pk == source.current_id:
             made.current, made.size = new, new.size
             made.etag = f"{new.pk:x}-{new.sha256[:12]}"

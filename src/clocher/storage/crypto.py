@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from clocher.core.models import Commune
+from clocher.storage.models import DataKey
 
 NONCE_BYTES = 12
 TAG_BYTES = 16
@@ -87,8 +88,6 @@ def data_key(commune: Commune) -> bytes:
 
 
 def _read_data_key(commune: Commune, master: bytes) -> bytes:
-    from clocher.vault.models import DataKey
-
     row = DataKey.objects.filter(commune=commune).first()
     if row is None:
         try:
@@ -106,8 +105,6 @@ def _read_data_key(commune: Commune, master: bytes) -> bytes:
 def rotate_master_key(new_master: bytes) -> int:
     """Re-wrap every data key under `new_master`; returns how many. The caller installs
     the new key (file or environment) once this has committed."""
-    from clocher.vault.models import DataKey
-
     old = load_master_key()
     count = 0
     with transaction.atomic():

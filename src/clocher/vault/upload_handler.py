@@ -1,7 +1,7 @@
 """Browser uploads streamed straight into the vault.
 
 Django's default handlers spool large uploads to a temporary file in clear; this handler
-feeds each file's bytes into a `services.Upload` as they arrive, so content is only ever
+feeds each file's bytes into a `ChunkWriter` as they arrive, so content is only ever
 written sealed, and memory stays bounded whatever the size.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
 from clocher.core.models import Commune
-from clocher.vault import services
+from clocher.storage.chunks import ChunkWriter
 
 
 @dataclass
@@ -23,7 +23,7 @@ class StreamedFile:
 
     name: str
     content_type: str
-    vault_upload: services.Upload
+    vault_upload: ChunkWriter
 
 
 class VaultUploadHandler(FileUploadHandler):
@@ -33,11 +33,11 @@ class VaultUploadHandler(FileUploadHandler):
         self.room = room  # bytes the quota still allows, for all files of the request
         self.received = 0
         self.over_quota = False
-        self.upload: services.Upload | None = None
+        self.upload: ChunkWriter | None = None
 
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
-        self.upload = services.Upload(self.commune)
+        self.upload = ChunkWriter(self.commune)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         assert self.upload is not None

@@ -21,17 +21,17 @@ from django.db import transaction
 from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
-from clocher.vault import crypto
-from clocher.vault.blobstore import local_store, s3_store
-from clocher.vault.blobstore.local import LocalStore
-from clocher.vault.blobstore.s3 import S3Store
+from clocher.storage import crypto
+from clocher.storage.blobstore import local_store, s3_store
+from clocher.storage.blobstore.local import LocalStore
+from clocher.storage.blobstore.s3 import S3Store
 from clocher.vault.models import Chunk
 
 Progress = Callable[[int, int, str], None]
 
 
 @dataclass
-class MigrationReport:
+class S3CopyReport:
     copied: int = 0
     already_there: int = 0
     bytes_copied: int = 0
@@ -62,7 +62,7 @@ def copy_chunks_to_s3(
     source: LocalStore | None = None,
     target: S3Store | None = None,
     progress: Progress | None = None,
-) -> MigrationReport:
+) -> S3CopyReport:
     """Copy the chunks of `communes` (all when None) that the bucket lacks; one journal
     entry per commune with what was copied."""
     source = source or local_store()
@@ -71,7 +71,7 @@ def copy_chunks_to_s3(
     if communes is not None:
         chunks = chunks.filter(commune__in=communes)
     total = chunks.count()
-    report = MigrationReport()
+    report = S3CopyReport()
     keys: dict[int, bytes] = {}
     per_commune: dict[Commune, int] = {}
     for done, chunk in enumerate(chunks.iterator(chunk_size=500), start=1):

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Protocol
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from clocher.vault.blobstore.local import LocalStore
-    from clocher.vault.blobstore.s3 import S3Store
+    from clocher.storage.blobstore.local import LocalStore
+    from clocher.storage.blobstore.s3 import S3Store
 
 
 class BlobStore(Protocol):
@@ -63,7 +63,7 @@ def _make_store() -> BlobStore:
 
 def local_store() -> LocalStore:
     """The local directory, whatever the configured backend (migration reads it)."""
-    from clocher.vault.blobstore.local import LocalStore
+    from clocher.storage.blobstore.local import LocalStore
 
     return LocalStore(settings.VAULT_DIR)
 
@@ -72,7 +72,7 @@ def s3_store(bucket: str | None = None) -> S3Store:
     """The bucket of the CLOCHER_VAULT_S3_* settings (or `bucket` on the same server),
     whatever the configured backend (migration fills it before the switch), created if
     absent."""
-    from clocher.vault.blobstore.s3 import S3Store
+    from clocher.storage.blobstore.s3 import S3Store
 
     if not settings.VAULT_S3_ENDPOINT:
         raise ValueError("CLOCHER_VAULT_S3_ENDPOINT est requis avec le stockage s3.")

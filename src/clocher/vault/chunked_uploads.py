@@ -3,7 +3,7 @@
 The client makes a session folder, PUTs numbered parts into it (resuming after a cut by
 listing what is already there), then MOVEs the virtual `.file` onto the destination. The
 parts wait on disk encrypted, in frames of 1 MiB so that memory stays bounded; assembling
-reads them in order into an ordinary `services.Upload`, so the file gets its version,
+reads them in order into an ordinary `ChunkWriter`, so the file gets its version,
 quota charge and audit entry like any other write, atomically.
 
 Parts count in a space's quota as they arrive (the destination the client names when it
@@ -33,7 +33,9 @@ from django.utils import timezone
 
 from clocher.accounts.models import User
 from clocher.core.audit import Actor
-from clocher.vault import crypto, services
+from clocher.storage import crypto
+from clocher.storage.chunks import ChunkWriter
+from clocher.vault import services
 from clocher.vault.models import Node, Space, SpaceKind, UploadPart, UploadSession
 
 FRAME_BYTES = 1 << 20
@@ -208,7 +210,7 @@ def assemble(
     if total_length is not None and held != total_length:
         raise UploadError(f"Il manque des morceaux : {held} octets reçus sur {total_length}.")
     existed = services.child(parent, name) is not None
-    upload = services.Upload(parent.space.commune)
+    upload = ChunkWriter(parent.space.commune)
     try:
         for data in read_parts(session):
             upload.write(data)
