@@ -165,14 +165,25 @@ def main() -> None:
         ("healthz", ["/healthz"] * HITS),
         ("image", [f"/sensibilisation/o/{random.choice(tokens)}/image.gif" for _ in range(HITS)]),  # noqa: S311
     ):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         for path in paths:
             answer = client.get(path)
             assert answer.status_code == 200, (path, answer.status_code)
+        # Per CPU second too: on a shared machine the wall clock counts others' work.
         rates[label] = HITS / (time.perf_counter() - began)
-    print(f"tracking image: {rates['image']:,.0f} hits/s (goal ≥ 1,000)")
-    print(f"health probe (peer, no database): {rates['healthz']:,.0f} hits/s")
-    print(f"ratio image/healthz: {rates['image'] / rates['healthz']:.2f}")
+        rates[f"{label} cpu"] = HITS / (time.process_time() - cpu)
+    print(
+        f"tracking image: {rates['image']:,.0f} hits/s, {rates['image cpu']:,.0f} per CPU second "
+        "(goal ≥ 1,000)"
+    )
+    print(
+        f"health probe (peer, no database): {rates['healthz']:,.0f} hits/s, "
+        f"{rates['healthz cpu']:,.0f} per CPU second"
+    )
+    print(
+        f"ratio image/healthz: {rates['image'] / rates['healthz']:.2f} "
+        f"(CPU: {rates['image cpu'] / rates['healthz cpu']:.2f})"
+    )
 
 
 if __name__ == "__main__":

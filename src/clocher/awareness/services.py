@@ -13,6 +13,7 @@ import math
 import random
 import re
 import secrets
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -47,6 +48,7 @@ from clocher.core.models import Commune, Membership, Role
 
 # Messages handed to Postfix, then marked sent, together.
 SEND_GROUP = 50
+SEND_CONNECTIONS = 4
 # Below this many participants, a commune's figures would point at a person: hidden.
 MIN_GROUP = 5
 # Working hours when messages are due (local time), Monday to Friday.
@@ -336,8 +338,13 @@ class SendReport:
 
 def send_due(now: datetime | None = None, campaign: Campaign | None = None) -> SendReport:
     """Send every message whose time has come (all of `campaign`'s when `now` is far
-    enough), one SMTP connection for the batch; a message is marked sent with its event
-    once handed to the mailer (which keeps it in its outbox if Postfix is down)."""
+    enough); a message is marked sent with its event once handed to the mailer (which
+    keeps it in its outbox if Postfix is down).
+
+    Groups of SEND_GROUP go to Postfix over SEND_CONNECTIONS connections side by side,
+    while this thread renders the next group: Postfix accepts each message in its own
+    smtpd and cleanup (a queue file written and synced), so one connection would leave it
+    idle while we render, and us idle while it syncs."""
     now = now or timezone.now()
     due = Recipient.objects.filter(sent_at=None, send_at__lte=now).select_related(
         "template", "participant__user", "commune"
@@ -345,27 +352,39 @@ def send_due(now: datetime | None = None, campaign: Campaign | None = None) -> S
     if campaign is not None:
         due = due.filter(campaign=campaign)
     report = SendReport()
-    connection = get_connection()
     batch = list(due.order_by("send_at", "id")[:1000])
-    with connection:
-        # Marked in groups of SEND_GROUP (one transaction each, not one per message): a
-        # crash between a hand-over and its mark resends at most one group.
+    connections = [get_connection() for _ in range(SEND_CONNECTIONS)]
+    in_flight: tuple[list[Recipient], list[Future[int]]] | None = None
+    with ThreadPoolExecutor(len(connections), thread_name_prefix="sensibilisation") as pool:
+        # Marked in groups (one transaction each, not one per message): a crash between a
+        # hand-over and its mark resends at most the two groups in flight.
         for first in range(0, len(batch), SEND_GROUP):
             group = batch[first : first + SEND_GROUP]
-            connection.send_messages([render_message(r) for r in group])
-            with transaction.atomic():
-                Recipient.objects.filter(pk__in=[r.pk for r in group]).update(
-                    sent_at=timezone.now()
-                )
-                Event.objects.bulk_create(
-                    [
-                        Event(recipient=r, commune_id=r.commune_id, kind=EventKind.SENT)
-                        for r in group
-                    ]
-                )
-            report.sent += len(group)
+            messages = [render_message(r) for r in group]
+            if in_flight is not None:
+                report.sent += _mark_sent(*in_flight)
+            in_flight = (
+                group,
+                [
+                    pool.submit(backend.send_messages, messages[n :: len(connections)])
+                    for n, backend in enumerate(connections)
+                ],
+            )
+        if in_flight is not None:
+            report.sent += _mark_sent(*in_flight)
     report.waiting = Recipient.objects.filter(sent_at=None).count()
     return report
+
+
+def _mark_sent(group: list[Recipient], handed_over: list[Future[int]]) -> int:
+    for future in handed_over:
+        future.result()  # the mailer spools what Postfix refuses; a bug still surfaces here
+    with transaction.atomic():
+        Recipient.objects.filter(pk__in=[r.pk for r in group]).update(sent_at=timezone.now())
+        Event.objects.bulk_create(
+            [Event(recipient=r, commune_id=r.commune_id, kind=EventKind.SENT) for r in group]
+        )
+    return len(group)
 
 
 def find(token: str) -> Recipient | None:
