@@ -1,6 +1,6 @@
 """Engine: Enedis/GRDF index files (kWh, Wh, m3 with GRDF's coefficient, a meter
-changed), invoices (inclusive end, overlap), a day far outside the model and a
-building whose consumption jumps."""
+changed), invoices (inclusive end, overlap), a day far outside the model, a building
+whose consumption jumps and a weekend base load that rises."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from clocher.energy.engine.drifts import outlier_days, residual_jump
+from clocher.energy.engine._timeutil import paris_offset_utc
+from clocher.energy.engine.drifts import base_load_drifts, outlier_days, residual_jump
 from clocher.energy.engine.loadcurve import parse_index_csv, parse_invoices_csv
 
 
@@ -65,3 +66,22 @@ def test_a_day_far_outside_the_model_and_a_jump_are_drifts() -> None:
     jump = residual_jump(days, kwh - expected)
     assert jump is not None and jump.kind == "rupture"
     assert jump.start == date(2024, 2, 5) and "hausse" in jump.text
+
+
+def test_a_weekend_base_load_that_rises_is_a_drift_and_the_nights_stay_quiet() -> None:
+    # 12 weeks of half-hours, no heating: 1 kW, 6 kW on weekday daytimes; over the
+    # last 4 weeks 1.5 kW more on Saturdays and Sundays between 8 h and 18 h (the
+    # ventilation of a school left running at the weekend)
+    first = np.datetime64("2024-04-01T00:00", "s").astype(np.int64) - 7200
+    starts = first + 1800 * np.arange(84 * 48, dtype=np.int64)
+    local = starts + paris_offset_utc(starts)
+    day, hour = local // 86_400, (local % 86_400) // 3600
+    weekday = (day + 3) % 7
+    daytime = (hour >= 8) & (hour < 18)
+    kw = 1.0 + np.where((weekday < 5) & daytime, 5.0, 0.0)
+    kw += np.where((day > day.max() - 28) & (weekday >= 5) & daytime, 1.5, 0.0)
+    found = base_load_drifts(starts, kw * 0.5, 1800)
+    assert [d.kind for d in found] == ["talon_weekend"]
+    assert found[0].expected == pytest.approx(1.0, abs=0.01)
+    assert found[0].value == pytest.approx(1.0 + 1.5 * 10 / 24, abs=0.05)
+    assert "le week-end" in found[0].text
