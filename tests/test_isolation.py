@@ -69,6 +69,7 @@ PUBLIC = {
     "archive:tsa_certificate": "certificat public de l'autorité d'horodatage",
     "awareness:landing": "exercice d'hameçonnage : jeton secret d'un seul message, rien d'autre",
     "awareness:open": "image de suivi d'un exercice : jeton secret d'un seul message",
+    "awareness:click": "clic d'un exercice, signalé par sa page : jeton secret d'un seul message",
 }
 
 # Routes whose answer depends on who asks (their account, the communes they may see):
@@ -80,12 +81,14 @@ SELF_SERVICE = {
     "accounts:app_passwords",
     "api:me",
     "api:communes",
+    "api:app_passwords",
 }
 
 # Routes on an object of A's agent's own account rather than of the commune: its owner
 # keeps them whatever becomes of A, so as to be able to withdraw their own access.
 OWN_ACCOUNT_ROUTES = {
     "accounts:app_password_revoke": "révoquer son propre mot de passe d'application",
+    "api:app_password_revoke": "révoquer son propre mot de passe d'application (API)",
 }
 OWNER = "agent de A"  # who owns A's account objects (app password, mailbox, transfer…)
 
@@ -298,9 +301,11 @@ def test_api_token_refuses_who_may_not_see_a(
         for method in ("get", "post", "patch", "delete"):
             response = getattr(client, method)(url, content_type="application/json")
             status = response.status_code
-            if _own_view(name, kwarg_names) and method == "get":
-                # Their own view of the API (their communes, themself): nothing of A.
-                assert status == 200 or status in refused, f"GET {url} as {who}: {status}"
+            if _own_view(name, kwarg_names):
+                # Their own view of the API (their communes, themself): nothing of A; a
+                # write there without its payload may be refused as malformed (400).
+                mine = {200} if method == "get" else {400}
+                assert status in mine | refused, f"{method.upper()} {url} as {who}: {status}"
                 _assert_nothing_of_a(response, who, url, victim, user)
                 continue
             assert status in refused, f"{method.upper()} {url} with the token of {who}: {status}"

@@ -421,7 +421,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "clocher.api.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
 SPECTACULAR_SETTINGS = {
@@ -429,6 +429,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Communes et membres du cloud public local.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clocher.api.schema.add_common_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "MembershipRoleEnum": "clocher.core.models.Role",
         "CommuneStatusEnum": "clocher.core.models.CommuneStatus",
@@ -437,6 +441,9 @@ SPECTACULAR_SETTINGS = {
         "ForecastSeriesSourceEnum": "clocher.forecast.models.SeriesSource",
         "ForecastFrequencyEnum": "clocher.forecast.models.Frequency",
         "FinanceLoanSourceEnum": "clocher.finance.models.LoanSource",
+        "MailboxKindEnum": "clocher.mail.models.MailboxKind",
+        "SpaceKindEnum": "clocher.vault.models.SpaceKind",
+        "ShareModeEnum": "clocher.vault.models.ShareMode",
     },
 }
 

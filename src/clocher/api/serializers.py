@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from clocher.api.strict import StrictSerializer
 from clocher.core.models import COMMUNE_ROLES, Commune, CommuneStatus, Membership
 
 ROLE_CHOICES = [r.value for r in COMMUNE_ROLES]
@@ -27,7 +28,7 @@ class CommuneSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CommuneCreateSerializer(serializers.Serializer):
+class CommuneCreateSerializer(StrictSerializer):
     insee = serializers.CharField(max_length=5)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     siren = serializers.CharField(max_length=11, required=False, allow_blank=True, default="")
@@ -36,7 +37,7 @@ class CommuneCreateSerializer(serializers.Serializer):
     )
 
 
-class CommuneUpdateSerializer(serializers.Serializer):
+class CommuneUpdateSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=CommuneStatus.choices, required=False)
     quota_storage_bytes = serializers.IntegerField(min_value=0, required=False)
     quota_mailboxes = serializers.IntegerField(min_value=0, required=False)
@@ -64,7 +65,7 @@ class MembershipSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MemberCreateSerializer(serializers.Serializer):
+class MemberCreateSerializer(StrictSerializer):
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=ROLE_CHOICES)
     full_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -82,7 +83,7 @@ class MemberCreatedSerializer(MembershipSerializer):
         read_only_fields = fields
 
 
-class MemberUpdateSerializer(serializers.Serializer):
+class MemberUpdateSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=ROLE_CHOICES, required=False)
     is_active = serializers.BooleanField(required=False)
 

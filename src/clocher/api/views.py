@@ -9,25 +9,17 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clocher.accounts.models import User
 from clocher.api import serializers as s
+from clocher.api.common import actor, refuse
+from clocher.api.schema import errors
 from clocher.core import scoping, services
-from clocher.core.audit import Actor
 from clocher.core.models import Commune, Membership, Role
-from clocher.core.request import client_ip
-
-
-def _actor(request: Request) -> Actor:
-    return Actor(user=request.user, ip=client_ip(request._request))
-
-
-def _refuse(exc: ValidationError) -> ApiValidationError:
-    return ApiValidationError({"detail": " ".join(exc.messages)})
 
 
 def _require_operator_admin(request: Request) -> None:
@@ -37,31 +29,36 @@ def _require_operator_admin(request: Request) -> None:
 
 class CommuneListView(generics.ListCreateAPIView):
     serializer_class = s.CommuneSerializer
+    parser_classes = [JSONParser]
 
     def get_queryset(self) -> Any:
         qs = scoping.visible_communes(self.request.user).order_by("insee")
         status_filter = self.request.query_params.get("status")
         return qs.filter(status=status_filter) if status_filter else qs
 
-    @extend_schema(request=s.CommuneCreateSerializer, responses={201: s.CommuneSerializer})
+    @extend_schema(
+        request=s.CommuneCreateSerializer, responses={201: s.CommuneSerializer, **errors(400, 403)}
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         _require_operator_admin(request)
         data = s.CommuneCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             commune = services.create_commune(
-                _actor(request),
+                actor(request),
                 data.validated_data["insee"],
                 data.validated_data["name"],
                 siren=data.validated_data["siren"] or None,
                 status=data.validated_data["status"],
             )
         except ValidationError as exc:
-            raise _refuse(exc) from exc
+            raise refuse(exc) from exc
         return Response(s.CommuneSerializer(commune).data, status=status.HTTP_201_CREATED)
 
 
 class CommuneDetailView(APIView):
+    parser_classes = [JSONParser]
+
     def _commune(self, request: Request, insee: str) -> Commune:
         return scoping.get_commune_for(request.user, insee)
 
@@ -69,7 +66,9 @@ class CommuneDetailView(APIView):
     def get(self, request: Request, insee: str) -> Response:
         return Response(s.CommuneSerializer(self._commune(request, insee)).data)
 
-    @extend_schema(request=s.CommuneUpdateSerializer, responses=s.CommuneSerializer)
+    @extend_schema(
+        request=s.CommuneUpdateSerializer, responses={200: s.CommuneSerializer, **errors(400, 403)}
+    )
     def patch(self, request: Request, insee: str) -> Response:
         commune = self._commune(request, insee)
         _require_operator_admin(request)
@@ -78,7 +77,7 @@ class CommuneDetailView(APIView):
         values = data.validated_data
         try:
             services.update_commune(
-                _actor(request),
+                actor(request),
                 commune,
                 storage_bytes=values.get("quota_storage_bytes"),
                 mailboxes=values.get("quota_mailboxes"),
@@ -86,13 +85,14 @@ class CommuneDetailView(APIView):
                 status=values.get("status"),
             )
         except ValidationError as exc:
-            raise _refuse(exc) from exc
+            raise refuse(exc) from exc
         commune.refresh_from_db()
         return Response(s.CommuneSerializer(commune).data)
 
 
 class MemberListView(generics.ListCreateAPIView):
     serializer_class = s.MembershipSerializer
+    parser_classes = [JSONParser]
 
     def _commune(self) -> Commune:
         return scoping.get_commune_for(self.request.user, self.kwargs["insee"], admin=True)
@@ -104,15 +104,18 @@ class MemberListView(generics.ListCreateAPIView):
             .order_by("user__email")
         )
 
-    @extend_schema(request=s.MemberCreateSerializer, responses={201: s.MemberCreatedSerializer})
+    @extend_schema(
+        request=s.MemberCreateSerializer,
+        responses={201: s.MemberCreatedSerializer, **errors(400)},
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         commune = self._commune()
         data = s.MemberCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            added = services.add_member(_actor(request), commune, **data.validated_data)
+            added = services.add_member(actor(request), commune, **data.validated_data)
         except ValidationError as exc:
-            raise _refuse(exc) from exc
+            raise refuse(exc) from exc
         # The link itself is mailed to the person only, never returned to the caller.
         body = dict(s.MembershipSerializer(added.membership).data)
         body["invitation_sent"] = added.invitation_token is not None
@@ -120,6 +123,8 @@ class MemberListView(generics.ListCreateAPIView):
 
 
 class MemberDetailView(APIView):
+    parser_classes = [JSONParser]
+
     def _membership(self, request: Request, insee: str, membership_id: int) -> Membership:
         commune = scoping.get_commune_for(request.user, insee, admin=True)
         try:
@@ -133,30 +138,32 @@ class MemberDetailView(APIView):
             s.MembershipSerializer(self._membership(request, insee, membership_id)).data
         )
 
-    @extend_schema(request=s.MemberUpdateSerializer, responses=s.MembershipSerializer)
+    @extend_schema(
+        request=s.MemberUpdateSerializer, responses={200: s.MembershipSerializer, **errors(400)}
+    )
     def patch(self, request: Request, insee: str, membership_id: int) -> Response:
         membership = self._membership(request, insee, membership_id)
         data = s.MemberUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             services.update_member(
-                _actor(request),
+                actor(request),
                 membership,
                 role=data.validated_data.get("role"),
                 is_active=data.validated_data.get("is_active"),
             )
         except ValidationError as exc:
-            raise _refuse(exc) from exc
+            raise refuse(exc) from exc
         membership.refresh_from_db()
         return Response(s.MembershipSerializer(membership).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, **errors(400)})
     def delete(self, request: Request, insee: str, membership_id: int) -> Response:
         membership = self._membership(request, insee, membership_id)
         try:
-            services.remove_member(_actor(request), membership)
+            services.remove_member(actor(request), membership)
         except ValidationError as exc:
-            raise _refuse(exc) from exc
+            raise refuse(exc) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -45,6 +45,17 @@ from clocher.storage import crypto
 
 MAX_DEPOSIT_BYTES = 512 * 1024 * 1024
 ARCHIVIST_ROLES = (Role.OPERATOR_ARCHIVIST,)
+DEPOSITOR_ROLES = (Role.COMMUNE_ADMIN, Role.AGENT)
+
+
+def may_deposit(user: Any, commune: Commune) -> bool:
+    """Who deposits into a commune's archive (its page and the API ask here): its admins
+    and agents; not its elected members, nor the operator, who keeps the archive while
+    the commune deposits its own acts."""
+    if scoping.is_operator(user):
+        return False
+    membership = scoping.commune_membership(user, commune)
+    return membership is not None and membership.role in DEPOSITOR_ROLES
 
 
 # --------------------------------------------------------------------------- retention

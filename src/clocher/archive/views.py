@@ -37,15 +37,6 @@ from clocher.core.audit import Actor
 from clocher.core.models import Commune, Role
 from clocher.core.request import actor_of
 
-DEPOSITOR_ROLES = (Role.COMMUNE_ADMIN, Role.AGENT)
-
-
-def _may_deposit(request: HttpRequest, commune: Commune) -> bool:
-    if scoping.is_operator(request.user):
-        return False  # the operator keeps the archive; the commune deposits its acts
-    membership = scoping.commune_membership(request.user, commune)
-    return membership is not None and membership.role in DEPOSITOR_ROLES
-
 
 def _vault_files(request: HttpRequest, commune: Commune) -> list[tuple[int, str]]:
     """The vault files this person may read in the commune (the 300 most recent)."""
@@ -62,7 +53,7 @@ def _vault_files(request: HttpRequest, commune: Commune) -> list[tuple[int, str]
 
 @commune_required()
 def archive_list(request: HttpRequest, commune: Commune) -> HttpResponse:
-    may_deposit = _may_deposit(request, commune)
+    may_deposit = services.may_deposit(request.user, commune)
     form = None
     if may_deposit:
         form = DepositForm(

@@ -27,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clocher.api.schema import errors
 from clocher.awareness import results, services
 from clocher.awareness.models import Campaign, Participant
 from clocher.core import scoping
@@ -56,12 +57,14 @@ def _commune_for_admin(request: Request, insee: str) -> Commune:
 
 
 class CampaignListView(APIView):
-    @extend_schema(responses=CampaignSerializer(many=True))
+    @extend_schema(responses={200: CampaignSerializer(many=True), **errors(403)})
     def get(self, request: Request, insee: str) -> Response:
         commune = _commune_for_admin(request, insee)
         return Response(CampaignSerializer(services.campaigns_of(commune), many=True).data)
 
-    @extend_schema(request=CampaignSerializer, responses={201: CampaignSerializer})
+    @extend_schema(
+        request=CampaignSerializer, responses={201: CampaignSerializer, **errors(400, 403)}
+    )
     def post(self, request: Request, insee: str) -> Response:
         commune = _commune_for_admin(request, insee)
         data = CampaignSerializer(data=request.data)
@@ -76,7 +79,7 @@ class CampaignListView(APIView):
 
 
 class ResultsView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses={200: dict, **errors(403)})
     def get(self, request: Request, insee: str) -> Response:
         commune = _commune_for_admin(request, insee)
         figures = services.aggregates(commune)

@@ -37,6 +37,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clocher.api.schema import errors
 from clocher.core import scoping
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
@@ -102,7 +103,10 @@ class LoanListView(APIView):
         loans = services.loans_of(_commune(request, insee))
         return Response(LoanSerializer(loans, many=True).data)
 
-    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: dict})
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={201: dict, **errors(400, 403)},
+    )
     def post(self, request: Request, insee: str) -> Response:
         commune = _commune(request, insee)
         if not services.may_write(request.user, commune):

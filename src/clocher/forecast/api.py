@@ -34,6 +34,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clocher.api.schema import errors
 from clocher.core import scoping
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
@@ -140,7 +141,7 @@ class SeriesListView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": SeriesUploadSerializer},
-        responses={201: SeriesSerializer, 200: SeriesSerializer},
+        responses={201: SeriesSerializer, 200: SeriesSerializer, **errors(400, 403)},
     )
     def post(self, request: Request, insee: str) -> Response:
         commune = scoping.get_commune_for(request.user, insee)
@@ -173,7 +174,8 @@ class SeriesRunView(APIView):
     parser_classes = [JSONParser, FormParser]
 
     @extend_schema(
-        request=RunSerializer, responses={201: ForecastSerializer, 202: ForecastSerializer}
+        request=RunSerializer,
+        responses={201: ForecastSerializer, 202: ForecastSerializer, **errors(400, 403)},
     )
     def post(self, request: Request, insee: str, series_id: int) -> Response:
         commune = scoping.get_commune_for(request.user, insee)

@@ -25,7 +25,7 @@ from clocher.core.audit import Actor
 from clocher.core.models import CommuneStatus
 from clocher.storage.chunks import ChunkWriter
 from clocher.vault import services
-from clocher.vault.models import Favourite, Node, ShareLink, ShareMode
+from clocher.vault.models import Favourite, Node, ShareLink, ShareMode, Space
 
 
 @dataclass
@@ -162,4 +162,17 @@ def favourites(user: User) -> list[Node]:
         Node.objects.filter(favourites__user=user, space__in=spaces, deleted_at__isnull=True)
         .select_related("space", "space__commune")
         .order_by("name")
+    )
+
+
+def live_shares(spaces: list[Space]) -> list[ShareLink]:
+    """The links that still open something in `spaces` (not revoked, not expired, their
+    node not in the trash), newest first: what the API lists for a person's spaces."""
+    return list(
+        ShareLink.objects.filter(
+            node__space__in=spaces, revoked_at__isnull=True, node__deleted_at__isnull=True
+        )
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        .select_related("node", "node__space", "created_by")
+        .order_by("-created_at", "-id")
     )
