@@ -140,8 +140,15 @@ def test_weekly_drift_mail_goes_to_the_commune_admin_once(
 def test_what_if_returns_each_measure_with_savings(demo_a) -> None:
     school = Building.objects.get(commune=demo_a, name__startswith="École")
     results, calibration = services.what_if(school)
-    assert {r.measure for r in results} >= {"toiture", "consigne_moins_1"}
-    assert all(r.kwh_saved >= 0 for r in results)
+    by = {r.measure: r for r in results}
+    assert set(by) == {"toiture", "fenetres", "consigne_moins_1", "pompe_a_chaleur"}
+    for r in results:  # kWh, € and kg CO2 saved per year, each with its uncertainty
+        assert r.kwh_saved > 0 and r.eur_saved > 0 and r.co2_kg_saved > 0, r
+        assert 0 < r.kwh_uncertainty < r.kwh_saved, r
+    # gas → heat pump (COP 3, electricity): fewer kWh of final energy and far less CO2
+    # per kWh saved than lowering the setpoint, which saves gas only
+    pump, setpoint = by["pompe_a_chaleur"], by["consigne_moins_1"]
+    assert pump.co2_kg_saved / pump.kwh_saved > setpoint.co2_kg_saved / setpoint.kwh_saved
     assert calibration.n_days >= 300
 
 
