@@ -17,6 +17,7 @@ from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.core.models import AuditEntry, Membership
 from clocher.governance import subject
+from clocher.groupware import layout
 from clocher.mail import services as mail
 from clocher.mail.models import Mailbox
 from clocher.vault import services as vault
@@ -28,7 +29,7 @@ MESSAGE = b"Subject: convocation\r\n\r\nConseil lundi.\r\n"
 
 
 @pytest.fixture
-def agent_data(commune_a, agent_a, admin_a):
+def agent_data(commune_a, agent_a, admin_a, settings, tmp_path):
     """A's agent with a mailbox holding one message, a personal file, a file in the
     commune's space and a failed login."""
     box = mail.create_mailbox(ACTOR, commune_a, "agent.a@communes.cotedor.fr", user=agent_a)
@@ -41,6 +42,16 @@ def agent_data(commune_a, agent_a, admin_a):
     shared = vault.root_of(vault.ensure_commune_space(ACTOR, commune_a))
     vault.write_bytes(Actor(user=agent_a), shared, "compte-rendu.txt", b"compte rendu")
     LoginAttempt.objects.create(email=agent_a.email, ip="192.0.2.1")
+    # Radicale's layout: the personal calendar, and a link to the commune's shared one.
+    settings.GROUPWARE_DIR = tmp_path / "groupware"  # files outlive the test's rollback
+    root = layout.store_dir("calendars") / "collection-root"
+    personal = root / agent_a.email / "personnel"
+    personal.mkdir(parents=True, exist_ok=True)
+    (personal / "reunion.ics").write_text("BEGIN:VCALENDAR\nEND:VCALENDAR\n")
+    shared = root / "commune-21271" / "agenda"
+    shared.mkdir(parents=True, exist_ok=True)
+    (shared / "conseil.ics").write_text("BEGIN:VCALENDAR\nEND:VCALENDAR\n")
+    (root / agent_a.email / "commune").symlink_to(shared)
     return box
 
 
@@ -59,6 +70,8 @@ def test_export_holds_account_mail_files_and_journal(agent_data, agent_a, tmp_pa
         assert not any("dovecot.index" in n for n in names)
         assert archive.read("coffre/21271/notes-perso.txt") == b"mes notes"
         assert not any("compte-rendu" in n for n in names)  # the commune's, not theirs
+        assert "agendas/calendars/personnel/reunion.ics" in names
+        assert not any("conseil.ics" in n for n in names)  # shared, through a link
         journal = json.loads(archive.read("journal.json"))
         assert "member.added" in {e["action"] for e in journal}
         assert json.loads(archive.read("sensibilisation.json")) == []
@@ -86,6 +99,9 @@ def test_erasure_keeps_what_the_law_keeps_and_is_journalled(
     assert not Mailbox.objects.filter(pk=agent_data.pk).exists() and not home.exists()
     assert not Space.objects.filter(commune=commune_a, kind="personal").exists()
     assert not LoginAttempt.objects.filter(email=email).exists()
+    calendars = layout.store_dir("calendars") / "collection-root"
+    assert not (calendars / email).exists()
+    assert (calendars / "commune-21271" / "agenda" / "conseil.ics").exists()
     # The commune's document stays; the journal stays whole.
     assert Node.objects.filter(name="compte-rendu.txt", space__kind="commune").exists()
     assert AuditEntry.objects.count() > journal_before

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from clocher.core import audit
@@ -116,7 +116,12 @@ def _purge_departed_mail(limit: datetime) -> Counts:
     vmail_dir = services.default_vmail_dir()
     counts: Counts = Counter()
     homes = []
-    boxes = Mailbox.objects.filter(kind=MailboxKind.PERSONAL, user__isnull=False)
+    active = Membership.objects.filter(
+        user=OuterRef("user"), commune=OuterRef("commune"), is_active=True
+    )
+    boxes = Mailbox.objects.filter(kind=MailboxKind.PERSONAL, user__isnull=False).exclude(
+        Exists(active)
+    )  # only the boxes of people no longer active there: one query, then one each
     for mailbox in boxes.select_related("domain", "commune"):
         since = departed_since(mailbox.user_id, mailbox.commune) if mailbox.user_id else None
         if since is not None and since < limit:

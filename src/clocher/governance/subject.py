@@ -218,8 +218,8 @@ def erase_user(actor: Actor, user: User) -> dict[str, int]:
         )
     email = user.email
     vmail = mail.default_vmail_dir()
-    homes = [mail.mailbox_home(m, vmail) for m in _mailboxes(user)]
-    homes += [home for _, home in _groupware_homes(user)]
+    maildirs = [mail.mailbox_home(m, vmail) for m in _mailboxes(user)]
+    calendars = [home for _, home in _groupware_homes(user)]
     with transaction.atomic():
         memberships = list(Membership.objects.filter(user=user).select_related("commune"))
         for membership in memberships:
@@ -228,7 +228,11 @@ def erase_user(actor: Actor, user: User) -> dict[str, int]:
             except ValidationError as exc:
                 where = membership.commune.name if membership.commune else "opérateur"
                 raise ValidationError(f"{where} : {' '.join(exc.messages)}") from exc
-        counts = {"adhesions": len(memberships), "boites": len(homes)}
+        counts = {
+            "adhesions": len(memberships),
+            "boites": len(maildirs),
+            "agendas": len(calendars),
+        }
         for mailbox in _mailboxes(user):
             mailbox.delete()
         spaces = Space.objects.filter(owner=user)
@@ -246,5 +250,5 @@ def erase_user(actor: Actor, user: User) -> dict[str, int]:
             target=email,
             data={**counts, "conserve": list(KEPT)},
         )
-        remove_after_commit(homes)
+        remove_after_commit(maildirs + calendars)
     return counts
