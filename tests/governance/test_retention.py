@@ -77,8 +77,9 @@ def _leave(box: Mailbox, days: int) -> None:
 
 @pytest.mark.django_db(transaction=True)  # the housekeeping closes stale connections
 def test_housekeeping_deletes_what_is_past_each_duration_and_journals_it(
-    commune_a, commune_b, admin_a, admin_b
+    commune_a, commune_b, admin_a, admin_b, settings, tmp_path
 ):
+    settings.VAULT_DIR = tmp_path / "vault"  # the vault's part of the round: its own blobs
     old_login, new_login = _login(400), _login(10)
     box_a = Box.objects.create(commune=commune_a, hostname="b-a", public_key="a" * 43)
     box_b = Box.objects.create(commune=commune_b, hostname="b-b", public_key="b" * 43)
