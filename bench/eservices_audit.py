@@ -1,25 +1,30 @@
-"""E-services audit: the TLS checks of N local weak sites (expired self-signed
-certificate, TLS 1.0 to 1.2) by Clocher (several sites at once, as `clocher eservices
-scan` does) vs testssl.sh from Debian run on each site in sequence (`--protocols
---server-defaults`, the same questions). Prints both wall times, their ratio (goal
-≥ 3×) and whether both found the same TLS findings on every site.
+"""E-services audit of N local weak sites served by nginx from Debian in a network
+namespace (expired self-signed certificate, TLS 1.0 to 1.2, no security header,
+WordPress 5.0…): Clocher's whole audit of each site (TLS, headers, cookies, mixed
+content, CMS, third parties; CLOCHER_ESERVICES_PARALLEL sites at once, as `clocher
+eservices scan` does) vs testssl.sh from Debian run on each site in sequence
+(`--protocols --server-defaults`, the TLS questions only). Prints the wall and CPU
+seconds of each side, the load average, their ratio (goal ≥ 3×) and whether both found
+the same TLS findings on every site.
 
-Usage: python bench/eservices_audit.py [SITES]   (default 5: testssl.sh takes a while)
+testssl.sh takes about 30 s a site: `--peer-sample K` runs it on K of the sites only
+(evenly spread) and extrapolates its time to all N, said so in the output.
+
+Usage (root, for the namespace): python bench/eservices_audit.py [SITES] [--peer-sample K]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import resource
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 
 import django
@@ -32,24 +37,28 @@ os.environ.setdefault("CLOCHER_DATA_DIR", tempfile.mkdtemp(prefix="clocher-bench
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clocher.settings")
 django.setup()
 
+from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from tests.eservices.conftest import _cert, _key_pem, _tls, serving  # noqa: E402
+from django.conf import settings  # noqa: E402
+from tests.eservices import nginx  # noqa: E402
+from tests.eservices.conftest import _cert, _key_pem  # noqa: E402
 
-from clocher.eservices.checks import tls  # noqa: E402
+from clocher.eservices import services  # noqa: E402
+from clocher.eservices.models import Kind, Target  # noqa: E402
 
-TLS_CODES = {"TLS_OLD_PROTOCOL", "TLS_CERT_EXPIRED", "TLS_CERT_SELF_SIGNED"}
+TLS_CODES = {"TLS_OLD_PROTOCOL", "TLS_NO_TLS13", "TLS_CERT_EXPIRED", "TLS_CERT_SELF_SIGNED"}
+FIRST_PORT = 20_000
 
 
 def clocher_findings(url: str) -> set[str]:
-    host, port = url.split("/")[2].split(":")
-    found = tls.check_certificate(host, int(port)) + tls.check_protocols(host, int(port))
-    return {f.code for f in found} & TLS_CODES
+    """The whole audit of the site (network checks, no database), its TLS findings."""
+    return {f.code for f in services.run_checks(Target(kind=Kind.URL, value=url))} & TLS_CODES
 
 
 def testssl_findings(testssl: str, url: str, workdir: Path) -> set[str]:
-    """The same three findings, read from testssl.sh's JSON."""
-    out = workdir / f"{url.split(':')[-1].strip('/')}.json"
+    """The same TLS findings, read from testssl.sh's JSON."""
+    out = workdir / f"{url.rstrip('/').rsplit(':', 1)[1]}.json"
     subprocess.run(  # noqa: S603
         [testssl, "--quiet", "--warnings", "off", "--protocols", "--server-defaults",
          "--jsonfile", str(out), url],
@@ -59,6 +68,8 @@ def testssl_findings(testssl: str, url: str, workdir: Path) -> set[str]:
     codes = set()
     if items.get("TLS1", "").startswith("offered") or items.get("TLS1_1", "").startswith("offered"):
         codes.add("TLS_OLD_PROTOCOL")
+    if items.get("TLS1_3", "").startswith("not offered"):
+        codes.add("TLS_NO_TLS13")
     if "expired" in items.get("cert_expirationStatus", ""):
         codes.add("TLS_CERT_EXPIRED")
     if "self signed" in items.get("cert_chain_of_trust", ""):
@@ -66,35 +77,67 @@ def testssl_findings(testssl: str, url: str, workdir: Path) -> set[str]:
     return codes
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
-    sites = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sites", nargs="?", type=int, default=100)
+    parser.add_argument("--peer-sample", type=int, default=0, help="testssl.sh sur K sites")
+    args = parser.parse_args()
     testssl = shutil.which("testssl") or shutil.which("testssl.sh")
     if testssl is None:
         sys.exit("testssl.sh absent : apt-get install testssl.sh")
     workdir = Path(tempfile.mkdtemp(prefix="clocher-bench-eservices-"))
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = _cert("www.example.org", key, days=(-400, -10))
+    cert = _cert("www.example.org", key, san=x509.DNSName("www.example.org"), days=(-400, -10))
     (workdir / "weak.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (workdir / "weak.key").write_bytes(_key_pem(key))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx = _tls((workdir / "weak.pem", workdir / "weak.key"), ssl.TLSVersion.TLSv1,
-                   ssl.TLSVersion.TLSv1_2)  # fmt: skip
-    with ExitStack() as stack:
-        urls = [stack.enter_context(serving({}, ctx)).url for _ in range(sites)]
-        start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            ours = list(pool.map(clocher_findings, urls))
-        clocher_s = time.perf_counter() - start
-        start = time.perf_counter()
-        theirs = [testssl_findings(testssl, url, workdir) for url in urls]
-        testssl_s = time.perf_counter() - start
-    same = ours == theirs
-    print(f"{sites} sites faibles, constats TLS comparés : {sorted(TLS_CODES)}")
-    print(f"Clocher (8 à la fois)      : {clocher_s:8.2f} s  {sorted(ours[0])}")
-    print(f"testssl.sh (en séquence)   : {testssl_s:8.2f} s  {sorted(theirs[0])}")
-    print(f"rapport testssl.sh/Clocher : {testssl_s / clocher_s:.1f}× (objectif ≥ 3×)")
-    print(f"mêmes constats sur chaque site : {'oui' if same else 'NON'}")
+    with nginx.web_lab(1) as web:
+        address = web.addresses[0]
+        servers = "".join(
+            nginx.WEAK_SERVER.format(
+                address=address, port=FIRST_PORT + i, cert=workdir / "weak.pem",
+                key=workdir / "weak.key", page=nginx.WEAK_PAGE.format(host=address),
+                readme=nginx.WP_README,
+            )
+            for i in range(args.sites)
+        )  # fmt: skip
+        with nginx.nginx(web, workdir / "nginx", servers):
+            urls = [f"https://{address}:{FIRST_PORT + i}/" for i in range(args.sites)]
+            load = os.getloadavg()[0]
+            cpu, start = time.process_time(), time.perf_counter()
+            with ThreadPoolExecutor(max_workers=settings.ESERVICES_PARALLEL) as pool:
+                ours = list(pool.map(clocher_findings, urls))
+            clocher_s, clocher_cpu = time.perf_counter() - start, time.process_time() - cpu
+            sample = args.peer_sample or args.sites
+            step = max(1, args.sites // sample)
+            picked = list(range(0, args.sites, step))[:sample]
+            cpu, start = children_cpu(), time.perf_counter()
+            theirs = {i: testssl_findings(testssl, urls[i], workdir) for i in picked}
+            testssl_s, testssl_cpu = time.perf_counter() - start, children_cpu() - cpu
+    scale = args.sites / len(picked)
+    same = all(ours[i] == found for i, found in theirs.items())
+    extrapolated = f" (extrapolé de {len(picked)} sites)" if scale != 1 else ""
+    print(f"{args.sites} sites faibles (nginx), constats TLS comparés : {sorted(TLS_CODES)}")
+    print(f"charge moyenne (1 min) au départ : {load:.1f}")
+    print(
+        f"Clocher, audit complet, {settings.ESERVICES_PARALLEL} à la fois : "
+        f"{clocher_s:8.2f} s, CPU {clocher_cpu:.2f} s  {sorted(ours[0])}"
+    )
+    print(
+        f"testssl.sh en séquence{extrapolated} : {testssl_s * scale:8.2f} s, "
+        f"CPU {testssl_cpu * scale:.2f} s  {sorted(theirs[picked[0]])}"
+    )
+    print(
+        f"rapport testssl.sh/Clocher, temps : {testssl_s * scale / clocher_s:.1f}× (objectif ≥ 3×)"
+    )
+    print(
+        f"rapport testssl.sh/Clocher, CPU   : {testssl_cpu * scale / max(clocher_cpu, 1e-9):.1f}×"
+    )
+    print(f"mêmes constats TLS sur chaque site comparé : {'oui' if same else 'NON'}")
     shutil.rmtree(workdir, ignore_errors=True)
 
 

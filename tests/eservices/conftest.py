@@ -45,7 +45,7 @@ def _cert(
     key: ec.EllipticCurvePrivateKey,
     *,
     issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None = None,
-    san: x509.GeneralName | None = None,
+    san: x509.GeneralName | list[x509.GeneralName] | None = None,
     days: tuple[int, int] = (-1, 365),
     ca: bool = False,
 ) -> x509.Certificate:
@@ -63,7 +63,8 @@ def _cert(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if san is not None:
-        builder = builder.add_extension(x509.SubjectAlternativeName([san]), critical=False)
+        names = san if isinstance(san, list) else [san]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(signer, hashes.SHA256())
 
 
@@ -72,6 +73,7 @@ class Pki:
     ca_file: Path
     strong: tuple[Path, Path]  # cert, key
     weak: tuple[Path, Path]
+    policy: tuple[Path, Path]  # the MTA-STS policy host of solide.test and essai.test
 
 
 @pytest.fixture(scope="session")
@@ -98,12 +100,18 @@ def pki(tmp_path_factory) -> Pki:
             _cert("www.example.org", weak_key, san=x509.DNSName("www.example.org"),
                   days=(-400, -10)),
         ),
+        (
+            "policy",
+            (policy_key := ec.generate_private_key(ec.SECP256R1())),
+            _cert("mta-sts.solide.test", policy_key, issuer=(ca.subject, ca_key),
+                  san=[x509.DNSName("mta-sts.solide.test"), x509.DNSName("mta-sts.essai.test")]),
+        ),
     ):  # fmt: skip
         cert_path, key_path = root / f"{name}.pem", root / f"{name}.key"
         cert_path.write_bytes(made.public_bytes(serialization.Encoding.PEM))
         key_path.write_bytes(_key_pem(cert_key))
         paths[name] = (cert_path, key_path)
-    return Pki(root / "ca.pem", paths["strong"], paths["weak"])
+    return Pki(root / "ca.pem", paths["strong"], paths["weak"], paths["policy"])
 
 
 @contextmanager
@@ -205,6 +213,24 @@ def strong_site(pki, settings) -> Iterator[Site]:
     settings.ESERVICES_CA_FILE = str(pki.ca_file)
     ctx = _tls(pki.strong, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
     with serving({"/": (200, STRONG_HEADERS, STRONG_PAGE)}, ctx) as site:
+        yield site
+
+
+MTA_STS_POLICY = "/.well-known/mta-sts.txt"
+
+
+@pytest.fixture
+def mta_sts(pki, settings, monkeypatch) -> Iterator[Site]:
+    """The HTTPS host of the MTA-STS policies (certificate of the test authority for
+    mta-sts.solide.test and mta-sts.essai.test), on a free port the check is pointed at;
+    the zone sends those names to 127.0.0.1."""
+    from clocher.eservices.checks import mail
+
+    settings.ESERVICES_CA_FILE = str(pki.ca_file)
+    ctx = _tls(pki.policy, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+    policy = "version: STSv1\r\nmode: enforce\r\nmx: mx.solide.test\r\nmax_age: 604800\r\n"
+    with serving({MTA_STS_POLICY: (200, [("Content-Type", "text/plain")], policy)}, ctx) as site:
+        monkeypatch.setattr(mail, "MTA_STS_PORT", int(site.url.rstrip("/").rsplit(":", 1)[1]))
         yield site
 
 

@@ -43,7 +43,7 @@ STRONG_PAGE = (
 # TLS 1.0/1.1 and their SHA-1 signatures), no security header, a loose cookie.
 WEAK_SERVER = """
 server {{
-    listen {address}:443 ssl;
+    listen {address}:{port} ssl;
     ssl_certificate {cert};
     ssl_certificate_key {key};
     ssl_protocols TLSv1 TLSv1.1 TLSv1.2;
@@ -55,7 +55,9 @@ server {{
     location = /readme.html {{ return 200 '{readme}'; }}
     location / {{ return 404; }}
 }}
+"""
 # Remote desktop's port left open on the town hall's address (any listener will do).
+RDP_SERVER = """
 server {{
     listen {address}:3389;
     return 444;

@@ -17,6 +17,7 @@ from clocher.eservices import services
 from clocher.eservices.checks import score
 from clocher.eservices.models import Finding, Scan, Target
 from tests.conftest import SYSTEM
+from tests.eservices.conftest import MTA_STS_POLICY
 
 WEAK_SITE_FINDINGS = {
     "TLS_CERT_EXPIRED",
@@ -46,6 +47,7 @@ solide.test. 60 IN DS 12345 13 2 3B3DB4D8E2A0F5C1D2E3F4A5B6C7D8E9F0A1B2C3D4E5F6A
 sel1._domainkey.solide.test. 60 IN TXT "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapi"
 mail._domainkey.faible.test. 60 IN TXT "v=DKIM1; p="
 _mta-sts.solide.test. 60 IN TXT "v=STSv1; id=20261205"
+mta-sts.solide.test. 60 IN A 127.0.0.1
 _smtp._tls.solide.test. 60 IN TXT "v=TLSRPTv1; rua=mailto:tls@solide.test"
 """
 
@@ -114,7 +116,7 @@ def test_not_a_web_server_is_unreachable_not_a_crash(commune_a):
 
 
 @pytest.mark.django_db
-def test_mail_domains(commune_a, zone):
+def test_mail_domains(commune_a, zone, mta_sts):
     strong = services.add_target(SYSTEM, commune_a, "solide.test", dkim_selectors="sel1")
     zone(MAIL_ZONE.format(token=strong.token))
     services.confirm_target(SYSTEM, strong)  # the TXT record is the proof
@@ -134,6 +136,30 @@ def test_mail_domains(commune_a, zone):
         "SPF_MISSING", "DMARC_MISSING", "MTA_STS_MISSING", "TLS_RPT_MISSING",
         "DKIM_NOT_DECLARED", "DNSSEC_MISSING",
     }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_mta_sts_policy_read_over_https(commune_a, zone, mta_sts):
+    zone(
+        """
+_mta-sts.essai.test. 60 IN TXT "v=STSv1; id=1"
+mta-sts.essai.test. 60 IN A 127.0.0.1
+_mta-sts.sanspolitique.test. 60 IN TXT "v=STSv1; id=1"
+_mta-sts.autrenom.test. 60 IN TXT "v=STSv1; id=1"
+mta-sts.autrenom.test. 60 IN A 127.0.0.1
+"""
+    )
+    policy = "version: STSv1\nmode: testing\nmx: mx.essai.test\nmax_age: 86400\n"
+    mta_sts.routes[MTA_STS_POLICY] = (200, [], policy)
+    mta_sts.requests.clear()
+    testing = services.scan_target(SYSTEM, confirmed(commune_a, "essai.test"))
+    assert "MTA_STS_NOT_ENFORCED" in codes(testing)
+    assert mta_sts.requests == [MTA_STS_POLICY]
+    # Announced, but no host for the policy; and a host whose certificate is another's.
+    for domain in ("sanspolitique.test", "autrenom.test"):
+        found = codes(services.scan_target(SYSTEM, confirmed(commune_a, domain)))
+        assert "MTA_STS_POLICY_UNREACHABLE" in found and "MTA_STS_MISSING" not in found
+    assert mta_sts.requests == [MTA_STS_POLICY]  # the wrong certificate got no request
 
 
 def test_dkim_selectors_are_checked_names():

@@ -67,9 +67,9 @@ def sites(tmp_path_factory) -> Iterator[Sites]:
             strong_key,
         )  # fmt: skip
         servers = nginx.WEAK_SERVER.format(
-            address=weak, cert=weak_cert, key=weak_cert_key,
+            address=weak, port=443, cert=weak_cert, key=weak_cert_key,
             page=nginx.WEAK_PAGE.format(host=weak), readme=nginx.WP_README,
-        ) + nginx.STRONG_SERVER.format(
+        ) + nginx.RDP_SERVER.format(address=weak) + nginx.STRONG_SERVER.format(
             address=strong, cert=strong_cert, key=strong_cert_key, page=nginx.STRONG_PAGE
         )  # fmt: skip
         with nginx.nginx(web, root / "run", servers):

@@ -198,7 +198,9 @@ def unreachable(what: str, exc: Exception) -> Finding:
 def run_checks(target: Target) -> list[Finding]:
     """Every check that applies to the target's kind (network only, no database)."""
     if target.kind == Kind.DOMAIN:
-        return mail.check_domain(resolver(), target.value, selectors(target))
+        return mail.check_domain(
+            resolver(), target.value, selectors(target), settings.ESERVICES_CA_FILE
+        )
     if target.kind == Kind.IP:
         try:
             return ports.check_ports(target.value)

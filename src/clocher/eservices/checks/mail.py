@@ -1,9 +1,12 @@
 """A mail domain's public protections, read from DNS with dnspython (the resolver of
-CLOCHER_DNS_RESOLVER, as the mail app's own DNS check)."""
+CLOCHER_DNS_RESOLVER, as the mail app's own DNS check), and its MTA-STS policy read
+over HTTPS."""
 
 from __future__ import annotations
 
 import re
+import socket
+import ssl
 
 import dns.exception
 import dns.resolver
@@ -95,20 +98,78 @@ def check_dmarc(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
     return []
 
 
-def check_mta_sts(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
-    if _tagged(txt_records(res, f"_mta-sts.{domain}"), "v=STSv1"):
-        return []
-    return [
-        Finding(
-            "MTA_STS_MISSING",
-            "faible",
-            f"Le domaine {domain} ne publie pas de politique MTA-STS.",
-            "Les courriels reçus par la commune peuvent être ramenés à une transmission "
-            "non chiffrée par un attaquant sur le réseau.",
-            f"Publiez _mta-sts.{domain} (TXT « v=STSv1; id=… ») et la politique sur "
-            f"https://mta-sts.{domain}/.well-known/mta-sts.txt.",
-        )
-    ]
+MTA_STS_PORT = 443  # RFC 8461: the policy is at https://mta-sts.<domain>/ (tests move it)
+MAX_POLICY = 64 * 1024
+
+
+def fetch_mta_sts_policy(res: dns.resolver.Resolver, domain: str, cafile: str = "") -> str:
+    """The policy file, over HTTPS with a certificate valid for mta-sts.<domain> (as a
+    sending server would require), the name resolved by the audit's own resolver."""
+    host = f"mta-sts.{domain}"
+    address = res.resolve(host, "A")[0].to_text()
+    ctx = ssl.create_default_context(cafile=cafile or None)
+    request = (
+        f"GET /.well-known/mta-sts.txt HTTP/1.0\r\nHost: {host}\r\n"
+        "User-Agent: Clocher-audit/1\r\n\r\n"
+    )
+    with (
+        socket.create_connection((address, MTA_STS_PORT), timeout=15) as sock,
+        ctx.wrap_socket(sock, server_hostname=host) as tls,
+    ):
+        tls.sendall(request.encode())
+        data = b""
+        while len(data) < MAX_POLICY and (chunk := tls.recv(8192)):
+            data += chunk
+    head, _, body = data.decode("utf-8", "replace").partition("\r\n\r\n")
+    if head.split(" ", 2)[1:2] != ["200"]:
+        raise ValueError(f"réponse {head.splitlines()[0] if head else 'vide'}")
+    return body
+
+
+def check_mta_sts(res: dns.resolver.Resolver, domain: str, cafile: str = "") -> list[Finding]:
+    if not _tagged(txt_records(res, f"_mta-sts.{domain}"), "v=STSv1"):
+        return [
+            Finding(
+                "MTA_STS_MISSING",
+                "faible",
+                f"Le domaine {domain} ne publie pas de politique MTA-STS.",
+                "Les courriels reçus par la commune peuvent être ramenés à une transmission "
+                "non chiffrée par un attaquant sur le réseau.",
+                f"Publiez _mta-sts.{domain} (TXT « v=STSv1; id=… ») et la politique sur "
+                f"https://mta-sts.{domain}/.well-known/mta-sts.txt.",
+            )
+        ]
+    url = f"https://mta-sts.{domain}/.well-known/mta-sts.txt"
+    try:
+        policy = fetch_mta_sts_policy(res, domain, cafile)
+    except (dns.exception.DNSException, OSError, ValueError) as exc:
+        return [
+            Finding(
+                "MTA_STS_POLICY_UNREACHABLE",
+                "moyenne",
+                f"La politique MTA-STS annoncée n'est pas lisible sur {url} "
+                f"({exc.__class__.__name__}).",
+                "Les serveurs qui envoient du courrier à la commune ignorent alors MTA-STS : "
+                "l'annonce ne protège rien.",
+                f"Servez {url} en https avec un certificat valide pour mta-sts.{domain}.",
+            )
+        ]
+    fields = dict(
+        (key.strip().lower(), value.strip().lower())
+        for key, _, value in (line.partition(":") for line in policy.splitlines())
+    )
+    if fields.get("version") != "stsv1" or fields.get("mode") != "enforce":
+        return [
+            Finding(
+                "MTA_STS_NOT_ENFORCED",
+                "faible",
+                f"La politique MTA-STS de {domain} n'impose pas le chiffrement "
+                f"(mode « {fields.get('mode', '?')} »).",
+                "En mode testing ou none, un courriel peut encore arriver sans chiffrement.",
+                "Après quelques semaines de rapports TLS sans erreur, passez à « mode: enforce ».",
+            )
+        ]
+    return []
 
 
 def check_tls_rpt(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
@@ -179,7 +240,10 @@ def check_dnssec(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
 
 
 def check_domain(
-    res: dns.resolver.Resolver, domain: str, dkim_selectors: list[str] | None = None
+    res: dns.resolver.Resolver,
+    domain: str,
+    dkim_selectors: list[str] | None = None,
+    cafile: str = "",
 ) -> list[Finding]:
     """Every mail check; a DNS that does not answer is a finding, not a crash."""
     try:
@@ -187,7 +251,7 @@ def check_domain(
             *check_spf(res, domain),
             *check_dmarc(res, domain),
             *check_dkim(res, domain, dkim_selectors or []),
-            *check_mta_sts(res, domain),
+            *check_mta_sts(res, domain, cafile),
             *check_tls_rpt(res, domain),
             *check_dnssec(res, domain),
         ]
