@@ -103,16 +103,20 @@ class MailConfig:
         return "sqlite" in self.database["ENGINE"]
 
 
-# SQL shared by both servers. `%s`/`%u` are the servers' own placeholders, escaped by them.
-MAILBOX_QUERY = "SELECT 'OK' FROM mail_mailbox WHERE address = '%s' AND is_active"
+# SQL shared by both servers. `%s`/`%u`/`%d` are the servers' own placeholders, escaped
+# by them. Postfix's address maps ask for '%u@%d', not '%s': Postfix then makes no query
+# for a key with an empty local part or no domain, i.e. the `@domain` catch-all and the
+# bare local part it tries after each miss (every alias lookup misses for a mailbox),
+# which Clocher never stores (issue 14: two queries of six per message).
+MAILBOX_QUERY = "SELECT 'OK' FROM mail_mailbox WHERE address = '%u@%d' AND is_active"
 # The shared domain always; a commune's own domain once its DNS proves it points here.
 DOMAIN_QUERY = (
     "SELECT name FROM mail_maildomain WHERE name = '%s' "
     "AND (commune_id IS NULL OR dns_verified_at IS NOT NULL)"
 )
-ALIAS_QUERY = "SELECT destinations FROM mail_alias WHERE address = '%s' AND is_active"
+ALIAS_QUERY = "SELECT destinations FROM mail_alias WHERE address = '%u@%d' AND is_active"
 # Who may send as an address: the mailbox itself (its login name).
-SENDER_QUERY = "SELECT address FROM mail_mailbox WHERE address = '%s' AND is_active"
+SENDER_QUERY = "SELECT address FROM mail_mailbox WHERE address = '%u@%d' AND is_active"
 # One row at most: the app password is picked by its first five characters (`%w` is the
 # password being tried; prefixes are unique among live passwords), then Dovecot verifies
 # the argon2id hash. The owner of the mailbox opens it, and so do its delegates (shared
