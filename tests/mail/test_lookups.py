@@ -1,0 +1,55 @@
+"""Postfix's lookups in Clocher's tables, asked as Postfix asks them (`postmap -q` on the
+rendered maps, against the test database): each query is only made for a whole address,
+so the `@domain` catch-all and bare local-part keys that Postfix tries after a miss cost
+no database query (issue 14: mail throughput with live lookups)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from clocher.mail import services
+from clocher.mail.models import Alias, MailDomain
+from tests.mail.conftest import ACTOR, DOMAIN
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def postmap(config, table: str, key: str) -> str | None:  # noqa: ANN001
+    """What Postfix's map `table` answers for `key` (None: not found)."""
+    kind = "sqlite" if config.is_sqlite else "pgsql"
+    conf = config.postfix_dir / "conf"
+    answer = subprocess.run(  # noqa: S603
+        ["/usr/sbin/postmap", "-c", str(conf), "-q", key, f"{kind}:{conf}/{table}.cf"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert answer.returncode in (0, 1), answer.stderr
+    return answer.stdout.strip() if answer.returncode == 0 else None
+
+
+def test_only_whole_addresses_are_looked_up(mail_servers, make_box, commune_a):
+    jean = make_box("jean.dupont")
+    services.create_alias(ACTOR, commune_a, f"conseil@{DOMAIN}", [jean.mailbox.address])
+    # Rows no service writes (a catch-all, a bare local part): were they ever stored,
+    # Postfix would not ask for them, so they deliver nothing.
+    domain = MailDomain.objects.get(name=DOMAIN)
+    for address in (f"@{DOMAIN}", "conseil"):
+        Alias.objects.create(
+            commune=commune_a,
+            domain=domain,
+            local_part=address.split("@")[0],
+            address=address,
+            destinations=jean.mailbox.address,
+        )
+    assert postmap(mail_servers, "aliases", f"conseil@{DOMAIN}") == jean.mailbox.address
+    assert postmap(mail_servers, "aliases", f"Conseil@{DOMAIN.upper()}") == jean.mailbox.address
+    assert postmap(mail_servers, "aliases", f"@{DOMAIN}") is None
+    assert postmap(mail_servers, "aliases", "conseil") is None
+    assert postmap(mail_servers, "mailboxes", jean.mailbox.address) == "OK"
+    assert postmap(mail_servers, "mailboxes", f"@{DOMAIN}") is None
+    assert postmap(mail_servers, "senders", jean.mailbox.address) == jean.mailbox.address
+    assert postmap(mail_servers, "domains", DOMAIN) == DOMAIN
