@@ -75,4 +75,4 @@ def test_cli_and_operator_console(client_operator, commune_a, admin_a):
     page = client_operator.get(reverse("governance:operator")).content.decode()
     assert "Sobriété" in page and "1,5 s CPU" in page and "Méthode de l" in page
     dashboard = client_operator.get(reverse("core:operator_dashboard")).content.decode()
-    assert "Gouvernance des données" in dashboard and "Gagné par la déduplication" in dashboard
+    assert "Gouvernance des données" in dashboard and "Algorithmes publics décrits" in dashboard

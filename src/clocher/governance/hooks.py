@@ -1,8 +1,8 @@
-"""How governance plugs into the platform: its operator-console tile."""
+"""How governance plugs into the platform: its operator-console tile. It shows what the
+settings and the code say (durations, algorithms), so the console pays no query for it;
+the sobriety figures are on the governance page."""
 
 from __future__ import annotations
-
-from django.template.defaultfilters import filesizeformat
 
 from clocher.core import tiles
 
@@ -11,16 +11,16 @@ from clocher.core import tiles
 def governance_tile() -> tiles.Tile:
     from django.urls import reverse
 
-    from clocher.governance import sobriety
+    from clocher.governance import algorithms, retention
 
-    total = sobriety.figures().total
+    durations = {c.key: c.days for c in retention.CLASSES}
     return tiles.Tile(
         "governance",
         "Gouvernance des données",
         [
-            tiles.Figure("Stocké après déduplication", filesizeformat(total.stored_bytes)),
-            tiles.Figure("Gagné par la déduplication", filesizeformat(total.dedup_saved_bytes)),
-            tiles.Figure("Énergie du stockage", f"{total.storage_kwh_per_year:.1f} kWh/an"),
+            tiles.Figure("Algorithmes publics décrits", str(len(algorithms.cards()))),
+            tiles.Figure("Journaux de connexion gardés", f"{durations['journaux']} jours"),
+            tiles.Figure("Boîtes des agents partis", f"{durations['messagerie_partis']} jours"),
         ],
         url=reverse("governance:operator"),
     )
