@@ -26,6 +26,14 @@ else
   if [[ " ${missing[*]} " == *" php8.2-fpm "* ]] && command -v systemctl >/dev/null; then
     $SUDO systemctl disable --now php8.2-fpm.service >/dev/null 2>&1 || true
   fi
+  # nginx serves the e-services tests' sites in a namespace: not Debian's own site on :80.
+  if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+    if command -v systemctl >/dev/null; then
+      $SUDO systemctl disable --now nginx.service >/dev/null 2>&1 || true
+    else
+      $SUDO service nginx stop >/dev/null 2>&1 || true
+    fi
+  fi
   # prometheus and alertmanager are there for promtool and amtool: no daemon left running.
   if [[ " ${missing[*]} " == *" prometheus"* ]] && command -v systemctl >/dev/null; then
     $SUDO systemctl disable --now prometheus.service prometheus-alertmanager.service \
