@@ -1,8 +1,9 @@
 """The webmail end to end: headless Chromium logs into Clocher, follows the console's
-« Webmail » link (no second password: Clocher's OIDC, Dovecot's `passdb oauth2`), reads a
-message that came in over SMTP, and sends one that arrives over IMAP in a colleague's
-mailbox. Roundcube from Debian under php-fpm, relayed at /webmail/ by the production WSGI
-application (`Dispatcher`); Postfix and Dovecot are the session's real servers."""
+« Webmail » link (no second password: Clocher's OIDC, then Dovecot checks the token in
+Clocher's database), reads a message that came in over SMTP, and sends one that arrives
+over IMAP in a colleague's mailbox. Roundcube from Debian under php-fpm, relayed at
+/webmail/ by the production WSGI application (`Dispatcher`); Postfix and Dovecot are the
+session's real servers."""
 
 from __future__ import annotations
 
@@ -66,6 +67,16 @@ def _present(driver, css: str):
         return False
 
 
+def _preview_text(driver) -> str:
+    """The text of the preview frame, entered afresh at each poll (it navigates)."""
+    driver.switch_to.default_content()
+    try:
+        driver.switch_to.frame("messagecontframe")
+        return driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        driver.switch_to.default_content()
+
+
 def _text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
@@ -85,7 +96,9 @@ def deliver(config, to: str, subject: str, body: str) -> None:
 
 
 def open_webmail(driver, base: str, insee: str, email: str) -> WebDriverWait:
-    wait = WebDriverWait(driver, WAIT, poll_frequency=0.5)
+    # Roundcube redraws its list and preview as it goes: a poll that meets a replaced
+    # element (stale) simply polls again.
+    wait = WebDriverWait(driver, WAIT, poll_frequency=0.5, ignored_exceptions=(WebDriverException,))
     log_in(driver, wait, base, email, insee)
     driver.find_element(By.PARTIAL_LINK_TEXT, "Webmail").click()
     wait.until(lambda d: "_task=mail" in d.current_url and _present(d, "#messagelist"))
@@ -122,10 +135,7 @@ def test_agent_reads_and_sends_mail_in_the_webmail(
             )
         )
         row.click()
-        wait.until(lambda d: _present(d, "#messagecontframe"))
-        browser.switch_to.frame("messagecontframe")
-        wait.until(lambda d: "budget primitif" in d.find_element(By.TAG_NAME, "body").text)
-        browser.switch_to.default_content()
+        wait.until(lambda d: "budget primitif" in _preview_text(d))
 
         browser.get(f"{dav_server}/webmail/?_task=mail&_action=compose")
         to = wait.until(lambda d: _present(d, ".recipient-input input"))

@@ -1,7 +1,7 @@
 """The webmail's single sign-on against the real Dovecot: the token Clocher gives Roundcube
-opens its own mailbox over IMAP (XOAUTH2, checked by Dovecot's `passdb oauth2` through
-Clocher's introspection), no other one, and stops the moment the console cuts the person
-off, or they log out of Clocher. The browser half is tests/mail/test_webmail.py."""
+opens its own mailbox over IMAP (XOAUTH2, checked by Dovecot in Clocher's database; the
+introspection endpoint answers the same), no other one, and stops the moment the console
+cuts the person off, or they log out of Clocher. The browser half: test_webmail.py."""
 
 from __future__ import annotations
 
@@ -194,3 +194,26 @@ def test_authorize_refuses_another_redirect_and_a_wrong_secret(make_box):
     assert answer.status_code == 400
     assert "Adresse de retour refusée" in answer.content.decode()
     assert exchange(authorize(client), client_secret="faux").status_code == 401
+
+
+def test_pkce_s256_is_checked_when_the_client_sends_it(make_box):
+    import hashlib
+
+    verifier = "v" * 64
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    client = logged_in(make_box("pkce").user)
+    pkce = {"code_challenge": challenge.decode(), "code_challenge_method": "S256"}
+    wrong = exchange(authorize(client, **pkce), code_verifier="w" * 64)
+    assert wrong.json()["error"] == "invalid_grant"
+    assert exchange(authorize(client, **pkce), code_verifier=verifier).status_code == 200
+    plain = client.get(
+        "/oauth/autoriser",
+        {
+            "client_id": sso.CLIENT_ID,
+            "response_type": "code",
+            "redirect_uri": REDIRECT,
+            "code_challenge": verifier,
+            "code_challenge_method": "plain",
+        },
+    )
+    assert plain.status_code == 403

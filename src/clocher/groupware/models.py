@@ -34,9 +34,9 @@ class WebmailGrant(models.Model):
     """One opening of the webmail from the console: the authorization code Clocher gave
     Roundcube, then the refresh token that keeps its session going (both stored hashed).
 
-    Access tokens are not rows: they are signed and short-lived (`webmail.sso`), and every
-    use is checked again against this grant and the person's memberships, so revoking the
-    grant (logout from Clocher) or deactivating the member closes the webmail at once.
+    The live access token (5 minutes) is kept hashed here too: Dovecot checks it at every
+    login together with the person's memberships, so revoking the grant (logout from
+    Clocher) or deactivating the member closes the webmail at once.
     """
 
     commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="+")
@@ -54,6 +54,10 @@ class WebmailGrant(models.Model):
     code_expires_at = models.DateTimeField()
     code_used_at = models.DateTimeField(null=True, blank=True)
     refresh_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    # The live access token (5 minutes): Dovecot finds it by prefix, checks its SHA-256.
+    access_prefix = models.CharField(max_length=8, blank=True, db_index=True)
+    access_hash = models.CharField(max_length=64, blank=True)
+    access_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

@@ -6,13 +6,18 @@ browser to Roundcube, Roundcube to `/oauth/autoriser` with the Clocher session, 
 answers with a one-time code (60 s) for the mailbox chosen in the console; Roundcube
 trades it, with its secret, for an access token (5 minutes), a refresh token and an ID
 token (HS256 under the client secret, OIDC Core §10.1), then logs into IMAP and SMTP
-with XOAUTH2. Dovecot sends each token to the introspection endpoint (RFC 7662), which
-re-checks everything at that instant: the grant is not revoked (logging out of Clocher
-revokes it), the person may still open the mailbox (`mailbox_openable`, the rule of the
-app passwords). A deactivated member's next IMAP command is refused.
+with XOAUTH2. Dovecot checks each token in Clocher's database at every login, with the
+rule of the app passwords (`mail.engines.config.TOKEN_QUERY`): the grant is not revoked
+(logging out of Clocher revokes it), the token is not expired, the person may still open
+the mailbox. A deactivated member's next IMAP command is refused. The same answer is
+given over HTTP by the introspection endpoint (RFC 7662, `introspect`).
 
-Access tokens are signed, not stored: `signing.dumps` carries the grant's id and its
-time; the grant row is read on each check anyway, so revocation needs no token list.
+Why SQL rather than Dovecot's `passdb oauth2` calling the introspection endpoint: the
+Dovecot of Debian 12 (2.3.19) aborts its auth process when that passdb sits beside a
+PostgreSQL one (dovecot/core pull request #200, fixed after 2.3.19), and a database
+lookup costs no HTTP round trip per IMAP login. Access tokens are random, stored as
+SHA-256 with their first 8 characters to find the row (as app passwords are).
+
 PKCE (RFC 7636, S256) is verified when the client sends a challenge; Roundcube 1.6 does
 not, and is a confidential client whose secret never leaves the server.
 """
@@ -33,7 +38,6 @@ from urllib.parse import urlsplit
 
 import jwt
 from django.conf import settings
-from django.core import signing
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -49,7 +53,7 @@ REDIRECT_PATH = "/webmail/index.php/login/oauth"
 CODE_SECONDS = 60
 ACCESS_SECONDS = 5 * 60
 SCOPE = "openid email"
-_ACCESS_SALT = "clocher.webmail.access"
+PREFIX_LENGTH = 8
 
 
 class GrantRefused(Exception):
@@ -175,9 +179,12 @@ def _pkce_ok(grant: WebmailGrant, verifier: str) -> bool:
 
 def _tokens(grant: WebmailGrant, issuer: str) -> dict[str, Any]:
     """A new access token, refresh token (rotated) and ID token for `grant`."""
-    refresh = secrets.token_urlsafe(32)
+    refresh, access = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     grant.refresh_hash = _digest(refresh)
-    grant.save(update_fields=["refresh_hash"])
+    grant.access_prefix = access[:PREFIX_LENGTH]
+    grant.access_hash = _digest(access)
+    grant.access_expires_at = timezone.now() + timedelta(seconds=ACCESS_SECONDS)
+    grant.save(update_fields=["refresh_hash", "access_prefix", "access_hash", "access_expires_at"])
     now = int(time.time())
     id_token = jwt.encode(
         {
@@ -192,7 +199,7 @@ def _tokens(grant: WebmailGrant, issuer: str) -> dict[str, Any]:
         algorithm="HS256",
     )
     return {
-        "access_token": signing.dumps({"g": grant.pk}, salt=_ACCESS_SALT),
+        "access_token": access,
         "token_type": "Bearer",
         "expires_in": ACCESS_SECONDS,
         "refresh_token": refresh,
@@ -250,13 +257,14 @@ def refresh(token: str, issuer: str) -> dict[str, Any]:
 
 def active_grant(access_token: str) -> WebmailGrant | None:
     """The grant behind a live access token, if the person may still open its mailbox."""
-    try:
-        payload = signing.loads(access_token, salt=_ACCESS_SALT, max_age=ACCESS_SECONDS)
-    except signing.BadSignature:  # includes SignatureExpired
-        return None
     grant = (
         WebmailGrant.objects.select_related("mailbox", "user")
-        .filter(pk=payload.get("g"), revoked_at__isnull=True, code_used_at__isnull=False)
+        .filter(
+            access_prefix=access_token[:PREFIX_LENGTH],
+            access_hash=_digest(access_token),
+            access_expires_at__gt=timezone.now(),
+            revoked_at__isnull=True,
+        )
         .first()
     )
     if grant is None or not mailbox_openable(grant.user, grant.mailbox_id):

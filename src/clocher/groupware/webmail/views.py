@@ -5,7 +5,7 @@
 | `GET oauth/autoriser` | the browser, from Roundcube | a code for the chosen mailbox |
 | `POST oauth/jeton` | Roundcube (client secret) | `authorization_code` / `refresh_token` grants |
 | `GET oauth/identite` | Roundcube (Bearer) | OIDC UserInfo: `sub`, `email` (the mailbox) |
-| `POST interne/webmail/introspection` | Dovecot (Basic) | RFC 7662 answer for a token |
+| `POST interne/webmail/introspection` | a resource server (Basic) | RFC 7662 answer |
 | `GET c/<insee>/webmail/<id>/` | the console's link | remembers the mailbox, opens Roundcube |
 """
 
@@ -158,7 +158,8 @@ def userinfo(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_POST
 def introspection(request: HttpRequest) -> JsonResponse:
-    """Dovecot's `passdb oauth2` (`introspection_mode = post`), at every IMAP/SMTP login."""
+    """RFC 7662 for a resource server holding the secret (user `dovecot`). Dovecot itself
+    checks tokens in SQL (`mail.engines.config.TOKEN_QUERY`, same rule; `sso` says why)."""
     user, password = _basic(request)
     if user != "dovecot" or not hmac.compare_digest(
         password.encode(), sso.secret("introspection").encode()

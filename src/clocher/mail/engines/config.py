@@ -137,6 +137,23 @@ PASSWORD_QUERY = (
     "(SELECT d.user_id FROM mail_mailbox_delegates d WHERE d.mailbox_id = m.id))"
 )
 
+# The webmail's access tokens (groupware.webmail.sso): the live token of a grant that is
+# not revoked, found by its first 8 characters, checked by its SHA-256; then the same
+# rule as PASSWORD_QUERY (active member of the mailbox's active commune, owner or
+# delegate). `{now}` is the engine's current time (SQLite stores UTC text).
+TOKEN_QUERY = (
+    "SELECT m.address AS user, '{{SHA256.HEX}}' || g.access_hash AS password "
+    "FROM groupware_webmailgrant g "
+    "JOIN mail_mailbox m ON m.id = g.mailbox_id AND m.is_active "
+    "JOIN core_commune c ON c.id = m.commune_id AND c.status = 'active' "
+    "JOIN accounts_user u ON u.id = g.user_id AND u.is_active "
+    "JOIN core_membership ms ON ms.user_id = u.id AND ms.commune_id = m.commune_id "
+    "AND ms.is_active "
+    "WHERE g.access_prefix = substr('%w', 1, 8) AND g.revoked_at IS NULL "
+    "AND g.access_expires_at > {now} AND m.address = '%u' AND (u.id = m.user_id OR u.id IN "
+    "(SELECT d.user_id FROM mail_mailbox_delegates d WHERE d.mailbox_id = m.id))"
+)
+
 
 def _user_query(config: MailConfig, uid: int, gid: int) -> str:
     return (
@@ -241,25 +258,13 @@ def render(config: MailConfig) -> dict[str, str]:
         f"user_query = {_user_query(config, uid, gid)}\n"
         "iterate_query = SELECT address AS user FROM mail_mailbox WHERE is_active\n"
     )
-    files["dovecot/dovecot-oauth2.conf.ext"] = _oauth2_conf(config)
+    files["dovecot/dovecot-token-sql.conf.ext"] = _token_conf(config)
     return files
 
 
-def _oauth2_conf(config: MailConfig) -> str:
-    """Dovecot's `passdb oauth2`: the webmail's tokens are checked by Clocher's
-    introspection endpoint (RFC 7662) at every login, never cached; `username` must be
-    the login name, so a token opens its own mailbox only (groupware.webmail.sso)."""
-    from clocher.groupware.webmail.sso import secret
-
-    origin = config.policy_url.split("/interne/", 1)[0]
-    scheme, _, host = origin.partition("://")
-    return (
-        "introspection_mode = post\n"
-        f"introspection_url = {scheme}://dovecot:{secret('introspection')}@{host}"
-        "/interne/webmail/introspection\n"
-        "force_introspection = yes\n"
-        "username_attribute = username\n"
-        "active_attribute = active\n"
-        "active_value = true\n"
-        "timeout_msecs = 10000\n"
-    )
+def _token_conf(config: MailConfig) -> str:
+    """The webmail's access tokens (XOAUTH2/OAUTHBEARER): looked up in Clocher's table
+    like the app passwords, same rule; see `groupware.webmail.sso` for why not Dovecot's
+    `passdb oauth2`."""
+    now = "datetime('now')" if config.is_sqlite else "now()"
+    return f"{_dovecot_connection(config)}\npassword_query = {TOKEN_QUERY.format(now=now)}\n"
