@@ -8,28 +8,17 @@ import zipfile
 from datetime import date
 
 import pytest
-from rest_framework.test import APIClient
 
 from clocher.accounts.models import AppPassword
-from clocher.api.services import create_token
 from clocher.archive import services as archive
 from clocher.archive.models import ArchivedObject, RetentionRule
-from clocher.core.audit import Actor
 from clocher.core.models import AuditEntry, Role
 from clocher.mail.models import Alias, Mailbox
 from clocher.shield import services as shield
 from clocher.vault import services as vault
 from clocher.vault.models import ShareLink
+from tests.api.test_api import ACTOR, client_for
 from tests.conftest import _member
-
-ACTOR = Actor(label="tests")
-
-
-def client_for(user) -> APIClient:
-    _, token = create_token(ACTOR, user, "tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 @pytest.mark.django_db

@@ -139,16 +139,7 @@ class ObjectListView(ApiView):
         data = DepositSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        given = services.DepositInput(
-            title=values["title"],
-            kind=values["kind"] or values["rule"].label,
-            act_date=values["act_date"],
-            author=values["author"],
-            rule=values["rule"],
-            filename=values["file"].name if values.get("file") else "",
-            data=values["file"].read() if values.get("file") else b"",
-            source="envoi par l'API" if values.get("file") else "",
-        )
+        given = services.deposit_input(values, "envoi par l'API")
         try:
             if values.get("vault_node_id"):
                 done = services.deposit_from_vault(

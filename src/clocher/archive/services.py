@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -102,6 +102,23 @@ class DepositInput:
 class Deposited:
     obj: ArchivedObject
     warning: str
+
+
+def deposit_input(values: Mapping[str, Any], source: str) -> DepositInput:
+    """The deposit a form or the API describes (their cleaned `title`, `kind`, `act_date`,
+    `author`, `rule`, and the uploaded `file`, absent when a vault file is archived:
+    `deposit_from_vault` fills in its name, bytes and source)."""
+    upload = values.get("file")
+    return DepositInput(
+        title=values["title"],
+        kind=values["kind"] or values["rule"].label,
+        act_date=values["act_date"],
+        author=values["author"],
+        rule=values["rule"],
+        filename=upload.name if upload else "",
+        data=upload.read() if upload else b"",
+        source=source if upload else "",
+    )
 
 
 def _clean(value: str, label: str, limit: int) -> str:

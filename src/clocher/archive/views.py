@@ -82,16 +82,7 @@ def archive_list(request: HttpRequest, commune: Commune) -> HttpResponse:
 
 def _deposit(request: HttpRequest, commune: Commune, form: DepositForm) -> HttpResponse:
     data = form.cleaned_data
-    given = services.DepositInput(
-        title=data["title"],
-        kind=data["kind"] or data["rule"].label,
-        act_date=data["act_date"],
-        author=data["author"],
-        rule=data["rule"],
-        filename=data["file"].name if data["file"] else "",
-        data=data["file"].read() if data["file"] else b"",
-        source="envoi depuis la page de l'archive" if data["file"] else "",
-    )
+    given = services.deposit_input(data, "envoi depuis la page de l'archive")
     actor = actor_of(request)
     try:
         if data["vault_file"]:
