@@ -122,9 +122,15 @@ def test_landing_submit_records_the_fact_and_teaches_but_stores_nothing_typed(
     url = path_of(sent_links()[box.address])
     client = Client()
     assert client.head(url).status_code == 200
-    assert not Event.objects.filter(kind=EventKind.CLICKED).exists()  # a HEAD is no click
     page = client.get(url)
     assert page.status_code == 200
+    # A link scanner's HEAD or GET is no click: the page's script tells it, once shown.
+    assert not Event.objects.filter(kind=EventKind.CLICKED).exists()
+    (beacon,) = re.findall(r'data-clic="([^"]+)"', page.content.decode())
+    assert client.get(beacon).status_code == 405
+    assert client.post(beacon).status_code == 204
+    assert Event.objects.filter(kind=EventKind.CLICKED).count() == 1
+    assert client.post(beacon.replace(Recipient.objects.get().token, "x" * 32)).status_code == 404
     # The fake form's fields have no name: a browser sends nothing of what is typed.
     assert re.findall(r"<input[^>]*\bname=", page.content.decode()) == []
     before = Participant.objects.get().rating

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import re
+import urllib.parse
 import urllib.request
 from datetime import timedelta
 from email import policy
@@ -74,6 +75,13 @@ def test_campaign_reaches_the_mailbox_click_and_report_are_recorded(
 
     with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - the live server
         assert answer.status == 200
+        page = answer.read().decode()
+    # Fetched as a mail gateway would, running no script: no click yet.
+    assert not Event.objects.filter(recipient=recipient, kind=EventKind.CLICKED).exists()
+    (beacon,) = re.findall(r'data-clic="([^"]+)"', page)
+    told = urllib.request.Request(urllib.parse.urljoin(url, beacon), method="POST")  # noqa: S310
+    with urllib.request.urlopen(told, timeout=30) as answer:  # noqa: S310 - the live server
+        assert answer.status == 204
     assert Event.objects.filter(recipient=recipient, kind=EventKind.CLICKED).exists()
 
     assert services.report_message(b"Fwd: a message\r\n\r\n" + raw) == recipient

@@ -128,7 +128,8 @@ def opened(request: HttpRequest, lure: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def landing(request: HttpRequest, lure: str) -> HttpResponse:
-    """GET: the fake login page (a click). POST: the fact of a submit, then the lesson.
+    """GET: the fake login page (its script tells the click). POST: the fact of a submit
+    (a click too), then the lesson.
     `request.POST` is never read: what was typed is dropped with the request."""
     recipient = services.find(lure)
     if recipient is None:
@@ -137,9 +138,21 @@ def landing(request: HttpRequest, lure: str) -> HttpResponse:
         services.record(recipient, EventKind.CLICKED)
         services.record(recipient, EventKind.SUBMITTED)
         return render(request, "awareness/lesson.html", {"recipient": recipient, "submitted": True})
-    if request.method == "GET":  # a link checker's HEAD is not a click
-        services.record(recipient, EventKind.CLICKED)
-    return render(request, "awareness/landing.html", {"recipient": recipient})
+    return render(request, "awareness/landing.html", {"recipient": recipient, "lure": lure})
+
+
+@csrf_exempt  # the message's secret token is the key; there is no body
+@never_cache
+@require_POST
+def clicked(request: HttpRequest, lure: str) -> HttpResponse:
+    """The click, told by the landing page's script once a browser shows the page. Not
+    the GET itself: mail security gateways (Safe Links, Proofpoint…) open every link of a
+    message before the agent does, and a fetch that runs no script is not a person."""
+    recipient = services.find(lure)
+    if recipient is None:
+        raise Http404
+    services.record(recipient, EventKind.CLICKED)
+    return HttpResponse(status=204)
 
 
 @csrf_exempt  # a program's request, authenticated by the mail servers' secret
