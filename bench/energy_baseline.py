@@ -30,13 +30,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import queue
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _peer import run_peer
 
 from clocher.energy.engine._timeutil import local_days_paris, paris_offset_utc
 from clocher.energy.engine.baseline import daily_kwh_many, day_groups, fit_daily_many
@@ -182,18 +182,7 @@ def main() -> None:
         np.save(Path(work) / "start.npy", start)
         np.save(Path(work) / "temp.npy", temp)
         np.save(Path(work) / "hh.npy", hh)
-        ctx = mp.get_context("spawn")
-        q = ctx.Queue()
-        p = ctx.Process(target=peer_worker, args=(work, sample.tolist(), q))
-        p.start()
-        while True:  # the peer's process may die (an import error): do not wait forever
-            try:
-                peer, wall_p, cpu_p = q.get(timeout=5)
-                break
-            except queue.Empty:
-                if not p.is_alive():
-                    raise SystemExit("the peer's process ended without a result") from None
-        p.join()
+        peer, wall_p, cpu_p = run_peer(peer_worker, (work, sample.tolist()))
     per_meter = wall_p / sample.size
     scaled = per_meter * args.meters
     print(
