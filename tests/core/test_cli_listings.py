@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 
 import click
 import pytest
@@ -26,6 +27,11 @@ LISTINGS = {
     "user app-passwords",
     "vault usage",
     "archive rules",
+    # Reports and look-ups a script reads too (issue 13): one object, or rows.
+    "shield report",
+    "finance report",
+    "mail dns",
+    "energy reference",
 }
 
 
@@ -104,3 +110,27 @@ def test_piped_table_keeps_whole_addresses_and_french_statuses(commune_a):
     assert long_address in listed.output
     communes = CliRunner().invoke(main, ["commune", "list"]).output
     assert "Active" in communes and "active" not in communes.replace("Active", "")
+
+
+@pytest.mark.django_db
+def test_reports_print_one_json_object(commune_a):
+    """`--json` on a report: one document on stdout, amounts as exact decimal strings,
+    remarks ("PDF écrit") on stderr."""
+    from clocher.mail import services as mail_services
+
+    runner = CliRunner()
+    shield = runner.invoke(main, ["shield", "report", "--month", "2026-11", "--json"])
+    assert shield.exit_code == 0, shield.output
+    monthly = json.loads(shield.output)
+    assert monthly["month"] == "2026-11" and monthly["commune"] is None
+    assert monthly["flows"] == 0 and isinstance(monthly["by_country"], list)
+    assert monthly["summary"].startswith("0 flux malveillants bloqués en novembre 2026")
+    debt = runner.invoke(main, ["finance", "report", "21271", "--year", "2027", "--json"])
+    assert debt.exit_code == 0, debt.output
+    annex = json.loads(debt.output)
+    assert (annex["year"], annex["closing"], annex["loans"]) == (2027, "2026-12-31", [])
+    assert Decimal(annex["outstanding"]) == 0
+    shared = mail_services.shared_domain().name
+    records = json.loads(runner.invoke(main, ["mail", "dns", shared, "--json"]).output)
+    mx = next(r for r in records if r["type"] == "MX")
+    assert mx["name"] == shared and mx["status"] == "non vérifié"

@@ -10,15 +10,18 @@ import csv
 import os
 import sys
 import tempfile
+from dataclasses import asdict
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import click
 from django.core.exceptions import ValidationError
 from rich.table import Table
 
-from clocher.core import scoping
+from clocher.core import scoping, terminal
 from clocher.core.cli import cli_actor, console, fail, find_commune
-from clocher.core.terminal import json_option, show
+from clocher.core.terminal import json_option, report_json_option, show, show_report
 from clocher.finance import report, services
 from clocher.finance.models import Loan
 
@@ -183,10 +186,55 @@ def _print_projection(projected: services.SavingsProjection) -> None:
 @click.option("--year", "year", type=click.IntRange(1990, 2100), help="Année du budget.")
 @click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path), help="PDF ici.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="CSV ici.")
-def report_command(insee: str, year: int | None, pdf: Path | None, csv_path: Path | None) -> None:
+@report_json_option
+def report_command(
+    insee: str, year: int | None, pdf: Path | None, csv_path: Path | None, as_json: bool
+) -> None:
     """Annexe « dette » du rapport d'orientation budgétaire (résumé, PDF, CSV)."""
     owner = _owner(insee)
     built = report.build(owner, year)
+    if as_json:
+        show_report(_report_data(built))
+    else:
+        _print_report(built)
+    if pdf is not None:
+        operator = scoping.get_operator()
+        _write(pdf, report.to_pdf(built, operator.name if operator else ""))
+        terminal.note(f"PDF écrit : {pdf}", as_json)
+    if csv_path is not None:
+        _write(csv_path, report.to_csv(built).encode("utf-8"))
+        terminal.note(f"CSV écrit : {csv_path}", as_json)
+
+
+def _report_data(built: report.DebtReport) -> dict[str, Any]:
+    """The annex's figures, as `--json` gives them (amounts as exact decimal strings)."""
+    closing = built.before
+    return {
+        "scope": built.scope,
+        "year": built.year,
+        "closing": built.closing,
+        "outstanding": closing.outstanding if closing else Decimal(0),
+        "loans": [
+            {
+                "reference": line.loan.reference,
+                "lender": line.loan.lender,
+                "outstanding": line.outstanding,
+                "rate": line.rate,
+                "gissler": line.loan.gissler,
+                "end": line.end,
+            }
+            for line in built.lines
+        ],
+        "years": [asdict(figures) for figures in built.years],
+        "extinction": [{"year": y, "outstanding": v} for y, v in built.extinction],
+        "scenarios": [
+            {"name": c.name, "interest": c.interest, "delta": c.delta} for c in built.costs
+        ],
+        "alerts": built.alerts,
+    }
+
+
+def _print_report(built: report.DebtReport) -> None:
     closing = built.before
     console.print(
         f"Dette de {built.scope} pour le budget {built.year} : encours au "
@@ -196,13 +244,6 @@ def report_command(insee: str, year: int | None, pdf: Path | None, csv_path: Pat
     )
     for alert in built.alerts:
         console.print(f"[red]Alerte :[/] {alert}", highlight=False)
-    if pdf is not None:
-        operator = scoping.get_operator()
-        _write(pdf, report.to_pdf(built, operator.name if operator else ""))
-        console.print(f"PDF écrit : {pdf}", highlight=False)
-    if csv_path is not None:
-        _write(csv_path, report.to_csv(built).encode("utf-8"))
-        console.print(f"CSV écrit : {csv_path}", highlight=False)
 
 
 def register(group: click.Group) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from django.core.exceptions import ValidationError
 from rich.table import Table
 
 from clocher.core.cli import cli_actor, console, fail, find_commune, validation_message
-from clocher.core.terminal import json_option, show
+from clocher.core.terminal import json_option, note, show
 
 
 @click.group()
@@ -189,7 +190,8 @@ def register(group: click.Group) -> None:
 @click.argument("domain", metavar="DOMAINE")
 @click.option("--check", "do_check", is_flag=True, help="Vérifie ce qui est publié.")
 @click.option("--rotate", is_flag=True, help="Crée une nouvelle clé DKIM de signature.")
-def dns_command(domain: str, do_check: bool, rotate: bool) -> None:
+@json_option
+def dns_command(domain: str, do_check: bool, rotate: bool, as_json: bool) -> None:
     """Enregistrements DNS à publier pour DOMAINE (zone BIND), et leur vérification."""
     from clocher.mail import dns, services
 
@@ -199,27 +201,42 @@ def dns_command(domain: str, do_check: bool, rotate: bool) -> None:
         return
     if rotate:
         key = dns.rotate_dkim_key(cli_actor(), found)
-        console.print(f"Nouvelle clé DKIM : {key.selector}")
+        note(f"Nouvelle clé DKIM : {key.selector}", as_json)
     dns.ensure_dkim_key(cli_actor(), found)
     records = dns.expected_records(found)
-    if not do_check:
+    if not do_check and not as_json:
         for record in records:
             click.echo(record.zone_line())
+        return
+    if not do_check:
+        show(Table(), as_json, [_record_row(r) for r in records])
         return
     dns.check(records)
     if found.commune_id is not None and found.dns_verified_at is None:
         dns.verify_domain(cli_actor(), found)
         found.refresh_from_db()
         state = "ouvert au courrier" if found.dns_verified_at else "fermé (MX à publier)"
-        console.print(f"Domaine de {found.commune}: {state}")
+        note(f"Domaine de {found.commune}: {state}", as_json)
     table = Table(title=f"DNS de {found.name}")
     for column in ("nom", "type", "état", "trouvé"):
         table.add_column(column)
     for r in records:
         table.add_row(r.name, r.rtype, r.status, r.found)
-    console.print(table)
+    show(table, as_json, [_record_row(r) for r in records])
     if any(r.status != "publié" for r in records):
         sys.exit(1)
+
+
+def _record_row(record: Any) -> dict[str, str]:
+    """A DNS record as `--json` gives it: what to publish, and what was found."""
+    return {
+        "name": record.name,
+        "type": record.rtype,
+        "value": record.value,
+        "purpose": record.purpose,
+        "status": record.status,
+        "found": record.found,
+    }
 
 
 @mail.command("domain-add")

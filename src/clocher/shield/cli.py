@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from django.core.exceptions import ValidationError
 from rich.table import Table
 
 from clocher.core.cli import cli_actor, console, fail, find_commune, validation_message
-from clocher.core.terminal import json_option, show
+from clocher.core.terminal import json_option, note, report_json_option, show, show_report
+
+if TYPE_CHECKING:
+    from clocher.shield.report import Report
 
 
 @click.group()
@@ -312,8 +316,13 @@ def detect_command(every: int) -> None:
 @click.option("--commune", "insee", help="Le rapport d'une commune (code INSEE).")
 @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path))
+@report_json_option
 def report_command(
-    month: str | None, insee: str | None, pdf_path: Path | None, csv_path: Path | None
+    month: str | None,
+    insee: str | None,
+    pdf_path: Path | None,
+    csv_path: Path | None,
+    as_json: bool,
 ) -> None:
     """Rapport mensuel des flux bloqués : par pays, par scénario, principales sources."""
     from clocher.core import scoping
@@ -324,6 +333,39 @@ def report_command(
     except ValueError as exc:
         fail(str(exc))
     built = reports.build(first_day, find_commune(insee) if insee else None)
+    if as_json:
+        show_report(_report_data(built))
+    else:
+        _print_report(built)
+    if csv_path:
+        _write_atomically(csv_path, reports.to_csv(built).encode())
+        note(f"CSV écrit : {csv_path}", as_json)
+    if pdf_path:
+        operator = scoping.get_operator()
+        _write_atomically(pdf_path, reports.to_pdf(built, operator.name if operator else ""))
+        note(f"PDF écrit : {pdf_path}", as_json)
+
+
+def _report_data(built: Report) -> dict[str, Any]:
+    """The monthly report's figures, as `--json` gives them."""
+    from dataclasses import asdict
+
+    lines = ("by_country", "by_scenario", "top_sources", "daily", "by_commune")
+    return {
+        "month": f"{built.month:%Y-%m}",
+        "commune": built.commune.insee if built.commune else None,
+        "scope": built.scope,
+        "summary": built.summary(),
+        "flows": built.flows,
+        "blocks": built.blocks,
+        "boxes": built.boxes,
+        "collective_added": built.collective_added,
+        "central_bruteforce": built.central_bruteforce,
+        **{name: [asdict(line) for line in getattr(built, name)] for name in lines},
+    }
+
+
+def _print_report(built: Report) -> None:
     console.print(built.summary(), highlight=False)
     table = Table(title="Par pays d'origine")
     for column in ("pays", "flux bloqués", "blocages"):
@@ -337,13 +379,6 @@ def report_command(
     for line in built.by_scenario:
         table.add_row(line.label, str(line.flows), str(line.blocks))
     console.print(table)
-    if csv_path:
-        _write_atomically(csv_path, reports.to_csv(built).encode())
-        console.print(f"CSV écrit : {csv_path}")
-    if pdf_path:
-        operator = scoping.get_operator()
-        _write_atomically(pdf_path, reports.to_pdf(built, operator.name if operator else ""))
-        console.print(f"PDF écrit : {pdf_path}")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

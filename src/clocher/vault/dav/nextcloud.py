@@ -317,15 +317,20 @@ def _destination(user: User, header: str) -> tuple[Node, str] | None:
     if not path.lower().startswith(prefix):
         return None
     segments = [s for s in path[len(prefix) :].split("/") if s]
-    if len(segments) < 2:
+    spaces = services.spaces_by_label(user)
+    placed = services.place(spaces, segments)
+    if placed is None or not placed[1]:
         return None
-    space = services.spaces_by_label(user).get(segments[0])
-    if space is None:
-        return None
-    parent = services.walk(services.root_of(space), segments[1:-1])
+    space, names = placed
+    parent = services.walk(services.root_of(space), names[:-1])
     if parent is None or not parent.is_folder:
         return None
-    return parent, segments[-1]
+    if len(names) == len(segments) == 1:  # at the top of the person's root
+        try:
+            return parent, services.check_top_name(spaces, names[0])
+        except ValidationError:
+            return None
+    return parent, names[-1]
 
 
 def _multistatus(request: HttpRequest, session: UploadSession) -> HttpResponse:

@@ -29,7 +29,7 @@ from lxml import etree
 from wsgidav import util
 from wsgidav.mw.base_mw import BaseMiddleware
 
-from clocher.vault.dav.provider import HREF_SAFE, OC, FileResource, FolderResource
+from clocher.vault.dav.provider import HREF_SAFE, OC, FileResource, FolderResource, HomeRoot
 from clocher.vault.dav.store import dead_properties, holds_locks
 from clocher.vault.models import Node
 
@@ -373,8 +373,8 @@ class FastPropfind(BaseMiddleware):
         if request is None:
             return None
         target = provider.get_resource_inst(environ["PATH_INFO"], environ)
-        if not isinstance(target, (FolderResource, FileResource)):
-            return None
+        if not isinstance(target, (FolderResource, FileResource)) or isinstance(target, HomeRoot):
+            return None  # a person's root lists their spaces beside their own files
         if holds_locks(target.get_ref_url()):
             return None
         # Whole answer in memory (a few MB for 10,000 members) so it has a Content-Length:

@@ -110,42 +110,6 @@ class _NodeProps(_Href):
         return super().get_property_value(name)  # type: ignore[misc]
 
 
-class UserRoot(_Href, DAVCollection):
-    """`/<login>/`: one folder per space; nothing else can be created here."""
-
-    def __init__(self, path: str, environ: dict[str, Any]) -> None:
-        super().__init__(path, environ)
-
-    def get_member_names(self) -> list[str]:
-        return list(_spaces(self.environ))
-
-    def get_member(self, name: str) -> Any:
-        space = _spaces(self.environ).get(name)
-        if space is None:
-            return None
-        return FolderResource(
-            util.join_uri(self.path, name), self.environ, services.root_of(space), name
-        )
-
-    def get_etag(self) -> str:
-        return "-".join(services.root_of(space).etag for space in _spaces(self.environ).values())
-
-    def support_etag(self) -> bool:
-        return True
-
-    def get_last_modified(self) -> float:
-        return time.time()
-
-    def create_empty_resource(self, name: str) -> Any:
-        raise DAVError(HTTP_FORBIDDEN, "Les fichiers vont dans un espace.")
-
-    def create_collection(self, name: str) -> None:
-        raise DAVError(HTTP_FORBIDDEN, "Les espaces se créent depuis la console.")
-
-    def delete(self) -> None:
-        raise DAVError(HTTP_FORBIDDEN)
-
-
 class FolderResource(_NodeProps, DAVCollection):
     def __init__(self, path: str, environ: dict[str, Any], node: Node, label: str = "") -> None:
         super().__init__(path, environ)
@@ -226,6 +190,67 @@ class FolderResource(_NodeProps, DAVCollection):
 
     def move_recursive(self, dest_path: str) -> None:
         _move(self, dest_path)
+
+
+class HomeRoot(FolderResource):
+    """`/<login>/`: the person's home, their own space as in Nextcloud (files and folders
+    made here go into it), with their other spaces as folders beside its content (see
+    `services.home`: a space's name wins, and is refused for a new item here)."""
+
+    def _folders(self) -> dict[str, Space]:
+        return services.top_folders(_spaces(self.environ))
+
+    def get_display_name(self) -> str:
+        return self.name
+
+    def get_member_names(self) -> list[str]:
+        folders = self._folders()
+        return [*folders, *(n for n in super().get_member_names() if n not in folders)]
+
+    def get_member(self, name: str) -> Any:
+        space = _spaces(self.environ).get(name)  # the home's own name leads to it too
+        if space is not None:
+            return FolderResource(
+                util.join_uri(self.path, name), self.environ, services.root_of(space), name
+            )
+        return super().get_member(name)
+
+    def get_member_list(self) -> list[Any]:
+        folders = self._folders()
+        spaces = [
+            FolderResource(
+                util.join_uri(self.path, label), self.environ, services.root_of(s), label
+            )
+            for label, s in folders.items()
+        ]
+        return [*spaces, *(r for r in super().get_member_list() if r.name not in folders)]
+
+    def get_etag(self) -> str:
+        """Changes with anything in any of the person's spaces: sync clients compare the
+        root's ETag to know something moved."""
+        others = [services.root_of(space).etag for space in self._folders().values()]
+        return "-".join([self.node.etag, *others])
+
+    def _top_name(self, name: str) -> str:
+        try:
+            return services.check_top_name(_spaces(self.environ), name)
+        except ValidationError as exc:
+            raise _dav_error(exc) from exc
+
+    def create_empty_resource(self, name: str) -> Any:
+        return super().create_empty_resource(self._top_name(name))
+
+    def create_collection(self, name: str) -> None:
+        super().create_collection(self._top_name(name))
+
+    def delete(self) -> None:
+        raise DAVError(HTTP_FORBIDDEN, "La racine ne se supprime pas.")
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        raise DAVError(HTTP_FORBIDDEN, "La racine ne se copie ni ne se déplace.")
+
+    def move_recursive(self, dest_path: str) -> None:
+        raise DAVError(HTTP_FORBIDDEN, "La racine ne se copie ni ne se déplace.")
 
 
 class FileResource(_NodeProps, DAVNonCollection):
@@ -352,6 +377,8 @@ def _destination(resource: Any, dest_path: str) -> tuple[Node, str]:
     parent = resource.provider.get_resource_inst(parent_path or "/", resource.environ)
     if not isinstance(parent, FolderResource):
         raise DAVError(HTTP_CONFLICT, "Le dossier de destination n'existe pas.")
+    if isinstance(parent, HomeRoot):
+        name = parent._top_name(name)
     return parent.node, name
 
 
@@ -432,24 +459,26 @@ class VaultProvider(DAVProvider):
         remembered = environ.pop("clocher.put_folder", None)
         if remembered is not None and remembered.path == "/" + "/".join(parts):
             return remembered
-        root = UserRoot("/" + parts[0], environ)
-        if len(parts) == 1:
-            return root
-        if len(parts) == 2:
-            return root.get_member(parts[1])
-        space = _spaces(environ).get(parts[1])
-        if space is None:
+        placed = services.place(_spaces(environ), parts[1:])
+        if placed is None:
             return None
+        space, names = placed
+        if len(parts) == 1:
+            return HomeRoot("/" + parts[0], environ, services.root_of(space))
+        if not names:  # a space's folder at the top
+            return FolderResource("/" + "/".join(parts), environ, services.root_of(space), parts[1])
         # One query for the path (services.lookup); the folder only when the target
         # is not there (a new file, a 404).
-        node = services.lookup(space, parts[2:])
-        parent = node.parent if node is not None else services.lookup(space, parts[2:-1])
+        node = services.lookup(space, names)
+        parent = node.parent if node is not None else services.lookup(space, names[:-1])
         if parent is None or not parent.is_folder:
             return None
-        if environ.get("REQUEST_METHOD") == "PUT":
+        in_home = len(names) == len(parts) - 1
+        if environ.get("REQUEST_METHOD") == "PUT" and not (in_home and len(names) == 1):
             # WsgiDAV's PUT asks for the target, then for its folder, and writes only
-            # after both: the folder just looked up is that answer, once.
-            label = parts[1] if len(parts) == 3 else ""
+            # after both: the folder just looked up is that answer, once (not for the
+            # person's root, which has its own rule for names).
+            label = parts[1] if len(names) == 1 else ""
             environ["clocher.put_folder"] = FolderResource(
                 "/" + "/".join(parts[:-1]), environ, parent, label
             )

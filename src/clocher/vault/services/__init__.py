@@ -6,6 +6,7 @@ package re-exports their public names, so callers write `services.save_file`):
 
 - `names`: file and folder names, the vault's errors;
 - `spaces`: the commune's, personal and group spaces, what a person reaches;
+- `home`: a person's root (their personal space, the others as folders in it);
 - `tree`: paths, folders, ETags;
 - `quotas`: the space's and the commune's counters, usage;
 - `content`: the chunks of a version (stored by `clocher.storage.chunks`), `VersionReader`;
@@ -33,6 +34,7 @@ from clocher.vault.services.files import (
     write_bytes,
 )
 from clocher.vault.services.history import restore_version, versions
+from clocher.vault.services.home import check_top_name, home_space, place, top_folders
 from clocher.vault.services.moves import copy, move
 from clocher.vault.services.names import (
     BIDI_CONTROLS,
@@ -89,6 +91,7 @@ __all__ = [
     "VersionReader",
     "ancestors",
     "available_bytes",
+    "check_top_name",
     "child",
     "children",
     "clean_name",
@@ -101,6 +104,7 @@ __all__ = [
     "free_name",
     "fsck",
     "hold",
+    "home_space",
     "is_inside",
     "iter_content",
     "lookup",
@@ -108,6 +112,7 @@ __all__ = [
     "node_for",
     "open_file",
     "path_of",
+    "place",
     "purge",
     "purge_expired_trash",
     "remove_group_space",
@@ -123,6 +128,7 @@ __all__ = [
     "space_label",
     "spaces_by_label",
     "spaces_for",
+    "top_folders",
     "trash",
     "trashed",
     "usage",
