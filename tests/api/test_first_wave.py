@@ -74,6 +74,9 @@ def test_typed_input_and_pagination_are_strict(admin_a, commune_a):
         assert answer.status_code == 400, bad
         assert "entier attendu" in answer.json()["offset"][0]
     assert admin.get(f"{base}?limit=0").status_code == 400
+    unknown_status = admin.get("/api/v1/communes/?status=dormante")
+    assert unknown_status.status_code == 400 and "active" in unknown_status.json()["status"][0]
+    assert admin.get("/api/v1/communes/?status=active").json()["count"] == 1
     assert admin.get(f"{base}?limit=1&offset=0").json()["count"] == 1
     unknown = admin.get(f"{base}abc/")
     assert unknown.status_code == 404 and unknown["Content-Type"] == "application/json"

@@ -6,9 +6,10 @@ from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,7 +20,7 @@ from clocher.api import serializers as s
 from clocher.api.common import actor, refuse
 from clocher.api.schema import errors
 from clocher.core import scoping, services
-from clocher.core.models import Commune, Membership, Role
+from clocher.core.models import Commune, CommuneStatus, Membership, Role
 
 
 def _require_operator_admin(request: Request) -> None:
@@ -34,7 +35,25 @@ class CommuneListView(generics.ListCreateAPIView):
     def get_queryset(self) -> Any:
         qs = scoping.visible_communes(self.request.user).order_by("insee")
         status_filter = self.request.query_params.get("status")
-        return qs.filter(status=status_filter) if status_filter else qs
+        if status_filter is None:
+            return qs
+        if status_filter not in CommuneStatus.values:
+            raise ApiValidationError(
+                {"status": [f"« {status_filter} » : attendu {', '.join(CommuneStatus.values)}."]}
+            )
+        return qs.filter(status=status_filter)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "status",
+                enum=CommuneStatus.values,
+                description="Seulement les communes dans cet état.",
+            )
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         request=s.CommuneCreateSerializer, responses={201: s.CommuneSerializer, **errors(400, 403)}
