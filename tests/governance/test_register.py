@@ -3,6 +3,7 @@ commune's admins only (journalled), exported as PDF and ODS, on the page and the
 
 from __future__ import annotations
 
+import io
 import subprocess
 import zipfile
 from xml.etree import ElementTree
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from django.urls import reverse
 
 from clocher.cli import main
+from clocher.core.audit import Actor
 from clocher.core.models import AuditEntry
 from clocher.governance import catalogue, register
 from clocher.governance.models import ProcessingActivity
@@ -73,7 +75,7 @@ def test_admin_edits_their_commune_entry_journalled_others_refused(
 
 def test_register_exports_as_pdf_and_ods(commune_a, admin_a):
     energy = next(a for a in register.activities(commune_a) if a.key == "energie")
-    register.update_activity(register.Actor(user=admin_a), energy, {"people": "Gardien logé"})
+    register.update_activity(Actor(user=admin_a), energy, {"people": "Gardien logé"})
     client = logged_in(admin_a)
 
     pdf = client.get(reverse("governance:commune_pdf", kwargs={"insee": commune_a.insee}))
@@ -86,10 +88,7 @@ def test_register_exports_as_pdf_and_ods(commune_a, admin_a):
 
     ods = client.get(reverse("governance:commune_ods", kwargs={"insee": commune_a.insee}))
     assert ods.status_code == 200
-    path = ods.content
-    import io
-
-    with zipfile.ZipFile(io.BytesIO(path)) as archive:
+    with zipfile.ZipFile(io.BytesIO(ods.content)) as archive:
         first = archive.infolist()[0]
         assert (first.filename, first.compress_type) == ("mimetype", zipfile.ZIP_STORED)
         assert archive.read("mimetype") == register.ODS_TYPE.encode()
@@ -121,3 +120,17 @@ def test_operator_register_page_and_cli(client_operator, commune_a, tmp_path):
     assert '"key": "journal_audit"' in listed.output
     unknown = CliRunner().invoke(main, ["governance", "register", "99999"])
     assert unknown.exit_code == 1 and "Commune 99999 inconnue" in unknown.output
+
+
+def test_a_departing_commune_takes_its_register(commune_a):
+    from clocher.core import staging
+    from clocher.onboarding import services as onboarding
+
+    entry = register.activities(commune_a)[0]
+    register.update_activity(Actor(label="t"), entry, {"name": "Traitement renommé"})
+    made = onboarding.export_commune(Actor(label="t"), commune_a)
+    data = b"".join(staging.read(made.path, commune_a))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        ods = archive.read("gouvernance/registre-traitements.ods")
+    with zipfile.ZipFile(io.BytesIO(ods)) as inner:
+        assert "Traitement renommé" in inner.read("content.xml").decode()

@@ -1,10 +1,22 @@
-"""How governance plugs into the platform: its operator-console tile. It shows what the
-settings and the code say (durations, algorithms), so the console pays no query for it;
-the sobriety figures are on the governance page."""
+"""How governance plugs into the platform: its operator-console tile (what the settings
+and the code say, durations and algorithms, so the console pays no query for it; the
+sobriety figures are on the governance page) and the register in a departure's export."""
 
 from __future__ import annotations
 
+import zipfile
+
 from clocher.core import tiles
+from clocher.core.models import Commune
+from clocher.onboarding.services import register_exporter
+
+
+@register_exporter("gouvernance")
+def export_register(commune: Commune, archive: zipfile.ZipFile) -> None:
+    """The commune leaves with its register of processing activities, as it stood."""
+    from clocher.governance import register
+
+    archive.writestr("gouvernance/registre-traitements.ods", register.to_ods(commune))
 
 
 @tiles.register("governance")
