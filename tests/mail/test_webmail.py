@@ -177,10 +177,12 @@ def test_deactivated_member_is_shut_out_of_the_open_webmail(
     services.deactivate_member(ACTOR, Membership.objects.get(user=box.user, commune=commune_a))
     # The open webmail's next page logs into IMAP with the same token: Dovecot refuses it.
     browser.get(f"{dav_server}/webmail/?_task=mail&_mbox=INBOX")
-    # (Roundcube's notice fades after a few seconds; the emptied list stays.)
+    # Roundcube keeps its session and shows the refusal (its notice fades after a few
+    # seconds; the emptied list stays); were it to sign in again, Clocher refuses.
     wait.until(
         lambda d: (
             "Erreur de connexion au serveur de stockage" in _text(d)
+            or "la messagerie web ne peut pas s'ouvrir" in _text(d)
             or "La liste est vide" in d.find_element(By.ID, "messagelist").text
         )
     )
