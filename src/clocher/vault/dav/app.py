@@ -71,6 +71,12 @@ class Dispatcher:
 
         if GroupwareApp.handles(path):  # CalDAV and CardDAV (Radicale)
             return application()(environ, start_response)
+        from clocher.groupware.webmail.front import WebmailFront
+
+        if WebmailFront.handles(path):  # Roundcube, relayed to php-fpm
+            from clocher.groupware.webmail.roundcube import front
+
+            return front()(environ, start_response)
         return self.django_app(environ, start_response)
 
 
