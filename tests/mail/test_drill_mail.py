@@ -46,7 +46,11 @@ def test_drill_reads_a_restored_message_over_imap(
             [box.address],
             message("prefecture@example.org", box.address, "Arrete de voirie 12"),
         )
-    wait_for_messages(mail_servers, box.address, box.password, 1).logout()
+    # Read and flagged by its owner: the copy must show the same flags over IMAP.
+    client = wait_for_messages(mail_servers, box.address, box.password, 1)
+    client.select("INBOX")
+    client.store("1", "+FLAGS", "(\\Seen \\Flagged)")
+    client.logout()
     snapshot.take(ACTOR)
     passwords = AppPassword.objects.count()
 
@@ -56,7 +60,8 @@ def test_drill_reads_a_restored_message_over_imap(
     assert check == {
         "name": "courriel lu en IMAP",
         "ok": True,
-        "detail": f"{box.address} : message lu en IMAP, identique à la source",
+        "detail": f"{box.address} : message lu en IMAP, identique à la source "
+        "(drapeaux : \\Flagged \\Seen)",
     }
     assert result.ok, result.checks
     assert result.rto_seconds is not None
@@ -78,3 +83,19 @@ def test_drill_reads_a_restored_message_over_imap(
     check = checks_by_name(failed)["courriel lu en IMAP"]
     assert not check["ok"] and "différent de la source" in check["detail"]
     assert not failed.ok
+
+    # A copy that lost a flag fails it too.
+    def flag_lost(cutoff):
+        choice = chosen(cutoff)
+        choice.message_flags += " \\Answered"
+        return choice
+
+    monkeypatch.setattr(drill_probe, "choose", flag_lost)
+    check = checks_by_name(drill.run_drill(ACTOR))["courriel lu en IMAP"]
+    assert not check["ok"] and "lu avec les drapeaux « \\Flagged \\Seen »" in check["detail"]
+
+
+def test_maildir_names_say_imap_flags():
+    assert drill_probe.maildir_flags("1733390000.M1P1.mail:2,FS") == "\\Flagged \\Seen"
+    assert drill_probe.maildir_flags("1733390000.M1P1.mail:2,RT") == "\\Answered \\Deleted"
+    assert drill_probe.maildir_flags("1733390000.M1P1.mail") == ""  # new/: no info yet

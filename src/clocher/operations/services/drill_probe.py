@@ -54,8 +54,31 @@ class Choice:
     mailbox: str = ""
     message_id: str = ""
     message_sha256: str = ""
+    # The message's IMAP flags as the source's Maildir name says them (sorted, spaced).
+    message_flags: str = ""
     node_id: int = 0
     file_sha256: str = ""
+
+
+# Maildir's info letters (after ":2,") and the IMAP system flags Dovecot shows for them.
+MAILDIR_FLAGS = {
+    "D": "\\Draft",
+    "F": "\\Flagged",
+    "R": "\\Answered",
+    "S": "\\Seen",
+    "T": "\\Deleted",
+}
+
+
+def maildir_flags(name: str) -> str:
+    info = name.split(":2,", 1)[1] if ":2," in name else ""
+    return " ".join(sorted(MAILDIR_FLAGS[c] for c in info if c in MAILDIR_FLAGS))
+
+
+def _imap_flags(response_head: bytes) -> str:
+    """The system flags of one FETCH answer, as `maildir_flags` writes them."""
+    flags = {f.decode() for f in imaplib.ParseFlags(response_head)}
+    return " ".join(sorted(flags & set(MAILDIR_FLAGS.values())))
 
 
 def _maildir_files(home: Path) -> list[Path]:
@@ -112,6 +135,7 @@ def choose(cutoff: datetime) -> Choice:
                     choice.mailbox = mailbox.address
                     choice.message_id = message_id
                     choice.message_sha256 = body_hash(path.read_bytes())
+                    choice.message_flags = maildir_flags(path.name)
                     break
             except OSError:  # renamed by Dovecot meanwhile (a flag set): the next one
                 continue
@@ -232,7 +256,7 @@ def _unverified_tls() -> ssl.SSLContext:
 
 def read_message(access: dict[str, Any], choice: Choice) -> tuple[bool, str]:
     """Log in as the mailbox (its drill-only password), find the message by Message-ID in
-    INBOX, FETCH it whole, compare its hash."""
+    INBOX, FETCH it whole with its flags, compare its hash and its flags."""
     client = imaplib.IMAP4("127.0.0.1", access["imap_port"], timeout=60)
     try:
         client.starttls(ssl_context=_unverified_tls())
@@ -244,14 +268,25 @@ def read_message(access: dict[str, Any], choice: Choice) -> tuple[bool, str]:
         if not uids:
             return False, f"{choice.mailbox} : message {choice.message_id} introuvable en IMAP"
         # Several messages may share a Message-ID (a copy, a resend): one must match.
-        _, data = client.uid("FETCH", b",".join(uids).decode(), "(BODY.PEEK[])")
-        hashes = {body_hash(part[1]) for part in data if isinstance(part, tuple)}
+        _, data = client.uid("FETCH", b",".join(uids).decode(), "(FLAGS BODY.PEEK[])")
+        flags_by_hash = {
+            body_hash(part[1]): _imap_flags(part[0]) for part in data if isinstance(part, tuple)
+        }
         client.logout()
     except (OSError, imaplib.IMAP4.error) as exc:
         return False, f"{access['login']} : IMAP en échec ({exc})"
-    if choice.message_sha256 not in hashes:
+    if choice.message_sha256 not in flags_by_hash:
         return False, f"{choice.mailbox} : message {choice.message_id} différent de la source"
-    return True, f"{choice.mailbox} : message lu en IMAP, identique à la source"
+    flags = flags_by_hash[choice.message_sha256]
+    if flags != choice.message_flags:
+        return False, (
+            f"{choice.mailbox} : message {choice.message_id} lu avec les drapeaux "
+            f"« {flags or 'aucun'} », la source dit « {choice.message_flags or 'aucun'} »"
+        )
+    return True, (
+        f"{choice.mailbox} : message lu en IMAP, identique à la source "
+        f"(drapeaux : {flags or 'aucun'})"
+    )
 
 
 def read_file(access: dict[str, Any], choice: Choice) -> tuple[bool, str]:
