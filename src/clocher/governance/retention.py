@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Count, Exists, Max, OuterRef, QuerySet
 from django.utils import timezone
 
 from clocher.core import audit
@@ -58,11 +59,16 @@ def _purge_logs(limit: datetime) -> Counts:
     return Counter({None: deleted}) if deleted else Counter()
 
 
+def _per_commune(rows: QuerySet[Any]) -> Counts:
+    """Rows counted by commune in the database (shield events run to millions)."""
+    return Counter(dict(rows.values_list("commune_id").annotate(n=Count("pk")).order_by()))
+
+
 def _purge_shield_events(limit: datetime) -> Counts:
     from clocher.shield.models import ShieldEvent
 
     old = ShieldEvent.objects.filter(at__lt=limit)
-    counts: Counts = Counter(old.values_list("commune_id", flat=True))
+    counts = _per_commune(old)
     old.delete()
     return counts
 
@@ -72,9 +78,7 @@ def _purge_awareness(limit: datetime) -> Counts:
     deletion is awareness's: it journals each commune itself)."""
     from clocher.awareness.models import Campaign
 
-    counts: Counts = Counter(
-        Campaign.objects.filter(created_at__lt=limit).values_list("commune_id", flat=True)
-    )
+    counts = _per_commune(Campaign.objects.filter(created_at__lt=limit))
     from clocher.awareness import services
 
     services.purge_expired(limit + timedelta(days=settings.RETENTION_AWARENESS_DAYS))
@@ -139,7 +143,7 @@ def _purge_eservices(limit: datetime) -> Counts:
 
     latest = Scan.objects.values("target_id").annotate(last=Max("pk")).values("last")
     old = Scan.objects.filter(finished_at__lt=limit).exclude(pk__in=latest)
-    counts: Counts = Counter(old.values_list("commune_id", flat=True))
+    counts = _per_commune(old)
     old.delete()
     return counts
 
