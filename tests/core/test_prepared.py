@@ -63,3 +63,20 @@ def test_an_argument_missing_from_the_parameters_is_refused(folders):
     unused = Prepared(lambda pk, other: Node.objects.filter(pk=pk).values_list("pk"))
     with pytest.raises(ValueError, match="not one of its parameters"):
         unused.rows(folders[0].pk, 1)
+
+
+def test_a_like_pattern_escapes_its_argument_as_the_lookup_does():
+    from clocher.vault.models import DavEntry
+
+    for key in ("lock:a%b_c/1", "lock:aXbYc/2", "lock:a%b_d/3"):
+        DavEntry.objects.create(key=key, value={})
+    under = Prepared(
+        lambda prefix: (
+            DavEntry.objects.filter(key__startswith=prefix)
+            .order_by("key")
+            .values_list("key", flat=False)
+        )
+    )
+    assert [k for (k,) in under.rows("lock:a%b_c")] == ["lock:a%b_c/1"]
+    assert [k for (k,) in under.rows("lock:a%b_")] == ["lock:a%b_c/1", "lock:a%b_d/3"]
+    assert under.rows("lock:z") == []

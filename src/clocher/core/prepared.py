@@ -98,18 +98,37 @@ class Prepared:
         else:
             compiler = self.build(*stand_ins).query.get_compiler(connection.alias)
         statement, params = compiler.as_sql()
-        adapted = [_as_parameter(value) for value in stand_ins]
-        # psycopg's backend passes an int inside an expression as Int4 or Int8 (an int
-        # subclass naming the SQL type): the argument is then passed the same way.
-        slots = tuple(
-            (position, adapted.index(value), type(value) if type(value) is not type(a) else None)
-            for position, value in enumerate(params)
-            for a in adapted
-            if value == a and isinstance(value, type(a))
-        )
+        slots = _slots(params, [_as_parameter(value) for value in stand_ins])
         if sorted({index for _, index, _ in slots}) != list(range(len(args))):
             raise ValueError("an argument of the prepared query is not one of its parameters")
         if update:
             return _Compiled(statement, tuple(params), slots, compiler, {})
         fields = [selected[0] for selected in compiler.select[: compiler.col_count]]
         return _Compiled(statement, tuple(params), slots, compiler, compiler.get_converters(fields))
+
+
+def _slots(params: Any, adapted: list[Any]) -> tuple[tuple[int, int, Any], ...]:
+    """Where each argument goes in the parameters, and how it is passed there."""
+    slots: list[tuple[int, int, Any]] = []
+    for position, value in enumerate(params):
+        for index, stand_in in enumerate(adapted):
+            if value == stand_in and isinstance(value, type(stand_in)):
+                # psycopg's backend passes an int inside an expression as Int4 or Int8
+                # (an int subclass naming the SQL type): the argument is passed the same.
+                wrap = type(value) if type(value) is not type(stand_in) else None
+                slots.append((position, index, wrap))
+            elif isinstance(stand_in, str) and isinstance(value, str) and stand_in in value:
+                # A LIKE pattern (`startswith`, `contains`): the argument escaped as the
+                # lookup escapes it, inside the same wildcards.
+                before, _, after = value.partition(stand_in)
+                slots.append((position, index, _Like(before, after)))
+    return tuple(slots)
+
+
+@dataclass(frozen=True, slots=True)
+class _Like:
+    before: str
+    after: str
+
+    def __call__(self, value: str) -> str:
+        return self.before + connection.ops.prep_for_like_query(value) + self.after

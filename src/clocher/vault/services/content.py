@@ -7,11 +7,21 @@ from collections.abc import Iterator
 
 from django.core.exceptions import ValidationError
 
+from clocher.core.prepared import Prepared
 from clocher.storage.chunks import ChunkReader, ChunkWriter
 from clocher.vault.models import Chunk, Node, Version, VersionChunk
 
 # Digests per query when a version's chunks are attached (SQLite's variable limit).
 ATTACH_BATCH = 500
+
+
+# Compiled once per process and per number of digests (`core.prepared`): every upload
+# runs it.
+_CHUNK_IDS = Prepared(
+    lambda commune_id, *digests: Chunk.objects.filter(
+        commune_id=commune_id, digest__in=digests
+    ).values_list("digest", "id")
+)
 
 
 def _attach_many(pairs: list[tuple[Version, ChunkWriter]]) -> None:
@@ -27,11 +37,7 @@ def _attach_many(pairs: list[tuple[Version, ChunkWriter]]) -> None:
     ids: dict[str, int] = {}
     digests = list(sizes)
     for start in range(0, len(digests), ATTACH_BATCH):
-        ids.update(
-            Chunk.objects.filter(
-                commune=commune, digest__in=digests[start : start + ATTACH_BATCH]
-            ).values_list("digest", "id")
-        )
+        ids.update(_CHUNK_IDS.rows(commune.pk, *digests[start : start + ATTACH_BATCH]))
     parts = []
     for version, upload in pairs:
         offset = 0
