@@ -2,9 +2,10 @@
 
 The namespace is joined to the root namespace (where the audit runs) by one veth pair,
 on a /29 of the shared address space (RFC 6598, 100.64.0.0/10) chosen from the pid, so
-that two pytest-xdist workers or a bench never pick the same names or addresses. An
-nftables counter in the namespace counts every packet that arrives from the root side:
-the proof that a target not confirmed was never contacted at all.
+that two pytest-xdist workers or a bench never pick the same names or addresses.
+nftables counters in the namespace count every connection attempt (TCP SYN) and every
+other packet (UDP, ICMP) from the root side: the proof that a target not confirmed was
+never contacted at all.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class WebLab:
     run: Path
 
     def packets_from_root(self) -> int:
-        """Packets that reached the namespace from the audit's side."""
+        """Connection attempts and non-TCP packets from the audit's side."""
         listed = json.loads(self.lab.exec(self.ns, "nft", "-j", "list", "table", "inet", "es"))
         return sum(
             expr["counter"]["packets"]
@@ -151,9 +152,12 @@ def web_lab(sites: int) -> Iterator[WebLab]:
         root, addresses = hosts[0], hosts[1 : 1 + sites]
         lab.address(None, f"{lab.prefix}w", f"{root}/29")
         lab.address(ns, "eth0", *(f"{a}/29" for a in addresses))
+        # New TCP connections (SYN without ACK) and anything not TCP (UDP, ICMP): a late
+        # ACK or FIN of an earlier, confirmed audit's connection is not a new contact.
         rules = (
             "table inet es {\n chain input {\n type filter hook input priority 0;\n"
-            f" ip saddr {root} counter\n }}\n}}\n"
+            f" ip saddr {root} tcp flags & (syn | ack) == syn counter\n"
+            f" ip saddr {root} ip protocol != tcp counter\n }}\n}}\n"
         )
         subprocess.run(
             ["ip", "netns", "exec", ns, "nft", "-f", "-"],
