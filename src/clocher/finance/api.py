@@ -43,7 +43,7 @@ from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.core.request import client_ip
 from clocher.finance import services
-from clocher.finance.models import Loan, YearIndicator
+from clocher.finance.models import INDEX_CHOICES, STRUCTURE_CHOICES, Loan, YearIndicator
 
 LIST_FIELDS = [
     "id", "reference", "lender", "label", "nominal", "start", "periods", "periodicity",
@@ -52,7 +52,15 @@ LIST_FIELDS = [
 ]  # fmt: skip
 
 
+def _blank_or(choices: list[tuple[str, str]]) -> serializers.ChoiceField:
+    """A read-only choice that may be empty: DRF drops `allow_blank` from read-only model
+    fields, so the OpenAPI enum left "" out while the API answers it (no index)."""
+    return serializers.ChoiceField(choices=choices, allow_blank=True, read_only=True)
+
+
 class LoanSerializer(serializers.ModelSerializer):
+    rate_index = _blank_or(INDEX_CHOICES)
+
     class Meta:
         model = Loan
         fields = LIST_FIELDS
@@ -60,6 +68,9 @@ class LoanSerializer(serializers.ModelSerializer):
 
 
 class LoanDetailSerializer(serializers.ModelSerializer):
+    rate_index = _blank_or(INDEX_CHOICES)
+    structure_kind = _blank_or(STRUCTURE_CHOICES)
+
     class Meta:
         model = Loan
         exclude = ["commune", "operator_debt"]
