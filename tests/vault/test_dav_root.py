@@ -8,7 +8,6 @@ the root."""
 from __future__ import annotations
 
 import os
-import subprocess
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, unquote
 
@@ -20,6 +19,7 @@ from clocher.core.models import Membership, Role
 from clocher.vault import services
 from clocher.vault.models import Space, SpaceKind
 from tests.vault.conftest import ACTOR
+from tests.vault.test_nextcloudcmd import sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -179,26 +179,7 @@ def test_nextcloudcmd_syncs_the_whole_root(dav_user, commune_a, tmp_path):
     (local / "Nouveau dossier" / "dedans.txt").write_bytes(b"dedans")
     (local / "en haut.txt").write_bytes(b"en haut")
     for _ in range(2):  # the second run finds nothing left to do
-        result = subprocess.run(  # noqa: S603
-            [  # noqa: S607
-                "nextcloudcmd",
-                "--non-interactive",
-                "--max-sync-retries",
-                "1",
-                "-u",
-                dav_user.user.email,
-                "-p",
-                dav_user.password,
-                str(local),
-                dav_user.base,
-            ],
-            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+        sync(dav_user, local, "")  # --path /: the root
     home = personal(dav_user.user, commune_a)
     assert content(home, "en haut.txt") == b"en haut"
     assert content(home, "Nouveau dossier", "dedans.txt") == b"dedans"
