@@ -139,6 +139,10 @@ ENV_TEMPLATE = """\
 # invitations iMIP par courriel quand un événement a des participants.
 # CLOCHER_GROUPWARE_DIR={data_dir}/groupware
 # CLOCHER_GROUPWARE_IMIP=1
+# Webmail : Roundcube (Debian) lancé par `clocher serve` quand il est installé, relayé
+# sur /webmail/ ; sa configuration, sa base et ses secrets dans CLOCHER_WEBMAIL_DIR.
+# CLOCHER_WEBMAIL_ENABLED=1
+# CLOCHER_WEBMAIL_DIR={data_dir}/webmail
 
 # Messagerie (Postfix et Dovecot lancés par `clocher serve`, ports non privilégiés par
 # défaut ; 0 : pas de messagerie sur cette machine). Files, configurations et boîtes
