@@ -2,13 +2,17 @@
 file made at the top goes into their personal space, the commune's space and the group
 folders are folders in it, and the former paths (`/<login>/Mes documents/…`) still
 lead to the same files. Over real HTTP, with the Nextcloud mobile app's automatic
-upload (folders made at the root, then a chunked upload), and nextcloudcmd syncing
-the root."""
+upload (folders made at the root, then a chunked upload), nextcloudcmd syncing the
+root and a davfs2 mount."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
@@ -185,3 +189,50 @@ def test_nextcloudcmd_syncs_the_whole_root(dav_user, commune_a, tmp_path):
     assert content(home, "Nouveau dossier", "dedans.txt") == b"dedans"
     assert (local / commune_a.name / "affiche.txt").read_bytes() == b"commun"
     assert not (local / "Mes documents").exists()
+
+
+DAVFS = shutil.which("mount.davfs")
+
+
+@pytest.mark.skipif(
+    DAVFS is None or os.geteuid() != 0 or not os.path.exists("/dev/fuse"),
+    reason="davfs2 mounts as root, through FUSE",
+)
+def test_davfs2_mount_makes_folders_and_files_at_the_top(dav_user, commune_a, tmp_path):
+    """A mapped drive (Debian's davfs2): a folder and a file made at the top of the mount
+    land in the personal space; the commune's space is a folder there. (The mount is not
+    listed: davfs2 1.6's FUSE readdir answers EINVAL under this kernel's FUSE 7.45, after
+    it has read the root's PROPFIND whole; each name is reached directly.)"""
+    conf, secrets, mount = tmp_path / "davfs2.conf", tmp_path / "secrets", tmp_path / "mnt"
+    mount.mkdir()
+    # The daemon runs as the davfs2 user: its cache must be open to it (the test's own
+    # directory is root's only, and davfs2 refuses a cache only its owner may enter).
+    cache = Path(tempfile.mkdtemp(prefix="clocher-davfs-"))
+    cache.chmod(0o777)
+    url = dav_user.root
+    secrets.write_text(f'"{url}" "{dav_user.user.email}" "{dav_user.password}"\n')
+    secrets.chmod(0o600)
+    conf.write_text(
+        f"secrets {secrets}\ncache_dir {cache}\nuse_locks 0\ndelay_upload 0\nask_auth 0\n"
+    )
+    mounted = subprocess.run(  # noqa: S603
+        [str(DAVFS), url, str(mount), "-o", f"conf={conf}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert mounted.returncode == 0, mounted.stdout + mounted.stderr
+    try:
+        assert (mount / commune_a.name).is_dir()
+        (mount / "Dossier davfs").mkdir()
+        (mount / "Dossier davfs" / "dedans.txt").write_bytes(b"dans le dossier")
+        (mount / "à la racine.txt").write_bytes(b"racine")
+    finally:
+        # Unmounting waits for the files still to be sent.
+        subprocess.run(["umount", str(mount)], timeout=300, check=False)  # noqa: S603, S607
+        shutil.rmtree(cache, ignore_errors=True)
+    home = personal(dav_user.user, commune_a)
+    assert content(home, "à la racine.txt") == b"racine"
+    assert content(home, "Dossier davfs", "dedans.txt") == b"dans le dossier"
