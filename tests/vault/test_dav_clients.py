@@ -214,7 +214,9 @@ DAV_METHODS = ["PROPFIND", "GET", "PUT", "DELETE", "MKCOL", "LOCK", "PROPPATCH",
 
 
 @pytest.mark.parametrize("method", DAV_METHODS)
-def test_commune_b_gets_404_on_every_path_of_commune_a(dav_user, dav_user_b, commune_a, method):
+def test_commune_b_gets_404_on_every_path_of_commune_a(
+    dav_user, dav_user_b, commune_a, commune_b, method
+):
     root_a = services.root_of(services.ensure_commune_space(ACTOR, commune_a))
     folder = services.create_folder(ACTOR, root_a, "Conseil")
     services.write_bytes(ACTOR, folder, "secret.txt", b"A seulement")
@@ -232,7 +234,8 @@ def test_commune_b_gets_404_on_every_path_of_commune_a(dav_user, dav_user_b, com
     headers = {"Depth": "1"} if method == "PROPFIND" else {}
     if method in ("MOVE", "COPY"):
         headers = {"Destination": f"{dav_user_b.root}vol.txt", "Overwrite": "T"}
-    for url in targets:
+    before = sorted(Node.objects.filter(space=root_a.space).values_list("name", "etag"))
+    for index, url in enumerate(targets):
         answer = requests.request(
             method,
             url,
@@ -241,8 +244,14 @@ def test_commune_b_gets_404_on_every_path_of_commune_a(dav_user, dav_user_b, com
             timeout=10,
             data=BODIES.get(method),
         )
-        assert answer.status_code in (403, 404, 405, 409), (method, url, answer.status_code)
+        if index < 3:  # under A's login
+            assert answer.status_code in (403, 404, 405, 409), (method, url, answer.status_code)
+        # Under B's own login, the top is B's own space since the root change (issue 13):
+        # a write there lands in B's space; nothing of A is shown or changed.
         assert b"A seulement" not in answer.content
+    assert sorted(Node.objects.filter(space=root_a.space).values_list("name", "etag")) == before
+    for made in Node.objects.filter(space__commune__name=commune_b.name, name=commune_a.name):
+        services.trash(ACTOR, made)  # B's own item of that name, not A's space
     assert services.child(folder, "secret.txt") is not None
     listing = requests.request(
         "PROPFIND", dav_user_b.root, auth=auth_b, headers={"Depth": "1"}, timeout=10
