@@ -235,7 +235,9 @@ def test_init_serve_check_end_to_end(tmp_path: Path):
         "MILTER",
     )
     env.update({f"CLOCHER_MAIL_{name}_PORT": str(_free_port()) for name in names})
-    env["CLOCHER_MAIL_DIR"] = str(Path(tempfile.mkdtemp(prefix="clocher-mail-")) / "mail")
+    spool = Path(tempfile.mkdtemp(prefix="clocher-mail-"))
+    env["CLOCHER_MAIL_DIR"] = str(spool / "mail")
+    env["CLOCHER_WEBMAIL_DIR"] = str(spool / "webmail")  # PHP traverses to it, as Dovecot
     init = _clocher("init", "--demo", env=env)
     assert init.returncode == 0, init.stdout + init.stderr
     assert "admin@cotedor.fr" in init.stdout
