@@ -16,8 +16,6 @@ import pytest
 from clocher.groupware.webmail import hooks, roundcube, sso
 from clocher.groupware.webmail.front import WebmailFront
 
-pytestmark = pytest.mark.skipif(not roundcube.available(), reason="Roundcube ou php-fpm absent")
-
 MAIL = SimpleNamespace(imap_port=10143, submission_port=10587, sieve_port=14190)
 
 

@@ -32,9 +32,6 @@ from tests.vault.conftest import dav_server  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
-if not roundcube.available():  # pragma: no cover - the Debian packages are in make install
-    pytest.skip("Roundcube ou php-fpm absent", allow_module_level=True)
-
 WAIT = 180  # Roundcube's first page compiles its PHP on a loaded machine
 
 

@@ -194,10 +194,6 @@ def test_nextcloudcmd_syncs_the_whole_root(dav_user, commune_a, tmp_path):
 DAVFS = shutil.which("mount.davfs")
 
 
-@pytest.mark.skipif(
-    DAVFS is None or os.geteuid() != 0 or not os.path.exists("/dev/fuse"),
-    reason="davfs2 mounts as root, through FUSE",
-)
 def test_davfs2_mount_makes_folders_and_files_at_the_top(dav_user, commune_a, tmp_path):
     """A mapped drive (Debian's davfs2): a folder and a file made at the top of the mount
     land in the personal space; the commune's space is a folder there. (The mount is not
