@@ -41,14 +41,15 @@ STRONG_PAGE = (
 )
 
 # The weak site: TLS 1.0 to 1.2 (OpenSSL's security level 0, or this OpenSSL refuses
-# TLS 1.0/1.1 and their SHA-1 signatures), no security header, a loose cookie.
+# TLS 1.0/1.1 and their SHA-1 signatures), anonymous and NULL suites (Debian's OpenSSL 3
+# has no RC4, 3DES or export suite left to offer), no security header, a loose cookie.
 WEAK_SERVER = """
 server {{
     listen {address}:{port} ssl;
     ssl_certificate {cert};
     ssl_certificate_key {key};
     ssl_protocols TLSv1 TLSv1.1 TLSv1.2;
-    ssl_ciphers ALL:@SECLEVEL=0;
+    ssl_ciphers ALL:eNULL:@SECLEVEL=0;
     location = / {{
         add_header Set-Cookie "PHPSESSID=abc; path=/";
         return 200 '{page}';

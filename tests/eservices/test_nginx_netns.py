@@ -89,6 +89,9 @@ def test_weak_nginx_site_every_finding(commune_a, sites):
     # Debian's OpenSSL 3 still completes TLS 1.0/1.1 at security level 0, on both sides.
     assert "TLS 1.0 et TLS 1.1" in by_code["TLS_OLD_PROTOCOL"].title
     assert "WordPress 5.0" in by_code["CMS_OUTDATED"].title
+    # Seen by nmap's ssl-enum-ciphers: ECDSA certificate, so the NULL suite is ECDHE's.
+    assert "TLS_ECDHE_ECDSA_WITH_NULL_SHA" in by_code["TLS_CIPHER_NULL"].title
+    assert "TLS_ECDH_anon_WITH_AES_128_CBC_SHA" in by_code["TLS_CBC_OLD_PROTOCOL"].title
     assert any("GET /readme.html" in line for line in sites.web.requests())
 
 

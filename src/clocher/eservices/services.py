@@ -26,7 +26,7 @@ from clocher.core import audit, charts
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.core.scoping import is_commune_admin, is_operator, scoped
-from clocher.eservices.checks import Finding, mail, ports, score, tls, web
+from clocher.eservices.checks import Finding, ciphers, mail, ports, score, tls, web
 from clocher.eservices.models import CommuneScore, Kind, Scan, Severity, Target
 from clocher.eservices.models import Finding as StoredFinding
 from clocher.mail.dns import resolver
@@ -215,6 +215,10 @@ def run_checks(target: Target) -> list[Finding]:
             findings += tls.check_protocols(host, port)
         except OSError as exc:
             return [unreachable(f"Le site {target.value}", exc)]
+        try:
+            findings += ciphers.check_ciphers(host, port)
+        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            findings.append(unreachable(f"L'analyse des suites de chiffrement de {host}", exc))
     try:
         page = web.fetch(target.value)
     except web.FETCH_ERRORS as exc:
