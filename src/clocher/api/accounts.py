@@ -13,19 +13,19 @@ only their own, whatever their role; anyone else's id is 404.
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Mapping
+from typing import Any, cast
 
-from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clocher.accounts import services
 from clocher.accounts.models import AppPassword, User
-from clocher.api.common import ApiView, actor, refuse
-from clocher.api.schema import errors
+from clocher.accounts.services import NewAppPassword
+from clocher.api.common import ListCreateView, RevokeView, actor, no_store, with_fields
 from clocher.api.strict import StrictSerializer
 
 
@@ -48,54 +48,45 @@ class AppPasswordSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AppPasswordCreatedSerializer(AppPasswordSerializer):
-    password = serializers.CharField(read_only=True, help_text="Affiché cette fois seulement.")
-
-    class Meta(AppPasswordSerializer.Meta):
-        fields = [*AppPasswordSerializer.Meta.fields, "password"]
-        read_only_fields = fields
+AppPasswordCreatedSerializer = with_fields(
+    AppPasswordSerializer,
+    "AppPasswordCreated",
+    password=serializers.CharField(read_only=True, help_text="Affiché cette fois seulement."),
+)
 
 
 class AppPasswordCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, help_text="L'appareil, ex. « Téléphone ».")
 
 
-class AppPasswordListView(ApiView):
+class AppPasswordListView(ListCreateView):
     serializer_class = AppPasswordSerializer
+    create_serializer_class = AppPasswordCreateSerializer
+    created_serializer_class = AppPasswordCreatedSerializer
 
-    @extend_schema(responses={200: AppPasswordSerializer(many=True)})
-    def get(self, request: Request) -> Response:
-        records = AppPassword.objects.filter(user=_user(request)).order_by(
+    def get_items(self) -> QuerySet[AppPassword]:
+        return AppPassword.objects.filter(user=_user(self.request)).order_by(
             "revoked_at", "-created_at", "-id"
         )
-        return self.paginated(records, AppPasswordSerializer)
 
-    @extend_schema(
-        request=AppPasswordCreateSerializer,
-        responses={201: AppPasswordCreatedSerializer, **errors(400)},
-    )
-    def post(self, request: Request) -> Response:
-        data = AppPasswordCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            created = services.create_app_password(
-                actor(request), _user(request), data.validated_data["name"]
-            )
-        except ValidationError as exc:
-            raise refuse(exc) from exc
+    def perform_create(self, parent: None, values: Mapping[str, Any]) -> NewAppPassword:
+        return services.create_app_password(
+            actor(self.request), _user(self.request), values["name"]
+        )
+
+    def created_response(self, created: NewAppPassword) -> Response:
         body = dict(AppPasswordSerializer(created.record).data)
         body["password"] = created.clear
-        response = Response(body, status=status.HTTP_201_CREATED)
-        response["Cache-Control"] = "no-store"
-        return response
+        return no_store(Response(body, status=status.HTTP_201_CREATED))
 
 
-class AppPasswordRevokeView(ApiView):
+class AppPasswordRevokeView(RevokeView):
     serializer_class = AppPasswordSerializer
 
-    @extend_schema(request=None, responses=AppPasswordSerializer)
-    def post(self, request: Request, app_password_id: int) -> Response:
-        record = get_object_or_404(AppPassword, pk=app_password_id, user=_user(request))
-        services.revoke_app_password(actor(request), record)
-        record.refresh_from_db()
-        return Response(AppPasswordSerializer(record).data)
+    def get_object(self) -> AppPassword:
+        return get_object_or_404(
+            AppPassword, pk=self.kwargs["app_password_id"], user=_user(self.request)
+        )
+
+    def perform_revoke(self, obj: AppPassword) -> None:
+        services.revoke_app_password(actor(self.request), obj)

@@ -23,9 +23,11 @@ not its elected members, nor the operator, who keeps the archive), 403 for the o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -35,11 +37,12 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clocher.api.common import ApiView, actor, refuse
+from clocher.api.common import ApiView, ListCreateView, actor, with_fields
 from clocher.api.schema import errors
 from clocher.archive import services
 from clocher.archive.models import ArchivedObject, RetentionRule
 from clocher.core import scoping
+from clocher.core.models import Commune
 
 
 class TooLarge(APIException):
@@ -81,12 +84,11 @@ class ArchivedObjectSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DepositedSerializer(ArchivedObjectSerializer):
-    warning = serializers.CharField(read_only=True, help_text="Vide si rien à signaler.")
-
-    class Meta(ArchivedObjectSerializer.Meta):
-        fields = [*ArchivedObjectSerializer.Meta.fields, "warning"]
-        read_only_fields = fields
+DepositedSerializer = with_fields(
+    ArchivedObjectSerializer,
+    "Deposited",
+    warning=serializers.CharField(read_only=True, help_text="Vide si rien à signaler."),
+)
 
 
 class DepositSerializer(serializers.Serializer):
@@ -113,44 +115,41 @@ class DepositSerializer(serializers.Serializer):
         return attrs
 
 
-class ObjectListView(ApiView):
+class ObjectListView(ListCreateView):
     serializer_class = ArchivedObjectSerializer
     parser_classes = [MultiPartParser, FormParser]
+    create_serializer_class = DepositSerializer
+    created_serializer_class = DepositedSerializer
+    create_media_type = "multipart/form-data"
+    create_errors = (400, 403, 413)
 
-    @extend_schema(responses={200: ArchivedObjectSerializer(many=True)})
-    def get(self, request: Request, insee: str) -> Response:
-        commune = scoping.get_commune_for(request.user, insee)
-        return self.paginated(services.objects_for(request.user, commune), ArchivedObjectSerializer)
+    def get_items(self) -> QuerySet[ArchivedObject]:
+        commune = scoping.get_commune_for(self.request.user, self.kwargs["insee"])
+        return services.objects_for(self.request.user, commune)
 
-    @extend_schema(
-        request={"multipart/form-data": DepositSerializer},
-        responses={201: DepositedSerializer, **errors(400, 403, 413)},
-    )
-    def post(self, request: Request, insee: str) -> Response:
-        commune = scoping.get_commune_for(request.user, insee)
-        if not services.may_deposit(request.user, commune):
+    def get_parent(self) -> Commune:
+        commune = scoping.get_commune_for(self.request.user, self.kwargs["insee"])
+        if not services.may_deposit(self.request.user, commune):
             raise PermissionDenied(
                 "Réservé aux administrateurs et agents de la commune : l'opérateur "
                 "conserve l'archive, la commune y dépose ses actes."
             )
-        upload = request.data.get("file")
+        upload = self.request.data.get("file")
         if getattr(upload, "size", 0) > services.MAX_DEPOSIT_BYTES:
             raise TooLarge
-        data = DepositSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        return commune
+
+    def perform_create(self, parent: Commune, values: Mapping[str, Any]) -> services.Deposited:
         given = services.deposit_input(values, "envoi par l'API")
-        try:
-            if values.get("vault_node_id"):
-                done = services.deposit_from_vault(
-                    actor(request), request.user, commune, values["vault_node_id"], given
-                )
-            else:
-                done = services.deposit(actor(request), commune, given)
-        except ValidationError as exc:
-            raise refuse(exc) from exc
-        body = dict(ArchivedObjectSerializer(done.obj).data)
-        body["warning"] = done.warning
+        if values.get("vault_node_id"):
+            return services.deposit_from_vault(
+                actor(self.request), self.request.user, parent, values["vault_node_id"], given
+            )
+        return services.deposit(actor(self.request), parent, given)
+
+    def created_response(self, created: services.Deposited) -> Response:
+        body = dict(ArchivedObjectSerializer(created.obj).data)
+        body["warning"] = created.warning
         return Response(body, status=status.HTTP_201_CREATED)
 
 

@@ -24,6 +24,7 @@ included. Each change is one service call of `clocher.mail.services`, which jour
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -33,7 +34,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clocher.api.common import ApiView, actor, refuse
+from clocher.api.common import ApiView, ListCreateView, actor
 from clocher.api.schema import errors
 from clocher.api.strict import StrictSerializer
 from clocher.core import scoping
@@ -111,40 +112,31 @@ def _mailbox(request: Request, insee: str, mailbox_id: int) -> Mailbox:
     return get_object_or_404(Mailbox.objects.select_related("user"), pk=mailbox_id, commune=commune)
 
 
-class MailboxListView(ApiView):
+class MailboxListView(ListCreateView):
     serializer_class = MailboxSerializer
+    create_serializer_class = MailboxCreateSerializer
 
-    @extend_schema(responses={200: MailboxSerializer(many=True)})
-    def get(self, request: Request, insee: str) -> Response:
-        return self.paginated(services.mailboxes_of(_commune(request, insee)), MailboxSerializer)
+    def get_items(self) -> list[Mailbox]:
+        return services.mailboxes_of(self.get_parent())
 
-    @extend_schema(
-        request=MailboxCreateSerializer,
-        responses={201: MailboxSerializer, **errors(400)},
-    )
-    def post(self, request: Request, insee: str) -> Response:
-        commune = _commune(request, insee)
-        data = MailboxCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+    def get_parent(self) -> Commune:
+        return _commune(self.request, self.kwargs["insee"])
+
+    def perform_create(self, parent: Commune, values: Mapping[str, Any]) -> Mailbox:
         owner = values.get("owner")
         if (
             owner
-            and not Membership.objects.filter(commune=commune, user__email__iexact=owner).exists()
+            and not Membership.objects.filter(commune=parent, user__email__iexact=owner).exists()
         ):
-            raise refuse(ValidationError(f"{owner} n'est pas membre de {commune.name}."))
-        try:
-            created = services.open_mailbox(
-                actor(request),
-                commune,
-                values["address"],
-                owner_email=owner,
-                kind=values["kind"],
-                quota_bytes=values["quota_bytes"],
-            )
-        except ValidationError as exc:
-            raise refuse(exc) from exc
-        return Response(MailboxSerializer(created).data, status=status.HTTP_201_CREATED)
+            raise ValidationError(f"{owner} n'est pas membre de {parent.name}.")
+        return services.open_mailbox(
+            actor(self.request),
+            parent,
+            values["address"],
+            owner_email=owner,
+            kind=values["kind"],
+            quota_bytes=values["quota_bytes"],
+        )
 
 
 class MailboxDetailView(ApiView):
@@ -179,26 +171,20 @@ class MailboxActivationView(ApiView):
         return Response(MailboxSerializer(mailbox).data)
 
 
-class AliasListView(ApiView):
+class AliasListView(ListCreateView):
     serializer_class = AliasSerializer
+    create_serializer_class = AliasCreateSerializer
 
-    @extend_schema(responses={200: AliasSerializer(many=True)})
-    def get(self, request: Request, insee: str) -> Response:
-        return self.paginated(services.aliases_of(_commune(request, insee)), AliasSerializer)
+    def get_items(self) -> list[Alias]:
+        return services.aliases_of(self.get_parent())
 
-    @extend_schema(request=AliasCreateSerializer, responses={201: AliasSerializer, **errors(400)})
-    def post(self, request: Request, insee: str) -> Response:
-        commune = _commune(request, insee)
-        data = AliasCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
-        try:
-            created = services.create_alias(
-                actor(request), commune, values["address"], values["destinations"]
-            )
-        except ValidationError as exc:
-            raise refuse(exc) from exc
-        return Response(AliasSerializer(created).data, status=status.HTTP_201_CREATED)
+    def get_parent(self) -> Commune:
+        return _commune(self.request, self.kwargs["insee"])
+
+    def perform_create(self, parent: Commune, values: Mapping[str, Any]) -> Alias:
+        return services.create_alias(
+            actor(self.request), parent, values["address"], values["destinations"]
+        )
 
 
 class AliasDetailView(ApiView):

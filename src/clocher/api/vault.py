@@ -19,9 +19,10 @@ own, their groups') — the operator's staff open none but their own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time
+from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -32,8 +33,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clocher.accounts.models import User
-from clocher.api.common import ApiView, actor, refuse
-from clocher.api.schema import errors
+from clocher.api.common import (
+    ApiView,
+    ListCreateView,
+    ListView,
+    RevokeView,
+    actor,
+    no_store,
+    with_fields,
+)
 from clocher.api.strict import StrictSerializer
 from clocher.core import scoping
 from clocher.core.models import Commune
@@ -91,12 +99,11 @@ class ShareSerializer(serializers.ModelSerializer):
         return bool(obj.password_hash)
 
 
-class ShareCreatedSerializer(ShareSerializer):
-    url = serializers.URLField(read_only=True, help_text="Affiché cette fois seulement.")
-
-    class Meta(ShareSerializer.Meta):
-        fields = [*ShareSerializer.Meta.fields, "url"]
-        read_only_fields = fields
+ShareCreatedSerializer = with_fields(
+    ShareSerializer,
+    "ShareCreated",
+    url=serializers.URLField(read_only=True, help_text="Affiché cette fois seulement."),
+)
 
 
 class ShareCreateSerializer(StrictSerializer):
@@ -144,60 +151,58 @@ class UsageView(ApiView):
         )
 
 
-class ShareListView(ApiView):
+class ShareListView(ListView):
     serializer_class = ShareSerializer
 
-    @extend_schema(responses={200: ShareSerializer(many=True)})
-    def get(self, request: Request, insee: str) -> Response:
-        commune = scoping.get_commune_for(request.user, insee)
-        return self.paginated(sharing.live_shares(_spaces(request, commune)), ShareSerializer)
+    def get_items(self) -> list[ShareLink]:
+        commune = scoping.get_commune_for(self.request.user, self.kwargs["insee"])
+        return sharing.live_shares(_spaces(self.request, commune))
 
 
-class NodeShareListView(ApiView):
+class NodeShareListView(ListCreateView):
     serializer_class = ShareSerializer
+    create_serializer_class = ShareCreateSerializer
+    created_serializer_class = ShareCreatedSerializer
 
-    @extend_schema(responses={200: ShareSerializer(many=True)})
-    def get(self, request: Request, insee: str, node_id: int) -> Response:
-        return self.paginated(sharing.shares_of(_node(request, insee, node_id)), ShareSerializer)
+    def _node(self) -> Node:
+        return _node(self.request, self.kwargs["insee"], self.kwargs["node_id"])
 
-    @extend_schema(
-        request=ShareCreateSerializer, responses={201: ShareCreatedSerializer, **errors(400)}
-    )
-    def post(self, request: Request, insee: str, node_id: int) -> Response:
-        node = _node(request, insee, node_id)
+    def get_items(self) -> list[ShareLink]:
+        return sharing.shares_of(self._node())
+
+    def get_parent(self) -> Node:
+        node = self._node()
         if node.parent_id is None:
             raise Http404  # a space's root is not shared, as on the page
-        data = ShareCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        return node
+
+    def perform_create(self, parent: Node, values: Mapping[str, Any]) -> sharing.NewShare:
         day = values.get("expires_on")
-        try:
-            new = sharing.create_share(
-                actor(request),
-                node,
-                mode=values["mode"],
-                expires_at=timezone.make_aware(datetime.combine(day, time(23, 59, 59)))
-                if day
-                else None,
-                password=values["password"],
-            )
-        except ValidationError as exc:
-            raise refuse(exc) from exc
-        body = dict(ShareSerializer(new.link).data)
-        body["url"] = request.build_absolute_uri(
-            reverse("vault:public_share", kwargs={"token": new.token})
+        return sharing.create_share(
+            actor(self.request),
+            parent,
+            mode=values["mode"],
+            expires_at=timezone.make_aware(datetime.combine(day, time(23, 59, 59)))
+            if day
+            else None,
+            password=values["password"],
         )
-        response = Response(body, status=status.HTTP_201_CREATED)
-        response["Cache-Control"] = "no-store"
-        return response
+
+    def created_response(self, created: sharing.NewShare) -> Response:
+        body = dict(ShareSerializer(created.link).data)
+        body["url"] = self.request.build_absolute_uri(
+            reverse("vault:public_share", kwargs={"token": created.token})
+        )
+        return no_store(Response(body, status=status.HTTP_201_CREATED))
 
 
-class ShareRevokeView(ApiView):
+class ShareRevokeView(RevokeView):
     serializer_class = ShareSerializer
 
-    @extend_schema(request=None, responses=ShareSerializer)
-    def post(self, request: Request, insee: str, share_id: int) -> Response:
-        link = get_object_or_404(ShareLink, pk=share_id)
-        _node(request, insee, link.node_id)  # 404 unless the person may open its node
-        sharing.revoke_share(actor(request), link)
-        return Response(ShareSerializer(link).data)
+    def get_object(self) -> ShareLink:
+        link = get_object_or_404(ShareLink, pk=self.kwargs["share_id"])
+        _node(self.request, self.kwargs["insee"], link.node_id)  # 404 unless they may open it
+        return link
+
+    def perform_revoke(self, obj: ShareLink) -> None:
+        sharing.revoke_share(actor(self.request), obj)
