@@ -107,7 +107,13 @@ def build_shield_objects(commune_a) -> dict[str, Any]:
     block, _ = shield.upsert_block(
         ACTOR, "203.0.113.44/32", "collective", "essai", origin_commune=commune_a
     )
-    return {"box_id": box.pk, "allow_id": allow.pk, "block_id": block.pk}
+    rule = shield.block_port(ACTOR, commune_a, 3389, reason="RDP de A")
+    return {
+        "box_id": box.pk,
+        "allow_id": allow.pk,
+        "block_id": block.pk,
+        "port_rule_id": rule.pk,
+    }
 
 
 def build_document_import(admin_a, vault_root):
@@ -234,11 +240,24 @@ def build_finance_objects(commune_a) -> dict[str, Any]:
 
 
 def build_eservices_objects(commune_a) -> dict[str, Any]:
-    """A's website listed for the audit, waiting for the operator's confirmation."""
+    """A's website listed for the audit, waiting for the operator's confirmation, and a
+    port found open on A's public address (its « Bloquer ce port » route)."""
+    from django.utils import timezone
+
     from clocher.eservices import services as eservices
+    from clocher.eservices.models import Finding, Kind, Scan, Target
 
     target = eservices.add_target(ACTOR, commune_a, "https://site-secret-a.example/")
-    return {"target_id": target.pk}
+    address = Target.objects.create(commune=commune_a, kind=Kind.IP, value="192.0.2.45")
+    now = timezone.now()
+    scan = Scan.objects.create(
+        target=address, commune=commune_a, started_at=now, finished_at=now, score=60
+    )
+    finding = Finding.objects.create(
+        scan=scan, commune=commune_a, code="PORT_OPEN_445", severity="critique",
+        title="Le port 445 est ouvert sur 192.0.2.45.", explanation="-", fix="-",
+    )  # fmt: skip
+    return {"target_id": target.pk, "finding_id": finding.pk}
 
 
 def build_governance_objects(commune_a) -> dict[str, Any]:

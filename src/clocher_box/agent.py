@@ -145,6 +145,7 @@ class Agent:
                 "c2_", [(nft.parse_network(n), None) for n in self.state.get("c2", [])]
             )
             self._load_countries(self.state.get("countries_blocked", []))
+            self.table.load_ports(_port_rules(self.state.get("ports_blocked", [])))
 
     def _load_allow(self) -> None:
         assert self.table is not None
@@ -341,11 +342,31 @@ class Agent:
                     c2, host = key.split()
                     self.event("drops", c2, "c2-outbound", flows=new, detail=f"depuis {host}")
                     count += 1
+            count += self._collect_port_drops()
             if hits != reported:
                 self.state.put("reported_hits", hits)
             if c2_hits != c2_reported:
                 self.state.put("reported_c2", c2_hits)
             return count
+
+    def _collect_port_drops(self) -> int:
+        """Spools a `port-block` drops event per (source, closed port) whose counter grew:
+        the monthly report's « port 3389 bloqué : N tentatives »."""
+        assert self.table is not None
+        reported: dict[str, int] = self.state.get("reported_ports", {})
+        hits = {f"{s} {proto} {port}": n for (s, proto, port), n in self.table.port_hits().items()}
+        count = 0
+        for key, packets in hits.items():
+            new = packets - reported.get(key, 0)
+            if new < 0:  # the kernel's element expired and came back
+                new = packets
+            if new > 0:
+                source, proto, port = key.split()
+                self.event("drops", source, "port-block", flows=new, detail=f"port {port}/{proto}")
+                count += 1
+        if hits != reported:
+            self.state.put("reported_ports", hits)
+        return count
 
     # --- blocklists and policy -----------------------------------------------------------
 
@@ -577,6 +598,10 @@ class Agent:
                 if reload:
                     self._load_countries(countries)
             self.state.put("countries_blocked", countries)
+            ports = [_port_json(rule) for rule in _port_rules(policy.get("ports_blocked", []))]
+            if self.table is not None and ports != self.state.get("ports_blocked", []):
+                self.table.load_ports(_port_rules(ports))
+            self.state.put("ports_blocked", ports)
             self.state.put("sinkhole_domains", list(policy.get("sinkhole_domains", [])))
             scenarios = dict(DEFAULT_SCENARIOS)
             scenarios.update(policy.get("scenarios", {}))
@@ -609,6 +634,11 @@ class Agent:
                 "spool_backlog": self.spool.backlog(),
                 "blocked": len(self.state.decisions()),
                 "feed_prefixes": len(packed) + len(v6),
+                # What the central shows as « bloqué par le boîtier » (an older box
+                # ignores the policy's ports and never lists them).
+                "ports_blocked": [
+                    rule.key for rule in _port_rules(self.state.get("ports_blocked", []))
+                ],
                 "uptime": int(time.time() - self.started),
                 "recovered": self.recoveries,
             }
@@ -619,6 +649,28 @@ class Agent:
             self.state.close()
             if self.table is not None:
                 self.table.nft.close()
+
+
+def _port_rules(items: Any) -> list[nft.PortRule]:
+    """The policy's `ports_blocked`, each checked; a malformed entry is logged and
+    skipped (the rest of the policy still applies)."""
+    rules: dict[str, nft.PortRule] = {}
+    for item in items if isinstance(items, list) else []:
+        try:
+            proto, port = str(item["proto"]), item["port"]
+            if proto not in ("tcp", "udp") or isinstance(port, bool) or not 1 <= port <= 65535:
+                raise ValueError(f"{port}/{proto}")
+            allow = tuple(nft.parse_network(str(n)) for n in item.get("allow", []))
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("politique : port fermé illisible %r ignoré (%s)", item, exc)
+            continue
+        rule = nft.PortRule(proto, int(port), allow)
+        rules[rule.key] = rule
+    return sorted(rules.values(), key=lambda r: (r.port, r.proto))
+
+
+def _port_json(rule: nft.PortRule) -> dict[str, Any]:
+    return {"proto": rule.proto, "port": rule.port, "allow": [str(n) for n in rule.allow]}
 
 
 def _never(first: int, last: int) -> bool:

@@ -24,7 +24,10 @@ Layout (see docs/shield.md, "The box's nftables table"):
   per dropped source (or LAN host → C2 pair) with its own counter, so that the agent
   reports the flows it dropped per source without listing the million-element sets;
 - `stealth4/stealth6`: (source, TCP port) of each stealth probe dropped at the WAN (TCP
-  flags no stack sends: NULL, FIN without ACK, Xmas…), read by the port-scan detector.
+  flags no stack sends: NULL, FIN without ACK, Xmas…), read by the port-scan detector;
+- `ports` (protocol . port): inbound ports the commune closes (an exposed RDP), dropped
+  from the WAN side unless the source is in `portallow4/6` (source . protocol . port);
+  `porthits4/6` count the drops per (source, protocol, port).
 Inbound (WAN side in gateway mode): packets of no connection (`ct state invalid`) are
 dropped, and new flows get the `WAN_MARK` bit of their conntrack mark, the only flows
 the port-scan detector reads.
@@ -387,6 +390,45 @@ def _stealth_rules(chain: str, wan: list[dict[str, Any]]) -> list[dict[str, Any]
     return rules
 
 
+_TH_DPORT: dict[str, Any] = {"payload": {"protocol": "th", "field": "dport"}}
+
+
+def _port_rules(chain: str, wan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Inbound to a closed port (`ports`), from a source not let through for it
+    (`portallow`): counted per (source, protocol, port) and dropped. After the stealth
+    rules, so that a crafted probe still feeds the scan detector."""
+    closed = {"concat": [_L4PROTO, _TH_DPORT]}
+    rules = []
+    for v, proto in (("4", "ip"), ("6", "ip6")):
+        key = {"concat": [{"payload": {"protocol": proto, "field": "saddr"}}, _L4PROTO, _TH_DPORT]}
+        rules.append(
+            _rule(
+                chain,
+                *wan,
+                {"match": {"op": "==", "left": closed, "right": "@ports"}},
+                {"match": {"op": "!=", "left": key, "right": f"@portallow{v}"}},
+                _update_hits(key, f"porthits{v}"),
+                _COUNTER,
+                _DROP,
+                comment=f"ports{v}",
+            )
+        )
+    return rules
+
+
+@dataclass(frozen=True)
+class PortRule:
+    """A closed inbound port and the sources still let through to it."""
+
+    proto: str  # "tcp" | "udp"
+    port: int
+    allow: tuple[Network, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.port}/{self.proto}"
+
+
 def table_commands(layout: Layout) -> list[dict[str, Any]]:
     """The whole table, from scratch, but for the shards (`shard_text`): sets, then
     chains and their rules (one batch)."""
@@ -421,7 +463,17 @@ def set_commands() -> list[dict[str, Any]]:
                 timeout=STEALTH_TIMEOUT,
                 size=STEALTH_SIZE,
             ),
+            _set(f"portallow{v}", [kind, "inet_proto", "inet_service"], ["interval"]),
+            _set(
+                f"porthits{v}",
+                [kind, "inet_proto", "inet_service"],
+                ["timeout"],
+                timeout=86400,
+                size=65536,
+                stmt=[_COUNTER],
+            ),
         ]
+    cmds.append(_set("ports", ["inet_proto", "inet_service"], []))
     cmds += [_set(feed_set(plen), "ipv4_addr", []) for plen in FEED_LENGTHS]
     cmds.append(_set("feed6", "ipv6_addr", ["interval", "timeout"]))
     cmds.append(_set("country6", ["ipv6_addr", "inet_proto"], ["interval"]))
@@ -522,6 +574,7 @@ def _chain_rules(chain: str, layout: Layout) -> list[dict[str, Any]]:
     # WAN side only (gateway mode: both hooks; host mode: all but loopback, accepted above).
     wan = [_iface("iifname", layout.wan)] if layout.mode == "gateway" and layout.wan else []
     rules += _stealth_rules(chain, wan)
+    rules += _port_rules(chain, wan)
     # Mark the flows that came in from the WAN (and make conntrack track this namespace's
     # flows): their NEW events feed the scan detector, a LAN host's outbound never does.
     mark = {"ct": {"key": "mark"}}
@@ -870,6 +923,34 @@ class Table:
                 found[(str(c2), str(host))] = int(elem.get("counter", {}).get("packets", 0))
         return found
 
+    def load_ports(self, rules: Sequence[PortRule]) -> None:
+        """Replaces the closed ports and their allowed sources, in one atomic batch."""
+        cmds = [flush_set_cmd(name) for name in ("ports", "portallow4", "portallow6")]
+        closed = [{"concat": [rule.proto, rule.port]} for rule in rules]
+        if closed:
+            cmds.append(_elements_cmd("add", "ports", closed))
+        for suffix in ("4", "6"):
+            allowed = [
+                {"concat": [element(network), rule.proto, rule.port]}
+                for rule in rules
+                for network in rule.allow
+                if set_suffix(network) == suffix
+            ]
+            if allowed:
+                cmds.append(_elements_cmd("add", f"portallow{suffix}", allowed))
+        self.nft.run(cmds)
+
+    def port_hits(self) -> dict[tuple[str, str, int], int]:
+        """Packets dropped per (source, protocol, port) at a closed port."""
+        found: dict[tuple[str, str, int], int] = {}
+        for name in ("porthits4", "porthits6"):
+            for item in self.elements(name):
+                elem = item.get("elem", {})
+                source, proto, port = elem.get("val", {}).get("concat", ["", "", 0])
+                key = (str(source), str(proto), _port_number(port))
+                found[key] = int(elem.get("counter", {}).get("packets", 0))
+        return found
+
     def rule_counters(self) -> dict[str, int]:
         """Packets counted by each commented rule, summed over chains (`blocked4` → n)."""
         totals: dict[str, int] = {}
@@ -891,3 +972,12 @@ class Table:
                         key = rule.get("comment", "")
                         totals[key] = totals.get(key, 0) + int(expr["counter"].get("packets", 0))
         return totals
+
+
+def _port_number(value: Any) -> int:
+    """A port as nft lists it: a number, or a service name (`ms-wbt-server`)."""
+    if isinstance(value, int) or str(value).isdigit():
+        return int(value)
+    import socket
+
+    return socket.getservbyname(str(value))

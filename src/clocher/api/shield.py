@@ -12,6 +12,12 @@ anyone else; the fleet and the département's report are the operator's (403 oth
   "flows", "blocks", "boxes", "collective_added", "by_country", "by_scenario",
   "top_sources", "daily"}``, each list of ``{"key", "label", "flows", "blocks"}``;
   400 for a month that is not AAAA-MM.
+- ``GET communes/{insee}/shield/ports/`` — the inbound ports the commune's boxes close:
+  ``[{"id", "port", "proto", "allow", "reason", "origin", "created_at", "applied"}]``
+  (``applied``: a box of the commune says it drops it).
+- ``POST communes/{insee}/shield/ports/`` ← ``{"port", "proto"?: "tcp"|"udp", "allow"?:
+  [prefix], "reason"?}`` → 201 the rule; 400 naming what is wrong (already closed, not a
+  port, a bad prefix). ``DELETE communes/{insee}/shield/ports/{id}/`` → 204, reopened.
 - ``GET shield/boxes/`` and ``GET shield/report/?month=AAAA-MM`` — the same for the
   whole département (``by_commune`` and ``central_bruteforce`` filled in): operator only.
 """
@@ -23,22 +29,25 @@ import re
 from typing import Any
 from uuid import UUID
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clocher.api.common import ApiView
+from clocher.api.common import ApiView, actor, refuse
 from clocher.api.schema import errors
+from clocher.api.strict import StrictSerializer
 from clocher.core import scoping
 from clocher.core.models import Commune
 from clocher.shield import report, services
-from clocher.shield.models import Box
+from clocher.shield.models import Box, PortRule
 
 MONTH_PATTERN = r"(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])"
 MONTH_RE = re.compile(MONTH_PATTERN)
@@ -81,6 +90,7 @@ class ReportSerializer(serializers.Serializer):
     central_bruteforce = serializers.IntegerField()
     by_country = LineSerializer(many=True)
     by_scenario = LineSerializer(many=True)
+    by_port = LineSerializer(many=True)
     top_sources = LineSerializer(many=True)
     daily = LineSerializer(many=True)
     by_commune = LineSerializer(many=True)
@@ -92,6 +102,29 @@ class ReportSerializer(serializers.Serializer):
         body = super().to_representation(instance)
         body["summary"] = instance.summary()
         return body
+
+
+class PortRuleSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    port = serializers.IntegerField()
+    proto = serializers.CharField()
+    allow = serializers.ListField(child=serializers.CharField(), source="allowed")
+    reason = serializers.CharField()
+    origin = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    applied = serializers.SerializerMethodField()
+
+    def get_applied(self, obj: PortRule) -> bool:
+        return obj.key in self.context.get("applied", set())
+
+
+class PortRuleCreateSerializer(StrictSerializer):
+    port = serializers.IntegerField(min_value=1, max_value=65535)
+    proto = serializers.ChoiceField(choices=["tcp", "udp"], default="tcp")
+    allow = serializers.ListField(
+        child=serializers.CharField(max_length=49), max_length=20, default=list
+    )
+    reason = serializers.CharField(max_length=300, default="", allow_blank=True)
 
 
 def _month(request: Request) -> dt.date:
@@ -167,3 +200,41 @@ class DepartmentReportView(ApiView):
     def get(self, request: Request) -> Response:
         _operator(request)
         return Response(ReportSerializer(report.build(_month(request), None)).data)
+
+
+class CommunePortListView(ApiView):
+    serializer_class = PortRuleSerializer
+
+    @extend_schema(responses={200: PortRuleSerializer(many=True)})
+    def get(self, request: Request, insee: str) -> Response:
+        commune = _commune(request, insee)
+        context = {"applied": services.applied_ports(commune)}
+        rules = services.port_rules(commune)
+        return Response(PortRuleSerializer(rules, many=True, context=context).data)
+
+    @extend_schema(
+        request=PortRuleCreateSerializer, responses={201: PortRuleSerializer, **errors(400)}
+    )
+    def post(self, request: Request, insee: str) -> Response:
+        commune = _commune(request, insee)
+        data = PortRuleCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            rule = services.block_port(
+                actor(request), commune, values["port"], values["proto"], values["allow"],
+                values["reason"], origin="API",
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise refuse(exc) from exc
+        return Response(PortRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+
+class CommunePortDetailView(ApiView):
+    serializer_class = PortRuleSerializer
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, insee: str, port_rule_id: int) -> Response:
+        rule = get_object_or_404(PortRule, pk=port_rule_id, commune=_commune(request, insee))
+        services.unblock_port(actor(request), rule)
+        return Response(status=status.HTTP_204_NO_CONTENT)

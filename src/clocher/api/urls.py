@@ -49,6 +49,12 @@ _shield_patterns = [
     path("boxes/", shield.CommuneBoxListView.as_view(), name="shield_boxes"),
     path("boxes/<uuid:box_id>/", shield.CommuneBoxDetailView.as_view(), name="shield_box"),
     path("report/", shield.CommuneReportView.as_view(), name="shield_report"),
+    path("ports/", shield.CommunePortListView.as_view(), name="shield_ports"),
+    path(
+        "ports/<int:port_rule_id>/",
+        shield.CommunePortDetailView.as_view(),
+        name="shield_port",
+    ),
 ]
 _me_patterns = [
     path("", views.MeView.as_view(), name="me"),

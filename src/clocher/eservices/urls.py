@@ -6,6 +6,11 @@ app_name = "eservices"
 _commune_patterns = [
     path("", views.commune_audit, name="commune"),
     path("rapport.pdf", views.commune_report_pdf, name="commune_pdf"),
+    path(
+        "constats/<int:finding_id>/bloquer",
+        views.commune_block_port,
+        name="commune_block_port",
+    ),
 ]
 _operator_patterns = [
     path("", views.operator_overview, name="operator"),

@@ -14,7 +14,8 @@ from clocher.core.access import commune_required, operator_required
 from clocher.core.models import Commune
 from clocher.core.request import actor_of
 from clocher.core.scoping import get_operator
-from clocher.eservices import services
+from clocher.eservices import blocking, services
+from clocher.eservices.models import Finding as StoredFinding
 from clocher.eservices.models import Target
 
 
@@ -35,14 +36,38 @@ def commune_audit(request: HttpRequest, commune: Commune) -> HttpResponse:
             messages.success(request, f"{made.value} ajouté : publiez la preuve ci-dessous.")
             return redirect("eservices:commune", insee=commune.insee)
     targets = [(t, services.proof_text(t)) for t in services.targets_for(request.user, commune)]
+    audit_report = services.report(commune)
+    blocking.annotate(commune, audit_report.findings)  # « Bloquer ce port » where the box can
     context = {
         "commune": commune,
         "targets": targets,
-        "report": services.report(commune),
+        "report": audit_report,
         "well_known": services.WELL_KNOWN,
         "typed": typed,
     }
     return render(request, "eservices/commune.html", context, status=status)
+
+
+@commune_required(admin=True)
+@require_POST
+def commune_block_port(request: HttpRequest, commune: Commune, finding_id: int) -> HttpResponse:
+    """« Bloquer ce port »: the finding's port closed on the commune's box."""
+    finding = get_object_or_404(
+        StoredFinding.objects.select_related("scan__target", "commune"),
+        pk=finding_id,
+        commune=commune,
+    )
+    try:
+        rule = blocking.block_finding(actor_of(request), finding)
+    except ValidationError as exc:
+        messages.error(request, " ; ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            f"Port {rule.port} bloqué : le boîtier de la mairie l'applique à son prochain "
+            "contact ; l'audit suivant le montrera fermé.",
+        )
+    return redirect("eservices:commune", insee=commune.insee)
 
 
 @commune_required(admin=True)

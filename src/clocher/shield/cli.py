@@ -264,6 +264,79 @@ def countries_command(insee: str, codes: tuple[str, ...]) -> None:
     console.print(f"Pays bloqués : {', '.join(kept) or 'aucun'}.")
 
 
+@shield.group("port")
+def port_group() -> None:
+    """Ports entrants fermés par les boîtiers d'une commune (ex. RDP 3389 exposé)."""
+
+
+_proto_option = click.option(
+    "--proto", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True
+)
+
+
+@port_group.command("block")
+@click.argument("insee")
+@click.argument("port", type=int)
+@_proto_option
+@click.option("--allow", "allow", multiple=True, metavar="PRÉFIXE", help="Source encore admise.")
+@click.option("--reason", default="", help="Motif (par défaut : port exposé sur Internet).")
+def port_block_command(
+    insee: str, port: int, proto: str, allow: tuple[str, ...], reason: str
+) -> None:
+    """Ferme PORT en entrée sur les boîtiers de la commune INSEE (à leur prochain contact)."""
+    from clocher.shield import services
+
+    try:
+        rule = services.block_port(
+            cli_actor(), find_commune(insee), port, proto, allow, reason, origin="clocher CLI"
+        )
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    console.print(f"Port {rule.port}/{rule.proto} fermé sur les boîtiers de {rule.commune.name}.")
+
+
+@port_group.command("unblock")
+@click.argument("insee")
+@click.argument("port", type=int)
+@_proto_option
+def port_unblock_command(insee: str, port: int, proto: str) -> None:
+    """Rouvre PORT sur les boîtiers de la commune INSEE."""
+    from clocher.shield import services
+
+    commune = find_commune(insee)
+    try:
+        services.unblock_port(cli_actor(), services.find_rule(commune, port, proto))
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    console.print(f"Port {port}/{proto} rouvert sur les boîtiers de {commune.name}.")
+
+
+@port_group.command("list")
+@click.argument("insee")
+@json_option
+def port_list_command(insee: str, as_json: bool) -> None:
+    """Les ports fermés de la commune INSEE."""
+    from clocher.shield import services
+
+    commune = find_commune(insee)
+    applied = services.applied_ports(commune)
+    table = Table(title=f"Ports fermés — {commune.name}")
+    rows = []
+    for column in ("port", "sources admises", "motif", "origine", "appliqué"):
+        table.add_column(column)
+    for rule in services.port_rules(commune):
+        done = rule.key in applied
+        rows.append(
+            {"port": rule.port, "proto": rule.proto, "allow": rule.allowed, "reason": rule.reason,
+             "origin": rule.origin, "applied": done}
+        )  # fmt: skip
+        table.add_row(
+            f"{rule.port}/{rule.proto}", " ".join(rule.allowed) or "aucune", rule.reason,
+            rule.origin, "oui" if done else "en attente du boîtier",
+        )  # fmt: skip
+    show(table, as_json, rows)
+
+
 @shield.command("sinkhole")
 @click.argument("domain", metavar="DOMAINE")
 @click.option("--reason", default="", help="Motif (hameçonnage, logiciel malveillant…).")
@@ -350,7 +423,7 @@ def _report_data(built: Report) -> dict[str, Any]:
     """The monthly report's figures, as `--json` gives them."""
     from dataclasses import asdict
 
-    lines = ("by_country", "by_scenario", "top_sources", "daily", "by_commune")
+    lines = ("by_country", "by_scenario", "by_port", "top_sources", "daily", "by_commune")
     return {
         "month": f"{built.month:%Y-%m}",
         "commune": built.commune.insee if built.commune else None,
@@ -379,6 +452,8 @@ def _print_report(built: Report) -> None:
     for line in built.by_scenario:
         table.add_row(line.label, str(line.flows), str(line.blocks))
     console.print(table)
+    for line in built.by_port:
+        console.print(line.label, highlight=False)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

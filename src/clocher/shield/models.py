@@ -24,6 +24,7 @@ SCENARIOS = [
     ("country-policy", "Pays bloqué"),
     ("collective", "Défense collective"),
     ("manual", "Blocage manuel"),
+    ("port-block", "Port fermé par le boîtier"),
 ]
 SCENARIO_LABELS = dict(SCENARIOS)
 
@@ -339,3 +340,52 @@ class FeedChange(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.version} {'+' if self.added else '-'}{self.source}"
+
+
+class PortProto(models.TextChoices):
+    TCP = "tcp", "TCP"
+    UDP = "udp", "UDP"
+
+
+class PortRule(models.Model):
+    """An inbound port a commune's boxes close (e.g. RDP 3389 found open by the
+    e-services audit): dropped from every source but `allow`, each drop counted and
+    reported as a `port-block` event (docs/shield.md, « Ports fermés »)."""
+
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="port_rules")
+    proto = models.CharField("protocole", max_length=3, choices=PortProto.choices)
+    port = models.PositiveIntegerField("port")
+    # Prefixes still let through (a provider's remote access), space-separated CIDRs.
+    allow = models.CharField("sources autorisées", max_length=500, blank=True)
+    reason = models.CharField("motif", max_length=300)
+    # What asked for it: the e-services finding (« e-services : … ») or a person.
+    origin = models.CharField("origine", max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=254)
+
+    class Meta:
+        ordering = ["commune", "port", "proto"]
+        verbose_name = "port fermé"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["commune", "proto", "port"], name="port_rule_once_per_commune"
+            ),
+            models.CheckConstraint(
+                condition=Q(proto__in=PortProto.values), name="port_rule_proto_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(port__gte=1, port__lte=65535), name="port_rule_port_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"port {self.port}/{self.proto}"
+
+    @property
+    def allowed(self) -> list[str]:
+        return self.allow.split()
+
+    @property
+    def key(self) -> str:
+        """How a box names it in its health (`3389/tcp`)."""
+        return f"{self.port}/{self.proto}"

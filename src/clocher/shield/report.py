@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -101,6 +101,8 @@ class Report:
     # boxes (for a commune: by its boxes), and found by the central's login detector.
     collective_added: int = 0
     central_bruteforce: int = 0
+    # Ports the boxes close (shield.services.ports): packets dropped per port.
+    by_port: list[Line] = field(default_factory=list)
 
     @property
     def scope(self) -> str:
@@ -171,6 +173,23 @@ def _lines(rows: list[dict[str, Any]], field: str, label: Any) -> list[Line]:
     return sorted(lines, key=lambda line: (-line.flows, -line.blocks, line.key))
 
 
+def _port_lines(events: QuerySet[ShieldEvent]) -> list[Line]:
+    """« port 3389 bloqué : N tentatives », from the boxes' `port-block` drops (their
+    detail is `port 3389/tcp`)."""
+    rows = (
+        events.filter(kind=EventKind.DROPS, scenario="port-block")
+        .values("detail")
+        .annotate(flows=Sum("flows"))
+        .order_by()
+    )
+    lines = []
+    for row in rows:
+        port = str(row["detail"]).removesuffix("/tcp")
+        flows = row["flows"] or 0
+        lines.append(Line(row["detail"], f"{port} bloqué : {number(flows)} tentatives", flows, 0))
+    return sorted(lines, key=lambda line: (-line.flows, line.key))
+
+
 def build(month: dt.date, commune: Commune | None = None) -> Report:
     start = timezone.make_aware(dt.datetime.combine(month, dt.time.min))
     end = timezone.make_aware(dt.datetime.combine(next_month(month), dt.time.min))
@@ -236,6 +255,7 @@ def build(month: dt.date, commune: Commune | None = None) -> Report:
         ),
         collective_added=by_scenario.get("collective", 0),
         central_bruteforce=by_scenario.get("mail-bruteforce", 0) if commune is None else 0,
+        by_port=_port_lines(events),
     )
 
 
@@ -264,6 +284,7 @@ def to_csv(report: Report) -> str:
     sections = [
         ("pays", report.by_country),
         ("scénario", report.by_scenario),
+        ("port fermé", report.by_port),
         ("source", report.top_sources),
         ("commune", report.by_commune),
         ("jour", report.daily),

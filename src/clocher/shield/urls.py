@@ -37,6 +37,12 @@ _commune_bouclier_patterns = [
     # A commune's own boxes and report.
     path("", views.commune_home, name="commune"),
     path("pays", views.commune_countries, name="commune_countries"),
+    path("ports/fermer", views.commune_port_block, name="commune_port_block"),
+    path(
+        "ports/<int:port_rule_id>/rouvrir",
+        views.commune_port_unblock,
+        name="commune_port_unblock",
+    ),
     path("rapport/", views.commune_report, name="commune_report"),
     path("rapport.csv", views.commune_report_csv, name="commune_report_csv"),
     path("rapport.pdf", views.commune_report_pdf, name="commune_report_pdf"),

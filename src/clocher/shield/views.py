@@ -17,7 +17,15 @@ from clocher.core.access import commune_required, operator_required
 from clocher.core.models import Commune
 from clocher.core.request import actor_of
 from clocher.shield import feeds, report, services
-from clocher.shield.models import AllowEntry, BlockEntry, Box, EnrolmentToken, Feed, ShieldEvent
+from clocher.shield.models import (
+    AllowEntry,
+    BlockEntry,
+    Box,
+    EnrolmentToken,
+    Feed,
+    PortRule,
+    ShieldEvent,
+)
 
 RECENT_EVENTS = 50
 
@@ -216,9 +224,44 @@ def commune_home(request: HttpRequest, commune: Commune) -> HttpResponse:
             "last_report": report.build(report.last_complete_month(), commune),
             "is_operator": scoping.is_operator(request.user),
             "countries": services.blocked_countries(commune),
+            "port_rules": services.port_rules(commune),
+            "applied_ports": services.applied_ports(commune),
         }
     )
     return render(request, "shield/commune.html", context)
+
+
+@commune_required(admin=True)
+@require_POST
+def commune_port_block(request: HttpRequest, commune: Commune) -> HttpResponse:
+    try:
+        rule = services.block_port(
+            actor_of(request),
+            commune,
+            request.POST.get("port", ""),
+            request.POST.get("proto", "tcp"),
+            [request.POST.get("allow", "")],
+            request.POST.get("reason", ""),
+            origin="page du bouclier",
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            f"Port {rule.port}/{rule.proto} fermé : les boîtiers l'appliquent à leur prochain "
+            "contact.",
+        )
+    return redirect("shield:commune", insee=commune.insee)
+
+
+@commune_required(admin=True)
+@require_POST
+def commune_port_unblock(request: HttpRequest, commune: Commune, port_rule_id: int) -> HttpResponse:
+    rule = get_object_or_404(PortRule, pk=port_rule_id, commune=commune)
+    services.unblock_port(actor_of(request), rule)
+    messages.success(request, f"Port {rule.port}/{rule.proto} rouvert sur les boîtiers.")
+    return redirect("shield:commune", insee=commune.insee)
 
 
 @commune_required(admin=True)

@@ -8,7 +8,8 @@ One module per concern, their names re-exported here (callers write
 `services.enroll`): `allowlist` (prefixes, the allowlists), `keys` (policy version,
 signing key), `enrolment` (tokens, boxes, authentication, heartbeat), `events`
 (batches from the boxes), `collective` (blocks for every box), `policy` (what a box
-applies, the feed), `fleet` (the operator's view, alerts).
+applies, the feed), `fleet` (the operator's view, alerts), `ports` (inbound ports a
+commune's boxes close).
 """
 
 from clocher.shield.services.allowlist import (
@@ -96,6 +97,15 @@ from clocher.shield.services.policy import (
     set_countries,
     signed_policy,
 )
+from clocher.shield.services.ports import (
+    applied_ports,
+    block_port,
+    box_at,
+    find_rule,
+    policy_ports,
+    port_rules,
+    unblock_port,
+)
 
 __all__ = [
     "ATTACK_SCENARIOS",
@@ -127,12 +137,15 @@ __all__ = [
     "TOKEN_VALIDITY",
     "_source",
     "active_blocks",
+    "applied_ports",
     "add_allow",
     "add_manual_block",
     "add_sinkhole",
     "allowlisted",
     "authenticate",
+    "block_port",
     "blocked_countries",
+    "box_at",
     "box_policy",
     "box_policy_version",
     "build_policy",
@@ -145,6 +158,7 @@ __all__ = [
     "department_allowlist",
     "enroll",
     "feed_part",
+    "find_rule",
     "fleet",
     "flows_between",
     "heartbeat",
@@ -155,7 +169,9 @@ __all__ = [
     "overlapping",
     "parse_prefix",
     "pending_token",
+    "policy_ports",
     "policy_version",
+    "port_rules",
     "purge_expired",
     "receive_events",
     "remove_allow",
@@ -167,6 +183,7 @@ __all__ = [
     "signing_key",
     "signing_key_path",
     "touch",
+    "unblock_port",
     "upsert_block",
     "upsert_blocks",
 ]

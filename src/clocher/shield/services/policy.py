@@ -31,6 +31,7 @@ from clocher.shield.models import (
 from clocher.shield.services.allowlist import Network, department_allowlist, overlapping
 from clocher.shield.services.collective import active_blocks
 from clocher.shield.services.keys import bump_policy, policy_version, signing_key
+from clocher.shield.services.ports import policy_ports
 from clocher_box import protocol
 
 # The detectors' parameters every box receives with its policy.
@@ -129,6 +130,7 @@ def build_policy(commune: Commune, bulk_apart: bool = False) -> dict[str, Any]:
         "blocklist": blocklist,
         "c2": c2,
         "countries_blocked": blocked_countries(commune),
+        "ports_blocked": policy_ports(commune),
         "sinkhole_domains": list(SinkholeDomain.objects.values_list("domain", flat=True)),
         "scenarios": DETECTOR_PARAMETERS,
     }
