@@ -305,13 +305,16 @@ def _allowed(parsed: ParsedFeed) -> tuple[dict[str, int], list[tuple[int, str, s
 def _insert_entries(
     feed: Feed, sources: list[str], reason: str, progress: Callable[[int], None] | None
 ) -> None:
-    """New entries of a feed in bulk: one multi-row statement per 1,000 (executemany on
-    SQLite, COPY on PostgreSQL), no model instance per row."""
+    """New entries of a feed in bulk, no model instance per row (`_bulk_sources`)."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())  # once, not per row
-    columns = ("source", "scenario", "feed_id", "reason", "reports", "created_at")
-    feed_id = feed.pk
-    rows = [(p, "blocklist", feed_id, reason, 1, now) for p in sources]
-    _bulk_rows(BlockEntry._meta.db_table, columns, rows, progress)
+    constants = {
+        "scenario": "blocklist",
+        "feed_id": feed.pk,
+        "reason": reason,
+        "reports": 1,
+        "created_at": now,
+    }
+    _bulk_sources(BlockEntry._meta.db_table, constants, sources, progress)
 
 
 def _journal(feed: Feed, version: int, added: set[str], removed: set[str]) -> None:
@@ -324,35 +327,48 @@ def _journal(feed: Feed, version: int, added: set[str], removed: set[str]) -> No
         .exclude(feed=feed)
         .values_list("source", flat=True)
     )
-    rows = [(version, p, True) for p in sorted(added - others)]
-    rows += [(version, p, False) for p in sorted(removed - others)]
-    _bulk_rows(FeedChange._meta.db_table, ("version", "source", "added"), rows)
+    table = FeedChange._meta.db_table
+    _bulk_sources(table, {"version": version, "added": True}, sorted(added - others))
+    _bulk_sources(table, {"version": version, "added": False}, sorted(removed - others))
 
 
-def _bulk_rows(
+# Rows per statement on SQLite: the sources go as one JSON array (a few hundred KB).
+JSON_BATCH = 10_000
+
+
+def _bulk_sources(
     table: str,
-    columns: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
+    constants: dict[str, Any],
+    sources: Sequence[str],
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Plain rows, their values as the backend stores them, into `table`, in this
-    transaction: COPY on PostgreSQL, executemany elsewhere (the ORM's bulk_create costs
-    about 4x: one instance and one field conversion per value)."""
+    """One row per source into `table`, the other columns the same for all (`constants`,
+    values as the backend stores them), in this transaction. PostgreSQL: COPY. SQLite:
+    `INSERT … SELECT … FROM json_each(?)` with the sources as one JSON array, 10,000 a
+    statement: SQLite reads the array in C, where executemany binds and steps each row
+    from Python (100,000 feed entries: 0.63 → 0.27 s of CPU); the ORM's bulk_create
+    costs about 4x more again (one instance and one conversion per value)."""
     quote = connection.ops.quote_name
+    columns = ["source", *constants]
     names = ", ".join(quote(c) for c in columns)
+    fixed = list(constants.values())
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy:
-                for start in range(0, len(rows), 1000):
-                    for row in rows[start : start + 1000]:
-                        copy.write_row(row)
+                for start in range(0, len(sources), 1000):
+                    chunk = sources[start : start + 1000]
+                    for source in chunk:
+                        copy.write_row((source, *fixed))
                     if progress is not None:
-                        progress(len(rows[start : start + 1000]))
+                        progress(len(chunk))
             return
-        marks = ", ".join(["%s"] * len(columns))
-        sql = f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})"  # noqa: S608 — model names
-        for start in range(0, len(rows), 1000):
-            chunk = rows[start : start + 1000]
-            cursor.executemany(sql, chunk)
+        marks = ", ".join(["%s"] * len(fixed))
+        sql = (
+            f"INSERT INTO {quote(table)} ({names}) "  # noqa: S608 — model names
+            f"SELECT value, {marks} FROM json_each(%s)"
+        )
+        for start in range(0, len(sources), JSON_BATCH):
+            chunk = sources[start : start + JSON_BATCH]
+            cursor.execute(sql, [*fixed, json.dumps(list(chunk))])
             if progress is not None:
                 progress(len(chunk))
