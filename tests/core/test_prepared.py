@@ -80,3 +80,35 @@ def test_a_like_pattern_escapes_its_argument_as_the_lookup_does():
     assert [k for (k,) in under.rows("lock:a%b_c")] == ["lock:a%b_c/1"]
     assert [k for (k,) in under.rows("lock:a%b_")] == ["lock:a%b_c/1", "lock:a%b_d/3"]
     assert under.rows("lock:z") == []
+
+
+def test_statements_go_to_the_drivers_cursor_unless_queries_are_watched(folders, monkeypatch):
+    """Django's cursor wrapper (and its placeholder conversion on SQLite) is not built for
+    a prepared statement; DEBUG's log, `assertNumQueries` and execute wrappers still see
+    it, and a broken transaction still refuses it."""
+    from django.db import connection
+    from django.db.transaction import TransactionManagementError
+    from django.test.utils import CaptureQueriesContext
+
+    by_name = Prepared(
+        lambda parent_id, name: Node.objects.filter(parent_id=parent_id, name=name).values_list(
+            "pk"
+        )
+    )
+    parent, first = folders[0].parent_id, folders[0]
+    rename = Prepared(lambda pk, name: (Node.objects.filter(pk=pk), {"name": name}))
+    with monkeypatch.context() as patched:
+        patched.setattr(connection, "make_cursor", lambda cursor: pytest.fail("wrapped"))
+        assert by_name.rows(parent, "a") == [(first.pk,)]
+        assert rename.update(first.pk, "a2") == 1  # inside the test's transaction
+    with CaptureQueriesContext(connection) as watched:
+        assert by_name.rows(parent, "a2") == [(first.pk,)]
+    assert len(watched.captured_queries) == 1
+    seen: list[str] = []
+    with connection.execute_wrapper(lambda run, sql, *rest: seen.append(sql) or run(sql, *rest)):
+        assert rename.update(first.pk, "a") == 1
+    assert len(seen) == 1
+    with transaction.atomic():
+        connection.set_rollback(True)
+        with pytest.raises(TransactionManagementError):
+            by_name.rows(parent, "a")
