@@ -191,3 +191,20 @@ def test_shield_page_closes_and_reopens_a_port(commune_a, admin_a, admin_b):
     assert logged_in(admin_b).post(f"{base}ports/{rule.pk}/rouvrir").status_code == 404
     client.post(f"{base}ports/{rule.pk}/rouvrir")
     assert not PortRule.objects.exists()
+
+
+def test_departure_exports_then_purges_the_closed_ports(commune_a, tmp_path: Path):
+    import zipfile
+
+    from clocher.shield.hooks import export_shield, purge_shield
+
+    services.block_port(SYSTEM, commune_a, 3389, allow=["198.51.100.7"])
+    with zipfile.ZipFile(tmp_path / "depart.zip", "w") as archive:
+        export_shield(commune_a, archive)
+    with zipfile.ZipFile(tmp_path / "depart.zip") as archive:
+        exported = json.loads(archive.read("bouclier/bouclier.json"))["ports_fermes"]
+    assert [(p["port"], p["proto"], p["allow"]) for p in exported] == [
+        (3389, "tcp", ["198.51.100.7/32"])
+    ]
+    purge_shield(commune_a)
+    assert not PortRule.objects.exists()

@@ -22,7 +22,14 @@ from clocher.onboarding.models import ProvisioningRun
 from clocher.onboarding.services import register_exporter, register_purger
 from clocher.onboarding.steps import register_step
 from clocher.shield import services
-from clocher.shield.models import AllowEntry, Box, CountryPolicy, EnrolmentToken, ShieldEvent
+from clocher.shield.models import (
+    AllowEntry,
+    Box,
+    CountryPolicy,
+    EnrolmentToken,
+    PortRule,
+    ShieldEvent,
+)
 
 
 @register_step("shield", "Jeton d'enrôlement du boîtier de sécurité", position=50, service="shield")
@@ -138,7 +145,8 @@ EVENT_COLUMNS = [
 
 @register_exporter("bouclier")
 def export_shield(commune: Commune, archive: zipfile.ZipFile) -> None:
-    """The commune's boxes, allowlist, country policy, and every event of its boxes."""
+    """The commune's boxes, allowlist, country policy, closed ports, and every event of
+    its boxes."""
     boxes = [
         {
             "id": str(box.pk),
@@ -155,6 +163,7 @@ def export_shield(commune: Commune, archive: zipfile.ZipFile) -> None:
             AllowEntry.objects.filter(commune=commune).values_list("prefix", flat=True)
         ),
         "pays_bloques": services.blocked_countries(commune),
+        "ports_fermes": services.policy_ports(commune),
     }
     archive.writestr("bouclier/bouclier.json", json.dumps(settings, ensure_ascii=False, indent=1))
     with archive.open("bouclier/evenements.csv", "w", force_zip64=True) as raw:
@@ -178,6 +187,7 @@ def purge_shield(commune: Commune) -> None:
     Box.objects.filter(commune=commune).delete()
     AllowEntry.objects.filter(commune=commune).delete()
     CountryPolicy.objects.filter(commune=commune).delete()
+    PortRule.objects.filter(commune=commune).delete()
 
 
 def demo_box(actor: Actor, commune: Commune, admin: User) -> None:
