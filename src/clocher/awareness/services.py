@@ -397,26 +397,31 @@ def find(token: str) -> Recipient | None:
 
 def record_open(token: str) -> bool:
     """The tracking image was loaded. Every mail client loads it, often many times, so it
-    is the busiest address of a campaign: one statement records the first open (the
-    unique constraint drops the others, no lock: an open moves no level), written in SQL
-    once rather than built by the ORM on each hit. False: no such message sent."""
+    is the busiest address of a campaign: a read finds the message and whether its open is
+    recorded (the common case: a reload, no write lock taken), and only a first open
+    writes, in one statement whose unique constraint drops a concurrent twin (no lock: an
+    open moves no level). SQL written once rather than built by the ORM on each hit.
+    False: no such message sent."""
     event, recipient = Event._meta.db_table, Recipient._meta.db_table
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO "{event}" ("recipient_id", "commune_id", "kind", "at") '  # noqa: S608
-            f'SELECT "id", "commune_id", %s, %s FROM "{recipient}" '
-            'WHERE "token" = %s AND "sent_at" IS NOT NULL '
-            'ON CONFLICT ("recipient_id", "kind") DO NOTHING',
-            [EventKind.OPENED, now, token],
+            f'SELECT "id", "commune_id", EXISTS (SELECT 1 FROM "{event}" '  # noqa: S608
+            f'WHERE "recipient_id" = "{recipient}"."id" AND "kind" = %s) '
+            f'FROM "{recipient}" WHERE "token" = %s AND "sent_at" IS NOT NULL',
+            [EventKind.OPENED, token],
         )
-        if cursor.rowcount == 1:
-            return True
-        cursor.execute(  # opened before, or no such message
-            f'SELECT 1 FROM "{recipient}" WHERE "token" = %s AND "sent_at" IS NOT NULL',  # noqa: S608
-            [token],
-        )
-        return cursor.fetchone() is not None
+        found = cursor.fetchone()
+        if found is None:
+            return False
+        recipient_id, commune_id, opened = found
+        if not opened:
+            now = connection.ops.adapt_datetimefield_value(timezone.now())
+            cursor.execute(
+                f'INSERT INTO "{event}" ("recipient_id", "commune_id", "kind", "at") '  # noqa: S608
+                'VALUES (%s, %s, %s, %s) ON CONFLICT ("recipient_id", "kind") DO NOTHING',
+                [recipient_id, commune_id, EventKind.OPENED, now],
+            )
+    return True
 
 
 def expected(rating: float, level: int) -> float:

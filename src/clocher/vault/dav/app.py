@@ -3,8 +3,9 @@
 `/remote.php/dav/files/…` goes to WsgiDAV (with our provider, app-password login, and
 locks and properties in the database); `/remote.php/dav/calendars/…`,
 `/remote.php/dav/addressbooks/users/…` and DAV discovery go to the groupware's Radicale
-(`clocher.groupware.dav`); everything else, including Nextcloud's `status.php` and OCS
-endpoints, is Django's.
+(`clocher.groupware.dav`); the awareness tracking image of a sent message is answered
+before Django (`clocher.awareness.tracking`); everything else, including Nextcloud's
+`status.php` and OCS endpoints, is Django's.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from django.db import close_old_connections
 
 DAV_PREFIX = "/remote.php/dav/files"
+TRACKING_PREFIX = "/sensibilisation/o/"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -77,6 +79,12 @@ class Dispatcher:
             from clocher.groupware.webmail.roundcube import front
 
             return front()(environ, start_response)
+        if path.startswith(TRACKING_PREFIX):  # the awareness image, the busiest address
+            from clocher.awareness import tracking
+
+            body = tracking.answer(environ, start_response)
+            if body is not None:
+                return body
         return self.django_app(environ, start_response)
 
 
