@@ -5,9 +5,7 @@ the same N messages, rendered beforehand, to the same Postfix. Both measure the 
 hand everything to Postfix (its queue drained between runs). Prints both rates and
 their ratio (goal ≥ 1.0).
 
-Then the tracking image: hits/s on `/sensibilisation/o/<token>/image.gif` (each looks up
-the token and records the open once) vs the health probe `/healthz` (no database), both
-through Django's WSGI handler in this process (goal ≥ 1,000 hits/s).
+The tracking image is measured over HTTP by `bench/awareness_tracking.py`.
 
 Usage: python bench/awareness_send.py [AGENTS]
 """
@@ -35,7 +33,6 @@ from _mail import (  # noqa: E402
 from _setup import django_with_fresh_db  # noqa: E402
 
 AGENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-HITS = int(os.environ.get("HITS", "5000"))
 
 
 def delivered(config) -> int:  # noqa: ANN001
@@ -89,7 +86,6 @@ def main() -> None:
     os.environ["CLOCHER_DNS_RESOLVER"] = start_quiet_resolver()
     django_with_fresh_db()
     from django.conf import settings
-    from django.test import Client
     from django.utils import timezone
 
     from clocher.awareness import services as awareness
@@ -156,34 +152,6 @@ def main() -> None:
         f"{AGENTS} messages, Clocher campaign (create + send + events): {clocher:,.0f} messages/s"
     )
     print(f"ratio Clocher/smtplib: {clocher / peer:.2f} (goal ≥ 1.0)")
-
-    settings.ALLOWED_HOSTS = ["*"]
-    tokens = list(Recipient.objects.filter(campaign=campaign).values_list("token", flat=True))
-    client = Client()
-    rates = {}
-    for label, paths in (
-        ("healthz", ["/healthz"] * HITS),
-        ("image", [f"/sensibilisation/o/{random.choice(tokens)}/image.gif" for _ in range(HITS)]),  # noqa: S311
-    ):
-        began, cpu = time.perf_counter(), time.process_time()
-        for path in paths:
-            answer = client.get(path)
-            assert answer.status_code == 200, (path, answer.status_code)
-        # Per CPU second too: on a shared machine the wall clock counts others' work.
-        rates[label] = HITS / (time.perf_counter() - began)
-        rates[f"{label} cpu"] = HITS / (time.process_time() - cpu)
-    print(
-        f"tracking image: {rates['image']:,.0f} hits/s, {rates['image cpu']:,.0f} per CPU second "
-        "(goal ≥ 1,000)"
-    )
-    print(
-        f"health probe (peer, no database): {rates['healthz']:,.0f} hits/s, "
-        f"{rates['healthz cpu']:,.0f} per CPU second"
-    )
-    print(
-        f"ratio image/healthz: {rates['image'] / rates['healthz']:.2f} "
-        f"(CPU: {rates['image cpu'] / rates['healthz cpu']:.2f})"
-    )
 
 
 if __name__ == "__main__":
