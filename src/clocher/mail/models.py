@@ -89,6 +89,12 @@ class Mailbox(models.Model):
     delegates = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="delegated_mailboxes"
     )
+    # Read-only sharing: these members see the mailbox as folders of their own session
+    # (`shared/<address>/…` in IMAP, see `mail.sharing`), never log in as it. Delegates
+    # above see it there too, with read+write rights.
+    readers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="read_mailboxes"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

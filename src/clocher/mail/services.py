@@ -18,7 +18,7 @@ from clocher.core import audit, scoping
 from clocher.core.audit import Actor
 from clocher.core.models import Commune, CommuneStatus, Membership, Role
 from clocher.core.services import add_member
-from clocher.mail import reserved
+from clocher.mail import reserved, sharing
 from clocher.mail.models import GIB, Alias, Mailbox, MailboxKind, MailDomain
 
 LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$")
@@ -423,27 +423,44 @@ def set_forwarding(
     return mailbox
 
 
-def set_delegates(actor: Actor, mailbox: Mailbox, users: list[User]) -> Mailbox:
-    """Who besides its owner opens the mailbox, each with their own app passwords: only
-    active members of the mailbox's commune."""
+def set_delegates(
+    actor: Actor,
+    mailbox: Mailbox,
+    users: list[User],
+    readers: list[User] | None = None,
+    vmail_dir: Path | None = None,
+) -> Mailbox:
+    """Who besides its owner opens the mailbox: delegates (read+write, and log in as the
+    mailbox with their own app passwords) and readers (`None`: unchanged), only active
+    members of the mailbox's commune. Both see it as folders of their own session at
+    their next connection (`mail.sharing`); someone in both lists is a delegate."""
+    readers = list(mailbox.readers.all()) if readers is None else readers
+    writer_ids = {user.pk for user in users}
+    readers = [user for user in readers if user.pk not in writer_ids]
+    everyone = [*users, *readers]
     allowed = set(
         Membership.objects.filter(
-            commune=mailbox.commune, is_active=True, user__in=users
+            commune=mailbox.commune, is_active=True, user__in=everyone
         ).values_list("user_id", flat=True)
     )
-    strangers = [user.email for user in users if user.pk not in allowed]
+    strangers = [user.email for user in everyone if user.pk not in allowed]
     if strangers:
         raise ValidationError(
             f"Pas membres actifs de {mailbox.commune.name} : {', '.join(strangers)}."
         )
     with transaction.atomic():
         mailbox.delegates.set(users)
+        mailbox.readers.set(readers)
+        sharing.publish(mailbox, vmail_dir or default_vmail_dir())
         audit.record(
             actor,
             "mail.delegates_set",
             commune=mailbox.commune,
             target=mailbox.address,
-            data={"delegates": sorted(user.email for user in users)},
+            data={
+                "delegates": sorted(user.email for user in users),
+                "readers": sorted(user.email for user in readers),
+            },
         )
     return mailbox
 

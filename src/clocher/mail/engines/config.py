@@ -155,10 +155,26 @@ TOKEN_QUERY = (
 )
 
 
+# The ACL groups (`mail.sharing`) of the mailbox's owner: one per mailbox of the same
+# commune shared with them, `ecriture-<key>` as a delegate, `lecture-<key>` as a reader.
+# `{agg}` is the engine's string aggregate; Dovecot skips the empty names between commas.
+ACL_GROUPS = (
+    "COALESCE((SELECT {agg}('ecriture-' || o.storage_key, ',') "
+    "FROM mail_mailbox_delegates sd JOIN mail_mailbox o ON o.id = sd.mailbox_id "
+    "WHERE sd.user_id = m.user_id AND o.commune_id = m.commune_id AND o.is_active "
+    "AND o.id <> m.id), '') || ',' || "
+    "COALESCE((SELECT {agg}('lecture-' || o.storage_key, ',') "
+    "FROM mail_mailbox_readers sr JOIN mail_mailbox o ON o.id = sr.mailbox_id "
+    "WHERE sr.user_id = m.user_id AND o.commune_id = m.commune_id AND o.is_active "
+    "AND o.id <> m.id), '') AS acl_groups"
+)
+
+
 def _user_query(config: MailConfig, uid: int, gid: int) -> str:
+    groups = ACL_GROUPS.format(agg="group_concat" if config.is_sqlite else "string_agg")
     return (
         f"SELECT '{config.vmail_dir}/' || d.name || '/' || m.storage_key AS home, "
-        f"{uid} AS uid, {gid} AS gid, '*:bytes=' || m.quota_bytes AS quota_rule "
+        f"{uid} AS uid, {gid} AS gid, '*:bytes=' || m.quota_bytes AS quota_rule, {groups} "
         "FROM mail_mailbox m JOIN mail_maildomain d ON d.id = m.domain_id "
         "WHERE m.address = '%u' AND m.is_active"
     )
