@@ -6,11 +6,12 @@ authority, TLS 1.2+, every header), and a loopback DNS server answering from a z
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import ssl
 import threading
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -241,6 +242,31 @@ def mta_sts(pki, settings, monkeypatch) -> Iterator[Site]:
 def plain_site() -> Iterator[Site]:
     with serving({"/": (200, [("Content-Type", "text/html")], "<p>Mairie</p>")}, None) as site:
         yield site
+
+
+@pytest.fixture
+def signed_dns(settings, tmp_path) -> Iterator[Callable[..., object]]:
+    """start(text, apex, …): `text`'s records served with `apex`'s zone signed by BIND's
+    tools and its DS published; `broken` forges the signature of (name, type), `validity`
+    dates the signatures, `foreign_ds` publishes the DS of another key instead."""
+    from tests.eservices import dnssec
+
+    calls = itertools.count()
+    with ExitStack() as servers:
+
+        def start(text, apex, broken=None, validity=None, foreign_ds=False):  # noqa: ANN001, ANN202
+            own, others = dnssec.split(text, apex)
+            workdir = tmp_path / f"dnssec-{next(calls)}"
+            signed, ds = dnssec.sign(apex, own, workdir / "zone", validity)
+            if foreign_ds:  # the DS of a key the zone does not use (a botched rollover)
+                ds = dnssec.sign(apex, own, workdir / "other")[1]
+            records = dnssec.parse(signed, apex, f"$TTL 60\n{ds}\n{others}\n")
+            if broken:
+                dnssec.break_signature(records, *broken)
+            settings.DNS_RESOLVER = servers.enter_context(dnssec.serving(records))
+            return records
+
+        yield start
 
 
 @pytest.fixture(autouse=True)

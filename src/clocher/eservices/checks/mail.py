@@ -11,7 +11,7 @@ import ssl
 import dns.exception
 import dns.resolver
 
-from clocher.eservices.checks import Finding
+from clocher.eservices.checks import Finding, dnssec
 
 
 def txt_records(res: dns.resolver.Resolver, name: str) -> list[str]:
@@ -221,9 +221,10 @@ def check_dkim(res: dns.resolver.Resolver, domain: str, selectors: list[str]) ->
 
 
 def check_dnssec(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
-    """A DS record at the parent: the zone is signed and its chain of trust published."""
+    """A DS record at the parent (the zone is signed and its chain of trust published),
+    and the chain from it to the domain's records validates."""
     try:
-        res.resolve(domain, "DS")
+        parent = res.resolve(domain, "DS")
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return [
             Finding(
@@ -234,6 +235,23 @@ def check_dnssec(res: dns.resolver.Resolver, domain: str) -> list[Finding]:
                 "serveurs de messagerie) auprès des résolveurs des usagers.",
                 "Activez DNSSEC chez l'hébergeur DNS du domaine et publiez l'enregistrement "
                 "DS auprès du bureau d'enregistrement (registrar).",
+            )
+        ]
+    broken = dnssec.problem(res, domain, list(parent))
+    if broken:
+        return [
+            Finding(
+                "DNSSEC_INVALID",
+                "critique",
+                f"Signature DNSSEC invalide pour le domaine {domain} : {broken}.",
+                "Les résolveurs qui vérifient DNSSEC (ceux de la plupart des fournisseurs "
+                "d'accès, 1.1.1.1, 8.8.8.8…) rejettent alors toutes les réponses du domaine : "
+                "le site et la messagerie de la commune deviennent injoignables pour une "
+                "grande partie des usagers.",
+                "Faites re-signer la zone par l'hébergeur DNS (une signature expirée : "
+                "vérifiez sa re-signature automatique) et vérifiez que le DS publié chez le "
+                "bureau d'enregistrement correspond à la clé (KSK) du domaine ; en attendant, "
+                "retirez le DS pour que le domaine redevienne joignable.",
             )
         ]
     return []
