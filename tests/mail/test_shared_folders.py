@@ -6,6 +6,7 @@ from __future__ import annotations
 import imaplib
 
 import pytest
+from django.urls import reverse
 
 from clocher.core.models import Membership, Role
 from clocher.mail import services
@@ -163,3 +164,25 @@ def test_readers_must_be_members_and_a_delegate_is_not_also_a_reader(
     )
     assert list(alice.mailbox.delegates.all()) == [jean.user]
     assert alice.mailbox.readers.count() == 0
+
+
+def test_mailbox_page_grants_and_revokes_read_only_access(
+    client, settings, mail_servers, make_box, commune_a, admin_a
+):
+    settings.MAIL_DIR = str(mail_servers.mail_dir)
+    alice, lecteur = make_box("alice"), make_box("lecteur")
+    client.force_login(admin_a)
+    url = reverse("mail:mailbox_settings", args=[commune_a.insee, alice.mailbox.pk])
+    assert "Lecture seule" in client.get(url).text
+    response = client.post(url, {"action": "delegates", "readers": [str(lecteur.user.pk)]})
+    assert response.status_code == 302
+    session = imap_login(mail_servers, lecteur.address, lecteur.password)
+    assert listed(session) == [shared_root(alice)]
+    assert rights(session, shared_inbox(alice)) == set("lrs")
+    session.logout()
+    # Unticked: gone from the next session.
+    assert client.post(url, {"action": "delegates"}).status_code == 302
+    session = imap_login(mail_servers, lecteur.address, lecteur.password)
+    assert listed(session) == []
+    assert not selectable(session, shared_inbox(alice))
+    session.logout()

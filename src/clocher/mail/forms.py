@@ -67,15 +67,24 @@ class ForwardForm(forms.Form):
 
 class DelegatesForm(forms.Form):
     delegates = forms.MultipleChoiceField(
-        label="Membres qui ouvrent aussi cette boîte",
+        label="Lecture et écriture",
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Chacun avec ses propres mots de passe d'application, sans partager de secret.",
+        help_text="Ils classent, suppriment et déposent des messages, et peuvent aussi ouvrir "
+        "la boîte à son adresse avec leurs propres mots de passe d'application.",
+    )
+    readers = forms.MultipleChoiceField(
+        label="Lecture seule",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Ils lisent les messages sans rien changer. Cochée dans les deux listes, "
+        "une personne a la lecture et l'écriture.",
     )
 
     def __init__(self, *args: object, members: list[tuple[str, str]], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["delegates"].choices = members  # type: ignore[attr-defined]
+        for name in ("delegates", "readers"):
+            self.fields[name].choices = members  # type: ignore[attr-defined]
 
 
 class DomainForm(forms.Form):

@@ -337,7 +337,10 @@ def mailbox_settings(request: HttpRequest, commune: Commune, mailbox_id: int) ->
     delegates_form = DelegatesForm(
         request.POST if action == "delegates" else None,
         members=members,
-        initial={"delegates": [str(pk) for pk in mailbox.delegates.values_list("pk", flat=True)]},
+        initial={
+            "delegates": [str(pk) for pk in mailbox.delegates.values_list("pk", flat=True)],
+            "readers": [str(pk) for pk in mailbox.readers.values_list("pk", flat=True)],
+        },
     )
     actor = actor_of(request)
     try:
@@ -351,8 +354,10 @@ def mailbox_settings(request: HttpRequest, commune: Commune, mailbox_id: int) ->
             messages.success(request, f"Transfert de {mailbox.address} enregistré.")
             return redirect("mail:mailbox_settings", insee=commune.insee, mailbox_id=mailbox.pk)
         if action == "delegates" and delegates_form.is_valid():
-            users = list(User.objects.filter(pk__in=delegates_form.cleaned_data["delegates"]))
-            services.set_delegates(actor, mailbox, users)
+            data = delegates_form.cleaned_data
+            users = list(User.objects.filter(pk__in=data["delegates"]))
+            readers = list(User.objects.filter(pk__in=data["readers"]))
+            services.set_delegates(actor, mailbox, users, readers)
             messages.success(request, f"Accès partagés à {mailbox.address} enregistrés.")
             return redirect("mail:mailbox_settings", insee=commune.insee, mailbox_id=mailbox.pk)
     except ValidationError as exc:
