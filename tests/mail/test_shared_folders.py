@@ -40,6 +40,12 @@ def listed(client: imaplib.IMAP4) -> list[str]:
     return [line.decode().rsplit(' "/" ', 1)[1].strip('"') for line in data if line]
 
 
+def subscribed(client: imaplib.IMAP4) -> list[str]:
+    status, data = client.lsub('""', '"shared/*"')
+    assert status == "OK", data
+    return [line.decode().rsplit(' "/" ', 1)[1].strip('"') for line in data if line]
+
+
 def rights(client: imaplib.IMAP4, mailbox: str) -> set[str]:
     status, data = client.myrights(f'"{mailbox}"')
     assert status == "OK", data
@@ -97,6 +103,7 @@ def test_shared_mailbox_as_folders_read_write_revoked_and_isolated(
     # The reader: listed, readable, read-only; the \Seen flag set is the reader's own.
     client = imap_login(mail_servers, lecteur.address, lecteur.password)
     assert {shared_root(alice), f"{shared_root(alice)}/Urbanisme"} <= set(listed(client))
+    assert subscribed(client) == [shared_root(alice)]  # shown by clients at once
     assert rights(client, shared_inbox(alice)) == set("lrs")
     assert selectable(client, shared_inbox(alice))
     assert fetch_subjects(client) == ["Permis de construire"]
@@ -135,7 +142,7 @@ def test_shared_mailbox_as_folders_read_write_revoked_and_isolated(
         (ailleurs.address, lecteur.password),
     ):
         client = imap_login(mail_servers, address, password)
-        assert listed(client) == []
+        assert listed(client) == [] and subscribed(client) == []
         assert not selectable(client, shared_inbox(alice))
         assert refused(lambda c=client: c.myrights(f'"{shared_inbox(alice)}"'))
         client.logout()
@@ -144,7 +151,7 @@ def test_shared_mailbox_as_folders_read_write_revoked_and_isolated(
     services.set_delegates(ACTOR, alice.mailbox, [], readers=[], vmail_dir=mail_servers.vmail_dir)
     for box in (lecteur, redacteur):
         client = imap_login(mail_servers, box.address, box.password)
-        assert listed(client) == []
+        assert listed(client) == [] and subscribed(client) == []
         assert not selectable(client, shared_inbox(alice))
         client.logout()
 

@@ -449,9 +449,10 @@ def set_delegates(
             f"Pas membres actifs de {mailbox.commune.name} : {', '.join(strangers)}."
         )
     with transaction.atomic():
+        before = {user.pk for user in [*mailbox.delegates.all(), *mailbox.readers.all()]}
         mailbox.delegates.set(users)
         mailbox.readers.set(readers)
-        sharing.publish(mailbox, vmail_dir or default_vmail_dir())
+        sharing.publish(mailbox, vmail_dir or default_vmail_dir(), before)
         audit.record(
             actor,
             "mail.delegates_set",

@@ -20,8 +20,10 @@ folders below it (`shared/<owner address>/Sent`). Three pieces:
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from clocher.mail.models import Mailbox
@@ -35,6 +37,9 @@ OWNER_RIGHTS = "lrwstipekx"
 ACL_FILE = "dovecot-acl"
 ACL_LIST_FILE = "dovecot-acl-list"
 DICT_FILE = "shared-mailboxes.dict"
+SUBSCRIPTIONS_FILE = "subscriptions"
+V2_HEADER = "V\t2\n\n"
+LOCK_SECONDS = 10
 
 
 def read_group(mailbox: Mailbox) -> str:
@@ -110,7 +115,83 @@ def write_shared_dict(vmail_dir: Path) -> None:
     _write_as_vmail(vmail_dir / DICT_FILE, shared_dict_text(), uid, gid)
 
 
-def publish(mailbox: Mailbox, vmail_dir: Path) -> None:
-    """After a change of the mailbox's delegates or readers."""
+def shared_name(mailbox: Mailbox) -> str:
+    """How Dovecot lists the mailbox's INBOX in a delegate's session."""
+    return f"shared/{mailbox.address}"
+
+
+def _lock(path: Path) -> int:
+    """Dovecot's dotlock on `path` (`<path>.lock`, made with O_EXCL; stale after 30 s,
+    as Dovecot judges it): the open lock file, where the new content is written."""
+    lock = path.with_name(f"{path.name}.lock")
+    deadline = time.monotonic() + LOCK_SECONDS
+    while True:
+        try:
+            return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            try:
+                if time.time() - lock.stat().st_mtime > 30:
+                    lock.unlink(missing_ok=True)
+                    continue
+            except FileNotFoundError:
+                continue
+            if time.monotonic() > deadline:
+                raise ValidationError(
+                    f"Les abonnements de {path.parent.parent.name} sont occupés : réessayez."
+                ) from None
+            time.sleep(0.05)
+
+
+def set_subscribed(member_box: Mailbox, name: str, subscribed: bool, vmail_dir: Path) -> None:
+    """Subscribe `member_box` to the folder `name` (or not), in Dovecot's own file and
+    under its lock, the way its IMAP SUBSCRIBE does: most clients (Roundcube, Thunderbird)
+    show only subscribed folders, so a shared mailbox shows up with no step of the person.
+    Version 2 files separate levels with a tab, older ones keep `/`."""
+    from clocher.mail.engines.config import vmail_ids
+    from clocher.mail.services import mailbox_home
+
+    uid, gid = vmail_ids()
+    home = mailbox_home(member_box, vmail_dir)
+    maildir = home / "Maildir"
+    vmail_dir.mkdir(parents=True, exist_ok=True)
+    for directory in (home.parent, home, maildir):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        os.chown(directory, uid, gid)
+    path = maildir / SUBSCRIPTIONS_FILE
+    fd = _lock(path)
+    lock = path.with_name(f"{path.name}.lock")
+    try:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        header = V2_HEADER if text.startswith(V2_HEADER) else ""
+        entry = name.replace("/", "\t") if header else name
+        entries = [line for line in text[len(header) :].split("\n") if line and line != entry]
+        if subscribed:
+            entries.append(entry)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(header + "".join(f"{line}\n" for line in entries))
+            os.fchown(out.fileno(), uid, gid)
+        os.replace(lock, path)
+    except BaseException:
+        lock.unlink(missing_ok=True)
+        raise
+
+
+def publish(mailbox: Mailbox, vmail_dir: Path, before: set[int] | None = None) -> None:
+    """After a change of the mailbox's delegates or readers (`before`: the user ids that
+    had access): ACLs and list of shared mailboxes, then the subscriptions of the
+    mailboxes, in the same commune, of the people who gained or lost access."""
     write_acl(mailbox, vmail_dir)
     write_shared_dict(vmail_dir)
+    now = set(mailbox.delegates.values_list("pk", flat=True)) | set(
+        mailbox.readers.values_list("pk", flat=True)
+    )
+    before = before or set()
+    changed = (now - before) | (before - now)
+    member_boxes = Mailbox.objects.filter(
+        commune=mailbox.commune, is_active=True, user_id__in=changed
+    ).exclude(pk=mailbox.pk)
+    for member_box in member_boxes.select_related("domain"):
+        set_subscribed(member_box, shared_name(mailbox), member_box.user_id in now, vmail_dir)
