@@ -23,7 +23,13 @@ from typing import Any
 
 from clocher_box import geo, nft, prefixes
 from clocher_box.detectors import Verdict
-from clocher_box.detectors.blocklist import ParsedList, diff_packed, pack_v4, parse_blocklist
+from clocher_box.detectors.blocklist import (
+    MIN_PLEN,
+    ParsedList,
+    diff_packed,
+    pack_v4,
+    parse_blocklist,
+)
 from clocher_box.spool import Spool
 from clocher_box.state import Decision, RawFeed, State
 
@@ -435,31 +441,34 @@ class Agent:
     def feed_version(self) -> int:
         """The version of the bulk list this box holds as the central sent it (0: none,
         the next policy brings it whole)."""
-        raw = self.state.load_raw_feed()
+        raw = self.state.held_feed()[2]
         return raw.version if raw is not None else 0
 
-    def _check_feed(self, part: Any) -> None:
-        """FeedGap unless `part` is a whole list or a delta from the version held."""
+    def _check_feed(self, part: Any) -> _Delta | None:
+        """FeedGap unless `part` is a whole list (None) or a delta from the version held
+        (its prefixes, each read once)."""
         if not isinstance(part, dict) or not isinstance(part.get("version"), int):
             raise PolicyRefused("liste de blocage (feed) mal formée")
         if "full" in part:
-            return
-        _split_packed([*part.get("add", []), *part.get("remove", [])])  # readable, all
+            return None
+        delta = (*_split_packed(part.get("add", [])), *_split_packed(part.get("remove", [])))
         since, held = part.get("since"), self.feed_version()
         if not isinstance(since, int) or since != held or since == 0:
             raise FeedGap(f"delta de la liste depuis la v{since}, ce boîtier tient la v{held}")
+        return delta
 
-    def _apply_feed(self, part: dict[str, Any], allow_changed: bool) -> FeedReport:
+    def _apply_feed(
+        self, part: dict[str, Any], delta: _Delta | None, allow_changed: bool
+    ) -> FeedReport:
         """The bulk list of a policy: whole, or a delta applied region by region (1,000
         changes cost what they touch, not a re-read of the million prefixes)."""
         version = int(part["version"])
-        if "full" in part:
+        if delta is None:
             parsed = parse_blocklist(str(p) for p in part["full"])
             return self.load_feed(parsed, _raw_of(parsed, version))
-        raw = self.state.load_raw_feed()
+        loaded, loaded6, raw = self.state.held_feed()  # not changed: patch builds anew
         assert raw is not None  # _check_feed
-        add4, add6 = _split_packed(part.get("add", []))
-        remove4, remove6 = _split_packed(part.get("remove", []))
+        add4, add6, remove4, remove6 = delta
         raw6 = sorted((set(raw.v6) - remove6) | add6)
         if allow_changed:  # what the allowlist drops changed: recompute from the whole list
             raw4 = prefixes.patch(raw.v4, array("Q"), add4, remove4, _never, pack_v4)[0]
@@ -476,9 +485,8 @@ class Agent:
             def refused(first: int, last: int) -> bool:
                 return any(first <= high and last >= low for low, high in protected)
 
-            loaded, loaded6 = self.state.load_feed()
-            raw4, packed, plus, minus = prefixes.patch(
-                raw.v4, loaded, add4, remove4, refused, pack_v4
+            raw4, packed, plus, minus, raw_plus, raw_minus = prefixes.patch_changes(
+                raw.v4, loaded, add4, remove4, refused, pack_v4, own_cidr_from=MIN_PLEN
             )
             protected_all = self.protected()
             kept6 = [
@@ -492,7 +500,12 @@ class Agent:
                 self.table.feed_delta(
                     plus, minus, sorted(new6 - old6, key=str), sorted(old6 - new6, key=str)
                 )
-            self.state.save_feed(packed, sorted(str(n) for n in new6), RawFeed(raw4, raw6, version))
+            self.state.save_feed_delta(
+                packed,
+                sorted(str(n) for n in new6),
+                RawFeed(raw4, raw6, version),
+                (plus, minus, raw_plus, raw_minus),
+            )
             self._feed4_cache = packed
             report.entries = len(raw4) + len(raw6)
             report.prefixes = len(packed) + len(new6)
@@ -529,8 +542,9 @@ class Agent:
             if box_id is not None:
                 self.check_policy(policy, box_id)
             part = policy.get("feed")
-            if part is not None:
-                self._check_feed(part)  # before any change: a gap asks for the whole list
+            delta = None
+            if part is not None:  # before any change: a gap asks for the whole list
+                delta = self._check_feed(part)
             allowlist = [str(nft.parse_network(n)) for n in policy.get("allowlist", [])]
             allow_changed = allowlist != self.state.get("allowlist", [])
             self.state.put("allowlist", allowlist)
@@ -574,7 +588,7 @@ class Agent:
             )
             self._add_pushed(pushed, now)
             if part is not None:
-                report = self._apply_feed(part, allow_changed)
+                report = self._apply_feed(part, delta, allow_changed)
             else:  # a central that sends its bulk list inside `blocklist`
                 report = self.load_feed(parse_blocklist(feed_lines))
             c2 = []
@@ -686,6 +700,10 @@ def _raw_of(parsed: ParsedList, version: int) -> RawFeed:
         }
     )
     return RawFeed(array("Q", packed), sorted({str(n) for n in parsed.v6}), version)
+
+
+# A feed delta's prefixes: IPv4 added (packed), IPv6 added, IPv4 removed, IPv6 removed.
+_Delta = tuple[list[int], set[str], list[int], set[str]]
 
 
 def _split_packed(texts: Iterable[Any]) -> tuple[list[int], set[str]]:

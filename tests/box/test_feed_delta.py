@@ -13,7 +13,7 @@ import pytest
 
 from clocher_box import nft, prefixes, protocol
 from clocher_box.agent import Agent, FeedGap, PolicyRefused
-from clocher_box.detectors.blocklist import pack_v4, parse_blocklist
+from clocher_box.detectors.blocklist import MIN_PLEN, pack_v4, parse_blocklist
 
 # The agent in a child process inside the namespace: applies the policies of a JSON
 # file in order (recreating the agent first when asked: a restart), then prints the
@@ -97,6 +97,65 @@ def test_patch_equals_a_full_merge_whatever_the_changes():
         assert sorted((set(loaded) - set(minus)) | set(plus)) == list(new_loaded)
         again = prefixes.patch(new_raw, new_loaded, add, [], refused, pack_v4)
         assert again[2:] == (prefixes.array("Q"), prefixes.array("Q"))  # idempotent
+        # What the box logs: the raw changes patch really made, replayed on the old arrays.
+        changes = prefixes.patch_changes(
+            raw, loaded, set(add) - set(gone), set(gone) - set(add), refused, pack_v4, MIN_PLEN
+        )
+        assert changes[:4] == (new_raw, new_loaded, plus, minus)
+        assert prefixes.apply_sorted(raw, changes[4], changes[5]) == new_raw
+        assert prefixes.apply_sorted(loaded, plus, minus) == new_loaded
+    # A prefix alone in its region, shorter than the feed's shortest set: still split.
+    wide = prefixes.packed_prefix(*prefixes.parse_v4("10.64.0.0/10"))  # type: ignore[misc]
+    empty = prefixes.array("Q")
+    changes = prefixes.patch_changes(empty, empty, [wide], [], refused, pack_v4, MIN_PLEN)
+    assert [prefixes.cidr_text(p >> 8, p & 0xFF) for p in changes[1]] == [
+        f"10.{second}.0.0/12" for second in (64, 80, 96, 112)
+    ]
+
+
+def test_a_delta_is_logged_in_the_state_database_not_written_whole(tmp_path, monkeypatch):
+    """A delta appends its changes to `feed_log` (feed.bin, 16 MB at a million prefixes,
+    is not written again); after a restart feed.bin plus the log give the list a whole
+    load gives; past LOG_COMPACT the file is written whole and the log emptied, and a
+    row of an older generation (a crash between the two) is ignored."""
+    from clocher_box import state as state_module
+
+    first, second = _lists(11)
+    third = sorted(set(second) | {"198.18.200.0/24"})
+    agent = Agent(tmp_path / "box", nft.Layout(), enforce=False)
+    agent.apply_policy(_policy(1, {"version": 10, "full": first}), box_id="b-1")
+    feed_bin = tmp_path / "box" / "feed.bin"
+    written = (feed_bin.stat().st_ino, feed_bin.read_bytes())
+    agent.apply_policy(_policy(2, _delta(first, second, 10, 12)), box_id="b-1")
+    agent.apply_policy(_policy(3, _delta(second, third, 12, 13)), box_id="b-1")
+    assert (feed_bin.stat().st_ino, feed_bin.read_bytes()) == written
+    assert agent.state.db.execute("SELECT count(*) FROM feed_log").fetchone()[0] == 2
+    agent.close()
+
+    def whole(name: str, lines: list[str], version: int) -> tuple[object, ...]:
+        fresh = Agent(tmp_path / name, nft.Layout(), enforce=False)
+        fresh.apply_policy(_policy(1, {"version": version, "full": lines}), box_id="b-1")
+        held = (fresh.state.load_feed(), fresh.state.load_raw_feed())
+        fresh.close()
+        return held
+
+    restarted = Agent(tmp_path / "box", nft.Layout(), enforce=False)
+    assert (restarted.state.load_feed(), restarted.state.load_raw_feed()) == whole(
+        "third", third, 13
+    )
+    old_rows = restarted.state.db.execute("SELECT generation, body FROM feed_log").fetchall()
+    monkeypatch.setattr(state_module, "LOG_COMPACT", 0)  # then an eighth of the feed
+    restarted.apply_policy(_policy(4, _delta(third, first, 13, 14)), box_id="b-1")
+    assert feed_bin.read_bytes() != written[1]
+    assert restarted.state.db.execute("SELECT count(*) FROM feed_log").fetchone()[0] == 0
+    restarted.state.db.executemany(
+        "INSERT INTO feed_log (generation, body) VALUES (?, ?)", old_rows
+    )
+    restarted.close()
+    again = Agent(tmp_path / "box", nft.Layout(), enforce=False)
+    assert (again.state.load_feed(), again.state.load_raw_feed()) == whole("first", first, 14)
+    assert again.feed_version() == 14
+    again.close()
 
 
 def array_of(parsed):  # type: ignore[no-untyped-def]
