@@ -82,6 +82,7 @@ SELF_SERVICE = {
     "api:me",
     "api:communes",
     "api:app_passwords",
+    "governance:my_data",
 }
 
 # Routes on an object of A's agent's own account rather than of the commune: its owner

@@ -15,6 +15,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from django.db.models import Q
 from clocher.accounts.models import User
 from clocher.core import audit
 from clocher.core.audit import Actor
-from clocher.core.models import AuditEntry, Membership
+from clocher.core.models import AuditEntry, Commune, Membership
 from clocher.governance.retention import remove_after_commit
 
 ERASED_AUTHOR = "personne effacée"
@@ -203,10 +204,85 @@ def export_user(actor: Actor, user: User, path: Path) -> dict[str, int]:
     return counts
 
 
-def erase_user(actor: Actor, user: User) -> dict[str, int]:
+@dataclass
+class ErasurePreview:
+    """What erasing `user` would remove and what the law keeps: shown before the typed
+    confirmation, so that nobody confirms blind."""
+
+    user: User
+    communes: list[str]  # « Nom (INSEE) » of every membership
+    mailboxes: list[str]
+    spaces: int
+    calendars: int
+    versions: int  # versions in shared spaces whose author's name is taken off
+    logins: int
+    journal: int  # audit entries about them, kept
+    blocker: str  # why erasure is refused now ('' if it is not)
+    kept: tuple[str, ...] = KEPT
+
+
+def erasure_preview(user: User) -> ErasurePreview:
+    from clocher.accounts.models import LoginAttempt
+    from clocher.core.services import _guard_last_admin
+    from clocher.vault.models import Space, Version
+
+    memberships = list(Membership.objects.filter(user=user).select_related("commune"))
+    blocker = ""
+    for m in memberships:
+        if m.commune is None:
+            blocker = (
+                f"{user.email} est membre de l'équipe de l'opérateur : retirez d'abord ce rôle."
+            )
+            continue
+        try:
+            _guard_last_admin(m)  # the very rule erase_user will meet
+        except ValidationError as exc:
+            blocker = f"{m.commune.name} : {' '.join(exc.messages)}"
+    return ErasurePreview(
+        user=user,
+        communes=[f"{m.commune.name} ({m.commune.insee})" for m in memberships if m.commune],
+        mailboxes=[m.address for m in _mailboxes(user)],
+        spaces=Space.objects.filter(owner=user).count(),
+        calendars=len(_groupware_homes(user)),
+        versions=Version.objects.filter(author=user.email).count(),
+        logins=LoginAttempt.objects.filter(email=user.email).count(),
+        journal=AuditEntry.objects.filter(_about(user)).count(),
+        blocker=blocker,
+    )
+
+
+def erase_member(
+    actor: Actor, commune: Commune | None, user: User, typed: str, request: str = ""
+) -> dict[str, int]:
+    """The erasure page's request: `typed` must be the person's address (no erasure by a
+    slip of the mouse); a commune admin (`commune` given) erases only a person who belongs
+    to no other commune — one who does is the operator's to erase, for both communes."""
+    if typed.strip().lower() != user.email.lower():
+        raise ValidationError(
+            f"Confirmation incorrecte : tapez exactement l'adresse {user.email} pour effacer."
+        )
+    if commune is not None:
+        elsewhere = sorted(
+            m.commune.name if m.commune else "l'opérateur"
+            for m in Membership.objects.filter(user=user).select_related("commune")
+            if m.commune_id != commune.pk
+        )
+        if elsewhere:
+            raise ValidationError(
+                f"{user.email} est aussi membre de {', '.join(elsewhere)} : seul l'opérateur "
+                "peut effacer ce compte."
+            )
+    return erase_user(actor, user, commune=commune, request=request)
+
+
+def erase_user(
+    actor: Actor, user: User, *, commune: Commune | None = None, request: str = ""
+) -> dict[str, int]:
     """Erase the person: account, memberships, personal mailboxes and spaces, awareness
     results, login log; keep what the law keeps (`KEPT`). Refused while they are the
-    last admin of a commune or a member of the operator's staff (named)."""
+    last admin of a commune or a member of the operator's staff (named). `commune` (the
+    erasing admin's) and `request` (the reference of the person's demand) go to the
+    journal entry."""
     from clocher.accounts.models import LoginAttempt
     from clocher.core import services as core
     from clocher.mail import services as mail
@@ -247,8 +323,9 @@ def erase_user(actor: Actor, user: User) -> dict[str, int]:
         audit.record(
             actor,
             "governance.subject_erased",
+            commune=commune,
             target=email,
-            data={**counts, "conserve": list(KEPT)},
+            data={**counts, "conserve": list(KEPT), **({"demande": request} if request else {})},
         )
         remove_after_commit(maildirs + calendars)
     return counts
