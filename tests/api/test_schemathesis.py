@@ -91,6 +91,7 @@ def commune_objects(commune, admin, agent) -> dict[str, object]:
         "share_id": share.link.pk,
         "object_id": sealed.pk,
         "box_id": str(box.pk),
+        "port_rule_id": shield.block_port(ACTOR, commune, 3389).pk,
         "app_password_id": create_app_password(ACTOR, admin, "Téléphone").record.pk,
         "loan_id": finance.loans_of(commune).get().pk,
     }

@@ -168,14 +168,14 @@ def test_api_lists_creates_and_deletes(commune_a, admin_a, make_box):
         refused.json(), ensure_ascii=False
     )
     assert client.post(url, {"port": "x"}, format="json").status_code == 400
-    assert client.get(url).json()[0]["applied"] is False
+    assert client.get(url).json()["results"][0]["applied"] is False
     # Once the box says it drops the port (its heartbeat), the API shows it applied.
     box.signed(
         "POST", "/api/shield/heartbeat", {"version": "1", "health": {"ports_blocked": ["3389/tcp"]}}
     )
-    assert client.get(url).json()[0]["applied"] is True
+    assert client.get(url).json()["results"][0]["applied"] is True
     assert client.delete(f"{url}{made.json()['id']}/").status_code == 204
-    assert client.get(url).json() == []
+    assert client.get(url).json()["results"] == []
 
 
 def test_shield_page_closes_and_reopens_a_port(commune_a, admin_a, admin_b):

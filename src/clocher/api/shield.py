@@ -12,8 +12,9 @@ anyone else; the fleet and the département's report are the operator's (403 oth
   "flows", "blocks", "boxes", "collective_added", "by_country", "by_scenario",
   "top_sources", "daily"}``, each list of ``{"key", "label", "flows", "blocks"}``;
   400 for a month that is not AAAA-MM.
-- ``GET communes/{insee}/shield/ports/`` — the inbound ports the commune's boxes close:
-  ``[{"id", "port", "proto", "allow", "reason", "origin", "created_at", "applied"}]``
+- ``GET communes/{insee}/shield/ports/`` — the inbound ports the commune's boxes close,
+  a page ``{"count", "results": [{"id", "port", "proto", "allow", "reason", "origin",
+  "created_at", "applied"}]}``
   (``applied``: a box of the commune says it drops it).
 - ``POST communes/{insee}/shield/ports/`` ← ``{"port", "proto"?: "tcp"|"udp", "allow"?:
   [prefix], "reason"?}`` → 201 the rule; 400 naming what is wrong (already closed, not a
@@ -209,8 +210,10 @@ class CommunePortListView(ApiView):
     def get(self, request: Request, insee: str) -> Response:
         commune = _commune(request, insee)
         context = {"applied": services.applied_ports(commune)}
-        rules = services.port_rules(commune)
-        return Response(PortRuleSerializer(rules, many=True, context=context).data)
+        page = self.paginate_queryset(services.port_rules(commune))
+        return self.get_paginated_response(
+            PortRuleSerializer(page, many=True, context=context).data
+        )
 
     @extend_schema(
         request=PortRuleCreateSerializer, responses={201: PortRuleSerializer, **errors(400)}
