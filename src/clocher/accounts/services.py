@@ -370,23 +370,28 @@ def totp_qr_svg(user: User) -> str:
     return str(segno.make(totp_uri(user), error="m").svg_inline(scale=5, border=2))
 
 
-def _mail_after_commit(user: User, subject: str, body: str) -> None:
+def _mail_after_commit(user: User, subject: str, body: str, to: str | None = None) -> None:
     """Sent after the transaction commits, never inside it (nothing sent for a rollback)."""
     from django.core.mail import send_mail
 
-    transaction.on_commit(lambda: send_mail(subject, body, None, [user.email], fail_silently=False))
+    recipient = to or user.email
+    transaction.on_commit(lambda: send_mail(subject, body, None, [recipient], fail_silently=False))
 
 
-def send_invitation_email(user: User, token: str, where: str) -> None:
-    """Mail the one-time link to the invited address: the only place it is delivered."""
+def send_invitation_email(user: User, token: str, where: str, *, to: str | None = None) -> None:
+    """Mail the one-time link to the invited address: the only place it is delivered —
+    unless the account's admin gave another (`to`, journalled by the caller): a new
+    mailbox's own account cannot read its first mail before it has a password."""
     link = invitation_url(token)
+    account = f"Votre compte est {user.email}.\n" if to and to != user.email else ""
     body = (
         f"Bonjour,\n\nVous êtes invité(e) à rejoindre {where} sur le cloud public local.\n"
+        f"{account}"
         f"Choisissez votre mot de passe avec ce lien (valable "
         f"{settings.INVITATION_VALID_DAYS} jours, à usage unique) :\n\n{link}\n\n"
         "Si vous n'attendiez pas ce message, ignorez-le.\n"
     )
-    _mail_after_commit(user, f"Invitation : {where}", body)
+    _mail_after_commit(user, f"Invitation : {where}", body, to)
 
 
 def send_membership_notice(user: User, where: str) -> None:

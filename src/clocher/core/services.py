@@ -390,20 +390,18 @@ def add_member(
     full_name: str = "",
     title: str = "",
     invite: bool = True,
+    invite_to: str | None = None,
 ) -> MemberAdded:
     """Add a person to a commune and tell them by mail (unless `invite` is False).
 
-    A person without a password who belongs to this commune only gets a one-time link;
-    an account tied elsewhere (another commune, the operator) gets a notice, never a link.
+    A person without a password who belongs to this commune only gets a one-time link —
+    for an account made now, at `invite_to` if the admin gave the person's current
+    address (a new mailbox's own account cannot read its first mail); an account tied
+    elsewhere (another commune, the operator) gets a notice, never a link.
     """
     _check_commune_role(role)
-    email = email.strip().lower()
-    from django.core.validators import validate_email
-
-    try:
-        validate_email(email)
-    except ValidationError as exc:
-        raise ValidationError(f"Adresse électronique invalide : « {email} ».") from exc
+    email = _valid_email(email)
+    invite_to = invitation_address(email, invite_to)
     if commune.status in (CommuneStatus.LEFT, CommuneStatus.SUSPENDED):
         raise ValidationError(f"La commune {commune.name} est {commune.get_status_display()}.")
     with transaction.atomic():
@@ -420,17 +418,35 @@ def add_member(
         token = None
         if invite and (created or _may_invite(user, commune)):
             token = create_invitation(actor, user, commune)
-            send_invitation_email(user, token, commune.name)
+            # Another address only for the account made now: an existing one's link
+            # never leaves its own address (a way into someone else's account).
+            send_invitation_email(user, token, commune.name, to=invite_to if created else None)
         elif invite:
             send_membership_notice(user, commune.name)
-        audit.record(
-            actor,
-            "member.added",
-            commune=commune,
-            target=email,
-            data={"role": role, "new_user": created, "invited": token is not None},
-        )
+        data: dict[str, object] = {"role": role, "new_user": created, "invited": token is not None}
+        if token is not None and invite_to and created:
+            data["invitation_to"] = invite_to
+        audit.record(actor, "member.added", commune=commune, target=email, data=data)
     return MemberAdded(membership, token, created)
+
+
+def _valid_email(email: str) -> str:
+    from django.core.validators import validate_email
+
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationError(f"Adresse électronique invalide : « {email} ».") from exc
+    return email
+
+
+def invitation_address(email: str, invite_to: str | None) -> str | None:
+    """The address an invitation for account `email` goes to, when not its own."""
+    if not invite_to or not invite_to.strip():
+        return None
+    invite_to = _valid_email(invite_to)
+    return None if invite_to == email else invite_to
 
 
 def _guard_last_admin(membership: Membership) -> None:

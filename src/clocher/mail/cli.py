@@ -41,7 +41,15 @@ def mailbox() -> None:
     default="personal",
     show_default=True,
 )
-def mailbox_add(address: str, insee: str, quota: str, user_email: str | None, kind: str) -> None:
+@click.option(
+    "--invite-to",
+    default=None,
+    help="Adresse actuelle de la personne, où envoyer son invitation (la nouvelle boîte ne "
+    "peut pas être lue avant que son compte ait un mot de passe).",
+)
+def mailbox_add(
+    address: str, insee: str, quota: str, user_email: str | None, kind: str, invite_to: str | None
+) -> None:
     """Crée la boîte ADRESSE pour une commune."""
     from clocher.mail import services
 
@@ -54,6 +62,7 @@ def mailbox_add(address: str, insee: str, quota: str, user_email: str | None, ki
             owner_email=user_email,
             kind=kind,
             quota_bytes=services.parse_size(quota),
+            invite_to=invite_to,
         )
     except ValidationError as exc:
         fail(validation_message(exc))

@@ -19,6 +19,13 @@ class MailboxForm(forms.Form):
         help_text="Ses mots de passe d'application ouvrent la boîte. Sans personne choisie, "
         "une boîte personnelle fait de son adresse un agent de la commune, invité par courriel.",
     )
+    invite_to = forms.EmailField(
+        label="Adresse pour l'invitation",
+        required=False,
+        help_text="Pour une nouvelle personne : son adresse actuelle (souvent l'ancienne adresse "
+        "de la mairie). Le lien pour choisir son mot de passe y est envoyé, puisque la nouvelle "
+        "boîte ne peut pas être lue avant. Sans elle, l'invitation arrive dans la nouvelle boîte.",
+    )
     quota_mb = forms.IntegerField(
         label="Quota (Mio)", min_value=10, max_value=1_000_000, initial=2048
     )

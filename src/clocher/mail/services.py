@@ -136,20 +136,23 @@ def open_mailbox(
     kind: str = MailboxKind.PERSONAL,
     quota_bytes: int = DEFAULT_QUOTA,
     invite: bool = True,
+    invite_to: str | None = None,
 ) -> Mailbox:
     """The mailbox and the account that opens it (`owner_email`, else the address's own):
     the page's and the CLI's one way to make a mailbox.
 
     IMAP and submission let in only active members of the mailbox's commune, so a
     personal mailbox made without an owner makes its address an agent of the commune
-    (`add_member`: quota, audit entry, invitation or notice by mail when `invite`); an
+    (`add_member`: quota, audit entry, invitation or notice by mail when `invite`; a new
+    account's invitation goes to `invite_to` when given, the person's current address,
+    since the new mailbox cannot be read before its account has a password); an
     account already a member there is left as it is. Shared and function mailboxes are
     opened by their delegates. One transaction: a refused member or mailbox leaves no
     account, membership or mail behind.
     """
     with transaction.atomic():
         if owner_email is None and kind == MailboxKind.PERSONAL:
-            user = _member_for(actor, commune, address, invite=invite)
+            user = _member_for(actor, commune, address, invite=invite, invite_to=invite_to)
         else:
             user, _ = get_or_create_user(owner_email or address)
         return create_mailbox(
@@ -157,7 +160,9 @@ def open_mailbox(
         )
 
 
-def _member_for(actor: Actor, commune: Commune, address: str, *, invite: bool) -> User:
+def _member_for(
+    actor: Actor, commune: Commune, address: str, *, invite: bool, invite_to: str | None = None
+) -> User:
     """The account of `address`, made an agent of `commune` unless it is a member already."""
     local, domain_name = split_address(address)  # its words for a bad address, first
     address = f"{local}@{domain_name}"
@@ -168,7 +173,8 @@ def _member_for(actor: Actor, commune: Commune, address: str, *, invite: bool) -
     )
     if membership is not None:
         return membership.user
-    return add_member(actor, commune, address, Role.AGENT, invite=invite).membership.user
+    added = add_member(actor, commune, address, Role.AGENT, invite=invite, invite_to=invite_to)
+    return added.membership.user
 
 
 def set_mailbox_active(actor: Actor, mailbox: Mailbox, active: bool) -> Mailbox:

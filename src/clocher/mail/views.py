@@ -77,19 +77,28 @@ def commune_mail(request: HttpRequest, commune: Commune) -> HttpResponse:
             if membership is None:
                 raise Http404
             owner_email = membership.user.email
+        address = f"{data['local_part']}@{data['domain']}"
+        # The link goes elsewhere only for an account this mailbox makes (add_member).
+        invited_elsewhere = (
+            data["invite_to"]
+            and owner_email is None
+            and not User.objects.filter(email__iexact=address).exists()
+        )
         try:
             created = services.open_mailbox(
                 actor,
                 commune,
-                f"{data['local_part']}@{data['domain']}",
+                address,
                 owner_email=owner_email,
                 kind=data["kind"],
                 quota_bytes=data["quota_mb"] * 1024**2,
+                invite_to=data["invite_to"] or None,
             )
         except ValidationError as exc:
             mailbox_form.add_error("local_part", exc)
         else:
-            messages.success(request, f"Boîte {created.address} créée.")
+            sent_to = f" Invitation envoyée à {data['invite_to']}." if invited_elsewhere else ""
+            messages.success(request, f"Boîte {created.address} créée.{sent_to}")
             return redirect("mail:commune", insee=commune.insee)
     if request.method == "POST" and alias_form.is_bound and alias_form.is_valid():
         data = alias_form.cleaned_data
