@@ -64,6 +64,32 @@ def test_mailboxes_and_aliases_for_the_admin_only(admin_a, agent_a, commune_a, a
 
 
 @pytest.mark.django_db
+def test_a_new_accounts_invitation_goes_to_the_address_given(
+    admin_a, commune_a, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    admin, base = client_for(admin_a), f"/api/v1/communes/{commune_a.insee}/mail/"
+    with django_capture_on_commit_callbacks(execute=True):
+        created = admin.post(
+            f"{base}mailboxes/",
+            {"address": "jean.dupont@communes.cotedor.fr", "invite_to": "jean@ancienne.example"},
+            format="json",
+        )
+    assert created.status_code == 201, created.content
+    assert [m.to for m in mail.outbox] == [["jean@ancienne.example"]]
+    entry = AuditEntry.objects.get(action="member.added", target="jean.dupont@communes.cotedor.fr")
+    assert entry.data["invitation_to"] == "jean@ancienne.example"
+    wrong = admin.post(
+        f"{base}mailboxes/",
+        {"address": "paul@communes.cotedor.fr", "invite_to": "pas une adresse"},
+        format="json",
+    )
+    assert wrong.status_code == 400 and "invite_to" in wrong.json()
+    assert not Mailbox.objects.filter(address="paul@communes.cotedor.fr").exists()
+
+
+@pytest.mark.django_db
 def test_typed_input_and_pagination_are_strict(admin_a, commune_a):
     admin = client_for(admin_a)
     wrong = admin.post("/api/v1/me/app-passwords/", {"name": 0}, format="json")

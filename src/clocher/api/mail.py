@@ -77,6 +77,11 @@ class MailboxCreateSerializer(StrictSerializer):
     address = serializers.CharField(max_length=254)
     kind = serializers.ChoiceField(choices=MailboxKind.choices, default=MailboxKind.PERSONAL)
     owner = serializers.EmailField(required=False, help_text="Un membre de la commune.")
+    invite_to = serializers.EmailField(
+        required=False,
+        help_text="Sans `owner`, pour un nouveau compte : l'adresse actuelle de la personne, "
+        "où envoyer son invitation (la nouvelle boîte ne peut pas être lue avant).",
+    )
     quota_bytes = _quota(default=services.DEFAULT_QUOTA)
 
 
@@ -136,6 +141,7 @@ class MailboxListView(ListCreateView):
             owner_email=owner,
             kind=values["kind"],
             quota_bytes=values["quota_bytes"],
+            invite_to=values.get("invite_to"),
         )
 
 
