@@ -485,7 +485,7 @@ class Agent:
             def refused(first: int, last: int) -> bool:
                 return any(first <= high and last >= low for low, high in protected)
 
-            raw4, packed, plus, minus, raw_plus, raw_minus = prefixes.patch_changes(
+            raw4, packed, plus, minus, raw_plus, raw_minus = prefixes.patch(
                 raw.v4, loaded, add4, remove4, refused, pack_v4, own_cidr_from=MIN_PLEN
             )
             protected_all = self.protected()

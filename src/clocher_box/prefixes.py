@@ -159,29 +159,17 @@ def patch(
     remove: Iterable[int],
     refused: Callable[[int, int], bool],
     pack: Callable[[array, array], array],  # type: ignore[type-arg]
-) -> tuple[array, array, array, array]:  # type: ignore[type-arg]
+    own_cidr_from: int = V4_BITS + 1,
+) -> tuple[array, array, array, array, list[int], list[int]]:  # type: ignore[type-arg]
     """Applies prefix additions and removals (packed) to `raw`, the list as sent, and to
     `loaded`, its merged CIDRs (packed, sorted, without the prefixes `refused` by the
     allowlist), touching only the regions the changes reach: (raw, loaded, CIDRs to add,
-    CIDRs to delete). Idempotent: adding a present prefix or removing an absent one is
-    no change. The merged CIDRs of a region depend only on the raw prefixes inside it,
-    since a region is widened to whole merged intervals (`_touched`)."""
-    return patch_changes(raw, loaded, add, remove, refused, pack)[:4]  # type: ignore[return-value]
-
-
-def patch_changes(
-    raw: array,  # type: ignore[type-arg]
-    loaded: array,  # type: ignore[type-arg]
-    add: Iterable[int],
-    remove: Iterable[int],
-    refused: Callable[[int, int], bool],
-    pack: Callable[[array, array], array],  # type: ignore[type-arg]
-    own_cidr_from: int = V4_BITS + 1,
-) -> tuple[array, array, array, array, list[int], list[int]]:  # type: ignore[type-arg]
-    """`patch`, and the raw prefixes it really added and removed (sorted, disjoint):
-    what the box logs instead of writing the whole list again (`apply_sorted`). A
-    prefix of `own_cidr_from` bits or more alone in its region is taken as its own
-    merged CIDR without calling `pack` (what `pack` gives for it)."""
+    CIDRs to delete, raw prefixes really added, really removed; the last two are what
+    the box logs instead of writing the whole list again, see `apply_sorted`).
+    Idempotent: adding a present prefix or removing an absent one is no change. The
+    merged CIDRs of a region depend only on the raw prefixes inside it, since a region
+    is widened to whole merged intervals (`_touched`). A prefix of `own_cidr_from` bits
+    or more alone in its region is its own merged CIDR (what `pack` gives for it)."""
     adding = sorted({p for p in add if not _has(raw, p)})
     removing = {p for p in remove if _has(raw, p)}
     regions: list[list[int]] = []
