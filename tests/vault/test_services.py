@@ -238,6 +238,38 @@ def test_data_key_is_read_once_per_process_and_again_after_a_rotation(root_a, se
         crypto.data_key(commune)
 
 
+def test_master_key_file_is_read_again_only_when_it_changes(root_a, settings, monkeypatch):
+    """Issue 14: the master key file was read and decoded on every download; it is read
+    again when the file is replaced (a restore writes a new file), and a wrong new key
+    still opens nothing."""
+    import base64
+    import os
+
+    from cryptography.exceptions import InvalidTag
+
+    settings.VAULT_MASTER_KEY = ""
+    commune = root_a.space.commune
+    first = crypto.data_key(commune)
+    with monkeypatch.context() as patched:
+        patched.setattr(crypto, "load_master_key", lambda: pytest.fail("read again"))
+        assert crypto.data_key(commune) == first
+
+    def replace_file(key: bytes) -> None:
+        path = crypto.master_key_path()
+        aside = path.with_name("master.key.new")
+        aside.write_bytes(base64.b64encode(key))
+        os.replace(aside, path)
+
+    new_key = b"m" * 32
+    assert crypto.rotate_master_key(new_key) == 1
+    replace_file(new_key)
+    assert crypto.load_master_key() == new_key
+    assert crypto.data_key(commune) == first
+    replace_file(b"w" * 32)
+    with pytest.raises(InvalidTag):
+        crypto.data_key(commune)
+
+
 def test_lookup_finds_a_path_in_one_query_as_the_walk_does(root_a):
     """Issue 14: a DAV request resolves its path with one query (it was one per level),
     with every folder up to the root loaded; trashed nodes and files are no folders."""

@@ -77,10 +77,40 @@ def _unwrap(master: bytes, commune_id: int, wrapped: bytes) -> bytes:
 _data_keys: dict[tuple[int, object, str], bytes] = {}
 
 
+# The master key as last read, by where it came from: the setting's value, or the file's
+# identity and change time (a rotation or a restore writes a new file, atomically). A small
+# download read, decoded and hashed it on every request; now it costs one stat.
+_master_read: tuple[object, bytes, str] | None = None
+
+
+def _master_and_id() -> tuple[bytes, str]:
+    global _master_read
+    source = _master_source()
+    cached = _master_read
+    if source is not None and cached is not None and cached[0] == source:
+        return cached[1], cached[2]
+    # Stat first, then read: a file replaced in between leaves the old signature beside
+    # the new key, which the next call finds changed and reads again.
+    master = load_master_key()
+    _master_read = (source or _master_source(), master, key_id(master))
+    return master, key_id(master)
+
+
+def _master_source() -> object:
+    configured = getattr(settings, "VAULT_MASTER_KEY", "")
+    if configured:
+        return configured
+    try:
+        found = os.stat(master_key_path())
+    except FileNotFoundError:
+        return None  # load_master_key makes it
+    return (found.st_dev, found.st_ino, found.st_mtime_ns, found.st_size)
+
+
 def data_key(commune: Commune) -> bytes:
     """The commune's data key, created on first use."""
-    master = load_master_key()
-    cache_key = (commune.pk, commune.created_at, key_id(master))
+    master, master_id = _master_and_id()
+    cache_key = (commune.pk, commune.created_at, master_id)
     cached = _data_keys.get(cache_key)
     if cached is None:
         cached = _data_keys[cache_key] = _read_data_key(commune, master)
