@@ -180,3 +180,14 @@ def test_a_cut_access_is_refused_at_once(dav_server, agent_a, commune_a, cut, re
     if restore is not None:
         restore(agent_a, commune_a)
         assert requests.get(url, auth=auth, timeout=30).content == b"abc"
+
+
+@pytest.mark.django_db(transaction=False)
+def test_header_dates_are_wsgidavs_formatted_once_per_second():
+    from wsgidav import util
+
+    for seconds in (-1, -0.5, 0, 1_700_000_000, 1_700_000_000.999, 1_800_000_001.25):
+        assert fast._http_date(seconds) == util.get_rfc1123_time(seconds)
+        assert fast._http_date(seconds) is fast._http_date(seconds)
+    before, now, after = util.get_rfc1123_time(), fast._http_date(), util.get_rfc1123_time()
+    assert now in (before, after)
