@@ -148,6 +148,8 @@ def core_children(
                 threads,
                 "--access-logfile",
                 "-",
+                "--logger-class",  # the same lines, built cheaper (core/weblog.py)
+                "clocher.core.weblog.AccessLog",
                 "--graceful-timeout",
                 "10",
                 "--timeout",
