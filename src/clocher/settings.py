@@ -444,6 +444,7 @@ SPECTACULAR_SETTINGS = {
         "MailboxKindEnum": "clocher.mail.models.MailboxKind",
         "SpaceKindEnum": "clocher.vault.models.SpaceKind",
         "ShareModeEnum": "clocher.vault.models.ShareMode",
+        "EnergyMeterKindEnum": "clocher.energy.models.MeterKind",
     },
 }
 

@@ -156,7 +156,12 @@ def test_api(commune_a, admin_a, agent_a, admin_b, plain_site):
         {"jour": timezone.localdate().isoformat(), "score": report["score"]}
     ]
     listed = client.get("/api/v1/communes/21271/eservices/targets/").json()
-    assert [t["confirmee"] for t in listed] == [True]
+    assert listed["count"] == 1 and [t["confirmee"] for t in listed["results"]] == [True]
+    typed = client.post(
+        "/api/v1/communes/21271/eservices/targets/", {"cible": 1},
+        content_type="application/json",
+    )  # fmt: skip
+    assert typed.status_code == 400 and "texte" in typed.json()["cible"][0]
     assert api(agent_a).get("/api/v1/communes/21271/eservices/").status_code == 403
     assert api(admin_b).get("/api/v1/communes/21271/eservices/").status_code == 404
     assert Target.objects.count() == 1

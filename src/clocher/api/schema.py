@@ -46,6 +46,7 @@ ERROR_TEXTS = {
     404: "Inconnu, ou hors de ce que ce compte peut voir (on ne dit pas lequel des deux).",
     409: "L'état de l'objet ne permet pas l'opération (le message dit pourquoi).",
     413: "Fichier trop volumineux (la limite est dans le message).",
+    415: "Corps d'un autre type que celui attendu (l'en-tête Content-Type le dit).",
 }
 
 

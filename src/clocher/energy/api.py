@@ -1,21 +1,28 @@
 """The energy JSON API, under /api/v1/ (token or two-factor session, see api/auth.py).
 
-Endpoints (`{insee}` a commune the caller is an active member of, else 404):
+Endpoints (`{insee}` a commune the caller is an active member of, else 404; a list is a
+page `{count, next, previous, results}`, `?limit=&offset=`):
 
-- `GET  communes/{insee}/energy/buildings/` → `[{id, name, use, floor_area_m2,
-  year_built, heating_energy, reference_year, station, meters: [{id, kind, identifier}]}]`
-- `POST communes/{insee}/energy/buildings/` ← `{name, use, floor_area_m2, year_built?,
-  heating_energy, address?, lat?, lon?, reference_year?}` → 201 the building
+- `GET  communes/{insee}/energy/buildings/` → the buildings `{id, name, use,
+  floor_area_m2, year_built, heating_energy, address, reference_year, station, meters:
+  [{id, kind, identifier}]}`
+- `POST communes/{insee}/energy/buildings/` ← `{name, use?, floor_area_m2, year_built?,
+  heating_energy?, address?, insee?, lat?, lon?, reference_year?}` → 201 the building;
+  400 naming what is wrong (a field, a name already taken) and nothing written
 - `GET  communes/{insee}/energy/buildings/{building_id}/` → the building
 - `PATCH communes/{insee}/energy/buildings/{building_id}/` ← `{reference_year: 2010…2019
   | null}` → the building; 400 `{detail}` for a year without complete consumption
-- `POST communes/{insee}/energy/buildings/{building_id}/meters/` ← `{kind, identifier}` → 201
+- `GET  communes/{insee}/energy/buildings/{building_id}/meters/` → its meters
+- `POST communes/{insee}/energy/buildings/{building_id}/meters/` ← `{kind, identifier}`
+  → 201 the meter; 400 for a PDL/PCE that is not 14 digits or already declared
 - `GET  communes/{insee}/energy/buildings/{building_id}/trajectory/` →
-  `{reference_year, reference_kwh, adjusted_kwh: {year: kWh}, reduction,
-  milestones: [{year, target_kwh, gap_kwh}]}` or `{reason}` when unknown
+  `{reason, reference_year, reference_kwh, adjusted_kwh: {year: kWh}, reduction,
+  milestones: [{year, target_kwh, gap_kwh}]}`: `reason` null when the trajectory is
+  known, else why not (and the figures null or empty)
 - `POST communes/{insee}/energy/meters/{meter_id}/readings/?kind=courbe|index|factures`
-  ← the CSV file as the body → 201 `{summary, rows, written, issues: [{line, code,
-  message, level}]}`; 400 `{detail, issues}` and nothing written when a line is in error
+  ← the CSV file as the body (`Content-Type: text/csv`) → 201 `{summary, rows, written,
+  issues: [{line, code, message, level}], more_issues}`; 400 `{detail, error, issues,
+  more_issues}` and nothing written when a line is in error
 - `GET  communes/{insee}/energy/meters/{meter_id}/baseline/` → the latest model
   `{model_kind, granularity, start, end, params, cvrmse, nmbe, r2, n, fit, verdict}`
   (404 if none; `granularity` "daily" — n days — or "hourly" — n hours, CalTRACK 2
@@ -23,43 +30,52 @@ Endpoints (`{insee}` a commune the caller is an active member of, else 404):
   one on the last 12 months (auto: hourly when a load curve covers them) → 201
 - `GET  communes/{insee}/energy/meters/{meter_id}/savings/?depuis=AAAA-MM-JJ[&jusqua=…]`
   → what an action done on `depuis` saved: `{since, until, baseline: {model_kind,
-  cvrmse, fit}, avoided: SAVINGS, normalised: SAVINGS | null, why}`, SAVINGS =
-  `{baseline_kwh, reporting_kwh, savings_kwh, fraction, uncertainty_kwh, confidence}`
-  (ASHRAE 14 Annex B); 400 `{detail}` without a dated 12 months before or data after
-- `GET  communes/{insee}/energy/drifts/` → `[{id, building, meter, kind, start, end,
-  value, expected, text, acknowledged}]` (open ones first, 200 at most)
+  granularity, cvrmse, fit}, avoided: SAVINGS, normalised: SAVINGS | null, why}`,
+  SAVINGS = `{baseline_kwh, reporting_kwh, savings_kwh, fraction, uncertainty_kwh,
+  confidence}` (ASHRAE 14 Annex B); 400 `{detail}` without a dated 12 months before or
+  data after
+- `GET  communes/{insee}/energy/drifts/` → the drifts `{id, building, meter, kind,
+  start, end, value, expected, text, acknowledged}`, open ones first
 
 Permission, in one place (`_commune`): reading needs an active membership of the
-commune (or the operator); writing needs the commune admin or agent role.
+commune (or the operator); writing needs the commune admin or agent role (403).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import IO, Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import F, QuerySet
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from clocher.api.common import ApiView, ListCreateView, ListView, actor, refuse
+from clocher.api.schema import errors
+from clocher.api.strict import StrictSerializer
 from clocher.core import scoping
-from clocher.core.audit import Actor
 from clocher.core.models import Commune
-from clocher.core.request import client_ip
 from clocher.energy import imports, services
 from clocher.energy.engine import tertiaire
-from clocher.energy.models import Baseline, Building, Drift, ImportKind, Meter
-
-
-def _actor(request: Request) -> Actor:
-    return Actor(user=request.user, ip=client_ip(request._request))
+from clocher.energy.models import (
+    Baseline,
+    Building,
+    Drift,
+    Energy,
+    ImportKind,
+    Meter,
+    MeterKind,
+    Use,
+)
 
 
 def _commune(request: Request, insee: str, *, write: bool = False) -> Commune:
@@ -69,119 +85,331 @@ def _commune(request: Request, insee: str, *, write: bool = False) -> Commune:
     return commune
 
 
-def _refuse(exc: ValidationError) -> ApiValidationError:
-    return ApiValidationError({"detail": " ".join(exc.messages)})
+# --- Serializers ------------------------------------------------------------------------
 
 
-def building_json(b: Building) -> dict[str, Any]:
-    return {
-        "id": b.pk,
-        "name": b.name,
-        "use": b.use,
-        "floor_area_m2": b.floor_area_m2,
-        "year_built": b.year_built,
-        "heating_energy": b.heating_energy,
-        "address": b.address,
-        "reference_year": b.reference_year,
-        "station": b.station.num_poste if b.station else None,
-        "meters": [
-            {"id": m.pk, "kind": m.kind, "identifier": m.identifier} for m in b.meters.all()
-        ],
-    }
+class FiniteFloatField(serializers.FloatField):
+    """A computed figure: null rather than NaN or ±∞, which JSON cannot carry; rounded
+    to `places` decimals when given."""
+
+    def __init__(self, *, places: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.places = places
+
+    def to_representation(self, value: Any) -> float | None:  # type: ignore[override]
+        number = float(value)
+        if not math.isfinite(number):
+            return None
+        return number if self.places is None else round(number, self.places)
 
 
-def baseline_json(b: Baseline) -> dict[str, Any]:
-    return {
-        "model_kind": b.model_kind,
-        "granularity": b.granularity,
-        "start": b.start.isoformat(),
-        "end": b.end.isoformat(),
-        "params": b.params,
-        "cvrmse": b.cvrmse,
-        "nmbe": b.nmbe,
-        "r2": b.r2,
-        "n": b.n,
-        "fit": b.fit,
-        "verdict": b.verdict,
-    }
+def _figure(**kwargs: Any) -> FiniteFloatField:
+    return FiniteFloatField(read_only=True, allow_null=True, **kwargs)
 
 
-class BuildingsView(APIView):
-    @extend_schema(operation_id="communes_energy_buildings_list", responses=OpenApiTypes.OBJECT)
-    def get(self, request: Request, insee: str) -> Response:
-        commune = _commune(request, insee)
-        qs = services.buildings_for(request.user, commune).select_related("station")
-        return Response([building_json(b) for b in qs.prefetch_related("meters")])
-
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
-    def post(self, request: Request, insee: str) -> Response:
-        commune = _commune(request, insee, write=True)
-        data = request.data if isinstance(request.data, dict) else {}
-        fields = set(services.BuildingInput.__dataclass_fields__)
-        try:
-            given = services.BuildingInput(**{k: v for k, v in data.items() if k in fields})
-            building = services.create_building(_actor(request), commune, given)
-        except TypeError as exc:
-            raise ApiValidationError({"detail": "Champ « name » requis."}) from exc
-        except ValidationError as exc:
-            raise _refuse(exc) from exc
-        return Response(building_json(building), status=status.HTTP_201_CREATED)
+class MeterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Meter
+        fields = ["id", "kind", "identifier"]
+        read_only_fields = fields
 
 
-class BuildingView(APIView):
-    @extend_schema(operation_id="communes_energy_buildings_retrieve", responses=OpenApiTypes.OBJECT)
+class BuildingSerializer(serializers.ModelSerializer):
+    station = serializers.CharField(
+        source="station.num_poste",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="Station Météo-France (NUM_POSTE) qui sert ses modèles.",
+    )
+    meters = MeterSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Building
+        fields = [
+            "id",
+            "name",
+            "use",
+            "floor_area_m2",
+            "year_built",
+            "heating_energy",
+            "address",
+            "reference_year",
+            "station",
+            "meters",
+        ]
+        read_only_fields = fields
+
+
+def _reference_year(**kwargs: Any) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=2010,
+        max_value=2019,
+        allow_null=True,
+        help_text="Année de référence du décret tertiaire (2010 à 2019), ou null.",
+        **kwargs,
+    )
+
+
+class BuildingCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=120)
+    use = serializers.ChoiceField(choices=Use.choices, default=Use.MAIRIE)
+    floor_area_m2 = serializers.FloatField(min_value=1, max_value=10_000_000)
+    year_built = serializers.IntegerField(
+        min_value=1000, max_value=2100, required=False, allow_null=True, default=None
+    )
+    heating_energy = serializers.ChoiceField(choices=Energy.choices, default=Energy.GAZ)
+    address = serializers.CharField(max_length=250, required=False, allow_blank=True, default="")
+    insee = serializers.RegexField(
+        r"^([0-9][0-9AB][0-9]{3})?$",
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Code INSEE du site, s'il n'est pas celui de la commune.",
+    )
+    lat = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+    lon = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True)
+    reference_year = _reference_year(required=False, default=None)
+
+
+class BuildingUpdateSerializer(StrictSerializer):
+    reference_year = _reference_year()
+
+
+class MeterCreateSerializer(StrictSerializer):
+    kind = serializers.ChoiceField(choices=MeterKind.choices)
+    identifier = serializers.CharField(
+        max_length=32, help_text="PDL (électricité) ou PCE (gaz) : 14 chiffres."
+    )
+
+
+class MilestoneSerializer(serializers.Serializer):
+    year = serializers.IntegerField()
+    target_kwh = _figure()
+    gap_kwh = _figure(help_text="kWh encore à réduire (≤ 0 : atteint).")
+
+
+class TrajectorySerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        allow_null=True, help_text="Pourquoi la trajectoire est inconnue ; null si connue."
+    )
+    reference_year = serializers.IntegerField(allow_null=True)
+    reference_kwh = _figure()
+    adjusted_kwh = serializers.DictField(
+        child=FiniteFloatField(allow_null=True), help_text="kWh ajustés par année."
+    )
+    reduction = _figure()
+    milestones = MilestoneSerializer(many=True)
+
+
+class LineIssueSerializer(serializers.Serializer):
+    line = serializers.IntegerField(allow_null=True)
+    code = serializers.CharField()
+    message = serializers.CharField()
+    level = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    summary = serializers.CharField()
+    rows = serializers.IntegerField()
+    written = serializers.IntegerField()
+    issues = LineIssueSerializer(many=True)
+    more_issues = serializers.IntegerField()
+
+
+class ReadingsQuerySerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=[ImportKind.COURBE, ImportKind.INDEX, ImportKind.FACTURES],
+        default=ImportKind.COURBE,
+        error_messages={
+            "invalid_choice": "« {input} » : courbe, index ou factures (la météo "
+            "s'importe par l'opérateur, en ligne de commande)."
+        },
+    )
+
+
+class BaselineSerializer(serializers.ModelSerializer):
+    cvrmse = _figure()
+    nmbe = _figure()
+    r2 = _figure()
+
+    class Meta:
+        model = Baseline
+        fields = [
+            "model_kind",
+            "granularity",
+            "start",
+            "end",
+            "params",
+            "cvrmse",
+            "nmbe",
+            "r2",
+            "n",
+            "fit",
+            "verdict",
+        ]
+        read_only_fields = fields
+
+
+class FitQuerySerializer(serializers.Serializer):
+    granularity = serializers.ChoiceField(choices=services.GRANULARITIES, default="auto")
+
+
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2100, 12, 31)
+
+
+def _day(**kwargs: Any) -> serializers.DateField:
+    return serializers.DateField(help_text="AAAA-MM-JJ, de 1990 à 2100.", **kwargs)
+
+
+class SavingsQuerySerializer(serializers.Serializer):
+    depuis = _day()
+    jusqua = _day(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        for name, day in attrs.items():
+            if not FIRST_DAY <= day <= LAST_DAY:
+                raise serializers.ValidationError({name: [f"{day} : une date de 1990 à 2100."]})
+        return attrs
+
+
+class SavingsFiguresSerializer(serializers.Serializer):
+    baseline_kwh = _figure(places=4)
+    reporting_kwh = _figure(places=4)
+    savings_kwh = _figure(places=4)
+    fraction = _figure(places=4)
+    uncertainty_kwh = _figure(places=4)
+    confidence = _figure(places=4)
+
+
+class SavingsModelSerializer(serializers.Serializer):
+    model_kind = serializers.CharField(source="kind")
+    granularity = serializers.CharField(source="metrics.granularity")
+    cvrmse = _figure(source="metrics.cvrmse")
+    fit = serializers.BooleanField(source="metrics.fit")
+
+
+class SavingsSerializer(serializers.Serializer):
+    since = serializers.DateField()
+    until = serializers.DateField()
+    baseline = SavingsModelSerializer()
+    avoided = SavingsFiguresSerializer()
+    normalised = SavingsFiguresSerializer(allow_null=True)
+    why = serializers.CharField(allow_blank=True)
+
+
+class DriftSerializer(serializers.ModelSerializer):
+    building = serializers.CharField(source="meter.building.name", read_only=True)
+    meter = serializers.CharField(source="meter.identifier", read_only=True)
+    value = _figure()
+    expected = _figure()
+    acknowledged = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Drift
+        fields = [
+            "id",
+            "building",
+            "meter",
+            "kind",
+            "start",
+            "end",
+            "value",
+            "expected",
+            "text",
+            "acknowledged",
+        ]
+        read_only_fields = fields
+
+    def get_acknowledged(self, obj: Drift) -> bool:
+        return obj.acknowledged_at is not None
+
+
+# --- Views ------------------------------------------------------------------------------
+
+
+class BuildingsView(ListCreateView):
+    serializer_class = BuildingSerializer
+    create_serializer_class = BuildingCreateSerializer
+    create_errors = (400, 403)
+
+    def get_items(self) -> QuerySet[Building]:
+        commune = _commune(self.request, self.kwargs["insee"])
+        buildings = services.buildings_for(self.request.user, commune)
+        return buildings.select_related("station").prefetch_related("meters").order_by("name")
+
+    def get_parent(self) -> Commune:
+        return _commune(self.request, self.kwargs["insee"], write=True)
+
+    def perform_create(self, parent: Commune, values: Mapping[str, Any]) -> Building:
+        given = services.BuildingInput(**values)
+        return services.create_building(actor(self.request), parent, given)
+
+
+def _building(request: Request, insee: str, building_id: int, write: bool = False) -> Building:
+    commune = _commune(request, insee, write=write)
+    return services.building_for(request.user, commune, building_id)
+
+
+class BuildingView(ApiView):
+    serializer_class = BuildingSerializer
+
+    @extend_schema(responses=BuildingSerializer)
     def get(self, request: Request, insee: str, building_id: int) -> Response:
-        commune = _commune(request, insee)
-        return Response(building_json(services.building_for(request.user, commune, building_id)))
+        return Response(BuildingSerializer(_building(request, insee, building_id)).data)
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        request=BuildingUpdateSerializer,
+        responses={200: BuildingSerializer, **errors(400, 403)},
+    )
     def patch(self, request: Request, insee: str, building_id: int) -> Response:
-        commune = _commune(request, insee, write=True)
-        building = services.building_for(request.user, commune, building_id)
-        data = request.data if isinstance(request.data, dict) else {}
-        if "reference_year" not in data:
-            raise ApiValidationError({"detail": "Champ « reference_year » requis (ou null)."})
-        year = data["reference_year"]
-        if year is not None and (isinstance(year, bool) or not isinstance(year, int)):
-            raise ApiValidationError({"detail": "« reference_year » : une année ou null."})
+        building = _building(request, insee, building_id, write=True)
+        data = BuildingUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         try:
-            services.set_reference_year(_actor(request), building, year)
-        except ValidationError as exc:
-            raise _refuse(exc) from exc
-        return Response(building_json(building))
-
-
-class MetersView(APIView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
-    def post(self, request: Request, insee: str, building_id: int) -> Response:
-        commune = _commune(request, insee, write=True)
-        building = services.building_for(request.user, commune, building_id)
-        data = request.data if isinstance(request.data, dict) else {}
-        try:
-            meter = services.add_meter(
-                _actor(request),
-                building,
-                str(data.get("kind", "")),
-                str(data.get("identifier", "")),
+            services.set_reference_year(
+                actor(request), building, data.validated_data["reference_year"]
             )
         except ValidationError as exc:
-            raise _refuse(exc) from exc
-        body = {"id": meter.pk, "kind": meter.kind, "identifier": meter.identifier}
-        return Response(body, status=status.HTTP_201_CREATED)
+            raise refuse(exc) from exc
+        return Response(BuildingSerializer(building).data)
 
 
-class TrajectoryView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+class MetersView(ListCreateView):
+    serializer_class = MeterSerializer
+    create_serializer_class = MeterCreateSerializer
+    create_errors = (400, 403)
+
+    def get_items(self) -> QuerySet[Meter]:
+        building = _building(self.request, self.kwargs["insee"], self.kwargs["building_id"])
+        return building.meters.order_by("kind", "identifier", "pk")
+
+    def get_parent(self) -> Building:
+        return _building(self.request, self.kwargs["insee"], self.kwargs["building_id"], write=True)
+
+    def perform_create(self, parent: Building, values: Mapping[str, Any]) -> Meter:
+        return services.add_meter(actor(self.request), parent, values["kind"], values["identifier"])
+
+
+class TrajectoryView(ApiView):
+    serializer_class = TrajectorySerializer
+
+    @extend_schema(responses=TrajectorySerializer)
     def get(self, request: Request, insee: str, building_id: int) -> Response:
-        commune = _commune(request, insee)
-        made = services.building_trajectory(
-            services.building_for(request.user, commune, building_id)
-        )
+        made = services.building_trajectory(_building(request, insee, building_id))
         t = made.trajectory
         if t is None:
-            return Response({"reason": made.reason})
-        return Response(
-            {
+            body: dict[str, Any] = {
+                "reason": made.reason,
+                "reference_year": None,
+                "reference_kwh": None,
+                "adjusted_kwh": {},
+                "reduction": None,
+                "milestones": [],
+            }
+        else:
+            body = {
+                "reason": None,
                 "reference_year": t.reference_year,
                 "reference_kwh": t.reference_kwh,
                 "adjusted_kwh": {str(y): v for y, v in sorted(t.adjusted_kwh.items())},
@@ -191,19 +419,48 @@ class TrajectoryView(APIView):
                     for y, cut in sorted(tertiaire.MILESTONES.items())
                 ],
             }
-        )
+        return Response(TrajectorySerializer(body).data)
 
 
-class ReadingsView(APIView):
-    @extend_schema(request=OpenApiTypes.BINARY, responses={201: OpenApiTypes.OBJECT})
+class CsvParser(BaseParser):
+    """The body is the file itself, as exported (Enedis, the supplier's invoices)."""
+
+    media_type = "text/csv"
+
+    def parse(  # type: ignore[override]  # the raw file, not a mapping
+        self, stream: IO[Any] | None, media_type: Any = None, parser_context: Any = None
+    ) -> bytes:
+        # One byte more than the importer takes, so that it says the file is too large.
+        return stream.read(imports.MAX_UPLOAD_BYTES + 1) if stream is not None else b""
+
+
+def _meter(request: Request, insee: str, meter_id: int, write: bool = False) -> Meter:
+    commune = _commune(request, insee, write=write)
+    return services.meter_for(request.user, commune, meter_id)
+
+
+def _query(serializer: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """The query string checked by `serializer`: a wrong value is a 400 naming it."""
+    data = serializer(data=request.query_params)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
+
+
+class ReadingsView(ApiView):
+    parser_classes = [CsvParser]
+    serializer_class = ImportReportSerializer
+
+    @extend_schema(
+        parameters=[ReadingsQuerySerializer],
+        request={"text/csv": OpenApiTypes.STR},
+        responses={201: ImportReportSerializer, **errors(400, 403, 415)},
+    )
     def post(self, request: Request, insee: str, meter_id: int) -> Response:
-        commune = _commune(request, insee, write=True)
-        meter: Meter = services.meter_for(request.user, commune, meter_id)
-        kind = request.query_params.get("kind", ImportKind.COURBE)
-        if kind == ImportKind.METEO:
-            raise ApiValidationError({"detail": "La météo s'importe par l'opérateur (CLI)."})
+        meter = _meter(request, insee, meter_id, write=True)
+        kind = _query(ReadingsQuerySerializer, request)["kind"]
+        body = request.data if isinstance(request.data, bytes) else b""  # {} when empty
         try:
-            result = imports.import_file(_actor(request), commune, kind, request.body, "api", meter)
+            result = imports.import_file(actor(request), meter.commune, kind, body, "api", meter)
         except imports.ImportRefused as exc:
             return Response(
                 {"detail": " ".join(exc.messages), **exc.report()},
@@ -212,101 +469,57 @@ class ReadingsView(APIView):
         return Response(result.report(), status=status.HTTP_201_CREATED)
 
 
-class BaselineView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+class BaselineView(ApiView):
+    serializer_class = BaselineSerializer
+
+    @extend_schema(responses=BaselineSerializer)
     def get(self, request: Request, insee: str, meter_id: int) -> Response:
-        commune = _commune(request, insee)
-        latest = services.latest_baseline(services.meter_for(request.user, commune, meter_id))
+        latest = services.latest_baseline(_meter(request, insee, meter_id))
         if latest is None:
             return Response({"detail": "Aucun modèle pour ce compteur."}, status=404)
-        return Response(baseline_json(latest))
+        return Response(BaselineSerializer(latest).data)
 
-    @extend_schema(request=None, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[FitQuerySerializer],
+        request=None,
+        responses={201: BaselineSerializer, **errors(400, 403)},
+    )
     def post(self, request: Request, insee: str, meter_id: int) -> Response:
-        commune = _commune(request, insee, write=True)
-        meter = services.meter_for(request.user, commune, meter_id)
-        granularity = request.query_params.get("granularity", "auto")
+        meter = _meter(request, insee, meter_id, write=True)
+        granularity = _query(FitQuerySerializer, request)["granularity"]
         try:
-            made = services.fit_baseline(_actor(request), meter, granularity=granularity)
+            made = services.fit_baseline(actor(request), meter, granularity=granularity)
         except ValidationError as exc:
-            raise _refuse(exc) from exc
-        return Response(baseline_json(made), status=status.HTTP_201_CREATED)
+            raise refuse(exc) from exc
+        return Response(BaselineSerializer(made).data, status=status.HTTP_201_CREATED)
 
 
-def _savings_json(s: Any) -> dict[str, float] | None:
-    if s is None:
-        return None
-    keys = ("baseline_kwh", "reporting_kwh", "savings_kwh", "fraction", "uncertainty_kwh")
-    return {k: round(float(getattr(s, k)), 4) for k in (*keys, "confidence")}
+class SavingsView(ApiView):
+    serializer_class = SavingsSerializer
 
-
-def _date_param(request: Request, name: str, required: bool) -> date | None:
-    text = request.query_params.get(name, "")
-    if not text and not required:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ApiValidationError(
-            {"detail": f"Paramètre « {name} » : date AAAA-MM-JJ attendue (reçu « {text} »)."}
-        ) from None
-
-
-class SavingsView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[SavingsQuerySerializer],
+        responses={200: SavingsSerializer, **errors(400)},
+    )
     def get(self, request: Request, insee: str, meter_id: int) -> Response:
-        commune = _commune(request, insee)
-        meter = services.meter_for(request.user, commune, meter_id)
-        since = _date_param(request, "depuis", required=True)
-        assert since is not None
+        meter = _meter(request, insee, meter_id)
+        days = _query(SavingsQuerySerializer, request)
         try:
-            made = services.measured_savings(meter, since, _date_param(request, "jusqua", False))
+            made = services.measured_savings(meter, days["depuis"], days.get("jusqua"))
         except ValidationError as exc:
-            raise _refuse(exc) from exc
-        m = made.baseline
-        return Response(
-            {
-                "since": made.since.isoformat(),
-                "until": made.until.isoformat(),
-                "baseline": {
-                    "model_kind": m.kind,
-                    "granularity": m.metrics.granularity,
-                    "cvrmse": m.metrics.cvrmse,
-                    "fit": m.metrics.fit,
-                },
-                "avoided": _savings_json(made.avoided),
-                "normalised": _savings_json(made.normalised),
-                "why": made.why,
-            }
-        )
+            raise refuse(exc) from exc
+        return Response(SavingsSerializer(made).data)
 
 
-class DriftsView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
-    def get(self, request: Request, insee: str) -> Response:
-        commune = _commune(request, insee)
-        drifts = (
-            scoping.scoped(Drift.objects.filter(commune=commune), request.user)
-            .select_related("meter__building")
-            .order_by("acknowledged_at", "-start")[:200]
-        )
-        return Response(
-            [
-                {
-                    "id": d.pk,
-                    "building": d.meter.building.name,
-                    "meter": d.meter.identifier,
-                    "kind": d.kind,
-                    "start": d.start.isoformat(),
-                    "end": d.end.isoformat(),
-                    "value": d.value,
-                    "expected": d.expected,
-                    "text": d.text,
-                    "acknowledged": d.acknowledged_at is not None,
-                }
-                for d in drifts
-            ]
-        )
+class DriftsView(ListView):
+    serializer_class = DriftSerializer
+
+    def get_items(self) -> QuerySet[Drift]:
+        commune = _commune(self.request, self.kwargs["insee"])
+        drifts = scoping.scoped(Drift.objects.filter(commune=commune), self.request.user)
+        # Open ones first on every database (PostgreSQL puts nulls last by default).
+        order = (F("acknowledged_at").asc(nulls_first=True), "-start", "pk")
+        return drifts.select_related("meter__building").order_by(*order)
 
 
 P = "communes/<str:insee>/energy/"
