@@ -483,7 +483,7 @@ def test_stealth_and_invalid_rules_are_in_the_kernel_on_the_wan_side_only(mode):
     for chain in chains:
         rules = [i["rule"] for i in listed if "rule" in i and i["rule"]["chain"] == chain]
         order = [r.get("comment", "") for r in rules]
-        for comment in ("stealth4", "stealth6", "invalid", "new flows"):
+        for comment in ("stealth4", "stealth6", "invalid", "ports4", "ports6", "new flows"):
             position = order.index(comment)
             assert position > order.index("allow4 src") and position > order.index("allow6 dst")
             wan = [
@@ -493,6 +493,8 @@ def test_stealth_and_invalid_rules_are_in_the_kernel_on_the_wan_side_only(mode):
             ]
             assert wan == (["wan0"] if mode == "gateway" else []), (chain, comment)
         assert order.index("stealth4") < order.index("invalid") < order.index("new flows")
+        # Closed ports (issue 21): after the probes, so they still feed the scan detector.
+        assert order.index("invalid") < order.index("ports4") < order.index("new flows")
         stealth = rules[order.index("stealth4")]
         crafted = {
             "NULL": 0,
