@@ -405,6 +405,8 @@ def _port_rules(chain: str, wan: list[dict[str, Any]]) -> list[dict[str, Any]]:
             _rule(
                 chain,
                 *wan,
+                # The family first: one compare spares the other family's rule its lookup.
+                {"match": {"op": "==", "left": {"meta": {"key": "nfproto"}}, "right": f"ipv{v}"}},
                 {"match": {"op": "==", "left": closed, "right": "@ports"}},
                 {"match": {"op": "!=", "left": key, "right": f"@portallow{v}"}},
                 _update_hits(key, f"porthits{v}"),
