@@ -60,6 +60,8 @@ PUBLIC = {
     "personne connectée (anonyme : page de connexion)",
     "groupware:webmail_token": "jeton OAuth du webmail : secret du client Roundcube exigé",
     "groupware:webmail_userinfo": "identité OIDC du webmail : jeton d'accès exigé",
+    "groupware:webmail_contacts": "carnets du webmail : jeton d'accès exigé, commune de sa "
+    "boîte seulement (matrice des jetons du webmail, plus bas)",
     "groupware:webmail_introspection": "introspection des jetons pour Dovecot : secret exigé",
     "shield:api_enroll": "enrôlement d'un boîtier : jeton secret à usage unique",
     "oidc_authentication_init": "début de connexion OpenID Connect",
@@ -312,3 +314,63 @@ def test_api_token_refuses_who_may_not_see_a(
             assert status in refused, f"{method.upper()} {url} with the token of {who}: {status}"
             _assert_nothing_of_a(response, who, url, victim, None)
     assert _a_state(world.commune_a) == before
+
+
+# Routes that a webmail access token opens (Roundcube's identity and address books): no
+# session, no URL argument, the token decides. Each person of each case presents a token
+# for their own mailbox: B's people one in their commune (answered, nothing of A in it),
+# A's former members and A's own people once A is suspended one given for their mailbox
+# in A before they lost it (refused).
+WEBMAIL_TOKEN_ROUTES = ["groupware:webmail_userinfo", "groupware:webmail_contacts"]
+
+
+def _webmail_token(user: User, commune: Commune) -> str:
+    """A token for a mailbox of `user` in `commune`, as the code exchange gives it (made
+    directly: a former member could not obtain one any more)."""
+    from django.utils import timezone
+
+    from clocher.groupware.models import WebmailGrant
+    from clocher.groupware.webmail import sso
+    from clocher.mail.models import Mailbox, MailDomain
+
+    domain = MailDomain.objects.get(name="communes.cotedor.fr")
+    local = f"jeton-{user.pk}-{commune.insee}"
+    mailbox, _ = Mailbox.objects.get_or_create(
+        commune=commune,
+        domain=domain,
+        local_part=local,
+        defaults={"address": f"{local}@{domain.name}", "user": user},
+    )
+    grant = WebmailGrant.objects.create(
+        commune=commune,
+        user=user,
+        mailbox=mailbox,
+        redirect_uri="http://testserver/webmail/index.php/login/oauth",
+        code_hash=f"matrice-{user.pk}-{commune.pk}",
+        code_expires_at=timezone.now(),
+    )
+    return sso._tokens(grant, "http://testserver")["access_token"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("name", WEBMAIL_TOKEN_ROUTES)
+def test_webmail_token_shows_nothing_of_a(name: str, case: str, world: World, settings, tmp_path):
+    from clocher.groupware import dav
+
+    settings.GROUPWARE_DIR = tmp_path / "groupware"  # the CardDAV store the books read
+    dav.reset()
+    url = reverse(name)
+    people = _people_of(world, case)
+    before = _a_state(world.commune_a)
+    for who, user in people.items():
+        if case == OTHER_TENANT:
+            commune = Membership.objects.filter(user=user, is_active=True)[0].commune
+        else:
+            commune = world.commune_a
+        response = Client().get(url, HTTP_AUTHORIZATION=f"Bearer {_webmail_token(user, commune)}")
+        expected = 200 if case == OTHER_TENANT else 401
+        assert response.status_code == expected, f"{url} as {who}: {response.status_code}"
+        _assert_nothing_of_a(response, who, url, world.victim, user)
+    assert _a_state(world.commune_a) == before
+    dav.reset()

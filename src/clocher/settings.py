@@ -276,6 +276,9 @@ GROUPWARE_IMIP = env_bool("GROUPWARE_IMIP", True)
 # relayed at /webmail/; its config, SQLite database and secrets under WEBMAIL_DIR.
 WEBMAIL_ENABLED = env_bool("WEBMAIL_ENABLED", True)
 WEBMAIL_DIR = Path(env("WEBMAIL_DIR", str(DATA_DIR / "webmail")))
+# Where the webmail reaches IMAP, submission and ManageSieve: this machine, or from a node
+# without the daemons role (`--roles web`), the node that runs Dovecot and Postfix.
+WEBMAIL_MAIL_HOST = env("WEBMAIL_MAIL_HOST", "127.0.0.1")
 # Archive (probative): sealed copies under ARCHIVE_DIR (local) or in their own S3 bucket
 # (the vault's backend settings otherwise), time-stamped by ARCHIVE_TSA_URL (RFC 3161);
 # empty = Clocher's embedded TSA, not qualified (key and certificate in ARCHIVE_DIR/tsa).

@@ -5,14 +5,22 @@ The whole path, browser to Dovecot, is tests/mail/test_webmail.py."""
 from __future__ import annotations
 
 import io
+import json
+import os
+import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import requests
+from django.db import connection
 
+from clocher.core import supervisor
 from clocher.groupware.webmail import hooks, roundcube, sso
 from clocher.groupware.webmail.front import WebmailFront
 
@@ -121,3 +129,77 @@ def test_serve_starts_php_fpm_and_roundcube_sends_the_browser_to_clocher(setting
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _database_url() -> str:
+    """The test database, for a node started beside the test."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)  # the node writes too (the shield's key check)
+def test_a_web_role_node_serves_the_webmail(settings, tmp_path):
+    """`clocher serve --roles web`, a node without Postfix and Dovecot, starts php-fpm
+    beside its web server: its /webmail/ is Roundcube, sending the browser to Clocher's
+    login, not a 503; its Roundcube reaches the mail node named by
+    CLOCHER_WEBMAIL_MAIL_HOST, in STARTTLS."""
+    assert hooks.webmail_daemons in supervisor._web_factories
+    assert hooks.webmail_daemons not in supervisor._factories
+    port = _free_port()
+    data = Path(settings.DATA_DIR) / f"noeud-web-{tmp_path.name}"  # not tmp_path: see above
+    data.mkdir()
+    data.chmod(0o711)  # PHP (www-data) traverses to the node's webmail directory
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOCHER_")}
+    env.update(
+        CLOCHER_DATA_DIR=str(data),
+        CLOCHER_DATABASE_URL=_database_url(),
+        CLOCHER_BIND=f"127.0.0.1:{port}",
+        CLOCHER_BASE_URL=f"http://127.0.0.1:{port}",
+        CLOCHER_SMTP_HOST="file",
+        CLOCHER_WEBMAIL_MAIL_HOST="192.0.2.25",
+    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        node = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "clocher.cli", "serve", "--roles", "web", "--web-workers", "1"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/webmail/?_task=login&_action=oauth"
+    try:
+        deadline = time.monotonic() + 180  # Django, then php-fpm, on a loaded machine
+        answer = None
+        while time.monotonic() < deadline and node.poll() is None:
+            try:
+                answer = requests.get(url, allow_redirects=False, timeout=60)
+                if answer.status_code != 503:
+                    break
+            except requests.RequestException:  # not listening yet
+                pass
+            time.sleep(0.5)
+        assert answer is not None, log.read_text()[-3000:]
+        assert answer.status_code == 302, (answer.status_code, log.read_text()[-3000:])
+        assert answer.headers["Location"].startswith(
+            f"http://127.0.0.1:{port}/oauth/autoriser?response_type=code"
+        )
+        children = json.loads((data / "run" / "state.json").read_text())["children"]
+        assert "webmail (php-fpm)" in children
+        assert not any("postfix" in n.lower() or "dovecot" in n.lower() for n in children)
+        config = (data / "webmail" / "config" / "config.inc.php").read_text()
+        assert "$config['imap_host'] = 'tls://192.0.2.25:" in config
+    finally:
+        node.send_signal(signal.SIGTERM)
+        try:
+            node.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(node.pid, signal.SIGKILL)
+            node.wait(timeout=30)

@@ -143,6 +143,9 @@ ENV_TEMPLATE = """\
 # sur /webmail/ ; sa configuration, sa base et ses secrets dans CLOCHER_WEBMAIL_DIR.
 # CLOCHER_WEBMAIL_ENABLED=1
 # CLOCHER_WEBMAIL_DIR={data_dir}/webmail
+# Où le webmail joint IMAP, soumission et ManageSieve : cette machine, ou depuis un nœud
+# sans le rôle daemons (`--roles web`), le nœud qui fait tourner Dovecot et Postfix.
+# CLOCHER_WEBMAIL_MAIL_HOST=127.0.0.1
 
 # Messagerie (Postfix et Dovecot lancés par `clocher serve`, ports non privilégiés par
 # défaut ; 0 : pas de messagerie sur cette machine). Files, configurations et boîtes
@@ -380,7 +383,7 @@ def serve(
     )
     tasks = task_workers or int(os.environ.get("CLOCHER_TASK_WORKERS", "2"))
     children = supervisor.core_children(bind, workers, tasks, chosen)
-    sys.exit(supervisor.run(children, daemons="daemons" in chosen))
+    sys.exit(supervisor.run(children, daemons="daemons" in chosen, web="web" in chosen))
 
 
 @click.command()

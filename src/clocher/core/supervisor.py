@@ -76,6 +76,16 @@ def register(factory: ChildFactory) -> ChildFactory:
     return factory
 
 
+_web_factories: list[ChildFactory] = []
+
+
+def register_web(factory: ChildFactory) -> ChildFactory:
+    """Apps add what serves beside the web server (the webmail's php-fpm, reached by the
+    web workers over a Unix socket) through this: it runs on every node of the web role."""
+    _web_factories.append(factory)
+    return factory
+
+
 # What one node runs. `daemons` (Postfix, Dovecot, rspamd and the apps' periodic jobs:
 # seals, backups, alerts, feeds) on exactly one node; `web` and `tasks` on as many nodes as
 # share the database and the S3 store (the database queue hands each task to one worker).
@@ -317,11 +327,14 @@ def _stop_all(children: list[Child]) -> None:
             child.process = None
 
 
-def run(children: list[Child], daemons: bool = True) -> int:
-    """Supervise `children`, plus the apps' daemons unless this node runs without them."""
+def run(children: list[Child], daemons: bool = True, web: bool = True) -> int:
+    """Supervise `children`, plus the apps' daemons and web companions unless this node
+    runs without them."""
     try:
         lock = _lock()
         _stop_recorded_leftovers(read_state())
+        if web:
+            children = children + [c for factory in _web_factories for c in factory()]
         if daemons:
             children = children + [c for factory in _factories for c in factory()]
         _stop_pidfile_leftovers(children)

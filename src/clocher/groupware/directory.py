@@ -4,6 +4,7 @@ colleague. Read-only for clients: the source of truth is the console."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import vobject
@@ -27,16 +28,29 @@ def _card(uid: str, full_name: str, email: str, org: str, title: str = "") -> st
     return str(card.serialize())
 
 
-def cards(commune: Commune) -> dict[str, str]:
-    """href → vCard text, with stable hrefs and UIDs (a card keeps its identity while
-    its person or mailbox stays)."""
+@dataclass(frozen=True)
+class Entry:
+    """One person or mailbox of the directory, as every reader of it needs (the vCards
+    of the CardDAV address book, the webmail's address book)."""
+
+    uid: str
+    name: str
+    email: str
+    org: str
+    title: str = ""
+
+
+def entries(commune: Commune) -> list[Entry]:
+    """Active members (their personal address, else their login) then function and
+    shared mailboxes, with stable UIDs (an entry keeps its identity while its person or
+    mailbox stays)."""
     org = f"Mairie de {commune.name}"
     personal = dict(
         Mailbox.objects.filter(
             commune=commune, kind=MailboxKind.PERSONAL, is_active=True, user__isnull=False
         ).values_list("user_id", "address")
     )
-    found: dict[str, str] = {}
+    found: list[Entry] = []
     members = (
         Membership.objects.filter(commune=commune, is_active=True, user__is_active=True)
         .select_related("user")
@@ -44,22 +58,27 @@ def cards(commune: Commune) -> dict[str, str]:
     )
     for membership in members:
         user = membership.user
-        uid = f"clocher-{commune.insee}-membre-{user.pk}"
-        found[f"{uid}.vcf"] = _card(
-            uid,
-            user.full_name or user.email,
-            personal.get(user.pk, user.email),
-            org,
-            membership.title or membership.get_role_display(),
+        found.append(
+            Entry(
+                f"clocher-{commune.insee}-membre-{user.pk}",
+                user.full_name or user.email,
+                personal.get(user.pk, user.email),
+                org,
+                membership.title or membership.get_role_display(),
+            )
         )
     boxes = Mailbox.objects.filter(
         commune=commune, kind__in=[MailboxKind.FUNCTION, MailboxKind.SHARED], is_active=True
     ).order_by("pk")
     for box in boxes:
-        uid = f"clocher-{commune.insee}-boite-{box.pk}"
         name = org if box.kind == MailboxKind.FUNCTION else f"{box.local_part} — {org}"
-        found[f"{uid}.vcf"] = _card(uid, name, box.address, org)
+        found.append(Entry(f"clocher-{commune.insee}-boite-{box.pk}", name, box.address, org))
     return found
+
+
+def cards(commune: Commune) -> dict[str, str]:
+    """href → vCard text, one per directory entry (href and UID stable)."""
+    return {f"{e.uid}.vcf": _card(e.uid, e.name, e.email, e.org, e.title) for e in entries(commune)}
 
 
 def parse(text: str) -> Any:

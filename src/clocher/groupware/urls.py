@@ -11,6 +11,7 @@ urlpatterns = [
     path("oauth/autoriser", webmail.authorize, name="webmail_authorize"),
     path("oauth/jeton", webmail.token, name="webmail_token"),
     path("oauth/identite", webmail.userinfo, name="webmail_userinfo"),
+    path("oauth/carnet", webmail.address_books, name="webmail_contacts"),
     path("interne/webmail/introspection", webmail.introspection, name="webmail_introspection"),
     path("c/<str:insee>/webmail/<int:mailbox_id>/", webmail.open_webmail, name="webmail_open"),
 ]

@@ -1,5 +1,6 @@
 """The webmail under `clocher serve`: php-fpm, with Roundcube's configuration written
-first (beside Postfix and Dovecot, whose ports it uses)."""
+first, on every node of the web role (gunicorn relays /webmail/ to it over a local Unix
+socket); Postfix and Dovecot may run on another node (CLOCHER_WEBMAIL_MAIL_HOST)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from clocher.core import supervisor
 from clocher.groupware.webmail import roundcube
 
 
-@supervisor.register
+@supervisor.register_web
 def webmail_daemons() -> list[supervisor.Child]:
     if not (settings.WEBMAIL_ENABLED and settings.MAIL_ENABLED):
         return []

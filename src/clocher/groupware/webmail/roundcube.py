@@ -2,8 +2,9 @@
 
 Nothing is written outside the data dir: Roundcube reads its config from
 `ROUNDCUBE_CONFIG_DIR` (set in php-fpm's pool), and `www/` is an install root of
-symbolic links to the Debian package (`/usr/share/roundcube`) plus our one plugin
-(`roundcube_plugin/clocher`: the platform's colours), so the package's own
+symbolic links to the Debian package (`/usr/share/roundcube`) plus our plugins
+(`roundcube_plugin/`: `clocher`, the platform's colours; `clocher_addressbook`, the
+commune's directory and CardDAV contacts read from `contacts`), so the package's own
 `/var/lib/roundcube` and `/etc/roundcube` stay untouched.
 """
 
@@ -26,9 +27,12 @@ from clocher.mail.engines.config import MailConfig
 ROUNDCUBE = Path("/usr/share/roundcube")
 DEBIAN_CONFIG = Path("/etc/roundcube")
 PHP_FPM = Path("/usr/sbin/php-fpm8.2")
-PLUGIN = Path(__file__).resolve().parent / "roundcube_plugin" / "clocher"
-# Roundcube plugins from Debian that the webmail loads (sieve: out-of-office, filters).
-PLUGINS = ("clocher", "managesieve", "markasjunk")
+OUR_PLUGINS = Path(__file__).resolve().parent / "roundcube_plugin"
+# Roundcube plugins that the webmail loads: ours, and Debian's (sieve: out-of-office, filters).
+PLUGINS = ("clocher", "clocher_addressbook", "managesieve", "markasjunk")
+# Compose's autocomplete: Roundcube's own book, then Clocher's (clocher_addressbook.php).
+AUTOCOMPLETE_BOOKS = ("sql", "clocher_annuaire", "clocher_commune", "clocher_personnel")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def available() -> bool:
@@ -71,12 +75,15 @@ def render_config(mail: MailConfig, web_url: str) -> str:
     (token and identity requests); the browser's URLs stay relative to its page."""
     directory = webmail_dir()
     tls = "['ssl' => ['verify_peer' => false, 'verify_peer_name' => false]]"
+    host = settings.WEBMAIL_MAIL_HOST
+    # Loopback: Dovecot counts it as secure; the token is not exposed. A web node without
+    # the daemons reaches them over the network, in STARTTLS.
+    starttls = "" if host in LOOPBACK else "tls://"
     values = {
         "db_dsnw": f"sqlite:///{directory / 'db' / 'roundcube.sqlite'}?mode=0640",
-        # Loopback: Dovecot counts it as secure; the token is not exposed.
-        "imap_host": f"127.0.0.1:{mail.imap_port}",
-        "smtp_host": f"tls://127.0.0.1:{mail.submission_port}",
-        "managesieve_host": f"127.0.0.1:{mail.sieve_port}",
+        "imap_host": f"{starttls}{host}:{mail.imap_port}",
+        "smtp_host": f"tls://{host}:{mail.submission_port}",
+        "managesieve_host": f"{starttls}{host}:{mail.sieve_port}",
         "des_key": sso.secret("des_key")[:24],
         "language": "fr_FR",
         "skin": "elastic",
@@ -91,6 +98,7 @@ def render_config(mail: MailConfig, web_url: str) -> str:
         "oauth_token_uri": f"{web_url}/oauth/jeton",
         "oauth_identity_uri": f"{web_url}/oauth/identite",
         "oauth_scope": sso.SCOPE,
+        "clocher_carnet_uri": f"{web_url}/oauth/carnet",
     }
     lines = [
         "<?php",
@@ -104,10 +112,13 @@ def render_config(mail: MailConfig, web_url: str) -> str:
         "$config['oauth_identity_fields'] = ['email'];",
         "$config['oauth_login_redirect'] = true;",
         f"$config['smtp_conn_options'] = {tls};",
+        f"$config['imap_conn_options'] = {tls};",
         f"$config['managesieve_conn_options'] = {tls};",
         "$config['smtp_user'] = '%u';",
         "$config['smtp_pass'] = '%p';",
         f"$config['plugins'] = [{', '.join(_php(p) for p in PLUGINS)}];",
+        "$config['autocomplete_addressbooks'] = "
+        f"[{', '.join(_php(b) for b in AUTOCOMPLETE_BOOKS)}];",
         "$config['auto_create_user'] = true;",
         "$config['enable_installer'] = false;",
         "$config['enable_spellcheck'] = false;",
@@ -176,7 +187,9 @@ def _lay_out_install_root(root: Path) -> None:
     _link(root / "config", webmail_dir() / "config")
     for plugin in (ROUNDCUBE / "plugins").iterdir():
         _link(root / "plugins" / plugin.name, plugin)
-    _link(root / "plugins" / "clocher", PLUGIN)
+    for plugin in OUR_PLUGINS.iterdir():
+        if plugin.is_dir():
+            _link(root / "plugins" / plugin.name, plugin)
     for skin in (ROUNDCUBE / "skins").iterdir():
         _link(root / "skins" / skin.name, skin)
     html = root / "public_html"

@@ -5,6 +5,7 @@
 | `GET oauth/autoriser` | the browser, from Roundcube | a code for the chosen mailbox |
 | `POST oauth/jeton` | Roundcube (client secret) | `authorization_code` / `refresh_token` grants |
 | `GET oauth/identite` | Roundcube (Bearer) | OIDC UserInfo: `sub`, `email` (the mailbox) |
+| `GET oauth/carnet` | Roundcube's plugin (Bearer) | address books of the mailbox's commune |
 | `POST interne/webmail/introspection` | a resource server (Basic) | RFC 7662 answer |
 | `GET c/<insee>/webmail/<id>/` | the console's link | remembers the mailbox, opens Roundcube |
 """
@@ -34,7 +35,7 @@ from django.views.decorators.http import require_GET, require_POST
 from clocher.core.access import commune_required
 from clocher.core.models import Commune
 from clocher.core.request import actor_of
-from clocher.groupware.webmail import sso
+from clocher.groupware.webmail import contacts, sso
 
 SESSION_MAILBOX = "webmail_mailbox"
 
@@ -141,17 +142,33 @@ def token(request: HttpRequest) -> JsonResponse:
     return response
 
 
+def _invalid_token() -> JsonResponse:
+    response = _oauth_error("invalid_token", "Jeton absent, expiré ou révoqué.", 401)
+    response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
 @csrf_exempt
 @never_cache
 def userinfo(request: HttpRequest) -> JsonResponse:
     grant = sso.active_grant(_bearer(request))
     if grant is None:
-        response = _oauth_error("invalid_token", "Jeton absent, expiré ou révoqué.", 401)
-        response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        return response
+        return _invalid_token()
     return JsonResponse(
         {"sub": str(grant.user_id), "email": grant.mailbox.address, "email_verified": True}
     )
+
+
+@csrf_exempt
+@never_cache
+@require_GET
+def address_books(request: HttpRequest) -> JsonResponse:
+    """The webmail's address books, for Roundcube's `clocher_addressbook` plugin: the
+    same access token as the identity, scoped to the commune of the mailbox it opened."""
+    grant = sso.active_grant(_bearer(request))
+    if grant is None:
+        return _invalid_token()
+    return JsonResponse(contacts.address_books(grant))
 
 
 @csrf_exempt
