@@ -69,7 +69,8 @@ def test_cli_and_operator_console(client_operator, commune_a, admin_a):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["total"]["analytics_cpu_seconds"] == 1.5
-    assert "W par téraoctet" in data["method"] and data["not_measured"]
+    assert "W par téraoctet" in data["method"] and data["not_measured"] == []  # all measured
+    assert data["total"]["cpu_by_analytic"] == {"prévisions": 1.5}
     plain = CliRunner().invoke(main, ["governance", "sobriety"])
     assert "Méthode" in plain.output and "Total" in plain.output
     page = client_operator.get(reverse("governance:operator")).content.decode()

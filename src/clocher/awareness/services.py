@@ -45,6 +45,8 @@ from clocher.awareness.rating import Rating, update, win_chance
 from clocher.core import audit, mailer
 from clocher.core.audit import Actor
 from clocher.core.models import Commune, Membership, Role
+from clocher.governance import cputime
+from clocher.governance.models import Analytic
 
 # Messages handed to Postfix, then marked sent, together.
 SEND_GROUP = 50
@@ -252,6 +254,7 @@ def create_campaign(
     programme = programme_of(commune)
     if programme is None or not programme.enabled:
         raise ValidationError(f"Le programme n'est pas activé pour {commune.name}.")
+    cpu = cputime.Meter()  # choosing each agent's template, for the sobriety figures
     ensure_catalogue()
     templates = list(templates_for(commune))
     rng = random.Random(secrets.randbits(64))  # noqa: S311 - spreading, not secrecy
@@ -287,6 +290,7 @@ def create_campaign(
             target=f"campaign:{campaign.pk}",
             data={"name": campaign.name, "recipients": len(people)},
         )
+        cputime.record(commune, Analytic.AWARENESS, cpu.seconds)
     return campaign
 
 
@@ -500,6 +504,7 @@ def close_campaign(actor: Actor, campaign: Campaign) -> dict[str, int]:
     win, two points) and play one Glicko-2 period: each agent against the template they
     got, each template against all the agents who got it, both from the values before
     the period. Messages never sent are dropped. Returns the count of each outcome."""
+    cpu = cputime.Meter()  # the rating period, for the sobriety figures
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.closed_at is not None:
@@ -549,6 +554,7 @@ def close_campaign(actor: Actor, campaign: Campaign) -> dict[str, int]:
             )
         campaign.closed_at = timezone.now()
         campaign.save(update_fields=["closed_at"])
+        cputime.record(campaign.commune, Analytic.AWARENESS, cpu.seconds)
         audit.record(
             actor,
             "awareness.campaign_closed",

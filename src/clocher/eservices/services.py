@@ -29,6 +29,8 @@ from clocher.core.scoping import is_commune_admin, is_operator, scoped
 from clocher.eservices.checks import Finding, ciphers, mail, ports, score, tls, web
 from clocher.eservices.models import CommuneScore, Kind, Scan, Severity, Target
 from clocher.eservices.models import Finding as StoredFinding
+from clocher.governance import cputime
+from clocher.governance.models import Analytic
 from clocher.mail.dns import resolver
 
 PROOF_PREFIX = "clocher-verification="
@@ -243,8 +245,18 @@ def _refuse_unconfirmed(target: Target) -> None:
         )
 
 
-def _store(actor: Actor, target: Target, started: dt.datetime, findings: list[Finding]) -> Scan:
+def checked(target: Target) -> tuple[list[Finding], float]:
+    """run_checks and the CPU it took (this thread's and nmap's), for the sobriety figures."""
+    meter = cputime.Meter()
+    findings = run_checks(target)
+    return findings, meter.seconds
+
+
+def _store(
+    actor: Actor, target: Target, started: dt.datetime, findings: list[Finding], cpu: float
+) -> Scan:
     with transaction.atomic():
+        cputime.record(target.commune, Analytic.ESERVICES, cpu)
         scan = Scan.objects.create(
             target=target, commune=target.commune, started_at=started,
             finished_at=timezone.now(), score=score(findings),
@@ -288,7 +300,7 @@ def scan_target(actor: Actor, target: Target) -> Scan:
     """Audit one confirmed target and store its findings with the journal entry."""
     _refuse_unconfirmed(target)
     started = timezone.now()
-    return _store(actor, target, started, run_checks(target))
+    return _store(actor, target, started, *checked(target))
 
 
 def scan_all(actor: Actor, commune: Commune | None = None) -> list[Scan]:
@@ -333,10 +345,10 @@ def scan_many(actor: Actor, targets: list[Target]) -> list[Scan]:
     started = timezone.now()
     workers = max(1, min(settings.ESERVICES_PARALLEL, len(targets)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(run_checks, targets))
+        results = list(pool.map(checked, targets))
     return [
-        _store(actor, target, started, findings)
-        for target, findings in zip(targets, results, strict=True)
+        _store(actor, target, started, findings, cpu)
+        for target, (findings, cpu) in zip(targets, results, strict=True)
     ]
 
 

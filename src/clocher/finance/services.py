@@ -57,6 +57,8 @@ from clocher.finance.models import (
     SavingsSource,
     YearIndicator,
 )
+from clocher.governance import cputime
+from clocher.governance.models import Analytic
 
 logger = logging.getLogger(__name__)
 
@@ -317,7 +319,13 @@ def _class_rank(code: str) -> tuple[int, str]:
 
 def refresh_indicators(owner: Owner) -> int:
     """Store the book's indicators of every year (called whenever something they depend
-    on changes, inside the caller's transaction). Returns the number of years stored."""
+    on changes, inside the caller's transaction). Returns the number of years stored.
+    Its CPU time is recorded for the sobriety figures."""
+    with cputime.measured(owner, Analytic.FINANCE):
+        return _refresh_indicators(owner)
+
+
+def _refresh_indicators(owner: Owner) -> int:
     book = build_book(owner)
     risky = _risky_per_year(book)
     rows = [

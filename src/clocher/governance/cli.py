@@ -98,9 +98,12 @@ def sobriety_command(as_json: bool) -> None:
     show(table, False)
     console.print(
         f"Courriels des 30 derniers jours : {made.mail_received_30d} reçus, "
-        f"{made.mail_sent_30d} envoyés.\nMéthode : {made.method}\n"
-        f"Calcul non mesuré : {', '.join(made.not_measured)}."
+        f"{made.mail_sent_30d} envoyés.\nMéthode : {made.method}"
     )
+    for label, seconds in made.total.cpu_by_analytic.items():
+        console.print(f"Calcul, {label} : {seconds:.1f} s CPU")
+    if made.not_measured:
+        console.print(f"Calcul non mesuré : {', '.join(made.not_measured)}.")
 
 
 @governance.command("retention")

@@ -45,3 +45,39 @@ class ProcessingActivity(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Analytic(models.TextChoices):
+    """The analytics whose CPU time the sobriety figures count (forecasts keep theirs on
+    their own rows)."""
+
+    ENERGY = "energy", "énergie (références)"
+    FINANCE = "finance", "finances (indicateurs de la dette)"
+    ESERVICES = "eservices", "e-services (audits)"
+    AWARENESS = "awareness", "sensibilisation (campagnes, cotes)"
+
+
+class AnalyticsRun(models.Model):
+    """The CPU time one run of an analytic took, for a commune (empty: the operator's own
+    book): the sobriety figures add them up, measured, never guessed."""
+
+    commune = models.ForeignKey(
+        Commune, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    analytic = models.CharField(max_length=20, choices=Analytic.choices)
+    cpu_seconds = models.FloatField("temps de calcul (s CPU)")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(analytic__in=Analytic.values), name="governance_run_analytic_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(cpu_seconds__gte=0), name="governance_run_cpu_not_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["commune", "analytic"])]
+
+    def __str__(self) -> str:
+        return f"{self.analytic} {self.cpu_seconds:.3f} s CPU"

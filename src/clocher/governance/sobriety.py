@@ -22,9 +22,11 @@ from django.utils import timezone
 from clocher.core.models import Commune
 
 HOURS_PER_YEAR = 24 * 365
+FORECASTS = "prévisions"
 TB = 10**12
-# Analytics that run on the platform and whether their CPU time is recorded.
-NOT_MEASURED = ("énergie (références, dérives)", "sensibilisation (cotes)", "e-services (audits)")
+# Analytics that run on the platform without recording their CPU time (none left:
+# forecasts on their rows, the others in governance.cputime).
+NOT_MEASURED: tuple[str, ...] = ()
 
 
 @dataclass
@@ -36,6 +38,8 @@ class Figures:
     mailboxes: int = 0
     mail_bytes: int = 0
     analytics_cpu_seconds: float = 0.0
+    # Analytic's label → its CPU seconds (forecasts, energy, finance, audits, awareness).
+    cpu_by_analytic: dict[str, float] = field(default_factory=dict)
 
     @property
     def dedup_saved_bytes(self) -> int:
@@ -94,6 +98,8 @@ def _sums(rows: Any) -> dict[int, Any]:
 def figures(commune: Commune | None = None) -> Sobriety:
     """The figures of `commune`, or of every commune with their total."""
     from clocher.forecast.models import Forecast
+    from clocher.governance import cputime
+    from clocher.governance.models import Analytic
     from clocher.mail import services as mail
     from clocher.mail.models import Mailbox, MailTrafficDay
     from clocher.vault.models import Chunk, CommuneUsage
@@ -115,6 +121,7 @@ def figures(commune: Commune | None = None) -> Sobriety:
         .annotate(s=Sum("cpu_seconds"))
         .values_list("commune_id", "s")
     )
+    runs = cputime.by_commune(ids)
     vmail = mail.default_vmail_dir()
     by_commune = {c.pk: Figures(c.insee, c.name) for c in communes}
     for box in Mailbox.objects.filter(commune_id__in=ids).select_related("domain"):
@@ -123,7 +130,10 @@ def figures(commune: Commune | None = None) -> Sobriety:
         one.mail_bytes += mail.mailbox_usage(box, vmail) or 0
     for pk, one in by_commune.items():
         one.used_bytes, one.stored_bytes = used.get(pk, 0), stored.get(pk, 0)
-        one.analytics_cpu_seconds = float(cpu.get(pk, 0.0))
+        parts = {FORECASTS: float(cpu[pk])} if pk in cpu else {}
+        parts |= {str(Analytic(k).label): v for k, v in runs.get(pk, {}).items()}
+        one.cpu_by_analytic = parts
+        one.analytics_cpu_seconds = sum(parts.values())
     rows = list(by_commune.values())
     total = Figures("", "Total")
     for one in rows:
@@ -132,6 +142,8 @@ def figures(commune: Commune | None = None) -> Sobriety:
         total.mailboxes += one.mailboxes
         total.mail_bytes += one.mail_bytes
         total.analytics_cpu_seconds += one.analytics_cpu_seconds
+        for label, seconds in one.cpu_by_analytic.items():
+            total.cpu_by_analytic[label] = total.cpu_by_analytic.get(label, 0.0) + seconds
     since = timezone.localdate() - timedelta(days=30)
     traffic = MailTrafficDay.objects.filter(day__gte=since).aggregate(
         r=Sum("received"), s=Sum("sent")

@@ -37,6 +37,8 @@ from clocher.energy.services.series import (
     hourly_temperatures,
     temperatures,
 )
+from clocher.governance import cputime
+from clocher.governance.models import Analytic
 
 BASELINE_DAYS = 365
 MIN_BASELINE_DAYS = 180
@@ -158,6 +160,7 @@ def fit_baseline(
             f"Granularité « {granularity} » inconnue : auto, daily (journalier) ou hourly "
             "(horaire)."
         )
+    cpu = cputime.Meter()  # the fit's CPU, for the sobriety figures
     end = end or _last_day(meter)
     start = end - timedelta(days=BASELINE_DAYS - 1)
     if granularity == "auto":
@@ -197,6 +200,7 @@ def fit_baseline(
             fit=m.fit,
             verdict=m.verdict[:300],
         )
+        cputime.record(meter.commune, Analytic.ENERGY, cpu.seconds)
         audit.record(
             actor,
             "energy.baseline_fitted",

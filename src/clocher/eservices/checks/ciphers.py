@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET  # noqa: S405 - nmap's own output, not foreign XML
 from dataclasses import dataclass, field
 
 from clocher.eservices.checks import Finding
+from clocher.governance import cputime
 
 NMAP_TIMEOUT = 300.0
 SCRIPTS = "ssl-enum-ciphers,ssl-heartbleed,ssl-poodle,ssl-ccs-injection,ssl-dh-params"
@@ -36,10 +36,10 @@ def nmap_tls(host: str, port: int) -> TlsScan:
         raise FileNotFoundError("nmap absent : apt-get install nmap")
     if not _HOST.match(host):
         raise ValueError(f"hôte invalide : {host!r}")
-    done = subprocess.run(  # noqa: S603 - fixed argv, the host checked above
+    done = cputime.run(  # fixed argv, the host checked above; its CPU is counted
         [nmap, "-Pn", "-sT", "-n", "--max-retries", "1", "--script", SCRIPTS, "-oX", "-",
          "-p", str(port), host],
-        capture_output=True, text=True, timeout=NMAP_TIMEOUT, check=False,
+        timeout=NMAP_TIMEOUT,
     )  # fmt: skip
     if done.returncode != 0:
         raise OSError(f"nmap : {done.stderr.strip()[:200]}")

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
 import xml.etree.ElementTree as ET  # noqa: S405 - nmap's own output, not foreign XML
 
 from clocher.eservices.checks import Finding
+from clocher.governance import cputime
 
 TIMEOUT = 3.0
 NMAP_TIMEOUT = 300.0
@@ -33,10 +33,10 @@ def nmap_open_ports(host: str, ports: list[int]) -> dict[int, str]:
     nmap = shutil.which("nmap")
     if nmap is None:
         raise FileNotFoundError("nmap absent : apt-get install nmap")
-    done = subprocess.run(  # noqa: S603 - fixed argv, the host is a validated IP address
+    done = cputime.run(  # fixed argv, the host is a validated IP address
         [nmap, "-Pn", "-sT", "-T2", "-n", "--max-retries", "1", "-oX", "-",
          "-p", ",".join(map(str, sorted(ports))), host],
-        capture_output=True, text=True, timeout=NMAP_TIMEOUT, check=False,
+        timeout=NMAP_TIMEOUT,
     )  # fmt: skip
     if done.returncode != 0:
         raise OSError(f"nmap : {done.stderr.strip()[:200]}")
