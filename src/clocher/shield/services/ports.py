@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from clocher.core import audit
@@ -75,15 +75,20 @@ def block_port(
     number, protocol = parse_port(port), parse_proto(proto)
     allowed = parse_allow(allow)
     why = reason.strip()[:300] or f"port {number}/{protocol} exposé sur Internet"
+    already = ValidationError(
+        f"Le port {number}/{protocol} est déjà fermé sur les boîtiers de {commune.name}."
+    )
     with transaction.atomic():
         if PortRule.objects.filter(commune=commune, proto=protocol, port=number).exists():
-            raise ValidationError(
-                f"Le port {number}/{protocol} est déjà fermé sur les boîtiers de {commune.name}."
-            )
-        rule = PortRule.objects.create(
-            commune=commune, proto=protocol, port=number, allow=allowed, reason=why,
-            origin=origin.strip()[:300], created_by=actor.display[:254],
-        )  # fmt: skip
+            raise already
+        try:
+            with transaction.atomic():  # two clicks at once: the constraint decides
+                rule = PortRule.objects.create(
+                    commune=commune, proto=protocol, port=number, allow=allowed, reason=why,
+                    origin=origin.strip()[:300], created_by=actor.display[:254],
+                )  # fmt: skip
+        except IntegrityError as exc:
+            raise already from exc
         audit.record(
             actor, "shield.port_blocked", commune=commune, target=str(rule),
             data={"motif": why, "origine": rule.origin, "autorises": rule.allowed},
