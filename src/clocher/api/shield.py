@@ -10,8 +10,9 @@ anyone else; the fleet and the département's report are the operator's (403 oth
 - ``GET communes/{insee}/shield/report/?month=AAAA-MM`` — the monthly report of blocked
   flows (by default the last complete month): ``{"month", "scope", "summary",
   "flows", "blocks", "boxes", "collective_added", "by_country", "by_scenario",
-  "top_sources", "daily"}``, each list of ``{"key", "label", "flows", "blocks"}``;
-  400 for a month that is not AAAA-MM.
+  "by_port", "top_sources", "daily"}``, each list of ``{"key", "label", "flows",
+  "blocks"}`` (``by_port``'s label: « port 3389 bloqué : N tentatives »); 400 for a
+  month that is not AAAA-MM.
 - ``GET communes/{insee}/shield/ports/`` — the inbound ports the commune's boxes close,
   a page ``{"count", "results": [{"id", "port", "proto", "allow", "reason", "origin",
   "created_at", "applied"}]}``
