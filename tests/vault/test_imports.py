@@ -185,22 +185,29 @@ def test_quota_checked_before_nothing_written(root_a, commune_a, tmp_path):
 
 
 def test_quota_reached_during_import_stops_cleanly_keeping_what_was_done(
-    root_a, commune_a, tmp_path
+    root_a, commune_a, tmp_path, monkeypatch, vault_dir
 ):
     """Another upload takes the room while the import runs: it stops, keeps the files
-    already imported, and says so."""
-    commune_a.quota_storage_bytes = 2000
+    already imported, and says so. The next batch, read and written aside meanwhile
+    (issue 14), leaves no chunk on disk (those of the first batch's files not imported
+    are garbage for `fsck --gc`, as an interrupted upload's)."""
+    monkeypatch.setattr(imports, "IMPORT_BATCH", 4)
+    commune_a.quota_storage_bytes = 6000
     commune_a.save()
-    archive = write_zip(tmp_path / "docs.zip", {f"{i}.bin": os.urandom(500) for i in range(3)})
+    archive = write_zip(tmp_path / "docs.zip", {f"{i}.bin": os.urandom(500) for i in range(8)})
 
     def someone_else_uploads(done: int, total: int, name: str) -> None:
         if name == "1.bin":
-            services.write_bytes(ACTOR, root_a, "autre.bin", os.urandom(1200))
+            services.write_bytes(ACTOR, root_a, "autre.bin", os.urandom(5200))
 
     report = imports.import_documents(ACTOR, root_a, archive, progress=someone_else_uploads)
     assert "quota" in report.stopped
     assert sorted(tree(root_a)) == ["0.bin", "autre.bin"]
     assert report.imported == 1
+    assert leftovers(vault_dir) == []
+    assert services.fsck().problems == []
+    # The first batch's four chunks and the other upload's: none of the second batch.
+    assert len([p for p in (vault_dir / "blobs").rglob("*") if p.is_file()]) == 5
 
 
 def test_truncated_zip_is_refused_clearly(root_a, tmp_path):
@@ -320,3 +327,106 @@ def test_import_writes_a_batch_in_a_few_statements_with_one_journal_entry_per_fi
     assert {path: tree(root_a)[path] for path in files} == files
     again = imports.import_documents(ACTOR, root_a, archive)
     assert (again.imported, again.unchanged) == (0, 300)
+
+
+def leftovers(vault_dir: Path) -> list[str]:
+    """Chunk files written aside and never renamed (an abandoned batch must leave none)."""
+    return [p.name for p in (vault_dir / "blobs").rglob(".*.tmp")]
+
+
+@pytest.mark.parametrize("step", ["flush", "transaction"])
+def test_a_batch_that_fails_loses_nothing_before_it_and_the_rerun_completes(
+    root_a, tmp_path, monkeypatch, vault_dir, step
+):
+    """Issue 14: batches are prepared ahead (the next one is read and written aside while
+    one is committed). The third batch fails, either while its chunks are made durable or
+    in its transaction: the two before are kept whole, nothing of the third or of the
+    one prepared ahead is left (no row, no chunk written aside), the journal verifies, and
+    a rerun imports the rest, counting the kept files as already there."""
+    from clocher.storage.blobstore import local
+
+    monkeypatch.setattr(imports, "IMPORT_BATCH", 10)
+    source = tmp_path / "docs"
+    files = {f"d{i // 7}/f{i:02d}.txt": os.urandom(50 + i) for i in range(45)}
+    for name, data in files.items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_bytes(data)
+    calls = {"n": 0}
+    if step == "flush":
+        real_sync = local._sync_file_system
+
+        def failing_sync(directory: str) -> bool:
+            calls["n"] += 1
+            if calls["n"] == 5:  # two flushes a batch: the first of the third batch
+                raise OSError(5, "Input/output error", directory)
+            return real_sync(directory)
+
+        monkeypatch.setattr(local, "_sync_file_system", failing_sync)
+        expected: type[Exception] = OSError
+    else:
+        real_save = services.save_new_files
+
+        def failing_save(actor, batch):
+            calls["n"] += 1
+            saved = real_save(actor, batch)
+            if calls["n"] == 3:
+                raise RuntimeError("panne au milieu du lot")
+            return saved
+
+        monkeypatch.setattr(services, "save_new_files", failing_save)
+        expected = RuntimeError
+
+    with pytest.raises(expected):
+        imports.import_documents(ACTOR, root_a, source)
+    monkeypatch.undo()
+
+    # Sorted names: the entries come in the walk's order, which is the file system's.
+    kept = {p: c for p, c in tree(root_a).items() if c is not None}
+    assert len(kept) == 20
+    assert all(files[path] == content for path, content in kept.items())
+    assert leftovers(vault_dir) == []
+    assert AuditEntry.objects.filter(action="vault.file_created").count() == 20
+    assert audit.verify().ok
+    assert services.fsck().problems == []
+
+    again = imports.import_documents(ACTOR, root_a, source)
+    assert (again.imported, again.unchanged, again.skipped) == (25, 20, [])
+    assert {p: c for p, c in tree(root_a).items() if c is not None} == files
+    assert leftovers(vault_dir) == []
+
+
+def lie_about_size(archive: Path, name: str, size: int) -> None:
+    """Make the zip's headers (local and central) announce `size` bytes for `name`."""
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as z:
+        local = z.getinfo(name).header_offset
+    central = data.find(b"PK\x01\x02")
+    while data[central + 46 : central + 46 + len(name)] != name.encode():
+        central = data.find(b"PK\x01\x02", central + 4)
+    data[central + 24 : central + 28] = size.to_bytes(4, "little")
+    data[local + 22 : local + 26] = size.to_bytes(4, "little")
+    archive.write_bytes(bytes(data))
+
+
+def test_an_unreadable_file_mid_batch_is_named_and_the_rest_of_its_batch_kept(
+    root_a, tmp_path, monkeypatch
+):
+    """A file that cannot be read in the middle of a batch (here an entry inflating past
+    its header) is listed by name; the other files of its batch are committed, and a rerun
+    counts them as there and names the bad one again."""
+    monkeypatch.setattr(imports, "IMPORT_BATCH", 10)
+    files = {f"f{i:02d}.txt": os.urandom(100) for i in range(25)}
+    files["f13.txt"] = b"A" * 100_000
+    archive = write_zip(tmp_path / "lot.zip", files)
+    lie_about_size(archive, "f13.txt", 10)
+
+    report = imports.import_documents(ACTOR, root_a, archive)
+    assert report.imported == 24
+    # zipfile stops at the announced size and finds the CRC wrong (else: "bombe zip").
+    assert [path for path, _ in report.skipped] == ["f13.txt"]
+    assert "CRC" in report.skipped[0][1] or "bombe zip" in report.skipped[0][1]
+    assert tree(root_a) == {n: d for n, d in files.items() if n != "f13.txt"}
+
+    again = imports.import_documents(ACTOR, root_a, archive)
+    assert (again.imported, again.unchanged) == (0, 24)
+    assert [path for path, _ in again.skipped] == ["f13.txt"]

@@ -17,7 +17,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -34,6 +34,7 @@ from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.storage import crypto
 from clocher.storage.blobstore import store
+from clocher.storage.blobstore.local import LocalStore
 from clocher.storage.chunks import ChunkWriter, read_stream
 from clocher.vault import services
 from clocher.vault.models import DocumentImport, ImportStatus, Node
@@ -252,20 +253,37 @@ def open_source(path: Path) -> Source:
 # ---------------------------------------------------------------------------- import
 
 
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """What a rerun compares of a name already in a target folder."""
+
+    is_folder: bool
+    size: int
+    sha256: str
+
+
 class _Folders:
     """Target folders by path, made on first use (existing ones are reused), and what
-    each already holds (read once per folder: a rerun compares every file)."""
+    each already holds (read once per folder, as plain values: a rerun compares every
+    file; a folder made here holds nothing yet)."""
 
     def __init__(self, actor: Actor, root: Node, report: ImportReport) -> None:
         self.actor, self.report = actor, report
         self.known: dict[tuple[str, ...], Node] = {(): root}
-        self.members: dict[int, dict[str, Node]] = {}
+        self.members: dict[int, dict[str, _Member]] = {}
 
-    def member(self, folder: Node, name: str) -> Node | None:
+    def member(self, folder: Node, name: str) -> _Member | None:
         if folder.pk not in self.members:
-            found = Node.objects.filter(parent=folder, deleted_at__isnull=True)
-            self.members[folder.pk] = {n.name: n for n in found.select_related("current")}
+            found = Node.objects.filter(parent=folder, deleted_at__isnull=True).values_list(
+                "name", "is_folder", "size", "current__sha256"
+            )
+            self.members[folder.pk] = {
+                n: _Member(is_folder, size, sha256 or "") for n, is_folder, size, sha256 in found
+            }
         return self.members[folder.pk].get(name)
+
+    def added(self, folder: Node, name: str, upload: ChunkWriter) -> None:
+        self.members[folder.pk][name] = _Member(False, upload.size, upload.sha256)
 
     def get(self, parts: tuple[str, ...]) -> Node:
         if parts in self.known:
@@ -275,6 +293,7 @@ class _Folders:
         node = services.child(parent, name)
         if node is None:
             node = services.create_folder(self.actor, parent, name)
+            self.members[node.pk] = {}
             self.report.folders += 1
         elif not node.is_folder:
             raise ValidationError(f"« {name} » existe déjà ici et n'est pas un dossier.")
@@ -297,19 +316,20 @@ class _Bounded:
         return data
 
 
-def _same_content(node: Node, upload: ChunkWriter) -> bool:
-    return (
-        node.current is not None
-        and node.size == upload.size
-        and (node.current.sha256 == upload.sha256)
-    )
+def _same_content(member: _Member, upload: ChunkWriter) -> bool:
+    return not member.is_folder and member.size == upload.size and member.sha256 == upload.sha256
 
 
-# Files read, encrypted and stored side by side (each chunk file is fsynced: the disk
-# waits are what a thread pool overlaps), then committed together: one transaction per
-# batch, after one sync of the batch's chunk directories.
-IMPORT_THREADS = 8
-IMPORT_BATCH = 256
+# Files are read, hashed, encrypted and written aside by helper threads (hashlib and the
+# file system release the GIL) while the main thread commits the batch before: batch
+# k + 1 is prepared during batch k's flush and transaction. A batch ends at this many
+# files or bytes, whichever comes first: one flush of the file system and one
+# transaction each. A helper takes a few files per task (a task per file cost the main
+# thread more in futures than the work saved).
+IMPORT_THREADS = 4
+IMPORT_BATCH = 1000
+IMPORT_BATCH_BYTES = 64 << 20
+_PER_TASK = 16
 
 
 @dataclass
@@ -324,36 +344,61 @@ class _Prepared:
     problem: str = ""
 
 
-# Files up to this size have their chunks kept in memory until the batch is written
-# with one flush of the file system (`_BatchWriter`); larger ones are stored as they are
-# read, one fsync per chunk, so memory stays bounded (at most a batch of small files).
+# Files up to this size have their chunks written aside by `_BatchWriter` and made
+# durable with the whole batch; larger ones are stored as they are read, one fsync per
+# chunk (their own upload pipeline already overlaps those).
 DEFERRED_MAX_BYTES = 1 << 20
 
 
 class _BatchWriter:
-    """Collects a batch's new chunks (from the helper threads), then stores them all
-    with the store's `put_many`: two flushes of the file system for the batch instead
+    """Collects a batch's new chunks: each is written aside as soon as it is sealed (by
+    the helper threads, without an fsync), then `flush` makes them all durable under
+    their names with two flushes of the file system (`LocalStore.commit_aside`) instead
     of an fsync per chunk and per directory (~7 ms each for a small file). Its
     guarantee is `put`'s: a name never points at lost content, and every name is durable
-    before the batch's transaction commits."""
+    before the batch's transaction commits. Chunks of a batch that is not committed are
+    removed (`discard`)."""
 
-    def __init__(self, blobs: BlobStore) -> None:
+    def __init__(self, blobs: LocalStore) -> None:
         self.blobs = blobs
-        self.pending: dict[str, bytes | bytearray] = {}
+        self.written: dict[str, tuple[str, str] | None] = {}
+        self.guard = threading.Lock()
 
     def exists(self, key: str) -> bool:
-        return key in self.pending or self.blobs.exists(key)
+        return key in self.written or self.blobs.exists(key)
 
     def put(self, key: str, data: bytes | bytearray, *, sync_directory: bool = True) -> None:
-        self.pending[key] = data  # a dict's item assignment is atomic under the GIL
+        with self.guard:  # two files of the batch with the same content: written once
+            if key in self.written:
+                return
+            self.written[key] = None
+        try:
+            self.written[key] = self.blobs.write_aside(key, data)
+        except BaseException:
+            del self.written[key]
+            raise
 
     def sync_directories(self, keys: Iterable[str]) -> None:
-        """Nothing is on disk before `flush`, which makes names durable itself."""
+        """Nothing is under its name before `flush`, which makes names durable itself."""
+
+    def _aside(self) -> list[tuple[str, str]]:
+        with self.guard:
+            found = [w for w in self.written.values() if w is not None]
+            self.written = {}
+        return found
 
     def flush(self) -> None:
-        if self.pending:
-            self.blobs.put_many(self.pending.items())  # type: ignore[attr-defined]
-        self.pending = {}
+        written = self._aside()
+        if not written:  # a rerun's batch: every chunk was there
+            return
+        try:
+            self.blobs.commit_aside(written)
+        except BaseException:
+            self.blobs.discard_aside(written)  # those not renamed yet
+            raise
+
+    def discard(self) -> None:
+        self.blobs.discard_aside(self._aside())
 
 
 def _prepare(item: _Prepared, key: bytes, writer: _BatchWriter | None = None) -> _Prepared:
@@ -377,6 +422,11 @@ def _prepare(item: _Prepared, key: bytes, writer: _BatchWriter | None = None) ->
     return item
 
 
+def _prepare_some(items: list[_Prepared], key: bytes, writer: _BatchWriter | None) -> None:
+    for item in items:
+        _prepare(item, key, writer)
+
+
 def _place(folders: _Folders, entry: SourceEntry) -> _Prepared:
     """The entry's target folder and clean name (folders made here, in this thread)."""
     item = _Prepared(entry, "/".join(entry.parts))
@@ -393,12 +443,12 @@ def _commit(actor: Actor, folders: _Folders, item: _Prepared, report: ImportRepo
     assert item.folder is not None and item.upload is not None
     existing = folders.member(item.folder, item.name)
     upload = item.upload
-    if existing is not None and not existing.is_folder and _same_content(existing, upload):
+    if existing is not None and _same_content(existing, upload):
         report.unchanged += 1
         return
     modified = datetime.fromtimestamp(item.entry.mtime, tz=UTC)
-    node = services.save_file(actor, item.folder, item.name, upload, modified_at=modified)
-    folders.members[item.folder.pk][item.name] = node
+    services.save_file(actor, item.folder, item.name, upload, modified_at=modified)
+    folders.added(item.folder, item.name, upload)
     if existing is None:
         report.imported += 1
     else:
@@ -436,7 +486,7 @@ def _commit_batch(
         seen.add(where)
     with transaction.atomic():
         try:
-            nodes = services.save_new_files(
+            services.save_new_files(
                 actor,
                 [
                     services.NewFile(
@@ -449,11 +499,11 @@ def _commit_batch(
                 ],
             )
         except (IntegrityError, services.QuotaExceeded):
-            nodes, fresh = [], []
-        for item, node in zip(fresh, nodes, strict=True):
-            folders.members[node.parent_id][item.name] = node  # type: ignore[index]
+            fresh = []
+        for item in fresh:
+            folders.added(item.folder, item.name, item.upload)  # type: ignore[arg-type]
             report.imported += 1
-            report.bytes += node.size
+            report.bytes += item.entry.size
         added = {id(i) for i in fresh}
         for item in batch:
             if id(item) in added:
@@ -470,6 +520,80 @@ def _commit_batch(
                 report.skipped.append((item.label, services_message(exc)))
             done += item.entry.size
     return done
+
+
+def _batches(entries: list[SourceEntry]) -> Iterator[list[SourceEntry]]:
+    """The entries in batches of IMPORT_BATCH files or IMPORT_BATCH_BYTES at most (a
+    larger file is a batch of its own)."""
+    batch: list[SourceEntry] = []
+    size = 0
+    for entry in entries:
+        if batch and (len(batch) >= IMPORT_BATCH or size + entry.size > IMPORT_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += entry.size
+    if batch:
+        yield batch
+
+
+@dataclass
+class _Batch:
+    """A batch placed in its folders, its files being prepared by the helper threads."""
+
+    items: list[_Prepared]
+    writer: _BatchWriter | None
+    tasks: list[Future[None]]
+
+    def wait(self) -> None:
+        for task in self.tasks:
+            task.result()
+
+    def abandon(self) -> None:
+        """Not to be committed: once the helpers are done with it, its chunks written
+        aside are removed (those already stored are garbage for `fsck --gc`)."""
+        for task in self.tasks:
+            task.exception()
+        if self.writer is not None:
+            self.writer.discard()
+
+
+def _start(
+    pool: ThreadPoolExecutor,
+    folders: _Folders,
+    entries: list[SourceEntry],
+    key: bytes,
+    blobs: BlobStore,
+) -> _Batch:
+    items = [_place(folders, e) for e in entries]
+    ready = [i for i in items if not i.problem]
+    writer = _BatchWriter(blobs) if isinstance(blobs, LocalStore) else None
+    tasks = [
+        pool.submit(_prepare_some, ready[start : start + _PER_TASK], key, writer)
+        for start in range(0, len(ready), _PER_TASK)
+    ]
+    return _Batch(items, writer, tasks)
+
+
+def _store(batch: _Batch, blobs: BlobStore) -> None:
+    """Wait for the helpers to finish the batch, then make its chunks durable under
+    their names, before any of its files is committed. If that fails, the chunks written
+    aside are removed and nothing of the batch is committed."""
+    try:
+        batch.wait()
+        if batch.writer is not None:
+            batch.writer.flush()
+    except BaseException:
+        batch.abandon()
+        raise
+    blobs.sync_directories(
+        {
+            k
+            for i in batch.items
+            if i.upload is not None and i.upload.blobs is None
+            for k in i.upload.stored_keys
+        }
+    )
 
 
 def import_documents(
@@ -505,25 +629,26 @@ def _run(
     key = crypto.data_key(target.space.commune)
     blobs = store()
     with ThreadPoolExecutor(IMPORT_THREADS, thread_name_prefix="vault-import") as pool:
-        for start in range(0, len(source.entries), IMPORT_BATCH):
-            batch = [_place(folders, e) for e in source.entries[start : start + IMPORT_BATCH]]
-            ready = [i for i in batch if not i.problem]
-            writer = _BatchWriter(blobs) if hasattr(blobs, "put_many") else None
-            list(pool.map(partial(_prepare, key=key, writer=writer), ready))
-            # The batch's chunks are durable under their names before any is committed.
-            if writer is not None:
-                writer.flush()
-            blobs.sync_directories(
-                {
-                    k
-                    for i in ready
-                    if i.upload is not None and i.upload.blobs is None
-                    for k in i.upload.stored_keys
-                }
-            )
-            done = _commit_batch(actor, folders, batch, report, progress, done, needed)
-            if report.stopped:
-                break
+        started_batches: list[_Batch] = []
+        try:
+            for entries in _batches(source.entries):
+                # This batch is read and written aside while the one before is committed.
+                started_batches.append(_start(pool, folders, entries, key, blobs))
+                if len(started_batches) > 1:
+                    batch = started_batches.pop(0)
+                    _store(batch, blobs)
+                    done = _commit_batch(
+                        actor, folders, batch.items, report, progress, done, needed
+                    )
+                    if report.stopped:
+                        break
+            while started_batches and not report.stopped:
+                batch = started_batches.pop(0)
+                _store(batch, blobs)
+                done = _commit_batch(actor, folders, batch.items, report, progress, done, needed)
+        finally:
+            for batch in started_batches:
+                batch.abandon()
     if progress:
         progress(needed if not report.stopped else done, needed, "")
     report.seconds = time.monotonic() - started

@@ -80,33 +80,61 @@ class LocalStore:
         each: every content written aside, one flush, the renames, one flush (names and
         directories). The guarantee of `put` holds: a name never points at lost content,
         and every name is durable on return. Without syncfs, one fsync per file."""
-        written: list[tuple[str, Path]] = []
+        written: list[tuple[str, str]] = []
         try:
             for key, data in items:
-                path = self._path(key)
-                if not path.parent.is_dir():
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                written.append((str(tmp), path))
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    if _SYNCFS is None:
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
+                written.append(self.write_aside(key, data))
+        except BaseException:
+            self.discard_aside(written)
+            raise
+        self.commit_aside(written)
+
+    def write_aside(self, key: str, data: bytes | bytearray) -> tuple[str, str]:
+        """`put_many`'s first step for one blob, which callers may run from several
+        threads (an import writes while it reads): the content in a new file beside its
+        name, not under it. Returns (that file, the name) for `commit_aside` or
+        `discard_aside`. Without syncfs the file is fsynced here."""
+        name = self._filename(key)
+        directory = name.rpartition("/")[0]
+        if not os.path.isdir(directory):
+            os.makedirs(directory, exist_ok=True)
+        # Unique per writer: two uploads of the same content may store the same chunk.
+        tmp = f"{directory}/.{name.rpartition('/')[2]}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if _SYNCFS is None:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
+        return tmp, name
+
+    def commit_aside(self, written: list[tuple[str, str]]) -> None:
+        """Make blobs written aside durable under their names: one flush (their
+        contents), the renames, one flush (names and new directories). If the first
+        flush fails, nothing is renamed and the files aside are removed."""
+        try:
             _sync_file_system(self._root)
         except BaseException:
-            for name, _ in written:
-                Path(name).unlink(missing_ok=True)
+            self.discard_aside(written)
             raise
-        for name, path in written:
-            os.replace(name, path)
+        for tmp, name in written:
+            os.replace(tmp, name)
         if not _sync_file_system(self._root):
-            for directory in {path.parent for _, path in written} | {self.root}:
-                _sync_directory(directory)
+            parents = {name.rpartition("/")[0] for _, name in written}
+            grandparents = {directory.rpartition("/")[0] for directory in parents}
+            for directory in parents | grandparents | {self._root}:
+                _sync_directory(Path(directory))
+
+    def discard_aside(self, written: Iterable[tuple[str, str]]) -> None:
+        """Remove blobs written aside and not committed (an import that failed)."""
+        for tmp, _ in written:
+            Path(tmp).unlink(missing_ok=True)
 
     def sync_directories(self, keys: Iterable[str]) -> None:
         for directory in {self._path(key).parent for key in keys}:

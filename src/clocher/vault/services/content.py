@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from django.core.exceptions import ValidationError
 
+from clocher.core import bulk
 from clocher.core.prepared import Prepared
 from clocher.storage.chunks import ChunkReader, ChunkWriter
 from clocher.vault.models import Chunk, Node, Version, VersionChunk
@@ -15,8 +16,7 @@ from clocher.vault.models import Chunk, Node, Version, VersionChunk
 ATTACH_BATCH = 500
 
 
-# Compiled once per process and per number of digests (`core.prepared`): every upload
-# runs it.
+# Compiled once per process (`core.prepared`): every small upload runs it.
 _CHUNK_IDS = Prepared(
     lambda commune_id, *digests: Chunk.objects.filter(
         commune_id=commune_id, digest__in=digests
@@ -24,31 +24,37 @@ _CHUNK_IDS = Prepared(
 )
 
 
-def _attach_many(pairs: list[tuple[Version, ChunkWriter]]) -> None:
+def _attach_many(pairs: list[tuple[int, ChunkWriter]]) -> None:
     """The chunk rows (made if new; a concurrent upload may make the same ones) and each
-    version's list of them, in a few statements whatever the number of chunks or versions
-    (all of one commune)."""
+    version's list of them (versions by id), in a few statements whatever the number of
+    chunks or versions (all of one commune): multi-row INSERTs of plain values
+    (`core.bulk`), no model instances."""
     commune = pairs[0][1].commune
     sizes = {d: size for _, upload in pairs for d, size in upload.chunks}
-    Chunk.objects.bulk_create(
-        [Chunk(commune=commune, digest=d, size=size) for d, size in sizes.items()],
+    bulk.insert(
+        Chunk,
+        ["commune_id", "digest", "size"],
+        [(commune.pk, d, size) for d, size in sizes.items()],
         ignore_conflicts=True,
     )
     ids: dict[str, int] = {}
     digests = list(sizes)
-    for start in range(0, len(digests), ATTACH_BATCH):
-        ids.update(_CHUNK_IDS.rows(commune.pk, *digests[start : start + ATTACH_BATCH]))
+    if len(digests) == 1:  # a small upload's: compiled once
+        ids.update(_CHUNK_IDS.rows(commune.pk, *digests))
+    for start in range(0, len(digests) if len(digests) > 1 else 0, ATTACH_BATCH):
+        # A batch's (an import's): compiled each time, as a prepared query would be for
+        # each new number of digests, and its compilation grows with their square.
+        part = digests[start : start + ATTACH_BATCH]
+        ids.update(
+            Chunk.objects.filter(commune_id=commune.pk, digest__in=part).values_list("digest", "id")
+        )
     parts = []
-    for version, upload in pairs:
+    for version_id, upload in pairs:
         offset = 0
         for position, (digest, size) in enumerate(upload.chunks):
-            parts.append(
-                VersionChunk(
-                    version=version, position=position, offset=offset, chunk_id=ids[digest]
-                )
-            )
+            parts.append((version_id, position, offset, ids[digest]))
             offset += size
-    VersionChunk.objects.bulk_create(parts, batch_size=ATTACH_BATCH)
+    bulk.insert(VersionChunk, ["version_id", "position", "offset", "chunk_id"], parts)
 
 
 class VersionReader(ChunkReader):

@@ -187,7 +187,7 @@ def _commit_recut(recut: _Recut, parent: Node, name: str) -> Node:
             node=made, size=upload.size, sha256=upload.sha256, author=version.author
         )
         Version.objects.filter(pk=new.pk).update(created_at=version.created_at)
-        _attach_many([(new, upload)])
+        _attach_many([(new.pk, upload)])
         if version.pk == source.current_id:
             made.current, made.size = new, new.size
             made.etag = f"{new.pk:x}-{new.sha256[:12]}"

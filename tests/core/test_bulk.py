@@ -1,0 +1,86 @@
+"""Multi-row INSERTs of plain values (`core.bulk`): what `bulk_create` stored, in the same
+columns, with ids in the rows' order (issue 14: the import's rows)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from clocher.core import bulk
+from clocher.core.models import AuditEntry
+from clocher.vault.models import Chunk
+
+pytestmark = pytest.mark.django_db
+
+AT = datetime(2026, 12, 5, 17, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("watched", [False, True], ids=["driver", "django-cursor"])
+def test_rows_are_stored_as_the_orm_stores_them_with_ids_in_order(commune_a, monkeypatch, watched):
+    # A few rows a statement, so that the rows span several statements.
+    monkeypatch.setattr(bulk, "_max_parameters", lambda: 40)
+    columns = ["seq", "at", "actor_label", "commune_id", "action", "data", "ip", "prev_hash"]
+    rows = [
+        (
+            1000 - i,  # ids and seqs in opposite orders: the ids must follow the rows
+            AT + timedelta(seconds=i),
+            f"agent {i}",
+            commune_a.pk if i % 2 else None,
+            "test.bulk",
+            {"i": i, "é": ["à", None, 1.5]},
+            "192.0.2.7" if i % 3 else None,
+            f"{i:064x}",
+        )
+        for i in range(23)
+    ]
+    columns.append("hash")
+    rows = [(*row, f"{n:064x}") for n, row in enumerate(rows)]
+    context = CaptureQueriesContext(connection) if watched else None
+    with transaction.atomic():
+        if context is not None:
+            with context:
+                ids = bulk.insert(AuditEntry, columns, rows, returning=True)
+            # 12 columns a row, 40 parameters a statement: 3 rows each, 8 statements.
+            assert len(context.captured_queries) == 8
+        else:
+            ids = bulk.insert(AuditEntry, columns, rows, returning=True)
+    assert len(ids) == 23 and len(set(ids)) == 23
+    stored = AuditEntry.objects.in_bulk(ids)
+    for pk, row in zip(ids, rows, strict=True):
+        entry = stored[pk]
+        assert (entry.seq, entry.at, entry.actor_label, entry.commune_id) == row[:4]
+        assert (entry.action, entry.data, entry.ip, entry.prev_hash, entry.hash) == row[4:]
+        # Not given: the field's default, as the ORM would give it.
+        assert (entry.commune_insee, entry.actor_id, entry.target) == ("", None, "")
+
+
+def test_conflicting_rows_are_left_out_when_asked(commune_a):
+    columns = ["commune_id", "digest", "size"]
+    with transaction.atomic():
+        bulk.insert(Chunk, columns, [(commune_a.pk, "a" * 64, 10)])
+        bulk.insert(
+            Chunk,
+            columns,
+            [(commune_a.pk, "a" * 64, 10), (commune_a.pk, "b" * 64, 20)],
+            ignore_conflicts=True,
+        )
+        with pytest.raises(IntegrityError), transaction.atomic():
+            bulk.insert(Chunk, columns, [(commune_a.pk, "b" * 64, 20)])
+    assert sorted(Chunk.objects.values_list("digest", "size")) == [("a" * 64, 10), ("b" * 64, 20)]
+    # Stamped on creation, though not given.
+    assert all(c.created_at is not None for c in Chunk.objects.all())
+    with pytest.raises(ValueError, match="cannot go together"):
+        bulk.insert(Chunk, columns, [], returning=True, ignore_conflicts=True)
+
+
+def test_a_required_column_left_out_is_refused_before_any_statement(commune_a):
+    with (
+        CaptureQueriesContext(connection) as context,
+        pytest.raises(ValueError, match="Chunk.size"),
+    ):
+        bulk.insert(Chunk, ["commune_id", "digest"], [(commune_a.pk, "c" * 64)])
+    assert context.captured_queries == []
+    assert bulk.insert(Chunk, ["commune_id", "digest", "size"], []) == []
