@@ -71,8 +71,9 @@ class ApiView(generics.GenericAPIView):
 
 
 class ShapeSchema(AutoSchema):
-    """The OpenAPI operations of `ListView`, `ListCreateView` and `RevokeView`, read from
-    their attributes; a method decorated with `extend_schema` keeps its own."""
+    """The OpenAPI operations of the shapes below (`ListView`, `ListCreateView`,
+    `RetrieveView`, `RetrieveUpdateView`, `RevokeView`), read from their attributes; a
+    method decorated with `extend_schema` keeps its own."""
 
     def get_description(self) -> str:  # type: ignore[override]
         """The view's own docstring: the base classes' are notes for developers."""
@@ -84,6 +85,8 @@ class ShapeSchema(AutoSchema):
             if view.create_media_type:
                 return {view.create_media_type: view.create_serializer_class}
             return view.create_serializer_class
+        if self.method == "PATCH" and isinstance(view, RetrieveUpdateView):
+            return view.update_serializer_class
         if self.method == "POST" and isinstance(view, RevokeView):
             return None
         return super().get_request_serializer()
@@ -95,6 +98,10 @@ class ShapeSchema(AutoSchema):
         if self.method == "POST" and isinstance(view, ListCreateView):
             created = view.created_serializer_class or view.get_serializer_class()
             return {201: created, **errors(*view.create_errors)}
+        if self.method == "GET" and isinstance(view, RetrieveView):
+            return {200: view.get_serializer_class()}
+        if self.method == "PATCH" and isinstance(view, RetrieveUpdateView):
+            return {200: view.get_serializer_class(), **errors(*view.update_errors)}
         if self.method == "POST" and isinstance(view, RevokeView):
             return {200: view.get_serializer_class(), **errors(*view.revoke_errors)}
         return super().get_response_serializers()
@@ -145,6 +152,45 @@ class ListCreateView(ListView):
         except ValidationError as exc:
             raise refuse(exc) from exc
         return self.created_response(created)
+
+
+class RetrieveView(ApiView):
+    """``GET``: `get_object()` (404 to who may not see it) rendered by
+    `serializer_class`."""
+
+    schema = ShapeSchema()
+
+    def get_object(self) -> Any:
+        raise NotImplementedError
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        return Response(self.get_serializer_class()(self.get_object()).data)
+
+
+class RetrieveUpdateView(RetrieveView):
+    """The object, and ``PATCH``: `get_object_to_update()` first (default `get_object()`;
+    403 there to who may read but not change it), then the body checked by
+    `update_serializer_class`, then `perform_update(obj, values)` — one service call,
+    whose refusal is a 400 `{"detail"}` — and the object as it now is."""
+
+    update_serializer_class: ClassVar[type[BaseSerializer]]
+    update_errors: ClassVar[tuple[int, ...]] = (400,)
+
+    def get_object_to_update(self) -> Any:
+        return self.get_object()
+
+    def perform_update(self, obj: Any, values: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def patch(self, request: Request, **kwargs: Any) -> Response:
+        obj = self.get_object_to_update()
+        data = self.update_serializer_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            self.perform_update(obj, data.validated_data)
+        except ValidationError as exc:
+            raise refuse(exc) from exc
+        return Response(self.get_serializer_class()(obj).data)
 
 
 class RevokeView(ApiView):

@@ -34,8 +34,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clocher.api.common import ApiView, ListCreateView, actor
-from clocher.api.schema import errors
+from clocher.api.common import ApiView, ListCreateView, RetrieveUpdateView, actor
 from clocher.api.strict import StrictSerializer
 from clocher.core import scoping
 from clocher.core.models import Commune, Membership
@@ -145,23 +144,15 @@ class MailboxListView(ListCreateView):
         )
 
 
-class MailboxDetailView(ApiView):
+class MailboxDetailView(RetrieveUpdateView):
     serializer_class = MailboxDetailSerializer
+    update_serializer_class = MailboxUpdateSerializer
 
-    @extend_schema(responses=MailboxDetailSerializer)
-    def get(self, request: Request, insee: str, mailbox_id: int) -> Response:
-        return Response(MailboxDetailSerializer(_mailbox(request, insee, mailbox_id)).data)
+    def get_object(self) -> Mailbox:
+        return _mailbox(self.request, self.kwargs["insee"], self.kwargs["mailbox_id"])
 
-    @extend_schema(
-        request=MailboxUpdateSerializer,
-        responses={200: MailboxDetailSerializer, **errors(400)},
-    )
-    def patch(self, request: Request, insee: str, mailbox_id: int) -> Response:
-        mailbox = _mailbox(request, insee, mailbox_id)
-        data = MailboxUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        services.set_quota(actor(request), mailbox, data.validated_data["quota_bytes"])
-        return Response(MailboxDetailSerializer(mailbox).data)
+    def perform_update(self, obj: Mailbox, values: Mapping[str, Any]) -> None:
+        services.set_quota(actor(self.request), obj, values["quota_bytes"])
 
 
 class MailboxActivationView(ApiView):

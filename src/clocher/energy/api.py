@@ -59,7 +59,14 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clocher.api.common import ApiView, ListCreateView, ListView, actor, refuse
+from clocher.api.common import (
+    ApiView,
+    ListCreateView,
+    ListView,
+    RetrieveUpdateView,
+    actor,
+    refuse,
+)
 from clocher.api.schema import errors
 from clocher.api.strict import StrictSerializer
 from clocher.core import scoping
@@ -351,28 +358,19 @@ def _building(request: Request, insee: str, building_id: int, write: bool = Fals
     return services.building_for(request.user, commune, building_id)
 
 
-class BuildingView(ApiView):
+class BuildingView(RetrieveUpdateView):
     serializer_class = BuildingSerializer
+    update_serializer_class = BuildingUpdateSerializer
+    update_errors = (400, 403)
 
-    @extend_schema(responses=BuildingSerializer)
-    def get(self, request: Request, insee: str, building_id: int) -> Response:
-        return Response(BuildingSerializer(_building(request, insee, building_id)).data)
+    def get_object(self) -> Building:
+        return _building(self.request, self.kwargs["insee"], self.kwargs["building_id"])
 
-    @extend_schema(
-        request=BuildingUpdateSerializer,
-        responses={200: BuildingSerializer, **errors(400, 403)},
-    )
-    def patch(self, request: Request, insee: str, building_id: int) -> Response:
-        building = _building(request, insee, building_id, write=True)
-        data = BuildingUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            services.set_reference_year(
-                actor(request), building, data.validated_data["reference_year"]
-            )
-        except ValidationError as exc:
-            raise refuse(exc) from exc
-        return Response(BuildingSerializer(building).data)
+    def get_object_to_update(self) -> Building:
+        return _building(self.request, self.kwargs["insee"], self.kwargs["building_id"], write=True)
+
+    def perform_update(self, obj: Building, values: Mapping[str, Any]) -> None:
+        services.set_reference_year(actor(self.request), obj, values["reference_year"])
 
 
 class MetersView(ListCreateView):
