@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from clocher.core.models import Membership, Role
-from clocher.mail import services
+from clocher.mail import services, sharing
 from tests.mail.conftest import (
     ACTOR,
     DOMAIN,
@@ -193,3 +193,16 @@ def test_mailbox_page_grants_and_revokes_read_only_access(
     assert listed(session) == []
     assert not selectable(session, shared_inbox(alice))
     session.logout()
+
+
+def test_delegations_made_before_the_upgrade_are_published_at_start_up(mail_servers, make_box):
+    alice, jean = make_box("alice"), make_box("jean")
+    alice.mailbox.delegates.add(jean.user)  # as the database holds it, no file written
+    client = imap_login(mail_servers, jean.address, jean.password)
+    assert listed(client) == []
+    client.logout()
+    sharing.publish_all(mail_servers.vmail_dir)  # what `runtime.prepare` does
+    client = imap_login(mail_servers, jean.address, jean.password)
+    assert listed(client) == [shared_root(alice)]
+    assert rights(client, shared_inbox(alice)) == set("lrswipte")
+    client.logout()

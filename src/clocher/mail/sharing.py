@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from clocher.mail.models import Mailbox
 
@@ -91,17 +91,20 @@ def write_acl(mailbox: Mailbox, vmail_dir: Path) -> None:
     (maildir / ACL_LIST_FILE).unlink(missing_ok=True)
 
 
-def shared_dict_text() -> str:
-    """Dovecot's file dict (a key line, then its value line) of every mailbox shared with
-    someone: a mailbox listed here is still shown only to the members of its groups."""
-    lines: list[str] = []
-    shared = (
+def _shared_mailboxes() -> QuerySet[Mailbox]:
+    return (
         Mailbox.objects.filter(is_active=True)
         .filter(Q(delegates__isnull=False) | Q(readers__isnull=False))
         .distinct()
         .order_by("address")
     )
-    for mailbox in shared:
+
+
+def shared_dict_text() -> str:
+    """Dovecot's file dict (a key line, then its value line) of every mailbox shared with
+    someone: a mailbox listed here is still shown only to the members of its groups."""
+    lines: list[str] = []
+    for mailbox in _shared_mailboxes():
         for group in (read_group(mailbox), write_group(mailbox)):
             lines += [f"shared/shared-boxes/group/{group}/{mailbox.address}", "1"]
     return "".join(f"{line}\n" for line in lines)
@@ -195,3 +198,10 @@ def publish(mailbox: Mailbox, vmail_dir: Path, before: set[int] | None = None) -
     ).exclude(pk=mailbox.pk)
     for member_box in member_boxes.select_related("domain"):
         set_subscribed(member_box, shared_name(mailbox), member_box.user_id in now, vmail_dir)
+
+
+def publish_all(vmail_dir: Path) -> None:
+    """Every shared mailbox's ACLs and the list of shared mailboxes (at start-up)."""
+    for mailbox in _shared_mailboxes().select_related("domain"):
+        write_acl(mailbox, vmail_dir)
+    write_shared_dict(vmail_dir)

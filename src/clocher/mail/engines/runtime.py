@@ -11,6 +11,7 @@ from django.conf import settings
 
 from clocher.awareness import reporting
 from clocher.core.supervisor import CannotStart
+from clocher.mail import sharing
 from clocher.mail.engines import rspamd
 from clocher.mail.engines.config import MailConfig, render, vmail_ids
 from clocher.mail.engines.tls import ensure_self_signed
@@ -103,6 +104,9 @@ def prepare(config: MailConfig) -> None:
     write_configs(config)
     # What the configs point at for the awareness reports (relay, secret, Sieve rule).
     reporting.install(config)
+    # Shared mailboxes' ACLs and list, as the database says (delegations made before an
+    # upgrade, or a restored data dir).
+    sharing.publish_all(config.vmail_dir)
     rspamd.prepare(config)
     # Creates the queue directories with Postfix's own owners and modes.
     subprocess.run(  # noqa: S603
