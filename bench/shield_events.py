@@ -192,10 +192,9 @@ def main() -> None:
     # The feed against the ORM's bulk_create of the same entries into another feed (no
     # parsing, no allowlist check, no journal: less work than the import), alternated
     # over the rounds. Each round a new feed with prefixes of its own, as a first
-    # import is (a re-import writes only what changed): importing again the very
-    # prefixes just deleted made PostgreSQL check each new key against its dead row in
-    # the unique index (4x slower in wall time). The peer's feed is a C2 list, which the
-    # boxes' bulk list (the import's journal) leaves out.
+    # import is (a re-import writes only what changed), not the keys just deleted, whose
+    # dead rows the unique index would still hold. The peer's feed is a C2 list, which
+    # the boxes' bulk list (the import's journal) leaves out.
     peer_feed = Feed.objects.create(name="peer", kind="file", location="m", purpose="c2")
     imported, peer = Side(), Side()
     for number in range(args.rounds):
