@@ -145,3 +145,29 @@ def test_books_close_with_the_member_and_follow_the_opened_mailbox(
         ACTOR, Membership.objects.get(user=agent.user, commune=commune_a)
     )
     assert carnet(server, token).status_code == 401
+
+
+def test_cards_are_read_as_vobject_reads_them():
+    """The light reader (no vobject per card, see `contacts._from_vcard`) gives what the
+    full parser gives: folded lines, escapes, grouped and several addresses, units."""
+    import vobject
+
+    from clocher.groupware.webmail.contacts import _from_vcard
+
+    text = (
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u1\r\nFN:Dupont\\, Marie-Hélène de la Gran\r\n"
+        " de-Rue\r\nN:Dupont;Marie;;;\r\nitem1.EMAIL;TYPE=INTERNET:marie@exemple.fr\r\n"
+        "EMAIL;TYPE=WORK,PREF:m.dupont@mairie.test\r\nORG:Mairie\\; annexe;Services "
+        "techniques\r\nTITLE:Cheffe d'équipe\r\nEND:VCARD\r\n"
+    )
+    contact = _from_vcard("u1.vcf", text)
+    card = vobject.readOne(text)
+    assert contact is not None
+    assert contact.nom == card.fn.value == "Dupont, Marie-Hélène de la Grande-Rue"
+    assert contact.emails == [e.value for e in card.email_list]
+    assert contact.organisation == " ".join(card.org.value) == "Mairie; annexe Services techniques"
+    assert contact.fonction == card.title.value
+    assert (
+        _from_vcard("x.vcf", "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Sans adresse\r\nEND:VCARD\r\n")
+        is None
+    )

@@ -9,7 +9,7 @@ from typing import Any
 
 import vobject
 
-from clocher.core.models import Commune, Membership
+from clocher.core.models import Commune, Membership, Role
 from clocher.mail.models import Mailbox, MailboxKind
 
 
@@ -51,6 +51,7 @@ def entries(commune: Commune) -> list[Entry]:
         ).values_list("user_id", "address")
     )
     found: list[Entry] = []
+    roles = dict(Role.choices)  # get_role_display() hashes the choices at every call
     members = (
         Membership.objects.filter(commune=commune, is_active=True, user__is_active=True)
         .select_related("user")
@@ -64,7 +65,7 @@ def entries(commune: Commune) -> list[Entry]:
                 user.full_name or user.email,
                 personal.get(user.pk, user.email),
                 org,
-                membership.title or membership.get_role_display(),
+                membership.title or roles.get(membership.role, membership.role),
             )
         )
     boxes = Mailbox.objects.filter(
