@@ -309,7 +309,9 @@ class _Bounded:
         self.stream, self.left = stream, limit
 
     def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(1 << 20 if size < 0 else size)
+        # No more than one byte past the announced end: enough to see a lie, and a small
+        # file's read asks for its size, not a megabyte's buffer (allocated, then cut).
+        data = self.stream.read(min(1 << 20 if size < 0 else size, self.left + 1))
         self.left -= len(data)
         if self.left < 0:
             raise ValidationError("contenu plus long que la taille annoncée (bombe zip)")
@@ -464,8 +466,10 @@ def _commit_batch(
     progress: Progress | None,
     done: int,
     needed: int,
+    durable: Callable[[], object],
 ) -> int:
-    """The batch's files in one transaction: the new ones together
+    """The batch's files in one transaction, committed once `durable` has returned (the
+    batch's chunks are durable under their names): the new ones together
     (`services.save_new_files`), the others (new versions, unchanged, a name taken
     meanwhile, or all of them if the quota cannot take the whole batch) one by one, each
     in its own savepoint; a refused file is listed and the others go on; a full quota
@@ -519,6 +523,7 @@ def _commit_batch(
             except ValidationError as exc:
                 report.skipped.append((item.label, services_message(exc)))
             done += item.entry.size
+        durable()  # raises if the chunks could not be made durable: all rolls back
     return done
 
 
@@ -575,17 +580,11 @@ def _start(
     return _Batch(items, writer, tasks)
 
 
-def _store(batch: _Batch, blobs: BlobStore) -> None:
-    """Wait for the helpers to finish the batch, then make its chunks durable under
-    their names, before any of its files is committed. If that fails, the chunks written
-    aside are removed and nothing of the batch is committed."""
-    try:
-        batch.wait()
-        if batch.writer is not None:
-            batch.writer.flush()
-    except BaseException:
-        batch.abandon()
-        raise
+def _durable(batch: _Batch, blobs: BlobStore) -> None:
+    """The batch's chunks made durable under their names (in the flushing thread, while
+    the main thread runs the batch's statements; its commit waits for this)."""
+    if batch.writer is not None:
+        batch.writer.flush()
     blobs.sync_directories(
         {
             k
@@ -594,6 +593,25 @@ def _store(batch: _Batch, blobs: BlobStore) -> None:
             for k in i.upload.stored_keys
         }
     )
+
+
+def _commit_prepared(
+    batch: _Batch, flusher: ThreadPoolExecutor, blobs: BlobStore, commit: Callable[..., int]
+) -> int:
+    """Wait for the helpers to finish the batch, then commit it (`commit` is
+    `_commit_batch` with its arguments but the last), its chunks made durable meanwhile
+    by the flushing thread: the transaction waits for them before it commits. If the
+    flush fails, the chunks written aside are removed and the transaction rolls back."""
+    try:
+        batch.wait()
+    except BaseException:
+        batch.abandon()
+        raise
+    flushing = flusher.submit(_durable, batch, blobs)
+    try:
+        return commit(batch.items, flushing.result)
+    finally:
+        flushing.exception()  # done either way before the next batch's turn
 
 
 def import_documents(
@@ -628,24 +646,23 @@ def _run(
     done = 0
     key = crypto.data_key(target.space.commune)
     blobs = store()
-    with ThreadPoolExecutor(IMPORT_THREADS, thread_name_prefix="vault-import") as pool:
+    flusher = ThreadPoolExecutor(1, thread_name_prefix="vault-import-flush")
+    with flusher, ThreadPoolExecutor(IMPORT_THREADS, thread_name_prefix="vault-import") as pool:
         started_batches: list[_Batch] = []
+
+        def commit(items: list[_Prepared], durable: Callable[[], object]) -> int:
+            return _commit_batch(actor, folders, items, report, progress, done, needed, durable)
+
         try:
             for entries in _batches(source.entries):
                 # This batch is read and written aside while the one before is committed.
                 started_batches.append(_start(pool, folders, entries, key, blobs))
                 if len(started_batches) > 1:
-                    batch = started_batches.pop(0)
-                    _store(batch, blobs)
-                    done = _commit_batch(
-                        actor, folders, batch.items, report, progress, done, needed
-                    )
+                    done = _commit_prepared(started_batches.pop(0), flusher, blobs, commit)
                     if report.stopped:
                         break
             while started_batches and not report.stopped:
-                batch = started_batches.pop(0)
-                _store(batch, blobs)
-                done = _commit_batch(actor, folders, batch.items, report, progress, done, needed)
+                done = _commit_prepared(started_batches.pop(0), flusher, blobs, commit)
         finally:
             for batch in started_batches:
                 batch.abandon()
