@@ -206,3 +206,17 @@ def test_delegations_made_before_the_upgrade_are_published_at_start_up(mail_serv
     assert listed(client) == [shared_root(alice)]
     assert rights(client, shared_inbox(alice)) == set("lrswipte")
     client.logout()
+
+
+def test_nobody_shares_over_imap_even_a_mailbox_never_shared(mail_servers, make_box, commune_b):
+    """Sharing is decided on Clocher's page only: with `imap_acl` loaded, an owner
+    holding `a` could SETACL their mailbox to anyone, another commune included."""
+    alice = make_box("alice")
+    voisin = make_box("voisin", commune=commune_b)
+    owner = imap_login(mail_servers, alice.address, alice.password)
+    assert "a" not in rights(owner, "INBOX")
+    assert refused(lambda: owner.setacl("INBOX", f"user={voisin.address}", "lr"))
+    owner.logout()
+    client = imap_login(mail_servers, voisin.address, voisin.password)
+    assert not selectable(client, shared_inbox(alice))
+    client.logout()

@@ -7,8 +7,9 @@ folders below it (`shared/<owner address>/Sent`). Three pieces:
 - each folder's ACL file (`dovecot-acl`, Dovecot's `vfile` backend) never names
   a person: it grants rights to two groups proper to the mailbox, `lecture-<key>` and
   `ecriture-<key>` (`<key>` its private storage key). The owner's own rights leave out
-  `a` (administer): nobody may change ACLs over IMAP, Clocher's page is the one place
-  where sharing is decided, and nothing can be shared with another commune;
+  `a` (administer), there and in every folder of every mailbox (the global ACL file):
+  nobody may change ACLs over IMAP, Clocher's page is the one place where sharing is
+  decided, and nothing can be shared with another commune;
 - who is in those groups is the `acl_groups` field of Dovecot's SQL userdb
   (`engines.config.ACL_GROUPS`), read from Clocher's tables at every login — a grant
   or a revocation is seen by the delegate's next connection, with no file to rewrite,
@@ -35,6 +36,10 @@ WRITE_RIGHTS = "lrswipte"
 # The owner (and whoever logs in as the mailbox): everything but `a`.
 OWNER_RIGHTS = "lrwstipekx"
 ACL_FILE = "dovecot-acl"
+# Every folder of every mailbox, shared or not (Dovecot's global ACL file): the owner has
+# every right but `a`, otherwise theirs by default on a folder without an ACL file.
+GLOBAL_ACL_FILE = "global-acl"
+GLOBAL_ACL = f"* owner {OWNER_RIGHTS}\n"
 ACL_LIST_FILE = "dovecot-acl-list"
 DICT_FILE = "shared-mailboxes.dict"
 SUBSCRIPTIONS_FILE = "subscriptions"
@@ -201,7 +206,13 @@ def publish(mailbox: Mailbox, vmail_dir: Path, before: set[int] | None = None) -
 
 
 def publish_all(vmail_dir: Path) -> None:
-    """Every shared mailbox's ACLs and the list of shared mailboxes (at start-up)."""
+    """At start-up: the global ACL file, every shared mailbox's ACLs and the list of
+    shared mailboxes."""
+    from clocher.mail.engines.config import vmail_ids
+
+    uid, gid = vmail_ids()
+    vmail_dir.mkdir(parents=True, exist_ok=True)
+    _write_as_vmail(vmail_dir / GLOBAL_ACL_FILE, GLOBAL_ACL, uid, gid)
     for mailbox in _shared_mailboxes().select_related("domain"):
         write_acl(mailbox, vmail_dir)
     write_shared_dict(vmail_dir)
