@@ -157,7 +157,7 @@ TOKEN_QUERY = (
 
 # The ACL groups (`mail.sharing`) of the mailbox's owner: one per mailbox of the same
 # commune shared with them, `ecriture-<key>` as a delegate, `lecture-<key>` as a reader.
-# `{agg}` is the engine's string aggregate; Dovecot skips the empty names between commas.
+# `{agg}` is the engine's string aggregate; an empty name (no share of a kind) matches no ACL.
 ACL_GROUPS = (
     "COALESCE((SELECT {agg}('ecriture-' || o.storage_key, ',') "
     "FROM mail_mailbox_delegates sd JOIN mail_mailbox o ON o.id = sd.mailbox_id "
