@@ -192,3 +192,17 @@ def test_api_adding_another_communes_account_gives_no_link(
     assert not jean.invitations.filter(commune=commune_a).exists()
     assert [m.to for m in mail.outbox] == [[jean.email]]
     assert not invitation_links(mail.outbox[0].body)
+
+
+@pytest.mark.django_db
+def test_quota_beyond_the_column_is_refused_not_a_server_error(operator_admin, commune_a):
+    """Found by the operator's Schemathesis pass: a quota above PostgreSQL's integer was a
+    500 there (and stored on SQLite); it is a 400 naming the field, the quota unchanged."""
+    url = f"/api/v1/communes/{commune_a.insee}/"
+    client = client_for(operator_admin)
+    for field, value in (("quota_mailboxes", 2**31), ("quota_storage_bytes", 2**63)):
+        refused = client.patch(url, {field: value}, format="json")
+        assert refused.status_code == 400 and field in refused.json(), (field, refused.content)
+    commune_a.refresh_from_db()
+    assert commune_a.quota_mailboxes == 50
+    assert client.patch(url, {"quota_mailboxes": 2**31 - 1}, format="json").status_code == 200

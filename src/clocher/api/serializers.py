@@ -37,11 +37,18 @@ class CommuneCreateSerializer(StrictSerializer):
     )
 
 
+# The columns' ranges (PostgreSQL's integer and bigint): a larger quota would be a
+# database error, not a 400 naming the field.
+INT_MAX, BIGINT_MAX = 2**31 - 1, 2**63 - 1
+
+
 class CommuneUpdateSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=CommuneStatus.choices, required=False)
-    quota_storage_bytes = serializers.IntegerField(min_value=0, required=False)
-    quota_mailboxes = serializers.IntegerField(min_value=0, required=False)
-    quota_members = serializers.IntegerField(min_value=1, required=False)
+    quota_storage_bytes = serializers.IntegerField(
+        min_value=0, max_value=BIGINT_MAX, required=False
+    )
+    quota_mailboxes = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False)
+    quota_members = serializers.IntegerField(min_value=1, max_value=INT_MAX, required=False)
 
 
 class MembershipSerializer(serializers.ModelSerializer):
