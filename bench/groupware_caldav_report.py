@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
@@ -25,7 +23,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _mail import free_ports, wait_port  # noqa: E402
+from _groupware import clocher_and_radicale  # noqa: E402
 from _setup import django_with_fresh_db  # noqa: E402
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "10000"))
@@ -102,37 +100,16 @@ def main() -> None:
     login, password, calendar = fill(data_dir)
     peer_root = Path(data_dir) / "pair"
     shutil.copytree(calendar, peer_root / "collection-root" / "bench" / "agenda", symlinks=True)
-    from clocher.core.supervisor import core_children
-
-    port, peer_port = free_ports(2)
-    env = {**os.environ, "CLOCHER_DATA_DIR": data_dir}
-    web = core_children(f"127.0.0.1:{port}", web_workers=2)[0]
-    processes = [
-        subprocess.Popen(  # noqa: S603
-            web.argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        ),
-        subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "radicale", "--server-hosts", f"127.0.0.1:{peer_port}",
-             "--storage-filesystem-folder", str(peer_root), "--auth-type", "none",
-             "--rights-type", "owner_only", "--logging-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        ),
-    ]  # fmt: skip
     try:
-        wait_port(port)
-        wait_port(peer_port)
-        ours, found = report_ms(
-            f"http://127.0.0.1:{port}/remote.php/dav/calendars/{login}/personnel/",
-            (login, password),
-        )
-        theirs, peer_found = report_ms(
-            f"http://127.0.0.1:{peer_port}/bench/agenda/", ("bench", "x")
-        )
+        with clocher_and_radicale(data_dir, peer_root) as (port, peer_port, _):
+            ours, found = report_ms(
+                f"http://127.0.0.1:{port}/remote.php/dav/calendars/{login}/personnel/",
+                (login, password),
+            )
+            theirs, peer_found = report_ms(
+                f"http://127.0.0.1:{peer_port}/bench/agenda/", ("bench", "x")
+            )
     finally:
-        for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
         shutil.rmtree(data_dir, ignore_errors=True)
     assert found == peer_found > 0, (found, peer_found)
     print(f"REPORT calendar-query (un mois, {found} événements) sur {EVENTS}, médiane de {RUNS}")

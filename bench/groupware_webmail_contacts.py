@@ -5,7 +5,7 @@ vs what a CardDAV plugin would ask instead (Debian 12 packages none): an
 addressbook-query REPORT of each of the same two address books to Radicale run standalone
 (its own server, no authentication) on a copy of the same collections, in one run.
 
-Each side is asked 4 times to warm its caches (each gunicorn worker builds its Radicale
+Each side is asked 10 times to warm its caches (each gunicorn worker builds its Radicale
 application at its first request), then BENCH_RUNS times (7): median wall time
 per read, and the CPU seconds of each server's processes over the timed reads (the fairer
 figure on a busy machine). Ratio > 1: Clocher faster.
@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,13 +26,13 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _mail import free_ports, wait_port  # noqa: E402
+from _groupware import clocher_and_radicale  # noqa: E402
 from _setup import django_with_fresh_db  # noqa: E402
 
 MEMBERS = int(os.environ.get("BENCH_MEMBERS", "80"))
 CONTACTS = int(os.environ.get("BENCH_CONTACTS", "1000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
-WARM = 4
+WARM = 10
 QUERY = b"""<?xml version="1.0" encoding="utf-8"?>
 <C:addressbook-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav">
   <D:prop><D:getetag/><C:address-data/></D:prop>
@@ -133,23 +131,6 @@ def main() -> None:
     peer_root = Path(data_dir) / "pair" / "collection-root" / "bench"
     shutil.copytree(personal, peer_root / "contacts", symlinks=True)
     shutil.copytree(directory, peer_root / "annuaire", symlinks=True)
-    from clocher.core.supervisor import core_children
-
-    port, peer_port = free_ports(2)
-    env = {**os.environ, "CLOCHER_DATA_DIR": data_dir}
-    web = core_children(f"127.0.0.1:{port}", web_workers=2)[0]
-    processes = [
-        subprocess.Popen(  # noqa: S603
-            web.argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        ),
-        subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "radicale", "--server-hosts", f"127.0.0.1:{peer_port}",
-             "--storage-filesystem-folder", str(Path(data_dir) / "pair"),
-             "--auth-type", "none", "--rights-type", "owner_only", "--logging-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        ),
-    ]  # fmt: skip
 
     def ours() -> int:
         answer = requests.get(
@@ -174,14 +155,10 @@ def main() -> None:
         return count
 
     try:
-        wait_port(port)
-        wait_port(peer_port)
-        our_ms, our_cpu, found = timed(processes[0].pid, ours)
-        peer_ms, peer_cpu, peer_found = timed(processes[1].pid, theirs)
+        with clocher_and_radicale(data_dir, peer_root.parent.parent) as (port, peer_port, servers):
+            our_ms, our_cpu, found = timed(servers[0].pid, ours)
+            peer_ms, peer_cpu, peer_found = timed(servers[1].pid, theirs)
     finally:
-        for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
         shutil.rmtree(data_dir, ignore_errors=True)
     assert found == peer_found == MEMBERS + CONTACTS, (found, peer_found)
     print(
