@@ -125,6 +125,9 @@ def shared(settings, s3_server, tmp_path) -> dict[str, str]:
         CLOCHER_VAULT_S3_SECRET_KEY=s3_server.secret_key,
         CLOCHER_VAULT_MASTER_KEY=settings.VAULT_MASTER_KEY,
         CLOCHER_SMTP_HOST="file",
+        # Files and tasks here; a web node's webmail (php-fpm, which must traverse to the
+        # data dir, not pytest's private tmp_path) is tests/groupware/test_webmail_front.py.
+        CLOCHER_WEBMAIL_ENABLED="0",
         CLOCHER_SHIELD_CENTRAL_KEY_FILE=settings.SHIELD_CENTRAL_KEY_FILE,
     )
     return env
