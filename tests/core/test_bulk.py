@@ -20,8 +20,10 @@ AT = datetime(2026, 12, 5, 17, 0, 0, 123456, tzinfo=UTC)
 
 @pytest.mark.parametrize("watched", [False, True], ids=["driver", "django-cursor"])
 def test_rows_are_stored_as_the_orm_stores_them_with_ids_in_order(commune_a, monkeypatch, watched):
-    # A few rows a statement, so that the rows span several statements.
+    # Three rows a statement (SQLite: 12 columns, 40 parameters; PostgreSQL: a JSON
+    # document of three rows), so that the rows span several statements.
     monkeypatch.setattr(bulk, "_max_parameters", lambda: 40)
+    monkeypatch.setattr(bulk, "_JSON_ROWS", 3)
     columns = ["seq", "at", "actor_label", "commune_id", "action", "data", "ip", "prev_hash"]
     rows = [
         (
@@ -43,7 +45,7 @@ def test_rows_are_stored_as_the_orm_stores_them_with_ids_in_order(commune_a, mon
         if context is not None:
             with context:
                 ids = bulk.insert(AuditEntry, columns, rows, returning=True)
-            # 12 columns a row, 40 parameters a statement: 3 rows each, 8 statements.
+            # 23 rows, 3 a statement.
             assert len(context.captured_queries) == 8
         else:
             ids = bulk.insert(AuditEntry, columns, rows, returning=True)
@@ -84,3 +86,41 @@ def test_a_required_column_left_out_is_refused_before_any_statement(commune_a):
         bulk.insert(Chunk, ["commune_id", "digest"], [(commune_a.pk, "c" * 64)])
     assert context.captured_queries == []
     assert bulk.insert(Chunk, ["commune_id", "digest", "size"], []) == []
+
+
+def test_many_rows_updated_in_few_statements_others_untouched(commune_a, monkeypatch):
+    monkeypatch.setattr(bulk, "_max_parameters", lambda: 12)  # 3 rows of 4 a statement
+    monkeypatch.setattr(bulk, "_JSON_ROWS", 3)
+    columns = ["seq", "at", "actor_label", "action", "data", "prev_hash", "hash"]
+    with transaction.atomic():
+        ids = bulk.insert(
+            AuditEntry,
+            columns,
+            [
+                (10_000 + i, AT, "agent", "test.bulk", {}, "0" * 64, f"{i:064x}")
+                for i in range(1, 12)
+            ],
+            returning=True,
+        )
+        with CaptureQueriesContext(connection) as context:
+            bulk.update(
+                AuditEntry,
+                ["at", "target", "ip"],
+                [
+                    (pk, AT + timedelta(days=n), f"cible {n} ‘é’", "192.0.2.1")
+                    for n, pk in enumerate(ids[:7])
+                ],
+            )
+        assert len(context.captured_queries) == 3
+    changed = AuditEntry.objects.in_bulk(ids)
+    for n, pk in enumerate(ids):
+        entry = changed[pk]
+        if n < 7:
+            assert (entry.at, entry.target, entry.ip) == (
+                AT + timedelta(days=n),
+                f"cible {n} ‘é’",
+                "192.0.2.1",
+            )
+        else:
+            assert (entry.at, entry.target, entry.ip) == (AT, "", None)
+        assert entry.hash == f"{n + 1:064x}"

@@ -12,7 +12,8 @@ database's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.db import connection, models
@@ -103,18 +104,20 @@ def insert(
     if unknown:
         raise ValueError(f"{model.__name__} : colonnes inconnues {unknown}")
     fields = [by_attname[name] for name in names]
-    converters = [(i, c) for i, f in enumerate(fields) if (c := _converter(f)) is not None]
     fixed = tuple(defaults.values())
     quote = connection.ops.quote_name
-    head = (
+    into = (
         f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608 - the model's own names
-        f"({', '.join(quote(f.column) for f in fields)}) VALUES "
+        f"({', '.join(quote(f.column) for f in fields)})"
     )
     tail = ""
     if ignore_conflicts:
         tail = " ON CONFLICT DO NOTHING"
     elif returning:
         tail = f" RETURNING {quote(meta.pk.column)}"
+    if connection.vendor == "postgresql":
+        return _insert_json(into, fields, fixed, rows, tail, returning)
+    converters = [(i, c) for i, f in enumerate(fields) if (c := _converter(f)) is not None]
     one = "(" + ", ".join(["%s"] * len(names)) + ")"
     per_statement = max(1, min(_max_parameters() // len(names), 2_000))
     ids: list[int] = []
@@ -126,9 +129,131 @@ def insert(
             for index, convert in converters:
                 values[index] = convert(values[index])
             parameters.extend(values)
-        found = _execute(head + ", ".join([one] * len(part)) + tail, parameters, returning)
+        found = _execute(
+            f"{into} VALUES {', '.join([one] * len(part))}{tail}", parameters, returning
+        )
         ids.extend(pk for (pk,) in found)
     return ids
+
+
+def _insert_json(
+    into: str,
+    fields: list[Any],
+    fixed: tuple[Any, ...],
+    rows: Sequence[Sequence[Any]],
+    tail: str,
+    returning: bool,
+) -> list[int]:
+    """PostgreSQL: the rows as one JSON document a statement, spread into columns by
+    the server (`json_array_elements`, in the document's order). Why: Django's psycopg
+    cursor binds on the client, and parsing a statement of thousands of placeholders and
+    quoting each value cost more than the server's work (a profile of 3,000 imported
+    files: 4.2 s in psycopg's `_split_query` alone); one parameter does not."""
+    statement = (
+        f"{into} SELECT {', '.join(_json_columns(fields))} "  # noqa: S608
+        f"FROM json_array_elements(%s::json) WITH ORDINALITY AS r(j, n) ORDER BY r.n{tail}"
+    )
+    ids: list[int] = []
+    for document in _json_documents(fields, fixed, rows):
+        found = _execute(statement, [document], returning)
+        ids.extend(pk for (pk,) in found)
+    return ids
+
+
+def _json_columns(fields: list[Any]) -> list[str]:
+    """Each field's value read from the row `r.j` (a JSON array) as its column's type."""
+    selects = []
+    for index, field in enumerate(fields):
+        if isinstance(field, models.JSONField):  # SQL NULL for None, as the ORM stores it
+            selects.append(f"NULLIF((r.j -> {index})::jsonb, 'null'::jsonb)")
+        elif isinstance(field, (models.CharField, models.TextField)):
+            selects.append(f"(r.j ->> {index})")  # the column's own type checks the length
+        else:
+            selects.append(f"(r.j ->> {index})::{field.db_type(connection)}")
+    return selects
+
+
+def _json_documents(
+    fields: list[Any], fixed: tuple[Any, ...], rows: Sequence[Sequence[Any]]
+) -> Iterator[str]:
+    """The rows (with the `fixed` values after each) as JSON documents of _JSON_ROWS."""
+    converters = [(i, c) for i, f in enumerate(fields) if (c := _json_converter(f)) is not None]
+    for start in range(0, len(rows), _JSON_ROWS):
+        document = []
+        for row in rows[start : start + _JSON_ROWS]:
+            values = [*row, *fixed]
+            for index, convert in converters:
+                values[index] = convert(values[index])
+            document.append(values)
+        yield json.dumps(document, default=str)
+
+
+def update(
+    model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Set `columns` (attnames) of many rows of `model`, each row given as (its id, the
+    values): one statement for them all (UPDATE … FROM the rows), where the driver's
+    `executemany` sends one statement a row (the import's current versions: 3,000
+    statements, 0.8 s of psycopg's sending alone)."""
+    if not rows:
+        return
+    meta = model._meta
+    by_attname = {f.attname: f for f in meta.concrete_fields}
+    fields = [meta.pk, *(by_attname[name] for name in columns)]
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    if connection.vendor == "postgresql":
+        values = _json_columns(fields)
+        assignments = ", ".join(
+            f"{quote(f.column)} = {v}" for f, v in zip(fields[1:], values[1:], strict=True)
+        )
+        statement = (
+            f"UPDATE {table} SET {assignments} FROM json_array_elements(%s::json) AS r(j) "  # noqa: S608
+            f"WHERE {table}.{quote(meta.pk.column)} = {values[0]}"
+        )
+        for document in _json_documents(fields, (), rows):
+            _execute(statement, [document], False)
+        return
+    converters = [(i, c) for i, f in enumerate(fields) if (c := _converter(f)) is not None]
+    assignments = ", ".join(
+        f"{quote(f.column)} = v.column{i + 2}" for i, f in enumerate(fields[1:])
+    )
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    per_statement = max(1, min(_max_parameters() // len(fields), 2_000))
+    for start in range(0, len(rows), per_statement):
+        part = rows[start : start + per_statement]
+        parameters: list[Any] = []
+        for row in part:
+            row_values = list(row)
+            for index, convert in converters:
+                row_values[index] = convert(row_values[index])
+            parameters.extend(row_values)
+        _execute(
+            f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([one] * len(part))}) "  # noqa: S608
+            f"AS v WHERE {table}.{quote(meta.pk.column)} = v.column1",
+            parameters,
+            False,
+        )
+
+
+# Rows a JSON document carries: statements stay a few hundred kilobytes.
+_JSON_ROWS = 2_000
+
+
+def _json_converter(field: Any) -> Callable[[Any], Any] | None:
+    """How a value of `field` goes into the JSON document: None when as it is (a JSON
+    field's value is embedded; other values go as JSON text, read back by their cast)."""
+    if isinstance(field, models.JSONField) or type(field) in _PLAIN:
+        return None
+    if type(field) is models.DateTimeField:
+
+        def iso(value: Any) -> str | None:
+            if value is not None and value.tzinfo is None:
+                value = field.get_prep_value(value)  # made aware, as the ORM does
+            return None if value is None else str(value.isoformat())
+
+        return iso
+    return lambda value: field.get_db_prep_save(value, connection)
 
 
 def _execute(statement: str, parameters: list[Any], fetch: bool) -> list[Any]:

@@ -151,16 +151,16 @@ def save_new_files(actor: Actor, files: list[NewFile]) -> list[int]:
             returning=True,
         )
         _attach_many([(v, f.upload) for v, f in zip(version_ids, files, strict=True)])
-        # One prepared UPDATE run for every row: `bulk_update` builds a CASE expression
-        # per row and cost more than the rest of the batch's statements together.
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {Node._meta.db_table} SET current_id = %s, etag = %s WHERE id = %s",  # noqa: S608 - the model's own table name
-                [
-                    (version_id, f"{version_id:x}-{f.upload.sha256[:12]}", node_id)
-                    for node_id, version_id, f in zip(node_ids, version_ids, files, strict=True)
-                ],
-            )
+        # One statement for all (`core.bulk.update`): `bulk_update` builds a CASE
+        # expression per row and cost more than the batch's other statements together.
+        bulk.update(
+            Node,
+            ["current_id", "etag"],
+            [
+                (node_id, version_id, f"{version_id:x}-{f.upload.sha256[:12]}")
+                for node_id, version_id, f in zip(node_ids, version_ids, files, strict=True)
+            ],
+        )
         folders = {f.parent.pk: f.parent for f in files}
         ids = {a.pk for folder in folders.values() for a in [folder, *ancestors(folder)]}
         _new_etags(ids, now)
