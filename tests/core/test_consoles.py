@@ -252,10 +252,11 @@ def test_operator_dashboard_query_count_is_constant(
     client_operator.get(url)
     make_commune("21271")
     # Each service's tile adds its own few queries: what matters is that the count does
-    # not grow with the number of communes.
+    # not grow with the number of communes. The bound is loose (39 alone; 43 once seen in
+    # a worker that had run other test files first): the exact check is the one below.
     with CaptureQueriesContext(connection) as small:
         client_operator.get(url)
-    assert len(small.captured_queries) <= 40
+    assert len(small.captured_queries) <= 48
     for insee in ("21716", "21603", "21425", "21231", "21054"):
         make_commune(insee)
     services.load_department_prospects(ACTOR, "21")
