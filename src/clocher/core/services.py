@@ -86,16 +86,10 @@ def invite_operator_member(actor: Actor, email: str, role: str, full_name: str =
     notice, so the command never hands its caller someone else's account. The second
     factor is not set here: the login flow forces TOTP enrolment for every operator.
     """
-    from django.core.validators import validate_email
-
     if role not in OPERATOR_ROLES:
         labels = ", ".join(str(r) for r in OPERATOR_ROLES)
         raise ValidationError(f"Rôle opérateur inconnu « {role} » : choisir parmi {labels}.")
-    email = email.strip().lower()
-    try:
-        validate_email(email)
-    except ValidationError as exc:
-        raise ValidationError(f"Adresse électronique invalide : « {email} ».") from exc
+    email = _valid_email(email)
     operator = scoping.get_operator()
     if operator is None:
         raise ValidationError(
@@ -431,6 +425,7 @@ def add_member(
 
 
 def _valid_email(email: str) -> str:
+    """`email` trimmed and lower-cased, or a French refusal naming it."""
     from django.core.validators import validate_email
 
     email = email.strip().lower()
