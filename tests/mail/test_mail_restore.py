@@ -39,6 +39,14 @@ def listing(client: imaplib.IMAP4) -> dict[str, list[str]]:
     return out
 
 
+def number_of(client: imaplib.IMAP4, subject: str) -> str:
+    """The message's sequence number, by subject: Postfix may deliver two messages of one
+    SMTP session in either order."""
+    _, data = client.search(None, "SUBJECT", f'"{subject}"')
+    (number,) = data[0].split()
+    return number.decode()
+
+
 def test_expunged_message_comes_back_with_its_flags(mail_servers, make_box, settings, tmp_path):
     settings.MAIL_DIR = mail_servers.mail_dir
     box = make_box("registre")
@@ -50,8 +58,8 @@ def test_expunged_message_comes_back_with_its_flags(mail_servers, make_box, sett
                 message("prefecture@example.org", box.address, subject),
             )
     client = wait_for_messages(mail_servers, box.address, box.password, 2)
-    client.store("1", "+FLAGS", "(\\Flagged \\Seen)")
-    client.store("2", "+FLAGS", "(\\Answered)")
+    client.store(number_of(client, "Convocation du conseil"), "+FLAGS", "(\\Flagged \\Seen)")
+    client.store(number_of(client, "Devis voirie"), "+FLAGS", "(\\Answered)")
     before = listing(client)
     assert before == {
         "Convocation du conseil": ["\\Flagged", "\\Seen"],
@@ -61,7 +69,7 @@ def test_expunged_message_comes_back_with_its_flags(mail_servers, make_box, sett
     kit = tmp_path / "kit.txt"
     keys.write_kit(keys.current_kit(), kit)
 
-    client.store("1", "+FLAGS", "(\\Deleted)")
+    client.store(number_of(client, "Convocation du conseil"), "+FLAGS", "(\\Deleted)")
     client.expunge()
     assert list(listing(client)) == ["Devis voirie"]
     client.logout()
