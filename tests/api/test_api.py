@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from clocher.api.models import ApiToken
@@ -175,6 +176,27 @@ def test_openapi_schema_validates_without_warnings(tmp_path):
     text = openapi_schema(tmp_path)
     assert "/api/v1/communes/{insee}/members/" in text
     assert "bearer" in text
+
+
+def test_every_list_is_a_page_with_its_parameters():
+    """A script reads every list of /api/v1/ the same way (`?limit=&offset=` →
+    `{count, next, previous, results}`): no operation answers a bare array, whose
+    length nothing bounds."""
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    bare, unpaged = [], []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            name = f"{method.upper()} {path}"
+            for code, response in operation["responses"].items():
+                bodies = response.get("content", {}).values()
+                if code.startswith("2") and any(b["schema"].get("type") == "array" for b in bodies):
+                    bare.append(name)
+            listed = operation["responses"].get("200", {}).get("content", {}).values()
+            refs = [b["schema"].get("$ref", "") for b in listed]
+            names = {p["name"] for p in operation.get("parameters", [])}
+            if any("/Paginated" in ref for ref in refs) and not {"limit", "offset"} <= names:
+                unpaged.append(name)
+    assert (bare, unpaged) == ([], [])
 
 
 @pytest.mark.django_db

@@ -11,7 +11,7 @@ from clocher.api.services import create_token
 from clocher.finance import services
 from clocher.finance.models import Loan
 from tests.conftest import SYSTEM
-from tests.finance.finance_data import BAD, GOOD
+from tests.finance.finance_data import BAD, GOOD, book
 
 
 def _url(name: str, commune, **kw) -> str:  # type: ignore[no-untyped-def]
@@ -23,7 +23,7 @@ def test_import_list_detail_schedule_indicators(client_admin_a, commune_a):
     made = client_admin_a.post(_url("finance_loans", commune_a), {"file": upload})
     assert made.status_code == 201, made.content
     assert made.json()["created"] == ["FIX-1", "VAR-1"]
-    listed = client_admin_a.get(_url("finance_loans", commune_a)).json()
+    listed = client_admin_a.get(_url("finance_loans", commune_a)).json()["results"]
     fix = next(ln for ln in listed if ln["reference"] == "FIX-1")
     assert fix["nominal"] == "100000.00" and fix["gissler"] == "1A"
     detail = client_admin_a.get(_url("finance_loan", commune_a, loan_id=fix["id"])).json()
@@ -34,6 +34,21 @@ def test_import_list_detail_schedule_indicators(client_admin_a, commune_a):
     years = client_admin_a.get(_url("finance_indicators", commune_a)).json()
     assert years["alert_years"] == 12
     assert any(y["year"] == 2021 and y["loans"] == 2 for y in years["years"])
+
+
+def test_loan_book_is_a_page_by_start_then_reference(client_admin_a, commune_a):
+    """Same envelope and parameters as every list of the API, in a stable order."""
+    services.import_loans(
+        SYSTEM, commune_a, book(("B-2", "1000"), ("A-2", "1000"), ("C-1", "1000")).encode()
+    )
+    services.import_loans(SYSTEM, commune_a, book(("Z-0", "1000"), start="01/01/2010").encode())
+    url = _url("finance_loans", commune_a)
+    first = client_admin_a.get(f"{url}?limit=2").json()
+    rest = client_admin_a.get(first["next"]).json()
+    assert first["count"] == 4 and rest["next"] is None
+    references = [ln["reference"] for ln in first["results"] + rest["results"]]
+    assert references == ["Z-0", "A-2", "B-2", "C-1"]
+    assert client_admin_a.get(f"{url}?limit=abc").status_code == 400
 
 
 def test_malformed_upload_is_refused_with_lines(client_admin_a, commune_a):

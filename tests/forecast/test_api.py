@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from clocher.core.models import Role
+from clocher.forecast import services as forecast_services
 from clocher.forecast.models import Forecast, Series
 from tests.api.test_api import client_for, openapi_schema
-from tests.conftest import _member
+from tests.conftest import SYSTEM, _member
 from tests.forecast.test_services import csv_of, monthly_points
 
 
@@ -34,7 +37,7 @@ def test_agent_uploads_runs_and_reads_the_forecast_by_token(commune_a, agent_a):
         f"{base}/series/", {"file": SimpleUploadedFile("eau.csv", data)}, format="multipart"
     )
     assert again.status_code == 200 and again.json()["data_version"] == body["data_version"]
-    listed = client.get(f"{base}/series/").json()
+    listed = client.get(f"{base}/series/").json()["results"]
     assert [s["id"] for s in listed] == [body["id"]] and listed[0]["latest_forecast"] is None
     detail = client.get(f"{base}/series/{body['id']}/").json()
     assert len(detail["dates"]) == 36 and detail["dates"][0] == "2019-01-01"
@@ -47,7 +50,31 @@ def test_agent_uploads_runs_and_reads_the_forecast_by_token(commune_a, agent_a):
     assert len(prediction["dates"]) == 6 and set(prediction["lower"]) == {"80", "95"}
     assert forecast["card"]["methode"]["modele_retenu"] == forecast["model"]
     assert forecast["explanation"] and forecast["cpu_seconds"] > 0 and forecast["scores"]
-    assert client.get(f"{base}/series/").json()[0]["latest_forecast"] == forecast["id"]
+    listed = client.get(f"{base}/series/").json()["results"]
+    assert listed[0]["latest_forecast"] == forecast["id"]
+
+
+@pytest.mark.django_db
+def test_series_list_is_a_page_in_name_order_counted_in_one_query(commune_a, agent_a):
+    """Same envelope and parameters as every list of the API; the latest forecast of each
+    series is read with the page, not once a series."""
+    client, base = client_for(agent_a), _base(commune_a.insee)
+    for key, name in (("eau", "Eau"), ("cantine", "Cantine"), ("dechets", "Déchets")):
+        forecast_services.series_from_points(
+            SYSTEM, commune_a, f"test:{key}", name, monthly_points(24)
+        )
+    page = client.get(f"{base}/series/?limit=2&offset=1").json()
+    assert page["count"] == 3 and page["next"] is None and page["previous"]
+    assert [s["name"] for s in page["results"]] == ["Déchets", "Eau"]
+    assert client.get(f"{base}/series/?offset=abc").status_code == 400
+    with CaptureQueriesContext(connection) as three:
+        client.get(f"{base}/series/")
+    forecast_services.series_from_points(
+        SYSTEM, commune_a, "test:voirie", "Voirie", monthly_points(24)
+    )
+    with CaptureQueriesContext(connection) as four:
+        assert client.get(f"{base}/series/").json()["count"] == 4
+    assert len(four.captured_queries) == len(three.captured_queries)
 
 
 @pytest.mark.django_db
@@ -68,6 +95,8 @@ def test_bad_upload_and_bad_horizon_get_a_french_400_and_store_nothing(commune_a
         {"file": SimpleUploadedFile("eau.csv", csv_of(points))},
         format="multipart",
     ).json()
+    as_text = client.post(f"{base}/series/{sent['id']}/run/", {"horizon": "6"}, format="json")
+    assert as_text.status_code == 400 and "entier" in as_text.json()["horizon"][0]
     too_long = client.post(f"{base}/series/{sent['id']}/run/", {"horizon": 24}, format="json")
     assert too_long.status_code == 400 and "Horizon trop long" in too_long.json()["detail"]
     zero = client.post(f"{base}/series/{sent['id']}/run/", {"horizon": 0}, format="json")

@@ -2,8 +2,9 @@
 Endpoints (the commune resolved through `core.scoping`: 404 to anyone who is not an
 active member of it or an operator; the commune's figures and campaigns need its admin
 or an operator, 403 otherwise; nothing here ever lists a person's results):
-- ``GET  communes/{insee}/awareness/campaigns/`` — ``[{"id", "name", "starts_on",
-  "days", "recipients", "closed_at"}]`` (newest first).
+- ``GET  communes/{insee}/awareness/campaigns/`` — a page ``{"count", "next",
+  "previous", "results": [{"id", "name", "starts_on", "days", "recipients",
+  "closed_at"}]}`` (``?limit=&offset=``, newest first).
 - ``POST communes/{insee}/awareness/campaigns/`` — ``{"name", "starts_on"
   (AAAA-MM-JJ), "days"}`` → 201 the campaign; 400 ``{"detail"}`` (programme off, bad
   name or days) and nothing written.
@@ -16,24 +17,23 @@ or an operator, 403 otherwise; nothing here ever lists a person's results):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from clocher.api.common import ApiView, ListCreateView, actor
 from clocher.api.schema import errors
+from clocher.api.strict import StrictSerializer
 from clocher.awareness import results, services
 from clocher.awareness.models import Campaign, Participant
 from clocher.core import scoping
-from clocher.core.audit import Actor
 from clocher.core.models import Commune, Role
-from clocher.core.request import client_ip
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -42,7 +42,16 @@ class CampaignSerializer(serializers.ModelSerializer):
     class Meta:
         model = Campaign
         fields = ["id", "name", "starts_on", "days", "recipients", "closed_at"]
-        read_only_fields = ["id", "recipients", "closed_at"]
+        read_only_fields = fields
+
+
+# A new campaign's body: each value of the type the schema states (400 otherwise).
+class CampaignCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=120)  # Campaign.name
+    starts_on = serializers.DateField(help_text="Premier jour d'envoi, AAAA-MM-JJ.")
+    days = serializers.IntegerField(
+        min_value=0, max_value=32767, default=1, help_text="Jours ouvrés d'envoi."
+    )
 
 
 def _commune_for_admin(request: Request, insee: str) -> Commune:
@@ -56,29 +65,25 @@ def _commune_for_admin(request: Request, insee: str) -> Commune:
     return commune
 
 
-class CampaignListView(APIView):
-    @extend_schema(responses={200: CampaignSerializer(many=True), **errors(403)})
-    def get(self, request: Request, insee: str) -> Response:
-        commune = _commune_for_admin(request, insee)
-        return Response(CampaignSerializer(services.campaigns_of(commune), many=True).data)
+class CampaignListView(ListCreateView):
+    serializer_class = CampaignSerializer
+    create_serializer_class = CampaignCreateSerializer
+    list_errors = (403,)
+    create_errors = (400, 403)
 
-    @extend_schema(
-        request=CampaignSerializer, responses={201: CampaignSerializer, **errors(400, 403)}
-    )
-    def post(self, request: Request, insee: str) -> Response:
-        commune = _commune_for_admin(request, insee)
-        data = CampaignSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        actor = Actor(user=request.user, ip=client_ip(request._request))
-        try:
-            made = services.create_campaign(actor, commune, **data.validated_data)
-        except ValidationError as exc:
-            raise ApiValidationError({"detail": " ".join(exc.messages)}) from exc
-        made = services.campaigns_of(commune).get(pk=made.pk)
-        return Response(CampaignSerializer(made).data, status=status.HTTP_201_CREATED)
+    def get_items(self) -> QuerySet[Campaign]:
+        commune = _commune_for_admin(self.request, self.kwargs["insee"])
+        return services.campaigns_of(commune).order_by("-created_at", "-pk")
+
+    def get_parent(self) -> Commune:
+        return _commune_for_admin(self.request, self.kwargs["insee"])
+
+    def perform_create(self, parent: Commune, values: Mapping[str, Any]) -> Campaign:
+        made = services.create_campaign(actor(self.request), parent, **values)
+        return services.campaigns_of(parent).get(pk=made.pk)  # with its recipients counted
 
 
-class ResultsView(APIView):
+class ResultsView(ApiView):
     @extend_schema(responses={200: dict, **errors(403)})
     def get(self, request: Request, insee: str) -> Response:
         commune = _commune_for_admin(request, insee)
@@ -92,7 +97,7 @@ class ResultsView(APIView):
         return Response(body)
 
 
-class MeView(APIView):
+class MeView(ApiView):
     @extend_schema(responses=dict)
     def get(self, request: Request, insee: str) -> Response:
         commune = scoping.get_commune_for(request.user, insee)

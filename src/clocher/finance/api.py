@@ -4,7 +4,9 @@ Endpoints (each resolves the commune through `core.scoping`: 404 to anyone who i
 active member of it or an operator; importing needs the commune's admin or an operator,
 403 otherwise). Amounts and rates are strings (exact decimals: "1234.56", "0.0325").
 
-- ``GET  communes/{insee}/finance/loans/`` — the book: id, reference, lender, label,
+- ``GET  communes/{insee}/finance/loans/`` — the book, a page ``{"count", "next",
+  "previous", "results"}`` (``?limit=&offset=``, by start, reference then id): id,
+  reference, lender, label,
   nominal, start, periods, periodicity (12/4/2/1 per year), profile, day_count,
   rate_index ("" when fixed), rate (fixed rate or margin), floor, cap, gissler,
   gissler_computed, gissler_warning, source.
@@ -23,25 +25,24 @@ active member of it or an operator; importing needs the commune's admin or an op
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from clocher.api.schema import errors
+from clocher.api.common import ApiView, ListCreateView, actor
 from clocher.core import scoping
-from clocher.core.audit import Actor
 from clocher.core.models import Commune
-from clocher.core.request import client_ip
 from clocher.finance import services
 from clocher.finance.models import INDEX_CHOICES, STRUCTURE_CHOICES, Loan, YearIndicator
 
@@ -93,6 +94,13 @@ class UploadSerializer(serializers.Serializer):
     file = serializers.FileField()
 
 
+# What an import did: the contract numbers created, updated, and the lines skipped.
+class ImportedSerializer(serializers.Serializer):
+    created = serializers.ListField(child=serializers.CharField(), read_only=True)
+    updated = serializers.ListField(child=serializers.CharField(), read_only=True)
+    skipped = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+
 def _commune(request: Request, insee: str) -> Commune:
     return scoping.get_commune_for(request.user, insee)
 
@@ -104,48 +112,48 @@ def _loan(request: Request, insee: str, loan_id: int) -> Loan:
         raise Http404 from exc
 
 
-class LoanListView(APIView):
+class LoanListView(ListCreateView):
     """The commune's loan book; POST a CSV or TOTEM file to import (all or nothing)."""
 
+    serializer_class = LoanSerializer
     parser_classes = [MultiPartParser, FormParser]
+    create_serializer_class = UploadSerializer
+    created_serializer_class = ImportedSerializer
+    create_media_type = "multipart/form-data"
+    create_errors = (400, 403)
 
-    @extend_schema(responses=LoanSerializer(many=True))
-    def get(self, request: Request, insee: str) -> Response:
-        loans = services.loans_of(_commune(request, insee))
-        return Response(LoanSerializer(loans, many=True).data)
+    def get_items(self) -> QuerySet[Loan]:
+        loans = services.loans_of(_commune(self.request, self.kwargs["insee"]))
+        return loans.order_by("start", "reference", "pk")
 
-    @extend_schema(
-        request={"multipart/form-data": UploadSerializer},
-        responses={201: dict, **errors(400, 403)},
-    )
-    def post(self, request: Request, insee: str) -> Response:
-        commune = _commune(request, insee)
-        if not services.may_write(request.user, commune):
+    def get_parent(self) -> Commune:
+        commune = _commune(self.request, self.kwargs["insee"])
+        if not services.may_write(self.request.user, commune):
             raise PermissionDenied("Réservé à l'administrateur de la commune et à l'opérateur.")
-        data = UploadSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
+        return commune
+
+    def perform_create(
+        self, parent: Commune, values: Mapping[str, Any]
+    ) -> services.LoanImportReport:
+        upload = values["file"]
         if upload.size > services.MAX_IMPORT_BYTES:
-            raise ApiValidationError({"detail": "Fichier trop volumineux : 10 Mo au plus."})
-        actor = Actor(user=request.user, ip=client_ip(request._request))
-        report = services.import_loans(actor, commune, upload.read(), upload.name or "fichier")
-        if not report.ok:
+            raise ValidationError("Fichier trop volumineux : 10 Mo au plus.")
+        name = upload.name or "fichier"
+        report = services.import_loans(actor(self.request), parent, upload.read(), name)
+        if not report.ok:  # each line in error named, nothing written
             raise ApiValidationError({"detail": report.summary(), "errors": report.errors})
-        body: dict[str, Any] = {
-            "created": report.created,
-            "updated": report.updated,
-            "skipped": report.skipped,
-        }
-        return Response(body, status=status.HTTP_201_CREATED)
+        return report
 
 
-class LoanDetailView(APIView):
+class LoanDetailView(ApiView):
+    serializer_class = LoanDetailSerializer
+
     @extend_schema(responses=LoanDetailSerializer)
     def get(self, request: Request, insee: str, loan_id: int) -> Response:
         return Response(LoanDetailSerializer(_loan(request, insee, loan_id)).data)
 
 
-class LoanScheduleView(APIView):
+class LoanScheduleView(ApiView):
     @extend_schema(responses=dict)
     def get(self, request: Request, insee: str, loan_id: int) -> Response:
         schedule, warnings = services.schedule_of(_loan(request, insee, loan_id))
@@ -154,7 +162,7 @@ class LoanScheduleView(APIView):
         return Response({"curve": schedule.curve_name, "warnings": warnings, "rows": rows})
 
 
-class IndicatorsView(APIView):
+class IndicatorsView(ApiView):
     @extend_schema(responses=dict)
     def get(self, request: Request, insee: str) -> Response:
         commune = _commune(request, insee)

@@ -4,8 +4,10 @@ Endpoints (every one resolves the commune through `core.scoping`: 404 to anyone 
 is not an active member of it or an operator; sending and running need an admin or an
 agent of the commune, 403 otherwise):
 
-- ``GET  communes/{insee}/forecast/series/`` — the commune's series: id, key, name,
-  unit, frequency, points, data_version, source, latest_forecast (id or null).
+- ``GET  communes/{insee}/forecast/series/`` — the commune's series, a page
+  ``{"count", "next", "previous", "results"}`` (``?limit=&offset=``, by name then id):
+  id, key, name, unit, frequency, points, data_version, source, latest_forecast (id or
+  null).
 - ``POST communes/{insee}/forecast/series/`` — multipart ``file`` (CSV/XLSX, 5 MB at
   most), optional ``name`` and ``unit`` → 201 the series (200 when the same name is
   sent again: the series is updated, a new data version if its figures changed);
@@ -22,23 +24,24 @@ agent of the commune, 403 otherwise):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, QuerySet, Subquery
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as ApiValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from clocher.api.common import ApiView, ListCreateView, actor, refuse
 from clocher.api.schema import errors
+from clocher.api.strict import StrictSerializer
 from clocher.core import scoping
-from clocher.core.audit import Actor
 from clocher.core.models import Commune
-from clocher.core.request import client_ip
 from clocher.forecast import services
 from clocher.forecast.models import Forecast, ForecastStatus, Series
 
@@ -65,6 +68,8 @@ class SeriesSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_latest_forecast(self, obj: Series) -> int | None:
+        if hasattr(obj, "latest_forecast_id"):  # annotated by the list: one query a page
+            return obj.latest_forecast_id  # type: ignore[no-any-return]
         found = services.latest(obj)
         return found.pk if found else None
 
@@ -84,7 +89,7 @@ class SeriesUploadSerializer(serializers.Serializer):
     unit = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
 
 
-class RunSerializer(serializers.Serializer):
+class RunSerializer(StrictSerializer):
     horizon = serializers.IntegerField(min_value=1, max_value=services.MAX_HORIZON, default=12)
 
 
@@ -115,54 +120,53 @@ class ForecastSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _actor(request: Request) -> Actor:
-    return Actor(user=request.user, ip=client_ip(request._request))
-
-
-def _refuse(exc: ValidationError) -> ApiValidationError:
-    return ApiValidationError({"detail": " ".join(exc.messages)})
-
-
 def _writable(request: Request, commune: Commune) -> None:
     if not services.may_write(request.user, commune):
         raise PermissionDenied("Réservé aux administrateurs et agents de la commune.")
 
 
-class SeriesListView(APIView):
+class SeriesListView(ListCreateView):
     """The commune's series; POST a CSV/XLSX file to add or update one."""
 
+    serializer_class = SeriesSerializer
     parser_classes = [MultiPartParser, FormParser]
+    create_serializer_class = SeriesUploadSerializer
+    create_media_type = "multipart/form-data"
+    create_errors = (400, 403)
 
-    @extend_schema(responses=SeriesSerializer(many=True))
-    def get(self, request: Request, insee: str) -> Response:
-        commune = scoping.get_commune_for(request.user, insee)
-        found = services.series_for(request.user, commune)
-        return Response(SeriesSerializer(found, many=True).data)
+    def get_items(self) -> QuerySet[Series]:
+        commune = scoping.get_commune_for(self.request.user, self.kwargs["insee"])
+        latest = Forecast.objects.filter(series=OuterRef("pk"), status=ForecastStatus.DONE)
+        newest = latest.order_by("-finished_at", "-id").values("pk")[:1]  # as services.latest
+        found = services.series_for(self.request.user, commune)
+        return found.annotate(latest_forecast_id=Subquery(newest)).order_by("name", "pk")
+
+    def get_parent(self) -> Commune:
+        commune = scoping.get_commune_for(self.request.user, self.kwargs["insee"])
+        _writable(self.request, commune)
+        return commune
+
+    def perform_create(self, parent: Commune, values: Mapping[str, Any]) -> services.Stored:
+        return services.import_series(
+            actor(self.request), parent, values["file"], name=values["name"], unit=values["unit"]
+        )
+
+    def created_response(self, created: services.Stored) -> Response:
+        """201 for a new series, 200 when the same name was sent again (updated)."""
+        code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK
+        return Response(SeriesSerializer(created.series).data, status=code)
 
     @extend_schema(
         request={"multipart/form-data": SeriesUploadSerializer},
         responses={201: SeriesSerializer, 200: SeriesSerializer, **errors(400, 403)},
     )
-    def post(self, request: Request, insee: str) -> Response:
-        commune = scoping.get_commune_for(request.user, insee)
-        _writable(request, commune)
-        data = SeriesUploadSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            stored = services.import_series(
-                _actor(request),
-                commune,
-                data.validated_data["file"],
-                name=data.validated_data["name"],
-                unit=data.validated_data["unit"],
-            )
-        except ValidationError as exc:
-            raise _refuse(exc) from exc
-        code = status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK
-        return Response(SeriesSerializer(stored.series).data, status=code)
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        return super().post(request, **kwargs)
 
 
-class SeriesDetailView(APIView):
+class SeriesDetailView(ApiView):
+    serializer_class = SeriesDataSerializer
+
     @extend_schema(responses=SeriesDataSerializer)
     def get(self, request: Request, insee: str, series_id: int) -> Response:
         commune = scoping.get_commune_for(request.user, insee)
@@ -170,8 +174,8 @@ class SeriesDetailView(APIView):
         return Response(SeriesDataSerializer(series).data)
 
 
-class SeriesRunView(APIView):
-    parser_classes = [JSONParser, FormParser]
+class SeriesRunView(ApiView):
+    serializer_class = ForecastSerializer
 
     @extend_schema(
         request=RunSerializer,
@@ -184,16 +188,18 @@ class SeriesRunView(APIView):
         data = RunSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            made = services.request_run(_actor(request), series, data.validated_data["horizon"])
+            made = services.request_run(actor(request), series, data.validated_data["horizon"])
         except ValidationError as exc:
-            raise _refuse(exc) from exc
+            raise refuse(exc) from exc
         if made.status == ForecastStatus.FAILED:
             raise ApiValidationError({"detail": made.error})
         code = status.HTTP_201_CREATED if made.status == ForecastStatus.DONE else 202
         return Response(ForecastSerializer(made).data, status=code)
 
 
-class ForecastDetailView(APIView):
+class ForecastDetailView(ApiView):
+    serializer_class = ForecastSerializer
+
     @extend_schema(responses=ForecastSerializer)
     def get(self, request: Request, insee: str, forecast_id: int) -> Response:
         commune = scoping.get_commune_for(request.user, insee)
