@@ -332,7 +332,7 @@ def _journal(feed: Feed, version: int, added: set[str], removed: set[str]) -> No
     _bulk_sources(table, {"version": version, "added": False}, sorted(removed - others))
 
 
-# Rows per statement on SQLite: the sources go as one JSON array (a few hundred KB).
+# Rows per statement: the sources go as one JSON array (a few hundred KB).
 JSON_BATCH = 10_000
 
 
@@ -343,30 +343,23 @@ def _bulk_sources(
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """One row per source into `table`, the other columns the same for all (`constants`,
-    values as the backend stores them), in this transaction. PostgreSQL: COPY. SQLite:
-    `INSERT … SELECT … FROM json_each(?)` with the sources as one JSON array, 10,000 a
-    statement: SQLite reads the array in C, where executemany binds and steps each row
-    from Python (100,000 feed entries: 0.63 → 0.27 s of CPU); the ORM's bulk_create
-    costs about 4x more again (one instance and one conversion per value)."""
+    values as the backend stores them), in this transaction: one `INSERT … SELECT` per
+    10,000 sources, sent as one JSON array that the database takes apart in C (SQLite's
+    `json_each`, PostgreSQL's `json_array_elements_text`). Why: executemany binds and
+    steps each row from Python (SQLite, 100,000 feed entries: 0.63 → 0.27 s of CPU), and
+    COPY formats each row in Python (PostgreSQL: 0.19 → 0.01 s, the server's work the
+    same); the ORM's bulk_create costs about 4x more again (an instance per row)."""
     quote = connection.ops.quote_name
     columns = ["source", *constants]
     names = ", ".join(quote(c) for c in columns)
     fixed = list(constants.values())
+    marks = ", ".join(["%s"] * len(fixed))
+    spread = "json_each(%s)" if connection.vendor == "sqlite" else "json_array_elements_text(%s)"
+    sql = (
+        f"INSERT INTO {quote(table)} ({names}) "  # noqa: S608 — model names
+        f"SELECT value, {marks} FROM {spread}"
+    )
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy:
-                for start in range(0, len(sources), 1000):
-                    chunk = sources[start : start + 1000]
-                    for source in chunk:
-                        copy.write_row((source, *fixed))
-                    if progress is not None:
-                        progress(len(chunk))
-            return
-        marks = ", ".join(["%s"] * len(fixed))
-        sql = (
-            f"INSERT INTO {quote(table)} ({names}) "  # noqa: S608 — model names
-            f"SELECT value, {marks} FROM json_each(%s)"
-        )
         for start in range(0, len(sources), JSON_BATCH):
             chunk = sources[start : start + JSON_BATCH]
             cursor.execute(sql, [*fixed, json.dumps(list(chunk))])

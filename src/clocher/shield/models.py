@@ -190,14 +190,20 @@ class BlockEntry(models.Model):
 
     source = models.CharField("préfixe", max_length=49)
     scenario = models.CharField(max_length=20, choices=SCENARIOS)
+    # No index of its own: `entry_once_per_feed` (feed, source) serves the lookups by feed.
     feed = models.ForeignKey(
-        Feed, on_delete=models.CASCADE, null=True, blank=True, related_name="entries"
+        Feed,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="entries",
+        db_index=False,
     )
     reported_by = models.ForeignKey(
-        Box, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Box, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     origin_commune = models.ForeignKey(
-        Commune, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Commune, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     reason = models.CharField(max_length=300, blank=True)
     reports = models.PositiveIntegerField(default=1)
@@ -222,7 +228,25 @@ class BlockEntry(models.Model):
                 name="entry_blocklist_has_feed",
             ),
         ]
-        indexes = [models.Index(fields=["expires_at"])]
+        # Partial: a feed's entries (nearly all rows) have no expiry, reporter or origin,
+        # and a bulk import of 100,000 writes no index entry for them (PostgreSQL: 0.24 s
+        # of the server's 0.59 s COPY). Queries on these columns name a value, which
+        # implies NOT NULL (expiry purge, the SET_NULL of a deleted box or commune).
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(expires_at__isnull=False), name="entry_expires"
+            ),
+            models.Index(
+                fields=["reported_by"],
+                condition=Q(reported_by__isnull=False),
+                name="entry_reported_by",
+            ),
+            models.Index(
+                fields=["origin_commune"],
+                condition=Q(origin_commune__isnull=False),
+                name="entry_origin_commune",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source} ({self.scenario})"
