@@ -112,3 +112,35 @@ def test_statements_go_to_the_drivers_cursor_unless_queries_are_watched(folders,
         connection.set_rollback(True)
         with pytest.raises(TransactionManagementError):
             by_name.rows(parent, "a")
+
+
+def test_constants_of_the_query_are_written_into_sqlite_statements(folders, commune_a):
+    """SQLite compiles a statement anew on each run when a bound value could change its
+    plan (a column a partial index restricts): the query's own constants go into the
+    text, quoted; the arguments stay bound; the rows are the queryset's."""
+    from django.db import connection
+
+    from clocher.vault.models import Space, SpaceKind
+
+    odd = "l'été 100%"
+    services.create_folder(ACTOR, folders[0], odd)
+    named = Prepared(
+        lambda parent_id: (
+            Node.objects.filter(parent_id=parent_id, is_folder=True)
+            .filter(name__in=[odd, "x"])
+            .exclude(space__kind=SpaceKind.PERSONAL)
+            .values_list("name")
+        )
+    )
+    assert named.rows(folders[0].pk) == [(odd,)]
+    assert named.rows(folders[1].pk) == []
+    (compiled,) = named._compiled.values()
+    if connection.vendor == "sqlite":
+        assert "'l''été 100%'" in compiled.native_sql and "'personal'" in compiled.native_sql
+        assert compiled.native_sql.count("?") == 1 and len(compiled.fixed) == 1
+    spaces = Prepared(
+        lambda commune_id: Space.objects.filter(commune_id=commune_id).values_list("kind")
+    )
+    assert spaces.rows(commune_a.pk) == list(
+        Space.objects.filter(commune=commune_a).values_list("kind")
+    )
