@@ -10,7 +10,7 @@ before Django (`clocher.awareness.tracking`); everything else, including Nextclo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django.db import close_old_connections
@@ -68,7 +68,7 @@ class Dispatcher:
             if self._dav is None:
                 self._dav = build_dav_app()
             close_old_connections()
-            return _closing(self._dav, environ, start_response)
+            return _started(_closing(self._dav, environ, start_response))
         from clocher.groupware.dav import GroupwareApp, application
 
         if GroupwareApp.handles(path):  # CalDAV and CardDAV (Radicale)
@@ -88,9 +88,39 @@ class Dispatcher:
         return self.django_app(environ, start_response)
 
 
+class _Started:
+    """An answer whose first piece was already pulled (`_started`)."""
+
+    __slots__ = ("first", "rest")
+
+    def __init__(self, first: bytes, rest: Iterator[bytes]) -> None:
+        self.first, self.rest = first, rest
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.first
+        yield from self.rest
+
+    def close(self) -> None:
+        close = getattr(self.rest, "close", None)
+        if close is not None:
+            close()
+
+
+def _started(body: Iterator[bytes]) -> Iterable[bytes]:
+    """The answer with its first piece pulled, so that its status is known when the
+    application returns. WsgiDAV (and `_closing`) call `start_response` on the first
+    iteration, as PEP 3333 allows; granian, the file server (`clocher.vault.dav.server`),
+    reads the status as soon as the application returns."""
+    try:
+        first = next(body)
+    except StopIteration:
+        return []
+    return _Started(first, body)
+
+
 def _closing(
     dav: WSGIApp, environ: dict[str, Any], start_response: Callable[..., Any]
-) -> Iterable[bytes]:
+) -> Iterator[bytes]:
     """Stream the answer (a download can be large), then give the database connection
     back: Django's request signals do not run for DAV requests."""
     from clocher.vault.dav import fast

@@ -108,7 +108,6 @@ def _file_query(space_id: int, *names: str) -> QuerySet[Any]:
     """The live node at `names` below the root of the space, one row per chunk of its
     current version (one row with no chunk for an empty file or a folder)."""
     filters: dict[str, Any] = {
-        "space_id": space_id,
         "name": names[-1],
         "deleted_at__isnull": True,
         "parent__isnull": False,
@@ -119,6 +118,9 @@ def _file_query(space_id: int, *names: str) -> QuerySet[Any]:
         filters.update(
             {f"{above}name": name, f"{above}deleted_at__isnull": True, f"{above}is_folder": True}
         )
+    # Joined down from the space's root (its own unique index): from the space's nodes
+    # up, the database read every node of the space to find one name.
+    filters[f"{above}parent__space_id"] = space_id
     filters[f"{above}parent__parent__isnull"] = True
     return (
         Node.objects.filter(**filters)
