@@ -53,7 +53,7 @@ def test_uploads_queued_during_a_flush_share_the_next_one():
     shared, blobs, errors = SharedFlush(), Blobs(), []
     first = threading.Thread(target=_upload, args=(shared, blobs, "1/a", errors))
     first.start()
-    _wait_for(lambda: shared._flushing)
+    _wait_for(lambda: shared._busy)
     others = [
         threading.Thread(target=_upload, args=(shared, blobs, f"1/{n}", errors)) for n in "bcd"
     ]

@@ -133,9 +133,8 @@ def record_many(actor: Actor, events: Iterable[Event]) -> list[AuditEntry]:
     if not pending:
         return []
     _lock_chain()
-    last = AuditEntry.objects.order_by("-seq").only("seq", "hash").first()
-    seq = last.seq if last else 0
-    prev_hash = last.hash if last else GENESIS_HASH
+    last = _CHAIN_END.rows()
+    seq, prev_hash = last[0] if last else (0, GENESIS_HASH)
     at = timezone.now()
     entries = []
     for event in pending:

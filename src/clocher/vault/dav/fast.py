@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from wsgidav import util
 from wsgidav.dav_error import HTTP_CREATED, HTTP_NO_CONTENT
 
@@ -44,10 +44,10 @@ from clocher.storage.blobstore import store
 from clocher.storage.chunks import ChunkWriter
 from clocher.vault import services
 from clocher.vault.dav import auth
-from clocher.vault.dav.flush import SMALL_BYTES, GroupSink
+from clocher.vault.dav.flush import COMMITS, SMALL_BYTES, GroupSink
 from clocher.vault.dav.provider import _client_mtime, _dav_error
-from clocher.vault.dav.store import holds_locks
-from clocher.vault.models import Node, Space
+from clocher.vault.dav.store import locks_prefix
+from clocher.vault.models import DavEntry, Node, Space
 from clocher.vault.services.spaces import spaces_query
 
 # Set to False (tests only) to compare with WsgiDAV's own answers.
@@ -295,6 +295,62 @@ def _get(
     return rest()
 
 
+def _folder_query(space_id: int, locks: str, name: str, *names: str) -> QuerySet[Any]:
+    """The live folder at `names` below the root of the space (the root for none): the
+    id and name of it and of each folder above it up to the root, whether its member
+    `name` is a folder (None when there is none), and whether the person's tree holds
+    a lock (its keys start with `locks`). One statement where an upload asked three."""
+    filters: dict[str, Any] = {}
+    above = ""
+    for folder in reversed(names):
+        filters.update(
+            {f"{above}name": folder, f"{above}deleted_at__isnull": True, f"{above}is_folder": True}
+        )
+        above += "parent__"
+    filters[f"{above}space_id"] = space_id
+    filters[f"{above}parent__isnull"] = True
+    member = Node.objects.filter(parent_id=OuterRef("pk"), name=name, deleted_at__isnull=True)
+    levels = ["parent__" * depth for depth in range(len(names) + 1)]
+    return (
+        Node.objects.filter(**filters)
+        .annotate(
+            member_is_folder=Subquery(member.values("is_folder")[:1]),
+            locked=Exists(DavEntry.objects.filter(key__startswith=locks)),
+        )
+        .values_list(
+            *(f"{level}id" for level in levels),
+            *(f"{level}name" for level in levels),
+            "member_is_folder",
+            "locked",
+        )
+    )
+
+
+_FOLDER = Prepared(_folder_query)
+_CHAIN_FIELDS = ["id", "space_id", "parent_id", "name", "is_folder"]
+
+
+def _folder(space: Space, names: list[str], path: str) -> tuple[Node, bool | None, bool] | None:
+    """The folder of the file at `names` with its chain to the root loaded (paths and
+    ETag updates need no read), whether that file is a folder (None: no such member),
+    whether the person's tree holds a lock; None when there is no such folder."""
+    rows = _FOLDER.rows(space.pk, locks_prefix(quote(PREFIX + path)), names[-1], *names[:-1])
+    if not rows:
+        return None
+    row = rows[0]
+    depth = len(names)
+    ids, labels = row[:depth], row[depth : 2 * depth]
+    alias = connection.alias
+    folder: Node | None = None
+    for pk, label in zip(reversed(ids), reversed(labels), strict=True):
+        above = folder.pk if folder is not None else None
+        node = Node.from_db(alias, _CHAIN_FIELDS, [pk, space.pk, above, label, True])
+        node.space, node.parent = space, folder
+        folder = node
+    assert folder is not None
+    return folder, row[-2], bool(row[-1])
+
+
 def _put(
     environ: dict[str, Any],
     start_response: Callable[..., Any],
@@ -312,14 +368,15 @@ def _put(
     mtime = environ.get("HTTP_X_OC_MTIME")
     if mtime is not None and not mtime.isdigit():
         return None  # WsgiDAV's 400
-    node = services.lookup(space, names)
-    if node is not None and node.is_folder:
-        return None  # 405
-    parent = node.parent if node is not None else services.lookup(space, names[:-1])
-    if parent is None or not parent.is_folder:
+    found = _folder(space, names, path)
+    if found is None:
         return None  # 409
-    if holds_locks(quote(PREFIX + path)):
+    parent, member_is_folder, locked = found
+    if member_is_folder:
+        return None  # 405
+    if locked:
         return None  # WsgiDAV checks the person's locks (423 without their token)
+    exists = member_is_folder is not None
     blobs = store()
     small = length <= SMALL_BYTES and hasattr(blobs, "put_many")
     upload = ChunkWriter(space.commune, blobs=GroupSink(blobs) if small else None)
@@ -335,14 +392,19 @@ def _put(
         if remaining:
             raise ValueError("corps de requête incomplet")
         actor = Actor(user=user, label=user.email, ip=environ.get("REMOTE_ADDR", ""))
-        saved = services.save_file(
-            actor,
-            parent,
-            node.name if node is not None else names[-1],
-            upload,
-            environ.get("CONTENT_TYPE") or "",
-            modified_at=_client_mtime(environ),
-        )
+        content_type = environ.get("CONTENT_TYPE") or ""
+        if small and not exists:
+            # A new small file: committed with those of the space that wait meanwhile.
+            name = services.clean_name(names[-1])
+            upload.finish()
+            new = services.NewFile(
+                parent, name, upload, _client_mtime(environ), actor, content_type
+            )
+            saved = COMMITS.submit(space.pk, new, services.save_each)
+        else:
+            saved = services.save_file(
+                actor, parent, names[-1], upload, content_type, modified_at=_client_mtime(environ)
+            )
     except ValidationError as exc:
         upload.discard()
         return util.send_status_response(environ, start_response, _dav_error(exc))
@@ -356,6 +418,6 @@ def _put(
     return util.send_status_response(
         environ,
         start_response,
-        HTTP_NO_CONTENT if node is not None else HTTP_CREATED,
+        HTTP_NO_CONTENT if exists else HTTP_CREATED,
         add_headers=[("ETag", f'"{saved.etag}"')],
     )

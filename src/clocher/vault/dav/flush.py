@@ -7,12 +7,16 @@ small uploads that wait at the same moment in one process are written with the s
 `put_many` (everything written aside, one flush, the renames, one flush): the first
 upload to arrive flushes for all those queued behind it, and each upload returns once
 its own chunks are durable, before its version is committed, as with `put`.
+
+The new files' rows are committed the same way (`GroupCommit`): one transaction for the
+small new files of a space that wait together, each request answered once its own file
+is committed (as durable as alone: SQLite's WAL and PostgreSQL's commit are unchanged).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,48 +27,103 @@ SMALL_BYTES = 1 << 20
 
 @dataclass(eq=False)
 class _Ticket:
-    items: dict[str, bytes | bytearray]
+    item: Any
     done: bool = False
+    answer: Any = None
     error: BaseException | None = None
 
 
 @dataclass
-class SharedFlush:
-    """The queue of one process: a leader flushes, the others wait for their turn."""
+class Group:
+    """Work that arrives together in one process, done once for all: the first to find
+    nobody at work takes everything queued and runs `run(items)` (one answer per item, in
+    order) for all; the others wait for their answer or their turn. An error raised by
+    `run` is every item's of that batch."""
 
     _queue: list[_Ticket] = field(default_factory=list)
-    _flushing: bool = False
+    _busy: bool = False
     _ready: threading.Condition = field(default_factory=threading.Condition)
-    flushes: int = 0  # how many `put_many` calls (tests and the bench's profile)
+    runs: int = 0  # how many batches (tests and the bench's profile)
 
-    def write(self, blobs: Any, items: dict[str, bytes | bytearray]) -> None:
-        """Store `items` durably, with whatever else is queued meanwhile."""
-        ticket = _Ticket(items)
+    def submit(self, item: Any, run: Callable[[list[Any]], list[Any]]) -> Any:
+        ticket = _Ticket(item)
         with self._ready:
             self._queue.append(ticket)
             while not ticket.done:
-                if self._flushing:
+                if self._busy:
                     self._ready.wait()
                     continue
-                batch, self._queue, self._flushing = self._queue, [], True
+                batch, self._queue, self._busy = self._queue, [], True
                 self._ready.release()
+                answers: list[Any] = []
                 error: BaseException | None = None
                 try:
-                    blobs.put_many([pair for one in batch for pair in one.items.items()])
-                except BaseException as exc:  # every upload of the batch learns it
+                    answers = run([one.item for one in batch])
+                except BaseException as exc:  # every item of the batch learns it
                     error = exc
                 finally:
                     self._ready.acquire()
-                self.flushes += 1
-                self._flushing = False
-                for one in batch:
+                self.runs += 1
+                self._busy = False
+                for index, one in enumerate(batch):
                     one.done, one.error = True, error
+                    if error is None:
+                        one.answer = answers[index]
                 self._ready.notify_all()
         if ticket.error is not None:
             raise ticket.error
+        return ticket.answer
+
+
+@dataclass
+class SharedFlush(Group):
+    """The chunks of one process's small uploads: a leader flushes for all."""
+
+    @property
+    def flushes(self) -> int:  # how many `put_many` calls
+        return self.runs
+
+    def write(self, blobs: Any, items: dict[str, bytes | bytearray]) -> None:
+        """Store `items` durably, with whatever else is queued meanwhile."""
+
+        def flush(batch: list[dict[str, bytes | bytearray]]) -> list[None]:
+            blobs.put_many([pair for one in batch for pair in one.items()])
+            return [None] * len(batch)
+
+        self.submit(items, flush)
+
+
+class GroupCommit:
+    """The new small files of one space that wait at the same moment in one process,
+    committed in one transaction (`services.save_each`) by whichever of their requests
+    finds the space's group idle: a transaction, a journal append and an update of the
+    space's and the commune's counters for the group, where each upload took its own
+    (SQLite has one writer anyway, and PostgreSQL locked the counters' rows until each
+    commit). One group per space: a group's files share their commune's counters."""
+
+    def __init__(self) -> None:
+        self._groups: dict[int, Group] = {}
+        self._guard = threading.Lock()
+
+    def submit(self, space_id: int, item: Any, run: Callable[[list[Any]], list[Any]]) -> Any:
+        """`item`'s answer from `run`; an answer that is an exception is raised."""
+        group = self._groups.get(space_id)
+        if group is None:
+            with self._guard:
+                group = self._groups.setdefault(space_id, Group())
+        answer = group.submit(item, run)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def waiting(self, space_id: int) -> int:
+        """How many of the space's files wait for the next group (tests)."""
+        group = self._groups.get(space_id)
+        return 0 if group is None else len(group._queue)
 
 
 SHARED = SharedFlush()
+COMMITS = GroupCommit()
 
 
 class GroupSink:

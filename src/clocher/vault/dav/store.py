@@ -76,8 +76,13 @@ def dead_properties(folder_ref_url: str) -> dict[str, dict[str, Any]]:
 def holds_locks(ref_url: str) -> bool:
     """Whether anything in the tree of the person whose path `ref_url` is in is locked
     (locks live in each person's namespace: `/remote.php/dav/files/<login>/…`)."""
+    return bool(_LOCKS_UNDER.rows(locks_prefix(ref_url)))
+
+
+def locks_prefix(ref_url: str) -> str:
+    """The start of the keys of the locks in the tree of the person of `ref_url`."""
     root = "/".join(ref_url.split("/")[:LOGIN_ROOT_SEGMENTS])
-    return bool(_LOCKS_UNDER.rows(f"lock:{URL_KEY}{root}"))
+    return f"lock:{URL_KEY}{root}"
 
 
 # Compiled once per process (`core.prepared`): every fast PUT asks it.

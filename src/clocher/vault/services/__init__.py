@@ -28,6 +28,7 @@ from clocher.vault.services.content import (
 )
 from clocher.vault.services.files import (
     NewFile,
+    save_each,
     save_file,
     save_new_files,
     set_modified,
@@ -86,6 +87,7 @@ __all__ = [
     "FsckReport",
     "NameConflict",
     "NewFile",
+    "save_each",
     "QuotaExceeded",
     "Usage",
     "VersionReader",

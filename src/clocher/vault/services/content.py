@@ -17,6 +17,9 @@ ATTACH_BATCH = 500
 
 
 # Compiled once per process (`core.prepared`): every small upload runs it.
+# Up to this many digests the chunks' ids are read by a statement compiled once per
+# number of digests (`core.prepared`): a group commit of small uploads has a few.
+PREPARED_DIGESTS = 16
 _CHUNK_IDS = Prepared(
     lambda commune_id, *digests: Chunk.objects.filter(
         commune_id=commune_id, digest__in=digests
@@ -39,9 +42,10 @@ def _attach_many(pairs: list[tuple[int, ChunkWriter]]) -> None:
     )
     ids: dict[str, int] = {}
     digests = list(sizes)
-    if len(digests) == 1:  # a small upload's: compiled once
+    few = len(digests) <= PREPARED_DIGESTS
+    if few:  # small uploads' (one, or a group commit's): compiled once per number
         ids.update(_CHUNK_IDS.rows(commune.pk, *digests))
-    for start in range(0, len(digests) if len(digests) > 1 else 0, ATTACH_BATCH):
+    for start in range(0, 0 if few else len(digests), ATTACH_BATCH):
         # A batch's (an import's): compiled each time, as a prepared query would be for
         # each new number of digests, and its compilation grows with their square.
         part = digests[start : start + ATTACH_BATCH]

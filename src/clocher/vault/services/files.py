@@ -14,7 +14,7 @@ from clocher.core.prepared import Prepared
 from clocher.storage.chunks import ChunkWriter
 from clocher.vault.models import Node, Version
 from clocher.vault.services.content import _attach_many
-from clocher.vault.services.names import NameConflict, clean_name
+from clocher.vault.services.names import NameConflict, QuotaExceeded, clean_name
 from clocher.vault.services.quotas import _charge
 from clocher.vault.services.tree import _below, _new_etags, _touch, ancestors, path_of
 
@@ -108,12 +108,51 @@ _SET_CURRENT = Prepared(
 
 @dataclass
 class NewFile:
-    """A file to add (see `save_new_files`): its folder, clean name, finished upload."""
+    """A file to add (see `save_new_files`): its folder, clean name, finished upload;
+    for `save_each`, who sends it and its type too."""
 
     parent: Node
     name: str
     upload: ChunkWriter
     modified_at: datetime | None = None
+    actor: Actor | None = None
+    content_type: str = ""
+
+
+def save_each(files: list[NewFile]) -> list[Node | Exception]:
+    """New files of one space sent together by several requests (`dav.flush.GroupCommit`),
+    each with its own `actor`: what `save_file` does for each, in one transaction for all
+    (`save_new_files`' statements). Their chunks must be durable already (`finish`).
+
+    Each file gets its own answer, in order: its new node, or the error `save_file` gives
+    it alone. If the group cannot be added as a whole (a name taken meanwhile, a quota
+    that the total passes), nothing of it is kept and each file goes through `save_file`
+    on its own, as if it had come alone (a name taken meanwhile becomes a new version)."""
+    try:
+        added = _add_files(files)
+    except (IntegrityError, QuotaExceeded):
+        answers: list[Node | Exception] = []
+        for f in files:
+            assert f.actor is not None
+            try:
+                node = save_file(
+                    f.actor, f.parent, f.name, f.upload, f.content_type, None, f.modified_at
+                )
+            except Exception as exc:  # noqa: BLE001 - the error is that file's answer
+                answers.append(exc)
+            else:
+                answers.append(node)
+        return answers
+    alias = connection.alias
+    return [
+        Node.from_db(
+            alias, _ADDED_COLUMNS, [pk, f.parent.space.pk, f.parent.pk, f.name, False, etag]
+        )
+        for (pk, etag), f in zip(added, files, strict=True)
+    ]
+
+
+_ADDED_COLUMNS = ["id", "space_id", "parent_id", "name", "is_folder", "etag"]
 
 
 def save_new_files(actor: Actor, files: list[NewFile]) -> list[int]:
@@ -127,16 +166,41 @@ def save_new_files(actor: Actor, files: list[NewFile]) -> list[int]:
 
     Raises IntegrityError if a name was taken meanwhile and QuotaExceeded if the total
     does not fit, having written nothing: the caller then saves them one by one."""
+    return [pk for pk, _ in _add_files(files, actor)]
+
+
+def _add_files(files: list[NewFile], actor: Actor | None = None) -> list[tuple[int, str]]:
+    """`save_new_files` for files of one space, each file's `actor` unless `actor` is
+    given: (id, ETag) of each new file, in order."""
     if not files:
         return []
     space = files[0].parent.space
     now = timezone.now()
+    actors = [actor or f.actor for f in files]
     with transaction.atomic():
         node_ids = bulk.insert(
             Node,
-            ["space_id", "parent_id", "name", "is_folder", "size", "modified_at", "created_at"],
             [
-                (space.pk, f.parent.pk, f.name, False, f.upload.size, f.modified_at or now, now)
+                "space_id",
+                "parent_id",
+                "name",
+                "is_folder",
+                "size",
+                "content_type",
+                "modified_at",
+                "created_at",
+            ],
+            [
+                (
+                    space.pk,
+                    f.parent.pk,
+                    f.name,
+                    False,
+                    f.upload.size,
+                    f.content_type[:120],
+                    f.modified_at or now,
+                    now,
+                )
                 for f in files
             ],
             returning=True,
@@ -145,40 +209,45 @@ def save_new_files(actor: Actor, files: list[NewFile]) -> list[int]:
             Version,
             ["node_id", "size", "sha256", "author", "created_at"],
             [
-                (node_id, f.upload.size, f.upload.sha256, actor.label, now)
-                for node_id, f in zip(node_ids, files, strict=True)
+                (node_id, f.upload.size, f.upload.sha256, by.label, now)  # type: ignore[union-attr]
+                for node_id, f, by in zip(node_ids, files, actors, strict=True)
             ],
             returning=True,
         )
         _attach_many([(v, f.upload) for v, f in zip(version_ids, files, strict=True)])
+        etags = [f"{v:x}-{f.upload.sha256[:12]}" for v, f in zip(version_ids, files, strict=True)]
         # One statement for all (`core.bulk.update`): `bulk_update` builds a CASE
         # expression per row and cost more than the batch's other statements together.
         bulk.update(
             Node,
             ["current_id", "etag"],
-            [
-                (node_id, version_id, f"{version_id:x}-{f.upload.sha256[:12]}")
-                for node_id, version_id, f in zip(node_ids, version_ids, files, strict=True)
-            ],
+            list(zip(node_ids, version_ids, etags, strict=True)),
         )
         folders = {f.parent.pk: f.parent for f in files}
         ids = {a.pk for folder in folders.values() for a in [folder, *ancestors(folder)]}
         _new_etags(ids, now)
+        # The quotas once for the total (the same conditional UPDATEs: all fit or none is
+        # added): one update of the space's and the commune's counters for the group.
         _charge(space, sum(f.upload.size for f in files))
         paths = {pk: path_of(folder).rstrip("/") for pk, folder in folders.items()}
-        audit.record_many(
-            actor,
-            [
+        # One journal append per sender (the files of one request's person in one go).
+        by_sender: dict[tuple[int | None, str, str | None], list[audit.Event]] = {}
+        senders: dict[tuple[int | None, str, str | None], Actor] = {}
+        for f, by in zip(files, actors, strict=True):
+            assert by is not None
+            key = (by.user.pk if by.user is not None else None, by.label, by.ip)
+            senders.setdefault(key, by)
+            by_sender.setdefault(key, []).append(
                 audit.Event(
                     "vault.file_created",
                     commune=space.commune,
                     target=f"{paths[f.parent.pk]}/{f.name}",
                     data={"size": f.upload.size, "sha256": f.upload.sha256},
                 )
-                for f in files
-            ],
-        )
-    return node_ids
+            )
+        for key, events in by_sender.items():
+            audit.record_many(senders[key], events)
+    return list(zip(node_ids, etags, strict=True))
 
 
 def set_modified(node: Node, timestamp: float) -> None:
