@@ -5,10 +5,11 @@ and made both servers wait for it (31 files/s on both sides). Here a stdlib clie
 (http.client in BENCH_CONNECTIONS threads, 16 by default, each one keep-alive
 connection) PUTs then GETs BENCH_SMALL_FILES files of 4 KiB (2,000 by default) into a
 commune space, then times a PROPFIND Depth 1 of the folder. Clocher runs with the very
-command line `clocher serve` gives gunicorn, on a demo database (SQLite, or the
-PostgreSQL of CLOCHER_DATABASE_URL); the peer serves a plain folder.
+command line `clocher serve` gives its file server (granian; BENCH_DAV_SERVER=web:
+gunicorn, the pages' server), on a demo database (SQLite, or the PostgreSQL of
+CLOCHER_DATABASE_URL); the peer serves a plain folder.
 
-The CPU time of each server (gunicorn's master and workers; rclone) and of the client is
+The CPU time of each server (its main process and workers; rclone) and of the client is
 read from /proc around each phase and printed with the rates, to show what is measured:
 a server at the edge of the machine's cores, not a client that waits. Rounds
 (BENCH_ROUNDS, 3) alternate which side goes first, with new content each round, and
@@ -31,7 +32,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vault_webdav import SMALL_BYTES, prepare, servers  # noqa: E402
+from vault_webdav import DAV_SERVER, SMALL_BYTES, prepare, servers  # noqa: E402
 
 FILES = int(os.environ.get("BENCH_SMALL_FILES", "2000"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
@@ -40,7 +41,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of `pid` and its live children (gunicorn's workers)."""
+    """User + system CPU of `pid` and its live children (the server's workers)."""
     total = 0.0
     pids = [pid]
     try:
@@ -183,8 +184,9 @@ def report(
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"{FILES} fichiers de 4 Kio, {CONNECTIONS} connexions keep-alive (http.client), "
-        f"meilleur de {ROUNDS} tours alternés ; base {database} ; charge {load} ; "
-        f"{os.cpu_count()} cœurs"
+        f"meilleur de {ROUNDS} tours alternés ; base {database} ; serveur "
+        f"{'gunicorn (web)' if DAV_SERVER == 'web' else 'granian (fichiers)'} ; "
+        f"charge {load} ; {os.cpu_count()} cœurs"
     )
     print(
         f"{'':<16}{'PUT/s':>9}{'CPU serv.':>11}{'CPU client':>12}"

@@ -1,8 +1,9 @@
 """Vault over WebDAV: Clocher vs `rclone serve webdav` (a Go peer over a plain folder) vs
 `cp` (the disk's limit), with the same client (rclone) in one run on the same disk.
 
-Clocher runs as in production (the web server's command line of `clocher serve`:
-gunicorn, 2 workers × 4 threads, access log; SQLite WAL), encrypting and chunking
+Clocher runs as in production (the file server's command line of `clocher serve`, the
+server HAProxy sends the sync clients to: granian, 2 workers × 2 threads; SQLite WAL;
+BENCH_DAV_SERVER=web: gunicorn, the pages' server, instead), encrypting and chunking
 everything; the peer stores plain files. Measured: a large file up and down, many small
 files up and down, PROPFIND Depth 1 on the small-files folder, and the peak RSS of
 Clocher's workers during the large upload and during the upload of a sparse file of more
@@ -45,6 +46,9 @@ SMALL_FILES = int(os.environ.get("BENCH_SMALL_FILES", "10000"))
 HUGE_MB = int(os.environ.get("BENCH_HUGE_MB", "4097"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SMALL_BYTES = 4096
+# Which of Clocher's servers answers: "files" (granian, what HAProxy sends the sync
+# clients to) or "web" (gunicorn, the pages' server, which serves the same paths).
+DAV_SERVER = os.environ.get("BENCH_DAV_SERVER", "files")
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -69,7 +73,7 @@ def reset_peak_rss(master_pid: int) -> None:
 
 
 def peak_rss(master_pid: int) -> int:
-    """Largest VmHWM among the gunicorn master's children (its workers)."""
+    """Largest VmHWM among the server's children (its workers)."""
     peaks = []
     for pid in _workers(master_pid):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -123,15 +127,19 @@ def prepare() -> Bench:
 
 @contextmanager
 def servers(bench: Bench, peer_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
-    """Clocher's web server with the command line `clocher serve` gives it (2 workers)
-    and `rclone serve webdav` over `peer_dir`; (gunicorn master, Clocher's port, the
-    peer's port)."""
+    """Clocher's file server with the command line `clocher serve` gives it (2 workers;
+    BENCH_DAV_SERVER=web: gunicorn, the web server, instead) and `rclone serve webdav`
+    over `peer_dir`; (the server's main process, Clocher's port, the peer's port)."""
     from clocher.core.supervisor import core_children
+    from clocher.vault.dav.server import files_server
 
     port, peer_port = free_ports(2)
     env = {**os.environ, "CLOCHER_DATA_DIR": bench.data_dir}
     workers = int(os.environ.get("CLOCHER_WEB_WORKERS", "2"))  # as `clocher serve`
-    web = core_children(f"127.0.0.1:{port}", web_workers=workers)[0]
+    if DAV_SERVER == "web":
+        web = core_children(f"127.0.0.1:{port}", web_workers=workers)[0]
+    else:
+        web = files_server(f"127.0.0.1:{port}", workers)
     clocher = subprocess.Popen(  # noqa: S603
         web.argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,

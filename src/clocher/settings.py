@@ -64,6 +64,9 @@ BIND = env("BIND", "127.0.0.1:8000")
 # which the web server takes the PROXY protocol line naming the real client (the address
 # the audit journal, the brute-force detector and /metrics see). Empty: no proxy.
 PROXY_FROM = env("PROXY_FROM", "")
+# The file server (granian, `clocher.vault.dav.server`): where it listens; empty: the web
+# port + 1. HAProxy sends it the sync clients' /remote.php/dav/files/ requests.
+FILES_BIND = env("FILES_BIND", "")
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")]
 CSRF_TRUSTED_ORIGINS = [BASE_URL]
 

@@ -220,6 +220,7 @@ def test_init_serve_check_end_to_end(tmp_path: Path):
     env.update(
         CLOCHER_DATA_DIR=str(tmp_path / "data"),
         CLOCHER_BIND=f"127.0.0.1:{port}",
+        CLOCHER_FILES_BIND=f"127.0.0.1:{_free_port()}",
         CLOCHER_BASE_URL=f"http://127.0.0.1:{port}",
     )
     # The mail daemons too, on free ports, with a spool they can traverse.
@@ -267,6 +268,7 @@ def test_init_serve_check_end_to_end(tmp_path: Path):
         assert {c["component"] for c in components} >= {
             "base de données",
             "web",
+            "fichiers (WebDAV)",
             "tâches de fond",
             "smtp (postfix)",
             "imap (dovecot)",

@@ -164,6 +164,7 @@ def test_a_web_role_node_serves_the_webmail(settings, tmp_path):
         CLOCHER_DATA_DIR=str(data),
         CLOCHER_DATABASE_URL=_database_url(),
         CLOCHER_BIND=f"127.0.0.1:{port}",
+        CLOCHER_FILES_BIND=f"127.0.0.1:{_free_port()}",
         CLOCHER_BASE_URL=f"http://127.0.0.1:{port}",
         CLOCHER_SMTP_HOST="file",
         CLOCHER_WEBMAIL_MAIL_HOST="192.0.2.25",

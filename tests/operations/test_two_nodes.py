@@ -137,7 +137,8 @@ def shared(settings, s3_server, tmp_path) -> dict[str, str]:
 def nodes(shared, tmp_path) -> Iterator[list[Node]]:
     started: list[Node] = []
     try:
-        for name, port in zip(("nœud 1", "nœud 2"), free_ports(2), strict=True):
+        ports = free_ports(4)  # each node's web and file servers
+        for name, port, files in zip(("nœud 1", "nœud 2"), ports[:2], ports[2:], strict=True):
             data = tmp_path / f"node{len(started) + 1}"
             data.mkdir()
             log = data / "serve.log"
@@ -145,6 +146,7 @@ def nodes(shared, tmp_path) -> Iterator[list[Node]]:
                 **shared,
                 "CLOCHER_DATA_DIR": str(data),
                 "CLOCHER_BIND": f"127.0.0.1:{port}",
+                "CLOCHER_FILES_BIND": f"127.0.0.1:{files}",
                 "CLOCHER_BASE_URL": f"http://127.0.0.1:{port}",
             }
             with log.open("wb") as out:

@@ -47,23 +47,28 @@ def rclone(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_rclone_copies_and_checks_a_tree_both_ways(dav_user, commune_a, tmp_path):
+def rclone_env(dav_user, commune, tmp_path: Path, root: str | None = None) -> dict[str, str]:
+    """rclone's configuration for the commune's space, in environment variables."""
     obscured = subprocess.run(  # noqa: S603
         ["rclone", "obscure", dav_user.password],  # noqa: S607
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    env = {
+    return {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
         "RCLONE_CONFIG": str(tmp_path / "rclone.conf"),
         "RCLONE_CONFIG_VAULT_TYPE": "webdav",
-        "RCLONE_CONFIG_VAULT_URL": dav_user.root + quote(commune_a.name),
+        "RCLONE_CONFIG_VAULT_URL": (root or dav_user.root) + quote(commune.name),
         "RCLONE_CONFIG_VAULT_VENDOR": "other",
         "RCLONE_CONFIG_VAULT_USER": dav_user.user.email,
         "RCLONE_CONFIG_VAULT_PASS": obscured,
     }
+
+
+def test_rclone_copies_and_checks_a_tree_both_ways(dav_user, commune_a, tmp_path):
+    env = rclone_env(dav_user, commune_a, tmp_path)
     local = tmp_path / "local"
     make_tree(local, TREE_FILES)
     up = rclone("copy", str(local), "vault:arbre", "--transfers", "4", env=env)
@@ -89,10 +94,19 @@ def database_url() -> str:
     )
 
 
+# The two servers `clocher serve` runs: gunicorn (the pages, and every path) and the file
+# server HAProxy sends the sync clients to (granian, `clocher.vault.dav.server`).
+SERVERS = ["gunicorn", "granian"]
+
+
 @contextmanager
-def gunicorn_vault(vault_dir: Path, settings, chunk_bytes: int) -> Iterator[tuple[int, int]]:
-    """The production server (gunicorn, one worker) on the test database, in its own
-    process group: (port, pid)."""
+def production_server(
+    vault_dir: Path, settings, chunk_bytes: int, server: str = "gunicorn"
+) -> Iterator[tuple[int, int]]:
+    """A production server (one worker) on the test database, in its own process group:
+    (port, pid)."""
+    from clocher.vault.dav.server import files_server
+
     port = free_ports(1)[0]
     env = {
         **os.environ,
@@ -101,9 +115,13 @@ def gunicorn_vault(vault_dir: Path, settings, chunk_bytes: int) -> Iterator[tupl
         "CLOCHER_DATA_DIR": str(settings.DATA_DIR),
         "CLOCHER_VAULT_CHUNK_BYTES": str(chunk_bytes),
     }
-    argv = [sys.executable, "-m", "gunicorn", "clocher.wsgi:application"]
-    server = subprocess.Popen(  # noqa: S603
-        [*argv, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "600"],
+    if server == "granian":
+        argv = files_server(f"127.0.0.1:{port}", workers=1).argv
+    else:
+        argv = [sys.executable, "-m", "gunicorn", "clocher.wsgi:application"]
+        argv += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "600"]
+    process = subprocess.Popen(  # noqa: S603
+        argv,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -119,11 +137,11 @@ def gunicorn_vault(vault_dir: Path, settings, chunk_bytes: int) -> Iterator[tupl
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        yield port, server.pid
+        yield port, process.pid
     finally:
         with suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def _basic(dav_user) -> str:
@@ -137,7 +155,7 @@ def _file_path(dav_user, commune, name: str) -> str:
 
 
 def _worker_peak_rss(master_pid: int) -> int:
-    """Peak resident memory (VmHWM, bytes) of gunicorn's worker, the master's child."""
+    """Peak resident memory (VmHWM, bytes) of the server's worker, the master's child."""
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
     for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -145,8 +163,9 @@ def _worker_peak_rss(master_pid: int) -> int:
     raise AssertionError("VmHWM absent")
 
 
+@pytest.mark.parametrize("server", SERVERS)
 def test_a_file_over_4_gib_streams_in_bounded_memory(
-    dav_user, commune_a, vault_dir, settings, tmp_path
+    dav_user, commune_a, vault_dir, settings, tmp_path, server
 ):
     size = 4 * 1024**3 + 123_457  # past 2^32: no 32-bit size anywhere
     sparse = tmp_path / "sparse.img"
@@ -154,7 +173,7 @@ def test_a_file_over_4_gib_streams_in_bounded_memory(
         out.truncate(size)
         out.seek(size - 5)
         out.write(b"FIN\n!")
-    with gunicorn_vault(vault_dir, settings, chunk_bytes=4 * 1024 * 1024) as (port, pid):
+    with production_server(vault_dir, settings, 4 * 1024 * 1024, server) as (port, pid):
         base = f"http://127.0.0.1:{port}"
         url = base + _file_path(dav_user, commune_a, "sauvegarde.img")
         headers = {"Authorization": _basic(dav_user)}
@@ -172,10 +191,11 @@ def test_a_file_over_4_gib_streams_in_bounded_memory(
     assert sum(1 for p in (vault_dir / "blobs").rglob("*") if p.is_file()) <= 3
 
 
+@pytest.mark.parametrize("server", SERVERS)
 def test_server_killed_mid_upload_leaves_nothing_visible_nor_counted(
-    dav_user, commune_a, vault_dir, settings
+    dav_user, commune_a, vault_dir, settings, server
 ):
-    with gunicorn_vault(vault_dir, settings, chunk_bytes=1024 * 1024) as (port, pid):
+    with production_server(vault_dir, settings, 1024 * 1024, server) as (port, pid):
         sock = socket.create_connection(("127.0.0.1", port))
         sock.sendall(
             f"PUT {_file_path(dav_user, commune_a, 'gros.bin')} HTTP/1.1\r\n"
@@ -257,3 +277,41 @@ def test_commune_b_gets_404_on_every_path_of_commune_a(
         "PROPFIND", dav_user_b.root, auth=auth_b, headers={"Depth": "1"}, timeout=10
     )
     assert commune_a.name not in listing.text
+
+
+def test_the_file_server_serves_a_sync_client_as_the_web_server_does(
+    dav_user, commune_a, vault_dir, settings, tmp_path
+):
+    """granian (`clocher serve`'s file server) with the same application: rclone both
+    ways on a tree with accented names, Nextcloud's headers after a PUT, a wrong password
+    refused, the pages' health check; nothing of another address trusted from a client."""
+    with production_server(vault_dir, settings, 1024 * 1024, "granian") as (port, _):
+        base = f"http://127.0.0.1:{port}"
+        root = f"{base}/remote.php/dav/files/{dav_user.user.email}/"
+        env = rclone_env(dav_user, commune_a, tmp_path, root)
+        local = tmp_path / "local"
+        make_tree(local, 150)
+        up = rclone("copy", str(local), "vault:arbre", "--transfers", "8", env=env)
+        assert up.returncode == 0, up.stderr[-3000:]
+        back = tmp_path / "back"
+        down = rclone("copy", "vault:arbre", str(back), "--transfers", "8", env=env)
+        assert down.returncode == 0, down.stderr[-3000:]
+        checked = rclone("check", str(local), str(back), env=env)  # content, by hash
+        assert checked.returncode == 0, checked.stderr[-3000:]
+
+        url = base + _file_path(dav_user, commune_a, "procès-verbal été.txt")
+        headers = {"Authorization": _basic(dav_user), "X-OC-MTime": "1767225600"}
+        put = requests.put(url, data=b"Compte rendu", headers=headers, timeout=30)
+        assert put.status_code == 201, put.text[:300]
+        assert put.headers["X-OC-MTime"] == "accepted" and put.headers["OC-FileId"].isdigit()
+        got = requests.get(url, headers={"Authorization": _basic(dav_user)}, timeout=30)
+        assert got.status_code == 200 and got.content == b"Compte rendu"
+        assert got.headers["ETag"] == put.headers["ETag"]
+        wrong = requests.get(url, auth=(dav_user.user.email, "mauvais"), timeout=30)
+        assert wrong.status_code == 401 and b"Compte rendu" not in wrong.content
+        assert requests.get(f"{base}/healthz", timeout=30).status_code == 200
+    node = services.lookup(
+        services.ensure_commune_space(ACTOR, commune_a), ["procès-verbal été.txt"]
+    )
+    assert node is not None and int(node.modified_at.timestamp()) == 1767225600
+    assert Node.objects.filter(name__startswith="pièce ", deleted_at__isnull=True).count() == 150

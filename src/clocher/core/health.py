@@ -87,13 +87,17 @@ def data_dir() -> Health:
 
 @register
 def web() -> Health:
-    url = f"http://{settings.BIND}/healthz"
+    return http_probe("web", f"http://{settings.BIND}/healthz")
+
+
+def http_probe(component: str, url: str) -> Health:
+    """Whether a local server answers `url` with 200."""
     try:
         with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - local URL
             ok = response.status == 200
-            return Health("web", url, ok, f"HTTP {response.status}")
+            return Health(component, url, ok, f"HTTP {response.status}")
     except OSError as exc:
-        return Health("web", url, False, f"injoignable ({exc.__class__.__name__})")
+        return Health(component, url, False, f"injoignable ({exc.__class__.__name__})")
 
 
 @register

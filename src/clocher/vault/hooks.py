@@ -124,3 +124,18 @@ def purge_vault(commune: Commune) -> None:
     spaces = Space.objects.filter(commune=commune)
     Node.objects.filter(space__in=spaces).update(current=None)
     spaces.delete()
+
+
+@supervisor.register_web
+def file_server() -> list[supervisor.Child]:
+    """The sync clients' server beside gunicorn, on every node of the web role."""
+    from clocher.vault.dav.server import files_bind, files_server, files_workers
+
+    return [files_server(files_bind(), files_workers())]
+
+
+@health.register
+def file_server_answers() -> health.Health:
+    from clocher.vault.dav.server import files_bind
+
+    return health.http_probe("fichiers (WebDAV)", f"http://{files_bind()}/healthz")
