@@ -74,7 +74,9 @@ def test_series_list_is_a_page_in_name_order_counted_in_one_query(commune_a, age
     )
     with CaptureQueriesContext(connection) as four:
         assert client.get(f"{base}/series/").json()["count"] == 4
-    assert len(four.captured_queries) == len(three.captured_queries)
+    # The app's own queries (the token's `last_used_at` is written at most once a minute).
+    ours = [[q for q in run.captured_queries if "forecast_" in q["sql"]] for run in (three, four)]
+    assert len(ours[1]) == len(ours[0]) <= 3
 
 
 @pytest.mark.django_db
