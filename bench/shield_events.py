@@ -223,7 +223,9 @@ def main() -> None:
 
     print(
         f"feed of {args.prefixes:,} prefixes imported: {imported.wall / args.rounds:.2f} s wall, "
-        f"{imported.cpu / args.rounds:.2f} s CPU per import (mean of {args.rounds}; target "
+        f"{imported.cpu / args.rounds:.2f} s CPU per import (Python "
+        f"{imported.python / args.rounds:.2f}, database server "
+        f"{imported.backend / args.rounds:.2f}; mean of {args.rounds}; target "
         f"≤ 2.8 s: 10x the 27.6 s of 2026-11-25); load average {os.getloadavg()[0]:.1f}"
     )
     print(
