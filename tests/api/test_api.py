@@ -10,8 +10,10 @@ from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.plumbing import get_doc
 from rest_framework.test import APIClient
 
+from clocher.api import common
 from clocher.api.models import ApiToken
 from clocher.api.services import create_token, revoke_token
 from clocher.core.audit import Actor
@@ -197,6 +199,20 @@ def test_every_list_is_a_page_with_its_parameters():
             if any("/Paginated" in ref for ref in refs) and not {"limit", "offset"} <= names:
                 unpaged.append(name)
     assert (bare, unpaged) == ([], [])
+
+
+def test_no_operation_is_described_by_a_base_class_note():
+    """The document's descriptions are the views' own; the base classes' docstrings are
+    notes for developers, not for the scripts that read the document."""
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    notes = {get_doc(c) for c in vars(common).values() if isinstance(c, type)} - {""}
+    leaked = [
+        operation["operationId"]
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        if operation.get("description") in notes
+    ]
+    assert leaked == []
 
 
 @pytest.mark.django_db

@@ -56,9 +56,10 @@ def with_fields(
 
 
 class ApiView(generics.GenericAPIView):
-    """The API's views take JSON bodies only (the OpenAPI document then says so, and a
-    body's types mean what they say: `strict.StrictSerializer`); an upload view sets its
-    own parsers."""
+    # The API's views take JSON bodies only (the OpenAPI document then says so, and a
+    # body's types mean what they say: `strict.StrictSerializer`); an upload view sets its
+    # own parsers. A comment, not a docstring: drf-spectacular would print a docstring as
+    # the description of every operation of a subclass that has none of its own.
 
     parser_classes = [JSONParser]
 

@@ -40,7 +40,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clocher.api.common import ApiView, ListCreateView, actor
+from clocher.api.common import ApiView, ListCreateView, RetrieveView, actor
 from clocher.core import scoping
 from clocher.core.models import Commune
 from clocher.finance import services
@@ -145,12 +145,11 @@ class LoanListView(ListCreateView):
         return report
 
 
-class LoanDetailView(ApiView):
+class LoanDetailView(RetrieveView):
     serializer_class = LoanDetailSerializer
 
-    @extend_schema(responses=LoanDetailSerializer)
-    def get(self, request: Request, insee: str, loan_id: int) -> Response:
-        return Response(LoanDetailSerializer(_loan(request, insee, loan_id)).data)
+    def get_object(self) -> Loan:
+        return _loan(self.request, self.kwargs["insee"], self.kwargs["loan_id"])
 
 
 class LoanScheduleView(ApiView):

@@ -37,7 +37,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clocher.api.common import ApiView, ListCreateView, actor, refuse
+from clocher.api.common import ApiView, ListCreateView, RetrieveView, actor, refuse
 from clocher.api.schema import errors
 from clocher.api.strict import StrictSerializer
 from clocher.core import scoping
@@ -164,14 +164,12 @@ class SeriesListView(ListCreateView):
         return super().post(request, **kwargs)
 
 
-class SeriesDetailView(ApiView):
+class SeriesDetailView(RetrieveView):
     serializer_class = SeriesDataSerializer
 
-    @extend_schema(responses=SeriesDataSerializer)
-    def get(self, request: Request, insee: str, series_id: int) -> Response:
-        commune = scoping.get_commune_for(request.user, insee)
-        series = services.get_series(request.user, commune, series_id)
-        return Response(SeriesDataSerializer(series).data)
+    def get_object(self) -> Series:
+        commune = scoping.get_commune_for(self.request.user, self.kwargs["insee"])
+        return services.get_series(self.request.user, commune, self.kwargs["series_id"])
 
 
 class SeriesRunView(ApiView):
@@ -197,11 +195,9 @@ class SeriesRunView(ApiView):
         return Response(ForecastSerializer(made).data, status=code)
 
 
-class ForecastDetailView(ApiView):
+class ForecastDetailView(RetrieveView):
     serializer_class = ForecastSerializer
 
-    @extend_schema(responses=ForecastSerializer)
-    def get(self, request: Request, insee: str, forecast_id: int) -> Response:
-        commune = scoping.get_commune_for(request.user, insee)
-        found: Any = services.get_forecast(request.user, commune, forecast_id)
-        return Response(ForecastSerializer(found).data)
+    def get_object(self) -> Forecast:
+        commune = scoping.get_commune_for(self.request.user, self.kwargs["insee"])
+        return services.get_forecast(self.request.user, commune, self.kwargs["forecast_id"])
