@@ -260,6 +260,10 @@ def test_master_key_file_is_read_again_only_when_it_changes(root_a, settings, mo
         aside.write_bytes(base64.b64encode(key))
         os.replace(aside, path)
 
+    with monkeypatch.context() as patched:  # within the second: not even a stat
+        patched.setattr(crypto.os, "stat", lambda *a: pytest.fail("looked at again"))
+        assert crypto.data_key(commune) == first
+    monkeypatch.setattr(crypto, "MASTER_RECHECK_SECONDS", 0.0)  # the second has passed
     new_key = b"m" * 32
     assert crypto.rotate_master_key(new_key) == 1
     replace_file(new_key)
@@ -268,6 +272,21 @@ def test_master_key_file_is_read_again_only_when_it_changes(root_a, settings, mo
     replace_file(b"w" * 32)
     with pytest.raises(InvalidTag):
         crypto.data_key(commune)
+
+
+def test_a_rotation_within_the_second_is_read_at_once(root_a, settings):
+    """The master key file is looked at once a second; a data key wrapped by a newer
+    master key than the one remembered makes it read again at once."""
+    import base64
+
+    settings.VAULT_MASTER_KEY = ""
+    commune = root_a.space.commune
+    first = crypto.data_key(commune)
+    new_key = b"r" * 32
+    assert crypto.rotate_master_key(new_key) == 1
+    crypto.master_key_path().write_bytes(base64.b64encode(new_key))
+    crypto._data_keys.clear()  # another commune's first download, say
+    assert crypto.data_key(commune) == first
 
 
 def test_lookup_finds_a_path_in_one_query_as_the_walk_does(root_a):

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import hmac
 import os
+import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -83,16 +84,30 @@ _data_keys: dict[tuple[int, object, str], bytes] = {}
 _master_read: tuple[object, bytes, str] | None = None
 
 
-def _master_and_id() -> tuple[bytes, str]:
-    global _master_read
-    source = _master_source()
+# Where the key was last looked for and when: the same place within a second is not
+# looked at again (a rotation or a restore is seen within that second; a data key itself
+# never changes with the master key that wraps it).
+_master_checked: tuple[object, float] = (None, 0.0)
+MASTER_RECHECK_SECONDS = 1.0
+
+
+def _master_and_id(*, recheck: bool = False) -> tuple[bytes, str]:
+    global _master_read, _master_checked
     cached = _master_read
+    where = (settings.VAULT_DIR, getattr(settings, "VAULT_MASTER_KEY", ""))
+    now = time.monotonic()
+    fresh = _master_checked[0] == where and now - _master_checked[1] < MASTER_RECHECK_SECONDS
+    if cached is not None and fresh and not recheck:
+        return cached[1], cached[2]
+    source = _master_source()
     if source is not None and cached is not None and cached[0] == source:
+        _master_checked = (where, now)
         return cached[1], cached[2]
     # Stat first, then read: a file replaced in between leaves the old signature beside
     # the new key, which the next call finds changed and reads again.
     master = load_master_key()
     _master_read = (source or _master_source(), master, key_id(master))
+    _master_checked = (where, now)
     return master, key_id(master)
 
 
@@ -129,6 +144,8 @@ def _read_data_key(commune: Commune, master: bytes) -> bytes:
                 )
         except IntegrityError:  # made by a concurrent request
             row = DataKey.objects.get(commune=commune)
+    if row.master_key_id != key_id(master):  # rotated within the second: read it again
+        master = _master_and_id(recheck=True)[0]
     return _unwrap(master, commune.pk, bytes(row.wrapped))
 
 
