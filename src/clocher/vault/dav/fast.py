@@ -45,7 +45,7 @@ from clocher.storage.chunks import ChunkWriter
 from clocher.vault import services
 from clocher.vault.dav import auth
 from clocher.vault.dav.flush import COMMITS, SMALL_BYTES, GroupSink
-from clocher.vault.dav.provider import _client_mtime, _dav_error
+from clocher.vault.dav.provider import _client_mtime, _dav_error, mime_type
 from clocher.vault.dav.store import locks_prefix
 from clocher.vault.models import DavEntry, Node, Space
 from clocher.vault.services.spaces import spaces_query
@@ -278,7 +278,7 @@ def _get(
         [
             ("Content-Length", str(size)),
             ("Last-Modified", _http_date(modified_at)),
-            ("Content-Type", content_type or util.guess_mime_type(path)),
+            ("Content-Type", content_type or mime_type(path)),
             ("Date", _http_date()),
             ("ETag", f'"{etag}"'),
             ("Accept-Ranges", "bytes"),

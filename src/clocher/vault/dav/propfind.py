@@ -26,11 +26,19 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 from django.db import connection
+from django.db.models import FloatField, Func
 from lxml import etree
 from wsgidav import util
 from wsgidav.mw.base_mw import BaseMiddleware
 
-from clocher.vault.dav.provider import HREF_SAFE, OC, FileResource, FolderResource, HomeRoot
+from clocher.vault.dav.provider import (
+    HREF_SAFE,
+    OC,
+    FileResource,
+    FolderResource,
+    HomeRoot,
+    mime_type,
+)
 from clocher.vault.dav.store import dead_properties, holds_locks
 from clocher.vault.models import Node
 
@@ -296,8 +304,9 @@ def _members(
     rows = (
         Node.objects.filter(parent=folder.node, deleted_at__isnull=True)
         .order_by("-is_folder", "name")
+        .annotate(created=_Epoch("created_at"), modified=_Epoch("modified_at"))
         .values_list(
-            "pk", "name", "is_folder", "size", "content_type", "etag", "created_at", "modified_at"
+            "pk", "name", "is_folder", "size", "content_type", "etag", "created", "modified"
         )
     )
     for pk, name, is_folder, size, content_type, etag, created, modified in _fetched(rows):
@@ -309,11 +318,26 @@ def _members(
             name,
             is_folder,
             size,
-            content_type or ("" if is_folder else util.guess_mime_type(name)),
+            content_type or ("" if is_folder else mime_type(name)),
             etag,
-            _timestamp(created),
-            _timestamp(modified),
+            created,
+            modified,
         )
+
+
+class _Epoch(Func):
+    """A time column as whole seconds since 1970, computed by the database: the dates of
+    a listing are written to the second, and parsing two timestamps per member into
+    aware datetimes was a quarter of a large PROPFIND."""
+
+    output_field = FloatField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="unixepoch(%(expressions)s)", **extra)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = "floor(extract(epoch from %(expressions)s))::float8"
+        return self.as_sql(compiler, connection, template=template, **extra)
 
 
 def _fetched(rows: Any) -> Iterator[Any]:
