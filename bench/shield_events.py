@@ -238,6 +238,18 @@ def main() -> None:
     print(f"signed policy of {args.prefixes:,} prefixes: {signed:.2f} s, {size:.1f} MiB")
     print(f"  sent gzip-compressed (Accept-Encoding: gzip): {packed:.1f} MiB")
 
+    # A second blocklist feed beside "bench", half of its prefixes shared, imported and
+    # then emptied: the journal's check against the other feeds, and the removal path.
+    second, emptied = Side(), Side()
+    shared = prefixes(args.prefixes // 2)
+    second.run(lambda: feeds.import_feed(actor, "bench-b", "m", lines=shared), len(shared))
+    emptied.run(lambda: feeds.import_feed(actor, "bench-b", "m", lines=[]), len(shared))
+    for label, side in (("imported beside it", second), ("then emptied", emptied)):
+        print(
+            f"second feed of {args.prefixes:,} (half shared) {label}: {side.wall:.2f} s wall, "
+            f"{side.cpu:.2f} s CPU (Python {side.python:.2f}, database server {side.backend:.2f})"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -56,6 +56,15 @@ def test_a_large_feed_goes_in_a_few_statements_and_reads_back_as_orm_rows():
     removed = {c.source for c in changes if c.added is False}
     assert (added, removed) == (set(_prefixes(25_000, 1_000)), set(first[:1_000]))
 
+    # Emptied: 25,000 entries go, 10,000 a statement, and the journal says so.
+    with CaptureQueriesContext(connection) as queries:
+        report = feeds.import_feed(SYSTEM, "grande", "m", lines=[])
+    assert (report.added, report.removed, report.kept) == (0, 25_000, 0)
+    deletes = [q for q in queries.captured_queries if q["sql"].startswith("DELETE FROM")]
+    assert len(deletes) == 3 and not feed.entries.exists()
+    last = FeedChange.objects.order_by("-version").values_list("version", flat=True)[0]
+    assert FeedChange.objects.filter(version=last, added=False).count() == 25_000
+
 
 def _index_sizes() -> dict[str, int]:
     """What each index of the entries' table holds: its cells (SQLite's `dbstat`) or its

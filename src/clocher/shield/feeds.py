@@ -210,9 +210,7 @@ def import_feed(
         existing = set(feed.entries.values_list("source", flat=True))
         stale = existing - wanted.keys()
         fresh = [p for p in wanted if p not in existing]
-        for start in range(0, len(stale), 1000):
-            chunk = list(stale)[start : start + 1000]
-            BlockEntry.objects.filter(feed=feed, source__in=chunk).delete()
+        _delete_entries(feed, list(stale))
         _insert_entries(feed, fresh, f"liste {name}", progress)
         feed.kind, feed.location, feed.purpose = kind, location[:500], purpose
         feed.last_import_at = timezone.now()
@@ -322,11 +320,7 @@ def _journal(feed: Feed, version: int, added: set[str], removed: set[str]) -> No
     this import made: a prefix another blocklist feed still lists is no change."""
     if not added and not removed:
         return
-    others = set(
-        BlockEntry.objects.filter(feed__purpose=FeedPurpose.BLOCKLIST)
-        .exclude(feed=feed)
-        .values_list("source", flat=True)
-    )
+    others = _listed_elsewhere(feed, [*added, *removed])
     table = FeedChange._meta.db_table
     _bulk_sources(table, {"version": version, "added": True}, sorted(added - others))
     _bulk_sources(table, {"version": version, "added": False}, sorted(removed - others))
@@ -334,6 +328,39 @@ def _journal(feed: Feed, version: int, added: set[str], removed: set[str]) -> No
 
 # Rows per statement: the sources go as one JSON array (a few hundred KB).
 JSON_BATCH = 10_000
+
+
+def _json_sources() -> str:
+    """The rows (column `value`) of a JSON array of strings given as one parameter, taken
+    apart by the database in C: one parameter where a list would be thousands."""
+    return "json_each(%s)" if connection.vendor == "sqlite" else "json_array_elements_text(%s)"
+
+
+def _listed_elsewhere(feed: Feed, sources: list[str]) -> set[str]:
+    """Which of `sources` another blocklist feed lists, matched in the database: reading
+    every other feed's entries into Python cost a re-read of them all at each import
+    (PostgreSQL, two other feeds of 100,000: 0.2 s of Python)."""
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT DISTINCT e.source FROM {quote(BlockEntry._meta.db_table)} e "  # noqa: S608 — model names
+        f"JOIN {quote(Feed._meta.db_table)} f ON f.id = e.feed_id "
+        f"WHERE f.purpose = %s AND f.id <> %s AND e.source IN (SELECT value FROM {_json_sources()})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [FeedPurpose.BLOCKLIST.value, feed.pk, json.dumps(sources)])
+        return {source for (source,) in cursor.fetchall()}
+
+
+def _delete_entries(feed: Feed, sources: list[str]) -> None:
+    """The feed's entries for `sources` go, 10,000 a statement (no row has a reverse
+    relation or signal for the ORM's collector to honour)."""
+    sql = (
+        f"DELETE FROM {connection.ops.quote_name(BlockEntry._meta.db_table)} "  # noqa: S608 — model names
+        f"WHERE feed_id = %s AND source IN (SELECT value FROM {_json_sources()})"
+    )
+    with connection.cursor() as cursor:
+        for start in range(0, len(sources), JSON_BATCH):
+            cursor.execute(sql, [feed.pk, json.dumps(sources[start : start + JSON_BATCH])])
 
 
 def _bulk_sources(
@@ -354,10 +381,9 @@ def _bulk_sources(
     names = ", ".join(quote(c) for c in columns)
     fixed = list(constants.values())
     marks = ", ".join(["%s"] * len(fixed))
-    spread = "json_each(%s)" if connection.vendor == "sqlite" else "json_array_elements_text(%s)"
     sql = (
         f"INSERT INTO {quote(table)} ({names}) "  # noqa: S608 — model names
-        f"SELECT value, {marks} FROM {spread}"
+        f"SELECT value, {marks} FROM {_json_sources()}"
     )
     with connection.cursor() as cursor:
         for start in range(0, len(sources), JSON_BATCH):
