@@ -12,6 +12,7 @@ database's.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -78,17 +79,24 @@ def _defaults(model: type[models.Model], given: Sequence[str]) -> dict[str, Any]
     the ORM gives it: "" for a text field without one), or the time of the call for a
     field stamped on creation (`auto_now_add`)."""
     now = timezone.now()
-    values: dict[str, Any] = {}
+    return {
+        attname: now if stamped else field.get_default()
+        for attname, field, stamped in _defaulted(model, tuple(given))
+    }
+
+
+@functools.cache
+def _defaulted(model: type[models.Model], given: tuple[str, ...]) -> list[tuple[str, Any, bool]]:
+    """The columns not `given` (attname, field, stamped with the time), checked once."""
+    found = []
     for field in model._meta.concrete_fields:
         if field.attname in given or isinstance(field, models.AutoField):
             continue
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            values[field.attname] = now
-        else:  # its default, or "" for a text field, or None
-            values[field.attname] = field.get_default()
-            if values[field.attname] is None and not field.null:
-                raise ValueError(f"{model.__name__}.{field.attname} : valeur requise, absente")
-    return values
+        stamped = bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
+        if not stamped and field.get_default() is None and not field.null:
+            raise ValueError(f"{model.__name__}.{field.attname} : valeur requise, absente")
+        found.append((field.attname, field, stamped))
+    return found
 
 
 def insert(
@@ -108,30 +116,14 @@ def insert(
         raise ValueError("returning and ignore_conflicts cannot go together")
     if not rows:
         return []
-    meta = model._meta
-    defaults = _defaults(model, columns)
-    names = [*columns, *defaults]
-    by_attname = {f.attname: f for f in meta.concrete_fields}
-    unknown = [name for name in names if name not in by_attname]
-    if unknown:
-        raise ValueError(f"{model.__name__} : colonnes inconnues {unknown}")
-    fields = [by_attname[name] for name in names]
-    fixed = tuple(defaults.values())
-    quote = connection.ops.quote_name
-    into = (
-        f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608 - the model's own names
-        f"({', '.join(quote(f.column) for f in fields)})"
-    )
-    tail = ""
-    if ignore_conflicts:
-        tail = " ON CONFLICT DO NOTHING"
-    elif returning:
-        tail = f" RETURNING {quote(meta.pk.column)}"
+    fixed = tuple(_defaults(model, columns).values())
+    plan = _insert_plan(model, tuple(columns), returning, ignore_conflicts, connection.vendor)
+    into, fields, tail = plan
     if connection.vendor == "postgresql":
         return _insert_json(into, fields, fixed, rows, tail, returning)
     converters = [(i, c) for i, f in enumerate(fields) if (c := _converter(f)) is not None]
-    one = "(" + ", ".join(["%s"] * len(names)) + ")"
-    per_statement = max(1, min(_max_parameters() // len(names), 2_000))
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    per_statement = max(1, min(_max_parameters() // len(fields), 2_000))
     ids: list[int] = []
     for start in range(0, len(rows), per_statement):
         part = rows[start : start + per_statement]
@@ -146,6 +138,37 @@ def insert(
         )
         ids.extend(pk for (pk,) in found)
     return ids
+
+
+@functools.cache
+def _insert_plan(
+    model: type[models.Model],
+    columns: tuple[str, ...],
+    returning: bool,
+    ignore_conflicts: bool,
+    vendor: str,
+) -> tuple[str, list[Any], str]:
+    """The statement's head and tail and the fields in order of an insert's shape, built
+    once per process: a small upload's few one-row inserts spent more on quoting names
+    and finding fields than on their rows."""
+    meta = model._meta
+    names = [*columns, *(attname for attname, _, _ in _defaulted(model, columns))]
+    by_attname = {f.attname: f for f in meta.concrete_fields}
+    unknown = [name for name in names if name not in by_attname]
+    if unknown:
+        raise ValueError(f"{model.__name__} : colonnes inconnues {unknown}")
+    fields = [by_attname[name] for name in names]
+    quote = connection.ops.quote_name
+    into = (
+        f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608 - the model's own names
+        f"({', '.join(quote(f.column) for f in fields)})"
+    )
+    tail = ""
+    if ignore_conflicts:
+        tail = " ON CONFLICT DO NOTHING"
+    elif returning:
+        tail = f" RETURNING {quote(meta.pk.column)}"
+    return into, fields, tail
 
 
 def _insert_json(

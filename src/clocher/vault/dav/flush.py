@@ -8,9 +8,10 @@ small uploads that wait at the same moment in one process are written with the s
 upload to arrive flushes for all those queued behind it, and each upload returns once
 its own chunks are durable, before its version is committed, as with `put`.
 
-The new files' rows are committed the same way (`GroupCommit`): one transaction for the
-small new files of a space that wait together, each request answered once its own file
-is committed (as durable as alone: SQLite's WAL and PostgreSQL's commit are unchanged).
+New small files go further (`GroupCommit`): those of a space that wait together are
+stored with one `put_many` and committed in one transaction by one of their requests,
+each answered once its own file is committed (as durable as alone: the chunks before
+the rows, SQLite's WAL and PostgreSQL's commit unchanged).
 """
 
 from __future__ import annotations
@@ -95,11 +96,12 @@ class SharedFlush(Group):
 
 class GroupCommit:
     """The new small files of one space that wait at the same moment in one process,
-    committed in one transaction (`services.save_each`) by whichever of their requests
-    finds the space's group idle: a transaction, a journal append and an update of the
-    space's and the commune's counters for the group, where each upload took its own
-    (SQLite has one writer anyway, and PostgreSQL locked the counters' rows until each
-    commit). One group per space: a group's files share their commune's counters."""
+    stored and committed in one transaction (`dav.fast._stored_and_saved`) by whichever
+    of their requests finds the space's group idle: one flush, one transaction, one
+    journal append and one update of the space's and the commune's counters for the
+    group, where each upload took its own (SQLite has one writer anyway, and PostgreSQL
+    locked the counters' rows until each commit). One group per space: a group's files
+    share their commune's counters."""
 
     def __init__(self) -> None:
         self._groups: dict[int, Group] = {}
