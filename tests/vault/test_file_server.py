@@ -27,7 +27,7 @@ def test_clocher_serve_starts_granian_with_the_platform_application(settings, mo
     (child,) = file_server()
     argv = child.argv
     assert argv[1:4] == ["-m", "granian", "--interface"]
-    assert "clocher.vault.dav.server:application" in argv
+    assert "clocher.files_wsgi:application" in argv
     assert argv[argv.index("--host") + 1] == "::1" and argv[argv.index("--port") + 1] == "18001"
     assert argv[argv.index("--workers") + 1] == "3"
 

@@ -55,7 +55,7 @@ def files_server(bind: str, workers: int) -> Child:
             "granian",
             "--interface",
             "wsgi",
-            "clocher.vault.dav.server:application",
+            "clocher.files_wsgi:application",
             "--host",
             host.strip("[]") or "0.0.0.0",  # noqa: S104 - ":8001" means every address
             "--port",
@@ -93,20 +93,6 @@ def behind_proxy(app: WSGIApp, proxies: frozenset[str]) -> WSGIApp:
     return forwarded if proxies else app
 
 
-def _application() -> WSGIApp:
-    from clocher.wsgi import application as platform
-
-    proxies = frozenset(a.strip() for a in str(settings.PROXY_FROM).split(",") if a.strip())
-    return behind_proxy(platform, proxies)
-
-
-_platform: WSGIApp | None = None
-
-
-def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """What granian serves. Built on the first request: the supervisor imports this
-    module for `files_server` without loading Django's handler."""
-    global _platform
-    if _platform is None:
-        _platform = _application()
-    return _platform(environ, start_response)
+def trusted_proxies() -> frozenset[str]:
+    """CLOCHER_PROXY_FROM's addresses."""
+    return frozenset(a.strip() for a in str(settings.PROXY_FROM).split(",") if a.strip())
