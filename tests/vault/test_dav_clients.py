@@ -67,19 +67,24 @@ def rclone_env(dav_user, commune, tmp_path: Path, root: str | None = None) -> di
     }
 
 
+def rclone_both_ways(local: Path, back: Path, env: dict[str, str], transfers: int) -> None:
+    """`local` up into the space's `arbre` folder (sizes checked), then down into `back`
+    (content checked, by hash)."""
+    up = rclone("copy", str(local), "vault:arbre", "--transfers", str(transfers), env=env)
+    assert up.returncode == 0, up.stderr[-3000:]
+    checked = rclone("check", str(local), "vault:arbre", "--size-only", env=env)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    down = rclone("copy", "vault:arbre", str(back), "--transfers", str(transfers), env=env)
+    assert down.returncode == 0, down.stderr[-3000:]
+    checked = rclone("check", str(local), str(back), env=env)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+
+
 def test_rclone_copies_and_checks_a_tree_both_ways(dav_user, commune_a, tmp_path):
     env = rclone_env(dav_user, commune_a, tmp_path)
     local = tmp_path / "local"
     make_tree(local, TREE_FILES)
-    up = rclone("copy", str(local), "vault:arbre", "--transfers", "4", env=env)
-    assert up.returncode == 0, up.stderr[-3000:]
-    checked = rclone("check", str(local), "vault:arbre", "--size-only", env=env)
-    assert checked.returncode == 0, checked.stderr[-3000:]
-    back = tmp_path / "back"
-    down = rclone("copy", "vault:arbre", str(back), "--transfers", "4", env=env)
-    assert down.returncode == 0, down.stderr[-3000:]
-    checked = rclone("check", str(local), str(back), env=env)  # content, by hash
-    assert checked.returncode == 0, checked.stderr[-3000:]
+    rclone_both_ways(local, tmp_path / "back", env, transfers=4)
     assert Node.objects.filter(is_folder=False, deleted_at__isnull=True).count() == TREE_FILES
 
 
@@ -291,13 +296,7 @@ def test_the_file_server_serves_a_sync_client_as_the_web_server_does(
         env = rclone_env(dav_user, commune_a, tmp_path, root)
         local = tmp_path / "local"
         make_tree(local, 150)
-        up = rclone("copy", str(local), "vault:arbre", "--transfers", "8", env=env)
-        assert up.returncode == 0, up.stderr[-3000:]
-        back = tmp_path / "back"
-        down = rclone("copy", "vault:arbre", str(back), "--transfers", "8", env=env)
-        assert down.returncode == 0, down.stderr[-3000:]
-        checked = rclone("check", str(local), str(back), env=env)  # content, by hash
-        assert checked.returncode == 0, checked.stderr[-3000:]
+        rclone_both_ways(local, tmp_path / "back", env, transfers=8)
 
         url = base + _file_path(dav_user, commune_a, "procès-verbal été.txt")
         headers = {"Authorization": _basic(dav_user), "X-OC-MTime": "1767225600"}
