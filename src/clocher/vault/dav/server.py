@@ -31,8 +31,9 @@ from django.conf import settings
 
 from clocher.core.supervisor import Child
 
-# Python threads per granian worker: two measured best for small GETs on 2 cores (four:
-# −5 %, one thread per core: the requests waiting on SQLite serialise).
+# Python threads per granian worker (CLOCHER_FILES_THREADS): two measured best for small
+# GETs on 2 cores (four: −5 %, one thread per core: the requests waiting on SQLite
+# serialise).
 THREADS = 2
 
 
@@ -63,7 +64,7 @@ def files_server(bind: str, workers: int) -> Child:
             "--workers",
             str(workers),
             "--blocking-threads",
-            str(THREADS),
+            os.environ.get("CLOCHER_FILES_THREADS", str(THREADS)),
             "--no-access-log",  # HAProxy logs each request (option httplog)
             "--log-level",
             "warning",
