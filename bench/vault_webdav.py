@@ -2,7 +2,7 @@
 `cp` (the disk's limit), with the same client (rclone) in one run on the same disk.
 
 Clocher runs as in production (the file server's command line of `clocher serve`, the
-server HAProxy sends the sync clients to: granian, 2 workers × 2 threads; SQLite WAL;
+server HAProxy sends the sync clients to: granian, 2 workers × 8 threads; SQLite WAL;
 BENCH_DAV_SERVER=web: gunicorn, the pages' server, instead), encrypting and chunking
 everything; the peer stores plain files. Measured: a large file up and down, many small
 files up and down, PROPFIND Depth 1 on the small-files folder, and the peak RSS of

@@ -71,7 +71,7 @@ ENV_TEMPLATE = """\
 # Serveur de fichiers (WebDAV des clients de synchronisation, granian) : vide = port web + 1.
 # CLOCHER_FILES_BIND=
 # CLOCHER_FILES_WORKERS=2
-# CLOCHER_FILES_THREADS=2
+# CLOCHER_FILES_THREADS=8
 # Processus de tâches de fond (reprises de messagerie et de documents en parallèle).
 # CLOCHER_TASK_WORKERS=2
 # Ce que lance ce nœud, parmi web, tasks, daemons (vide : les trois ; nœud de plus : web,tasks).
