@@ -337,30 +337,41 @@ def _json_sources() -> str:
 
 
 def _listed_elsewhere(feed: Feed, sources: list[str]) -> set[str]:
-    """Which of `sources` another blocklist feed lists, matched in the database: reading
-    every other feed's entries into Python cost a re-read of them all at each import
-    (PostgreSQL, two other feeds of 100,000: 0.2 s of Python)."""
+    """Which of `sources` another blocklist feed lists, matched in the database, where
+    reading all the other feeds' entries into Python cost O(their size) of Python at
+    each import, however few the changes. An INTERSECT (one hash of each side, in C), not
+    a join: PostgreSQL guesses 100 rows for the JSON array and probed the (feed, source)
+    index once per change and per other feed (100,000 changes: 1.4 s instead of 0.15)."""
     quote = connection.ops.quote_name
     sql = (
-        f"SELECT DISTINCT e.source FROM {quote(BlockEntry._meta.db_table)} e "  # noqa: S608 — model names
+        f"SELECT value FROM {_json_sources()} INTERSECT "  # noqa: S608 — model names
+        f"SELECT e.source FROM {quote(BlockEntry._meta.db_table)} e "
         f"JOIN {quote(Feed._meta.db_table)} f ON f.id = e.feed_id "
-        f"WHERE f.purpose = %s AND f.id <> %s AND e.source IN (SELECT value FROM {_json_sources()})"
+        "WHERE f.purpose = %s AND f.id <> %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [FeedPurpose.BLOCKLIST.value, feed.pk, json.dumps(sources)])
+        cursor.execute(sql, [json.dumps(sources), FeedPurpose.BLOCKLIST.value, feed.pk])
         return {source for (source,) in cursor.fetchall()}
 
 
 def _delete_entries(feed: Feed, sources: list[str]) -> None:
-    """The feed's entries for `sources` go, 10,000 a statement (no row has a reverse
-    relation or signal for the ORM's collector to honour)."""
-    sql = (
-        f"DELETE FROM {connection.ops.quote_name(BlockEntry._meta.db_table)} "  # noqa: S608 — model names
-        f"WHERE feed_id = %s AND source IN (SELECT value FROM {_json_sources()})"
-    )
+    """The feed's entries for `sources` (canonical prefixes: no newline) go, 10,000 a
+    statement (no row has a reverse relation or signal for the ORM's collector to
+    honour). PostgreSQL gets them as one constant array (`string_to_array` of a literal,
+    folded when planned: hashed, or probed in the (feed, source) index), not a join with
+    `json_array_elements_text`, which it guesses at 100 rows: right after an import, with
+    the feed's rows not yet counted by ANALYZE, it planned a nested loop over the feed's
+    entries rescanning the array for each (100,000 entries: 100 s instead of 0.5)."""
+    table = connection.ops.quote_name(BlockEntry._meta.db_table)
+    pack: Callable[[list[str]], str]
+    if connection.vendor == "sqlite":
+        where, pack = "IN (SELECT value FROM json_each(%s))", json.dumps
+    else:
+        where, pack = "= ANY(string_to_array(%s, E'\\n'))", "\n".join
+    sql = f"DELETE FROM {table} WHERE feed_id = %s AND source {where}"  # noqa: S608 — model names
     with connection.cursor() as cursor:
         for start in range(0, len(sources), JSON_BATCH):
-            cursor.execute(sql, [feed.pk, json.dumps(sources[start : start + JSON_BATCH])])
+            cursor.execute(sql, [feed.pk, pack(sources[start : start + JSON_BATCH])])
 
 
 def _bulk_sources(
