@@ -341,7 +341,11 @@ def _listed_elsewhere(feed: Feed, sources: list[str]) -> set[str]:
     reading all the other feeds' entries into Python cost O(their size) of Python at
     each import, however few the changes. An INTERSECT (one hash of each side, in C), not
     a join: PostgreSQL guesses 100 rows for the JSON array and probed the (feed, source)
-    index once per change and per other feed (100,000 changes: 1.4 s instead of 0.15)."""
+    index once per change and per other feed (100,000 changes: 1.4 s instead of 0.15).
+    No other blocklist feed with entries (the counts imports keep): nothing to ask."""
+    others = Feed.objects.filter(purpose=FeedPurpose.BLOCKLIST, entries_count__gt=0)
+    if not others.exclude(pk=feed.pk).exists():
+        return set()
     quote = connection.ops.quote_name
     sql = (
         f"SELECT value FROM {_json_sources()} INTERSECT "  # noqa: S608 — model names
