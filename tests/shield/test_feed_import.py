@@ -90,7 +90,9 @@ def test_a_feeds_entries_go_into_the_feed_index_only():
     after = _index_sizes()
     grown = {name for name in after if after[name] > before.get(name, 0)}
     primary = {"shield_blockentry_pkey"} if connection.vendor == "postgresql" else set()
-    assert grown == {"entry_once_per_feed", *primary}
+    assert grown - {"entry_once_per_feed", *primary} == set()
+    if connection.vendor == "sqlite":  # cells counted exactly; PostgreSQL may fill pages
+        assert grown == {"entry_once_per_feed"}  # a vacuum freed (no growth then)
 
 
 @pytest.mark.parametrize(
