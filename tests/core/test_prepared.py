@@ -144,3 +144,30 @@ def test_constants_of_the_query_are_written_into_sqlite_statements(folders, comm
     assert spaces.rows(commune_a.pk) == list(
         Space.objects.filter(commune=commune_a).values_list("kind")
     )
+
+
+def test_postgresql_plans_a_statement_once_per_connection(folders):
+    """PostgreSQL gets the statement prepared (server-side binding), SQLite its own
+    placeholders: neither re-reads the text on each run."""
+    from django.db import connection
+
+    by_name = Prepared(
+        lambda parent_id, name: Node.objects.filter(parent_id=parent_id, name=name).values_list(
+            "pk"
+        )
+    )
+    parent = folders[0].parent_id
+    assert by_name.rows(parent, "a") == [(folders[0].pk,)]
+    assert by_name.rows(parent, "b") == [(folders[1].pk,)]
+    (compiled,) = by_name._compiled.values()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement = %s",
+                [compiled.native_sql.replace("%s", "$1", 1).replace("%s", "$2", 1)],
+            )
+            found = cursor.fetchone()[0]
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            assert found == 1, (cursor.fetchall(), compiled.native_sql)
+    else:
+        assert compiled.native_sql.count("?") == 2 and "%s" not in compiled.native_sql

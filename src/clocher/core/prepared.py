@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import sql
 
@@ -128,9 +129,9 @@ def _executed(compiled: _Compiled, params: list[Any]) -> Iterator[Any]:
     through the `connection` proxy)."""
     db = connections[DEFAULT_DB_ALIAS]
     if db.queries_logged or db.execute_wrappers:
-        with db.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            yield cursor
+        with db.cursor() as watched:
+            watched.execute(compiled.sql, params)
+            yield watched
         return
     db.ensure_connection()
     db.validate_thread_sharing()
@@ -139,8 +140,11 @@ def _executed(compiled: _Compiled, params: list[Any]) -> Iterator[Any]:
         if db.vendor == "sqlite":  # Django's SQLite cursor would convert again
             cursor = db.connection.execute(compiled.native_sql, params)
         else:
-            cursor = db.create_cursor()
-            cursor.execute(compiled.native_sql, params)
+            # Server-side binding, prepared once per connection: Django's client-side
+            # cursor had PostgreSQL parse and plan the statement on every run (0.6 ms of
+            # the server's CPU for the DAV spaces query, three times its execution).
+            cursor = psycopg.Cursor(db.connection)
+            cursor.execute(compiled.native_sql, params, prepare=True)
         try:
             yield cursor
         finally:
