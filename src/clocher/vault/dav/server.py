@@ -7,7 +7,7 @@ around every system call: a small GET cost 0.77 ms of CPU served, 0.36 ms called
 one process. granian parses HTTP and holds the connections in Rust, outside the GIL
 (0.065 ms per request for a trivial application, measured with the same client), and
 runs the application in a few Python threads: the same GETs served at twice the rate
-(docs/performance.md, « petits fichiers », fifth pass).
+(docs/performance.md, "Vault small files", fifth pass).
 
 It serves the same application as gunicorn (`clocher.wsgi`), every path included, on
 its own address (CLOCHER_FILES_BIND, by default the web port + 1): HAProxy sends it
