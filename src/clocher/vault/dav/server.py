@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 
 from clocher.core.supervisor import Child
+from clocher.vault.dav.app import WSGIApp
 
 # Python threads per granian worker (CLOCHER_FILES_THREADS): eight measured best on 2
 # cores with 16 connections (two: GETs −40 %, PUTs −80 %, as the uploads that arrive
@@ -78,9 +79,6 @@ def files_server(bind: str, workers: int) -> Child:
 
 def files_workers() -> int:
     return int(os.environ.get("CLOCHER_FILES_WORKERS", os.environ.get("CLOCHER_WEB_WORKERS", "2")))
-
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def behind_proxy(app: WSGIApp, proxies: frozenset[str]) -> WSGIApp:
