@@ -170,12 +170,13 @@ def test_a_revoked_app_password_is_refused_at_once(dav_user, commune_a, answered
     assert answered == ["PUT"]
 
 
-def test_downloads_reuse_the_persons_objects_not_their_rows(
+def test_requests_reuse_the_persons_objects_not_their_rows(
     dav_user, commune_a, answered, monkeypatch
 ):
-    """Issue 14: a GET builds the person's model objects again only when the rows of its
-    spaces changed; the rows are read every time, so a revocation still bites at once."""
-    monkeypatch.setattr(fast, "_READERS", {})
+    """Issue 14: GET and PUT build the person's model objects again only when the rows of
+    its spaces changed (an upload moves the space's counter, which is not among them);
+    the rows are read every time, so a change or a revocation still bites at once."""
+    monkeypatch.setattr(fast, "_PEOPLE", {})
     _warm(dav_user, commune_a)
     url, auth = _space(dav_user, commune_a) + "a.txt", _auth(dav_user)
     assert requests.put(url, data=b"abc", auth=auth, timeout=30).status_code == 201
@@ -184,13 +185,17 @@ def test_downloads_reuse_the_persons_objects_not_their_rows(
     monkeypatch.setattr(fast, "_build_person", lambda *args: built.append(1) or real(*args))
     for _ in range(3):
         assert requests.get(url, auth=auth, timeout=30).content == b"abc"
-    assert len(built) == 1
     assert requests.put(url, data=b"abcd", auth=auth, timeout=30).status_code == 204
     assert requests.get(url, auth=auth, timeout=30).content == b"abcd"
-    assert len(built) == 3  # the PUT's own, then the space's counter has moved
+    assert built == []  # the first PUT's objects, every time
+    commune_a.quota_storage_bytes += 1
+    commune_a.save(update_fields=["quota_storage_bytes"])
+    for _ in range(2):
+        assert requests.get(url, auth=auth, timeout=30).content == b"abcd"
+    assert len(built) == 1  # the changed rows' objects, then kept
     AppPassword.objects.filter(user=dav_user.user).update(revoked_at="2026-01-01T00:00:00Z")
     assert requests.get(url, auth=auth, timeout=30).status_code == 401
-    assert answered == ["PUT", "GET", "GET", "GET", "PUT", "GET"]
+    assert answered == ["PUT", "GET", "GET", "GET", "PUT", "GET", "GET", "GET"]
 
 
 @cuts

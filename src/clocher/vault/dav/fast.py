@@ -76,9 +76,10 @@ def _in_model_order(model: Any, names: set[str]) -> tuple[str, ...]:
     return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
 
 
-SPACE_FIELDS = _in_model_order(
-    Space, {"id", "kind", "name", "owner_id", "quota_bytes", "used_bytes", "commune_id"}
-)
+# Not the counters (`used_bytes`, `quota_bytes`): nothing here reads them (quotas are
+# charged by conditional UPDATEs), and an upload moved them, so that the person built
+# from the rows could not be kept for the next upload (`_PEOPLE`).
+SPACE_FIELDS = _in_model_order(Space, {"id", "kind", "name", "owner_id", "commune_id"})
 COMMUNE_FIELDS = _in_model_order(
     Commune, {"id", "name", "insee", "quota_storage_bytes", "created_at", "status"}
 )
@@ -165,16 +166,16 @@ def _login(environ: dict[str, Any]) -> tuple[str, str] | None:
     return (login, password) if sep else None
 
 
-# Downloads' people, by the values of their spaces' rows: the rows are read on every
-# request (a revocation or a cut bites at once), only the model objects built from them,
-# which a GET reads and never changes, are kept (a tenth of a small GET's CPU). A changed
-# row (a space renamed, its counter moved by an upload) is another key.
-_READERS: dict[tuple[Any, ...], Person] = {}
+# People by the values of their spaces' rows: the rows are read on every request (a
+# revocation or a cut bites at once), only the model objects built from them are kept
+# (a tenth of a small GET's CPU, 5 % of a small PUT's). GET and PUT read them and
+# change none (they are shared by the worker's threads). A changed row (a space
+# renamed, a commune's quota changed) is another key.
+_PEOPLE: dict[tuple[Any, ...], Person] = {}
 
 
-def _person(environ: dict[str, Any], *, read_only: bool = False) -> Person | None:
-    """The remembered login's person and spaces, or None (WsgiDAV then verifies).
-    `read_only`: the caller changes none of the objects (they may be shared)."""
+def _person(environ: dict[str, Any]) -> Person | None:
+    """The remembered login's person and spaces, or None (WsgiDAV then verifies)."""
     pair = _login(environ)
     if pair is None:
         return None
@@ -184,14 +185,12 @@ def _person(environ: dict[str, Any], *, read_only: bool = False) -> Person | Non
     rows = _SPACES.rows(*remembered)
     if not rows:
         return None
-    if not read_only:
-        return _build_person(remembered[1], rows)
     key = (remembered, *map(tuple, rows))
-    person = _READERS.get(key)
+    person = _PEOPLE.get(key)
     if person is None:
-        if len(_READERS) >= 1024:
-            _READERS.clear()
-        person = _READERS[key] = _build_person(remembered[1], rows)
+        if len(_PEOPLE) >= 1024:
+            _PEOPLE.clear()
+        person = _PEOPLE[key] = _build_person(remembered[1], rows)
     return person
 
 
@@ -238,7 +237,7 @@ def answer(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
     if target is None:
         return None
     path, parts = target
-    person = _person(environ, read_only=method == "GET")
+    person = _person(environ)
     if person is None or parts[0].lower() != (person.user.email or "").lower():
         return None
     space = person.spaces.get(parts[1])
