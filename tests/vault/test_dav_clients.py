@@ -159,18 +159,21 @@ def _file_path(dav_user, commune, name: str) -> str:
     return f"/remote.php/dav/files/{dav_user.user.email}/{quote(commune.name)}/{quote(name)}"
 
 
-def _worker_peak_rss(master_pid: int) -> int:
-    """Peak resident memory (VmHWM, bytes) of the server's worker, the master's child."""
+def _worker(master_pid: int) -> Path:
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+    return Path(f"/proc/{children[0]}")
+
+
+def _worker_rss(master_pid: int, field: str = "VmHWM") -> int:
+    """Resident memory (bytes) of the server's worker, the master's child: its peak
+    (VmHWM) or its present size (VmRSS)."""
+    for line in (_worker(master_pid) / "status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise AssertionError("VmHWM absent")
+    raise AssertionError(f"{field} absent")
 
 
-# gunicorn only: granian's worker peaked at 201 MiB in one run of three (limit 200 MiB),
-# its bound is not established yet (docs/vault.md, « Serveur de fichiers »).
-@pytest.mark.parametrize("server", ["gunicorn"])
+@pytest.mark.parametrize("server", SERVERS)
 def test_a_file_over_4_gib_streams_in_bounded_memory(
     dav_user, commune_a, vault_dir, settings, tmp_path, server
 ):
@@ -184,16 +187,25 @@ def test_a_file_over_4_gib_streams_in_bounded_memory(
         base = f"http://127.0.0.1:{port}"
         url = base + _file_path(dav_user, commune_a, "sauvegarde.img")
         headers = {"Authorization": _basic(dav_user)}
+        # What the stream adds to the worker's own size: its peak is reset (Linux's
+        # clear_refs) once it has answered a small upload; the peak it kept from its
+        # start (175–185 MiB with either server, once 201) said nothing of the stream.
+        # Measured: 115–121 MiB before, +34–36 MiB during 4 GiB, both servers.
+        small = requests.put(url + ".petit", data=b"x", headers=headers, timeout=60)
+        assert small.status_code == 201
+        (_worker(pid) / "clear_refs").write_text("5")
+        before = _worker_rss(pid, "VmRSS")
         with sparse.open("rb") as body:
             put = requests.put(url, data=body, headers=headers, timeout=900)
         assert put.status_code == 201, put.text[:500]
         tail = requests.get(url, headers={**headers, "Range": f"bytes={size - 10}-"}, timeout=60)
         assert tail.status_code == 206 and tail.content == b"\x00" * 5 + b"FIN\n!"
-        peak = _worker_peak_rss(pid)
+        peak = _worker_rss(pid)
     root = services.root_of(services.ensure_commune_space(ACTOR, commune_a))
     node = services.child(root, "sauvegarde.img")
     assert node.size == size and node.current.size == size
-    assert peak < 200 * 1024 * 1024, f"peak RSS {peak / 2**20:.0f} MiB for a 4 GiB upload"
+    grown = (peak - before) / 2**20
+    assert grown < 64, f"the worker grew by {grown:.0f} MiB (peak {peak / 2**20:.0f}) for 4 GiB"
     # Zeros dedup within the commune: a handful of distinct chunks, not a thousand.
     assert sum(1 for p in (vault_dir / "blobs").rglob("*") if p.is_file()) <= 3
 
