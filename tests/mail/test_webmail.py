@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -102,6 +102,35 @@ def open_webmail(driver, base: str, insee: str, email: str) -> WebDriverWait:
     return wait
 
 
+def _idle(driver) -> bool:
+    """No request of Roundcube's page in flight."""
+    return bool(
+        driver.execute_script(
+            "return !!(window.jQuery && jQuery.active === 0 && window.rcmail && !rcmail.busy);"
+        )
+    )
+
+
+def open_compose(driver, base: str, wait: WebDriverWait):
+    """The compose page's To field. Each Roundcube request writes back the PHP session it
+    read at its start: a request still running when compose opens can drop the new draft's
+    id, and compose then answers « invalid compose ID » (450). So compose opens once the
+    page is idle, as a person clicks « Écrire » after the list shows, and again if a
+    periodic refresh raced it all the same."""
+    for attempt in range(3):
+        wait.until(_idle)
+        driver.get(f"{base}/webmail/?_task=mail&_action=compose")
+        try:
+            return WebDriverWait(
+                driver, WAIT if attempt == 2 else 60, poll_frequency=0.5,
+                ignored_exceptions=(WebDriverException,),
+            ).until(lambda d: _present(d, ".recipient-input input"))
+        except TimeoutException:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def test_agent_reads_and_sends_mail_in_the_webmail(
     mail_servers,
     php_fpm,
@@ -134,8 +163,7 @@ def test_agent_reads_and_sends_mail_in_the_webmail(
         row.click()
         wait.until(lambda d: "budget primitif" in _preview_text(d))
 
-        browser.get(f"{dav_server}/webmail/?_task=mail&_action=compose")
-        to = wait.until(lambda d: _present(d, ".recipient-input input"))
+        to = open_compose(browser, dav_server, wait)
         to.send_keys(colleague.address + ",")
         browser.find_element(By.ID, "compose-subject").send_keys("Réponse depuis le webmail")
         browser.find_element(By.ID, "composebody").send_keys("Bien reçu, merci.")

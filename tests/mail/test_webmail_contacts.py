@@ -22,6 +22,7 @@ from tests.mail.test_webmail import (  # noqa: F401 - php_fpm: a fixture
     _present,
     agent_box,
     deliver,
+    open_compose,
     open_webmail,
     php_fpm,
 )
@@ -81,8 +82,7 @@ def test_compose_proposes_a_colleague_and_a_personal_contact(
 
     try:
         wait = open_webmail(browser, dav_server, commune_a.insee, reader.user.email)
-        browser.get(f"{dav_server}/webmail/?_task=mail&_action=compose")
-        to = wait.until(lambda d: _present(d, ".recipient-input input"))
+        to = open_compose(browser, dav_server, wait)
         to.send_keys("dubreu")
         wait.until(lambda d: colleague.address in _proposals(d))
         assert "Colette Dubreuil" in _proposals(browser)
