@@ -43,22 +43,22 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of `pid` and its live children (the server's workers)."""
-    return sum(cpu_split(pid))
+def cpu_seconds(*pids: int) -> float:
+    """User + system CPU of `pids` and their live children (the server's workers)."""
+    return sum(cpu_split(*pids))
 
 
-def cpu_split(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of `pid` and its live children: the system part is the
-    kernel's work for the server (file creation, writes, flushes, sockets)."""
+def cpu_split(*pids: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of `pids` and their live children: the system part is
+    the kernel's work for the server (file creation, writes, flushes, sockets)."""
     user = system = 0.0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    pids += [int(c) for c in children]
-    for one in pids:
+    every = list(pids)
+    for pid in pids:
+        try:
+            every += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            continue
+    for one in every:
         try:
             fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -76,8 +76,10 @@ def client_cpu() -> float:
 class Side:
     """One server as the client sees it: its port, its URL prefix, its headers."""
 
-    def __init__(self, name: str, port: int, prefix: str, auth: str | None, pid: int) -> None:
-        self.name, self.port, self.prefix, self.pid = name, port, prefix, pid
+    def __init__(
+        self, name: str, port: int, prefix: str, auth: str | None, pids: tuple[int, ...]
+    ) -> None:
+        self.name, self.port, self.prefix, self.pids = name, port, prefix, pids
         self.headers = {"Authorization": f"Basic {auth}"} if auth else {}
 
     def request(
@@ -144,14 +146,14 @@ def main() -> None:
     best: dict[tuple[str, str], tuple[float, float, float, float]] = {}
     propfind: dict[str, float] = {}
     try:
-        with servers(bench, peer_dir) as (clocher, port, peer_port):
+        with servers(bench, peer_dir) as (clocher, writer, port, peer_port):
             peer_pid = _peer_pid(peer_port)
             token = base64.b64encode(f"{bench.login}:{bench.password}".encode()).decode()
             space = quote(bench.commune.name)
             sides = [
                 Side("Clocher", port, f"/remote.php/dav/files/{quote(bench.login)}/{space}",
-                     token, clocher.pid),
-                Side("rclone serve", peer_port, "", None, peer_pid),
+                     token, (clocher.pid, writer.pid)),
+                Side("rclone serve", peer_port, "", None, (peer_pid,)),
             ]  # fmt: skip
             for turn in range(ROUNDS):
                 contents = [os.urandom(SMALL_BYTES) for _ in range(FILES)]
@@ -162,9 +164,9 @@ def main() -> None:
                     conn.close()
                     assert status == 201, (side.name, status)
                     for method in ("PUT", "GET"):
-                        server_before, client_before = cpu_split(side.pid), client_cpu()
+                        server_before, client_before = cpu_split(*side.pids), client_cpu()
                         seconds = run_phase(side, method, f"t{turn}", contents)
-                        server_after = cpu_split(side.pid)
+                        server_after = cpu_split(*side.pids)
                         figures = (
                             seconds,
                             sum(server_after) - sum(server_before),

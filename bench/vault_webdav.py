@@ -126,12 +126,16 @@ def prepare() -> Bench:
 
 
 @contextmanager
-def servers(bench: Bench, peer_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
+def servers(
+    bench: Bench, peer_dir: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], int, int]]:
     """Clocher's file server with the command line `clocher serve` gives it (2 workers;
     BENCH_DAV_SERVER=web: gunicorn, the web server, instead) and `rclone serve webdav`
-    over `peer_dir`; (the server's main process, Clocher's port, the peer's port)."""
+    over `peer_dir`; (the server's main process, its small files' writer, Clocher's
+    port, the peer's port)."""
     from clocher.core.supervisor import core_children
     from clocher.vault.dav.server import files_server
+    from clocher.vault.dav.writer import writer_child
 
     port, peer_port = free_ports(2)
     env = {**os.environ, "CLOCHER_DATA_DIR": bench.data_dir}
@@ -140,6 +144,11 @@ def servers(bench: Bench, peer_dir: Path) -> Iterator[tuple[subprocess.Popen[byt
         web = core_children(f"127.0.0.1:{port}", web_workers=workers)[0]
     else:
         web = files_server(f"127.0.0.1:{port}", workers)
+    # The small files' writer beside the file server, as `clocher serve` starts it.
+    writer = subprocess.Popen(  # noqa: S603
+        writer_child().argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
     clocher = subprocess.Popen(  # noqa: S603
         web.argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -151,9 +160,9 @@ def servers(bench: Bench, peer_dir: Path) -> Iterator[tuple[subprocess.Popen[byt
     try:
         wait_port(port)
         wait_port(peer_port)
-        yield clocher, port, peer_port
+        yield clocher, writer, port, peer_port
     finally:
-        for process in (clocher, peer):
+        for process in (clocher, peer, writer):
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
 
@@ -176,7 +185,7 @@ def main() -> None:
     peer_dir = work / "pair"
     peer_dir.mkdir()
     try:
-        with servers(bench, peer_dir) as (clocher, port, peer_port):
+        with servers(bench, peer_dir) as (clocher, _, port, peer_port):
             results, cp, huge_seconds, clocher_propfind, peer_propfind = measure(
                 bench, work, large, small, clocher, port, peer_port
             )

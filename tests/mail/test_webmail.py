@@ -122,7 +122,9 @@ def open_compose(driver, base: str, wait: WebDriverWait):
         driver.get(f"{base}/webmail/?_task=mail&_action=compose")
         try:
             return WebDriverWait(
-                driver, WAIT if attempt == 2 else 60, poll_frequency=0.5,
+                driver,
+                WAIT if attempt == 2 else 60,
+                poll_frequency=0.5,
                 ignored_exceptions=(WebDriverException,),
             ).until(lambda d: _present(d, ".recipient-input input"))
         except TimeoutException:

@@ -24,7 +24,8 @@ def test_clocher_serve_starts_granian_with_the_platform_application(settings, mo
     settings.FILES_BIND = "[::1]:18001"
     monkeypatch.setenv("CLOCHER_WEB_WORKERS", "3")
     monkeypatch.delenv("CLOCHER_FILES_WORKERS", raising=False)
-    (child,) = file_server()
+    writer, child = file_server()
+    assert writer.argv[1:] == ["-m", "clocher.cli", "vault", "writer"]
     argv = child.argv
     assert argv[1:4] == ["-m", "granian", "--interface"]
     assert "clocher.files_wsgi:application" in argv

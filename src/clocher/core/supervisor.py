@@ -118,18 +118,23 @@ def _proxy_protocol() -> list[str]:
 def control_socket() -> Path:
     """gunicorn's control socket (`gunicornc`), one per data dir: its default is one path
     per user ($XDG_RUNTIME_DIR or ~/.gunicorn), so a second installation or node of the
-    same user took over the first one's socket and removed it when it stopped. A data dir
-    too deep for a Unix socket path (108 bytes) gets a name derived from it in /tmp."""
+    same user took over the first one's socket and removed it when it stopped."""
+    return run_socket("gunicorn.ctl")
+
+
+def run_socket(name: str) -> Path:
+    """The Unix socket `name` of this data dir (`run/`). A data dir too deep for a Unix
+    socket path (108 bytes) gets a name derived from it in /tmp."""
     import hashlib
     import tempfile
 
     from django.conf import settings
 
     data_dir = Path(settings.DATA_DIR).resolve()
-    path = data_dir / "run" / "gunicorn.ctl"
+    path = data_dir / "run" / name
     if len(str(path).encode()) > 100:
         digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
-        path = Path(tempfile.gettempdir()) / f"clocher-{digest}.ctl"
+        path = Path(tempfile.gettempdir()) / f"clocher-{digest}-{name}"
     return path
 
 

@@ -18,6 +18,15 @@ def vault() -> None:
     """Coffre-fort : occupation, vérification d'intégrité, corbeille."""
 
 
+@vault.command("writer")
+def writer_command() -> None:
+    """Processus d'écriture des petits fichiers du serveur de fichiers (lancé par `clocher
+    serve` ; sans lui, chaque processus du serveur écrit les siens)."""
+    from clocher.vault.dav import writer
+
+    writer.serve()
+
+
 @vault.command("usage")
 @click.argument("insee", required=False)
 @json_option

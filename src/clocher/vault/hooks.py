@@ -128,10 +128,12 @@ def purge_vault(commune: Commune) -> None:
 
 @supervisor.register_web
 def file_server() -> list[supervisor.Child]:
-    """The sync clients' server beside gunicorn, on every node of the web role."""
+    """The sync clients' server beside gunicorn, on every node of the web role, and the
+    process that commits their new small files (`dav.writer`)."""
     from clocher.vault.dav.server import files_bind, files_server, files_workers
+    from clocher.vault.dav.writer import writer_child
 
-    return [files_server(files_bind(), files_workers())]
+    return [writer_child(), files_server(files_bind(), files_workers())]
 
 
 @health.register
@@ -139,3 +141,15 @@ def file_server_answers() -> health.Health:
     from clocher.vault.dav.server import files_bind
 
     return health.http_probe("fichiers (WebDAV)", f"http://{files_bind()}/healthz")
+
+
+@health.register
+def writer_answers() -> health.Health:
+    """The small files' writer: without it the file server still works, slower (a
+    warning, not an outage: `ok` stays true)."""
+    from clocher.vault.dav import writer
+
+    path = writer.socket_path()
+    listening = writer.listening(path)
+    detail = "à l'écoute" if listening else "absent : le serveur de fichiers écrit lui-même"
+    return health.Health("coffre (écritures)", str(path), True, detail)

@@ -32,7 +32,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from wsgidav import util
-from wsgidav.dav_error import HTTP_CREATED, HTTP_NO_CONTENT
+from wsgidav.dav_error import HTTP_CREATED, HTTP_NO_CONTENT, HTTP_SERVICE_UNAVAILABLE, DAVError
 
 from clocher.accounts.models import AppPassword, User
 from clocher.core.audit import Actor
@@ -43,7 +43,7 @@ from clocher.storage import crypto
 from clocher.storage.blobstore import store
 from clocher.storage.chunks import ChunkWriter
 from clocher.vault import services
-from clocher.vault.dav import auth
+from clocher.vault.dav import auth, writer
 from clocher.vault.dav.flush import COMMITS, SMALL_BYTES, GroupSink
 from clocher.vault.dav.provider import _client_mtime, _dav_error, mime_type
 from clocher.vault.dav.store import locks_prefix
@@ -412,7 +412,10 @@ def _put(
             new = services.NewFile(
                 parent, name, upload, _client_mtime(environ), actor, content_type
             )
-            saved = COMMITS.submit(space.pk, (sink, new), _stored_and_saved)
+            # The writer process's (`dav.writer`), or this process's when it has none.
+            saved = writer.submit(new, sink.pending) or COMMITS.submit(
+                space.pk, (sink, new), _stored_and_saved
+            )
         else:
             saved = services.save_file(
                 actor, parent, names[-1], upload, content_type, modified_at=_client_mtime(environ)
@@ -420,6 +423,12 @@ def _put(
     except ValidationError as exc:
         upload.discard()
         return util.send_status_response(environ, start_response, _dav_error(exc))
+    except writer.WriterGone:
+        upload.discard()
+        gone = DAVError(
+            HTTP_SERVICE_UNAVAILABLE, "Processus d'écriture du coffre perdu : renvoyez."
+        )
+        return util.send_status_response(environ, start_response, gone)
     except BaseException:
         upload.discard()
         raise

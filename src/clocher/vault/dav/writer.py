@@ -1,0 +1,405 @@
+"""The vault's writer: one process that stores and commits the new small files of all
+the file server's workers (issue 14, docs/performance.md « Seventh pass »).
+
+Each granian worker grouped the new small files that waited together in it
+(`dav.flush.GroupCommit`), but a group's commit ran in a worker whose seven other
+threads wanted the interpreter's lock, while it held SQLite's only write lock: the other
+worker's group waited at BEGIN for that (3.5 ms a group), and the groups stayed small
+(3.4 files). Here the workers only receive, seal and hash; they hand each new small file
+(its sealed chunks and what its rows need) to this process over a Unix socket and wait
+for its answer. One thread takes everything that has arrived from every worker, makes
+the chunks durable with one flush of the store (`put_many`), then commits each space's
+files in one transaction (`services.save_each`: the same statements, quotas, journal
+and fallbacks as in a worker), and answers each file once its rows are committed. The
+durability is the same: chunks before rows, one commit per group.
+
+A worker that finds no writer (not started, restarting) groups in its own process as
+before: the writer only makes the same work cheaper. A file already sent when the
+writer goes away is answered 503 (its commit is unknown; sync clients send it again).
+
+The socket is the data directory's (`run/vault-writer.sock`, mode 0600): only the
+platform's own user reaches it, as it reaches the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import socket
+import struct
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from django.core.exceptions import ValidationError
+from django.db import connection
+
+from clocher.accounts.models import User
+from clocher.core.audit import Actor
+from clocher.core.models import Commune
+from clocher.core.supervisor import Child, run_socket
+from clocher.storage.blobstore import store
+from clocher.storage.chunks import ChunkWriter
+from clocher.vault import services
+from clocher.vault.models import Node, Space
+
+log = logging.getLogger(__name__)
+
+# A frame: the lengths of its JSON header and of its payload (the sealed chunks, one
+# after the other, as the header lists them), then both.
+_LENGTHS = struct.Struct("!II")
+MAX_FRAME = 16 << 20  # a small file is at most 1 MiB of chunks (`dav.flush.SMALL_BYTES`)
+# After a failed connection a worker groups in its own process for this long before
+# trying the writer again (not a connect() per upload while it is down).
+RETRY_SECONDS = 1.0
+ANSWER_TIMEOUT = 300.0
+_ERRORS: dict[str, type[ValidationError]] = {
+    "QuotaExceeded": services.QuotaExceeded,
+    "NameConflict": services.NameConflict,
+    "ValidationError": ValidationError,
+}
+
+
+class WriterGone(Exception):
+    """The writer went away after the file was sent: its commit is unknown (503)."""
+
+
+def socket_path() -> Path:
+    return run_socket("vault-writer.sock")
+
+
+def listening(path: Path) -> bool:
+    """Whether a writer accepts connections on `path`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def writer_child() -> Child:
+    import sys
+
+    return Child("coffre (écritures)", [sys.executable, "-m", "clocher.cli", "vault", "writer"])
+
+
+def _frame(header: dict[str, Any], payload: bytes = b"") -> bytes:
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    return _LENGTHS.pack(len(encoded), len(payload)) + encoded + payload
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        part = sock.recv(size - len(data))
+        if not part:
+            raise ConnectionError("connexion fermée par le processus d'écriture")
+        data += part
+    return bytes(data)
+
+
+# ---------------------------------------------------------------------------------------
+# The worker's side.
+
+
+class _Client(threading.local):
+    sock: socket.socket | None = None
+
+
+_client = _Client()
+_down_until = 0.0
+
+
+def _connection() -> socket.socket | None:
+    global _down_until
+    if _client.sock is not None:
+        return _client.sock
+    if time.monotonic() < _down_until:
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(ANSWER_TIMEOUT)
+    try:
+        sock.connect(str(socket_path()))
+    except OSError:
+        sock.close()
+        _down_until = time.monotonic() + RETRY_SECONDS
+        return None
+    _client.sock = sock
+    return sock
+
+
+def _drop() -> None:
+    if _client.sock is not None:
+        _client.sock.close()
+        _client.sock = None
+
+
+def submit(new: services.NewFile, blobs: dict[str, bytes | bytearray]) -> Node | None:
+    """`new` (its chunks `blobs` not yet stored) stored and committed by the writer: its
+    node, or None when there is no writer (the caller then does it in its process).
+    Raises the file's own error (a quota, a name) as `save_file` would, and WriterGone."""
+    sock = _connection()
+    if sock is None:
+        return None
+    header = _request(new, blobs)
+    try:
+        sock.sendall(_frame(header, b"".join(blobs.values())))
+    except OSError:
+        _drop()  # a writer restarted since the last upload: nothing of this one sent
+        sock = _connection()
+        if sock is None:
+            return None
+        try:
+            sock.sendall(_frame(header, b"".join(blobs.values())))
+        except OSError as exc:
+            _drop()
+            raise WriterGone(str(exc)) from exc
+    try:
+        head_size, _ = _LENGTHS.unpack(_read_exactly(sock, _LENGTHS.size))
+        answer = json.loads(_read_exactly(sock, head_size))
+    except (OSError, ValueError) as exc:
+        _drop()
+        raise WriterGone(str(exc)) from exc
+    if "error" in answer:
+        raise _ERRORS.get(answer["error"], ValidationError)(answer["message"])
+    if "failure" in answer:
+        raise RuntimeError(f"processus d'écriture du coffre : {answer['failure']}")
+    parent, space = new.parent, new.parent.space
+    return Node.from_db(
+        connection.alias,
+        ["id", "space_id", "parent_id", "name", "is_folder", "etag"],
+        [answer["id"], space.pk, parent.pk, new.name, False, answer["etag"]],
+    )
+
+
+def _request(new: services.NewFile, blobs: dict[str, bytes | bytearray]) -> dict[str, Any]:
+    """What the writer needs to commit `new` as `save_each` would in this process."""
+    space, upload, actor = new.parent.space, new.upload, new.actor
+    assert actor is not None
+    commune = space.commune
+    folders = [new.parent, *services.ancestors(new.parent)]
+    return {
+        "space": [space.pk, space.name, commune.pk, commune.insee, commune.name],
+        "folders": [[f.pk, f.name] for f in reversed(folders)],
+        "name": new.name,
+        "size": upload.size,
+        "sha256": upload.sha256,
+        "chunks": upload.chunks,
+        "modified": new.modified_at.timestamp() if new.modified_at else None,
+        "type": new.content_type,
+        "actor": [actor.user.pk if actor.user else None, actor.display, actor.label, actor.ip],
+        "blobs": [[key, len(data)] for key, data in blobs.items()],
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# The writer's side.
+
+
+@dataclass
+class _Received:
+    """A worker's finished upload as the services read it (`ChunkWriter`'s attributes
+    that saving uses; its chunks are already stored)."""
+
+    commune: Commune
+    size: int
+    sha256: str
+    chunks: list[tuple[str, int]]
+
+    def finish(self, *, sync_directories: bool = True) -> None:
+        """Finished in the worker."""
+
+
+@dataclass
+class _Pending:
+    sock: socket.socket
+    header: dict[str, Any]
+    payload: bytes
+
+
+class _Batch:
+    """The objects of the files received together, built once per space and folder."""
+
+    def __init__(self) -> None:
+        self.spaces: dict[int, Space] = {}
+        self.folders: dict[int, Node] = {}
+        self.users: dict[int, User] = {}
+
+    def new_file(self, header: dict[str, Any]) -> services.NewFile:
+        space_id, space_name, commune_id, insee, commune_name = header["space"]
+        space = self.spaces.get(space_id)
+        if space is None:
+            commune = Commune(pk=commune_id, insee=insee, name=commune_name)
+            space = self.spaces[space_id] = Space(pk=space_id, name=space_name, commune=commune)
+        parent = None
+        for pk, name in header["folders"]:
+            folder = self.folders.get(pk)
+            if folder is None:
+                folder = self.folders[pk] = Node(
+                    pk=pk, space=space, parent=parent, name=name, is_folder=True
+                )
+            parent = folder
+        assert parent is not None
+        user_id, email, label, ip = header["actor"]
+        user = None
+        if user_id is not None:
+            user = self.users.get(user_id) or self.users.setdefault(
+                user_id, User(pk=user_id, email=email)
+            )
+        modified = header["modified"]
+        received = _Received(
+            space.commune, header["size"], header["sha256"], [tuple(c) for c in header["chunks"]]
+        )
+        return services.NewFile(
+            parent,
+            header["name"],
+            cast(ChunkWriter, received),
+            datetime.fromtimestamp(modified, tz=UTC) if modified is not None else None,
+            Actor(user=user, label=label, ip=ip),
+            header["type"],
+        )
+
+
+def _answer(result: Node | Exception) -> dict[str, Any]:
+    if isinstance(result, ValidationError):
+        kind = type(result).__name__
+        return {"error": kind if kind in _ERRORS else "ValidationError",
+                "message": " ".join(result.messages)}  # fmt: skip
+    if isinstance(result, Exception):
+        return {"failure": type(result).__name__}
+    return {"id": result.pk, "etag": result.etag}
+
+
+def write(pending: list[_Pending]) -> list[dict[str, Any]]:
+    """Everything received together: every chunk made durable with one flush, then each
+    space's files committed in one transaction. One answer per file, in order."""
+    chunks: list[tuple[str, bytes]] = []
+    for one in pending:
+        offset = 0
+        for key, size in one.header["blobs"]:
+            chunks.append((key, one.payload[offset : offset + size]))
+            offset += size
+    blobs: Any = store()  # one with `put_many`: workers send only then (`fast._put`)
+    try:
+        if chunks:
+            blobs.put_many(chunks)
+    except Exception as exc:  # noqa: BLE001 - every file of the batch learns it
+        log.exception("coffre : stockage des blocs refusé")
+        return [{"failure": type(exc).__name__}] * len(pending)
+    batch = _Batch()
+    by_space: dict[int, list[int]] = defaultdict(list)
+    files = [batch.new_file(one.header) for one in pending]
+    for index, new in enumerate(files):
+        by_space[new.parent.space.pk].append(index)
+    answers: list[dict[str, Any]] = [{}] * len(pending)
+    for indexes in by_space.values():
+        try:
+            results: list[Node | Exception] = services.save_each([files[i] for i in indexes])
+        except Exception as exc:  # noqa: BLE001 - the group's files learn it
+            log.exception("coffre : enregistrement refusé")
+            connection.close()  # a broken connection is opened afresh for the next
+            results = [exc] * len(indexes)
+        for index, result in zip(indexes, results, strict=True):
+            answers[index] = _answer(result)
+    return answers
+
+
+class Writer:
+    """The loop: whatever every worker sent meanwhile, written at once (`write`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.selector = selectors.DefaultSelector()
+        self.buffers: dict[socket.socket, bytearray] = {}
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_name(path.name + ".new")
+        aside.unlink(missing_ok=True)
+        self.listener.bind(str(aside))
+        os.chmod(aside, 0o600)
+        os.replace(aside, path)  # a worker never meets a half-made socket
+        self.listener.listen(256)
+        self.listener.setblocking(False)
+        self.selector.register(self.listener, selectors.EVENT_READ)
+
+    def close(self) -> None:
+        for sock in list(self.buffers):
+            self._forget(sock)
+        self.selector.close()
+        self.listener.close()
+
+    def _forget(self, sock: socket.socket) -> None:
+        self.selector.unregister(sock)
+        self.buffers.pop(sock, None)
+        sock.close()
+
+    def step(self, timeout: float | None = None) -> int:
+        """Wait for requests, write all those received; how many were written."""
+        pending: list[_Pending] = []
+        for key, _ in self.selector.select(timeout):
+            sock = cast(socket.socket, key.fileobj)
+            if sock is self.listener:
+                self._accept()
+            else:
+                self._receive(sock, pending)
+        if not pending:
+            return 0
+        for one, answer in zip(pending, write(pending), strict=True):
+            try:
+                one.sock.sendall(_frame(answer))
+            except OSError:  # the worker went away; its request is answered nowhere
+                if one.sock in self.buffers:
+                    self._forget(one.sock)
+        return len(pending)
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        sock.setblocking(False)
+        self.buffers[sock] = bytearray()
+        self.selector.register(sock, selectors.EVENT_READ)
+
+    def _receive(self, sock: socket.socket, pending: list[_Pending]) -> None:
+        buffer = self.buffers[sock]
+        try:
+            data = sock.recv(1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._forget(sock)
+            return
+        buffer += data
+        while len(buffer) >= _LENGTHS.size:
+            head_size, payload_size = _LENGTHS.unpack_from(buffer)
+            end = _LENGTHS.size + head_size + payload_size
+            if head_size + payload_size > MAX_FRAME:
+                log.warning("coffre : trame trop grande, connexion fermée")
+                self._forget(sock)
+                return
+            if len(buffer) < end:
+                return
+            header = json.loads(bytes(buffer[_LENGTHS.size : _LENGTHS.size + head_size]))
+            pending.append(_Pending(sock, header, bytes(buffer[end - payload_size : end])))
+            del buffer[:end]
+
+
+def serve(path: Path | None = None) -> None:
+    """Run the writer until the process is stopped."""
+    writer = Writer(path or socket_path())
+    try:
+        while True:
+            writer.step()
+    finally:
+        writer.close()

@@ -1,0 +1,129 @@
+"""The small files' writer process (`vault/dav/writer.py`, issue 14): new small files
+PUT over HTTP are stored and committed by the writer (the real one, on the data dir's
+socket, here in a thread of the test), each request answered with its own node; a
+refusal is the file's own answer; without a writer, or once it has gone, the file
+server commits in its own process; a writer lost after a file was sent is a 503 and
+nothing half-made."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from clocher.core import audit
+from clocher.core.models import AuditEntry
+from clocher.vault.dav import writer
+from clocher.vault.models import Node, Space
+from tests.vault.test_fast import _auth, _space, _warm
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Running:
+    """A writer serving the data dir's socket from a thread, counting what it wrote."""
+
+    def __init__(self) -> None:
+        self.writer = writer.Writer(writer.socket_path())
+        self.written = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.written += self.writer.step(timeout=0.05)
+        except SystemExit:
+            pass  # a crash (the last test's)
+        finally:
+            self.writer.close()  # as a crash does: every connection closed
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def running(monkeypatch) -> Iterator[Running]:
+    monkeypatch.setattr(writer, "_down_until", 0.0)  # no earlier test's failed connect
+    one = Running()
+    yield one
+    one.close()
+
+
+def _put(dav_user, commune, name: str, content: bytes) -> requests.Response:
+    url = _space(dav_user, commune) + quote(name)
+    return requests.put(url, data=content, auth=_auth(dav_user), timeout=60)
+
+
+def test_small_puts_are_committed_by_the_writer(dav_user, commune_a, running):
+    _warm(dav_user, commune_a)
+    used = Space.objects.get(commune=commune_a, kind="commune").used_bytes
+    files = [(f"w{n}.txt", f"contenu {n} ".encode() * (n + 1)) for n in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda f: _put(dav_user, commune_a, *f), files))
+    assert [a.status_code for a in answers] == [201] * 8
+    assert running.written == 8  # all of them through the writer
+    assert writer.listening(writer.socket_path())
+    url, auth = _space(dav_user, commune_a), _auth(dav_user)
+    for (name, content), answer in zip(files, answers, strict=True):
+        node = Node.objects.get(name=name, deleted_at__isnull=True)
+        assert answer.headers["OC-FileId"] == str(node.pk)
+        assert answer.headers["ETag"] == f'"{node.etag}"'
+        assert requests.get(url + name, auth=auth, timeout=30).content == content
+    space = Space.objects.get(commune=commune_a, kind="commune")
+    assert space.used_bytes == used + sum(len(c) for _, c in files)
+    created = AuditEntry.objects.filter(action="vault.file_created")
+    assert sorted(e.target for e in created) == [f"/w{n}.txt" for n in range(8)]
+    assert {e.actor_id for e in created} == {dav_user.user.pk}
+    assert {e.commune_insee for e in created} == {commune_a.insee}
+    assert audit.verify().ok
+
+
+def test_a_file_over_quota_is_refused_by_the_writer(dav_user, commune_a, running):
+    _warm(dav_user, commune_a)
+    used = Space.objects.get(commune=commune_a, kind="commune").used_bytes
+    commune_a.quota_storage_bytes = used + 50
+    commune_a.save(update_fields=["quota_storage_bytes"])
+    answer = _put(dav_user, commune_a, "gros.bin", b"g" * 100)
+    assert answer.status_code == 507
+    assert "Quota de stockage de la commune atteint" in answer.text
+    assert running.written == 1
+    assert not Node.objects.filter(name="gros.bin").exists()
+    assert _put(dav_user, commune_a, "petit.bin", b"p" * 10).status_code == 201
+
+
+def test_without_the_writer_the_file_server_commits_itself(dav_user, commune_a, running):
+    _warm(dav_user, commune_a)
+    assert _put(dav_user, commune_a, "avant.txt", b"avant").status_code == 201
+    assert running.written == 1
+    running.close()  # stopped (or restarting): the next upload meets a closed socket
+    assert not writer.listening(writer.socket_path())
+    answer = _put(dav_user, commune_a, "apres.txt", b"apres")
+    assert answer.status_code == 201
+    url, auth = _space(dav_user, commune_a), _auth(dav_user)
+    assert requests.get(url + "apres.txt", auth=auth, timeout=30).content == b"apres"
+    assert running.written == 1
+
+
+def test_a_writer_lost_with_the_file_is_a_503_and_nothing_half_made(
+    dav_user, commune_a, running, monkeypatch
+):
+    _warm(dav_user, commune_a)
+    assert _put(dav_user, commune_a, "avant.txt", b"avant").status_code == 201
+
+    def crash(pending):
+        raise SystemExit("écrivain arrêté")
+
+    monkeypatch.setattr(writer, "write", crash)
+    answer = _put(dav_user, commune_a, "perdu.txt", b"perdu")
+    assert answer.status_code == 503
+    assert not Node.objects.filter(name="perdu.txt").exists()
+    # The client sends it again: the file server, without its writer, commits it.
+    assert _put(dav_user, commune_a, "perdu.txt", b"perdu").status_code == 201
+    assert Node.objects.get(name="perdu.txt", deleted_at__isnull=True).versions.count() == 1
