@@ -11,7 +11,9 @@ its own chunks are durable, before its version is committed, as with `put`.
 New small files go further (`GroupCommit`): those of a space that wait together are
 stored with one `put_many` and committed in one transaction by one of their requests,
 each answered once its own file is committed (as durable as alone: the chunks before
-the rows, SQLite's WAL and PostgreSQL's commit unchanged).
+the rows, SQLite's WAL and PostgreSQL's commit unchanged). When the writer process runs
+(`dav.writer`), it does this for the new small files of every worker at once; the
+groups here are for a worker without it.
 """
 
 from __future__ import annotations
