@@ -25,11 +25,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class Running:
-    """A writer serving the data dir's socket from a thread, counting what it wrote."""
+    """A writer serving the data dir's socket from a thread, counting the files it took
+    (`written`, counted before it answers them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, monkeypatch) -> None:
         self.writer = writer.Writer(writer.socket_path())
         self.written = 0
+        real = writer.write
+
+        def counted(pending):
+            self.written += len(pending)
+            return real(pending)
+
+        monkeypatch.setattr(writer, "write", counted)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
@@ -37,7 +45,7 @@ class Running:
     def _loop(self) -> None:
         try:
             while not self.stop.is_set():
-                self.written += self.writer.step(timeout=0.05)
+                self.writer.step(timeout=0.05)
         except SystemExit:
             pass  # a crash (the last test's)
         finally:
@@ -51,7 +59,7 @@ class Running:
 @pytest.fixture
 def running(monkeypatch) -> Iterator[Running]:
     monkeypatch.setattr(writer, "_down_until", 0.0)  # no earlier test's failed connect
-    one = Running()
+    one = Running(monkeypatch)
     yield one
     one.close()
 
