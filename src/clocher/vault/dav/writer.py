@@ -142,26 +142,31 @@ def _drop() -> None:
         _client.sock = None
 
 
-def submit(new: services.NewFile, blobs: dict[str, bytes | bytearray]) -> Node | None:
-    """`new` (its chunks `blobs` not yet stored) stored and committed by the writer: its
-    node, or None when there is no writer (the caller then does it in its process).
-    Raises the file's own error (a quota, a name) as `save_file` would, and WriterGone."""
-    sock = _connection()
-    if sock is None:
-        return None
-    header = _request(new, blobs)
-    try:
-        sock.sendall(_frame(header, b"".join(blobs.values())))
-    except OSError:
-        _drop()  # a writer restarted since the last upload: nothing of this one sent
+def _sent(frame: bytes) -> socket.socket | None:
+    """The thread's connection to the writer with `frame` sent on it, or None without a
+    writer. A connection that fails on sending is tried once afresh (a writer restarted
+    since this thread's last upload: nothing of this one was sent)."""
+    for attempt in (1, 2):
         sock = _connection()
         if sock is None:
             return None
         try:
-            sock.sendall(_frame(header, b"".join(blobs.values())))
+            sock.sendall(frame)
+            return sock
         except OSError as exc:
             _drop()
-            raise WriterGone(str(exc)) from exc
+            if attempt == 2:
+                raise WriterGone(str(exc)) from exc
+    return None
+
+
+def submit(new: services.NewFile, blobs: dict[str, bytes | bytearray]) -> Node | None:
+    """`new` (its chunks `blobs` not yet stored) stored and committed by the writer: its
+    node, or None when there is no writer (the caller then does it in its process).
+    Raises the file's own error (a quota, a name) as `save_file` would, and WriterGone."""
+    sock = _sent(_frame(_request(new, blobs), b"".join(blobs.values())))
+    if sock is None:
+        return None
     try:
         head_size, _ = _LENGTHS.unpack(_read_exactly(sock, _LENGTHS.size))
         answer = json.loads(_read_exactly(sock, head_size))
@@ -251,9 +256,9 @@ class _Batch:
         user_id, email, label, ip = header["actor"]
         user = None
         if user_id is not None:
-            user = self.users.get(user_id) or self.users.setdefault(
-                user_id, User(pk=user_id, email=email)
-            )
+            user = self.users.get(user_id)
+            if user is None:
+                user = self.users[user_id] = User(pk=user_id, email=email)
         modified = header["modified"]
         received = _Received(
             space.commune, header["size"], header["sha256"], [tuple(c) for c in header["chunks"]]
