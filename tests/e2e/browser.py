@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from selenium import webdriver
@@ -19,7 +21,10 @@ from tests.conftest import PASSWORD
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
-def chromium() -> webdriver.Chrome:
+@contextmanager
+def chromium() -> Iterator[webdriver.Chrome]:
+    """A headless Chromium on a profile of its own, removed when the browser quits."""
+    profile = tempfile.mkdtemp(prefix="clocher-chromium-")
     binary = shutil.which("chromium") or "/usr/bin/chromium"
     driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
     options = webdriver.ChromeOptions()
@@ -35,11 +40,18 @@ def chromium() -> webdriver.Chrome:
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1280,1000",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='clocher-chromium-')}",
+        f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
     options.add_argument("--lang=fr-FR")
-    return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    try:
+        driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def screenshot(driver: webdriver.Chrome, name: str) -> Path:

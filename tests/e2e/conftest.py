@@ -9,6 +9,5 @@ from tests.e2e.browser import chromium
 
 @pytest.fixture
 def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
+    with chromium() as driver:
+        yield driver

@@ -19,16 +19,13 @@ PAGES_PER_ROLE = 60
 
 
 def _audit(live_server, user, start: str, role: str) -> dict[str, list[str]]:
-    driver = chromium()
-    try:
+    with chromium() as driver:
         check_axe_runs(driver)
         if user is not None:
             session = logged_in(user).cookies[settings.SESSION_COOKIE_NAME].value
             driver.get(f"{live_server.url}/healthz")
             driver.add_cookie({"name": settings.SESSION_COOKIE_NAME, "value": session, "path": "/"})
         pages = audit_site(driver, live_server.url, start, PAGES_PER_ROLE)
-    finally:
-        driver.quit()
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / f"axe-{role}.txt").write_text("\n".join(sorted(pages)) + "\n", encoding="utf-8")
     return pages
