@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Test files run in parallel worker processes (pytest-xdist), each file whole in one worker
 # (tests/mail/ as one unit: see tests/conftest.py);
 # module and session fixtures (mail servers, radosgw, namespaces) stay per process.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: install run test test-sqlite test-postgres lint bench clean help box-deb

@@ -136,7 +136,7 @@ def client_admin_b(admin_b) -> Client:
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """`make test` runs `-n 2 --dist loadfile`: each test file whole in one worker (its
+    """`make test` runs `-n 3 --dist loadfile`: each test file whole in one worker (its
     module fixtures start once), and all of tests/mail/ as one unit in one worker: one
     set of mail servers (rspamd, Postfix, Dovecot) per run, not one per worker starting
     at once. (xdist's own `loadgroup` marks do not take under pytest 9.)"""
