@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from clocher.core import lookups  # noqa: F401 - `key__prefix` (DavEntry)
 from clocher.core.models import Commune, ImportStatus
 
 

@@ -314,7 +314,7 @@ def _folder_query(space_id: int, locks: str, name: str, *names: str) -> QuerySet
         Node.objects.filter(**filters)
         .annotate(
             member_is_folder=Subquery(member.values("is_folder")[:1]),
-            locked=Exists(DavEntry.objects.filter(key__startswith=locks)),
+            locked=Exists(DavEntry.objects.filter(key__prefix=locks)),
         )
         .values_list(
             *(f"{level}id" for level in levels),

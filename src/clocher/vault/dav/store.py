@@ -69,7 +69,7 @@ def dead_properties(folder_ref_url: str) -> dict[str, dict[str, Any]]:
     pattern = "^" + re.escape(prefix) + "([^/]+/?)?$"
     return {
         row.key[len("prop:") :]: _decode(row.value)
-        for row in DavEntry.objects.filter(key__startswith=prefix, key__regex=pattern)
+        for row in DavEntry.objects.filter(key__prefix=prefix, key__regex=pattern)
     }
 
 
@@ -87,7 +87,7 @@ def locks_prefix(ref_url: str) -> str:
 
 # Compiled once per process (`core.prepared`): every fast PUT asks it.
 _LOCKS_UNDER = Prepared(
-    lambda prefix: DavEntry.objects.filter(key__startswith=prefix).values_list("pk")[:1]
+    lambda prefix: DavEntry.objects.filter(key__prefix=prefix).values_list("pk")[:1]
 )
 
 
@@ -131,7 +131,7 @@ class DatabaseMapping(MutableMapping[str, Any]):
         loaded = cache.setdefault("__loaded_roots__", set())
         if root not in loaded:
             loaded.add(root)
-            for row in DavEntry.objects.filter(key__startswith=root):
+            for row in DavEntry.objects.filter(key__prefix=root):
                 cache[row.key] = _decode(row.value)
         cache.setdefault(full_key, _MISSING)
 
@@ -141,7 +141,7 @@ class DatabaseMapping(MutableMapping[str, Any]):
         if parent not in loaded:
             loaded.add(parent)
             pattern = "^" + re.escape(parent) + "[^/]+/?$"
-            for row in DavEntry.objects.filter(key__startswith=parent, key__regex=pattern):
+            for row in DavEntry.objects.filter(key__prefix=parent, key__regex=pattern):
                 cache[row.key] = _decode(row.value)
         cache.setdefault(full_key, _MISSING)
 
@@ -162,13 +162,11 @@ class DatabaseMapping(MutableMapping[str, Any]):
             cache.clear()
 
     def __iter__(self) -> Iterator[str]:
-        for key in DavEntry.objects.filter(key__startswith=self.prefix).values_list(
-            "key", flat=True
-        ):
+        for key in DavEntry.objects.filter(key__prefix=self.prefix).values_list("key", flat=True):
             yield key[len(self.prefix) :]
 
     def __len__(self) -> int:
-        return DavEntry.objects.filter(key__startswith=self.prefix).count()
+        return DavEntry.objects.filter(key__prefix=self.prefix).count()
 
     def __contains__(self, key: object) -> bool:
         try:
