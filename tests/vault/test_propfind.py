@@ -3,7 +3,7 @@ values and statuses per member), and steps aside where it does not know how."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 import requests
@@ -152,3 +152,53 @@ def test_fast_path_steps_aside_for_locks(folder_url, monkeypatch):
     locked = _propfind(url, auth, "1", None)
     assert calls == [1]  # WsgiDAV's path, which reports the lock
     assert b"activelock" in locked and b"test" in locked
+
+
+def test_move_carries_dead_properties_and_reads_only_its_own(
+    folder_url, django_assert_max_num_queries
+):
+    """A MOVE takes the dead properties of the folder and of everything in it to the new
+    path, leaves the others alone, and reads only the keys under the moved path
+    (WsgiDAV's own listed every dead property of the platform on each MOVE)."""
+    from clocher.vault.dav.store import DatabasePropertyManager
+    from clocher.vault.models import DavEntry
+
+    url, auth = folder_url
+    others = [f"prop:/remote.php/dav/files/autre{i}@x.fr/Commune/f{i}" for i in range(2000)]
+    DavEntry.objects.bulk_create(DavEntry(key=key, value={"k": "v"}) for key in others)
+    # The folder's name as a prefix of another's: not moved with it.
+    sibling = url.rstrip("/") + quote(" bis") + "/"
+    patched = requests.request("MKCOL", sibling, auth=auth, timeout=10)
+    assert patched.status_code == 201
+    patched = requests.request("PROPPATCH", sibling, data=PROPPATCH, auth=auth, timeout=10)
+    assert patched.status_code == 207
+    before = set(DavEntry.objects.values_list("key", flat=True))
+
+    moved_url = url.rstrip("/") + quote(" 2026") + "/"
+    answer = requests.request(
+        "MOVE", url, auth=auth, headers={"Destination": moved_url}, timeout=30
+    )
+    assert answer.status_code == 201, answer.text
+
+    listing = _canonical(_propfind(moved_url, auth, "1", NEXTCLOUD_BODY))
+    colour = "{urn:test}couleur"
+    coloured = {href for href, props in listing.items() if props[colour][0] == "200"}
+    assert {unquote(h).rstrip("/").rsplit("/", 1)[-1] for h in coloured} == {
+        "Annexes (2026)",
+        "Délibérations 2026",
+        "arrêté 03 & <co>.pdf",
+    }
+    after = set(DavEntry.objects.values_list("key", flat=True))
+    gone, came = before - after, after - before
+    assert len(gone) == len(came) == 3
+    assert all(unquote(key).count("/Délibérations/") == 1 for key in gone)
+    assert all(unquote(key).count("/Délibérations 2026/") == 1 for key in came)
+    assert set(others) <= after and any(unquote(k).endswith("Délibérations bis/") for k in after)
+
+    # In one process: a move reads the keys under its path, not the 2,000 others.
+    manager = DatabasePropertyManager()
+    moved_folder = min(came, key=len)[len("prop:") :]  # as WsgiDAV writes the URL
+    back = moved_folder.removesuffix(quote(" 2026") + "/") + "/"
+    with django_assert_max_num_queries(12):
+        manager.move_properties(moved_folder, back, with_children=True)
+    assert {k for k in DavEntry.objects.values_list("key", flat=True)} == before

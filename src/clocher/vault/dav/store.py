@@ -10,6 +10,8 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import transaction
+from wsgidav import util
 from wsgidav.lock_man.lock_storage import LockStorageDict
 from wsgidav.prop_man.property_manager import PropertyManager
 
@@ -188,6 +190,31 @@ class DatabasePropertyManager(PropertyManager):
     def _lazy_open(self) -> None:
         self._dict = DatabaseMapping("prop")
         self._loaded = True
+
+    def move_properties(
+        self, src_url: str, dest_url: str, with_children: bool, environ: Any = None
+    ) -> None:
+        """WsgiDAV's, reading only the keys at and below `src_url`: its own listed every
+        dead property of the platform on each MOVE (a file's too) and moved them key by
+        key. Here one indexed read (`key__prefix`) and the moves in one transaction; a
+        key already at the destination is replaced, as WsgiDAV's assignment did."""
+        source, target = src_url.rstrip("/"), dest_url.rstrip("/")
+        self._lock.acquire_write()
+        try:
+            with transaction.atomic():
+                for key in DavEntry.objects.filter(key__prefix="prop:" + source).values_list(
+                    "key", flat=True
+                ):
+                    url = key[len("prop:") :]
+                    inside = util.is_equal_or_child_uri(source, url)
+                    if not inside or (not with_children and url.rstrip("/") != source):
+                        continue
+                    moved = "prop:" + target + url[len(source) :]
+                    DavEntry.objects.filter(key=moved).delete()
+                    DavEntry.objects.filter(key=key).update(key=moved)
+        finally:
+            self._lock.release()
+        DatabaseMapping._forget()
 
     def _sync(self) -> None:
         pass
