@@ -149,6 +149,59 @@ def test_a_locked_file_is_refused_without_its_token(dav_user, commune_a, answere
     assert answered == ["PUT", "GET"]  # the first PUT and the last GET only
 
 
+def test_a_folder_holding_a_lock_is_kept_and_only_its_tree_is_read(
+    dav_user, commune_a, django_assert_max_num_queries
+):
+    """A DELETE of a folder whose file is locked is refused without the token (the
+    member's 423 in a 207) and done with it; the recursive check reads the locks below
+    the folder only (WsgiDAV's read every lock of the platform, key by key)."""
+    from clocher.vault.dav.store import DatabaseLockStorage
+    from clocher.vault.models import DavEntry
+
+    _warm(dav_user, commune_a)
+    space, auth = _space(dav_user, commune_a), _auth(dav_user)
+    body = (
+        '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
+        "</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"
+    )
+    tokens = {}
+    # The folder, a sibling whose name starts with the folder's, and other files: locked.
+    for name in ["Dossier/verrou.txt", "Dossier bis/x.txt", *(f"autre{i}.txt" for i in range(20))]:
+        folder = name.rpartition("/")[0]
+        if folder:
+            requests.request("MKCOL", space + quote(folder), auth=auth, timeout=30)
+        url = space + quote(name)
+        assert requests.put(url, data=b"v", auth=auth, timeout=30).status_code == 201
+        lock = requests.request("LOCK", url, data=body, auth=auth, timeout=30)
+        assert lock.status_code == 200
+        tokens[name] = lock.headers["Lock-Token"]
+
+    folder_url = space + quote("Dossier") + "/"
+    refused = requests.delete(folder_url, auth=auth, timeout=30)
+    assert refused.status_code == 207 and "423 Locked" in refused.text  # the member's status
+    # Nothing deleted: neither the file nor its folder (which went to the trash with it).
+    assert not Node.objects.filter(name__in=["Dossier", "verrou.txt"], deleted_at__isnull=False)
+
+    storage = DatabaseLockStorage()
+    storage.open()
+    keys = list(DavEntry.objects.values_list("key", flat=True))
+    matches = [k for k in keys if "/Dossier/verrou" in k and "URL2TOKEN" in k]
+    assert len(matches) == 1, [k for k in keys if "Dossier" in k]  # the lock is kept
+    (key,) = matches
+    folder_path = key.removeprefix("lock:URL2TOKEN:").rpartition("/")[0]
+    with django_assert_max_num_queries(6):
+        below = storage.get_lock_list(
+            folder_path, include_root=False, include_children=True, token_only=True
+        )
+    assert below == [tokens["Dossier/verrou.txt"].strip("<>")]
+
+    # The token tagged with the locked file's URL (untagged, it would be the folder's: 412).
+    held = {"If": f"<{space + quote('Dossier/verrou.txt')}> ({tokens['Dossier/verrou.txt']})"}
+    assert requests.delete(folder_url, auth=auth, headers=held, timeout=30).status_code == 204
+    assert Node.objects.get(name="Dossier", parent__parent__isnull=True).deleted_at is not None
+    assert Node.objects.get(name="Dossier bis").deleted_at is None
+
+
 def test_the_quota_still_refuses(dav_user, commune_a, answered):
     _warm(dav_user, commune_a)
     commune_a.quota_storage_bytes = 10

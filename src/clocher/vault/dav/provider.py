@@ -19,8 +19,11 @@ from wsgidav.dav_error import (
     HTTP_CONFLICT,
     HTTP_FORBIDDEN,
     HTTP_INSUFFICIENT_STORAGE,
+    HTTP_LOCKED,
     HTTP_PRECONDITION_FAILED,
     DAVError,
+    DAVErrorCondition,
+    PRECONDITION_CODE_LockConflict,
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
@@ -405,12 +408,41 @@ def _ref_url(resource: Any, path: str) -> str:
 
 
 def _delete(resource: Any) -> None:
+    if resource.is_collection:
+        _check_tree_unlocked(resource)
     try:
         services.trash(_actor(resource.environ), resource.node)
     except ValidationError as exc:
         raise _dav_error(exc) from exc
     resource.remove_all_properties(recursive=True)
     resource.remove_all_locks(recursive=True)
+
+
+def _check_tree_unlocked(resource: Any) -> None:
+    """423 unless every lock in the folder's tree is held by this request (its If
+    tokens). WsgiDAV checks each member when one is locked, then deletes the members
+    one by one and skips the folder of a refused one, but by a path that never matches
+    a folder's (`util.get_uri_parent` ends with a slash): the folder went to the trash,
+    locked file and all, under a 207 that reported the file's 423."""
+    lock_manager = resource.provider.lock_manager
+    if lock_manager is None:
+        return
+    environ = resource.environ
+    if "wsgidav.conditions.if" not in environ:
+        util.parse_if_header_dict(environ)
+    url, tokens = resource.get_ref_url(), environ["wsgidav.ifLockTokenList"]
+    principal = environ.get("wsgidav.user_name")
+    # The folder and its parents as WsgiDAV checks them; its members here, since
+    # WsgiDAV's depth infinity refuses a locked member even to its token's holder.
+    lock_manager.check_write_permission(url=url, depth="0", token_list=tokens, principal=principal)
+    conflict = DAVErrorCondition(PRECONDITION_CODE_LockConflict)
+    for lock in lock_manager.storage.get_lock_list(
+        url, include_root=False, include_children=True, token_only=False
+    ):
+        if lock["principal"] != principal or lock["token"] not in tokens:
+            conflict.add_href(lock["root"])
+    if conflict.hrefs:
+        raise DAVError(HTTP_LOCKED, err_condition=conflict)
 
 
 def _move(resource: Any, dest_path: str) -> None:

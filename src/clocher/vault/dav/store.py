@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import transaction
 from wsgidav import util
-from wsgidav.lock_man.lock_storage import LockStorageDict
+from wsgidav.lock_man.lock_storage import LockStorageDict, normalize_lock_root
 from wsgidav.prop_man.property_manager import PropertyManager
 
 from clocher.core.prepared import Prepared
@@ -181,6 +181,27 @@ class DatabaseMapping(MutableMapping[str, Any]):
 class DatabaseLockStorage(LockStorageDict):
     def open(self) -> None:
         self._dict = DatabaseMapping("lock")
+
+    def get_lock_list(
+        self, path: str, *, include_root: bool, include_children: bool, token_only: bool
+    ) -> list[Any]:
+        """WsgiDAV's, with the locks below `path` found by their keys' prefix: its own
+        read every lock of the platform, key by key, for each recursive check (a
+        folder's DELETE, MOVE or COPY)."""
+        found: list[Any] = []
+        if include_root:
+            found = super().get_lock_list(
+                path, include_root=True, include_children=False, token_only=token_only
+            )
+        if not include_children:
+            return found
+        below = f"lock:{URL_KEY}{normalize_lock_root(path).rstrip('/')}/"
+        for key in DavEntry.objects.filter(key__prefix=below).values_list("key", flat=True):
+            for token in self._dict.get(key[len("lock:") :], []):
+                lock = self.get(token)  # as WsgiDAV's: an expired lock is purged, not listed
+                if lock:
+                    found.append(lock["token"] if token_only else lock)
+        return found
 
     def close(self) -> None:
         pass
