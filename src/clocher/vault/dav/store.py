@@ -196,8 +196,9 @@ class DatabaseLockStorage(LockStorageDict):
         if not include_children:
             return found
         below = f"lock:{URL_KEY}{normalize_lock_root(path).rstrip('/')}/"
-        for key in DavEntry.objects.filter(key__prefix=below).values_list("key", flat=True):
-            for token in self._dict.get(key[len("lock:") :], []):
+        # Each path's tokens read with its key (not looked up again, a query each).
+        for tokens in DavEntry.objects.filter(key__prefix=below).values_list("value", flat=True):
+            for token in _decode(tokens):
                 lock = self.get(token)  # as WsgiDAV's: an expired lock is purged, not listed
                 if lock:
                     found.append(lock["token"] if token_only else lock)
