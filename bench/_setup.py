@@ -6,8 +6,9 @@ import os
 import tempfile
 
 
-def django_with_fresh_db() -> str:
-    data_dir = tempfile.mkdtemp(prefix="clocher-bench-")
+def django_with_fresh_db(base: str | None = None) -> str:
+    """A new data dir (under `base`, else the temporary folder) with a migrated database."""
+    data_dir = tempfile.mkdtemp(prefix="clocher-bench-", dir=base)
     os.environ["CLOCHER_DATA_DIR"] = data_dir
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clocher.settings")
     import django

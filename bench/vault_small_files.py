@@ -17,6 +17,11 @@ costs it from 0.26 to over 1 ms of CPU a PUT from one run to another, mostly the
 (docs/performance.md), which moves the PUT ratio as much as our own server does. Rounds
 (BENCH_ROUNDS, 3) alternate which side goes first, with new content each round, and
 each figure is the best of its side; the load average is printed with the figures.
+
+Each side keeps its files (Clocher its whole data dir, database included) on a new ext4
+file system made for the run (`_fresh_fs.py`: a loop device, as root; BENCH_FRESH_FS=0 or
+elsewhere a temporary folder): ext4's file creation slows down where many files were
+deleted, and earlier runs of this bench delete tens of thousands.
 """
 
 from __future__ import annotations
@@ -28,13 +33,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _fresh_fs import fresh_file_system  # noqa: E402
 from vault_webdav import DAV_SERVER, SMALL_BYTES, prepare, servers  # noqa: E402
 
 FILES = int(os.environ.get("BENCH_SMALL_FILES", "2000"))
@@ -138,15 +143,18 @@ def propfind_ms(side: Side, folder: str, runs: int = 5) -> float:
 
 
 def main() -> None:
-    bench = prepare()
-    work = Path(tempfile.mkdtemp(prefix="clocher-bench-small-"))
-    peer_dir = work / "pair"
-    peer_dir.mkdir()
+    with fresh_file_system("clocher") as ours, fresh_file_system("pair") as theirs:
+        measure(ours.path, theirs.path, ours.kind)
+
+
+def measure(our_base: str, peer_dir: str, place: str) -> None:
+    """Both servers' files on `our_base` and `peer_dir`; the figures printed."""
+    bench = prepare(our_base)
     database = "PostgreSQL" if os.environ.get("CLOCHER_DATABASE_URL") else "SQLite"
     best: dict[tuple[str, str], tuple[float, float, float, float]] = {}
     propfind: dict[str, float] = {}
     try:
-        with servers(bench, peer_dir) as (clocher, writer, port, peer_port):
+        with servers(bench, Path(peer_dir)) as (clocher, writer, port, peer_port):
             peer_pid = _peer_pid(peer_port)
             token = base64.b64encode(f"{bench.login}:{bench.password}".encode()).decode()
             space = quote(bench.commune.name)
@@ -180,8 +188,11 @@ def main() -> None:
                         propfind.get(side.name, float("inf")), propfind_ms(side, f"t{turn}")
                     )
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    report(database, best, propfind)
+        from django.db import connections
+
+        connections.close_all()
+        shutil.rmtree(bench.data_dir, ignore_errors=True)
+    report(f"{database} ; fichiers : {place}, un par côté", best, propfind)
 
 
 def _peer_pid(port: int) -> int:

@@ -106,10 +106,11 @@ class Bench:
     password: str
 
 
-def prepare() -> Bench:
+def prepare(base: str | None = None) -> Bench:
+    """The demo commune and its agent, in a new data dir under `base` (else /tmp)."""
     if shutil.which("rclone") is None:
         sys.exit("rclone absent : make install")
-    data_dir = django_with_fresh_db()
+    data_dir = django_with_fresh_db(base)
     from clocher.accounts.services import create_app_password
     from clocher.core import services as core
     from clocher.core.audit import Actor
