@@ -33,9 +33,9 @@ class Running:
         self.written = 0
         real = writer.write
 
-        def counted(pending):
+        def counted(pending, *rest):
             self.written += len(pending)
-            return real(pending)
+            return real(pending, *rest)
 
         monkeypatch.setattr(writer, "write", counted)
         self.stop = threading.Event()
@@ -125,7 +125,7 @@ def test_a_writer_lost_with_the_file_is_a_503_and_nothing_half_made(
     _warm(dav_user, commune_a)
     assert _put(dav_user, commune_a, "avant.txt", b"avant").status_code == 201
 
-    def crash(pending):
+    def crash(pending, *rest):
         raise SystemExit("écrivain arrêté")
 
     monkeypatch.setattr(writer, "write", crash)

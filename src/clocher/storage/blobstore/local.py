@@ -23,7 +23,7 @@ def _sync_directory(path: Path) -> None:
 _SYNCFS = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
 
 
-def _sync_file_system(directory: str) -> bool:
+def sync_file_system(directory: str) -> bool:
     """Flush the file system holding `directory`; False when syncfs is unavailable."""
     if _SYNCFS is None:
         return False
@@ -89,11 +89,14 @@ class LocalStore:
             raise
         self.commit_aside(written)
 
-    def write_aside(self, key: str, data: bytes | bytearray) -> tuple[str, str]:
+    def write_aside(
+        self, key: str, data: bytes | bytearray, *, sync: bool = True
+    ) -> tuple[str, str]:
         """`put_many`'s first step for one blob, which callers may run from several
         threads (an import writes while it reads): the content in a new file beside its
         name, not under it. Returns (that file, the name) for `commit_aside` or
-        `discard_aside`. Without syncfs the file is fsynced here."""
+        `discard_aside`. Without syncfs the file is fsynced here, unless `sync` is False
+        (the journal's chunks, durable in the journal)."""
         name = self._filename(key)
         directory = name.rpartition("/")[0]
         if not os.path.isdir(directory):
@@ -105,7 +108,7 @@ class LocalStore:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            if _SYNCFS is None:
+            if sync and _SYNCFS is None:
                 os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -119,17 +122,22 @@ class LocalStore:
         contents), the renames, one flush (names and new directories). If the first
         flush fails, nothing is renamed and the files aside are removed."""
         try:
-            _sync_file_system(self._root)
+            sync_file_system(self._root)
         except BaseException:
             self.discard_aside(written)
             raise
         for tmp, name in written:
             os.replace(tmp, name)
-        if not _sync_file_system(self._root):
-            parents = {name.rpartition("/")[0] for _, name in written}
-            grandparents = {directory.rpartition("/")[0] for directory in parents}
-            for directory in parents | grandparents | {self._root}:
-                _sync_directory(Path(directory))
+        if not sync_file_system(self._root):
+            self.sync_names(name for _, name in written)
+
+    def sync_names(self, names: Iterable[str]) -> None:
+        """Make blob files' names (and new directories) durable without syncfs: their
+        directories fsynced, up to the root."""
+        parents = {name.rpartition("/")[0] for name in names}
+        grandparents = {directory.rpartition("/")[0] for directory in parents}
+        for directory in parents | grandparents | {self._root}:
+            _sync_directory(Path(directory))
 
     def discard_aside(self, written: Iterable[tuple[str, str]]) -> None:
         """Remove blobs written aside and not committed (an import that failed)."""

@@ -8,10 +8,12 @@ worker's group waited at BEGIN for that (3.5 ms a group), and the groups stayed 
 (3.4 files). Here the workers only receive, seal and hash; they hand each new small file
 (its sealed chunks and what its rows need) to this process over a Unix socket and wait
 for its answer. One thread takes everything that has arrived from every worker, makes
-the chunks durable with one flush of the store (`put_many`), then commits each space's
-files in one transaction (`services.save_each`: the same statements, quotas, journal
-and fallbacks as in a worker), and answers each file once its rows are committed. The
-durability is the same: chunks before rows, one commit per group.
+the chunks durable with one append to its journal and one `fdatasync`
+(`storage.blobstore.journal`, replayed when the writer starts; two flushes of the file
+system before, « Ninth pass »), then commits each space's files in one transaction
+(`services.save_each`: the same statements, quotas, journal and fallbacks as in a
+worker), and answers each file once its rows are committed. The durability is the
+same: chunks before rows, one commit per group.
 
 A worker that finds no writer (not started, restarting) groups in its own process as
 before: the writer only makes the same work cheaper. A file already sent when the
@@ -44,7 +46,9 @@ from clocher.accounts.models import User
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.core.supervisor import Child, run_socket
-from clocher.storage.blobstore import store
+from clocher.storage.blobstore import local_store, store
+from clocher.storage.blobstore.journal import CHECKPOINT_SECONDS, ChunkJournal
+from clocher.storage.blobstore.local import LocalStore
 from clocher.storage.chunks import ChunkWriter
 from clocher.vault import services
 from clocher.vault.models import Node, Space
@@ -283,16 +287,18 @@ def _answer(result: Node | Exception) -> dict[str, Any]:
     return {"id": result.pk, "etag": result.etag}
 
 
-def write(pending: list[_Pending]) -> list[dict[str, Any]]:
-    """Everything received together: every chunk made durable with one flush, then each
-    space's files committed in one transaction. One answer per file, in order."""
+def write(pending: list[_Pending], blobs: Any = None) -> list[dict[str, Any]]:
+    """Everything received together: every chunk made durable at once (`blobs`, the
+    writer's journal, else the store's `put_many`), then each space's files committed
+    in one transaction. One answer per file, in order."""
     chunks: list[tuple[str, bytes]] = []
     for one in pending:
         offset = 0
         for key, size in one.header["blobs"]:
             chunks.append((key, one.payload[offset : offset + size]))
             offset += size
-    blobs: Any = store()  # one with `put_many`: workers send only then (`fast._put`)
+    if blobs is None:
+        blobs = store()  # one with `put_many`: workers send only then (`fast._put`)
     try:
         if chunks:
             blobs.put_many(chunks)
@@ -318,10 +324,24 @@ def write(pending: list[_Pending]) -> list[dict[str, Any]]:
 
 
 class Writer:
-    """The loop: whatever every worker sent meanwhile, written at once (`write`)."""
+    """The loop: whatever every worker sent meanwhile, written at once (`write`).
+
+    The chunks go through a journal (`ChunkJournal`: one append and one `fdatasync` a
+    batch, where the store's `put_many` flushed the file system twice), replayed here
+    before anything is accepted, and checkpointed when the writer has nothing to do or
+    the journal is big or old enough."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # The local store's journal is replayed whatever the backend (one switched to
+        # S3 since the crash still copies its local chunks), kept for the local one.
+        self.journal: ChunkJournal | None = ChunkJournal(local_store())
+        replayed = self.journal.replay()
+        if replayed:
+            log.warning("coffre : %d blocs réécrits depuis le journal", replayed)
+        if not isinstance(store(), LocalStore):
+            self.journal.close()
+            self.journal = None
         self.selector = selectors.DefaultSelector()
         self.buffers: dict[socket.socket, bytearray] = {}
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -340,6 +360,9 @@ class Writer:
             self._forget(sock)
         self.selector.close()
         self.listener.close()
+        if self.journal is not None:
+            self.journal.checkpoint()
+            self.journal.close()
 
     def _forget(self, sock: socket.socket) -> None:
         self.selector.unregister(sock)
@@ -356,13 +379,17 @@ class Writer:
             else:
                 self._receive(sock, pending)
         if not pending:
+            if self.journal is not None:
+                self.journal.checkpoint()  # nothing to do: the chunk files synced
             return 0
-        for one, answer in zip(pending, write(pending), strict=True):
+        for one, answer in zip(pending, write(pending, self.journal), strict=True):
             try:
                 one.sock.sendall(_frame(answer))
             except OSError:  # the worker went away; its request is answered nowhere
                 if one.sock in self.buffers:
                     self._forget(one.sock)
+        if self.journal is not None and self.journal.due():
+            self.journal.checkpoint()  # after the answers: they do not wait for it
         return len(pending)
 
     def _accept(self) -> None:
@@ -405,6 +432,6 @@ def serve(path: Path | None = None) -> None:
     writer = Writer(path or socket_path())
     try:
         while True:
-            writer.step()
+            writer.step(timeout=CHECKPOINT_SECONDS)
     finally:
         writer.close()

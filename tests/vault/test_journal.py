@@ -1,0 +1,179 @@
+"""The writer's chunk journal (`storage/blobstore/journal.py`, issue 14): a batch is
+durable in the journal before its chunk files are; after a crash the replay writes
+them again (missing, or holding something else), a torn last record is ignored, and
+a second writer cannot open the same journal. With the writer: its start replays."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import requests
+
+from clocher.storage.blobstore import journal as journal_module
+from clocher.storage.blobstore.journal import ChunkJournal, JournalBusy, journal_path
+from clocher.storage.blobstore.local import LocalStore
+from clocher.vault.dav import writer
+from clocher.vault.models import Node
+from tests.vault.test_fast import _auth, _space, _warm
+from tests.vault.test_writer import Running, _put
+
+
+def _chunks(commune: int, count: int) -> list[tuple[str, bytes]]:
+    return [(f"{commune}/{os.urandom(16).hex()}", os.urandom(100 + n)) for n in range(count)]
+
+
+def _crashed(blobs: LocalStore, items: list[tuple[str, bytes]]) -> None:
+    """A writer that journaled `items` and stopped before any checkpoint."""
+    journal = ChunkJournal(blobs)
+    journal.put_many(items)
+    journal.close()  # as the process's end does: no checkpoint
+
+
+def test_a_batch_is_readable_at_once_and_the_checkpoint_empties_the_journal(tmp_path):
+    blobs = LocalStore(tmp_path)
+    journal = ChunkJournal(blobs)
+    items = _chunks(7, 5)
+    journal.put_many(items)
+    assert [(key, blobs.get(key)) for key, _ in items] == items
+    assert journal.path.stat().st_size > sum(len(data) for _, data in items)
+    assert list(journal.records()) == items
+    journal.checkpoint()
+    assert journal.path.stat().st_size == 0
+    assert [(key, blobs.get(key)) for key, _ in items] == items
+    journal.close()
+
+
+def test_the_replay_writes_again_what_a_crash_lost(tmp_path):
+    blobs = LocalStore(tmp_path)
+    items = _chunks(7, 6)
+    _crashed(blobs, items)
+    # Names lost, or a name over other content (the rename durable, not the data).
+    os.unlink(blobs._filename(items[0][0]))
+    os.unlink(blobs._filename(items[1][0]))
+    Path(blobs._filename(items[2][0])).write_bytes(b"\0" * len(items[2][1]))
+    journal = ChunkJournal(blobs)
+    assert journal.replay() == 6
+    assert [(key, blobs.get(key)) for key, _ in items] == items
+    assert journal.path.stat().st_size == 0
+    assert journal.replay() == 0  # nothing left to replay
+    journal.close()
+
+
+def test_a_torn_last_record_is_ignored(tmp_path):
+    blobs = LocalStore(tmp_path)
+    items = _chunks(3, 3)
+    _crashed(blobs, items)
+    torn = _chunks(3, 1)[0]
+    whole = ChunkJournal(blobs)
+    record_of_items = whole.path.read_bytes()
+    whole.put_many([torn])
+    whole.close()
+    path = whole.path
+    # The append of the last record cut halfway (never synced: nothing committed on it).
+    path.write_bytes(path.read_bytes()[: len(record_of_items) + 40])
+    os.unlink(blobs._filename(items[1][0]))
+    os.unlink(blobs._filename(torn[0]))
+    journal = ChunkJournal(blobs)
+    assert journal.replay() == 3
+    assert [(key, blobs.get(key)) for key, _ in items] == items
+    assert not blobs.exists(torn[0])
+    assert path.stat().st_size == 0
+    journal.close()
+
+
+def test_a_damaged_journal_stops_the_replay_at_the_damage(tmp_path):
+    blobs = LocalStore(tmp_path)
+    items = _chunks(3, 2)
+    _crashed(blobs, items)
+    path = journal_path(blobs)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # the second record's last byte
+    path.write_bytes(bytes(data))
+    journal = ChunkJournal(blobs)
+    assert [key for key, _ in journal.records()] == [items[0][0]]
+    journal.close()
+
+
+def test_a_failed_append_is_cut_off_and_the_next_ones_are_replayed(tmp_path, monkeypatch):
+    blobs = LocalStore(tmp_path)
+    journal = ChunkJournal(blobs)
+    first, failed, last = _chunks(4, 2), _chunks(4, 2), _chunks(4, 2)
+    journal.put_many(first)
+    real = os.fdatasync
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fdatasync", full_disk)
+    with pytest.raises(OSError):
+        journal.put_many(failed)
+    monkeypatch.setattr(os, "fdatasync", real)
+    assert not any(blobs.exists(key) for key, _ in failed)
+    journal.put_many(last)
+    journal.close()
+    for key, _ in first + last:
+        os.unlink(blobs._filename(key))
+    again = ChunkJournal(blobs)
+    assert again.replay() == 4
+    assert [(key, blobs.get(key)) for key, _ in first + last] == first + last
+    again.close()
+
+
+def test_a_second_journal_on_the_same_store_is_refused(tmp_path):
+    blobs = LocalStore(tmp_path)
+    first = ChunkJournal(blobs)
+    with pytest.raises(JournalBusy):
+        ChunkJournal(blobs)
+    first.close()
+    ChunkJournal(blobs).close()  # free again once the first is closed
+
+
+def test_a_checkpoint_is_due_when_the_journal_is_old_or_big(tmp_path, monkeypatch):
+    journal = ChunkJournal(LocalStore(tmp_path))
+    assert not journal.due()  # empty
+    journal.put_many(_chunks(1, 1))
+    assert not journal.due()
+    monkeypatch.setattr(journal_module, "CHECKPOINT_SECONDS", 0.0)
+    assert journal.due()
+    monkeypatch.setattr(journal_module, "CHECKPOINT_SECONDS", 3600.0)
+    monkeypatch.setattr(journal_module, "CHECKPOINT_BYTES", 10)
+    assert journal.due()
+    journal.checkpoint()
+    assert not journal.due()
+    journal.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_replays_its_journal_before_it_answers(dav_user, commune_a, monkeypatch):
+    _warm(dav_user, commune_a)
+    monkeypatch.setattr(writer, "_down_until", 0.0)
+    running = Running(monkeypatch)
+    try:
+        assert _put(dav_user, commune_a, "journal.txt", b"dans le journal").status_code == 201
+    finally:
+        running.close()  # a clean stop: checkpointed, the journal empty
+    from clocher.storage.blobstore import store
+
+    blobs = store()
+    assert isinstance(blobs, LocalStore)
+    assert journal_path(blobs).stat().st_size == 0
+    node = Node.objects.get(name="journal.txt", deleted_at__isnull=True)
+    keys = [
+        f"{commune}/{digest}"
+        for commune, digest in node.current.chunks.values_list("chunk__commune_id", "chunk__digest")
+    ]
+    assert keys
+    # A crash after the journal's sync and before the chunk files reached the disk.
+    _crashed(blobs, [(key, blobs.get(key)) for key in keys])
+    for key in keys:
+        os.unlink(blobs._filename(key))
+    running = Running(monkeypatch)  # starts by replaying
+    try:
+        url = _space(dav_user, commune_a) + "journal.txt"
+        answer = requests.get(url, auth=_auth(dav_user), timeout=30)
+        assert answer.status_code == 200
+        assert answer.content == b"dans le journal"
+    finally:
+        running.close()
