@@ -177,3 +177,22 @@ def test_the_writer_replays_its_journal_before_it_answers(dav_user, commune_a, m
         assert answer.content == b"dans le journal"
     finally:
         running.close()
+
+
+@pytest.mark.django_db
+def test_fsck_replays_a_journal_no_writer_holds():
+    from clocher.storage.blobstore import local_store
+    from clocher.vault import services
+
+    blobs = local_store()
+    items = _chunks(9, 3)
+    _crashed(blobs, items)
+    os.unlink(blobs._filename(items[0][0]))
+    report = services.fsck()
+    assert report.replayed == 3
+    assert blobs.get(items[0][0]) == items[0][1]
+    assert journal_path(blobs).stat().st_size == 0
+    held = ChunkJournal(blobs)  # a running writer's: left alone
+    held.put_many(_chunks(9, 1))
+    assert services.fsck().replayed == 0
+    held.close()

@@ -65,6 +65,8 @@ def fsck_command(gc: bool) -> None:
 
     with console.status("Vérification des blocs…"):
         report = services.fsck(gc=gc)
+    if report.replayed:
+        console.print(f"{report.replayed} blocs réécrits depuis le journal d'écriture.")
     console.print(f"{report.checked_chunks} blocs vérifiés.")
     for problem in report.problems:
         console.print(f"[red]✗[/red] {problem}")

@@ -153,3 +153,19 @@ class ChunkJournal:
             count += 1
         self.checkpoint()  # a damaged tail is emptied with the rest
         return count
+
+
+def replay_left(blobs: LocalStore) -> int:
+    """Replay the journal a writer left (`clocher vault fsck`, before it reads the
+    chunks): how many chunks; 0 without a journal, or while a writer holds it (it
+    replayed it when it started)."""
+    if not journal_path(blobs).exists():
+        return 0
+    try:
+        journal = ChunkJournal(blobs)
+    except JournalBusy:
+        return 0
+    try:
+        return journal.replay()
+    finally:
+        journal.close()

@@ -10,7 +10,8 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from clocher.storage import crypto
-from clocher.storage.blobstore import store
+from clocher.storage.blobstore import local_store, store
+from clocher.storage.blobstore.journal import replay_left
 from clocher.vault.models import Chunk, Node, Version, VersionChunk
 from clocher.vault.services.tree import path_of
 
@@ -21,6 +22,7 @@ class FsckReport:
     problems: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     removed: int = 0
+    replayed: int = 0  # chunks written again from the writer's journal
 
     @property
     def ok(self) -> bool:
@@ -56,7 +58,9 @@ def fsck(gc: bool = False, grace_seconds: float | None = None) -> FsckReport:
     """Every referenced chunk present, decrypting and matching its name; blobs no version
     uses (left by an interrupted upload or a purge) are listed, and removed with gc once
     older than the grace delay (an upload in progress has unreferenced blobs too)."""
-    report = FsckReport()
+    # A journal left by a writer that is not running holds chunks whose files a crash
+    # may have lost: written again first (`storage.blobstore.journal`).
+    report = FsckReport(replayed=replay_left(local_store()))
     blobs = store()
     keys: dict[int, bytes] = {}
     for chunk in Chunk.objects.select_related("commune").iterator():
