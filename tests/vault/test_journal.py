@@ -6,6 +6,7 @@ a second writer cannot open the same journal. With the writer: its start replays
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,30 @@ def test_a_failed_append_is_cut_off_and_the_next_ones_are_replayed(tmp_path, mon
     again = ChunkJournal(blobs)
     assert again.replay() == 4
     assert [(key, blobs.get(key)) for key, _ in first + last] == first + last
+    again.close()
+
+
+def test_a_bad_key_fails_before_the_journal_and_a_bad_record_is_skipped(tmp_path):
+    blobs = LocalStore(tmp_path)
+    journal = ChunkJournal(blobs)
+    with pytest.raises(ValueError):
+        journal.put_many([*_chunks(5, 1), ("5/../../evil", b"x")])
+    assert journal.path.stat().st_size == 0
+    assert not list((tmp_path / "blobs").rglob("*.tmp"))  # nothing left aside
+    journal.close()
+    items = _chunks(5, 2)
+    _crashed(blobs, items[:1])
+    bad = b"../evil"
+    check = zlib.crc32(b"x", zlib.crc32(bad))
+    record = journal_module._HEADER.pack(journal_module._MAGIC, len(bad), 1, check) + bad + b"x"
+    with open(journal_path(blobs), "ab") as out:
+        out.write(record)
+    _crashed(blobs, items[1:])
+    for key, _ in items:
+        os.unlink(blobs._filename(key))
+    again = ChunkJournal(blobs)
+    assert again.replay() == 2  # the bad record skipped, the one after it replayed
+    assert [(key, blobs.get(key)) for key, _ in items] == items
     again.close()
 
 

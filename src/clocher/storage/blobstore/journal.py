@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import struct
 import time
@@ -30,6 +31,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from clocher.storage.blobstore.local import LocalStore, sync_file_system
+
+log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!4sIII")
 _MAGIC = b"CLJ1"
@@ -71,11 +74,24 @@ class ChunkJournal:
         items = list(items)
         if not items:
             return
+        written: list[tuple[str, str]] = []
         records = bytearray()
-        for key, data in items:
-            encoded = key.encode()
-            check = zlib.crc32(data, zlib.crc32(encoded))
-            records += _HEADER.pack(_MAGIC, len(encoded), len(data), check) + encoded + data
+        try:
+            for key, data in items:  # aside first: a bad key fails before the journal
+                written.append(self.blobs.write_aside(key, data, sync=False))
+                encoded = key.encode()
+                check = zlib.crc32(data, zlib.crc32(encoded))
+                records += _HEADER.pack(_MAGIC, len(encoded), len(data), check)
+                records += encoded + data
+            self._append(records)
+        except BaseException:
+            self.blobs.discard_aside(written)
+            raise
+        for tmp, name in written:
+            os.replace(tmp, name)
+        self.unsynced += [name for _, name in written]
+
+    def _append(self, records: bytes | bytearray) -> None:
         try:
             view = memoryview(records)
             while view:
@@ -90,16 +106,6 @@ class ChunkJournal:
         if not self.size:
             self.since = time.monotonic()
         self.size += len(records)
-        written: list[tuple[str, str]] = []
-        try:
-            for key, data in items:
-                written.append(self.blobs.write_aside(key, data, sync=False))
-        except BaseException:
-            self.blobs.discard_aside(written)
-            raise
-        for tmp, name in written:
-            os.replace(tmp, name)
-        self.unsynced += [name for _, name in written]
 
     def due(self) -> bool:
         """Whether a checkpoint should run now (big or old enough)."""
@@ -115,7 +121,10 @@ class ChunkJournal:
             return
         if not sync_file_system(str(self.blobs.root)):
             for name in self.unsynced:  # contents, then the names' directories
-                fd = os.open(name, os.O_RDONLY)
+                try:
+                    fd = os.open(name, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue  # removed since (the GC of an unused chunk)
                 try:
                     os.fsync(fd)
                 finally:
@@ -147,7 +156,11 @@ class ChunkJournal:
         empty the journal; how many chunks. Run before anything is accepted."""
         count = 0
         for key, content in self.records():
-            tmp, name = self.blobs.write_aside(key, content, sync=False)
+            try:
+                tmp, name = self.blobs.write_aside(key, content, sync=False)
+            except ValueError:  # not a chunk's key: nothing was committed on it
+                log.warning("coffre : clé invalide dans le journal des blocs : %r", key)
+                continue
             os.replace(tmp, name)
             self.unsynced.append(name)
             count += 1
