@@ -1,6 +1,7 @@
 """Document import: `imports.import_documents` of a folder tree and of the same tree
 zipped (BENCH_IMPORT_FILES small files, 10,000 by default, 4 KiB, 100 per folder) vs
-`cp -r` of the tree on the same disk, in one run; then a rerun of the folder (every file
+`cp -r` of the tree on the same disk (a new ext4 file system made for the run,
+`_fresh_fs.py`), in one run; then a rerun of the folder (every file
 compared, nothing written). SQLite, or the PostgreSQL of CLOCHER_DATABASE_URL.
 The load average is printed with the figures, and each side's CPU seconds: `cp`'s (its
 process, from getrusage), the import's (this process, all its threads, plus on
@@ -21,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _fresh_fs import fresh_file_system  # noqa: E402
 from shield_events import _backend_cpu  # noqa: E402
 from vault_webdav import SMALL_BYTES, prepare  # noqa: E402
 
@@ -29,7 +31,13 @@ PER_FOLDER = 100
 
 
 def main() -> None:
-    bench = prepare()
+    with fresh_file_system("import") as place:
+        measure(place.path, place.kind)
+
+
+def measure(base: str, place: str) -> None:
+    """Both sides (`cp -r` and the imports, the database too) on `base`."""
+    bench = prepare(base)
     from clocher.core.audit import Actor
     from clocher.vault import imports, services
 
@@ -75,7 +83,7 @@ def main() -> None:
     database = "PostgreSQL" if os.environ.get("CLOCHER_DATABASE_URL") else "SQLite"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
-        f"Import de {FILES} fichiers de 4 Kio ; base {database} ; "
+        f"Import de {FILES} fichiers de 4 Kio ; base {database} ; fichiers : {place} ; "
         f"charge au début {load_start}, à la fin {load}"
     )
     print(
