@@ -221,3 +221,14 @@ def test_fsck_replays_a_journal_no_writer_holds():
     held.put_many(_chunks(9, 1))
     assert services.fsck().replayed == 0
     held.close()
+
+
+def test_a_second_writer_process_stops_and_says_why(tmp_path):
+    from clocher.storage.blobstore import local_store
+
+    held = ChunkJournal(local_store())  # the first writer's
+    try:
+        with pytest.raises(SystemExit, match="un autre processus d'écriture tourne"):
+            writer.serve(tmp_path / "second.sock")
+    finally:
+        held.close()

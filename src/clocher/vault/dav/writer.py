@@ -47,7 +47,7 @@ from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.core.supervisor import Child, run_socket
 from clocher.storage.blobstore import local_store, store
-from clocher.storage.blobstore.journal import CHECKPOINT_SECONDS, ChunkJournal
+from clocher.storage.blobstore.journal import CHECKPOINT_SECONDS, ChunkJournal, JournalBusy
 from clocher.storage.blobstore.local import LocalStore
 from clocher.storage.chunks import ChunkWriter
 from clocher.vault import services
@@ -428,8 +428,13 @@ class Writer:
 
 
 def serve(path: Path | None = None) -> None:
-    """Run the writer until the process is stopped."""
-    writer = Writer(path or socket_path())
+    """Run the writer until the process is stopped. Another writer on the same data
+    (one left running by a killed `clocher serve`) holds the journal: this one stops
+    with that said, and its supervisor tries again later."""
+    try:
+        writer = Writer(path or socket_path())
+    except JournalBusy as exc:
+        raise SystemExit(f"coffre : un autre processus d'écriture tourne ({exc})") from None
     try:
         while True:
             writer.step(timeout=CHECKPOINT_SECONDS)
