@@ -202,3 +202,24 @@ def test_move_carries_dead_properties_and_reads_only_its_own(
     with django_assert_max_num_queries(12):
         manager.move_properties(moved_folder, back, with_children=True)
     assert {k for k in DavEntry.objects.values_list("key", flat=True)} == before
+
+
+@pytest.mark.django_db
+def test_listing_dates_are_cut_to_the_second_as_wsgidav_writes_them(commune_a):
+    """A date just under the next second stays in its second (SQLite rounded it to the
+    millisecond first: 45.9996 was written :46 by the listing and :45 by WsgiDAV)."""
+    from datetime import UTC, datetime
+
+    from clocher.vault.models import Node
+
+    space = services.ensure_commune_space(ACTOR, commune_a)
+    folder = services.create_folder(ACTOR, services.root_of(space), "à la seconde")
+    when = datetime(2026, 12, 6, 10, 1, 45, 999_600, tzinfo=UTC)
+    Node.objects.filter(pk=folder.pk).update(created_at=when, modified_at=when)
+    created, modified = (
+        Node.objects.filter(pk=folder.pk)
+        .annotate(c=propfind._Epoch("created_at"), m=propfind._Epoch("modified_at"))
+        .values_list("c", "m")
+        .get()
+    )
+    assert created == modified == float(int(when.timestamp()))

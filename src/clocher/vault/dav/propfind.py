@@ -328,12 +328,15 @@ def _members(
 class _Epoch(Func):
     """A time column as whole seconds since 1970, computed by the database: the dates of
     a listing are written to the second, and parsing two timestamps per member into
-    aware datetimes was a quarter of a large PROPFIND."""
+    aware datetimes was a quarter of a large PROPFIND. Truncated, as WsgiDAV writes a
+    date: SQLite's date functions round to the millisecond first (…:45.9996 would be
+    :46), so its text is cut to the second before (`YYYY-MM-DD HH:MM:SS`, Django's)."""
 
     output_field = FloatField()
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="unixepoch(%(expressions)s)", **extra)
+        template = "unixepoch(substr(%(expressions)s, 1, 19))"
+        return self.as_sql(compiler, connection, template=template, **extra)
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         template = "floor(extract(epoch from %(expressions)s))::float8"
