@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import http.client
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -190,8 +189,7 @@ def measure(our_base: str, peer_dir: str, place: str) -> None:
     finally:
         from django.db import connections
 
-        connections.close_all()
-        shutil.rmtree(bench.data_dir, ignore_errors=True)
+        connections.close_all()  # the database's file system is unmounted next
     report(f"{database} ; fichiers : {place}, un par côté", best, propfind)
 
 

@@ -354,7 +354,7 @@ def test_a_batch_that_fails_loses_nothing_before_it_and_the_rerun_completes(
         (source / name).write_bytes(data)
     calls = {"n": 0}
     if step == "flush":
-        real_sync = local.sync_file_system
+        real_sync = local._sync_file_system
 
         def failing_sync(directory: str) -> bool:
             calls["n"] += 1
@@ -362,7 +362,7 @@ def test_a_batch_that_fails_loses_nothing_before_it_and_the_rerun_completes(
                 raise OSError(5, "Input/output error", directory)
             return real_sync(directory)
 
-        monkeypatch.setattr(local, "sync_file_system", failing_sync)
+        monkeypatch.setattr(local, "_sync_file_system", failing_sync)
         expected: type[Exception] = OSError
     else:
         real_save = services.save_new_files

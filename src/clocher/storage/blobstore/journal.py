@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from clocher.storage.blobstore.local import LocalStore, sync_file_system
+from clocher.storage.blobstore.local import LocalStore
 
 log = logging.getLogger(__name__)
 
@@ -119,17 +119,7 @@ class ChunkJournal:
         that were fine: nothing is lost)."""
         if not self.size:
             return
-        if not sync_file_system(str(self.blobs.root)):
-            for name in self.unsynced:  # contents, then the names' directories
-                try:
-                    fd = os.open(name, os.O_RDONLY)
-                except FileNotFoundError:
-                    continue  # removed since (the GC of an unused chunk)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            self.blobs.sync_names(self.unsynced)
+        self.blobs.make_durable(self.unsynced)
         os.ftruncate(self.fd, 0)
         os.fdatasync(self.fd)
         self.size, self.unsynced = 0, []

@@ -23,7 +23,7 @@ def _sync_directory(path: Path) -> None:
 _SYNCFS = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
 
 
-def sync_file_system(directory: str) -> bool:
+def _sync_file_system(directory: str) -> bool:
     """Flush the file system holding `directory`; False when syncfs is unavailable."""
     if _SYNCFS is None:
         return False
@@ -122,14 +122,31 @@ class LocalStore:
         contents), the renames, one flush (names and new directories). If the first
         flush fails, nothing is renamed and the files aside are removed."""
         try:
-            sync_file_system(self._root)
+            _sync_file_system(self._root)
         except BaseException:
             self.discard_aside(written)
             raise
         for tmp, name in written:
             os.replace(tmp, name)
-        if not sync_file_system(self._root):
+        if not _sync_file_system(self._root):
             self.sync_names(name for _, name in written)
+
+    def make_durable(self, names: list[str]) -> None:
+        """Make blob files written without a sync durable (the journal's checkpoint):
+        one flush of the file system, or each file's content then their names fsynced
+        (a file removed since, the GC of an unused chunk, is skipped)."""
+        if _sync_file_system(self._root):
+            return
+        for name in names:
+            try:
+                fd = os.open(name, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self.sync_names(names)
 
     def sync_names(self, names: Iterable[str]) -> None:
         """Make blob files' names (and new directories) durable without syncfs: their

@@ -372,15 +372,16 @@ class Writer:
     def step(self, timeout: float | None = None) -> int:
         """Wait for requests, write all those received; how many were written."""
         pending: list[_Pending] = []
-        for key, _ in self.selector.select(timeout):
+        events = self.selector.select(timeout)
+        if not events and self.journal is not None:
+            self.journal.checkpoint()  # idle: the chunk files synced meanwhile
+        for key, _ in events:
             sock = cast(socket.socket, key.fileobj)
             if sock is self.listener:
                 self._accept()
             else:
                 self._receive(sock, pending)
         if not pending:
-            if self.journal is not None:
-                self.journal.checkpoint()  # nothing to do: the chunk files synced
             return 0
         for one, answer in zip(pending, write(pending, self.journal), strict=True):
             try:
