@@ -15,7 +15,7 @@ from clocher.accounts.services import create_app_password
 from clocher.storage.blobstore.local import LocalStore
 from clocher.vault import services
 from clocher.vault.dav import fast
-from clocher.vault.models import Node
+from clocher.vault.models import Node, Space
 from tests.access_cuts import ACTOR, cuts
 from tests.vault.conftest import DavUser
 
@@ -223,32 +223,44 @@ def test_a_revoked_app_password_is_refused_at_once(dav_user, commune_a, answered
     assert answered == ["PUT"]
 
 
-def test_requests_reuse_the_persons_objects_not_their_rows(
+def test_requests_read_the_persons_spaces_once_and_check_access_in_their_own(
     dav_user, commune_a, answered, monkeypatch
 ):
-    """Issue 14: GET and PUT build the person's model objects again only when the rows of
-    its spaces changed (an upload moves the space's counter, which is not among them);
-    the rows are read every time, so a change or a revocation still bites at once."""
+    """Issue 14: GET and PUT read the person's spaces once every PERSON_SECONDS, not on
+    every request; each request's own statement checks the access and the space's names
+    again, so a rename or a revocation still bites at once."""
     monkeypatch.setattr(fast, "_PEOPLE", {})
     _warm(dav_user, commune_a)
     url, auth = _space(dav_user, commune_a) + "a.txt", _auth(dav_user)
+    reads: list[int] = []
+    real = fast._read_person
+    monkeypatch.setattr(fast, "_read_person", lambda ids: reads.append(1) or real(ids))
     assert requests.put(url, data=b"abc", auth=auth, timeout=30).status_code == 201
-    built: list[int] = []
-    real = fast._build_person
-    monkeypatch.setattr(fast, "_build_person", lambda *args: built.append(1) or real(*args))
     for _ in range(3):
         assert requests.get(url, auth=auth, timeout=30).content == b"abc"
     assert requests.put(url, data=b"abcd", auth=auth, timeout=30).status_code == 204
     assert requests.get(url, auth=auth, timeout=30).content == b"abcd"
-    assert built == []  # the first PUT's objects, every time
-    commune_a.quota_storage_bytes += 1
-    commune_a.save(update_fields=["quota_storage_bytes"])
+    assert reads == [1]  # the first PUT's
+    # A commune space's label is its commune's name: its own name is only checked.
+    Space.objects.filter(commune=commune_a, kind="commune").update(name="Renommé")
     for _ in range(2):
         assert requests.get(url, auth=auth, timeout=30).content == b"abcd"
-    assert len(built) == 1  # the changed rows' objects, then kept
+    assert reads == [1, 1]  # read again once, then kept
+    old_url = url
+    commune_a.name = "Autre nom"
+    commune_a.save(update_fields=["name"])
+    assert requests.get(old_url, auth=auth, timeout=30).status_code == 404
+    assert len(reads) == 3
+    url = _space(dav_user, commune_a) + "a.txt"
+    assert requests.get(url, auth=auth, timeout=30).content == b"abcd"
+    monkeypatch.setattr(fast, "PERSON_SECONDS", 0.0)
+    assert requests.get(url, auth=auth, timeout=30).content == b"abcd"
+    assert len(reads) == 4  # read again once old
+    monkeypatch.setattr(fast, "PERSON_SECONDS", 3600.0)
     AppPassword.objects.filter(user=dav_user.user).update(revoked_at="2026-01-01T00:00:00Z")
     assert requests.get(url, auth=auth, timeout=30).status_code == 401
-    assert answered == ["PUT", "GET", "GET", "GET", "PUT", "GET", "GET", "GET"]
+    assert requests.put(url, data=b"new", auth=auth, timeout=30).status_code == 401
+    assert answered == ["PUT", "GET", "GET", "GET", "PUT", "GET", "GET", "GET", "GET", "GET"]
 
 
 @cuts

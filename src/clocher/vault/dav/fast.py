@@ -5,10 +5,13 @@ Sync clients move files one small request at a time, and WsgiDAV's generic machi
 several milliseconds of CPU per request, as much again as Django compiling the same few
 queries each time. The simple cases are answered here: a GET or a PUT of a file path
 with a remembered login, no lock, condition, range or encoding header. The database is
-asked three questions at most, their SQL compiled once per process (`core.prepared.Prepared`):
-the person's spaces (the protocol rule of `core.scoping` and a still valid app password
-in the same query: a revocation bites at the next request), the file with its chunks,
-and (PUT) the locks. The content goes through the same services as WsgiDAV's path
+asked one question, its SQL compiled once per process (`core.prepared.Prepared`): the
+file with its chunks (GET), or its folder with the locks (PUT), in a statement that also
+checks the access (`_access`: the app password still valid, the account active, the
+space still the person's under the protocol rule of `core.scoping`, with the same name):
+a revocation or a cut bites at the next request. The person's spaces, which name the
+space from the path, are read once every PERSON_SECONDS, and afresh whenever that
+statement finds nothing. The content goes through the same services as WsgiDAV's path
 (`ChunkWriter`, `services.save_file`), so quotas, journal and durability are theirs.
 
 Anything else goes to WsgiDAV unchanged: an unknown or failed login (it verifies, counts
@@ -30,7 +33,7 @@ from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from wsgidav import util
 from wsgidav.dav_error import HTTP_CREATED, HTTP_NO_CONTENT, HTTP_SERVICE_UNAVAILABLE, DAVError
 
@@ -105,6 +108,46 @@ def _spaces_query(password_id: int, user_id: int) -> QuerySet[Any]:
 _SPACES = Prepared(_spaces_query)
 
 
+def _access(
+    password_id: int, user_id: int, email: str, space_id: int, space: str, commune: str
+) -> Q:
+    """The app password still valid for the account at `email`, still active, and the
+    space still theirs under the protocol rule, with the names its label was made of:
+    what `_spaces_query` read, checked for one space inside the request's statement."""
+    person = User(pk=user_id, is_active=True)
+    valid = AppPassword.objects.filter(
+        pk=password_id,
+        user_id=user_id,
+        revoked_at__isnull=True,
+        user__is_active=True,
+        user__email=email,
+    )
+    theirs = spaces_query(person, protocol_communes(person)).filter(
+        pk=space_id, name=space, commune__name=commune
+    )
+    return Q(Exists(valid)) & Q(Exists(theirs))
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """A query of a space's rows (the space's id its first argument), and the same with
+    the person's access checked in it (`_access`'s arguments before the space's id)."""
+
+    plain: Prepared
+    checked: Prepared
+
+
+def _query(build: Callable[..., QuerySet[Any]]) -> _Query:
+    def checked(
+        password_id: int, user_id: int, email: str, space: str, commune: str, space_id: int,
+        *rest: Any,
+    ) -> QuerySet[Any]:  # fmt: skip
+        access = _access(password_id, user_id, email, space_id, space, commune)
+        return build(space_id, *rest).filter(access)
+
+    return _Query(Prepared(build), Prepared(checked))
+
+
 def _file_query(space_id: int, *names: str) -> QuerySet[Any]:
     """The live node at `names` below the root of the space, one row per chunk of its
     current version (one row with no chunk for an empty file or a folder)."""
@@ -130,7 +173,7 @@ def _file_query(space_id: int, *names: str) -> QuerySet[Any]:
     )
 
 
-_FILES = Prepared(_file_query)
+_FILES = _query(_file_query)
 
 
 # Header dates by whole second: each GET formatted two (`email.utils.formatdate`, a few
@@ -150,8 +193,10 @@ def _http_date(seconds: float | None = None) -> str:
 
 @dataclass(slots=True)
 class Person:
+    ids: tuple[int, int]  # the app password's and the account's
     user: User
     spaces: dict[str, Space]
+    read_at: float  # `time.monotonic()` when its spaces were read
 
 
 def _login(environ: dict[str, Any]) -> tuple[str, str] | None:
@@ -166,38 +211,50 @@ def _login(environ: dict[str, Any]) -> tuple[str, str] | None:
     return (login, password) if sep else None
 
 
-# People by the values of their spaces' rows: the rows are read on every request (a
-# revocation or a cut bites at once), only the model objects built from them are kept
-# (a tenth of a small GET's CPU, 5 % of a small PUT's). GET and PUT read them and
-# change none (they are shared by the worker's threads). A changed row (a space
-# renamed, a commune's quota changed) is another key.
-_PEOPLE: dict[tuple[Any, ...], Person] = {}
+# How long the spaces read for a login name the spaces of its requests. Reading them cost
+# two thirds of a small GET's queries; what they grant is checked again in every
+# request's own statement (`_access`), so this only delays a new label: a space renamed
+# or no longer the person's is refused at once, and its new name read then.
+PERSON_SECONDS = 10.0
+# People by their remembered login's ids: GET and PUT read them and change none (they
+# are shared by the worker's threads).
+_PEOPLE: dict[tuple[int, int], Person] = {}
 
 
-def _person(environ: dict[str, Any]) -> Person | None:
-    """The remembered login's person and spaces, or None (WsgiDAV then verifies)."""
+def _request(environ: dict[str, Any]) -> _Request | None:
+    """The request's person, its spaces read within PERSON_SECONDS (else now), or None
+    for a login not remembered or without spaces (WsgiDAV then verifies)."""
     pair = _login(environ)
     if pair is None:
         return None
     remembered = auth.remembered_ids(*pair)
     if remembered is None:
         return None
+    known = _PEOPLE.get(remembered)
+    if known is not None and time.monotonic() - known.read_at < PERSON_SECONDS:
+        return _Request(known, fresh=False)
+    person = _read_person(remembered)
+    return None if person is None else _Request(person, fresh=True)
+
+
+def _read_person(remembered: tuple[int, int]) -> Person | None:
+    """The person holding the app password and account `remembered`, their spaces read
+    now (and remembered), or None when the password opens no space any more."""
+    read_at = time.monotonic()
     rows = _SPACES.rows(*remembered)
     if not rows:
+        _PEOPLE.pop(remembered, None)
         return None
-    key = (remembered, *map(tuple, rows))
-    person = _PEOPLE.get(key)
-    if person is None:
-        if len(_PEOPLE) >= 1024:
-            _PEOPLE.clear()
-        person = _PEOPLE[key] = _build_person(remembered[1], rows)
+    if len(_PEOPLE) >= 1024:
+        _PEOPLE.clear()
+    person = _PEOPLE[remembered] = _build_person(remembered, rows, read_at)
     return person
 
 
-def _build_person(user_id: int, rows: list[Any]) -> Person:
+def _build_person(remembered: tuple[int, int], rows: list[Any], read_at: float) -> Person:
     alias = connection.alias
     width = len(SPACE_FIELDS)
-    user = User.from_db(alias, ["id", "email", "is_active"], [user_id, rows[0][-1], True])
+    user = User.from_db(alias, ["id", "email", "is_active"], [remembered[1], rows[0][-1], True])
     communes: dict[int, Commune] = {}
     spaces = []
     for row in rows:
@@ -210,7 +267,44 @@ def _build_person(user_id: int, rows: list[Any]) -> Person:
         space.commune = commune
         spaces.append(space)
     several = len(communes) > 1
-    return Person(user, {services.space_label(s, several): s for s in spaces})
+    labels = {services.space_label(s, several): s for s in spaces}
+    return Person(remembered, user, labels, read_at)
+
+
+@dataclass(slots=True)
+class _Request:
+    """A request's person, and the rows of the space its path names."""
+
+    person: Person
+    fresh: bool  # its spaces read for this request: no need to check them again
+
+    def rows(
+        self, login: str, label: str, query: _Query, *args: Any
+    ) -> tuple[Space, list[Any]] | None:
+        """The space at `label` of the person logged in as `login`, and `query`'s rows
+        for it; None when the person has no such space. With a person read earlier,
+        the statement checks the access too, and finding nothing it is asked again
+        once the person is read afresh (a space renamed, a cut: WsgiDAV answers)."""
+        while True:
+            space = None
+            if login.lower() == (self.person.user.email or "").lower():
+                space = self.person.spaces.get(label)
+            if space is not None:
+                if self.fresh:
+                    return space, query.plain.rows(space.pk, *args)
+                user = self.person.user
+                rows = query.checked.rows(
+                    *self.person.ids, user.email or "", space.name, space.commune.name,
+                    space.pk, *args,
+                )  # fmt: skip
+                if rows:
+                    return space, rows
+            if self.fresh:
+                return None
+            person = _read_person(self.person.ids)
+            if person is None:
+                return None
+            self.person, self.fresh = person, True
 
 
 def _target(environ: dict[str, Any]) -> tuple[str, list[str]] | None:
@@ -237,28 +331,29 @@ def answer(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
     if target is None:
         return None
     path, parts = target
-    person = _person(environ)
-    if person is None or parts[0].lower() != (person.user.email or "").lower():
-        return None
-    space = person.spaces.get(parts[1])
-    if space is None:
+    request = _request(environ)
+    if request is None:
         return None
     names = [unicodedata.normalize("NFC", n) for n in parts[2:]]
     if method == "GET":
-        return _get(environ, start_response, path, space, names)
-    return _put(environ, start_response, path, person.user, space, names)
+        return _get(environ, start_response, path, request, (parts[0], parts[1]), names)
+    return _put(environ, start_response, path, request, (parts[0], parts[1]), names)
 
 
 def _get(
     environ: dict[str, Any],
     start_response: Callable[..., Any],
     path: str,
-    space: Space,
+    request: _Request,
+    top: tuple[str, str],
     names: list[str],
 ) -> Iterable[bytes] | None:
     if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
         return None  # WsgiDAV's 415
-    rows = _FILES.rows(space.pk, *names)
+    found = request.rows(*top, _FILES, *names)
+    if found is None:
+        return None
+    space, rows = found
     if not rows or rows[0][1] or rows[0][6] is None:
         return None  # missing (404), a folder (403), no content yet
     _, _, size, content_type, etag, modified, _, _, digest = rows[0]
@@ -325,18 +420,21 @@ def _folder_query(space_id: int, locks: str, name: str, *names: str) -> QuerySet
     )
 
 
-_FOLDER = Prepared(_folder_query)
+_FOLDER = _query(_folder_query)
 _CHAIN_FIELDS = ["id", "space_id", "parent_id", "name", "is_folder"]
 
 
-def _folder(space: Space, names: list[str], path: str) -> tuple[Node, bool | None, bool] | None:
-    """The folder of the file at `names` with its chain to the root loaded (paths and
-    ETag updates need no read), whether that file is a folder (None: no such member),
-    whether the person's tree holds a lock; None when there is no such folder."""
-    rows = _FOLDER.rows(space.pk, locks_prefix(quote(PREFIX + path)), names[-1], *names[:-1])
-    if not rows:
+def _folder(
+    request: _Request, top: tuple[str, str], names: list[str], path: str
+) -> tuple[Space, Node, bool | None, bool] | None:
+    """The space and the folder of the file at `names` with its chain to the root loaded
+    (paths and ETag updates need no read), whether that file is a folder (None: no such
+    member), whether the person's tree holds a lock; None when there is no such folder."""
+    locks = locks_prefix(quote(PREFIX + path))
+    found = request.rows(*top, _FOLDER, locks, names[-1], *names[:-1])
+    if found is None or not found[1]:
         return None
-    row = rows[0]
+    space, (row, *_) = found
     depth = len(names)
     ids, labels = row[:depth], row[depth : 2 * depth]
     alias = connection.alias
@@ -347,7 +445,7 @@ def _folder(space: Space, names: list[str], path: str) -> tuple[Node, bool | Non
         node.space, node.parent = space, folder
         folder = node
     assert folder is not None
-    return folder, row[-2], bool(row[-1])
+    return space, folder, row[-2], bool(row[-1])
 
 
 def _stored_and_saved(group: list[tuple[GroupSink, services.NewFile]]) -> list[Any]:
@@ -365,8 +463,8 @@ def _put(
     environ: dict[str, Any],
     start_response: Callable[..., Any],
     path: str,
-    user: User,
-    space: Space,
+    request: _Request,
+    top: tuple[str, str],
     names: list[str],
 ) -> Iterable[bytes] | None:
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
@@ -378,10 +476,11 @@ def _put(
     mtime = environ.get("HTTP_X_OC_MTIME")
     if mtime is not None and not mtime.isdigit():
         return None  # WsgiDAV's 400
-    found = _folder(space, names, path)
+    found = _folder(request, top, names, path)
     if found is None:
         return None  # 409
-    parent, member_is_folder, locked = found
+    space, parent, member_is_folder, locked = found
+    user = request.person.user
     if member_is_folder:
         return None  # 405
     if locked:
