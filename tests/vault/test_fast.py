@@ -263,6 +263,39 @@ def test_requests_read_the_persons_spaces_once_and_check_access_in_their_own(
     assert answered == ["PUT", "GET", "GET", "GET", "PUT", "GET", "GET", "GET", "GET", "GET"]
 
 
+def test_the_checked_statement_finds_only_the_persons_own_space_by_its_names(
+    dav_user, dav_user_b, commune_a, commune_b
+):
+    """The check inside each request's statement, on its own (without the fresh read
+    that follows an empty answer): another commune's space, another account's password,
+    another address or a name that no longer matches finds nothing."""
+    for user, commune in ((dav_user, commune_a), (dav_user_b, commune_b)):
+        _warm(user, commune)
+        put = requests.put(_space(user, commune) + "a.txt", data=b"abc", auth=_auth(user),
+                           timeout=30)  # fmt: skip
+        assert put.status_code == 201
+    ids = [
+        (AppPassword.objects.get(user=u.user).pk, u.user.pk, u.user.email)
+        for u in (dav_user, dav_user_b)
+    ]
+    own = Space.objects.select_related("commune").get(commune=commune_a, kind="commune")
+    other = Space.objects.select_related("commune").get(commune=commune_b, kind="commune")
+
+    def rows(who, space, space_name=None, email=None):
+        password_id, user_id, address = who
+        return fast._FILES.checked.rows(
+            password_id, user_id, email or address, space_name or space.name,
+            space.commune.name, space.pk, "a.txt",
+        )  # fmt: skip
+
+    assert len(rows(ids[0], own)) == 1
+    assert len(rows(ids[1], other)) == 1
+    assert rows(ids[0], other) == []  # not their commune's space
+    assert rows((ids[1][0], *ids[0][1:]), own) == []  # another account's password
+    assert rows(ids[0], own, email="autre@flavigny.test") == []
+    assert rows(ids[0], own, space_name="Ancien nom") == []
+
+
 @cuts
 def test_a_cut_access_is_refused_at_once(dav_server, agent_a, commune_a, cut, restore, answered):
     services.ensure_commune_space(ACTOR, commune_a)
