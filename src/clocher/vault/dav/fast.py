@@ -89,13 +89,18 @@ COMMUNE_FIELDS = _in_model_order(
 FILE_FIELDS = ("id", "is_folder", "size", "content_type", "etag", "modified_at", "current_id")
 
 
+def _valid_password(password_id: int, user_id: int) -> QuerySet[AppPassword]:
+    """The app password, while it is not revoked and its account is active."""
+    return AppPassword.objects.filter(
+        pk=password_id, user_id=user_id, revoked_at__isnull=True, user__is_active=True
+    )
+
+
 def _spaces_query(password_id: int, user_id: int) -> QuerySet[Any]:
     """`services.spaces_for` under the protocol rule, for the holder of a valid app
     password, with the commune's columns and the person's address."""
     person = User(pk=user_id, is_active=True)
-    valid = AppPassword.objects.filter(
-        pk=password_id, user_id=user_id, revoked_at__isnull=True, user__is_active=True
-    )
+    valid = _valid_password(password_id, user_id)
     email = Subquery(User.objects.filter(pk=user_id, is_active=True).values("email")[:1])
     return (
         spaces_query(person, protocol_communes(person))
@@ -115,13 +120,7 @@ def _access(
     space still theirs under the protocol rule, with the names its label was made of:
     what `_spaces_query` read, checked for one space inside the request's statement."""
     person = User(pk=user_id, is_active=True)
-    valid = AppPassword.objects.filter(
-        pk=password_id,
-        user_id=user_id,
-        revoked_at__isnull=True,
-        user__is_active=True,
-        user__email=email,
-    )
+    valid = _valid_password(password_id, user_id).filter(user__email=email)
     theirs = spaces_query(person, protocol_communes(person)).filter(
         pk=space_id, name=space, commune__name=commune
     )
