@@ -65,10 +65,19 @@ class Dispatcher:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if path == DAV_PREFIX or path.startswith(DAV_PREFIX + "/"):
+            from clocher.vault.dav import fast
+
+            close_old_connections()
+            start = _with_sync_headers(environ, start_response)
+            body = fast.answer(environ, start)
+            if body is not None:
+                # Answered whole: its body reads chunks, not the database (a tenth of a
+                # small GET's CPU went through WsgiDAV's wrappers below).
+                close_old_connections()
+                return body
             if self._dav is None:
                 self._dav = build_dav_app()
-            close_old_connections()
-            return _started(_closing(self._dav, environ, start_response))
+            return _started(_closing(self._dav, environ, start))
         from clocher.groupware.dav import GroupwareApp, application
 
         if GroupwareApp.handles(path):  # CalDAV and CardDAV (Radicale)
@@ -118,17 +127,13 @@ def _started(body: Iterator[bytes]) -> Iterable[bytes]:
     return _Started(first, body)
 
 
-def _closing(
-    dav: WSGIApp, environ: dict[str, Any], start_response: Callable[..., Any]
-) -> Iterator[bytes]:
-    """Stream the answer (a download can be large), then give the database connection
-    back: Django's request signals do not run for DAV requests."""
-    from clocher.vault.dav import fast
-    from clocher.vault.dav.store import request_scope
+def _with_sync_headers(
+    environ: dict[str, Any], start_response: Callable[..., Any]
+) -> Callable[..., Any]:
+    """`start_response` adding what Nextcloud clients read after a PUT: the file id (to
+    follow renames) and whether their modification time was kept."""
 
-    def start_with_sync_headers(status: str, headers: list[Any], *args: Any) -> Any:
-        """What Nextcloud clients read after a PUT: the file id (to follow renames) and
-        whether their modification time was kept."""
+    def start(status: str, headers: list[Any], *args: Any) -> Any:
         node = environ.get("clocher.written")
         if node is not None:
             headers = [*headers, ("OC-FileId", str(node.pk)), ("OC-ETag", f'"{node.etag}"')]
@@ -136,10 +141,18 @@ def _closing(
                 headers.append(("X-OC-MTime", "accepted"))
         return start_response(status, headers, *args)
 
+    return start
+
+
+def _closing(
+    dav: WSGIApp, environ: dict[str, Any], start_response: Callable[..., Any]
+) -> Iterator[bytes]:
+    """Stream WsgiDAV's answer (a download can be large), then give the database
+    connection back: Django's request signals do not run for DAV requests."""
+    from clocher.vault.dav.store import request_scope
+
     with request_scope():
-        body = fast.answer(environ, start_with_sync_headers)
-        if body is None:
-            body = dav(environ, start_with_sync_headers)
+        body = dav(environ, start_response)
         try:
             yield from body
         finally:
