@@ -263,6 +263,25 @@ def test_requests_read_the_persons_spaces_once_and_check_access_in_their_own(
     assert answered == ["PUT", "GET", "GET", "GET", "PUT", "GET", "GET", "GET", "GET", "GET"]
 
 
+def test_a_new_group_space_is_found_and_leaving_it_bites_at_once(dav_user, commune_a, answered):
+    """A space added after the person's spaces were read is found (the label is missing:
+    they are read again); a member taken out of a group space is refused at the next
+    request, though the spaces read earlier still name it."""
+    _warm(dav_user, commune_a)
+    auth = _auth(dav_user)
+    put = requests.put(_space(dav_user, commune_a) + "a.txt", data=b"abc", auth=auth, timeout=30)
+    assert put.status_code == 201
+    group = services.create_group_space(ACTOR, commune_a, "Conseil", [dav_user.user])
+    url = dav_user.root + "Conseil/b.txt"
+    assert requests.put(url, data=b"conseil", auth=auth, timeout=30).status_code == 201
+    assert requests.get(url, auth=auth, timeout=30).content == b"conseil"
+    services.set_group_members(ACTOR, group, [])
+    assert requests.get(url, auth=auth, timeout=30).status_code == 404
+    assert requests.put(url, data=b"encore", auth=auth, timeout=30).status_code in (404, 409)
+    assert answered == ["PUT", "PUT", "GET"]
+    assert Node.objects.get(name="b.txt").size == len(b"conseil")
+
+
 def test_the_checked_statement_finds_only_the_persons_own_space_by_its_names(
     dav_user, dav_user_b, commune_a, commune_b
 ):
