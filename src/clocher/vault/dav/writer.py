@@ -34,6 +34,7 @@ import struct
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,10 +165,34 @@ def _sent(frame: bytes) -> socket.socket | None:
     return None
 
 
-def submit(new: services.NewFile, blobs: dict[str, bytes | bytearray]) -> Node | None:
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A file the writer committed: what the answer names of it (`OC-FileId`, ETags)."""
+
+    pk: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class SmallFile:
+    """A new small file as a worker hands it over: its space, its folder's chain from
+    the space's root down (ids and names, as the worker's one statement read them), its
+    clean name, its finished upload (chunks not yet stored), who sends it."""
+
+    space: Space
+    folders: Sequence[tuple[int, str]]
+    name: str
+    upload: ChunkWriter
+    modified_at: datetime | None
+    actor: Actor
+    content_type: str
+
+
+def submit(new: SmallFile, blobs: dict[str, bytes | bytearray]) -> Written | None:
     """`new` (its chunks `blobs` not yet stored) stored and committed by the writer: its
-    node, or None when there is no writer (the caller then does it in its process).
-    Raises the file's own error (a quota, a name) as `save_file` would, and WriterGone."""
+    id and ETag, or None when there is no writer (the caller then does it in its
+    process). Raises the file's own error (a quota, a name) as `save_file` would, and
+    WriterGone."""
     sock = _sent(_frame(_request(new, blobs), b"".join(blobs.values())))
     if sock is None:
         return None
@@ -181,30 +206,24 @@ def submit(new: services.NewFile, blobs: dict[str, bytes | bytearray]) -> Node |
         raise _ERRORS.get(answer["error"], ValidationError)(answer["message"])
     if "failure" in answer:
         raise RuntimeError(f"processus d'écriture du coffre : {answer['failure']}")
-    parent, space = new.parent, new.parent.space
-    return Node.from_db(
-        connection.alias,
-        ["id", "space_id", "parent_id", "name", "is_folder", "etag"],
-        [answer["id"], space.pk, parent.pk, new.name, False, answer["etag"]],
-    )
+    return Written(answer["id"], answer["etag"])
 
 
-def _request(new: services.NewFile, blobs: dict[str, bytes | bytearray]) -> dict[str, Any]:
+def _request(new: SmallFile, blobs: dict[str, bytes | bytearray]) -> dict[str, Any]:
     """What the writer needs to commit `new` as `save_each` would in this process."""
-    space, upload, actor = new.parent.space, new.upload, new.actor
-    assert actor is not None
+    space, upload, actor = new.space, new.upload, new.actor
     commune = space.commune
-    folders = [new.parent, *services.ancestors(new.parent)]
+    user = actor.user
     return {
         "space": [space.pk, space.name, commune.pk, commune.insee, commune.name],
-        "folders": [[f.pk, f.name] for f in reversed(folders)],
+        "folders": new.folders,
         "name": new.name,
         "size": upload.size,
         "sha256": upload.sha256,
         "chunks": upload.chunks,
         "modified": new.modified_at.timestamp() if new.modified_at else None,
         "type": new.content_type,
-        "actor": [actor.user.pk if actor.user else None, actor.display, actor.label, actor.ip],
+        "actor": [user.pk if user else None, actor.display, actor.label, actor.ip],
         "blobs": [[key, len(data)] for key, data in blobs.items()],
     }
 
