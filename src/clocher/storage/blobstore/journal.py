@@ -13,9 +13,19 @@ writer before it accepts anything) writes every chunk of the journal again under
 name, then checkpoints. Until then, such a chunk reads as an error, never as other
 content: chunks are sealed and authenticated (`storage.crypto`).
 
-A record: its length header (`!4sIII`: magic, key length, content length, CRC-32 of key
-and content), the key, the content. A torn last record (a crash during an append) fails
-its check and ends the replay: it was never synced, so nothing was committed on it.
+The file is written in place, never grown by an append: its blocks are written once
+(zeros) when it is made or grown, and a batch's records are written over them. Its size
+and blocks then do not change, so the `fdatasync` flushes the data alone: an append
+that grew the file made each sync commit ext4's journal, with every chunk file created
+since (a batch of six chunks: 0.51 ms a sync appended, 0.19 ms in place; « Eleventh
+pass »).
+
+The file: its header (`!4sQ`: magic, generation), then the records of that generation.
+A record: its header (`!4sQIII`: magic, generation, key length, content length, CRC-32
+of key and content), the key, the content. A checkpoint starts a new generation (the
+header rewritten and synced), so the records of the last one no longer count. The
+replay stops at the first record that is torn, damaged or of another generation: a torn
+last record (a crash during an append) was never synced, so nothing was committed on it.
 """
 
 from __future__ import annotations
@@ -25,17 +35,27 @@ import fcntl
 import logging
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from clocher.storage.blobstore.local import LocalStore
+from clocher.storage.blobstore.local import LocalStore, _sync_directory
 
 log = logging.getLogger(__name__)
 
-_HEADER = struct.Struct("!4sIII")
-_MAGIC = b"CLJ1"
+_FILE = struct.Struct("!4sQ")
+_FILE_MAGIC = b"CLJ2"
+_RECORD = struct.Struct("!4sQIII")
+_MAGIC = b"CLR2"
+# The format before generations (appended records, the file emptied at checkpoints):
+# a journal left by an older writer is replayed as it was written.
+_OLD_RECORD = struct.Struct("!4sIII")
+_OLD_MAGIC = b"CLJ1"
+# The file's first size, and the step it grows by when a batch does not fit.
+INITIAL_BYTES = 1 << 20
 # A checkpoint once the journal holds this much, or its oldest record is this old.
 CHECKPOINT_BYTES = 64 << 20
 CHECKPOINT_SECONDS = 1.0
@@ -46,8 +66,53 @@ def journal_path(blobs: LocalStore) -> Path:
     return blobs.root.with_name("blobs.journal")
 
 
+class Appended:
+    """Chunks appended to the journal, their sync under way (`ChunkJournal.append`)."""
+
+    def __init__(
+        self,
+        journal: ChunkJournal,
+        written: list[tuple[str, str]],
+        sync: Future[None] | None,
+        length: int,
+    ) -> None:
+        self.journal, self.written, self.sync, self.length = journal, written, sync, length
+        self.done = False
+
+    def wait(self) -> None:
+        """Once the journal is synced, the chunks under their names: durable on return.
+        A failed sync cuts the append off and removes the chunks written aside."""
+        if self.done:
+            return
+        self.done = True
+        if self.sync is not None:
+            try:
+                self.sync.result()
+            except BaseException:
+                # Not counted: the next append is written over it (whatever of it the
+                # disk kept holds chunks that nothing names).
+                self.journal.blobs.discard_aside(self.written)
+                raise
+        for tmp, name in self.written:
+            os.replace(tmp, name)
+        self.journal._synced(self.length, [name for _, name in self.written])
+
+    def abandon(self) -> None:
+        """For a caller whose statements failed: the append finished all the same (its
+        chunks named, unused until the GC takes them; or cut off if the sync failed),
+        so that the journal's next append starts after it."""
+        with contextlib.suppress(Exception):
+            self.wait()
+
+
 class JournalBusy(Exception):
     """Another process holds the journal (a second writer on the same data)."""
+
+
+def record(generation: int, key: bytes, content: bytes | bytearray) -> bytes:
+    """One record of the journal (its header, the key, the content)."""
+    check = zlib.crc32(content, zlib.crc32(key))
+    return _RECORD.pack(_MAGIC, generation, len(key), len(content), check) + key + content
 
 
 class ChunkJournal:
@@ -55,57 +120,114 @@ class ChunkJournal:
         self.blobs = blobs
         self.path = journal_path(blobs)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self.fd)
             raise JournalBusy(f"journal des blocs déjà ouvert : {self.path}") from None
-        self.size = os.fstat(self.fd).st_size
-        self.since = 0.0  # when the oldest record not checkpointed was appended
+        self.capacity = os.fstat(self.fd).st_size
+        head = os.pread(self.fd, _FILE.size, 0)
+        self.old_format = head[:4] == _OLD_MAGIC  # replayed, then rewritten (`replay`)
+        if len(head) == _FILE.size and head[:4] == _FILE_MAGIC:
+            self.generation = _FILE.unpack(head)[1]
+        else:
+            self.generation = 0
+            if not self.old_format:
+                self._start(1)  # new, or not a journal: nothing in it was ever synced
+        # The records' bytes after the header (appends go after those found).
+        self.size = sum(_RECORD.size + len(k) + len(c) for k, c in self._records())
+        self.since = time.monotonic() if self.size else 0.0  # the oldest record's time
         self.unsynced: list[str] = []  # chunk files written since (without syncfs)
+        self._sync_thread: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
+        if self._sync_thread is not None:
+            self._sync_thread.shutdown()
         os.close(self.fd)  # releases the lock
 
     def put_many(self, items: Iterable[tuple[str, bytes | bytearray]]) -> None:
         """Store the chunks: durable on return (in the journal), readable under their
         names. The store's guarantee holds once `replay` has run after a crash."""
+        self.append(items).wait()
+
+    def append(self, items: Iterable[tuple[str, bytes | bytearray]]) -> Appended:
+        """`put_many` in two steps: the chunks written (aside and into the journal) and
+        the journal's sync started in a helper thread; the caller works meanwhile (the
+        writer runs its statements) and calls `wait` before anything may name them (the
+        commit). The writer then waits for the disk only for what its statements did
+        not cover."""
         items = list(items)
-        if not items:
-            return
         written: list[tuple[str, str]] = []
         records = bytearray()
         try:
+            if self.old_format:
+                raise RuntimeError("journal des blocs d'un ancien format : rejouez-le d'abord")
             for key, data in items:  # aside first: a bad key fails before the journal
                 written.append(self.blobs.write_aside(key, data, sync=False))
-                encoded = key.encode()
-                check = zlib.crc32(data, zlib.crc32(encoded))
-                records += _HEADER.pack(_MAGIC, len(encoded), len(data), check)
-                records += encoded + data
-            self._append(records)
+            if items:
+                length = sum(_RECORD.size + len(key.encode()) + len(data) for key, data in items)
+                self._make_room(length)  # may start a generation: records after it
+                for key, data in items:
+                    records += record(self.generation, key.encode(), data)
+                _pwrite_all(self.fd, records, _FILE.size + self.size)
         except BaseException:
             self.blobs.discard_aside(written)
             raise
-        for tmp, name in written:
-            os.replace(tmp, name)
-        self.unsynced += [name for _, name in written]
+        if not records:
+            return Appended(self, written, None, 0)
+        return Appended(self, written, self._sync_started(), len(records))
 
-    def _append(self, records: bytes | bytearray) -> None:
-        try:
-            view = memoryview(records)
-            while view:
-                view = view[os.write(self.fd, view) :]
-            os.fdatasync(self.fd)
-        except BaseException:
-            # A failed append (a full disk) is cut off, or the replay would stop at its
-            # torn record and miss every later one.
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, self.size)
-            raise
+    def _sync_started(self) -> Future[None]:
+        """The journal's `fdatasync` running in the helper thread on return. Handed over
+        alone, it waited for the interpreter's lock while the caller ran its statements
+        (the switch interval, 5 ms), and the sync began after them."""
+        if self._sync_thread is None:
+            self._sync_thread = ThreadPoolExecutor(1, thread_name_prefix="vault-journal")
+        started = threading.Event()
+
+        def sync() -> None:
+            started.set()
+            os.fdatasync(self.fd)  # releases the lock: the caller goes on
+
+        running = self._sync_thread.submit(sync)
+        started.wait()
+        return running
+
+    def _make_room(self, length: int) -> None:
+        """Room for `length` bytes of records after those of the generation, in blocks
+        the file already has: a full file is checkpointed if one is due, else grown
+        (it settles at what a checkpoint's interval holds)."""
+        end = _FILE.size + self.size + length
+        if end > self.capacity and self.due():
+            self.checkpoint()
+            end = _FILE.size + length
+        if end > self.capacity:
+            self._grow(end)
+
+    def _grow(self, end: int) -> None:
+        """Blocks written (zeros) up to `end` and as many again (up to a step of
+        CHECKPOINT_BYTES), made durable with the file's size: appends then change
+        neither."""
+        capacity = end + min(max(self.capacity, INITIAL_BYTES), CHECKPOINT_BYTES)
+        _pwrite_all(self.fd, bytes(capacity - self.capacity), self.capacity)
+        os.fsync(self.fd)
+        self.capacity = capacity
+
+    def _start(self, generation: int) -> None:
+        """A new generation: the header rewritten and synced (no record counts now)."""
+        if self.capacity < _FILE.size + INITIAL_BYTES:
+            self._grow(_FILE.size)
+            _sync_directory(self.path.parent)
+        os.pwrite(self.fd, _FILE.pack(_FILE_MAGIC, generation), 0)
+        os.fdatasync(self.fd)
+        self.generation, self.old_format = generation, False
+
+    def _synced(self, length: int, names: list[str]) -> None:
         if not self.size:
             self.since = time.monotonic()
-        self.size += len(records)
+        self.size += length
+        self.unsynced += names
 
     def due(self) -> bool:
         """Whether a checkpoint should run now (big or old enough)."""
@@ -120,25 +242,31 @@ class ChunkJournal:
         if not self.size:
             return
         self.blobs.make_durable(self.unsynced)
-        os.ftruncate(self.fd, 0)
-        os.fdatasync(self.fd)
+        self._start(self.generation + 1)
         self.size, self.unsynced = 0, []
 
     def records(self) -> Iterator[tuple[str, bytes]]:
         """The journal's whole records, up to the first torn or damaged one."""
+        for key, content in self._records():
+            yield key.decode(), content
+
+    def _records(self) -> Iterator[tuple[bytes, bytes]]:
         with open(self.path, "rb") as journal:
             data = journal.read()
-        offset = 0
-        while offset + _HEADER.size <= len(data):
-            magic, key_size, size, check = _HEADER.unpack_from(data, offset)
-            start = offset + _HEADER.size
+        if self.old_format:
+            yield from _old_records(data)
+            return
+        offset = _FILE.size
+        while offset + _RECORD.size <= len(data):
+            magic, generation, key_size, size, check = _RECORD.unpack_from(data, offset)
+            start = offset + _RECORD.size
             end = start + key_size + size
-            if magic != _MAGIC or end > len(data):
+            if magic != _MAGIC or generation != self.generation or end > len(data):
                 return
-            encoded, content = data[start : start + key_size], data[start + key_size : end]
-            if zlib.crc32(content, zlib.crc32(encoded)) != check:
+            key, content = data[start : start + key_size], data[start + key_size : end]
+            if zlib.crc32(content, zlib.crc32(key)) != check:
                 return
-            yield encoded.decode(), content
+            yield key, content
             offset = end
 
     def replay(self) -> int:
@@ -154,8 +282,35 @@ class ChunkJournal:
             os.replace(tmp, name)
             self.unsynced.append(name)
             count += 1
+        if self.old_format:
+            self.blobs.make_durable(self.unsynced)
+            self._start(1)
+            self.size, self.unsynced = 0, []
         self.checkpoint()  # a damaged tail is emptied with the rest
         return count
+
+
+def _old_records(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """The records of a journal of the format before generations."""
+    offset = 0
+    while offset + _OLD_RECORD.size <= len(data):
+        magic, key_size, size, check = _OLD_RECORD.unpack_from(data, offset)
+        start = offset + _OLD_RECORD.size
+        end = start + key_size + size
+        if magic != _OLD_MAGIC or end > len(data):
+            return
+        key, content = data[start : start + key_size], data[start + key_size : end]
+        if zlib.crc32(content, zlib.crc32(key)) != check:
+            return
+        yield key, content
+        offset = end
+
+
+def _pwrite_all(fd: int, data: bytes | bytearray, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def replay_left(blobs: LocalStore) -> int:

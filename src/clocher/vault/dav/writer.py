@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 
 from clocher.accounts.models import User
 from clocher.core.audit import Actor
@@ -308,8 +308,12 @@ def _answer(result: Node | Exception) -> dict[str, Any]:
 
 def write(pending: list[_Pending], blobs: Any = None) -> list[dict[str, Any]]:
     """Everything received together: every chunk made durable at once (`blobs`, the
-    writer's journal, else the store's `put_many`), then each space's files committed
-    in one transaction. One answer per file, in order."""
+    writer's journal, else the store's `put_many`), then each space's files committed.
+    One answer per file, in order.
+
+    With the journal, its sync runs while the rows are written: they are committed in
+    one transaction for the batch, once the sync is done (the chunks durable before any
+    row names them, as with `put_many` first)."""
     chunks: list[tuple[str, bytes]] = []
     for one in pending:
         offset = 0
@@ -319,11 +323,32 @@ def write(pending: list[_Pending], blobs: Any = None) -> list[dict[str, Any]]:
     if blobs is None:
         blobs = store()  # one with `put_many`: workers send only then (`fast._put`)
     try:
-        if chunks:
+        appended = blobs.append(chunks) if hasattr(blobs, "append") else None
+        if appended is None and chunks:
             blobs.put_many(chunks)
     except Exception as exc:  # noqa: BLE001 - every file of the batch learns it
-        log.exception("coffre : stockage des blocs refusé")
-        return [{"failure": type(exc).__name__}] * len(pending)
+        return _failed(pending, exc, "stockage des blocs refusé")
+    try:
+        with transaction.atomic():
+            answers = _saved(pending)
+            if appended is not None:
+                appended.wait()  # before the commit: a failed sync commits nothing
+    except Exception as exc:  # noqa: BLE001 - every file of the batch learns it
+        if appended is not None:
+            appended.abandon()
+        connection.close()  # a broken connection is opened afresh for the next
+        return _failed(pending, exc, "enregistrement refusé")
+    return answers
+
+
+def _failed(pending: list[_Pending], exc: Exception, what: str) -> list[dict[str, Any]]:
+    log.error("coffre : %s", what, exc_info=exc)
+    return [{"failure": type(exc).__name__}] * len(pending)
+
+
+def _saved(pending: list[_Pending]) -> list[dict[str, Any]]:
+    """Each space's files saved (`services.save_each`), within the caller's transaction;
+    a space whose statements fail is rolled back alone, its files answered so."""
     batch = _Batch()
     by_space: dict[int, list[int]] = defaultdict(list)
     files = [batch.new_file(one.header) for one in pending]
@@ -332,10 +357,10 @@ def write(pending: list[_Pending], blobs: Any = None) -> list[dict[str, Any]]:
     answers: list[dict[str, Any]] = [{}] * len(pending)
     for indexes in by_space.values():
         try:
-            results: list[Node | Exception] = services.save_each([files[i] for i in indexes])
-        except Exception as exc:  # noqa: BLE001 - the group's files learn it
+            with transaction.atomic():
+                results: list[Node | Exception] = services.save_each([files[i] for i in indexes])
+        except Exception as exc:  # noqa: BLE001 - the space's files learn it
             log.exception("coffre : enregistrement refusé")
-            connection.close()  # a broken connection is opened afresh for the next
             results = [exc] * len(indexes)
         for index, result in zip(indexes, results, strict=True):
             answers[index] = _answer(result)
