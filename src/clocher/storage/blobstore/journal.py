@@ -158,25 +158,31 @@ class ChunkJournal:
         commit). The writer then waits for the disk only for what its statements did
         not cover."""
         items = list(items)
-        written: list[tuple[str, str]] = []
+        if self.old_format:
+            raise RuntimeError("journal des blocs d'un ancien format : rejouez-le d'abord")
+        if not items:
+            return Appended(self, [], None, 0)
+        for key, _ in items:
+            self.blobs.check_key(key)  # a bad key fails before the journal
+        length = sum(_RECORD.size + len(key.encode()) + len(data) for key, data in items)
+        self._make_room(length)  # may start a generation: records after it
         records = bytearray()
+        for key, data in items:
+            records += record(self.generation, key.encode(), data)
+        _pwrite_all(self.fd, records, _FILE.size + self.size)
+        sync = self._sync_started()
+        # The chunk files are written while the journal syncs (in place, its sync waits
+        # for no file creation), named once it is done (`Appended.wait`).
+        written: list[tuple[str, str]] = []
         try:
-            if self.old_format:
-                raise RuntimeError("journal des blocs d'un ancien format : rejouez-le d'abord")
-            for key, data in items:  # aside first: a bad key fails before the journal
+            for key, data in items:
                 written.append(self.blobs.write_aside(key, data, sync=False))
-            if items:
-                length = sum(_RECORD.size + len(key.encode()) + len(data) for key, data in items)
-                self._make_room(length)  # may start a generation: records after it
-                for key, data in items:
-                    records += record(self.generation, key.encode(), data)
-                _pwrite_all(self.fd, records, _FILE.size + self.size)
         except BaseException:
             self.blobs.discard_aside(written)
+            with contextlib.suppress(Exception):
+                sync.result()  # not counted: the next append is written over it
             raise
-        if not records:
-            return Appended(self, written, None, 0)
-        return Appended(self, written, self._sync_started(), len(records))
+        return Appended(self, written, sync, len(records))
 
     def _sync_started(self) -> Future[None]:
         """The journal's `fdatasync` running in the helper thread on return. Handed over

@@ -51,6 +51,10 @@ class LocalStore:
             raise ValueError(f"clé de blob invalide : {key!r}")
         return f"{self._root}/{commune}/{digest[:2]}/{digest}"
 
+    def check_key(self, key: str) -> None:
+        """Raises ValueError for a key that is not a chunk's (`<commune id>/<digest>`)."""
+        self._filename(key)
+
     def _path(self, key: str) -> Path:
         return Path(self._filename(key))
 
