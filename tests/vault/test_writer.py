@@ -93,6 +93,26 @@ def test_small_puts_are_committed_by_the_writer(dav_user, commune_a, running):
     assert audit.verify().ok
 
 
+def test_the_writers_kept_objects_follow_a_renamed_folder(dav_user, commune_a, running):
+    """The writer keeps the folders it built from one batch to the next: a folder
+    renamed (or moved) in between is built afresh, with the folders below it."""
+    _warm(dav_user, commune_a)
+    url, auth = _space(dav_user, commune_a), _auth(dav_user)
+    for folder in ("a/", "a/b/"):
+        assert requests.request("MKCOL", url + folder, auth=auth, timeout=30).status_code == 201
+    assert _put(dav_user, commune_a, "a/b/un.txt", b"1").status_code == 201
+    moved = requests.request(
+        "MOVE", url + "a/", auth=auth, headers={"Destination": url + "z/"}, timeout=30
+    )
+    assert moved.status_code == 201
+    assert _put(dav_user, commune_a, "z/b/deux.txt", b"2").status_code == 201
+    assert running.written == 2
+    targets = AuditEntry.objects.filter(action="vault.file_created").order_by("seq")
+    assert [e.target for e in targets][-2:] == ["/a/b/un.txt", "/z/b/deux.txt"]
+    node = Node.objects.get(name="deux.txt", deleted_at__isnull=True)
+    assert node.parent.name == "b" and node.parent.parent.name == "z"
+
+
 def test_a_file_over_quota_is_refused_by_the_writer(dav_user, commune_a, running):
     _warm(dav_user, commune_a)
     used = Space.objects.get(commune=commune_a, kind="commune").used_bytes
