@@ -42,7 +42,17 @@ def _converter(field: Any) -> Callable[[Any], Any] | None:
     """How a value of `field` goes to the driver: None when it goes as it is."""
     if type(field) is models.DateTimeField:
         adapt = connection.ops.adapt_datetimefield_value
-        return lambda value: None if value is None else adapt(value)
+        # The rows of one call mostly share their times (a batch's `now`): each adapted
+        # once (equal instants adapt alike), not once a row and column.
+        adapted: dict[Any, Any] = {None: None}
+
+        def convert(value: Any) -> Any:
+            found = adapted.get(value, adapted)
+            if found is adapted:
+                found = adapted[value] = adapt(value)
+            return found
+
+        return convert
     if type(field) in _PLAIN:
         return None
     return lambda value: field.get_db_prep_save(value, connection)
