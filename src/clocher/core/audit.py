@@ -133,10 +133,21 @@ def _fields(actor: Actor, event: Event, seq: int, at: Any, prev_hash: str) -> di
         "commune_insee": event.commune.insee if event.commune else "",
         "action": event.action,
         "target": event.target[:254],
-        "data": json.loads(json.dumps(event.data or {}, default=str)),
+        "data": _as_json(event.data or {}),
         "ip": actor.ip,
         "prev_hash": prev_hash,
     }
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _as_json(data: dict[str, Any]) -> Any:
+    """`data` as it reads back from the journal (what the hash covers): through JSON,
+    unless it is already made of strings and numbers only (most entries)."""
+    if all(type(key) is str and type(value) in _SCALARS for key, value in data.items()):
+        return dict(data)
+    return json.loads(json.dumps(data, default=str))
 
 
 @dataclass(slots=True)
