@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -41,21 +41,7 @@ class Actor:
 SYSTEM = Actor(label="système")
 
 
-class Chained(Protocol):
-    """What the chain's hash is computed from (an `AuditEntry`, or `Appended`)."""
-
-    seq: int
-    at: Any
-    actor_label: str
-    commune_insee: str
-    action: str
-    target: str
-    data: Any
-    ip: str | None
-    prev_hash: str
-
-
-def canonical_bytes(entry: Chained) -> bytes:
+def canonical_bytes(entry: AuditEntry | Appended) -> bytes:
     """The stable encoding hashed into the chain (keys sorted, no spaces, UTF-8)."""
     payload = {
         "seq": entry.seq,
@@ -71,7 +57,7 @@ def canonical_bytes(entry: Chained) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_hash(entry: Chained) -> str:
+def compute_hash(entry: AuditEntry | Appended) -> str:
     return hashlib.sha256(canonical_bytes(entry)).hexdigest()
 
 

@@ -260,20 +260,9 @@ class ChunkJournal:
         with open(self.path, "rb") as journal:
             data = journal.read()
         if self.old_format:
-            yield from _old_records(data)
+            yield from _parsed(data, 0, _OLD_RECORD, _OLD_MAGIC, None)
             return
-        offset = _FILE.size
-        while offset + _RECORD.size <= len(data):
-            magic, generation, key_size, size, check = _RECORD.unpack_from(data, offset)
-            start = offset + _RECORD.size
-            end = start + key_size + size
-            if magic != _MAGIC or generation != self.generation or end > len(data):
-                return
-            key, content = data[start : start + key_size], data[start + key_size : end]
-            if zlib.crc32(content, zlib.crc32(key)) != check:
-                return
-            yield key, content
-            offset = end
+        yield from _parsed(data, _FILE.size, _RECORD, _MAGIC, self.generation)
 
     def replay(self) -> int:
         """Write every chunk of the journal again under its name, make them durable and
@@ -296,14 +285,20 @@ class ChunkJournal:
         return count
 
 
-def _old_records(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """The records of a journal of the format before generations."""
-    offset = 0
-    while offset + _OLD_RECORD.size <= len(data):
-        magic, key_size, size, check = _OLD_RECORD.unpack_from(data, offset)
-        start = offset + _OLD_RECORD.size
+def _parsed(
+    data: bytes, offset: int, header: struct.Struct, magic: bytes, generation: int | None
+) -> Iterator[tuple[bytes, bytes]]:
+    """The (key, content) of the whole records from `offset`, up to the first torn,
+    damaged or other generation's one. `generation` None: the format before them (its
+    header has no generation)."""
+    while offset + header.size <= len(data):
+        found, *rest = header.unpack_from(data, offset)
+        if generation is not None and rest.pop(0) != generation:
+            return
+        key_size, size, check = rest
+        start = offset + header.size
         end = start + key_size + size
-        if magic != _OLD_MAGIC or end > len(data):
+        if found != magic or end > len(data):
             return
         key, content = data[start : start + key_size], data[start + key_size : end]
         if zlib.crc32(content, zlib.crc32(key)) != check:
