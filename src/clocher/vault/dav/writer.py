@@ -7,13 +7,13 @@ threads wanted the interpreter's lock, while it held SQLite's only write lock: t
 worker's group waited at BEGIN for that (3.5 ms a group), and the groups stayed small
 (3.4 files). Here the workers only receive, seal and hash; they hand each new small file
 (its sealed chunks and what its rows need) to this process over a Unix socket and wait
-for its answer. One thread takes everything that has arrived from every worker, makes
-the chunks durable with one append to its journal and one `fdatasync`
+for its answer. One thread takes everything that has arrived from every worker, writes
+the chunks into its journal and starts the journal's `fdatasync` in a helper thread
 (`storage.blobstore.journal`, replayed when the writer starts; two flushes of the file
-system before, « Ninth pass »), then commits each space's files in one transaction
+system before, « Ninth pass »), writes each space's files meanwhile
 (`services.save_each`: the same statements, quotas, journal and fallbacks as in a
-worker), and answers each file once its rows are committed. The durability is the
-same: chunks before rows, one commit per group.
+worker, a savepoint per space), commits the batch once the sync is done (« Eleventh
+pass »), and answers each file then. The durability is the same: chunks before rows.
 
 A worker that finds no writer (not started, restarting) groups in its own process as
 before: the writer only makes the same work cheaper. A file already sent when the
