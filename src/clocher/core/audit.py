@@ -41,7 +41,7 @@ class Actor:
 SYSTEM = Actor(label="système")
 
 
-def canonical_bytes(entry: AuditEntry | Appended) -> bytes:
+def canonical_bytes(entry: AuditEntry | AppendedEntry) -> bytes:
     """The stable encoding hashed into the chain (keys sorted, no spaces, UTF-8)."""
     payload = {
         "seq": entry.seq,
@@ -57,7 +57,7 @@ def canonical_bytes(entry: AuditEntry | Appended) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_hash(entry: AuditEntry | Appended) -> str:
+def compute_hash(entry: AuditEntry | AppendedEntry) -> str:
     return hashlib.sha256(canonical_bytes(entry)).hexdigest()
 
 
@@ -137,7 +137,7 @@ def _as_json(data: dict[str, Any]) -> Any:
 
 
 @dataclass(slots=True)
-class Appended:
+class AppendedEntry:
     """An entry appended by `record_many`: its columns as written, its id."""
 
     seq: int
@@ -155,7 +155,7 @@ class Appended:
     pk: int | None = None
 
 
-def record_many(actor: Actor, events: Iterable[Event]) -> list[Appended]:
+def record_many(actor: Actor, events: Iterable[Event]) -> list[AppendedEntry]:
     """Append several entries in order with one read of the chain's end and bulk inserts.
 
     Why: a batch (an import, an archive run, the vault's writer) otherwise pays a read and
@@ -176,7 +176,7 @@ def record_many(actor: Actor, events: Iterable[Event]) -> list[Appended]:
     entries = []
     for event in pending:
         seq += 1
-        entry = Appended(**_fields(actor, event, seq, at, prev_hash))
+        entry = AppendedEntry(**_fields(actor, event, seq, at, prev_hash))
         entry.hash = prev_hash = compute_hash(entry)
         entries.append(entry)
     # Plain multi-row INSERTs (`core.bulk`): `bulk_create` prepared each field of each

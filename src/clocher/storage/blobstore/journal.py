@@ -2,10 +2,11 @@
 
 `LocalStore.put_many` makes a batch of small chunks durable with two flushes of the whole
 file system (contents, then names): half of the writer's time went there, waiting on the
-disk (docs/performance.md « Ninth pass »). Here a batch is appended to one journal file
-and made durable with one `fdatasync`; the chunk files are then written under their names
-without a sync. Every so often (`checkpoint`), one flush of the file system makes all the
-chunk files written since durable, and the journal is emptied.
+disk (docs/performance.md « Ninth pass »). Here a batch is written into one journal file
+and made durable with one `fdatasync` (in a helper thread, while the writer goes on); the
+chunk files are written meanwhile without a sync, and named once it is done. Every so
+often (`checkpoint`), one flush of the file system makes all the chunk files written
+since durable, and the journal starts a new generation (the old records no longer count).
 
 After a crash, a chunk file written since the last checkpoint may be missing or hold
 something else than its chunk; its content is in the journal, and `replay` (run by the
@@ -81,7 +82,8 @@ class Appended:
 
     def wait(self) -> None:
         """Once the journal is synced, the chunks under their names: durable on return.
-        A failed sync cuts the append off and removes the chunks written aside."""
+        After a failed sync the chunks written aside are removed and the append is not
+        counted (the next one is written over it)."""
         if self.done:
             return
         self.done = True
@@ -89,8 +91,7 @@ class Appended:
             try:
                 self.sync.result()
             except BaseException:
-                # Not counted: the next append is written over it (whatever of it the
-                # disk kept holds chunks that nothing names).
+                # Whatever of it the disk kept holds chunks that nothing names.
                 self.journal.blobs.discard_aside(self.written)
                 raise
         for tmp, name in self.written:
@@ -99,8 +100,8 @@ class Appended:
 
     def abandon(self) -> None:
         """For a caller whose statements failed: the append finished all the same (its
-        chunks named, unused until the GC takes them; or cut off if the sync failed),
-        so that the journal's next append starts after it."""
+        chunks named, unused until the GC takes them; or not counted if the sync
+        failed), so that the journal's next append starts after it."""
         with contextlib.suppress(Exception):
             self.wait()
 

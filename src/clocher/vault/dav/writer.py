@@ -362,9 +362,8 @@ def _failed(pending: list[_Pending], exc: Exception, what: str) -> list[dict[str
 def _saved(pending: list[_Pending]) -> list[dict[str, Any]]:
     """Each space's files saved (`services.save_each`), within the caller's transaction;
     a space whose statements fail is rolled back alone, its files answered so."""
-    batch = _OBJECTS
     by_space: dict[int, list[int]] = defaultdict(list)
-    files = [batch.new_file(one.header) for one in pending]
+    files = [_OBJECTS.new_file(one.header) for one in pending]
     for index, new in enumerate(files):
         by_space[new.parent.space.pk].append(index)
     answers: list[dict[str, Any]] = [{}] * len(pending)
