@@ -78,6 +78,23 @@ def test_conflicting_rows_are_left_out_when_asked(commune_a):
         bulk.insert(Chunk, columns, [], returning=True, ignore_conflicts=True)
 
 
+def test_insert_new_gives_the_ids_of_the_rows_it_made_in_one_statement(commune_a, monkeypatch):
+    monkeypatch.setattr(bulk, "_max_parameters", lambda: 8)  # 2 rows of 4 a statement
+    monkeypatch.setattr(bulk, "_JSON_ROWS", 2)
+    columns = ["commune_id", "digest", "size"]
+    with transaction.atomic():
+        (there,) = bulk.insert(Chunk, columns, [(commune_a.pk, "a" * 64, 10)], returning=True)
+        rows = [(commune_a.pk, d * 64, 10) for d in "bacd"]
+        with CaptureQueriesContext(connection) as context:
+            made = bulk.insert_new(Chunk, columns, rows, key="digest")
+    # The conflicting row is left out, the others' ids are theirs, without a SELECT.
+    assert set(made) == {"b" * 64, "c" * 64, "d" * 64}
+    assert made == dict(Chunk.objects.exclude(pk=there).values_list("digest", "id"))
+    assert len(context.captured_queries) == 2  # two statements of two rows
+    assert all(q["sql"].startswith("INSERT") for q in context.captured_queries)
+    assert bulk.insert_new(Chunk, columns, [], key="digest") == {}
+
+
 def test_a_required_column_left_out_is_refused_before_any_statement(commune_a):
     with (
         CaptureQueriesContext(connection) as context,

@@ -7,6 +7,7 @@ nothing half-made."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,11 +15,19 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from clocher.core import audit
 from clocher.core.models import AuditEntry
+from clocher.storage.blobstore import local_store, store
+from clocher.storage.blobstore.journal import ChunkJournal
+from clocher.storage.chunks import ChunkWriter
+from clocher.vault import services
 from clocher.vault.dav import writer
+from clocher.vault.dav.flush import GroupSink
 from clocher.vault.models import Node, Space
+from tests.vault.conftest import ACTOR
 from tests.vault.test_fast import _auth, _space, _warm
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -155,3 +164,65 @@ def test_a_writer_lost_with_the_file_is_a_503_and_nothing_half_made(
     # The client sends it again: the file server, without its writer, commits it.
     assert _put(dav_user, commune_a, "perdu.txt", b"perdu").status_code == 201
     assert Node.objects.get(name="perdu.txt", deleted_at__isnull=True).versions.count() == 1
+
+
+# ---------------------------------------------------------------------------------------
+# The writer's batch, called as its loop calls it (`writer.write`), with its journal.
+
+
+def _sent(space: Space, name: str, content: bytes) -> writer._Pending:
+    """A new small file at `space`'s root as a worker hands it over (its sealed chunks
+    not yet stored), read back as the writer reads it off the socket."""
+    sink = GroupSink(store())
+    upload = ChunkWriter(space.commune, blobs=sink)
+    upload.write(content)
+    upload.finish(sync_directories=False)
+    root = services.root_of(space)
+    new = writer.SmallFile(space, ((root.pk, root.name),), name, upload, None, ACTOR, "")
+    header = json.loads(json.dumps(writer._request(new, sink.pending)))
+    return writer._Pending(None, header, b"".join(sink.pending.values()))
+
+
+@pytest.fixture
+def journal() -> Iterator[ChunkJournal]:
+    opened = ChunkJournal(local_store())
+    yield opened
+    opened.checkpoint()
+    opened.close()
+
+
+def test_a_batch_of_two_spaces_is_committed_without_a_savepoint(commune_a, commune_b, journal):
+    spaces = [services.ensure_commune_space(ACTOR, c) for c in (commune_a, commune_b)]
+    pending = [_sent(s, f"f{n}.txt", f"{s.pk}:{n}".encode()) for s in spaces for n in range(2)]
+    with CaptureQueriesContext(connection) as context:
+        answers = writer.write(pending, journal)
+    assert not [q["sql"] for q in context.captured_queries if "SAVEPOINT" in q["sql"]]
+    for space, got in zip(spaces, (answers[:2], answers[2:]), strict=True):
+        nodes = Node.objects.filter(space=space, is_folder=False).order_by("name")
+        assert [a["id"] for a in got] == [n.pk for n in nodes]
+        assert [a["etag"] for a in got] == [n.etag for n in nodes]
+        assert [b"".join(services.iter_content(n)) for n in nodes] == [
+            f"{space.pk}:{n}".encode() for n in range(2)
+        ]
+    assert audit.verify().ok
+
+
+def test_a_refused_group_is_written_again_space_by_space(commune_a, commune_b, journal):
+    """One space's group passes its quota: the batch is rolled back and written again
+    with a savepoint a space, as `save_each` does: the other space's files all kept,
+    of this one's what fits (each alone), the rest answered with its own error."""
+    spaces = [services.ensure_commune_space(ACTOR, c) for c in (commune_a, commune_b)]
+    commune_b.quota_storage_bytes = 15
+    commune_b.save(update_fields=["quota_storage_bytes"])
+    pending = [_sent(s, f"f{n}.txt", b"x" * 10 + b"%d!" % n) for s in spaces for n in range(2)]
+    answers = writer.write(pending, journal)
+    assert [sorted(a) for a in answers] == [["etag", "id"]] * 3 + [["error", "message"]]
+    assert "Quota" in answers[3]["message"]
+    kept = Node.objects.filter(is_folder=False)
+    assert sorted((n.space_id, n.name) for n in kept) == [
+        (spaces[0].pk, "f0.txt"), (spaces[0].pk, "f1.txt"), (spaces[1].pk, "f0.txt"),
+    ]  # fmt: skip
+    assert Space.objects.get(pk=spaces[1].pk).used_bytes == 12
+    created = AuditEntry.objects.filter(action="vault.file_created")
+    assert created.count() == 3
+    assert audit.verify().ok

@@ -121,20 +121,44 @@ def insert(
     the other columns take their defaults. Returns the new ids in the rows' order when
     `returning` (as `bulk_create` does, through RETURNING: SQLite ≥ 3.35, PostgreSQL).
     With `ignore_conflicts`, a row that breaks a unique constraint is left out (the
-    returned ids would not match the rows: not allowed together)."""
+    returned ids would not match the rows: not allowed together; see `insert_new`)."""
     if returning and ignore_conflicts:
         raise ValueError("returning and ignore_conflicts cannot go together")
+    returned = (model._meta.pk.attname,) if returning else ()
+    return [pk for (pk,) in _inserted(model, columns, rows, returned, ignore_conflicts)]
+
+
+def insert_new(
+    model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]], key: str
+) -> dict[Any, int]:
+    """`insert` leaving out the rows that break a unique constraint (one made meanwhile
+    by another transaction): {value of the `key` column: new id} of those inserted, in
+    the same statement (ON CONFLICT DO NOTHING RETURNING), where a SELECT after it cost
+    a round trip to the database for every group of uploads."""
+    returned = (key, model._meta.pk.attname)
+    return dict(_inserted(model, columns, rows, returned, ignore_conflicts=True))
+
+
+def _inserted(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    returned: tuple[str, ...],
+    ignore_conflicts: bool,
+) -> list[tuple[Any, ...]]:
+    """The rows inserted (`insert`), with the `returned` columns of each."""
     if not rows:
         return []
     fixed = tuple(_defaults(model, columns).values())
-    plan = _insert_plan(model, tuple(columns), returning, ignore_conflicts, connection.vendor)
+    plan = _insert_plan(model, tuple(columns), returned, ignore_conflicts, connection.vendor)
     into, fields, tail = plan
+    fetch = bool(returned)
     if connection.vendor == "postgresql":
-        return _insert_json(into, fields, fixed, rows, tail, returning)
+        return _insert_json(into, fields, fixed, rows, tail, fetch)
     converters = [(i, c) for i, f in enumerate(fields) if (c := _converter(f)) is not None]
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     per_statement = max(1, min(_max_parameters() // len(fields), 2_000))
-    ids: list[int] = []
+    found: list[tuple[Any, ...]] = []
     for start in range(0, len(rows), per_statement):
         part = rows[start : start + per_statement]
         parameters: list[Any] = []
@@ -143,18 +167,15 @@ def insert(
             for index, convert in converters:
                 values[index] = convert(values[index])
             parameters.extend(values)
-        found = _execute(
-            f"{into} VALUES {', '.join([one] * len(part))}{tail}", parameters, returning
-        )
-        ids.extend(pk for (pk,) in found)
-    return ids
+        found += _execute(f"{into} VALUES {', '.join([one] * len(part))}{tail}", parameters, fetch)
+    return found
 
 
 @functools.cache
 def _insert_plan(
     model: type[models.Model],
     columns: tuple[str, ...],
-    returning: bool,
+    returned: tuple[str, ...],
     ignore_conflicts: bool,
     vendor: str,
 ) -> tuple[str, list[Any], str]:
@@ -164,7 +185,7 @@ def _insert_plan(
     meta = model._meta
     names = [*columns, *(attname for attname, _, _ in _defaulted(model, columns))]
     by_attname = {f.attname: f for f in meta.concrete_fields}
-    unknown = [name for name in names if name not in by_attname]
+    unknown = [name for name in (*names, *returned) if name not in by_attname]
     if unknown:
         raise ValueError(f"{model.__name__} : colonnes inconnues {unknown}")
     fields = [by_attname[name] for name in names]
@@ -173,11 +194,9 @@ def _insert_plan(
         f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608 - the model's own names
         f"({', '.join(quote(f.column) for f in fields)})"
     )
-    tail = ""
-    if ignore_conflicts:
-        tail = " ON CONFLICT DO NOTHING"
-    elif returning:
-        tail = f" RETURNING {quote(meta.pk.column)}"
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    if returned:
+        tail += f" RETURNING {', '.join(quote(by_attname[name].column) for name in returned)}"
     return into, fields, tail
 
 
@@ -187,8 +206,8 @@ def _insert_json(
     fixed: tuple[Any, ...],
     rows: Sequence[Sequence[Any]],
     tail: str,
-    returning: bool,
-) -> list[int]:
+    fetch: bool,
+) -> list[tuple[Any, ...]]:
     """PostgreSQL: the rows as one JSON document a statement, spread into columns by
     the server (`json_array_elements`, in the document's order). Why: Django's psycopg
     cursor binds on the client, and parsing a statement of thousands of placeholders and
@@ -198,11 +217,10 @@ def _insert_json(
         f"{into} SELECT {', '.join(_json_columns(fields))} "  # noqa: S608
         f"FROM json_array_elements(%s::json) WITH ORDINALITY AS r(j, n) ORDER BY r.n{tail}"
     )
-    ids: list[int] = []
+    found: list[tuple[Any, ...]] = []
     for document in _json_documents(fields, fixed, rows):
-        found = _execute(statement, [document], returning)
-        ids.extend(pk for (pk,) in found)
-    return ids
+        found += _execute(statement, [document], fetch)
+    return found
 
 
 def _json_columns(fields: list[Any]) -> list[str]:

@@ -31,6 +31,7 @@ from clocher.vault.services.files import (
     save_each,
     save_file,
     save_new_files,
+    save_together,
     set_modified,
     write_bytes,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "root_of",
     "save_file",
     "save_new_files",
+    "save_together",
     "search",
     "set_group_members",
     "set_modified",

@@ -34,16 +34,17 @@ def _attach_many(pairs: list[tuple[int, ChunkWriter]]) -> None:
     (`core.bulk`), no model instances."""
     commune = pairs[0][1].commune
     sizes = {d: size for _, upload in pairs for d, size in upload.chunks}
-    bulk.insert(
+    # The new chunks' ids come back from their INSERT; those it left out (already there,
+    # or made meanwhile by a concurrent upload) are read after it, when there are any.
+    ids = bulk.insert_new(
         Chunk,
         ["commune_id", "digest", "size"],
         [(commune.pk, d, size) for d, size in sizes.items()],
-        ignore_conflicts=True,
+        key="digest",
     )
-    ids: dict[str, int] = {}
-    digests = list(sizes)
+    digests = [d for d in sizes if d not in ids]
     few = len(digests) <= PREPARED_DIGESTS
-    if few:  # small uploads' (one, or a group commit's): compiled once per number
+    if digests and few:  # a small upload's (one, or a group's): compiled once per number
         ids.update(_CHUNK_IDS.rows(commune.pk, *digests))
     for start in range(0, 0 if few else len(digests), ATTACH_BATCH):
         # A batch's (an import's): compiled each time, as a prepared query would be for

@@ -129,20 +129,17 @@ def save_each(files: list[NewFile]) -> list[Node | Exception]:
     that the total passes), nothing of it is kept and each file goes through `save_file`
     on its own, as if it had come alone (a name taken meanwhile becomes a new version)."""
     try:
-        added = _add_files(files)
+        return list(save_together(files))
     except (IntegrityError, QuotaExceeded):
-        answers: list[Node | Exception] = []
-        for f in files:
-            assert f.actor is not None
-            try:
-                node = save_file(
-                    f.actor, f.parent, f.name, f.upload, f.content_type, None, f.modified_at
-                )
-            except Exception as exc:  # noqa: BLE001 - the error is that file's answer
-                answers.append(exc)
-            else:
-                answers.append(node)
-        return answers
+        return save_alone(files)
+
+
+def save_together(files: list[NewFile], *, savepoint: bool = True) -> list[Node]:
+    """`save_each`'s first step: the group added as a whole, or IntegrityError or
+    QuotaExceeded having kept nothing of it. Without `savepoint`, within the caller's
+    transaction, which must then be rolled back whole on any error (the writer's: a
+    savepoint and its release cost two round trips to PostgreSQL a group)."""
+    added = _add_files(files, savepoint=savepoint)
     alias = connection.alias
     return [
         Node.from_db(
@@ -150,6 +147,23 @@ def save_each(files: list[NewFile]) -> list[Node | Exception]:
         )
         for (pk, etag), f in zip(added, files, strict=True)
     ]
+
+
+def save_alone(files: list[NewFile]) -> list[Node | Exception]:
+    """`save_each`'s fallback: each file through `save_file` on its own, as if it had
+    come alone; its new node or its error, in order."""
+    answers: list[Node | Exception] = []
+    for f in files:
+        assert f.actor is not None
+        try:
+            node = save_file(
+                f.actor, f.parent, f.name, f.upload, f.content_type, None, f.modified_at
+            )
+        except Exception as exc:  # noqa: BLE001 - the error is that file's answer
+            answers.append(exc)
+        else:
+            answers.append(node)
+    return answers
 
 
 _ADDED_COLUMNS = ["id", "space_id", "parent_id", "name", "is_folder", "etag"]
@@ -169,15 +183,17 @@ def save_new_files(actor: Actor, files: list[NewFile]) -> list[int]:
     return [pk for pk, _ in _add_files(files, actor)]
 
 
-def _add_files(files: list[NewFile], actor: Actor | None = None) -> list[tuple[int, str]]:
+def _add_files(
+    files: list[NewFile], actor: Actor | None = None, *, savepoint: bool = True
+) -> list[tuple[int, str]]:
     """`save_new_files` for files of one space, each file's `actor` unless `actor` is
-    given: (id, ETag) of each new file, in order."""
+    given: (id, ETag) of each new file, in order (`savepoint`: see `save_together`)."""
     if not files:
         return []
     space = files[0].parent.space
     now = timezone.now()
     actors = [actor or f.actor for f in files]
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         node_ids = bulk.insert(
             Node,
             [

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from clocher.core import audit
@@ -163,23 +164,28 @@ def _touch(node: Node) -> None:
 def _new_etags(ids: Iterable[int], now: datetime) -> None:
     """One UPDATE: the folders of one change share its new ETag (an ETag only has to
     differ from the same folder's previous one). On PostgreSQL the rows are locked in
-    id order first: an UPDATE locks them in the order it finds them on disk, which
-    changes as they are rewritten, so two uploads into one folder could each hold the
-    row the other waits for (a deadlock, answered 500, under concurrent PUTs)."""
+    id order first, within the same statement (a sorted `FOR UPDATE` subquery): an
+    UPDATE locks them in the order it finds them on disk, which changes as they are
+    rewritten, so two uploads into one folder could each hold the row the other waits
+    for (a deadlock, answered 500, under concurrent PUTs)."""
     ids = sorted(set(ids))
-    if connection.features.has_select_for_update:
-        _LOCK_FOLDERS.rows(*ids)
-    _NEW_ETAGS.update(_new_etag(), now, *ids)
+    locked = connection.features.has_select_for_update
+    (_NEW_ETAGS_LOCKED if locked else _NEW_ETAGS).update(_new_etag(), now, *ids)
 
 
 # Compiled once per process (`core.prepared`): every upload runs them.
-_LOCK_FOLDERS = Prepared(
-    lambda *ids: (
-        Node.objects.filter(pk__in=ids).order_by("pk").select_for_update().values_list("pk")
-    )
-)
 _NEW_ETAGS = Prepared(
     lambda etag, now, *ids: (Node.objects.filter(pk__in=ids), {"etag": etag, "modified_at": now})
+)
+_NEW_ETAGS_LOCKED = Prepared(
+    lambda etag, now, *ids: (
+        Node.objects.filter(
+            pk__in=Subquery(
+                Node.objects.filter(pk__in=ids).order_by("pk").select_for_update().values("pk")
+            )
+        ),
+        {"etag": etag, "modified_at": now},
+    )
 )
 
 
