@@ -20,6 +20,8 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
 
+from clocher.core import prepared
+
 # Fields whose Python values the drivers (sqlite3, psycopg) take as they are: these exact
 # classes (a subclass may adapt its values: it goes through its own `get_db_prep_save`).
 _PLAIN = {
@@ -270,12 +272,18 @@ def update(
         assignments = ", ".join(
             f"{quote(f.column)} = {v}" for f, v in zip(fields[1:], values[1:], strict=True)
         )
+        # The ids again as an array: PostgreSQL reckons a JSON document's rows at 100,
+        # and joined them to a sequential scan of the whole table (every file's row read
+        # for each group of uploads); `= ANY` of the ids takes the primary key's index.
+        pk = f"{table}.{quote(meta.pk.column)}"
         statement = (
             f"UPDATE {table} SET {assignments} FROM json_array_elements(%s::json) AS r(j) "  # noqa: S608
-            f"WHERE {table}.{quote(meta.pk.column)} = {values[0]}"
+            f"WHERE {pk} = {values[0]} AND {pk} = ANY(%s::{meta.pk.db_type(connection)}[])"
         )
-        for document in _json_documents(fields, (), rows):
-            _execute(statement, [document], False)
+        for start in range(0, len(rows), _JSON_ROWS):
+            part = rows[start : start + _JSON_ROWS]
+            (document,) = _json_documents(fields, (), part)
+            _execute(statement, [document, [row[0] for row in part]], False)
         return
     converters = [(i, c) for i, f in enumerate(fields) if (c := _converter(f)) is not None]
     assignments = ", ".join(
@@ -320,23 +328,13 @@ def _json_converter(field: Any) -> Callable[[Any], Any] | None:
 
 
 def _execute(statement: str, parameters: list[Any], fetch: bool) -> list[Any]:
-    """Run one statement. On SQLite it goes to the driver's own cursor in its
-    placeholder style: Django's cursor rewrites the placeholders with a regular
-    expression, whose cost grows with a statement of thousands of them. Watched queries
-    (DEBUG, `CaptureQueriesContext`, an execute wrapper) go through Django's cursor.
-    The thread's connection is looked up once: each attribute read through the
-    `connection` proxy looks it up again (a tenth of a small upload's CPU in all)."""
-    db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor != "sqlite" or db.queries_logged or db.execute_wrappers:
-        with db.cursor() as cursor:
-            cursor.execute(statement, parameters)
-            return cursor.fetchall() if fetch else []
-    db.ensure_connection()
-    db.validate_thread_sharing()
-    db.validate_no_broken_transaction()
-    with db.wrap_database_errors:
-        cursor = db.connection.execute(statement.replace("%s", "?"), parameters)
-        try:
-            return cursor.fetchall() if fetch else []
-        finally:
-            cursor.close()
+    """Run one statement on the driver's own cursor (`prepared.executed`): on SQLite in
+    its placeholder style, as Django's cursor rewrites the placeholders with a regular
+    expression whose cost grows with a statement of thousands of them; on PostgreSQL
+    prepared once per connection, as the statement of a shape is always the same (its
+    rows are one JSON parameter): parsed and planned for every group of uploads, a
+    batch's statements cost PostgreSQL more than the writer's own work."""
+    sqlite = connections[DEFAULT_DB_ALIAS].vendor == "sqlite"
+    native = statement.replace("%s", "?") if sqlite else statement
+    with prepared.executed(statement, native, parameters) as cursor:
+        return cursor.fetchall() if fetch else []

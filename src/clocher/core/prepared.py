@@ -73,7 +73,7 @@ class Prepared:
 
     def rows(self, *args: Any) -> list[Any]:
         compiled, params = self._statement(args, update=False)
-        with _executed(compiled, params) as cursor:
+        with executed(compiled.sql, compiled.native_sql, params) as cursor:
             rows = cursor.fetchall()
         if compiled.converters:
             return list(compiled.compiler.apply_converters(rows, compiled.converters))
@@ -82,7 +82,7 @@ class Prepared:
     def update(self, *args: Any) -> int:
         """The number of rows updated, as `QuerySet.update` returns it."""
         compiled, params = self._statement(args, update=True)
-        with _executed(compiled, params) as cursor:
+        with executed(compiled.sql, compiled.native_sql, params) as cursor:
             return int(cursor.rowcount)
 
     def _statement(self, args: tuple[Any, ...], *, update: bool) -> tuple[_Compiled, list[Any]]:
@@ -122,15 +122,16 @@ class Prepared:
 
 
 @contextmanager
-def _executed(compiled: _Compiled, params: list[Any]) -> Iterator[Any]:
-    """A cursor that ran the statement: the driver's own, with the checks Django's cursor
-    makes (thread, broken transaction, errors as Django's), or Django's when queries are
+def executed(statement: str, native: str, params: list[Any]) -> Iterator[Any]:
+    """A cursor that ran `statement` (Django's placeholders; `native`: the same in the
+    driver's own style): the driver's own cursor, with the checks Django's cursor makes
+    (thread, broken transaction, errors as Django's), or Django's when queries are
     watched. The thread's connection is looked up once (not at each attribute read
     through the `connection` proxy)."""
     db = connections[DEFAULT_DB_ALIAS]
     if db.queries_logged or db.execute_wrappers:
         with db.cursor() as watched:
-            watched.execute(compiled.sql, params)
+            watched.execute(statement, params)
             yield watched
         return
     db.ensure_connection()
@@ -138,13 +139,13 @@ def _executed(compiled: _Compiled, params: list[Any]) -> Iterator[Any]:
     db.validate_no_broken_transaction()
     with db.wrap_database_errors:
         if db.vendor == "sqlite":  # Django's SQLite cursor would convert again
-            cursor = db.connection.execute(compiled.native_sql, params)
+            cursor = db.connection.execute(native, params)
         else:
             # Server-side binding, prepared once per connection: Django's client-side
             # cursor had PostgreSQL parse and plan the statement on every run (0.6 ms of
             # the server's CPU for the DAV spaces query, three times its execution).
             cursor = psycopg.Cursor(db.connection)
-            cursor.execute(compiled.native_sql, params, prepare=True)
+            cursor.execute(native, params, prepare=True)
         try:
             yield cursor
         finally:
