@@ -168,7 +168,10 @@ class AuditEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
     actor_label = models.CharField(max_length=254)
-    commune = models.ForeignKey(Commune, on_delete=models.SET_NULL, null=True, blank=True)
+    # No index of its own: (commune, -seq) below serves lookups by commune.
+    commune = models.ForeignKey(
+        Commune, on_delete=models.SET_NULL, null=True, blank=True, db_index=False
+    )
     commune_insee = models.CharField(max_length=5, blank=True)
     action = models.CharField(max_length=64)
     target = models.CharField(max_length=254, blank=True)

@@ -76,7 +76,10 @@ class Chunk(models.Model):
     """An encrypted piece of content, named by HMAC(data key, plaintext): identical
     content within a commune is stored once; across communes, never shared."""
 
-    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="chunks")
+    # No index of its own: the unique (commune, digest) serves lookups by commune.
+    commune = models.ForeignKey(
+        Commune, on_delete=models.CASCADE, related_name="chunks", db_index=False
+    )
     digest = models.CharField(max_length=64)
     size = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -107,10 +110,17 @@ class Node(models.Model):
     etag = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField()
-    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.CharField(max_length=254, blank=True)
 
     class Meta:
+        # The trash only: an index of every live node's empty `deleted_at` was one more
+        # page written for each new file.
+        indexes = [
+            models.Index(
+                fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="node_in_trash"
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["parent", "name"],
@@ -141,7 +151,10 @@ class Version(models.Model):
 
 
 class VersionChunk(models.Model):
-    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="chunks")
+    # No index of its own: the unique (version, position) serves lookups by version.
+    version = models.ForeignKey(
+        Version, on_delete=models.CASCADE, related_name="chunks", db_index=False
+    )
     position = models.PositiveIntegerField()
     offset = models.PositiveBigIntegerField()
     chunk = models.ForeignKey(Chunk, on_delete=models.PROTECT, related_name="uses")
