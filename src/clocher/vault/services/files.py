@@ -131,7 +131,7 @@ def save_each(files: list[NewFile]) -> list[Node | Exception]:
     try:
         return list(save_together(files))
     except (IntegrityError, QuotaExceeded):
-        return save_alone(files)
+        return _each_alone(files)
 
 
 def save_together(files: list[NewFile], *, savepoint: bool = True) -> list[Node]:
@@ -149,7 +149,7 @@ def save_together(files: list[NewFile], *, savepoint: bool = True) -> list[Node]
     ]
 
 
-def save_alone(files: list[NewFile]) -> list[Node | Exception]:
+def _each_alone(files: list[NewFile]) -> list[Node | Exception]:
     """`save_each`'s fallback: each file through `save_file` on its own, as if it had
     come alone; its new node or its error, in order."""
     answers: list[Node | Exception] = []

@@ -173,20 +173,22 @@ def _new_etags(ids: Iterable[int], now: datetime) -> None:
     (_NEW_ETAGS_LOCKED if locked else _NEW_ETAGS).update(_new_etag(), now, *ids)
 
 
-# Compiled once per process (`core.prepared`): every upload runs them.
-_NEW_ETAGS = Prepared(
-    lambda etag, now, *ids: (Node.objects.filter(pk__in=ids), {"etag": etag, "modified_at": now})
-)
-_NEW_ETAGS_LOCKED = Prepared(
-    lambda etag, now, *ids: (
-        Node.objects.filter(
-            pk__in=Subquery(
-                Node.objects.filter(pk__in=ids).order_by("pk").select_for_update().values("pk")
-            )
-        ),
-        {"etag": etag, "modified_at": now},
-    )
-)
+def _new_etags_update(locked: bool) -> Prepared:
+    """The folders' ETag UPDATE, compiled once per process (`core.prepared`): every
+    upload runs it. `locked`: the rows taken through a sorted `FOR UPDATE` subquery."""
+
+    def build(etag: str, now: datetime, *ids: int) -> tuple[Any, dict[str, Any]]:
+        folders = Node.objects.filter(pk__in=ids)
+        if locked:
+            in_order = folders.order_by("pk").select_for_update().values("pk")
+            folders = Node.objects.filter(pk__in=Subquery(in_order))
+        return folders, {"etag": etag, "modified_at": now}
+
+    return Prepared(build)
+
+
+_NEW_ETAGS = _new_etags_update(locked=False)
+_NEW_ETAGS_LOCKED = _new_etags_update(locked=True)
 
 
 def create_folder(actor: Actor, parent: Node, name: str) -> Node:
