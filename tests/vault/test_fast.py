@@ -14,7 +14,7 @@ from clocher.accounts.models import AppPassword
 from clocher.accounts.services import create_app_password
 from clocher.storage.blobstore.local import LocalStore
 from clocher.vault import services
-from clocher.vault.dav import fast
+from clocher.vault.dav import fast, lookups
 from clocher.vault.models import Node, Space
 from tests.access_cuts import ACTOR, cuts
 from tests.vault.conftest import DavUser
@@ -302,7 +302,7 @@ def test_the_checked_statement_finds_only_the_persons_own_space_by_its_names(
 
     def rows(who, space, space_name=None, email=None):
         password_id, user_id, address = who
-        return fast._FILES.checked.rows(
+        return lookups.FILES.checked.rows(
             password_id, user_id, email or address, space_name or space.name,
             space.commune.name, space.pk, "a.txt",
         )  # fmt: skip

@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -18,6 +19,7 @@ import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from clocher.accounts.models import AppPassword
 from clocher.core import audit
 from clocher.core.models import AuditEntry
 from clocher.storage.blobstore import local_store, store
@@ -166,19 +168,62 @@ def test_a_writer_lost_with_the_file_is_a_503_and_nothing_half_made(
     assert Node.objects.get(name="perdu.txt", deleted_at__isnull=True).versions.count() == 1
 
 
+def test_the_writer_checks_the_folder_of_a_file_read_before_it(dav_user, commune_a, running):
+    """A small file goes to the writer before its folder is read: the writer's check
+    lets through only a new name in a folder of the person's; for the rest the answer
+    is the one WsgiDAV or the file server gives without a writer."""
+    _warm(dav_user, commune_a)
+    url, auth = _space(dav_user, commune_a), _auth(dav_user)
+    assert requests.request("MKCOL", url + "dossier/", auth=auth, timeout=30).status_code == 201
+    assert _put(dav_user, commune_a, "dossier/un.txt", b"un").status_code == 201
+    assert running.written == 1
+    again = _put(dav_user, commune_a, "dossier/un.txt", b"un, second")  # a name taken
+    assert again.status_code == 204
+    node = Node.objects.get(name="un.txt", deleted_at__isnull=True)
+    assert node.versions.count() == 2 and again.headers["ETag"] == f'"{node.etag}"'
+    assert requests.get(url + "dossier/un.txt", auth=auth, timeout=30).content == b"un, second"
+    assert _put(dav_user, commune_a, "absent/deux.txt", b"2").status_code == 409
+    assert _put(dav_user, commune_a, "dossier", b"3").status_code == 405  # a folder's name
+    assert not Node.objects.filter(name__in=["deux.txt"]).exists()
+    assert Node.objects.get(name="dossier", deleted_at__isnull=True).is_folder
+    body = (
+        '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
+        "</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"
+    )
+    lock = requests.request("LOCK", url + "verrou.txt", data=body, auth=auth, timeout=30)
+    assert lock.status_code in (200, 201)
+    assert _put(dav_user, commune_a, "verrou.txt", b"v").status_code == 423
+    token = {"If": f"({lock.headers['Lock-Token']})"}
+    answer = requests.put(url + "verrou.txt", data=b"v", auth=auth, headers=token, timeout=30)
+    assert answer.status_code in (201, 204)
+    assert requests.get(url + "verrou.txt", auth=auth, timeout=30).content == b"v"
+    AppPassword.objects.filter(user=dav_user.user).update(revoked_at="2026-01-01T00:00:00Z")
+    assert _put(dav_user, commune_a, "dossier/trois.txt", b"3").status_code == 401
+    assert not Node.objects.filter(name="trois.txt").exists()
+    assert audit.verify().ok
+
+
 # ---------------------------------------------------------------------------------------
 # The writer's batch, called as its loop calls it (`writer.write`), with its journal.
 
 
-def _sent(space: Space, name: str, content: bytes) -> writer._Pending:
+def _sent(
+    space: Space, name: str, content: bytes, check: tuple[Any, ...] | None = None
+) -> writer._Pending:
     """A new small file at `space`'s root as a worker hands it over (its sealed chunks
-    not yet stored), read back as the writer reads it off the socket."""
+    not yet stored), read back as the writer reads it off the socket: with its folder's
+    chain, or with `check` (the person's access: then the file's name and the locks'
+    prefix are added, as `dav.fast` sends them)."""
     sink = GroupSink(store())
     upload = ChunkWriter(space.commune, blobs=sink)
     upload.write(content)
     upload.finish(sync_directories=False)
-    root = services.root_of(space)
-    new = writer.SmallFile(space, ((root.pk, root.name),), name, upload, None, ACTOR, "")
+    if check is None:
+        root = services.root_of(space)
+        new = writer.SmallFile(space, ((root.pk, root.name),), name, upload, None, ACTOR, "")
+    else:
+        whole = (*check, "/verrous/", name)
+        new = writer.SmallFile(space, None, name, upload, None, ACTOR, "", check=whole)
     header = json.loads(json.dumps(writer._request(new, sink.pending)))
     return writer._Pending(None, header, b"".join(sink.pending.values()))
 
@@ -226,3 +271,51 @@ def test_a_refused_group_is_written_again_space_by_space(commune_a, commune_b, j
     created = AuditEntry.objects.filter(action="vault.file_created")
     assert created.count() == 3
     assert audit.verify().ok
+
+
+def _access(dav_user, space: Space) -> tuple[Any, ...]:
+    """The person's access to `space` as a worker sends it (`lookups.FOLDER.checked`)."""
+    password = AppPassword.objects.get(user=dav_user.user)
+    user = dav_user.user
+    return (password.pk, user.pk, user.email, space.name, space.commune.name, space.pk)
+
+
+def test_the_writers_check_takes_new_names_of_the_persons_own_folder(dav_user, commune_a, journal):
+    """One check for the batch's files of one folder: a name taken is declined with the
+    folder found (the worker saves a version), the others written."""
+    space = Space.objects.get(commune=commune_a, kind="commune")
+    assert writer.write([_sent(space, "pris.txt", b"avant")], journal)[0]["id"]
+    access = _access(dav_user, space)
+    pending = [_sent(space, f"{n}.txt", n.encode(), access) for n in ("pris", "a", "b", "c")]
+    answers = writer.write(pending, journal)
+    root = services.root_of(space)
+    assert answers[0] == {
+        "declined": {"chain": ((root.pk, root.name),), "member": False, "locked": False}
+    }
+    made = Node.objects.filter(is_folder=False, deleted_at__isnull=True)
+    assert sorted(n.name for n in made) == ["a.txt", "b.txt", "c.txt", "pris.txt"]
+    for name, answer in zip(("a", "b", "c"), answers[1:], strict=True):
+        node = made.get(name=f"{name}.txt")
+        assert answer == {"id": node.pk, "etag": node.etag}
+    assert made.get(name="pris.txt").versions.count() == 1
+
+
+def test_the_writers_check_declines_another_communes_space(
+    dav_user, dav_user_b, commune_a, commune_b, journal
+):
+    """The access checked by the writer is the person's: another commune's space, by
+    its id or by its names, is declined as not found, and nothing of it stored."""
+    space_a = Space.objects.get(commune=commune_a, kind="commune")
+    space_b = Space.objects.get(commune=commune_b, kind="commune")
+    own = _access(dav_user, space_a)
+    theirs = (*own[:3], space_b.name, space_b.commune.name, space_b.pk)
+    by_id = (*own[:5], space_b.pk)
+    stranger = _access(dav_user_b, space_b)[:3] + own[3:]
+    pending = [
+        _sent(space_b, "intrus.txt", b"x", theirs),
+        _sent(space_b, "intrus2.txt", b"y", by_id),
+        _sent(space_a, "intrus3.txt", b"z", stranger),
+    ]
+    assert writer.write(pending, journal) == [{"declined": None}] * 3
+    assert not Node.objects.filter(is_folder=False).exists()
+    assert not list(journal.records())  # no chunk of theirs kept

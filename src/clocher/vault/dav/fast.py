@@ -5,12 +5,14 @@ Sync clients move files one small request at a time, and WsgiDAV's generic machi
 several milliseconds of CPU per request, as much again as Django compiling the same few
 queries each time. The simple cases are answered here: a GET or a PUT of a file path
 with a remembered login, no lock, condition, range or encoding header. The database is
-asked one question, its SQL compiled once per process (`core.prepared.Prepared`): the
-file with its chunks (GET), or its folder with the locks (PUT), in a statement that also
-checks the access (`_access`: the app password still valid, the account active, the
-space still the person's under the protocol rule of `core.scoping`, with the same name):
-a revocation or a cut bites at the next request. The person's spaces, which name the
-space from the path, are read once every PERSON_SECONDS, and afresh whenever that
+asked one question, its SQL compiled once per process (`dav.lookups`): the file with its
+chunks (GET), or its folder with the locks (PUT), in a statement that also checks the
+access (the app password still valid, the account active, the space still the person's
+under the protocol rule of `core.scoping`, with the same name): a revocation or a cut
+bites at the next request. A new small file is handed to the writer process with that
+question, which it asks for its whole batch (`dav.writer`), and comes back here when the
+answer is not a new name in a folder of the person's. The person's spaces, which name
+the space from the path, are read once every PERSON_SECONDS, and afresh whenever that
 statement finds nothing. The content goes through the same services as WsgiDAV's path
 (`ChunkWriter`, `services.save_file`), so quotas, journal and durability are theirs.
 
@@ -23,35 +25,42 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import math
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from wsgidav import util
 from wsgidav.dav_error import HTTP_SERVICE_UNAVAILABLE, DAVError
 
-from clocher.accounts.models import AppPassword, User
+from clocher.accounts.models import User
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
-from clocher.core.prepared import Prepared
-from clocher.core.scoping import protocol_communes
 from clocher.storage import crypto
 from clocher.storage.blobstore import store
 from clocher.storage.chunks import ChunkWriter
 from clocher.vault import services
 from clocher.vault.dav import auth, writer
 from clocher.vault.dav.flush import COMMITS, SMALL_BYTES, GroupSink
+from clocher.vault.dav.lookups import (
+    COMMUNE_FIELDS,
+    FILES,
+    FOLDER,
+    SPACE_FIELDS,
+    SPACES,
+    FolderRow,
+    Query,
+)
 from clocher.vault.dav.provider import _client_mtime, _dav_error, mime_type
 from clocher.vault.dav.store import locks_prefix
-from clocher.vault.models import DavEntry, Node, Space
-from clocher.vault.services.spaces import spaces_query
+from clocher.vault.models import Node, Space
 
 # Set to False (tests only) to compare with WsgiDAV's own answers.
 ENABLED = True
@@ -72,107 +81,6 @@ DEFERRED = (
 )
 BLOCK = 1 << 20
 MAX_DEPTH = 12  # path levels below a space answered here (one compiled query per depth)
-
-
-def _in_model_order(model: Any, names: set[str]) -> tuple[str, ...]:
-    """`Model.from_db` takes the loaded columns in the model's own order."""
-    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
-
-
-# Not the counters (`used_bytes`, `quota_bytes`): nothing here reads them (quotas are
-# charged by conditional UPDATEs), and an upload moved them, so that the person built
-# from the rows could not be kept for the next upload (`_PEOPLE`).
-SPACE_FIELDS = _in_model_order(Space, {"id", "kind", "name", "owner_id", "commune_id"})
-COMMUNE_FIELDS = _in_model_order(
-    Commune, {"id", "name", "insee", "quota_storage_bytes", "created_at", "status"}
-)
-FILE_FIELDS = ("id", "is_folder", "size", "content_type", "etag", "modified_at", "current_id")
-
-
-def _valid_password(password_id: int, user_id: int) -> QuerySet[AppPassword]:
-    """The app password, while it is not revoked and its account is active."""
-    return AppPassword.objects.filter(
-        pk=password_id, user_id=user_id, revoked_at__isnull=True, user__is_active=True
-    )
-
-
-def _spaces_query(password_id: int, user_id: int) -> QuerySet[Any]:
-    """`services.spaces_for` under the protocol rule, for the holder of a valid app
-    password, with the commune's columns and the person's address."""
-    person = User(pk=user_id, is_active=True)
-    valid = _valid_password(password_id, user_id)
-    email = Subquery(User.objects.filter(pk=user_id, is_active=True).values("email")[:1])
-    return (
-        spaces_query(person, protocol_communes(person))
-        .filter(Exists(valid))
-        .annotate(person_email=email)
-        .values_list(*SPACE_FIELDS, *(f"commune__{f}" for f in COMMUNE_FIELDS), "person_email")
-    )
-
-
-_SPACES = Prepared(_spaces_query)
-
-
-def _access(
-    password_id: int, user_id: int, email: str, space_id: int, space: str, commune: str
-) -> Q:
-    """The app password still valid for the account at `email`, still active, and the
-    space still theirs under the protocol rule, with the names its label was made of:
-    what `_spaces_query` read, checked for one space inside the request's statement."""
-    person = User(pk=user_id, is_active=True)
-    valid = _valid_password(password_id, user_id).filter(user__email=email)
-    theirs = spaces_query(person, protocol_communes(person)).filter(
-        pk=space_id, name=space, commune__name=commune
-    )
-    return Q(Exists(valid)) & Q(Exists(theirs))
-
-
-@dataclass(frozen=True, slots=True)
-class _Query:
-    """A query of a space's rows (the space's id its first argument), and the same with
-    the person's access checked in it (`_access`'s arguments before the space's id)."""
-
-    plain: Prepared
-    checked: Prepared
-
-
-def _query(build: Callable[..., QuerySet[Any]]) -> _Query:
-    def checked(
-        password_id: int, user_id: int, email: str, space: str, commune: str, space_id: int,
-        *rest: Any,
-    ) -> QuerySet[Any]:  # fmt: skip
-        access = _access(password_id, user_id, email, space_id, space, commune)
-        return build(space_id, *rest).filter(access)
-
-    return _Query(Prepared(build), Prepared(checked))
-
-
-def _file_query(space_id: int, *names: str) -> QuerySet[Any]:
-    """The live node at `names` below the root of the space, one row per chunk of its
-    current version (one row with no chunk for an empty file or a folder)."""
-    filters: dict[str, Any] = {
-        "name": names[-1],
-        "deleted_at__isnull": True,
-        "parent__isnull": False,
-    }
-    above = ""
-    for name in reversed(names[:-1]):
-        above += "parent__"
-        filters.update(
-            {f"{above}name": name, f"{above}deleted_at__isnull": True, f"{above}is_folder": True}
-        )
-    # Joined down from the space's root (its own unique index): from the space's nodes
-    # up, the database read every node of the space to find one name.
-    filters[f"{above}parent__space_id"] = space_id
-    filters[f"{above}parent__parent__isnull"] = True
-    return (
-        Node.objects.filter(**filters)
-        .order_by("current__chunks__position")
-        .values_list(*FILE_FIELDS, "current__chunks__offset", "current__chunks__chunk__digest")
-    )
-
-
-_FILES = _query(_file_query)
 
 
 # Header dates by whole second: each GET formatted two (`email.utils.formatdate`, a few
@@ -240,7 +148,7 @@ def _read_person(remembered: tuple[int, int]) -> Person | None:
     """The person holding the app password and account `remembered`, their spaces read
     now (and remembered), or None when the password opens no space any more."""
     read_at = time.monotonic()
-    rows = _SPACES.rows(*remembered)
+    rows = SPACES.rows(*remembered)
     if not rows:
         _PEOPLE.pop(remembered, None)
         return None
@@ -277,17 +185,21 @@ class _Request:
     person: Person
     fresh: bool  # its spaces read for this request: no need to check them again
 
+    def space(self, login: str, label: str) -> Space | None:
+        """The space at `label` of the person logged in as `login`, as last read."""
+        if login.lower() != (self.person.user.email or "").lower():
+            return None
+        return self.person.spaces.get(label)
+
     def rows(
-        self, login: str, label: str, query: _Query, *args: Any
+        self, login: str, label: str, query: Query, *args: Any
     ) -> tuple[Space, list[Any]] | None:
         """The space at `label` of the person logged in as `login`, and `query`'s rows
         for it; None when the person has no such space. With a person read earlier,
         the statement checks the access too, and finding nothing it is asked again
         once the person is read afresh (a space renamed, a cut: WsgiDAV answers)."""
         while True:
-            space = None
-            if login.lower() == (self.person.user.email or "").lower():
-                space = self.person.spaces.get(label)
+            space = self.space(login, label)
             if space is not None:
                 if self.fresh:
                     return space, query.plain.rows(space.pk, *args)
@@ -349,7 +261,7 @@ def _get(
 ) -> Iterable[bytes] | None:
     if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
         return None  # WsgiDAV's 415
-    found = request.rows(*top, _FILES, *names)
+    found = request.rows(*top, FILES, *names)
     if found is None:
         return None
     space, rows = found
@@ -388,56 +300,23 @@ def _get(
     return rest()
 
 
-def _folder_query(space_id: int, locks: str, name: str, *names: str) -> QuerySet[Any]:
-    """The live folder at `names` below the root of the space (the root for none): the
-    id and name of it and of each folder above it up to the root, whether its member
-    `name` is a folder (None when there is none), and whether the person's tree holds
-    a lock (its keys start with `locks`). One statement where an upload asked three."""
-    filters: dict[str, Any] = {}
-    above = ""
-    for folder in reversed(names):
-        filters.update(
-            {f"{above}name": folder, f"{above}deleted_at__isnull": True, f"{above}is_folder": True}
-        )
-        above += "parent__"
-    filters[f"{above}space_id"] = space_id
-    filters[f"{above}parent__isnull"] = True
-    member = Node.objects.filter(parent_id=OuterRef("pk"), name=name, deleted_at__isnull=True)
-    levels = ["parent__" * depth for depth in range(len(names) + 1)]
-    return (
-        Node.objects.filter(**filters)
-        .annotate(
-            member_is_folder=Subquery(member.values("is_folder")[:1]),
-            locked=Exists(DavEntry.objects.filter(key__prefix=locks)),
-        )
-        .values_list(
-            *(f"{level}id" for level in levels),
-            *(f"{level}name" for level in levels),
-            "member_is_folder",
-            "locked",
-        )
-    )
-
-
-_FOLDER = _query(_folder_query)
 _CHAIN_FIELDS = ["id", "space_id", "parent_id", "name", "is_folder"]
 
 
 @dataclass(frozen=True, slots=True)
 class _Folder:
-    """The folder a PUT writes into, as its one statement read it."""
+    """The folder a PUT writes into, as its one statement (this worker's, or the
+    writer's check) read it."""
 
     space: Space
-    chain: tuple[tuple[int, str], ...]  # (id, name) of each folder, the space's root first
-    member_is_folder: bool | None  # whether the file's name is a folder (None: no member)
-    locked: bool  # whether the person's tree holds a lock
+    found: FolderRow
 
     def node(self) -> Node:
         """The folder with its chain to the root loaded (paths and ETag updates need no
         read), for the services; the writer is sent the chain itself."""
         alias = connection.alias
         folder: Node | None = None
-        for pk, label in self.chain:
+        for pk, label in self.found.chain:
             above = folder.pk if folder is not None else None
             node = Node.from_db(alias, _CHAIN_FIELDS, [pk, self.space.pk, above, label, True])
             node.space, node.parent = self.space, folder
@@ -445,19 +324,26 @@ class _Folder:
         assert folder is not None
         return folder
 
+    @property
+    def takes_file(self) -> bool:
+        """Whether this path writes the file: else WsgiDAV answers (405 for a folder of
+        that name, 423 for a locked tree without its token)."""
+        return not self.found.member_is_folder and not self.found.locked
+
+
+def _locks(top: tuple[str, str]) -> str:
+    """The prefix of the keys of the person's locks: the quoted login's root."""
+    return locks_prefix(quote(f"{PREFIX}/{top[0]}"))
+
 
 def _folder(request: _Request, top: tuple[str, str], names: list[str]) -> _Folder | None:
     """The folder of the file at `names` below the space at `top`; None when there is no
     such folder."""
-    # The locks of the person's tree: their keys start with the quoted login's root.
-    locks = locks_prefix(quote(f"{PREFIX}/{top[0]}"))
-    found = request.rows(*top, _FOLDER, locks, names[-1], *names[:-1])
+    found = request.rows(*top, FOLDER, _locks(top), names[-1], *names[:-1])
     if found is None or not found[1]:
         return None
     space, (row, *_) = found
-    depth = len(names)
-    chain = tuple(zip(reversed(row[:depth]), reversed(row[depth : 2 * depth]), strict=True))
-    return _Folder(space, chain, row[-2], bool(row[-1]))
+    return _Folder(space, FolderRow.read(row, len(names)))
 
 
 def _stored_and_saved(group: list[tuple[GroupSink, services.NewFile]]) -> list[Any]:
@@ -503,6 +389,101 @@ def _saved_here(sink: GroupSink, folder: _Folder, small: writer.SmallFile) -> No
     return saved
 
 
+def _received(
+    environ: dict[str, Any], length: int, upload: ChunkWriter, *, keep: bool
+) -> list[bytes]:
+    """The request's body written into `upload`; with `keep`, its blocks as read (a
+    small file read before its folder: WsgiDAV gets them when it is not this path's)."""
+    stream, blocks, remaining = environ["wsgi.input"], [], length
+    while remaining > 0:
+        data = stream.read(min(BLOCK, remaining))
+        if not data:
+            break
+        remaining -= len(data)
+        upload.write(data)
+        if keep:
+            blocks.append(data)
+    if remaining:
+        raise ValueError("corps de requête incomplet")
+    return blocks
+
+
+@dataclass(slots=True)
+class _Put:
+    """A PUT's file once its body is read: what saving it needs."""
+
+    space: Space
+    names: list[str]
+    upload: ChunkWriter
+    sink: GroupSink | None
+    actor: Actor
+    content_type: str
+    modified_at: datetime | None
+
+    def small(self, folders: tuple[tuple[int, str], ...] | None, **check: Any) -> writer.SmallFile:
+        """The new small file for the writer (its chain, or its check)."""
+        self.upload.finish(sync_directories=False)
+        name = services.clean_name(self.names[-1])
+        return writer.SmallFile(
+            self.space, folders, name, self.upload, self.modified_at, self.actor,
+            self.content_type, **check,
+        )  # fmt: skip
+
+
+def _checked_by_writer(
+    request: _Request, top: tuple[str, str], put: _Put
+) -> writer.Written | writer.Declined | None:
+    """A new small file handed to the writer before its folder is read: the writer runs
+    the folder's statement (the access checked in it) for its whole batch, where each
+    worker ran one for each file with cold caches (« Thirteenth pass »). None when there
+    is no writer, or the name is not one a file may have (the usual way then answers)."""
+    person, space = request.person, put.space
+    check = (
+        *person.ids, person.user.email or "", space.name, space.commune.name, space.pk,
+        _locks(top), put.names[-1], *put.names[:-1],
+    )  # fmt: skip
+    try:
+        new = put.small(None, check=check)
+    except ValidationError:
+        return None
+    assert put.sink is not None
+    return writer.submit(new, put.sink.pending)
+
+
+def _saved(
+    request: _Request, top: tuple[str, str], put: _Put, folder: _Folder | None
+) -> tuple[Any, bool] | None:
+    """The file saved, and whether it replaced one (204, else 201); None for WsgiDAV to
+    answer. A new small file goes to the writer (its check, without `folder`, read by
+    nobody yet), else is saved by this process."""
+    sink = put.sink
+    if folder is None:
+        outcome = _checked_by_writer(request, top, put)
+        if isinstance(outcome, writer.Written):
+            return outcome, False
+        if isinstance(outcome, writer.Declined) and outcome.found is not None:
+            folder = _Folder(put.space, outcome.found)
+        else:
+            folder = _folder(request, top, put.names)
+        # Not the space the body was sealed for (its label given to another since the
+        # person was read): WsgiDAV reads it again.
+        if folder is None or not folder.takes_file or folder.space.pk != put.space.pk:
+            return None
+    exists = folder.found.member_is_folder is not None
+    if sink is not None and not exists:
+        # A new small file: stored and committed with those of the space that wait
+        # meanwhile (the writer process's `dav.writer`, or this process's).
+        new = put.small(folder.found.chain)
+        return writer.submit(new, sink.pending) or _saved_here(sink, folder, new), False
+    if sink is not None and sink.pending:  # read (and finished) for the writer's check
+        sink.sync_directories(put.upload.stored_keys)
+    saved = services.save_file(
+        put.actor, folder.node(), put.names[-1], put.upload, put.content_type,
+        modified_at=put.modified_at,
+    )  # fmt: skip
+    return saved, exists
+
+
 def _put(
     environ: dict[str, Any],
     start_response: Callable[..., Any],
@@ -519,46 +500,31 @@ def _put(
     mtime = environ.get("HTTP_X_OC_MTIME")
     if mtime is not None and not mtime.isdigit():
         return None  # WsgiDAV's 400
-    folder = _folder(request, top, names)
-    if folder is None:
-        return None  # 409
-    if folder.member_is_folder:
-        return None  # 405
-    if folder.locked:
-        return None  # WsgiDAV checks the person's locks (423 without their token)
-    space, user = folder.space, request.person.user
-    exists = folder.member_is_folder is not None
     blobs = store()
     small = length <= SMALL_BYTES and hasattr(blobs, "put_many")
+    # A small file goes to the writer before its folder is read (it reads it), in a
+    # space of the person's as last read; anything else finds its folder first, so
+    # that a missing one is answered before the body is read.
+    folder = None
+    space = request.space(*top) if small and writer.reachable() else None
+    if space is None:
+        folder = _folder(request, top, names)
+        if folder is None or not folder.takes_file:
+            return None  # WsgiDAV's 409, 405 or its locks
+        space = folder.space
     sink = GroupSink(blobs) if small else None
     upload = ChunkWriter(space.commune, blobs=sink)
     try:
-        stream = environ["wsgi.input"]
-        remaining = length
-        while remaining > 0:
-            data = stream.read(min(BLOCK, remaining))
-            if not data:
-                break
-            remaining -= len(data)
-            upload.write(data)
-        if remaining:
-            raise ValueError("corps de requête incomplet")
+        blocks = _received(environ, length, upload, keep=folder is None)
+        user = request.person.user
         actor = Actor(user=user, label=user.email, ip=environ.get("REMOTE_ADDR", ""))
         content_type = environ.get("CONTENT_TYPE") or ""
-        if sink is not None and not exists:
-            # A new small file: stored and committed with those of the space that wait
-            # meanwhile, by one of them (`_stored_and_saved`).
-            name = services.clean_name(names[-1])
-            upload.finish(sync_directories=False)
-            modified = _client_mtime(environ)
-            new = writer.SmallFile(space, folder.chain, name, upload, modified, actor, content_type)
-            # The writer process's (`dav.writer`), or this process's when it has none.
-            saved = writer.submit(new, sink.pending) or _saved_here(sink, folder, new)
-        else:
-            saved = services.save_file(
-                actor, folder.node(), names[-1], upload, content_type,
-                modified_at=_client_mtime(environ),
-            )  # fmt: skip
+        put = _Put(space, names, upload, sink, actor, content_type, _client_mtime(environ))
+        outcome = _saved(request, top, put, folder)
+        if outcome is None:  # not this path's: WsgiDAV reads the body as it came
+            upload.discard()
+            environ["wsgi.input"] = io.BytesIO(b"".join(blocks))
+            return None
     except ValidationError as exc:
         upload.discard()
         return util.send_status_response(environ, start_response, _dav_error(exc))
@@ -571,6 +537,7 @@ def _put(
     except BaseException:
         upload.discard()
         raise
+    saved, exists = outcome
     environ["wsgidav.all_input_read"] = 1
     environ["clocher.written"] = saved
     if mtime is not None:

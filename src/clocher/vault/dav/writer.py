@@ -7,7 +7,9 @@ threads wanted the interpreter's lock, while it held SQLite's only write lock: t
 worker's group waited at BEGIN for that (3.5 ms a group), and the groups stayed small
 (3.4 files). Here the workers only receive, seal and hash; they hand each new small file
 (its sealed chunks and what its rows need) to this process over a Unix socket and wait
-for its answer. One thread takes everything that has arrived from every worker, writes
+for its answer; a file's folder is found and the person's access checked here, once for
+the batch's files of one folder (`_placed`, « Thirteenth pass »), not by each worker.
+One thread takes everything that has arrived from every worker, writes
 the chunks into its journal and starts the journal's `fdatasync` in a helper thread
 (`storage.blobstore.journal`, replayed when the writer starts; two flushes of the file
 system before, « Ninth pass »), writes each space's files meanwhile, commits the batch
@@ -55,6 +57,7 @@ from clocher.storage.blobstore.journal import CHECKPOINT_SECONDS, ChunkJournal, 
 from clocher.storage.blobstore.local import LocalStore
 from clocher.storage.chunks import ChunkWriter
 from clocher.vault import services
+from clocher.vault.dav.lookups import FOLDER, MEMBERS, FolderRow
 from clocher.vault.models import Node, Space
 
 log = logging.getLogger(__name__)
@@ -144,6 +147,12 @@ def _connection() -> socket.socket | None:
     return sock
 
 
+def reachable() -> bool:
+    """Whether this thread may hand a file to the writer: connected, or not known to be
+    down (a connect failed less than RETRY_SECONDS ago)."""
+    return _client.sock is not None or time.monotonic() >= _down_until
+
+
 def _drop() -> None:
     if _client.sock is not None:
         _client.sock.close()
@@ -177,25 +186,40 @@ class Written:
 
 
 @dataclass(frozen=True, slots=True)
+class Declined:
+    """A file sent with its `check` that the writer did not write: its folder as the
+    check found it (the name taken, or the tree locked), or None (no such folder, or no
+    access any more): the worker then goes the way it would have gone without."""
+
+    found: FolderRow | None
+
+
+@dataclass(frozen=True, slots=True)
 class SmallFile:
     """A new small file as a worker hands it over: its space, its folder's chain from
     the space's root down (ids and names, as the worker's one statement read them), its
-    clean name, its finished upload (chunks not yet stored), who sends it."""
+    clean name, its finished upload (chunks not yet stored), who sends it.
+
+    Or, without the chain, its `check`: the arguments of `lookups.FOLDER.checked` (the
+    person's access, the locks' prefix, the name as sent, the folders' names), which the
+    writer runs for the files of its batch (« Thirteenth pass »): the file is written
+    only where the worker's own statement would have let it through."""
 
     space: Space
-    folders: Sequence[tuple[int, str]]
+    folders: Sequence[tuple[int, str]] | None
     name: str
     upload: ChunkWriter
     modified_at: datetime | None
     actor: Actor
     content_type: str
+    check: Sequence[Any] | None = None
 
 
-def submit(new: SmallFile, blobs: dict[str, bytes | bytearray]) -> Written | None:
+def submit(new: SmallFile, blobs: dict[str, bytes | bytearray]) -> Written | Declined | None:
     """`new` (its chunks `blobs` not yet stored) stored and committed by the writer: its
-    id and ETag, or None when there is no writer (the caller then does it in its
-    process). Raises the file's own error (a quota, a name) as `save_file` would, and
-    WriterGone."""
+    id and ETag; Declined when its check let it not through (nothing of it stored); or
+    None when there is no writer (the caller then does it in its process). Raises the
+    file's own error (a quota, a name) as `save_file` would, and WriterGone."""
     sock = _sent(_frame(_request(new, blobs), b"".join(blobs.values())))
     if sock is None:
         return None
@@ -209,6 +233,12 @@ def submit(new: SmallFile, blobs: dict[str, bytes | bytearray]) -> Written | Non
         raise _ERRORS.get(answer["error"], ValidationError)(answer["message"])
     if "failure" in answer:
         raise RuntimeError(f"processus d'écriture du coffre : {answer['failure']}")
+    if "declined" in answer:
+        found = answer["declined"]
+        if found is None:
+            return Declined(None)
+        chain = tuple((pk, name) for pk, name in found["chain"])
+        return Declined(FolderRow(chain, found["member"], found["locked"]))
     return Written(answer["id"], answer["etag"])
 
 
@@ -217,7 +247,7 @@ def _request(new: SmallFile, blobs: dict[str, bytes | bytearray]) -> dict[str, A
     space, upload, actor = new.space, new.upload, new.actor
     commune = space.commune
     user = actor.user
-    return {
+    request = {
         "space": [space.pk, space.name, commune.pk, commune.insee, commune.name],
         "folders": new.folders,
         "name": new.name,
@@ -229,6 +259,9 @@ def _request(new: SmallFile, blobs: dict[str, bytes | bytearray]) -> dict[str, A
         "actor": [user.pk if user else None, actor.display, actor.label, actor.ip],
         "blobs": [[key, len(data)] for key, data in blobs.items()],
     }
+    if new.check is not None:
+        request["check"] = list(new.check)
+    return request
 
 
 # ---------------------------------------------------------------------------------------
@@ -323,13 +356,64 @@ def _answer(result: Node | Exception) -> dict[str, Any]:
 
 
 def write(pending: list[_Pending], blobs: Any = None) -> list[dict[str, Any]]:
-    """Everything received together: every chunk made durable at once (`blobs`, the
+    """Everything received together: the folders of the files sent with a check found
+    (`_placed`), every chunk of the files kept made durable at once (`blobs`, the
     writer's journal, else the store's `put_many`), then each space's files committed.
     One answer per file, in order.
 
     With the journal, its sync runs while the rows are written: they are committed in
     one transaction for the batch, once the sync is done (the chunks durable before any
     row names them, as with `put_many` first)."""
+    try:
+        answers = _placed(pending)
+    except Exception as exc:  # noqa: BLE001 - every file of the batch learns it
+        connection.close()
+        return _failed(pending, exc, "vérification refusée")
+    kept = [index for index, answer in enumerate(answers) if answer is None]
+    if kept:
+        written = _stored_and_saved([pending[index] for index in kept], blobs)
+        for index, answer in zip(kept, written, strict=True):
+            answers[index] = answer
+    return cast(list[dict[str, Any]], answers)
+
+
+def _placed(pending: list[_Pending]) -> list[dict[str, Any] | None]:
+    """The folder of each file sent with a check (`SmallFile.check`), found by the
+    statement the worker would have run (`lookups.FOLDER.checked`: the access, the
+    chain, the locks, the name's member), once for the files of one folder and person,
+    with one more statement for their other names (`lookups.MEMBERS`). A file found
+    writable gets its chain (None here); any other its Declined answer."""
+    answers: list[dict[str, Any] | None] = [None] * len(pending)
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for index, one in enumerate(pending):
+        check = one.header.get("check")
+        if check is not None:  # the name (8th) aside: the rest is the folder's
+            groups[(*check[:7], *check[8:])].append(index)
+    for indexes in groups.values():
+        first = pending[indexes[0]].header["check"]
+        rows = FOLDER.checked.rows(*first)
+        if not rows:
+            for index in indexes:
+                answers[index] = {"declined": None}
+            continue
+        found = FolderRow.read(rows[0], len(first) - 7)
+        members = {first[7]: found.member_is_folder}
+        others = sorted({pending[i].header["check"][7] for i in indexes} - set(members))
+        if others and not found.locked:
+            members.update(MEMBERS.rows(found.chain[-1][0], *others))
+        for index in indexes:
+            header = pending[index].header
+            member = members.get(header["check"][7])
+            if found.locked or member is not None:
+                answers[index] = {"declined": {"chain": found.chain, "member": member,
+                                               "locked": found.locked}}  # fmt: skip
+            else:
+                header["folders"] = found.chain
+    return answers
+
+
+def _stored_and_saved(pending: list[_Pending], blobs: Any) -> list[dict[str, Any]]:
+    """`write` for the files it keeps."""
     chunks: list[tuple[str, bytes]] = []
     for one in pending:
         offset = 0
