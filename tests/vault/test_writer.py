@@ -318,4 +318,6 @@ def test_the_writers_check_declines_another_communes_space(
     ]
     assert writer.write(pending, journal) == [{"declined": None}] * 3
     assert not Node.objects.filter(is_folder=False).exists()
-    assert not list(journal.records())  # no chunk of theirs kept
+    keys = [key for one in pending for key, _ in one.header["blobs"]]
+    assert not any(store().exists(key) for key in keys)  # their chunks left unnamed
+    assert not [p for p in local_store().root.rglob("*") if p.name.endswith(".tmp")]

@@ -39,7 +39,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -73,17 +73,21 @@ class Appended:
     def __init__(
         self,
         journal: ChunkJournal,
+        keys: list[str],
         written: list[tuple[str, str]],
         sync: Future[None] | None,
         length: int,
     ) -> None:
-        self.journal, self.written, self.sync, self.length = journal, written, sync, length
+        self.journal, self.keys, self.written = journal, keys, written
+        self.sync, self.length = sync, length
         self.done = False
 
-    def wait(self) -> None:
-        """Once the journal is synced, the chunks under their names: durable on return.
-        After a failed sync the chunks written aside are removed and the append is not
-        counted (the next one is written over it)."""
+    def wait(self, unused: Collection[str] = ()) -> None:
+        """Once the journal is synced, the chunks under their names: durable on return;
+        those of `unused` (keys: chunks that nothing is to name, the writer's declined
+        files) left unnamed, their records in the journal only. After a failed sync the
+        chunks written aside are removed and the append is not counted (the next one is
+        written over it)."""
         if self.done:
             return
         self.done = True
@@ -94,16 +98,21 @@ class Appended:
                 # Whatever of it the disk kept holds chunks that nothing names.
                 self.journal.blobs.discard_aside(self.written)
                 raise
-        for tmp, name in self.written:
-            os.replace(tmp, name)
-        self.journal._synced(self.length, [name for _, name in self.written])
+        named = []
+        for key, (tmp, name) in zip(self.keys, self.written, strict=True):
+            if key in unused:
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, name)
+                named.append(name)
+        self.journal._synced(self.length, named)
 
-    def abandon(self) -> None:
+    def abandon(self, unused: Collection[str] = ()) -> None:
         """For a caller whose statements failed: the append finished all the same (its
         chunks named, unused until the GC takes them; or not counted if the sync
         failed), so that the journal's next append starts after it."""
         with contextlib.suppress(Exception):
-            self.wait()
+            self.wait(unused)
 
 
 class JournalBusy(Exception):
@@ -162,7 +171,7 @@ class ChunkJournal:
         if self.old_format:
             raise RuntimeError("journal des blocs d'un ancien format : rejouez-le d'abord")
         if not items:
-            return Appended(self, [], None, 0)
+            return Appended(self, [], [], None, 0)
         for key, _ in items:
             self.blobs.check_key(key)  # a bad key fails before the journal
         length = sum(_RECORD.size + len(key.encode()) + len(data) for key, data in items)
@@ -183,7 +192,7 @@ class ChunkJournal:
             with contextlib.suppress(Exception):
                 sync.result()  # not counted: the next append is written over it
             raise
-        return Appended(self, written, sync, len(records))
+        return Appended(self, [key for key, _ in items], written, sync, len(records))
 
     def _sync_started(self) -> Future[None]:
         """The journal's `fdatasync` running in the helper thread on return. Handed over

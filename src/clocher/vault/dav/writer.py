@@ -53,7 +53,12 @@ from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.core.supervisor import Child, run_socket
 from clocher.storage.blobstore import local_store, store
-from clocher.storage.blobstore.journal import CHECKPOINT_SECONDS, ChunkJournal, JournalBusy
+from clocher.storage.blobstore.journal import (
+    CHECKPOINT_SECONDS,
+    Appended,
+    ChunkJournal,
+    JournalBusy,
+)
 from clocher.storage.blobstore.local import LocalStore
 from clocher.storage.chunks import ChunkWriter
 from clocher.vault import services
@@ -356,25 +361,58 @@ def _answer(result: Node | Exception) -> dict[str, Any]:
 
 
 def write(pending: list[_Pending], blobs: Any = None) -> list[dict[str, Any]]:
-    """Everything received together: the folders of the files sent with a check found
-    (`_placed`), every chunk of the files kept made durable at once (`blobs`, the
-    writer's journal, else the store's `put_many`), then each space's files committed.
-    One answer per file, in order.
+    """Everything received together: every chunk made durable at once (`blobs`, the
+    writer's journal, else the store's `put_many`), the folders of the files sent with a
+    check found (`_placed`), then each space's files kept committed. One answer per
+    file, in order.
 
-    With the journal, its sync runs while the rows are written: they are committed in
-    one transaction for the batch, once the sync is done (the chunks durable before any
-    row names them, as with `put_many` first)."""
+    With the journal, its sync runs while the folders are found and the rows written:
+    they are committed in one transaction for the batch, once the sync is done (the
+    chunks durable before any row names them, as with `put_many` first); the chunks of
+    the files declined are left unnamed. Without it, only the files kept are stored."""
+    if blobs is None:
+        blobs = store()  # one with `put_many`: workers send only then (`fast._put`)
+    appended: Appended | None = None
+    if hasattr(blobs, "append"):
+        try:
+            appended = blobs.append(_chunks(pending))
+        except Exception as exc:  # noqa: BLE001 - every file of the batch learns it
+            return _failed(pending, exc, "stockage des blocs refusé")
     try:
         answers = _placed(pending)
     except Exception as exc:  # noqa: BLE001 - every file of the batch learns it
+        if appended is not None:
+            appended.abandon()
         connection.close()
         return _failed(pending, exc, "vérification refusée")
     kept = [index for index, answer in enumerate(answers) if answer is None]
-    if kept:
-        written = _stored_and_saved([pending[index] for index in kept], blobs)
-        for index, answer in zip(kept, written, strict=True):
-            answers[index] = answer
+    taken = [pending[index] for index in kept]
+    unused = _keys(pending) - _keys(taken)  # the declined files' (and no kept file's)
+    if appended is None:
+        written = _stored_and_saved(taken, blobs)
+    elif taken:
+        written = _saved_after(taken, appended, unused)
+    else:
+        appended.abandon(unused)
+        written = []
+    for index, answer in zip(kept, written, strict=True):
+        answers[index] = answer
     return cast(list[dict[str, Any]], answers)
+
+
+def _chunks(pending: list[_Pending]) -> list[tuple[str, bytes]]:
+    """The files' chunks (key, sealed content), as their frames carry them."""
+    chunks: list[tuple[str, bytes]] = []
+    for one in pending:
+        offset = 0
+        for key, size in one.header["blobs"]:
+            chunks.append((key, one.payload[offset : offset + size]))
+            offset += size
+    return chunks
+
+
+def _keys(pending: list[_Pending]) -> set[str]:
+    return {key for one in pending for key, _ in one.header["blobs"]}
 
 
 def _placed(pending: list[_Pending]) -> list[dict[str, Any] | None]:
@@ -413,36 +451,36 @@ def _placed(pending: list[_Pending]) -> list[dict[str, Any] | None]:
 
 
 def _stored_and_saved(pending: list[_Pending], blobs: Any) -> list[dict[str, Any]]:
-    """`write` for the files it keeps."""
-    chunks: list[tuple[str, bytes]] = []
-    for one in pending:
-        offset = 0
-        for key, size in one.header["blobs"]:
-            chunks.append((key, one.payload[offset : offset + size]))
-            offset += size
-    if blobs is None:
-        blobs = store()  # one with `put_many`: workers send only then (`fast._put`)
+    """`write` without a journal, for the files it keeps: their chunks stored first."""
+    chunks = _chunks(pending)
     try:
-        appended = blobs.append(chunks) if hasattr(blobs, "append") else None
-        if appended is None and chunks:
+        if chunks:
             blobs.put_many(chunks)
     except Exception as exc:  # noqa: BLE001 - every file of the batch learns it
         return _failed(pending, exc, "stockage des blocs refusé")
+    return _saved_after(pending, None, set())
+
+
+def _saved_after(
+    pending: list[_Pending], appended: Appended | None, unused: set[str]
+) -> list[dict[str, Any]]:
+    """The files' rows written, and committed once their chunks are durable (`appended`
+    waited for: a failed sync commits nothing; the `unused` chunks left unnamed)."""
     try:
         files = [_OBJECTS.new_file(one.header) for one in pending]
         try:
             with transaction.atomic():
                 answers = _saved_together(files)
                 if appended is not None:
-                    appended.wait()  # before the commit: a failed sync commits nothing
+                    appended.wait(unused)  # before the commit
         except _Refused:  # rolled back whole: each space on its own (its savepoint)
             with transaction.atomic():
                 answers = _saved(files)
                 if appended is not None:
-                    appended.wait()
+                    appended.wait(unused)
     except Exception as exc:  # noqa: BLE001 - every file of the batch learns it
         if appended is not None:
-            appended.abandon()
+            appended.abandon(unused)
         connection.close()  # a broken connection is opened afresh for the next
         return _failed(pending, exc, "enregistrement refusé")
     return answers
