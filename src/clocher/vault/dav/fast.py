@@ -29,7 +29,7 @@ import io
 import math
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -420,13 +420,15 @@ class _Put:
     content_type: str
     modified_at: datetime | None
 
-    def small(self, folders: tuple[tuple[int, str], ...] | None, **check: Any) -> writer.SmallFile:
+    def small(
+        self, folders: tuple[tuple[int, str], ...] | None, check: Sequence[Any] | None = None
+    ) -> writer.SmallFile:
         """The new small file for the writer (its chain, or its check)."""
         self.upload.finish(sync_directories=False)
         name = services.clean_name(self.names[-1])
         return writer.SmallFile(
             self.space, folders, name, self.upload, self.modified_at, self.actor,
-            self.content_type, **check,
+            self.content_type, check,
         )  # fmt: skip
 
 
@@ -443,7 +445,7 @@ def _checked_by_writer(
         _locks(top), put.names[-1], *put.names[:-1],
     )  # fmt: skip
     try:
-        new = put.small(None, check=check)
+        new = put.small(None, check)
     except ValidationError:
         return None
     assert put.sink is not None
@@ -452,7 +454,7 @@ def _checked_by_writer(
 
 def _saved(
     request: _Request, top: tuple[str, str], put: _Put, folder: _Folder | None
-) -> tuple[Any, bool] | None:
+) -> tuple[writer.Written | Node, bool] | None:
     """The file saved, and whether it replaced one (204, else 201); None for WsgiDAV to
     answer. A new small file goes to the writer (its check, without `folder`, read by
     nobody yet), else is saved by this process."""
@@ -474,7 +476,9 @@ def _saved(
         # A new small file: stored and committed with those of the space that wait
         # meanwhile (the writer process's `dav.writer`, or this process's).
         new = put.small(folder.found.chain)
-        return writer.submit(new, sink.pending) or _saved_here(sink, folder, new), False
+        written = writer.submit(new, sink.pending)
+        assert not isinstance(written, writer.Declined)  # sent with its chain: no check
+        return written or _saved_here(sink, folder, new), False
     if sink is not None and sink.pending:  # read (and finished) for the writer's check
         sink.sync_directories(put.upload.stored_keys)
     saved = services.save_file(

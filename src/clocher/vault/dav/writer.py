@@ -190,6 +190,11 @@ class Written:
     etag: str
 
 
+# Where the file's name stands in a `SmallFile.check`: after the person's access (five
+# values and the space's id) and the locks' prefix, before the folders' names.
+_NAME_AT = 7
+
+
 @dataclass(frozen=True, slots=True)
 class Declined:
     """A file sent with its `check` that the writer did not write: its folder as the
@@ -388,13 +393,14 @@ def write(pending: list[_Pending], blobs: Any = None) -> list[dict[str, Any]]:
     kept = [index for index, answer in enumerate(answers) if answer is None]
     taken = [pending[index] for index in kept]
     unused = _keys(pending) - _keys(taken)  # the declined files' (and no kept file's)
-    if appended is None:
-        written = _stored_and_saved(taken, blobs)
-    elif taken:
-        written = _saved_after(taken, appended, unused)
-    else:
-        appended.abandon(unused)
+    if not taken:
+        if appended is not None:
+            appended.abandon(unused)
         written = []
+    elif appended is None:
+        written = _stored_and_saved(taken, blobs)
+    else:
+        written = _saved_after(taken, appended, unused)
     for index, answer in zip(kept, written, strict=True):
         answers[index] = answer
     return cast(list[dict[str, Any]], answers)
@@ -425,8 +431,8 @@ def _placed(pending: list[_Pending]) -> list[dict[str, Any] | None]:
     groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for index, one in enumerate(pending):
         check = one.header.get("check")
-        if check is not None:  # the name (8th) aside: the rest is the folder's
-            groups[(*check[:7], *check[8:])].append(index)
+        if check is not None:  # the name aside: the rest is the folder's
+            groups[(*check[:_NAME_AT], *check[_NAME_AT + 1 :])].append(index)
     for indexes in groups.values():
         first = pending[indexes[0]].header["check"]
         rows = FOLDER.checked.rows(*first)
@@ -434,19 +440,20 @@ def _placed(pending: list[_Pending]) -> list[dict[str, Any] | None]:
             for index in indexes:
                 answers[index] = {"declined": None}
             continue
-        found = FolderRow.read(rows[0], len(first) - 7)
-        members = {first[7]: found.member_is_folder}
-        others = sorted({pending[i].header["check"][7] for i in indexes} - set(members))
+        # The levels: the folders named after the name, and the space's root.
+        found = FolderRow.read(rows[0], len(first) - _NAME_AT)
+        names = [pending[index].header["check"][_NAME_AT] for index in indexes]
+        members = {names[0]: found.member_is_folder}
+        others = sorted(set(names) - set(members))
         if others and not found.locked:
             members.update(MEMBERS.rows(found.chain[-1][0], *others))
-        for index in indexes:
-            header = pending[index].header
-            member = members.get(header["check"][7])
+        for index, name in zip(indexes, names, strict=True):
+            member = members.get(name)
             if found.locked or member is not None:
                 answers[index] = {"declined": {"chain": found.chain, "member": member,
                                                "locked": found.locked}}  # fmt: skip
             else:
-                header["folders"] = found.chain
+                pending[index].header["folders"] = found.chain
     return answers
 
 
