@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
 
 DAV_PREFIX = "/remote.php/dav/files"
 TRACKING_PREFIX = "/sensibilisation/o/"
@@ -67,13 +67,16 @@ class Dispatcher:
         if path == DAV_PREFIX or path.startswith(DAV_PREFIX + "/"):
             from clocher.vault.dav import fast
 
-            close_old_connections()
+            # What Django's request signals do, for the one database the fast path uses
+            # (`close_old_connections` went through every alias: 2 µs, twice a GET).
+            database = connections[DEFAULT_DB_ALIAS]
+            database.close_if_unusable_or_obsolete()
             start = _with_sync_headers(environ, start_response)
             body = fast.answer(environ, start)
             if body is not None:
                 # Answered whole: its body reads chunks, not the database (a tenth of a
                 # small GET's CPU went through WsgiDAV's wrappers below).
-                close_old_connections()
+                database.close_if_unusable_or_obsolete()
                 return body
             if self._dav is None:
                 self._dav = build_dav_app()

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from clocher.accounts.models import User
@@ -186,9 +186,17 @@ def _spaces_in(user: User, communes: list[Commune]) -> list[Space]:
 
 def spaces_query(user: User, communes: Iterable[Commune] | QuerySet[Commune]) -> QuerySet[Space]:
     """The spaces of `communes` that `user` reaches, in the order of their labels (the
-    DAV fast path compiles it once with the protocol rule as a subquery)."""
+    DAV fast path compiles it once with the protocol rule as a subquery). A queryset of
+    communes is asked for each space's own commune (`EXISTS`, a lookup in the unique
+    membership index): as a list (`IN (SELECT DISTINCT …)`) SQLite built it anew in
+    every run of a DAV statement (3.4 of its 12 µs)."""
+    within = (
+        Q(Exists(communes.filter(pk=OuterRef("commune_id"))))
+        if isinstance(communes, QuerySet)
+        else Q(commune__in=communes)
+    )
     return (
-        Space.objects.filter(commune__in=communes)
+        Space.objects.filter(within)
         .filter(
             Q(kind=SpaceKind.COMMUNE)
             | Q(kind=SpaceKind.PERSONAL, owner=user)
