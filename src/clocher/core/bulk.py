@@ -328,9 +328,9 @@ def _json_converter(field: Any) -> Callable[[Any], Any] | None:
 
 
 def _execute(statement: str, parameters: list[Any], fetch: bool) -> list[Any]:
-    """Run one statement on the driver's own cursor (`prepared.fetched`, `.executed`): on SQLite in
-    its placeholder style, as Django's cursor rewrites the placeholders with a regular
-    expression whose cost grows with a statement of thousands of them; on PostgreSQL
+    """Run one statement on the driver's own cursor (`prepared.fetched`, `.executed`):
+    on SQLite in its placeholder style, as Django's cursor rewrites the placeholders with
+    a regular expression whose cost grows with a statement of thousands of them; on PostgreSQL
     prepared once per connection, as the statement of a shape is always the same (its
     rows are one JSON parameter): parsed and planned for every group of uploads, a
     batch's statements cost PostgreSQL more than the writer's own work."""
