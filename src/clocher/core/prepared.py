@@ -133,9 +133,7 @@ def executed(statement: str, native: str, params: list[Any]) -> Iterator[Any]:
             watched.execute(statement, params)
             yield watched
         return
-    db.ensure_connection()
-    db.validate_thread_sharing()
-    db.validate_no_broken_transaction()
+    _ready(db)
     with db.wrap_database_errors:
         if db.vendor == "sqlite":  # Django's SQLite cursor would convert again
             cursor = db.connection.execute(native, params)
@@ -158,11 +156,17 @@ def fetched(statement: str, native: str, params: list[Any]) -> list[Any]:
     if db.vendor != "sqlite" or db.queries_logged or db.execute_wrappers:
         with executed(statement, native, params) as cursor:
             return cast(list[Any], cursor.fetchall())
+    _ready(db)
+    with db.wrap_database_errors:
+        return cast(list[Any], db.connection.execute(native, params).fetchall())
+
+
+def _ready(db: Any) -> None:
+    """The checks Django's cursor makes before a statement: connected, in its own
+    thread, not in a transaction that must be rolled back."""
     db.ensure_connection()
     db.validate_thread_sharing()
     db.validate_no_broken_transaction()
-    with db.wrap_database_errors:
-        return cast(list[Any], db.connection.execute(native, params).fetchall())
 
 
 def _constants_inlined(
