@@ -726,9 +726,13 @@ def _feed_batches(verb: str, packed: Sequence[int]) -> Iterator[bytes]:
     BATCH elements a batch: `add element inet clocher feed4_24 { 192.0.2.0, … }`."""
     lengths: dict[int, list[str]] = {}
     pending = 0
+    text = prefixes.cidr_text
     for address, plen in _within_shards(packed, FEED_LENGTHS[0]):
         # A bare address: the set's key is the source masked to `plen` bits.
-        lengths.setdefault(plen, []).append(prefixes.cidr_text(address, 32))
+        same = lengths.get(plen)
+        if same is None:
+            same = lengths[plen] = []
+        same.append(text(address, 32))
         pending += 1
         if pending >= BATCH:
             yield _feed_text(verb, lengths)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import random
 import sqlite3
 import subprocess
 import threading
@@ -125,6 +127,43 @@ def test_prefix_merge_splits_short_prefixes_by_shard_and_diffs():
     added, removed = diff_packed(packed, array("Q", list(packed[1:]) + [(11 << 32) | 8]))
     assert [str(unpack(p)) for p in added] == ["11.0.0.0/8"]
     assert [str(unpack(p)) for p in removed] == ["4.0.0.0/12"]
+
+
+def test_ipv4_parse_is_strict_as_ipaddress_is():
+    """`prefixes.parse_v4` (inet_pton, issue 14) accepts what `ipaddress` accepts as an
+    IPv4 address or prefix and nothing else: no leading zeros, no short forms, ASCII."""
+    good = ["192.0.2.7/24", "192.0.2.7", "0.0.0.0/0", "255.255.255.255/32", "10.1.2.3/08"]
+    for text in good:
+        network = ipaddress.ip_network(text, strict=False)
+        first, last = int(network.network_address), int(network.broadcast_address)
+        assert prefixes.parse_v4(text) == (first, last), text
+    bad = ["010.0.0.1", "1.2.3", "1.2.3.4/", "1.2.3.4/33", "1.2.3.4/033", "0x1.2.3.4",
+           " 1.2.3.4", "1.2.3.4\x00", "١.2.3.4", "1.2.3.4/²", "1.2.3.256", "2001:db8::/32"]  # fmt: skip
+    assert [text for text in bad if prefixes.parse_v4(text) is not None] == []
+
+
+def test_packing_takes_whole_blocks_as_the_general_split_does():
+    """`pack_v4` packs an interval that is one block directly; the rest goes through
+    `interval_to_cidrs`: both give what the general split gives, on random intervals."""
+    rng = random.Random(14)
+    firsts, lasts = array("I"), array("I")
+    for _ in range(3000):
+        plen = rng.choice([8, 11, 12, 16, 23, 24, 24, 24, 30, 32])
+        first = rng.getrandbits(32) & ~((1 << (32 - plen)) - 1)
+        last = first + (1 << (32 - plen)) - 1 + rng.choice([0, 0, 0, 1, 300])
+        firsts.append(first)
+        lasts.append(min(last, 0xFFFFFFFF))
+    merged = prefixes.merge(firsts, lasts)
+    general = []
+    for address, plen in prefixes.intervals_to_cidrs(*merged):
+        step = 1 << (32 - 12)
+        blocks = (
+            [(address + i * step, 12) for i in range(1 << (12 - plen))]
+            if plen < 12
+            else [(address, plen)]
+        )
+        general += [(a << 8) | p for a, p in blocks]
+    assert list(pack_v4(firsts, lasts)) == general
 
 
 def test_feed_sets_are_by_prefix_length_and_a_shorter_prefix_is_split_in_slash_12s():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from clocher_box import prefixes
@@ -92,13 +92,26 @@ def pack_v4(firsts: array, lasts: array) -> array:  # type: ignore[type-arg]
     than /12 (the feed has a set per length from /12, the country sets are by /8)."""
     merged_first, merged_last = prefixes.merge(firsts, lasts)
     packed = array("Q")
-    for address, plen in prefixes.intervals_to_cidrs(merged_first, merged_last):
+    append = packed.append
+    for first, last in zip(merged_first, merged_last, strict=True):
+        size = last - first + 1
+        if not size & (size - 1) and not first & (size - 1):  # one block, as most are
+            plen = 33 - size.bit_length()
+            if plen >= MIN_PLEN:
+                append((first << 8) | plen)
+                continue
+        _pack_interval(append, first, last)
+    return packed
+
+
+def _pack_interval(append: Callable[[int], None], first: int, last: int) -> None:
+    """An interval that is not one block of /12 or longer: its blocks, the short ones split."""
+    for address, plen in prefixes.interval_to_cidrs(first, last):
         if plen < MIN_PLEN:
             for index in range(1 << (MIN_PLEN - plen)):
-                packed.append(((address + (index << (32 - MIN_PLEN))) << 8) | MIN_PLEN)
+                append(((address + (index << (32 - MIN_PLEN))) << 8) | MIN_PLEN)
         else:
-            packed.append((address << 8) | plen)
-    return packed
+            append((address << 8) | plen)
 
 
 def diff_packed(old: Sequence[int], new: Sequence[int]) -> tuple[array, array]:  # type: ignore[type-arg]
