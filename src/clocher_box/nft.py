@@ -41,6 +41,7 @@ import ipaddress
 import json
 import logging
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -724,20 +725,20 @@ def _shard_batches(verb: str, base: str, packed: Sequence[int]) -> Iterator[byte
 def _feed_batches(verb: str, packed: Sequence[int]) -> Iterator[bytes]:
     """Commands writing packed IPv4 CIDRs to the feed's sets, one per prefix length,
     BATCH elements a batch: `add element inet clocher feed4_24 { 192.0.2.0, … }`."""
-    lengths: dict[int, list[str]] = {}
-    pending = 0
-    text = prefixes.cidr_text
-    for address, plen in _within_shards(packed, FEED_LENGTHS[0]):
-        # A bare address: the set's key is the source masked to `plen` bits.
-        same = lengths.get(plen)
-        if same is None:
-            same = lengths[plen] = []
-        same.append(text(address, 32))
-        pending += 1
-        if pending >= BATCH:
-            yield _feed_text(verb, lengths)
-            lengths, pending = {}, 0
-    if lengths:
+    if any(item & 0xFF < FEED_LENGTHS[0] for item in packed):  # a state from /8 shards
+        packed = [
+            (address << 8) | plen for address, plen in _within_shards(packed, FEED_LENGTHS[0])
+        ]
+    text = socket.inet_ntoa
+    for start in range(0, len(packed), BATCH):
+        lengths: dict[int, list[str]] = {}
+        for item in packed[start : start + BATCH]:
+            # A bare address: the set's key is the source masked to its length's bits.
+            plen = item & 0xFF
+            same = lengths.get(plen)
+            if same is None:
+                same = lengths[plen] = []
+            same.append(text((item >> 8).to_bytes(4, "big")))
         yield _feed_text(verb, lengths)
 
 

@@ -61,30 +61,35 @@ def _token(line: str) -> str | None:
 
 def parse_blocklist(lines: Iterable[str]) -> ParsedList:
     parsed = ParsedList()
+    add_first, add_last = parsed.v4_first.append, parsed.v4_last.append
+    parse_v4 = prefixes.parse_v4
     for number, line in enumerate(lines, 1):
-        token = _token(line)
-        if token == "":
-            continue
-        if token is None:
-            parsed.bad(number, line)
-            continue
-        interval = prefixes.parse_v4(token)
-        if interval is not None:
-            parsed.v4_first.append(interval[0])
-            parsed.v4_last.append(interval[1])
-            parsed.entries += 1
-            continue
-        try:
-            network = ipaddress.ip_network(token, strict=False)
-        except ValueError:
-            parsed.bad(number, line)
-            continue
-        if isinstance(network, ipaddress.IPv6Network):
-            parsed.v6.append(network)
-            parsed.entries += 1
-        else:  # an IPv4 spelling parse_v4 refused (e.g. leading zeros): refuse too
-            parsed.bad(number, line)
+        # Most lines hold an IPv4 address or prefix alone: read as such first.
+        interval = parse_v4(line.strip())
+        if interval is None:
+            token = _token(line)
+            if token == "":
+                continue
+            interval = parse_v4(token) if token is not None else None
+            if interval is None:
+                _other(parsed, number, line, token)
+                continue
+        add_first(interval[0])
+        add_last(interval[1])
+    parsed.entries = len(parsed.v4_first) + len(parsed.v6)
     return parsed
+
+
+def _other(parsed: ParsedList, number: int, line: str, token: str | None) -> None:
+    """A line that is no IPv4 address or prefix: IPv6, or malformed."""
+    try:
+        network = ipaddress.ip_network(token, strict=False) if token is not None else None
+    except ValueError:
+        network = None
+    if isinstance(network, ipaddress.IPv6Network):
+        parsed.v6.append(network)
+    else:  # unreadable, or an IPv4 spelling parse_v4 refused (e.g. leading zeros)
+        parsed.bad(number, line)
 
 
 def pack_v4(firsts: array, lasts: array) -> array:  # type: ignore[type-arg]
