@@ -99,8 +99,8 @@ def _source(value: object) -> str | None:
     """An address or prefix as stored (bare address for a host), None if it is none:
     IPv4 without an ipaddress object, the common case (a 1,000-event batch)."""
     text = str(value) if value else ""
-    interval = prefixes.parse_v4(text) if text.isascii() else None
-    if interval is not None and all(p == "0" or p[0] != "0" for p in text.split("/")[0].split(".")):
+    interval = prefixes.parse_v4(text)  # strict: no leading zeros, ASCII digits only
+    if interval is not None:
         first, last = interval
         plen = 33 - (last - first + 1).bit_length()
         return prefixes.cidr_text(first, plen)
