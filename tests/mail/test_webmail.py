@@ -98,8 +98,22 @@ def open_webmail(driver, base: str, insee: str, email: str) -> WebDriverWait:
     wait = WebDriverWait(driver, WAIT, poll_frequency=0.5, ignored_exceptions=(WebDriverException,))
     log_in(driver, wait, base, email, insee)
     driver.find_element(By.PARTIAL_LINK_TEXT, "Webmail").click()
-    wait.until(lambda d: "_task=mail" in d.current_url and _present(d, "#messagelist"))
+    try:
+        wait.until(lambda d: "_task=mail" in d.current_url and _present(d, "#messagelist"))
+    except TimeoutException as exc:
+        raise AssertionError(f"webmail not opened: {_state(driver)}") from exc
     return wait
+
+
+def _state(driver) -> str:
+    """Where the browser stands and what Roundcube logged: a failure says why."""
+    errors = roundcube.webmail_dir() / "log" / "errors.log"
+    logged = errors.read_text(errors="replace").splitlines()[-6:] if errors.exists() else []
+    try:
+        page = f"{driver.current_url}: {_text(driver)[:600]!r}"
+    except WebDriverException as exc:
+        page = f"(page unreadable: {exc.msg})"
+    return page + "\nRoundcube errors.log:\n" + "\n".join(logged)
 
 
 def _idle(driver) -> bool:
