@@ -53,3 +53,23 @@ def test_only_whole_addresses_are_looked_up(mail_servers, make_box, commune_a):
     assert postmap(mail_servers, "mailboxes", f"@{DOMAIN}") is None
     assert postmap(mail_servers, "senders", jean.mailbox.address) == jean.mailbox.address
     assert postmap(mail_servers, "domains", DOMAIN) == DOMAIN
+
+
+def test_a_mailbox_answers_the_alias_map_with_itself(mail_servers, make_box, commune_a):
+    """smtpd's recipient check stops at the alias map, cleanup keeps an address that
+    expands to itself: one lookup a message fewer, the same deliveries."""
+    jean, marie = make_box("jean.dupont"), make_box("marie.durand")
+    assert postmap(mail_servers, "aliases", jean.mailbox.address) == jean.mailbox.address
+    services.set_mailbox_active(ACTOR, marie.mailbox, False)
+    assert postmap(mail_servers, "aliases", marie.mailbox.address) is None
+    assert postmap(mail_servers, "mailboxes", marie.mailbox.address) is None
+    # An alias of a mailbox's own address (the services refuse one; a row written by
+    # hand) answers as it did before: its destinations only, not the mailbox too.
+    Alias.objects.create(
+        commune=commune_a,
+        domain=jean.mailbox.domain,
+        local_part="jean.dupont",
+        address=jean.mailbox.address,
+        destinations=f"accueil@{DOMAIN}",
+    )
+    assert postmap(mail_servers, "aliases", jean.mailbox.address) == f"accueil@{DOMAIN}"

@@ -114,7 +114,15 @@ DOMAIN_QUERY = (
     "SELECT name FROM mail_maildomain WHERE name = '%s' "
     "AND (commune_id IS NULL OR dns_verified_at IS NOT NULL)"
 )
-ALIAS_QUERY = "SELECT destinations FROM mail_alias WHERE address = '%u@%d' AND is_active"
+# An active mailbox answers the alias lookup with itself (unless an alias of the same
+# address exists, which `services._check_free` forbids): smtpd's recipient check then stops
+# at the alias map instead of asking the mailbox map next, and cleanup keeps an address
+# that expands to itself as it is — three lookups a message instead of four (issue 14).
+ALIAS_QUERY = (
+    "SELECT destinations FROM mail_alias WHERE address = '%u@%d' AND is_active "
+    "UNION ALL SELECT m.address FROM mail_mailbox m WHERE m.address = '%u@%d' AND m.is_active "
+    "AND NOT EXISTS (SELECT 1 FROM mail_alias a WHERE a.address = m.address AND a.is_active)"
+)
 # Who may send as an address: the mailbox itself (its login name).
 SENDER_QUERY = "SELECT address FROM mail_mailbox WHERE address = '%u@%d' AND is_active"
 # One row at most: the app password is picked by its first five characters (`%w` is the
