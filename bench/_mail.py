@@ -73,9 +73,11 @@ def make_static(config: Any, addresses: list[str], passwords: dict[str, str]) ->
     passwd = config.dovecot_dir / "users.passwd"
     passwd.write_text("".join(lines))
     dovecot_conf = (config.dovecot_dir / "dovecot.conf").read_text()
-    dovecot_conf = dovecot_conf.replace("driver = sql", "driver = passwd-file").replace(
-        f"args = {config.dovecot_dir}/dovecot-sql.conf.ext", f"args = {passwd}"
-    )
+    dovecot_conf = dovecot_conf.replace("driver = sql", "driver = passwd-file")
+    for conf_name in ("dovecot-sql.conf.ext", "dovecot-quota-sql.conf.ext"):
+        dovecot_conf = dovecot_conf.replace(
+            f"args = {config.dovecot_dir}/{conf_name}", f"args = {passwd}"
+        )
     (config.dovecot_dir / "dovecot.conf").write_text(dovecot_conf)
 
 

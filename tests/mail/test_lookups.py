@@ -73,3 +73,40 @@ def test_a_mailbox_answers_the_alias_map_with_itself(mail_servers, make_box, com
         destinations=f"accueil@{DOMAIN}",
     )
     assert postmap(mail_servers, "aliases", jean.mailbox.address) == f"accueil@{DOMAIN}"
+
+
+def doveadm_user(config, address: str, service: str) -> dict[str, str]:  # noqa: ANN001
+    """The fields Dovecot's userdb gives `service` for `address`, asked of the running
+    servers as their own processes ask (`doveadm user` over the auth socket)."""
+    answer = subprocess.run(  # noqa: S603
+        [
+            "/usr/bin/doveadm",
+            "-c",
+            str(config.dovecot_dir / "dovecot.conf"),
+            "user",
+            "-x",
+            f"service={service}",
+            address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    fields = (line.split(None, 1) for line in answer.stdout.splitlines()[1:])
+    return {pair[0]: pair[1] if len(pair) > 1 else "" for pair in fields}
+
+
+def test_quota_status_reads_the_quota_without_the_acl_groups(mail_servers, make_box):
+    """Postfix asks quota-status at every RCPT: its userdb gives the quota and home but
+    not the ACL groups, which only sessions that open shared mailboxes need."""
+    accueil, claire = make_box("accueil"), make_box("claire")
+    services.set_delegates(
+        ACTOR, accueil.mailbox, [], readers=[claire.user], vmail_dir=mail_servers.vmail_dir
+    )
+    group = f"lecture-{accueil.mailbox.storage_key}"
+    imap = doveadm_user(mail_servers, claire.address, "imap")
+    assert group in imap["acl_groups"].split(",")
+    quota = doveadm_user(mail_servers, claire.address, "quota-status")
+    assert "acl_groups" not in quota
+    assert quota["quota_rule"] == imap["quota_rule"] and quota["home"] == imap["home"]
