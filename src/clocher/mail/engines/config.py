@@ -280,23 +280,26 @@ def render(config: MailConfig) -> dict[str, str]:
         ("senders", SENDER_QUERY),
     ):
         files[f"postfix/conf/{name}.cf"] = f"{connection_text}\nquery = {query}\n"
-    files["dovecot/dovecot-sql.conf.ext"] = (
-        f"{_dovecot_connection(config)}\n"
-        f"password_query = {PASSWORD_QUERY}\n"
-        f"user_query = {_user_query(config, uid, gid)}\n"
-        "iterate_query = SELECT address AS user FROM mail_mailbox WHERE is_active\n"
+    files["dovecot/dovecot-sql.conf.ext"] = _dovecot_sql_conf(
+        config,
+        password_query=PASSWORD_QUERY,
+        user_query=_user_query(config, uid, gid),
+        iterate_query="SELECT address AS user FROM mail_mailbox WHERE is_active",
     )
-    files["dovecot/dovecot-quota-sql.conf.ext"] = (
-        f"{_dovecot_connection(config)}\n"
-        f"user_query = {_user_query(config, uid, gid, groups=False)}\n"
+    files["dovecot/dovecot-quota-sql.conf.ext"] = _dovecot_sql_conf(
+        config, user_query=_user_query(config, uid, gid, groups=False)
     )
-    files["dovecot/dovecot-token-sql.conf.ext"] = _token_conf(config)
+    # The webmail's access tokens (XOAUTH2/OAUTHBEARER): looked up in Clocher's table like
+    # the app passwords, same rule; see `groupware.webmail.sso` for why not Dovecot's
+    # `passdb oauth2`.
+    now = "datetime('now')" if config.is_sqlite else "now()"
+    files["dovecot/dovecot-token-sql.conf.ext"] = _dovecot_sql_conf(
+        config, password_query=TOKEN_QUERY.format(now=now)
+    )
     return files
 
 
-def _token_conf(config: MailConfig) -> str:
-    """The webmail's access tokens (XOAUTH2/OAUTHBEARER): looked up in Clocher's table
-    like the app passwords, same rule; see `groupware.webmail.sso` for why not Dovecot's
-    `passdb oauth2`."""
-    now = "datetime('now')" if config.is_sqlite else "now()"
-    return f"{_dovecot_connection(config)}\npassword_query = {TOKEN_QUERY.format(now=now)}\n"
+def _dovecot_sql_conf(config: MailConfig, **queries: str) -> str:
+    """A Dovecot SQL file: the connection, then each query by its setting's name."""
+    lines = [_dovecot_connection(config), *(f"{name} = {q}" for name, q in queries.items())]
+    return "\n".join(lines) + "\n"
