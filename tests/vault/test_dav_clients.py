@@ -335,3 +335,27 @@ def test_the_file_server_serves_a_sync_client_as_the_web_server_does(
     )
     assert node is not None and int(node.modified_at.timestamp()) == 1767225600
     assert Node.objects.filter(name__startswith="pièce ", deleted_at__isnull=True).count() == 150
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_both_servers_refuse_a_name_that_is_not_utf8(
+    dav_user, commune_a, vault_dir, settings, server
+):
+    """Each server decodes the path its own way (granian and gunicorn in Rust and C):
+    both hand the application a name that is not UTF-8, which it refuses with 400 (it
+    was a 500), as it does a MOVE to such a name (which renamed the file)."""
+    with production_server(vault_dir, settings, 1024 * 1024, server) as (port, _):
+        base = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": _basic(dav_user)}
+        kept = base + _file_path(dav_user, commune_a, "gardé.txt")
+        assert requests.put(kept, data=b"reste", headers=headers, timeout=30).status_code == 201
+        broken = base + _file_path(dav_user, commune_a, "x")[:-1] + "rapport%E9.txt"
+        put = requests.put(broken, data=b"x", headers=headers, timeout=30)
+        assert put.status_code == 400 and "UTF-8" in put.text
+        move = requests.request(
+            "MOVE", kept, headers={**headers, "Destination": broken}, timeout=30
+        )
+        assert move.status_code == 400 and "UTF-8" in move.text
+        assert requests.get(kept, headers=headers, timeout=30).content == b"reste"
+    names = set(Node.objects.filter(deleted_at__isnull=True).values_list("name", flat=True))
+    assert "gardé.txt" in names and not any("\ufffd" in n or "rapport" in n for n in names)

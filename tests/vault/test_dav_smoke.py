@@ -64,3 +64,46 @@ def test_a_remembered_app_password_skips_the_lockout_reads_and_one_login_checks_
     sql = " ".join(q["sql"] for q in queries.captured_queries)
     assert "loginattempt" not in sql.lower()
     assert "core_membership" in sql
+
+
+BROKEN = "rapport%FF%C3%28.txt"  # not UTF-8 once percent-decoded
+
+
+def test_a_name_that_is_not_utf8_is_refused_clearly_and_changes_nothing(dav_user, commune_a):
+    """A client with a legacy encoding (a Latin-1 `é` sent as %E9) got a 500 from WsgiDAV
+    for its path, and a MOVE to such a name renamed the file to replacement characters."""
+    from clocher.vault import services
+    from clocher.vault.models import Node, Space, UploadSession
+
+    auth = (dav_user.user.email, dav_user.password)
+    space = dav_user.root + quote(commune_a.name) + "/"
+    assert (
+        requests.put(space + "garde.txt", data=b"reste", auth=auth, timeout=10).status_code == 201
+    )
+    before = set(Node.objects.values_list("name", flat=True))
+    for method in ("PUT", "GET", "MKCOL", "PROPFIND", "DELETE", "LOCK", "PROPPATCH"):
+        answer = requests.request(method, space + BROKEN, data=b"x", auth=auth, timeout=10)
+        assert answer.status_code == 400, (method, answer.status_code)
+        assert "UTF-8" in answer.text, method
+    for method in ("MOVE", "COPY"):
+        answer = requests.request(
+            method, space + "garde.txt", auth=auth, headers={"Destination": space + BROKEN},
+            timeout=10,
+        )  # fmt: skip
+        assert answer.status_code == 400 and "UTF-8" in answer.text, method
+    # A chunked upload's assembly (Nextcloud) to such a name: refused, its parts kept.
+    session = f"{dav_user.base}/remote.php/dav/uploads/{dav_user.user.email}/77"
+    assert requests.request("MKCOL", session, auth=auth, timeout=10).status_code == 201
+    assert requests.put(f"{session}/00001", data=b"part", auth=auth, timeout=10).status_code == 201
+    assembled = requests.request(
+        "MOVE", f"{session}/.file", auth=auth, headers={"Destination": space + BROKEN}, timeout=10
+    )
+    assert assembled.status_code == 400 and "UTF-8" in assembled.text
+    assert UploadSession.objects.count() == 1
+    assert set(Node.objects.values_list("name", flat=True)) == before
+    root = services.root_of(Space.objects.get(commune=commune_a, kind="commune"))
+    assert b"".join(services.iter_content(services.child(root, "garde.txt"))) == b"reste"
+    # The same name, properly encoded, is an ordinary name.
+    fine = space + quote("rapport\u00e9.txt")
+    assert requests.put(fine, data=b"ok", auth=auth, timeout=10).status_code == 201
+    assert requests.get(fine, auth=auth, timeout=10).content == b"ok"

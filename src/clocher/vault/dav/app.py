@@ -12,10 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
 
 DAV_PREFIX = "/remote.php/dav/files"
+# Every DAV path (files, Nextcloud's chunked uploads, calendars, address books).
+DAV_ROOT = "/remote.php/dav/"
+UNREADABLE_PATH = (
+    "Chemin illisible : le nom demandé (ou la destination) n'est pas de l'UTF-8 valide. "
+    "Renommez le fichier sur votre poste avant de le synchroniser."
+).encode()
 TRACKING_PREFIX = "/sensibilisation/o/"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -78,9 +85,13 @@ class Dispatcher:
                 # small GET's CPU went through WsgiDAV's wrappers below).
                 database.close_if_unusable_or_obsolete()
                 return body
+            if not readable_names(environ):
+                return _unreadable(start_response)
             if self._dav is None:
                 self._dav = build_dav_app()
             return _started(_closing(self._dav, environ, start))
+        if path.startswith(DAV_ROOT) and not readable_names(environ):
+            return _unreadable(start_response)
         from clocher.groupware.dav import GroupwareApp, application
 
         if GroupwareApp.handles(path):  # CalDAV and CardDAV (Radicale)
@@ -98,6 +109,30 @@ class Dispatcher:
             if body is not None:
                 return body
         return self.django_app(environ, start_response)
+
+
+def readable_names(environ: dict[str, Any]) -> bool:
+    """Whether the request's path and its Destination (MOVE, COPY, a chunked upload's
+    assembly) are UTF-8 once percent-decoded. WsgiDAV failed on such a path (500) and
+    decoded such a Destination with replacement characters: a MOVE then renamed the
+    file to a name nobody asked for."""
+    try:
+        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        unquote(urlsplit(environ.get("HTTP_DESTINATION", "")).path, errors="strict")
+    except UnicodeError:
+        return False
+    return True
+
+
+def _unreadable(start_response: Callable[..., Any]) -> list[bytes]:
+    start_response(
+        "400 Bad Request",
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(UNREADABLE_PATH))),
+        ],
+    )
+    return [UNREADABLE_PATH]
 
 
 class _Started:
