@@ -338,12 +338,13 @@ def test_the_file_server_serves_a_sync_client_as_the_web_server_does(
 
 
 @pytest.mark.parametrize("server", SERVERS)
-def test_both_servers_refuse_a_name_that_is_not_utf8(
+def test_both_servers_refuse_a_name_that_is_not_utf8_and_an_oversized_body(
     dav_user, commune_a, vault_dir, settings, server
 ):
-    """Each server decodes the path its own way (granian and gunicorn in Rust and C):
+    """Each server decodes the path its own way (granian in Rust, gunicorn in Python):
     both hand the application a name that is not UTF-8, which it refuses with 400 (it
-    was a 500), as it does a MOVE to such a name (which renamed the file)."""
+    was a 500), as it does a MOVE to such a name (which renamed the file). A PROPFIND
+    body over 1 MiB gets 413 before it is read, and the connection still serves."""
     with production_server(vault_dir, settings, 1024 * 1024, server) as (port, _):
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": _basic(dav_user)}
@@ -357,5 +358,11 @@ def test_both_servers_refuse_a_name_that_is_not_utf8(
         )
         assert move.status_code == 400 and "UTF-8" in move.text
         assert requests.get(kept, headers=headers, timeout=30).content == b"reste"
+        with requests.Session() as session:
+            session.headers.update(headers)
+            folder = kept.rpartition("/")[0] + "/"
+            too_big = session.request("PROPFIND", folder, data=b" " * (2 << 20), timeout=30)
+            assert too_big.status_code == 413 and "1 Mio" in too_big.text
+            assert session.get(kept, timeout=30).content == b"reste"
     names = set(Node.objects.filter(deleted_at__isnull=True).values_list("name", flat=True))
     assert "gardé.txt" in names and not any("\ufffd" in n or "rapport" in n for n in names)

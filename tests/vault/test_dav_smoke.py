@@ -107,3 +107,20 @@ def test_a_name_that_is_not_utf8_is_refused_clearly_and_changes_nothing(dav_user
     fine = space + quote("rapport\u00e9.txt")
     assert requests.put(fine, data=b"ok", auth=auth, timeout=10).status_code == 201
     assert requests.get(fine, auth=auth, timeout=10).content == b"ok"
+
+
+def test_a_body_over_1_mib_is_refused_unless_it_is_a_files_content(dav_user, commune_a):
+    """PROPFIND, PROPPATCH and LOCK bodies are read whole into memory: bounded, with 413."""
+    auth = (dav_user.user.email, dav_user.password)
+    space = dav_user.root + quote(commune_a.name) + "/"
+    big = b"<?xml version='1.0'?><D:propfind xmlns:D='DAV:'><D:allprop/></D:propfind>"
+    big += b" " * (1024 * 1024)
+    for method in ("PROPFIND", "PROPPATCH", "LOCK", "REPORT"):
+        answer = requests.request(method, space, data=big, auth=auth, timeout=30)
+        assert answer.status_code == 413, (method, answer.status_code)
+        assert "1 Mio" in answer.text
+    small = requests.request("PROPFIND", space, data=big.strip(), auth=auth, timeout=10)
+    assert small.status_code == 207
+    content = b"z" * (3 * 1024 * 1024)
+    assert requests.put(space + "gros.bin", data=content, auth=auth, timeout=30).status_code == 201
+    assert requests.get(space + "gros.bin", auth=auth, timeout=30).content == content

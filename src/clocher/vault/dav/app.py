@@ -19,6 +19,14 @@ from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
 DAV_PREFIX = "/remote.php/dav/files"
 # Every DAV path (files, Nextcloud's chunked uploads, calendars, address books).
 DAV_ROOT = "/remote.php/dav/"
+# The largest body of a request that is not a file's content (PROPFIND, PROPPATCH, LOCK:
+# a few kilobytes from real clients), which WsgiDAV and `FastPropfind` read whole into
+# memory: without a bound, one authenticated request could fill a worker's memory.
+XML_BODY_MAX = 1024 * 1024
+OVERSIZED_BODY = (
+    "Requête refusée : son corps dépasse 1 Mio. Seul un envoi de fichier (PUT) peut être "
+    "plus grand."
+).encode()
 UNREADABLE_PATH = (
     "Chemin illisible : le nom demandé (ou la destination) n'est pas de l'UTF-8 valide. "
     "Renommez le fichier sur votre poste avant de le synchroniser."
@@ -86,12 +94,14 @@ class Dispatcher:
                 database.close_if_unusable_or_obsolete()
                 return body
             if not readable_names(environ):
-                return _unreadable(start_response)
+                return _refused(start_response, "400 Bad Request", UNREADABLE_PATH)
+            if _oversized_body(environ):
+                return _refused(start_response, "413 Content Too Large", OVERSIZED_BODY)
             if self._dav is None:
                 self._dav = build_dav_app()
             return _started(_closing(self._dav, environ, start))
         if path.startswith(DAV_ROOT) and not readable_names(environ):
-            return _unreadable(start_response)
+            return _refused(start_response, "400 Bad Request", UNREADABLE_PATH)
         from clocher.groupware.dav import GroupwareApp, application
 
         if GroupwareApp.handles(path):  # CalDAV and CardDAV (Radicale)
@@ -124,15 +134,22 @@ def readable_names(environ: dict[str, Any]) -> bool:
     return True
 
 
-def _unreadable(start_response: Callable[..., Any]) -> list[bytes]:
+def _oversized_body(environ: dict[str, Any]) -> bool:
+    """Whether a request other than a PUT announces a body over XML_BODY_MAX."""
+    if environ.get("REQUEST_METHOD") == "PUT":
+        return False
+    try:
+        return int(environ.get("CONTENT_LENGTH") or 0) > XML_BODY_MAX
+    except ValueError:
+        return False  # WsgiDAV answers 400
+
+
+def _refused(start_response: Callable[..., Any], status: str, message: bytes) -> list[bytes]:
     start_response(
-        "400 Bad Request",
-        [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(UNREADABLE_PATH))),
-        ],
+        status,
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(message)))],
     )
-    return [UNREADABLE_PATH]
+    return [message]
 
 
 class _Started:
