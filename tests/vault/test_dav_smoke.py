@@ -124,3 +124,37 @@ def test_a_body_over_1_mib_is_refused_unless_it_is_a_files_content(dav_user, com
     content = b"z" * (3 * 1024 * 1024)
     assert requests.put(space + "gros.bin", data=content, auth=auth, timeout=30).status_code == 201
     assert requests.get(space + "gros.bin", auth=auth, timeout=30).content == content
+
+
+def test_a_modification_time_past_year_9999_is_refused_and_changes_nothing(dav_user, commune_a):
+    """X-OC-Mtime is seconds; one past datetime's range was a 500 (PUT and a chunked
+    upload's assembly alike)."""
+    from clocher.vault.models import Node, UploadSession
+
+    auth = (dav_user.user.email, dav_user.password)
+    space = dav_user.root + quote(commune_a.name) + "/"
+    assert requests.put(space + "vu.txt", data=b"avant", auth=auth, timeout=10).status_code == 201
+    far = {"X-OC-Mtime": "99999999999999999999"}
+    for name in ("vu.txt", "nouveau.txt"):
+        put = requests.put(space + name, data=b"apres", auth=auth, headers=far, timeout=10)
+        assert put.status_code == 400 and "9999" in put.text, (name, put.status_code)
+    folder = requests.request("MKCOL", space + "dossier", auth=auth, headers=far, timeout=10)
+    moved = requests.request(
+        "MOVE", space + "vu.txt", auth=auth,
+        headers={"Destination": space + "deplace.txt", **far}, timeout=10,
+    )  # fmt: skip
+    assert folder.status_code == moved.status_code == 400
+    assert requests.get(space + "vu.txt", auth=auth, timeout=10).content == b"avant"
+    assert not Node.objects.filter(name__in=["nouveau.txt", "dossier", "deplace.txt"]).exists()
+    session = f"{dav_user.base}/remote.php/dav/uploads/{dav_user.user.email}/78"
+    assert requests.request("MKCOL", session, auth=auth, timeout=10).status_code == 201
+    assert requests.put(f"{session}/00001", data=b"part", auth=auth, timeout=10).status_code == 201
+    assembled = requests.request(
+        "MOVE", f"{session}/.file", auth=auth,
+        headers={"Destination": space + "morceaux.txt", **far}, timeout=10,
+    )  # fmt: skip
+    assert assembled.status_code == 400 and "9999" in assembled.text
+    assert UploadSession.objects.count() == 1 and not Node.objects.filter(name="morceaux.txt")
+    # The last second accepted (30 December 9999) is a date like any other.
+    last = {"X-OC-Mtime": "253402214399"}
+    assert requests.put(space + "vu.txt", data=b"fin", auth=auth, headers=last, timeout=10).ok

@@ -97,6 +97,10 @@ class Dispatcher:
                 return _refused(start_response, "400 Bad Request", UNREADABLE_PATH)
             if _oversized_body(environ):
                 return _refused(start_response, "413 Content Too Large", OVERSIZED_BODY)
+            from clocher.vault.dav.provider import MTIME_OUT_OF_RANGE, mtime_in_range
+
+            if not mtime_in_range(environ):
+                return _refused(start_response, "400 Bad Request", MTIME_OUT_OF_RANGE.encode())
             if self._dav is None:
                 self._dav = build_dav_app()
             return _started(_closing(self._dav, environ, start))

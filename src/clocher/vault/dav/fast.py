@@ -58,7 +58,7 @@ from clocher.vault.dav.lookups import (
     FolderRow,
     Query,
 )
-from clocher.vault.dav.provider import _client_mtime, _dav_error, mime_type
+from clocher.vault.dav.provider import LAST_MTIME, _client_mtime, _dav_error, mime_type
 from clocher.vault.dav.store import locks_prefix
 from clocher.vault.models import Node, Space
 
@@ -502,7 +502,7 @@ def _put(
     except ValueError:
         return None
     mtime = environ.get("HTTP_X_OC_MTIME")
-    if mtime is not None and not mtime.isdigit():
+    if mtime is not None and (not mtime.isdigit() or int(mtime) > LAST_MTIME):
         return None  # WsgiDAV's 400
     blobs = store()
     small = length <= SMALL_BYTES and hasattr(blobs, "put_many")

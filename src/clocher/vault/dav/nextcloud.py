@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
@@ -30,6 +29,7 @@ from clocher.core.request import actor_of, client_ip
 from clocher.vault import chunked_uploads, login_flow, services
 from clocher.vault.dav.app import DAV_PREFIX
 from clocher.vault.dav.auth import authenticate
+from clocher.vault.dav.provider import client_mtime
 from clocher.vault.models import Node, UploadSession
 
 # The Nextcloud version the clients are told: recent enough for chunking v2 and login
@@ -287,7 +287,10 @@ def _assemble(request: HttpRequest, user: User, session: UploadSession) -> HttpR
         return _dav_error(409, "Le dossier de destination n'existe pas.")
     parent, name = destination
     total = request.headers.get("OC-Total-Length", "")
-    mtime = request.headers.get("X-OC-Mtime", "")
+    try:
+        modified_at = client_mtime(request.headers.get("X-OC-Mtime"))
+    except ValueError as exc:
+        return _dav_error(400, str(exc))
     if_match = request.headers.get("If-Match", "").strip().strip('"') or None
     try:
         node, created = chunked_uploads.assemble(
@@ -297,7 +300,7 @@ def _assemble(request: HttpRequest, user: User, session: UploadSession) -> HttpR
             name,
             total_length=int(total) if total.isdigit() else None,
             if_match=if_match,
-            modified_at=datetime.fromtimestamp(int(mtime), UTC) if mtime.isdigit() else None,
+            modified_at=modified_at,
         )
     except ValidationError as exc:
         return _error_for(exc)
@@ -305,7 +308,7 @@ def _assemble(request: HttpRequest, user: User, session: UploadSession) -> HttpR
     response["ETag"] = f'"{node.etag}"'
     response["OC-ETag"] = f'"{node.etag}"'
     response["OC-FileId"] = str(node.pk)
-    if mtime.isdigit():
+    if modified_at is not None:
         response["X-OC-MTime"] = "accepted"
     return response
 

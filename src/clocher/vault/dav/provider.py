@@ -16,6 +16,7 @@ from urllib.parse import quote
 from django.core.exceptions import ValidationError
 from wsgidav import util
 from wsgidav.dav_error import (
+    HTTP_BAD_REQUEST,
     HTTP_CONFLICT,
     HTTP_FORBIDDEN,
     HTTP_INSUFFICIENT_STORAGE,
@@ -64,11 +65,39 @@ def _spaces(environ: dict[str, Any]) -> dict[str, Space]:
     return environ["clocher.spaces"]
 
 
+# The latest modification time a client may give a file: 30 December 9999, a day before
+# Python's dates end (a page shows it in local time, up to a day later); a larger
+# X-OC-Mtime was a 500.
+LAST_MTIME = 253_402_214_399
+MTIME_OUT_OF_RANGE = "X-OC-Mtime : date de modification au-delà de l'an 9999."
+
+
+def client_mtime(header: str | None) -> datetime | None:
+    """The file's own modification time a sync client sends (X-OC-Mtime, seconds), or
+    None without one or when it is not a number (WsgiDAV refuses that with 400).
+    ValueError past LAST_MTIME."""
+    if not header or not header.isdigit():
+        return None
+    seconds = int(header)
+    if seconds > LAST_MTIME:
+        raise ValueError(MTIME_OUT_OF_RANGE)
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def mtime_in_range(environ: dict[str, Any]) -> bool:
+    """Whether the request's X-OC-Mtime, if a number, is at most LAST_MTIME: WsgiDAV sets
+    it after a PUT, a MKCOL or a MOVE is done, too late to refuse it then."""
+    header = environ.get("HTTP_X_OC_MTIME")
+    return not header or not header.isdigit() or int(header) <= LAST_MTIME
+
+
 def _client_mtime(environ: dict[str, Any]) -> datetime | None:
-    """The file's own modification time that sync clients send (X-OC-Mtime; WsgiDAV
-    has already refused a malformed one), kept in the same commit as the content."""
-    header = environ.get("HTTP_X_OC_MTIME", "")
-    return datetime.fromtimestamp(int(header), tz=UTC) if header.isdigit() else None
+    """The request's X-OC-Mtime, kept in the same commit as the content; 400 when out
+    of range."""
+    try:
+        return client_mtime(environ.get("HTTP_X_OC_MTIME"))
+    except ValueError as exc:
+        raise DAVError(HTTP_BAD_REQUEST, str(exc)) from exc
 
 
 # Guessed types by the name's last two suffixes (`.tar.gz` is a tar): a listing of files
