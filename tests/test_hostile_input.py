@@ -1,0 +1,109 @@
+"""Hostile input on every route, from the people entitled to it: a clear refusal, never a
+server error.
+
+The routes come from the resolver, filled with commune A's objects, as in the isolation
+matrix (`tests/test_isolation.py`: a new route joins both by itself). A's admin, A's
+agent and an operator admin each send: a GET with absurd query parameters (negative
+page, month 13, 30 February, 20-digit numbers, NUL, non-UTF-8); POSTs of form fields
+under the names the project's forms use, each time with one kind of bad value (NUL
+byte, 400-digit number, NaN, 30 February, 70,000 characters, a path out of the tree);
+a form body that is not UTF-8; and, for the API, malformed and mistyped JSON by POST,
+PUT and PATCH. Every answer must be below 500. What a valid request does is each
+domain's own tests; this one asks that none of these inputs reaches an unhandled error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from clocher.accounts.models import User
+from clocher.core import services
+from clocher.core.models import Role
+from tests.conftest import SYSTEM, logged_in
+
+# The matrix's routes, A's objects and its `world` fixture (built once for this module).
+from tests.test_isolation import PRIVATE_ROUTES, World, _reverse, world  # noqa: F401
+
+# The field names of the project's forms and serializers (and a few common ones).
+FIELDS = (
+    "name", "email", "file", "insee", "address", "amount", "date", "start", "end", "quota",
+    "q", "label", "title", "value", "role", "password", "code", "text", "description", "url",
+    "domain", "members", "kind", "year", "count", "ids", "action", "next", "page", "month",
+    "rate", "principal", "duration", "meter", "building", "surface", "target", "horizon",
+    "status", "reason", "comment", "level", "scope", "size", "limit", "offset", "sort",
+    "order", "format", "from", "to", "since", "until", "id", "commune", "user", "mailbox",
+    "alias", "days", "hours", "port", "protocol", "ip", "cidr", "prefix", "token", "otp",
+    "full_name", "phone", "subject", "body", "message", "recipients", "template", "agents",
+    "score", "index", "margin", "loan", "csv", "data",
+)  # fmt: skip
+BAD_VALUES = {
+    "octet nul": "a\x00b",
+    "nombre de 400 chiffres": "9" * 400,
+    "NaN": "NaN",
+    "30 février": "2026-02-30",
+    "négatif de 20 chiffres": "-99999999999999999999",
+    "70 000 caractères": "x" * 70_000,
+    "chemin hors de l'arbre": "../../../etc/passwd",
+}
+BAD_QUERY = (
+    "?page=-1&q=%00&year=99999&start=2026-02-30&end=x&sort=../&month=13&since=nan"
+    "&limit=99999999999999999999&offset=-5&format=%FF&from=1e309&to=--"
+)
+BAD_JSON = (
+    "{",
+    "[]",
+    '"x"',
+    '{"name": null, "email": 5, "insee": [1], "amount": "NaN", "date": "2026-02-30"}',
+    '{"amount": 1e999, "principal": -1, "rate": "x", "year": 99999999999999999999}',
+)
+
+
+def _requests(client: Client, url: str) -> list[tuple[str, Callable[[], object]]]:
+    sent: list[tuple[str, Callable[[], object]]] = [
+        ("GET " + BAD_QUERY, lambda: client.get(url + BAD_QUERY))
+    ]
+    for label, value in BAD_VALUES.items():
+        form = dict.fromkeys(FIELDS, value)
+        sent.append((f"POST ({label})", lambda form=form: client.post(url, form)))
+    raw = b"name=%FF&email=%FE%00"
+    kind = "application/x-www-form-urlencoded"
+    sent.append(("POST (pas de l'UTF-8)", lambda: client.post(url, raw, content_type=kind)))
+    if url.startswith("/api/"):
+        for body in BAD_JSON:
+            for method in ("post", "put", "patch"):
+                send = getattr(client, method)
+                sent.append(
+                    (f"{method.upper()} {body[:30]}",
+                     lambda send=send, body=body: send(url, body, content_type="application/json"))
+                )  # fmt: skip
+    return sent
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "kwarg_names"), PRIVATE_ROUTES, ids=[r[0] for r in PRIVATE_ROUTES]
+)
+def test_hostile_input_gets_a_refusal_not_a_server_error(
+    name: str,
+    kwarg_names: list[str],
+    world: World,  # noqa: F811 - the fixture imported above
+) -> None:
+    url = _reverse(name, kwarg_names, world.victim)
+    operator = services.add_operator_member(SYSTEM, "admin@cotedor.fr", Role.OPERATOR_ADMIN)
+    people = {
+        "admin de A": User.objects.get(email="secretaire@flavigny.test"),
+        "agent de A": User.objects.get(email="agent@flavigny.test"),
+        "administrateur opérateur": operator.user,
+    }
+    errors = []
+    for who, user in people.items():
+        client = logged_in(user)
+        client.raise_request_exception = False  # a 500 is reported below, with the others
+        for label, send in _requests(client, url):
+            status = send().status_code  # type: ignore[attr-defined]
+            if status >= 500:
+                errors.append(f"{label} {url} par {who} : HTTP {status}")
+    assert not errors, "\n".join(errors)
