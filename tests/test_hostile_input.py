@@ -1,15 +1,16 @@
-"""Hostile input on every route, from the people entitled to it: a clear refusal, never a
-server error.
+"""Hostile input on every route, from anyone and from the people entitled to it: a clear
+refusal, never a server error.
 
 The routes come from the resolver, filled with commune A's objects, as in the isolation
-matrix (`tests/test_isolation.py`: a new route joins both by itself). A's admin, A's
-agent and an operator admin each send: a GET with absurd query parameters (negative
-page, month 13, 30 February, 20-digit numbers, NUL, non-UTF-8); POSTs of form fields
-under the names the project's forms use, each time with one kind of bad value (NUL
-byte, 400-digit number, NaN, 30 February, 70,000 characters, a path out of the tree);
-a form body that is not UTF-8; and, for the API, malformed and mistyped JSON by POST,
-PUT and PATCH. Every answer must be below 500. What a valid request does is each
-domain's own tests; this one asks that none of these inputs reaches an unhandled error.
+matrix (`tests/test_isolation.py`: a new route joins both by itself; a public route's
+secret token is an unknown one). An anonymous visitor, A's admin, A's agent and an
+operator admin each send: a GET with absurd query parameters (negative page, month 13,
+30 February, 20-digit numbers, NUL, non-UTF-8); POSTs of form fields under the names the
+project's forms use, each time with one kind of bad value (NUL byte, 400-digit number,
+NaN, 30 February, 70,000 characters, a path out of the tree); a form body that is not
+UTF-8; and, for the API, malformed and mistyped JSON by POST, PUT and PATCH. Every answer
+must be below 500. What a valid request does is each domain's own tests; this one asks
+that none of these inputs reaches an unhandled error.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from clocher.core.models import Role
 from tests.conftest import SYSTEM, logged_in
 
 # The matrix's routes, A's objects and its `world` fixture (built once for this module).
-from tests.test_isolation import PRIVATE_ROUTES, World, _reverse, world  # noqa: F401
+from tests.test_isolation import PUBLIC, World, _reverse, all_routes, world  # noqa: F401
 
 # The field names of the project's forms and serializers (and a few common ones).
 FIELDS = (
@@ -82,25 +83,30 @@ def _requests(client: Client, url: str) -> list[tuple[str, Callable[[], object]]
     return sent
 
 
+ROUTES = all_routes()
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("name", "kwarg_names"), PRIVATE_ROUTES, ids=[r[0] for r in PRIVATE_ROUTES]
-)
+@pytest.mark.parametrize(("name", "kwarg_names"), ROUTES, ids=[r[0] for r in ROUTES])
 def test_hostile_input_gets_a_refusal_not_a_server_error(
     name: str,
     kwarg_names: list[str],
     world: World,  # noqa: F811 - the fixture imported above
 ) -> None:
-    url = _reverse(name, kwarg_names, world.victim)
+    # A public route's secret token (an exercise's lure) is not among A's objects: an
+    # unknown one is hostile input too.
+    unknown = {k: "jeton-inconnu" for k in kwarg_names if name in PUBLIC}
+    url = _reverse(name, kwarg_names, {**unknown, **world.victim})
     operator = services.add_operator_member(SYSTEM, "admin@cotedor.fr", Role.OPERATOR_ADMIN)
-    people = {
+    people: dict[str, User | None] = {
+        "anonyme": None,
         "admin de A": User.objects.get(email="secretaire@flavigny.test"),
         "agent de A": User.objects.get(email="agent@flavigny.test"),
         "administrateur opérateur": operator.user,
     }
     errors = []
     for who, user in people.items():
-        client = logged_in(user)
+        client = Client() if user is None else logged_in(user)
         client.raise_request_exception = False  # a 500 is reported below, with the others
         for label, send in _requests(client, url):
             status = send().status_code  # type: ignore[attr-defined]
