@@ -209,3 +209,61 @@ def test_resource_names_are_checked(commune_a):
         services.add_resource(ACTOR, commune_a, "véhicule")
     with pytest.raises(services.GroupwareError, match="vide"):
         services.add_resource(ACTOR, commune_a, "  ")
+
+
+TIMEZONE = (
+    "BEGIN:VTIMEZONE\r\nTZID:Europe/Paris\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\n"
+    "TZOFFSETTO:+0200\r\nDTSTART:19810329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\n"
+    "END:DAYLIGHT\r\nEND:VTIMEZONE\r\n"
+)
+
+
+def test_recurrences_that_would_hold_a_worker_for_minutes_are_refused(admin):
+    """A rule by the minute that never falls (30 February) held Radicale's worker over a
+    minute at its PUT; expanding one by the second over ten years, minutes more. Those
+    are refused with the reason; the rules town halls use are kept, and expanded."""
+    personal = calendars(admin)["personnel"]
+    url = str(personal.url)
+    refused = {
+        "chaque-minute": "RRULE:FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30\r\n",
+        "chaque-seconde": "RRULE:FREQ=SECONDLY\r\n",
+        # A folded line: the rule is read once unfolded.
+        "plie": "RRULE:FREQ=SECON\r\n DLY;INTERVAL=5\r\n",
+        "horaire-sans-fin": "RRULE:FREQ=HOURLY;INTERVAL=2\r\n",
+        "exclusion": "RRULE:FREQ=DAILY\r\nEXRULE:FREQ=DAILY\r\n",
+    }
+    for name, rule in refused.items():
+        put = requests.put(
+            f"{url}{name}.ics", data=ical(name, uid=name, extra=rule).encode(), auth=admin.auth,
+            headers={"Content-Type": "text/calendar"}, timeout=30,
+        )  # fmt: skip
+        assert put.status_code == 403, (name, put.status_code, put.text)
+        assert (
+            "valid-calendar-object-resource" in put.text
+            and "Récurrence" in put.text
+            or ("EXRULE" in put.text)
+        ), put.text
+    assert summaries(personal) == set()
+    kept = {
+        "permanence": "RRULE:FREQ=WEEKLY;BYDAY=TU\r\n",
+        "releve": "RRULE:FREQ=DAILY\r\n",
+        "garde": "RRULE:FREQ=HOURLY;COUNT=24\r\n",
+    }
+    for name, rule in kept.items():
+        body = ical(name, uid=name, extra=rule).replace("BEGIN:VEVENT", TIMEZONE + "BEGIN:VEVENT")
+        put = requests.put(
+            f"{url}{name}.ics", data=body.encode(), auth=admin.auth,
+            headers={"Content-Type": "text/calendar"}, timeout=30,
+        )  # fmt: skip
+        assert put.status_code == 201, (name, put.status_code, put.text)
+    assert summaries(personal) == set(kept)
+    # Expanded over a week by the server: the first Monday (DTSTART is always an instance,
+    # RFC 5545) and Tuesday, 7 days, the 24 hours of the guard.
+    week = personal.search(
+        start=datetime(2027, 3, 15), end=datetime(2027, 3, 22), event=True, expand=True
+    )
+    counts: dict[str, int] = {}
+    for event in week:
+        for component in event.icalendar_instance.walk("VEVENT"):
+            counts[str(component["SUMMARY"])] = counts.get(str(component["SUMMARY"]), 0) + 1
+    assert counts == {"permanence": 2, "releve": 7, "garde": 24}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import logging
 import re
 import threading
@@ -36,7 +37,7 @@ from radicale.rights import BaseRights
 
 from clocher.accounts.models import User
 from clocher.core.models import Commune, Membership
-from clocher.groupware import layout
+from clocher.groupware import layout, recurrence
 
 DAV_ROOT = "/remote.php/dav"
 CALDAV_PREFIX = f"{DAV_ROOT}/calendars"
@@ -44,6 +45,7 @@ CARDDAV_PREFIX = f"{DAV_ROOT}/addressbooks/users"
 PRINCIPALS_PREFIX = f"{DAV_ROOT}/principals/users"
 PREFIXES = (CALDAV_PREFIX, CARDDAV_PREFIX)
 REALM = "Clocher"
+MAX_CONTENT = 20 * 1024 * 1024  # Radicale's max_content_length: larger, it answers 413
 
 StartResponse = Callable[..., Any]
 
@@ -91,7 +93,7 @@ def _configuration(kind: str) -> Any:
             "hook": {"type": "clocher.groupware.imip" if kind == "calendars" else "none"},
             "web": {"type": "none"},
             "sharing": {"type": "none"},
-            "server": {"max_content_length": str(20 * 1024 * 1024)},
+            "server": {"max_content_length": str(MAX_CONTENT)},
             "logging": {"level": "warning", "mask_passwords": "True"},
         },
         "clocher",
@@ -154,6 +156,10 @@ class GroupwareApp:
         environ["clocher.groupware.email"] = user.email
         _request.addresses = _addresses(user)
         _request.pending = []
+        if prefix == CALDAV_PREFIX and environ.get("REQUEST_METHOD") == "PUT":
+            refused = _refused_recurrence(environ, start_response)
+            if refused is not None:
+                return refused
         principal = environ["PATH_INFO"].strip("/") == user.email
         if principal and environ.get("REQUEST_METHOD") == "PROPFIND":
             environ.pop("HTTP_ACCEPT_ENCODING", None)  # the answer is rewritten below
@@ -166,6 +172,36 @@ class GroupwareApp:
             for reply in send_pending(_request.pending):
                 services.apply_local_reply(self.apps[CALDAV_PREFIX], reply)
         return answer
+
+
+def _refused_recurrence(
+    environ: dict[str, Any], start_response: StartResponse
+) -> list[bytes] | None:
+    """A PUT whose recurrence rules `recurrence` refuses: 403 with the reason, as a
+    CalDAV precondition (RFC 4791, valid-calendar-object-resource) and Sabre's message
+    that clients show. Otherwise the body is put back for Radicale."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None  # Radicale answers
+    if not 0 < length <= MAX_CONTENT:
+        return None
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    reason = recurrence.refusal(body)
+    if reason is None:
+        return None
+    answer = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<d:error xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" '
+        'xmlns:s="http://sabredav.org/ns"><c:valid-calendar-object-resource/>'
+        f"<s:message>{escape(reason)}</s:message></d:error>"
+    ).encode()
+    start_response(
+        "403 Forbidden",
+        [("Content-Type", "application/xml; charset=utf-8"), ("Content-Length", str(len(answer)))],
+    )
+    return [answer]
 
 
 _HOME_SET = re.compile(
