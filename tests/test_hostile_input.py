@@ -7,17 +7,23 @@ secret token is an unknown one). An anonymous visitor, A's admin, A's agent and 
 operator admin each send: a GET with absurd query parameters (negative page, month 13,
 30 February, 20-digit numbers, NUL, non-UTF-8); POSTs of form fields under the names the
 project's forms use, each time with one kind of bad value (NUL byte, 400-digit number,
-NaN, 30 February, 70,000 characters, a path out of the tree); a form body that is not
-UTF-8; and, for the API, malformed and mistyped JSON by POST, PUT and PATCH. Every answer
-must be below 500. What a valid request does is each domain's own tests; this one asks
-that none of these inputs reaches an unhandled error.
+NaN, 30 February, 70,000 characters, a path out of the tree); files under the names
+upload fields take (binary noise, a truncated zip, a zip of 200 MB of zeros, a Latin-1
+CSV with a NUL byte, a line of 200,000 characters, carriage returns alone, an empty
+file); a form body that is not UTF-8; and, for the API, malformed and mistyped JSON by
+POST, PUT and PATCH. Every answer must be below 500. What a valid request does is each
+domain's own tests; this one asks that none of these inputs reaches an unhandled error.
 """
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable
+from functools import cache
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from clocher.accounts.models import User
@@ -62,6 +68,40 @@ BAD_JSON = (
 )
 
 
+# The names the project's upload fields take (forms, the finance index form's prefix,
+# the vault's multiple upload and its import).
+UPLOAD_FIELDS = ("file", "fichiers", "archive", "index-file", "csv")
+
+
+@cache
+def _zip_bomb() -> bytes:
+    """200 MB of zeros in a 200 KB zip."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("donnees.csv", "w") as member,
+    ):
+        for _ in range(200):
+            member.write(bytes(1 << 20))
+    return out.getvalue()
+
+
+def _bad_files() -> dict[str, tuple[str, Callable[[], bytes]]]:
+    """Files a route may be sent: name and content, by kind."""
+    return {
+        "binaire": ("../../relevé.csv", lambda: bytes(range(256)) * 256),
+        "zip tronqué": ("../../archive.zip", lambda: b"PK\x03\x04" + bytes(range(200))),
+        "bombe zip": ("archive.zip", _zip_bomb),
+        "CSV Latin-1 avec NUL": (
+            "relevé.csv",
+            lambda: "nom;date;montant\né\x00;30/02/2026;NaN\n;;\n".encode("latin-1"),
+        ),
+        "une ligne de 200 000 caractères": ("long.csv", lambda: b"annee;" + b"x" * 200_000),
+        "retours chariot seuls": ("mac.csv", lambda: b"annee;montant\r2020;1\r\r;;\r"),
+        "vide": ("vide.pdf", lambda: b""),
+    }
+
+
 def _requests(client: Client, url: str) -> list[tuple[str, Callable[[], object]]]:
     sent: list[tuple[str, Callable[[], object]]] = [
         ("GET " + BAD_QUERY, lambda: client.get(url + BAD_QUERY))
@@ -69,6 +109,13 @@ def _requests(client: Client, url: str) -> list[tuple[str, Callable[[], object]]
     for label, value in BAD_VALUES.items():
         form = dict.fromkeys(FIELDS, value)
         sent.append((f"POST ({label})", lambda form=form: client.post(url, form)))
+    for label, (filename, content) in _bad_files().items():
+
+        def upload(filename: str = filename, content: Callable[[], bytes] = content) -> object:
+            files = {f: SimpleUploadedFile(filename, content()) for f in UPLOAD_FIELDS}
+            return client.post(url, {"name": "essai", **files})
+
+        sent.append((f"POST fichier ({label})", upload))
     raw = b"name=%FF&email=%FE%00"
     kind = "application/x-www-form-urlencoded"
     sent.append(("POST (pas de l'UTF-8)", lambda: client.post(url, raw, content_type=kind)))

@@ -218,3 +218,21 @@ def _some_insee(count: int) -> list[str]:
     from clocher.core.reference import department_communes
 
     return sorted(ref.insee for ref in department_communes("21"))[:count]
+
+
+def test_accounts_csv_with_old_mac_line_ends_imports_and_noise_is_refused(commune_a):
+    """A CSV saved with a carriage return alone between lines (Excel for Mac's « CSV
+    Macintosh ») was a server error (`csv`'s « new-line character seen in unquoted
+    field »); so was any file with a stray CR, or one field over csv's 128 KiB limit."""
+    mac = "Année;Épargne brute\r2019;150 000\r2020;175 000,50\r".encode("cp1252")
+    assert services.import_accounts(SYSTEM, commune_a, mac) == {
+        2019: Decimal("150000.00"),
+        2020: Decimal("175000.50"),
+    }
+    for noise in (bytes(range(256)) * 256, b"Ann\xe9e;" + b"x" * 200_000):
+        with pytest.raises(ValidationError):
+            services.import_accounts(SYSTEM, commune_a, noise)
+    curve = "EURIBOR_3M;2027-01-01;2,35\r" + "y" * 200_000
+    with pytest.raises(ValidationError):
+        services.parse_curve_text(curve)
+    assert services.parse_curve_text("EURIBOR_3M;2027-01-01;2,35\r")[0]["value"] == "0.0235"

@@ -653,7 +653,11 @@ def parse_curve_text(text: str) -> list[dict[str, str]]:
     listing every line that is wrong."""
     points: list[dict[str, str]] = []
     errors: list[str] = []
-    for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=";"), start=1):
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    except csv.Error as exc:  # a field over csv's limit (128 KiB)
+        raise ValidationError(f"Courbe illisible ({exc}).") from exc
+    for number, row in enumerate(rows, start=1):
         if not row or not "".join(row).strip() or row[0].strip().lower() == "index":
             continue
         try:
@@ -739,7 +743,10 @@ def parse_accounts(data: bytes) -> dict[int, Decimal]:
     or `recettes réelles de fonctionnement` and `dépenses réelles de fonctionnement`
     (épargne brute = their difference). ValidationError listing every wrong line."""
     text = parsers.decode_text(data)
-    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    except csv.Error as exc:  # a field over csv's limit (128 KiB): not the accounts CSV
+        raise ValidationError(f"Fichier des comptes illisible ({exc}).") from exc
     if not rows:
         raise ValidationError("Fichier des comptes vide.")
     names = [parsers.header_key(h) for h in rows[0]]

@@ -276,7 +276,7 @@ LOAN_CSV_REQUIRED = ("reference", "nominal", "date_debut", "nombre_echeances")
 def parse_loan_csv(data: bytes | str) -> LoanImport:
     """The CSV loan book: `;`-separated, decimal comma, French headers (docs/finance.md)."""
     text = decode_text(data)
-    reader = csv.reader(io.StringIO(text), delimiter=";")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";")
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
@@ -579,7 +579,13 @@ def parse_index_csv(data: bytes | str, index: Index | None = None) -> IndexImpor
     A Banque de France export holds one series: `index` names it (required). An EMMI file
     holds one column per tenor (1M, 3M, 6M, 12M) and yields one history per Euribor.
     """
-    text = decode_text(data)
+    try:
+        return _parse_index_csv(decode_text(data), index)
+    except csv.Error as exc:  # a field over csv's limit (128 KiB): not a CSV export
+        return IndexImport(fatal=f"fichier CSV illisible ({exc})")
+
+
+def _parse_index_csv(text: str, index: Index | None) -> IndexImport:
     lines = text.splitlines()
     first = lines[0] if lines else ""
     if header_key(first.split(",")[0]) == "date" and "," in first:
@@ -589,7 +595,7 @@ def parse_index_csv(data: bytes | str, index: Index | None = None) -> IndexImpor
     points: list[tuple[date, Decimal]] = []
     errors: list[LineError] = []
     started = False
-    for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=";"), start=1):
+    for number, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=";"), 1):
         if not row or not row[0].strip():
             continue
         try:

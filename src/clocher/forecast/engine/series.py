@@ -309,10 +309,13 @@ def _csv_rows(data: bytes) -> list[list[str]]:
         raise SeriesError("Le fichier est vide.")
     head = lines[0]
     delimiter = ";" if ";" in head else "\t" if "\t" in head else ","
-    return [
-        [cell.strip() for cell in row]
-        for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-    ]
+    try:
+        return [
+            [cell.strip() for cell in row]
+            for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+        ]
+    except csv.Error as exc:  # a field over csv's limit (128 KiB): not a CSV series
+        raise SeriesError(f"Fichier CSV illisible ({exc}).") from exc
 
 
 def _xlsx_rows(data: bytes) -> list[list[str]]:
