@@ -102,6 +102,8 @@ def parse(raw: bytes, commune: Commune) -> Report:
     if raw.count(b"\n") > MAX_LINES + 1:
         raise ImportRefused(f"Trop de lignes : {MAX_LINES} au plus par import.")
     text, encoding = decode(raw)
+    if not text.strip():  # a byte-order mark, or spaces in another encoding
+        raise ImportRefused("Le fichier est vide.")
     first = text.splitlines()[0]
     delimiter = ";" if first.count(";") >= first.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -111,8 +113,10 @@ def parse(raw: bytes, commune: Commune) -> Report:
         raise ImportRefused("En-tête illisible.") from exc
     columns = [COLUMN_ALIASES.get(h) for h in header]
     if "email" not in columns:
+        found = ", ".join(h if len(h) <= 40 else h[:39] + "…" for h in header[:12])
         raise ImportRefused(
-            f"Colonne « email » absente de l'en-tête (colonnes trouvées : {', '.join(header)})."
+            f"Colonne « email » absente de l'en-tête (colonnes trouvées : {found}"
+            f"{', …' if len(header) > 12 else ''})."
         )
     existing = {
         e.lower()
