@@ -48,6 +48,41 @@ def test_sshd_parser_reads_failures_and_ignores_successes():
     )
 
 
+# A client names itself what sshd logs as the user: each format, with an address chosen
+# by the attacker (198.51.100.7) written before or after the real source (203.0.113.66).
+INJECTED = [
+    "Nov 25 13:14:15 box sshd[9]: Failed password for invalid user x from 198.51.100.7 port 22"
+    " from 203.0.113.66 port 4242 ssh2",
+    "Nov 25 13:14:15 box sshd[9]: Failed password for invalid user x from 198.51.100.7 port 22"
+    " ssh2 from 203.0.113.66 port 4242 ssh2",
+    "Nov 25 13:14:15 box sshd[9]: Invalid user x from 198.51.100.7 port 22 from 203.0.113.66"
+    " port 4242",
+    "Nov 25 13:14:15 box sshd[9]: Connection closed by invalid user x 198.51.100.7 port 22"
+    " [preauth] 203.0.113.66 port 4242 [preauth]",
+    "Nov 25 13:14:15 box sshd[9]: Disconnected from invalid user x 198.51.100.7 port 22"
+    " 203.0.113.66 port 4242 [preauth]",
+    "Nov 25 13:14:15 box sshd[9]: error: maximum authentication attempts exceeded for invalid"
+    " user x from 198.51.100.7 port 22 from 203.0.113.66 port 4242 ssh2 [preauth]",
+    "Nov 25 13:14:15 box sshd[9]: pam_unix(sshd:auth): authentication failure; logname= uid=0"
+    " euid=0 tty=ssh ruser= rhost=203.0.113.66  user=x rhost=198.51.100.7",
+    "Failed password for invalid user x from 198.51.100.7 port 22 from 203.0.113.66 port 1 ssh2",
+]
+
+
+def test_a_user_name_carrying_an_address_blocks_nobody():
+    """fail2ban's CVE-2012-5642: the user name is the client's to choose and sshd logs it
+    as it came; an address in it must not be taken for the source."""
+    assert [parse_failure(line) for line in INJECTED] == [None] * len(INJECTED)
+    detector = SshBruteforce(failures=3, window=60)
+    verdicts = [detector.feed(line) for line in INJECTED * 5]
+    assert verdicts == [None] * len(verdicts)
+    # The real formats, user names with spaces included, are still read.
+    spaced = "Nov 25 13:14:15 box sshd[9]: Invalid user jean dupont from 203.0.113.66 port 4242"
+    failure = parse_failure(spaced)
+    assert failure is not None and failure.source == "203.0.113.66"
+    assert failure.user == "jean dupont"
+
+
 def test_sshd_own_log_file_lines_have_no_prefix():
     """`sshd -E FILE` writes bare messages: read too, timed when read."""
     bare = parse_failure("Failed password for root from 203.0.113.40 port 45546 ssh2")

@@ -35,6 +35,14 @@ _FAILURE = re.compile(
     rf"|pam_unix\(sshd:auth\): authentication failure;.* rhost=(?P<a6>{_IP})"
     r")"
 )
+# A line sshd writes names its client's address once ("ADDRESS port N", or PAM's
+# "rhost=ADDRESS"). The user name is the client's to choose and is logged verbatim (sshd
+# escapes control characters, not spaces): `ssh "x from 198.51.100.7 port 22"@box` makes
+# a failure line that names 198.51.100.7 before the real source, and a parser taking the
+# first address would block whoever the attacker names (fail2ban's CVE-2012-5642). A
+# line naming more than one address is therefore not counted: it can only be a user name
+# chosen so, and guessing a real account's password never needs one.
+_ADDRESS_PORT = re.compile(rf"(?:^|\s){_IP} port \d+")
 # How the failures of a bare `sshd -E` line start (a syslog line starts with its time).
 _BARE_FAILURES = ("Failed ", "Invalid user ", "Connection closed by ", "Disconnected from ")
 _MONTHS = {
@@ -74,6 +82,8 @@ def parse_failure(line: str) -> Failure | None:
     match = _FAILURE.search(line)
     if match is None:
         return None
+    if len(_ADDRESS_PORT.findall(line)) > 1 or line.count("rhost=") > 1:
+        return None  # a user name carrying an address (above)
     groups = match.groupdict()
     source = next(groups[k] for k in ("a1", "a2", "a3", "a4", "a5", "a6") if groups[k])
     user = next((groups[k] for k in ("u1", "u2", "u3", "u4", "u5") if groups[k]), "")
