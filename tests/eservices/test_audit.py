@@ -343,3 +343,40 @@ def test_scan_all_audits_confirmed_targets_together(
     assert [(s.target, codes(s)) for s in scans] == [(weak, WEAK_SITE_FINDINGS), (strong, set())]
     assert [s.target for s in services.scan_all(SYSTEM, commune_b)] == [strong]
     assert plain_site.requests == []
+
+
+@pytest.mark.django_db
+def test_a_target_leading_to_an_internal_address_is_not_audited(commune_a, plain_site, settings):
+    """A commune's site named `localhost` (or any name whose DNS answers loopback, a
+    private network, a metadata address) was fetched from inside the département's
+    network: the audit would report what the platform's own services answer. The name
+    passed the check at its entry (only addresses typed as such were checked)."""
+    settings.ESERVICES_ALLOW_PRIVATE = True  # the test server is on loopback: enter it
+    port = plain_site.url.rsplit(":", 1)[1].rstrip("/")
+    target = confirmed(commune_a, f"http://localhost:{port}/")
+    settings.ESERVICES_ALLOW_PRIVATE = False
+    scan = services.scan_target(SYSTEM, target)
+    assert codes(scan) == {"ADDRESS_REFUSED"}
+    assert "interne ou réservée" in scan.findings.get().title
+    assert plain_site.requests == []  # nothing reached the server
+
+
+def test_a_redirect_to_an_internal_address_is_not_followed(plain_site, settings, monkeypatch):
+    """A public site's redirect is checked like the site: each hop is resolved, checked
+    and connected to at the address checked."""
+    from clocher.eservices.checks import reach, web
+    from tests.eservices.conftest import serving
+
+    inside = plain_site  # stands for a service of the département's network
+    with serving({"/": (302, [("Location", inside.url + "admin")], "")}, None) as outside:
+        # `public.test` stands for a public site: its address, the loopback written as
+        # IPv6, is taken as public; 127.0.0.1 as written is not.
+        def resolve(host: str, port: int) -> list[str]:
+            return ["::ffff:127.0.0.1"] if host == "public.test" else ["127.0.0.1"]
+
+        monkeypatch.setattr(reach, "addresses_of", resolve)
+        monkeypatch.setattr(reach, "is_public", lambda address: address.startswith("::ffff:"))
+        settings.ESERVICES_ALLOW_PRIVATE = False
+        with pytest.raises(reach.AddressRefused):
+            web.fetch(outside.url.replace("127.0.0.1", "public.test"))
+    assert outside.requests == ["/"] and inside.requests == []

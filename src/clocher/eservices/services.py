@@ -26,7 +26,7 @@ from clocher.core import audit, charts
 from clocher.core.audit import Actor
 from clocher.core.models import Commune
 from clocher.core.scoping import is_commune_admin, is_operator, scoped
-from clocher.eservices.checks import Finding, ciphers, mail, ports, score, tls, web
+from clocher.eservices.checks import Finding, ciphers, mail, ports, reach, score, tls, web
 from clocher.eservices.models import CommuneScore, Kind, Scan, Severity, Target
 from clocher.eservices.models import Finding as StoredFinding
 from clocher.governance import cputime
@@ -188,6 +188,14 @@ def confirm_target(actor: Actor, target: Target, attestation: str = "") -> Targe
 
 
 def unreachable(what: str, exc: Exception) -> Finding:
+    if isinstance(exc, reach.AddressRefused):
+        return Finding(
+            "ADDRESS_REFUSED",
+            "info",
+            str(exc),
+            "L'audit ne se connecte qu'à des adresses publiques : rien n'a été vérifié.",
+            "Vérifiez l'adresse publiée pour ce service (enregistrement DNS, redirection).",
+        )
     return Finding(
         "UNREACHABLE",
         "info",

@@ -13,7 +13,7 @@ import shutil
 import xml.etree.ElementTree as ET  # noqa: S405 - nmap's own output, not foreign XML
 from dataclasses import dataclass, field
 
-from clocher.eservices.checks import Finding
+from clocher.eservices.checks import Finding, reach
 from clocher.governance import cputime
 
 NMAP_TIMEOUT = 300.0
@@ -36,9 +36,11 @@ def nmap_tls(host: str, port: int) -> TlsScan:
         raise FileNotFoundError("nmap absent : apt-get install nmap")
     if not _HOST.match(host):
         raise ValueError(f"hôte invalide : {host!r}")
+    address = reach.checked_address(host, port)  # nmap goes there, the name in SNI
+    named = [] if address == host else ["--script-args", f"tls.servername={host}"]
     done = cputime.run(  # fixed argv, the host checked above; its CPU is counted
-        [nmap, "-Pn", "-sT", "-n", "--max-retries", "1", "--script", SCRIPTS, "-oX", "-",
-         "-p", str(port), host],
+        [nmap, "-Pn", "-sT", "-n", "--max-retries", "1", "--script", SCRIPTS, *named,
+         "-oX", "-", "-p", str(port), address],
         timeout=NMAP_TIMEOUT,
     )  # fmt: skip
     if done.returncode != 0:

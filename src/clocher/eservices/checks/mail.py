@@ -11,7 +11,7 @@ import ssl
 import dns.exception
 import dns.resolver
 
-from clocher.eservices.checks import Finding, dnssec
+from clocher.eservices.checks import Finding, dnssec, reach
 
 
 def txt_records(res: dns.resolver.Resolver, name: str) -> list[str]:
@@ -107,6 +107,7 @@ def fetch_mta_sts_policy(res: dns.resolver.Resolver, domain: str, cafile: str = 
     sending server would require), the name resolved by the audit's own resolver."""
     host = f"mta-sts.{domain}"
     address = res.resolve(host, "A")[0].to_text()
+    reach.check_public(address, host)
     ctx = ssl.create_default_context(cafile=cafile or None)
     request = (
         f"GET /.well-known/mta-sts.txt HTTP/1.0\r\nHost: {host}\r\n"

@@ -9,7 +9,7 @@ import shutil
 import socket
 import xml.etree.ElementTree as ET  # noqa: S405 - nmap's own output, not foreign XML
 
-from clocher.eservices.checks import Finding
+from clocher.eservices.checks import Finding, reach
 from clocher.governance import cputime
 
 TIMEOUT = 3.0
@@ -33,6 +33,7 @@ def nmap_open_ports(host: str, ports: list[int]) -> dict[int, str]:
     nmap = shutil.which("nmap")
     if nmap is None:
         raise FileNotFoundError("nmap absent : apt-get install nmap")
+    reach.check_public(host, host)
     done = cputime.run(  # fixed argv, the host is a validated IP address
         [nmap, "-Pn", "-sT", "-T2", "-n", "--max-retries", "1", "-oX", "-",
          "-p", ",".join(map(str, sorted(ports))), host],
@@ -53,6 +54,7 @@ def nmap_open_ports(host: str, ports: list[int]) -> dict[int, str]:
 
 def is_open(host: str, port: int) -> bool:
     """Without nmap: one TCP connection, nothing sent."""
+    reach.check_public(host, host)
     try:
         with socket.create_connection((host, port), timeout=TIMEOUT):
             return True

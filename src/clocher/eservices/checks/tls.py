@@ -12,7 +12,7 @@ import warnings
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from clocher.eservices.checks import Finding
+from clocher.eservices.checks import Finding, reach
 
 TIMEOUT = 10.0
 EXPIRY_WARNING = dt.timedelta(days=14)
@@ -31,8 +31,9 @@ def _context(version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
 
 
 def _handshake(host: str, port: int, ctx: ssl.SSLContext, server_name: str | None) -> bytes:
+    address = reach.checked_address(host, port)
     with (
-        socket.create_connection((host, port), timeout=TIMEOUT) as sock,
+        socket.create_connection((address, port), timeout=TIMEOUT) as sock,
         ctx.wrap_socket(sock, server_hostname=server_name) as tls,
     ):
         return tls.getpeercert(binary_form=True) or b""

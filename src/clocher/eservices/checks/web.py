@@ -6,13 +6,14 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
 import ssl
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from clocher.eservices.checks import Finding
+from clocher.eservices.checks import Finding, reach
 
 TIMEOUT = 15.0
 MAX_BODY = 2 * 1024 * 1024
@@ -33,21 +34,42 @@ class Page:
     body: str = ""
 
 
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to a checked address, the site's name in SNI (and in Host)."""
+
+    def __init__(self, address: str, port: int, name: str, context: ssl.SSLContext) -> None:
+        super().__init__(address, port, timeout=TIMEOUT, context=context)
+        self.name, self.context = name, context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self.context.wrap_socket(sock, server_hostname=_server_name(self.name))
+
+
+def _server_name(host: str) -> str | None:
+    return None if re.fullmatch(r"[0-9.]+|.*:.*", host) else host
+
+
 def fetch(url: str) -> Page:
-    """GET `url` following a few redirects; the certificate is judged by the TLS check,
-    not here, so that a bad certificate does not hide the rest of the audit."""
+    """GET `url` following a few redirects, each hop to an address `reach` checked; the
+    certificate is judged by the TLS check, not here, so that a bad certificate does not
+    hide the rest of the audit."""
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise OSError(f"adresse non auditée : {url[:200]}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = reach.checked_address(parts.hostname, port)
         conn: http.client.HTTPConnection
         if parts.scheme == "https":
             ctx = ssl.create_default_context()
             ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-            conn = http.client.HTTPSConnection(parts.netloc, timeout=TIMEOUT, context=ctx)
+            conn = _PinnedHTTPS(address, port, parts.hostname, ctx)
         else:
-            conn = http.client.HTTPConnection(parts.netloc, timeout=TIMEOUT)
+            conn = http.client.HTTPConnection(address, port, timeout=TIMEOUT)
         try:
             path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-            conn.request("GET", path, headers={"User-Agent": USER_AGENT})
+            conn.request("GET", path, headers={"User-Agent": USER_AGENT, "Host": parts.netloc})
             response = conn.getresponse()
             headers = {k.lower(): v for k, v in response.getheaders()}
             cookies = response.msg.get_all("Set-Cookie") or []

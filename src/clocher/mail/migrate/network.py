@@ -9,7 +9,6 @@ to the name again, which a hostile DNS could point elsewhere in between."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import ssl
@@ -17,11 +16,12 @@ from typing import Any
 
 from imapclient import IMAPClient, imap4, tls
 
+from clocher.core.network import addresses_of, is_public
+
 log = logging.getLogger("clocher.security")
 # IMAP's own ports (RFC 9051: 143 with STARTTLS, 993 with TLS): the only ones a public
 # server is reached on, so the form cannot probe other services of the internet either.
 IMAP_PORTS = frozenset({143, 993})
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class ServerRefused(Exception):
@@ -32,36 +32,6 @@ def hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one carries and leads to (mapped, NAT64, 6to4)."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip in NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.sixtofour
-
-
-def is_public(address: str) -> bool:
-    """True for a global unicast address; False for loopback, private, link-local,
-    shared (CGNAT), reserved, documentation, multicast, unspecified, site-local, and
-    IPv6 forms of such IPv4 addresses."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        inner = _embedded_v4(ip)
-        if inner is not None:
-            return is_public(str(inner))
-        if ip.is_site_local:
-            return False
-    return ip.is_global and not (
-        ip.is_multicast
-        or ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
-
-
 def public_addresses(host: str, port: int) -> list[str]:
     """The addresses of `host`, all public, to connect to; ServerRefused otherwise."""
     if port not in IMAP_PORTS:
@@ -70,11 +40,10 @@ def public_addresses(host: str, port: int) -> list[str]:
             "993 (TLS) ou 143 (STARTTLS)."
         )
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = addresses_of(host, port)
     except (OSError, UnicodeError) as exc:
         log.info("mail import: %s does not resolve: %s", host, exc)
         raise ServerRefused(f"Serveur « {host} » introuvable : ce nom n'existe pas.") from exc
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     internal = [address for address in addresses if not is_public(address)]
     if internal or not addresses:
         log.warning("mail import: %s refused, it resolves to %s", host, ", ".join(internal))
