@@ -380,3 +380,15 @@ def test_a_redirect_to_an_internal_address_is_not_followed(plain_site, settings,
         with pytest.raises(reach.AddressRefused):
             web.fetch(outside.url.replace("127.0.0.1", "public.test"))
     assert outside.requests == ["/"] and inside.requests == []
+
+
+def test_a_redirect_to_a_port_out_of_range_is_a_site_that_does_not_answer():
+    """`Location: http://host:99999/` made `urlsplit(...).port` raise ValueError, which the
+    audit did not expect from a fetch."""
+    from clocher.eservices.checks import web
+    from tests.eservices.conftest import serving
+
+    redirect = {"/": (302, [("Location", "http://127.0.0.1:99999/")], "")}
+    with serving(redirect, None) as site, pytest.raises(web.FETCH_ERRORS):
+        web.fetch(site.url)
+    assert site.requests == ["/"]

@@ -10,6 +10,8 @@ its own network), and connects to the address checked."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 
 from clocher.core.network import addresses_of, is_public
@@ -42,3 +44,12 @@ def check_public(address: str, host: str) -> None:
             f"« {host} » mène à une adresse interne ou réservée ({address}) : "
             "l'audit ne s'y connecte pas."
         )
+
+
+def server_name(host: str) -> str | None:
+    """The name to send in SNI: `host`, unless it is an address."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return None

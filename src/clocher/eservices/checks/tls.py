@@ -39,14 +39,6 @@ def _handshake(host: str, port: int, ctx: ssl.SSLContext, server_name: str | Non
         return tls.getpeercert(binary_form=True) or b""
 
 
-def _sni(host: str) -> str | None:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    return None
-
-
 def offered_versions(host: str, port: int) -> list[str]:
     """The protocol versions the server completes a handshake with."""
     offered = []
@@ -60,7 +52,7 @@ def offered_versions(host: str, port: int) -> list[str]:
         ]
         for label, version in versions:
             try:
-                _handshake(host, port, _context(version), _sni(host))
+                _handshake(host, port, _context(version), reach.server_name(host))
             except (OSError, ssl.SSLError):
                 continue
             offered.append(label)
@@ -112,7 +104,7 @@ def _names(cert: x509.Certificate) -> tuple[list[str], list[str]]:
 def name_matches(cert: x509.Certificate, host: str) -> bool:
     """RFC 6125: an exact name, or a wildcard standing for exactly one left-most label."""
     dns_names, ips = _names(cert)
-    if _sni(host) is None:
+    if reach.server_name(host) is None:
         return str(ipaddress.ip_address(host)) in ips
     host = host.lower().rstrip(".")
     for name in (n.lower().rstrip(".") for n in dns_names):
@@ -128,7 +120,7 @@ def check_certificate(
 ) -> list[Finding]:
     """Expired, soon expired, self-signed, for another name, or not from a trusted
     authority (CAFILE adds trust anchors, e.g. a private PKI)."""
-    der = _handshake(host, port, _context(), _sni(host))
+    der = _handshake(host, port, _context(), reach.server_name(host))
     if not der:
         raise ssl.SSLError("le serveur n'a présenté aucun certificat")
     cert = x509.load_der_x509_certificate(der)
@@ -194,7 +186,7 @@ def _trusted(host: str, port: int, cafile: str) -> bool:
     ctx = ssl.create_default_context(cafile=cafile or None)
     ctx.check_hostname = False  # the name is judged above, with IP addresses too
     try:
-        _handshake(host, port, ctx, _sni(host))
+        _handshake(host, port, ctx, reach.server_name(host))
     except ssl.SSLCertVerificationError:
         return False
     return True

@@ -43,11 +43,7 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self.context.wrap_socket(sock, server_hostname=_server_name(self.name))
-
-
-def _server_name(host: str) -> str | None:
-    return None if re.fullmatch(r"[0-9.]+|.*:.*", host) else host
+        self.sock = self.context.wrap_socket(sock, server_hostname=reach.server_name(self.name))
 
 
 def fetch(url: str) -> Page:
@@ -56,9 +52,12 @@ def fetch(url: str) -> Page:
     hide the rest of the audit."""
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:  # a port out of range, or not a number
+            port = 0
+        if parts.scheme not in ("http", "https") or not parts.hostname or not port:
             raise OSError(f"adresse non auditée : {url[:200]}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         address = reach.checked_address(parts.hostname, port)
         conn: http.client.HTTPConnection
         if parts.scheme == "https":
