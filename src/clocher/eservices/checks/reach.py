@@ -28,12 +28,8 @@ def checked_address(host: str, port: int) -> str:
         addresses = addresses_of(host, port)
     except UnicodeError as exc:  # not a host name at all
         raise OSError(f"nom invalide : {host}") from exc
-    internal = [address for address in addresses if not is_public(address)]
-    if internal and not settings.ESERVICES_ALLOW_PRIVATE:
-        raise AddressRefused(
-            f"« {host} » mène à une adresse interne ou réservée ({', '.join(internal)}) : "
-            "l'audit ne s'y connecte pas."
-        )
+    for address in addresses:
+        check_public(address, host)
     return addresses[0]
 
 
