@@ -119,11 +119,39 @@ def test_a_body_over_1_mib_is_refused_unless_it_is_a_files_content(dav_user, com
         answer = requests.request(method, space, data=big, auth=auth, timeout=30)
         assert answer.status_code == 413, (method, answer.status_code)
         assert "1 Mio" in answer.text
-    small = requests.request("PROPFIND", space, data=big.strip(), auth=auth, timeout=10)
+    small = requests.request(
+        "PROPFIND", space, data=big.strip(), auth=auth, headers={"Depth": "1"}, timeout=10
+    )
     assert small.status_code == 207
     content = b"z" * (3 * 1024 * 1024)
     assert requests.put(space + "gros.bin", data=content, auth=auth, timeout=30).status_code == 201
     assert requests.get(space + "gros.bin", auth=auth, timeout=30).content == content
+
+
+def test_a_whole_tree_walk_is_refused_on_a_folder_and_a_file_is_answered(dav_user, commune_a):
+    """PROPFIND Depth infinity (or without Depth, RFC 4918 §9.1) on a folder would walk
+    the commune's whole tree in one request: 403 with `propfind-finite-depth`, as
+    Apache's mod_dav answers. On a file it is Depth 0; elsewhere the 404 stays a 404."""
+    auth = (dav_user.user.email, dav_user.password)
+    space = dav_user.root + quote(commune_a.name) + "/"
+    assert requests.request("MKCOL", space + "actes", auth=auth, timeout=10).status_code == 201
+    put = requests.put(space + "actes/arrete.txt", data=b"vu", auth=auth, timeout=10)
+    assert put.status_code == 201
+    for folder in (dav_user.root, space, space + "actes/"):
+        for headers in ({"Depth": "infinity"}, {"Depth": "Infinity"}, {}):
+            answer = requests.request("PROPFIND", folder, auth=auth, headers=headers, timeout=10)
+            assert answer.status_code == 403, (folder, headers, answer.status_code)
+            assert "propfind-finite-depth" in answer.text and "Depth: 1" in answer.text
+    whole = {"Depth": "infinity"}
+    on_file = requests.request(
+        "PROPFIND", space + "actes/arrete.txt", auth=auth, headers=whole, timeout=10
+    )
+    assert on_file.status_code == 207 and "arrete.txt" in on_file.text
+    missing = requests.request("PROPFIND", space + "absent/", auth=auth, headers=whole, timeout=10)
+    assert missing.status_code == 404
+    listed = requests.request("PROPFIND", space, auth=auth, headers={"Depth": "1"}, timeout=10)
+    assert listed.status_code == 207 and "actes" in listed.text
+    assert requests.get(space + "actes/arrete.txt", auth=auth, timeout=10).content == b"vu"
 
 
 def test_a_modification_time_past_year_9999_is_refused_and_changes_nothing(dav_user, commune_a):
