@@ -134,7 +134,9 @@ class Central:
             raise CentralError(
                 f"{method} {path} : {answer.status_code} {answer.text[:300]}", answer.status_code
             )
-        return answer.json()
+        # From the bytes: `answer.json()` decoded them to a text first, one more copy of
+        # a whole bulk list (docs/shield.md, « Mémoire du boîtier »).
+        return json.loads(answer.content)
 
     def heartbeat(self, health: dict[str, Any]) -> int:
         answer = self.call(
@@ -147,6 +149,9 @@ class Central:
 
     def policy(self, feed_since: int = 0) -> dict[str, Any]:
         """The current policy, verified; SignatureError if forged or altered. The bulk
-        list comes apart (`feed`): the changes since `feed_since`, or whole if 0."""
-        envelope = self.call("GET", f"/api/shield/policy?feed={int(feed_since)}")
-        return protocol.open_envelope(self.identity.central_public_key, envelope)
+        list comes apart (`feed`): the changes since `feed_since`, or whole if 0 (as one
+        text, a prefix a line: `Agent._apply_feed`)."""
+        return protocol.open_envelope(
+            self.identity.central_public_key,
+            self.call("GET", f"/api/shield/policy?feed={int(feed_since)}&format=text"),
+        )

@@ -297,6 +297,39 @@ def test_a_gap_asks_for_the_whole_list_and_bad_deltas_change_nothing(tmp_path):
     fresh.close()
 
 
+def test_the_whole_list_as_one_text_loads_what_the_array_loads(tmp_path):
+    """The central sends the whole list as one text (`format=text`) to boxes that ask:
+    the same sets, raw list and version as the array (read a block of lines at a time;
+    blank lines, comments, CRLF and malformed lines as in a file); a `text` that is not
+    a text refuses the policy and changes nothing."""
+    from clocher_box.agent import _lines_of
+
+    first, second = _lists(5)
+    as_array = Agent(tmp_path / "array", nft.Layout(), enforce=False)
+    report = as_array.apply_policy(_policy(1, {"version": 10, "full": first}), box_id="b-1")
+    as_text = Agent(tmp_path / "text", nft.Layout(), enforce=False)
+    text = "\r\n".join(["# liste", "", *first, "pas-une-adresse"])
+    read = as_text.apply_policy(_policy(1, {"version": 10, "text": text}), box_id="b-1")
+    assert as_text.state.load_feed() == as_array.state.load_feed()
+    assert as_text.state.load_raw_feed() == as_array.state.load_raw_feed()
+    assert (read.prefixes, read.malformed) == (report.prefixes, 1)
+    assert as_text.feed_version() == 10
+    # Then a delta from the version the text gave, as from the array's.
+    for agent in (as_array, as_text):
+        agent.apply_policy(_policy(2, _delta(first, second, 10, 12)), box_id="b-1")
+    assert as_text.state.load_feed() == as_array.state.load_feed()
+    with pytest.raises(PolicyRefused):
+        as_text.apply_policy(_policy(3, {"version": 13, "text": first}), box_id="b-1")
+    assert as_text.feed_version() == 12
+    as_array.close()
+    as_text.close()
+    # The blocks cut at line ends only, whatever the block's size.
+    lines = [f"10.0.{i // 256}.{i % 256}" for i in range(3000)]
+    for block in (1, 7, 100, 1 << 16):
+        assert list(_lines_of("\n".join(lines), block)) == lines
+    assert list(_lines_of("")) == [] and list(_lines_of("a\n\nb\n", 1)) == ["a", "", "b"]
+
+
 def test_country_sets_are_reloaded_only_when_the_countries_or_the_allowlist_change(tmp_path):
     from unittest import mock
 

@@ -331,12 +331,12 @@ def test_feed_refresh_reimports_url_feeds(http_feed, tmp_path):
     assert set(BlockEntry.objects.values_list("source", flat=True)) == {"203.0.113.67/32"}
 
 
-def _get_feed(box: Any, since: object) -> Any:
+def _get_feed(box: Any, since: object, **query: str) -> Any:
     """The box's policy with its bulk list apart, holding the list as of `since`."""
     # The box signs the path; the query (which version it holds) only selects the form.
     headers = protocol.sign_request(box.key, box.box_id, "GET", "/api/shield/policy", b"")
     extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
-    return box.client.get("/api/shield/policy", {"feed": since}, **extra)
+    return box.client.get("/api/shield/policy", {"feed": since, **query}, **extra)
 
 
 def _fetch_feed(box: Any, since: int) -> dict:
@@ -370,6 +370,17 @@ def test_boxes_get_the_feeds_union_as_signed_deltas_from_the_version_they_hold(c
     assert "full" in fetch(held)["feed"]
     assert "full" in fetch(delta["version"] + 5)["feed"]  # newer than the central: restored
     assert get(-1).status_code == 400
+    # Boxes that ask get the whole list as one text, a prefix a line; a delta is the same.
+    as_text = _get_feed(box, 0, format="text")
+    whole = protocol.open_envelope(box.central_key, as_text.json())["feed"]
+    assert whole == {
+        "version": delta["version"],
+        "text": "192.0.2.0/25\n192.0.2.128/25\n198.51.100.7/32",
+    }
+    assert "text" not in fetch(0)["feed"]  # a box that does not ask: the array, as before
+    again = protocol.open_envelope(box.central_key, _get_feed(box, held, format="text").json())
+    assert "text" in again["feed"]  # the journal no longer reaches `held`: whole
+    assert _get_feed(box, 0, format="xml").status_code == 400
 
 
 def test_the_feed_journal_keeps_only_what_enrolled_boxes_still_need(commune_a, make_box):

@@ -146,4 +146,11 @@ def policy(request: HttpRequest, box: Box) -> JsonResponse:
     since = request.GET.get("feed")
     if since is not None and not (since.isascii() and since.isdigit() and len(since) <= 18):
         return _error(400, "« feed » : version de liste attendue (entier ≥ 0).")
-    return JsonResponse(services.signed_policy(box, int(since) if since is not None else None))
+    layout = request.GET.get("format", "list")
+    if layout not in ("list", "text"):
+        return _error(400, "« format » : « list » ou « text » attendu.")
+    return JsonResponse(
+        services.signed_policy(
+            box, int(since) if since is not None else None, feed_as_text=layout == "text"
+        )
+    )

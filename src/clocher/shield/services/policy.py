@@ -137,6 +137,7 @@ def build_policy(commune: Commune, bulk_apart: bool = False) -> dict[str, Any]:
 
 
 _bulk_cache: dict[tuple[Any, ...], list[str]] = {}
+_bulk_text_cache: dict[tuple[Any, ...], str] = {}
 
 
 def _bulk_list(version: int) -> list[str]:
@@ -151,12 +152,28 @@ def _bulk_list(version: int) -> list[str]:
     return cached
 
 
-def feed_part(version: int, since: int) -> dict[str, Any]:
+def _bulk_text(version: int) -> str:
+    """`_bulk_list` as one text, a prefix a line (built once a version, as the list)."""
+    key = _fingerprint(version)
+    cached = _bulk_text_cache.get(key)
+    if cached is None:
+        cached = "\n".join(_bulk_list(version))
+        _bulk_text_cache.clear()
+        _bulk_text_cache[key] = cached
+    return cached
+
+
+def feed_part(version: int, since: int, as_text: bool = False) -> dict[str, Any]:
     """The boxes' bulk list as of `version`, for a box that holds it as of `since`: the
     changes in between (`add`/`remove`, the last change of a prefix wins) when the
     journal covers them, else the whole list (`full`: first contact, a gap, a restored
     central). Not filtered by any allowlist: the box drops what its allowlist protects,
-    so that an entry comes back when its allowlisting is lifted."""
+    so that an entry comes back when its allowlisting is lifted.
+
+    `as_text` (boxes that ask `format=text`): the whole list as one text (`text`, a
+    prefix a line) instead of a JSON array: a box decoded a million-prefix array into a
+    million strings (85 MB) before reading them, one text costs its 15 MB. Older boxes
+    do not ask and still get the array."""
     floor = PolicyVersion.objects.filter(singleton=1).values_list("feed_floor", flat=True).first()
     if since and (floor or 0) <= since <= version:
         changes = (
@@ -171,10 +188,14 @@ def feed_part(version: int, since: int) -> dict[str, Any]:
             "add": sorted(s for s, added in net.items() if added),
             "remove": sorted(s for s, added in net.items() if not added),
         }
+    if as_text:
+        return {"version": version, "text": _bulk_text(version)}
     return {"version": version, "full": _bulk_list(version)}
 
 
-def box_policy(box: Box, feed_since: int | None = None) -> dict[str, Any]:
+def box_policy(
+    box: Box, feed_since: int | None = None, feed_as_text: bool = False
+) -> dict[str, Any]:
     """The policy for one box, bound to it: its id and its own version inside the signed
     payload, so that a policy signed for another box, or an older one replayed, is
     refused by the box (clocher_box.agent.Agent.check_policy). The box's counter goes
@@ -189,7 +210,7 @@ def box_policy(box: Box, feed_since: int | None = None) -> dict[str, Any]:
             locked.policy_built_from = policy["version"]
             locked.save(update_fields=["policy_version", "policy_built_from"])
         if feed_since is not None:
-            policy["feed"] = feed_part(policy["version"], feed_since)
+            policy["feed"] = feed_part(policy["version"], feed_since, feed_as_text)
             if locked.feed_version != feed_since:  # what it holds: feeds.prune_journal
                 locked.feed_version = feed_since
                 locked.save(update_fields=["feed_version"])
@@ -198,10 +219,13 @@ def box_policy(box: Box, feed_since: int | None = None) -> dict[str, Any]:
     return policy
 
 
-def signed_policy(box: Box, feed_since: int | None = None) -> dict[str, str]:
+def signed_policy(
+    box: Box, feed_since: int | None = None, feed_as_text: bool = False
+) -> dict[str, str]:
     """Signed for `box`; `feed_since` (the version of the bulk list the box holds, 0 for
-    none) asks for the bulk list apart, as a delta when possible."""
-    return protocol.sign_envelope(signing_key(), box_policy(box, feed_since))
+    none) asks for the bulk list apart, as a delta when possible (whole: as one text
+    with `feed_as_text`)."""
+    return protocol.sign_envelope(signing_key(), box_policy(box, feed_since, feed_as_text))
 
 
 def set_countries(actor: Actor, commune: Commune, codes: Iterable[str]) -> list[str]:
