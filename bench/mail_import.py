@@ -71,9 +71,10 @@ def main() -> None:
     from django.conf import settings
     from tests.mail_migrate.source_server import corpus, start_source
 
-    from clocher.accounts.services import create_app_password, get_or_create_user
+    from clocher.accounts.services import create_app_password
     from clocher.core import services as core
     from clocher.core.audit import SYSTEM
+    from clocher.core.models import Role
     from clocher.mail import services as mail
     from clocher.mail.engines import runtime
     from clocher.mail.migrate import services as migrate
@@ -82,7 +83,10 @@ def main() -> None:
     commune = core.create_commune(SYSTEM, "21231", status="active")
     boxes = {}
     for local in ("clocher", "naif"):
-        user, _ = get_or_create_user(f"{local}@bench.test")
+        # An active member of the commune: Dovecot's passdb opens a mailbox to them only.
+        user = core.add_member(
+            SYSTEM, commune, f"{local}@bench.test", Role.AGENT, invite=False
+        ).membership.user
         mailbox = mail.create_mailbox(
             SYSTEM, commune, f"{local}@communes.cotedor.fr", user=user, quota_bytes=8 * 1024**3
         )

@@ -47,7 +47,7 @@ def main() -> None:
         vault.write_bytes(actor, folder, f"f{i:05d}.txt", content)
         (peer_dir / "p" / f"f{i:05d}.txt").write_bytes(content)
     try:
-        with servers(bench, peer_dir) as (_, port, peer_port):
+        with servers(bench, peer_dir) as (_, _writer, port, peer_port):
             space = requests.utils.quote(bench.commune.name)
             ours = f"http://127.0.0.1:{port}/remote.php/dav/files/{bench.login}/{space}/p/"
             theirs = f"http://127.0.0.1:{peer_port}/p/"
