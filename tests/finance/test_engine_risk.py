@@ -259,3 +259,25 @@ def test_book_sums_match_the_rows_for_every_kind_of_loan():
         assert y.capital + y.interest == sum((r[4] for r in rows), D(0))
         assert y.capital == sum((r[3] for r in rows if r[3] > 0), D(0))
         assert y.loans == sum(1 for s in schedules if s.outstanding_at(date(year, 12, 31)))
+
+
+def test_the_book_reads_each_schedules_own_dates_not_the_grid_cache_again():
+    """A book of more loan terms than `period_grid`'s cache holds missed every grid in
+    order and rebuilt it for the indicators (a fifth of the 10,000-loan bench): each
+    schedule keeps the dates it was built on. The figures are those of grids rebuilt."""
+    from dataclasses import replace
+
+    from clocher.finance.engine.schedule import period_grid
+
+    loans = [
+        make_loan(f"L{i}", "100000.00", date(2015, 1 + i % 12, 1 + i % 27), 40 + i, "0.03")
+        for i in range(30)
+    ]
+    schedules = [build_schedule(ln) for ln in loans]
+    assert all(s.grid is not None for s in schedules)
+    period_grid.cache_clear()
+    book = book_indicators(schedules, range(2024, 2030))
+    assert period_grid.cache_info().misses == 0
+    rebuilt = book_indicators([replace(s, grid=None) for s in schedules], range(2024, 2030))
+    assert period_grid.cache_info().misses == len(loans)
+    assert book == rebuilt

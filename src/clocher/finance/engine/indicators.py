@@ -117,7 +117,7 @@ def book_indicators(
     min_year, max_year = wanted[0], wanted[-1]
     for sched in schedules:
         loan = sched.loan
-        grid = grid_of(loan)
+        grid = sched.grid or grid_of(loan)
         groups = grid.years
         # Nothing before the first wanted year counts but the balance reached by then.
         g = 0
