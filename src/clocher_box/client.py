@@ -135,8 +135,14 @@ class Central:
                 f"{method} {path} : {answer.status_code} {answer.text[:300]}", answer.status_code
             )
         # From the bytes: `answer.json()` decoded them to a text first, one more copy of
-        # a whole bulk list (docs/shield.md, « Mémoire du boîtier »).
-        return json.loads(answer.content)
+        # a whole bulk list. A page instead (a proxy, a captive portal answering 200) is
+        # the central not reached: the daemon keeps its events and tries again.
+        try:
+            return json.loads(answer.content)
+        except ValueError as exc:
+            raise CentralError(
+                f"{method} {path} : réponse illisible ({answer.headers.get('Content-Type')})"
+            ) from exc
 
     def heartbeat(self, health: dict[str, Any]) -> int:
         answer = self.call(

@@ -189,3 +189,41 @@ def test_a_policy_for_another_box_or_replayed_is_refused_even_after_a_restart(
     daemon.refresh_policy()
     assert again.applied_version(identity.box_id) == 4
     again.close()
+
+
+def test_a_page_instead_of_the_centrals_json_is_the_central_not_reached(tmp_path):
+    """A proxy or a captive portal on the town hall's line answering 200 with a page:
+    a CentralError (the daemon's loop keeps the events and tries again), not a decoding
+    error that would stop the daemon."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Portal(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's interface
+            page = b"<html><body>Connexion au Wi-Fi de la mairie</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    portal = HTTPServer(("127.0.0.1", 0), Portal)
+    threading.Thread(target=portal.serve_forever, daemon=True).start()
+    key = protocol.new_private_key()
+    (tmp_path / "box.key").write_bytes(protocol.private_key_bytes(key))
+    identity = {
+        "box_id": "b-1",
+        "server": f"http://127.0.0.1:{portal.server_port}",
+        "central_public_key": protocol.public_key_b64(key),
+        "commune_insee": "21231",
+        "commune_name": "Flavigny",
+    }
+    (tmp_path / "box.json").write_text(json.dumps(identity))
+    try:
+        with pytest.raises(CentralError, match="réponse illisible.*text/html"):
+            Central(tmp_path).policy()
+    finally:
+        portal.shutdown()
