@@ -246,15 +246,15 @@ def growing_annuity(
 
 def build_schedule(loan: Loan, curve: Curve | None = None) -> Schedule:
     """The full schedule of `loan`; a variable loan needs a `curve` (ValueError otherwise)."""
-    with localcontext(DECIMAL_CONTEXT):
-        rows = _rows(loan, coupon_rates(loan, curve))
-    name = curve.name if curve is not None and loan.rate.index is not None else None
-    return Schedule(loan, rows, name, grid_of(loan))
-
-
-def _rows(loan: Loan, rates: list[Decimal]) -> tuple[Row, ...]:
-    """The rows; the hot loop of the engine, kept flat (see the module's docstring)."""
     grid = grid_of(loan)
+    with localcontext(DECIMAL_CONTEXT):
+        rows = _rows(loan, coupon_rates(loan, curve), grid)
+    name = curve.name if curve is not None and loan.rate.index is not None else None
+    return Schedule(loan, rows, name, grid)
+
+
+def _rows(loan: Loan, rates: list[Decimal], grid: Grid) -> tuple[Row, ...]:
+    """The rows; the hot loop of the engine, kept flat (see the module's docstring)."""
     basis = _BASIS[loan.day_count]
     cent, half_up = CENT, ROUND_HALF_UP
     deferred = loan.deferral.periods

@@ -136,30 +136,27 @@ def build_policy(commune: Commune, bulk_apart: bool = False) -> dict[str, Any]:
     }
 
 
-_bulk_cache: dict[tuple[Any, ...], list[str]] = {}
-_bulk_text_cache: dict[tuple[Any, ...], str] = {}
+@dataclass
+class _Bulk:
+    """The union of the blocklist feeds for one fingerprint: sorted, and as one text (a
+    prefix a line) once a box asked for it."""
+
+    sources: list[str]
+    text: str | None = None
 
 
-def _bulk_list(version: int) -> list[str]:
-    """The union of the blocklist feeds, sorted (shared by every box for a version)."""
+_bulk_cache: dict[tuple[Any, ...], _Bulk] = {}
+
+
+def _bulk(version: int) -> _Bulk:
+    """The boxes' bulk list for `version` (shared by every box for a version)."""
     key = _fingerprint(version)
     cached = _bulk_cache.get(key)
     if cached is None:
         rows = BlockEntry.objects.filter(feed__purpose=FeedPurpose.BLOCKLIST)
-        cached = sorted(set(rows.values_list("source", flat=True)))
+        cached = _Bulk(sorted(set(rows.values_list("source", flat=True))))
         _bulk_cache.clear()
         _bulk_cache[key] = cached
-    return cached
-
-
-def _bulk_text(version: int) -> str:
-    """`_bulk_list` as one text, a prefix a line (built once a version, as the list)."""
-    key = _fingerprint(version)
-    cached = _bulk_text_cache.get(key)
-    if cached is None:
-        cached = "\n".join(_bulk_list(version))
-        _bulk_text_cache.clear()
-        _bulk_text_cache[key] = cached
     return cached
 
 
@@ -188,9 +185,12 @@ def feed_part(version: int, since: int, as_text: bool = False) -> dict[str, Any]
             "add": sorted(s for s, added in net.items() if added),
             "remove": sorted(s for s, added in net.items() if not added),
         }
-    if as_text:
-        return {"version": version, "text": _bulk_text(version)}
-    return {"version": version, "full": _bulk_list(version)}
+    bulk = _bulk(version)
+    if not as_text:
+        return {"version": version, "full": bulk.sources}
+    if bulk.text is None:
+        bulk.text = "\n".join(bulk.sources)
+    return {"version": version, "text": bulk.text}
 
 
 def box_policy(
