@@ -420,3 +420,39 @@ def test_the_feed_journal_keeps_only_what_enrolled_boxes_still_need(commune_a, m
     assert PolicyVersion.objects.get().feed_floor == v2 and min(journal()) > v2
     assert _fetch_feed(late, v1)["full"] == ["198.51.100.7/32"]
     assert _fetch_feed(box, v2)["remove"] == ["192.0.2.0/24"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_boxes_reporting_the_same_sources_at_once_do_not_deadlock():
+    """Two boxes' batches naming the same sources in opposite orders, at the same moment:
+    each took (or inserted) the rows in its own order and could wait on the other's
+    (PostgreSQL: « deadlock detected », a box's report refused)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.db import connection
+
+    from clocher.core.audit import Actor
+    from clocher.shield.services import collective
+
+    together = Barrier(2)
+
+    def report(reverse: bool) -> int:
+        try:
+            added = 0
+            for round_ in range(8):
+                sources = [f"203.0.{round_}.{host}" for host in range(1, 120)]
+                batch = dict.fromkeys(reversed(sources) if reverse else sources, "ssh")
+                together.wait(timeout=30)
+                added += len(collective.upsert_blocks(Actor(label="box"), "ssh-bf", batch))
+                together.wait(timeout=30)
+                batch = dict.fromkeys(sources if reverse else reversed(sources), "ssh")
+                together.wait(timeout=30)
+                added += len(collective.upsert_blocks(Actor(label="box"), "ssh-bf", batch))
+            return added
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(report, [False, True])) == [8 * 2 * 119] * 2
+    assert BlockEntry.objects.filter(feed__isnull=True, scenario="ssh-bf").count() == 8 * 119

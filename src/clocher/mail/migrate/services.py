@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from imapclient.exceptions import IMAPClientError
 
@@ -199,12 +200,18 @@ def acquire_connections(job: MailImport, wanted: int, patience: float = 600) -> 
     while True:
         with transaction.atomic():
             alive = timezone.now() - STALE_AFTER
-            used = sum(
+            # This job's row is locked with the others, all in the order of their keys:
+            # two imports locking each other's row first and then their own deadlocked.
+            shares = (
                 MailImport.objects.select_for_update()
-                .filter(server=job.server, status=ImportStatus.RUNNING, updated_at__gt=alive)
-                .exclude(pk=job.pk)
-                .values_list("connections", flat=True)
+                .filter(
+                    Q(pk=job.pk)
+                    | Q(server=job.server, status=ImportStatus.RUNNING, updated_at__gt=alive)
+                )
+                .order_by("pk")
+                .values_list("pk", "connections")
             )
+            used = sum(connections for pk, connections in shares if pk != job.pk)
             free = limit - used
             if free > 0:
                 granted = max(1, min(wanted, free))

@@ -66,11 +66,13 @@ def upsert_blocks(
     now = timezone.now()
     result = []
     with transaction.atomic():
+        # Rows locked, and new ones inserted, in the order of their source: two boxes
+        # reporting the same sources in other orders each waited on the other's rows.
         known = {
             entry.source: entry
-            for entry in BlockEntry.objects.select_for_update().filter(
-                feed__isnull=True, scenario=scenario, source__in=list(reasons)
-            )
+            for entry in BlockEntry.objects.select_for_update()
+            .filter(feed__isnull=True, scenario=scenario, source__in=list(reasons))
+            .order_by("source")
         }
         for entry in known.values():
             lapsed = entry.expires_at is not None and entry.expires_at <= now
@@ -79,7 +81,7 @@ def upsert_blocks(
             entry.reports += 1
             result.append((entry, lapsed))
         BlockEntry.objects.bulk_update(known.values(), ["expires_at", "reports"])
-        missing = [source for source in reasons if source not in known]
+        missing = sorted(source for source in reasons if source not in known)
         # Another box's batch may add the same source at the same moment (PostgreSQL):
         # its row stands, this batch still succeeds.
         BlockEntry.objects.bulk_create(
