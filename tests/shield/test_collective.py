@@ -456,3 +456,35 @@ def test_two_boxes_reporting_the_same_sources_at_once_do_not_deadlock():
     with ThreadPoolExecutor(2) as pool:
         assert list(pool.map(report, [False, True])) == [8 * 2 * 119] * 2
     assert BlockEntry.objects.filter(feed__isnull=True, scenario="ssh-bf").count() == 8 * 119
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_feed_import_and_a_policy_change_at_once_do_not_deadlock(commune_a):
+    """A feed import held the version's row and then wanted the audit journal's lock; a
+    policy change held the journal's lock and then wanted the version's row."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.db import connection
+
+    together = Barrier(2)
+
+    def run(change) -> int:
+        try:
+            for round_ in range(15):
+                together.wait(timeout=30)
+                change(round_)
+            return round_
+        finally:
+            connection.close()
+
+    def import_feed(round_: int) -> None:
+        lines = [f"198.{round_}.{host}.0/24" for host in range(200)]
+        feeds.import_feed(SYSTEM, "liste", "liste.txt", lines=lines)
+
+    def set_countries(round_: int) -> None:
+        services.set_countries(SYSTEM, commune_a, ["CN"] if round_ % 2 else ["RU"])
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(run, [import_feed, set_countries])) == [14, 14]
+    assert Feed.objects.get(name="liste").entries_count == 200

@@ -2,6 +2,11 @@
 
 Writers are serialised so the chain never forks: SQLite runs every transaction as
 BEGIN IMMEDIATE (see settings); PostgreSQL takes a transaction-scoped advisory lock.
+
+That lock is held until the commit and every journalled change takes it, so it is a
+transaction's last lock: a transaction that locks rows after its entry (another
+transaction may hold them while it waits for the journal) deadlocks on PostgreSQL.
+One that cannot write its entry last takes the journal's lock first (`lock_chain`).
 """
 
 from __future__ import annotations
@@ -61,7 +66,9 @@ def compute_hash(entry: AuditEntry | AppendedEntry) -> str:
     return hashlib.sha256(canonical_bytes(entry)).hexdigest()
 
 
-def _lock_chain() -> None:
+def lock_chain() -> None:
+    """Take the journal's lock now, before the transaction's other locks (see above);
+    `record` takes it again at no cost."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
@@ -83,7 +90,7 @@ def record(
     """Append one entry; must run inside the transaction that makes the change."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must run inside the change's transaction")
-    _lock_chain()
+    lock_chain()
     last = _CHAIN_END.rows()
     seq, prev_hash = last[0] if last else (0, GENESIS_HASH)
     entry = _entry(actor, Event(action, commune, target, data), seq + 1, timezone.now(), prev_hash)
@@ -169,7 +176,7 @@ def record_many(actor: Actor, events: Iterable[Event]) -> list[AppendedEntry]:
     pending = list(events)
     if not pending:
         return []
-    _lock_chain()
+    lock_chain()
     last = _CHAIN_END.rows()
     seq, prev_hash = last[0] if last else (0, GENESIS_HASH)
     at = timezone.now()
@@ -238,7 +245,7 @@ def truncate_before(actor: Actor, limit: Any) -> int:
     Must run inside a transaction. Returns the number deleted."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit.truncate_before must run inside a transaction")
-    _lock_chain()
+    lock_chain()
     newest = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
     last_old = (
         AuditEntry.objects.filter(at__lt=limit, seq__lt=newest or 0)

@@ -200,6 +200,9 @@ def import_feed(
     parsed = parse(lines)
     wanted, refused = _allowed(parsed)
     with transaction.atomic():
+        # The audit journal's lock first: every other change of the policy journals it
+        # before it bumps the version, and the entry here comes after the version's lock.
+        audit.lock_chain()
         # One import at a time (the version counter's row): the journal's union changes
         # are computed against committed feeds only.
         PolicyVersion.objects.select_for_update().get_or_create(singleton=1)
