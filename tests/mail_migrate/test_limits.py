@@ -11,6 +11,7 @@ from clocher.core.models import ImportStatus
 from clocher.mail.migrate import services
 from clocher.mail.migrate.sources import SourceError
 from clocher.mail.models import MailImport
+from tests.concurrency import at_once
 
 
 def _job(box, server: str, status: str = ImportStatus.QUEUED, connections: int = 0):
@@ -50,29 +51,14 @@ def test_connections_per_source_server_are_shared_between_imports(make_box, sett
 def test_two_imports_taking_their_share_at_the_same_moment_do_not_deadlock(make_box, settings):
     """Each import locked the others' rows and then updated its own: two at once waited
     on each other (PostgreSQL: « deadlock detected », one import failed)."""
-    from concurrent.futures import ThreadPoolExecutor
-    from threading import Barrier
-
-    from django.db import connection
-
     settings.MAIL_IMPORT_SERVER_CONNECTIONS = 4
     server = "imap.ancien-fournisseur.fr:993"
     jobs = [_job(make_box(f"verrou{i}"), server, ImportStatus.RUNNING, 2) for i in (1, 2)]
-    together = Barrier(2)
 
-    def take(job: MailImport) -> list[int]:
-        try:
-            granted = []
-            for _ in range(60):
-                together.wait(timeout=30)
-                granted.append(services.acquire_connections(job, 2, patience=0))
-            return granted
-        finally:
-            connection.close()
+    def take(job: MailImport):
+        return lambda _round: services.acquire_connections(job, 2, patience=0)
 
-    with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(take, jobs))
-    assert results == [[2] * 60, [2] * 60]
+    assert at_once([take(job) for job in jobs], rounds=60) == [[2] * 60, [2] * 60]
 
 
 @pytest.mark.django_db(transaction=True)

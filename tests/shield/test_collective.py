@@ -18,6 +18,7 @@ from clocher.core.models import AuditEntry
 from clocher.shield import detect, feeds, services
 from clocher.shield.models import BlockEntry, Box, Feed, FeedChange, PolicyVersion
 from clocher_box import protocol
+from tests.concurrency import at_once
 from tests.conftest import SYSTEM
 
 pytestmark = pytest.mark.django_db
@@ -427,34 +428,19 @@ def test_two_boxes_reporting_the_same_sources_at_once_do_not_deadlock():
     """Two boxes' batches naming the same sources in opposite orders, at the same moment:
     each took (or inserted) the rows in its own order and could wait on the other's
     (PostgreSQL: « deadlock detected », a box's report refused)."""
-    from concurrent.futures import ThreadPoolExecutor
-    from threading import Barrier
-
-    from django.db import connection
-
     from clocher.core.audit import Actor
     from clocher.shield.services import collective
 
-    together = Barrier(2)
+    def report(reverse: bool):
+        def one(round_: int) -> int:
+            sources = [f"203.0.{round_ // 2}.{host}" for host in range(1, 120)]
+            ordered = reversed(sources) if reverse == bool(round_ % 2) else sources
+            batch = dict.fromkeys(ordered, "ssh")
+            return len(collective.upsert_blocks(Actor(label="box"), "ssh-bf", batch))
 
-    def report(reverse: bool) -> int:
-        try:
-            added = 0
-            for round_ in range(8):
-                sources = [f"203.0.{round_}.{host}" for host in range(1, 120)]
-                batch = dict.fromkeys(reversed(sources) if reverse else sources, "ssh")
-                together.wait(timeout=30)
-                added += len(collective.upsert_blocks(Actor(label="box"), "ssh-bf", batch))
-                together.wait(timeout=30)
-                batch = dict.fromkeys(sources if reverse else reversed(sources), "ssh")
-                together.wait(timeout=30)
-                added += len(collective.upsert_blocks(Actor(label="box"), "ssh-bf", batch))
-            return added
-        finally:
-            connection.close()
+        return one
 
-    with ThreadPoolExecutor(2) as pool:
-        assert list(pool.map(report, [False, True])) == [8 * 2 * 119] * 2
+    assert at_once([report(False), report(True)], rounds=16) == [[119] * 16] * 2
     assert BlockEntry.objects.filter(feed__isnull=True, scenario="ssh-bf").count() == 8 * 119
 
 
@@ -462,29 +448,15 @@ def test_two_boxes_reporting_the_same_sources_at_once_do_not_deadlock():
 def test_a_feed_import_and_a_policy_change_at_once_do_not_deadlock(commune_a):
     """A feed import held the version's row and then wanted the audit journal's lock; a
     policy change held the journal's lock and then wanted the version's row."""
-    from concurrent.futures import ThreadPoolExecutor
-    from threading import Barrier
 
-    from django.db import connection
-
-    together = Barrier(2)
-
-    def run(change) -> int:
-        try:
-            for round_ in range(15):
-                together.wait(timeout=30)
-                change(round_)
-            return round_
-        finally:
-            connection.close()
-
-    def import_feed(round_: int) -> None:
+    def import_feed(round_: int) -> int:
         lines = [f"198.{round_}.{host}.0/24" for host in range(200)]
-        feeds.import_feed(SYSTEM, "liste", "liste.txt", lines=lines)
+        return feeds.import_feed(SYSTEM, "liste", "liste.txt", lines=lines).added
 
-    def set_countries(round_: int) -> None:
-        services.set_countries(SYSTEM, commune_a, ["CN"] if round_ % 2 else ["RU"])
+    def set_countries(round_: int) -> list[str]:
+        return services.set_countries(SYSTEM, commune_a, ["CN"] if round_ % 2 else ["RU"])
 
-    with ThreadPoolExecutor(2) as pool:
-        assert list(pool.map(run, [import_feed, set_countries])) == [14, 14]
+    imported, countries = at_once([import_feed, set_countries], rounds=15)
+    assert imported == [200] * 15
+    assert countries == [["CN"] if r % 2 else ["RU"] for r in range(15)]
     assert Feed.objects.get(name="liste").entries_count == 200
