@@ -222,22 +222,40 @@ def assemble(
     try:
         with transaction.atomic():
             # The parts' hold ends as the file is counted, in one transaction: the room
-            # they held is the file's, and nothing is counted twice or lost between.
-            _release_parts(session)
+            # they held is the file's, and nothing is counted twice or lost between. In
+            # the destination's space, the file is counted net of the parts (one update
+            # of the counters, after the file's folders: the vault's lock order).
+            locked, held = _forget_parts(session)
+            here = locked.space_id == parent.space.pk
+            if not here and locked.space is not None:
+                services.hold(locked.space, -held)  # counted elsewhere (no destination named)
             node = services.save_file(
-                actor, parent, name, upload, if_match=if_match, modified_at=modified_at
+                actor,
+                parent,
+                name,
+                upload,
+                if_match=if_match,
+                modified_at=modified_at,
+                held=held if here else 0,
             )
     finally:
         delete_session(session)
     return node, not existed
 
 
-def _release_parts(session: UploadSession) -> int:
-    """Forget the session's parts and release the bytes they held (in the caller's
-    transaction); returns how many."""
+def _forget_parts(session: UploadSession) -> tuple[UploadSession, int]:
+    """Forget the session's parts (in the caller's transaction): its locked row and the
+    bytes they held, still counted in its space."""
     locked = _locked(session)
     held = session.parts.aggregate(total=Sum("size"))["total"] or 0
     session.parts.all().delete()
+    return locked, held
+
+
+def _release_parts(session: UploadSession) -> int:
+    """Forget the session's parts and release the bytes they held (in the caller's
+    transaction); returns how many."""
+    locked, held = _forget_parts(session)
     if locked.space is not None and held:
         services.hold(locked.space, -held)
     return held

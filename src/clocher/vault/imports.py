@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clocher.core import audit, staging
@@ -489,6 +489,7 @@ def _commit_batch(
             fresh.append(item)
         seen.add(where)
     with transaction.atomic():
+        _lock_batch([i for i in batch if not i.problem and i.folder is not None], fresh)
         try:
             services.save_new_files(
                 actor,
@@ -525,6 +526,27 @@ def _commit_batch(
             done += item.entry.size
         durable()  # raises if the chunks could not be made durable: all rolls back
     return done
+
+
+def _lock_batch(placed: list[_Prepared], fresh: list[_Prepared]) -> None:
+    """The rows the batch changes, in the vault's lock order (see `services`), before
+    its first journal entry: the files it may give a new version, then every folder
+    above its files. Taken one file after the other, they waited, with the journal
+    held, on an upload holding them and waiting for the journal (PostgreSQL)."""
+    if not connection.features.has_select_for_update or not placed:
+        return
+    new = {id(i) for i in fresh}
+    others = [i for i in placed if id(i) not in new]
+    if others:
+        files = Node.objects.filter(
+            parent_id__in={i.folder.pk for i in others},  # type: ignore[union-attr]
+            name__in={i.name for i in others},
+            is_folder=False,
+            deleted_at__isnull=True,
+        )
+        list(files.order_by("pk").select_for_update().values("pk"))
+    folders = {i.folder.pk: i.folder for i in placed if i.folder is not None}
+    services.lock_chains(folders.values())
 
 
 def _batches(entries: list[SourceEntry]) -> Iterator[list[SourceEntry]]:

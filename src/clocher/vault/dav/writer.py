@@ -503,10 +503,15 @@ def _failed(pending: list[_Pending], exc: Exception, what: str) -> list[dict[str
 
 
 def _by_space(files: list[services.NewFile]) -> list[list[int]]:
-    """The files' indexes, space by space."""
+    """The files' indexes, space by space. Files of several spaces: their folders are
+    locked first, all at once (`services.lock_chains`), for the spaces are then written
+    one after the other (counters and journal each), and an upload into a later space
+    holding its folders would wait on the journal held since an earlier one."""
     by_space: dict[int, list[int]] = defaultdict(list)
     for index, new in enumerate(files):
         by_space[new.parent.space.pk].append(index)
+    if len(by_space) > 1:
+        services.lock_chains(new.parent for new in files)
     return list(by_space.values())
 
 

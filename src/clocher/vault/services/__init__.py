@@ -17,6 +17,14 @@ package re-exports their public names, so callers write `services.save_file`):
 
 (`trashcan`, `history` and `checks` are not named `trash`, `versions` and `fsck`: the
 package's attributes of those names are the functions.)
+
+On PostgreSQL a change holds its row locks until it commits, and two changes that take
+the same rows in other orders deadlock. Every change of the tree takes them in this
+order: an upload session's row; the files it changes (their rows, in id order); the
+folders whose ETags it renews, every chain concerned at once and in id order
+(`tree._touch`, `tree._new_etags`), a folder that is itself changed among them; the
+spaces' counters, then the commune's (`quotas._charge`); the audit journal last
+(`core.audit`).
 """
 
 from clocher.vault.services.checks import FsckReport, collect_garbage, fsck
@@ -75,6 +83,7 @@ from clocher.vault.services.tree import (
     children,
     create_folder,
     is_inside,
+    lock_chains,
     lookup,
     path_of,
     walk,
@@ -85,6 +94,7 @@ __all__ = [
     "BIDI_CONTROLS",
     "LOOKUP_MAX_DEPTH",
     "WINDOWS_RESERVED",
+    "lock_chains",
     "FsckReport",
     "NameConflict",
     "NewFile",

@@ -27,9 +27,12 @@ def save_file(
     content_type: str = "",
     if_match: str | None = None,
     modified_at: datetime | None = None,
+    held: int = 0,
 ) -> Node:
     """Make the received content the file `name`'s new version (or a new file).
-    `modified_at` is the client's own modification time (sync clients send it), else now."""
+    `modified_at` is the client's own modification time (sync clients send it), else now.
+    `held`: bytes of the parent's space already counted for this content (a chunked
+    upload's parts), counted as the file's own in the same update."""
     name = clean_name(name)
     upload.finish()
     with transaction.atomic():
@@ -72,7 +75,7 @@ def save_file(
         # Counted last, just before the journal: the counters are rows every upload of
         # the space and the commune updates, locked until the commit (on PostgreSQL),
         # so they are held for the end of the transaction only. Refused, it all rolls back.
-        _charge(parent.space, upload.size)
+        _charge(parent.space, upload.size - held)
         audit.record(
             actor,
             action,

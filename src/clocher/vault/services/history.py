@@ -22,7 +22,6 @@ def restore_version(actor: Actor, node: Node, version: Version) -> Node:
     if version.node_id != node.pk:
         raise ValidationError("Cette version n'est pas celle de ce fichier.")
     with transaction.atomic():
-        _charge(node.space, version.size)
         new = Version.objects.create(
             node=node, size=version.size, sha256=version.sha256, author=actor.label
         )
@@ -35,6 +34,7 @@ def restore_version(actor: Actor, node: Node, version: Version) -> Node:
         node.modified_at = timezone.now()
         node.save(update_fields=["current", "size", "etag", "modified_at"])
         _touch(node)
+        _charge(node.space, version.size)  # last before the journal: the lock order
         audit.record(
             actor,
             "vault.version_restored",

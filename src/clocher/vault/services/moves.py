@@ -18,7 +18,7 @@ from clocher.vault.services.content import VersionReader, _attach_many
 from clocher.vault.services.names import NameConflict, QuotaExceeded, clean_name
 from clocher.vault.services.quotas import _charge, _stored_size, available_bytes
 from clocher.vault.services.spaces import _new_etag
-from clocher.vault.services.trashcan import _remove_subtree, trash
+from clocher.vault.services.trashcan import _remove_subtree, _trashed
 from clocher.vault.services.tree import _subtree, _touch, child, children, is_inside, path_of
 
 
@@ -36,10 +36,13 @@ def move(
         return _across_communes(actor, node, new_parent, new_name, overwrite, is_move=True)
     with transaction.atomic():
         existing = child(new_parent, new_name)
-        if existing is not None and existing.pk != node.pk:
-            if not overwrite:
-                raise NameConflict(f"« {new_name} » existe déjà à la destination.")
-            trash(actor, existing)
+        replaced = existing if existing is not None and existing.pk != node.pk else None
+        if replaced is not None and not overwrite:
+            raise NameConflict(f"« {new_name} » existe déjà à la destination.")
+        # The vault's lock order (see the package): the files' rows, then the old and the
+        # new folders at once, the counters, the journal. A file's new version locks its
+        # row, then its folders: a rename locking the folders first waited on it.
+        journal = _replace(actor, new_parent, replaced, node)
         if new_parent.space_id != node.space_id:
             size = _stored_size(_subtree(node))
             _charge(new_parent.space, size)
@@ -48,19 +51,22 @@ def move(
                 space=new_parent.space
             )
         old_path = path_of(node)
-        _touch(node)
         node.parent, node.name = new_parent, new_name
         node.modified_at = timezone.now()
         node.save(update_fields=["parent", "name", "modified_at"])
-        _touch(node)
-        audit.record(
-            actor,
-            "vault.moved",
-            commune=new_parent.space.commune,
-            target=path_of(node),
-            data={"from": old_path},
+        journal.append(
+            audit.Event("vault.moved", new_parent.space.commune, path_of(node), {"from": old_path})
         )
+        audit.record_many(actor, journal)
     return node
+
+
+def _lock_files(*nodes: Node | None) -> None:
+    """The rows of the files a change replaces or moves, in id order (folders are
+    locked with their chains, `_touch`)."""
+    ids = sorted(n.pk for n in nodes if n is not None and not n.is_folder)
+    if ids:
+        list(Node.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
 
 
 def copy(
@@ -75,20 +81,26 @@ def copy(
         return _across_communes(actor, node, new_parent, new_name, overwrite, is_move=False)
     with transaction.atomic():
         existing = child(new_parent, new_name)
-        if existing is not None:
-            if not overwrite:
-                raise NameConflict(f"« {new_name} » existe déjà à la destination.")
-            trash(actor, existing)
+        if existing is not None and not overwrite:
+            raise NameConflict(f"« {new_name} » existe déjà à la destination.")
+        journal = _replace(actor, new_parent, existing)
         made = _copy_into(node, new_parent, new_name, actor)
-        _touch(made)
-        audit.record(
-            actor,
-            "vault.copied",
-            commune=new_parent.space.commune,
-            target=path_of(made),
-            data={"from": path_of(node)},
-        )
+        data = {"from": path_of(node)}
+        journal.append(audit.Event("vault.copied", new_parent.space.commune, path_of(made), data))
+        audit.record_many(actor, journal)
     return made
+
+
+def _replace(
+    actor: Actor, new_parent: Node, existing: Node | None, moved: Node | None = None
+) -> list[audit.Event]:
+    """The first steps of a copy or a move into `new_parent`, in the vault's lock order
+    (see the package): the rows of the files concerned, the folders of the destination
+    (and of the place `moved` leaves) at once, then `existing` to the trash. Returns the
+    journal's entries so far: the caller writes them last."""
+    _lock_files(moved, existing)
+    _touch(*[n for n in (new_parent, existing, moved) if n is not None])
+    return [] if existing is None else [_trashed(actor, existing)]
 
 
 def _copy_into(node: Node, parent: Node, name: str, actor: Actor) -> Node:
@@ -233,33 +245,28 @@ def _across_communes(
         recut.discard()  # what was already stored is garbage for `fsck --gc`
         raise
     with transaction.atomic():
+        existing = child(new_parent, new_name)
+        if existing is not None and not overwrite:
+            raise NameConflict(f"« {new_name} » existe déjà à la destination.")
+        moved = node if is_move else None
+        journal = _replace(actor, new_parent, existing, moved)
         if _live_fingerprint(node) != recut.fingerprint():
             raise NameConflict(f"« {node.name} » a changé pendant la copie : recommencez.")
-        existing = child(new_parent, new_name)
-        if existing is not None:
-            if not overwrite:
-                raise NameConflict(f"« {new_name} » existe déjà à la destination.")
-            trash(actor, existing)
         _charge(new_parent.space, needed)
         made = _commit_recut(recut, new_parent, new_name)
-        _touch(made)
         old_path, source_commune = path_of(node), node.space.commune
         data = {"from": old_path, "from_commune": source_commune.insee, "reencrypted": True}
         if is_move:
-            _touch(node)
             freed = _remove_subtree(node)
-            audit.record(
-                actor,
-                "vault.moved_out",
-                commune=source_commune,
-                target=old_path,
-                data={"to_commune": commune.insee, "size": freed},
+            journal.append(
+                audit.Event(
+                    "vault.moved_out",
+                    source_commune,
+                    old_path,
+                    {"to_commune": commune.insee, "size": freed},
+                )
             )
-        audit.record(
-            actor,
-            "vault.moved" if is_move else "vault.copied",
-            commune=commune,
-            target=path_of(made),
-            data=data,
-        )
+        action = "vault.moved" if is_move else "vault.copied"
+        journal.append(audit.Event(action, commune, path_of(made), data))
+        audit.record_many(actor, journal)
     return made

@@ -111,10 +111,11 @@ def rename_group_space(actor: Actor, space: Space, name: str) -> Space:
     name = _check_group_name(space.commune, name, space)
     with transaction.atomic():
         old = space.name
-        space.name = name
-        space.save(update_fields=["name"])
+        # The root's row (a folder) before the space's: the vault's lock order.
         root = root_of(space)
         Node.objects.filter(pk=root.pk).update(etag=_new_etag(), modified_at=timezone.now())
+        space.name = name
+        space.save(update_fields=["name"])
         audit.record(
             actor, "vault.group_renamed", commune=space.commune, target=name, data={"from": old}
         )
@@ -129,6 +130,8 @@ def remove_group_space(actor: Actor, space: Space) -> int:
     if space.kind != SpaceKind.GROUP:
         raise ValidationError("Seuls les dossiers de groupe se suppriment ici.")
     with transaction.atomic():
+        # The root's row (a folder) before the space's: the vault's lock order.
+        Node.objects.select_for_update().filter(pk=root_of(space).pk).exists()
         space = Space.objects.select_for_update().get(pk=space.pk)
         # What is under a trashed folder is in the trash too: only the top level counts.
         live = Node.objects.filter(parent=root_of(space), deleted_at__isnull=True)

@@ -13,7 +13,7 @@ from clocher.core import audit
 from clocher.core.audit import Actor
 from clocher.vault.models import Node, Space
 from clocher.vault.services.quotas import _charge, _stored_size
-from clocher.vault.services.tree import _subtree, _touch, child, path_of
+from clocher.vault.services.tree import _save_touched, _subtree, child, path_of
 
 
 def trash(actor: Actor, node: Node) -> None:
@@ -21,11 +21,16 @@ def trash(actor: Actor, node: Node) -> None:
     if node.parent_id is None:
         raise ValidationError("La racine d'un espace ne se supprime pas.")
     with transaction.atomic():
-        node.deleted_at = timezone.now()
-        node.deleted_by = actor.label[:254]
-        node.save(update_fields=["deleted_at", "deleted_by"])
-        _touch(node)
-        audit.record(actor, "vault.trashed", commune=node.space.commune, target=path_of(node))
+        audit.record_many(actor, [_trashed(actor, node)])
+
+
+def _trashed(actor: Actor, node: Node) -> audit.Event:
+    """`node` put in the trash (in the caller's transaction); its journal entry is
+    returned, for the caller to write last (the vault's lock order, see the package)."""
+    node.deleted_at = timezone.now()
+    node.deleted_by = actor.label[:254]
+    _save_touched(node, ["deleted_at", "deleted_by"])
+    return audit.Event("vault.trashed", node.space.commune, path_of(node))
 
 
 def trashed(space: Space) -> list[Node]:
@@ -48,8 +53,7 @@ def restore(actor: Actor, node: Node) -> Node:
     with transaction.atomic():
         name = free_name(node.parent, node.name, "restauré")  # type: ignore[arg-type]
         node.name, node.deleted_at, node.deleted_by = name, None, ""
-        node.save(update_fields=["name", "deleted_at", "deleted_by"])
-        _touch(node)
+        _save_touched(node, ["name", "deleted_at", "deleted_by"])
         audit.record(actor, "vault.restored", commune=node.space.commune, target=path_of(node))
     return node
 

@@ -152,13 +152,34 @@ def is_inside(node: Node, folder: Node) -> bool:
     return node.pk == folder.pk or any(a.pk == folder.pk for a in ancestors(node))
 
 
-def _touch(node: Node) -> None:
+def _touch(*nodes: Node) -> None:
     """A change below a folder changes its ETag, up to the root: sync clients compare the
-    root's ETag to know something moved."""
-    ids = [a.pk for a in ancestors(node)]
-    if node.is_folder:
-        ids.append(node.pk)
+    root's ETag to know something moved. Several nodes' chains (a move's old and new
+    places) are renewed, and locked, in one statement."""
+    ids = [a.pk for node in nodes for a in ancestors(node)]
+    ids += [node.pk for node in nodes if node.is_folder]
     _new_etags(ids, timezone.now())
+
+
+def lock_chains(folders: Iterable[Node]) -> None:
+    """Lock the folders and every folder above them, in id order, at once (PostgreSQL;
+    see the package): a change that adds files in several spaces in one transaction
+    takes them all before any space's counters or the journal, as one upload does."""
+    if not connection.features.has_select_for_update:
+        return
+    ids = sorted({a.pk for folder in folders for a in [folder, *ancestors(folder)]})
+    list(Node.objects.filter(pk__in=ids).order_by("pk").select_for_update().values("pk"))
+
+
+def _save_touched(node: Node, fields: list[str]) -> None:
+    """Save `node`'s `fields` and renew its folders' ETags in the vault's lock order (see
+    the package): a file's row before its folders, a folder's row with its chain."""
+    if node.is_folder:
+        _touch(node)
+        node.save(update_fields=fields)
+    else:
+        node.save(update_fields=fields)
+        _touch(node)
 
 
 def _new_etags(ids: Iterable[int], now: datetime) -> None:
