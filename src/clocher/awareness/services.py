@@ -516,11 +516,16 @@ def close_campaign(actor: Actor, campaign: Campaign) -> dict[str, int]:
         )
         Recipient.objects.filter(campaign=campaign, sent_at=None).delete()
         counts = {str(o): 0 for o in Outcome}
+        # The agents' rows locked at once, in id order, and their ratings read from them:
+        # one at a time in the recipients' order, two closings sharing agents deadlocked.
+        agents = {
+            p.pk: p
+            for p in Participant.objects.select_for_update()
+            .filter(pk__in={r.participant_id for r in recipients})
+            .order_by("pk")
+        }
         agents_before = {
-            r.participant_id: Rating(
-                r.participant.skill, r.participant.skill_deviation, r.participant.skill_volatility
-            )
-            for r in recipients
+            pk: Rating(p.skill, p.skill_deviation, p.skill_volatility) for pk, p in agents.items()
         }
         templates_before = {r.template_id: template_rating(r.template) for r in recipients}
         template_games: dict[int, list[tuple[Rating, float]]] = {}
@@ -530,7 +535,7 @@ def close_campaign(actor: Actor, campaign: Campaign) -> dict[str, int]:
             score = SCORES[outcome]
             recipient.outcome = outcome
             recipient.save(update_fields=["outcome"])
-            participant = Participant.objects.select_for_update().get(pk=recipient.participant_id)
+            participant = agents[recipient.participant_id]
             after = update(
                 agents_before[participant.pk], [(templates_before[recipient.template_id], score)]
             )

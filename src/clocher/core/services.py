@@ -338,6 +338,14 @@ def active_member_count(commune: Commune) -> int:
     return Membership.objects.filter(commune=commune, is_active=True).count()
 
 
+def lock_commune(commune: Commune) -> None:
+    """Serialise the changes that count the commune's members or mailboxes against a
+    limit (its quotas, its last administrator): on PostgreSQL two of them each counted
+    before the other's commit and both passed. FOR NO KEY UPDATE: rows naming the
+    commune are still inserted meanwhile (their foreign key checks do not wait)."""
+    list(Commune.objects.select_for_update(no_key=True).filter(pk=commune.pk).values("pk"))
+
+
 @dataclass
 class MemberAdded:
     membership: Membership
@@ -399,6 +407,7 @@ def add_member(
     if commune.status in (CommuneStatus.LEFT, CommuneStatus.SUSPENDED):
         raise ValidationError(f"La commune {commune.name} est {commune.get_status_display()}.")
     with transaction.atomic():
+        lock_commune(commune)
         if Membership.objects.filter(commune=commune, user__email__iexact=email).exists():
             raise ValidationError(f"{email} est déjà membre de {commune.name}.")
         if active_member_count(commune) >= commune.quota_members:
@@ -447,6 +456,8 @@ def invitation_address(email: str, invite_to: str | None) -> str | None:
 def _guard_last_admin(membership: Membership) -> None:
     if membership.role != Role.COMMUNE_ADMIN or not membership.is_active:
         return
+    if membership.commune is not None:
+        lock_commune(membership.commune)  # two admins removing each other at once
     others = Membership.objects.filter(
         commune=membership.commune, role=Role.COMMUNE_ADMIN, is_active=True
     ).exclude(pk=membership.pk)
@@ -493,6 +504,7 @@ def reactivate_member(actor: Actor, membership: Membership) -> Membership:
     if commune is None:
         raise ValidationError("Adhésion opérateur : rien à réactiver ici.")
     with transaction.atomic():
+        lock_commune(commune)
         if active_member_count(commune) >= commune.quota_members:
             raise ValidationError("Quota de membres atteint.")
         membership.is_active = True

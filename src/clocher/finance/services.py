@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -325,7 +325,24 @@ def refresh_indicators(owner: Owner) -> int:
         return _refresh_indicators(owner)
 
 
+# PostgreSQL advisory lock class of a book's indicators (its key: the commune's id, 0 for
+# the operator's own debt).
+_BOOK_LOCK = 0x46696E  # "Fin"
+
+
+def _lock_book(owner: Owner) -> None:
+    """One refresh of a book's indicators at a time: on PostgreSQL, the recompute task
+    and a loan saved meanwhile each deleted the rows, then inserted theirs, and the later
+    one failed on the other's rows (a unique year per book). Taken after the change's own
+    rows, before the audit journal's lock (`core.audit`)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            key = owner.pk if owner is not None else 0
+            cursor.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", [_BOOK_LOCK, key])
+
+
 def _refresh_indicators(owner: Owner) -> int:
+    _lock_book(owner)
     book = build_book(owner)
     risky = _risky_per_year(book)
     rows = [

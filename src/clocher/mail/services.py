@@ -17,7 +17,7 @@ from clocher.accounts.services import get_or_create_user
 from clocher.core import audit, scoping
 from clocher.core.audit import Actor
 from clocher.core.models import Commune, CommuneStatus, Membership, Role
-from clocher.core.services import add_member
+from clocher.core.services import add_member, lock_commune
 from clocher.mail import reserved, sharing
 from clocher.mail.models import GIB, Alias, Mailbox, MailboxKind, MailDomain
 
@@ -96,6 +96,7 @@ def create_mailbox(
     if commune.status != CommuneStatus.ACTIVE:
         raise ValidationError(f"{commune.name} n'est pas active.")
     with transaction.atomic():
+        lock_commune(commune)  # the quota of mailboxes, counted below
         domain = domain_for(commune, domain_name)
         reserved.check(actor, commune, local, domain)
         address = f"{local}@{domain.name}"

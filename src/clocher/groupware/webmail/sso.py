@@ -212,7 +212,7 @@ def exchange_code(code: str, redirect_uri: str, verifier: str, issuer: str) -> d
     """The token response for a code: once only, within its minute, same redirect."""
     with transaction.atomic():
         grant = (
-            WebmailGrant.objects.select_for_update()
+            WebmailGrant.objects.select_for_update(of=("self",))  # not the mailbox's row
             .select_related("mailbox")
             .filter(code_hash=_digest(code))
             .first()
@@ -245,7 +245,7 @@ def exchange_code(code: str, redirect_uri: str, verifier: str, issuer: str) -> d
 def refresh(token: str, issuer: str) -> dict[str, Any]:
     with transaction.atomic():
         grant = (
-            WebmailGrant.objects.select_for_update()
+            WebmailGrant.objects.select_for_update(of=("self",))  # not the mailbox's row
             .select_related("mailbox")
             .filter(refresh_hash=_digest(token), revoked_at__isnull=True)
             .first()

@@ -203,7 +203,11 @@ def box_policy(
     row stays locked meanwhile, so two fetches never share a version with different
     contents."""
     with transaction.atomic():
-        locked = Box.objects.select_for_update().select_related("commune").get(pk=box.pk)
+        # The box's row only (`of`): the commune's, locked too, held every insert naming
+        # the commune (its foreign key checks) while the policy was built.
+        locked = (
+            Box.objects.select_for_update(of=("self",)).select_related("commune").get(pk=box.pk)
+        )
         policy = build_policy(locked.commune, bulk_apart=feed_since is not None)
         if locked.policy_built_from != policy["version"]:
             locked.policy_version += 1
