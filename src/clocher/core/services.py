@@ -24,6 +24,7 @@ from clocher.accounts.services import (
 )
 from clocher.core import audit, reference, scoping
 from clocher.core.audit import Actor
+from clocher.core.locks import lock_rows
 from clocher.core.models import (
     COMMUNE_ROLES,
     OPERATOR_ROLES,
@@ -343,7 +344,7 @@ def lock_commune(commune: Commune) -> None:
     limit (its quotas, its last administrator): on PostgreSQL two of them each counted
     before the other's commit and both passed. FOR NO KEY UPDATE: rows naming the
     commune are still inserted meanwhile (their foreign key checks do not wait)."""
-    list(Commune.objects.select_for_update(no_key=True).filter(pk=commune.pk).values("pk"))
+    lock_rows(Commune.objects.filter(pk=commune.pk), no_key=True)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from clocher.core import audit, staging
 from clocher.core.audit import Actor
+from clocher.core.locks import lock_rows
 from clocher.core.models import Commune
 from clocher.storage import crypto
 from clocher.storage.blobstore import store
@@ -544,7 +545,7 @@ def _lock_batch(placed: list[_Prepared], fresh: list[_Prepared]) -> None:
             is_folder=False,
             deleted_at__isnull=True,
         )
-        list(files.order_by("pk").select_for_update().values("pk"))
+        lock_rows(files)
     folders = {i.folder.pk: i.folder for i in placed if i.folder is not None}
     services.lock_chains(folders.values())
 

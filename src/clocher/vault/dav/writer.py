@@ -502,8 +502,8 @@ def _failed(pending: list[_Pending], exc: Exception, what: str) -> list[dict[str
     return [{"failure": type(exc).__name__}] * len(pending)
 
 
-def _by_space(files: list[services.NewFile]) -> list[list[int]]:
-    """The files' indexes, space by space. Files of several spaces: their folders are
+def _spaces_locked(files: list[services.NewFile]) -> list[list[int]]:
+    """The files' indexes, space by space; with files of several spaces, their folders
     locked first, all at once (`services.lock_chains`), for the spaces are then written
     one after the other (counters and journal each), and an upload into a later space
     holding its folders would wait on the journal held since an earlier one."""
@@ -521,7 +521,7 @@ def _saved_together(files: list[services.NewFile]) -> list[dict[str, Any]]:
     error raises _Refused, and the caller rolls the transaction back whole."""
     answers: list[dict[str, Any]] = [{}] * len(files)
     try:
-        for indexes in _by_space(files):
+        for indexes in _spaces_locked(files):
             added = services.save_together([files[i] for i in indexes], savepoint=False)
             for index, node in zip(indexes, added, strict=True):
                 answers[index] = _answer(node)
@@ -535,7 +535,7 @@ def _saved(files: list[services.NewFile]) -> list[dict[str, Any]]:
     within the caller's transaction; a space whose statements fail is rolled back alone
     (a savepoint), its files answered so."""
     answers: list[dict[str, Any]] = [{}] * len(files)
-    for indexes in _by_space(files):
+    for indexes in _spaces_locked(files):
         try:
             with transaction.atomic():
                 results: list[Node | Exception] = services.save_each([files[i] for i in indexes])

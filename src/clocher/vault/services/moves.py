@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from clocher.core import audit
 from clocher.core.audit import Actor
+from clocher.core.locks import lock_rows
 from clocher.core.models import Commune
 from clocher.storage.chunks import ChunkWriter, read_stream
 from clocher.vault.models import Node, Version, VersionChunk
@@ -64,9 +65,9 @@ def move(
 def _lock_files(*nodes: Node | None) -> None:
     """The rows of the files a change replaces or moves, in id order (folders are
     locked with their chains, `_touch`)."""
-    ids = sorted(n.pk for n in nodes if n is not None and not n.is_folder)
+    ids = [n.pk for n in nodes if n is not None and not n.is_folder]
     if ids:
-        list(Node.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+        lock_rows(Node.objects.filter(pk__in=ids))
 
 
 def copy(

@@ -14,6 +14,7 @@ from django.utils import timezone
 from clocher.accounts.models import User
 from clocher.core import audit
 from clocher.core.audit import Actor
+from clocher.core.locks import lock_rows
 from clocher.core.models import Commune
 from clocher.core.scoping import protocol_communes
 from clocher.vault.models import CommuneUsage, Node, Space, SpaceKind
@@ -131,7 +132,7 @@ def remove_group_space(actor: Actor, space: Space) -> int:
         raise ValidationError("Seuls les dossiers de groupe se suppriment ici.")
     with transaction.atomic():
         # The root's row (a folder) before the space's: the vault's lock order.
-        Node.objects.select_for_update().filter(pk=root_of(space).pk).exists()
+        lock_rows(Node.objects.filter(pk=root_of(space).pk))
         space = Space.objects.select_for_update().get(pk=space.pk)
         # What is under a trashed folder is in the trash too: only the top level counts.
         live = Node.objects.filter(parent=root_of(space), deleted_at__isnull=True)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from clocher.core import audit
 from clocher.core.audit import Actor
+from clocher.core.locks import lock_rows
 from clocher.core.prepared import Prepared
 from clocher.vault.models import Node, Space, Version
 from clocher.vault.services.names import NameConflict, clean_name
@@ -165,10 +166,8 @@ def lock_chains(folders: Iterable[Node]) -> None:
     """Lock the folders and every folder above them, in id order, at once (PostgreSQL;
     see the package): a change that adds files in several spaces in one transaction
     takes them all before any space's counters or the journal, as one upload does."""
-    if not connection.features.has_select_for_update:
-        return
-    ids = sorted({a.pk for folder in folders for a in [folder, *ancestors(folder)]})
-    list(Node.objects.filter(pk__in=ids).order_by("pk").select_for_update().values("pk"))
+    ids = {a.pk for folder in folders for a in [folder, *ancestors(folder)]}
+    lock_rows(Node.objects.filter(pk__in=ids))
 
 
 def _save_touched(node: Node, fields: list[str]) -> None:
